@@ -1,0 +1,20 @@
+//! # dtenge-notary
+//!
+//! Checks that every token is spent once (SPEC §5), seeing only commitments:
+//! never amounts, owners or markings.
+//!
+//! - [`messages`]: the signed batch a node sends, receipts and rejections;
+//! - [`engine`]: the pure spent-set state machine (`decide`, then `apply`).
+//!
+//! Invariants: an input commitment is spent by at most one transaction; a
+//! retried transaction gets the same receipt; nothing is answered before the
+//! record that decided it is durable (the runtime's job).
+
+
+pub mod engine;
+pub mod messages;
+
+pub use engine::{Decision, NotaryRecord, NotaryState};
+pub use messages::{
+    BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError, TxClaim, Verdict,
+};

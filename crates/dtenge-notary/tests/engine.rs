@@ -1,0 +1,217 @@
+//! The notary engine against a simple model: issue, spend, conflict,
+//! resubmit and restart (snapshot + replay), over random sequences.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use dtenge_crypto::{SecretKey, hash};
+use dtenge_notary::*;
+use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+use proptest::prelude::*;
+
+fn c(n: u64) -> Commitment {
+    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
+}
+
+fn t(n: u64) -> TxId {
+    TxId(hash(b"test-tx", &[&n.to_le_bytes()]))
+}
+
+const NOW: Timestamp = Timestamp(1_000_000);
+
+fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
+    TxClaim {
+        tx: t(tx),
+        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
+    }
+}
+
+fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
+    NotariseBatch::signed(ParticipantId::new("STB1").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
+}
+
+/// Decides and applies like the runtime does, returning the decisions.
+fn run(
+    state: &mut NotaryState,
+    records: &mut Vec<NotaryRecord>,
+    claims: Vec<TxClaim>,
+    may_issue: bool,
+) -> Vec<Decision> {
+    let b = batch(claims);
+    let decisions = state.decide(&b, NOW, may_issue);
+    let committed: Vec<u32> =
+        decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
+    if !committed.is_empty() {
+        let record = NotaryRecord { batch: b, committed, committed_at: NOW };
+        state.apply(&record);
+        records.push(record);
+    }
+    decisions
+}
+
+#[test]
+fn spend_once_then_conflict_names_the_spender() {
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    assert!(matches!(run(&mut s, &mut log, vec![claim(1, &[], &[10])], true)[0], Decision::Commit(_)));
+    assert!(matches!(run(&mut s, &mut log, vec![claim(2, &[10], &[11, 12])], false)[0], Decision::Commit(_)));
+    let d = run(&mut s, &mut log, vec![claim(3, &[10], &[13])], false);
+    assert_eq!(d[0], Decision::Reject(NotaryRejection::Conflict { input: 0, commitment: c(10), spent_by: t(2) }));
+}
+
+#[test]
+fn two_claims_on_one_input_in_one_batch_exactly_one_wins() {
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    run(&mut s, &mut log, vec![claim(1, &[], &[10])], true);
+    let d = run(&mut s, &mut log, vec![claim(2, &[10], &[20]), claim(3, &[10], &[30])], false);
+    assert!(matches!(d[0], Decision::Commit(_)));
+    assert_eq!(d[1], Decision::Reject(NotaryRejection::Conflict { input: 0, commitment: c(10), spent_by: t(2) }));
+}
+
+#[test]
+fn a_retry_gets_the_same_receipt_body() {
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    run(&mut s, &mut log, vec![claim(1, &[], &[10])], true);
+    let Decision::Commit(first) = run(&mut s, &mut log, vec![claim(2, &[10], &[20])], false)[0].clone() else {
+        panic!()
+    };
+    let again = run(&mut s, &mut log, vec![claim(2, &[10], &[20])], false);
+    assert_eq!(again[0], Decision::AlreadyCommitted(first.clone()));
+    let key = SecretKey::from_seed([9; 32]);
+    assert_eq!(Receipt::sign(first.clone(), &key), Receipt::sign(first, &key), "deterministic signature");
+}
+
+#[test]
+fn unknown_inputs_repeated_commitments_existing_outputs_and_windows_are_refused() {
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    run(&mut s, &mut log, vec![claim(1, &[], &[10, 11])], true);
+    let d = run(&mut s, &mut log, vec![claim(2, &[99], &[20])], false);
+    assert_eq!(d[0], Decision::Reject(NotaryRejection::UnknownInput { input: 0, commitment: c(99) }));
+    let d = run(&mut s, &mut log, vec![claim(3, &[10, 10], &[21])], false);
+    assert!(matches!(d[0], Decision::Reject(NotaryRejection::RepeatedCommitment { .. })));
+    let d = run(&mut s, &mut log, vec![claim(4, &[10], &[11])], false);
+    assert_eq!(d[0], Decision::Reject(NotaryRejection::DuplicateOutput { output: 0 }));
+    let mut late = claim(5, &[10], &[22]);
+    late.window = TimeWindow { not_before: Timestamp(0), not_after: Timestamp(NOW.0 - 1) };
+    assert!(matches!(
+        run(&mut s, &mut log, vec![late], false)[0],
+        Decision::Reject(NotaryRejection::OutsideWindow { .. })
+    ));
+    assert_eq!(
+        run(&mut s, &mut log, vec![claim(6, &[], &[23])], false)[0],
+        Decision::Reject(NotaryRejection::IssueNotAllowed)
+    );
+    assert_eq!(s.status(&c(10)), Some(Ok(())), "nothing refused changed the state");
+}
+
+#[test]
+fn receipts_verify_only_for_their_own_claim_and_notary() {
+    let key = SecretKey::from_seed([9; 32]);
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    let cl = claim(1, &[], &[10]);
+    let Decision::Commit(body) = run(&mut s, &mut log, vec![cl.clone()], true)[0].clone() else { panic!() };
+    let receipt = Receipt::sign(body, &key);
+    let v = dtenge_crypto::Ed25519;
+    assert_eq!(receipt.verify(&key.public_key(), &cl, &v), Ok(()));
+    assert_eq!(receipt.verify(&SecretKey::from_seed([8; 32]).public_key(), &cl, &v), Err(ReceiptError::WrongNotary));
+    assert_eq!(receipt.verify(&key.public_key(), &claim(1, &[], &[11]), &v), Err(ReceiptError::Mismatch));
+    let mut forged = receipt.clone();
+    forged.body.seq += 1;
+    assert_eq!(forged.verify(&key.public_key(), &cl, &v), Err(ReceiptError::BadSignature));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Issue(u8),
+    Spend { inputs: Vec<u8>, outputs: u8 },
+    Resubmit(u8),
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (1u8..3).prop_map(Op::Issue),
+        4 => (prop::collection::vec(any::<u8>(), 1..4), 1u8..3).prop_map(|(inputs, outputs)| Op::Spend { inputs, outputs }),
+        1 => any::<u8>().prop_map(Op::Resubmit),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Against a model map commitment → spender: every commit spends only
+    /// unspent inputs, every conflict names the model's spender, resubmits get
+    /// the same receipt body, and a restart (snapshot or full replay) rebuilds
+    /// the same state.
+    #[test]
+    fn the_notary_matches_a_simple_model(ops in prop::collection::vec(op(), 1..200)) {
+        let mut state = NotaryState::new();
+        let mut log: Vec<NotaryRecord> = Vec::new();
+        let mut model: BTreeMap<u64, Option<TxId>> = BTreeMap::new();
+        let mut claims: Vec<(TxClaim, ReceiptBody)> = Vec::new();
+        let mut next_c = 0u64;
+        let mut next_t = 0u64;
+        for op in ops {
+            match op {
+                Op::Issue(n) => {
+                    next_t += 1;
+                    let outs: Vec<u64> = (0..u64::from(n)).map(|_| { next_c += 1; next_c }).collect();
+                    let cl = claim(next_t, &[], &outs);
+                    let d = run(&mut state, &mut log, vec![cl.clone()], true);
+                    let Decision::Commit(body) = d[0].clone() else { panic!("issue refused: {d:?}") };
+                    for o in outs { model.insert(o, None); }
+                    claims.push((cl, body));
+                }
+                Op::Spend { inputs, outputs } => {
+                    if model.is_empty() { continue; }
+                    let keys: Vec<u64> = model.keys().copied().collect();
+                    let mut ins: Vec<u64> = inputs.iter().map(|i| keys[usize::from(*i) % keys.len()]).collect();
+                    ins.dedup();
+                    next_t += 1;
+                    let outs: Vec<u64> = (0..u64::from(outputs)).map(|_| { next_c += 1; next_c }).collect();
+                    let cl = claim(next_t, &ins, &outs);
+                    let d = run(&mut state, &mut log, vec![cl.clone()], false);
+                    let unique = { let mut s = ins.clone(); s.sort(); s.dedup(); s.len() == ins.len() };
+                    let first_spent = ins.iter().enumerate().find_map(|(i, x)| model[x].map(|by| (i, by)));
+                    match (&d[0], first_spent, unique) {
+                        (Decision::Commit(body), None, true) => {
+                            for i in &ins { model.insert(*i, Some(t(next_t))); }
+                            for o in outs { model.insert(o, None); }
+                            claims.push((cl, body.clone()));
+                        }
+                        (Decision::Reject(NotaryRejection::Conflict { input, spent_by, .. }), Some((i, by)), true) => {
+                            prop_assert_eq!(*input, i);
+                            prop_assert_eq!(*spent_by, by);
+                        }
+                        (Decision::Reject(NotaryRejection::RepeatedCommitment { .. }), _, false) => {}
+                        other => prop_assert!(false, "unexpected {:?}", other),
+                    }
+                }
+                Op::Resubmit(i) => {
+                    if claims.is_empty() { continue; }
+                    let (cl, body) = claims[usize::from(i) % claims.len()].clone();
+                    let d = run(&mut state, &mut log, vec![cl], false);
+                    prop_assert_eq!(&d[0], &Decision::AlreadyCommitted(body));
+                }
+                Op::Restart => {
+                    let from_snapshot = NotaryState::from_snapshot(&state.to_snapshot()).unwrap();
+                    let mut replayed = NotaryState::new();
+                    for r in &log { replayed.apply(r); }
+                    prop_assert_eq!(&from_snapshot, &state);
+                    prop_assert_eq!(&replayed, &state);
+                    state = replayed;
+                }
+            }
+            for (k, v) in &model {
+                prop_assert_eq!(state.status(&c(*k)), Some(match v { None => Ok(()), Some(by) => Err(*by) }));
+            }
+        }
+    }
+}
