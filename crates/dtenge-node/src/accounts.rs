@@ -1,0 +1,113 @@
+//! Digital accounts (DA) as a participant node keeps them: who holds each one
+//! (IIN/BIN, name, individual / legal entity / government agency), its KYC
+//! state, its address (the public key that owns its tokens) and who holds the
+//! key (the node, by default, or the client itself).
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::SecretKey;
+use dtenge_types::{Address, IinBin, ParticipantId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A DA's id on its node: `<node>-<number>`, e.g. `STB1-000042`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct AccountId(pub String);
+
+impl AccountId {
+    /// The id of the `number`th account opened on `node`.
+    pub fn new(node: &ParticipantId, number: u64) -> AccountId {
+        AccountId(format!("{node}-{number:06}"))
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What kind of holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderKind {
+    /// A person (IIN).
+    Individual,
+    /// A company (BIN).
+    LegalEntity,
+    /// A government agency or its subordinate entity (Treasury node).
+    GovernmentAgency,
+    /// The node operator's own account (a bank's or NBK's DA).
+    Institution,
+}
+
+/// Who holds a DA.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Holder {
+    /// IIN or BIN.
+    pub iin_bin: IinBin,
+    /// Name as identified.
+    pub name: String,
+    /// Kind.
+    pub kind: HolderKind,
+}
+
+/// Identification state (SPEC §1: DAs open after KYC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KycState {
+    /// Submitted, not yet decided: the DA can receive but not pay.
+    Pending,
+    /// Identified: the DA can pay and receive.
+    Verified,
+    /// Refused: the DA can do nothing.
+    Rejected,
+}
+
+/// Who holds the DA's signing key.
+#[derive(Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Custody {
+    /// The node holds it and signs for the client (the default).
+    Custodial(SecretKey),
+    /// The client holds it and signs transactions itself.
+    Client,
+}
+
+impl std::fmt::Debug for Custody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Custody::Custodial(_) => f.write_str("Custodial"),
+            Custody::Client => f.write_str("Client"),
+        }
+    }
+}
+
+/// One DA.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Account {
+    /// Its id on this node.
+    pub id: AccountId,
+    /// Who holds it.
+    pub holder: Holder,
+    /// The address that owns its tokens.
+    pub address: Address,
+    /// Who holds the key.
+    pub custody: Custody,
+    /// Identification state.
+    pub kyc: KycState,
+    /// When it was opened.
+    pub opened_at: Timestamp,
+    /// Whether it is closed.
+    pub closed: bool,
+}
+
+impl Account {
+    /// The custodial key, if the node holds it.
+    pub fn key(&self) -> Option<&SecretKey> {
+        match &self.custody {
+            Custody::Custodial(k) => Some(k),
+            Custody::Client => None,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The vault: the tokens owned by this node's DAs, with which account each
+//! belongs to and whether a transaction in flight has reserved it.
+//!
+//! Selection takes only unreserved tokens, largest first, so a payment uses as
+//! few inputs as possible; two payments in flight never pick the same token.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_types::{Amount, Token, TokenId, TokenKind, TxId};
+use serde::{Deserialize, Serialize};
+
+use crate::NodeError;
+use crate::accounts::AccountId;
+
+/// A token in the vault.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Stored {
+    /// The token.
+    pub token: Token,
+    /// Its account.
+    pub account: AccountId,
+    /// The transaction in flight that will consume it, if any.
+    pub reserved_by: Option<TxId>,
+}
+
+/// Balances of one DA by kind (SPEC §5 API: standard / marked / held / VAT).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balances {
+    /// Free to spend.
+    pub standard: Amount,
+    /// Purpose-bound.
+    pub marked: Amount,
+    /// Held for events.
+    pub held: Amount,
+    /// VAT-marked.
+    pub vat: Amount,
+    /// Reserved for debit mandates.
+    pub mandated: Amount,
+    /// Everything.
+    pub total: Amount,
+}
+
+/// Tokens of this node's accounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Vault {
+    tokens: BTreeMap<TokenId, Stored>,
+    by_account: BTreeMap<AccountId, BTreeSet<TokenId>>,
+}
+
+impl Vault {
+    /// Adds a token; a token already present is left as it is (deliveries may repeat).
+    pub fn insert(&mut self, id: TokenId, token: Token, account: AccountId) {
+        if self.tokens.contains_key(&id) {
+            return;
+        }
+        self.by_account.entry(account.clone()).or_default().insert(id);
+        self.tokens.insert(id, Stored { token, account, reserved_by: None });
+    }
+
+    /// Removes a token (spent).
+    pub fn remove(&mut self, id: &TokenId) -> Option<Stored> {
+        let stored = self.tokens.remove(id)?;
+        if let Some(set) = self.by_account.get_mut(&stored.account) {
+            set.remove(id);
+        }
+        Some(stored)
+    }
+
+    /// A token.
+    pub fn get(&self, id: &TokenId) -> Option<&Stored> {
+        self.tokens.get(id)
+    }
+
+    /// Marks tokens as consumed by `tx` in flight.
+    pub fn reserve(&mut self, ids: &[TokenId], tx: TxId) -> Result<(), NodeError> {
+        for id in ids {
+            match self.tokens.get(id) {
+                None => return Err(NodeError::UnknownToken(*id)),
+                Some(s) if s.reserved_by.is_some_and(|by| by != tx) => return Err(NodeError::TokenBusy(*id)),
+                Some(_) => {}
+            }
+        }
+        for id in ids {
+            if let Some(s) = self.tokens.get_mut(id) {
+                s.reserved_by = Some(tx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees tokens `tx` had reserved.
+    pub fn unreserve(&mut self, ids: &[TokenId], tx: TxId) {
+        for id in ids {
+            if let Some(s) = self.tokens.get_mut(id)
+                && s.reserved_by == Some(tx)
+            {
+                s.reserved_by = None;
+            }
+        }
+    }
+
+    /// The account's tokens.
+    pub fn of_account<'a>(&'a self, account: &AccountId) -> impl Iterator<Item = (&'a TokenId, &'a Stored)> + 'a {
+        let ids = self.by_account.get(account);
+        ids.into_iter().flatten().filter_map(move |id| self.tokens.get(id).map(|s| (id, s)))
+    }
+
+    /// Picks unreserved tokens of `account` matching `wanted`, largest first,
+    /// until they cover `amount`.
+    pub fn select(
+        &self,
+        account: &AccountId,
+        amount: Amount,
+        wanted: impl Fn(&Token) -> bool,
+    ) -> Result<Vec<(TokenId, Token)>, NodeError> {
+        let mut candidates: Vec<(&TokenId, &Token)> = self
+            .of_account(account)
+            .filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token))
+            .map(|(id, s)| (id, &s.token))
+            .collect();
+        candidates.sort_by(|a, b| b.1.amount.cmp(&a.1.amount).then(a.0.cmp(b.0)));
+        let mut chosen = Vec::new();
+        let mut covered = Amount::ZERO;
+        for (id, token) in candidates {
+            if covered >= amount {
+                break;
+            }
+            if chosen.len() >= dtenge_types::MAX_INPUTS {
+                return Err(NodeError::TooFragmented { needed: amount, reachable: covered });
+            }
+            covered = covered.checked_add(token.amount).ok_or(NodeError::Overflow)?;
+            chosen.push((*id, token.clone()));
+        }
+        if covered < amount {
+            let available = self.available(account, wanted);
+            return Err(NodeError::InsufficientFunds { requested: amount, available });
+        }
+        Ok(chosen)
+    }
+
+    /// Total of unreserved tokens of `account` matching `wanted`.
+    pub fn available(&self, account: &AccountId, wanted: impl Fn(&Token) -> bool) -> Amount {
+        Amount::checked_sum(
+            self.of_account(account)
+                .filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token))
+                .map(|(_, s)| s.token.amount),
+        )
+        .unwrap_or(Amount::MAX)
+    }
+
+    /// Balances by kind (reserved tokens included: they are still the holder's until spent).
+    pub fn balances(&self, account: &AccountId) -> Balances {
+        let mut b = Balances::default();
+        for (_, s) in self.of_account(account) {
+            let slot = match s.token.kind() {
+                TokenKind::Standard => &mut b.standard,
+                TokenKind::Marked => &mut b.marked,
+                TokenKind::Held => &mut b.held,
+                TokenKind::Vat => &mut b.vat,
+                TokenKind::Mandated => &mut b.mandated,
+            };
+            *slot = slot.checked_add(s.token.amount).unwrap_or(Amount::MAX);
+            b.total = b.total.checked_add(s.token.amount).unwrap_or(Amount::MAX);
+        }
+        b
+    }
+
+    /// Number of tokens held.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether the vault is empty.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Every token, for audits.
+    pub fn iter(&self) -> impl Iterator<Item = (&TokenId, &Stored)> {
+        self.tokens.iter()
+    }
+}
