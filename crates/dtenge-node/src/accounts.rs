@@ -69,7 +69,7 @@ pub enum KycState {
 #[derive(Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Custody {
     /// The node holds it and signs for the client (the default).
-    Custodial(SecretKey),
+    Custodial(Box<SecretKey>),
     /// The client holds it and signs transactions itself.
     Client,
 }
