@@ -140,8 +140,8 @@ pub enum Rejection {
     /// More than the level's remaining limit.
     #[error("marking level {level} limit exceeded: {requested} requested, {available} left")]
     MarkingLimitExceeded { level: usize, requested: Amount, available: Amount },
-    /// Allowances were created or destroyed.
-    #[error("allowance for marking level {level} not conserved: inputs {inputs}, outputs {outputs}")]
+    /// Outputs carry more allowance than allowed (transfer), or other than the limits (marking).
+    #[error("allowance for marking level {level}: {inputs} allowed, outputs carry {outputs}")]
     AllowanceNotConserved { level: usize, inputs: Amount, outputs: Amount },
     /// An output's marking does not follow from the inputs.
     #[error("output {output} carries the wrong marking: {reason}")]

@@ -234,3 +234,48 @@ fn an_attestation_for_another_event_does_not_release() {
     );
     assert_eq!(f.w.check(&tx), Err(Rejection::AttestationMismatch { field: "event" }));
 }
+
+#[test]
+fn a_hold_to_its_own_owner_or_across_currencies_is_rejected() {
+    let mut w = World::new();
+    let sec = key("SEC");
+    let funds = w.issue(&sec, dt(1_000));
+    let to_self = Hold {
+        event: event(),
+        recipient: addr(&sec),
+        recipient_node: node("STB1"),
+        valid_until: w.now.plus_days(1),
+        kind: HoldKind::Single,
+    };
+    let body = w.body(vec![funds], vec![held_token(&sec, dt(1_000), &to_self)], Command::Hold { event: event() });
+    let st = Statement::HoldConfirmed {
+        event: event(),
+        sender: addr(&sec),
+        recipient: addr(&sec),
+        amount: dt(1_000),
+        valid_until: to_self.valid_until,
+        kind: HoldKind::Single,
+    };
+    let tx = w.attested(w.signed(body, &[&sec]), st);
+    assert_eq!(w.check(&tx), Err(Rejection::AttestationMismatch { field: "recipient equals sender" }));
+
+    let seller = key("FARMER2");
+    let mut foreign = std_token(&sec, dt(500));
+    foreign.currency = Currency::new("XCB").unwrap();
+    let xcb = w.issue_token(foreign.clone());
+    let h = Hold { recipient: addr(&seller), ..to_self };
+    let mut held_foreign = held_token(&sec, dt(500), &h);
+    held_foreign.currency = foreign.currency;
+    let body =
+        w.body(vec![funds, xcb], vec![held_token(&sec, dt(1_000), &h), held_foreign], Command::Hold { event: event() });
+    let st = Statement::HoldConfirmed {
+        event: event(),
+        sender: addr(&sec),
+        recipient: addr(&seller),
+        amount: dt(1_500),
+        valid_until: h.valid_until,
+        kind: HoldKind::Single,
+    };
+    let tx = w.attested(w.signed(body, &[&sec]), st);
+    assert_eq!(w.check(&tx), Err(Rejection::MixedCurrencies { command: "hold" }));
+}

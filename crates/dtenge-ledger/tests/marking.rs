@@ -141,7 +141,7 @@ fn level_limits_are_enforced_from_the_tokens() {
 }
 
 #[test]
-fn allowances_cannot_be_inflated_or_lost() {
+fn allowances_cannot_be_inflated() {
     let f = national_fund();
     let r = f.rule.clone();
     // Change claims more level-2 allowance than the input had.

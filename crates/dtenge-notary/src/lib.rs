@@ -10,7 +10,6 @@
 //! retried transaction gets the same receipt; nothing is answered before the
 //! record that decided it is durable (the runtime's job).
 
-
 pub mod engine;
 pub mod messages;
 

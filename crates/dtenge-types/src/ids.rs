@@ -82,15 +82,31 @@ macro_rules! text_id {
     };
 }
 
+/// Characters that print as nothing or reorder what follows: controls, line
+/// and paragraph separators, zero-width and bidirectional format characters,
+/// the byte-order mark and non-characters.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
 fn check_text(text: &str, max: usize, what: &'static str) -> Result<(), TypesError> {
     if text.trim().is_empty() {
         return Err(TypesError::Text { what, reason: "must not be empty".into() });
     }
+    if text.trim() != text {
+        return Err(TypesError::Text { what, reason: "must not start or end with spaces".into() });
+    }
     if text.len() > max {
         return Err(TypesError::Text { what, reason: format!("is {} bytes long, the maximum is {max}", text.len()) });
     }
-    if text.chars().any(char::is_control) {
-        return Err(TypesError::Text { what, reason: "must not contain control characters".into() });
+    if text.chars().any(is_invisible) {
+        return Err(TypesError::Text {
+            what,
+            reason: "must not contain control, zero-width or text-direction characters".into(),
+        });
     }
     Ok(())
 }
@@ -438,5 +454,29 @@ impl TimeWindow {
     /// Whether `now` lies inside.
     pub fn contains(&self, now: Timestamp) -> bool {
         self.not_before <= now && now <= self.not_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_ids_refuse_invisible_and_padded_text() {
+        for bad in ["", "  ", " x", "x ", "a\u{200B}b", "\u{202E}evil", "\u{FEFF}x", "a\u{2028}b", "x\u{FFFE}", "a\nb"]
+        {
+            assert!(EventId::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(EventId::new("IFA-2024/7731 №5").is_ok());
+        assert!(Memo::new("Оплата по договору № 17").is_ok());
+    }
+
+    #[test]
+    fn participant_ids_and_currencies_are_strict() {
+        assert!(ParticipantId::new("STB1").is_ok());
+        assert!(ParticipantId::new("stb1").is_err());
+        assert!(Currency::new("DT").is_ok());
+        assert!(Currency::new("D").is_err());
+        assert_eq!(Currency::DT.to_string(), "DT");
     }
 }

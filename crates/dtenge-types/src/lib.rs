@@ -47,7 +47,7 @@ pub const MAX_MARKING_DEPTH: usize = 8;
 pub const MAX_RECIPIENTS_PER_LEVEL: usize = 32;
 /// Largest encoded transaction accepted from outside. A transaction at every
 /// bound above stays under it (checked by a test).
-pub const MAX_TX_BYTES: usize = 1 << 20;
+pub const MAX_TX_BYTES: usize = 640 * 1024;
 
 const _: () = assert!(MAX_INPUTS <= u16::MAX as usize && MAX_OUTPUTS <= u16::MAX as usize);
 const _: () = assert!(MAX_MARKING_DEPTH <= u8::MAX as usize);

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use dtenge_crypto::SecretKey;
-use dtenge_types::{Address, Amount, BoundedVec, CbsRef, Currency, ParticipantId, TimeWindow, Timestamp, Token, Transaction, TxBody};
+use dtenge_types::{
+    Address, Amount, BoundedVec, CbsRef, Currency, ParticipantId, TimeWindow, Timestamp, Token, Transaction, TxBody,
+};
 
 fn dtenge(args: &[&str], stdin: &[u8]) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dtenge"))

@@ -25,6 +25,9 @@ pub(crate) fn hold(v: &View<'_>, event: &EventId, statement: &Statement) -> Resu
     if e != event {
         return Err(mismatch("event"));
     }
+    if sender == recipient {
+        return Err(mismatch("recipient equals sender"));
+    }
     standard_inputs(v.inputs, v.command)?;
     let owner = single_owner(v.inputs)?;
     if owner != *sender {

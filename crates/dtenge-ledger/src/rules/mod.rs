@@ -152,7 +152,27 @@ fn attestation<'a>(v: &View<'a>, signatures: &mut Vec<SignatureCheck>) -> Result
     Ok(Some(&attestation.statement))
 }
 
+/// Programmable-money amounts (holds, allowances, invoices, contracts) are in
+/// one currency; only plain transfers and PvP may mix currencies.
+fn one_currency_unless_plain(v: &View<'_>) -> Result<(), Rejection> {
+    let plain = match &v.tx.body.command {
+        Command::Pvp => true,
+        Command::Transfer => v.inputs.iter().all(|t| t.marking.is_none()),
+        _ => false,
+    };
+    if plain {
+        return Ok(());
+    }
+    let mut currencies = v.inputs.iter().chain(v.outputs.iter()).map(|t| t.currency);
+    let first = currencies.next();
+    if currencies.any(|c| Some(c) != first) {
+        return Err(Rejection::MixedCurrencies { command: v.command });
+    }
+    Ok(())
+}
+
 fn dispatch(v: &View<'_>, statement: Option<&Statement>) -> Result<Signers, Rejection> {
+    one_currency_unless_plain(v)?;
     // `attestation` guarantees a statement of the expected kind is present
     // for every command that needs one.
     let attested = || statement.ok_or(Rejection::MissingAttestation { command: v.command, expected: "statement" });

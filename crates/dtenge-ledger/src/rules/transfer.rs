@@ -15,9 +15,13 @@
 //!
 //! ```text
 //!  inputs   allowances [A1, A2, …]            at level k
-//!  change   allowances [c1, c2, …]            at level k     c1 = A1 − P
-//!  payments allowances [p2, …]                at level k+1   c_j + Σp_j = A_j
+//!  change   allowances [c1, c2, …]            at level k     c1 ≤ A1 − P
+//!  payments allowances [p2, …]                at level k+1   c_j + Σp_j ≤ A_j
 //! ```
+//!
+//! Allowance may be dropped (≤, not =): that only lowers what can reach deeper
+//! levels, and it lets a holder pay out a token whole when it carries more
+//! allowance than value.
 
 use dtenge_types::{Address, AddressMarking, Amount, Marking, MarkingRule, Token};
 
@@ -152,10 +156,12 @@ fn marked_transfer(v: &View<'_>, first: &AddressMarking) -> Result<(), Rejection
         requested: paid,
         available: next_available,
     })?;
-    // Compare what the outputs carry with what the inputs had, level by level.
-    let expected = std::iter::once(left).chain(available.iter().skip(1).copied());
-    for (j, (want, got)) in expected.zip(carried.iter()).enumerate() {
-        if want != *got {
+    // Outputs may carry at most what the inputs had left, level by level.
+    // Carrying less is allowed: dropped allowance only lowers what can reach
+    // deeper levels, and it lets a holder spend a token whole.
+    let allowed = std::iter::once(left).chain(available.iter().skip(1).copied());
+    for (j, (want, got)) in allowed.zip(carried.iter()).enumerate() {
+        if *got > want {
             return Err(Rejection::AllowanceNotConserved {
                 level: next.saturating_add(j),
                 inputs: want,

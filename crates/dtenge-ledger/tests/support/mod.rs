@@ -116,8 +116,8 @@ impl World {
         tx
     }
 
-    /// The tokens the inputs name, as the book knows them (spent ones too,
-    /// so double spends reach the model's check rather than failing here).
+    /// The unspent tokens the inputs name; a spent or unknown input is left
+    /// out, so the kernel sees fewer resolved inputs and rejects it.
     pub fn resolve(&self, tx: &Transaction) -> Vec<Token> {
         tx.body.inputs.iter().filter_map(|id| self.book.get(id).cloned()).collect()
     }
