@@ -2,7 +2,9 @@
 //!
 //! - [`accounts`]: digital accounts, holders, KYC, key custody;
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
-//! - [`build`]: transaction shapes for every command, with change.
+//! - [`build`]: transaction shapes for every command, with change;
+//! - [`state`]: the node's journaled state machine: accounts, vault, in-flight
+//!   transactions, history, notifications, lineage.
 //!
 //! Invariant: a token is in at most one transaction in flight (reservation),
 //! and leaves the vault only when the notary has committed the transaction
@@ -10,6 +12,9 @@
 
 pub mod accounts;
 pub mod build;
+pub mod directory;
+pub mod service;
+pub mod state;
 pub mod vault;
 
 use dtenge_types::{Amount, TokenId, TypesError};
@@ -63,4 +68,37 @@ pub enum NodeError {
     /// A value could not be built.
     #[error(transparent)]
     Types(#[from] TypesError),
+    /// No such DA on this node.
+    #[error("no digital account {0} on this node")]
+    UnknownAccount(String),
+    /// The DA is closed.
+    #[error("digital account {0} is closed")]
+    AccountClosed(String),
+    /// The DA's holder is not identified yet.
+    #[error("digital account {0} cannot pay until its KYC is verified")]
+    KycNotVerified(String),
+    /// The client holds the key.
+    #[error("digital account {0} holds its own key: the client must sign the transaction")]
+    ClientSigns(String),
+    /// The recipient address is not registered anywhere.
+    #[error("no digital account with address {0} is registered on the platform")]
+    UnknownRecipient(String),
+    /// A request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The kernel refused the transaction.
+    #[error("transaction invalid (rule {code}): {0}", code = .0.code())]
+    Rejected(#[from] dtenge_ledger::Rejection),
+    /// The notary refused it.
+    #[error("notary refused the transaction: {0}")]
+    NotaryRejected(dtenge_notary::NotaryRejection),
+    /// The oracle refused it.
+    #[error("oracle: {0}")]
+    Oracle(String),
+    /// A service is unreachable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
 }

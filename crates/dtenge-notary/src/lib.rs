@@ -4,7 +4,8 @@
 //! never amounts, owners or markings.
 //!
 //! - [`messages`]: the signed batch a node sends, receipts and rejections;
-//! - [`engine`]: the pure spent-set state machine (`decide`, then `apply`).
+//! - [`engine`]: the pure spent-set state machine (`decide`, then `apply`);
+//! - [`service`]: the running notary: lock, journal with group commit, message handler.
 //!
 //! Invariants: an input commitment is spent by at most one transaction; a
 //! retried transaction gets the same receipt; nothing is answered before the
@@ -12,8 +13,10 @@
 
 pub mod engine;
 pub mod messages;
+pub mod service;
 
 pub use engine::{Decision, NotaryRecord, NotaryState};
 pub use messages::{
     BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError, TxClaim, Verdict,
 };
+pub use service::{NotaryAnswer, NotaryCallError, NotaryError, NotaryRequest, NotaryService};

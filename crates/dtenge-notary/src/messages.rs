@@ -32,6 +32,29 @@ pub struct TxClaim {
 }
 
 impl TxClaim {
+    /// The claim for `tx` whose inputs resolve to `inputs` (same order).
+    pub fn of(
+        tx: &dtenge_types::Transaction,
+        inputs: &[dtenge_types::Token],
+    ) -> Result<TxClaim, dtenge_types::TypesError> {
+        let id = tx.id();
+        let input_commitments: Vec<Commitment> =
+            tx.body.inputs.iter().zip(inputs).map(|(token_id, token)| token.commitment(token_id)).collect();
+        let output_commitments: Vec<Commitment> = tx
+            .body
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, token)| token.commitment(&dtenge_types::TxBody::output_id(id, i)))
+            .collect();
+        Ok(TxClaim {
+            tx: id,
+            inputs: BoundedVec::new(input_commitments)?,
+            outputs: BoundedVec::new(output_commitments)?,
+            window: tx.body.window,
+        })
+    }
+
     /// The digest a receipt names for the inputs.
     pub fn inputs_digest(&self) -> Digest {
         digest_of(b"dtenge/notary/inputs/v1", &self.inputs)

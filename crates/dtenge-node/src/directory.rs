@@ -1,0 +1,140 @@
+//! The directory of digital accounts (SPEC §5: which node hosts which DA).
+//! Participants themselves (ids, keys, endpoints) are platform configuration
+//! ([`dtenge_net::Participants`]); this service maps DA addresses and IIN/BINs
+//! to the node that hosts them. A node registers only its own DAs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_net::{Handler, HandlerError, Participants, Role};
+use dtenge_store::{Journal, Recovery, StoreError};
+use dtenge_types::{Address, IinBin, ParticipantId};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{AccountId, HolderKind};
+
+/// One DA as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DaEntry {
+    /// Its address.
+    pub address: Address,
+    /// The hosting node.
+    pub host: ParticipantId,
+    /// Its id on that node.
+    pub account: AccountId,
+    /// The holder's IIN/BIN.
+    pub iin_bin: IinBin,
+    /// The holder's name.
+    pub name: String,
+    /// The holder's kind.
+    pub kind: HolderKind,
+}
+
+/// Directory requests.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum DirectoryRequest {
+    /// A node registers one of its DAs.
+    Register(DaEntry),
+    /// Who hosts this address.
+    Lookup(Address),
+    /// DAs of a holder.
+    FindByIin(IinBin),
+}
+
+/// Directory answers.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum DirectoryAnswer {
+    /// Registered.
+    Done,
+    /// The entry, if known.
+    Entry(Option<DaEntry>),
+    /// Entries.
+    Entries(Vec<DaEntry>),
+    /// Refused, why.
+    Refused(String),
+}
+
+/// The running directory.
+pub struct DirectoryService {
+    participants: Arc<Participants>,
+    journal: Journal,
+    entries: Mutex<BTreeMap<Address, DaEntry>>,
+}
+
+impl DirectoryService {
+    /// Recovers from its journal.
+    pub fn recover(
+        participants: Arc<Participants>,
+        journal: Journal,
+        recovery: Recovery,
+    ) -> Result<Arc<Self>, StoreError> {
+        let mut entries = BTreeMap::new();
+        if let Some((_, bytes)) = &recovery.snapshot
+            && let Ok(list) = borsh::from_slice::<Vec<DaEntry>>(bytes)
+        {
+            entries.extend(list.into_iter().map(|e| (e.address, e)));
+        }
+        for (_, bytes) in &recovery.records {
+            if let Ok(entry) = borsh::from_slice::<DaEntry>(bytes) {
+                entries.insert(entry.address, entry);
+            }
+        }
+        Ok(Arc::new(DirectoryService { participants, journal, entries: Mutex::new(entries) }))
+    }
+
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<Address, DaEntry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn register(&self, from: &ParticipantId, entry: DaEntry) -> Result<(), String> {
+        let is_node =
+            self.participants.get(from).is_some_and(|p| matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury));
+        if !is_node || entry.host != *from {
+            return Err(format!("{from} may register only DAs it hosts itself"));
+        }
+        let pending = {
+            let mut entries = self.entries();
+            match entries.get(&entry.address) {
+                Some(existing) if existing == &entry => None,
+                Some(existing) => {
+                    return Err(format!("address {} is already registered at {}", entry.address, existing.host));
+                }
+                None => {
+                    let bytes = borsh::to_vec(&entry).map_err(|e| e.to_string())?;
+                    let pending = self.journal.append(bytes).map_err(|e| e.to_string())?;
+                    entries.insert(entry.address, entry);
+                    Some(pending)
+                }
+            }
+        };
+        if let Some(p) = pending {
+            p.durable().await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Who hosts `address`.
+    pub fn lookup(&self, address: &Address) -> Option<DaEntry> {
+        self.entries().get(address).cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for DirectoryService {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        let request: DirectoryRequest =
+            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a directory request: {e}")))?;
+        let answer = match request {
+            DirectoryRequest::Register(entry) => match self.register(from, entry).await {
+                Ok(()) => DirectoryAnswer::Done,
+                Err(e) => DirectoryAnswer::Refused(e),
+            },
+            DirectoryRequest::Lookup(address) => DirectoryAnswer::Entry(self.lookup(&address)),
+            DirectoryRequest::FindByIin(iin) => {
+                DirectoryAnswer::Entries(self.entries().values().filter(|e| e.iin_bin == iin).cloned().collect())
+            }
+        };
+        Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}

@@ -1,0 +1,1179 @@
+//! A participant node as a running service: its public operations (open a DA,
+//! pay, hold, mark, pay an e-invoice, …), the pipeline every outgoing
+//! transaction follows, and the handler other nodes deliver to.
+//!
+//! ```text
+//!  operation ─► lock{select + build + reserve} ─► oracle attestation? ─► sign (custody) ─► kernel validate
+//!            ─► journal Prepared (durable) ─► notary ─► journal Committed / Aborted (durable)
+//!            ─► deliver to payees' nodes and marking initiators' nodes ─► confirm to the oracle
+//!  Deliver   ─► verify the notary's receipt ─► kernel validate (at commit time) ─► journal Received
+//!  tick      ─► oracle notices (release / cancel), expiries, retries, unresolved transactions
+//! ```
+//!
+//! Other services are reached only through the [`Bus`]; the same code runs
+//! with every service in one process or each in its own.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signer};
+use dtenge_ledger::{Context, Params};
+use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
+use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict};
+use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
+use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
+use dtenge_store::{Journal, Recovery, StoreError};
+use dtenge_types::{
+    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
+    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::NodeError;
+use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::build::{self, Draft, Payee};
+use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
+use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Status};
+use crate::vault::Balances;
+
+/// How long a transaction may take from building to commit.
+pub const WINDOW_MS: u64 = 60_000;
+/// Notarisation attempts before a transaction is left to the resolver.
+const NOTARY_ATTEMPTS: usize = 3;
+
+/// Who this node is and whom it talks to.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node.
+    pub id: ParticipantId,
+    /// Its role.
+    pub role: Role,
+    /// The notary.
+    pub notary: ParticipantId,
+    /// The oracle.
+    pub oracle: ParticipantId,
+    /// The DA directory.
+    pub directory: ParticipantId,
+    /// Ledger parameters (issuers, oracle keys, tax authority).
+    pub params: Params,
+}
+
+/// Messages between nodes.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum NodeRequest {
+    /// A committed transaction for the receiver's DAs, or a traceability copy.
+    Deliver {
+        /// The transaction.
+        tx: Transaction,
+        /// Its inputs as the sender resolved them.
+        inputs: Vec<Token>,
+        /// The notary's receipt.
+        receipt: Receipt,
+    },
+}
+
+/// Answers between nodes.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum NodeAnswer {
+    /// Accepted (or already known).
+    Accepted,
+    /// Refused, why.
+    Refused(String),
+}
+
+/// Where a payment goes, as a caller names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayTo {
+    /// The recipient DA's address.
+    pub address: Address,
+    /// How much.
+    pub amount: Amount,
+}
+
+/// What became of an operation's transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxOutcome {
+    /// The transaction.
+    pub tx: TxId,
+    /// Where it stands (Success once committed).
+    pub status: Status,
+    /// The notary's commit position, once committed.
+    pub notary_seq: Option<u64>,
+}
+
+/// The running node.
+pub struct NodeService {
+    config: NodeConfig,
+    key: Arc<dyn Signer>,
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    participants: Arc<Participants>,
+    journal: Journal,
+    state: Mutex<NodeState>,
+    notice_cursor: AtomicU64,
+}
+
+/// A transaction ready to go: body, resolved inputs, who signs, what the oracle must attest.
+struct Plan {
+    account: AccountId,
+    body: TxBody,
+    inputs: Vec<Token>,
+    signers: Vec<SecretKey>,
+    attest: Option<AttestRequest>,
+}
+
+impl NodeService {
+    /// Recovers the node from its journal.
+    pub fn recover(
+        config: NodeConfig,
+        key: Arc<dyn Signer>,
+        bus: Arc<dyn Bus>,
+        clock: Arc<dyn Clock>,
+        participants: Arc<Participants>,
+        journal: Journal,
+        recovery: Recovery,
+    ) -> Result<Arc<NodeService>, NodeError> {
+        let mut state = match &recovery.snapshot {
+            Some((_, bytes)) => borsh::from_slice::<NodeState>(bytes)
+                .map_err(|e| NodeError::Storage(format!("node snapshot does not decode: {e}")))?,
+            None => NodeState::default(),
+        };
+        for (seq, bytes) in &recovery.records {
+            let record: NodeRecord = borsh::from_slice(bytes)
+                .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
+            state.apply(&record);
+        }
+        Ok(Arc::new(NodeService {
+            config,
+            key,
+            bus,
+            clock,
+            participants,
+            journal,
+            state: Mutex::new(state),
+            notice_cursor: AtomicU64::new(0),
+        }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &ParticipantId {
+        &self.config.id
+    }
+
+    /// This node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    fn state(&self) -> MutexGuard<'_, NodeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `read` over the state (queries for the API).
+    pub fn read<T>(&self, read: impl FnOnce(&NodeState) -> T) -> T {
+        read(&self.state())
+    }
+
+    /// Journals records and applies them in one critical section; waits for durability.
+    async fn record(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
+        let pending = {
+            let mut state = self.state();
+            let mut last = None;
+            for record in &records {
+                let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
+                last = Some(self.journal.append(bytes).map_err(store)?);
+                state.apply(record);
+            }
+            last
+        };
+        if let Some(p) = pending {
+            p.durable().await.map_err(store)?;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------
+    // Accounts
+
+    /// Opens a DA for `holder`; the node generates and keeps the key unless
+    /// the client holds its own (`client_key`). Registers it in the directory.
+    pub async fn open_account(
+        &self,
+        holder: Holder,
+        client_key: Option<PublicKey>,
+        kyc: KycState,
+    ) -> Result<Account, NodeError> {
+        if holder.name.trim().is_empty() || holder.name.len() > 200 {
+            return Err(NodeError::Invalid("holder name must be 1-200 characters".into()));
+        }
+        let (address, custody) = match client_key {
+            Some(pk) => {
+                pk.check().map_err(|e| NodeError::Invalid(format!("client key: {e}")))?;
+                (Address(pk), Custody::Client)
+            }
+            None => {
+                let key = SecretKey::generate();
+                (Address(key.public_key()), Custody::Custodial(Box::new(key)))
+            }
+        };
+        self.open_with(holder, address, custody, kyc).await
+    }
+
+    /// Opens a DA with a given key (institutional DAs from configuration).
+    pub async fn open_account_with_key(
+        &self,
+        holder: Holder,
+        key: SecretKey,
+        kyc: KycState,
+    ) -> Result<Account, NodeError> {
+        let address = Address(key.public_key());
+        if let Some(existing) = self.state().account_of(&address) {
+            return Ok(existing.clone());
+        }
+        self.open_with(holder, address, Custody::Custodial(Box::new(key)), kyc).await
+    }
+
+    async fn open_with(
+        &self,
+        holder: Holder,
+        address: Address,
+        custody: Custody,
+        kyc: KycState,
+    ) -> Result<Account, NodeError> {
+        let account = {
+            let state = self.state();
+            Account {
+                id: AccountId::new(&self.config.id, state.opened.saturating_add(1)),
+                holder,
+                address,
+                custody,
+                kyc,
+                opened_at: self.clock.now(),
+                closed: false,
+            }
+        };
+        self.record(vec![NodeRecord::AccountOpened(account.clone())]).await?;
+        let entry = DaEntry {
+            address,
+            host: self.config.id.clone(),
+            account: account.id.clone(),
+            iin_bin: account.holder.iin_bin,
+            name: account.holder.name.clone(),
+            kind: account.holder.kind,
+        };
+        match self.directory(DirectoryRequest::Register(entry)).await? {
+            DirectoryAnswer::Refused(why) => Err(NodeError::Invalid(why)),
+            _ => Ok(account),
+        }
+    }
+
+    /// Sets a DA's KYC state.
+    pub async fn set_kyc(&self, account: &AccountId, kyc: KycState) -> Result<(), NodeError> {
+        self.account(account)?;
+        self.record(vec![NodeRecord::KycSet { account: account.clone(), kyc }]).await
+    }
+
+    /// A DA.
+    pub fn account(&self, id: &AccountId) -> Result<Account, NodeError> {
+        self.state().accounts.get(id).cloned().ok_or_else(|| NodeError::UnknownAccount(id.to_string()))
+    }
+
+    /// DAs of a holder on this node.
+    pub fn accounts_of(&self, iin: &IinBin) -> Vec<Account> {
+        self.state().accounts_of(iin).into_iter().cloned().collect()
+    }
+
+    /// Balances by kind.
+    pub fn balances(&self, id: &AccountId) -> Result<Balances, NodeError> {
+        self.account(id)?;
+        Ok(self.state().vault.balances(id))
+    }
+
+    /// History, oldest first.
+    pub fn history(&self, id: &AccountId) -> Vec<HistoryEntry> {
+        self.state().history.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Notifications, oldest first.
+    pub fn notifications(&self, id: &AccountId) -> Vec<Notification> {
+        self.state().notifications.get(id).cloned().unwrap_or_default()
+    }
+
+    /// The parents of a token this node has seen created.
+    pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
+        self.state().lineage.get(token).cloned()
+    }
+
+    // ------------------------------------------------------------------
+    // Operations
+
+    fn payer(&self, id: &AccountId) -> Result<(Account, Vec<SecretKey>), NodeError> {
+        let account = self.account(id)?;
+        if account.closed {
+            return Err(NodeError::AccountClosed(id.to_string()));
+        }
+        if account.kyc != KycState::Verified {
+            return Err(NodeError::KycNotVerified(id.to_string()));
+        }
+        let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(id.to_string()))?;
+        Ok((account, vec![key]))
+    }
+
+    fn draft(&self, payer: &Account, memo: Option<Memo>) -> Draft {
+        Draft { host: self.config.id.clone(), payer: payer.address, now: self.clock.now(), window_ms: WINDOW_MS, memo }
+    }
+
+    /// Resolves payees' hosting nodes through the directory.
+    async fn payees(&self, to: &[PayTo]) -> Result<Vec<Payee>, NodeError> {
+        let mut out = Vec::with_capacity(to.len());
+        for p in to {
+            if p.amount.is_zero() {
+                return Err(NodeError::Invalid("every payment needs a positive amount".into()));
+            }
+            let host = self.host_of(&p.address).await?;
+            out.push(Payee { address: p.address, host, amount: p.amount });
+        }
+        Ok(out)
+    }
+
+    /// The node hosting `address`.
+    pub async fn host_of(&self, address: &Address) -> Result<ParticipantId, NodeError> {
+        if self.state().account_of(address).is_some() {
+            return Ok(self.config.id.clone());
+        }
+        match self.directory(DirectoryRequest::Lookup(*address)).await? {
+            DirectoryAnswer::Entry(Some(entry)) => Ok(entry.host),
+            _ => Err(NodeError::UnknownRecipient(address.to_string())),
+        }
+    }
+
+    /// Finds DAs of a holder anywhere on the platform.
+    pub async fn find(&self, iin: IinBin) -> Result<Vec<DaEntry>, NodeError> {
+        match self.directory(DirectoryRequest::FindByIin(iin)).await? {
+            DirectoryAnswer::Entries(list) => Ok(list),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Selects, builds and reserves under one lock, so concurrent operations
+    /// never pick the same tokens.
+    fn plan(
+        &self,
+        account: &Account,
+        signers: Vec<SecretKey>,
+        attest: Option<AttestRequest>,
+        amount: Amount,
+        wanted: impl Fn(&Token) -> bool,
+        build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
+    ) -> Result<Plan, NodeError> {
+        let mut state = self.state();
+        let inputs = state.vault.select(&account.id, amount, wanted)?;
+        let body = build(&inputs)?;
+        let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
+        state.vault.reserve(&ids, body.id())?;
+        Ok(Plan {
+            account: account.id.clone(),
+            body,
+            inputs: inputs.into_iter().map(|(_, t)| t).collect(),
+            signers,
+            attest,
+        })
+    }
+
+    /// A standard payment to one or several DAs (SPEC §4.3).
+    pub async fn pay(&self, from: &AccountId, to: &[PayTo], memo: Option<Memo>) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let payees = self.payees(to).await?;
+        let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        let draft = self.draft(&account, memo);
+        let plan = self
+            .plan(&account, keys, None, total, Token::is_standard, |inputs| build::transfer(&draft, inputs, &payees))?;
+        self.execute(plan).await
+    }
+
+    /// Pays address-marked funds to next-level recipients (SPEC §4.2.1).
+    pub async fn pay_marked(
+        &self,
+        from: &AccountId,
+        to: &[PayTo],
+        reference: Option<&str>,
+        memo: Option<Memo>,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let payees = self.payees(to).await?;
+        let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        // All inputs must share one marking: pick the rule of the largest marked token (or the named reference).
+        let rule = {
+            let state = self.state();
+            let mut marked: Vec<(Amount, AddressRuleKey)> = state
+                .vault
+                .of_account(&account.id)
+                .filter(|(_, s)| s.reserved_by.is_none())
+                .filter_map(|(_, s)| match &s.token.marking {
+                    Some(Marking::Address(m)) if reference.is_none_or(|r| m.rule.reference.as_str() == r) => {
+                        Some((s.token.amount, AddressRuleKey { rule: m.rule.clone(), level: m.level }))
+                    }
+                    _ => None,
+                })
+                .collect();
+            marked.sort_by_key(|m| std::cmp::Reverse(m.0));
+            marked.into_iter().next().map(|(_, k)| k).ok_or(NodeError::NothingToSpend)?
+        };
+        let draft = self.draft(&account, memo);
+        let wanted = move |t: &Token| {
+            matches!(&t.marking, Some(Marking::Address(m)) if m.rule == rule.rule && m.level == rule.level)
+                && t.encumbrance.is_none()
+        };
+        let plan =
+            self.plan(&account, keys, None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
+        self.execute(plan).await
+    }
+
+    /// Marks funds by address for `recipient` (SPEC §4.2.1).
+    pub async fn mark_address(
+        &self,
+        from: &AccountId,
+        recipient: PayTo,
+        rule: MarkingRule,
+        memo: Option<Memo>,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let draft = self.draft(&account, memo);
+        let plan = self.plan(&account, keys, None, recipient.amount, Token::is_standard, |inputs| {
+            build::mark_address(&draft, inputs, &payee, rule)
+        })?;
+        self.execute(plan).await
+    }
+
+    /// Marks funds with a parameter registered on the oracle (SPEC §4.2.2).
+    pub async fn mark_parameter(
+        &self,
+        from: &AccountId,
+        recipient: PayTo,
+        parameter: ParameterId,
+        memo: Option<Memo>,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let draft = self.draft(&account, memo);
+        let plan =
+            self.plan(&account, keys, Some(AttestRequest::Plain), recipient.amount, Token::is_standard, |inputs| {
+                build::mark_parameter(&draft, inputs, &payee, parameter)
+            })?;
+        self.execute(plan).await
+    }
+
+    /// Pays parameter-marked funds under a contract; `cash_out_to` names the
+    /// bank DA for a cash-out (SPEC §4.2.2).
+    pub async fn contract_payment(
+        &self,
+        from: &AccountId,
+        parameter: ParameterId,
+        contract: ContractNo,
+        recipient: PayTo,
+        cash_out: bool,
+        memo: Option<Memo>,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let state = self
+            .oracle(OracleRequest::GetContract { parameter: parameter.clone(), contract: contract.clone() })
+            .await?;
+        let OracleAnswer::Contract(Some(c)) = state else {
+            return Err(NodeError::Oracle(format!("contract {contract} under {parameter} is not registered")));
+        };
+        let unmark = cash_out || c.contract.final_recipient;
+        let purpose =
+            if cash_out { ContractPurpose::CashOut { bank: recipient.address } } else { ContractPurpose::Transfer };
+        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let draft = self.draft(&account, memo);
+        let wanted = |t: &Token| {
+            matches!(&t.marking, Some(Marking::Parameter(m)) if m.parameter == parameter) && t.encumbrance.is_none()
+        };
+        let plan = self.plan(
+            &account,
+            keys,
+            Some(AttestRequest::ContractPayment { purpose }),
+            recipient.amount,
+            wanted,
+            |inputs| build::contract_payment(&draft, inputs, &payee, contract.clone(), unmark),
+        )?;
+        self.execute(plan).await
+    }
+
+    /// Holds funds for an oracle event (SPEC §4.1): the event's amount, or
+    /// `amount` for a campaign contribution.
+    pub async fn hold(&self, from: &AccountId, event: EventId, amount: Option<Amount>) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let spec = self.event(&event).await?.spec;
+        let amount = spec
+            .amount
+            .or(amount)
+            .ok_or_else(|| NodeError::Invalid("a campaign contribution needs an amount".into()))?;
+        let hold = Hold {
+            event: event.clone(),
+            recipient: spec.recipient,
+            recipient_node: spec.recipient_node.clone(),
+            valid_until: spec.hold_valid_until(),
+            kind: spec.kind.hold_kind(),
+        };
+        let draft = self.draft(&account, None);
+        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), amount, Token::is_standard, |inputs| {
+            build::hold(&draft, inputs, amount, hold)
+        })?;
+        self.execute(plan).await
+    }
+
+    async fn event(&self, event: &EventId) -> Result<EventState, NodeError> {
+        match self.oracle(OracleRequest::GetEvent(event.clone())).await? {
+            OracleAnswer::Event(Some(e)) => Ok(e),
+            _ => Err(NodeError::Oracle(format!("event {event} is not registered on the oracle"))),
+        }
+    }
+
+    /// Local DAs holding funds for `event`, with their held totals.
+    fn holders_of(&self, event: &EventId) -> Vec<(AccountId, Amount, Timestamp)> {
+        let state = self.state();
+        let mut out: Vec<(AccountId, Amount, Timestamp)> = Vec::new();
+        for (_, s) in state.vault.iter() {
+            if s.reserved_by.is_some() {
+                continue;
+            }
+            if let Some(Encumbrance::Hold(h)) = &s.token.encumbrance
+                && h.event == *event
+            {
+                match out.iter_mut().find(|(a, _, _)| *a == s.account) {
+                    Some(entry) => entry.1 = entry.1.checked_add(s.token.amount).unwrap_or(Amount::MAX),
+                    None => out.push((s.account.clone(), s.token.amount, h.valid_until)),
+                }
+            }
+        }
+        out
+    }
+
+    fn held_by(event: &EventId) -> impl Fn(&Token) -> bool + '_ {
+        move |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Hold(h)) if h.event == *event)
+    }
+
+    /// Releases what the oracle says is releasable for `event` from a local DA.
+    pub async fn release(&self, account_id: &AccountId, event: &EventId) -> Result<TxOutcome, NodeError> {
+        let account = self.account(account_id)?;
+        let state = self.event(event).await?;
+        let releasable =
+            if state.spec.kind.is_campaign() { state.releasable_for(&account.address) } else { state.releasable() };
+        if releasable.is_zero() {
+            return Err(NodeError::Oracle(format!("nothing is releasable for event {event}")));
+        }
+        let held = self.state().vault.available(&account.id, Self::held_by(event));
+        let amount = releasable.min(held);
+        let draft = self.draft(&account, None);
+        let plan =
+            self.plan(&account, Vec::new(), Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
+                build::release(&draft, inputs, amount)
+            })?;
+        self.execute(plan).await
+    }
+
+    /// Returns held funds: after valid-until (`expire`) or on a cancelled event.
+    pub async fn unhold(&self, account_id: &AccountId, event: &EventId, expire: bool) -> Result<TxOutcome, NodeError> {
+        let account = self.account(account_id)?;
+        let held = self.state().vault.available(&account.id, Self::held_by(event));
+        let draft = self.draft(&account, None);
+        let attest = (!expire).then_some(AttestRequest::Plain);
+        let plan = self.plan(&account, Vec::new(), attest, held, Self::held_by(event), |inputs| {
+            build::unhold(&draft, inputs, event.clone(), expire)
+        })?;
+        self.execute(plan).await
+    }
+
+    /// Pays an e-invoice registered on the oracle (SPEC §4.2.3): own VAT
+    /// tokens first, standard tokens for the rest.
+    pub async fn pay_invoice(&self, from: &AccountId, invoice: InvoiceId) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let OracleAnswer::Invoice(Some(state)) = self.oracle(OracleRequest::GetInvoice(invoice.clone())).await? else {
+            return Err(NodeError::Oracle(format!("e-invoice {invoice} is not registered")));
+        };
+        let inv = state.invoice;
+        if inv.buyer != account.address {
+            return Err(NodeError::Invalid(format!("e-invoice {invoice} is addressed to another buyer")));
+        }
+        if state.paid_by.is_some() {
+            return Err(NodeError::Invalid(format!("e-invoice {invoice} is already paid")));
+        }
+        let seller = self.payees(&[PayTo { address: inv.seller, amount: Amount::from_tiyn(1) }]).await?.remove(0);
+        let draft = self.draft(&account, None);
+        let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
+        let plan = {
+            let mut st = self.state();
+            let vat_inputs = st.vault.select(&account.id, inv.vat, is_vat).unwrap_or_else(|_| {
+                // Fewer VAT tokens than the VAT part: take them all.
+                st.vault
+                    .of_account(&account.id)
+                    .filter(|(_, s)| s.reserved_by.is_none() && is_vat(&s.token))
+                    .map(|(id, s)| (*id, s.token.clone()))
+                    .collect()
+            });
+            let vat_in = Amount::checked_sum(vat_inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
+            let std_needed = inv.net.checked_add(inv.vat.saturating_sub(vat_in)).ok_or(NodeError::Overflow)?;
+            let mut inputs = vat_inputs;
+            if !std_needed.is_zero() {
+                inputs.extend(st.vault.select(&account.id, std_needed, Token::is_standard)?);
+            }
+            let body = build::pay_invoice(&draft, &inputs, &seller, inv.net, inv.vat, invoice)?;
+            let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
+            st.vault.reserve(&ids, body.id())?;
+            Plan {
+                account: account.id.clone(),
+                body,
+                inputs: inputs.into_iter().map(|(_, t)| t).collect(),
+                signers: keys,
+                attest: Some(AttestRequest::Plain),
+            }
+        };
+        self.execute(plan).await
+    }
+
+    /// Pays VAT tokens to the tax authority, where they become standard.
+    pub async fn pay_vat(&self, from: &AccountId, amount: Amount) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let authority = *self
+            .config
+            .params
+            .tax_authorities
+            .iter()
+            .next()
+            .ok_or_else(|| NodeError::Invalid("no tax authority is configured".into()))?;
+        let payee = self.payees(&[PayTo { address: authority, amount }]).await?.remove(0);
+        let draft = self.draft(&account, None);
+        let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
+        let plan = self.plan(&account, keys, None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
+        self.execute(plan).await
+    }
+
+    /// Reserves funds a grantee may debit until `valid_until` (SPEC §4.4).
+    pub async fn grant_mandate(
+        &self,
+        from: &AccountId,
+        mandate: MandateId,
+        grantee: Address,
+        amount: Amount,
+        valid_until: Timestamp,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let terms = MandateTerms { mandate, grantee, valid_until };
+        let draft = self.draft(&account, None);
+        let plan = self.plan(&account, keys, None, amount, Token::is_standard, |inputs| {
+            build::grant_mandate(&draft, inputs, amount, terms)
+        })?;
+        self.execute(plan).await
+    }
+
+    /// The grantee (a DA of this node) debits `owner`'s reserved funds to `to`.
+    pub async fn debit(
+        &self,
+        grantee: &AccountId,
+        owner: &AccountId,
+        mandate: &MandateId,
+        to: PayTo,
+        memo: Option<Memo>,
+    ) -> Result<TxOutcome, NodeError> {
+        let (grantee_account, keys) = self.payer(grantee)?;
+        let owner_account = self.account(owner)?;
+        let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
+        let draft = self.draft(&grantee_account, memo);
+        let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
+        let owner_host = self.config.id.clone();
+        let plan = self.plan(&owner_account, keys, None, to.amount, wanted, |inputs| {
+            build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
+        })?;
+        self.execute(plan).await
+    }
+
+    /// The owner takes reserved funds back.
+    pub async fn revoke_mandate(&self, from: &AccountId, mandate: &MandateId) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(from)?;
+        let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate);
+        let all = self.state().vault.available(&account.id, wanted);
+        let draft = self.draft(&account, None);
+        let plan = self
+            .plan(&account, keys, None, all, wanted, |inputs| build::revoke_mandate(&draft, inputs, mandate.clone()))?;
+        self.execute(plan).await
+    }
+
+    /// NBK: issues DT to a bank's DA once the CBS has confirmed (SPEC §5).
+    pub async fn issue(&self, issuer: &AccountId, to: PayTo, cbs_reference: CbsRef) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(issuer)?;
+        let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
+        let body = build::issue(&self.draft(&account, None), &payee, cbs_reference)?;
+        self.execute(Plan { account: account.id.clone(), body, inputs: Vec::new(), signers: keys, attest: None }).await
+    }
+
+    /// NBK: destroys `amount` of DT it holds once the CBS has credited the bank (SPEC §5).
+    pub async fn redeem(
+        &self,
+        issuer: &AccountId,
+        amount: Amount,
+        cbs_reference: CbsRef,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer(issuer)?;
+        let draft = self.draft(&account, None);
+        let plan = self.plan(&account, keys, None, amount, Token::is_standard, |inputs| {
+            build::redeem(&draft, inputs, amount, cbs_reference)
+        })?;
+        self.execute(plan).await
+    }
+
+    // ------------------------------------------------------------------
+    // The pipeline
+
+    async fn execute(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
+        let id = plan.body.id();
+        let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
+        match self.prepare(plan).await {
+            Ok((tx, inputs, account)) => self.submit(tx, inputs, account).await,
+            Err(e) => {
+                self.state().vault.unreserve(&input_ids, id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Attests, signs, validates and journals `Prepared`.
+    async fn prepare(&self, plan: Plan) -> Result<(Transaction, Vec<Token>, AccountId), NodeError> {
+        let mut tx = Transaction::unsigned(plan.body);
+        if let Some(request) = plan.attest {
+            let answer = self.oracle(OracleRequest::Attest { body: tx.body.clone(), request }).await?;
+            match answer {
+                OracleAnswer::Attestation(a) => tx.attestations.try_push(a)?,
+                OracleAnswer::Refused(why) => return Err(NodeError::Oracle(why)),
+                _ => return Err(NodeError::Oracle("the oracle answered something else".into())),
+            }
+        }
+        for key in &plan.signers {
+            tx.sign(key)?;
+        }
+        let ctx = Context { now: self.clock.now(), params: &self.config.params };
+        dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519)?;
+        self.record(vec![NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: plan.inputs.clone(),
+            account: plan.account.clone(),
+            at: self.clock.now(),
+        }])
+        .await?;
+        Ok((tx, plan.inputs, plan.account))
+    }
+
+    /// Notarises a prepared transaction and sees it through.
+    async fn submit(&self, tx: Transaction, inputs: Vec<Token>, _account: AccountId) -> Result<TxOutcome, NodeError> {
+        let id = tx.id();
+        let claim = TxClaim::of(&tx, &inputs)?;
+        let mut last_error = None;
+        for _ in 0..NOTARY_ATTEMPTS {
+            match self.notarise(&claim).await {
+                Ok(verdict) => return self.settle(&tx, &inputs, &claim, verdict).await,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        tracing::warn!(tx = %id, error = ?last_error, "notary unreachable; the transaction stays under review and is resolved later");
+        Ok(TxOutcome { tx: id, status: Status::UnderReview, notary_seq: None })
+    }
+
+    async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
+        let batch = NotariseBatch::signed(self.config.id.clone(), vec![claim.clone()], self.key.as_ref())?;
+        let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let answer = self
+            .bus
+            .call(&self.config.notary, body)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
+        match borsh::from_slice::<NotaryAnswer>(&answer) {
+            Ok(NotaryAnswer::Verdicts(mut v)) if v.len() == 1 => Ok(v.remove(0)),
+            Ok(NotaryAnswer::Refused(r)) => Err(NodeError::Unavailable(format!("notary refused the batch: {r}"))),
+            _ => Err(NodeError::Unavailable("notary answered something else".into())),
+        }
+    }
+
+    fn notary_key(&self) -> Option<PublicKey> {
+        self.participants.get(&self.config.notary).map(|p| p.public_key)
+    }
+
+    async fn settle(
+        &self,
+        tx: &Transaction,
+        inputs: &[Token],
+        claim: &TxClaim,
+        verdict: Verdict,
+    ) -> Result<TxOutcome, NodeError> {
+        let id = tx.id();
+        match verdict {
+            Verdict::Committed(receipt) => {
+                let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
+                receipt
+                    .verify(&notary, claim, &Ed25519)
+                    .map_err(|e| NodeError::Unavailable(format!("bad notary receipt: {e}")))?;
+                let deliver_to = self.recipients_of(tx, inputs);
+                let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
+                let mut records =
+                    vec![NodeRecord::Committed { tx: id, receipt: bytes, deliver_to, at: self.clock.now() }];
+                records.extend(self.notifications_for_own(tx, inputs));
+                self.record(records).await?;
+                self.deliver_pending(id).await;
+                if !tx.attestations.is_empty() {
+                    let _ = self.oracle(OracleRequest::Confirm { tx: id }).await;
+                }
+                Ok(TxOutcome { tx: id, status: Status::Success, notary_seq: Some(receipt.body.seq) })
+            }
+            Verdict::Rejected(rejection) => {
+                let spent_elsewhere = match &rejection {
+                    NotaryRejection::Conflict { input, .. } | NotaryRejection::UnknownInput { input, .. } => {
+                        tx.body.inputs.get(*input).copied().into_iter().collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let reason = rejection.to_string();
+                self.record(vec![NodeRecord::Aborted { tx: id, reason: reason.clone(), spent_elsewhere }]).await?;
+                Err(NodeError::NotaryRejected(rejection))
+            }
+        }
+    }
+
+    /// Nodes that must see a committed transaction: payees' hosts, hold
+    /// recipients' nodes, and the initiators of markings it touches.
+    fn recipients_of(&self, tx: &Transaction, inputs: &[Token]) -> BTreeSet<ParticipantId> {
+        let mut to = BTreeSet::new();
+        for t in tx.body.outputs.iter().chain(inputs.iter()) {
+            to.insert(t.host.clone());
+            if let Some(Encumbrance::Hold(h)) = &t.encumbrance {
+                to.insert(h.recipient_node.clone());
+            }
+            match &t.marking {
+                Some(Marking::Address(m)) => {
+                    to.insert(m.rule.initiator_node.clone());
+                }
+                Some(Marking::Parameter(m)) => {
+                    to.insert(m.initiator_node.clone());
+                }
+                _ => {}
+            }
+        }
+        to.remove(&self.config.id);
+        to
+    }
+
+    /// Notifications for local DAs in a transaction this node committed.
+    fn notifications_for_own(&self, tx: &Transaction, _inputs: &[Token]) -> Vec<NodeRecord> {
+        let state = self.state();
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for t in tx.body.outputs.iter() {
+            if let Some(account) = state.account_of(&t.owner)
+                && !tx_inputs_owned_by(tx, &state, &t.owner)
+            {
+                out.push(NodeRecord::Notified {
+                    account: account.id.clone(),
+                    notification: Notification {
+                        at: now,
+                        text: format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
+                        tx: Some(tx.id()),
+                    },
+                });
+            }
+        }
+        out
+    }
+
+    /// Sends a committed transaction to every node still waiting for it.
+    async fn deliver_pending(&self, id: TxId) {
+        let (targets, tx, inputs, receipt) = {
+            let state = self.state();
+            let Some(o) = state.outgoing.get(&id) else { return };
+            let Some(bytes) = &o.receipt else { return };
+            let Ok(receipt) = borsh::from_slice::<Receipt>(bytes) else { return };
+            (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
+        };
+        for to in targets {
+            let request = NodeRequest::Deliver { tx: tx.clone(), inputs: inputs.clone(), receipt: receipt.clone() };
+            let Ok(body) = borsh::to_vec(&request) else { continue };
+            match self.bus.call(&to, body).await {
+                Ok(answer) => match borsh::from_slice::<NodeAnswer>(&answer) {
+                    Ok(NodeAnswer::Accepted) => {
+                        let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
+                    }
+                    Ok(NodeAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
+                    Err(e) => tracing::warn!(tx = %id, %to, error = %e, "delivery answer unreadable"),
+                },
+                Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
+            }
+        }
+    }
+
+    /// Accepts a committed transaction from another node.
+    pub async fn receive(
+        &self,
+        from: &ParticipantId,
+        tx: Transaction,
+        inputs: Vec<Token>,
+        receipt: Receipt,
+    ) -> Result<(), NodeError> {
+        let id = tx.id();
+        if self.state().received.contains_key(&id) || self.state().outgoing.contains_key(&id) {
+            return Ok(());
+        }
+        let claim = TxClaim::of(&tx, &inputs)?;
+        let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
+        receipt.verify(&notary, &claim, &Ed25519).map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
+        let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
+        dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
+        let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let now = self.clock.now();
+        let mut records = vec![NodeRecord::Received {
+            tx: tx.clone(),
+            inputs: inputs.clone(),
+            receipt: bytes,
+            from: from.clone(),
+            at: now,
+        }];
+        {
+            let state = self.state();
+            for t in tx.body.outputs.iter() {
+                if let Some(account) = state.account_of(&t.owner) {
+                    let text = match &t.encumbrance {
+                        Some(Encumbrance::Hold(_)) => continue,
+                        _ => format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
+                    };
+                    records.push(NodeRecord::Notified {
+                        account: account.id.clone(),
+                        notification: Notification { at: now, text, tx: Some(id) },
+                    });
+                }
+                if let Some(Encumbrance::Hold(h)) = &t.encumbrance
+                    && let Some(account) = state.account_of(&h.recipient)
+                {
+                    records.push(NodeRecord::Notified {
+                        account: account.id.clone(),
+                        notification: Notification {
+                            at: now,
+                            text: format!("{} DT held for you until event {} occurs", t.amount, h.event),
+                            tx: Some(id),
+                        },
+                    });
+                }
+            }
+        }
+        self.record(records).await
+    }
+
+    // ------------------------------------------------------------------
+    // Background work
+
+    /// One round of background work: oracle notices, expiries, deliveries
+    /// and unresolved transactions. Returns what it did, for logs and tests.
+    pub async fn tick(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        if let Err(e) = self.process_notices(&mut done).await {
+            done.push(format!("notices: {e}"));
+        }
+        self.expire_holds(&mut done).await;
+        self.resolve_in_flight(&mut done).await;
+        let pending: BTreeSet<TxId> = self.state().undelivered().into_iter().map(|(id, _)| id).collect();
+        for id in pending {
+            self.deliver_pending(id).await;
+        }
+        done
+    }
+
+    async fn process_notices(&self, done: &mut Vec<String>) -> Result<(), NodeError> {
+        let after = self.notice_cursor.load(Ordering::SeqCst);
+        let OracleAnswer::Notices(notices) = self.oracle(OracleRequest::Notices { after }).await? else {
+            return Ok(());
+        };
+        for notice in notices {
+            match &notice.kind {
+                NoticeKind::EventOccurred { event } | NoticeKind::CampaignSucceeded { event } => {
+                    for (account, _, _) in self.holders_of(event) {
+                        match self.release(&account, event).await {
+                            Ok(o) => done.push(format!("released for {event} from {account}: {}", o.tx)),
+                            Err(e) => done.push(format!("release for {event} from {account}: {e}")),
+                        }
+                    }
+                }
+                NoticeKind::EventCancelled { event } => {
+                    for (account, _, _) in self.holders_of(event) {
+                        match self.unhold(&account, event, false).await {
+                            Ok(o) => done.push(format!("returned {event} to {account}: {}", o.tx)),
+                            Err(e) => done.push(format!("return for {event} to {account}: {e}")),
+                        }
+                    }
+                }
+                NoticeKind::EventRegistered(spec) => {
+                    let notes: Vec<NodeRecord> = {
+                        let state = self.state();
+                        [spec.sender, Some(spec.recipient)]
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| state.account_of(&a))
+                            .map(|a| NodeRecord::Notified {
+                                account: a.id.clone(),
+                                notification: Notification {
+                                    at: self.clock.now(),
+                                    text: format!("Event {} registered on the oracle", spec.id),
+                                    tx: None,
+                                },
+                            })
+                            .collect()
+                    };
+                    self.record(notes).await?;
+                }
+                NoticeKind::ParameterRegistered { .. } => {}
+            }
+            self.notice_cursor.fetch_max(notice.seq, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn expire_holds(&self, done: &mut Vec<String>) {
+        let now = self.clock.now();
+        let due: Vec<(AccountId, EventId)> = {
+            let state = self.state();
+            let mut due = BTreeSet::new();
+            for (_, s) in state.vault.iter() {
+                if let (Some(Encumbrance::Hold(h)), None) = (&s.token.encumbrance, s.reserved_by)
+                    && h.valid_until < now
+                {
+                    due.insert((s.account.clone(), h.event.clone()));
+                }
+            }
+            due.into_iter().collect()
+        };
+        for (account, event) in due {
+            match self.unhold(&account, &event, true).await {
+                Ok(o) => done.push(format!("expired {event} back to {account}: {}", o.tx)),
+                Err(e) => done.push(format!("expiry of {event} for {account}: {e}")),
+            }
+        }
+    }
+
+    /// Transactions prepared but never settled (a crash, or the notary was
+    /// down): committed if the notary has them, resubmitted while their window
+    /// is open, aborted after.
+    async fn resolve_in_flight(&self, done: &mut Vec<String>) {
+        let in_flight: Vec<(Transaction, Vec<Token>)> = {
+            let state = self.state();
+            state
+                .in_flight()
+                .into_iter()
+                .filter_map(|id| state.outgoing.get(&id).map(|o| (o.tx.clone(), o.inputs.clone())))
+                .collect()
+        };
+        for (tx, inputs) in in_flight {
+            let id = tx.id();
+            let Ok(claim) = TxClaim::of(&tx, &inputs) else { continue };
+            let now = self.clock.now();
+            let outcome = if now > tx.body.window.not_after {
+                match self.notary_receipt(&id).await {
+                    Ok(Some(receipt)) => self.settle(&tx, &inputs, &claim, Verdict::Committed(receipt)).await,
+                    Ok(None) => self
+                        .record(vec![NodeRecord::Aborted {
+                            tx: id,
+                            reason: "not committed within its time window".into(),
+                            spent_elsewhere: Vec::new(),
+                        }])
+                        .await
+                        .map(|()| TxOutcome {
+                            tx: id,
+                            status: Status::Rejected { reason: "expired".into() },
+                            notary_seq: None,
+                        }),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match self.notarise(&claim).await {
+                    Ok(verdict) => self.settle(&tx, &inputs, &claim, verdict).await,
+                    Err(e) => Err(e),
+                }
+            };
+            done.push(format!("resolved {id}: {outcome:?}"));
+        }
+    }
+
+    async fn notary_receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NodeError> {
+        let body = borsh::to_vec(&NotaryRequest::Receipt(*tx)).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let answer = self
+            .bus
+            .call(&self.config.notary, body)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
+        match borsh::from_slice::<NotaryAnswer>(&answer) {
+            Ok(NotaryAnswer::Receipt(r)) => Ok(r),
+            _ => Err(NodeError::Unavailable("notary answered something else".into())),
+        }
+    }
+
+    async fn oracle(&self, request: OracleRequest) -> Result<OracleAnswer, NodeError> {
+        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let answer = self
+            .bus
+            .call(&self.config.oracle, body)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("oracle: {e}")))?;
+        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("oracle answer: {e}")))
+    }
+
+    async fn directory(&self, request: DirectoryRequest) -> Result<DirectoryAnswer, NodeError> {
+        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let answer = self
+            .bus
+            .call(&self.config.directory, body)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("directory: {e}")))?;
+        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("directory answer: {e}")))
+    }
+
+    /// Writes a snapshot of the node state.
+    pub fn snapshot(&self) -> Result<(), NodeError> {
+        let (seq, bytes) = {
+            let state = self.state();
+            (self.journal.last_seq(), borsh::to_vec(&*state).map_err(|e| NodeError::Storage(e.to_string()))?)
+        };
+        self.journal.snapshot(seq, &bytes).map_err(store)
+    }
+}
+
+/// Whether the owner of an output also owns an input (change, not an incoming payment).
+fn tx_inputs_owned_by(tx: &Transaction, state: &NodeState, owner: &Address) -> bool {
+    tx.body.inputs.iter().any(|id| {
+        state.outgoing.get(&tx.id()).is_some_and(|o| o.inputs.iter().any(|t| t.owner == *owner))
+            || state.vault.get(id).is_some_and(|s| s.token.owner == *owner)
+    })
+}
+
+#[derive(Clone)]
+struct AddressRuleKey {
+    rule: MarkingRule,
+    level: u8,
+}
+
+fn store(e: StoreError) -> NodeError {
+    NodeError::Storage(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl Handler for NodeService {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        let request: NodeRequest =
+            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a node request: {e}")))?;
+        let answer = match request {
+            NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, tx, inputs, receipt).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                    return Err(HandlerError::Unavailable(e));
+                }
+                Err(e) => NodeAnswer::Refused(e.to_string()),
+            },
+        };
+        Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}

@@ -1,0 +1,378 @@
+//! Why the oracle refused a request: one variant per problem, each message
+//! saying what was wrong and what to do about it.
+//!
+//! These are operating errors (bad input, a limit reached, a competing
+//! transaction), returned as values; the state is never changed by a refused
+//! request.
+
+use dtenge_types::{Amount, ContractNo, Currency, EventId, InvoiceId, ParameterId, ParticipantId, Timestamp, TxId};
+
+use crate::model::{EventStatus, LimitKind, Registry};
+
+/// A refused oracle request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OracleError {
+    /// A confirmation for a transaction the notary has not committed.
+    #[error("transaction {tx} is not committed by the notary; confirm it only after its receipt")]
+    NotNotarised {
+        /// The transaction.
+        tx: dtenge_types::TxId,
+    },
+    /// The caller is not a registered provider.
+    #[error(
+        "{provider} is not a registered provider. Only registered providers may write; ask the platform operator to register it"
+    )]
+    UnknownProvider {
+        /// Who asked.
+        provider: ParticipantId,
+    },
+    /// The provider may not write to this registry.
+    #[error(
+        "provider {provider} may not write to the {registry} registry. Only registered providers may write, each to its own registries; ask the platform operator to grant it"
+    )]
+    NotAllowed {
+        /// Who asked.
+        provider: ParticipantId,
+        /// Where it tried to write.
+        registry: Registry,
+    },
+    /// A field of the request is unacceptable.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// Which field.
+        what: &'static str,
+        /// Why, and what would be accepted.
+        reason: &'static str,
+    },
+    /// An instant that must be in the future is not.
+    #[error("{what} {valid_until:?} is not after now ({now:?}); choose a later instant")]
+    NotInFuture {
+        /// Which instant.
+        what: &'static str,
+        /// The instant given.
+        valid_until: Timestamp,
+        /// The oracle's clock.
+        now: Timestamp,
+    },
+    /// No such event.
+    #[error("event {event} is not registered; check the id or register the event first")]
+    UnknownEvent {
+        /// The event.
+        event: EventId,
+    },
+    /// The event id is taken.
+    #[error("event {event} is already registered; event ids are unique, choose another")]
+    DuplicateEvent {
+        /// The event.
+        event: EventId,
+    },
+    /// The operation does not apply to this kind of event.
+    #[error("event {event}: {reason}")]
+    WrongEventKind {
+        /// The event.
+        event: EventId,
+        /// What applies instead.
+        reason: &'static str,
+    },
+    /// The event is not in a state that allows the operation.
+    #[error("event {event} is {status:?}: {reason}")]
+    EventClosed {
+        /// The event.
+        event: EventId,
+        /// Its status.
+        status: EventStatus,
+        /// What follows.
+        reason: &'static str,
+    },
+    /// The event is past its valid-until.
+    #[error("event {event} ended at {valid_until:?} (now {now:?}); held funds return by expiry")]
+    EventExpired {
+        /// The event.
+        event: EventId,
+        /// When it ended.
+        valid_until: Timestamp,
+        /// The oracle's clock.
+        now: Timestamp,
+    },
+    /// A single event occurs once.
+    #[error("event {event} already occurred; a single event occurs once")]
+    EventAlreadyOccurred {
+        /// The event.
+        event: EventId,
+    },
+    /// An occurrence would exceed what the event holds.
+    #[error(
+        "event {event}: occurrences would total more than its amount {amount} (already {occurred}, reported {requested}); report at most the rest"
+    )]
+    OccurrenceExceedsAmount {
+        /// The event.
+        event: EventId,
+        /// The event's amount.
+        amount: Amount,
+        /// Occurrences so far.
+        occurred: Amount,
+        /// This occurrence.
+        requested: Amount,
+    },
+    /// Nothing is releasable yet.
+    #[error("event {event} has not occurred: nothing is releasable; the provider must report the occurrence first")]
+    EventNotOccurred {
+        /// The event.
+        event: EventId,
+    },
+    /// The release asks for more than is releasable.
+    #[error(
+        "event {event}: release of {requested} exceeds the releasable {releasable}; release at most that, or wait for further occurrences"
+    )]
+    ReleaseExceedsReleasable {
+        /// The event.
+        event: EventId,
+        /// What may be released now.
+        releasable: Amount,
+        /// What was asked.
+        requested: Amount,
+    },
+    /// Another release of the same single hold is attested and undecided.
+    #[error(
+        "event {event}: transaction {tx} is already attested to release this hold; wait until it commits or expires"
+    )]
+    ReleasePending {
+        /// The event.
+        event: EventId,
+        /// The competing transaction.
+        tx: TxId,
+    },
+    /// The transaction releases nothing to the event's recipient.
+    #[error(
+        "event {event}: no output pays the event's recipient standard tokens on its node; a release must pay the recipient"
+    )]
+    NothingReleased {
+        /// The event.
+        event: EventId,
+    },
+    /// A single or recurring event is held once.
+    #[error("event {event} is already held; its funds are held once (by {tx})")]
+    AlreadyHeld {
+        /// The event.
+        event: EventId,
+        /// The hold.
+        tx: TxId,
+    },
+    /// Another hold of the event is attested and undecided.
+    #[error("event {event}: transaction {tx} is already attested to hold its funds; wait until it commits or expires")]
+    HoldPending {
+        /// The event.
+        event: EventId,
+        /// The competing transaction.
+        tx: TxId,
+    },
+    /// Nothing is held under the event.
+    #[error("event {event}: no notarised hold; hold the funds (and let the hold commit) first")]
+    NotHeld {
+        /// The event.
+        event: EventId,
+    },
+    /// The hold transaction does not carry the event's terms.
+    #[error("hold for event {event} does not match its terms: {reason}")]
+    HoldMismatch {
+        /// The event.
+        event: EventId,
+        /// What differs.
+        reason: &'static str,
+    },
+    /// A campaign release spends something other than a contribution.
+    #[error(
+        "event {event}: input {input} is not a notarised contribution to the campaign; spend the contribution's held tokens"
+    )]
+    NotCampaignHold {
+        /// The event.
+        event: EventId,
+        /// The input position.
+        input: usize,
+    },
+    /// Held funds return only from cancelled events and failed campaigns.
+    #[error(
+        "event {event} is {status:?}: its holds return only after cancellation or a failed campaign (or by expiry)"
+    )]
+    EventNotCancelled {
+        /// The event.
+        event: EventId,
+        /// Its status.
+        status: EventStatus,
+    },
+    /// No such parameter.
+    #[error("marking parameter {parameter} is not registered; register it first")]
+    UnknownParameter {
+        /// The parameter.
+        parameter: ParameterId,
+    },
+    /// The parameter is taken.
+    #[error("marking parameter {parameter} is already registered")]
+    DuplicateParameter {
+        /// The parameter.
+        parameter: ParameterId,
+    },
+    /// The marked outputs do not carry the parameter's terms.
+    #[error("marking with {parameter}: {reason}")]
+    MarkingMismatch {
+        /// The parameter.
+        parameter: ParameterId,
+        /// What differs.
+        reason: &'static str,
+    },
+    /// No such contract.
+    #[error("contract {contract} is not registered under parameter {parameter}")]
+    UnknownContract {
+        /// The parameter.
+        parameter: ParameterId,
+        /// The contract.
+        contract: ContractNo,
+    },
+    /// The contract number is taken.
+    #[error("contract {contract} is already registered under parameter {parameter}; amend it instead")]
+    DuplicateContract {
+        /// The parameter.
+        parameter: ParameterId,
+        /// The contract.
+        contract: ContractNo,
+    },
+    /// The contract is past its validity.
+    #[error("contract {contract} under {parameter} ended at {valid_until:?} (now {now:?}); amend its validity first")]
+    ContractExpired {
+        /// The parameter.
+        parameter: ParameterId,
+        /// The contract.
+        contract: ContractNo,
+        /// When it ended.
+        valid_until: Timestamp,
+        /// The oracle's clock.
+        now: Timestamp,
+    },
+    /// The payment would exceed a contract's cumulative maximum.
+    #[error(
+        "contract {contract} under {parameter}: {kind} of {requested} would exceed the maximum {limit} ({used} already paid or reserved); pay at most the rest or amend the contract"
+    )]
+    LimitExceeded {
+        /// The parameter.
+        parameter: ParameterId,
+        /// The contract.
+        contract: ContractNo,
+        /// Which maximum.
+        kind: LimitKind,
+        /// The maximum.
+        limit: Amount,
+        /// Confirmed plus reserved.
+        used: Amount,
+        /// This payment.
+        requested: Amount,
+    },
+    /// An amendment would put a maximum below what is already used.
+    #[error(
+        "contract {contract} under {parameter}: {kind} maximum {limit} is below the {used} already paid or reserved; amend to at least that"
+    )]
+    AmendBelowUsed {
+        /// The parameter.
+        parameter: ParameterId,
+        /// The contract.
+        contract: ContractNo,
+        /// Which maximum.
+        kind: LimitKind,
+        /// The new maximum.
+        limit: Amount,
+        /// Confirmed plus reserved.
+        used: Amount,
+    },
+    /// The transaction pays the contract party nothing.
+    #[error("contract payment under {contract}: no output pays the {party}; a payment must pay them")]
+    NothingPaid {
+        /// The contract.
+        contract: ContractNo,
+        /// Who should have been paid.
+        party: &'static str,
+    },
+    /// No such invoice.
+    #[error("e-invoice {invoice} is not registered; the tax service must register it first")]
+    UnknownInvoice {
+        /// The invoice.
+        invoice: InvoiceId,
+    },
+    /// The invoice id is taken.
+    #[error("e-invoice {invoice} is already registered")]
+    DuplicateInvoice {
+        /// The invoice.
+        invoice: InvoiceId,
+    },
+    /// An e-invoice is paid once.
+    #[error("e-invoice {invoice} is already paid (by {tx}); an e-invoice is paid once")]
+    InvoicePaid {
+        /// The invoice.
+        invoice: InvoiceId,
+        /// The paying transaction.
+        tx: TxId,
+    },
+    /// Another payment of the invoice is attested and undecided.
+    #[error("e-invoice {invoice} is being paid by {tx}; wait until that payment commits or expires")]
+    InvoiceReserved {
+        /// The invoice.
+        invoice: InvoiceId,
+        /// The competing transaction.
+        tx: TxId,
+    },
+    /// No rate between the currencies.
+    #[error("no current exchange rate between {first} and {second}; an FX provider must set one")]
+    NoRate {
+        /// One currency.
+        first: Currency,
+        /// The other.
+        second: Currency,
+    },
+    /// The transaction is not a two-currency exchange.
+    #[error("pvp outputs must be in exactly two currencies, found {found}")]
+    NotTwoCurrencies {
+        /// How many currencies the outputs use.
+        found: usize,
+    },
+    /// The command needs no attestation.
+    #[error("{command} needs no oracle attestation; submit it without one")]
+    NoAttestationNeeded {
+        /// The command.
+        command: &'static str,
+    },
+    /// The request does not fit the command.
+    #[error("{command} is attested with request {expected}")]
+    WrongRequest {
+        /// The command.
+        command: &'static str,
+        /// The request it needs.
+        expected: &'static str,
+    },
+    /// The id given is not the body's.
+    #[error("transaction id {given} is not the id of the body given ({actual}); send the body the id was taken of")]
+    TxIdMismatch {
+        /// What the caller said.
+        given: TxId,
+        /// The body's id.
+        actual: TxId,
+    },
+    /// The transaction can no longer commit.
+    #[error("the transaction's window closed at {not_after:?} (now {now:?}); build a new one")]
+    WindowClosed {
+        /// The window's end.
+        not_after: Timestamp,
+        /// The oracle's clock.
+        now: Timestamp,
+    },
+    /// Nothing is reserved for the transaction.
+    #[error("no open reservation for transaction {tx}; it was never attested, or already confirmed or released")]
+    NoReservation {
+        /// The transaction.
+        tx: TxId,
+    },
+    /// An amount does not fit in 64 bits.
+    #[error("amount overflow in {what}")]
+    Overflow {
+        /// Where.
+        what: &'static str,
+    },
+}

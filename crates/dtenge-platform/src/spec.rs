@@ -1,0 +1,279 @@
+//! Who takes part in a platform and with which keys (SPEC §1).
+//!
+//! A data directory holds `platform.json` (public: participants, their roles,
+//! keys and endpoints; the ledger parameters) and `keys/` (secret seeds, mode
+//! 0600, one file each). A fresh directory gets the demo set of participants:
+//! NBK, the Treasury, three banks, the notary, the oracle, the DA directory and
+//! the event providers of the seed's scenarios.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use dtenge_crypto::SecretKey;
+use dtenge_ledger::Params;
+use dtenge_net::{ParticipantInfo, Participants, Role};
+use dtenge_node::accounts::HolderKind;
+use dtenge_oracle::model::Registry;
+use dtenge_types::{Address, Currency, IinBin, ParticipantId};
+use serde::{Deserialize, Serialize};
+
+use crate::PlatformError;
+
+/// An institution's own DA (NBK's issuing DA, a bank's DA, the tax authority's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstitutionAccount {
+    /// Key file name under `keys/` (and a name for people).
+    pub key: String,
+    /// The hosting node.
+    pub host: ParticipantId,
+    /// Its BIN.
+    pub bin: IinBin,
+    /// Its name.
+    pub name: String,
+    /// Its address (public key).
+    pub address: Address,
+    /// Its kind.
+    pub kind: HolderKind,
+}
+
+/// An event provider and what it may write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSpec {
+    /// The provider.
+    pub id: ParticipantId,
+    /// What it may write on the oracle.
+    pub registries: BTreeSet<Registry>,
+}
+
+/// The public description of a platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlatformSpec {
+    /// Every participant.
+    pub participants: Vec<ParticipantInfo>,
+    /// Institutions' own DAs.
+    pub institutions: Vec<InstitutionAccount>,
+    /// Event providers.
+    pub providers: Vec<ProviderSpec>,
+    /// Ledger parameters every node validates with.
+    pub params: Params,
+}
+
+/// Well-known participant ids.
+pub mod ids {
+    /// The National Bank.
+    pub const NBK: &str = "NBK";
+    /// The Treasury Committee.
+    pub const TREASURY: &str = "TREASURY";
+    /// Second-tier banks.
+    pub const STBS: [&str; 3] = ["STB1", "STB2", "STB3"];
+    /// The notary.
+    pub const NOTARY: &str = "NOTARY";
+    /// The oracle.
+    pub const ORACLE: &str = "ORACLE";
+    /// The DA directory.
+    pub const DIRECTORY: &str = "DIRECTORY";
+    /// NBK's issuing DA key name.
+    pub const NBK_DA: &str = "NBK-DA";
+    /// The tax authority's DA key name (State Revenue Committee, on the Treasury node).
+    pub const TAX_DA: &str = "SRC-DA";
+}
+
+fn pid(s: &str) -> ParticipantId {
+    // Only called with the constants above and derived names, all valid.
+    ParticipantId::new(s).unwrap_or_else(|_| unreachable!("invalid built-in participant id {s}"))
+}
+
+/// A deterministic, valid BIN for an institution (legal-entity digit 4).
+pub fn institution_bin(n: u8) -> IinBin {
+    let mut first = [0u8, 1, 0, 1, 4, 0, 0, 0, 0, 0, 0];
+    first[9] = n / 10 % 10;
+    first[10] = n % 10;
+    for bump in 0..10u8 {
+        first[8] = bump;
+        if let Some(bin) = IinBin::with_check_digit(&first) {
+            return bin;
+        }
+    }
+    unreachable!("some check digit exists among ten variants")
+}
+
+/// Where secret keys live.
+pub struct Keys {
+    dir: PathBuf,
+}
+
+impl Keys {
+    /// The key directory of a data directory.
+    pub fn at(data: &Path) -> Keys {
+        Keys { dir: data.join("keys") }
+    }
+
+    /// Loads a key, or creates it (mode 0600) if missing.
+    pub fn get_or_create(&self, name: &str) -> Result<SecretKey, PlatformError> {
+        let path = self.dir.join(format!("{name}.key"));
+        if path.exists() {
+            return self.load(name);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| PlatformError::io(&self.dir, e))?;
+        let key = SecretKey::generate();
+        write_private(&path, &hex::encode(key.seed()))?;
+        Ok(key)
+    }
+
+    /// Loads an existing key.
+    pub fn load(&self, name: &str) -> Result<SecretKey, PlatformError> {
+        let path = self.dir.join(format!("{name}.key"));
+        let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
+        let bytes =
+            hex::decode(text.trim()).map_err(|e| PlatformError::Config(format!("{}: not hex: {e}", path.display())))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| PlatformError::Config(format!("{}: a key is 32 bytes of hex", path.display())))?;
+        Ok(SecretKey::from_seed(seed))
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| PlatformError::io(path, e))?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| PlatformError::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
+    std::fs::write(path, text).map_err(|e| PlatformError::io(path, e))
+}
+
+impl PlatformSpec {
+    /// The demo platform's participants, creating any missing keys in `data`.
+    /// `endpoints` maps participant ids to `host:port` for multi-process runs.
+    pub fn demo(data: &Path, endpoints: &BTreeMap<String, String>) -> Result<PlatformSpec, PlatformError> {
+        let keys = Keys::at(data);
+        let mut participants = Vec::new();
+        let mut add = |id: &str, name: &str, role: Role| -> Result<(), PlatformError> {
+            let key = keys.get_or_create(id)?;
+            participants.push(ParticipantInfo {
+                id: pid(id),
+                name: name.to_string(),
+                role,
+                public_key: key.public_key(),
+                endpoint: endpoints.get(id).cloned(),
+            });
+            Ok(())
+        };
+        add(ids::NBK, "National Bank of Kazakhstan", Role::Nbk)?;
+        add(ids::TREASURY, "Treasury Committee", Role::Treasury)?;
+        for (i, stb) in ids::STBS.iter().enumerate() {
+            add(stb, &format!("Second-tier bank {}", i + 1), Role::Stb)?;
+        }
+        add(ids::NOTARY, "Notary", Role::Notary)?;
+        add(ids::ORACLE, "Oracle", Role::Oracle)?;
+        add(ids::DIRECTORY, "DA directory", Role::Directory)?;
+        let provider_list: [(&str, &str, &[Registry]); 7] = [
+            ("SRC", "State Revenue Committee (ISEI e-invoices)", &[Registry::Invoices]),
+            ("SSIS", "State subsidy information system", &[Registry::Events]),
+            ("IFA", "Identification of farm animals", &[Registry::Events]),
+            ("PORTAL", "Smart Contract Portal", &[Registry::Parameters]),
+            ("TERMINALS", "Canteen card terminals (Kazpost)", &[Registry::Events]),
+            ("EGOV", "Real estate register and delivery services", &[Registry::Events]),
+            ("FXDESK", "Foreign exchange rate provider", &[Registry::Fx]),
+        ];
+        let mut providers = Vec::new();
+        for (id, name, registries) in provider_list {
+            add(id, name, Role::Provider)?;
+            providers.push(ProviderSpec { id: pid(id), registries: registries.iter().copied().collect() });
+        }
+        add("CROWD", "Crowdfunding platform", Role::Provider)?;
+        providers.push(ProviderSpec { id: pid("CROWD"), registries: [Registry::Events].into_iter().collect() });
+
+        let mut institutions = Vec::new();
+        let mut inst = |key: &str, host: &str, n: u8, name: &str, kind| -> Result<(), PlatformError> {
+            let secret = keys.get_or_create(key)?;
+            institutions.push(InstitutionAccount {
+                key: key.to_string(),
+                host: pid(host),
+                bin: institution_bin(n),
+                name: name.to_string(),
+                address: Address(secret.public_key()),
+                kind,
+            });
+            Ok(())
+        };
+        inst(ids::NBK_DA, ids::NBK, 1, "National Bank of Kazakhstan", HolderKind::Institution)?;
+        inst(ids::TAX_DA, ids::TREASURY, 2, "State Revenue Committee", HolderKind::GovernmentAgency)?;
+        for (i, stb) in ids::STBS.iter().enumerate() {
+            let n = u8::try_from(i).unwrap_or(0).saturating_add(10);
+            inst(
+                &format!("{stb}-DA"),
+                stb,
+                n,
+                &format!("Second-tier bank {} (own DA)", i + 1),
+                HolderKind::Institution,
+            )?;
+        }
+
+        let oracle = keys.get_or_create(ids::ORACLE)?;
+        let mut params = Params { max_window_ms: Params::DEFAULT_MAX_WINDOW_MS, ..Params::default() };
+        params.issuers.insert(Currency::DT, Address(keys.get_or_create(ids::NBK_DA)?.public_key()));
+        params.oracles.insert(oracle.public_key());
+        params.tax_authorities.insert(Address(keys.get_or_create(ids::TAX_DA)?.public_key()));
+        Ok(PlatformSpec { participants, institutions, providers, params })
+    }
+
+    /// Reads `platform.json`.
+    pub fn load(data: &Path) -> Result<PlatformSpec, PlatformError> {
+        let path = data.join("platform.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `platform.json` (atomically).
+    pub fn save(&self, data: &Path) -> Result<(), PlatformError> {
+        std::fs::create_dir_all(data).map_err(|e| PlatformError::io(data, e))?;
+        let path = data.join("platform.json");
+        let tmp = data.join("platform.json.tmp");
+        let text = serde_json::to_string_pretty(self).map_err(|e| PlatformError::Config(e.to_string()))?;
+        std::fs::write(&tmp, text).map_err(|e| PlatformError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| PlatformError::io(&path, e))
+    }
+
+    /// Loads `platform.json`, or creates the demo platform in a fresh directory.
+    pub fn load_or_create(data: &Path, endpoints: &BTreeMap<String, String>) -> Result<PlatformSpec, PlatformError> {
+        if data.join("platform.json").exists() {
+            let mut spec = Self::load(data)?;
+            if !endpoints.is_empty() {
+                for p in &mut spec.participants {
+                    if let Some(e) = endpoints.get(p.id.as_str()) {
+                        p.endpoint = Some(e.clone());
+                    }
+                }
+            }
+            return Ok(spec);
+        }
+        let spec = Self::demo(data, endpoints)?;
+        spec.save(data)?;
+        Ok(spec)
+    }
+
+    /// The participant directory.
+    pub fn directory(&self) -> Participants {
+        Participants::new(self.participants.clone())
+    }
+
+    /// A participant by id.
+    pub fn participant(&self, id: &str) -> Option<&ParticipantInfo> {
+        self.participants.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// Participant node ids (NBK, Treasury, banks).
+    pub fn nodes(&self) -> Vec<&ParticipantInfo> {
+        self.participants.iter().filter(|p| matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury)).collect()
+    }
+}

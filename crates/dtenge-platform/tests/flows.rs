@@ -1,0 +1,149 @@
+//! The platform through its services' interfaces: issuance → transfer across
+//! two banks → redemption; concurrent double spends from two nodes; restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use dtenge_net::ManualClock;
+use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
+use dtenge_node::service::{NodeService, PayTo};
+use dtenge_node::state::Status;
+use dtenge_platform::spec::ids;
+use dtenge_platform::{Platform, PlatformOptions};
+use dtenge_types::{Amount, CbsRef, IinBin, Timestamp};
+
+fn dt(n: u64) -> Amount {
+    Amount::from_tenge(n).unwrap()
+}
+
+fn person(n: u8) -> Holder {
+    let first = [9, 0, 0, 1, 0, 1, 3, 0, 0, n / 10, n % 10];
+    let iin = (0..10u8)
+        .find_map(|b| {
+            let mut d = first;
+            d[8] = b;
+            IinBin::with_check_digit(&d)
+        })
+        .unwrap();
+    Holder { iin_bin: iin, name: format!("Client {n}"), kind: HolderKind::Individual }
+}
+
+async fn open(dir: &std::path::Path) -> (Platform, Arc<ManualClock>) {
+    let clock = ManualClock::new(Timestamp(1_767_225_600_000));
+    let platform = Platform::open(dir, clock.clone(), PlatformOptions { durable: true }).await.unwrap();
+    (platform, clock)
+}
+
+fn institution(p: &Platform, key: &str) -> (Arc<NodeService>, AccountId, dtenge_types::Address) {
+    let inst = p.spec.institutions.iter().find(|i| i.key == key).unwrap();
+    let node = p.node(inst.host.as_str()).unwrap().clone();
+    let account = node.read(|s| s.account_of(&inst.address).unwrap().id.clone());
+    (node, account, inst.address)
+}
+
+fn supply(p: &Platform) -> Amount {
+    let mut total = Amount::ZERO;
+    for node in p.nodes.values() {
+        node.read(|s| {
+            for (_, stored) in s.vault.iter() {
+                total = total.checked_add(stored.token.amount).unwrap();
+            }
+        });
+    }
+    total
+}
+
+#[tokio::test]
+async fn issuance_transfer_across_two_banks_and_redemption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _clock) = open(dir.path()).await;
+    let (nbk, nbk_da, nbk_addr) = institution(&p, ids::NBK_DA);
+    let (stb1, stb1_da, stb1_addr) = institution(&p, "STB1-DA");
+    let (stb2, stb2_da, _) = institution(&p, "STB2-DA");
+
+    // NBK issues 1 000 000 DT to bank 1 after the CBS confirmation.
+    let issued = nbk
+        .issue(&nbk_da, PayTo { address: stb1_addr, amount: dt(1_000_000) }, CbsRef::new("CBS-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(issued.status, Status::Success);
+    assert_eq!(stb1.balances(&stb1_da).unwrap().standard, dt(1_000_000));
+
+    // Clients at two banks.
+    let alice = stb1.open_account(person(1), None, KycState::Verified).await.unwrap();
+    let bob = stb2.open_account(person(2), None, KycState::Verified).await.unwrap();
+
+    // Client–STB conversion: the bank moves DT to its client's DA.
+    stb1.pay(&stb1_da, &[PayTo { address: alice.address, amount: dt(5_000) }], None).await.unwrap();
+    // 5 000 → 150 to Bob at the other bank, 4 850 change.
+    let paid = stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(150) }], None).await.unwrap();
+    assert_eq!(paid.status, Status::Success);
+    assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(4_850));
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150), "delivered to the payee's node");
+    assert!(stb2.notifications(&bob.id).iter().any(|n| n.text.contains("Incoming 150,00")));
+    assert_eq!(stb1.history(&alice.id).last().unwrap().outgoing, dt(150));
+    assert_eq!(stb2.history(&bob.id).last().unwrap().incoming, dt(150));
+
+    // Redemption: Bob sells DT to his bank, the bank hands it to NBK, NBK destroys it.
+    stb2.pay(
+        &bob.id,
+        &[PayTo { address: p.spec.institutions.iter().find(|i| i.key == "STB2-DA").unwrap().address, amount: dt(150) }],
+        None,
+    )
+    .await
+    .unwrap();
+    stb2.pay(&stb2_da, &[PayTo { address: nbk_addr, amount: dt(150) }], None).await.unwrap();
+    assert_eq!(nbk.balances(&nbk_da).unwrap().standard, dt(150));
+    nbk.redeem(&nbk_da, dt(150), CbsRef::new("CBS-R-1").unwrap()).await.unwrap();
+    assert_eq!(nbk.balances(&nbk_da).unwrap().total, Amount::ZERO);
+    assert_eq!(supply(&p), dt(1_000_000 - 150), "supply = issued − redeemed");
+    p.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_transfer_that_breaks_a_rule_is_refused_with_the_reason_and_nothing_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _clock) = open(dir.path()).await;
+    let (stb1, stb1_da, _) = institution(&p, "STB1-DA");
+    let alice = stb1.open_account(person(1), None, KycState::Verified).await.unwrap();
+    let err = stb1.pay(&alice.id, &[PayTo { address: alice.address, amount: dt(1) }], None).await.unwrap_err();
+    assert!(err.to_string().contains("insufficient funds"), "{err}");
+    let pending = stb1.open_account(person(3), None, KycState::Pending).await.unwrap();
+    let err = stb1.pay(&pending.id, &[PayTo { address: alice.address, amount: dt(1) }], None).await.unwrap_err();
+    assert!(err.to_string().contains("KYC"), "{err}");
+    let stranger = dtenge_types::Address(dtenge_crypto::SecretKey::from_seed([3; 32]).public_key());
+    let err = stb1.pay(&stb1_da, &[PayTo { address: stranger, amount: dt(1) }], None).await.unwrap_err();
+    assert!(err.to_string().contains("no digital account"), "{err}");
+    p.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_resumes_with_every_token_account_and_history_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = {
+        let (p, _clock) = open(dir.path()).await;
+        let (nbk, nbk_da, _) = institution(&p, ids::NBK_DA);
+        let (stb1, _, stb1_addr) = institution(&p, "STB1-DA");
+        nbk.issue(&nbk_da, PayTo { address: stb1_addr, amount: dt(1_000) }, CbsRef::new("CBS-1").unwrap())
+            .await
+            .unwrap();
+        let alice = stb1.open_account(person(1), None, KycState::Verified).await.unwrap();
+        let bob = p.node("STB2").unwrap().open_account(person(2), None, KycState::Verified).await.unwrap();
+        let (_, stb1_da, _) = institution(&p, "STB1-DA");
+        stb1.pay(&stb1_da, &[PayTo { address: alice.address, amount: dt(300) }], None).await.unwrap();
+        stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(100) }], None).await.unwrap();
+        p.close().unwrap();
+        (alice, bob)
+    };
+    let (p, _clock) = open(dir.path()).await;
+    let stb1 = p.node("STB1").unwrap();
+    let stb2 = p.node("STB2").unwrap();
+    assert_eq!(stb1.account(&alice.id).unwrap().address, alice.address);
+    assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(200));
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(100));
+    assert_eq!(stb1.history(&alice.id).len(), 2);
+    // And it keeps working.
+    stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(50) }], None).await.unwrap();
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150));
+    p.close().unwrap();
+}
