@@ -30,6 +30,16 @@ pub enum NodeError {
         /// Available of the needed kind.
         available: Amount,
     },
+    /// Enough funds, but part is being spent by payments in flight.
+    #[error(
+        "{requested} requested, only {available} free now: the rest is being spent by payments in flight; retry when they settle"
+    )]
+    FundsInFlight {
+        /// Asked for.
+        requested: Amount,
+        /// Free now.
+        available: Amount,
+    },
     /// Funds exist but in more tokens than one transaction may consume.
     #[error(
         "funds are split over too many tokens: only {reachable} of {needed} fits in one transaction; merge tokens first"

@@ -133,7 +133,14 @@ impl Vault {
             chosen.push((*id, token.clone()));
         }
         if covered < amount {
-            let available = self.available(account, wanted);
+            let available = self.available(account, &wanted);
+            let owned = Amount::checked_sum(
+                self.of_account(account).filter(|(_, s)| wanted(&s.token)).map(|(_, s)| s.token.amount),
+            )
+            .unwrap_or(Amount::MAX);
+            if owned >= amount {
+                return Err(NodeError::FundsInFlight { requested: amount, available });
+            }
             return Err(NodeError::InsufficientFunds { requested: amount, available });
         }
         Ok(chosen)

@@ -17,16 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dtenge_net::{Bus, Clock, Evidence, LocalNetwork, Participants, Role};
-use dtenge_node::accounts::{Holder, KycState};
 use dtenge_node::directory::DirectoryService;
-use dtenge_node::service::{NodeConfig, NodeService};
+use dtenge_node::service::NodeService;
 use dtenge_notary::NotaryService;
-use dtenge_oracle::service::{OracleRequest, OracleService};
-use dtenge_store::{Journal, JournalConfig, Recovery, SyncMode};
+use dtenge_oracle::service::OracleService;
+use dtenge_store::Journal;
 use dtenge_types::ParticipantId;
 
 use crate::PlatformError;
 use crate::evidence::JournalEvidence;
+use crate::services::{self, Service, open_journal, pid};
 use crate::spec::{Keys, PlatformSpec, ids};
 
 /// How to run.
@@ -63,16 +63,6 @@ pub struct Platform {
     journals: Vec<Journal>,
 }
 
-pub(crate) fn open_journal(dir: &Path, durable: bool) -> Result<(Journal, Recovery), PlatformError> {
-    let mut config = JournalConfig::new(dir);
-    config.sync = if durable { SyncMode::Fsync } else { SyncMode::None };
-    Journal::open(config).map_err(|e| PlatformError::service(dir.display().to_string(), e))
-}
-
-fn pid(s: &str) -> Result<ParticipantId, PlatformError> {
-    ParticipantId::new(s).map_err(|e| PlatformError::Config(e.to_string()))
-}
-
 impl Platform {
     /// Opens (or creates) the platform in `data`.
     pub async fn open(data: &Path, clock: Arc<dyn Clock>, options: PlatformOptions) -> Result<Platform, PlatformError> {
@@ -85,104 +75,45 @@ impl Platform {
         let evidence: Arc<dyn Evidence> = Arc::new(JournalEvidence::new(evidence_journal));
         let network = LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), evidence);
 
-        let key_of =
-            |id: &str| -> Result<Arc<dtenge_crypto::SecretKey>, PlatformError> { Ok(Arc::new(keys.load(id)?)) };
-
-        // Notary.
-        let (journal, recovery) = open_journal(&data.join("notary"), options.durable)?;
-        journals.push(journal.clone());
-        let notary_key = key_of(ids::NOTARY)?;
-        let notary = NotaryService::recover(
-            notary_key.clone(),
-            Arc::clone(&participants),
-            Arc::clone(&clock),
-            journal,
-            recovery,
-        )
-        .map_err(|e| PlatformError::service(ids::NOTARY, e))?;
-        network.register(pid(ids::NOTARY)?, notary_key, notary.clone());
-
-        // Directory.
-        let (journal, recovery) = open_journal(&data.join("directory"), options.durable)?;
-        journals.push(journal.clone());
-        let directory = DirectoryService::recover(Arc::clone(&participants), journal, recovery)
-            .map_err(|e| PlatformError::service(ids::DIRECTORY, e))?;
-        network.register(pid(ids::DIRECTORY)?, key_of(ids::DIRECTORY)?, directory.clone());
-
-        // Oracle.
-        let (journal, recovery) = open_journal(&data.join("oracle"), options.durable)?;
-        journals.push(journal.clone());
-        let oracle_key = key_of(ids::ORACLE)?;
-        let oracle_bus = network.bus(pid(ids::ORACLE)?, oracle_key.clone());
-        let oracle = OracleService::recover(
-            oracle_key.clone(),
-            Arc::clone(&participants),
-            Arc::clone(&clock),
-            oracle_bus,
-            pid(ids::NOTARY)?,
-            journal,
-            recovery,
-        )
-        .map_err(|e| PlatformError::service(ids::ORACLE, e))?;
-        network.register(pid(ids::ORACLE)?, oracle_key, oracle.clone());
-
-        // Participant nodes.
+        // Services in dependency order: notary, directory, oracle, nodes.
+        let mut order: Vec<ParticipantId> =
+            [ids::NOTARY, ids::DIRECTORY, ids::ORACLE].iter().map(|s| pid(s)).collect::<Result<_, _>>()?;
+        order.extend(spec.nodes().iter().map(|p| p.id.clone()));
+        let (mut notary, mut oracle, mut directory) = (None, None, None);
         let mut nodes = BTreeMap::new();
-        for info in spec.nodes() {
-            let dir = data.join("nodes").join(info.id.as_str());
-            let (journal, recovery) = open_journal(&dir, options.durable)?;
-            journals.push(journal.clone());
-            let key = key_of(info.id.as_str())?;
-            let bus = network.bus(info.id.clone(), key.clone());
-            let config = NodeConfig {
-                id: info.id.clone(),
-                role: info.role,
-                notary: pid(ids::NOTARY)?,
-                oracle: pid(ids::ORACLE)?,
-                directory: pid(ids::DIRECTORY)?,
-                params: spec.params.clone(),
-            };
-            let node = NodeService::recover(
-                config,
-                key.clone(),
-                bus,
-                Arc::clone(&clock),
-                Arc::clone(&participants),
-                journal,
-                recovery,
-            )
-            .map_err(|e| PlatformError::service(info.id.as_str(), e))?;
-            network.register(info.id.clone(), key, node.clone());
-            nodes.insert(info.id.clone(), node);
+        for id in order {
+            let key = Arc::new(keys.load(id.as_str())?);
+            let bus = network.bus(id.clone(), key.clone());
+            let (service, journal) =
+                services::open(&spec, data, &id, bus, Arc::clone(&clock), Arc::clone(&participants), options.durable)?;
+            journals.push(journal);
+            network.register(id.clone(), key, service.handler());
+            match service {
+                Service::Notary(s) => notary = Some(s),
+                Service::Oracle(s) => oracle = Some(s),
+                Service::Directory(s) => directory = Some(s),
+                Service::Node(s) => {
+                    nodes.insert(id, s);
+                }
+            }
         }
-
-        let platform =
-            Platform { spec, data: data.to_path_buf(), clock, network, notary, oracle, directory, nodes, journals };
-        platform.bootstrap(&keys).await?;
+        let missing = |what: &str| PlatformError::Config(format!("the platform has no {what}"));
+        let platform = Platform {
+            spec,
+            data: data.to_path_buf(),
+            clock,
+            network,
+            notary: notary.ok_or_else(|| missing("notary"))?,
+            oracle: oracle.ok_or_else(|| missing("oracle"))?,
+            directory: directory.ok_or_else(|| missing("directory"))?,
+            nodes,
+            journals,
+        };
+        for node in platform.nodes.values() {
+            let bus = platform.bus(node.id().as_str())?;
+            services::bootstrap_node(&platform.spec, data, node, &bus).await?;
+        }
         Ok(platform)
-    }
-
-    /// Opens institutions' own DAs and registers event providers (idempotent).
-    async fn bootstrap(&self, keys: &Keys) -> Result<(), PlatformError> {
-        for inst in &self.spec.institutions {
-            let node = self.node(inst.host.as_str())?;
-            let holder = Holder { iin_bin: inst.bin, name: inst.name.clone(), kind: inst.kind };
-            node.open_account_with_key(holder, keys.load(&inst.key)?, KycState::Verified)
-                .await
-                .map_err(|e| PlatformError::service(inst.host.as_str(), e))?;
-        }
-        let nbk_bus = self.bus_for(ids::NBK, keys)?;
-        for provider in &self.spec.providers {
-            let name = self.spec.participant(provider.id.as_str()).map(|p| p.name.clone()).unwrap_or_default();
-            let request = OracleRequest::RegisterProvider {
-                id: provider.id.clone(),
-                name,
-                registries: provider.registries.clone(),
-            };
-            let body = borsh::to_vec(&request).map_err(|e| PlatformError::service(ids::ORACLE, e))?;
-            nbk_bus.call(&pid(ids::ORACLE)?, body).await.map_err(|e| PlatformError::service(ids::ORACLE, e))?;
-        }
-        Ok(())
     }
 
     /// A bus speaking as participant `id` (providers, operators, tests).

@@ -6,13 +6,17 @@
 //! message interface.
 //!
 //! - [`spec`]: participants, keys and ledger parameters (`platform.json`, `keys/`);
-//! - [`assembly`]: every service in one process over the in-process network.
+//! - [`services`]: opening one service from its journal (shared by both ways of running);
+//! - [`assembly`]: every service in one process over the in-process network;
+//! - [`process`]: one service per process over HTTP.
 //!
 //! Invariant: no service reaches into another's state; the assembly only
 //! starts them and hands each a bus bound to its own identity.
 
 pub mod assembly;
 pub mod evidence;
+pub mod process;
+pub mod services;
 pub mod spec;
 
 pub use assembly::{Platform, PlatformOptions};

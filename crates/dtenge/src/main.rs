@@ -19,6 +19,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole platform in one process (NBK, Treasury, three banks, notary, oracle, directory) with a demo set of participants.
+    Serve {
+        /// Data directory (created if missing): journals, keys, platform.json.
+        #[arg(long, default_value = "./dtenge-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Prepare a data directory for running one service per process (`dtenge node`): keys and endpoints.
+    Init {
+        /// Data directory to create.
+        #[arg(long)]
+        data: PathBuf,
+        /// Host the services listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// First port; each service gets the next one.
+        #[arg(long, default_value_t = 7100)]
+        base_port: u16,
+    },
+    /// Run one service of a platform prepared with `dtenge init` (NOTARY, ORACLE, DIRECTORY, NBK, TREASURY, STB1…).
+    Node {
+        /// The data directory prepared with `dtenge init`.
+        #[arg(long)]
+        data: PathBuf,
+        /// The participant whose service to run.
+        #[arg(long)]
+        id: String,
+    },
     /// Generate an Ed25519 EDS key; prints the public key (the DA address).
     Keygen {
         /// Write the secret seed (hex) to this file, created with mode 0600.
@@ -44,6 +74,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Serve { data, listen } => run_async(serve(data, listen)),
+        Command::Init { data, host, base_port } => init(&data, &host, base_port),
+        Command::Node { data, id } => run_async(node(data, id)),
         Command::Keygen { out } => keygen(out),
         Command::Iin { number } => iin(&number),
         Command::Amount { text } => amount(&text),
@@ -56,6 +89,99 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_async(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(work)
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn serve(data: PathBuf, listen: String) -> Result<()> {
+    use std::sync::Arc;
+    let platform = Arc::new(
+        dtenge_platform::Platform::open(
+            &data,
+            Arc::new(dtenge_net::SystemClock),
+            dtenge_platform::PlatformOptions::default(),
+        )
+        .await
+        .with_context(|| format!("cannot open the platform in {}", data.display()))?,
+    );
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let ticker = {
+        let platform = Arc::clone(&platform);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(dtenge_platform::process::TICK).await;
+                for line in platform.tick().await {
+                    tracing::debug!("{line}");
+                }
+            }
+        })
+    };
+    println!("dtenge is running: NBK, TREASURY, STB1, STB2, STB3, NOTARY, ORACLE, DIRECTORY in one process");
+    println!("  API:    http://{addr}/api/v1");
+    println!("  health: http://{addr}/api/v1/health");
+    println!("  data:   {}", data.display());
+    println!("Stop with Ctrl+C; state survives restarts (and kill -9).");
+    let app = dtenge_api::router(Arc::clone(&platform));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+    ticker.abort();
+    platform.close().context("cannot close the platform cleanly")?;
+    println!("dtenge stopped; everything committed is in {}", data.display());
+    Ok(())
+}
+
+fn init(data: &std::path::Path, host: &str, base_port: u16) -> Result<()> {
+    let spec = dtenge_platform::process::init(data, host, base_port)?;
+    println!(
+        "platform prepared in {}; start each service with `dtenge node --data {} --id ID`:",
+        data.display(),
+        data.display()
+    );
+    for p in spec.participants.iter().filter(|p| p.endpoint.is_some()) {
+        println!("  {:<10} {:?}  {}", p.id.as_str(), p.role, p.endpoint.as_deref().unwrap_or(""));
+    }
+    Ok(())
+}
+
+async fn node(data: PathBuf, id: String) -> Result<()> {
+    println!("dtenge node {id} starting from {}", data.display());
+    dtenge_platform::process::run(&data, &id, true, shutdown_signal()).await?;
+    println!("dtenge node {id} stopped");
+    Ok(())
 }
 
 fn keygen(out: Option<PathBuf>) -> Result<()> {

@@ -1,0 +1,116 @@
+//! One service per process (`dtenge node --id ID`): the service listens on its
+//! endpoint from `platform.json` and reaches the others over HTTP. The code of
+//! the service is exactly the in-process one (see [`crate::services`]).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dtenge_net::{Bus, Clock, Evidence, HttpBus, SystemClock};
+
+use crate::PlatformError;
+use crate::evidence::JournalEvidence;
+use crate::services::{self, Service, open_journal, pid};
+use crate::spec::{Keys, PlatformSpec};
+
+/// How often background work runs.
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// Writes `platform.json` for a multi-process platform: every service
+/// participant gets the endpoint `host:base_port+i`.
+pub fn init(data: &Path, host: &str, base_port: u16) -> Result<PlatformSpec, PlatformError> {
+    if data.join("platform.json").exists() {
+        return Err(PlatformError::Config(format!("{} already holds a platform", data.display())));
+    }
+    let ids: Vec<String> = PlatformSpec::demo(data, &BTreeMap::new())?
+        .participants
+        .iter()
+        .filter(|p| p.role != dtenge_net::Role::Provider)
+        .map(|p| p.id.to_string())
+        .collect();
+    let mut endpoints = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let port = base_port
+            .checked_add(u16::try_from(i).unwrap_or(u16::MAX))
+            .ok_or_else(|| PlatformError::Config("port out of range".into()))?;
+        endpoints.insert(id.clone(), format!("{host}:{port}"));
+    }
+    let spec = PlatformSpec::demo(data, &endpoints)?;
+    spec.save(data)?;
+    Ok(spec)
+}
+
+/// Runs participant `id`'s service from `data` until `shutdown` resolves.
+pub async fn run(
+    data: &Path,
+    id: &str,
+    durable: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PlatformError> {
+    let spec = PlatformSpec::load(data)?;
+    let me = pid(id)?;
+    let info = spec.participant(id).ok_or_else(|| PlatformError::Config(format!("{id} is not a participant")))?.clone();
+    let endpoint = info
+        .endpoint
+        .clone()
+        .ok_or_else(|| PlatformError::Config(format!("{id} has no endpoint in platform.json (use `dtenge init`)")))?;
+    let participants = Arc::new(spec.directory());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (evidence_journal, _) = open_journal(&data.join("evidence").join(id), false)?;
+    let evidence: Arc<dyn Evidence> = Arc::new(JournalEvidence::new(evidence_journal.clone()));
+    let key = Arc::new(Keys::at(data).load(id)?);
+    let bus: Arc<dyn Bus> =
+        HttpBus::new(me.clone(), key.clone(), Arc::clone(&participants), Arc::clone(&clock), Arc::clone(&evidence));
+    let (service, journal) =
+        services::open(&spec, data, &me, Arc::clone(&bus), Arc::clone(&clock), Arc::clone(&participants), durable)?;
+    let listener =
+        tokio::net::TcpListener::bind(&endpoint).await.map_err(|e| PlatformError::io(Path::new(&endpoint), e))?;
+    let server = tokio::spawn(dtenge_net::serve(
+        listener,
+        participants,
+        vec![(me.clone(), key, service.handler())],
+        clock,
+        evidence,
+    ));
+    tracing::info!(%id, %endpoint, "serving");
+    let background = tokio::spawn(background(spec, data.to_path_buf(), service, bus));
+    shutdown.await;
+    background.abort();
+    server.abort();
+    journal.close().map_err(|e| PlatformError::service(id, e))?;
+    evidence_journal.close().map_err(|e| PlatformError::service(id, e))?;
+    Ok(())
+}
+
+/// Bootstrap (retried until the peers answer), then periodic ticks.
+async fn background(spec: PlatformSpec, data: std::path::PathBuf, service: Service, bus: Arc<dyn Bus>) {
+    if let Service::Node(node) = &service {
+        loop {
+            match services::bootstrap_node(&spec, &data, node, &bus).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::info!(error = %e, "bootstrap waits for peers");
+                    tokio::time::sleep(TICK).await;
+                }
+            }
+        }
+    }
+    loop {
+        tokio::time::sleep(TICK).await;
+        match &service {
+            Service::Node(node) => {
+                for line in node.tick().await {
+                    tracing::debug!(node = %node.id(), "{line}");
+                }
+            }
+            Service::Oracle(oracle) => {
+                if let Err(e) = oracle.tick().await {
+                    tracing::warn!(error = %e, "oracle tick");
+                }
+            }
+            Service::Notary(_) | Service::Directory(_) => {}
+        }
+    }
+}

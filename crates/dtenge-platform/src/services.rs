@@ -1,0 +1,138 @@
+//! Opening one service from the data directory, whatever carries its
+//! messages: the in-process assembly and a one-service process both use this,
+//! so the same service code runs either way.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dtenge_net::{Bus, Clock, Handler, Participants, Role};
+use dtenge_node::accounts::{Holder, KycState};
+use dtenge_node::directory::DirectoryService;
+use dtenge_node::service::{NodeConfig, NodeService};
+use dtenge_notary::NotaryService;
+use dtenge_oracle::service::{OracleRequest, OracleService};
+use dtenge_store::{Journal, JournalConfig, Recovery, SyncMode};
+use dtenge_types::ParticipantId;
+
+use crate::PlatformError;
+use crate::spec::{Keys, PlatformSpec, ids};
+
+/// A service opened from its journal.
+pub enum Service {
+    /// The notary.
+    Notary(Arc<NotaryService>),
+    /// The oracle.
+    Oracle(Arc<OracleService>),
+    /// The DA directory.
+    Directory(Arc<DirectoryService>),
+    /// A participant node.
+    Node(Arc<NodeService>),
+}
+
+impl Service {
+    /// Its message handler.
+    pub fn handler(&self) -> Arc<dyn Handler> {
+        match self {
+            Service::Notary(s) => s.clone(),
+            Service::Oracle(s) => s.clone(),
+            Service::Directory(s) => s.clone(),
+            Service::Node(s) => s.clone(),
+        }
+    }
+}
+
+pub(crate) fn open_journal(dir: &Path, durable: bool) -> Result<(Journal, Recovery), PlatformError> {
+    let mut config = JournalConfig::new(dir);
+    config.sync = if durable { SyncMode::Fsync } else { SyncMode::None };
+    Journal::open(config).map_err(|e| PlatformError::service(dir.display().to_string(), e))
+}
+
+pub(crate) fn pid(s: &str) -> Result<ParticipantId, PlatformError> {
+    ParticipantId::new(s).map_err(|e| PlatformError::Config(e.to_string()))
+}
+
+/// The journal directory of a participant's service.
+pub fn journal_dir(data: &Path, id: &ParticipantId, role: Role) -> std::path::PathBuf {
+    match role {
+        Role::Notary => data.join("notary"),
+        Role::Oracle => data.join("oracle"),
+        Role::Directory => data.join("directory"),
+        _ => data.join("nodes").join(id.as_str()),
+    }
+}
+
+/// Opens participant `id`'s service: recovers it from its journal and gives
+/// it `bus` to reach the others. Returns the service and its journal.
+pub fn open(
+    spec: &PlatformSpec,
+    data: &Path,
+    id: &ParticipantId,
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    participants: Arc<Participants>,
+    durable: bool,
+) -> Result<(Service, Journal), PlatformError> {
+    let info =
+        spec.participant(id.as_str()).ok_or_else(|| PlatformError::Config(format!("unknown participant {id}")))?;
+    let key = Arc::new(Keys::at(data).load(id.as_str())?);
+    let (journal, recovery) = open_journal(&journal_dir(data, id, info.role), durable)?;
+    let fail = |e: &dyn std::fmt::Display| PlatformError::service(id.as_str(), e);
+    let service = match info.role {
+        Role::Notary => Service::Notary(
+            NotaryService::recover(key, participants, clock, journal.clone(), recovery).map_err(|e| fail(&e))?,
+        ),
+        Role::Oracle => Service::Oracle(
+            OracleService::recover(key, participants, clock, bus, pid(ids::NOTARY)?, journal.clone(), recovery)
+                .map_err(|e| fail(&e))?,
+        ),
+        Role::Directory => Service::Directory(
+            DirectoryService::recover(participants, journal.clone(), recovery).map_err(|e| fail(&e))?,
+        ),
+        Role::Nbk | Role::Stb | Role::Treasury => {
+            let config = NodeConfig {
+                id: id.clone(),
+                role: info.role,
+                notary: pid(ids::NOTARY)?,
+                oracle: pid(ids::ORACLE)?,
+                directory: pid(ids::DIRECTORY)?,
+                params: spec.params.clone(),
+            };
+            Service::Node(
+                NodeService::recover(config, key, bus, clock, participants, journal.clone(), recovery)
+                    .map_err(|e| fail(&e))?,
+            )
+        }
+        Role::Provider => return Err(PlatformError::Config(format!("{id} is an event provider, not a service"))),
+    };
+    Ok((service, journal))
+}
+
+/// What a node does once at start (idempotent): opens the institutions' own
+/// DAs it hosts; NBK also registers the event providers on the oracle.
+pub async fn bootstrap_node(
+    spec: &PlatformSpec,
+    data: &Path,
+    node: &NodeService,
+    bus: &Arc<dyn Bus>,
+) -> Result<(), PlatformError> {
+    let keys = Keys::at(data);
+    for inst in spec.institutions.iter().filter(|i| i.host == *node.id()) {
+        let holder = Holder { iin_bin: inst.bin, name: inst.name.clone(), kind: inst.kind };
+        node.open_account_with_key(holder, keys.load(&inst.key)?, KycState::Verified)
+            .await
+            .map_err(|e| PlatformError::service(node.id().as_str(), e))?;
+    }
+    if node.id().as_str() == ids::NBK {
+        for provider in &spec.providers {
+            let name = spec.participant(provider.id.as_str()).map(|p| p.name.clone()).unwrap_or_default();
+            let request = OracleRequest::RegisterProvider {
+                id: provider.id.clone(),
+                name,
+                registries: provider.registries.clone(),
+            };
+            let body = borsh::to_vec(&request).map_err(|e| PlatformError::service(ids::ORACLE, e))?;
+            bus.call(&pid(ids::ORACLE)?, body).await.map_err(|e| PlatformError::service(ids::ORACLE, e))?;
+        }
+    }
+    Ok(())
+}
