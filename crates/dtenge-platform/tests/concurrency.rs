@@ -113,7 +113,7 @@ async fn racing_payments_never_spend_more_than_the_balance() {
             }
         }
     }
-    assert!(ok <= 10 && ok >= 1, "{ok} succeeded");
+    assert!((1..=10).contains(&ok), "{ok} succeeded");
     let left = stb1.balances(&client.id).unwrap().standard;
     let received = p.node("STB2").unwrap().balances(&payee.id).unwrap().standard;
     assert_eq!(left.checked_add(received).unwrap(), dt(100));
