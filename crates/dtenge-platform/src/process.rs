@@ -42,13 +42,29 @@ pub fn init(data: &Path, host: &str, base_port: u16) -> Result<PlatformSpec, Pla
     Ok(spec)
 }
 
-/// Runs participant `id`'s service from `data` until `shutdown` resolves.
-pub async fn run(
-    data: &Path,
-    id: &str,
-    durable: bool,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), PlatformError> {
+/// A service running in this process, reachable over HTTP.
+pub struct Running {
+    /// The service.
+    pub service: Service,
+    journal: dtenge_store::Journal,
+    evidence: dtenge_store::Journal,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops serving and makes the journals durable.
+    pub fn stop(self) -> Result<(), PlatformError> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.journal.close().map_err(|e| PlatformError::service("journal", e))?;
+        self.evidence.close().map_err(|e| PlatformError::service("evidence", e))
+    }
+}
+
+/// Starts participant `id`'s service from `data`: listens on its endpoint,
+/// reaches the others over HTTP, bootstraps and ticks in the background.
+pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, PlatformError> {
     let spec = PlatformSpec::load(data)?;
     let me = pid(id)?;
     let info = spec.participant(id).ok_or_else(|| PlatformError::Config(format!("{id} is not a participant")))?.clone();
@@ -67,26 +83,38 @@ pub async fn run(
         services::open(&spec, data, &me, Arc::clone(&bus), Arc::clone(&clock), Arc::clone(&participants), durable)?;
     let listener =
         tokio::net::TcpListener::bind(&endpoint).await.map_err(|e| PlatformError::io(Path::new(&endpoint), e))?;
-    let server = tokio::spawn(dtenge_net::serve(
-        listener,
-        participants,
-        vec![(me.clone(), key, service.handler())],
-        clock,
-        evidence,
-    ));
+    let handler = service.handler();
+    let server = tokio::spawn(async move {
+        if let Err(e) = dtenge_net::serve(listener, participants, vec![(me, key, handler)], clock, evidence).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
     tracing::info!(%id, %endpoint, "serving");
-    let background = tokio::spawn(background(spec, data.to_path_buf(), service, bus));
+    let worker = match &service {
+        Service::Node(node) => Worker::Node(Arc::clone(node)),
+        Service::Oracle(oracle) => Worker::Oracle(Arc::clone(oracle)),
+        Service::Notary(_) | Service::Directory(_) => Worker::None,
+    };
+    let background = tokio::spawn(background(spec, data.to_path_buf(), worker, bus));
+    Ok(Running { service, journal, evidence: evidence_journal, tasks: vec![server, background] })
+}
+
+/// Runs participant `id`'s service from `data` until `shutdown` resolves.
+pub async fn run(data: &Path, id: &str, durable: bool, shutdown: impl Future<Output = ()>) -> Result<(), PlatformError> {
+    let running = start(data, id, durable).await?;
     shutdown.await;
-    background.abort();
-    server.abort();
-    journal.close().map_err(|e| PlatformError::service(id, e))?;
-    evidence_journal.close().map_err(|e| PlatformError::service(id, e))?;
-    Ok(())
+    running.stop()
+}
+
+enum Worker {
+    Node(Arc<dtenge_node::service::NodeService>),
+    Oracle(Arc<dtenge_oracle::service::OracleService>),
+    None,
 }
 
 /// Bootstrap (retried until the peers answer), then periodic ticks.
-async fn background(spec: PlatformSpec, data: std::path::PathBuf, service: Service, bus: Arc<dyn Bus>) {
-    if let Service::Node(node) = &service {
+async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker, bus: Arc<dyn Bus>) {
+    if let Worker::Node(node) = &worker {
         loop {
             match services::bootstrap_node(&spec, &data, node, &bus).await {
                 Ok(()) => break,
@@ -99,18 +127,18 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, service: Servi
     }
     loop {
         tokio::time::sleep(TICK).await;
-        match &service {
-            Service::Node(node) => {
+        match &worker {
+            Worker::Node(node) => {
                 for line in node.tick().await {
                     tracing::debug!(node = %node.id(), "{line}");
                 }
             }
-            Service::Oracle(oracle) => {
+            Worker::Oracle(oracle) => {
                 if let Err(e) = oracle.tick().await {
                     tracing::warn!(error = %e, "oracle tick");
                 }
             }
-            Service::Notary(_) | Service::Directory(_) => {}
+            Worker::None => return,
         }
     }
 }
