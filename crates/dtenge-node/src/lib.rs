@@ -3,6 +3,7 @@
 //! - [`accounts`]: digital accounts, holders, KYC, key custody;
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
 //! - [`build`]: transaction shapes for every command, with change;
+//! - [`conversion`]: STB–NBK conversion through the CBS file exchange;
 //! - [`state`]: the node's journaled state machine: accounts, vault, in-flight
 //!   transactions, history, notifications, lineage.
 //!
@@ -12,6 +13,7 @@
 
 pub mod accounts;
 pub mod build;
+pub mod conversion;
 pub mod directory;
 pub mod service;
 pub mod state;

@@ -58,6 +58,8 @@ pub struct NodeConfig {
     pub directory: ParticipantId,
     /// Ledger parameters (issuers, oracle keys, tax authority).
     pub params: Params,
+    /// NBK only: the core banking system's file exchange.
+    pub cbs: Option<crate::conversion::CbsLink>,
 }
 
 /// Messages between nodes.
@@ -72,6 +74,22 @@ pub enum NodeRequest {
         /// The notary's receipt.
         receipt: Receipt,
     },
+    /// A bank asks NBK to convert (SPEC §5).
+    Convert {
+        /// Which way.
+        kind: crate::conversion::ConversionKind,
+        /// How much.
+        amount: Amount,
+        /// The bank's DA.
+        bank_address: Address,
+        /// For a redemption: the payment of the DT to NBK.
+        funding_tx: Option<TxId>,
+    },
+    /// A bank asks NBK for one of its requests.
+    ConversionStatus {
+        /// The request.
+        id: String,
+    },
 }
 
 /// Answers between nodes.
@@ -81,6 +99,8 @@ pub enum NodeAnswer {
     Accepted,
     /// Refused, why.
     Refused(String),
+    /// A conversion request as NBK holds it.
+    Conversion(crate::conversion::ConversionRequest),
 }
 
 /// Where a payment goes, as a caller names it.
@@ -174,6 +194,32 @@ impl NodeService {
     /// Runs `read` over the state (queries for the API).
     pub fn read<T>(&self, read: impl FnOnce(&NodeState) -> T) -> T {
         read(&self.state())
+    }
+
+    /// The platform clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The participant directory.
+    pub fn participants(&self) -> &Participants {
+        &self.participants
+    }
+
+    /// NBK's CBS link, if this node has one.
+    pub fn cbs(&self) -> Option<&crate::conversion::CbsLink> {
+        self.config.cbs.as_ref()
+    }
+
+    /// Sends a request to another node.
+    pub(crate) async fn call_node(&self, to: &ParticipantId, request: NodeRequest) -> Result<NodeAnswer, NodeError> {
+        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let answer = self.bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
+        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("{to} answer: {e}")))
+    }
+
+    pub(crate) async fn record_all(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
+        self.record(records).await
     }
 
     /// Journals records and applies them in one critical section; waits for durability.
@@ -903,6 +949,9 @@ impl NodeService {
                         let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
                     }
                     Ok(NodeAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
+                    Ok(NodeAnswer::Conversion(_)) => {
+                        tracing::warn!(tx = %id, %to, "delivery answered with a conversion")
+                    }
                     Err(e) => tracing::warn!(tx = %id, %to, error = %e, "delivery answer unreadable"),
                 },
                 Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
@@ -973,6 +1022,10 @@ impl NodeService {
     /// and unresolved transactions. Returns what it did, for logs and tests.
     pub async fn tick(&self) -> Vec<String> {
         let mut done = Vec::new();
+        match self.import_cbs().await {
+            Ok(lines) => done.extend(lines),
+            Err(e) => done.push(format!("CBS: {e}")),
+        }
         if let Err(e) = self.process_notices(&mut done).await {
             done.push(format!("notices: {e}"));
         }
@@ -1171,6 +1224,20 @@ impl Handler for NodeService {
                 Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                     return Err(HandlerError::Unavailable(e));
                 }
+                Err(e) => NodeAnswer::Refused(e.to_string()),
+            },
+            NodeRequest::Convert { kind, amount, bank_address, funding_tx } => {
+                match self.accept_conversion(from, kind, amount, bank_address, funding_tx).await {
+                    Ok(request) => NodeAnswer::Conversion(request),
+                    Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                        return Err(HandlerError::Unavailable(e));
+                    }
+                    Err(e) => NodeAnswer::Refused(e.to_string()),
+                }
+            }
+            NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
+                Ok(request) if request.bank == *from => NodeAnswer::Conversion(request),
+                Ok(_) => NodeAnswer::Refused(format!("request {id} belongs to another bank")),
                 Err(e) => NodeAnswer::Refused(e.to_string()),
             },
         };

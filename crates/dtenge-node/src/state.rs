@@ -153,6 +153,21 @@ pub enum NodeRecord {
         /// When.
         at: Timestamp,
     },
+    /// NBK accepted a bank's conversion request.
+    ConversionRequested(crate::conversion::ConversionRequest),
+    /// A conversion request moved on.
+    ConversionUpdated {
+        /// The request.
+        id: String,
+        /// Its new status.
+        status: Status,
+        /// The CBS confirmation, when it arrives.
+        cbs_reference: Option<dtenge_types::CbsRef>,
+        /// The issue or redeem transaction.
+        settled_tx: Option<TxId>,
+        /// Who decided.
+        decided_by: Option<String>,
+    },
     /// A holder was told something.
     Notified {
         /// The DA.
@@ -184,6 +199,8 @@ pub struct NodeState {
     pub received: BTreeMap<TxId, (Transaction, ParticipantId)>,
     /// Number of DAs ever opened (for ids).
     pub opened: u64,
+    /// NBK: conversion requests by id.
+    pub conversions: BTreeMap<String, crate::conversion::ConversionRequest>,
 }
 
 impl NodeState {
@@ -221,6 +238,23 @@ impl NodeState {
                 }
             }
             NodeRecord::Received { tx, inputs, receipt: _, from, at } => self.received_tx(tx, inputs, from, *at),
+            NodeRecord::ConversionRequested(request) => {
+                self.conversions.insert(request.id.clone(), request.clone());
+            }
+            NodeRecord::ConversionUpdated { id, status, cbs_reference, settled_tx, decided_by } => {
+                if let Some(r) = self.conversions.get_mut(id) {
+                    r.status = status.clone();
+                    if cbs_reference.is_some() {
+                        r.cbs_reference = cbs_reference.clone();
+                    }
+                    if settled_tx.is_some() {
+                        r.settled_tx = *settled_tx;
+                    }
+                    if decided_by.is_some() {
+                        r.decided_by = decided_by.clone();
+                    }
+                }
+            }
             NodeRecord::Notified { account, notification } => {
                 self.notifications.entry(account.clone()).or_default().push(notification.clone());
             }

@@ -100,7 +100,12 @@ pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, Plat
 }
 
 /// Runs participant `id`'s service from `data` until `shutdown` resolves.
-pub async fn run(data: &Path, id: &str, durable: bool, shutdown: impl Future<Output = ()>) -> Result<(), PlatformError> {
+pub async fn run(
+    data: &Path,
+    id: &str,
+    durable: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), PlatformError> {
     let running = start(data, id, durable).await?;
     shutdown.await;
     running.stop()

@@ -96,6 +96,8 @@ pub fn open(
                 oracle: pid(ids::ORACLE)?,
                 directory: pid(ids::DIRECTORY)?,
                 params: spec.params.clone(),
+                cbs: (info.role == Role::Nbk)
+                    .then(|| dtenge_node::conversion::CbsLink { root: data.join("cbs"), simulate: true }),
             };
             Service::Node(
                 NodeService::recover(config, key, bus, clock, participants, journal.clone(), recovery)

@@ -49,15 +49,20 @@ impl World {
         let nbk_da = self.p.spec.institutions.iter().find(|i| i.key == ids::NBK_DA).unwrap().clone();
         let nbk = self.node(ids::NBK);
         let nbk_acct = nbk.read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
-        nbk.issue(&nbk_acct, PayTo { address: account.address, amount }, CbsRef::new(format!("CBS-{node}-{n}")).unwrap())
-            .await
-            .unwrap();
+        nbk.issue(
+            &nbk_acct,
+            PayTo { address: account.address, amount },
+            CbsRef::new(format!("CBS-{node}-{n}")).unwrap(),
+        )
+        .await
+        .unwrap();
         account
     }
 
     async fn provider(&self, id: &str, request: OracleRequest) -> OracleAnswer {
         let bus = self.p.bus(id).unwrap();
-        let answer = bus.call(&ParticipantId::new(ids::ORACLE).unwrap(), borsh::to_vec(&request).unwrap()).await.unwrap();
+        let answer =
+            bus.call(&ParticipantId::new(ids::ORACLE).unwrap(), borsh::to_vec(&request).unwrap()).await.unwrap();
         borsh::from_slice(&answer).unwrap()
     }
 }
@@ -66,7 +71,8 @@ impl World {
 async fn a_hold_is_released_when_the_provider_reports_the_event() {
     let w = World::new().await;
     let sec = w.funded(ids::TREASURY, 1, HolderKind::GovernmentAgency, dt(10_000)).await;
-    let farmer = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let farmer =
+        w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
     let event = EventId::new("IFA-2026-001").unwrap();
     let spec = EventSpec {
         id: event.clone(),
@@ -80,7 +86,10 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
     };
     assert!(matches!(w.provider("IFA", OracleRequest::RegisterEvent(spec)).await, OracleAnswer::Done));
     w.p.tick().await;
-    assert!(w.node("STB2").notifications(&farmer.id).iter().any(|n| n.text.contains("IFA-2026-001")), "recipient's node told");
+    assert!(
+        w.node("STB2").notifications(&farmer.id).iter().any(|n| n.text.contains("IFA-2026-001")),
+        "recipient's node told"
+    );
 
     let treasury = w.node(ids::TREASURY);
     treasury.hold(&sec.id, event.clone(), None).await.unwrap();
@@ -95,9 +104,15 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
 
     // A provider without the Events registry cannot report it.
     let refused = w.provider("SRC", OracleRequest::ReportOccurrence { event: event.clone(), amount: None }).await;
-    assert!(matches!(refused, OracleAnswer::Refused(ref why) if why.contains("Only registered providers may write")), "{refused:?}");
+    assert!(
+        matches!(refused, OracleAnswer::Refused(ref why) if why.contains("Only registered providers may write")),
+        "{refused:?}"
+    );
     // The IFA reports the change of ownership: the next tick releases.
-    assert!(matches!(w.provider("IFA", OracleRequest::ReportOccurrence { event, amount: None }).await, OracleAnswer::Done));
+    assert!(matches!(
+        w.provider("IFA", OracleRequest::ReportOccurrence { event, amount: None }).await,
+        OracleAnswer::Done
+    ));
     w.p.tick().await;
     assert_eq!(w.node("STB2").balances(&farmer.id).unwrap().standard, dt(4_000));
     assert_eq!(treasury.balances(&sec.id).unwrap().held, Amount::ZERO);
@@ -108,7 +123,8 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
 async fn held_funds_return_after_valid_until_without_the_oracle() {
     let w = World::new().await;
     let dag = w.funded(ids::TREASURY, 3, HolderKind::GovernmentAgency, dt(50_000)).await;
-    let lessor = w.node("STB1").open_account(holder(4, HolderKind::LegalEntity), None, KycState::Verified).await.unwrap();
+    let lessor =
+        w.node("STB1").open_account(holder(4, HolderKind::LegalEntity), None, KycState::Verified).await.unwrap();
     let event = EventId::new("SSIS-2026-77").unwrap();
     let spec = EventSpec {
         id: event.clone(),
@@ -147,7 +163,9 @@ async fn marked_transfers_are_copied_to_the_initiators_node_and_lineage_is_known
         reference: MarkingRef::new("NF-ROADS-2026").unwrap(),
         initiator: ga.address,
         initiator_node: ParticipantId::new(ids::TREASURY).unwrap(),
-        levels: vec![MarkingLevel { recipients: vec![sub.address].try_into().unwrap(), limit: dt(3_000) }].try_into().unwrap(),
+        levels: vec![MarkingLevel { recipients: vec![sub.address].try_into().unwrap(), limit: dt(3_000) }]
+            .try_into()
+            .unwrap(),
     };
     let treasury = w.node(ids::TREASURY);
     treasury.mark_address(&ga.id, PayTo { address: gc.address, amount: dt(5_000) }, rule, None).await.unwrap();
