@@ -141,7 +141,7 @@ impl NodeService {
         };
         let nbk = self.nbk()?;
         match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
-            NodeAnswer::Conversion(request) => Ok(request),
+            NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
             NodeAnswer::Accepted => Err(NodeError::Unavailable("NBK answered without the request".into())),
         }
@@ -151,7 +151,7 @@ impl NodeService {
     pub async fn conversion_status(&self, id: &str) -> Result<ConversionRequest, NodeError> {
         let nbk = self.nbk()?;
         match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
-            NodeAnswer::Conversion(request) => Ok(request),
+            NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
             NodeAnswer::Accepted => Err(NodeError::Unavailable("NBK answered without the request".into())),
         }

@@ -68,7 +68,7 @@ pub enum NodeRequest {
     /// A committed transaction for the receiver's DAs, or a traceability copy.
     Deliver {
         /// The transaction.
-        tx: Transaction,
+        tx: Box<Transaction>,
         /// Its inputs as the sender resolved them.
         inputs: Vec<Token>,
         /// The notary's receipt.
@@ -100,7 +100,7 @@ pub enum NodeAnswer {
     /// Refused, why.
     Refused(String),
     /// A conversion request as NBK holds it.
-    Conversion(crate::conversion::ConversionRequest),
+    Conversion(Box<crate::conversion::ConversionRequest>),
 }
 
 /// Where a payment goes, as a caller names it.
@@ -941,7 +941,8 @@ impl NodeService {
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
         for to in targets {
-            let request = NodeRequest::Deliver { tx: tx.clone(), inputs: inputs.clone(), receipt: receipt.clone() };
+            let request =
+                NodeRequest::Deliver { tx: Box::new(tx.clone()), inputs: inputs.clone(), receipt: receipt.clone() };
             let Ok(body) = borsh::to_vec(&request) else { continue };
             match self.bus.call(&to, body).await {
                 Ok(answer) => match borsh::from_slice::<NodeAnswer>(&answer) {
@@ -1219,7 +1220,7 @@ impl Handler for NodeService {
         let request: NodeRequest =
             borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a node request: {e}")))?;
         let answer = match request {
-            NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, tx, inputs, receipt).await {
+            NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, *tx, inputs, receipt).await {
                 Ok(()) => NodeAnswer::Accepted,
                 Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                     return Err(HandlerError::Unavailable(e));
@@ -1228,7 +1229,7 @@ impl Handler for NodeService {
             },
             NodeRequest::Convert { kind, amount, bank_address, funding_tx } => {
                 match self.accept_conversion(from, kind, amount, bank_address, funding_tx).await {
-                    Ok(request) => NodeAnswer::Conversion(request),
+                    Ok(request) => NodeAnswer::Conversion(Box::new(request)),
                     Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                         return Err(HandlerError::Unavailable(e));
                     }
@@ -1236,7 +1237,7 @@ impl Handler for NodeService {
                 }
             }
             NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
-                Ok(request) if request.bank == *from => NodeAnswer::Conversion(request),
+                Ok(request) if request.bank == *from => NodeAnswer::Conversion(Box::new(request)),
                 Ok(_) => NodeAnswer::Refused(format!("request {id} belongs to another bank")),
                 Err(e) => NodeAnswer::Refused(e.to_string()),
             },

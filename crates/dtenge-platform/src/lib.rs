@@ -14,6 +14,7 @@
 //! starts them and hands each a bus bound to its own identity.
 
 pub mod assembly;
+pub mod demo_set;
 pub mod evidence;
 pub mod process;
 pub mod services;

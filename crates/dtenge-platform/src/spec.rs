@@ -208,6 +208,7 @@ impl PlatformSpec {
         };
         inst(ids::NBK_DA, ids::NBK, 1, "National Bank of Kazakhstan", HolderKind::Institution)?;
         inst(ids::TAX_DA, ids::TREASURY, 2, "State Revenue Committee", HolderKind::GovernmentAgency)?;
+        inst("TREASURY-DA", ids::TREASURY, 3, "Treasury Committee (own DA)", HolderKind::Institution)?;
         for (i, stb) in ids::STBS.iter().enumerate() {
             let n = u8::try_from(i).unwrap_or(0).saturating_add(10);
             inst(

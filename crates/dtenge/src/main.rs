@@ -137,6 +137,7 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
         .await
         .with_context(|| format!("cannot open the platform in {}", data.display()))?,
     );
+    dtenge_platform::demo_set::ensure(&platform).await.context("cannot set up the demo participants")?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;

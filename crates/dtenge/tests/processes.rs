@@ -91,9 +91,19 @@ async fn a_payment_crosses_separate_processes() {
     let nbk_acct = node(&nbk).read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
     let stb1_acct = node(&stb1).read(|s| s.account_of(&stb1_da.address).unwrap().id.clone());
     let dt = |n| Amount::from_tenge(n).unwrap();
-    node(&nbk).issue(&nbk_acct, PayTo { address: stb1_da.address, amount: dt(10_000) }, CbsRef::new("CBS-P-1").unwrap()).await.unwrap();
+    node(&nbk)
+        .issue(&nbk_acct, PayTo { address: stb1_da.address, amount: dt(10_000) }, CbsRef::new("CBS-P-1").unwrap())
+        .await
+        .unwrap();
     let iin = IinBin::with_check_digit(&[9, 1, 0, 1, 0, 1, 3, 0, 0, 0, 1]).unwrap();
-    let client = node(&stb1).open_account(Holder { iin_bin: iin, name: "Client".into(), kind: HolderKind::Individual }, None, KycState::Verified).await.unwrap();
+    let client = node(&stb1)
+        .open_account(
+            Holder { iin_bin: iin, name: "Client".into(), kind: HolderKind::Individual },
+            None,
+            KycState::Verified,
+        )
+        .await
+        .unwrap();
     node(&stb1).pay(&stb1_acct, &[PayTo { address: client.address, amount: dt(5_000) }], None).await.unwrap();
     let paid = node(&stb1).pay(&client.id, &[PayTo { address: stb2_da.address, amount: dt(150) }], None).await.unwrap();
     assert_eq!(node(&stb1).balances(&client.id).unwrap().standard, dt(4_850));

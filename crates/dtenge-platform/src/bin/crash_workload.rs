@@ -52,8 +52,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(out, "READY {} {}", payer.id, payee.id)?;
     out.flush()?;
     loop {
-        let outcome =
-            stb1.pay(&payer.id, &[PayTo { address: payee.address, amount: Amount::from_tiyn(1_00) }], None).await?;
+        let outcome = stb1
+            .pay(&payer.id, &[PayTo { address: payee.address, amount: Amount::from_tenge(1).ok_or("overflow")? }], None)
+            .await?;
         writeln!(out, "ACK {}", outcome.tx)?;
         out.flush()?;
     }
