@@ -133,6 +133,8 @@ pub struct NodeService {
     journal: Journal,
     state: Mutex<NodeState>,
     notice_cursor: AtomicU64,
+    /// Payments built for DAs whose holders sign themselves, awaiting their signature.
+    awaiting: Mutex<std::collections::HashMap<TxId, Plan>>,
 }
 
 /// A transaction ready to go: body, resolved inputs, who signs, what the oracle must attest.
@@ -174,6 +176,7 @@ impl NodeService {
             journal,
             state: Mutex::new(state),
             notice_cursor: AtomicU64::new(0),
+            awaiting: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -365,6 +368,76 @@ impl NodeService {
         }
         let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(id.to_string()))?;
         Ok((account, vec![key]))
+    }
+
+    /// For a DA whose holder keeps the key (SPEC §5: "the client signs
+    /// itself"): builds the payment, reserves its inputs and returns the
+    /// unsigned transaction; the client signs its id and hands it back to
+    /// [`NodeService::submit_signed`] within the transaction's window.
+    pub async fn prepare_pay(
+        &self,
+        from: &AccountId,
+        to: &[PayTo],
+        memo: Option<Memo>,
+    ) -> Result<Transaction, NodeError> {
+        let account = self.account(from)?;
+        if account.closed {
+            return Err(NodeError::AccountClosed(from.to_string()));
+        }
+        if account.kyc != KycState::Verified {
+            return Err(NodeError::KycNotVerified(from.to_string()));
+        }
+        if account.key().is_some() {
+            return Err(NodeError::Invalid(format!("{from} is custodial: the node signs; use pay")));
+        }
+        let payees = self.payees(to).await?;
+        let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        let draft = self.draft(&account, memo);
+        let plan = self.plan(&account, Vec::new(), None, total, Token::is_standard, |inputs| {
+            build::transfer(&draft, inputs, &payees)
+        })?;
+        let tx = Transaction::unsigned(plan.body.clone());
+        self.expire_awaiting();
+        self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
+        Ok(tx)
+    }
+
+    /// Takes back a transaction from [`NodeService::prepare_pay`] with the
+    /// holder's signature, and sees it through.
+    pub async fn submit_signed(&self, tx: Transaction) -> Result<TxOutcome, NodeError> {
+        let id = tx.id();
+        let plan = self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).ok_or_else(|| {
+            NodeError::Invalid(format!("no prepared transaction {id} awaits a signature (expired or unknown)"))
+        })?;
+        let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
+        let ctx = Context { now: self.clock.now(), params: &self.config.params };
+        if let Err(rejection) = dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519) {
+            self.state().vault.unreserve(&input_ids, id);
+            return Err(NodeError::Rejected(rejection));
+        }
+        self.record(vec![NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: plan.inputs.clone(),
+            account: plan.account.clone(),
+            at: self.clock.now(),
+        }])
+        .await?;
+        self.submit(tx, plan.inputs, plan.account).await
+    }
+
+    /// Frees the inputs of prepared transactions whose window has closed.
+    fn expire_awaiting(&self) {
+        let now = self.clock.now();
+        let expired: Vec<(TxId, Vec<TokenId>)> = {
+            let mut awaiting = self.awaiting.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<TxId> =
+                awaiting.iter().filter(|(_, p)| p.body.window.not_after < now).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| awaiting.remove(&id).map(|p| (id, p.body.inputs.to_vec()))).collect()
+        };
+        let mut state = self.state();
+        for (id, inputs) in expired {
+            state.vault.unreserve(&inputs, id);
+        }
     }
 
     fn draft(&self, payer: &Account, memo: Option<Memo>) -> Draft {
@@ -1023,6 +1096,7 @@ impl NodeService {
     /// and unresolved transactions. Returns what it did, for logs and tests.
     pub async fn tick(&self) -> Vec<String> {
         let mut done = Vec::new();
+        self.expire_awaiting();
         match self.import_cbs().await {
             Ok(lines) => done.extend(lines),
             Err(e) => done.push(format!("CBS: {e}")),

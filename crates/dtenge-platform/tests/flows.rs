@@ -147,3 +147,39 @@ async fn a_restart_resumes_with_every_token_account_and_history_entry() {
     assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150));
     p.close().unwrap();
 }
+
+#[tokio::test]
+async fn a_client_holding_its_own_key_signs_its_payment_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, clock) = open(dir.path()).await;
+    let (nbk, nbk_da, _) = institution(&p, ids::NBK_DA);
+    let stb1 = p.node("STB1").unwrap().clone();
+    let device_key = dtenge_crypto::SecretKey::from_seed([42; 32]);
+    let client = stb1.open_account(person(9), Some(device_key.public_key()), KycState::Verified).await.unwrap();
+    nbk.issue(&nbk_da, PayTo { address: client.address, amount: dt(100) }, CbsRef::new("CBS-SELF").unwrap())
+        .await
+        .unwrap();
+    let bob = p.node("STB2").unwrap().open_account(person(2), None, KycState::Verified).await.unwrap();
+    // The node cannot sign for it.
+    let err = stb1.pay(&client.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap_err();
+    assert!(err.to_string().contains("client must sign"), "{err}");
+    // Prepare, sign on the "device", submit.
+    let mut tx = stb1.prepare_pay(&client.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap();
+    let mut forged = tx.clone();
+    forged.sign(&dtenge_crypto::SecretKey::from_seed([7; 32])).unwrap();
+    let err = stb1.submit_signed(forged).await.unwrap_err();
+    assert!(err.to_string().contains("transaction invalid"), "{err}");
+    let mut tx2 = stb1.prepare_pay(&client.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap();
+    tx2.sign(&device_key).unwrap();
+    let done = stb1.submit_signed(tx2).await.unwrap();
+    assert_eq!(done.status, Status::Success);
+    assert_eq!(p.node("STB2").unwrap().balances(&bob.id).unwrap().standard, dt(10));
+    // An abandoned preparation frees its tokens once its window closes.
+    tx.sign(&device_key).unwrap();
+    clock.advance(120_000);
+    p.tick().await;
+    assert!(stb1.submit_signed(tx).await.is_err(), "expired");
+    assert_eq!(stb1.balances(&client.id).unwrap().standard, dt(90));
+    stb1.prepare_pay(&client.id, &[PayTo { address: bob.address, amount: dt(90) }], None).await.unwrap();
+    p.close().unwrap();
+}
