@@ -1,38 +1,81 @@
 //! # dtenge-api — the HTTP interface of `dtenge serve`
 //!
-//! The only crate that speaks HTTP to people and participants' systems (the
-//! node-to-node transport in `dtenge-net` is the other HTTP edge, for signed
-//! binary envelopes only). Everything it returns is JSON; every error is JSON
-//! naming the problem.
+//! JSON under `/api/v1` for banks, the Treasury, oracle providers and NBK
+//! operators; the OpenAPI 3 document at `/api/openapi.json`, generated from
+//! the handlers, and a readable reference at `/api/docs`. Every request but
+//! health and the description is signed by the calling participant
+//! ([`auth`]); every error is JSON naming the problem ([`error`]).
 //!
-//! Today: `GET /api/v1/health`. The full API (accounts, transfers, holds,
-//! marking, e-invoices, conversion, oracle registries, statistics, OpenAPI) is
-//! built on this router.
+//! The only crate that speaks HTTP/JSON to people and participants' systems
+//! (the node-to-node transport in `dtenge-net` is the other HTTP edge, for
+//! signed binary envelopes only).
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod routes;
+pub mod state;
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
 use dtenge_platform::Platform;
 use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use state::{AppState, Shared};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health is signed: headers x-dtenge-participant, x-dtenge-timestamp (ms), x-dtenge-nonce, x-dtenge-signature (hex Ed25519 over SHA-256(\"dtenge/api/v1\" ‖ METHOD\\npath?query\\nhex(sha256(body))\\ntimestamp\\nnonce)). Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
+    modifiers(&SignedRequests),
+    tags(
+        (name = "accounts", description = "Digital accounts on the caller's node"),
+        (name = "payments", description = "Transfers, transaction status, lineage, receipts"),
+        (name = "conversion", description = "STB–NBK conversion through the CBS"),
+        (name = "nbk", description = "Platform statistics for NBK"),
+        (name = "platform", description = "Health")
+    )
+)]
+struct ApiDoc;
+
+struct SignedRequests;
+
+impl Modify for SignedRequests {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in [
+            ("participant", auth::PARTICIPANT),
+            ("timestamp", auth::TIMESTAMP),
+            ("nonce", auth::NONCE),
+            ("signature", auth::SIGNATURE),
+        ] {
+            components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
+        }
+    }
+}
 
 /// Health of the platform as a whole and of each service.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok` when every service answers.
-    pub status: &'static str,
+    pub status: String,
     /// Transactions the notary has committed.
     pub notary_committed: u64,
-    /// Per participant node: its id, role and number of DAs.
+    /// Per participant node.
     pub nodes: Vec<NodeHealth>,
     /// The platform clock (ms since the epoch, UTC).
     pub now_ms: u64,
 }
 
 /// One node's health.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NodeHealth {
     /// The node.
     pub id: String,
@@ -45,11 +88,36 @@ pub struct NodeHealth {
 }
 
 /// The API router over a running platform.
-pub fn router(platform: Arc<Platform>) -> Router {
-    Router::new().route("/api/v1/health", get(health)).with_state(platform)
+pub fn router(platform: Arc<Platform>) -> axum::Router {
+    let state = AppState::new(platform);
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .merge(routes::accounts::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::conversions::routes())
+        .with_state(Arc::clone(&state))
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let json_doc = Arc::clone(&doc);
+    api.route("/api/openapi.json", axum::routing::get(move || async move { Json(json_doc.as_ref().clone()) }))
+        .route("/api/docs", axum::routing::get(move || async move { Html(docs_page(&doc)) }))
+        .fallback(|| async { error::ApiError::not_found("no such endpoint; see /api/docs").into_response() })
 }
 
-async fn health(State(platform): State<Arc<Platform>>) -> impl IntoResponse {
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::<Shared>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .merge(routes::accounts::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::conversions::routes())
+        .split_for_parts();
+    doc
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "platform", responses((status = 200, body = Health)))]
+async fn health(State(state): State<Shared>) -> impl IntoResponse {
+    let platform = &state.platform;
     let (committed, _, _) = platform.notary.stats();
     let nodes = platform
         .nodes
@@ -63,5 +131,38 @@ async fn health(State(platform): State<Arc<Platform>>) -> impl IntoResponse {
             })
         })
         .collect();
-    Json(Health { status: "ok", notary_committed: committed, nodes, now_ms: platform.clock.now().millis() })
+    (
+        StatusCode::OK,
+        Json(Health { status: "ok".into(), notary_committed: committed, nodes, now_ms: platform.clock.now().millis() }),
+    )
+}
+
+/// A readable API reference rendered from the OpenAPI document (no external assets).
+fn docs_page(doc: &utoipa::openapi::OpenApi) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>dtenge API reference</title><style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#1b2430}code,pre{background:#f3f5f8;padding:.1em .3em;border-radius:3px}h2{border-bottom:1px solid #dde;padding-bottom:.2em;margin-top:2em}.m{display:inline-block;min-width:4em;font-weight:bold}.get{color:#176}.post{color:#714}</style></head><body>",
+    );
+    html.push_str(&format!(
+        "<h1>{}</h1><p>{}</p><p>Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a></p>",
+        esc(&doc.info.title),
+        esc(doc.info.description.as_deref().unwrap_or(""))
+    ));
+    for (path, item) in doc.paths.paths.iter() {
+        for (method, op) in [("get", &item.get), ("post", &item.post)] {
+            let Some(op) = op else { continue };
+            html.push_str(&format!(
+                "<h2><span class=\"m {method}\">{}</span> <code>{}</code></h2>",
+                method.to_uppercase(),
+                esc(path)
+            ));
+            if let Some(d) = op.description.as_deref().or(op.summary.as_deref()) {
+                html.push_str(&format!("<p>{}</p>", esc(d)));
+            }
+            let statuses: Vec<String> = op.responses.responses.keys().cloned().collect();
+            html.push_str(&format!("<p>Responses: {}</p>", esc(&statuses.join(", "))));
+        }
+    }
+    html.push_str("</body></html>");
+    html
 }

@@ -278,8 +278,12 @@ impl NodeService {
         kyc: KycState,
     ) -> Result<Account, NodeError> {
         let address = Address(key.public_key());
-        if let Some(existing) = self.state().account_of(&address) {
-            return Ok(existing.clone());
+        let existing = self.state().account_of(&address).cloned();
+        if let Some(existing) = existing {
+            // Opened before; make sure the directory has it (a first start may
+            // have opened it while the directory was unreachable).
+            self.register(&existing).await?;
+            return Ok(existing);
         }
         self.open_with(holder, address, Custody::Custodial(Box::new(key)), kyc).await
     }
@@ -291,9 +295,14 @@ impl NodeService {
         custody: Custody,
         kyc: KycState,
     ) -> Result<Account, NodeError> {
-        let account = {
-            let state = self.state();
-            Account {
+        if self.state().account_of(&address).is_some() {
+            return Err(NodeError::Invalid(format!("a DA with address {address} already exists")));
+        }
+        // The id is taken and journaled in one critical section, so concurrent
+        // openings never share an id.
+        let (account, pending) = {
+            let mut state = self.state();
+            let account = Account {
                 id: AccountId::new(&self.config.id, state.opened.saturating_add(1)),
                 holder,
                 address,
@@ -301,11 +310,22 @@ impl NodeService {
                 kyc,
                 opened_at: self.clock.now(),
                 closed: false,
-            }
+            };
+            let record = NodeRecord::AccountOpened(account.clone());
+            let bytes = borsh::to_vec(&record).map_err(|e| NodeError::Storage(e.to_string()))?;
+            let pending = self.journal.append(bytes).map_err(store)?;
+            state.apply(&record);
+            (account, pending)
         };
-        self.record(vec![NodeRecord::AccountOpened(account.clone())]).await?;
+        pending.durable().await.map_err(store)?;
+        self.register(&account).await?;
+        Ok(account)
+    }
+
+    /// Registers a DA in the platform directory (idempotent).
+    async fn register(&self, account: &Account) -> Result<(), NodeError> {
         let entry = DaEntry {
-            address,
+            address: account.address,
             host: self.config.id.clone(),
             account: account.id.clone(),
             iin_bin: account.holder.iin_bin,
@@ -314,7 +334,7 @@ impl NodeService {
         };
         match self.directory(DirectoryRequest::Register(entry)).await? {
             DirectoryAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            _ => Ok(account),
+            _ => Ok(()),
         }
     }
 

@@ -77,10 +77,11 @@ async fn a_payment_crosses_separate_processes() {
     let (nbk_da, stb1_da, stb2_da) = (inst(ids::NBK_DA), inst("STB1-DA"), inst("STB2-DA"));
     // Wait for bootstrap (the other processes come up in their own time).
     let mut ready = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
+        // Every DA the test needs is registered in the (separate) directory.
         let nbk_ok = node(&nbk).read(|s| s.account_of(&nbk_da.address).is_some());
-        let stb1_ok = node(&stb1).read(|s| s.account_of(&stb1_da.address).is_some());
-        if nbk_ok && stb1_ok && node(&stb1).host_of(&stb2_da.address).await.is_ok() {
+        let stb1_known = node(&nbk).host_of(&stb1_da.address).await.is_ok();
+        if nbk_ok && stb1_known && node(&stb1).host_of(&stb2_da.address).await.is_ok() {
             ready = true;
             break;
         }

@@ -1,0 +1,105 @@
+//! Every error is JSON naming the problem:
+//! `{"error": {"code": "insufficient_funds", "message": "…"}}` with a status
+//! that says whose problem it is (4xx: the caller's; 503: a service is down).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use dtenge_node::NodeError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An API error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine code.
+    pub code: String,
+    /// What was wrong and what to do.
+    pub message: String,
+}
+
+/// The JSON body of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine code, e.g. `insufficient_funds`, `bad_signature`.
+    pub code: String,
+    /// What was wrong and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.to_string(), message: message.into() }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 422.
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            NodeError::InsufficientFunds { .. } => Self::unprocessable("insufficient_funds", message),
+            NodeError::FundsInFlight { .. } => Self::new(StatusCode::CONFLICT, "funds_in_flight", message),
+            NodeError::TooFragmented { .. } => Self::unprocessable("too_fragmented", message),
+            NodeError::UnknownToken(_) => Self::not_found(message),
+            NodeError::TokenBusy(_) => Self::new(StatusCode::CONFLICT, "token_busy", message),
+            NodeError::NothingToSpend => Self::unprocessable("nothing_to_spend", message),
+            NodeError::MarkingLimit { .. } => Self::unprocessable("marking_limit", message),
+            NodeError::TooManyOutputs(_) | NodeError::Types(_) | NodeError::Invalid(_) => {
+                Self::bad_request("invalid", message)
+            }
+            NodeError::Overflow => Self::bad_request("overflow", message),
+            NodeError::UnknownAccount(_) => Self::not_found(message),
+            NodeError::AccountClosed(_) => Self::unprocessable("account_closed", message),
+            NodeError::KycNotVerified(_) => Self::unprocessable("kyc_not_verified", message),
+            NodeError::ClientSigns(_) => Self::unprocessable("client_signs", message),
+            NodeError::UnknownRecipient(_) => Self::unprocessable("unknown_recipient", message),
+            NodeError::Rejected(r) => Self::unprocessable(&format!("rule_{}", r.code()), message),
+            NodeError::NotaryRejected(_) => Self::new(StatusCode::CONFLICT, "notary_rejected", message),
+            NodeError::Oracle(_) => Self::unprocessable("oracle_refused", message),
+            NodeError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
+            NodeError::Storage(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message),
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Conversion between non-cash tenge and DT (STB ↔ NBK through the CBS), and
+//! NBK's view of the platform: supply, volumes by day, node health.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use dtenge_net::Role;
+use dtenge_node::conversion::{ConversionKind, ConversionRequest};
+use dtenge_types::{Amount, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::dto::{ListQuery, Page, StatusView, astana, positive_amount};
+use crate::error::ApiError;
+use crate::state::{Authenticated, Shared, Signed};
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(request_conversion, list_conversions))
+        .routes(routes!(get_conversion))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(supply))
+        .routes(routes!(volumes))
+}
+
+/// Which way.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversionKindDto {
+    /// Non-cash tenge → DT.
+    Issue,
+    /// DT → non-cash tenge.
+    Redeem,
+}
+
+/// A conversion request by a bank.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConversionRequestBody {
+    /// Which way.
+    pub kind: ConversionKindDto,
+    /// How much, in tiyn.
+    pub amount_tiyn: u64,
+}
+
+/// A conversion request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversionView {
+    /// `NBK-REQ-000001`.
+    pub id: String,
+    /// Which way.
+    pub kind: ConversionKindDto,
+    /// The bank.
+    pub bank: String,
+    /// Amount in tiyn.
+    pub amount_tiyn: u64,
+    /// Amount as shown.
+    pub amount: String,
+    /// Requested (ms).
+    pub created_at_ms: u64,
+    /// Requested, Astana time.
+    pub created_at: String,
+    /// Status (SPEC §6).
+    pub status: StatusView,
+    /// CBS confirmation reference, once imported.
+    pub cbs_reference: Option<String>,
+    /// The issue or redeem transaction.
+    pub settled_tx: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+}
+
+impl From<&ConversionRequest> for ConversionView {
+    fn from(r: &ConversionRequest) -> Self {
+        ConversionView {
+            id: r.id.clone(),
+            kind: match r.kind {
+                ConversionKind::Issue => ConversionKindDto::Issue,
+                ConversionKind::Redeem => ConversionKindDto::Redeem,
+            },
+            bank: r.bank.to_string(),
+            amount_tiyn: r.amount.tiyn(),
+            amount: r.amount.to_string(),
+            created_at_ms: r.created_at.millis(),
+            created_at: astana(r.created_at),
+            status: (&r.status).into(),
+            cbs_reference: r.cbs_reference.as_ref().map(|c| c.to_string()),
+            settled_tx: r.settled_tx.map(|t| t.to_string()),
+            decided_by: r.decided_by.clone(),
+        }
+    }
+}
+
+fn nbk_only(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.role == Role::Nbk {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("only NBK may {what}; {} is not NBK", caller.id)))
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/conversions", tag = "conversion", request_body = ConversionRequestBody,
+    responses((status = 201, body = ConversionView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn request_conversion(
+    State(state): State<Shared>,
+    req: Signed<ConversionRequestBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    if !matches!(req.caller.role, Role::Stb | Role::Treasury) {
+        return Err(ApiError::forbidden("only banks and the Treasury convert at the STB–NBK level"));
+    }
+    let node = state.node_of(&req.caller)?;
+    let body = req.body;
+    let (status, json) = state
+        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+            let amount = positive_amount(body.amount_tiyn, "amount_tiyn")?;
+            let kind = match body.kind {
+                ConversionKindDto::Issue => ConversionKind::Issue,
+                ConversionKindDto::Redeem => ConversionKind::Redeem,
+            };
+            let request = node.request_conversion(kind, amount).await?;
+            Ok((StatusCode::CREATED, serde_json::to_value(ConversionView::from(&request)).unwrap_or_default()))
+        })
+        .await?;
+    Ok((status, Json(json)))
+}
+
+#[utoipa::path(get, path = "/api/v1/conversions", tag = "conversion", params(ListQuery),
+    responses((status = 200, body = Page<ConversionView>), (status = 403, body = crate::error::ErrorBody)))]
+async fn list_conversions(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<ConversionView>>, ApiError> {
+    state.node_of(&caller)?;
+    let nbk = state.platform.node("NBK").map_err(|e| ApiError::not_found(e.to_string()))?;
+    let mut items: Vec<ConversionView> = nbk
+        .conversions()
+        .iter()
+        .filter(|r| caller.role == Role::Nbk || r.bank == caller.id)
+        .map(ConversionView::from)
+        .filter(|v| q.in_period(v.created_at_ms) && q.status_matches(&v.status))
+        .collect();
+    items.reverse();
+    Ok(Json(q.page(items)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/conversions/{id}", tag = "conversion", params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ConversionView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_conversion(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<ConversionView>, ApiError> {
+    state.node_of(&caller)?;
+    let nbk = state.platform.node("NBK").map_err(|e| ApiError::not_found(e.to_string()))?;
+    let request = nbk.conversion(&id).map_err(|_| ApiError::not_found(format!("no conversion request {id}")))?;
+    if caller.role != Role::Nbk && request.bank != caller.id {
+        return Err(ApiError::forbidden(format!("request {id} belongs to {}", request.bank)));
+    }
+    Ok(Json((&request).into()))
+}
+
+/// An operator's decision.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Decision {
+    /// The operator's name (recorded).
+    pub operator: String,
+    /// Why (required to reject).
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/conversions/{id}/approve", tag = "conversion", request_body = Decision, params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ConversionView), (status = 403, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+async fn approve(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    req: Signed<Decision>,
+) -> Result<Json<ConversionView>, ApiError> {
+    nbk_only(&req.caller, "approve conversions")?;
+    let node = state.node_of(&req.caller)?;
+    if req.body.operator.trim().is_empty() {
+        return Err(ApiError::bad_request("no_operator", "name the approving operator"));
+    }
+    Ok(Json((&node.approve_conversion(&id, req.body.operator.trim()).await?).into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/conversions/{id}/reject", tag = "conversion", request_body = Decision, params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = ConversionView), (status = 403, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
+async fn reject(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    req: Signed<Decision>,
+) -> Result<Json<ConversionView>, ApiError> {
+    nbk_only(&req.caller, "reject conversions")?;
+    let node = state.node_of(&req.caller)?;
+    let reason = req.body.reason.clone().unwrap_or_default();
+    Ok(Json((&node.reject_conversion(&id, &reason, req.body.operator.trim()).await?).into()))
+}
+
+/// DT in circulation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupplyView {
+    /// Per currency: total held in every node's vaults, in tiyn.
+    pub supply_tiyn: BTreeMap<String, u64>,
+    /// Per node: DT held by its DAs, in tiyn.
+    pub by_node_tiyn: BTreeMap<String, u64>,
+    /// Transactions the notary has committed.
+    pub notary_committed: u64,
+    /// Unspent commitments at the notary.
+    pub notary_unspent: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/stats/supply", tag = "nbk",
+    responses((status = 200, body = SupplyView), (status = 403, body = crate::error::ErrorBody)))]
+async fn supply(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<SupplyView>, ApiError> {
+    nbk_only(&caller, "read platform statistics")?;
+    let mut supply_tiyn: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_node_tiyn = BTreeMap::new();
+    for (id, node) in &state.platform.nodes {
+        let mut node_total = 0u64;
+        node.read(|s| {
+            for (_, stored) in s.vault.iter() {
+                let entry = supply_tiyn.entry(stored.token.currency.to_string()).or_default();
+                *entry = entry.saturating_add(stored.token.amount.tiyn());
+                node_total = node_total.saturating_add(stored.token.amount.tiyn());
+            }
+        });
+        by_node_tiyn.insert(id.to_string(), node_total);
+    }
+    let (committed, unspent, _) = state.platform.notary.stats();
+    Ok(Json(SupplyView { supply_tiyn, by_node_tiyn, notary_committed: committed, notary_unspent: unspent }))
+}
+
+/// Volume of one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayVolume {
+    /// The day, Astana time (`YYYY-MM-DD`).
+    pub day: String,
+    /// Committed transactions built that day, all nodes.
+    pub transactions: u64,
+    /// Value moved (sum of outgoing amounts), in tiyn.
+    pub volume_tiyn: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/stats/volumes", tag = "nbk", params(ListQuery),
+    responses((status = 200, body = Vec<DayVolume>), (status = 403, body = crate::error::ErrorBody)))]
+async fn volumes(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<DayVolume>>, ApiError> {
+    nbk_only(&caller, "read platform statistics")?;
+    let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for node in state.platform.nodes.values() {
+        node.read(|s| {
+            for o in s.outgoing.values() {
+                if o.status != dtenge_node::state::Status::Success {
+                    continue;
+                }
+                let at = o.tx.body.window.not_before;
+                if !q.in_period(at.millis()) {
+                    continue;
+                }
+                let moved = Amount::checked_sum(o.inputs.iter().map(|t| t.amount)).unwrap_or(Amount::ZERO);
+                let day = astana(Timestamp(at.millis())).chars().take(10).collect::<String>();
+                let entry = days.entry(day).or_default();
+                entry.0 = entry.0.saturating_add(1);
+                entry.1 = entry.1.saturating_add(moved.tiyn());
+            }
+        });
+    }
+    Ok(Json(
+        days.into_iter()
+            .map(|(day, (transactions, volume_tiyn))| DayVolume { day, transactions, volume_tiyn })
+            .collect(),
+    ))
+}

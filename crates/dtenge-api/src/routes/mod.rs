@@ -1,0 +1,6 @@
+//! The API's routes, one module per area; each returns an `OpenApiRouter` so
+//! the OpenAPI document is generated from the handlers themselves.
+
+pub mod accounts;
+pub mod conversions;
+pub mod payments;

@@ -1,0 +1,296 @@
+//! Payments: transfers to one or several recipients (by address, or by
+//! IIN/BIN and bank), client-signed transfers, transaction status, token
+//! lineage and notary receipts.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use dtenge_node::service::{NodeService, PayTo, TxOutcome};
+use dtenge_types::{Memo, TokenId, Transaction, TxId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::dto::{StatusView, address, iin_bin, positive_amount};
+use crate::error::ApiError;
+use crate::routes::accounts::own_account;
+use crate::state::{Authenticated, Shared, Signed};
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<Shared> {
+    OpenApiRouter::new()
+        .routes(routes!(transfer))
+        .routes(routes!(prepare_transfer))
+        .routes(routes!(submit_transfer))
+        .routes(routes!(transaction))
+        .routes(routes!(lineage))
+        .routes(routes!(receipt))
+}
+
+/// A recipient: an address, or an IIN/BIN at a bank.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Recipient {
+    /// The recipient DA's address (hex public key).
+    pub address: Option<String>,
+    /// Or the holder's IIN/BIN…
+    pub iin_bin: Option<String>,
+    /// …and the bank (node id) holding the DA.
+    pub bank: Option<String>,
+    /// Amount in tiyn.
+    pub amount_tiyn: u64,
+}
+
+/// A transfer.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TransferRequest {
+    /// The paying DA (on the caller's node).
+    pub from: String,
+    /// One or several recipients (one atomic transaction).
+    pub to: Vec<Recipient>,
+    /// Purpose text (up to 140 characters).
+    pub memo: Option<String>,
+}
+
+/// What became of a transaction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TxOutcomeView {
+    /// The transaction id.
+    pub tx: String,
+    /// Its status.
+    pub status: StatusView,
+    /// The notary's commit position, once committed.
+    pub notary_seq: Option<u64>,
+}
+
+impl From<TxOutcome> for TxOutcomeView {
+    fn from(o: TxOutcome) -> Self {
+        TxOutcomeView { tx: o.tx.to_string(), status: (&o.status).into(), notary_seq: o.notary_seq }
+    }
+}
+
+/// Resolves recipients to addresses.
+pub async fn resolve(node: &NodeService, to: &[Recipient]) -> Result<Vec<PayTo>, ApiError> {
+    if to.is_empty() {
+        return Err(ApiError::bad_request("no_recipients", "name at least one recipient"));
+    }
+    let mut out = Vec::with_capacity(to.len());
+    for (i, r) in to.iter().enumerate() {
+        let amount = positive_amount(r.amount_tiyn, &format!("to[{i}].amount_tiyn"))?;
+        let addr = match (&r.address, &r.iin_bin, &r.bank) {
+            (Some(a), None, None) => address(a, &format!("to[{i}].address"))?,
+            (None, Some(iin), Some(bank)) => {
+                let found = node.find(iin_bin(iin)?).await?;
+                let entry = found.into_iter().find(|e| e.host.as_str() == bank).ok_or_else(|| {
+                    ApiError::unprocessable("unknown_recipient", format!("to[{i}]: no DA of {iin} at {bank}"))
+                })?;
+                entry.address
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_recipient",
+                    format!("to[{i}]: give either `address`, or `iin_bin` and `bank`"),
+                ));
+            }
+        };
+        out.push(PayTo { address: addr, amount });
+    }
+    Ok(out)
+}
+
+/// Parses a memo.
+pub fn memo(text: &Option<String>) -> Result<Option<Memo>, ApiError> {
+    text.as_ref()
+        .map(|m| Memo::new(m.clone()).map_err(|e| ApiError::bad_request("bad_memo", e.to_string())))
+        .transpose()
+}
+
+#[utoipa::path(post, path = "/api/v1/transfers", tag = "payments", request_body = TransferRequest,
+    responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn transfer(
+    State(state): State<Shared>,
+    req: Signed<TransferRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let node = state.node_of(&req.caller)?;
+    let body = req.body;
+    let (status, json) = state
+        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+            let from = own_account(node.id().as_str(), &body.from)?;
+            let to = resolve(&node, &body.to).await?;
+            let outcome = node.pay(&from, &to, memo(&body.memo)?).await?;
+            Ok((StatusCode::OK, serde_json::to_value(TxOutcomeView::from(outcome)).unwrap_or_default()))
+        })
+        .await?;
+    Ok((status, Json(json)))
+}
+
+/// A transaction prepared for the holder to sign.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreparedView {
+    /// The transaction id: the holder signs `"dtenge/txsig" ‖ id bytes` with their key.
+    pub tx_id: String,
+    /// The exact bytes to sign, hex.
+    pub signing_message: String,
+    /// The canonical encoding of the unsigned transaction, hex: add the signature and submit.
+    pub transaction: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/transfers/prepare", tag = "payments", request_body = TransferRequest,
+    responses((status = 200, body = PreparedView), (status = 400, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn prepare_transfer(
+    State(state): State<Shared>,
+    req: Signed<TransferRequest>,
+) -> Result<Json<PreparedView>, ApiError> {
+    let node = state.node_of(&req.caller)?;
+    let from = own_account(node.id().as_str(), &req.body.from)?;
+    let to = resolve(&node, &req.body.to).await?;
+    let tx = node.prepare_pay(&from, &to, memo(&req.body.memo)?).await?;
+    let id = tx.id();
+    Ok(Json(PreparedView {
+        tx_id: id.to_string(),
+        signing_message: hex::encode(id.signing_message()),
+        transaction: hex::encode(dtenge_types::encoding::encode(&tx)),
+    }))
+}
+
+/// A client-signed transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubmitSigned {
+    /// The canonical encoding of the transaction with the holder's signature, hex.
+    pub transaction: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/transfers/submit", tag = "payments", request_body = SubmitSigned,
+    responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn submit_transfer(
+    State(state): State<Shared>,
+    req: Signed<SubmitSigned>,
+) -> Result<Json<TxOutcomeView>, ApiError> {
+    let node = state.node_of(&req.caller)?;
+    let bytes = hex::decode(req.body.transaction.trim())
+        .map_err(|_| ApiError::bad_request("bad_hex", "transaction must be hex"))?;
+    let tx: Transaction = dtenge_types::decode_transaction(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_transaction", e.to_string()))?;
+    Ok(Json(node.submit_signed(tx).await?.into()))
+}
+
+/// A transaction as the caller's node knows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionView {
+    /// Its id.
+    pub tx: String,
+    /// `outgoing` (built here) or `incoming` (delivered here).
+    pub direction: String,
+    /// The command.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its status.
+    pub status: StatusView,
+    /// The full transaction as JSON.
+    #[schema(value_type = Object)]
+    pub transaction: serde_json::Value,
+}
+
+fn tx_id(text: &str) -> Result<TxId, ApiError> {
+    text.parse().map_err(|e| ApiError::bad_request("bad_tx_id", format!("{e}")))
+}
+
+#[utoipa::path(get, path = "/api/v1/transactions/{tx}", tag = "payments", params(("tx" = String, Path, description = "Transaction id (hex)")),
+    responses((status = 200, body = TransactionView), (status = 404, body = crate::error::ErrorBody)))]
+async fn transaction(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Path(tx): Path<String>,
+) -> Result<Json<TransactionView>, ApiError> {
+    let node = state.node_of(&caller)?;
+    let id = tx_id(&tx)?;
+    let found = node.read(|s| {
+        if let Some(o) = s.outgoing.get(&id) {
+            return Some(("outgoing", o.tx.clone(), StatusView::from(&o.status)));
+        }
+        s.received.get(&id).map(|(t, _)| ("incoming", t.clone(), StatusView { status: "success".into(), reason: None }))
+    });
+    let (direction, t, status) =
+        found.ok_or_else(|| ApiError::not_found(format!("{} knows no transaction {id}", node.id())))?;
+    Ok(Json(TransactionView {
+        tx: id.to_string(),
+        direction: direction.into(),
+        kind: t.body.command.name().into(),
+        status,
+        transaction: serde_json::to_value(&t).unwrap_or_default(),
+    }))
+}
+
+/// A token's parents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineageView {
+    /// The token (`<tx id>:<index>`).
+    pub token: String,
+    /// The tokens consumed by the transaction that created it.
+    pub parents: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens/{token}/lineage", tag = "payments", params(("token" = String, Path, description = "Token id, `<tx id>:<output index>`")),
+    responses((status = 200, body = LineageView), (status = 404, body = crate::error::ErrorBody)))]
+async fn lineage(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Path(token): Path<String>,
+) -> Result<Json<LineageView>, ApiError> {
+    let node = state.node_of(&caller)?;
+    let id: TokenId = token.parse().map_err(|e| ApiError::bad_request("bad_token_id", format!("{e}")))?;
+    let parents = node
+        .lineage(&id)
+        .ok_or_else(|| ApiError::not_found(format!("{} has not seen token {token} created", node.id())))?;
+    Ok(Json(LineageView { token, parents: parents.iter().map(TokenId::to_string).collect() }))
+}
+
+/// A notary receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptView {
+    /// The transaction.
+    pub tx: String,
+    /// Its position in the notary's commit order.
+    pub seq: u64,
+    /// Commit time (ms).
+    pub committed_at_ms: u64,
+    /// Commit time, Astana time.
+    pub committed_at: String,
+    /// Digest of the input commitments.
+    pub inputs_digest: String,
+    /// Digest of the output commitments.
+    pub outputs_digest: String,
+    /// The notary's key.
+    pub notary: String,
+    /// Its signature.
+    pub signature: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/notary/receipts/{tx}", tag = "payments", params(("tx" = String, Path, description = "Transaction id (hex)")),
+    responses((status = 200, body = ReceiptView), (status = 404, body = crate::error::ErrorBody)))]
+async fn receipt(
+    State(state): State<Shared>,
+    Authenticated(caller): Authenticated,
+    Path(tx): Path<String>,
+) -> Result<Json<ReceiptView>, ApiError> {
+    state.node_of(&caller)?;
+    let id = tx_id(&tx)?;
+    let r = state
+        .platform
+        .notary
+        .receipt(&id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?
+        .ok_or_else(|| ApiError::not_found(format!("the notary has not committed {id}")))?;
+    Ok(Json(ReceiptView {
+        tx: r.body.tx.to_string(),
+        seq: r.body.seq,
+        committed_at_ms: r.body.committed_at.millis(),
+        committed_at: crate::dto::astana(r.body.committed_at),
+        inputs_digest: r.body.inputs_digest.to_string(),
+        outputs_digest: r.body.outputs_digest.to_string(),
+        notary: r.notary.to_string(),
+        signature: r.signature.to_string(),
+    }))
+}
