@@ -68,9 +68,9 @@ fn left(inputs: &[(TokenId, Token)], spent: Amount) -> Result<Amount, NodeError>
         .ok_or(NodeError::InsufficientFunds { requested: spent, available: total(inputs)? })
 }
 
-/// Issue: NBK creates DT for a bank's DA (no inputs).
-pub fn issue(d: &Draft, to: &Payee, cbs_reference: CbsRef) -> Result<TxBody, NodeError> {
-    let token = Token::standard(Currency::DT, to.amount, to.address, to.host.clone());
+/// Issue: NBK creates DT (another central bank its currency) for a bank's DA (no inputs).
+pub fn issue(d: &Draft, to: &Payee, cbs_reference: CbsRef, currency: Currency) -> Result<TxBody, NodeError> {
+    let token = Token::standard(currency, to.amount, to.address, to.host.clone());
     d.body(&[], vec![token], Command::Issue { cbs_reference })
 }
 

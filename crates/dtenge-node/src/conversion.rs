@@ -143,7 +143,9 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            NodeAnswer::Accepted => Err(NodeError::Unavailable("NBK answered without the request".into())),
+            NodeAnswer::Accepted | NodeAnswer::Pvp(_) => {
+                Err(NodeError::Unavailable("NBK answered without the request".into()))
+            }
         }
     }
 
@@ -153,7 +155,9 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            NodeAnswer::Accepted => Err(NodeError::Unavailable("NBK answered without the request".into())),
+            NodeAnswer::Accepted | NodeAnswer::Pvp(_) => {
+                Err(NodeError::Unavailable("NBK answered without the request".into()))
+            }
         }
     }
 

@@ -90,6 +90,19 @@ pub enum NodeRequest {
         /// The request.
         id: String,
     },
+    /// Another node proposes a PvP to one of this node's DAs.
+    PvpPropose {
+        /// The proposer's part.
+        body: Box<TxBody>,
+        /// The proposer's inputs.
+        inputs: Vec<Token>,
+        /// This node's DA.
+        counterparty: Address,
+        /// What it gives.
+        quote: dtenge_types::Currency,
+        /// How much.
+        quote_amount: Amount,
+    },
 }
 
 /// Answers between nodes.
@@ -101,6 +114,8 @@ pub enum NodeAnswer {
     Refused(String),
     /// A conversion request as NBK holds it.
     Conversion(Box<crate::conversion::ConversionRequest>),
+    /// A PvP with this node's leg added and signed.
+    Pvp(Box<crate::pvp::PvpContribution>),
 }
 
 /// Where a payment goes, as a caller names it.
@@ -135,6 +150,9 @@ pub struct NodeService {
     notice_cursor: AtomicU64,
     /// Payments built for DAs whose holders sign themselves, awaiting their signature.
     awaiting: Mutex<std::collections::HashMap<TxId, Plan>>,
+    /// PvP legs this node signed for another node's transaction: reserved
+    /// inputs and the end of the transaction's window.
+    cosigned: Mutex<std::collections::HashMap<TxId, (Vec<TokenId>, Timestamp)>>,
 }
 
 /// A transaction ready to go: body, resolved inputs, who signs, what the oracle must attest.
@@ -177,6 +195,7 @@ impl NodeService {
             state: Mutex::new(state),
             notice_cursor: AtomicU64::new(0),
             awaiting: Mutex::new(std::collections::HashMap::new()),
+            cosigned: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -413,9 +432,8 @@ impl NodeService {
         let payees = self.payees(to).await?;
         let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(&account, Vec::new(), None, total, Token::is_standard, |inputs| {
-            build::transfer(&draft, inputs, &payees)
-        })?;
+        let plan = self
+            .plan(&account, Vec::new(), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
@@ -445,6 +463,32 @@ impl NodeService {
         self.submit(tx, plan.inputs, plan.account).await
     }
 
+    pub(crate) fn payer_keys(&self, id: &AccountId) -> Result<(Account, Vec<SecretKey>), NodeError> {
+        self.payer(id)
+    }
+
+    pub(crate) fn state_mut(&self) -> MutexGuard<'_, NodeState> {
+        self.state()
+    }
+
+    pub(crate) async fn ask_oracle(&self, request: OracleRequest) -> Result<OracleAnswer, NodeError> {
+        self.oracle(request).await
+    }
+
+    pub(crate) async fn submit_prepared(
+        &self,
+        tx: Transaction,
+        inputs: Vec<Token>,
+        account: AccountId,
+    ) -> Result<TxOutcome, NodeError> {
+        self.submit(tx, inputs, account).await
+    }
+
+    /// Remembers a PvP leg signed for another node, to free it if unused.
+    pub(crate) fn hold_cosigned(&self, tx: TxId, inputs: Vec<TokenId>, until: Timestamp) {
+        self.cosigned.lock().unwrap_or_else(|p| p.into_inner()).insert(tx, (inputs, until));
+    }
+
     /// Frees the inputs of prepared transactions whose window has closed.
     fn expire_awaiting(&self) {
         let now = self.clock.now();
@@ -454,8 +498,13 @@ impl NodeService {
                 awaiting.iter().filter(|(_, p)| p.body.window.not_after < now).map(|(id, _)| *id).collect();
             ids.into_iter().filter_map(|id| awaiting.remove(&id).map(|p| (id, p.body.inputs.to_vec()))).collect()
         };
+        let now_expired: Vec<(TxId, Vec<TokenId>)> = {
+            let mut cosigned = self.cosigned.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<TxId> = cosigned.iter().filter(|(_, (_, until))| *until < now).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| cosigned.remove(&id).map(|(inputs, _)| (id, inputs))).collect()
+        };
         let mut state = self.state();
-        for (id, inputs) in expired {
+        for (id, inputs) in expired.into_iter().chain(now_expired) {
             state.vault.unreserve(&inputs, id);
         }
     }
@@ -527,8 +576,8 @@ impl NodeService {
         let payees = self.payees(to).await?;
         let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(&account, keys, None, total, Token::is_standard, |inputs| build::transfer(&draft, inputs, &payees))?;
+        let plan =
+            self.plan(&account, keys, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         self.execute(plan).await
     }
 
@@ -581,7 +630,7 @@ impl NodeService {
         let (account, keys) = self.payer(from)?;
         let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
         let draft = self.draft(&account, memo);
-        let plan = self.plan(&account, keys, None, recipient.amount, Token::is_standard, |inputs| {
+        let plan = self.plan(&account, keys, None, recipient.amount, standard_dt, |inputs| {
             build::mark_address(&draft, inputs, &payee, rule)
         })?;
         self.execute(plan).await
@@ -598,10 +647,9 @@ impl NodeService {
         let (account, keys) = self.payer(from)?;
         let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
         let draft = self.draft(&account, memo);
-        let plan =
-            self.plan(&account, keys, Some(AttestRequest::Plain), recipient.amount, Token::is_standard, |inputs| {
-                build::mark_parameter(&draft, inputs, &payee, parameter)
-            })?;
+        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), recipient.amount, standard_dt, |inputs| {
+            build::mark_parameter(&draft, inputs, &payee, parameter)
+        })?;
         self.execute(plan).await
     }
 
@@ -659,7 +707,7 @@ impl NodeService {
             kind: spec.kind.hold_kind(),
         };
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), amount, Token::is_standard, |inputs| {
+        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
             build::hold(&draft, inputs, amount, hold)
         })?;
         self.execute(plan).await
@@ -758,7 +806,7 @@ impl NodeService {
             let std_needed = inv.net.checked_add(inv.vat.saturating_sub(vat_in)).ok_or(NodeError::Overflow)?;
             let mut inputs = vat_inputs;
             if !std_needed.is_zero() {
-                inputs.extend(st.vault.select(&account.id, std_needed, Token::is_standard)?);
+                inputs.extend(st.vault.select(&account.id, std_needed, standard_dt)?);
             }
             let body = build::pay_invoice(&draft, &inputs, &seller, inv.net, inv.vat, invoice)?;
             let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
@@ -803,7 +851,7 @@ impl NodeService {
         let (account, keys) = self.payer(from)?;
         let terms = MandateTerms { mandate, grantee, valid_until };
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, None, amount, Token::is_standard, |inputs| {
+        let plan = self.plan(&account, keys, None, amount, standard_dt, |inputs| {
             build::grant_mandate(&draft, inputs, amount, terms)
         })?;
         self.execute(plan).await
@@ -842,10 +890,19 @@ impl NodeService {
     }
 
     /// NBK: issues DT to a bank's DA once the CBS has confirmed (SPEC §5).
+    /// Another central bank's node issues its own currency the same way.
     pub async fn issue(&self, issuer: &AccountId, to: PayTo, cbs_reference: CbsRef) -> Result<TxOutcome, NodeError> {
         let (account, keys) = self.payer(issuer)?;
+        let currency = self
+            .config
+            .params
+            .issuers
+            .iter()
+            .find(|(_, a)| **a == account.address)
+            .map(|(c, _)| *c)
+            .ok_or_else(|| NodeError::Invalid(format!("{issuer} is not the issuer of any currency")))?;
         let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
-        let body = build::issue(&self.draft(&account, None), &payee, cbs_reference)?;
+        let body = build::issue(&self.draft(&account, None), &payee, cbs_reference, currency)?;
         self.execute(Plan { account: account.id.clone(), body, inputs: Vec::new(), signers: keys, attest: None }).await
     }
 
@@ -858,7 +915,7 @@ impl NodeService {
     ) -> Result<TxOutcome, NodeError> {
         let (account, keys) = self.payer(issuer)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, None, amount, Token::is_standard, |inputs| {
+        let plan = self.plan(&account, keys, None, amount, standard_dt, |inputs| {
             build::redeem(&draft, inputs, amount, cbs_reference)
         })?;
         self.execute(plan).await
@@ -1043,7 +1100,7 @@ impl NodeService {
                         let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
                     }
                     Ok(NodeAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
-                    Ok(NodeAnswer::Conversion(_)) => {
+                    Ok(NodeAnswer::Conversion(_) | NodeAnswer::Pvp(_)) => {
                         tracing::warn!(tx = %id, %to, "delivery answered with a conversion")
                     }
                     Err(e) => tracing::warn!(tx = %id, %to, error = %e, "delivery answer unreadable"),
@@ -1304,6 +1361,11 @@ struct AddressRuleKey {
     level: u8,
 }
 
+/// Standard DT tokens: what every DT operation spends.
+fn standard_dt(t: &Token) -> bool {
+    t.is_standard() && t.currency == dtenge_types::Currency::DT
+}
+
 fn store(e: StoreError) -> NodeError {
     NodeError::Storage(e.to_string())
 }
@@ -1327,6 +1389,12 @@ impl Handler for NodeService {
                     Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                         return Err(HandlerError::Unavailable(e));
                     }
+                    Err(e) => NodeAnswer::Refused(e.to_string()),
+                }
+            }
+            NodeRequest::PvpPropose { body, inputs, counterparty, quote, quote_amount } => {
+                match self.cosign_pvp(from, *body, inputs, counterparty, quote, quote_amount) {
+                    Ok(c) => NodeAnswer::Pvp(Box::new(c)),
                     Err(e) => NodeAnswer::Refused(e.to_string()),
                 }
             }

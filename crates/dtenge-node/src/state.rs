@@ -345,6 +345,11 @@ impl NodeState {
             return;
         }
         self.received.insert(id, (tx.clone(), from.clone()));
+        // Inputs of this node's DAs that the transaction spent (a leg this
+        // node signed for another node's PvP).
+        for input in tx.body.inputs.iter() {
+            self.vault.remove(input);
+        }
         self.add_own_outputs(tx, at);
         // History for every local DA that received something.
         let receivers: BTreeSet<AccountId> =

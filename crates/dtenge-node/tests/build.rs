@@ -77,6 +77,7 @@ impl Env {
             &self.draft(&nbk),
             &Payee { address: addr(to), host: node(), amount },
             CbsRef::new(format!("CBS-{}", self.vault.len())).unwrap(),
+            Currency::DT,
         )
         .unwrap();
         self.commit(body, &[&nbk], None);

@@ -96,7 +96,7 @@ pub fn open(
                 oracle: pid(ids::ORACLE)?,
                 directory: pid(ids::DIRECTORY)?,
                 params: spec.params.clone(),
-                cbs: (info.role == Role::Nbk)
+                cbs: (id.as_str() == ids::NBK)
                     .then(|| dtenge_node::conversion::CbsLink { root: data.join("cbs"), simulate: true }),
             };
             Service::Node(

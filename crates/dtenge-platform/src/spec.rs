@@ -76,6 +76,14 @@ pub mod ids {
     pub const NBK_DA: &str = "NBK-DA";
     /// The tax authority's DA key name (State Revenue Committee, on the Treasury node).
     pub const TAX_DA: &str = "SRC-DA";
+    /// A second central bank, issuing the foreign currency of cross-border PvP.
+    pub const FCB: &str = "FCB";
+    /// Its issuing DA.
+    pub const FCB_DA: &str = "FCB-DA";
+    /// A foreign commercial bank's DA, hosted on the FCB node.
+    pub const FOREIGN_BANK_DA: &str = "FBANK-DA";
+    /// The foreign currency's code.
+    pub const FOREIGN_CURRENCY: &str = "FCY";
 }
 
 fn pid(s: &str) -> ParticipantId {
@@ -173,6 +181,7 @@ impl PlatformSpec {
         for (i, stb) in ids::STBS.iter().enumerate() {
             add(stb, &format!("Second-tier bank {}", i + 1), Role::Stb)?;
         }
+        add(ids::FCB, "Foreign central bank (second currency for cross-border PvP)", Role::Nbk)?;
         add(ids::NOTARY, "Notary", Role::Notary)?;
         add(ids::ORACLE, "Oracle", Role::Oracle)?;
         add(ids::DIRECTORY, "DA directory", Role::Directory)?;
@@ -220,9 +229,14 @@ impl PlatformSpec {
             )?;
         }
 
+        inst(ids::FCB_DA, ids::FCB, 20, "Foreign central bank (issuer of FCY)", HolderKind::Institution)?;
+        inst(ids::FOREIGN_BANK_DA, ids::FCB, 21, "Foreign commercial bank", HolderKind::Institution)?;
+
         let oracle = keys.get_or_create(ids::ORACLE)?;
         let mut params = Params { max_window_ms: Params::DEFAULT_MAX_WINDOW_MS, ..Params::default() };
         params.issuers.insert(Currency::DT, Address(keys.get_or_create(ids::NBK_DA)?.public_key()));
+        let foreign = Currency::new(ids::FOREIGN_CURRENCY).map_err(|e| PlatformError::Config(e.to_string()))?;
+        params.issuers.insert(foreign, Address(keys.get_or_create(ids::FCB_DA)?.public_key()));
         params.oracles.insert(oracle.public_key());
         params.tax_authorities.insert(Address(keys.get_or_create(ids::TAX_DA)?.public_key()));
         Ok(PlatformSpec { participants, institutions, providers, params })

@@ -1,0 +1,236 @@
+//! Payment versus payment across two currencies and two nodes (SPEC §9):
+//! both legs settle in one transaction or neither does.
+//!
+//! ```text
+//!  A's node: rate from the oracle → A's inputs and B's leg → PvpPropose ─► B's node
+//!  B's node: checks B's leg, adds B's inputs and A's leg, reserves, signs ─► back
+//!  A's node: checks A's leg, FX attestation, signs, kernel, notary, delivery
+//! ```
+//!
+//! B's node reserves B's tokens only for the transaction's window; if A's
+//! node never commits it, they are freed on B's next tick after the window.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::Ed25519;
+use dtenge_ledger::Context;
+use dtenge_oracle::model::AttestRequest;
+use dtenge_oracle::service::{OracleAnswer, OracleRequest};
+use dtenge_types::{
+    Address, Amount, Command, Currency, ParticipantId, Token, TokenId, Transaction, TxBody, TxSignature,
+};
+
+use crate::NodeError;
+use crate::accounts::AccountId;
+use crate::service::{NodeAnswer, NodeRequest, NodeService, TxOutcome};
+use crate::state::NodeRecord;
+
+/// B's contribution to a PvP, returned to A's node.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PvpContribution {
+    /// The complete body (A's part, then B's inputs and outputs).
+    pub body: TxBody,
+    /// B's inputs.
+    pub inputs: Vec<Token>,
+    /// B's signature over the body's id.
+    pub signature: TxSignature,
+}
+
+/// `floor(amount × numerator / denominator)`.
+fn convert(amount: Amount, numerator: u64, denominator: u64) -> Option<Amount> {
+    let v = u128::from(amount.tiyn()).checked_mul(u128::from(numerator))?.checked_div(u128::from(denominator))?;
+    u64::try_from(v).ok().map(Amount::from_tiyn)
+}
+
+fn standard_of(currency: Currency) -> impl Fn(&Token) -> bool {
+    move |t: &Token| t.is_standard() && t.currency == currency
+}
+
+impl NodeService {
+    /// Party A (a DA of this node) gives `amount` of `base` to party B
+    /// (`counterparty`, on any node) and receives `quote` at the FX oracle's rate.
+    pub async fn pvp(
+        &self,
+        from: &AccountId,
+        counterparty: Address,
+        base: Currency,
+        amount: Amount,
+        quote: Currency,
+    ) -> Result<TxOutcome, NodeError> {
+        let (account, keys) = self.payer_keys(from)?;
+        let OracleAnswer::Rate(Some(rate)) = self.ask_oracle(OracleRequest::GetRate { base, quote }).await? else {
+            return Err(NodeError::Oracle(format!("no current {base}/{quote} rate on the oracle")));
+        };
+        let quote_amount = convert(amount, rate.rate.numerator, rate.rate.denominator).ok_or(NodeError::Overflow)?;
+        if quote_amount.is_zero() {
+            return Err(NodeError::Invalid(format!("{amount} {base} buys nothing at the current rate")));
+        }
+        let counterparty_node = self.host_of(&counterparty).await?;
+        // A's part: A's inputs, B's leg, A's change.
+        let partial = {
+            let mut state = self.state_mut();
+            let inputs = state.vault.select(&account.id, amount, standard_of(base))?;
+            let total = Amount::checked_sum(inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
+            let change = total.checked_sub(amount).ok_or(NodeError::Overflow)?;
+            let mut outputs = vec![Token::standard(base, amount, counterparty, counterparty_node.clone())];
+            if !change.is_zero() {
+                outputs.push(Token::standard(base, change, account.address, self.id().clone()));
+            }
+            let body = TxBody {
+                inputs: inputs.iter().map(|(id, _)| *id).collect::<Vec<_>>().try_into()?,
+                outputs: outputs.try_into()?,
+                command: Command::Pvp,
+                window: dtenge_types::TimeWindow::starting(self.clock().now(), crate::service::WINDOW_MS),
+                memo: None,
+            };
+            let ids: Vec<TokenId> = body.inputs.to_vec();
+            state.vault.reserve(&ids, body.id())?;
+            (body, inputs.into_iter().map(|(_, t)| t).collect::<Vec<Token>>())
+        };
+        let (partial_body, a_inputs) = partial;
+        let partial_id = partial_body.id();
+        let a_ids: Vec<TokenId> = partial_body.inputs.to_vec();
+        let result = self
+            .finish_pvp(
+                &account.address,
+                keys,
+                partial_body.clone(),
+                a_inputs,
+                counterparty,
+                counterparty_node,
+                quote,
+                quote_amount,
+                base,
+            )
+            .await;
+        if result.is_err() {
+            self.state_mut().vault.unreserve(&a_ids, partial_id);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_pvp(
+        &self,
+        a: &Address,
+        keys: Vec<dtenge_crypto::SecretKey>,
+        partial: TxBody,
+        a_inputs: Vec<Token>,
+        counterparty: Address,
+        counterparty_node: ParticipantId,
+        quote: Currency,
+        quote_amount: Amount,
+        base: Currency,
+    ) -> Result<TxOutcome, NodeError> {
+        let request = NodeRequest::PvpPropose {
+            body: Box::new(partial.clone()),
+            inputs: a_inputs.clone(),
+            counterparty,
+            quote,
+            quote_amount,
+        };
+        let contribution = match self.call_node(&counterparty_node, request).await? {
+            NodeAnswer::Pvp(c) => *c,
+            NodeAnswer::Refused(why) => {
+                return Err(NodeError::Invalid(format!("the counterparty's bank refused: {why}")));
+            }
+            _ => return Err(NodeError::Unavailable("the counterparty's bank answered something else".into())),
+        };
+        // B may only add: our inputs and outputs must come first, unchanged,
+        // and A's leg must be exactly the quoted amount.
+        let body = contribution.body;
+        let ours_kept = body.inputs.starts_with(&partial.inputs)
+            && body.outputs.starts_with(&partial.outputs)
+            && body.command == partial.command
+            && body.window == partial.window;
+        let a_leg =
+            Amount::checked_sum(body.outputs.iter().filter(|t| t.owner == *a && t.currency == quote).map(|t| t.amount));
+        if !ours_kept || a_leg != Some(quote_amount) {
+            return Err(NodeError::Invalid("the counterparty's bank changed the exchange".into()));
+        }
+        let mut inputs = a_inputs;
+        inputs.extend(contribution.inputs);
+        // Move our reservation to the final id.
+        let final_id = body.id();
+        {
+            let mut state = self.state_mut();
+            let ours: Vec<TokenId> = partial.inputs.to_vec();
+            state.vault.unreserve(&ours, partial.id());
+            state.vault.reserve(&ours, final_id)?;
+        }
+        let mut tx = Transaction::unsigned(body.clone());
+        match self.ask_oracle(OracleRequest::Attest { body, request: AttestRequest::Pvp { base } }).await? {
+            OracleAnswer::Attestation(att) => tx.attestations.try_push(att)?,
+            OracleAnswer::Refused(why) => return Err(NodeError::Oracle(why)),
+            _ => return Err(NodeError::Oracle("the oracle answered something else".into())),
+        }
+        for key in &keys {
+            tx.sign(key)?;
+        }
+        tx.signatures.try_push(contribution.signature)?;
+        let ctx = Context { now: self.clock().now(), params: &self.config().params };
+        dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
+        let account = self
+            .read(|s| s.account_of(a).map(|acc| acc.id.clone()))
+            .ok_or_else(|| NodeError::UnknownAccount(a.to_string()))?;
+        self.record_all(vec![NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: inputs.clone(),
+            account: account.clone(),
+            at: self.clock().now(),
+        }])
+        .await?;
+        self.submit_prepared(tx, inputs, account).await
+    }
+
+    /// B's node: adds B's leg to a proposed PvP and signs it.
+    pub(crate) fn cosign_pvp(
+        &self,
+        from: &ParticipantId,
+        body: TxBody,
+        a_inputs: Vec<Token>,
+        counterparty: Address,
+        quote: Currency,
+        quote_amount: Amount,
+    ) -> Result<PvpContribution, NodeError> {
+        if body.command != Command::Pvp {
+            return Err(NodeError::Invalid("not a PvP proposal".into()));
+        }
+        let account = self
+            .read(|s| s.account_of(&counterparty).cloned())
+            .ok_or_else(|| NodeError::UnknownRecipient(counterparty.to_string()))?;
+        let (_, keys) = self.payer_keys(&account.id)?;
+        let a =
+            a_inputs.first().map(|t| t.owner).ok_or_else(|| NodeError::Invalid("the proposal has no inputs".into()))?;
+        if a_inputs.len() != body.inputs.len() || a_inputs.iter().any(|t| t.host != *from) {
+            return Err(NodeError::Invalid("the proposal's inputs are not the proposing bank's".into()));
+        }
+        let b_leg = Amount::checked_sum(body.outputs.iter().filter(|t| t.owner == counterparty).map(|t| t.amount))
+            .ok_or(NodeError::Overflow)?;
+        if b_leg.is_zero() {
+            return Err(NodeError::Invalid("the proposal gives the counterparty nothing".into()));
+        }
+        let mut state = self.state_mut();
+        let b_inputs = state.vault.select(&account.id, quote_amount, standard_of(quote))?;
+        let total = Amount::checked_sum(b_inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
+        let change = total.checked_sub(quote_amount).ok_or(NodeError::Overflow)?;
+        let mut inputs = body.inputs.to_vec();
+        inputs.extend(b_inputs.iter().map(|(id, _)| *id));
+        let mut outputs = body.outputs.to_vec();
+        outputs.push(Token::standard(quote, quote_amount, a, from.clone()));
+        if !change.is_zero() {
+            outputs.push(Token::standard(quote, change, counterparty, self.id().clone()));
+        }
+        let full = TxBody { inputs: inputs.try_into()?, outputs: outputs.try_into()?, ..body };
+        let id = full.id();
+        let ids: Vec<TokenId> = b_inputs.iter().map(|(id, _)| *id).collect();
+        state.vault.reserve(&ids, id)?;
+        drop(state);
+        self.hold_cosigned(id, ids, full.window.not_after);
+        let key = keys.first().ok_or_else(|| NodeError::ClientSigns(account.id.to_string()))?;
+        let signature = TxSignature {
+            signer: dtenge_crypto::Signer::public_key(key),
+            signature: dtenge_crypto::Signer::sign(key, &id.signing_message()),
+        };
+        Ok(PvpContribution { body: full, inputs: b_inputs.into_iter().map(|(_, t)| t).collect(), signature })
+    }
+}
