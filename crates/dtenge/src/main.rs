@@ -28,6 +28,21 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Run every scenario of the seed end to end against a fresh embedded platform and report PASS/FAIL.
+    Demo {
+        /// Keep each scenario's platform under this directory (default: a temporary one, removed after).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print the report as JSON: {"scenarios":[{"name", "passed", "steps":[…]}]}.
+        #[arg(long)]
+        json: bool,
+        /// Run only this scenario (repeatable); `dtenge demo --list` shows the names.
+        #[arg(long)]
+        scenario: Vec<String>,
+        /// List the scenarios and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Prepare a data directory for running one service per process (`dtenge node`): keys and endpoints.
     Init {
         /// Data directory to create.
@@ -76,6 +91,19 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve { data, listen } => run_async(serve(data, listen)),
         Command::Init { data, host, base_port } => init(&data, &host, base_port),
+        Command::Demo { data, json, scenario, list } => {
+            if list {
+                for s in dtenge_demo::scenarios::all() {
+                    println!("{:<22} {}", s.name, s.title);
+                }
+                return ExitCode::SUCCESS;
+            }
+            match run_async(demo(data, json, scenario)) {
+                Ok(true) => return ExitCode::SUCCESS,
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
+        }
         Command::Node { data, id } => run_async(node(data, id)),
         Command::Keygen { out } => keygen(out),
         Command::Iin { number } => iin(&number),
@@ -91,7 +119,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_async(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+fn run_async<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -163,6 +191,53 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
     platform.close().context("cannot close the platform cleanly")?;
     println!("dtenge stopped; everything committed is in {}", data.display());
     Ok(())
+}
+
+async fn demo(data: Option<PathBuf>, json: bool, only: Vec<String>) -> Result<bool> {
+    let total = if only.is_empty() { dtenge_demo::scenarios::all().len() } else { only.len() };
+    let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("starting");
+    let reports = dtenge_demo::run(data.as_deref(), &only, |r| {
+        bar.inc(1);
+        bar.set_message(format!("{} {}", if r.passed { "PASS" } else { "FAIL" }, r.name));
+    })
+    .await?;
+    bar.finish_and_clear();
+    let passed = reports.iter().all(|r| r.passed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "scenarios": reports }))?);
+        return Ok(passed);
+    }
+    for r in &reports {
+        println!("\n{} {} — {}", if r.passed { "PASS" } else { "FAIL" }, r.name, r.title);
+        for s in &r.steps {
+            let mark = if s.passed { "ok " } else { "XX " };
+            println!("  {mark} {}", s.title);
+            println!("       → {}", s.outcome);
+            for b in &s.balances {
+                if b.before != b.after {
+                    println!("       {:<32} {} → {}", b.account, show(&b.before), show(&b.after));
+                } else if !b.before.is_empty() {
+                    println!("       {:<32} {}", b.account, show(&b.before));
+                }
+            }
+        }
+    }
+    let ok = reports.iter().filter(|r| r.passed).count();
+    println!("\n{ok} passed, {} failed", reports.len() - ok);
+    Ok(passed)
+}
+
+/// `standard 4 850,00 · held 150,00` (DT kinds; other currencies named).
+fn show(balances: &std::collections::BTreeMap<String, u64>) -> String {
+    if balances.is_empty() {
+        return "0,00".into();
+    }
+    balances.iter().map(|(kind, tiyn)| format!("{kind} {}", Amount::from_tiyn(*tiyn))).collect::<Vec<_>>().join(" · ")
 }
 
 fn init(data: &std::path::Path, host: &str, base_port: u16) -> Result<()> {

@@ -66,3 +66,20 @@ fn decode_prints_a_transaction_as_json_with_its_id() {
     let (ok, _, err) = dtenge(&["decode", "-"], b"00ff");
     assert!(!ok && err.contains("cannot decode"), "{err}");
 }
+
+#[test]
+fn demo_runs_a_scenario_and_reports_json_and_fails_on_unknown_names() {
+    let (ok, out, err) = dtenge(&["demo", "--json", "--scenario", "taxi-split"], b"");
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &v["scenarios"][0];
+    assert_eq!(s["name"], "taxi-split");
+    assert_eq!(s["passed"], true);
+    assert!(s["steps"].as_array().unwrap().len() >= 3);
+    let (ok, out, _) = dtenge(&["demo", "--scenario", "digital-vat"], b"");
+    assert!(ok);
+    assert!(out.contains("PASS digital-vat") && out.contains("1 passed, 0 failed"), "{out}");
+    let (ok, _, err) = dtenge(&["demo", "--scenario", "no-such-scenario"], b"");
+    assert!(!ok);
+    assert!(err.contains("no scenario no-such-scenario"), "{err}");
+}
