@@ -39,6 +39,8 @@ pub use state::{AppState, Shared};
         (name = "accounts", description = "Digital accounts on the caller's node"),
         (name = "payments", description = "Transfers, transaction status, lineage, receipts"),
         (name = "conversion", description = "STB–NBK conversion through the CBS"),
+        (name = "programmable", description = "Programmable money on the caller's node: holds, marking, contract and e-invoice payments, debit mandates"),
+        (name = "oracle", description = "Oracle registries for event providers: events, parameters and contracts, e-invoices, FX rates; providers (NBK)"),
         (name = "nbk", description = "Platform statistics for NBK"),
         (name = "platform", description = "Health")
     )
@@ -57,6 +59,43 @@ impl Modify for SignedRequests {
             ("signature", auth::SIGNATURE),
         ] {
             components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
+        }
+    }
+}
+
+/// Every signed operation may answer with the API's JSON error for these
+/// statuses (bad input, bad signature, not allowed, not found, conflict,
+/// refused by a rule, service unavailable): documented once here instead of
+/// on every handler, so the document lists every status the API can give.
+fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let statuses = [
+        ("400", "Bad input: the message names the field"),
+        ("401", "Missing, bad, stale or replayed request signature"),
+        ("403", "The caller may not do this"),
+        ("404", "No such resource"),
+        ("409", "Conflict: funds in flight, token spent, request in progress"),
+        ("422", "Refused by a rule: the code names it"),
+        ("503", "A service the request needs is unavailable"),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if path == "/api/v1/health" {
+            continue;
+        }
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for (status, description) in statuses {
+                op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                            )
+                            .build(),
+                    )
+                });
+            }
         }
     }
 }
@@ -95,8 +134,12 @@ pub fn router(platform: Arc<Platform>) -> axum::Router {
         .merge(routes::accounts::routes())
         .merge(routes::payments::routes())
         .merge(routes::conversions::routes())
+        .merge(routes::programmable::routes())
+        .merge(routes::oracle::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
+    let mut doc = doc;
+    document_errors(&mut doc);
     let doc = Arc::new(doc);
     let json_doc = Arc::clone(&doc);
     api.route("/api/openapi.json", axum::routing::get(move || async move { Json(json_doc.as_ref().clone()) }))
@@ -111,7 +154,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::accounts::routes())
         .merge(routes::payments::routes())
         .merge(routes::conversions::routes())
+        .merge(routes::programmable::routes())
+        .merge(routes::oracle::routes())
         .split_for_parts();
+    let mut doc = doc;
+    document_errors(&mut doc);
     doc
 }
 

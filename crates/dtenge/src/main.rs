@@ -43,6 +43,33 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Measure the platform: transfers/s and latency on the full path (or the notary alone), durability on.
+    Bench {
+        /// Data directory (default: a temporary one, removed after).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Paying DAs, spread over the three banks.
+        #[arg(long, default_value_t = 300)]
+        users: usize,
+        /// Inputs per transfer.
+        #[arg(long, default_value_t = 1)]
+        inputs: usize,
+        /// Concurrent payers.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Offered load in transfers/s (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Measure the notary alone (input checks per second).
+        #[arg(long)]
+        notary_only: bool,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Prepare a data directory for running one service per process (`dtenge node`): keys and endpoints.
     Init {
         /// Data directory to create.
@@ -91,6 +118,9 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve { data, listen } => run_async(serve(data, listen)),
         Command::Init { data, host, base_port } => init(&data, &host, base_port),
+        Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, json } => {
+            run_async(bench(data, seconds, users, inputs, concurrency, rate, notary_only, json))
+        }
         Command::Demo { data, json, scenario, list } => {
             if list {
                 for s in dtenge_demo::scenarios::all() {
@@ -238,6 +268,70 @@ fn show(balances: &std::collections::BTreeMap<String, u64>) -> String {
         return "0,00".into();
     }
     balances.iter().map(|(kind, tiyn)| format!("{kind} {}", Amount::from_tiyn(*tiyn))).collect::<Vec<_>>().join(" · ")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn bench(
+    data: Option<PathBuf>,
+    seconds: u64,
+    users: usize,
+    inputs: usize,
+    concurrency: usize,
+    rate: Option<u64>,
+    notary_only: bool,
+    json: bool,
+) -> Result<()> {
+    if users < 2 {
+        bail!("--users must be at least 2");
+    }
+    if !(1..=dtenge_types::MAX_INPUTS).contains(&inputs) {
+        bail!("--inputs must be 1-{}", dtenge_types::MAX_INPUTS);
+    }
+    let temp = std::env::temp_dir().join(format!("dtenge-bench-{}", std::process::id()));
+    let root = data.clone().unwrap_or_else(|| temp.clone());
+    let dir = root.join(if notary_only { "notary" } else { "full" });
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let config = dtenge_bench::BenchConfig { data: dir, seconds, users, inputs, concurrency, rate };
+    let bar = indicatif::ProgressBar::new(seconds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let tick = {
+        let bar = bar.clone();
+        move |done: u64, elapsed: f64| {
+            bar.set_position(elapsed as u64);
+            bar.set_message(format!("{done} committed, {:.0}/s", done as f64 / elapsed.max(0.001)));
+        }
+    };
+    if !json {
+        eprintln!("setting up {} …", if notary_only { "the notary" } else { "an embedded platform with funded DAs" });
+    }
+    let report = if notary_only {
+        dtenge_bench::notary_only(&config, 1024, tick).await?
+    } else {
+        dtenge_bench::full_path(&config, tick).await?
+    };
+    bar.finish_and_clear();
+    if data.is_none() {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("mode:            {}", report.mode);
+    println!("transfers/s:     {:.0}", report.tx_per_s);
+    println!("input checks/s:  {:.0}", report.input_checks_per_s);
+    println!("latency p50:     {:.2} ms", report.p50_ms);
+    println!("latency p99:     {:.2} ms", report.p99_ms);
+    println!("latency p99.9:   {:.2} ms", report.p999_ms);
+    println!("committed:       {} in {:.1} s ({} refused)", report.committed, report.seconds, report.refused);
+    println!("cpu:             {:.2} cores", report.cpu_cores);
+    println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
+    Ok(())
 }
 
 fn init(data: &std::path::Path, host: &str, base_port: u16) -> Result<()> {

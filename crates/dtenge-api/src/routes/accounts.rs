@@ -3,7 +3,7 @@
 //! to find a holder's DAs by IIN/BIN.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_node::NodeError;
 use dtenge_node::accounts::{AccountId, Holder, HolderKind};
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::dto::{AccountView, BalanceView, HistoryView, HolderKindDto, KycDto, ListQuery, Page, iin_bin};
 use crate::error::ApiError;
-use crate::state::{Authenticated, Shared, Signed};
+use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -105,7 +105,7 @@ async fn open_account(
 async fn list_accounts(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<AccountView>>, ApiError> {
     let node = state.node_of(&caller)?;
     let id = node.id().to_string();
@@ -126,7 +126,7 @@ async fn list_accounts(
 async fn get_account(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = node.account(&own_account(node.id().as_str(), &id)?)?;
@@ -137,7 +137,7 @@ async fn get_account(
     responses((status = 200, body = AccountView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 async fn set_kyc(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     req: Signed<SetKyc>,
 ) -> Result<Json<AccountView>, ApiError> {
     let node = state.node_of(&req.caller)?;
@@ -151,7 +151,7 @@ async fn set_kyc(
 async fn balance(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BalanceView>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
@@ -163,8 +163,8 @@ async fn balance(
 async fn history(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<HistoryView>>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
@@ -193,8 +193,8 @@ pub struct NotificationView {
 async fn notifications(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<NotificationView>>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
@@ -232,7 +232,7 @@ pub struct DirectoryEntryView {
 async fn directory(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(iin): Path<String>,
+    ApiPath(iin): ApiPath<String>,
 ) -> Result<Json<Vec<DirectoryEntryView>>, ApiError> {
     let node = state.node_of(&caller)?;
     let entries = node.find(iin_bin(&iin)?).await.map_err(|e: NodeError| ApiError::from(e))?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_net::Role;
 use dtenge_node::conversion::{ConversionKind, ConversionRequest};
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::dto::{ListQuery, Page, StatusView, astana, positive_amount};
 use crate::error::ApiError;
-use crate::state::{Authenticated, Shared, Signed};
+use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -135,7 +135,7 @@ async fn request_conversion(
 async fn list_conversions(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ConversionView>>, ApiError> {
     state.node_of(&caller)?;
     let nbk = state.platform.node("NBK").map_err(|e| ApiError::not_found(e.to_string()))?;
@@ -155,7 +155,7 @@ async fn list_conversions(
 async fn get_conversion(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConversionView>, ApiError> {
     state.node_of(&caller)?;
     let nbk = state.platform.node("NBK").map_err(|e| ApiError::not_found(e.to_string()))?;
@@ -179,7 +179,7 @@ pub struct Decision {
     responses((status = 200, body = ConversionView), (status = 403, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
 async fn approve(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     req: Signed<Decision>,
 ) -> Result<Json<ConversionView>, ApiError> {
     nbk_only(&req.caller, "approve conversions")?;
@@ -194,7 +194,7 @@ async fn approve(
     responses((status = 200, body = ConversionView), (status = 403, body = crate::error::ErrorBody), (status = 400, body = crate::error::ErrorBody)))]
 async fn reject(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     req: Signed<Decision>,
 ) -> Result<Json<ConversionView>, ApiError> {
     nbk_only(&req.caller, "reject conversions")?;
@@ -256,7 +256,7 @@ pub struct DayVolume {
 async fn volumes(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<DayVolume>>, ApiError> {
     nbk_only(&caller, "read platform statistics")?;
     let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();

@@ -3,4 +3,6 @@
 
 pub mod accounts;
 pub mod conversions;
+pub mod oracle;
 pub mod payments;
+pub mod programmable;

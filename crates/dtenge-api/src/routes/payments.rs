@@ -3,7 +3,7 @@
 //! lineage and notary receipts.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_types::{Memo, TokenId, Transaction, TxId};
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::dto::{StatusView, address, iin_bin, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
-use crate::state::{Authenticated, Shared, Signed};
+use crate::state::{ApiPath, Authenticated, Shared, Signed};
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -201,7 +201,7 @@ fn tx_id(text: &str) -> Result<TxId, ApiError> {
 async fn transaction(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(tx): Path<String>,
+    ApiPath(tx): ApiPath<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let node = state.node_of(&caller)?;
     let id = tx_id(&tx)?;
@@ -236,7 +236,7 @@ pub struct LineageView {
 async fn lineage(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
 ) -> Result<Json<LineageView>, ApiError> {
     let node = state.node_of(&caller)?;
     let id: TokenId = token.parse().map_err(|e| ApiError::bad_request("bad_token_id", format!("{e}")))?;
@@ -272,7 +272,7 @@ pub struct ReceiptView {
 async fn receipt(
     State(state): State<Shared>,
     Authenticated(caller): Authenticated,
-    Path(tx): Path<String>,
+    ApiPath(tx): ApiPath<String>,
 ) -> Result<Json<ReceiptView>, ApiError> {
     state.node_of(&caller)?;
     let id = tx_id(&tx)?;

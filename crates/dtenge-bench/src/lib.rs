@@ -1,0 +1,343 @@
+//! # dtenge-bench — measuring the platform
+//!
+//! `full path`: many DAs on the three banks' nodes; concurrent payers send
+//! signed transfers built by their node, validated by the kernel, notarised
+//! durably (fsync on), delivered to the payee's node. Measures committed
+//! transfers per second and end-to-end latency (from the call to the
+//! acknowledged commit), CPU cores used and peak memory.
+//!
+//! `notary only`: signed batches of claims straight to the notary service
+//! (journal with group commit on): input checks per second.
+//!
+//! Nothing here asserts a time; the figures are printed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dtenge_net::SystemClock;
+use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
+use dtenge_node::conversion::ConversionKind;
+use dtenge_node::service::PayTo;
+use dtenge_platform::spec::ids;
+use dtenge_platform::{Platform, PlatformOptions};
+use dtenge_types::Amount;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Data directory (a fresh one is made inside).
+    pub data: std::path::PathBuf,
+    /// How long to measure.
+    pub seconds: u64,
+    /// Number of paying DAs (spread over STB1-STB3).
+    pub users: usize,
+    /// Inputs per transfer (funds are split into 1 DT tokens; each transfer pays `inputs` DT).
+    pub inputs: usize,
+    /// Concurrent payers.
+    pub concurrency: usize,
+    /// Open-loop rate (transfers/s), or as fast as possible.
+    pub rate: Option<u64>,
+}
+
+/// The figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// What ran: `full_path` or `notary_only`.
+    pub mode: String,
+    /// Committed transfers (or notarised claims) per second.
+    pub tx_per_s: f64,
+    /// Input checks per second (notary).
+    pub input_checks_per_s: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Transfers committed.
+    pub committed: u64,
+    /// Transfers refused (funds in flight, …).
+    pub refused: u64,
+    /// Wall seconds measured.
+    pub seconds: f64,
+    /// CPU cores busy on average (user + system time / wall time).
+    pub cpu_cores: f64,
+    /// Peak resident memory, MiB.
+    pub peak_rss_mib: f64,
+    /// Average inputs per committed transfer.
+    pub inputs_per_tx: f64,
+}
+
+/// Process CPU seconds (user + system) from /proc.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields after ")" start at index 0 = state; utime = 11, stime = 12; 100 ticks/s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set, MiB.
+fn peak_rss_mib() -> f64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0.0 };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn dt(n: u64) -> Amount {
+    Amount::from_tenge(n).unwrap_or(Amount::MAX)
+}
+
+/// Why the bench could not run.
+#[derive(Debug)]
+pub struct BenchError(pub String);
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+fn fail(e: impl ToString) -> BenchError {
+    BenchError(e.to_string())
+}
+
+/// Runs the full path; `progress(committed, elapsed)` is called about every 200 ms.
+pub async fn full_path(
+    config: &BenchConfig,
+    progress: impl Fn(u64, f64) + Send + Sync + 'static,
+) -> Result<BenchReport, BenchError> {
+    let platform = Arc::new(
+        Platform::open(&config.data, Arc::new(SystemClock), PlatformOptions { durable: true }).await.map_err(fail)?,
+    );
+    let banks = ["STB1", "STB2", "STB3"];
+    let per_user_tokens = config.inputs.max(1).saturating_mul(20);
+    let mut users: Vec<(String, Account)> = Vec::with_capacity(config.users);
+    let nbk = platform.node(ids::NBK).map_err(fail)?.clone();
+    for (b, bank) in banks.iter().enumerate() {
+        let node = platform.node(bank).map_err(fail)?.clone();
+        let count = config.users / banks.len() + usize::from(b < config.users % banks.len());
+        let total = u64::try_from(count.saturating_mul(per_user_tokens)).unwrap_or(u64::MAX);
+        if total == 0 {
+            continue;
+        }
+        let request = node.request_conversion(ConversionKind::Issue, dt(total)).await.map_err(fail)?;
+        nbk.import_cbs().await.map_err(fail)?;
+        nbk.approve_conversion(&request.id, "bench").await.map_err(fail)?;
+        let own = node.own_account().map_err(fail)?;
+        for i in 0..count {
+            let n = u8::try_from((b * 1000 + i) % 250).unwrap_or(0);
+            let iin = dtenge_platform::demo_set::demo_iin_bin(HolderKind::Individual, n);
+            let account = node
+                .open_account(
+                    Holder { iin_bin: iin, name: format!("Bench user {b}-{i}"), kind: HolderKind::Individual },
+                    None,
+                    KycState::Verified,
+                )
+                .await
+                .map_err(fail)?;
+            // Split the funds into 1 DT tokens, 60 outputs per transaction.
+            let mut left = per_user_tokens;
+            while left > 0 {
+                let n = left.min(60);
+                let to: Vec<PayTo> = (0..n).map(|_| PayTo { address: account.address, amount: dt(1) }).collect();
+                node.pay(&own, &to, None).await.map_err(fail)?;
+                left -= n;
+            }
+            users.push((bank.to_string(), account));
+        }
+    }
+    let users = Arc::new(users);
+    let committed = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let inputs_total = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let histogram =
+        Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
+    let mut tasks = Vec::new();
+    for w in 0..config.concurrency.max(1) {
+        let (platform, users, committed, refused, inputs_total, stop, histogram) = (
+            platform.clone(),
+            users.clone(),
+            committed.clone(),
+            refused.clone(),
+            inputs_total.clone(),
+            stop.clone(),
+            histogram.clone(),
+        );
+        let amount = dt(u64::try_from(config.inputs.max(1)).unwrap_or(1));
+        tasks.push(tokio::spawn(async move {
+            let mut seq = w;
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(i) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += i;
+                }
+                seq = seq.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let payer = (seq >> 33) % users.len();
+                let payee = (payer + 1 + (seq >> 13) % (users.len() - 1).max(1)) % users.len();
+                let (bank, from) = &users[payer];
+                let Ok(node) = platform.node(bank) else { break };
+                let t0 = Instant::now();
+                match node.pay(&from.id, &[PayTo { address: users[payee].1.address, amount }], None).await {
+                    Ok(outcome) => {
+                        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        if let Ok(mut h) = histogram.lock() {
+                            let _ = h.record(micros.max(1));
+                        }
+                        committed.fetch_add(1, Ordering::Relaxed);
+                        let n = node.read(|s| s.outgoing.get(&outcome.tx).map_or(0, |o| o.tx.body.inputs.len()));
+                        inputs_total.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        }));
+    }
+    let deadline = started + Duration::from_secs(config.seconds);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        progress(committed.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let done = committed.load(Ordering::Relaxed);
+    let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let _ = platform.close();
+    Ok(BenchReport {
+        mode: "full_path".into(),
+        tx_per_s: done as f64 / wall,
+        input_checks_per_s: inputs_total.load(Ordering::Relaxed) as f64 / wall,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        committed: done,
+        refused: refused.load(Ordering::Relaxed),
+        seconds: wall,
+        cpu_cores: cpu / wall,
+        peak_rss_mib: peak_rss_mib(),
+        inputs_per_tx: if done == 0 { 0.0 } else { inputs_total.load(Ordering::Relaxed) as f64 / done as f64 },
+    })
+}
+
+/// The notary alone: signed batches of `batch` claims with `inputs` inputs
+/// each, every input an unspent commitment, journal with fsync on.
+pub async fn notary_only(
+    config: &BenchConfig,
+    batch: usize,
+    progress: impl Fn(u64, f64),
+) -> Result<BenchReport, BenchError> {
+    use dtenge_crypto::{SecretKey, hash};
+    use dtenge_notary::{NotariseBatch, NotaryService, TxClaim};
+    use dtenge_types::{Commitment, ParticipantId, TimeWindow, TxId};
+
+    let node_key = SecretKey::generate();
+    let notary_key = Arc::new(SecretKey::generate());
+    let participants = Arc::new(dtenge_net::Participants::new(vec![dtenge_net::ParticipantInfo {
+        id: ParticipantId::new("NBK").map_err(fail)?,
+        name: "bench issuer".into(),
+        role: dtenge_net::Role::Nbk,
+        public_key: node_key.public_key(),
+        endpoint: None,
+    }]));
+    let clock: Arc<dyn dtenge_net::Clock> = Arc::new(SystemClock);
+    let mut jc = dtenge_store::JournalConfig::new(config.data.join("notary-bench"));
+    jc.sync = dtenge_store::SyncMode::Fsync;
+    let (journal, recovery) = dtenge_store::Journal::open(jc).map_err(fail)?;
+    let notary =
+        NotaryService::recover(notary_key, participants, clock.clone(), journal.clone(), recovery).map_err(fail)?;
+    let node = ParticipantId::new("NBK").map_err(fail)?;
+    let k = config.inputs.max(1);
+    let mut counter: u64 = 0;
+    let mut commitment = || {
+        counter += 1;
+        Commitment(hash(b"bench", &[&counter.to_le_bytes()]))
+    };
+    let window = || TimeWindow::starting(clock.now(), 3_600_000);
+    // Issue the commitments to spend, in large batches.
+    let total_claims = 200_000usize;
+    let mut unspent: Vec<Commitment> = Vec::with_capacity(total_claims * k);
+    for chunk in 0..(total_claims * k).div_ceil(60 * batch) {
+        let claims: Vec<TxClaim> = (0..batch)
+            .map(|i| {
+                let outs: Vec<Commitment> = (0..60).map(|_| commitment()).collect();
+                unspent.extend(outs.iter().copied());
+                TxClaim {
+                    tx: TxId(hash(b"bench-issue", &[&(chunk as u64).to_le_bytes(), &(i as u64).to_le_bytes()])),
+                    inputs: Default::default(),
+                    outputs: outs.try_into().unwrap_or_default(),
+                    window: window(),
+                }
+            })
+            .collect();
+        let signed = NotariseBatch::signed(node.clone(), claims, &node_key).map_err(fail)?;
+        notary.notarise(&node, signed).await.map_err(fail)?;
+    }
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    let mut done_claims = 0u64;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?;
+    let mut pos = 0usize;
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(config.seconds) && pos + batch * k <= unspent.len() {
+        let claims: Vec<TxClaim> = (0..batch)
+            .map(|i| {
+                let ins: Vec<Commitment> = unspent[pos + i * k..pos + (i + 1) * k].to_vec();
+                n += 1;
+                TxClaim {
+                    tx: TxId(hash(b"bench-spend", &[&n.to_le_bytes()])),
+                    inputs: ins.try_into().unwrap_or_default(),
+                    outputs: vec![commitment()].try_into().unwrap_or_default(),
+                    window: window(),
+                }
+            })
+            .collect();
+        pos += batch * k;
+        let signed = NotariseBatch::signed(node.clone(), claims, &node_key).map_err(fail)?;
+        let t0 = Instant::now();
+        notary.notarise(&node, signed).await.map_err(fail)?;
+        let _ = hist.record(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        done_claims += batch as u64;
+        progress(done_claims, started.elapsed().as_secs_f64());
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let _ = journal.close();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    Ok(BenchReport {
+        mode: "notary_only".into(),
+        tx_per_s: done_claims as f64 / wall,
+        input_checks_per_s: (done_claims * k as u64) as f64 / wall,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        committed: done_claims,
+        refused: 0,
+        seconds: wall,
+        cpu_cores: cpu / wall,
+        peak_rss_mib: peak_rss_mib(),
+        inputs_per_tx: k as f64,
+    })
+}

@@ -1,0 +1,910 @@
+//! # dtenge-client — a typed client for the dtenge HTTP API
+//!
+//! Every request is signed as `dtenge-api` expects ([`dtenge_api::auth`]):
+//! the caller's participant id, the time from the given [`Clock`], a fresh
+//! random nonce and an Ed25519 signature over the method, path and query,
+//! body digest, timestamp and nonce. Bodies are JSON in and out; an error
+//! answer becomes [`ClientError::Http`] with the API's stable code.
+//!
+//! Two transports: plain HTTP/1.1 through hyper (`Client::new`, no TLS: run
+//! behind a terminating proxy), or an [`axum::Router`] driven in the same
+//! process (`Client::in_process`), for tests that need no sockets. Both sign
+//! and decode identically.
+//!
+//! ```no_run
+//! # async fn demo(key: std::sync::Arc<dyn dtenge_crypto::Signer>) -> Result<(), dtenge_client::ClientError> {
+//! use dtenge_client::{Client, ListQuery};
+//! let stb1 = dtenge_types::ParticipantId::new("STB1").expect("valid id");
+//! let client = Client::new("http://127.0.0.1:8080", stb1, key, std::sync::Arc::new(dtenge_net::SystemClock))?;
+//! let accounts = client.list_accounts(&ListQuery::default()).await?;
+//! println!("{} accounts", accounts.total);
+//! # Ok(()) }
+//! ```
+//!
+//! Request types the API only deserializes and response types it only
+//! serializes are mirrored here with the same field names; enums the API
+//! shares both ways ([`HolderKindDto`], [`KycDto`], [`ConversionKindDto`])
+//! and [`ListQuery`] are re-exported from `dtenge-api`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dtenge_crypto::Signer;
+use dtenge_net::Clock;
+use dtenge_types::ParticipantId;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+
+pub use dtenge_api::dto::{HolderKindDto, KycDto, ListQuery};
+pub use dtenge_api::routes::conversions::ConversionKindDto;
+pub use hyper::Method;
+
+/// Largest answer body read (the API never sends near this).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Default time allowed for one request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What went wrong with a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error status and its JSON error.
+    #[error("HTTP {status} {code}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The API's stable machine code (`insufficient_funds`, `bad_signature`, …);
+        /// `http_<status>` if the answer was not the API's JSON error.
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The request did not get an answer (connection refused, timeout, bad URL).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer was not the JSON expected.
+    #[error("decode: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The HTTP status, for [`ClientError::Http`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The API's error code, for [`ClientError::Http`].
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Http { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A raw answer: status, headers and body bytes.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers.
+    pub headers: hyper::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    /// The body as JSON of type `T` if the status is 2xx, else the API error.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        if !(200..300).contains(&self.status) {
+            return Err(self.error());
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ClientError::Decode(format!(
+                "{e} in answer {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
+            ))
+        })
+    }
+
+    /// The answer as a [`ClientError::Http`].
+    pub fn error(&self) -> ClientError {
+        #[derive(Deserialize)]
+        struct Body {
+            error: Detail,
+        }
+        #[derive(Deserialize)]
+        struct Detail {
+            code: String,
+            message: String,
+        }
+        match serde_json::from_slice::<Body>(&self.body) {
+            Ok(b) => ClientError::Http { status: self.status, code: b.error.code, message: b.error.message },
+            Err(_) => ClientError::Http {
+                status: self.status,
+                code: format!("http_{}", self.status),
+                message: String::from_utf8_lossy(&self.body[..self.body.len().min(500)]).into_owned(),
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http { base: String, client: HyperClient<HttpConnector, Full<Bytes>> },
+    InProcess(axum::Router),
+}
+
+/// A signed-request client for one participant.
+#[derive(Clone)]
+pub struct Client {
+    transport: Transport,
+    participant: ParticipantId,
+    key: Arc<dyn Signer>,
+    clock: Arc<dyn Clock>,
+    timeout: Duration,
+    counter: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.transport {
+            Transport::Http { base, .. } => base.as_str(),
+            Transport::InProcess(_) => "in-process router",
+        };
+        f.debug_struct("Client").field("participant", &self.participant).field("target", &target).finish()
+    }
+}
+
+impl Client {
+    /// A client calling `base_url` (`http://host:port`, no path) as `participant`, signing with `key`,
+    /// timestamps from `clock` (the platform refuses times more than 60 s old or 10 s ahead of its own).
+    pub fn new(
+        base_url: &str,
+        participant: ParticipantId,
+        key: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Client, ClientError> {
+        let base = base_url.trim().trim_end_matches('/').to_string();
+        let uri: hyper::Uri =
+            base.parse().map_err(|e| ClientError::Transport(format!("base URL {base_url:?}: {e}")))?;
+        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+            return Err(ClientError::Transport(format!(
+                "base URL {base_url:?}: give http://host:port (plain HTTP; put TLS in a proxy)"
+            )));
+        }
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err(ClientError::Transport(format!(
+                "base URL {base_url:?}: no path; requests go to /api/v1/… and the path is signed"
+            )));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = HyperClient::builder(TokioExecutor::new()).build(connector);
+        Ok(Self::with_transport(Transport::Http { base, client }, participant, key, clock))
+    }
+
+    /// A client that drives `router` (from [`dtenge_api::router`]) in this process: no sockets.
+    pub fn in_process(
+        router: axum::Router,
+        participant: ParticipantId,
+        key: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+    ) -> Client {
+        Self::with_transport(Transport::InProcess(router), participant, key, clock)
+    }
+
+    fn with_transport(
+        transport: Transport,
+        participant: ParticipantId,
+        key: Arc<dyn Signer>,
+        clock: Arc<dyn Clock>,
+    ) -> Client {
+        Client { transport, participant, key, clock, timeout: DEFAULT_TIMEOUT, counter: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// The same client with another per-request timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same transport and clock, calling as another participant.
+    pub fn as_participant(&self, participant: ParticipantId, key: Arc<dyn Signer>) -> Client {
+        Client { participant, key, counter: Arc::new(AtomicU64::new(0)), ..self.clone() }
+    }
+
+    /// Who this client calls as.
+    pub fn participant(&self) -> &ParticipantId {
+        &self.participant
+    }
+
+    fn nonce(&self) -> String {
+        let mut random = [0u8; 16];
+        if getrandom::fill(&mut random).is_err() {
+            // No OS randomness: time and a counter are still unique within this client.
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            random[..8].copy_from_slice(&self.clock.now().millis().to_le_bytes());
+            random[8..].copy_from_slice(&n.to_le_bytes());
+        }
+        hex::encode(random)
+    }
+
+    /// Sends a signed request and returns the raw answer, whatever its status.
+    /// `path_and_query` starts with `/`; `headers` are added as given (e.g. `Idempotency-Key`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, ClientError> {
+        if !path_and_query.starts_with('/') {
+            return Err(ClientError::Transport(format!("path {path_and_query:?} must start with /")));
+        }
+        let body = body.unwrap_or_default();
+        let timestamp = self.clock.now().millis();
+        let nonce = self.nonce();
+        let signed = dtenge_api::auth::sign_headers(
+            self.key.as_ref(),
+            self.participant.as_str(),
+            method.as_str(),
+            path_and_query,
+            &body,
+            timestamp,
+            &nonce,
+        );
+        let uri = match &self.transport {
+            Transport::Http { base, .. } => format!("{base}{path_and_query}"),
+            Transport::InProcess(_) => path_and_query.to_string(),
+        };
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in &signed {
+            builder = builder.header(*name, value);
+        }
+        if !body.is_empty() {
+            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ClientError::Transport(format!("building the request: {e}")))?;
+        let exchange = async {
+            match &self.transport {
+                Transport::Http { client, .. } => {
+                    let response = client.request(request).await.map_err(|e| ClientError::Transport(chain(&e)))?;
+                    let (parts, body) = response.into_parts();
+                    let bytes = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+                        .collect()
+                        .await
+                        .map_err(|e| ClientError::Transport(format!("reading the answer: {e}")))?
+                        .to_bytes();
+                    Ok(RawResponse { status: parts.status.as_u16(), headers: parts.headers, body: bytes })
+                }
+                Transport::InProcess(router) => {
+                    let response = router
+                        .clone()
+                        .oneshot(request)
+                        .await
+                        .map_err(|e| ClientError::Transport(format!("router: {e}")))?;
+                    let (parts, body) = response.into_parts();
+                    let bytes = axum::body::to_bytes(body, MAX_RESPONSE_BYTES)
+                        .await
+                        .map_err(|e| ClientError::Transport(format!("reading the answer: {e}")))?;
+                    Ok(RawResponse { status: parts.status.as_u16(), headers: parts.headers, body: bytes })
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Transport(format!("no answer within {:?}", self.timeout)))?
+    }
+
+    /// A signed GET decoded as `T`.
+    pub async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, ClientError> {
+        self.send(Method::GET, path_and_query, None, &[]).await?.json()
+    }
+
+    /// A signed POST of `body` as JSON, decoded as `T`; with an `Idempotency-Key` if given.
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode(format!("encoding the request: {e}")))?;
+        let headers: Vec<(&str, &str)> = idempotency_key.map(|k| ("idempotency-key", k)).into_iter().collect();
+        self.send(Method::POST, path_and_query, Some(bytes), &headers).await?.json()
+    }
+
+    // ---- platform -------------------------------------------------------
+
+    /// `GET /api/v1/health`.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get_json("/api/v1/health").await
+    }
+
+    /// `GET /api/openapi.json`, the API description.
+    pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
+        self.get_json("/api/openapi.json").await
+    }
+
+    // ---- accounts -------------------------------------------------------
+
+    /// `POST /api/v1/accounts`: opens a DA on the caller's node.
+    pub async fn open_account(
+        &self,
+        request: &OpenAccount,
+        idempotency_key: Option<&str>,
+    ) -> Result<AccountView, ClientError> {
+        self.post_json("/api/v1/accounts", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/accounts`: the caller's DAs, newest first (filters `from_ms`, `to_ms`, `type` = holder kind).
+    pub async fn list_accounts(&self, query: &ListQuery) -> Result<Page<AccountView>, ClientError> {
+        self.get_json(&format!("/api/v1/accounts{}", query_string(query))).await
+    }
+
+    /// `GET /api/v1/accounts/{id}`.
+    pub async fn account(&self, id: &str) -> Result<AccountView, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}", segment(id))).await
+    }
+
+    /// `POST /api/v1/accounts/{id}/kyc`.
+    pub async fn set_kyc(&self, id: &str, kyc: KycDto) -> Result<AccountView, ClientError> {
+        self.post_json(&format!("/api/v1/accounts/{}/kyc", segment(id)), &SetKyc { kyc }, None).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/balance`.
+    pub async fn balance(&self, id: &str) -> Result<BalanceView, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}/balance", segment(id))).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/history`, newest first.
+    pub async fn history(&self, id: &str, query: &ListQuery) -> Result<Page<HistoryView>, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}/history{}", segment(id), query_string(query))).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/notifications`, newest first.
+    pub async fn notifications(&self, id: &str, query: &ListQuery) -> Result<Page<NotificationView>, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}/notifications{}", segment(id), query_string(query))).await
+    }
+
+    /// `GET /api/v1/directory/{iin_bin}`: a holder's DAs at every bank.
+    pub async fn directory(&self, iin_bin: &str) -> Result<Vec<DirectoryEntryView>, ClientError> {
+        self.get_json(&format!("/api/v1/directory/{}", segment(iin_bin))).await
+    }
+
+    // ---- payments -------------------------------------------------------
+
+    /// `POST /api/v1/transfers`; a repeat with the same `idempotency_key` and body gets the same answer, once.
+    pub async fn transfer(
+        &self,
+        request: &TransferRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/transfers", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/transfers/prepare`: a transaction for a client-signing holder to sign.
+    pub async fn prepare_transfer(&self, request: &TransferRequest) -> Result<PreparedView, ClientError> {
+        self.post_json("/api/v1/transfers/prepare", request, None).await
+    }
+
+    /// `POST /api/v1/transfers/submit`: the signed transaction (canonical encoding, hex).
+    pub async fn submit_transfer(&self, transaction_hex: &str) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/transfers/submit", &SubmitSigned { transaction: transaction_hex.to_string() }, None)
+            .await
+    }
+
+    /// `GET /api/v1/transactions/{tx}`.
+    pub async fn transaction(&self, tx: &str) -> Result<TransactionView, ClientError> {
+        self.get_json(&format!("/api/v1/transactions/{}", segment(tx))).await
+    }
+
+    /// `GET /api/v1/tokens/{token}/lineage` (`token` = `<tx id>:<index>`).
+    pub async fn lineage(&self, token: &str) -> Result<LineageView, ClientError> {
+        self.get_json(&format!("/api/v1/tokens/{}/lineage", segment(token))).await
+    }
+
+    /// `GET /api/v1/notary/receipts/{tx}`.
+    pub async fn receipt(&self, tx: &str) -> Result<ReceiptView, ClientError> {
+        self.get_json(&format!("/api/v1/notary/receipts/{}", segment(tx))).await
+    }
+
+    // ---- conversion and statistics --------------------------------------
+
+    /// `POST /api/v1/conversions` (banks and the Treasury).
+    pub async fn request_conversion(
+        &self,
+        kind: ConversionKindDto,
+        amount_tiyn: u64,
+        idempotency_key: Option<&str>,
+    ) -> Result<ConversionView, ClientError> {
+        self.post_json("/api/v1/conversions", &ConversionRequestBody { kind, amount_tiyn }, idempotency_key).await
+    }
+
+    /// `GET /api/v1/conversions`: the caller's requests (NBK: all), newest first.
+    pub async fn conversions(&self, query: &ListQuery) -> Result<Page<ConversionView>, ClientError> {
+        self.get_json(&format!("/api/v1/conversions{}", query_string(query))).await
+    }
+
+    /// `GET /api/v1/conversions/{id}`.
+    pub async fn conversion(&self, id: &str) -> Result<ConversionView, ClientError> {
+        self.get_json(&format!("/api/v1/conversions/{}", segment(id))).await
+    }
+
+    /// `POST /api/v1/conversions/{id}/approve` (NBK).
+    pub async fn approve_conversion(&self, id: &str, operator: &str) -> Result<ConversionView, ClientError> {
+        let body = Decision { operator: operator.to_string(), reason: None };
+        self.post_json(&format!("/api/v1/conversions/{}/approve", segment(id)), &body, None).await
+    }
+
+    /// `POST /api/v1/conversions/{id}/reject` (NBK).
+    pub async fn reject_conversion(
+        &self,
+        id: &str,
+        operator: &str,
+        reason: &str,
+    ) -> Result<ConversionView, ClientError> {
+        let body = Decision { operator: operator.to_string(), reason: Some(reason.to_string()) };
+        self.post_json(&format!("/api/v1/conversions/{}/reject", segment(id)), &body, None).await
+    }
+
+    /// `GET /api/v1/stats/supply` (NBK).
+    pub async fn supply(&self) -> Result<SupplyView, ClientError> {
+        self.get_json("/api/v1/stats/supply").await
+    }
+
+    /// `GET /api/v1/stats/volumes` (NBK; `from_ms`/`to_ms` filter).
+    pub async fn volumes(&self, query: &ListQuery) -> Result<Vec<DayVolume>, ClientError> {
+        self.get_json(&format!("/api/v1/stats/volumes{}", query_string(query))).await
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Percent-encodes one path segment or query value (RFC 3986 unreserved characters stay).
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `?page=…&per_page=…&from_ms=…&to_ms=…&status=…&type=…` for the fields set, or "".
+pub fn query_string(q: &ListQuery) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(v) = q.page {
+        parts.push(format!("page={v}"));
+    }
+    if let Some(v) = q.per_page {
+        parts.push(format!("per_page={v}"));
+    }
+    if let Some(v) = q.from_ms {
+        parts.push(format!("from_ms={v}"));
+    }
+    if let Some(v) = q.to_ms {
+        parts.push(format!("to_ms={v}"));
+    }
+    if let Some(v) = &q.status {
+        parts.push(format!("status={}", segment(v)));
+    }
+    if let Some(v) = &q.kind {
+        parts.push(format!("type={}", segment(v)));
+    }
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+// ---- request bodies (the API only deserializes these) ------------------------
+
+/// `POST /api/v1/accounts`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenAccount {
+    /// The holder's IIN/BIN, 12 digits with a valid check digit.
+    pub iin_bin: String,
+    /// The holder's name.
+    pub name: String,
+    /// The holder's kind (`institution` is refused: those DAs are configured).
+    pub kind: HolderKindDto,
+    /// KYC state at opening (default `pending`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kyc: Option<KycDto>,
+    /// The holder's own public key (hex) if they sign themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_public_key: Option<String>,
+}
+
+/// `POST /api/v1/accounts/{id}/kyc`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SetKyc {
+    /// The new state.
+    pub kyc: KycDto,
+}
+
+/// A recipient: `address`, or `iin_bin` and `bank`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Recipient {
+    /// The DA's address (hex public key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Or the holder's IIN/BIN…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iin_bin: Option<String>,
+    /// …and the bank holding the DA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank: Option<String>,
+    /// Amount in tiyn.
+    pub amount_tiyn: u64,
+}
+
+impl Recipient {
+    /// Pay `amount_tiyn` to `address`.
+    pub fn address(address: impl Into<String>, amount_tiyn: u64) -> Recipient {
+        Recipient { address: Some(address.into()), amount_tiyn, ..Recipient::default() }
+    }
+
+    /// Pay `amount_tiyn` to the DA of `iin_bin` at `bank`.
+    pub fn holder(iin_bin: impl Into<String>, bank: impl Into<String>, amount_tiyn: u64) -> Recipient {
+        Recipient { iin_bin: Some(iin_bin.into()), bank: Some(bank.into()), amount_tiyn, address: None }
+    }
+}
+
+/// `POST /api/v1/transfers` and `/transfers/prepare`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The paying DA (on the caller's node).
+    pub from: String,
+    /// One or several recipients (one atomic transaction).
+    pub to: Vec<Recipient>,
+    /// Purpose text (up to 140 characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+}
+
+/// `POST /api/v1/transfers/submit`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubmitSigned {
+    /// The signed transaction's canonical encoding, hex.
+    pub transaction: String,
+}
+
+/// `POST /api/v1/conversions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversionRequestBody {
+    /// Which way.
+    pub kind: ConversionKindDto,
+    /// How much, in tiyn.
+    pub amount_tiyn: u64,
+}
+
+/// `POST /api/v1/conversions/{id}/approve|reject`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Decision {
+    /// The operator's name.
+    pub operator: String,
+    /// Why (required to reject).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+// ---- answers (the API only serializes these) ----------------------------------
+
+/// Platform health.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Health {
+    /// `ok` when every service answers.
+    pub status: String,
+    /// Transactions the notary has committed.
+    pub notary_committed: u64,
+    /// Per participant node.
+    pub nodes: Vec<NodeHealth>,
+    /// The platform clock (ms).
+    pub now_ms: u64,
+}
+
+/// One node's health.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeHealth {
+    /// The node.
+    pub id: String,
+    /// Its DAs.
+    pub accounts: usize,
+    /// Tokens in its vault.
+    pub tokens: usize,
+    /// Its transactions not yet settled.
+    pub in_flight: usize,
+}
+
+/// A status (SPEC §6).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusView {
+    /// `request_accepted`, `under_review`, `success` or `rejected`.
+    pub status: String,
+    /// Why, when rejected.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Page<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Items in all pages.
+    pub total: usize,
+    /// This page, from 1.
+    pub page: usize,
+    /// Items per page.
+    pub per_page: usize,
+}
+
+/// A digital account.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountView {
+    /// `<node>-<number>`.
+    pub id: String,
+    /// Hosting node.
+    pub node: String,
+    /// Holder's IIN/BIN.
+    pub iin_bin: String,
+    /// Holder's name.
+    pub name: String,
+    /// Holder's kind.
+    pub kind: HolderKindDto,
+    /// The DA's address (hex).
+    pub address: String,
+    /// KYC state.
+    pub kyc: KycDto,
+    /// `custodial` or `client`.
+    pub custody: String,
+    /// Opened at (ms).
+    pub opened_at_ms: u64,
+    /// Opened at, Astana time.
+    pub opened_at: String,
+}
+
+/// Balances by kind, in tiyn.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BalanceView {
+    /// The account.
+    pub account: String,
+    /// Free to spend.
+    pub standard_tiyn: u64,
+    /// Purpose-bound.
+    pub marked_tiyn: u64,
+    /// Held for events.
+    pub held_tiyn: u64,
+    /// VAT-marked.
+    pub vat_tiyn: u64,
+    /// Reserved for debit mandates.
+    pub mandated_tiyn: u64,
+    /// Everything.
+    pub total_tiyn: u64,
+    /// The total as shown to people.
+    pub total: String,
+}
+
+/// A history line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HistoryView {
+    /// Transaction id.
+    pub tx: String,
+    /// When (ms).
+    pub at_ms: u64,
+    /// When, Astana time.
+    pub at: String,
+    /// The command (`transfer`, `hold`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Money in.
+    pub incoming_tiyn: u64,
+    /// Money out.
+    pub outgoing_tiyn: u64,
+    /// Counterparty addresses.
+    pub counterparties: Vec<String>,
+    /// Purpose text.
+    #[serde(default)]
+    pub memo: Option<String>,
+    /// Outcome.
+    pub status: StatusView,
+}
+
+/// A notification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NotificationView {
+    /// When (ms).
+    pub at_ms: u64,
+    /// When, Astana time.
+    pub at: String,
+    /// What happened.
+    pub text: String,
+    /// The transaction, if any.
+    #[serde(default)]
+    pub tx: Option<String>,
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DirectoryEntryView {
+    /// The DA's address.
+    pub address: String,
+    /// The bank hosting it.
+    pub bank: String,
+    /// Its id at that bank.
+    pub account: String,
+    /// The holder's name.
+    pub name: String,
+}
+
+/// What became of a transaction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TxOutcomeView {
+    /// Transaction id.
+    pub tx: String,
+    /// Status.
+    pub status: StatusView,
+    /// Notary commit position, once committed.
+    #[serde(default)]
+    pub notary_seq: Option<u64>,
+}
+
+/// A transaction prepared for the holder to sign.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreparedView {
+    /// Transaction id.
+    pub tx_id: String,
+    /// The exact bytes to sign, hex.
+    pub signing_message: String,
+    /// The unsigned transaction's canonical encoding, hex.
+    pub transaction: String,
+}
+
+/// A transaction as the caller's node knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TransactionView {
+    /// Its id.
+    pub tx: String,
+    /// `outgoing` or `incoming`.
+    pub direction: String,
+    /// The command.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its status.
+    pub status: StatusView,
+    /// The full transaction.
+    pub transaction: serde_json::Value,
+}
+
+/// A token's parents.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LineageView {
+    /// The token.
+    pub token: String,
+    /// Tokens consumed by the transaction that created it.
+    pub parents: Vec<String>,
+}
+
+/// A notary receipt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReceiptView {
+    /// The transaction.
+    pub tx: String,
+    /// Position in the notary's commit order.
+    pub seq: u64,
+    /// Commit time (ms).
+    pub committed_at_ms: u64,
+    /// Commit time, Astana time.
+    pub committed_at: String,
+    /// Digest of the input commitments.
+    pub inputs_digest: String,
+    /// Digest of the output commitments.
+    pub outputs_digest: String,
+    /// The notary's key.
+    pub notary: String,
+    /// Its signature.
+    pub signature: String,
+}
+
+/// A conversion request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversionView {
+    /// `NBK-REQ-000001`.
+    pub id: String,
+    /// Which way.
+    pub kind: ConversionKindDto,
+    /// The bank.
+    pub bank: String,
+    /// Amount in tiyn.
+    pub amount_tiyn: u64,
+    /// Amount as shown.
+    pub amount: String,
+    /// Requested (ms).
+    pub created_at_ms: u64,
+    /// Requested, Astana time.
+    pub created_at: String,
+    /// Status.
+    pub status: StatusView,
+    /// CBS confirmation reference, once imported.
+    #[serde(default)]
+    pub cbs_reference: Option<String>,
+    /// The issue or redeem transaction.
+    #[serde(default)]
+    pub settled_tx: Option<String>,
+    /// Who decided.
+    #[serde(default)]
+    pub decided_by: Option<String>,
+}
+
+/// DT in circulation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SupplyView {
+    /// Per currency, tiyn.
+    pub supply_tiyn: BTreeMap<String, u64>,
+    /// Per node, tiyn.
+    pub by_node_tiyn: BTreeMap<String, u64>,
+    /// Transactions the notary has committed.
+    pub notary_committed: u64,
+    /// Unspent commitments at the notary.
+    pub notary_unspent: usize,
+}
+
+/// Volume of one day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DayVolume {
+    /// The day, Astana time.
+    pub day: String,
+    /// Committed transactions.
+    pub transactions: u64,
+    /// Value moved, tiyn.
+    pub volume_tiyn: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_encode_only_what_is_set() {
+        assert_eq!(query_string(&ListQuery::default()), "");
+        let q = ListQuery {
+            page: Some(2),
+            per_page: Some(5),
+            status: Some("success".into()),
+            kind: Some("a b&c".into()),
+            ..ListQuery::default()
+        };
+        assert_eq!(query_string(&q), "?page=2&per_page=5&status=success&type=a%20b%26c");
+        assert_eq!(segment("STB1-000001"), "STB1-000001");
+        assert_eq!(segment("ab/c?"), "ab%2Fc%3F");
+    }
+}
