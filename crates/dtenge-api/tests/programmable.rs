@@ -468,3 +468,46 @@ async fn parameter_marked_funds_move_only_under_a_contract_within_its_maximum() 
         (350_000, Some(50_000))
     );
 }
+
+#[tokio::test]
+async fn pvp_through_the_api_settles_both_legs_or_neither() {
+    let api = Api::new().await;
+    let stb1_own = api.platform.node("STB1").unwrap().own_account().unwrap().to_string();
+    let stb1_da = Da {
+        address: api
+            .platform
+            .node("STB1")
+            .unwrap()
+            .account(&dtenge_node::accounts::AccountId(stb1_own.clone()))
+            .unwrap()
+            .address
+            .to_string(),
+        id: stb1_own.clone(),
+    };
+    api.fund("STB1", &stb1_da, 20_000_000).await;
+    // The foreign central bank issues its currency to the foreign bank (its own node's operation).
+    let inst = |key: &str| api.platform.spec.institutions.iter().find(|i| i.key == key).unwrap().clone();
+    let (fcb_da, fbank) = (inst("FCB-DA"), inst("FBANK-DA"));
+    let fcb = api.platform.node("FCB").unwrap();
+    let fcb_acct = fcb.read(|s| s.account_of(&fcb_da.address).unwrap().id.clone());
+    fcb.issue(
+        &fcb_acct,
+        dtenge_node::service::PayTo { address: fbank.address, amount: dtenge_types::Amount::from_tiyn(100_000) },
+        dtenge_types::CbsRef::new("FCB-1").unwrap(),
+    )
+    .await
+    .unwrap();
+    api.post("FXDESK", "/api/v1/oracle/fx-rates", json!({"base": "DT", "quote": "FCY", "numerator": 1, "denominator": 125, "valid_until_ms": api.now() + 86_400_000}))
+        .await
+        .ok(StatusCode::CREATED);
+    let exchange = |amount: u64| json!({"account": stb1_own, "counterparty": fbank.address.to_string(), "base": "DT", "amount_tiyn": amount, "quote": "FCY"});
+    let done = api.post("STB1", "/api/v1/pvp", exchange(1_250_000)).await;
+    assert_eq!(done.ok(StatusCode::OK)["status"]["status"], "success");
+    // 150 000 DT would need 1 200 FCY; the foreign bank has 900 left: refused, nothing moves.
+    let before = api.balance("STB1", &stb1_da).await;
+    let refused = api.post("STB1", "/api/v1/pvp", exchange(15_000_000)).await;
+    assert_eq!(refused.error(StatusCode::BAD_REQUEST), "invalid", "{}", refused.message());
+    assert_eq!(api.balance("STB1", &stb1_da).await, before);
+    let same = api.post("STB1", "/api/v1/pvp", json!({"account": stb1_own, "counterparty": fbank.address.to_string(), "base": "DT", "amount_tiyn": 100, "quote": "DT"})).await;
+    assert_eq!(same.error(StatusCode::BAD_REQUEST), "bad_currency");
+}

@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(grant_mandate))
         .routes(routes!(debit))
         .routes(routes!(revoke_mandate))
+        .routes(routes!(pvp))
 }
 
 /// Parses a text identifier (event id, contract number, …); 400 naming `field`.
@@ -660,6 +661,50 @@ async fn revoke_mandate(
             ));
         }
         Ok(node.revoke_mandate(&account, &mandate).await?)
+    })
+    .await
+}
+
+// ----------------------------------------------------------------------
+// PvP (SPEC §9)
+
+/// A payment-versus-payment exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PvpRequest {
+    /// The caller's DA that gives `base` (party A).
+    pub account: String,
+    /// Party B's DA (on any node), which gives `quote`.
+    pub counterparty: String,
+    /// Currency A gives (e.g. `DT`).
+    pub base: String,
+    /// Amount of `base` A gives, in its smallest unit.
+    pub amount_tiyn: u64,
+    /// Currency A receives at the FX oracle's rate.
+    pub quote: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/pvp", tag = "programmable", request_body = PvpRequest,
+    responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn pvp(
+    State(state): State<Shared>,
+    req: Signed<PvpRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let node = state.node_of(&req.caller)?;
+    let body = req.body;
+    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+        let from = own_account(node.id().as_str(), &body.account)?;
+        let counterparty = crate::dto::address(&body.counterparty, "counterparty")?;
+        let currency = |text: &str, field: &str| {
+            dtenge_types::Currency::new(text)
+                .map_err(|e| ApiError::bad_request("bad_currency", format!("{field}: {e}")))
+        };
+        let (base, quote) = (currency(&body.base, "base")?, currency(&body.quote, "quote")?);
+        if base == quote {
+            return Err(ApiError::bad_request("bad_currency", "base and quote must differ"));
+        }
+        let amount = crate::dto::positive_amount(body.amount_tiyn, "amount_tiyn")?;
+        Ok(node.pvp(&from, counterparty, base, amount, quote).await?)
     })
     .await
 }
