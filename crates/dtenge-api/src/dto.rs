@@ -157,6 +157,8 @@ pub struct BalanceView {
     pub total_tiyn: u64,
     /// The total as shown to people, `4 000,00`.
     pub total: String,
+    /// Other currencies held (cross-border), by code, in their smallest unit.
+    pub other_currencies: std::collections::BTreeMap<String, u64>,
 }
 
 impl BalanceView {
@@ -171,6 +173,7 @@ impl BalanceView {
             mandated_tiyn: b.mandated.tiyn(),
             total_tiyn: b.total.tiyn(),
             total: b.total.to_string(),
+            other_currencies: b.other_currencies.iter().map(|(c, a)| (c.clone(), a.tiyn())).collect(),
         }
     }
 }

@@ -712,6 +712,9 @@ pub struct BalanceView {
     pub total_tiyn: u64,
     /// The total as shown to people.
     pub total: String,
+    /// Other currencies held (cross-border), by code.
+    #[serde(default)]
+    pub other_currencies: std::collections::BTreeMap<String, u64>,
 }
 
 /// A history line.

@@ -1,21 +1,43 @@
-//! The scenario runner: a fresh platform per scenario, DAs by label, steps
-//! with balances before and after, expected refusals.
+//! The scenario runner: a fresh platform per scenario with the HTTP API
+//! router over it and one typed client per acting participant; DAs by label;
+//! steps with balances before and after; expected refusals.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use dtenge_client::{
+    Client, ClientError, ConversionKindDto, HolderKindDto, KycDto, ListQuery, OpenAccount, Recipient, TransferRequest,
+    TxOutcomeView,
+};
+use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
 use dtenge_node::NodeError;
-use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
-use dtenge_node::conversion::ConversionKind;
-use dtenge_node::service::{NodeService, PayTo, TxOutcome};
-use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_platform::spec::ids;
+use dtenge_node::accounts::{AccountId, HolderKind};
+use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions};
-use dtenge_types::{Address, Amount, Currency, IinBin, ParticipantId, Timestamp};
+use dtenge_types::{Amount, Currency, IinBin, Timestamp};
 use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The participants the scenarios act as, each with its own signing client.
+pub const ACTORS: [&str; 14] = [
+    "STB1",
+    "STB2",
+    "STB3",
+    ids::TREASURY,
+    ids::NBK,
+    ids::FCB,
+    "IFA",
+    "SSIS",
+    "PORTAL",
+    "SRC",
+    "TERMINALS",
+    "EGOV",
+    "CROWD",
+    "FXDESK",
+];
 
 /// Why a scenario could not run at all (as opposed to a step failing).
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +45,19 @@ pub enum DemoError {
     /// The platform failed to start.
     #[error("platform: {0}")]
     Platform(String),
-    /// A step's precondition failed.
+    /// A step's precondition failed, or the API refused it.
     #[error("{0}")]
     Step(String),
 }
 
 impl From<NodeError> for DemoError {
     fn from(e: NodeError) -> Self {
+        DemoError::Step(e.to_string())
+    }
+}
+
+impl From<ClientError> for DemoError {
+    fn from(e: ClientError) -> Self {
         DemoError::Step(e.to_string())
     }
 }
@@ -73,129 +101,499 @@ pub struct ScenarioReport {
     pub steps: Vec<StepReport>,
 }
 
-/// What a scenario sees: the platform, the clock, its DAs by label.
+/// A digital account as the API shows it: its id at its bank, its address
+/// and the bank (node) hosting it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Da {
+    /// `<node>-<number>`.
+    pub id: String,
+    /// The DA's address (hex public key).
+    pub address: String,
+    /// The hosting node.
+    pub node: String,
+}
+
+/// An amount in whole tenge as tiyn.
+pub fn tiyn(tenge: u64) -> u64 {
+    Amount::from_tenge(tenge).unwrap_or(Amount::MAX).tiyn()
+}
+
+/// Result of a step that produced a transaction.
+pub type StepResult = Result<TxOutcomeView, DemoError>;
+
+fn outcome(view: TxOutcomeView) -> StepResult {
+    if view.status.status == "rejected" {
+        let why = view.status.reason.clone().unwrap_or_default();
+        return Err(DemoError::Step(format!("transaction {} rejected: {why}", view.tx)));
+    }
+    Ok(view)
+}
+
+fn payees(to: &[(&Da, u64)]) -> Value {
+    Value::Array(to.iter().map(|(da, tenge)| json!({"address": da.address, "amount_tiyn": tiyn(*tenge)})).collect())
+}
+
+/// An event a provider registers on the oracle (`POST /api/v1/oracle/events`).
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// `single`, `recurring` or `campaign`.
+    pub kind: &'a str,
+    /// Campaign only: its target, in tenge.
+    pub target: Option<u64>,
+    /// Whose funds are held (none for a campaign).
+    pub sender: Option<&'a Da>,
+    /// Who receives released funds.
+    pub recipient: &'a Da,
+    /// The amount held, in tenge (none for a campaign).
+    pub amount: Option<u64>,
+    /// Valid-until or deadline.
+    pub valid_until: Timestamp,
+}
+
+/// A contract a provider registers under a parameter (`POST /api/v1/oracle/contracts`).
+#[derive(Debug, Clone)]
+pub struct ContractSpec<'a> {
+    /// Its number.
+    pub number: &'a str,
+    /// Its parameter.
+    pub parameter: &'a str,
+    /// Who pays.
+    pub sender: &'a Da,
+    /// Who is paid.
+    pub recipient: &'a Da,
+    /// Maximum transfer total, in tenge.
+    pub max_transfer: u64,
+    /// Maximum cash-out total, in tenge.
+    pub max_cashout: u64,
+    /// End of validity.
+    pub valid_until: Timestamp,
+    /// Whether the recipient is the end supplier.
+    pub final_recipient: bool,
+}
+
+/// One participant's signed, typed client to the platform's HTTP API, with
+/// the requests the scenarios make. Amounts are in whole tenge.
+#[derive(Debug, Clone)]
+pub struct Api {
+    client: Client,
+}
+
+impl Api {
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn tx(&self, path: &str, body: Value) -> StepResult {
+        outcome(self.client.post_json(path, &body, None).await?)
+    }
+
+    async fn write(&self, path: &str, body: Value) -> Result<Value, DemoError> {
+        Ok(self.client.post_json(path, &body, None).await?)
+    }
+
+    /// `POST /api/v1/accounts`: a verified DA on this bank.
+    pub async fn open_account(&self, iin_bin: &IinBin, name: &str, kind: HolderKind) -> Result<Da, DemoError> {
+        let request = OpenAccount {
+            iin_bin: iin_bin.to_string(),
+            name: name.to_string(),
+            kind: HolderKindDto::from(kind),
+            kyc: Some(KycDto::Verified),
+            client_public_key: None,
+        };
+        let view = self.client.open_account(&request, None).await?;
+        Ok(Da { id: view.id, address: view.address, node: view.node })
+    }
+
+    /// `POST /api/v1/transfers`: one atomic payment to one or several recipients.
+    pub async fn transfer(&self, from: &Da, to: &[(&Da, u64)]) -> StepResult {
+        let request = TransferRequest {
+            from: from.id.clone(),
+            to: to.iter().map(|(da, tenge)| Recipient::address(da.address.clone(), tiyn(*tenge))).collect(),
+            memo: None,
+        };
+        outcome(self.client.transfer(&request, None).await?)
+    }
+
+    /// `POST /api/v1/transfers/marked`: pays address-marked funds.
+    pub async fn pay_marked(&self, from: &Da, to: &[(&Da, u64)]) -> StepResult {
+        self.tx("/api/v1/transfers/marked", json!({"from": from.id, "to": payees(to)})).await
+    }
+
+    /// `POST /api/v1/markings/address` (Treasury): marks funds of `account` paid to `recipient`.
+    pub async fn mark_address(
+        &self,
+        account: &Da,
+        recipient: &Da,
+        tenge: u64,
+        reference: &str,
+        levels: &[(&[&Da], u64)],
+    ) -> StepResult {
+        let levels: Vec<Value> = levels
+            .iter()
+            .map(|(recipients, limit)| {
+                let recipients: Vec<&str> = recipients.iter().map(|d| d.address.as_str()).collect();
+                json!({"recipients": recipients, "limit_tiyn": tiyn(*limit)})
+            })
+            .collect();
+        let body = json!({
+            "account": account.id, "recipient": recipient.address, "amount_tiyn": tiyn(tenge),
+            "reference": reference, "levels": levels,
+        });
+        self.tx("/api/v1/markings/address", body).await
+    }
+
+    /// `POST /api/v1/markings/parameter`.
+    pub async fn mark_parameter(&self, account: &Da, recipient: &Da, tenge: u64, parameter: &str) -> StepResult {
+        let body = json!({
+            "account": account.id, "recipient": recipient.address, "amount_tiyn": tiyn(tenge), "parameter": parameter,
+        });
+        self.tx("/api/v1/markings/parameter", body).await
+    }
+
+    /// `POST /api/v1/contract-payments`.
+    pub async fn contract_payment(
+        &self,
+        account: &Da,
+        parameter: &str,
+        contract: &str,
+        recipient: &Da,
+        tenge: u64,
+        cash_out: bool,
+    ) -> StepResult {
+        let body = json!({
+            "account": account.id, "parameter": parameter, "contract": contract,
+            "recipient": recipient.address, "amount_tiyn": tiyn(tenge), "cash_out": cash_out,
+        });
+        self.tx("/api/v1/contract-payments", body).await
+    }
+
+    /// `POST /api/v1/holds`: holds funds for an event (a campaign contribution names its amount).
+    pub async fn hold(&self, account: &Da, event: &str, contribution: Option<u64>) -> StepResult {
+        let mut body = json!({"account": account.id, "event": event});
+        if let Some(tenge) = contribution {
+            body["amount_tiyn"] = json!(tiyn(tenge));
+        }
+        self.tx("/api/v1/holds", body).await
+    }
+
+    /// `POST /api/v1/holds/{event}/release`.
+    pub async fn release(&self, account: &Da, event: &str) -> StepResult {
+        let path = format!("/api/v1/holds/{}/release", dtenge_client::segment(event));
+        self.tx(&path, json!({"account": account.id})).await
+    }
+
+    /// `POST /api/v1/invoices/{id}/pay`.
+    pub async fn pay_invoice(&self, account: &Da, invoice: &str) -> StepResult {
+        let path = format!("/api/v1/invoices/{}/pay", dtenge_client::segment(invoice));
+        self.tx(&path, json!({"account": account.id})).await
+    }
+
+    /// `POST /api/v1/vat-payments`.
+    pub async fn pay_vat(&self, account: &Da, tenge: u64) -> StepResult {
+        self.tx("/api/v1/vat-payments", json!({"account": account.id, "amount_tiyn": tiyn(tenge)})).await
+    }
+
+    /// `POST /api/v1/mandates`.
+    pub async fn grant_mandate(
+        &self,
+        account: &Da,
+        mandate: &str,
+        grantee: &Da,
+        tenge: u64,
+        valid_until: Timestamp,
+    ) -> StepResult {
+        let body = json!({
+            "account": account.id, "mandate": mandate, "grantee": grantee.address,
+            "amount_tiyn": tiyn(tenge), "valid_until_ms": valid_until.millis(),
+        });
+        self.tx("/api/v1/mandates", body).await
+    }
+
+    /// `POST /api/v1/mandates/{mandate}/debit`.
+    pub async fn debit(&self, grantee: &Da, owner: &Da, mandate: &str, to: &Da, tenge: u64) -> StepResult {
+        let path = format!("/api/v1/mandates/{}/debit", dtenge_client::segment(mandate));
+        let body = json!({
+            "grantee_account": grantee.id, "owner_account": owner.id, "to": to.address, "amount_tiyn": tiyn(tenge),
+        });
+        self.tx(&path, body).await
+    }
+
+    /// `POST /api/v1/mandates/{mandate}/revoke`.
+    pub async fn revoke_mandate(&self, account: &Da, mandate: &str) -> StepResult {
+        let path = format!("/api/v1/mandates/{}/revoke", dtenge_client::segment(mandate));
+        self.tx(&path, json!({"account": account.id})).await
+    }
+
+    /// `POST /api/v1/pvp`: `tenge` of `base` against `quote` at the FX oracle's rate.
+    pub async fn pvp(&self, account: &Da, counterparty: &Da, base: &str, tenge: u64, quote: &str) -> StepResult {
+        let body = json!({
+            "account": account.id, "counterparty": counterparty.address, "base": base,
+            "amount_tiyn": tiyn(tenge), "quote": quote,
+        });
+        self.tx("/api/v1/pvp", body).await
+    }
+
+    /// `POST /api/v1/oracle/events` (provider).
+    pub async fn register_event(&self, e: &Event<'_>) -> Result<Value, DemoError> {
+        let body = json!({
+            "id": e.id,
+            "kind": e.kind,
+            "target_tiyn": e.target.map(tiyn),
+            "sender": e.sender.map(|d| d.address.clone()),
+            "sender_node": e.sender.map(|d| d.node.clone()),
+            "recipient": e.recipient.address,
+            "recipient_node": e.recipient.node,
+            "amount_tiyn": e.amount.map(tiyn),
+            "valid_until_ms": e.valid_until.millis(),
+        });
+        self.write("/api/v1/oracle/events", body).await
+    }
+
+    /// `POST /api/v1/oracle/events/{id}/occurrences` (the event's provider).
+    pub async fn report_occurrence(&self, event: &str, tenge: Option<u64>) -> Result<Value, DemoError> {
+        let path = format!("/api/v1/oracle/events/{}/occurrences", dtenge_client::segment(event));
+        let body = match tenge {
+            Some(t) => json!({"amount_tiyn": tiyn(t)}),
+            None => json!({}),
+        };
+        self.write(&path, body).await
+    }
+
+    /// `POST /api/v1/oracle/parameters` (the Smart Contract Portal).
+    pub async fn register_parameter(&self, id: &str, initiator: &Da, title: &str) -> Result<Value, DemoError> {
+        let body = json!({"id": id, "initiator": initiator.address, "initiator_node": initiator.node, "title": title});
+        self.write("/api/v1/oracle/parameters", body).await
+    }
+
+    /// `POST /api/v1/oracle/contracts` (the Smart Contract Portal).
+    pub async fn register_contract(&self, c: &ContractSpec<'_>) -> Result<Value, DemoError> {
+        let body = json!({
+            "number": c.number, "parameter": c.parameter, "sender": c.sender.address,
+            "recipient": c.recipient.address, "max_transfer_tiyn": tiyn(c.max_transfer),
+            "max_cashout_tiyn": tiyn(c.max_cashout), "valid_until_ms": c.valid_until.millis(),
+            "final_recipient": c.final_recipient,
+        });
+        self.write("/api/v1/oracle/contracts", body).await
+    }
+
+    /// `POST /api/v1/oracle/invoices` (the tax service).
+    pub async fn register_invoice(
+        &self,
+        id: &str,
+        seller: &Da,
+        buyer: &Da,
+        net: u64,
+        vat: u64,
+    ) -> Result<Value, DemoError> {
+        let body = json!({
+            "id": id, "seller": seller.address, "buyer": buyer.address,
+            "net_tiyn": tiyn(net), "vat_tiyn": tiyn(vat),
+        });
+        self.write("/api/v1/oracle/invoices", body).await
+    }
+
+    /// `POST /api/v1/oracle/fx-rates` (the FX provider): `quote = base × numerator / denominator`.
+    pub async fn set_rate(
+        &self,
+        base: &str,
+        quote: &str,
+        numerator: u64,
+        denominator: u64,
+        valid_until: Timestamp,
+    ) -> Result<Value, DemoError> {
+        let body = json!({
+            "base": base, "quote": quote, "numerator": numerator, "denominator": denominator,
+            "valid_until_ms": valid_until.millis(),
+        });
+        self.write("/api/v1/oracle/fx-rates", body).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/notifications`: the texts, newest first.
+    pub async fn notifications(&self, da: &Da) -> Result<Vec<String>, DemoError> {
+        let query = ListQuery { per_page: Some(200), ..ListQuery::default() };
+        Ok(self.client.notifications(&da.id, &query).await?.items.into_iter().map(|n| n.text).collect())
+    }
+}
+
+/// What a scenario sees: the platform, the clock, the API clients, its DAs by label.
 pub struct Ctx {
     /// The platform.
-    pub platform: Platform,
+    pub platform: Arc<Platform>,
     /// Its clock.
     pub clock: Arc<ManualClock>,
-    accounts: BTreeMap<String, (String, Account)>,
+    clients: BTreeMap<String, Api>,
+    accounts: BTreeMap<String, Da>,
     steps: Vec<StepReport>,
     serial: u8,
 }
 
-fn dt(n: u64) -> Amount {
-    Amount::from_tenge(n).unwrap_or(Amount::MAX)
-}
-
 impl Ctx {
-    /// A context over a fresh platform in `data`.
+    /// A context over a fresh platform in `data`, with the API router over
+    /// it and a signed in-process client for every participant in [`ACTORS`].
     pub async fn open(data: &Path) -> Result<Ctx, DemoError> {
         let clock = ManualClock::new(Timestamp(1_767_225_600_000)); // 2026-01-01 05:00 Astana
-        let platform = Platform::open(data, clock.clone(), PlatformOptions { durable: true })
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let platform = Platform::open(data, Arc::clone(&dyn_clock), PlatformOptions { durable: true })
             .await
             .map_err(|e| DemoError::Platform(e.to_string()))?;
-        Ok(Ctx { platform, clock, accounts: BTreeMap::new(), steps: Vec::new(), serial: 0 })
+        let platform = Arc::new(platform);
+        let router = dtenge_api::router(Arc::clone(&platform));
+        let keys = Keys::at(data);
+        let mut clients = BTreeMap::new();
+        for actor in ACTORS {
+            let key = keys.load(actor).map_err(|e| DemoError::Platform(format!("key of {actor}: {e}")))?;
+            let key: Arc<dyn Signer> = Arc::new(key);
+            let participant =
+                dtenge_types::ParticipantId::new(actor).map_err(|e| DemoError::Platform(e.to_string()))?;
+            let client = Client::in_process(router.clone(), participant, key, Arc::clone(&dyn_clock));
+            clients.insert(actor.to_string(), Api { client });
+        }
+        Ok(Ctx { platform, clock, clients, accounts: BTreeMap::new(), steps: Vec::new(), serial: 0 })
     }
 
-    /// A node.
-    pub fn node(&self, id: &str) -> Result<Arc<NodeService>, DemoError> {
+    /// The API client of participant `id`.
+    pub fn api(&self, id: &str) -> Result<Api, DemoError> {
+        self.clients.get(id).cloned().ok_or_else(|| DemoError::Step(format!("no API client for {id}")))
+    }
+
+    /// A node, for what the API does not offer (a foreign central bank's issuance).
+    pub fn node(&self, id: &str) -> Result<Arc<dtenge_node::service::NodeService>, DemoError> {
         self.platform.node(id).cloned().map_err(|e| DemoError::Step(e.to_string()))
     }
 
-    /// Opens a verified DA labelled `label` on `node` and, if `tenge` > 0,
-    /// funds it from the node's own DA (which gets DT through the NBK
-    /// conversion flow first).
-    pub async fn open_da(
-        &mut self,
-        label: &str,
-        node: &str,
-        kind: HolderKind,
-        tenge: u64,
-    ) -> Result<Account, DemoError> {
+    /// Opens a verified DA labelled `label` at bank `node` through the API
+    /// and, if `tenge` > 0, funds it (see [`Ctx::fund`]).
+    pub async fn open_da(&mut self, label: &str, node: &str, kind: HolderKind, tenge: u64) -> Result<Da, DemoError> {
         self.serial = self.serial.wrapping_add(1);
-        let holder = Holder { iin_bin: demo_id(kind, self.serial), name: label.to_string(), kind };
-        let host = self.node(node)?;
-        let account = host.open_account(holder, None, KycState::Verified).await?;
+        let da = self.api(node)?.open_account(&demo_id(kind, self.serial), label, kind).await?;
         if tenge > 0 {
-            self.fund(node, &account, dt(tenge)).await?;
+            self.fund(&da, tenge).await?;
         }
-        self.accounts.insert(label.to_string(), (node.to_string(), account.clone()));
-        Ok(account)
+        self.accounts.insert(label.to_string(), da.clone());
+        Ok(da)
     }
 
-    /// Funds `account` from its bank's own DA, converting through NBK first.
-    pub async fn fund(&self, node: &str, account: &Account, amount: Amount) -> Result<(), DemoError> {
-        let host = self.node(node)?;
-        let request = host.request_conversion(ConversionKind::Issue, amount).await?;
-        let nbk = self.node(ids::NBK)?;
-        nbk.import_cbs().await?;
-        nbk.approve_conversion(&request.id, "demo").await?;
-        let own = host.own_account()?;
-        host.pay(&own, &[PayTo { address: account.address, amount }], None).await?;
+    /// Funds `da` the way its bank does, through the API: the bank asks NBK
+    /// for a conversion, the CBS simulator confirms it on the next round,
+    /// NBK approves it (DT issued to the bank's own DA), and the bank pays
+    /// the DA from its own DA.
+    pub async fn fund(&self, da: &Da, tenge: u64) -> Result<(), DemoError> {
+        let bank = self.api(&da.node)?;
+        let amount = tiyn(tenge);
+        let request = bank.client.request_conversion(ConversionKindDto::Issue, amount, None).await?;
+        self.platform.tick().await;
+        let approved = self.api(ids::NBK)?.client.approve_conversion(&request.id, "demo operator").await?;
+        if approved.status.status == "rejected" {
+            return Err(DemoError::Step(format!(
+                "conversion {} rejected: {}",
+                approved.id,
+                approved.status.reason.unwrap_or_default()
+            )));
+        }
+        let own = self.institution(&format!("{}-DA", da.node)).await?;
+        if own.address != da.address {
+            bank.transfer(&own, &[(da, tenge)]).await?;
+        }
         Ok(())
     }
 
     /// A DA by label.
-    pub fn account(&self, label: &str) -> Result<Account, DemoError> {
-        self.accounts
-            .get(label)
-            .map(|(_, a)| a.clone())
-            .ok_or_else(|| DemoError::Step(format!("no DA labelled {label}")))
+    pub fn account(&self, label: &str) -> Result<Da, DemoError> {
+        self.accounts.get(label).cloned().ok_or_else(|| DemoError::Step(format!("no DA labelled {label}")))
     }
 
-    /// A DA's address by label.
-    pub fn addr(&self, label: &str) -> Result<Address, DemoError> {
-        Ok(self.account(label)?.address)
-    }
-
-    /// Registers an institution's DA (configured at platform start) under a label.
-    pub fn adopt_institution(&mut self, label: &str, key: &str) -> Result<Account, DemoError> {
+    /// An institution's DA (configured at platform start), found by its host
+    /// bank through `GET /api/v1/accounts`.
+    pub async fn institution(&self, key: &str) -> Result<Da, DemoError> {
         let inst = self
             .platform
             .spec
             .institutions
             .iter()
             .find(|i| i.key == key)
-            .cloned()
             .ok_or_else(|| DemoError::Step(format!("no institution {key}")))?;
-        let node = self.node(inst.host.as_str())?;
-        let account = node
-            .read(|s| s.account_of(&inst.address).cloned())
-            .ok_or_else(|| DemoError::Step(format!("{key} not opened")))?;
-        self.accounts.insert(label.to_string(), (inst.host.to_string(), account.clone()));
-        Ok(account)
+        let (host, address) = (inst.host.to_string(), inst.address.to_string());
+        let query = ListQuery { per_page: Some(200), ..ListQuery::default() };
+        let page = self.api(&host)?.client.list_accounts(&query).await?;
+        let view = page
+            .items
+            .into_iter()
+            .find(|a| a.address == address)
+            .ok_or_else(|| DemoError::Step(format!("{key} is not opened at {host}")))?;
+        Ok(Da { id: view.id, address, node: host })
     }
 
-    fn balances(&self, labels: &[&str]) -> Vec<(String, BTreeMap<String, u64>)> {
-        labels
-            .iter()
-            .filter_map(|label| {
-                let (node, account) = self.accounts.get(*label)?;
-                let host = self.platform.node(node).ok()?;
-                let by_currency = host.read(|s| {
-                    let mut map = BTreeMap::new();
-                    for (_, stored) in s.vault.of_account(&account.id) {
-                        let kind = match stored.token.kind() {
-                            dtenge_types::TokenKind::Standard => "standard",
-                            dtenge_types::TokenKind::Marked => "marked",
-                            dtenge_types::TokenKind::Held => "held",
-                            dtenge_types::TokenKind::Vat => "vat",
-                            dtenge_types::TokenKind::Mandated => "mandated",
-                        };
-                        let key = if stored.token.currency == Currency::DT {
-                            kind.to_string()
-                        } else {
-                            format!("{kind}_{}", stored.token.currency)
-                        };
-                        let entry: &mut u64 = map.entry(key).or_default();
-                        *entry = entry.saturating_add(stored.token.amount.tiyn());
-                    }
-                    map
-                });
-                Some((label.to_string(), by_currency))
-            })
-            .collect()
+    /// Registers an institution's DA under a label.
+    pub async fn adopt_institution(&mut self, label: &str, key: &str) -> Result<Da, DemoError> {
+        let da = self.institution(key).await?;
+        self.accounts.insert(label.to_string(), da.clone());
+        Ok(da)
+    }
+
+    /// A DA's balances by kind: `GET /api/v1/accounts/{id}/balance` through
+    /// its bank's client. That answer sums every currency, so a DA that also
+    /// holds another currency (the cross-border scenario) is read per
+    /// currency from its node's vault instead.
+    async fn balances_of(&self, da: &Da) -> Option<BTreeMap<String, u64>> {
+        if let Some(split) = self.per_currency(da) {
+            return Some(split);
+        }
+        let view = self.clients.get(&da.node)?.client.balance(&da.id).await.ok()?;
+        let mut map = BTreeMap::new();
+        for (kind, tiyn) in [
+            ("standard", view.standard_tiyn),
+            ("marked", view.marked_tiyn),
+            ("held", view.held_tiyn),
+            ("vat", view.vat_tiyn),
+            ("mandated", view.mandated_tiyn),
+        ] {
+            if tiyn > 0 {
+                map.insert(kind.to_string(), tiyn);
+            }
+        }
+        Some(map)
+    }
+
+    fn per_currency(&self, da: &Da) -> Option<BTreeMap<String, u64>> {
+        let node = self.platform.node(&da.node).ok()?;
+        let id = AccountId(da.id.clone());
+        node.read(|s| {
+            if s.vault.of_account(&id).all(|(_, t)| t.token.currency == Currency::DT) {
+                return None;
+            }
+            let mut map = BTreeMap::new();
+            for (_, stored) in s.vault.of_account(&id) {
+                let kind = match stored.token.kind() {
+                    dtenge_types::TokenKind::Standard => "standard",
+                    dtenge_types::TokenKind::Marked => "marked",
+                    dtenge_types::TokenKind::Held => "held",
+                    dtenge_types::TokenKind::Vat => "vat",
+                    dtenge_types::TokenKind::Mandated => "mandated",
+                };
+                let key = if stored.token.currency == Currency::DT {
+                    kind.to_string()
+                } else {
+                    format!("{kind}_{}", stored.token.currency)
+                };
+                let entry: &mut u64 = map.entry(key).or_default();
+                *entry = entry.saturating_add(stored.token.amount.tiyn());
+            }
+            Some(map)
+        })
+    }
+
+    async fn balances(&self, labels: &[&str]) -> Vec<(String, BTreeMap<String, u64>)> {
+        let mut out = Vec::with_capacity(labels.len());
+        for label in labels {
+            let Some(da) = self.accounts.get(*label) else { continue };
+            if let Some(b) = self.balances_of(da).await {
+                out.push((label.to_string(), b));
+            }
+        }
+        out
     }
 
     async fn record<T, F, Fut>(
@@ -209,9 +607,9 @@ impl Ctx {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, DemoError>>,
     {
-        let before = self.balances(labels);
+        let before = self.balances(labels).await;
         let result = work().await;
-        let after = self.balances(labels);
+        let after = self.balances(labels).await;
         let balances = before
             .into_iter()
             .zip(after)
@@ -245,7 +643,8 @@ impl Ctx {
         self.record(title, labels, None, work).await
     }
 
-    /// A step that must be refused with a message containing `reason`.
+    /// A step that must be refused with an error (`HTTP <status> <code>: <message>`)
+    /// containing `reason`.
     pub async fn refused<T, F, Fut>(&mut self, title: &str, labels: &[&str], reason: &str, work: F)
     where
         F: FnOnce() -> Fut,
@@ -255,8 +654,8 @@ impl Ctx {
     }
 
     /// A check on the state, recorded as a step.
-    pub fn check(&mut self, title: &str, labels: &[&str], ok: bool, detail: String) {
-        let now = self.balances(labels);
+    pub async fn check(&mut self, title: &str, labels: &[&str], ok: bool, detail: String) {
+        let now = self.balances(labels).await;
         let balances =
             now.into_iter().map(|(account, b)| BalanceLine { account, before: b.clone(), after: b }).collect();
         self.steps.push(StepReport {
@@ -269,25 +668,12 @@ impl Ctx {
     }
 
     /// A DA's balance of one kind (`standard`, `marked`, `held`, `vat`, `mandated`).
-    pub fn balance(&self, label: &str, kind: &str) -> u64 {
-        self.balances(&[label]).first().and_then(|(_, b)| b.get(kind).copied()).unwrap_or(0)
+    pub async fn balance(&self, label: &str, kind: &str) -> u64 {
+        self.balances(&[label]).await.first().and_then(|(_, b)| b.get(kind).copied()).unwrap_or(0)
     }
 
-    /// A provider's request to the oracle.
-    pub async fn provider(&self, provider: &str, request: OracleRequest) -> Result<OracleAnswer, DemoError> {
-        let bus = self.platform.bus(provider).map_err(|e| DemoError::Step(e.to_string()))?;
-        let body = borsh::to_vec(&request).map_err(|e| DemoError::Step(e.to_string()))?;
-        let answer = bus
-            .call(&ParticipantId::new(ids::ORACLE).map_err(|e| DemoError::Step(e.to_string()))?, body)
-            .await
-            .map_err(|e| DemoError::Step(e.to_string()))?;
-        match borsh::from_slice::<OracleAnswer>(&answer).map_err(|e| DemoError::Step(e.to_string()))? {
-            OracleAnswer::Refused(why) => Err(DemoError::Step(format!("oracle refused: {why}"))),
-            other => Ok(other),
-        }
-    }
-
-    /// Background work everywhere (notices, releases, expiries).
+    /// Background work everywhere (notices, releases, expiries): not an API
+    /// operation, the platform's own round.
     pub async fn tick(&self) {
         self.platform.tick().await;
     }
@@ -308,14 +694,6 @@ impl Ctx {
 pub fn demo_id(kind: HolderKind, serial: u8) -> IinBin {
     dtenge_platform::demo_set::demo_iin_bin(kind, serial.wrapping_add(100))
 }
-
-/// Payment helper for steps.
-pub fn pay_to(address: Address, tenge: u64) -> PayTo {
-    PayTo { address, amount: dt(tenge) }
-}
-
-/// Result of a step that produced a transaction.
-pub type StepResult = Result<TxOutcome, DemoError>;
 
 /// Runs the named scenarios (all if empty), each on a fresh platform under
 /// `data` (a temporary directory if `None`), calling `progress` after each.

@@ -25,7 +25,7 @@ pub struct Stored {
 }
 
 /// Balances of one DA by kind (SPEC §5 API: standard / marked / held / VAT).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balances {
     /// Free to spend.
     pub standard: Amount,
@@ -37,8 +37,10 @@ pub struct Balances {
     pub vat: Amount,
     /// Reserved for debit mandates.
     pub mandated: Amount,
-    /// Everything.
+    /// Everything in DT.
     pub total: Amount,
+    /// Standard tokens of other currencies (cross-border), by currency code.
+    pub other_currencies: std::collections::BTreeMap<String, Amount>,
 }
 
 /// Tokens of this node's accounts.
@@ -156,10 +158,16 @@ impl Vault {
         .unwrap_or(Amount::MAX)
     }
 
-    /// Balances by kind (reserved tokens included: they are still the holder's until spent).
+    /// DT balances by kind, and other currencies' totals (reserved tokens
+    /// included: they are still the holder's until spent).
     pub fn balances(&self, account: &AccountId) -> Balances {
         let mut b = Balances::default();
         for (_, s) in self.of_account(account) {
+            if s.token.currency != dtenge_types::Currency::DT {
+                let slot = b.other_currencies.entry(s.token.currency.to_string()).or_default();
+                *slot = slot.checked_add(s.token.amount).unwrap_or(Amount::MAX);
+                continue;
+            }
             let slot = match s.token.kind() {
                 TokenKind::Standard => &mut b.standard,
                 TokenKind::Marked => &mut b.marked,
