@@ -13,6 +13,16 @@ use crate::model::{EventStatus, LimitKind, Registry};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OracleError {
+    /// Another provider registered it.
+    #[error("{what} was registered by {owner}; only its own provider may change it, not {provider}")]
+    NotOwner {
+        /// Who asked.
+        provider: ParticipantId,
+        /// Who registered it.
+        owner: ParticipantId,
+        /// The event or contract.
+        what: String,
+    },
     /// A confirmation for a transaction the notary has not committed.
     #[error("transaction {tx} is not committed by the notary; confirm it only after its receipt")]
     NotNotarised {

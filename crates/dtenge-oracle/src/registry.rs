@@ -121,6 +121,7 @@ impl OracleState {
     ) -> Result<OracleRecord, OracleError> {
         self.authorise(provider, Registry::Events)?;
         let e = self.event_state(event)?;
+        owns(provider, &e.provider, event.as_str())?;
         let full = match (e.spec.kind, e.spec.amount) {
             (EventKind::Campaign { .. }, _) | (_, None) => {
                 return Err(OracleError::WrongEventKind {
@@ -177,6 +178,7 @@ impl OracleState {
     pub fn cancel_event(&self, provider: &ParticipantId, event: &EventId) -> Result<OracleRecord, OracleError> {
         self.authorise(provider, Registry::Events)?;
         let e = self.event_state(event)?;
+        owns(provider, &e.provider, event.as_str())?;
         if e.status != EventStatus::Open {
             return Err(OracleError::EventClosed {
                 event: event.clone(),
@@ -282,6 +284,7 @@ impl OracleState {
         let state = self
             .contract(parameter, contract)
             .ok_or_else(|| OracleError::UnknownContract { parameter: parameter.clone(), contract: contract.clone() })?;
+        owns(provider, &state.provider, contract.as_str())?;
         for (kind, limit) in
             [(LimitKind::Transfer, amendment.max_transfer), (LimitKind::CashOut, amendment.max_cashout)]
         {
@@ -345,5 +348,14 @@ impl OracleState {
         }
         in_future("rate valid-until", rate.valid_until, now)?;
         Ok(OracleRecord::RateSet { provider: provider.clone(), rate })
+    }
+}
+
+/// Only the provider that registered an event or contract reports, cancels or amends it.
+fn owns(provider: &ParticipantId, owner: &ParticipantId, what: &str) -> Result<(), OracleError> {
+    if provider == owner {
+        Ok(())
+    } else {
+        Err(OracleError::NotOwner { provider: provider.clone(), owner: owner.clone(), what: what.to_string() })
     }
 }

@@ -432,3 +432,19 @@ fn commands_without_oracle_statements_are_not_attested() {
         Err(OracleError::NoAttestationNeeded { command: "transfer" })
     );
 }
+
+#[test]
+fn only_the_registering_provider_reports_or_cancels_its_event() {
+    let mut w = World::new();
+    let spec = fixed_event(&w, "IFA-OWN-1", EventKind::Single, dt(1_000));
+    w.run(w.oracle.register_event(&node(EVENTS), spec.clone(), w.now));
+    // A second events provider may write to the registry, but not someone else's event.
+    let other = node("SSIS-2");
+    let grant = w.oracle.register_provider(other.clone(), "another subsidy system", BTreeSet::from([Registry::Events]));
+    w.run(grant);
+    let err = w.oracle.report_occurrence(&other, &spec.id, None, w.now).unwrap_err();
+    assert!(matches!(err, OracleError::NotOwner { .. }), "{err}");
+    assert!(err.to_string().contains("only its own provider"), "{err}");
+    assert!(matches!(w.oracle.cancel_event(&other, &spec.id), Err(OracleError::NotOwner { .. })));
+    w.run(w.oracle.report_occurrence(&node(EVENTS), &spec.id, None, w.now));
+}
