@@ -1060,13 +1060,15 @@ impl NodeService {
     }
 
     /// Notifications for local DAs in a transaction this node committed.
-    fn notifications_for_own(&self, tx: &Transaction, _inputs: &[Token]) -> Vec<NodeRecord> {
+    fn notifications_for_own(&self, tx: &Transaction, inputs: &[Token]) -> Vec<NodeRecord> {
         let state = self.state();
         let now = self.clock.now();
         let mut out = Vec::new();
         for t in tx.body.outputs.iter() {
+            // An output to an owner of an input is change, not an incoming payment.
+            let change = inputs.iter().any(|i| i.owner == t.owner);
             if let Some(account) = state.account_of(&t.owner)
-                && !tx_inputs_owned_by(tx, &state, &t.owner)
+                && !change
             {
                 out.push(NodeRecord::Notified {
                     account: account.id.clone(),
@@ -1345,14 +1347,6 @@ impl NodeService {
         };
         self.journal.snapshot(seq, &bytes).map_err(store)
     }
-}
-
-/// Whether the owner of an output also owns an input (change, not an incoming payment).
-fn tx_inputs_owned_by(tx: &Transaction, state: &NodeState, owner: &Address) -> bool {
-    tx.body.inputs.iter().any(|id| {
-        state.outgoing.get(&tx.id()).is_some_and(|o| o.inputs.iter().any(|t| t.owner == *owner))
-            || state.vault.get(id).is_some_and(|s| s.token.owner == *owner)
-    })
 }
 
 #[derive(Clone)]

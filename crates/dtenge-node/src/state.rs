@@ -15,8 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_crypto::Digest;
-use dtenge_types::{Address, Amount, Command, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId};
+use dtenge_types::{Address, Amount, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, AccountId, KycState};
@@ -401,15 +400,5 @@ impl NodeState {
     /// Committed transactions with deliveries outstanding.
     pub fn undelivered(&self) -> Vec<(TxId, ParticipantId)> {
         self.outgoing.iter().flat_map(|(id, o)| o.undelivered.iter().map(move |to| (*id, to.clone()))).collect()
-    }
-
-    /// A digest of the state, to compare a replayed node with a live one.
-    pub fn digest(&self) -> Digest {
-        dtenge_crypto::hash(b"dtenge/node-state/v1", &[&borsh::to_vec(self).unwrap_or_default()])
-    }
-
-    /// Whether a transaction's command is one this node's history counts as a payment.
-    pub fn is_payment(command: &Command) -> bool {
-        !matches!(command, Command::Issue { .. } | Command::Redeem { .. })
     }
 }
