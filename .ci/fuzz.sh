@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ for FUZZ_SECONDS seconds each (default
 # 30) and fails if any of them finds a crash, a panic, a leak or a timeout.
+# Targets (one per family of decoders that read outside input): transactions,
+# envelopes, service message bodies, API request bodies and signed-request
+# headers, CBS files, platform.json. Prints executions and exec/s per target.
 #
 #   FUZZ_SECONDS=300 .ci/fuzz.sh                 # longer run
+#   FUZZ_TOTAL_SECONDS=120 .ci/fuzz.sh           # a total budget, split evenly (at least 5 s each)
 #   FUZZ_TARGETS="decode_transaction" .ci/fuzz.sh
 #   FUZZ_CORPUS_DIR=/cache/fuzz .ci/fuzz.sh      # keep what the fuzzer learns
 #
@@ -37,6 +41,12 @@ if [ -z "$targets" ]; then
     exit 1
 fi
 
+if [ -n "${FUZZ_TOTAL_SECONDS:-}" ]; then
+    count=$(wc -w <<<"$targets")
+    seconds=$(( FUZZ_TOTAL_SECONDS / count ))
+    if [ "$seconds" -lt 5 ]; then seconds=5; fi
+fi
+
 work="${FUZZ_CORPUS_DIR:-}"
 if [ -z "$work" ]; then
     work="$(mktemp -d)"
@@ -52,6 +62,7 @@ if ! cargo fuzz build -s address; then
 fi
 
 failed=()
+summary=()
 for target in $targets; do
     echo "== fuzz $target for ${seconds}s (sanitizer: $sanitizer) =="
     mkdir -p "$work/$target" "corpus/$target"
@@ -59,7 +70,13 @@ for target in $targets; do
     if [ -f "$target.dict" ]; then
         args+=(-dict="$target.dict")
     fi
-    if ! cargo fuzz run -s "$sanitizer" "$target" "$work/$target" "corpus/$target" -- "${args[@]}"; then
+    log="$work/$target.log"
+    status=0
+    cargo fuzz run -s "$sanitizer" "$target" "$work/$target" "corpus/$target" -- "${args[@]}" 2>&1 | tee "$log" || status=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | sed 's/exec\/s: //')
+    summary+=("$(printf '%-24s %12s execs %8s exec/s' "$target" "${execs:-?}" "${rate:-?}")")
+    if [ "$status" -ne 0 ]; then
         failed+=("$target")
         for artifact in artifacts/"$target"/*; do
             [ -f "$artifact" ] || continue
@@ -69,6 +86,8 @@ for target in $targets; do
     fi
 done
 
+echo "== fuzz summary (${seconds}s per target) =="
+printf '%s\n' "${summary[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "fuzzing found failures in: ${failed[*]}" >&2
     echo "reproduce with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run <target> artifacts/<target>/<file>" >&2

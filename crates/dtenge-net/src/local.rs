@@ -52,9 +52,9 @@ pub struct LocalNetwork {
 
 /// Per-identity state shared by its bus and its registration.
 #[derive(Clone)]
-struct Identity {
-    gate: Arc<Gate>,
-    nonces: Arc<NonceSource>,
+pub(crate) struct Identity {
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) nonces: Arc<NonceSource>,
 }
 
 struct Served {
@@ -139,6 +139,11 @@ impl LocalNetwork {
         Ok(answer)
     }
 
+    /// The clock and evidence the network stamps and keeps messages with.
+    pub(crate) fn clock_and_evidence(&self) -> (&Arc<dyn Clock>, &Arc<dyn Evidence>) {
+        (&self.clock, &self.evidence)
+    }
+
     fn check_link(&self, from: &ParticipantId, to: &ParticipantId) -> Result<(), NetError> {
         let partitioned = self.partitioned.read().unwrap_or_else(PoisonError::into_inner);
         for side in [from, to] {
@@ -149,7 +154,7 @@ impl LocalNetwork {
         Ok(())
     }
 
-    fn identity(&self, id: &ParticipantId) -> Identity {
+    pub(crate) fn identity(&self, id: &ParticipantId) -> Identity {
         let mut identities = self.identities.lock().unwrap_or_else(PoisonError::into_inner);
         identities
             .entry(id.clone())

@@ -8,7 +8,8 @@
 //! - [`spec`]: participants, keys and ledger parameters (`platform.json`, `keys/`);
 //! - [`services`]: opening one service from its journal (shared by both ways of running);
 //! - [`assembly`]: every service in one process over the in-process network;
-//! - [`process`]: one service per process over HTTP.
+//! - [`process`]: one service per process over HTTP;
+//! - [`sim`]: deterministic simulation under network faults and restarts, with audits.
 //!
 //! Invariant: no service reaches into another's state; the assembly only
 //! starts them and hands each a bus bound to its own identity.
@@ -18,6 +19,7 @@ pub mod demo_set;
 pub mod evidence;
 pub mod process;
 pub mod services;
+pub mod sim;
 pub mod spec;
 
 pub use assembly::{Platform, PlatformOptions};
