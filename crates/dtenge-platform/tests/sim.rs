@@ -3,7 +3,8 @@
 //! and service restarts; each run ends healed and audited (see
 //! `dtenge_platform::sim`). A failing seed is printed; replay it with
 //! `DTENGE_SIM_SEED=<seed> cargo test -p dtenge-platform --test sim`.
-//! `DTENGE_SIM_SEEDS=<n>` runs more seeds.
+//! `DTENGE_SIM_SEEDS=<n>` runs more seeds, `DTENGE_SIM_STEPS=<n>` longer
+//! workloads, `DTENGE_SIM_FAULTS=<per mille>` sets every fault rate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dtenge_platform::sim::{self, SimConfig, SimReport};
@@ -21,11 +22,23 @@ async fn run(config: &SimConfig) -> SimReport {
     }
 }
 
+/// The suite's configuration for `seed`, adjusted by the environment.
+fn config(seed: u64) -> SimConfig {
+    let mut config = SimConfig::new(seed);
+    if let Some(steps) = std::env::var("DTENGE_SIM_STEPS").ok().and_then(|s| s.parse().ok()) {
+        config.steps = steps;
+    }
+    if let Some(rate) = std::env::var("DTENGE_SIM_FAULTS").ok().and_then(|s| s.parse().ok()) {
+        config.faults = sim::FaultRates { lose_request: rate, lose_answer: rate, duplicate: rate, delay: rate };
+    }
+    config
+}
+
 fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("DTENGE_SIM_SEED") {
         return vec![seed.trim().parse().expect("DTENGE_SIM_SEED is a number")];
     }
-    let n: u64 = std::env::var("DTENGE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
+    let n: u64 = std::env::var("DTENGE_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(24);
     (1..=n).map(|i| i.wrapping_mul(0x2545_F491_4F6C_DD1D)).collect()
 }
 
@@ -35,7 +48,7 @@ async fn every_seed_keeps_the_money_invariants_under_faults() {
     let mut network = Vec::new();
     for seed in seeds() {
         eprintln!("sim seed {seed}");
-        let report = run(&SimConfig::new(seed)).await;
+        let report = run(&config(seed)).await;
         for (k, v) in &report.counts {
             *totals.entry(k.clone()).or_default() += v;
         }
