@@ -78,12 +78,13 @@ async fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
     stb1.request_conversion(ConversionKind::Issue, Amount::from_tenge(1_000).unwrap()).await.unwrap();
     p.tick().await;
     let mut cbs = Vec::new();
-    for sub in ["outbox", "inbox", "processed", "sent"] {
+    for sub in ["outbox", "inbox", "processed", "outbox/sent"] {
         let Ok(entries) = std::fs::read_dir(p.data.join("cbs").join(sub)) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "xml") {
-                cbs.push((format!("seed_{sub}"), std::fs::read(&path).unwrap()));
+                let name = path.file_name().unwrap().to_string_lossy().replace(".xml", "");
+                cbs.push((format!("seed_{}_{name}", sub.replace('/', "_")), std::fs::read(&path).unwrap()));
             }
         }
     }
