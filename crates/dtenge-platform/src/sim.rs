@@ -463,7 +463,11 @@ impl Sim {
     /// Counts an outcome; amounts and ids are dropped from the key so like outcomes add up.
     fn count(&mut self, what: impl Into<String>) {
         let what: String = what.into();
-        let key: String = what.chars().filter(|c| !c.is_ascii_digit() && *c != ',').take(60).collect();
+        let words: Vec<&str> = what
+            .split(' ')
+            .map(|w| if w.len() >= 16 && w.chars().all(|c| c.is_ascii_hexdigit()) { "…" } else { w })
+            .collect();
+        let key: String = words.join(" ").chars().filter(|c| !c.is_ascii_digit() && *c != ',').take(60).collect();
         *self.counts.entry(key).or_default() += 1;
     }
 
