@@ -288,17 +288,14 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
         NodeAnswer::Refused(why) => assert!(why.contains("receipt"), "{why}"),
         other => panic!("{other:?}"),
     }
+    assert_eq!(w.snapshot(), before, "nothing credited, nothing recorded");
     // A genuine receipt for another transaction.
     let other = w.funded("STB1", 3, HolderKind::Individual, dt(5)).await;
     let issued = w.node(ids::NBK).read(|s| {
         s.outgoing.iter().find(|(_, o)| o.tx.body.outputs.iter().any(|t| t.owner == other.address)).map(|(id, _)| *id)
     });
     let (_, _, other_receipt) = w.committed(ids::NBK, &issued.unwrap());
-    let before = {
-        // The funding above changed STB1 and the notary only; the payee's node is what matters.
-        let _ = before;
-        w.snapshot()
-    };
+    let before = w.snapshot();
     match w.deliver("STB1", "STB2", tx.clone(), inputs.clone(), other_receipt).await {
         NodeAnswer::Refused(why) => assert!(why.contains("receipt"), "{why}"),
         other => panic!("{other:?}"),
@@ -388,6 +385,7 @@ async fn a_bank_cannot_act_for_another_banks_client_at_the_nodes() {
     let err =
         w.node("STB2").pay(&client.id, &[PayTo { address: mine.address, amount: dt(1) }], None).await.unwrap_err();
     assert!(err.to_string().contains(client.id.0.as_str()), "names the account: {err}");
+    assert_eq!(w.snapshot(), before);
     // STB2 asks NBK about STB1's conversion request.
     let request =
         w.node("STB1").request_conversion(dtenge_node::conversion::ConversionKind::Issue, dt(1_000)).await.unwrap();
@@ -418,7 +416,6 @@ async fn a_bank_cannot_act_for_another_banks_client_at_the_nodes() {
     }
     assert_eq!(w.snapshot(), before_status);
     assert_eq!(w.node("STB1").balances(&client.id).unwrap().standard, dt(100));
-    let _ = before;
 }
 
 #[tokio::test]
