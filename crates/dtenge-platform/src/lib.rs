@@ -8,14 +8,19 @@
 //! - [`spec`]: participants, keys and ledger parameters (`platform.json`, `keys/`);
 //! - [`services`]: opening one service from its journal (shared by both ways of running);
 //! - [`assembly`]: every service in one process over the in-process network;
-//! - [`process`]: one service per process over HTTP.
+//! - [`process`]: one service per process over HTTP;
+//! - [`audit_log`]: the hash-chained audit log of signed messages and `dtenge audit verify`;
+//! - [`ledger_audit`]: the end-to-end invariants (nothing spent twice or lost, supply, agreement).
 //!
 //! Invariant: no service reaches into another's state; the assembly only
 //! starts them and hands each a bus bound to its own identity.
 
 pub mod assembly;
+pub mod audit_log;
 pub mod demo_set;
 pub mod evidence;
+pub mod ledger_audit;
+pub mod operator;
 pub mod process;
 pub mod services;
 pub mod spec;
