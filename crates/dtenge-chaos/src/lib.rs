@@ -12,7 +12,7 @@
 //! ```text
 //!  supervisor ── operator requests (signed with a node's key) ──► NBK, STB1..3 processes
 //!      │         rogue notarise batches (signed as STB1..3)   ──► NOTARY process
-//!      │ killer: every 2–8 s SIGKILL one of the 9 services, restart it 0.2–1.5 s later
+//!      │ killer: every 1.5–6 s SIGKILL one of the 9 services (shuffled rounds), restart it 0.2–1.5 s later
 //!      ▼
 //!  stop load → wait until no node has work in flight → SIGTERM all → audit
 //! ```
@@ -82,7 +82,7 @@ pub struct ChaosConfig {
 }
 
 impl ChaosConfig {
-    /// Defaults for `seconds` and `seed`: 6 DAs on each of 3 banks, 8 payers, a kill every 2–8 s.
+    /// Defaults for `seconds` and `seed`: 6 DAs on each of 3 banks, 8 payers, a kill every 1.5–6 s.
     pub fn new(data: PathBuf, binary: PathBuf, seconds: u64, seed: u64) -> ChaosConfig {
         ChaosConfig {
             data,
@@ -91,7 +91,7 @@ impl ChaosConfig {
             binary,
             clients_per_bank: 6,
             workers: 8,
-            max_kill_interval: Duration::from_secs(8),
+            max_kill_interval: Duration::from_secs(6),
         }
     }
 }
@@ -698,7 +698,10 @@ fn rogue_claim(token_id: TokenId, token: &Token, salt: u64) -> Option<TxClaim> {
     TxClaim::of(&Transaction::unsigned(body), std::slice::from_ref(token)).ok()
 }
 
-/// Every 2–`max` s: SIGKILL a random service, restart it 0.2–1.5 s later.
+/// Shortest pause between two kills.
+const MIN_KILL_INTERVAL_MS: u64 = 1_500;
+
+/// Every 1.5–`max` s: SIGKILL a random service, restart it 0.2–1.5 s later.
 async fn killer(
     seed: u64,
     max: Duration,
@@ -707,9 +710,10 @@ async fn killer(
     ids: &[String],
 ) -> Result<(), ChaosError> {
     let mut rng = Rng::new(seed);
-    let max_ms = u64::try_from(max.as_millis()).unwrap_or(8_000).max(2_000);
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(6_000).max(MIN_KILL_INTERVAL_MS);
+    let mut round: Vec<String> = Vec::new();
     loop {
-        let wait = Duration::from_millis(rng.range(2_000, max_ms));
+        let wait = Duration::from_millis(rng.range(MIN_KILL_INTERVAL_MS, max_ms));
         let until = Instant::now() + wait;
         while Instant::now() < until {
             if tally.stop.load(Ordering::Relaxed) {
@@ -717,7 +721,15 @@ async fn killer(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let victim = &ids[rng.index(ids.len())];
+        // Random victims in shuffled rounds: every service is killed once per round.
+        if round.is_empty() {
+            round = ids.to_vec();
+            for i in (1..round.len()).rev() {
+                round.swap(i, rng.index(i + 1));
+            }
+        }
+        let Some(victim) = round.pop() else { return Ok(()) };
+        let victim = &victim;
         services.kill(victim)?;
         tally.kills.fetch_add(1, Ordering::Relaxed);
         *tally.kills_by.lock().unwrap_or_else(PoisonError::into_inner).entry(victim.clone()).or_default() += 1;

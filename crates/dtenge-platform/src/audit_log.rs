@@ -327,6 +327,9 @@ pub fn verify_log(path: &Path, participants: &Participants) -> Result<LogSummary
     let key_of = |id: &ParticipantId| participants.get(id).map(|p| p.public_key);
     for (i, r) in records.iter().enumerate() {
         let i = i as u64;
+        if record_hash(r.index, &r.prev, r.kind, &r.payload) != r.hash {
+            return Err(fail(i, "hash does not match its contents (altered)".into()));
+        }
         if r.index != i {
             return Err(fail(
                 i,
@@ -335,9 +338,6 @@ pub fn verify_log(path: &Path, participants: &Participants) -> Result<LogSummary
         }
         if r.prev != prev {
             return Err(fail(i, "does not chain to the record before it (deleted, inserted or reordered)".into()));
-        }
-        if record_hash(r.index, &r.prev, r.kind, &r.payload) != r.hash {
-            return Err(fail(i, "hash does not match its contents (altered)".into()));
         }
         match r.kind {
             KIND_ENVELOPE => {

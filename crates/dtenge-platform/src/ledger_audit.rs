@@ -132,8 +132,10 @@ impl Facts {
             let fact = self.fact(notary, tx_id, &out.tx);
             fact.sent_by.insert(id.clone());
             if matches!(out.tx.body.command, Command::Redeem { .. }) {
-                let destroyed = dt_sum(out.inputs.iter().map(|t| (t.currency, t.amount)));
-                fact.redeemed = destroyed;
+                // Destroyed: the issuer's inputs less the change it keeps.
+                let consumed = dt_sum(out.inputs.iter().map(|t| (t.currency, t.amount)));
+                let change = dt_sum(out.tx.body.outputs.iter().map(|t| (t.currency, t.amount)));
+                fact.redeemed = consumed.checked_sub(change).unwrap_or(Amount::ZERO);
             }
         }
         for (tx_id, (tx, _from)) in &state.received {
