@@ -40,7 +40,9 @@ use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRequest, TxClaim, Verdict
 use dtenge_platform::ledger_audit::{self, Acked};
 use dtenge_platform::operator::{OperatorAnswer, OperatorRequest};
 use dtenge_platform::spec::{Keys, PlatformSpec, ids};
-use dtenge_types::{Address, Amount, Command as TxCommand, ParticipantId, TimeWindow, Token, TokenId, Transaction, TxBody};
+use dtenge_types::{
+    Address, Amount, Command as TxCommand, ParticipantId, TimeWindow, Token, TokenId, Transaction, TxBody,
+};
 use serde::Serialize;
 
 /// Why a chaos run could not be carried out (violations are in the report instead).
@@ -298,7 +300,13 @@ struct Tally {
 }
 
 impl Tally {
-    fn ack(&self, tx: dtenge_types::TxId, payer: &ParticipantId, payees: Vec<ParticipantId>, inputs: Vec<(TokenId, Token)>) {
+    fn ack(
+        &self,
+        tx: dtenge_types::TxId,
+        payer: &ParticipantId,
+        payees: Vec<ParticipantId>,
+        inputs: Vec<(TokenId, Token)>,
+    ) {
         self.acked.lock().unwrap_or_else(PoisonError::into_inner).push(Acked { tx, payer: payer.clone(), payees });
         let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
         spent.extend(inputs);

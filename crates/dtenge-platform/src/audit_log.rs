@@ -200,8 +200,7 @@ impl AuditLog {
         if let Some(offset) = torn {
             file.set_len(offset).map_err(|e| PlatformError::io(&path, e))?;
         }
-        let writer =
-            Writer { file, path, head_path, next: records.len() as u64, prev, sealed, failed: false };
+        let writer = Writer { file, path, head_path, next: records.len() as u64, prev, sealed, failed: false };
         let log = Arc::new(AuditLog { name: name.to_string(), signer_id, key, writer: Mutex::new(writer) });
         let weak: Weak<AuditLog> = Arc::downgrade(&log);
         std::thread::Builder::new()
@@ -345,9 +344,9 @@ pub fn verify_log(path: &Path, participants: &Participants) -> Result<LogSummary
                     Envelope::decode(&r.payload).map_err(|e| fail(i, format!("envelope does not decode: {e}")))?;
                 let key = key_of(&envelope.from)
                     .ok_or_else(|| fail(i, format!("envelope from unknown participant {}", envelope.from)))?;
-                envelope
-                    .open(&key, &verifier)
-                    .map_err(|_| fail(i, format!("envelope signature of {} does not verify (forged)", envelope.from)))?;
+                envelope.open(&key, &verifier).map_err(|_| {
+                    fail(i, format!("envelope signature of {} does not verify (forged)", envelope.from))
+                })?;
                 envelopes += 1;
             }
             KIND_HEAD => {
@@ -373,7 +372,9 @@ pub fn verify_log(path: &Path, participants: &Participants) -> Result<LogSummary
             let _ = head;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && heads == 0 => {}
-        Err(e) => return Err(fail(count, format!("{}: signed head file missing or unreadable: {e}", head_path.display()))),
+        Err(e) => {
+            return Err(fail(count, format!("{}: signed head file missing or unreadable: {e}", head_path.display())));
+        }
     }
     let unsealed = match last_head {
         Some(h) => count.saturating_sub(h).saturating_sub(1),

@@ -102,11 +102,7 @@ pub struct Facts {
 impl Facts {
     /// Starts from the notary's state.
     pub fn from_notary(notary: &NotaryState) -> Facts {
-        Facts {
-            notary_unspent: notary.counts().0,
-            notary_committed: notary.committed_count(),
-            ..Facts::default()
-        }
+        Facts { notary_unspent: notary.counts().0, notary_committed: notary.committed_count(), ..Facts::default() }
     }
 
     /// Adds one node's state, looking its tokens and transactions up at the notary.
@@ -161,6 +157,11 @@ impl Facts {
             ..TxFact::default()
         })
     }
+}
+
+/// The sum, or None on overflow.
+fn total(mut it: impl Iterator<Item = Amount>) -> Option<Amount> {
+    it.try_fold(Amount::ZERO, |acc, a| acc.checked_add(a))
 }
 
 fn dt_sum(items: impl Iterator<Item = (Currency, Amount)>) -> Amount {
@@ -255,7 +256,9 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
             AtNotary::SpentBy(tx) => {
                 disagreements.push(format!("{} holds token {} which the notary says {tx} spent", h.node, h.token))
             }
-            AtNotary::Unknown => disagreements.push(format!("{} holds token {} unknown to the notary", h.node, h.token)),
+            AtNotary::Unknown => {
+                disagreements.push(format!("{} holds token {} unknown to the notary", h.node, h.token))
+            }
         }
     }
     if facts.holdings.len() != facts.notary_unspent {
@@ -283,10 +286,9 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
             }
         }
     }
-    let sum = |it: &mut dyn Iterator<Item = Amount>| it.fold(Some(Amount::ZERO), |acc, a| acc?.checked_add(a));
-    let issued = sum(&mut facts.transactions.values().filter(|f| f.at_notary).map(|f| f.issued));
-    let redeemed = sum(&mut facts.transactions.values().filter(|f| f.at_notary).map(|f| f.redeemed));
-    let held = sum(&mut facts.holdings.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
+    let issued = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.issued));
+    let redeemed = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.redeemed));
+    let held = total(facts.holdings.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
     let supply_conserved = match (issued, redeemed, held) {
         (Some(i), Some(r), Some(h)) => i.checked_sub(r) == Some(h),
         _ => false,
@@ -360,7 +362,13 @@ mod tests {
         Amount::from_tenge(n).unwrap()
     }
     fn holding(at: &str, n: u8, amount: u64) -> Holding {
-        Holding { node: node(at), token: token(n), currency: Currency::DT, amount: dt(amount), at_notary: AtNotary::Unspent }
+        Holding {
+            node: node(at),
+            token: token(n),
+            currency: Currency::DT,
+            amount: dt(amount),
+            at_notary: AtNotary::Unspent,
+        }
     }
 
     /// Issue 100 to STB1 (token 1), STB1 pays 100 to STB2 (tx 2 → token 2).
