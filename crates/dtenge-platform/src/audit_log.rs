@@ -232,7 +232,7 @@ impl AuditLog {
                     std::thread::sleep(FLUSH_INTERVAL);
                     let Some(log) = weak.upgrade() else { return };
                     tick = tick.wrapping_add(1);
-                    let done = if tick % every == 0 { log.seal() } else { log.flush() };
+                    let done = if tick.is_multiple_of(every) { log.seal() } else { log.flush() };
                     if let Err(e) = done {
                         tracing::error!(error = %e, "audit log cannot write");
                     }
