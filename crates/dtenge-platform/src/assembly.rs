@@ -5,7 +5,7 @@
 //!    platform.json   keys/          participants, keys, ledger parameters
 //!    notary/ oracle/ directory/     one journal each
 //!    nodes/NBK/ nodes/STB1/ …       one journal per participant node
-//!    evidence/                      signed envelopes
+//!    audit/PLATFORM.log             hash-chained signed envelopes (see `audit_log`)
 //! ```
 //!
 //! Services are wired through [`LocalNetwork`]: each gets a bus bound to its
@@ -25,8 +25,8 @@ use dtenge_store::Journal;
 use dtenge_types::ParticipantId;
 
 use crate::PlatformError;
-use crate::evidence::JournalEvidence;
-use crate::services::{self, Service, open_journal, pid};
+use crate::audit_log::AuditLog;
+use crate::services::{self, Service, pid};
 use crate::spec::{Keys, PlatformSpec, ids};
 
 /// How to run.
@@ -61,6 +61,7 @@ pub struct Platform {
     /// Participant nodes by id.
     pub nodes: BTreeMap<ParticipantId, Arc<NodeService>>,
     journals: Vec<Journal>,
+    audit: Arc<AuditLog>,
 }
 
 impl Platform {
@@ -70,9 +71,8 @@ impl Platform {
         let keys = Keys::at(data);
         let participants = Arc::new(spec.directory());
         let mut journals = Vec::new();
-        let (evidence_journal, _) = open_journal(&data.join("evidence"), false)?;
-        journals.push(evidence_journal.clone());
-        let evidence: Arc<dyn Evidence> = Arc::new(JournalEvidence::new(evidence_journal));
+        let audit = AuditLog::open(&data.join("audit"), "PLATFORM", pid(ids::NBK)?, Arc::new(keys.load(ids::NBK)?))?;
+        let evidence: Arc<dyn Evidence> = audit.clone();
         let network = LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), evidence);
 
         // Services in dependency order: notary, directory, oracle, nodes.
@@ -108,6 +108,7 @@ impl Platform {
             directory: directory.ok_or_else(|| missing("directory"))?,
             nodes,
             journals,
+            audit,
         };
         for node in platform.nodes.values() {
             let bus = platform.bus(node.id().as_str())?;
@@ -157,7 +158,7 @@ impl Platform {
         for journal in &self.journals {
             journal.close().map_err(|e| PlatformError::service("journal", e))?;
         }
-        Ok(())
+        self.audit.seal()
     }
 
     /// Role of a participant.

@@ -2,6 +2,10 @@
 //! participant accepts is appended to a durable journal of its own. Appends
 //! do not wait for the fsync: evidence follows the messages it records, it
 //! does not hold them up.
+//!
+//! The platform itself now keeps its evidence in the hash-chained
+//! [`crate::audit_log`] (tamper-evident, signed heads); this plain journal sink
+//! remains for embedders that want evidence without the chain.
 
 use dtenge_net::{Envelope, Evidence};
 use dtenge_store::Journal;

@@ -9,14 +9,19 @@
 //! - [`services`]: opening one service from its journal (shared by both ways of running);
 //! - [`assembly`]: every service in one process over the in-process network;
 //! - [`process`]: one service per process over HTTP;
+//! - [`audit_log`]: the hash-chained audit log of signed messages and `dtenge audit verify`;
+//! - [`ledger_audit`]: the end-to-end invariants (nothing spent twice or lost, supply, agreement);
 //! - [`sim`]: deterministic simulation under network faults and restarts, with audits.
 //!
 //! Invariant: no service reaches into another's state; the assembly only
 //! starts them and hands each a bus bound to its own identity.
 
 pub mod assembly;
+pub mod audit_log;
 pub mod demo_set;
 pub mod evidence;
+pub mod ledger_audit;
+pub mod operator;
 pub mod process;
 pub mod services;
 pub mod sim;

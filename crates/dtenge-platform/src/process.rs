@@ -11,8 +11,8 @@ use std::time::Duration;
 use dtenge_net::{Bus, Clock, Evidence, HttpBus, SystemClock};
 
 use crate::PlatformError;
-use crate::evidence::JournalEvidence;
-use crate::services::{self, Service, open_journal, pid};
+use crate::audit_log::AuditLog;
+use crate::services::{self, Service, pid};
 use crate::spec::{Keys, PlatformSpec};
 
 /// How often background work runs.
@@ -47,7 +47,7 @@ pub struct Running {
     /// The service.
     pub service: Service,
     journal: dtenge_store::Journal,
-    evidence: dtenge_store::Journal,
+    audit: Arc<AuditLog>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -58,7 +58,7 @@ impl Running {
             task.abort();
         }
         self.journal.close().map_err(|e| PlatformError::service("journal", e))?;
-        self.evidence.close().map_err(|e| PlatformError::service("evidence", e))
+        self.audit.seal()
     }
 }
 
@@ -74,16 +74,20 @@ pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, Plat
         .ok_or_else(|| PlatformError::Config(format!("{id} has no endpoint in platform.json (use `dtenge init`)")))?;
     let participants = Arc::new(spec.directory());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (evidence_journal, _) = open_journal(&data.join("evidence").join(id), false)?;
-    let evidence: Arc<dyn Evidence> = Arc::new(JournalEvidence::new(evidence_journal.clone()));
     let key = Arc::new(Keys::at(data).load(id)?);
+    let audit = AuditLog::open(&data.join("audit"), id, me.clone(), key.clone())?;
+    let evidence: Arc<dyn Evidence> = audit.clone();
     let bus: Arc<dyn Bus> =
         HttpBus::new(me.clone(), key.clone(), Arc::clone(&participants), Arc::clone(&clock), Arc::clone(&evidence));
     let (service, journal) =
         services::open(&spec, data, &me, Arc::clone(&bus), Arc::clone(&clock), Arc::clone(&participants), durable)?;
     let listener =
         tokio::net::TcpListener::bind(&endpoint).await.map_err(|e| PlatformError::io(Path::new(&endpoint), e))?;
-    let handler = service.handler();
+    // A node also answers its own operators (envelopes signed with its key): see `operator`.
+    let handler: Arc<dyn dtenge_net::Handler> = match &service {
+        Service::Node(node) => crate::operator::OperatorGate::new(Arc::clone(node)),
+        _ => service.handler(),
+    };
     let server = tokio::spawn(async move {
         if let Err(e) = dtenge_net::serve(listener, participants, vec![(me, key, handler)], clock, evidence).await {
             tracing::error!(error = %e, "server stopped");
@@ -96,7 +100,7 @@ pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, Plat
         Service::Notary(_) | Service::Directory(_) => Worker::None,
     };
     let background = tokio::spawn(background(spec, data.to_path_buf(), worker, bus));
-    Ok(Running { service, journal, evidence: evidence_journal, tasks: vec![server, background] })
+    Ok(Running { service, journal, audit, tasks: vec![server, background] })
 }
 
 /// Runs participant `id`'s service from `data` until `shutdown` resolves.

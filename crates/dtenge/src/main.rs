@@ -91,6 +91,26 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Run the platform as separate processes under concurrent transfers, double-spend attempts and random SIGKILLs, then audit every invariant (exit 1 on any violation).
+    Chaos {
+        /// Data directory for the platform (must not hold one yet; default: a temporary one, removed if the audit passes).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Seconds of load and kills.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of every random choice (default: from the clock; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the report as JSON: {"kills", "committed", "double_spends", "lost", "supply_conserved", …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The hash-chained audit logs of signed messages and decisions.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Generate an Ed25519 EDS key; prints the public key (the DA address).
     Keygen {
         /// Write the secret seed (hex) to this file, created with mode 0600.
@@ -111,6 +131,16 @@ enum Command {
     Decode {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every service's audit log under DATA/audit: the hash chain, every signature, the signed heads (exit 1 on tampering).
+    Verify {
+        /// The platform's data directory.
+        #[arg(long)]
+        data: PathBuf,
     },
 }
 
@@ -135,6 +165,16 @@ fn main() -> ExitCode {
             }
         }
         Command::Node { data, id } => run_async(node(data, id)),
+        Command::Chaos { data, seconds, seed, json } => match run_async(chaos(data, seconds, seed, json)) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Audit { action: AuditAction::Verify { data } } => match audit_verify(&data) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Keygen { out } => keygen(out),
         Command::Iin { number } => iin(&number),
         Command::Amount { text } => amount(&text),
@@ -352,6 +392,97 @@ async fn node(data: PathBuf, id: String) -> Result<()> {
     dtenge_platform::process::run(&data, &id, true, shutdown_signal()).await?;
     println!("dtenge node {id} stopped");
     Ok(())
+}
+
+async fn chaos(data: Option<PathBuf>, seconds: u64, seed: Option<u64>, json: bool) -> Result<bool> {
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    });
+    let temp = data.is_none();
+    let dir = data.unwrap_or_else(|| std::env::temp_dir().join(format!("dtenge-chaos-{}-{seed}", std::process::id())));
+    let binary = std::env::current_exe().context("cannot find the dtenge binary to run services with")?;
+    let config = dtenge_chaos::ChaosConfig::new(dir.clone(), binary, seconds, seed);
+    eprintln!("chaos: seed {seed}, {seconds} s, platform in {}", dir.display());
+    let bar = indicatif::ProgressBar::new(seconds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = dtenge_chaos::run(&config, |p| {
+        bar.set_position(p.elapsed);
+        bar.set_message(format!(
+            "{} committed, {} refused, {} kills (last: {}), {} double spends tried",
+            p.committed,
+            p.refused,
+            p.kills,
+            p.last_kill.as_deref().unwrap_or("-"),
+            p.double_spend_attempts
+        ));
+    })
+    .await?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("seed:                 {}", report.seed);
+        println!("run:                  {} s", report.seconds);
+        println!("kills (SIGKILL):      {} {:?}", report.kills, report.kills_by_service);
+        println!("acknowledged:         {} (notary committed {})", report.committed, report.notary_committed);
+        println!("redemptions:          {}", report.redemptions);
+        println!("refused / unanswered: {}", report.refused);
+        println!(
+            "double spends:        {} succeeded, {} of {} attempts refused",
+            report.double_spends, report.double_spends_refused, report.double_spend_attempts
+        );
+        println!("lost:                 {}", report.lost);
+        println!(
+            "supply:               {} held = {} issued - {} redeemed: {}",
+            Amount::from_tiyn(report.held_tiyn),
+            Amount::from_tiyn(report.issued_tiyn),
+            Amount::from_tiyn(report.redeemed_tiyn),
+            if report.supply_conserved { "conserved" } else { "NOT CONSERVED" }
+        );
+        println!("audit log:            {} records verified", report.audit_log_records);
+        for v in &report.violations {
+            println!("VIOLATION: {v}");
+        }
+        println!("{}", if report.passed { "PASS" } else { "FAIL" });
+    }
+    if temp && report.passed {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else if !report.passed {
+        eprintln!("the platform's data and service logs are kept in {}", dir.display());
+    }
+    Ok(report.passed)
+}
+
+fn audit_verify(data: &std::path::Path) -> Result<bool> {
+    use dtenge_platform::audit_log::{VerifyError, verify_dir};
+    match verify_dir(data) {
+        Ok(logs) => {
+            for l in &logs {
+                let name = l.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let mut line = format!(
+                    "ok  {name}: {} records ({} signed envelopes, {} signed heads)",
+                    l.records, l.envelopes, l.heads
+                );
+                if l.unsealed > 0 {
+                    line.push_str(&format!(", {} after the last signed head", l.unsealed));
+                }
+                if l.torn_bytes > 0 {
+                    line.push_str(&format!(", {} bytes of an incomplete last record (crash)", l.torn_bytes));
+                }
+                println!("{line}");
+            }
+            println!("{} audit logs verified", logs.len());
+            Ok(true)
+        }
+        Err(VerifyError::Tampered(t)) => {
+            println!("TAMPERED {t}");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn keygen(out: Option<PathBuf>) -> Result<()> {

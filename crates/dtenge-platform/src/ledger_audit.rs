@@ -1,0 +1,469 @@
+//! The end-to-end invariants a platform must keep whatever fails, checked
+//! over the notary's and every node's recovered state (the crash test and
+//! `dtenge chaos` both end with this):
+//!
+//! - no token is spent twice: no two committed transactions consume the same
+//!   token, no token is held by two nodes, no node holds a token the notary
+//!   has spent;
+//! - no acknowledged transfer is lost: each is committed at the notary and
+//!   recorded at its payer's node (committed) and its payees' nodes;
+//! - supply = issued − redeemed (DT held in all vaults);
+//! - every node agrees with the notary: each held token is unspent there, and
+//!   the notary has exactly as many unspent commitments as the nodes hold
+//!   tokens (so no committed output is lost between nodes either);
+//! - nothing is left in flight or undelivered once recovery ran.
+//!
+//! The checks run over [`Facts`], plain data gathered from the states, so a
+//! test can feed the auditor a broken ledger and see each violation reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use dtenge_net::{Clock, LocalNetwork, NoEvidence, SystemClock};
+use dtenge_node::state::{NodeState, Status};
+use dtenge_notary::NotaryState;
+use dtenge_types::{Amount, Command, Currency, ParticipantId, TokenId, TxId};
+use serde::Serialize;
+
+use crate::PlatformError;
+use crate::services::{self, Service};
+use crate::spec::{Keys, PlatformSpec};
+
+/// What the notary says about a held token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtNotary {
+    /// Unspent.
+    Unspent,
+    /// Spent by this transaction.
+    SpentBy(TxId),
+    /// Unknown to the notary.
+    Unknown,
+}
+
+/// A token a node holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    /// The node.
+    pub node: ParticipantId,
+    /// The token.
+    pub token: TokenId,
+    /// Its currency.
+    pub currency: Currency,
+    /// Its amount.
+    pub amount: Amount,
+    /// Its commitment's status at the notary.
+    pub at_notary: AtNotary,
+}
+
+/// A transaction some node recorded as committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TxFact {
+    /// The tokens it consumed.
+    pub inputs: Vec<TokenId>,
+    /// Whether the notary committed it.
+    pub at_notary: bool,
+    /// Nodes that recorded it as their committed outgoing transaction.
+    pub sent_by: BTreeSet<ParticipantId>,
+    /// Nodes that received it (delivery to a payee's node).
+    pub received_by: BTreeSet<ParticipantId>,
+    /// DT it created by issue.
+    pub issued: Amount,
+    /// DT it destroyed by redemption.
+    pub redeemed: Amount,
+}
+
+/// A transfer the platform acknowledged to its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    /// The transaction.
+    pub tx: TxId,
+    /// The payer's node.
+    pub payer: ParticipantId,
+    /// The payees' nodes.
+    pub payees: Vec<ParticipantId>,
+}
+
+/// Plain facts gathered from the notary and the nodes.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Every token every node holds.
+    pub holdings: Vec<Holding>,
+    /// Committed transactions as the nodes recorded them.
+    pub transactions: BTreeMap<TxId, TxFact>,
+    /// Unspent commitments at the notary.
+    pub notary_unspent: usize,
+    /// Transactions the notary committed.
+    pub notary_committed: u64,
+    /// Work recovery left undone (in flight, undelivered), one line each.
+    pub unresolved: Vec<String>,
+}
+
+impl Facts {
+    /// Starts from the notary's state.
+    pub fn from_notary(notary: &NotaryState) -> Facts {
+        Facts { notary_unspent: notary.counts().0, notary_committed: notary.committed_count(), ..Facts::default() }
+    }
+
+    /// Adds one node's state, looking its tokens and transactions up at the notary.
+    pub fn add_node(&mut self, notary: &NotaryState, id: &ParticipantId, state: &NodeState) {
+        for (token_id, stored) in state.vault.iter() {
+            let at_notary = match notary.status(&stored.token.commitment(token_id)) {
+                Some(Ok(())) => AtNotary::Unspent,
+                Some(Err(by)) => AtNotary::SpentBy(by),
+                None => AtNotary::Unknown,
+            };
+            self.holdings.push(Holding {
+                node: id.clone(),
+                token: *token_id,
+                currency: stored.token.currency,
+                amount: stored.token.amount,
+                at_notary,
+            });
+        }
+        for (tx_id, out) in &state.outgoing {
+            if out.status != Status::Success {
+                continue;
+            }
+            let fact = self.fact(notary, tx_id, &out.tx);
+            fact.sent_by.insert(id.clone());
+            if matches!(out.tx.body.command, Command::Redeem { .. }) {
+                // Destroyed: the issuer's inputs less the change it keeps.
+                let consumed = dt_sum(out.inputs.iter().map(|t| (t.currency, t.amount)));
+                let change = dt_sum(out.tx.body.outputs.iter().map(|t| (t.currency, t.amount)));
+                fact.redeemed = consumed.checked_sub(change).unwrap_or(Amount::ZERO);
+            }
+        }
+        for (tx_id, (tx, _from)) in &state.received {
+            self.fact(notary, tx_id, tx).received_by.insert(id.clone());
+        }
+        for tx in state.in_flight() {
+            self.unresolved.push(format!("{id}: {tx} still in flight"));
+        }
+        for (tx, to) in state.undelivered() {
+            self.unresolved.push(format!("{id}: {tx} not yet delivered to {to}"));
+        }
+    }
+
+    fn fact(&mut self, notary: &NotaryState, id: &TxId, tx: &dtenge_types::Transaction) -> &mut TxFact {
+        self.transactions.entry(*id).or_insert_with(|| TxFact {
+            inputs: tx.body.inputs.iter().copied().collect(),
+            at_notary: notary.committed(id).is_some(),
+            issued: if matches!(tx.body.command, Command::Issue { .. }) {
+                dt_sum(tx.body.outputs.iter().map(|t| (t.currency, t.amount)))
+            } else {
+                Amount::ZERO
+            },
+            ..TxFact::default()
+        })
+    }
+}
+
+/// The sum, or None on overflow.
+fn total(mut it: impl Iterator<Item = Amount>) -> Option<Amount> {
+    it.try_fold(Amount::ZERO, |acc, a| acc.checked_add(a))
+}
+
+fn dt_sum(items: impl Iterator<Item = (Currency, Amount)>) -> Amount {
+    items.filter(|(c, _)| *c == Currency::DT).fold(Amount::ZERO, |acc, (_, a)| acc.checked_add(a).unwrap_or(acc))
+}
+
+/// The auditor's findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Transactions the notary committed.
+    pub committed: u64,
+    /// Acknowledged transfers checked.
+    pub acknowledged: usize,
+    /// Spends or holdings that happened twice (must be empty).
+    pub double_spends: Vec<String>,
+    /// Acknowledged transfers missing anywhere (must be empty).
+    pub lost: Vec<String>,
+    /// Nodes disagreeing with the notary (must be empty).
+    pub disagreements: Vec<String>,
+    /// Work recovery left undone (must be empty).
+    pub unresolved: Vec<String>,
+    /// DT issued, in tiyn.
+    pub issued: u64,
+    /// DT redeemed, in tiyn.
+    pub redeemed: u64,
+    /// DT held in all vaults, in tiyn.
+    pub held: u64,
+    /// held = issued − redeemed.
+    pub supply_conserved: bool,
+}
+
+impl AuditReport {
+    /// Whether every invariant holds.
+    pub fn passed(&self) -> bool {
+        self.double_spends.is_empty()
+            && self.lost.is_empty()
+            && self.disagreements.is_empty()
+            && self.unresolved.is_empty()
+            && self.supply_conserved
+    }
+
+    /// Every violation, one line each.
+    pub fn violations(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        all.extend(self.double_spends.iter().map(|v| format!("double spend: {v}")));
+        all.extend(self.lost.iter().map(|v| format!("lost: {v}")));
+        all.extend(self.disagreements.iter().map(|v| format!("disagreement: {v}")));
+        all.extend(self.unresolved.iter().map(|v| format!("unresolved: {v}")));
+        if !self.supply_conserved {
+            all.push(format!(
+                "supply: {} held, but issued {} − redeemed {}",
+                Amount::from_tiyn(self.held),
+                Amount::from_tiyn(self.issued),
+                Amount::from_tiyn(self.redeemed)
+            ));
+        }
+        all
+    }
+}
+
+/// Checks every invariant over `facts` and the acknowledged transfers.
+pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
+    let mut double_spends = Vec::new();
+    let mut disagreements = Vec::new();
+    let mut lost = Vec::new();
+
+    // No token consumed by two committed transactions.
+    let mut spent_by: BTreeMap<TokenId, TxId> = BTreeMap::new();
+    for (tx, fact) in &facts.transactions {
+        if !fact.at_notary {
+            disagreements.push(format!("{tx} is recorded as committed by a node but not at the notary"));
+        }
+        for input in &fact.inputs {
+            if let Some(first) = spent_by.insert(*input, *tx)
+                && first != *tx
+            {
+                double_spends.push(format!("token {input} spent by {first} and by {tx}"));
+            }
+        }
+    }
+    // No token held twice, or held after it was spent.
+    let mut held_by: BTreeMap<TokenId, &ParticipantId> = BTreeMap::new();
+    for h in &facts.holdings {
+        if let Some(other) = held_by.insert(h.token, &h.node) {
+            double_spends.push(format!("token {} held by {other} and by {}", h.token, h.node));
+        }
+        if let Some(tx) = spent_by.get(&h.token) {
+            double_spends.push(format!("{} holds token {} which {tx} spent", h.node, h.token));
+        }
+        match h.at_notary {
+            AtNotary::Unspent => {}
+            AtNotary::SpentBy(tx) => {
+                disagreements.push(format!("{} holds token {} which the notary says {tx} spent", h.node, h.token))
+            }
+            AtNotary::Unknown => {
+                disagreements.push(format!("{} holds token {} unknown to the notary", h.node, h.token))
+            }
+        }
+    }
+    if facts.holdings.len() != facts.notary_unspent {
+        disagreements.push(format!(
+            "the notary has {} unspent commitments but the nodes hold {} tokens",
+            facts.notary_unspent,
+            facts.holdings.len()
+        ));
+    }
+    // Every acknowledged transfer committed and recorded at both ends.
+    for a in acked {
+        let Some(fact) = facts.transactions.get(&a.tx) else {
+            lost.push(format!("{} (acknowledged by {}) is recorded by no node", a.tx, a.payer));
+            continue;
+        };
+        if !fact.at_notary {
+            lost.push(format!("{} (acknowledged by {}) is not committed at the notary", a.tx, a.payer));
+        }
+        if !fact.sent_by.contains(&a.payer) {
+            lost.push(format!("{} is not committed at its payer's node {}", a.tx, a.payer));
+        }
+        for payee in &a.payees {
+            if payee != &a.payer && !fact.received_by.contains(payee) {
+                lost.push(format!("{} never reached its payee's node {payee}", a.tx));
+            }
+        }
+    }
+    let issued = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.issued));
+    let redeemed = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.redeemed));
+    let held = total(facts.holdings.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
+    let supply_conserved = match (issued, redeemed, held) {
+        (Some(i), Some(r), Some(h)) => i.checked_sub(r) == Some(h),
+        _ => false,
+    };
+    let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
+    AuditReport {
+        committed: facts.notary_committed,
+        acknowledged: acked.len(),
+        double_spends,
+        lost,
+        disagreements,
+        unresolved: facts.unresolved.clone(),
+        issued: tiyn(issued),
+        redeemed: tiyn(redeemed),
+        held: tiyn(held),
+        supply_conserved,
+    }
+}
+
+/// Recovers the notary, the oracle and every node of the platform in `data`
+/// from their journals (nothing runs: no ticks, no messages) and gathers the
+/// facts. The services must be stopped.
+pub fn gather(data: &Path) -> Result<Facts, PlatformError> {
+    let spec = PlatformSpec::load(data)?;
+    let participants = Arc::new(spec.directory());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let network = LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), Arc::new(NoEvidence));
+    let keys = Keys::at(data);
+    let open = |id: &ParticipantId| -> Result<(Service, dtenge_store::Journal), PlatformError> {
+        let bus = network.bus(id.clone(), Arc::new(keys.load(id.as_str())?));
+        services::open(&spec, data, id, bus, Arc::clone(&clock), Arc::clone(&participants), false)
+    };
+    let notary_id = crate::services::pid(crate::spec::ids::NOTARY)?;
+    let (notary, journal) = open(&notary_id)?;
+    let Service::Notary(notary) = notary else {
+        return Err(PlatformError::Config("NOTARY is not the notary".into()));
+    };
+    let notary = notary.state_copy();
+    journal.close().map_err(|e| PlatformError::service("notary journal", e))?;
+    // The oracle must recover from its journal too.
+    let (_, journal) = open(&crate::services::pid(crate::spec::ids::ORACLE)?)?;
+    journal.close().map_err(|e| PlatformError::service("oracle journal", e))?;
+    let mut facts = Facts::from_notary(&notary);
+    for info in spec.nodes() {
+        let (service, journal) = open(&info.id)?;
+        if let Service::Node(node) = service {
+            node.read(|s| facts.add_node(&notary, &info.id, s));
+        }
+        journal.close().map_err(|e| PlatformError::service(info.id.as_str(), e))?;
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use dtenge_crypto::Digest;
+
+    use super::*;
+
+    fn tx(n: u8) -> TxId {
+        TxId(Digest([n; 32]))
+    }
+    fn token(n: u8) -> TokenId {
+        TokenId { tx: tx(n), index: 0 }
+    }
+    fn node(s: &str) -> ParticipantId {
+        ParticipantId::new(s).unwrap()
+    }
+    fn dt(n: u64) -> Amount {
+        Amount::from_tenge(n).unwrap()
+    }
+    fn holding(at: &str, n: u8, amount: u64) -> Holding {
+        Holding {
+            node: node(at),
+            token: token(n),
+            currency: Currency::DT,
+            amount: dt(amount),
+            at_notary: AtNotary::Unspent,
+        }
+    }
+
+    /// Issue 100 to STB1 (token 1), STB1 pays 100 to STB2 (tx 2 → token 2).
+    fn honest() -> (Facts, Vec<Acked>) {
+        let mut facts = Facts { notary_unspent: 1, notary_committed: 2, ..Facts::default() };
+        facts.transactions.insert(
+            tx(1),
+            TxFact {
+                at_notary: true,
+                sent_by: [node("NBK")].into(),
+                received_by: [node("STB1")].into(),
+                issued: dt(100),
+                ..TxFact::default()
+            },
+        );
+        facts.transactions.insert(
+            tx(2),
+            TxFact {
+                inputs: vec![token(1)],
+                at_notary: true,
+                sent_by: [node("STB1")].into(),
+                received_by: [node("STB2")].into(),
+                ..TxFact::default()
+            },
+        );
+        facts.holdings.push(holding("STB2", 2, 100));
+        (facts, vec![Acked { tx: tx(2), payer: node("STB1"), payees: vec![node("STB2")] }])
+    }
+
+    #[test]
+    fn an_honest_ledger_passes() {
+        let (facts, acked) = honest();
+        let report = check(&facts, &acked);
+        assert!(report.passed(), "{:?}", report.violations());
+        assert_eq!(report.held, dt(100).tiyn());
+    }
+
+    #[test]
+    fn a_token_spent_by_two_transactions_is_a_double_spend() {
+        let (mut facts, acked) = honest();
+        facts.transactions.insert(
+            tx(3),
+            TxFact { inputs: vec![token(1)], at_notary: true, sent_by: [node("STB3")].into(), ..TxFact::default() },
+        );
+        let report = check(&facts, &acked);
+        assert_eq!(report.double_spends.len(), 1, "{report:?}");
+        assert!(!report.passed());
+    }
+
+    #[test]
+    fn a_token_held_twice_breaks_supply_and_agreement() {
+        let (mut facts, acked) = honest();
+        facts.holdings.push(holding("STB3", 2, 100));
+        let report = check(&facts, &acked);
+        assert!(!report.double_spends.is_empty());
+        assert!(!report.supply_conserved);
+        assert!(!report.disagreements.is_empty());
+    }
+
+    #[test]
+    fn an_acknowledged_transfer_missing_anywhere_is_lost() {
+        let (facts, mut acked) = honest();
+        acked.push(Acked { tx: tx(9), payer: node("STB1"), payees: vec![node("STB2")] });
+        assert_eq!(check(&facts, &acked).lost.len(), 1);
+
+        let (mut facts, acked) = honest();
+        facts.transactions.get_mut(&tx(2)).unwrap().received_by.clear();
+        assert_eq!(check(&facts, &acked).lost.len(), 1, "payee never got it");
+
+        let (mut facts, acked) = honest();
+        facts.transactions.get_mut(&tx(2)).unwrap().at_notary = false;
+        let report = check(&facts, &acked);
+        assert!(!report.lost.is_empty() && !report.disagreements.is_empty());
+    }
+
+    #[test]
+    fn a_node_holding_a_spent_token_disagrees_with_the_notary() {
+        let (mut facts, acked) = honest();
+        facts.holdings[0].at_notary = AtNotary::SpentBy(tx(7));
+        assert_eq!(check(&facts, &acked).disagreements.len(), 1);
+        let (mut facts, acked) = honest();
+        facts.notary_unspent = 2;
+        assert_eq!(check(&facts, &acked).disagreements.len(), 1, "an output nobody holds");
+    }
+
+    #[test]
+    fn supply_counts_redemptions_and_unresolved_work_fails() {
+        let (mut facts, acked) = honest();
+        facts.transactions.get_mut(&tx(2)).unwrap().redeemed = dt(40);
+        facts.holdings[0].amount = dt(60);
+        assert!(check(&facts, &acked).supply_conserved);
+        facts.holdings[0].amount = dt(61);
+        assert!(!check(&facts, &acked).supply_conserved);
+        let (mut facts, acked) = honest();
+        facts.unresolved.push("STB1: x still in flight".into());
+        assert!(!check(&facts, &acked).passed());
+    }
+}

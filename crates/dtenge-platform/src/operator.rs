@@ -1,0 +1,199 @@
+//! The back-office interface of a participant node running as its own
+//! process: the bank's (or NBK's) operators ask their node to open DAs, pay,
+//! issue and redeem over the same message interface as everything else —
+//! an [`OperatorRequest`] in an envelope signed with the node's own key.
+//! Nobody else may: a request from any other participant goes to the node's
+//! ordinary handler, which does not understand it. `dtenge chaos` drives the
+//! multi-process platform through it.
+
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_net::{Handler, HandlerError};
+use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
+use dtenge_node::service::{NodeService, PayTo, TxOutcome};
+use dtenge_node::state::Status;
+use dtenge_types::{Address, Amount, CbsRef, IinBin, ParticipantId, Token, TokenId, TxId};
+
+/// What an operator asks its own node.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum OperatorRequest {
+    /// The DA with this address, if the node hosts it (e.g. an institution's own DA after bootstrap).
+    Account {
+        /// Its address.
+        address: Address,
+    },
+    /// Opens a custodial, verified DA.
+    OpenAccount {
+        /// The holder's IIN/BIN.
+        iin_bin: IinBin,
+        /// The holder's name.
+        name: String,
+        /// Individual, legal entity, …
+        kind: HolderKind,
+    },
+    /// A standard payment.
+    Pay {
+        /// The paying DA.
+        from: AccountId,
+        /// The payee's address.
+        to: Address,
+        /// How much.
+        amount: Amount,
+    },
+    /// NBK issues DT.
+    Issue {
+        /// The issuer's DA.
+        issuer: AccountId,
+        /// The recipient.
+        to: Address,
+        /// How much.
+        amount: Amount,
+        /// The CBS confirmation.
+        cbs_reference: String,
+    },
+    /// NBK redeems DT it holds.
+    Redeem {
+        /// The issuer's DA.
+        issuer: AccountId,
+        /// How much.
+        amount: Amount,
+        /// The CBS confirmation.
+        cbs_reference: String,
+    },
+    /// How much standard DT a DA has.
+    Balance {
+        /// The DA.
+        account: AccountId,
+    },
+    /// Unfinished work: transactions in flight and deliveries outstanding.
+    Pending,
+}
+
+/// The node's answer.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum OperatorAnswer {
+    /// A DA.
+    Account {
+        /// Its id.
+        id: AccountId,
+        /// Its address.
+        address: Address,
+    },
+    /// A transaction the notary committed, with the tokens it consumed.
+    Committed {
+        /// The transaction.
+        tx: TxId,
+        /// Its inputs.
+        inputs: Vec<(TokenId, Token)>,
+    },
+    /// A transaction that did not commit (yet): its status.
+    NotCommitted {
+        /// The transaction.
+        tx: TxId,
+        /// Why.
+        status: String,
+    },
+    /// An amount.
+    Amount(Amount),
+    /// Unfinished work.
+    Pending {
+        /// Transactions in flight.
+        in_flight: u64,
+        /// Deliveries outstanding.
+        undelivered: u64,
+    },
+    /// Refused, why.
+    Refused(String),
+}
+
+/// The node's handler, plus the operator interface for envelopes signed by the node itself.
+pub struct OperatorGate {
+    node: Arc<NodeService>,
+    inner: Arc<dyn Handler>,
+}
+
+impl OperatorGate {
+    /// Wraps `node`'s handler.
+    pub fn new(node: Arc<NodeService>) -> Arc<OperatorGate> {
+        let inner: Arc<dyn Handler> = node.clone();
+        Arc::new(OperatorGate { node, inner })
+    }
+
+    fn outcome(&self, outcome: TxOutcome) -> OperatorAnswer {
+        if outcome.status != Status::Success {
+            return OperatorAnswer::NotCommitted { tx: outcome.tx, status: format!("{:?}", outcome.status) };
+        }
+        let inputs = self.node.read(|s| {
+            s.outgoing
+                .get(&outcome.tx)
+                .map(|o| o.tx.body.inputs.iter().copied().zip(o.inputs.iter().cloned()).collect())
+                .unwrap_or_default()
+        });
+        OperatorAnswer::Committed { tx: outcome.tx, inputs }
+    }
+
+    async fn operate(&self, request: OperatorRequest) -> OperatorAnswer {
+        let node = &self.node;
+        let refused = |e: &dyn std::fmt::Display| OperatorAnswer::Refused(e.to_string());
+        match request {
+            OperatorRequest::Account { address } => match node.read(|s| s.account_of(&address).cloned()) {
+                Some(a) => OperatorAnswer::Account { id: a.id, address: a.address },
+                None => OperatorAnswer::Refused(format!("{} hosts no DA {address}", node.id())),
+            },
+            OperatorRequest::OpenAccount { iin_bin, name, kind } => {
+                match node.open_account(Holder { iin_bin, name, kind }, None, KycState::Verified).await {
+                    Ok(a) => OperatorAnswer::Account { id: a.id, address: a.address },
+                    Err(e) => refused(&e),
+                }
+            }
+            OperatorRequest::Pay { from, to, amount } => {
+                match node.pay(&from, &[PayTo { address: to, amount }], None).await {
+                    Ok(outcome) => self.outcome(outcome),
+                    Err(e) => refused(&e),
+                }
+            }
+            OperatorRequest::Issue { issuer, to, amount, cbs_reference } => {
+                let reference = match CbsRef::new(cbs_reference) {
+                    Ok(r) => r,
+                    Err(e) => return refused(&e),
+                };
+                match node.issue(&issuer, PayTo { address: to, amount }, reference).await {
+                    Ok(outcome) => self.outcome(outcome),
+                    Err(e) => refused(&e),
+                }
+            }
+            OperatorRequest::Redeem { issuer, amount, cbs_reference } => {
+                let reference = match CbsRef::new(cbs_reference) {
+                    Ok(r) => r,
+                    Err(e) => return refused(&e),
+                };
+                match node.redeem(&issuer, amount, reference).await {
+                    Ok(outcome) => self.outcome(outcome),
+                    Err(e) => refused(&e),
+                }
+            }
+            OperatorRequest::Balance { account } => match node.balances(&account) {
+                Ok(b) => OperatorAnswer::Amount(b.standard),
+                Err(e) => refused(&e),
+            },
+            OperatorRequest::Pending => {
+                let (in_flight, undelivered) = node.read(|s| (s.in_flight().len(), s.undelivered().len()));
+                OperatorAnswer::Pending { in_flight: in_flight as u64, undelivered: undelivered as u64 }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for OperatorGate {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        if from != self.node.id() {
+            return self.inner.handle(from, body).await;
+        }
+        let request = OperatorRequest::try_from_slice(&body)
+            .map_err(|e| HandlerError::BadRequest(format!("not an operator request: {e}")))?;
+        let answer = self.operate(request).await;
+        borsh::to_vec(&answer).map_err(|e| HandlerError::Unavailable(e.to_string()))
+    }
+}
