@@ -40,6 +40,8 @@ pub struct BenchConfig {
     pub concurrency: usize,
     /// Open-loop rate (transfers/s), or as fast as possible.
     pub rate: Option<u64>,
+    /// Notary only: how many claims to prepare (the run ends early when they are used up).
+    pub claims: usize,
 }
 
 /// The figures.
@@ -94,6 +96,18 @@ fn peak_rss_mib() -> f64 {
 
 fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap_or(Amount::MAX)
+}
+
+/// Waits for every task; the first error wins.
+fn futures_join(
+    tasks: Vec<tokio::task::JoinHandle<Result<(), BenchError>>>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BenchError>> + Send>> {
+    Box::pin(async move {
+        for task in tasks {
+            task.await.map_err(fail)??;
+        }
+        Ok(())
+    })
 }
 
 /// Why the bench could not run.
@@ -268,6 +282,7 @@ pub async fn notary_only(
     let (journal, recovery) = dtenge_store::Journal::open(jc).map_err(fail)?;
     let notary =
         NotaryService::recover(notary_key, participants, clock.clone(), journal.clone(), recovery).map_err(fail)?;
+    let total_claims = config.claims.max(batch);
     let node = ParticipantId::new("NBK").map_err(fail)?;
     let k = config.inputs.max(1);
     let mut counter: u64 = 0;
@@ -277,7 +292,6 @@ pub async fn notary_only(
     };
     let window = || TimeWindow::starting(clock.now(), 3_600_000);
     // Issue the commitments to spend, in large batches.
-    let total_claims = 200_000usize;
     let mut unspent: Vec<Commitment> = Vec::with_capacity(total_claims * k);
     for chunk in 0..(total_claims * k).div_ceil(60 * batch) {
         let claims: Vec<TxClaim> = (0..batch)
@@ -295,13 +309,12 @@ pub async fn notary_only(
         let signed = NotariseBatch::signed(node.clone(), claims, &node_key).map_err(fail)?;
         notary.notarise(&node, signed).await.map_err(fail)?;
     }
-    let started = Instant::now();
-    let cpu_before = cpu_seconds();
-    let mut done_claims = 0u64;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?;
+    // The spends are built and signed before the clock starts: in a real
+    // deployment they come from other machines (the participant nodes).
+    let mut batches: Vec<NotariseBatch> = Vec::new();
     let mut pos = 0usize;
     let mut n = 0u64;
-    while started.elapsed() < Duration::from_secs(config.seconds) && pos + batch * k <= unspent.len() {
+    while pos + batch * k <= unspent.len() {
         let claims: Vec<TxClaim> = (0..batch)
             .map(|i| {
                 let ins: Vec<Commitment> = unspent[pos + i * k..pos + (i + 1) * k].to_vec();
@@ -315,13 +328,53 @@ pub async fn notary_only(
             })
             .collect();
         pos += batch * k;
-        let signed = NotariseBatch::signed(node.clone(), claims, &node_key).map_err(fail)?;
-        let t0 = Instant::now();
-        notary.notarise(&node, signed).await.map_err(fail)?;
-        let _ = hist.record(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
-        done_claims += batch as u64;
-        progress(done_claims, started.elapsed().as_secs_f64());
+        batches.push(NotariseBatch::signed(node.clone(), claims, &node_key).map_err(fail)?);
     }
+    drop(unspent);
+    batches.reverse();
+    let queue = Arc::new(std::sync::Mutex::new(batches));
+    let hist = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
+    let done = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let deadline = Duration::from_secs(config.seconds);
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    // Several batches in flight, as from several nodes: the journal's group
+    // commit makes one fsync for all of them.
+    let mut tasks = Vec::new();
+    for _ in 0..config.concurrency.clamp(1, 16) {
+        let (queue, hist, done, refused, notary, node) =
+            (queue.clone(), hist.clone(), done.clone(), refused.clone(), notary.clone(), node.clone());
+        tasks.push(tokio::spawn(async move {
+            while started.elapsed() < deadline {
+                let Some(next) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else { break };
+                let claims = next.claims.len() as u64;
+                let t0 = Instant::now();
+                match notary.notarise(&node, next).await {
+                    Ok(verdicts) => {
+                        let rejected = verdicts.iter().filter(|v| !matches!(v, dtenge_notary::Verdict::Committed(_)));
+                        refused.fetch_add(rejected.count() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(fail(e)),
+                }
+                let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                let _ = hist.lock().unwrap_or_else(|p| p.into_inner()).record(micros);
+                done.fetch_add(claims, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    let mut tasks = futures_join(tasks);
+    loop {
+        tokio::select! {
+            result = &mut tasks => { result?; break; }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                progress(done.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let done_claims = done.load(Ordering::Relaxed);
+    let hist = hist.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let _ = journal.close();
@@ -334,7 +387,7 @@ pub async fn notary_only(
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
         committed: done_claims,
-        refused: 0,
+        refused: refused.load(Ordering::Relaxed),
         seconds: wall,
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),

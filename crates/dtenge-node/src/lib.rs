@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod build;
 pub mod conversion;
 pub mod directory;
+pub mod notary_client;
 pub mod pvp;
 pub mod service;
 pub mod state;

@@ -21,7 +21,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signer};
 use dtenge_ledger::{Context, Params};
 use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
-use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict};
+use dtenge_notary::{
+    NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, ReceiptVerifier, TxClaim, Verdict,
+};
 use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
@@ -35,6 +37,7 @@ use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
 use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
+use crate::notary_client::{NotaryBatcher, SendBatch};
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Status};
 use crate::vault::Balances;
 
@@ -141,7 +144,6 @@ pub struct TxOutcome {
 /// The running node.
 pub struct NodeService {
     config: NodeConfig,
-    key: Arc<dyn Signer>,
     bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
     participants: Arc<Participants>,
@@ -153,6 +155,29 @@ pub struct NodeService {
     /// PvP legs this node signed for another node's transaction: reserved
     /// inputs and the end of the transaction's window.
     cosigned: Mutex<std::collections::HashMap<TxId, (Vec<TokenId>, Timestamp)>>,
+    /// Claims of concurrent payments, sent to the notary in batches.
+    notary_batcher: NotaryBatcher,
+    /// Notary receipts already verified (one signature per notary batch).
+    receipts: ReceiptVerifier,
+}
+
+/// Signs `claims` as one batch from `node` and asks the notary; one verdict per claim.
+async fn notarise_batch(
+    bus: &dyn Bus,
+    key: &dyn Signer,
+    node: ParticipantId,
+    notary: &ParticipantId,
+    claims: Vec<TxClaim>,
+) -> Result<Vec<Verdict>, NodeError> {
+    let count = claims.len();
+    let batch = NotariseBatch::signed(node, claims, key)?;
+    let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let answer = bus.call(notary, body).await.map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
+    match borsh::from_slice::<NotaryAnswer>(&answer) {
+        Ok(NotaryAnswer::Verdicts(v)) if v.len() == count => Ok(v),
+        Ok(NotaryAnswer::Refused(r)) => Err(NodeError::Unavailable(format!("notary refused the batch: {r}"))),
+        _ => Err(NodeError::Unavailable("notary answered something else".into())),
+    }
 }
 
 /// A transaction ready to go: body, resolved inputs, who signs, what the oracle must attest.
@@ -185,9 +210,15 @@ impl NodeService {
                 .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
             state.apply(&record);
         }
+        let send_batch: SendBatch = {
+            let (bus, key, node, notary) = (bus.clone(), key.clone(), config.id.clone(), config.notary.clone());
+            Arc::new(move |claims| {
+                let (bus, key, node, notary) = (bus.clone(), key.clone(), node.clone(), notary.clone());
+                Box::pin(async move { notarise_batch(bus.as_ref(), key.as_ref(), node, &notary, claims).await })
+            })
+        };
         Ok(Arc::new(NodeService {
             config,
-            key,
             bus,
             clock,
             participants,
@@ -196,6 +227,8 @@ impl NodeService {
             notice_cursor: AtomicU64::new(0),
             awaiting: Mutex::new(std::collections::HashMap::new()),
             cosigned: Mutex::new(std::collections::HashMap::new()),
+            notary_batcher: NotaryBatcher::new(send_batch),
+            receipts: ReceiptVerifier::default(),
         }))
     }
 
@@ -951,7 +984,14 @@ impl NodeService {
             tx.sign(key)?;
         }
         let ctx = Context { now: self.clock.now(), params: &self.config.params };
-        dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519)?;
+        let mut checked = dtenge_ledger::check(&tx, &plan.inputs, &ctx)?;
+        // The signatures this node has just made with its custodial keys are
+        // right by construction (deterministic Ed25519 over the transaction
+        // id), so only the others (oracle attestations) are verified here;
+        // the payee's node verifies every signature again.
+        let own: Vec<PublicKey> = plan.signers.iter().map(SecretKey::public_key).collect();
+        checked.signatures.retain(|s| !own.contains(&s.public_key));
+        dtenge_ledger::verify(&checked, &Ed25519)?;
         self.record(vec![NodeRecord::Prepared {
             tx: tx.clone(),
             inputs: plan.inputs.clone(),
@@ -978,18 +1018,7 @@ impl NodeService {
     }
 
     async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
-        let batch = NotariseBatch::signed(self.config.id.clone(), vec![claim.clone()], self.key.as_ref())?;
-        let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| NodeError::Storage(e.to_string()))?;
-        let answer = self
-            .bus
-            .call(&self.config.notary, body)
-            .await
-            .map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
-        match borsh::from_slice::<NotaryAnswer>(&answer) {
-            Ok(NotaryAnswer::Verdicts(mut v)) if v.len() == 1 => Ok(v.remove(0)),
-            Ok(NotaryAnswer::Refused(r)) => Err(NodeError::Unavailable(format!("notary refused the batch: {r}"))),
-            _ => Err(NodeError::Unavailable("notary answered something else".into())),
-        }
+        self.notary_batcher.notarise(claim.clone()).await
     }
 
     fn notary_key(&self) -> Option<PublicKey> {
@@ -1007,8 +1036,8 @@ impl NodeService {
         match verdict {
             Verdict::Committed(receipt) => {
                 let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
-                receipt
-                    .verify(&notary, claim, &Ed25519)
+                self.receipts
+                    .verify(&receipt, &notary, claim, &Ed25519)
                     .map_err(|e| NodeError::Unavailable(format!("bad notary receipt: {e}")))?;
                 let deliver_to = self.recipients_of(tx, inputs);
                 let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
@@ -1126,7 +1155,9 @@ impl NodeService {
         }
         let claim = TxClaim::of(&tx, &inputs)?;
         let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
-        receipt.verify(&notary, &claim, &Ed25519).map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
+        self.receipts
+            .verify(&receipt, &notary, &claim, &Ed25519)
+            .map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
         let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
         dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
         let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;

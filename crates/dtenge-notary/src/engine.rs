@@ -21,9 +21,14 @@
 //! transaction is committed at most once; a commit changes all its inputs and
 //! outputs or none.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// The engine's maps: keys are SHA-256 outputs, so a fast, randomly seeded
+/// hasher is enough (foldhash; the seed resists crafted collisions).
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
 
 use crate::messages::{NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
@@ -81,7 +86,7 @@ fn shard_of(c: &Commitment) -> usize {
 impl NotaryState {
     /// An empty notary.
     pub fn new() -> NotaryState {
-        NotaryState { shards: vec![HashMap::new(); SHARDS], txs: HashMap::new(), last_seq: 0 }
+        NotaryState { shards: vec![HashMap::default(); SHARDS], txs: HashMap::default(), last_seq: 0 }
     }
 
     fn entry(&self, c: &Commitment) -> Option<Entry> {
@@ -140,11 +145,25 @@ impl NotaryState {
     /// already been applied. `may_issue` says whether the node may submit
     /// claims without inputs. Nothing is changed.
     pub fn decide(&self, batch: &NotariseBatch, now: Timestamp, may_issue: bool) -> Vec<Decision> {
-        let mut overlay: HashMap<Commitment, Entry> = HashMap::new();
-        let mut new_txs: HashMap<TxId, ReceiptBody> = HashMap::new();
+        self.decide_digested(batch, &digests(batch), now, may_issue)
+    }
+
+    /// As [`NotaryState::decide`], with the claims' input and output digests
+    /// computed beforehand by [`digests`] (outside the notary's lock).
+    pub fn decide_digested(
+        &self,
+        batch: &NotariseBatch,
+        digests: &[(Digest, Digest)],
+        now: Timestamp,
+        may_issue: bool,
+    ) -> Vec<Decision> {
+        let touched: usize = batch.claims.iter().map(|c| c.inputs.len() + c.outputs.len()).sum();
+        let mut overlay: HashMap<Commitment, Entry> = HashMap::with_capacity_and_hasher(touched, Default::default());
+        let mut new_txs: HashMap<TxId, ReceiptBody> =
+            HashMap::with_capacity_and_hasher(batch.claims.len(), Default::default());
         let mut seq = self.last_seq;
         let mut decisions = Vec::with_capacity(batch.claims.len());
-        for claim in batch.claims.iter() {
+        for (i, claim) in batch.claims.iter().enumerate() {
             let look = |c: &Commitment| overlay.get(c).copied().or_else(|| self.entry(c));
             let decision = if let Some(body) = self.txs.get(&claim.tx).or_else(|| new_txs.get(&claim.tx)) {
                 Decision::AlreadyCommitted(body.clone())
@@ -159,13 +178,9 @@ impl NotaryState {
                         for c in claim.outputs.iter() {
                             overlay.insert(*c, Entry::Unspent);
                         }
-                        let body = ReceiptBody {
-                            tx: claim.tx,
-                            seq,
-                            committed_at: now,
-                            inputs_digest: claim.inputs_digest(),
-                            outputs_digest: claim.outputs_digest(),
-                        };
+                        let (inputs_digest, outputs_digest) =
+                            digests.get(i).copied().unwrap_or_else(|| (claim.inputs_digest(), claim.outputs_digest()));
+                        let body = ReceiptBody { tx: claim.tx, seq, committed_at: now, inputs_digest, outputs_digest };
                         new_txs.insert(claim.tx, body.clone());
                         Decision::Commit(body)
                     }
@@ -212,6 +227,11 @@ impl NotaryState {
 }
 
 /// The rules for one new claim against the (overlaid) state.
+/// Each claim's (inputs digest, outputs digest), as its receipt names them.
+pub fn digests(batch: &NotariseBatch) -> Vec<(Digest, Digest)> {
+    batch.claims.iter().map(|c| (c.inputs_digest(), c.outputs_digest())).collect()
+}
+
 fn check(
     claim: &TxClaim,
     now: Timestamp,
@@ -224,11 +244,10 @@ fn check(
     if claim.inputs.is_empty() && !may_issue {
         return Err(NotaryRejection::IssueNotAllowed);
     }
-    let mut seen = std::collections::HashSet::with_capacity(claim.inputs.len() + claim.outputs.len());
-    for c in claim.inputs.iter().chain(claim.outputs.iter()) {
-        if !seen.insert(*c) {
-            return Err(NotaryRejection::RepeatedCommitment { commitment: *c });
-        }
+    let mut all: Vec<&Commitment> = claim.inputs.iter().chain(claim.outputs.iter()).collect();
+    all.sort_unstable();
+    if let Some(pair) = all.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(NotaryRejection::RepeatedCommitment { commitment: *pair[0] });
     }
     for (input, c) in claim.inputs.iter().enumerate() {
         match look(c) {

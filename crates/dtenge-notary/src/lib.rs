@@ -8,7 +8,7 @@
 //! - [`service`]: the running notary: lock, journal with group commit, message handler.
 //!
 //! Invariants: an input commitment is spent by at most one transaction; a
-//! retried transaction gets the same receipt; nothing is answered before the
+//! retried transaction gets the same receipt body; nothing is answered before the
 //! record that decided it is durable (the runtime's job).
 
 pub mod engine;
@@ -17,6 +17,7 @@ pub mod service;
 
 pub use engine::{Decision, NotaryRecord, NotaryState};
 pub use messages::{
-    BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError, TxClaim, Verdict,
+    BatchRefusal, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError,
+    ReceiptVerifier, TxClaim, Verdict,
 };
 pub use service::{NotaryAnswer, NotaryCallError, NotaryError, NotaryRequest, NotaryService};

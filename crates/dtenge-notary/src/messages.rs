@@ -131,34 +131,147 @@ pub struct ReceiptBody {
     pub outputs_digest: Digest,
 }
 
-impl ReceiptBody {
-    fn signing_digest(&self) -> Digest {
-        digest_of(b"dtenge/notary/receipt/v1", self)
-    }
-}
+/// Most levels of a receipt's Merkle path: enough for [`MAX_BATCH`] receipts.
+pub const MAX_PROOF_DEPTH: usize = 16;
 
 /// Proof that the notary committed a transaction: its inputs are spent by it
-/// and its outputs exist. Ed25519 signatures are deterministic, so the same
-/// body always carries the same signature: a retry gets an identical receipt.
+/// and its outputs exist.
+///
+/// The notary signs once per answered batch: the receipt bodies of the batch
+/// are the leaves of a Merkle tree, and the signature covers the root and the
+/// number of leaves. A receipt carries its leaf's index and the sibling
+/// hashes up to the root. A receipt asked for alone is a tree of one leaf
+/// (empty path). The body is the same on every retry; the proof depends on
+/// which batch answered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Receipt {
     /// What is attested.
     pub body: ReceiptBody,
     /// The notary's key.
     pub notary: PublicKey,
-    /// Its signature over the body.
+    /// The leaf's position among the signed receipts.
+    pub index: u32,
+    /// How many receipts the signature covers.
+    pub leaves: u32,
+    /// Sibling hashes from the leaf up to the root (levels where the node had
+    /// no sibling are skipped).
+    pub path: BoundedVec<Digest, MAX_PROOF_DEPTH>,
+    /// The notary's signature over the root and the number of leaves.
     pub signature: Signature,
 }
 
+fn leaf_hash(body: &ReceiptBody) -> Digest {
+    digest_of(b"dtenge/notary/receipt-leaf/v1", body)
+}
+
+fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    let mut hasher = Hasher::new(b"dtenge/notary/receipt-node/v1");
+    hasher.update(left.as_bytes());
+    hasher.update(right.as_bytes());
+    hasher.finish()
+}
+
+fn root_message(root: &Digest, leaves: u32) -> Digest {
+    let mut hasher = Hasher::new(b"dtenge/notary/receipts/v1");
+    hasher.update(root.as_bytes());
+    hasher.update(&leaves.to_le_bytes());
+    hasher.finish()
+}
+
+/// Every level of the tree over `leaves`, from the leaves up to the root. A
+/// node without a sibling moves up unchanged.
+fn levels(leaves: Vec<Digest>) -> Vec<Vec<Digest>> {
+    let mut levels = vec![leaves];
+    while levels.last().is_some_and(|l| l.len() > 1) {
+        let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+        let above: Vec<Digest> = below
+            .chunks(2)
+            .map(|pair| match pair {
+                [left, right] => node_hash(left, right),
+                [single] => *single,
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+        levels.push(above);
+    }
+    levels
+}
+
 impl Receipt {
-    /// Signs `body`.
+    /// Signs one receipt alone.
     pub fn sign(body: ReceiptBody, key: &dyn Signer) -> Receipt {
-        let signature = key.sign(body.signing_digest().as_bytes());
-        Receipt { body, notary: key.public_key(), signature }
+        let mut all = Receipt::sign_all(vec![body], key);
+        all.pop().unwrap_or_else(|| unreachable!("one body gives one receipt"))
+    }
+
+    /// Signs `bodies` with one signature; the receipts come back in the same
+    /// order. At most [`MAX_BATCH`] bodies (the most one batch can commit).
+    pub fn sign_all(bodies: Vec<ReceiptBody>, key: &dyn Signer) -> Vec<Receipt> {
+        if bodies.is_empty() {
+            return Vec::new();
+        }
+        debug_assert!(bodies.len() <= MAX_BATCH);
+        let count = u32::try_from(bodies.len()).unwrap_or(u32::MAX);
+        let levels = levels(bodies.iter().map(leaf_hash).collect());
+        let root = levels.last().and_then(|l| l.first()).copied().unwrap_or_else(|| leaf_hash(&bodies[0]));
+        let signature = key.sign(root_message(&root, count).as_bytes());
+        let notary = key.public_key();
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut path = Vec::new();
+                let mut at = i;
+                for level in &levels[..levels.len().saturating_sub(1)] {
+                    if let Some(sibling) = level.get(at ^ 1) {
+                        path.push(*sibling);
+                    }
+                    at /= 2;
+                }
+                Receipt {
+                    body,
+                    notary,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    leaves: count,
+                    path: BoundedVec::new(path).unwrap_or_default(),
+                    signature,
+                }
+            })
+            .collect()
+    }
+
+    /// The digest the notary signed, recomputed from the body and the path.
+    pub fn signed_digest(&self) -> Result<Digest, ReceiptError> {
+        if self.leaves == 0 || self.index >= self.leaves {
+            return Err(ReceiptError::BadProof);
+        }
+        let mut hash = leaf_hash(&self.body);
+        let mut at = self.index;
+        let mut width = self.leaves;
+        let mut path = self.path.iter();
+        while width > 1 {
+            let has_sibling = (at ^ 1) < width;
+            if has_sibling {
+                let sibling = path.next().ok_or(ReceiptError::BadProof)?;
+                hash = if at.is_multiple_of(2) { node_hash(&hash, sibling) } else { node_hash(sibling, &hash) };
+            }
+            at /= 2;
+            width = width.div_ceil(2);
+        }
+        if path.next().is_some() {
+            return Err(ReceiptError::BadProof);
+        }
+        Ok(root_message(&hash, self.leaves))
     }
 
     /// Checks the receipt is signed by `notary` and matches `claim`.
     pub fn verify(&self, notary: &PublicKey, claim: &TxClaim, verifier: &dyn Verifier) -> Result<(), ReceiptError> {
+        let digest = self.check(notary, claim)?;
+        verifier.verify(&self.notary, digest.as_bytes(), &self.signature).map_err(|_| ReceiptError::BadSignature)
+    }
+
+    /// Everything [`Receipt::verify`] checks except the signature; returns the signed digest.
+    fn check(&self, notary: &PublicKey, claim: &TxClaim) -> Result<Digest, ReceiptError> {
         if self.notary != *notary {
             return Err(ReceiptError::WrongNotary);
         }
@@ -168,9 +281,67 @@ impl Receipt {
         {
             return Err(ReceiptError::Mismatch);
         }
+        self.signed_digest()
+    }
+}
+
+/// Verifies receipts, remembering the signed roots it has verified so that
+/// the receipts of one notary batch cost one signature verification, not one
+/// each. Bounded: the oldest roots are forgotten first.
+pub struct ReceiptVerifier {
+    seen: std::sync::Mutex<(std::collections::HashSet<Digest>, std::collections::VecDeque<Digest>)>,
+    capacity: usize,
+}
+
+impl ReceiptVerifier {
+    /// Remembers up to `capacity` verified roots.
+    pub fn new(capacity: usize) -> ReceiptVerifier {
+        ReceiptVerifier { seen: std::sync::Mutex::new(Default::default()), capacity: capacity.max(1) }
+    }
+
+    /// As [`Receipt::verify`], skipping the signature check for a root this
+    /// verifier has already seen verify with the same key and signature.
+    pub fn verify(
+        &self,
+        receipt: &Receipt,
+        notary: &PublicKey,
+        claim: &TxClaim,
+        verifier: &dyn Verifier,
+    ) -> Result<(), ReceiptError> {
+        let digest = receipt.check(notary, claim)?;
+        let mut hasher = Hasher::new(b"dtenge/notary/verified-root/v1");
+        hasher.update(receipt.notary.as_bytes());
+        hasher.update(digest.as_bytes());
+        hasher.update(&receipt.signature.0);
+        let key = hasher.finish();
+        if self.lock().0.contains(&key) {
+            return Ok(());
+        }
         verifier
-            .verify(&self.notary, self.body.signing_digest().as_bytes(), &self.signature)
-            .map_err(|_| ReceiptError::BadSignature)
+            .verify(&receipt.notary, digest.as_bytes(), &receipt.signature)
+            .map_err(|_| ReceiptError::BadSignature)?;
+        let mut seen = self.lock();
+        if seen.0.insert(key) {
+            seen.1.push_back(key);
+            while seen.1.len() > self.capacity {
+                if let Some(old) = seen.1.pop_front() {
+                    seen.0.remove(&old);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, (std::collections::HashSet<Digest>, std::collections::VecDeque<Digest>)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for ReceiptVerifier {
+    fn default() -> Self {
+        ReceiptVerifier::new(4096)
     }
 }
 
@@ -186,6 +357,9 @@ pub enum ReceiptError {
     /// The signature does not verify.
     #[error("receipt signature does not verify")]
     BadSignature,
+    /// The Merkle path does not lead from the receipt to a signed root.
+    #[error("receipt's proof is malformed (index, leaf count or path)")]
+    BadProof,
 }
 
 /// Why the notary did not commit a transaction. Stable wire numbers via

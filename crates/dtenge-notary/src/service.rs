@@ -22,7 +22,7 @@ use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{ParticipantId, TxId};
 
 use crate::engine::{Decision, NotaryRecord, NotaryState};
-use crate::messages::{BatchRefusal, NotariseBatch, Receipt, Verdict};
+use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptBody, Verdict};
 
 /// Take a snapshot after this many journaled batches.
 pub const SNAPSHOT_EVERY_RECORDS: u64 = 100_000;
@@ -38,6 +38,7 @@ pub enum NotaryRequest {
 
 /// The notary's answers.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[allow(clippy::large_enum_variant)] // a message, decoded once per call and not kept
 pub enum NotaryAnswer {
     /// One verdict per claim, in order.
     Verdicts(Vec<Verdict>),
@@ -111,10 +112,11 @@ impl NotaryService {
             return Err(NotaryCallError::Refused(BatchRefusal::BadSignature(batch.node.clone())));
         }
         let may_issue = node.role == Role::Nbk;
+        let digests = crate::engine::digests(&batch);
         let now = self.clock.now();
         let (decisions, durable) = {
             let mut state = self.state();
-            let decisions = state.decide(&batch, now, may_issue);
+            let decisions = state.decide_digested(&batch, &digests, now, may_issue);
             let committed: Vec<u32> = decisions
                 .iter()
                 .enumerate()
@@ -136,15 +138,25 @@ impl NotaryService {
         if seq > 0 && seq % SNAPSHOT_EVERY_RECORDS == 0 {
             self.snapshot()?;
         }
-        Ok(decisions
+        // One signature for every receipt of the batch (a Merkle root).
+        let bodies: Vec<ReceiptBody> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Commit(body) | Decision::AlreadyCommitted(body) => Some(body.clone()),
+                Decision::Reject(_) => None,
+            })
+            .collect();
+        let mut receipts = Receipt::sign_all(bodies, self.key.as_ref()).into_iter();
+        decisions
             .into_iter()
             .map(|d| match d {
-                Decision::Commit(body) | Decision::AlreadyCommitted(body) => {
-                    Verdict::Committed(Receipt::sign(body, self.key.as_ref()))
-                }
-                Decision::Reject(r) => Verdict::Rejected(r),
+                Decision::Commit(_) | Decision::AlreadyCommitted(_) => receipts
+                    .next()
+                    .map(Verdict::Committed)
+                    .ok_or_else(|| NotaryCallError::Internal("fewer receipts than commits".into())),
+                Decision::Reject(r) => Ok(Verdict::Rejected(r)),
             })
-            .collect())
+            .collect()
     }
 
     /// The receipt of `tx`, if committed (after everything journaled is durable).

@@ -85,6 +85,114 @@ fn a_retry_gets_the_same_receipt_body() {
     assert_eq!(Receipt::sign(first.clone(), &key), Receipt::sign(first, &key), "deterministic signature");
 }
 
+fn bodies(n: u64) -> (Vec<TxClaim>, Vec<ReceiptBody>) {
+    let claims: Vec<TxClaim> = (0..n).map(|i| claim(100 + i, &[], &[1000 + i])).collect();
+    let bodies = claims
+        .iter()
+        .enumerate()
+        .map(|(i, cl)| ReceiptBody {
+            tx: cl.tx,
+            seq: i as u64 + 1,
+            committed_at: NOW,
+            inputs_digest: cl.inputs_digest(),
+            outputs_digest: cl.outputs_digest(),
+        })
+        .collect();
+    (claims, bodies)
+}
+
+#[test]
+fn one_signature_covers_every_receipt_of_a_batch_and_each_proves_only_its_own_claim() {
+    let key = SecretKey::from_seed([9; 32]);
+    let v = dtenge_crypto::Ed25519;
+    for n in [1u64, 2, 3, 5, 8, 13, 64, 100] {
+        let (claims, bodies) = bodies(n);
+        let receipts = Receipt::sign_all(bodies, &key);
+        assert_eq!(receipts.len() as u64, n);
+        assert!(receipts.iter().all(|r| r.signature == receipts[0].signature), "one signature for the batch");
+        for (i, (r, cl)) in receipts.iter().zip(&claims).enumerate() {
+            assert_eq!(r.verify(&key.public_key(), cl, &v), Ok(()), "n={n} i={i}");
+            let other = &claims[(i + 1) % claims.len()];
+            if other.tx != cl.tx {
+                assert_eq!(r.verify(&key.public_key(), other, &v), Err(ReceiptError::Mismatch));
+            }
+            // Moving the leaf, changing the count or a path step breaks it.
+            let mut moved = r.clone();
+            moved.index = (moved.index + 1) % moved.leaves;
+            if n > 1 {
+                assert!(moved.verify(&key.public_key(), cl, &v).is_err(), "n={n} i={i} moved");
+            }
+            let mut recount = r.clone();
+            recount.leaves += 1;
+            assert!(recount.verify(&key.public_key(), cl, &v).is_err(), "n={n} i={i} recount");
+            let mut out_of_range = r.clone();
+            out_of_range.index = out_of_range.leaves;
+            assert_eq!(out_of_range.verify(&key.public_key(), cl, &v), Err(ReceiptError::BadProof));
+            if let Some(first) = r.path.first() {
+                let mut bent = r.clone();
+                let mut path: Vec<dtenge_crypto::Digest> = bent.path.iter().copied().collect();
+                path[0] = hash(b"other", &[first.as_bytes()]);
+                bent.path = path.try_into().unwrap();
+                assert_eq!(bent.verify(&key.public_key(), cl, &v), Err(ReceiptError::BadSignature));
+                let mut short = r.clone();
+                let mut path: Vec<dtenge_crypto::Digest> = short.path.iter().copied().collect();
+                path.pop();
+                short.path = path.try_into().unwrap();
+                assert_eq!(short.verify(&key.public_key(), cl, &v), Err(ReceiptError::BadProof));
+            }
+        }
+    }
+}
+
+/// Counts signature verifications.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl dtenge_crypto::Verifier for Counting {
+    fn verify(
+        &self,
+        public_key: &dtenge_crypto::PublicKey,
+        message: &[u8],
+        signature: &dtenge_crypto::Signature,
+    ) -> Result<(), dtenge_crypto::CryptoError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        dtenge_crypto::Ed25519.verify(public_key, message, signature)
+    }
+
+    fn verify_batch(&self, items: &[dtenge_crypto::VerifyItem<'_>]) -> Result<(), dtenge_crypto::BatchError> {
+        dtenge_crypto::Ed25519.verify_batch(items)
+    }
+}
+
+#[test]
+fn the_receipt_verifier_checks_a_batch_signature_once_and_still_refuses_forgeries() {
+    let key = SecretKey::from_seed([9; 32]);
+    let counting = Counting(Default::default());
+    let cache = ReceiptVerifier::new(2);
+    let (claims, bodies) = bodies(10);
+    let receipts = Receipt::sign_all(bodies.clone(), &key);
+    for (r, cl) in receipts.iter().zip(&claims) {
+        assert_eq!(cache.verify(r, &key.public_key(), cl, &counting), Ok(()));
+    }
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1, "one verification for ten receipts");
+    // A receipt with the cached root but another body does not pass.
+    let mut other = receipts[0].clone();
+    other.body.seq += 1;
+    assert_eq!(cache.verify(&other, &key.public_key(), &claims[0], &counting), Err(ReceiptError::BadSignature));
+    // A forged signature over a new root is checked, and refused.
+    let mut forged = Receipt::sign(bodies[0].clone(), &SecretKey::from_seed([7; 32]));
+    forged.notary = key.public_key();
+    assert_eq!(cache.verify(&forged, &key.public_key(), &claims[0], &counting), Err(ReceiptError::BadSignature));
+    // Bounded: after two other roots the first is checked again.
+    for b in [&bodies[1], &bodies[2]] {
+        let r = Receipt::sign(b.clone(), &key);
+        let i = bodies.iter().position(|x| x == b).unwrap();
+        assert_eq!(cache.verify(&r, &key.public_key(), &claims[i], &counting), Ok(()));
+    }
+    let before = counting.0.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(cache.verify(&receipts[3], &key.public_key(), &claims[3], &counting), Ok(()));
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+}
+
 #[test]
 fn unknown_inputs_repeated_commitments_existing_outputs_and_windows_are_refused() {
     let mut s = NotaryState::new();

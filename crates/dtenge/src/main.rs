@@ -66,6 +66,9 @@ enum Command {
         /// Measure the notary alone (input checks per second).
         #[arg(long)]
         notary_only: bool,
+        /// Notary only: claims to prepare before measuring (the run ends when they are used up).
+        #[arg(long, default_value_t = 1_000_000)]
+        claims: usize,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -148,8 +151,8 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve { data, listen } => run_async(serve(data, listen)),
         Command::Init { data, host, base_port } => init(&data, &host, base_port),
-        Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, json } => {
-            run_async(bench(data, seconds, users, inputs, concurrency, rate, notary_only, json))
+        Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, claims, json } => {
+            run_async(bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
         }
         Command::Demo { data, json, scenario, list } => {
             if list {
@@ -319,6 +322,7 @@ async fn bench(
     concurrency: usize,
     rate: Option<u64>,
     notary_only: bool,
+    claims: usize,
     json: bool,
 ) -> Result<()> {
     if users < 2 {
@@ -333,7 +337,7 @@ async fn bench(
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    let config = dtenge_bench::BenchConfig { data: dir, seconds, users, inputs, concurrency, rate };
+    let config = dtenge_bench::BenchConfig { data: dir, seconds, users, inputs, concurrency, rate, claims };
     let bar = indicatif::ProgressBar::new(seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
