@@ -100,10 +100,7 @@ fn only_a_registered_authoritys_genuine_order_collects() {
     // Signed by a key that is not an authority.
     let fake = order(&c.w, &c.debtor, dt(300), &c.creditor, &key("FAKE-COURT"));
     let body = c.w.body(vec![c.funds], outputs.clone(), Command::Collect { order: fake });
-    assert!(matches!(
-        c.w.check(&c.w.signed(body, &[&host_key("STB1")])),
-        Err(Rejection::UnknownAuthority { .. })
-    ));
+    assert!(matches!(c.w.check(&c.w.signed(body, &[&host_key("STB1")])), Err(Rejection::UnknownAuthority { .. })));
     // The authority's key, but the amount raised after signing.
     let mut forged = order(&c.w, &c.debtor, dt(300), &c.creditor, &c.bailiff);
     forged.order.act = OrderAct::Collect { amount: dt(1_000), beneficiary: addr(&c.creditor) };
@@ -147,7 +144,10 @@ fn rekey_moves_every_token_unchanged_but_for_the_owner() {
     };
     let grant = c.w.body(
         vec![c.funds],
-        vec![with_encumbrance(on("STB1", &c.debtor, dt(400)), Encumbrance::Mandate(terms.clone())), on("STB1", &c.debtor, dt(600))],
+        vec![
+            with_encumbrance(on("STB1", &c.debtor, dt(400)), Encumbrance::Mandate(terms.clone())),
+            on("STB1", &c.debtor, dt(600)),
+        ],
         Command::GrantMandate { mandate: terms.mandate.clone() },
     );
     let outs = c.w.apply(&c.w.signed(grant, &[&c.debtor])).unwrap();

@@ -2315,7 +2315,9 @@ fn enforcement_acts_stay_within_the_host_bank_and_the_order() {
             if to_beneficiary > case.ordered || to_beneficiary == 0 {
                 return Err(fail(format!("collected {to_beneficiary} of an order for {}", case.ordered)));
             }
-            if outputs.iter().any(|t| t.owner != addr(&beneficiary) && (t.owner != addr(&debtor) || t.host != node("STB1")))
+            if outputs
+                .iter()
+                .any(|t| t.owner != addr(&beneficiary) && (t.owner != addr(&debtor) || t.host != node("STB1")))
             {
                 return Err(fail("value left to someone other than the beneficiary or the debtor's own DA"));
             }

@@ -20,12 +20,8 @@ fn host_signer(v: &View<'_>) -> Result<Signers, Rejection> {
     if let Some(input) = v.inputs.iter().position(|t| t.host != first.host) {
         return Err(Rejection::MixedHosts { input });
     }
-    let key = v
-        .ctx
-        .params
-        .hosts
-        .get(&first.host)
-        .ok_or_else(|| Rejection::UnknownHost { host: first.host.to_string() })?;
+    let key =
+        v.ctx.params.hosts.get(&first.host).ok_or_else(|| Rejection::UnknownHost { host: first.host.to_string() })?;
     Ok(Signers::from([*key]))
 }
 
