@@ -100,6 +100,11 @@ impl From<NodeError> for ApiError {
             NodeError::Oracle(_) => Self::unprocessable("oracle_refused", message),
             NodeError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
             NodeError::Storage(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message),
+            NodeError::LimitExceeded { .. } => Self::unprocessable("limit_exceeded", message),
+            NodeError::Enforcement(_) => Self::unprocessable("enforcement_order", message),
+            NodeError::BalanceNotZero { .. } => Self::unprocessable("balance_not_zero", message),
+            NodeError::Forbidden(_) => Self::forbidden(message),
+            NodeError::PayeeRefused { .. } => Self::unprocessable("payee_refused", message),
         }
     }
 }

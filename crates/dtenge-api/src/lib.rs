@@ -42,6 +42,8 @@ pub use state::{AppState, Shared};
         (name = "programmable", description = "Programmable money on the caller's node: holds, marking, contract and e-invoice payments, debit mandates"),
         (name = "oracle", description = "Oracle registries for event providers: events, parameters and contracts, e-invoices, FX rates; providers (NBK)"),
         (name = "nbk", description = "Platform statistics for NBK"),
+        (name = "enforcement", description = "Orders of authorised bodies against DAs: freeze, arrest, collection, lift (the authority posts; banks and the authority list)"),
+        (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
         (name = "platform", description = "Health")
     )
 )]
@@ -136,6 +138,7 @@ pub fn router(platform: Arc<Platform>) -> axum::Router {
         .merge(routes::conversions::routes())
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
+        .merge(routes::regime::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     let mut doc = doc;
@@ -156,6 +159,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::conversions::routes())
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
+        .merge(routes::regime::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

@@ -48,6 +48,11 @@ use tower::ServiceExt;
 
 pub use dtenge_api::dto::{HolderKindDto, KycDto, ListQuery};
 pub use dtenge_api::routes::conversions::ConversionKindDto;
+pub use dtenge_api::routes::regime::{
+    BankAggregatesView, CloseBody, DayView, LargePaymentView, LimitsBody, LinkedTransferView, MarkedMoveView,
+    MarkedReportView, NodeAnswerView, OrderActDto, OrderBody, OrderView, PolicyView, ProfileBody, ProfileView,
+    RekeyBody, RekeyView, ReportQuery, TierDto, TierLimitsDto,
+};
 pub use hyper::Method;
 
 /// Largest answer body read (the API never sends near this).
@@ -475,6 +480,99 @@ impl Client {
     pub async fn volumes(&self, query: &ListQuery) -> Result<Vec<DayVolume>, ClientError> {
         self.get_json(&format!("/api/v1/stats/volumes{}", query_string(query))).await
     }
+
+    // ---- account regime: tiers, limits, rotation, closing ----------------
+
+    /// `GET /api/v1/accounts/{id}/profile`: tier, limits, linked account, orders in force.
+    pub async fn profile(&self, id: &str) -> Result<ProfileView, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}/profile", segment(id))).await
+    }
+
+    /// `POST /api/v1/accounts/{id}/profile`: sets the tier and/or the linked bank account.
+    pub async fn set_profile(&self, id: &str, body: &ProfileBody) -> Result<ProfileView, ClientError> {
+        self.post_json(&format!("/api/v1/accounts/{}/profile", segment(id)), body, None).await
+    }
+
+    /// `POST /api/v1/accounts/{id}/rekey`: a new key after re-identification; the old one is revoked.
+    pub async fn rekey(&self, id: &str, body: &RekeyBody) -> Result<RekeyView, ClientError> {
+        self.post_json(&format!("/api/v1/accounts/{}/rekey", segment(id)), body, None).await
+    }
+
+    /// `POST /api/v1/accounts/{id}/close`: at zero balance, or converting it out first.
+    pub async fn close_account(&self, id: &str, convert_out: bool) -> Result<ProfileView, ClientError> {
+        self.post_json(&format!("/api/v1/accounts/{}/close", segment(id)), &CloseBody { convert_out }, None).await
+    }
+
+    /// `GET /api/v1/limits`: the limit policy in force on the caller's node.
+    pub async fn limits(&self) -> Result<PolicyView, ClientError> {
+        self.get_json("/api/v1/limits").await
+    }
+
+    /// `POST /api/v1/nbk/limits` (NBK): publishes tier limits to every node.
+    pub async fn publish_limits(&self, body: &LimitsBody) -> Result<PolicyView, ClientError> {
+        self.post_json("/api/v1/nbk/limits", body, None).await
+    }
+
+    // ---- enforcement ----------------------------------------------------
+
+    /// `POST /api/v1/enforcement/orders` (an authority): signs `order` with
+    /// this client's key and delivers it to the DA's bank.
+    pub async fn place_order(
+        &self,
+        bank: &str,
+        order: &dtenge_types::EnforcementOrder,
+    ) -> Result<OrderView, ClientError> {
+        let signature = self.key.sign(&order.signing_message());
+        let act = match &order.act {
+            dtenge_types::OrderAct::Freeze => OrderActDto::Freeze,
+            dtenge_types::OrderAct::Arrest { amount } => OrderActDto::Arrest { amount_tiyn: amount.tiyn() },
+            dtenge_types::OrderAct::Collect { amount, beneficiary } => {
+                OrderActDto::Collect { amount_tiyn: amount.tiyn(), beneficiary: beneficiary.to_string() }
+            }
+            dtenge_types::OrderAct::Lift { order } => OrderActDto::Lift { order: order.to_string() },
+        };
+        let body = OrderBody {
+            bank: bank.to_string(),
+            reference: order.reference.to_string(),
+            debtor: order.debtor.to_string(),
+            act,
+            reason: order.reason.to_string(),
+            issued_at_ms: order.issued_at.millis(),
+            signature: signature.to_string(),
+        };
+        self.post_json("/api/v1/enforcement/orders", &body, None).await
+    }
+
+    /// `GET /api/v1/enforcement/orders`: a bank sees every order on its DAs, an authority its own orders.
+    pub async fn orders(&self) -> Result<Vec<OrderView>, ClientError> {
+        self.get_json("/api/v1/enforcement/orders").await
+    }
+
+    // ---- regulator view (NBK) -------------------------------------------
+
+    /// `GET /api/v1/regulator/aggregates`.
+    pub async fn regulator_aggregates(&self, q: &ReportQuery) -> Result<Vec<BankAggregatesView>, ClientError> {
+        self.get_json(&format!("/api/v1/regulator/aggregates{}", report_query(q))).await
+    }
+
+    /// `GET /api/v1/regulator/large-payments`.
+    pub async fn regulator_large_payments(&self, q: &ReportQuery) -> Result<Vec<LargePaymentView>, ClientError> {
+        self.get_json(&format!("/api/v1/regulator/large-payments{}", report_query(q))).await
+    }
+
+    /// `GET /api/v1/regulator/marked-funds`.
+    pub async fn regulator_marked_funds(&self, q: &ReportQuery) -> Result<Vec<MarkedReportView>, ClientError> {
+        self.get_json(&format!("/api/v1/regulator/marked-funds{}", report_query(q))).await
+    }
+}
+
+/// The query string of a regulator report.
+pub fn report_query(q: &ReportQuery) -> String {
+    let parts: Vec<String> = [("from_ms", q.from_ms), ("to_ms", q.to_ms), ("threshold_tiyn", q.threshold_tiyn)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

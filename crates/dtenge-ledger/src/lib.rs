@@ -48,6 +48,13 @@ pub struct Params {
     pub tax_authorities: BTreeSet<Address>,
     /// Longest allowed time window.
     pub max_window_ms: u64,
+    /// Participant nodes' EDS keys: the host bank signs collections and key
+    /// rotations of the DAs it hosts (tokens name their host).
+    #[serde(default)]
+    pub hosts: BTreeMap<dtenge_types::ParticipantId, PublicKey>,
+    /// Authorised bodies whose signed orders may freeze, arrest and collect.
+    #[serde(default)]
+    pub authorities: BTreeSet<PublicKey>,
 }
 
 impl Params {

@@ -5,7 +5,7 @@
 //! Codes are grouped by hundreds: 1xx structure, 2xx time, 3xx signatures,
 //! 4xx value, 5xx inputs, 6xx attestations, 7xx issue/redeem, 8xx marking by
 //! address, 9xx marking by parameter, 10xx holds, 11xx VAT, 12xx mandates,
-//! 13xx PvP.
+//! 13xx PvP, 14xx enforcement orders and key rotation.
 
 use dtenge_crypto::PublicKey;
 use dtenge_types::{Amount, Currency, Timestamp};
@@ -212,6 +212,26 @@ pub enum Rejection {
     /// The quote leg does not match the attested rate.
     #[error("PvP quote leg is {actual}, the attested rate gives {expected}")]
     PvpRateMismatch { expected: Amount, actual: Amount },
+
+    // 14xx enforcement orders and key rotation
+    /// The order's signer is not a registered authority.
+    #[error("order signed by {authority}, which is not a registered enforcement authority")]
+    UnknownAuthority { authority: PublicKey },
+    /// The order does not allow this transaction.
+    #[error("the order does not allow this: {reason}")]
+    OrderMismatch { reason: &'static str },
+    /// More than the order names would be collected.
+    #[error("collection of {requested} exceeds the ordered {ordered}")]
+    CollectionExceedsOrder { ordered: Amount, requested: Amount },
+    /// The inputs' host is not a registered participant node.
+    #[error("the inputs' host {host} is not a registered participant node")]
+    UnknownHost { host: String },
+    /// A host-signed command over tokens of several hosts.
+    #[error("input {input} is hosted by another node than input 0")]
+    MixedHosts { input: usize },
+    /// Key rotation must leave every token as it was but for the owner.
+    #[error("output {output}: {reason}")]
+    RekeyOutputMismatch { output: usize, reason: &'static str },
 }
 
 impl Rejection {
@@ -275,6 +295,12 @@ impl Rejection {
             MandateOutputMismatch { .. } => 1202,
             PvpLegs { .. } => 1301,
             PvpRateMismatch { .. } => 1302,
+            UnknownAuthority { .. } => 1401,
+            OrderMismatch { .. } => 1402,
+            CollectionExceedsOrder { .. } => 1403,
+            UnknownHost { .. } => 1404,
+            MixedHosts { .. } => 1405,
+            RekeyOutputMismatch { .. } => 1406,
         }
     }
 

@@ -2176,3 +2176,155 @@ fn a_marked_token_can_be_paid_out_whole_even_if_it_carries_more_allowance_than_v
     let tx = sign_all(m.w.body(vec![fake_id("whole", 0)], vec![out], Command::Transfer), &[&m.sub1]);
     assert_eq!(validate(&tx, &[input], &m.w.ctx(), &Ed25519), Ok(tx.id()));
 }
+
+// ─────────────── enforcement: collections and key rotations ───────────────
+
+/// One collection or rotation attempt over tokens of two clients at two banks.
+#[derive(Debug, Clone)]
+struct EnforcementCase {
+    /// Input picks: (which client: 0 = debtor at STB1, 1 = another client at STB2, amount).
+    inputs: Vec<(u8, u64)>,
+    /// The ordered amount.
+    ordered: u64,
+    /// Outputs: (to: 0 beneficiary, 1 debtor, 2 mallory, 3 debtor at the other host; permille of the inputs).
+    outputs: Vec<(u8, u16)>,
+    /// Who signs: 0 STB1 node, 1 STB2 node, 2 the debtor, 3 STB1 and STB2.
+    signer: u8,
+    /// A rotation instead of a collection.
+    rekey: bool,
+}
+
+fn enforcement_case() -> impl Strategy<Value = EnforcementCase> {
+    (
+        prop::collection::vec((prop::bool::weighted(0.15).prop_map(u8::from), 1u64..=1_000_000), 1..=4),
+        1u64..=4_000_000,
+        prop::collection::vec((0u8..=3, 0u16..=1000), 1..=3),
+        prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(inputs, ordered, outputs, signer, rekey)| EnforcementCase {
+            inputs,
+            ordered,
+            outputs,
+            signer,
+            rekey,
+        })
+}
+
+/// Collections and rotations are signed by the inputs' host bank only, never
+/// move another bank's clients' tokens, never collect more than ordered nor
+/// to anyone but the beneficiary, and a rotation changes only the owner.
+#[test]
+fn enforcement_acts_stay_within_the_host_bank_and_the_order() {
+    let accepted = RefCell::new((0u32, 0u32, 0u32));
+    run_property(2_000, enforcement_case(), |case| {
+        let w = World::new();
+        let (debtor, other, beneficiary, mallory, bailiff) =
+            (key("DEBTOR"), key("OTHER-CLIENT"), key("BENEFICIARY"), key("MALLORY"), key("BAILIFF"));
+        let new_key = key("DEBTOR-NEW");
+        let inputs: Vec<Token> = case
+            .inputs
+            .iter()
+            .map(|(who, amount)| {
+                if *who == 0 {
+                    Token::standard(Currency::DT, tiyn(*amount), addr(&debtor), node("STB1"))
+                } else {
+                    Token::standard(Currency::DT, tiyn(*amount), addr(&other), node("STB2"))
+                }
+            })
+            .collect();
+        let ids: Vec<TokenId> = (0..inputs.len()).map(|i| fake_id("enf", i)).collect();
+        let in_total: u64 = inputs.iter().map(|t| t.amount.tiyn()).sum();
+        let outputs: Vec<Token> = if case.rekey {
+            // Honest shape, then a possible tamper through the output picks.
+            let mut outs: Vec<Token> = inputs.iter().map(|t| Token { owner: addr(&new_key), ..t.clone() }).collect();
+            if let Some((to, _)) = case.outputs.first()
+                && *to == 2
+            {
+                outs[0].owner = addr(&mallory);
+            }
+            outs
+        } else {
+            let mut outs = Vec::new();
+            let mut left = in_total;
+            for (to, pm) in &case.outputs {
+                let amount = part(in_total, *pm).min(left);
+                if amount == 0 {
+                    continue;
+                }
+                left -= amount;
+                let t = match to {
+                    0 => Token::standard(Currency::DT, tiyn(amount), addr(&beneficiary), node("STB2")),
+                    1 => Token::standard(Currency::DT, tiyn(amount), addr(&debtor), node("STB1")),
+                    2 => Token::standard(Currency::DT, tiyn(amount), addr(&mallory), node("STB1")),
+                    _ => Token::standard(Currency::DT, tiyn(amount), addr(&debtor), node("STB2")),
+                };
+                outs.push(t);
+            }
+            if left > 0 {
+                outs.push(Token::standard(Currency::DT, tiyn(left), addr(&debtor), node("STB1")));
+            }
+            outs
+        };
+        let command = if case.rekey {
+            Command::Rekey { old: addr(&debtor), new: addr(&new_key) }
+        } else {
+            let order = EnforcementOrder {
+                reference: OrderRef::new("ENF-1").unwrap(),
+                authority: bailiff.public_key(),
+                debtor: addr(&debtor),
+                act: OrderAct::Collect { amount: tiyn(case.ordered), beneficiary: addr(&beneficiary) },
+                reason: Memo::new("court order").unwrap(),
+                issued_at: w.now,
+            };
+            Command::Collect { order: order.sign(&bailiff) }
+        };
+        let (stb1, stb2) = (host_key("STB1"), host_key("STB2"));
+        let keys: Vec<&SecretKey> = match case.signer {
+            0 => vec![&stb1],
+            1 => vec![&stb2],
+            2 => vec![&debtor],
+            _ => vec![&stb1, &stb2],
+        };
+        let tx = sign_all(w.body(ids, outputs.clone(), command), &keys);
+        let result = validate(&tx, &inputs, &w.ctx(), &Ed25519);
+        let mut counts = accepted.borrow_mut();
+        if result.is_err() {
+            counts.2 += 1;
+            return Ok(());
+        }
+        // Accepted: check against the model.
+        if signers(&tx) != BTreeSet::from([stb1.public_key()]) {
+            return Err(fail("accepted without exactly the host bank's signature"));
+        }
+        if inputs.iter().any(|t| t.owner != addr(&debtor) || t.host != node("STB1")) {
+            return Err(fail("moved tokens of a client another bank hosts, or of someone other than the debtor"));
+        }
+        conserved(&inputs, &outputs).map_err(fail)?;
+        if case.rekey {
+            counts.1 += 1;
+            for (i, o) in inputs.iter().zip(outputs.iter()) {
+                if *o != (Token { owner: addr(&new_key), ..i.clone() }) {
+                    return Err(fail("a rotation changed more than the owner"));
+                }
+            }
+        } else {
+            counts.0 += 1;
+            let to_beneficiary: u64 =
+                outputs.iter().filter(|t| t.owner == addr(&beneficiary)).map(|t| t.amount.tiyn()).sum();
+            if to_beneficiary > case.ordered || to_beneficiary == 0 {
+                return Err(fail(format!("collected {to_beneficiary} of an order for {}", case.ordered)));
+            }
+            if outputs
+                .iter()
+                .any(|t| t.owner != addr(&beneficiary) && (t.owner != addr(&debtor) || t.host != node("STB1")))
+            {
+                return Err(fail("value left to someone other than the beneficiary or the debtor's own DA"));
+            }
+        }
+        Ok(())
+    });
+    let (collections, rotations, rejected) = accepted.into_inner();
+    println!("enforcement: {collections} collections and {rotations} rotations accepted, {rejected} rejected");
+    assert!(collections > 50 && rotations > 20 && rejected > 100, "the property is not vacuous");
+}

@@ -352,3 +352,24 @@ pub fn revoke_mandate(d: &Draft, inputs: &[(TokenId, Token)], mandate: MandateId
     let back = d.change(Currency::DT, total(inputs)?).into_iter().collect();
     d.body(inputs, back, Command::RevokeMandate { mandate })
 }
+
+/// Collect: the host bank debits `to.amount` of the debtor's standard tokens
+/// to the order's beneficiary under the authority's signed order; change
+/// stays with the debtor (the draft's payer).
+pub fn collect(
+    d: &Draft,
+    inputs: &[(TokenId, Token)],
+    to: &Payee,
+    order: dtenge_types::SignedOrder,
+) -> Result<TxBody, NodeError> {
+    let change = left(inputs, to.amount)?;
+    let mut outputs = vec![Token::standard(Currency::DT, to.amount, to.address, to.host.clone())];
+    outputs.extend(d.change(Currency::DT, change));
+    d.body(inputs, outputs, Command::Collect { order })
+}
+
+/// Rekey: every input again, owned by `new`, in the same order.
+pub fn rekey(d: &Draft, inputs: &[(TokenId, Token)], new: Address) -> Result<TxBody, NodeError> {
+    let outputs = inputs.iter().map(|(_, t)| Token { owner: new, ..t.clone() }).collect();
+    d.body(inputs, outputs, Command::Rekey { old: d.payer, new })
+}

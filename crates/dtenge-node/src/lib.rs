@@ -4,6 +4,8 @@
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
 //! - [`build`]: transaction shapes for every command, with change;
 //! - [`conversion`]: STB–NBK conversion through the CBS file exchange;
+//! - [`regime`]: KYC tiers and NBK's limits, linked bank accounts (waterfall),
+//!   enforcement orders, key rotation records;
 //! - [`state`]: the node's journaled state machine: accounts, vault, in-flight
 //!   transactions, history, notifications, lineage.
 //!
@@ -17,6 +19,7 @@ pub mod conversion;
 pub mod directory;
 pub mod notary_client;
 pub mod pvp;
+pub mod regime;
 pub mod service;
 pub mod state;
 pub mod vault;
@@ -115,4 +118,43 @@ pub enum NodeError {
     /// Storage failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// A KYC-tier limit would be broken.
+    #[error(
+        "{tier} tier {limit} of {limit_amount} would be exceeded: {detail}",
+        tier = .tier.name(), limit = .limit.name()
+    )]
+    LimitExceeded {
+        /// The DA's tier.
+        tier: crate::regime::Tier,
+        /// Which limit.
+        limit: crate::regime::LimitKind,
+        /// The limit.
+        limit_amount: Amount,
+        /// The amounts involved, for people.
+        detail: String,
+    },
+    /// An enforcement order forbids it (frozen, arrested).
+    #[error("{0}")]
+    Enforcement(String),
+    /// The DA still holds money.
+    #[error(
+        "digital account {account} still holds {balance} DT: convert it out to the linked bank account first (close with convert_out) or pay it out"
+    )]
+    BalanceNotZero {
+        /// The DA.
+        account: String,
+        /// What it holds.
+        balance: Amount,
+    },
+    /// The payee's bank refused the incoming payment (closed DA, revoked key, balance cap).
+    #[error("the recipient's bank {bank} refused: {reason}")]
+    PayeeRefused {
+        /// The payee's bank.
+        bank: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// Only the body that placed an order may lift it, and only with a valid signature.
+    #[error("{0}")]
+    Forbidden(String),
 }

@@ -41,6 +41,9 @@ use crate::notary_client::{NotaryBatcher, SendBatch};
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Status};
 use crate::vault::Balances;
 
+mod regime_ops;
+pub use regime_ops::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
+
 /// How long a transaction may take from building to commit.
 pub const WINDOW_MS: u64 = 60_000;
 /// Notarisation attempts before a transaction is left to the resolver.
@@ -106,6 +109,25 @@ pub enum NodeRequest {
         /// How much.
         quote_amount: Amount,
     },
+    /// A payer's node asks the payee's node, before building a payment,
+    /// whether the DA accepts it (closed, revoked key, balance cap).
+    CanReceive {
+        /// The payee's address.
+        address: Address,
+        /// How much.
+        amount: Amount,
+    },
+    /// NBK publishes its limit policy.
+    Policy(Box<crate::regime::LimitPolicy>),
+    /// NBK asks for the bank's aggregate report.
+    Report {
+        /// From.
+        from: Timestamp,
+        /// To.
+        to: Timestamp,
+        /// Large-payment threshold.
+        threshold: Amount,
+    },
 }
 
 /// Answers between nodes.
@@ -119,6 +141,8 @@ pub enum NodeAnswer {
     Conversion(Box<crate::conversion::ConversionRequest>),
     /// A PvP with this node's leg added and signed.
     Pvp(Box<crate::pvp::PvpContribution>),
+    /// A bank's report to NBK.
+    Report(Box<BankReport>),
 }
 
 /// Where a payment goes, as a caller names it.
@@ -438,6 +462,7 @@ impl NodeService {
         if account.kyc != KycState::Verified {
             return Err(NodeError::KycNotVerified(id.to_string()));
         }
+        self.not_frozen(id)?;
         let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(id.to_string()))?;
         Ok((account, vec![key]))
     }
@@ -462,8 +487,9 @@ impl NodeService {
         if account.key().is_some() {
             return Err(NodeError::Invalid(format!("{from} is custodial: the node signs; use pay")));
         }
+        let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.payees(to).await?;
-        let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        self.outgoing_guard(&account, total).await?;
         let draft = self.draft(&account, memo);
         let plan = self
             .plan(&account, Vec::new(), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
@@ -481,6 +507,13 @@ impl NodeService {
             NodeError::Invalid(format!("no prepared transaction {id} awaits a signature (expired or unknown)"))
         })?;
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
+        if let Some(revoked) = tx.signatures.iter().find(|s| self.is_revoked(&s.signer)) {
+            self.state().vault.unreserve(&input_ids, id);
+            return Err(NodeError::Forbidden(format!(
+                "key {} was revoked after a key rotation and can sign nothing",
+                revoked.signer
+            )));
+        }
         let ctx = Context { now: self.clock.now(), params: &self.config.params };
         if let Err(rejection) = dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519) {
             self.state().vault.unreserve(&input_ids, id);
@@ -554,6 +587,7 @@ impl NodeService {
                 return Err(NodeError::Invalid("every payment needs a positive amount".into()));
             }
             let host = self.host_of(&p.address).await?;
+            self.can_receive(&host, &p.address, p.amount).await?;
             out.push(Payee { address: p.address, host, amount: p.amount });
         }
         Ok(out)
@@ -606,12 +640,28 @@ impl NodeService {
     /// A standard payment to one or several DAs (SPEC §4.3).
     pub async fn pay(&self, from: &AccountId, to: &[PayTo], memo: Option<Memo>) -> Result<TxOutcome, NodeError> {
         let (account, keys) = self.payer(from)?;
+        let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.payees(to).await?;
-        let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        self.outgoing_guard(&account, total).await?;
         let draft = self.draft(&account, memo);
         let plan =
             self.plan(&account, keys, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
-        self.execute(plan).await
+        let outcome = self.execute(plan).await?;
+        self.sweep_local(payees.iter().map(|p| p.address)).await;
+        Ok(outcome)
+    }
+
+    /// Reverse waterfall for this node's DAs that just received money.
+    async fn sweep_local(&self, addresses: impl Iterator<Item = Address>) {
+        let local: BTreeSet<AccountId> = {
+            let state = self.state();
+            addresses.filter_map(|a| state.account_of(&a).map(|acc| acc.id.clone())).collect()
+        };
+        for account in local {
+            if let Err(e) = self.sweep_over_cap(&account).await {
+                tracing::warn!(%account, error = %e, "reverse waterfall deferred");
+            }
+        }
     }
 
     /// Pays address-marked funds to next-level recipients (SPEC §4.2.1).
@@ -901,6 +951,7 @@ impl NodeService {
     ) -> Result<TxOutcome, NodeError> {
         let (grantee_account, keys) = self.payer(grantee)?;
         let owner_account = self.account(owner)?;
+        self.not_frozen(owner)?;
         let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
         let draft = self.draft(&grantee_account, memo);
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
@@ -1131,7 +1182,7 @@ impl NodeService {
                         let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
                     }
                     Ok(NodeAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
-                    Ok(NodeAnswer::Conversion(_) | NodeAnswer::Pvp(_)) => {
+                    Ok(NodeAnswer::Conversion(_) | NodeAnswer::Pvp(_) | NodeAnswer::Report(_)) => {
                         tracing::warn!(tx = %id, %to, "delivery answered with a conversion")
                     }
                     Err(e) => tracing::warn!(tx = %id, %to, error = %e, "delivery answer unreadable"),
@@ -1196,7 +1247,9 @@ impl NodeService {
                 }
             }
         }
-        self.record(records).await
+        self.record(records).await?;
+        self.sweep_local(tx.body.outputs.iter().map(|t| t.owner)).await;
+        Ok(())
     }
 
     // ------------------------------------------------------------------
@@ -1421,6 +1474,22 @@ impl Handler for NodeService {
                 match self.cosign_pvp(from, *body, inputs, counterparty, quote, quote_amount) {
                     Ok(c) => NodeAnswer::Pvp(Box::new(c)),
                     Err(e) => NodeAnswer::Refused(e.to_string()),
+                }
+            }
+            NodeRequest::CanReceive { address, amount } => match self.incoming_check(&address, amount) {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(e) => NodeAnswer::Refused(e.to_string()),
+            },
+            NodeRequest::Policy(policy) => match self.adopt_policy(from, *policy).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) => return Err(HandlerError::Unavailable(e)),
+                Err(e) => NodeAnswer::Refused(e.to_string()),
+            },
+            NodeRequest::Report { from: start, to, threshold } => {
+                if self.participants.get(from).is_some_and(|p| p.role == Role::Nbk) {
+                    NodeAnswer::Report(Box::new(self.bank_report(start, to, threshold)))
+                } else {
+                    NodeAnswer::Refused(format!("{from} is not NBK: reports go to the regulator only"))
                 }
             }
             NodeRequest::ConversionStatus { id } => match self.conversion(&id) {

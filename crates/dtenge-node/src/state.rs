@@ -19,7 +19,10 @@ use dtenge_types::{Address, Amount, IinBin, ParticipantId, Timestamp, Token, Tok
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, AccountId, KycState};
+use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
 use crate::vault::Vault;
+use dtenge_crypto::PublicKey;
+use dtenge_types::OrderRef;
 
 /// Status of a request or transaction as users see it (SPEC §6).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -174,6 +177,55 @@ pub enum NodeRecord {
         /// What.
         notification: Notification,
     },
+    /// NBK's limit policy, as published to this node (or by it, on NBK).
+    PolicyAdopted(LimitPolicy),
+    /// A DA's tier or linked bank account changed.
+    ProfileSet {
+        /// The DA.
+        account: AccountId,
+        /// The new profile.
+        profile: AccountProfile,
+    },
+    /// An authority's order was recorded against a DA.
+    OrderPlaced(Box<OrderEntry>),
+    /// A freeze or arrest was lifted by the body that placed it.
+    OrderLifted {
+        /// The authority.
+        authority: PublicKey,
+        /// The order lifted.
+        reference: OrderRef,
+        /// The lifting order.
+        by: OrderRef,
+        /// When.
+        at: Timestamp,
+    },
+    /// A collection order debited the DA.
+    OrderCollected {
+        /// The authority.
+        authority: PublicKey,
+        /// The order.
+        reference: OrderRef,
+        /// The collection transaction.
+        tx: TxId,
+        /// How much.
+        amount: Amount,
+    },
+    /// DT moved between a DA and its linked bank account.
+    LinkedTransferMade(LinkedTransfer),
+    /// A DA's key was rotated after re-identification; the old key is revoked.
+    Rekeyed {
+        /// The re-identification.
+        reid: Reidentification,
+        /// Who holds the new key.
+        custody: crate::accounts::Custody,
+    },
+    /// A DA was closed.
+    AccountClosed {
+        /// The DA.
+        account: AccountId,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 /// Everything a node knows.
@@ -200,6 +252,18 @@ pub struct NodeState {
     pub opened: u64,
     /// NBK: conversion requests by id.
     pub conversions: BTreeMap<String, crate::conversion::ConversionRequest>,
+    /// NBK's limit policy in force, if one was published.
+    pub policy: Option<LimitPolicy>,
+    /// Tier and linked bank account per DA (individuals; absent = default).
+    pub profiles: BTreeMap<AccountId, AccountProfile>,
+    /// Enforcement orders by (authority, reference).
+    pub orders: BTreeMap<(PublicKey, OrderRef), OrderEntry>,
+    /// Conversions between DAs and their linked bank accounts, oldest first.
+    pub linked: Vec<LinkedTransfer>,
+    /// Key rotations, oldest first.
+    pub reidentifications: Vec<Reidentification>,
+    /// Revoked keys and the DA they belonged to.
+    pub revoked: BTreeMap<Address, AccountId>,
 }
 
 impl NodeState {
@@ -257,7 +321,84 @@ impl NodeState {
             NodeRecord::Notified { account, notification } => {
                 self.notifications.entry(account.clone()).or_default().push(notification.clone());
             }
+            NodeRecord::PolicyAdopted(policy) => {
+                if self.policy.as_ref().is_none_or(|p| p.version < policy.version) {
+                    self.policy = Some(policy.clone());
+                }
+            }
+            NodeRecord::ProfileSet { account, profile } => {
+                self.profiles.insert(account.clone(), profile.clone());
+            }
+            NodeRecord::OrderPlaced(entry) => {
+                let key = (entry.signed.order.authority, entry.signed.order.reference.clone());
+                self.orders.entry(key).or_insert_with(|| (**entry).clone());
+            }
+            NodeRecord::OrderLifted { authority, reference, by, at } => {
+                if let Some(e) = self.orders.get_mut(&(*authority, reference.clone())) {
+                    e.lifted = Some((*at, by.clone()));
+                }
+            }
+            NodeRecord::OrderCollected { authority, reference, tx, amount } => {
+                if let Some(e) = self.orders.get_mut(&(*authority, reference.clone()))
+                    && !e.txs.contains(tx)
+                {
+                    e.collected = e.collected.checked_add(*amount).unwrap_or(Amount::MAX);
+                    e.txs.push(*tx);
+                }
+            }
+            NodeRecord::LinkedTransferMade(t) => self.linked.push(t.clone()),
+            NodeRecord::Rekeyed { reid, custody } => {
+                if let Some(a) = self.accounts.get_mut(&reid.account) {
+                    a.address = reid.new;
+                    a.custody = custody.clone();
+                    // The old address keeps pointing at the DA so tokens still
+                    // owned by it (until the rotation commits) stay attributed.
+                    self.by_address.insert(reid.new, reid.account.clone());
+                    self.revoked.insert(reid.old, reid.account.clone());
+                    self.reidentifications.push(reid.clone());
+                }
+            }
+            NodeRecord::AccountClosed { account, .. } => {
+                if let Some(a) = self.accounts.get_mut(account) {
+                    a.closed = true;
+                }
+            }
         }
+    }
+
+    /// The tier and linked account of a DA (the default if never set).
+    pub fn profile(&self, account: &AccountId) -> AccountProfile {
+        self.profiles.get(account).cloned().unwrap_or_default()
+    }
+
+    /// Active freezes and arrests on a DA.
+    pub fn active_orders(&self, account: &AccountId) -> Vec<&OrderEntry> {
+        self.orders.values().filter(|e| e.account == *account && e.active()).collect()
+    }
+
+    /// The sum arrested on a DA by active arrests.
+    pub fn arrested(&self, account: &AccountId) -> Amount {
+        Amount::checked_sum(self.active_orders(account).into_iter().filter_map(|e| match e.signed.order.act {
+            dtenge_types::OrderAct::Arrest { amount } => Some(amount),
+            _ => None,
+        }))
+        .unwrap_or(Amount::MAX)
+    }
+
+    /// What left a DA today (Astana day of `now`) by payments of its holder:
+    /// neither collections nor conversions to the linked bank account count.
+    pub fn spent_on_day(&self, account: &AccountId, now: Timestamp) -> Amount {
+        let day = crate::regime::astana_day(now);
+        let sweeps: BTreeSet<TxId> = self.linked.iter().filter(|t| t.account == *account).map(|t| t.tx).collect();
+        let entries = self.history.get(account).into_iter().flatten();
+        Amount::checked_sum(
+            entries
+                .filter(|e| crate::regime::astana_day(e.at) == day)
+                .filter(|e| !matches!(e.status, Status::Rejected { .. }))
+                .filter(|e| e.kind != "collect" && e.kind != "rekey" && !sweeps.contains(&e.tx))
+                .map(|e| e.outgoing),
+        )
+        .unwrap_or(Amount::MAX)
     }
 
     fn prepared(&mut self, tx: &Transaction, inputs: &[Token], account: &AccountId, at: Timestamp) {

@@ -38,6 +38,8 @@ impl Env {
         params.issuers.insert(Currency::DT, addr(&nbk));
         params.oracles.insert(oracle.public_key());
         params.tax_authorities.insert(addr(&tax));
+        params.hosts.insert(node(), key("STB1-NODE").public_key());
+        params.authorities.insert(key("BAILIFF").public_key());
         Env { params, nbk, oracle, tax, now: Timestamp(1_750_000_000_000), vault: Vault::default() }
     }
 
@@ -295,4 +297,33 @@ fn mandate_grant_debit_revoke() {
     let body = build::revoke_mandate(&e.draft(&exchange), &inputs, terms.mandate).unwrap();
     e.commit(body, &[&exchange], None);
     assert_eq!(e.bal(&exchange).standard, dt(750));
+}
+
+#[test]
+fn collect_and_rekey_build_what_the_kernel_accepts_with_the_host_key() {
+    let mut e = Env::new();
+    let (debtor, creditor, bailiff, host) = (key("debtor"), key("creditor"), key("BAILIFF"), key("STB1-NODE"));
+    e.issue(&debtor, dt(700));
+    let order = EnforcementOrder {
+        reference: OrderRef::new("ENF-1").unwrap(),
+        authority: bailiff.public_key(),
+        debtor: addr(&debtor),
+        act: OrderAct::Collect { amount: dt(250), beneficiary: addr(&creditor) },
+        reason: Memo::new("court order 2-77").unwrap(),
+        issued_at: e.now,
+    }
+    .sign(&bailiff);
+    let inputs = e.vault.select(&Env::account(&debtor), dt(250), Token::is_standard).unwrap();
+    let body = build::collect(&e.draft(&debtor), &inputs, &payee(&creditor, dt(250)), order).unwrap();
+    e.commit(body, &[&host], None);
+    assert_eq!(e.bal(&debtor).standard, dt(450));
+    assert_eq!(e.bal(&creditor).standard, dt(250));
+
+    let new = key("debtor-new-phone");
+    let inputs: Vec<(TokenId, Token)> =
+        e.vault.of_account(&Env::account(&debtor)).map(|(id, s)| (*id, s.token.clone())).collect();
+    let body = build::rekey(&e.draft(&debtor), &inputs, addr(&new)).unwrap();
+    e.commit(body, &[&host], None);
+    assert_eq!(e.bal(&new).standard, dt(450));
+    assert_eq!(e.bal(&debtor).total, Amount::ZERO);
 }

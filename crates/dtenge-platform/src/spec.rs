@@ -84,6 +84,8 @@ pub mod ids {
     pub const FOREIGN_BANK_DA: &str = "FBANK-DA";
     /// The foreign currency's code.
     pub const FOREIGN_CURRENCY: &str = "FCY";
+    /// The enforcement authority (court bailiffs), whose signed orders freeze, arrest and collect.
+    pub const BAILIFF: &str = "BAILIFF";
 }
 
 fn pid(s: &str) -> ParticipantId {
@@ -200,6 +202,9 @@ impl PlatformSpec {
             providers.push(ProviderSpec { id: pid(id), registries: registries.iter().copied().collect() });
         }
         add("CROWD", "Crowdfunding platform", Role::Provider)?;
+        // An authorised body acting on DAs through their banks (issue #9):
+        // freezes, arrests and collection orders, signed with its key.
+        add(ids::BAILIFF, "Enforcement authority (court bailiffs)", Role::Provider)?;
         providers.push(ProviderSpec { id: pid("CROWD"), registries: [Registry::Events].into_iter().collect() });
 
         let mut institutions = Vec::new();
@@ -239,14 +244,36 @@ impl PlatformSpec {
         params.issuers.insert(foreign, Address(keys.get_or_create(ids::FCB_DA)?.public_key()));
         params.oracles.insert(oracle.public_key());
         params.tax_authorities.insert(Address(keys.get_or_create(ids::TAX_DA)?.public_key()));
-        Ok(PlatformSpec { participants, institutions, providers, params })
+        params.authorities.insert(keys.get_or_create(ids::BAILIFF)?.public_key());
+        // The State Revenue Committee collects tax arrears from DAs too.
+        params.authorities.insert(keys.get_or_create("SRC")?.public_key());
+        let mut spec = PlatformSpec { participants, institutions, providers, params };
+        spec.fill_hosts();
+        Ok(spec)
+    }
+
+    /// Lists every participant node's key as a host key in the ledger
+    /// parameters (a host bank signs collections and key rotations of its
+    /// DAs); fills in `platform.json` files written before hosts existed.
+    pub fn fill_hosts(&mut self) {
+        if !self.params.hosts.is_empty() {
+            return;
+        }
+        for p in &self.participants {
+            if matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury) {
+                self.params.hosts.insert(p.id.clone(), p.public_key);
+            }
+        }
     }
 
     /// Reads `platform.json`.
     pub fn load(data: &Path) -> Result<PlatformSpec, PlatformError> {
         let path = data.join("platform.json");
         let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))
+        let mut spec: PlatformSpec =
+            serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))?;
+        spec.fill_hosts();
+        Ok(spec)
     }
 
     /// Writes `platform.json` (atomically).

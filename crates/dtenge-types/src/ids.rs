@@ -143,6 +143,11 @@ text_id!(
     /// A payment's purpose text, shown to both parties.
     Memo, 140, "memo"
 );
+text_id!(
+    /// An enforcement order's reference as the authority that issued it numbers it
+    /// (e.g. a court case or an enforcement proceeding number).
+    OrderRef, 64, "order reference"
+);
 
 /// A participant of the platform: a node operator (NBK, a bank, the Treasury)
 /// or a service (notary, oracle). Upper-case ASCII letters, digits, `-` and

@@ -23,15 +23,17 @@ pub mod tx;
 pub use amount::Amount;
 pub use bounded::BoundedVec;
 pub use ids::{
-    Address, CbsRef, ContractNo, Currency, EventId, InvoiceId, MandateId, MarkingRef, Memo, ParameterId, ParticipantId,
-    TimeWindow, Timestamp, TokenId, TxId,
+    Address, CbsRef, ContractNo, Currency, EventId, InvoiceId, MandateId, MarkingRef, Memo, OrderRef, ParameterId,
+    ParticipantId, TimeWindow, Timestamp, TokenId, TxId,
 };
 pub use iin::{IinBin, IinBinKind};
 pub use token::{
     AddressMarking, Commitment, Encumbrance, Hold, HoldKind, MandateTerms, Marking, MarkingLevel, MarkingRule,
     ParameterMarking, Token, TokenKind,
 };
-pub use tx::{Attestation, Command, Statement, Transaction, TxBody, TxSignature};
+pub use tx::{
+    Attestation, Command, EnforcementOrder, OrderAct, SignedOrder, Statement, Transaction, TxBody, TxSignature,
+};
 
 /// Most inputs a transaction may consume.
 pub const MAX_INPUTS: usize = 64;

@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::bounded::BoundedVec;
 use crate::encoding::HashWriter;
 use crate::ids::{
-    Address, CbsRef, ContractNo, Currency, EventId, InvoiceId, MandateId, Memo, ParameterId, TimeWindow, Timestamp,
-    TokenId, TxId,
+    Address, CbsRef, ContractNo, Currency, EventId, InvoiceId, MandateId, Memo, OrderRef, ParameterId, TimeWindow,
+    Timestamp, TokenId, TxId,
 };
 use crate::token::{HoldKind, Token};
 use crate::{Amount, MAX_ATTESTATIONS, MAX_INPUTS, MAX_OUTPUTS, MAX_SIGNATURES, TypesError};
@@ -104,6 +104,21 @@ pub enum Command {
     },
     /// Payment versus payment across two currencies at an attested rate (§9).
     Pvp,
+    /// A collection order executed against a DA (a court-ordered debit): the
+    /// DA's host bank signs, carrying the authority's signed order; the
+    /// owner's signature is not needed.
+    Collect {
+        /// The authority's signed order (its act is `Collect`).
+        order: SignedOrder,
+    },
+    /// Key rotation after re-identification: the DA's host bank moves every
+    /// token of the old key to the new key, unchanged otherwise.
+    Rekey {
+        /// The lost or compromised key.
+        old: Address,
+        /// The key that owns the tokens from now on.
+        new: Address,
+    },
 }
 
 impl Command {
@@ -126,6 +141,8 @@ impl Command {
             Command::Debit { .. } => "debit",
             Command::RevokeMandate { .. } => "revoke_mandate",
             Command::Pvp => "pvp",
+            Command::Collect { .. } => "collect",
+            Command::Rekey { .. } => "rekey",
         }
     }
 }
@@ -333,4 +350,83 @@ impl Transaction {
         let id = self.id();
         (0..self.body.outputs.len()).map(move |i| TxBody::output_id(id, i))
     }
+}
+
+/// What an enforcement order does to a digital account (Kazakhstan's law on
+/// digital accounts: debits on third-party demands such as court orders).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderAct {
+    /// Nothing may leave the DA.
+    Freeze,
+    /// This much may not be spent; the rest may.
+    Arrest {
+        /// The arrested amount.
+        amount: Amount,
+    },
+    /// Debit the DA to a named beneficiary.
+    Collect {
+        /// At most this much.
+        amount: Amount,
+        /// Who receives it.
+        beneficiary: Address,
+    },
+    /// Lift an earlier freeze or arrest of the same authority.
+    Lift {
+        /// The order lifted.
+        order: OrderRef,
+    },
+}
+
+impl OrderAct {
+    /// A short stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderAct::Freeze => "freeze",
+            OrderAct::Arrest { .. } => "arrest",
+            OrderAct::Collect { .. } => "collect",
+            OrderAct::Lift { .. } => "lift",
+        }
+    }
+}
+
+/// An order of an authorised body (court bailiffs, the tax authority) against one DA.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct EnforcementOrder {
+    /// The authority's reference, unique per authority.
+    pub reference: OrderRef,
+    /// The authority's EDS key (listed in the ledger parameters).
+    pub authority: PublicKey,
+    /// The DA the order is against.
+    pub debtor: Address,
+    /// What it does.
+    pub act: OrderAct,
+    /// The legal reason (act, article, case).
+    pub reason: Memo,
+    /// When the authority issued it.
+    pub issued_at: Timestamp,
+}
+
+impl EnforcementOrder {
+    /// The bytes the authority signs.
+    pub fn signing_message(&self) -> [u8; 32] {
+        let mut hasher = Hasher::new(b"dtenge/order/v1");
+        let _ = BorshSerialize::serialize(self, &mut HashWriter(&mut hasher));
+        *hasher.finish().as_bytes()
+    }
+
+    /// The order signed by `authority` (whose key should be `self.authority`).
+    pub fn sign(self, authority: &dyn Signer) -> SignedOrder {
+        let signature = authority.sign(&self.signing_message());
+        SignedOrder { order: self, signature }
+    }
+}
+
+/// An enforcement order with the authority's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SignedOrder {
+    /// The order.
+    pub order: EnforcementOrder,
+    /// The authority's signature over [`EnforcementOrder::signing_message`].
+    pub signature: Signature,
 }

@@ -6,3 +6,4 @@ pub mod conversions;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;
+pub mod regime;

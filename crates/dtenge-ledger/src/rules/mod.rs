@@ -5,6 +5,7 @@
 //! against the transaction's signatures exactly (no missing, no extra, no
 //! duplicate) and gathers them, with the attestation's, for verification.
 
+mod enforcement;
 mod holds;
 mod issue;
 mod mandate;
@@ -51,7 +52,9 @@ pub(crate) fn expected_statement(command: &Command) -> Option<&'static str> {
         | Command::PayVat
         | Command::GrantMandate { .. }
         | Command::Debit { .. }
-        | Command::RevokeMandate { .. } => None,
+        | Command::RevokeMandate { .. }
+        | Command::Collect { .. }
+        | Command::Rekey { .. } => None,
     }
 }
 
@@ -63,7 +66,7 @@ pub(crate) fn check(tx: &Transaction, inputs: &[Token], ctx: &Context<'_>) -> Re
     time_window(&view)?;
     let mut signatures = Vec::with_capacity(tx.signatures.len().saturating_add(1));
     let statement = attestation(&view, &mut signatures)?;
-    let signers = dispatch(&view, statement)?;
+    let signers = dispatch(&view, statement, &mut signatures)?;
     transaction_signatures(&view, &signers, &mut signatures)?;
     Ok(Checked { id: view.id, signatures })
 }
@@ -156,7 +159,7 @@ fn attestation<'a>(v: &View<'a>, signatures: &mut Vec<SignatureCheck>) -> Result
 /// one currency; only plain transfers and PvP may mix currencies.
 fn one_currency_unless_plain(v: &View<'_>) -> Result<(), Rejection> {
     let plain = match &v.tx.body.command {
-        Command::Pvp => true,
+        Command::Pvp | Command::Rekey { .. } => true,
         Command::Transfer => v.inputs.iter().all(|t| t.marking.is_none()),
         _ => false,
     };
@@ -171,7 +174,11 @@ fn one_currency_unless_plain(v: &View<'_>) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn dispatch(v: &View<'_>, statement: Option<&Statement>) -> Result<Signers, Rejection> {
+fn dispatch(
+    v: &View<'_>,
+    statement: Option<&Statement>,
+    signatures: &mut Vec<SignatureCheck>,
+) -> Result<Signers, Rejection> {
     one_currency_unless_plain(v)?;
     // `attestation` guarantees a statement of the expected kind is present
     // for every command that needs one.
@@ -193,6 +200,8 @@ fn dispatch(v: &View<'_>, statement: Option<&Statement>) -> Result<Signers, Reje
         Command::Debit { mandate } => mandate::debit(v, mandate),
         Command::RevokeMandate { mandate } => mandate::revoke(v, mandate),
         Command::Pvp => pvp::pvp(v, attested()?),
+        Command::Collect { order } => enforcement::collect(v, order, signatures),
+        Command::Rekey { old, new } => enforcement::rekey(v, old, new),
     }
 }
 

@@ -17,6 +17,11 @@ pub fn key(name: &str) -> SecretKey {
     SecretKey::from_seed(*hash(b"test-key", &[name.as_bytes()]).as_bytes())
 }
 
+/// The participant key of a host node (signs collections and key rotations).
+pub fn host_key(host: &str) -> SecretKey {
+    key(&format!("{host}-NODE"))
+}
+
 pub fn addr(key: &SecretKey) -> Address {
     Address(key.public_key())
 }
@@ -73,6 +78,10 @@ impl World {
         params.issuers.insert(Currency::new("XCB").unwrap(), addr(&key("FOREIGN-CB")));
         params.oracles.insert(oracle.public_key());
         params.tax_authorities.insert(addr(&tax));
+        for host in ["STB1", "STB2"] {
+            params.hosts.insert(node(host), host_key(host).public_key());
+        }
+        params.authorities.insert(key("BAILIFF").public_key());
         World {
             params,
             nbk,
