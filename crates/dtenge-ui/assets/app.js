@@ -13,6 +13,7 @@ import nbk from './sections/nbk.js';
 // Sections in menu order. `who(me)` says who sees a section.
 const treasury = (me) => me.participant !== 'NBK';
 const SECTIONS = [
+  { ...nbk, who: (me) => me.roles.includes('operator') },
   { ...home, who: treasury },
   { ...issuance, who: treasury },
   { ...transfers, who: treasury },
@@ -21,7 +22,6 @@ const SECTIONS = [
   { ...reports, who: () => true },
   { ...holding, who: treasury },
   { ...approvals, who: treasury },
-  { ...nbk, who: (me) => me.roles.includes('operator') },
 ];
 
 export const state = { me: null, lang: localStorage.getItem('dtenge.lang') || 'ru', section: null };

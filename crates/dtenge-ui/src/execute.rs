@@ -84,9 +84,10 @@ async fn party(client: &Client, iin_bin: &str, bank: &str, field: &str) -> Resul
     let bank = bank.trim().to_uppercase();
     let entries =
         client.directory(iin_bin).await.map_err(|e| not_found_is_bad_input(e, format!("{field} {iin_bin}")))?;
-    let entry = entries.into_iter().find(|e| e.bank == bank).ok_or_else(|| {
-        UiError::BadInput(format!("{field}: {iin_bin} has no digital account at {bank}"))
-    })?;
+    let entry = entries
+        .into_iter()
+        .find(|e| e.bank == bank)
+        .ok_or_else(|| UiError::BadInput(format!("{field}: {iin_bin} has no digital account at {bank}")))?;
     Ok(Party { iin_bin: iin_bin.to_string(), bank, name: entry.name, address: entry.address })
 }
 
@@ -113,8 +114,9 @@ pub async fn prepare(client: &Client, body: &PrepareBody) -> Result<Action, UiEr
         "transfer" => {
             let from = required(&body.from, "from")?;
             let from_name = own_account(client, from, "from").await?;
-            let to = party(client, required(&body.to_iin_bin, "recipient")?, required(&body.to_bank, "bank")?, "recipient")
-                .await?;
+            let to =
+                party(client, required(&body.to_iin_bin, "recipient")?, required(&body.to_bank, "bank")?, "recipient")
+                    .await?;
             let amount = amount_tiyn(required(&body.amount, "amount")?, "amount")?;
             let memo = body.memo.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(str::to_string);
             if memo.as_ref().is_some_and(|m| m.chars().count() > MEMO_CHARS_MAX) {
@@ -142,8 +144,9 @@ pub async fn prepare(client: &Client, body: &PrepareBody) -> Result<Action, UiEr
             own_account(client, account, "account").await?;
             let event = required(&body.event, "event")?;
             EventId::from_str(event).map_err(|e| UiError::BadInput(format!("event: {e}")))?;
-            let to = party(client, required(&body.to_iin_bin, "recipient")?, required(&body.to_bank, "bank")?, "recipient")
-                .await?;
+            let to =
+                party(client, required(&body.to_iin_bin, "recipient")?, required(&body.to_bank, "bank")?, "recipient")
+                    .await?;
             let amount = amount_tiyn(required(&body.amount, "amount")?, "amount")?;
             Ok(Action::Hold { account: account.to_string(), event: event.to_string(), to, amount_tiyn: amount })
         }

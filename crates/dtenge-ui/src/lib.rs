@@ -108,10 +108,7 @@ impl Ui {
 /// Opens the UI for `dtenge serve`: loads `ui-staff.json` from the data
 /// directory or creates the demo staff (returned with their passwords, to
 /// print once).
-pub fn open_for_serve(
-    platform: &Platform,
-    api: Router,
-) -> Result<(Arc<Ui>, Option<Vec<(String, String)>>), UiError> {
+pub fn open_for_serve(platform: &Platform, api: Router) -> Result<(Arc<Ui>, Option<staff::Credentials>), UiError> {
     let (staff, created) = Staff::load_or_create_demo(&platform.data)?;
     Ok((Ui::open(platform, api, staff)?, created))
 }

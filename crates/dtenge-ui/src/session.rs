@@ -124,7 +124,7 @@ mod tests {
         let s = Sessions::default();
         let t = s.start("a", 0).unwrap();
         assert_eq!(s.touch(&t, IDLE_MS_MAX - 1).as_deref(), Some("a"));
-        assert_eq!(s.touch(&t, 2 * IDLE_MS_MAX - 1).as_deref(), Some("a"));
+        assert_eq!(s.touch(&t, 2 * IDLE_MS_MAX - 2).as_deref(), Some("a"));
         assert_eq!(s.touch(&t, 3 * IDLE_MS_MAX), None);
         let t = s.start("b", 0).unwrap();
         s.end(&t);

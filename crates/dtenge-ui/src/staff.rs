@@ -21,6 +21,9 @@ pub const CREDENTIALS_FILE: &str = "ui-credentials.txt";
 /// Shortest password accepted for a staff user.
 pub const PASSWORD_CHARS_MIN: usize = 10;
 
+/// Demo credentials `(login, password)`, shown once.
+pub type Credentials = Vec<(String, String)>;
+
 /// What a staff user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -156,7 +159,7 @@ impl Staff {
     /// Loads `ui-staff.json` from `data`, or creates the demo staff there
     /// (and `ui-credentials.txt` with their passwords). Returns the staff and,
     /// when just created, the demo credentials `(login, password)`.
-    pub fn load_or_create_demo(data: &Path) -> Result<(Staff, Option<Vec<(String, String)>>), UiError> {
+    pub fn load_or_create_demo(data: &Path) -> Result<(Staff, Option<Credentials>), UiError> {
         let path = data.join(STAFF_FILE);
         if path.exists() {
             return Ok((Staff::load(&path)?, None));

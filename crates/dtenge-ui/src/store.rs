@@ -172,7 +172,7 @@ pub struct Request {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 enum Record {
-    Prepared(Request),
+    Prepared(Box<Request>),
     Approved { id: String, checker: String, checker_name: String, at_ms: u64 },
     Finished { id: String, status: String, reason: Option<String>, result: Option<String>, at_ms: u64 },
     Rejected { id: String, checker: String, checker_name: String, reason: String, at_ms: u64 },
@@ -289,7 +289,7 @@ impl Store {
                 reason: None,
                 result: None,
             };
-            let pending = self.append(&Record::Prepared(request.clone()))?;
+            let pending = self.append(&Record::Prepared(Box::new(request.clone())))?;
             state.insert(seq, request.clone());
             (request, pending)
         };
@@ -299,9 +299,10 @@ impl Store {
 
     fn decidable(state: &mut BTreeMap<u64, Request>, id: &str, checker: &Checker) -> Result<u64, UiError> {
         let seq = parse_id(id)?;
-        let r = state.get(&seq).filter(|r| r.participant == checker.participant).ok_or_else(|| {
-            UiError::NotFound(format!("no request {id} of {}", checker.participant))
-        })?;
+        let r = state
+            .get(&seq)
+            .filter(|r| r.participant == checker.participant)
+            .ok_or_else(|| UiError::NotFound(format!("no request {id} of {}", checker.participant)))?;
         if r.maker == checker.login {
             return Err(UiError::Forbidden(format!(
                 "{id} was prepared by you ({}); under maker-checker a different checker must decide it",
@@ -431,7 +432,7 @@ fn apply(state: &mut BTreeMap<u64, Request>, record: Record) {
     match record {
         Record::Prepared(r) => {
             if let Ok(seq) = parse_id(&r.id) {
-                state.insert(seq, r);
+                state.insert(seq, *r);
             }
         }
         Record::Approved { id, checker, checker_name, at_ms } => {
@@ -478,8 +479,7 @@ mod tests {
         assert_eq!(r.status, status::UNDER_REVIEW);
         let own = store.approve(&r.id, &checker("m"), 2).await.unwrap_err();
         assert!(matches!(own, UiError::Forbidden(_)), "{own}");
-        let other_participant =
-            Checker { login: "c".into(), name: "C".into(), participant: "NBK".into() };
+        let other_participant = Checker { login: "c".into(), name: "C".into(), participant: "NBK".into() };
         assert!(matches!(store.approve(&r.id, &other_participant, 2).await, Err(UiError::NotFound(_))));
         let approved = store.approve(&r.id, &checker("c"), 3).await.unwrap();
         assert_eq!(approved.status, status::REQUEST_ACCEPTED);

@@ -66,7 +66,12 @@ struct MeView {
 
 impl From<&StaffUser> for MeView {
     fn from(u: &StaffUser) -> Self {
-        MeView { login: u.login.clone(), name: u.name.clone(), participant: u.participant.clone(), roles: u.roles.clone() }
+        MeView {
+            login: u.login.clone(),
+            name: u.name.clone(),
+            participant: u.participant.clone(),
+            roles: u.roles.clone(),
+        }
     }
 }
 
@@ -176,14 +181,13 @@ async fn operations(
                     .collect();
                 out.push(Operation { account: a.id.clone(), account_name: a.name.clone(), line, counterparty_names });
             }
-            if n < 200 || page.saturating_mul(200) >= got.total || page >= 25 || out.len() >= limit.saturating_mul(4)
-            {
+            if n < 200 || page.saturating_mul(200) >= got.total || page >= 25 || out.len() >= limit.saturating_mul(4) {
                 break;
             }
             page += 1;
         }
     }
-    out.sort_by(|a, b| b.line.at_ms.cmp(&a.line.at_ms));
+    out.sort_by_key(|o| std::cmp::Reverse(o.line.at_ms));
     out.truncate(limit);
     Ok(out)
 }
@@ -242,10 +246,7 @@ async fn get_request(State(ui): State<Shared>, Me(user): Me, Path(id): Path<Stri
 
 async fn prepare(State(ui): State<Shared>, Me(user): Me, body: Bytes) -> Result<(StatusCode, Json<Request>), UiError> {
     if !user.has(StaffRole::Maker) {
-        return Err(UiError::Forbidden(format!(
-            "{} is not a maker: only makers prepare requests",
-            user.name
-        )));
+        return Err(UiError::Forbidden(format!("{} is not a maker: only makers prepare requests", user.name)));
     }
     let body: PrepareBody = parse(&body)?;
     let action = execute::prepare(ui.client(&user.participant)?, &body).await?;
@@ -458,8 +459,30 @@ async fn build_report(ui: &Ui, user: &StaffUser, q: &ReportQuery) -> Result<Tabl
                 title: if lang == "ru" { "Операции" } else { "Operations" }.into(),
                 columns: headers(
                     lang,
-                    &["Time (Astana, UTC+5)", "Account", "Holder", "Type", "Incoming", "Outgoing", "Counterparties", "Purpose", "Status", "Transaction"],
-                    &["Время (Астана, UTC+5)", "Счёт", "Владелец", "Тип", "Поступление", "Списание", "Контрагенты", "Назначение", "Статус", "Транзакция"],
+                    &[
+                        "Time (Astana, UTC+5)",
+                        "Account",
+                        "Holder",
+                        "Type",
+                        "Incoming",
+                        "Outgoing",
+                        "Counterparties",
+                        "Purpose",
+                        "Status",
+                        "Transaction",
+                    ],
+                    &[
+                        "Время (Астана, UTC+5)",
+                        "Счёт",
+                        "Владелец",
+                        "Тип",
+                        "Поступление",
+                        "Списание",
+                        "Контрагенты",
+                        "Назначение",
+                        "Статус",
+                        "Транзакция",
+                    ],
                 ),
                 rows,
             })
@@ -469,8 +492,12 @@ async fn build_report(ui: &Ui, user: &StaffUser, q: &ReportQuery) -> Result<Tabl
             let mut rows = Vec::new();
             for r in ui.store.all(&user.participant, &filter) {
                 let (recipient, amount, incoming) = match &r.action {
-                    Action::Transfer { to, amount_tiyn, .. } => (format!("{} ({}, {})", to.name, to.iin_bin, to.bank), *amount_tiyn, false),
-                    Action::Hold { to, amount_tiyn, .. } => (format!("{} ({}, {})", to.name, to.iin_bin, to.bank), *amount_tiyn, false),
+                    Action::Transfer { to, amount_tiyn, .. } => {
+                        (format!("{} ({}, {})", to.name, to.iin_bin, to.bank), *amount_tiyn, false)
+                    }
+                    Action::Hold { to, amount_tiyn, .. } => {
+                        (format!("{} ({}, {})", to.name, to.iin_bin, to.bank), *amount_tiyn, false)
+                    }
                     Action::Issuance { amount_tiyn } => ("NBK".into(), *amount_tiyn, true),
                     Action::Redemption { amount_tiyn } => ("NBK".into(), *amount_tiyn, false),
                     Action::OpenAccount { bin, name } => (format!("{name} ({bin})"), 0, false),
@@ -496,14 +523,39 @@ async fn build_report(ui: &Ui, user: &StaffUser, q: &ReportQuery) -> Result<Tabl
                 title: if lang == "ru" { "Заявки" } else { "Requests" }.into(),
                 columns: headers(
                     lang,
-                    &["Number", "Prepared (Astana, UTC+5)", "Type", "Recipient", "Amount", "Maker", "Checker", "Status", "Reason", "Result"],
-                    &["Номер", "Создана (Астана, UTC+5)", "Тип", "Получатель", "Сумма", "Исполнитель", "Контролёр", "Статус", "Причина", "Результат"],
+                    &[
+                        "Number",
+                        "Prepared (Astana, UTC+5)",
+                        "Type",
+                        "Recipient",
+                        "Amount",
+                        "Maker",
+                        "Checker",
+                        "Status",
+                        "Reason",
+                        "Result",
+                    ],
+                    &[
+                        "Номер",
+                        "Создана (Астана, UTC+5)",
+                        "Тип",
+                        "Получатель",
+                        "Сумма",
+                        "Исполнитель",
+                        "Контролёр",
+                        "Статус",
+                        "Причина",
+                        "Результат",
+                    ],
                 ),
                 rows,
             })
         }
         "conversions" => {
-            let page = ui.client(&user.participant)?.conversions(&ListQuery { from_ms: q.from_ms, to_ms: q.to_ms, ..all(200) }).await?;
+            let page = ui
+                .client(&user.participant)?
+                .conversions(&ListQuery { from_ms: q.from_ms, to_ms: q.to_ms, ..all(200) })
+                .await?;
             let mut rows = Vec::new();
             for c in page.items {
                 let issue = matches!(c.kind, dtenge_client::ConversionKindDto::Issue);
@@ -525,8 +577,26 @@ async fn build_report(ui: &Ui, user: &StaffUser, q: &ReportQuery) -> Result<Tabl
                 title: if lang == "ru" { "Конвертация" } else { "Conversions" }.into(),
                 columns: headers(
                     lang,
-                    &["Request", "Requested (Astana, UTC+5)", "Kind", "Bank", "Amount", "Status", "CBS reference", "Decided by"],
-                    &["Заявка", "Создана (Астана, UTC+5)", "Вид", "Банк", "Сумма", "Статус", "Референс АБС", "Решение принял"],
+                    &[
+                        "Request",
+                        "Requested (Astana, UTC+5)",
+                        "Kind",
+                        "Bank",
+                        "Amount",
+                        "Status",
+                        "CBS reference",
+                        "Decided by",
+                    ],
+                    &[
+                        "Заявка",
+                        "Создана (Астана, UTC+5)",
+                        "Вид",
+                        "Банк",
+                        "Сумма",
+                        "Статус",
+                        "Референс АБС",
+                        "Решение принял",
+                    ],
                 ),
                 rows,
             })

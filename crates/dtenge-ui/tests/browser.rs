@@ -181,7 +181,12 @@ async fn treasury_staff_work_through_the_browser() {
     fill(&c, "#acc-bin", &common::bin(41)).await;
     fill(&c, "#acc-name", "LLP Steppe Builders").await;
     click(&c, "#acc-submit").await;
-    wait_for(&c, "document.querySelector('tr[data-request=\"R-000001\"] [data-status=\"under_review\"]')", "the DA request under review").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000001\"] [data-status=\"under_review\"]')",
+        "the DA request under review",
+    )
+    .await;
     shot(&c, &shots, "02-accounts").await;
 
     // Transfers: a marked transfer to LLP General Contractor (STB1), onward only to LLP Road Works (STB2).
@@ -196,7 +201,12 @@ async fn treasury_staff_work_through_the_browser() {
     select(&c, "#tr-allowed-bank", "STB2").await;
     fill(&c, "#tr-limit", "2 500").await;
     click(&c, "#tr-submit").await;
-    wait_for(&c, "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"under_review\"]')", "the transfer under review").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"under_review\"]')",
+        "the transfer under review",
+    )
+    .await;
     let row = c.find(Locator::Css("tr[data-request=\"R-000002\"]")).await.unwrap().text().await.unwrap();
     assert!(row.contains("LLP General Contractor") && row.contains("2 500,00") && row.contains("ROADS-2026"), "{row}");
     assert!(row.contains("STB1") && row.contains(&common::bin(4)), "{row}");
@@ -226,7 +236,12 @@ async fn treasury_staff_work_through_the_browser() {
         .await;
     }
     section(&c, "transfers").await;
-    wait_for(&c, "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"success\"]')", "Success in the transfers table").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"success\"]')",
+        "Success in the transfers table",
+    )
+    .await;
     shot(&c, &shots, "08-transfers-success").await;
     section(&c, "accounts").await;
     let accounts = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
@@ -263,7 +278,12 @@ async fn treasury_staff_work_through_the_browser() {
     assert!(c.find(Locator::Css("#tz-note")).await.unwrap().text().await.unwrap().contains("Астана (UTC+5)"));
     shot(&c, &shots, "11-transfers-ru").await;
     c.refresh().await.unwrap();
-    wait_for(&c, "document.getElementById('nav-home') && document.getElementById('nav-home').textContent === 'Главная'", "Russian after reload").await;
+    wait_for(
+        &c,
+        "document.getElementById('nav-home') && document.getElementById('nav-home').textContent === 'Главная'",
+        "Russian after reload",
+    )
+    .await;
     click(&c, "#lang-en").await;
     sign_out(&c).await;
 
@@ -278,7 +298,9 @@ async fn treasury_staff_work_through_the_browser() {
     c.close().await.unwrap();
     ticker.abort();
     server.abort();
-    for name in ["01-main-page", "02-accounts", "03-transfers-maker", "08-transfers-success", "10-reports", "12-nbk-operator"] {
+    for name in
+        ["01-main-page", "02-accounts", "03-transfers-maker", "08-transfers-success", "10-reports", "12-nbk-operator"]
+    {
         assert!(shots.join(format!("{name}.png")).exists());
     }
 }

@@ -29,10 +29,8 @@ async fn call(app: &axum::Router, method: &str, path: &str, cookie: Option<&str>
     };
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
-    let cookie = res
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    let cookie =
+        res.headers().get(header::SET_COOKIE).map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
     let content_type =
         res.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 24).await.unwrap().to_vec();
@@ -62,7 +60,8 @@ async fn sessions_are_needed_and_cross_site_requests_refused() {
     let env = common::open(dir.path()).await;
     let app = &env.app;
     assert_eq!(call(app, "GET", "/ui/api/me", None, None).await.status, StatusCode::UNAUTHORIZED);
-    let bad = call(app, "POST", "/ui/api/login", None, Some(json!({"login": "maker", "password": "nope nope nope"}))).await;
+    let bad =
+        call(app, "POST", "/ui/api/login", None, Some(json!({"login": "maker", "password": "nope nope nope"}))).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert!(bad.cookie.is_none());
     let cookie = sign_in(app, "maker").await;
@@ -95,14 +94,16 @@ async fn a_maker_approving_their_own_request_is_refused() {
     let app = &env.app;
     // A head of department is both maker and checker: still not for their own request.
     let head = sign_in(app, "head").await;
-    let prepared = call(app, "POST", "/ui/api/requests", Some(&head), Some(json!({"type": "issuance", "amount": "1 000,00"})))
-        .await;
+    let prepared =
+        call(app, "POST", "/ui/api/requests", Some(&head), Some(json!({"type": "issuance", "amount": "1 000,00"})))
+            .await;
     assert_eq!(prepared.status, StatusCode::CREATED, "{}", prepared.json);
     let id = prepared.json["id"].as_str().unwrap().to_string();
     let own = call(app, "POST", &format!("/ui/api/requests/{id}/approve"), Some(&head), None).await;
     assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.json);
     assert!(own.json["error"]["message"].as_str().unwrap().contains("prepared by you"), "{}", own.json);
-    let own = call(app, "POST", &format!("/ui/api/requests/{id}/reject"), Some(&head), Some(json!({"reason": "x"}))).await;
+    let own =
+        call(app, "POST", &format!("/ui/api/requests/{id}/reject"), Some(&head), Some(json!({"reason": "x"}))).await;
     assert_eq!(own.status, StatusCode::FORBIDDEN);
     // A maker without the checker role may not decide anyone's request.
     let maker = sign_in(app, "maker").await;
@@ -110,7 +111,8 @@ async fn a_maker_approving_their_own_request_is_refused() {
     assert_eq!(not_checker.status, StatusCode::FORBIDDEN);
     // A checker may not prepare.
     let checker = sign_in(app, "checker").await;
-    let p = call(app, "POST", "/ui/api/requests", Some(&checker), Some(json!({"type": "issuance", "amount": "5"}))).await;
+    let p =
+        call(app, "POST", "/ui/api/requests", Some(&checker), Some(json!({"type": "issuance", "amount": "5"}))).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // Still under review, nothing sent to NBK.
     let r = call(app, "GET", &format!("/ui/api/requests/{id}"), Some(&head), None).await;
@@ -130,7 +132,8 @@ async fn a_maker_approving_their_own_request_is_refused() {
     assert!(overview.json["conversions"].as_array().unwrap().iter().any(|c| c["id"] == conversion.as_str()));
     assert!(overview.json["health"]["nodes"].as_array().unwrap().len() >= 5);
     env.platform.tick().await;
-    let approved = call(app, "POST", &format!("/ui/api/nbk/conversions/{conversion}/approve"), Some(&operator), None).await;
+    let approved =
+        call(app, "POST", &format!("/ui/api/nbk/conversions/{conversion}/approve"), Some(&operator), None).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.json);
     assert_eq!(approved.json["status"]["status"], "success");
     assert_eq!(approved.json["decided_by"], "Yerlan Bekov");
@@ -150,19 +153,47 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
 
         // Open a DA for a legal entity by BIN.
         let bin = common::bin(40);
-        let open = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({"type": "open_account", "bin": bin, "name": "LLP Steppe Builders"}))).await;
+        let open = call(
+            app,
+            "POST",
+            "/ui/api/requests",
+            Some(&maker),
+            Some(json!({"type": "open_account", "bin": bin, "name": "LLP Steppe Builders"})),
+        )
+        .await;
         assert_eq!(open.status, StatusCode::CREATED, "{}", open.json);
-        let bad_bin = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({"type": "open_account", "bin": "123456789012", "name": "X"}))).await;
+        let bad_bin = call(
+            app,
+            "POST",
+            "/ui/api/requests",
+            Some(&maker),
+            Some(json!({"type": "open_account", "bin": "123456789012", "name": "X"})),
+        )
+        .await;
         assert_eq!(bad_bin.status, StatusCode::BAD_REQUEST);
-        let done = call(app, "POST", &format!("/ui/api/requests/{}/approve", open.json["id"].as_str().unwrap()), Some(&checker), None).await;
+        let done = call(
+            app,
+            "POST",
+            &format!("/ui/api/requests/{}/approve", open.json["id"].as_str().unwrap()),
+            Some(&checker),
+            None,
+        )
+        .await;
         assert_eq!(done.json["status"], "success", "{}", done.json);
         let accounts = call(app, "GET", "/ui/api/accounts", Some(&maker), None).await;
         let opened = accounts.json.as_array().unwrap().iter().find(|a| a["iin_bin"] == bin.as_str()).unwrap().clone();
         assert_eq!((opened["kind"].as_str(), opened["kyc"].as_str()), (Some("legal_entity"), Some("verified")));
 
         // A marked transfer: to LLP General Contractor (STB1), which may pay on only to LLP Road Works (STB2).
-        let unknown = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({
-            "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB2", "amount": "10"}))).await;
+        let unknown = call(
+            app,
+            "POST",
+            "/ui/api/requests",
+            Some(&maker),
+            Some(json!({
+            "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB2", "amount": "10"})),
+        )
+        .await;
         assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.json);
         assert!(unknown.json["error"]["message"].as_str().unwrap().contains("no digital account at STB2"));
         let marked = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({
@@ -179,14 +210,23 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         // Too much: the API refuses, the request is Rejected with its reason.
         let big = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({
             "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB1", "amount": "999 999 999"}))).await;
-        let refused = call(app, "POST", &format!("/ui/api/requests/{}/approve", big.json["id"].as_str().unwrap()), Some(&checker), None).await;
+        let refused = call(
+            app,
+            "POST",
+            &format!("/ui/api/requests/{}/approve", big.json["id"].as_str().unwrap()),
+            Some(&checker),
+            None,
+        )
+        .await;
         assert_eq!(refused.json["status"], "rejected", "{}", refused.json);
         assert!(!refused.json["reason"].as_str().unwrap().is_empty());
 
         // Filters and pages.
         let page = call(app, "GET", "/ui/api/requests?type=marked_transfer&status=success", Some(&maker), None).await;
         assert_eq!(page.json["total"], 1);
-        let page = call(app, "GET", "/ui/api/requests?type=transfer,marked_transfer&per_page=1&page=2", Some(&maker), None).await;
+        let page =
+            call(app, "GET", "/ui/api/requests?type=transfer,marked_transfer&per_page=1&page=2", Some(&maker), None)
+                .await;
         assert_eq!((page.json["total"].as_u64(), page.json["items"].as_array().unwrap().len()), (Some(2), 1));
 
         // Main page: balances by kind.
@@ -195,12 +235,14 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         assert!(!home.json["recent_operations"].as_array().unwrap().is_empty());
 
         // Reports: CSV and XLSX.
-        let csv = call(app, "GET", "/ui/api/reports?type=operations&direction=outgoing&format=csv", Some(&maker), None).await;
+        let csv =
+            call(app, "GET", "/ui/api/reports?type=operations&direction=outgoing&format=csv", Some(&maker), None).await;
         assert_eq!(csv.status, StatusCode::OK);
         assert!(csv.content_type.starts_with("text/csv"));
         let text = String::from_utf8(csv.bytes).unwrap();
         assert!(text.contains("Road repair, state contract 17") && text.contains("1500.00"), "{text}");
-        let incoming = call(app, "GET", "/ui/api/reports?type=operations&direction=incoming&format=csv", Some(&maker), None).await;
+        let incoming =
+            call(app, "GET", "/ui/api/reports?type=operations&direction=incoming&format=csv", Some(&maker), None).await;
         assert!(!String::from_utf8(incoming.bytes).unwrap().contains("Road repair"));
         let xlsx = call(app, "GET", "/ui/api/reports?type=requests&format=xlsx&lang=ru", Some(&maker), None).await;
         assert_eq!(&xlsx.bytes[..2], b"PK");
@@ -210,7 +252,9 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         assert!(strings.contains("LLP General Contractor") && strings.contains("Исполнитель"), "{strings}");
 
         // One left under review for the restart.
-        let pending = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({"type": "redemption", "amount": "100"}))).await;
+        let pending =
+            call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({"type": "redemption", "amount": "100"})))
+                .await;
         let pending_id = pending.json["id"].as_str().unwrap().to_string();
         env.ui.close().unwrap();
         env.platform.close().unwrap();

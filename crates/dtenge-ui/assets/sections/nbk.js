@@ -21,7 +21,7 @@ async function render(main) {
     <h2>${esc(t('nbk.by_node'))}</h2><div class="cards">${byNode}</div>
     <h2>${esc(t('nbk.pending'))}</h2><div id="nbk-pending">${table([...convCols, { key: 'col.actions' }], pending.map((c) => convRow(c, true)))}</div>
     <div class="row2">
-      <div><h2>${esc(t('nbk.volumes'))}</h2>${table([{ key: 'col.day' }, { key: 'col.txs', num: true }, { key: 'col.volume', num: true }, { key: 'col.volume' }], vols)}</div>
+      <div><h2>${esc(t('nbk.volumes'))}</h2>${table([{ key: 'col.day' }, { key: 'col.txs', num: true }, { key: 'col.volume', num: true }, { key: 'col.chart' }], vols)}</div>
       <div><h2>${esc(t('nbk.health'))}</h2>${table([{ key: 'col.node' }, { key: 'home.accounts', num: true }, { key: 'col.tokens', num: true }, { key: 'col.in_flight', num: true }, { key: 'col.health' }], nodes)}</div>
     </div>
     <h2>${esc(t('nbk.all_conv'))}</h2>${table(convCols, d.conversions.slice(0, 30).map((c) => convRow(c, false)))}`;
