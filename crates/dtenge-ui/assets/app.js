@@ -147,6 +147,7 @@ function applyStaticText() {
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const b of document.querySelectorAll('[data-lang]')) b.classList.toggle('active', b.dataset.lang === state.lang);
   document.title = t('app.title') + (state.me ? ' — ' + state.me.participant : '');
+  if (state.me) document.getElementById('user-roles').textContent = '(' + state.me.roles.map((r) => t('role.' + r)).join(', ') + ')';
 }
 
 function setLang(lang) {
@@ -197,7 +198,6 @@ function showApp() {
   document.getElementById('app-view').hidden = false;
   document.getElementById('participant').textContent = state.me.participant;
   document.getElementById('user-name').textContent = state.me.name;
-  document.getElementById('user-roles').textContent = '(' + state.me.roles.map((r) => t('role.' + r)).join(', ') + ')';
   applyStaticText();
   render();
 }
