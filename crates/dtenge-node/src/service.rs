@@ -168,6 +168,7 @@ pub struct TxOutcome {
 /// The running node.
 pub struct NodeService {
     config: NodeConfig,
+    key: Arc<dyn Signer>,
     bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
     participants: Arc<Participants>,
@@ -243,6 +244,7 @@ impl NodeService {
         };
         Ok(Arc::new(NodeService {
             config,
+            key,
             bus,
             clock,
             participants,

@@ -253,14 +253,31 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
             }
         })
     };
+    let api = dtenge_api::router(Arc::clone(&platform));
+    let (ui, created_staff) =
+        dtenge_ui::open_for_serve(&platform, api.clone()).context("cannot open the web interface")?;
     println!("dtenge is running: NBK, TREASURY, STB1, STB2, STB3, NOTARY, ORACLE, DIRECTORY in one process");
     println!("  API:    http://{addr}/api/v1");
     println!("  health: http://{addr}/api/v1/health");
+    println!("  UI:     http://{addr}/ui/");
     println!("  data:   {}", data.display());
+    match created_staff {
+        Some(staff) => {
+            println!("  web interface staff (created now; also in {}):", dtenge_ui::credentials_path(&data).display());
+            for (login, password) in staff {
+                println!("    {login:<18} {password}");
+            }
+        }
+        None => println!(
+            "  web interface staff: see {} (created at first start)",
+            dtenge_ui::credentials_path(&data).display()
+        ),
+    }
     println!("Stop with Ctrl+C; state survives restarts (and kill -9).");
-    let app = dtenge_api::router(Arc::clone(&platform));
+    let app = api.merge(dtenge_ui::router(Arc::clone(&ui)));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     ticker.abort();
+    ui.close().context("cannot close the web interface's journal cleanly")?;
     platform.close().context("cannot close the platform cleanly")?;
     println!("dtenge stopped; everything committed is in {}", data.display());
     Ok(())

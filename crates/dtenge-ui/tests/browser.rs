@@ -1,0 +1,306 @@
+//! The web interface in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver) against a `dtenge serve`-equivalent platform on
+//! a free port. Signs in as a Treasury maker, opens a DA for a legal entity
+//! by BIN, prepares a marked transfer, signs out; signs in as a checker,
+//! approves both, sees Success; downloads a report as CSV and XLSX and
+//! checks their contents; switches language; signs in as the NBK operator.
+//! Saves a screenshot of every section in `target/ui-screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them); without them the test fails and says how to install them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const INSTALL: &str = "the browser test needs Chromium and its WebDriver: `apt-get install -y chromium chromium-driver` \
+                       (Debian; .ci/run does this)";
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver() -> (Driver, u16) {
+    let driver = on_path("chromedriver").unwrap_or_else(|| panic!("chromedriver not found on PATH: {INSTALL}"));
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): {INSTALL}"));
+    let driver = Driver(child);
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (driver, port);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not listen on port {port} within 10 s");
+}
+
+/// Polls a JavaScript condition until it is true (at most 20 s).
+async fn wait_for(c: &Client, condition: &str, what: &str) {
+    for _ in 0..400 {
+        if c.execute(&format!("return !!({condition});"), vec![]).await.unwrap() == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let main = c
+        .execute("return document.getElementById('main') ? document.getElementById('main').innerText : document.body.innerText;", vec![])
+        .await
+        .unwrap();
+    panic!("waited 20 s for {what} ({condition}); the page says:\n{}", main.as_str().unwrap_or_default());
+}
+
+async fn section(c: &Client, id: &str) {
+    c.find(Locator::Css(&format!("#nav-{id}"))).await.unwrap().click().await.unwrap();
+    wait_for(c, &format!("document.getElementById('main').dataset.ready === '{id}'"), &format!("section {id}")).await;
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css)).await.unwrap().select_by_value(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+async fn sign_in(c: &Client, login: &str, landing: &str) {
+    wait_for(c, "!document.getElementById('login-view').hidden", "the sign-in form").await;
+    fill(c, "#login-user", login).await;
+    fill(c, "#login-password", common::PASSWORD).await;
+    click(c, "#login-submit").await;
+    wait_for(c, &format!("document.getElementById('main').dataset.ready === '{landing}'"), "the first section").await;
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "#logout").await;
+    wait_for(c, "!document.getElementById('login-view').hidden", "the sign-in form after signing out").await;
+}
+
+async fn shot(c: &Client, dir: &Path, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// Downloads `href` in the browser's session; the body's bytes.
+async fn download(c: &Client, href: &str) -> Vec<u8> {
+    let script = "const [href, done] = arguments; fetch(href, {credentials: 'same-origin'})\
+                  .then(r => r.ok ? r.arrayBuffer() : Promise.reject(r.status))\
+                  .then(b => done(Array.from(new Uint8Array(b)))).catch(e => done('failed: ' + e));";
+    let answer = c.execute_async(script, vec![json!(href)]).await.unwrap();
+    let bytes = answer.as_array().unwrap_or_else(|| panic!("download of {href}: {answer}"));
+    bytes.iter().map(|b| u8::try_from(b.as_u64().unwrap()).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn treasury_staff_work_through_the_browser() {
+    let chromium = on_path("chromium").unwrap_or_else(|| panic!("chromium not found on PATH: {INSTALL}"));
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("ui-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let env = common::open(data.path()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(axum::serve(listener, env.app.clone()).into_future());
+    let ticker = {
+        let platform = Arc::clone(&env.platform);
+        tokio::spawn(async move {
+            loop {
+                platform.tick().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+
+    let (_driver, port) = start_driver().await;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,768", "--lang=en-US"]}),
+    );
+    // chromedriver is on loopback: plain HTTP, no TLS stack to build.
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a Chromium session through chromedriver ({e}): {INSTALL}"));
+
+    c.goto(&format!("{base}/ui/")).await.unwrap();
+    // The interface starts in Russian; switch to English on the sign-in page.
+    wait_for(&c, "!document.getElementById('login-view').hidden", "the sign-in form").await;
+    assert_eq!(c.find(Locator::Css("#login-submit")).await.unwrap().text().await.unwrap(), "Войти");
+    shot(&c, &shots, "00-sign-in-ru").await;
+    click(&c, "#login-view [data-lang=en]").await;
+    assert_eq!(c.find(Locator::Css("#login-submit")).await.unwrap().text().await.unwrap(), "Sign in");
+
+    // A wrong password is refused on the page.
+    fill(&c, "#login-user", "maker").await;
+    fill(&c, "#login-password", "wrong password").await;
+    click(&c, "#login-submit").await;
+    wait_for(&c, "!document.getElementById('login-error').hidden", "the sign-in error").await;
+
+    // Maker: main page.
+    sign_in(&c, "maker", "home").await;
+    wait_for(&c, "document.getElementById('tz-note').textContent.includes('UTC+5')", "the time-zone note").await;
+    shot(&c, &shots, "01-main-page").await;
+
+    // Accounts: open a DA for a legal entity by BIN.
+    section(&c, "accounts").await;
+    fill(&c, "#acc-bin", &common::bin(41)).await;
+    fill(&c, "#acc-name", "LLP Steppe Builders").await;
+    click(&c, "#acc-submit").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000001\"] [data-status=\"under_review\"]')",
+        "the DA request under review",
+    )
+    .await;
+    shot(&c, &shots, "02-accounts").await;
+
+    // Transfers: a marked transfer to LLP General Contractor (STB1), onward only to LLP Road Works (STB2).
+    section(&c, "transfers").await;
+    fill(&c, "#tr-to-iin", &common::bin(4)).await;
+    select(&c, "#tr-to-bank", "STB1").await;
+    fill(&c, "#tr-amount", "2 500,00").await;
+    fill(&c, "#tr-memo", "Road repair, state contract 17").await;
+    click(&c, "#tr-marked").await;
+    fill(&c, "#tr-reference", "ROADS-2026").await;
+    fill(&c, "#tr-allowed-iin", &common::bin(6)).await;
+    select(&c, "#tr-allowed-bank", "STB2").await;
+    fill(&c, "#tr-limit", "2 500").await;
+    click(&c, "#tr-submit").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"under_review\"]')",
+        "the transfer under review",
+    )
+    .await;
+    let row = c.find(Locator::Css("tr[data-request=\"R-000002\"]")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("LLP General Contractor") && row.contains("2 500,00") && row.contains("ROADS-2026"), "{row}");
+    assert!(row.contains("STB1") && row.contains(&common::bin(4)), "{row}");
+    shot(&c, &shots, "03-transfers-maker").await;
+
+    // The maker's other sections.
+    for (id, name) in [("issuance", "04-issuance"), ("redeeming", "05-redeeming"), ("holding", "06-holding")] {
+        section(&c, id).await;
+        shot(&c, &shots, name).await;
+    }
+    section(&c, "approvals").await;
+    // No approve button on a maker's own requests.
+    assert!(c.find(Locator::Css("#approve-R-000002")).await.is_err());
+    sign_out(&c).await;
+
+    // Checker: approves both.
+    sign_in(&c, "checker", "home").await;
+    section(&c, "approvals").await;
+    shot(&c, &shots, "07-for-approval").await;
+    for id in ["R-000001", "R-000002"] {
+        click(&c, &format!("#approve-{id}")).await;
+        wait_for(
+            &c,
+            &format!("document.getElementById('main').dataset.ready === 'approvals' && !document.querySelector('#approve-{id}') && document.querySelector('tr[data-request=\"{id}\"] [data-status=\"success\"]')"),
+            &format!("{id} to succeed"),
+        )
+        .await;
+    }
+    section(&c, "transfers").await;
+    wait_for(
+        &c,
+        "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"success\"]')",
+        "Success in the transfers table",
+    )
+    .await;
+    shot(&c, &shots, "08-transfers-success").await;
+    section(&c, "accounts").await;
+    let accounts = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    assert!(accounts.contains("LLP Steppe Builders") && accounts.contains("Authorised"), "{accounts}");
+    section(&c, "home").await;
+    shot(&c, &shots, "09-main-page-after").await;
+
+    // Reports: outgoing operations, downloaded as CSV and XLSX.
+    section(&c, "reports").await;
+    select(&c, "#rep-direction", "outgoing").await;
+    click(&c, "#rep-show").await;
+    wait_for(&c, "document.getElementById('report-table') && document.getElementById('report-table').innerText.includes('Road repair')", "the report on the page").await;
+    shot(&c, &shots, "10-reports").await;
+    let csv_href = c.find(Locator::Css("#rep-csv")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let csv = String::from_utf8(download(&c, &csv_href).await).unwrap();
+    assert!(csv.contains("Road repair, state contract 17") && csv.contains("2500.00"), "{csv}");
+    assert!(csv.contains("Time (Astana, UTC+5)"), "{csv}");
+    let xlsx_href = c.find(Locator::Css("#rep-xlsx")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let xlsx = download(&c, &xlsx_href).await;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut strings = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/sharedStrings.xml").unwrap(), &mut strings).unwrap();
+    assert!(strings.contains("Road repair, state contract 17"), "{strings}");
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(), &mut sheet).unwrap();
+    assert!(sheet.contains("<v>2500</v>"), "the amount is a number in the sheet: {sheet}");
+
+    // Switch to Russian: the page changes and remembers it.
+    click(&c, "#lang-ru").await;
+    wait_for(&c, "document.getElementById('nav-home').textContent === 'Главная'", "Russian menu").await;
+    section(&c, "transfers").await;
+    let row = c.find(Locator::Css("tr[data-request=\"R-000002\"]")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("Успешно"), "{row}");
+    assert!(c.find(Locator::Css("#tz-note")).await.unwrap().text().await.unwrap().contains("Астана (UTC+5)"));
+    shot(&c, &shots, "11-transfers-ru").await;
+    c.refresh().await.unwrap();
+    wait_for(
+        &c,
+        "document.getElementById('nav-home') && document.getElementById('nav-home').textContent === 'Главная'",
+        "Russian after reload",
+    )
+    .await;
+    click(&c, "#lang-en").await;
+    sign_out(&c).await;
+
+    // NBK operator: supply, volumes, conversions, node health.
+    sign_in(&c, "operator", "nbk").await;
+    let nbk = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    assert!(nbk.contains("TREASURY") && nbk.contains("STB1") && nbk.contains("STB3"), "{nbk}");
+    assert!(nbk.contains("Health of every node") && nbk.contains("DT in circulation"), "{nbk}");
+    shot(&c, &shots, "12-nbk-operator").await;
+    sign_out(&c).await;
+
+    c.close().await.unwrap();
+    ticker.abort();
+    server.abort();
+    for name in
+        ["01-main-page", "02-accounts", "03-transfers-maker", "08-transfers-success", "10-reports", "12-nbk-operator"]
+    {
+        assert!(shots.join(format!("{name}.png")).exists());
+    }
+}
