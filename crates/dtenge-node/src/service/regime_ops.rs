@@ -250,7 +250,19 @@ impl NodeService {
         if *host == self.config.id {
             return self.incoming_check(address, amount);
         }
-        match self.call_node(host, NodeRequest::CanReceive { address: *address, amount }).await? {
+        let answer = match self.call_node(host, NodeRequest::CanReceive { address: *address, amount }).await {
+            Ok(answer) => answer,
+            // The payee's bank is unreachable: the payment goes ahead (money
+            // must not stop because one bank is down) and the delivery waits
+            // for it; that bank applies its rules on receipt (a balance cap by
+            // the reverse waterfall) and can return funds sent to a closed DA.
+            Err(NodeError::Unavailable(why)) => {
+                tracing::warn!(bank = %host, %why, "payee's bank unreachable for the pre-check; paying anyway");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        match answer {
             NodeAnswer::Accepted => Ok(()),
             NodeAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.to_string(), reason }),
             _ => Err(NodeError::Unavailable(format!("{host} answered something else"))),
