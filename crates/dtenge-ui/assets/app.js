@@ -9,11 +9,13 @@ import reports from './sections/reports.js';
 import holding from './sections/holding.js';
 import approvals from './sections/approvals.js';
 import nbk from './sections/nbk.js';
+import regulator from './sections/regulator.js';
 
 // Sections in menu order. `who(me)` says who sees a section.
 const treasury = (me) => me.participant !== 'NBK';
 const SECTIONS = [
   { ...nbk, who: (me) => me.roles.includes('operator') },
+  { ...regulator, who: (me) => me.roles.includes('operator') && me.participant === 'NBK' },
   { ...home, who: treasury },
   { ...issuance, who: treasury },
   { ...transfers, who: treasury },

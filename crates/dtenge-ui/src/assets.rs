@@ -30,6 +30,7 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("sections/holding.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/holding.js")),
     ("sections/approvals.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/approvals.js")),
     ("sections/nbk.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/nbk.js")),
+    ("sections/regulator.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/regulator.js")),
 ];
 
 /// The page.

@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/ui/api/nbk/overview", get(nbk_overview))
         .route("/ui/api/nbk/conversions/{id}/approve", post(nbk_approve))
         .route("/ui/api/nbk/conversions/{id}/reject", post(nbk_reject))
+        .route("/ui/api/nbk/regulator", get(nbk_regulator))
 }
 
 fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, UiError> {
@@ -687,4 +688,43 @@ async fn nbk_reject(
     }
     let done = ui.client(&user.participant)?.reject_conversion(&id, &user.name, body.reason.trim()).await?;
     Ok(Json(serde_json::to_value(done).map_err(|e| UiError::Storage(e.to_string()))?))
+}
+
+#[derive(Deserialize)]
+struct RegulatorQuery {
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+    /// Large-payment threshold in DT (`1 000 000,00`); default the API's.
+    threshold: Option<String>,
+}
+
+/// The regulator's page (NBK operator only): aggregates by bank and day,
+/// large payments at or above a threshold and marked-funds traceability,
+/// from the API's NBK-only regulator endpoints — no names, no IINs.
+async fn nbk_regulator(
+    State(ui): State<Shared>,
+    Me(user): Me,
+    q: Result<Query<RegulatorQuery>, QueryRejection>,
+) -> Result<Json<Value>, UiError> {
+    operator(&user)?;
+    let q = query(q)?;
+    if q.from_ms.zip(q.to_ms).is_some_and(|(from, to)| from > to) {
+        return Err(UiError::BadInput("period: the start is after the end".into()));
+    }
+    let threshold_tiyn = match q.threshold.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => execute::amount_tiyn(text, "threshold")?,
+        None => dtenge_api::routes::regime::DEFAULT_THRESHOLD_TIYN,
+    };
+    let rq = dtenge_client::ReportQuery { from_ms: q.from_ms, to_ms: q.to_ms, threshold_tiyn: Some(threshold_tiyn) };
+    let client = ui.client(&user.participant)?;
+    let aggregates = client.regulator_aggregates(&rq).await?;
+    let large_payments = client.regulator_large_payments(&rq).await?;
+    let marked_funds = client.regulator_marked_funds(&rq).await?;
+    Ok(Json(json!({
+        "aggregates": aggregates,
+        "large_payments": large_payments,
+        "marked_funds": marked_funds,
+        "threshold_tiyn": threshold_tiyn,
+        "now_ms": ui.now_ms(),
+    })))
 }

@@ -3,7 +3,8 @@
 //! a free port. Signs in as a Treasury maker, opens a DA for a legal entity
 //! by BIN, prepares a marked transfer, signs out; signs in as a checker,
 //! approves both, sees Success; downloads a report as CSV and XLSX and
-//! checks their contents; switches language; signs in as the NBK operator.
+//! checks their contents; switches language; signs in as the NBK operator
+//! and opens the overview and the Regulator page.
 //! Saves a screenshot of every section in `target/ui-screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
@@ -293,14 +294,47 @@ async fn treasury_staff_work_through_the_browser() {
     assert!(nbk.contains("TREASURY") && nbk.contains("STB1") && nbk.contains("STB3"), "{nbk}");
     assert!(nbk.contains("Health of every node") && nbk.contains("DT in circulation"), "{nbk}");
     shot(&c, &shots, "12-nbk-operator").await;
+
+    // Regulator page: aggregates by bank and day, large payments (threshold 1 000 DT catches the 2 500 DT
+    // marked transfer), marked-funds traceability — without names or IINs.
+    section(&c, "regulator").await;
+    wait_for(&c, "document.querySelector('#reg-banks tr[data-bank=\"TREASURY\"]')", "the Treasury in the aggregates")
+        .await;
+    fill(&c, "#reg-threshold", "1 000").await;
+    click(&c, "#reg-show").await;
+    wait_for(&c, "document.querySelector('#reg-large tr[data-tx]')", "a large payment").await;
+    let large = c.find(Locator::Css("#reg-large")).await.unwrap().text().await.unwrap();
+    let ours = large.lines().find(|l| l.contains("2 500,00")).unwrap_or_else(|| panic!("no 2 500 DT payment: {large}"));
+    assert!(ours.contains("TREASURY") && ours.contains("Government agency") && ours.contains("mark_address"), "{ours}");
+    let days = c.find(Locator::Css("#reg-days")).await.unwrap().text().await.unwrap();
+    assert!(days.contains("TREASURY") && days.contains("STB1"), "{days}");
+    let marked = c.find(Locator::Css("#reg-marked")).await.unwrap().text().await.unwrap();
+    assert!(marked.contains("address:ROADS-2026") && marked.contains("STB1"), "{marked}");
+    let page = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("LLP General Contractor") && !page.contains(&common::bin(4)), "{page}");
+    shot(&c, &shots, "13-regulator").await;
+    c.execute(
+        "document.getElementById('reg-large').previousElementSibling.scrollIntoView(); window.scrollBy(0, -70);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, &shots, "14-regulator-large-payments").await;
     sign_out(&c).await;
 
     c.close().await.unwrap();
     ticker.abort();
     server.abort();
-    for name in
-        ["01-main-page", "02-accounts", "03-transfers-maker", "08-transfers-success", "10-reports", "12-nbk-operator"]
-    {
+    for name in [
+        "01-main-page",
+        "02-accounts",
+        "03-transfers-maker",
+        "08-transfers-success",
+        "10-reports",
+        "12-nbk-operator",
+        "13-regulator",
+        "14-regulator-large-payments",
+    ] {
         assert!(shots.join(format!("{name}.png")).exists());
     }
 }

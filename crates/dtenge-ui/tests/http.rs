@@ -271,3 +271,103 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
     let done = call(&env.app, "POST", &format!("/ui/api/requests/{pending_id}/approve"), Some(&checker), None).await;
     assert_eq!(done.json["status"], "success", "{}", done.json);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nbk_operator_sees_the_regulator_view_and_treasury_staff_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::open(dir.path()).await;
+    let app = &env.app;
+    let maker = sign_in(app, "maker").await;
+    let checker = sign_in(app, "checker").await;
+    let operator = sign_in(app, "operator").await;
+    let from = ga_account(app, &maker).await;
+
+    // A marked payment of 1 500 DT and a plain one of 20 DT from the Treasury to LLP General Contractor (STB1).
+    let marked = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({
+        "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB1",
+        "amount": "1 500,00", "memo": "Road repair, state contract 17",
+        "marking": {"reference": "ROADS-2026", "allowed_iin_bin": common::bin(6), "allowed_bank": "STB2", "limit": "1 500"}
+    }))).await;
+    let small = call(
+        app,
+        "POST",
+        "/ui/api/requests",
+        Some(&maker),
+        Some(json!({
+        "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB1", "amount": "20"})),
+    )
+    .await;
+    for r in [&marked, &small] {
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+        let id = r.json["id"].as_str().unwrap();
+        let done = call(app, "POST", &format!("/ui/api/requests/{id}/approve"), Some(&checker), None).await;
+        assert_eq!(done.json["status"], "success", "{}", done.json);
+    }
+
+    // Treasury staff are refused, with a reason.
+    for cookie in [&maker, &checker] {
+        let refused = call(app, "GET", "/ui/api/nbk/regulator", Some(cookie), None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.json);
+        assert_eq!(refused.json["error"]["code"], "forbidden");
+        assert!(
+            refused.json["error"]["message"].as_str().unwrap().contains("is not an NBK operator"),
+            "{}",
+            refused.json
+        );
+    }
+
+    // The operator: threshold 1 000 DT catches the 1 500 DT payment, not the 20 DT one.
+    let view = call(app, "GET", "/ui/api/nbk/regulator?threshold=1%20000", Some(&operator), None).await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.json);
+    assert_eq!(view.json["threshold_tiyn"], 100_000);
+    let aggregates = view.json["aggregates"].as_array().unwrap();
+    for bank in ["STB1", "STB2", "STB3", "TREASURY"] {
+        assert!(aggregates.iter().any(|a| a["bank"] == bank), "{bank} missing: {}", view.json);
+    }
+    let treasury = aggregates.iter().find(|a| a["bank"] == "TREASURY").unwrap();
+    let out: u64 = treasury["days"].as_array().unwrap().iter().map(|d| d["amount_out_tiyn"].as_u64().unwrap()).sum();
+    assert!(out >= 152_000, "{treasury}");
+    let stb1 = aggregates.iter().find(|a| a["bank"] == "STB1").unwrap();
+    let received: u64 = stb1["days"].as_array().unwrap().iter().map(|d| d["amount_in_tiyn"].as_u64().unwrap()).sum();
+    assert!(received >= 152_000, "{stb1}");
+    // The demo set's funding payments are large too; ours is the 1 500 DT one, the 20 DT one is not listed.
+    let large = view.json["large_payments"].as_array().unwrap();
+    assert!(large.iter().all(|l| l["amount_tiyn"].as_u64().unwrap() >= 100_000), "{}", view.json);
+    assert!(!large.iter().any(|l| l["amount_tiyn"] == 2_000), "{}", view.json);
+    let ours = large
+        .iter()
+        .find(|l| l["bank"] == "TREASURY" && l["amount_tiyn"] == 150_000)
+        .unwrap_or_else(|| panic!("the 1 500 DT payment is not listed: {}", view.json));
+    assert_eq!(ours["payer_kind"], "government_agency");
+    assert!(ours["at"].as_str().unwrap().ends_with("+05:00"), "Astana time: {ours}");
+    let marking = view.json["marked_funds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["marking"] == "address:ROADS-2026")
+        .unwrap_or_else(|| panic!("no traceability for ROADS-2026: {}", view.json));
+    assert_eq!(marking["initiator_node"], "TREASURY");
+    assert_eq!(marking["moved_tiyn"], 150_000);
+    assert_eq!(marking["moves"][0]["tx"], ours["tx"]);
+    assert_eq!(marking["moves"][0]["to_banks"], json!(["STB1"]));
+    // No retail or counterparty detail: no names, no IINs/BINs.
+    let text = view.json.to_string();
+    assert!(!text.contains("LLP General Contractor") && !text.contains(&common::bin(4)), "{text}");
+
+    // A higher threshold leaves ours out; a period before the payments shows no days.
+    let high = call(app, "GET", "/ui/api/nbk/regulator?threshold=2000", Some(&operator), None).await;
+    let high = high.json["large_payments"].as_array().unwrap();
+    assert!(high.iter().all(|l| l["amount_tiyn"].as_u64().unwrap() >= 200_000), "{high:?}");
+    assert!(!high.iter().any(|l| l["amount_tiyn"] == 150_000), "{high:?}");
+    let before = call(app, "GET", "/ui/api/nbk/regulator?from_ms=0&to_ms=1000", Some(&operator), None).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.json);
+    assert!(before.json["aggregates"].as_array().unwrap().iter().all(|a| a["days"] == json!([])), "{}", before.json);
+    assert_eq!(before.json["large_payments"], json!([]));
+
+    // Bad input is named.
+    let bad = call(app, "GET", "/ui/api/nbk/regulator?threshold=lots", Some(&operator), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+    assert!(bad.json["error"]["message"].as_str().unwrap().starts_with("threshold"), "{}", bad.json);
+    let bad = call(app, "GET", "/ui/api/nbk/regulator?from_ms=10&to_ms=5", Some(&operator), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.json);
+}
