@@ -3,69 +3,16 @@
 //! with traceability copies at the initiator's node, and token lineage.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
-use dtenge_net::{Clock, ManualClock};
-use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
-use dtenge_node::service::{NodeService, PayTo};
+use dtenge_net::Clock;
+use dtenge_node::accounts::{HolderKind, KycState};
+use dtenge_node::service::PayTo;
 use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::ids;
-use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::*;
 
-fn dt(n: u64) -> Amount {
-    Amount::from_tenge(n).unwrap()
-}
-
-fn holder(n: u8, kind: HolderKind) -> Holder {
-    let fifth = if kind == HolderKind::Individual { 0 } else { 4 };
-    let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[6, 1, 0, 1, fifth, 1, 3, 0, b, 0, n])).unwrap();
-    Holder { iin_bin: iin, name: format!("Holder {n}"), kind }
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    p: Platform,
-    clock: Arc<ManualClock>,
-}
-
-impl World {
-    async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(Timestamp(1_767_225_600_000));
-        let p = Platform::open(dir.path(), clock.clone(), PlatformOptions { durable: false }).await.unwrap();
-        World { _dir: dir, p, clock }
-    }
-
-    fn node(&self, id: &str) -> Arc<NodeService> {
-        self.p.node(id).unwrap().clone()
-    }
-
-    /// Opens a verified DA and funds it through NBK → the node's bank DA → the DA.
-    async fn funded(&self, node: &str, n: u8, kind: HolderKind, amount: Amount) -> Account {
-        let host = self.node(node);
-        let account = host.open_account(holder(n, kind), None, KycState::Verified).await.unwrap();
-        let nbk_da = self.p.spec.institutions.iter().find(|i| i.key == ids::NBK_DA).unwrap().clone();
-        let nbk = self.node(ids::NBK);
-        let nbk_acct = nbk.read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
-        nbk.issue(
-            &nbk_acct,
-            PayTo { address: account.address, amount },
-            CbsRef::new(format!("CBS-{node}-{n}")).unwrap(),
-        )
-        .await
-        .unwrap();
-        account
-    }
-
-    async fn provider(&self, id: &str, request: OracleRequest) -> OracleAnswer {
-        let bus = self.p.bus(id).unwrap();
-        let answer =
-            bus.call(&ParticipantId::new(ids::ORACLE).unwrap(), borsh::to_vec(&request).unwrap()).await.unwrap();
-        borsh::from_slice(&answer).unwrap()
-    }
-}
+mod support;
+use support::{World, dt, holder};
 
 #[tokio::test]
 async fn a_hold_is_released_when_the_provider_reports_the_event() {

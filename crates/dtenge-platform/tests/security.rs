@@ -9,12 +9,10 @@
 //! `crates/dtenge-api/tests/api.rs` and `programmable.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use dtenge_crypto::SecretKey;
-use dtenge_net::{Answer, Clock, Envelope, ManualClock, NetError, Outcome};
-use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
-use dtenge_node::service::{NodeAnswer, NodeRequest, NodeService, PayTo};
+use dtenge_net::{Answer, Clock, Envelope, NetError, Outcome};
+use dtenge_node::accounts::{Account, HolderKind, KycState};
+use dtenge_node::service::{NodeAnswer, NodeRequest, PayTo};
 use dtenge_node::state::Status;
 use dtenge_notary::{
     BatchRefusal, NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict,
@@ -22,55 +20,14 @@ use dtenge_notary::{
 use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::{Keys, ids};
-use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::*;
 
-fn dt(n: u64) -> Amount {
-    Amount::from_tenge(n).unwrap()
-}
-
-fn pid(s: &str) -> ParticipantId {
-    ParticipantId::new(s).unwrap()
-}
-
-fn holder(n: u8, kind: HolderKind) -> Holder {
-    let fifth = if kind == HolderKind::Individual { 0 } else { 4 };
-    let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[5, 2, 0, 1, fifth, 1, 3, 0, b, 0, n])).unwrap();
-    Holder { iin_bin: iin, name: format!("Holder {n}"), kind }
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    p: Platform,
-    clock: Arc<ManualClock>,
-}
+mod support;
+use support::{World, dt, holder, pid};
 
 impl World {
-    async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(Timestamp(1_767_225_600_000));
-        let p = Platform::open(dir.path(), clock.clone(), PlatformOptions { durable: false }).await.unwrap();
-        World { _dir: dir, p, clock }
-    }
-
-    fn node(&self, id: &str) -> Arc<NodeService> {
-        self.p.node(id).unwrap().clone()
-    }
-
     fn key(&self, id: &str) -> SecretKey {
         Keys::at(&self.p.data).load(id).unwrap()
-    }
-
-    /// A verified DA at `node`, funded by NBK with `amount`.
-    async fn funded(&self, node: &str, n: u8, kind: HolderKind, amount: Amount) -> Account {
-        let account = self.node(node).open_account(holder(n, kind), None, KycState::Verified).await.unwrap();
-        let nbk_da = self.p.spec.institutions.iter().find(|i| i.key == ids::NBK_DA).unwrap().clone();
-        let nbk = self.node(ids::NBK);
-        let nbk_acct = nbk.read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
-        nbk.issue(&nbk_acct, PayTo { address: account.address, amount }, CbsRef::new(format!("SEC-{n}")).unwrap())
-            .await
-            .unwrap();
-        account
     }
 
     /// A signed transfer of `client`'s first token to a fresh address, and its claim.
@@ -115,11 +72,6 @@ impl World {
         }
         out.push_str(&format!("oracle {:?}\n", self.p.oracle.state_copy()));
         out
-    }
-
-    async fn provider(&self, id: &str, request: OracleRequest) -> OracleAnswer {
-        let bus = self.p.bus(id).unwrap();
-        borsh::from_slice(&bus.call(&pid(ids::ORACLE), borsh::to_vec(&request).unwrap()).await.unwrap()).unwrap()
     }
 
     async fn deliver(&self, from: &str, to: &str, tx: Transaction, inputs: Vec<Token>, receipt: Receipt) -> NodeAnswer {

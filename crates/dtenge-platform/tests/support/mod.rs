@@ -1,0 +1,64 @@
+//! What the platform's end-to-end tests share: a fresh in-process platform on
+//! a manual clock, holders with valid IINs/BINs, funded DAs, provider calls.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::sync::Arc;
+
+use dtenge_net::ManualClock;
+use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
+use dtenge_node::service::{NodeService, PayTo};
+use dtenge_oracle::service::{OracleAnswer, OracleRequest};
+use dtenge_platform::spec::ids;
+use dtenge_platform::{Platform, PlatformOptions};
+use dtenge_types::*;
+
+pub fn dt(n: u64) -> Amount {
+    Amount::from_tenge(n).unwrap()
+}
+
+pub fn pid(s: &str) -> ParticipantId {
+    ParticipantId::new(s).unwrap()
+}
+
+/// Holder `n` of `kind`, with a valid IIN (individual) or BIN.
+pub fn holder(n: u8, kind: HolderKind) -> Holder {
+    let fifth = if kind == HolderKind::Individual { 0 } else { 4 };
+    let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[6, 1, 0, 1, fifth, 1, 3, 0, b, 0, n])).unwrap();
+    Holder { iin_bin: iin, name: format!("Holder {n}"), kind }
+}
+
+pub struct World {
+    pub _dir: tempfile::TempDir,
+    pub p: Platform,
+    pub clock: Arc<ManualClock>,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Timestamp(1_767_225_600_000));
+        let p = Platform::open(dir.path(), clock.clone(), PlatformOptions { durable: false }).await.unwrap();
+        World { _dir: dir, p, clock }
+    }
+
+    pub fn node(&self, id: &str) -> Arc<NodeService> {
+        self.p.node(id).unwrap().clone()
+    }
+
+    /// Opens a verified DA at `node` and funds it with an issue by NBK.
+    pub async fn funded(&self, node: &str, n: u8, kind: HolderKind, amount: Amount) -> Account {
+        let account = self.node(node).open_account(holder(n, kind), None, KycState::Verified).await.unwrap();
+        let nbk_da = self.p.spec.institutions.iter().find(|i| i.key == ids::NBK_DA).unwrap().clone();
+        let nbk = self.node(ids::NBK);
+        let nbk_acct = nbk.read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
+        let reference = CbsRef::new(format!("CBS-{node}-{n}")).unwrap();
+        nbk.issue(&nbk_acct, PayTo { address: account.address, amount }, reference).await.unwrap();
+        account
+    }
+
+    /// `request` sent to the oracle as provider `id`.
+    pub async fn provider(&self, id: &str, request: OracleRequest) -> OracleAnswer {
+        let bus = self.p.bus(id).unwrap();
+        borsh::from_slice(&bus.call(&pid(ids::ORACLE), borsh::to_vec(&request).unwrap()).await.unwrap()).unwrap()
+    }
+}
