@@ -6,8 +6,10 @@
 //! an `ed25519-zebra` signing key (RFC 8032 deterministic signing) and caches
 //! its public key.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::sync::{Mutex, OnceLock};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_zebra::{SigningKey, VerificationKey};
@@ -86,12 +88,37 @@ impl PublicKey {
     }
 
     /// Decode and validate into an `ed25519-zebra` verification key.
+    ///
+    /// Decoding a point costs a field exponentiation, and the platform
+    /// verifies many signatures by few keys (services, banks, DAs), so keys
+    /// that decoded are remembered ([`KEY_CACHE`] of them; the memory starts
+    /// over when full). Only valid keys are remembered: an invalid or weak
+    /// key is decoded and refused every time.
     pub(crate) fn to_verification_key(self) -> Result<VerificationKey, CryptoError> {
+        let mut cache = valid_keys().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = cache.get(&self.0) {
+            return Ok(*key);
+        }
+        drop(cache);
         if SMALL_ORDER_ENCODINGS.contains(&self.0) {
             return Err(CryptoError::WeakPublicKey);
         }
-        VerificationKey::try_from(self.0).map_err(|_| CryptoError::InvalidPublicKey)
+        let key = VerificationKey::try_from(self.0).map_err(|_| CryptoError::InvalidPublicKey)?;
+        cache = valid_keys().lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE {
+            cache.clear();
+        }
+        cache.insert(self.0, key);
+        Ok(key)
     }
+}
+
+/// Most decoded public keys remembered by [`PublicKey::to_verification_key`].
+pub(crate) const KEY_CACHE: usize = 65_536;
+
+fn valid_keys() -> &'static Mutex<HashMap<[u8; 32], VerificationKey>> {
+    static KEYS: OnceLock<Mutex<HashMap<[u8; 32], VerificationKey>>> = OnceLock::new();
+    KEYS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// An Ed25519 signature (64 bytes: `R || s`).

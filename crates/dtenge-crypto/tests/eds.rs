@@ -128,6 +128,29 @@ fn key_that_is_not_a_curve_point_is_invalid() {
     assert_eq!(Ed25519.verify(&pk, b"m", &Signature([0; 64])), Err(CryptoError::InvalidPublicKey));
 }
 
+/// Valid keys are remembered once decoded; the memory must never change a
+/// verdict: weak and invalid keys are refused every time, a remembered key
+/// still refuses a wrong signature or message.
+#[test]
+fn remembering_decoded_keys_changes_no_verdict() {
+    let good = key(9);
+    let pk = good.public_key();
+    let sig = good.sign(b"pay 10");
+    let weak = PublicKey(small_order_encodings()[3]);
+    // y = 2 is not the y-coordinate of any curve point.
+    let mut not_a_point = [0u8; 32];
+    not_a_point[0] = 2;
+    let not_a_point = PublicKey(not_a_point);
+    for round in 0..3 {
+        assert_eq!(Ed25519.verify(&pk, b"pay 10", &sig), Ok(()), "round {round}");
+        assert_eq!(Ed25519.verify(&pk, b"pay 11", &sig), Err(CryptoError::BadSignature), "round {round}");
+        assert_eq!(Ed25519.verify(&pk, b"pay 10", &key(10).sign(b"pay 10")), Err(CryptoError::BadSignature));
+        assert_eq!(weak.check(), Err(CryptoError::WeakPublicKey), "round {round}");
+        assert_eq!(Ed25519.verify(&weak, b"pay 10", &sig), Err(CryptoError::WeakPublicKey));
+        assert_eq!(not_a_point.check(), Err(CryptoError::InvalidPublicKey), "round {round}");
+    }
+}
+
 #[test]
 fn all_fourteen_small_order_encodings_are_rejected_as_weak_by_check_and_verify() {
     let encodings = small_order_encodings();

@@ -143,7 +143,7 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) => {
+            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
                 Err(NodeError::Unavailable("NBK answered without the request".into()))
             }
         }
@@ -155,7 +155,7 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) => {
+            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
                 Err(NodeError::Unavailable("NBK answered without the request".into()))
             }
         }

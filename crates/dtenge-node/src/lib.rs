@@ -14,10 +14,10 @@
 //! that spends it.
 
 pub mod accounts;
+pub mod batcher;
 pub mod build;
 pub mod conversion;
 pub mod directory;
-pub mod notary_client;
 pub mod pvp;
 pub mod regime;
 pub mod service;

@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::batcher::{Batcher, SendBatch};
 use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
-use crate::notary_client::{NotaryBatcher, SendBatch};
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Status};
 use crate::vault::Balances;
 
@@ -67,6 +67,9 @@ pub struct NodeConfig {
     /// NBK only: the core banking system's file exchange.
     pub cbs: Option<crate::conversion::CbsLink>,
 }
+
+/// Most remembered hosts of other nodes' DAs (the cache starts over when full).
+const HOST_CACHE: usize = 100_000;
 
 /// Messages between nodes.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -128,6 +131,45 @@ pub enum NodeRequest {
         /// Large-payment threshold.
         threshold: Amount,
     },
+    /// Deliveries and pre-checks of concurrent payments to the same node, in
+    /// one envelope (at most [`MAX_LINK_BATCH`]); answered with
+    /// [`NodeAnswer::Batch`], one answer per item, in order.
+    Batch(Vec<LinkRequest>),
+}
+
+/// Most items in one [`NodeRequest::Batch`].
+pub const MAX_LINK_BATCH: usize = 256;
+
+/// What one node sends another in a [`NodeRequest::Batch`].
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum LinkRequest {
+    /// As [`NodeRequest::Deliver`].
+    Deliver {
+        /// The transaction.
+        tx: Box<Transaction>,
+        /// Its inputs as the sender resolved them.
+        inputs: Vec<Token>,
+        /// The notary's receipt.
+        receipt: Box<Receipt>,
+    },
+    /// As [`NodeRequest::CanReceive`].
+    CanReceive {
+        /// The payee's address.
+        address: Address,
+        /// How much.
+        amount: Amount,
+    },
+}
+
+/// The answer to one [`LinkRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum LinkAnswer {
+    /// Accepted (a delivery is durable on the receiving node).
+    Accepted,
+    /// Refused for good, why.
+    Refused(String),
+    /// Could not be handled now (storage); try again later.
+    Unavailable(String),
 }
 
 /// Answers between nodes.
@@ -143,6 +185,8 @@ pub enum NodeAnswer {
     Pvp(Box<crate::pvp::PvpContribution>),
     /// A bank's report to NBK.
     Report(Box<BankReport>),
+    /// One answer per item of a [`NodeRequest::Batch`], in order.
+    Batch(Vec<LinkAnswer>),
 }
 
 /// Where a payment goes, as a caller names it.
@@ -181,7 +225,12 @@ pub struct NodeService {
     /// inputs and the end of the transaction's window.
     cosigned: Mutex<std::collections::HashMap<TxId, (Vec<TokenId>, Timestamp)>>,
     /// Claims of concurrent payments, sent to the notary in batches.
-    notary_batcher: NotaryBatcher,
+    notary_batcher: Batcher<TxClaim, Verdict>,
+    /// Deliveries and pre-checks to each other node, sent in batches.
+    links: Mutex<std::collections::HashMap<ParticipantId, Arc<Batcher<LinkRequest, LinkAnswer>>>>,
+    /// Hosts of other nodes' DAs already looked up: the directory never moves
+    /// an address to another host, so a positive answer stays true.
+    hosts: Mutex<std::collections::HashMap<Address, ParticipantId>>,
     /// Notary receipts already verified (one signature per notary batch).
     receipts: ReceiptVerifier,
 }
@@ -202,6 +251,23 @@ async fn notarise_batch(
         Ok(NotaryAnswer::Verdicts(v)) if v.len() == count => Ok(v),
         Ok(NotaryAnswer::Refused(r)) => Err(NodeError::Unavailable(format!("notary refused the batch: {r}"))),
         _ => Err(NodeError::Unavailable("notary answered something else".into())),
+    }
+}
+
+/// Sends one batch of deliveries and pre-checks to node `to`.
+async fn send_link_batch(
+    bus: &dyn Bus,
+    to: &ParticipantId,
+    items: Vec<LinkRequest>,
+) -> Result<Vec<LinkAnswer>, NodeError> {
+    let count = items.len();
+    let body = borsh::to_vec(&NodeRequest::Batch(items)).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let answer = bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
+    match borsh::from_slice::<NodeAnswer>(&answer) {
+        Ok(NodeAnswer::Batch(answers)) if answers.len() == count => Ok(answers),
+        Ok(NodeAnswer::Refused(why)) => Err(NodeError::Unavailable(format!("{to} refused the batch: {why}"))),
+        Ok(_) => Err(NodeError::Unavailable(format!("{to} answered the batch with something else"))),
+        Err(e) => Err(NodeError::Unavailable(format!("{to} answer: {e}"))),
     }
 }
 
@@ -235,7 +301,7 @@ impl NodeService {
                 .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
             state.apply(&record);
         }
-        let send_batch: SendBatch = {
+        let send_batch: SendBatch<TxClaim, Verdict> = {
             let (bus, key, node, notary) = (bus.clone(), key.clone(), config.id.clone(), config.notary.clone());
             Arc::new(move |claims| {
                 let (bus, key, node, notary) = (bus.clone(), key.clone(), node.clone(), notary.clone());
@@ -253,7 +319,9 @@ impl NodeService {
             notice_cursor: AtomicU64::new(0),
             awaiting: Mutex::new(std::collections::HashMap::new()),
             cosigned: Mutex::new(std::collections::HashMap::new()),
-            notary_batcher: NotaryBatcher::new(send_batch),
+            notary_batcher: Batcher::new(dtenge_notary::MAX_BATCH, send_batch),
+            links: Mutex::new(std::collections::HashMap::new()),
+            hosts: Mutex::new(std::collections::HashMap::new()),
             receipts: ReceiptVerifier::default(),
         }))
     }
@@ -299,26 +367,49 @@ impl NodeService {
         borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("{to} answer: {e}")))
     }
 
+    /// Sends `request` to node `to` in the next batch of this node's
+    /// deliveries and pre-checks for it.
+    pub(crate) async fn call_link(&self, to: &ParticipantId, request: LinkRequest) -> Result<LinkAnswer, NodeError> {
+        let link = {
+            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+            links
+                .entry(to.clone())
+                .or_insert_with(|| {
+                    let (bus, to) = (self.bus.clone(), to.clone());
+                    let send: SendBatch<LinkRequest, LinkAnswer> = Arc::new(move |items| {
+                        let (bus, to) = (bus.clone(), to.clone());
+                        Box::pin(async move { send_link_batch(bus.as_ref(), &to, items).await })
+                    });
+                    Arc::new(Batcher::new(MAX_LINK_BATCH, send))
+                })
+                .clone()
+        };
+        link.call(request).await
+    }
+
     pub(crate) async fn record_all(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
         self.record(records).await
     }
 
     /// Journals records and applies them in one critical section; waits for durability.
     async fn record(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
-        let pending = {
-            let mut state = self.state();
-            let mut last = None;
-            for record in &records {
-                let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
-                last = Some(self.journal.append(bytes).map_err(store)?);
-                state.apply(record);
-            }
-            last
-        };
-        if let Some(p) = pending {
+        if let Some(p) = self.append(records)? {
             p.durable().await.map_err(store)?;
         }
         Ok(())
+    }
+
+    /// Journals and applies records in one critical section; the returned
+    /// write (of the last record) becomes durable with all before it.
+    fn append(&self, records: Vec<NodeRecord>) -> Result<Option<dtenge_store::Pending>, NodeError> {
+        let mut state = self.state();
+        let mut last = None;
+        for record in &records {
+            let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
+            last = Some(self.journal.append(bytes).map_err(store)?);
+            state.apply(record);
+        }
+        Ok(last)
     }
 
     // ------------------------------------------------------------------
@@ -600,8 +691,18 @@ impl NodeService {
         if self.state().account_of(address).is_some() {
             return Ok(self.config.id.clone());
         }
+        if let Some(host) = self.hosts.lock().unwrap_or_else(|p| p.into_inner()).get(address) {
+            return Ok(host.clone());
+        }
         match self.directory(DirectoryRequest::Lookup(*address)).await? {
-            DirectoryAnswer::Entry(Some(entry)) => Ok(entry.host),
+            DirectoryAnswer::Entry(Some(entry)) => {
+                let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                if hosts.len() >= HOST_CACHE {
+                    hosts.clear();
+                }
+                hosts.insert(*address, entry.host.clone());
+                Ok(entry.host)
+            }
             _ => Err(NodeError::UnknownRecipient(address.to_string())),
         }
     }
@@ -1071,7 +1172,7 @@ impl NodeService {
     }
 
     async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
-        self.notary_batcher.notarise(claim.clone()).await
+        self.notary_batcher.call(claim.clone()).await
     }
 
     fn notary_key(&self) -> Option<PublicKey> {
@@ -1175,20 +1276,17 @@ impl NodeService {
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
         for to in targets {
-            let request =
-                NodeRequest::Deliver { tx: Box::new(tx.clone()), inputs: inputs.clone(), receipt: receipt.clone() };
-            let Ok(body) = borsh::to_vec(&request) else { continue };
-            match self.bus.call(&to, body).await {
-                Ok(answer) => match borsh::from_slice::<NodeAnswer>(&answer) {
-                    Ok(NodeAnswer::Accepted) => {
-                        let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
-                    }
-                    Ok(NodeAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
-                    Ok(NodeAnswer::Conversion(_) | NodeAnswer::Pvp(_) | NodeAnswer::Report(_)) => {
-                        tracing::warn!(tx = %id, %to, "delivery answered with a conversion")
-                    }
-                    Err(e) => tracing::warn!(tx = %id, %to, error = %e, "delivery answer unreadable"),
-                },
+            let request = LinkRequest::Deliver {
+                tx: Box::new(tx.clone()),
+                inputs: inputs.clone(),
+                receipt: Box::new(receipt.clone()),
+            };
+            match self.call_link(&to, request).await {
+                Ok(LinkAnswer::Accepted) => {
+                    let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
+                }
+                Ok(LinkAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
+                Ok(LinkAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
                 Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
             }
         }
@@ -1202,22 +1300,63 @@ impl NodeService {
         inputs: Vec<Token>,
         receipt: Receipt,
     ) -> Result<(), NodeError> {
-        let id = tx.id();
-        if self.state().received.contains_key(&id) || self.state().outgoing.contains_key(&id) {
-            return Ok(());
+        let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return Ok(()) };
+        dtenge_ledger::verify(&checked, &Ed25519)?;
+        let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else { return Ok(()) };
+        pending.durable().await.map_err(store)?;
+        self.sweep_local(owners.into_iter()).await;
+        Ok(())
+    }
+
+    fn knows(&self, id: &TxId) -> bool {
+        let state = self.state();
+        state.received.contains_key(id) || state.outgoing.contains_key(id)
+    }
+
+    /// Checks a delivered transaction: the notary's receipt and every rule of
+    /// the kernel. The signatures the kernel gathered are left to the caller
+    /// to verify (one transaction, or many in one batch). `None` if the
+    /// transaction is already known.
+    fn check_delivery(
+        &self,
+        tx: &Transaction,
+        inputs: &[Token],
+        receipt: &Receipt,
+    ) -> Result<Option<dtenge_ledger::Checked>, NodeError> {
+        if self.knows(&tx.id()) {
+            return Ok(None);
         }
-        let claim = TxClaim::of(&tx, &inputs)?;
+        let claim = TxClaim::of(tx, inputs)?;
         let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
         self.receipts
-            .verify(&receipt, &notary, &claim, &Ed25519)
+            .verify(receipt, &notary, &claim, &Ed25519)
             .map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
         let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
-        dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
-        let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
+        Ok(Some(dtenge_ledger::check(tx, inputs, &ctx)?))
+    }
+
+    /// Journals `Received` (and notifications) for a delivered transaction
+    /// that passed [`NodeService::check_delivery`] and signature verification,
+    /// without waiting for durability (the caller waits, once for a whole
+    /// batch). `None` if it became known meanwhile; otherwise the journal's
+    /// pending write and the owners of its outputs (for the reverse waterfall
+    /// once durable).
+    fn journal_delivery(
+        &self,
+        from: &ParticipantId,
+        tx: &Transaction,
+        inputs: &[Token],
+        receipt: &Receipt,
+    ) -> Result<Option<(dtenge_store::Pending, Vec<Address>)>, NodeError> {
+        let id = tx.id();
+        if self.knows(&id) {
+            return Ok(None);
+        }
+        let bytes = borsh::to_vec(receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
         let now = self.clock.now();
         let mut records = vec![NodeRecord::Received {
             tx: tx.clone(),
-            inputs: inputs.clone(),
+            inputs: inputs.to_vec(),
             receipt: bytes,
             from: from.clone(),
             at: now,
@@ -1249,9 +1388,8 @@ impl NodeService {
                 }
             }
         }
-        self.record(records).await?;
-        self.sweep_local(tx.body.outputs.iter().map(|t| t.owner)).await;
-        Ok(())
+        let owners = tx.body.outputs.iter().map(|t| t.owner).collect();
+        Ok(self.append(records)?.map(|pending| (pending, owners)))
     }
 
     // ------------------------------------------------------------------
@@ -1450,6 +1588,93 @@ fn store(e: StoreError) -> NodeError {
     NodeError::Storage(e.to_string())
 }
 
+impl NodeService {
+    /// Handles a batch of deliveries and pre-checks from `from`, in order.
+    /// Deliveries are journaled one after another and answered once the last
+    /// of them is durable (one group commit for the batch).
+    async fn handle_batch(&self, from: &ParticipantId, items: Vec<LinkRequest>) -> Vec<LinkAnswer> {
+        let refuse = |e: NodeError| match e {
+            NodeError::Storage(e) | NodeError::Unavailable(e) => LinkAnswer::Unavailable(e),
+            e => LinkAnswer::Refused(e.to_string()),
+        };
+        // Rules and receipts first, item by item; the transactions'
+        // signatures then verify together in one batch.
+        let mut answers: Vec<Option<LinkAnswer>> = Vec::with_capacity(items.len());
+        let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            answers.push(match item {
+                LinkRequest::CanReceive { address, amount } => Some(match self.incoming_check(address, *amount) {
+                    Ok(()) => LinkAnswer::Accepted,
+                    Err(e) => LinkAnswer::Refused(e.to_string()),
+                }),
+                LinkRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
+                    Ok(Some(c)) => {
+                        checked.push((i, c));
+                        None
+                    }
+                    Ok(None) => Some(LinkAnswer::Accepted),
+                    Err(e) => Some(refuse(e)),
+                },
+            });
+        }
+        for (i, rejection) in verify_together(&checked) {
+            if let Some(a) = answers.get_mut(i) {
+                *a = Some(refuse(NodeError::Rejected(rejection)));
+            }
+        }
+        let mut written = Vec::new();
+        let mut received: Vec<Address> = Vec::new();
+        let mut last = None;
+        for (i, item) in items.iter().enumerate() {
+            let (Some(slot), LinkRequest::Deliver { tx, inputs, receipt }) = (answers.get_mut(i), item) else {
+                continue;
+            };
+            if slot.is_some() {
+                continue;
+            }
+            *slot = Some(match self.journal_delivery(from, tx, inputs, receipt) {
+                Ok(Some((pending, owners))) => {
+                    last = Some(pending);
+                    written.push(i);
+                    received.extend(owners);
+                    LinkAnswer::Accepted
+                }
+                Ok(None) => LinkAnswer::Accepted,
+                Err(e) => refuse(e),
+            });
+        }
+        let mut answers: Vec<LinkAnswer> =
+            answers.into_iter().map(|a| a.unwrap_or_else(|| LinkAnswer::Unavailable("not handled".into()))).collect();
+        if let Some(pending) = last
+            && let Err(e) = pending.durable().await
+        {
+            for i in written {
+                if let Some(a) = answers.get_mut(i) {
+                    *a = LinkAnswer::Unavailable(e.to_string());
+                }
+            }
+            return answers;
+        }
+        self.sweep_local(received.into_iter()).await;
+        answers
+    }
+}
+
+/// Verifies the signatures of several checked transactions in one batch;
+/// returns the transactions (by their index in `checked`'s first field)
+/// whose signatures fail, with the kernel's rejection for each.
+fn verify_together(checked: &[(usize, dtenge_ledger::Checked)]) -> Vec<(usize, dtenge_ledger::Rejection)> {
+    let all = dtenge_ledger::Checked {
+        id: TxId(dtenge_crypto::Digest([0; 32])),
+        signatures: checked.iter().flat_map(|(_, c)| c.signatures.iter().cloned()).collect(),
+    };
+    if dtenge_ledger::verify(&all, &Ed25519).is_ok() {
+        return Vec::new();
+    }
+    // Some signature fails: find which transactions, one by one.
+    checked.iter().filter_map(|(i, c)| dtenge_ledger::verify(c, &Ed25519).err().map(|r| (*i, r))).collect()
+}
+
 #[async_trait::async_trait]
 impl Handler for NodeService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
@@ -1493,6 +1718,15 @@ impl Handler for NodeService {
                 } else {
                     NodeAnswer::Refused(format!("{from} is not NBK: reports go to the regulator only"))
                 }
+            }
+            NodeRequest::Batch(items) => {
+                if items.len() > MAX_LINK_BATCH {
+                    return Err(HandlerError::BadRequest(format!(
+                        "a batch carries at most {MAX_LINK_BATCH} items, this one {}",
+                        items.len()
+                    )));
+                }
+                NodeAnswer::Batch(self.handle_batch(from, items).await)
             }
             NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
                 Ok(request) if request.bank == *from => NodeAnswer::Conversion(Box::new(request)),

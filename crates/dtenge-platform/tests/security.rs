@@ -12,7 +12,7 @@
 use dtenge_crypto::SecretKey;
 use dtenge_net::{Answer, Clock, Envelope, NetError, Outcome};
 use dtenge_node::accounts::{Account, HolderKind, KycState};
-use dtenge_node::service::{NodeAnswer, NodeRequest, PayTo};
+use dtenge_node::service::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo};
 use dtenge_node::state::Status;
 use dtenge_notary::{
     BatchRefusal, NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict,
@@ -265,6 +265,55 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
     assert!(matches!(w.deliver("STB1", "STB2", tx, inputs, receipt).await, NodeAnswer::Accepted));
     assert_eq!(w.snapshot(), once);
     assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(10));
+}
+
+/// Deliveries of concurrent payments travel in batches whose transactions'
+/// signatures verify together: one forged transaction in a batch is refused
+/// on its own, the genuine ones next to it are credited, and an oversize
+/// batch is refused whole.
+#[tokio::test]
+async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credited() {
+    let w = World::new().await;
+    let payer = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
+    let payee = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    w.p.network.partition(&pid("STB2"));
+    let to = [PayTo { address: payee.address, amount: dt(10) }];
+    let first = w.node("STB1").pay(&payer.id, &to, None).await.unwrap();
+    let second = w.node("STB1").pay(&payer.id, &to, None).await.unwrap();
+    w.p.network.heal(&pid("STB2"));
+    let (tx1, inputs1, receipt1) = w.committed("STB1", &first.tx);
+    let (tx2, inputs2, receipt2) = w.committed("STB1", &second.tx);
+    let mut forged = Transaction::unsigned(tx1.body.clone());
+    forged.sign(&SecretKey::from_seed([66; 32])).unwrap();
+    let batch = NodeRequest::Batch(vec![
+        LinkRequest::Deliver { tx: Box::new(forged), inputs: inputs1.clone(), receipt: Box::new(receipt1.clone()) },
+        LinkRequest::CanReceive { address: payee.address, amount: dt(5) },
+        LinkRequest::Deliver { tx: Box::new(tx2), inputs: inputs2, receipt: Box::new(receipt2) },
+        LinkRequest::CanReceive { address: Address(SecretKey::from_seed([99; 32]).public_key()), amount: dt(5) },
+    ]);
+    let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
+    let NodeAnswer::Batch(answers) = borsh::from_slice(&answer).unwrap() else { panic!("not a batch answer") };
+    assert_eq!(answers.len(), 4);
+    assert!(matches!(&answers[0], LinkAnswer::Refused(why) if why.contains("transaction invalid")), "{:?}", answers[0]);
+    assert_eq!(answers[1], LinkAnswer::Accepted);
+    assert_eq!(answers[2], LinkAnswer::Accepted);
+    assert!(matches!(&answers[3], LinkAnswer::Refused(_)), "an address the bank does not host: {:?}", answers[3]);
+    let stb2 = w.node("STB2");
+    assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(10), "only the genuine delivery is credited");
+
+    // The genuine first payment, redelivered in a batch with itself: credited once.
+    let genuine = LinkRequest::Deliver { tx: Box::new(tx1), inputs: inputs1, receipt: Box::new(receipt1) };
+    let batch = NodeRequest::Batch(vec![genuine.clone(), genuine]);
+    let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
+    assert!(matches!(borsh::from_slice(&answer).unwrap(), NodeAnswer::Batch(a) if a == vec![LinkAnswer::Accepted; 2]));
+    assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(20));
+
+    let before = w.snapshot();
+    let check = LinkRequest::CanReceive { address: payee.address, amount: dt(1) };
+    let oversize = NodeRequest::Batch(vec![check; MAX_LINK_BATCH + 1]);
+    let error = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&oversize).unwrap()).await.unwrap_err();
+    assert!(error.to_string().contains(&format!("at most {MAX_LINK_BATCH} items")), "{error}");
+    assert_eq!(w.snapshot(), before);
 }
 
 #[tokio::test]

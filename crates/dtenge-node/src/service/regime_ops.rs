@@ -13,7 +13,7 @@ use dtenge_types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{NodeAnswer, NodeRequest, NodeService, Plan, TxOutcome, standard_dt};
+use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, Plan, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
@@ -250,7 +250,7 @@ impl NodeService {
         if *host == self.config.id {
             return self.incoming_check(address, amount);
         }
-        let answer = match self.call_node(host, NodeRequest::CanReceive { address: *address, amount }).await {
+        let answer = match self.call_link(host, LinkRequest::CanReceive { address: *address, amount }).await {
             Ok(answer) => answer,
             // The payee's bank is unreachable: the payment goes ahead (money
             // must not stop because one bank is down) and the delivery waits
@@ -263,9 +263,12 @@ impl NodeService {
             Err(e) => return Err(e),
         };
         match answer {
-            NodeAnswer::Accepted => Ok(()),
-            NodeAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.to_string(), reason }),
-            _ => Err(NodeError::Unavailable(format!("{host} answered something else"))),
+            LinkAnswer::Accepted => Ok(()),
+            LinkAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.to_string(), reason }),
+            LinkAnswer::Unavailable(why) => {
+                tracing::warn!(bank = %host, %why, "payee's bank could not answer the pre-check; paying anyway");
+                Ok(())
+            }
         }
     }
 

@@ -1,0 +1,214 @@
+//! Requests of concurrent operations travel together: one signed message
+//! for many.
+//!
+//! Each operation hands its request to a queue and waits for its own answer.
+//! A background task takes everything queued (up to the batcher's maximum) as
+//! soon as one of its in-flight slots ([`IN_FLIGHT`]) is free and sends it with one call —
+//! one envelope signature and one verification on each side for the lot.
+//! Under light load a batch holds one request and nothing waits; under heavy
+//! load the batches grow while earlier ones are in flight.
+//!
+//! Two uses: claims to the notary (one [`dtenge_notary::NotariseBatch`] with
+//! one batch signature, answered with one notary signature over all the
+//! receipts, see [`dtenge_notary::Receipt`]), and deliveries and payee
+//! pre-checks to another node (one `NodeRequest::Batch` per destination).
+//!
+//! An operation that stops waiting (its caller went away) does not stop the
+//! batch: its request is sent anyway, exactly as if the answer had been lost
+//! on the network (a claim's transaction then settles through recovery, a
+//! delivery is retried by the node's tick).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::NodeError;
+
+/// Batches a batcher may have outstanding at once, unless told otherwise:
+/// while they are out, new requests queue up and leave together as the next
+/// batch, so fewer slots make larger batches under load (fewer signatures)
+/// and cost nothing when the load is light.
+pub const IN_FLIGHT: usize = 2;
+
+/// Sends one batch and returns one answer per request, in order.
+pub(crate) type SendBatch<Q, A> =
+    Arc<dyn Fn(Vec<Q>) -> Pin<Box<dyn Future<Output = Result<Vec<A>, NodeError>> + Send>> + Send + Sync>;
+
+type Waiting<Q, A> = (Q, oneshot::Sender<Result<A, String>>);
+
+/// Batches the requests of concurrent operations to one destination.
+pub(crate) struct Batcher<Q, A> {
+    send: SendBatch<Q, A>,
+    max: usize,
+    in_flight: usize,
+    queue: OnceLock<mpsc::UnboundedSender<Waiting<Q, A>>>,
+}
+
+impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
+    /// A batcher that sends at most `max` requests at a time with `send`;
+    /// its task starts on first use.
+    pub(crate) fn new(max: usize, send: SendBatch<Q, A>) -> Batcher<Q, A> {
+        Batcher::with_slots(max, IN_FLIGHT, send)
+    }
+
+    /// As [`Batcher::new`], with `in_flight` batches outstanding at most.
+    pub(crate) fn with_slots(max: usize, in_flight: usize, send: SendBatch<Q, A>) -> Batcher<Q, A> {
+        Batcher { send, max: max.max(1), in_flight: in_flight.max(1), queue: OnceLock::new() }
+    }
+
+    /// Sends `request` in the next batch and waits for its answer.
+    pub(crate) async fn call(&self, request: Q) -> Result<A, NodeError> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run(rx, self.send.clone(), self.max, self.in_flight));
+            tx
+        });
+        let (tell, told) = oneshot::channel();
+        queue
+            .send((request, tell))
+            .map_err(|_| NodeError::Unavailable("the node's batching queue has stopped".into()))?;
+        match told.await {
+            Ok(answer) => answer.map_err(NodeError::Unavailable),
+            Err(_) => Err(NodeError::Unavailable("the batch was dropped".into())),
+        }
+    }
+}
+
+/// The batching loop: ends when the batcher (the only sender) is gone.
+async fn run<Q: Send + 'static, A: Send + 'static>(
+    mut queue: mpsc::UnboundedReceiver<Waiting<Q, A>>,
+    send: SendBatch<Q, A>,
+    max: usize,
+    in_flight: usize,
+) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Some(first) = queue.recv().await else { return };
+        let mut taken = vec![first];
+        while taken.len() < max {
+            match queue.try_recv() {
+                Ok(next) => taken.push(next),
+                Err(_) => break,
+            }
+        }
+        let send = send.clone();
+        tokio::spawn(async move {
+            let (requests, waiters): (Vec<Q>, Vec<_>) = taken.into_iter().unzip();
+            let count = requests.len();
+            let answers: Vec<Result<A, String>> = match send(requests).await {
+                Ok(answers) if answers.len() == count => answers.into_iter().map(Ok).collect(),
+                Ok(answers) => {
+                    let why = format!("{} answers came back for {count} requests", answers.len());
+                    (0..count).map(|_| Err(why.clone())).collect()
+                }
+                Err(e) => (0..count).map(|_| Err(e.to_string())).collect(),
+            };
+            drop(slot);
+            for (waiter, answer) in waiters.into_iter().zip(answers) {
+                let _ = waiter.send(answer);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use dtenge_crypto::hash;
+    use dtenge_notary::{MAX_BATCH, NotaryRejection, TxClaim, Verdict};
+    use dtenge_types::{Commitment, TimeWindow, Timestamp, TxId};
+
+    use super::*;
+
+    fn claim(n: u64) -> TxClaim {
+        TxClaim {
+            tx: TxId(hash(b"t", &[&n.to_le_bytes()])),
+            inputs: vec![Commitment(hash(b"c", &[&n.to_le_bytes()]))].try_into().unwrap(),
+            outputs: Default::default(),
+            window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(1) },
+        }
+    }
+
+    /// Answers each claim with a verdict naming its own input, after a delay;
+    /// counts batches and the largest one.
+    fn echo(batches: Arc<AtomicUsize>, largest: Arc<AtomicUsize>) -> SendBatch<TxClaim, Verdict> {
+        Arc::new(move |claims: Vec<TxClaim>| {
+            let (batches, largest) = (batches.clone(), largest.clone());
+            Box::pin(async move {
+                batches.fetch_add(1, Ordering::SeqCst);
+                largest.fetch_max(claims.len(), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(claims
+                    .iter()
+                    .map(|c| Verdict::Rejected(NotaryRejection::UnknownInput { input: 0, commitment: c.inputs[0] }))
+                    .collect())
+            })
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_claims_share_batches_and_each_gets_its_own_verdict() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let batcher = Arc::new(Batcher::new(MAX_BATCH, echo(batches.clone(), largest.clone())));
+        let mut tasks = Vec::new();
+        for n in 0..500u64 {
+            let batcher = batcher.clone();
+            tasks.push(tokio::spawn(async move { (n, batcher.call(claim(n)).await) }));
+        }
+        for task in tasks {
+            let (n, verdict) = task.await.unwrap();
+            let expected = claim(n).inputs[0];
+            match verdict.unwrap() {
+                Verdict::Rejected(NotaryRejection::UnknownInput { commitment, .. }) => assert_eq!(commitment, expected),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let sent = batches.load(Ordering::SeqCst);
+        assert!(sent < 500, "500 concurrent claims went in {sent} batches");
+        assert!(largest.load(Ordering::SeqCst) > 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_batch_is_larger_than_the_batchers_maximum() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let batcher = Arc::new(Batcher::new(7, echo(batches.clone(), largest.clone())));
+        let tasks: Vec<_> = (0..300u64)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.call(claim(n)).await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().is_ok());
+        }
+        let largest = largest.load(Ordering::SeqCst);
+        assert!((2..=7).contains(&largest), "largest batch {largest}");
+        assert!(batches.load(Ordering::SeqCst) >= 300 / 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_gives_up_does_not_stop_the_others_and_errors_reach_everyone() {
+        let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let batcher = Arc::new(Batcher::new(MAX_BATCH, echo(batches, largest)));
+        // Callers that stop waiting at once.
+        for n in 0..50u64 {
+            let batcher = batcher.clone();
+            let _ = tokio::time::timeout(Duration::from_micros(1), async move { batcher.call(claim(n)).await }).await;
+        }
+        assert!(batcher.call(claim(1000)).await.is_ok(), "later claims still go through");
+
+        let failing: SendBatch<TxClaim, Verdict> = Arc::new(|_claims: Vec<TxClaim>| {
+            Box::pin(async { Err(NodeError::Unavailable("notary: connection refused".into())) })
+        });
+        let batcher = Batcher::new(MAX_BATCH, failing);
+        let error = batcher.call(claim(1)).await.unwrap_err();
+        assert!(error.to_string().contains("connection refused"), "{error}");
+    }
+}
