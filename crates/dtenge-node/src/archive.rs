@@ -46,6 +46,10 @@ pub trait ArchiveStore: Send + Sync {
     fn persist(&self) -> Result<(), String>;
     /// Whether what is written survives the process (a snapshot may then drop journal records).
     fn durable(&self) -> bool;
+    /// Persists and releases the store (its files and lock); later calls fail.
+    fn close(&self) -> Result<(), String> {
+        self.persist()
+    }
 }
 
 /// The in-memory backend: the non-durable platform, tests, the simulation.
@@ -108,8 +112,7 @@ impl ArchiveStore for MemoryStore {
 
 /// The on-disk backend: one fjall database per node, one keyspace.
 pub struct FjallStore {
-    db: fjall::Database,
-    data: fjall::Keyspace,
+    open: std::sync::RwLock<Option<(fjall::Database, fjall::Keyspace)>>,
 }
 
 impl FjallStore {
@@ -125,17 +128,25 @@ impl FjallStore {
         let data = db
             .keyspace("archive", || fjall::KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024))
             .map_err(|e| format!("archive {}: {e}", dir.display()))?;
-        Ok(FjallStore { db, data })
+        Ok(FjallStore { open: std::sync::RwLock::new(Some((db, data))) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&fjall::Database, &fjall::Keyspace) -> Result<T, String>) -> Result<T, String> {
+        let open = self.open.read().unwrap_or_else(|p| p.into_inner());
+        match open.as_ref() {
+            Some((db, data)) => f(db, data),
+            None => Err("the archive is closed".into()),
+        }
     }
 }
 
 impl ArchiveStore for FjallStore {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.data.insert(key, value).map_err(|e| e.to_string())
+        self.with(|_, data| data.insert(key, value).map_err(|e| e.to_string()))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        self.data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string())
+        self.with(|_, data| data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string()))
     }
 
     fn scan(
@@ -144,32 +155,44 @@ impl ArchiveStore for FjallStore {
         newest_first: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), String> {
-        let mut step = |guard: fjall::Guard| -> Result<bool, String> {
-            let (k, v) = guard.into_inner().map_err(|e| e.to_string())?;
-            Ok(visit(&k, &v))
-        };
-        if newest_first {
-            for guard in self.data.prefix(prefix).rev() {
-                if !step(guard)? {
-                    break;
+        self.with(|_, data| {
+            let mut step = |guard: fjall::Guard| -> Result<bool, String> {
+                let (k, v) = guard.into_inner().map_err(|e| e.to_string())?;
+                Ok(visit(&k, &v))
+            };
+            if newest_first {
+                for guard in data.prefix(prefix).rev() {
+                    if !step(guard)? {
+                        break;
+                    }
+                }
+            } else {
+                for guard in data.prefix(prefix) {
+                    if !step(guard)? {
+                        break;
+                    }
                 }
             }
-        } else {
-            for guard in self.data.prefix(prefix) {
-                if !step(guard)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn persist(&self) -> Result<(), String> {
-        self.db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string())
+        self.with(|db, _| db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()))
     }
 
     fn durable(&self) -> bool {
         true
+    }
+
+    fn close(&self) -> Result<(), String> {
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
+        let result = match open.as_ref() {
+            Some((db, _)) => db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        *open = None;
+        result
     }
 }
 
@@ -281,6 +304,11 @@ impl Archive {
         if failure.is_none() {
             *failure = Some(format!("archive {what}: {error}"));
         }
+    }
+
+    /// Persists and releases the store (a node's files and lock, at shutdown).
+    pub fn close(&self) -> Result<(), NodeError> {
+        self.store.close().map_err(|e| NodeError::Storage(format!("archive close: {e}")))
     }
 
     /// Makes everything written durable (before a snapshot drops journal records).

@@ -1483,6 +1483,12 @@ impl NodeService {
         borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("directory answer: {e}")))
     }
 
+    /// Persists and releases the node's archive (at shutdown, after its
+    /// journal is closed): later records fail.
+    pub fn close_archive(&self) -> Result<(), NodeError> {
+        self.state().archive().close()
+    }
+
     /// Writes a snapshot of the node state (memory only: settled history is
     /// in the archive, which is persisted first, so the journal may drop
     /// the records the snapshot covers). Refused over an in-memory archive.
