@@ -447,7 +447,7 @@ mod tests {
         assert_eq!(seen, vec![b"two again".to_vec(), b"one".to_vec()], "newest first, only the prefix");
         let mut first = Vec::new();
         store
-            .scan(&[b'h'], false, &mut |_, v| {
+            .scan(b"h", false, &mut |_, v| {
                 first.push(v.to_vec());
                 false
             })

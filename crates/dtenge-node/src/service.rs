@@ -35,10 +35,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::archive::Archive;
 use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
 use crate::notary_client::{NotaryBatcher, SendBatch};
-use crate::archive::Archive;
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Outgoing, Status};
 use crate::vault::Balances;
 
@@ -1413,11 +1413,7 @@ impl NodeService {
     async fn resolve_in_flight(&self, done: &mut Vec<String>) {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
             let state = self.state();
-            state
-                .in_flight()
-                .into_iter()
-                .filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs)))
-                .collect()
+            state.in_flight().into_iter().filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs))).collect()
         };
         for (tx, inputs) in in_flight {
             let id = tx.id();

@@ -269,10 +269,7 @@ impl Book {
 
 /// Whether a history line counts toward the DA's daily spending.
 fn counts_as_spent(e: &HistoryEntry) -> bool {
-    !e.outgoing.is_zero()
-        && !matches!(e.status, Status::Rejected { .. })
-        && e.kind != "collect"
-        && e.kind != "rekey"
+    !e.outgoing.is_zero() && !matches!(e.status, Status::Rejected { .. }) && e.kind != "collect" && e.kind != "rekey"
 }
 
 /// A received transaction as the archive keeps it.

@@ -57,7 +57,13 @@ fn script(payments: usize) -> Script {
     let alice = account(1, "alice");
     let bob = Address(key("bob").public_key());
     let mut records = vec![NodeRecord::AccountOpened(alice.clone())];
-    let nbk = Draft { host: pid("NBK"), payer: Address(key("nbk").public_key()), now: Timestamp(NOON), window_ms: 60_000, memo: None };
+    let nbk = Draft {
+        host: pid("NBK"),
+        payer: Address(key("nbk").public_key()),
+        now: Timestamp(NOON),
+        window_ms: 60_000,
+        memo: None,
+    };
     let to_alice = Payee { address: alice.address, host: pid("STB1"), amount: dt(1_000) };
     let funding =
         Transaction::unsigned(build::issue(&nbk, &to_alice, CbsRef::new("C-1").unwrap(), Currency::DT).unwrap());
@@ -81,19 +87,19 @@ fn script(payments: usize) -> Script {
         let payee = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
         let tx = Transaction::unsigned(build::transfer(&draft, std::slice::from_ref(&coin), &[payee]).unwrap());
         let id = tx.id();
-        records.push(NodeRecord::Prepared { tx: tx.clone(), inputs: vec![coin.1.clone()], account: alice.id.clone(), at });
+        records.push(NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: vec![coin.1.clone()],
+            account: alice.id.clone(),
+            at,
+        });
         if i == payments {
             // The last one is refused by the notary; the coin stays.
             records.push(NodeRecord::Aborted { tx: id, reason: "conflict".into(), spent_elsewhere: vec![] });
             aborted = Some(id);
             break;
         }
-        records.push(NodeRecord::Committed {
-            tx: id,
-            receipt: vec![2],
-            deliver_to: BTreeSet::from([pid("STB2")]),
-            at,
-        });
+        records.push(NodeRecord::Committed { tx: id, receipt: vec![2], deliver_to: BTreeSet::from([pid("STB2")]), at });
         records.push(NodeRecord::Delivered { tx: id, to: pid("STB2") });
         paid.push(id);
         // The change is the next coin.

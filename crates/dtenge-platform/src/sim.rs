@@ -719,8 +719,7 @@ impl Sim {
         }
         let (tx, node_id) = self.acknowledged[self.rng.index(self.acknowledged.len())].clone();
         let node = self.p.node(node_id.as_str())?;
-        let Some((signed, inputs)) = node.read(|s| s.outgoing(&tx).map(|o| (o.tx, o.inputs)))
-        else {
+        let Some((signed, inputs)) = node.read(|s| s.outgoing(&tx).map(|o| (o.tx, o.inputs))) else {
             return Ok(());
         };
         let claim = TxClaim::of(&signed, &inputs).map_err(|e| PlatformError::Config(e.to_string()))?;

@@ -222,8 +222,7 @@ async fn notifications(
         }
         true
     });
-    let total =
-        (!period).then(|| usize::try_from(node.read(|s| s.book(&account).notifications)).unwrap_or(usize::MAX));
+    let total = (!period).then(|| usize::try_from(node.read(|s| s.book(&account).notifications)).unwrap_or(usize::MAX));
     Ok(Json(pager.finish(total)))
 }
 
