@@ -34,6 +34,8 @@ pub trait ArchiveStore: Send + Sync {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String>;
     /// Reads `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    /// Removes `key` (absent is fine).
+    fn remove(&self, key: &[u8]) -> Result<(), String>;
     /// Visits the entries whose key starts with `prefix`, in key order or
     /// reversed (`newest_first`), until `visit` returns `false`.
     fn scan(
@@ -74,6 +76,11 @@ impl ArchiveStore for MemoryStore {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         Ok(self.map().get(key).cloned())
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), String> {
+        self.map().remove(key);
+        Ok(())
     }
 
     fn scan(
@@ -147,6 +154,10 @@ impl ArchiveStore for FjallStore {
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         self.with(|_, data| data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string()))
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), String> {
+        self.with(|_, data| data.remove(key).map_err(|e| e.to_string()))
     }
 
     fn scan(
@@ -347,6 +358,12 @@ impl Archive {
         }
     }
 
+    pub(crate) fn remove(&self, key: &[u8]) {
+        if let Err(e) = self.store.remove(key) {
+            self.fail("remove", e);
+        }
+    }
+
     pub(crate) fn contains(&self, key: &[u8]) -> bool {
         match self.store.get(key) {
             Ok(v) => v.is_some(),
@@ -377,6 +394,17 @@ impl Archive {
         }
         if let Err(e) = result {
             self.fail("scan", e);
+        }
+    }
+
+    /// Visits keys under `prefix` until `visit` returns `false`.
+    pub(crate) fn scan_keys(&self, prefix: &[u8], mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+        match self.store.scan(prefix, false, &mut |k, _| visit(k)) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail("scan", e);
+                false
+            }
         }
     }
 

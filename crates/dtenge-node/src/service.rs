@@ -251,6 +251,10 @@ impl NodeService {
                 .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
             state.apply(&record);
         }
+        let stale = state.drop_entries_ahead_of_journal();
+        if stale > 0 {
+            tracing::warn!(stale, "archive entries of journal records lost in a crash removed");
+        }
         if let Some(failure) = archive.failure() {
             return Err(NodeError::Storage(failure));
         }

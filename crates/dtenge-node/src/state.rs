@@ -556,6 +556,44 @@ impl NodeState {
         }
     }
 
+    /// After a crash, the archive may hold entries of records the journal
+    /// lost (applied, never durable, never acknowledged): received
+    /// transactions numbered past this state's count, history lines and
+    /// notifications numbered past a DA's book. They are removed, so a
+    /// redelivery of a lost transaction is not taken for a duplicate and
+    /// new lines reuse the numbers. Called once after recovery; returns how
+    /// many entries went. (Settled copies of outgoing transactions whose
+    /// later records were lost stay: memory, read first, has them unsettled.)
+    pub fn drop_entries_ahead_of_journal(&mut self) -> usize {
+        let mut stale: Vec<Vec<u8>> = Vec::new();
+        let count = self.received_count;
+        self.archive.scan::<ReceivedTx>(&[Table::Received as u8], false, |k, r| {
+            if r.number > count {
+                stale.push(k.to_vec());
+            }
+            true
+        });
+        for (table, history) in [(Table::History, true), (Table::Notifications, false)] {
+            let books = &self.books;
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            let _ = self.archive.scan_keys(&[table as u8], |k| {
+                let seq = key_seq(k);
+                let limit = key_tail::<AccountId>(k)
+                    .and_then(|a| books.get(&a))
+                    .map_or(0, |b| if history { b.history } else { b.notifications });
+                if seq > limit {
+                    keys.push(k.to_vec());
+                }
+                true
+            });
+            stale.extend(keys);
+        }
+        for k in &stale {
+            self.archive.remove(k);
+        }
+        stale.len()
+    }
+
     /// The tier and linked account of a DA (the default if never set).
     pub fn profile(&self, account: &AccountId) -> AccountProfile {
         self.profiles.get(account).cloned().unwrap_or_default()

@@ -288,3 +288,57 @@ fn daily_spending_is_a_running_total() {
     }));
     assert_eq!(state.spent_on_day(&s.alice.id, now), dt(20));
 }
+
+/// A crash loses the journal's unacknowledged tail after its records were
+/// applied and archived; another delivery then takes the lost one's arrival
+/// number. Once recovery drops the archive's entries ahead of the journal,
+/// the lost transaction's redelivery is credited, not taken for a duplicate.
+fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
+    let s = script(2);
+    let written = replay(archive(), &s.records);
+    assert_eq!(written.counts().received, 1);
+    drop(written);
+    // The journal kept only the account: the funding's Received was lost.
+    let mut state = replay(archive(), &s.records[..1]);
+    let removed = state.drop_entries_ahead_of_journal();
+    assert!(removed >= 2, "the lost arrival and its history line and notification: {removed}");
+    let nbk = Draft {
+        host: pid("NBK"),
+        payer: Address(key("nbk").public_key()),
+        now: Timestamp(NOON),
+        window_ms: 60_000,
+        memo: None,
+    };
+    let other = Transaction::unsigned(
+        build::issue(
+            &nbk,
+            &Payee { address: s.alice.address, host: pid("STB1"), amount: dt(5) },
+            CbsRef::new("C-2").unwrap(),
+            Currency::DT,
+        )
+        .unwrap(),
+    );
+    for tx in [other, s.funding.clone()] {
+        state.apply(&NodeRecord::Received {
+            tx,
+            inputs: vec![],
+            receipt: vec![1],
+            from: pid("NBK"),
+            at: Timestamp(NOON + 1),
+        });
+    }
+    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(1_005), "the redelivered funding is credited");
+    assert_eq!(state.history(&s.alice.id, usize::MAX).len(), 2);
+}
+
+#[test]
+fn a_lost_tail_is_not_a_duplicate_in_memory() {
+    let shared = Archive::memory();
+    a_lost_tail_is_not_a_duplicate(|| shared.clone());
+}
+
+#[test]
+fn a_lost_tail_is_not_a_duplicate_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    a_lost_tail_is_not_a_duplicate(|| Archive::open(dir.path()).unwrap());
+}
