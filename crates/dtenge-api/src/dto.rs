@@ -251,9 +251,46 @@ pub struct ListQuery {
     pub kind: Option<String>,
 }
 
+/// A page being filled (see [`ListQuery::pager`]).
+#[derive(Debug)]
+pub struct Pager<T> {
+    skip: usize,
+    page: usize,
+    per_page: usize,
+    seen: usize,
+    items: Vec<T>,
+}
+
+impl<T> Pager<T> {
+    /// Offers the next matching item; `false` once the page is full (the
+    /// caller may stop if it knows the total otherwise).
+    pub fn push(&mut self, item: T) -> bool {
+        if self.seen >= self.skip && self.items.len() < self.per_page {
+            self.items.push(item);
+        }
+        self.seen = self.seen.saturating_add(1);
+        self.items.len() < self.per_page
+    }
+
+    /// The page; `total` if known, else the number of items offered.
+    pub fn finish(self, total: Option<usize>) -> Page<T> {
+        Page { items: self.items, total: total.unwrap_or(self.seen), page: self.page, per_page: self.per_page }
+    }
+}
+
 impl ListQuery {
     /// Pages `items` (already filtered), newest first order is the caller's.
     pub fn page<T>(&self, items: Vec<T>) -> Result<Page<T>, ApiError> {
+        let mut pager = self.pager()?;
+        for item in items {
+            pager.push(item);
+        }
+        Ok(pager.finish(None))
+    }
+
+    /// A page filled item by item (matching items in page order), so a long
+    /// history is streamed rather than materialised.
+    pub fn pager<T>(&self) -> Result<Pager<T>, ApiError> {
         let per_page = self.per_page.unwrap_or(50);
         if !(1..=200).contains(&per_page) {
             return Err(ApiError::bad_request("bad_page", "per_page must be 1-200"));
@@ -262,10 +299,13 @@ impl ListQuery {
         if page == 0 {
             return Err(ApiError::bad_request("bad_page", "page starts at 1"));
         }
-        let total = items.len();
         let skip = (page - 1).saturating_mul(per_page);
-        let items = items.into_iter().skip(skip).take(per_page).collect();
-        Ok(Page { items, total, page, per_page })
+        Ok(Pager { skip, page, per_page, seen: 0, items: Vec::new() })
+    }
+
+    /// Whether any filter (period, status, type) is set.
+    pub fn filters(&self) -> bool {
+        self.from_ms.is_some() || self.to_ms.is_some() || self.status.is_some() || self.kind.is_some()
     }
 
     /// Whether a time lies in the requested period.

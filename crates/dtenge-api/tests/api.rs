@@ -178,10 +178,10 @@ impl Api {
                 accounts.sort();
                 let value: u64 = s.vault.iter().map(|(_, t)| t.token.amount.tiyn()).sum();
                 format!(
-                    "{id}: accounts {accounts:?} tokens {} value {value} outgoing {} received {}",
+                    "{id}: accounts {accounts:?} tokens {} value {value} outgoing {:?} archive {:?}",
                     s.vault.len(),
-                    s.outgoing.len(),
-                    s.received.len()
+                    s.counts(),
+                    s.archive().counts()
                 )
             });
             out.push_str(&line);

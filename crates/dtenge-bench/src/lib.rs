@@ -214,7 +214,7 @@ pub async fn full_path(
                             let _ = h.record(micros.max(1));
                         }
                         committed.fetch_add(1, Ordering::Relaxed);
-                        let n = node.read(|s| s.outgoing.get(&outcome.tx).map_or(0, |o| o.tx.body.inputs.len()));
+                        let n = node.read(|s| s.outgoing(&outcome.tx).map_or(0, |o| o.tx.body.inputs.len()));
                         inputs_total.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
                     }
                     Err(_) => {

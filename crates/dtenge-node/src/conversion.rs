@@ -197,7 +197,7 @@ impl NodeService {
                 .ok_or_else(|| NodeError::Invalid("a redemption names the payment of the DT to NBK".into()))?;
             let issuer_address = self.account(&issuer)?.address;
             let (paid, used) = self.read(|s| {
-                let paid = s.received.get(&funding).map(|(tx, _)| {
+                let paid = s.received(&funding).map(|(tx, _)| {
                     Amount::checked_sum(
                         tx.body
                             .outputs

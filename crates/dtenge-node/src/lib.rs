@@ -14,6 +14,7 @@
 //! that spends it.
 
 pub mod accounts;
+pub mod archive;
 pub mod batcher;
 pub mod build;
 pub mod conversion;

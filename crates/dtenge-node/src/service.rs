@@ -35,10 +35,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::archive::Archive;
 use crate::batcher::{Batcher, SendBatch};
 use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
-use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Status};
+use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Outgoing, Status};
 use crate::vault::Balances;
 
 mod regime_ops;
@@ -281,7 +282,10 @@ struct Plan {
 }
 
 impl NodeService {
-    /// Recovers the node from its journal.
+    /// Recovers the node from its journal (snapshot + records) into memory,
+    /// replaying settled history into `archive` (idempotently: an archive
+    /// that already holds part of the tail gets the same entries again).
+    #[allow(clippy::too_many_arguments)]
     pub fn recover(
         config: NodeConfig,
         key: Arc<dyn Signer>,
@@ -290,16 +294,35 @@ impl NodeService {
         participants: Arc<Participants>,
         journal: Journal,
         recovery: Recovery,
+        archive: Archive,
     ) -> Result<Arc<NodeService>, NodeError> {
         let mut state = match &recovery.snapshot {
-            Some((_, bytes)) => borsh::from_slice::<NodeState>(bytes)
-                .map_err(|e| NodeError::Storage(format!("node snapshot does not decode: {e}")))?,
-            None => NodeState::default(),
+            Some((_, bytes)) => {
+                if !archive.durable() {
+                    return Err(NodeError::Storage(
+                        "the node's journal starts from a snapshot but its archive is in memory: settled history \
+                         before the snapshot would be missing; open the node with its on-disk archive"
+                            .into(),
+                    ));
+                }
+                let mut state = borsh::from_slice::<NodeState>(bytes)
+                    .map_err(|e| NodeError::Storage(format!("node snapshot does not decode: {e}")))?;
+                state.set_archive(archive.clone());
+                state
+            }
+            None => NodeState::with_archive(archive.clone()),
         };
         for (seq, bytes) in &recovery.records {
             let record: NodeRecord = borsh::from_slice(bytes)
                 .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
             state.apply(&record);
+        }
+        let stale = state.drop_entries_ahead_of_journal();
+        if stale > 0 {
+            tracing::warn!(stale, "archive entries of journal records lost in a crash removed");
+        }
+        if let Some(failure) = archive.failure() {
+            return Err(NodeError::Storage(failure));
         }
         let send_batch: SendBatch<TxClaim, Verdict> = {
             let (bus, key, node, notary) = (bus.clone(), key.clone(), config.id.clone(), config.notary.clone());
@@ -403,6 +426,9 @@ impl NodeService {
     /// write (of the last record) becomes durable with all before it.
     fn append(&self, records: Vec<NodeRecord>) -> Result<Option<dtenge_store::Pending>, NodeError> {
         let mut state = self.state();
+        if let Some(failure) = state.archive().failure() {
+            return Err(NodeError::Storage(failure));
+        }
         let mut last = None;
         for record in &records {
             let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
@@ -529,19 +555,55 @@ impl NodeService {
         Ok(self.state().vault.balances(id))
     }
 
-    /// History, oldest first.
-    pub fn history(&self, id: &AccountId) -> Vec<HistoryEntry> {
-        self.state().history.get(id).cloned().unwrap_or_default()
+    /// Up to `limit` of a DA's newest history lines, newest first.
+    pub fn history(&self, id: &AccountId, limit: usize) -> Vec<HistoryEntry> {
+        self.archive().history(id, limit)
     }
 
-    /// Notifications, oldest first.
-    pub fn notifications(&self, id: &AccountId) -> Vec<Notification> {
-        self.state().notifications.get(id).cloned().unwrap_or_default()
+    /// A DA's history, newest first, until `visit` returns `false` (read
+    /// from the archive without holding the node's state).
+    pub fn history_newest_first(&self, id: &AccountId, visit: impl FnMut(u64, HistoryEntry) -> bool) {
+        self.archive().history_newest_first(id, visit)
+    }
+
+    /// Up to `limit` of a DA's newest notifications, newest first.
+    pub fn notifications(&self, id: &AccountId, limit: usize) -> Vec<Notification> {
+        self.archive().notifications(id, limit)
+    }
+
+    /// A DA's notifications, newest first, until `visit` returns `false`.
+    pub fn notifications_newest_first(&self, id: &AccountId, visit: impl FnMut(Notification) -> bool) {
+        self.archive().notifications_newest_first(id, visit)
     }
 
     /// The parents of a token this node has seen created.
     pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
-        self.state().lineage.get(token).cloned()
+        self.archive().lineage(token)
+    }
+
+    /// Visits every transaction this node built — those in memory, then the
+    /// archived ones — until `visit` returns `false`. The archive is scanned
+    /// without holding the node's state, so payments go on meanwhile.
+    pub fn for_each_outgoing(&self, mut visit: impl FnMut(&TxId, &Outgoing) -> bool) {
+        let (unsettled, archive) = {
+            let state = self.state();
+            let unsettled: Vec<(TxId, Outgoing)> = state.unsettled().map(|(id, o)| (*id, o.clone())).collect();
+            (unsettled, state.archive().clone())
+        };
+        for (id, o) in &unsettled {
+            if !visit(id, o) {
+                return;
+            }
+        }
+        // One settled since the copy above was visited already.
+        let seen: BTreeSet<TxId> = unsettled.into_iter().map(|(id, _)| id).collect();
+        archive.for_each_settled(|id, o| seen.contains(id) || visit(id, o));
+    }
+
+    /// The node's archive, for reads that need not hold the state lock
+    /// (history, notifications, lineage and received transactions live only there).
+    pub fn archive(&self) -> Archive {
+        self.state().archive().clone()
     }
 
     // ------------------------------------------------------------------
@@ -1270,7 +1332,7 @@ impl NodeService {
     async fn deliver_pending(&self, id: TxId) {
         let (targets, tx, inputs, receipt) = {
             let state = self.state();
-            let Some(o) = state.outgoing.get(&id) else { return };
+            let Some(o) = state.unsettled_tx(&id) else { return };
             let Some(bytes) = &o.receipt else { return };
             let Ok(receipt) = borsh::from_slice::<Receipt>(bytes) else { return };
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
@@ -1309,8 +1371,7 @@ impl NodeService {
     }
 
     fn knows(&self, id: &TxId) -> bool {
-        let state = self.state();
-        state.received.contains_key(id) || state.outgoing.contains_key(id)
+        self.state().knows_tx(id)
     }
 
     /// Checks a delivered transaction: the notary's receipt and every rule of
@@ -1493,11 +1554,7 @@ impl NodeService {
     async fn resolve_in_flight(&self, done: &mut Vec<String>) {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
             let state = self.state();
-            state
-                .in_flight()
-                .into_iter()
-                .filter_map(|id| state.outgoing.get(&id).map(|o| (o.tx.clone(), o.inputs.clone())))
-                .collect()
+            state.in_flight().into_iter().filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs))).collect()
         };
         for (tx, inputs) in in_flight {
             let id = tx.id();
@@ -1563,12 +1620,30 @@ impl NodeService {
         borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("directory answer: {e}")))
     }
 
-    /// Writes a snapshot of the node state.
+    /// Persists and releases the node's archive (at shutdown, after its
+    /// journal is closed): later records fail.
+    pub fn close_archive(&self) -> Result<(), NodeError> {
+        self.state().archive().close()
+    }
+
+    /// Writes a snapshot of the node state (memory only: settled history is
+    /// in the archive, which is persisted first, so the journal may drop
+    /// the records the snapshot covers). Refused over an in-memory archive.
     pub fn snapshot(&self) -> Result<(), NodeError> {
-        let (seq, bytes) = {
+        let (seq, bytes, archive) = {
             let state = self.state();
-            (self.journal.last_seq(), borsh::to_vec(&*state).map_err(|e| NodeError::Storage(e.to_string()))?)
+            let bytes = borsh::to_vec(&*state).map_err(|e| NodeError::Storage(e.to_string()))?;
+            (self.journal.last_seq(), bytes, state.archive().clone())
         };
+        if !archive.durable() {
+            return Err(NodeError::Storage(
+                "the node's archive is in memory: a snapshot would let the journal drop history it cannot rebuild"
+                    .into(),
+            ));
+        }
+        // Everything applied up to `seq` was written to the archive under the
+        // state lock; make it durable before the journal may drop it.
+        archive.persist()?;
         self.journal.snapshot(seq, &bytes).map_err(store)
     }
 }

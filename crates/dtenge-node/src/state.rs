@@ -19,6 +19,7 @@ use dtenge_types::{Address, Amount, IinBin, ParticipantId, Timestamp, Token, Tok
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, AccountId, KycState};
+use crate::archive::{self, Archive, Seq, Table};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
 use crate::vault::Vault;
 use dtenge_crypto::PublicKey;
@@ -89,6 +90,10 @@ pub struct Outgoing {
     pub undelivered: BTreeSet<ParticipantId>,
     /// The notary's receipt, once committed (borsh bytes of the receipt).
     pub receipt: Option<Vec<u8>>,
+    /// When it was prepared.
+    pub at: Timestamp,
+    /// The number of the paying DA's history line for it.
+    pub history_seq: u64,
 }
 
 /// Every state change of a node.
@@ -228,7 +233,71 @@ pub enum NodeRecord {
     },
 }
 
-/// Everything a node knows.
+/// Per-DA figures kept in memory (bounded by the number of DAs): the
+/// numbers of its archived history lines and notifications, and what it
+/// spent on the current Astana day (what daily limits check).
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Book {
+    /// History lines written (the newest has this number).
+    pub history: u64,
+    /// Notifications written (the newest has this number).
+    pub notifications: u64,
+    /// The Astana day `spent` is for.
+    pub day: u64,
+    /// What left the DA on `day` by payments of its holder: neither
+    /// collections, key rotations nor conversions to the linked bank account.
+    pub spent: Amount,
+}
+
+impl Book {
+    fn add_spent(&mut self, at: Timestamp, amount: Amount) {
+        let day = crate::regime::astana_day(at);
+        if day > self.day {
+            self.day = day;
+            self.spent = amount;
+        } else if day == self.day {
+            self.spent = self.spent.checked_add(amount).unwrap_or(Amount::MAX);
+        }
+    }
+
+    fn unspend(&mut self, at: Timestamp, amount: Amount) {
+        if crate::regime::astana_day(at) == self.day {
+            self.spent = self.spent.saturating_sub(amount);
+        }
+    }
+}
+
+/// Whether a history line counts toward the DA's daily spending.
+fn counts_as_spent(e: &HistoryEntry) -> bool {
+    !e.outgoing.is_zero() && !matches!(e.status, Status::Rejected { .. }) && e.kind != "collect" && e.kind != "rekey"
+}
+
+/// A received transaction as the archive keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ReceivedTx {
+    /// Its arrival number on this node (1, 2, …): tells a replay of the
+    /// record that archived it from a later duplicate.
+    pub number: u64,
+    /// The transaction.
+    pub tx: Transaction,
+    /// The node that sent it.
+    pub from: ParticipantId,
+}
+
+/// How many entries a node holds, in memory and in its archive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Outgoing transactions in memory (prepared, or committed with deliveries outstanding).
+    pub unsettled: usize,
+    /// Outgoing transactions settled into the archive.
+    pub settled: u64,
+    /// Transactions received (all archived).
+    pub received: u64,
+}
+
+/// Everything a node knows. Memory holds what must be fast and stays
+/// bounded (DAs, the vault, in-flight outgoing transactions, per-DA books);
+/// settled history lives in the [`Archive`] (see [`crate::archive`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct NodeState {
     /// DAs by id.
@@ -237,17 +306,15 @@ pub struct NodeState {
     by_iin: BTreeMap<IinBin, BTreeSet<AccountId>>,
     /// Tokens of this node's DAs.
     pub vault: Vault,
-    /// Transactions this node built, by id.
-    pub outgoing: BTreeMap<TxId, Outgoing>,
-    /// History per DA, oldest first.
-    pub history: BTreeMap<AccountId, Vec<HistoryEntry>>,
-    /// Notifications per DA, oldest first.
-    pub notifications: BTreeMap<AccountId, Vec<Notification>>,
-    /// Parents of every token this node has seen created: the inputs of the
-    /// transaction that created it.
-    pub lineage: BTreeMap<TokenId, Vec<TokenId>>,
-    /// Transactions received, by id (incoming payments and traceability copies).
-    pub received: BTreeMap<TxId, (Transaction, ParticipantId)>,
+    /// Outgoing transactions not settled yet: prepared, or committed with
+    /// deliveries outstanding. Settled ones move to the archive.
+    unsettled: BTreeMap<TxId, Outgoing>,
+    /// Per-DA counters and today's spending.
+    books: BTreeMap<AccountId, Book>,
+    /// Transactions received so far (the archive numbers them).
+    received_count: u64,
+    /// Outgoing transactions settled into the archive so far.
+    settled_count: u64,
     /// Number of DAs ever opened (for ids).
     pub opened: u64,
     /// NBK: conversion requests by id.
@@ -264,9 +331,27 @@ pub struct NodeState {
     pub reidentifications: Vec<Reidentification>,
     /// Revoked keys and the DA they belonged to.
     pub revoked: BTreeMap<Address, AccountId>,
+    /// Settled history (not in snapshots: it persists itself).
+    #[borsh(skip)]
+    archive: Archive,
 }
 
 impl NodeState {
+    /// An empty state writing its history to `archive`.
+    pub fn with_archive(archive: Archive) -> NodeState {
+        NodeState { archive, ..NodeState::default() }
+    }
+
+    /// Points the state (e.g. one decoded from a snapshot) at its archive.
+    pub fn set_archive(&mut self, archive: Archive) {
+        self.archive = archive;
+    }
+
+    /// The archive of settled history.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
     /// The DA owning `address`, if it is on this node.
     pub fn account_of(&self, address: &Address) -> Option<&Account> {
         self.by_address.get(address).and_then(|id| self.accounts.get(id))
@@ -277,8 +362,97 @@ impl NodeState {
         self.by_iin.get(iin).into_iter().flatten().filter_map(|id| self.accounts.get(id)).collect()
     }
 
+    // ------------------------------------------------------------------
+    // Reads: memory first, then the archive
+
+    /// A transaction this node built, settled or not.
+    pub fn outgoing(&self, id: &TxId) -> Option<Outgoing> {
+        match self.unsettled.get(id) {
+            Some(o) => Some(o.clone()),
+            None => self.archive.get(&archive::key(Table::Outgoing, &[id])),
+        }
+    }
+
+    /// Outgoing transactions still in memory (prepared, or committed with deliveries outstanding).
+    pub fn unsettled(&self) -> impl Iterator<Item = (&TxId, &Outgoing)> {
+        self.unsettled.iter()
+    }
+
+    /// Visits every transaction this node built: unsettled ones first, then
+    /// the archive's, until `visit` returns `false`.
+    pub fn for_each_outgoing(&self, mut visit: impl FnMut(&TxId, &Outgoing) -> bool) {
+        for (id, o) in &self.unsettled {
+            if !visit(id, o) {
+                return;
+            }
+        }
+        self.archive.for_each_settled(visit);
+    }
+
+    /// A transaction received from another node, and who sent it.
+    pub fn received(&self, id: &TxId) -> Option<(Transaction, ParticipantId)> {
+        self.archive.received(id)
+    }
+
+    /// Visits every received transaction until `visit` returns `false`.
+    pub fn for_each_received(&self, visit: impl FnMut(&TxId, &Transaction, &ParticipantId) -> bool) {
+        self.archive.for_each_received(visit)
+    }
+
+    /// Whether this node built or received `id` (a delivery of it is a duplicate).
+    pub fn knows_tx(&self, id: &TxId) -> bool {
+        self.unsettled.contains_key(id)
+            || self.archive.contains(&archive::key(Table::Received, &[id]))
+            || self.archive.contains(&archive::key(Table::Outgoing, &[id]))
+    }
+
+    /// An outgoing transaction still in memory.
+    pub fn unsettled_tx(&self, id: &TxId) -> Option<&Outgoing> {
+        self.unsettled.get(id)
+    }
+
+    /// A DA's history, newest first (see [`Archive::history_newest_first`]).
+    pub fn history_newest_first(&self, account: &AccountId, visit: impl FnMut(u64, HistoryEntry) -> bool) {
+        self.archive.history_newest_first(account, visit)
+    }
+
+    /// Up to `limit` of a DA's newest history lines, newest first.
+    pub fn history(&self, account: &AccountId, limit: usize) -> Vec<HistoryEntry> {
+        self.archive.history(account, limit)
+    }
+
+    /// Visits every DA's history lines until `visit` returns `false`.
+    pub fn for_each_history(&self, visit: impl FnMut(&AccountId, HistoryEntry) -> bool) {
+        self.archive.for_each_history(visit)
+    }
+
+    /// Up to `limit` of a DA's newest notifications, newest first.
+    pub fn notifications(&self, account: &AccountId, limit: usize) -> Vec<Notification> {
+        self.archive.notifications(account, limit)
+    }
+
+    /// The parents of a token this node has seen created.
+    pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
+        self.archive.lineage(token)
+    }
+
+    /// A DA's counters (zero if it never had any).
+    pub fn book(&self, account: &AccountId) -> Book {
+        self.books.get(account).cloned().unwrap_or_default()
+    }
+
+    /// How many entries the node holds in memory and in the archive.
+    pub fn counts(&self) -> StateCounts {
+        StateCounts { unsettled: self.unsettled.len(), settled: self.settled_count, received: self.received_count }
+    }
+
+    // ------------------------------------------------------------------
+    // Applying records
+
     /// Applies a record. Deterministic; a record that contradicts the state
     /// (a broken journal) is ignored field by field rather than corrupting it.
+    /// Writes settled history to the archive under keys derived from the
+    /// record and this state's counters, so a replay writes the same entries.
     pub fn apply(&mut self, record: &NodeRecord) {
         match record {
             NodeRecord::AccountOpened(account) => {
@@ -296,9 +470,10 @@ impl NodeState {
             NodeRecord::Committed { tx, receipt, deliver_to, at } => self.committed(tx, receipt, deliver_to, *at),
             NodeRecord::Aborted { tx, reason, spent_elsewhere } => self.aborted(tx, reason, spent_elsewhere),
             NodeRecord::Delivered { tx, to } => {
-                if let Some(o) = self.outgoing.get_mut(tx) {
+                if let Some(o) = self.unsettled.get_mut(tx) {
                     o.undelivered.remove(to);
                 }
+                self.settle_if_done(tx);
             }
             NodeRecord::Received { tx, inputs, receipt: _, from, at } => self.received_tx(tx, inputs, from, *at),
             NodeRecord::ConversionRequested(request) => {
@@ -319,7 +494,10 @@ impl NodeState {
                 }
             }
             NodeRecord::Notified { account, notification } => {
-                self.notifications.entry(account.clone()).or_default().push(notification.clone());
+                let book = self.books.entry(account.clone()).or_default();
+                book.notifications = book.notifications.saturating_add(1);
+                let key = archive::key(Table::Notifications, &[account, &Seq(book.notifications)]);
+                self.archive.put(&key, notification);
             }
             NodeRecord::PolicyAdopted(policy) => {
                 if self.policy.as_ref().is_none_or(|p| p.version < policy.version) {
@@ -346,7 +524,19 @@ impl NodeState {
                     e.txs.push(*tx);
                 }
             }
-            NodeRecord::LinkedTransferMade(t) => self.linked.push(t.clone()),
+            NodeRecord::LinkedTransferMade(t) => {
+                self.linked.push(t.clone());
+                // A conversion to the linked bank account is not spending:
+                // take the DA's own line for it out of today's total.
+                if let Some(o) = self.outgoing(&t.tx)
+                    && o.account == t.account
+                    && let Some(e) = self.history_line(&o.account, o.history_seq)
+                    && counts_as_spent(&e)
+                    && let Some(book) = self.books.get_mut(&t.account)
+                {
+                    book.unspend(e.at, e.outgoing);
+                }
+            }
             NodeRecord::Rekeyed { reid, custody } => {
                 if let Some(a) = self.accounts.get_mut(&reid.account) {
                     a.address = reid.new;
@@ -364,6 +554,44 @@ impl NodeState {
                 }
             }
         }
+    }
+
+    /// After a crash, the archive may hold entries of records the journal
+    /// lost (applied, never durable, never acknowledged): received
+    /// transactions numbered past this state's count, history lines and
+    /// notifications numbered past a DA's book. They are removed, so a
+    /// redelivery of a lost transaction is not taken for a duplicate and
+    /// new lines reuse the numbers. Called once after recovery; returns how
+    /// many entries went. (Settled copies of outgoing transactions whose
+    /// later records were lost stay: memory, read first, has them unsettled.)
+    pub fn drop_entries_ahead_of_journal(&mut self) -> usize {
+        let mut stale: Vec<Vec<u8>> = Vec::new();
+        let count = self.received_count;
+        self.archive.scan::<ReceivedTx>(&[Table::Received as u8], false, |k, r| {
+            if r.number > count {
+                stale.push(k.to_vec());
+            }
+            true
+        });
+        for (table, history) in [(Table::History, true), (Table::Notifications, false)] {
+            let books = &self.books;
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            let _ = self.archive.scan_keys(&[table as u8], |k| {
+                let seq = key_seq(k);
+                let limit = key_tail::<AccountId>(k)
+                    .and_then(|a| books.get(&a))
+                    .map_or(0, |b| if history { b.history } else { b.notifications });
+                if seq > limit {
+                    keys.push(k.to_vec());
+                }
+                true
+            });
+            stale.extend(keys);
+        }
+        for k in &stale {
+            self.archive.remove(k);
+        }
+        stale.len()
     }
 
     /// The tier and linked account of a DA (the default if never set).
@@ -387,28 +615,57 @@ impl NodeState {
 
     /// What left a DA today (Astana day of `now`) by payments of its holder:
     /// neither collections nor conversions to the linked bank account count.
+    /// A running total kept per DA, never a scan of history.
     pub fn spent_on_day(&self, account: &AccountId, now: Timestamp) -> Amount {
-        let day = crate::regime::astana_day(now);
-        let sweeps: BTreeSet<TxId> = self.linked.iter().filter(|t| t.account == *account).map(|t| t.tx).collect();
-        let entries = self.history.get(account).into_iter().flatten();
-        Amount::checked_sum(
-            entries
-                .filter(|e| crate::regime::astana_day(e.at) == day)
-                .filter(|e| !matches!(e.status, Status::Rejected { .. }))
-                .filter(|e| e.kind != "collect" && e.kind != "rekey" && !sweeps.contains(&e.tx))
-                .map(|e| e.outgoing),
-        )
-        .unwrap_or(Amount::MAX)
+        match self.books.get(account) {
+            Some(book) if book.day == crate::regime::astana_day(now) => book.spent,
+            _ => Amount::ZERO,
+        }
+    }
+
+    fn history_line(&self, account: &AccountId, seq: u64) -> Option<HistoryEntry> {
+        self.archive.get(&archive::key(Table::History, &[account, &Seq(seq)]))
+    }
+
+    /// Archives a new history line for `account`; returns its number.
+    fn add_history(&mut self, account: &AccountId, entry: &HistoryEntry) -> u64 {
+        let book = self.books.entry(account.clone()).or_default();
+        book.history = book.history.saturating_add(1);
+        if counts_as_spent(entry) {
+            book.add_spent(entry.at, entry.outgoing);
+        }
+        let seq = book.history;
+        self.archive.put(&archive::key(Table::History, &[account, &Seq(seq)]), entry);
+        seq
+    }
+
+    /// Sets a line's status. `previous` comes from memory: the archived line
+    /// may already carry a later status when a journal tail is replayed.
+    fn set_history_status(&mut self, account: &AccountId, seq: u64, previous: &Status, status: Status) {
+        let Some(mut entry) = self.history_line(account, seq) else { return };
+        entry.status = previous.clone();
+        let counted = counts_as_spent(&entry);
+        entry.status = status;
+        if counted
+            && !counts_as_spent(&entry)
+            && let Some(book) = self.books.get_mut(account)
+        {
+            book.unspend(entry.at, entry.outgoing);
+        }
+        self.archive.put(&archive::key(Table::History, &[account, &Seq(seq)]), &entry);
     }
 
     fn prepared(&mut self, tx: &Transaction, inputs: &[Token], account: &AccountId, at: Timestamp) {
         let id = tx.id();
+        if self.unsettled.contains_key(&id) {
+            return;
+        }
         let ids: Vec<TokenId> = tx.body.inputs.to_vec();
         // Reservation cannot fail on a replay of a journal written by this node.
         let _ = self.vault.reserve(&ids, id);
         let entry = self.history_entry(tx, inputs, account, at, Status::UnderReview);
-        self.history.entry(account.clone()).or_default().push(entry);
-        self.outgoing.insert(
+        let history_seq = self.add_history(account, &entry);
+        self.unsettled.insert(
             id,
             Outgoing {
                 tx: tx.clone(),
@@ -417,31 +674,26 @@ impl NodeState {
                 status: Status::UnderReview,
                 undelivered: BTreeSet::new(),
                 receipt: None,
+                at,
+                history_seq,
             },
         );
     }
 
-    fn set_history_status(&mut self, account: &AccountId, tx: &TxId, status: Status) {
-        if let Some(entries) = self.history.get_mut(account)
-            && let Some(e) = entries.iter_mut().rev().find(|e| e.tx == *tx)
-        {
-            e.status = status;
-        }
-    }
-
     fn committed(&mut self, id: &TxId, receipt: &[u8], deliver_to: &BTreeSet<ParticipantId>, at: Timestamp) {
-        let Some(out) = self.outgoing.get_mut(id) else { return };
-        out.status = Status::Success;
+        let Some(out) = self.unsettled.get_mut(id) else { return };
+        let previous = std::mem::replace(&mut out.status, Status::Success);
         out.receipt = Some(receipt.to_vec());
         out.undelivered = deliver_to.clone();
         let tx = out.tx.clone();
         let inputs = out.inputs.clone();
         let account = out.account.clone();
+        let seq = out.history_seq;
         for input in tx.body.inputs.iter() {
             self.vault.remove(input);
         }
         self.add_own_outputs(&tx, at);
-        self.set_history_status(&account, id, Status::Success);
+        self.set_history_status(&account, seq, &previous, Status::Success);
         // Other DAs of this node that received something (same-node payments).
         let receivers: BTreeSet<AccountId> = tx
             .body
@@ -452,27 +704,40 @@ impl NodeState {
             .collect();
         for receiver in receivers {
             let entry = self.history_entry(&tx, &inputs, &receiver, at, Status::Success);
-            self.history.entry(receiver).or_default().push(entry);
+            self.add_history(&receiver, &entry);
         }
+        self.settle_if_done(id);
     }
 
     fn aborted(&mut self, id: &TxId, reason: &str, spent_elsewhere: &[TokenId]) {
-        let Some(out) = self.outgoing.get_mut(id) else { return };
-        out.status = Status::Rejected { reason: reason.to_string() };
+        let Some(out) = self.unsettled.get_mut(id) else { return };
+        let previous = std::mem::replace(&mut out.status, Status::Rejected { reason: reason.to_string() });
         let ids: Vec<TokenId> = out.tx.body.inputs.to_vec();
         let account = out.account.clone();
+        let seq = out.history_seq;
         self.vault.unreserve(&ids, *id);
         for gone in spent_elsewhere {
             self.vault.remove(gone);
         }
-        self.set_history_status(&account, id, Status::Rejected { reason: reason.to_string() });
+        self.set_history_status(&account, seq, &previous, Status::Rejected { reason: reason.to_string() });
+        self.settle_if_done(id);
+    }
+
+    /// Moves an outgoing transaction to the archive once it is settled:
+    /// aborted, or committed and delivered to every node.
+    fn settle_if_done(&mut self, id: &TxId) {
+        let done = self.unsettled.get(id).is_some_and(|o| o.status != Status::UnderReview && o.undelivered.is_empty());
+        if done && let Some(o) = self.unsettled.remove(id) {
+            self.archive.put(&archive::key(Table::Outgoing, &[id]), &o);
+            self.settled_count = self.settled_count.saturating_add(1);
+        }
     }
 
     /// Puts outputs owned by this node's DAs into the vault and records lineage.
     fn add_own_outputs(&mut self, tx: &Transaction, _at: Timestamp) {
         let parents: Vec<TokenId> = tx.body.inputs.to_vec();
         for (id, token) in tx.output_ids().zip(tx.body.outputs.iter()) {
-            self.lineage.insert(id, parents.clone());
+            self.archive.put(&archive::key(Table::Lineage, &[&id]), &parents);
             if let Some(account) = self.by_address.get(&token.owner).cloned() {
                 self.vault.insert(id, token.clone(), account);
             }
@@ -481,10 +746,21 @@ impl NodeState {
 
     fn received_tx(&mut self, tx: &Transaction, inputs: &[Token], from: &ParticipantId, at: Timestamp) {
         let id = tx.id();
-        if self.received.contains_key(&id) || self.outgoing.contains_key(&id) {
+        if self.unsettled.contains_key(&id) || self.archive.contains(&archive::key(Table::Outgoing, &[&id])) {
             return;
         }
-        self.received.insert(id, (tx.clone(), from.clone()));
+        let number = self.received_count.saturating_add(1);
+        let key = archive::key(Table::Received, &[&id]);
+        if let Some(known) = self.archive.get::<ReceivedTx>(&key)
+            && known.number != number
+        {
+            // Received before (as arrival `known.number`): a duplicate. The
+            // same number means this very record is being replayed into an
+            // archive that already holds it; then it applies again.
+            return;
+        }
+        self.received_count = number;
+        self.archive.put(&key, &ReceivedTx { number, tx: tx.clone(), from: from.clone() });
         // Inputs of this node's DAs that the transaction spent (a leg this
         // node signed for another node's PvP).
         for input in tx.body.inputs.iter() {
@@ -496,7 +772,7 @@ impl NodeState {
             tx.body.outputs.iter().filter_map(|t| self.by_address.get(&t.owner).cloned()).collect();
         for account in receivers {
             let entry = self.history_entry(tx, inputs, &account, at, Status::Success);
-            self.history.entry(account).or_default().push(entry);
+            self.add_history(&account, &entry);
         }
     }
 
@@ -535,11 +811,100 @@ impl NodeState {
 
     /// Outgoing transactions prepared but neither committed nor aborted (after a restart: to resolve with the notary).
     pub fn in_flight(&self) -> Vec<TxId> {
-        self.outgoing.iter().filter(|(_, o)| o.status == Status::UnderReview).map(|(id, _)| *id).collect()
+        self.unsettled.iter().filter(|(_, o)| o.status == Status::UnderReview).map(|(id, _)| *id).collect()
     }
 
     /// Committed transactions with deliveries outstanding.
     pub fn undelivered(&self) -> Vec<(TxId, ParticipantId)> {
-        self.outgoing.iter().flat_map(|(id, o)| o.undelivered.iter().map(move |to| (*id, to.clone()))).collect()
+        self.unsettled.iter().flat_map(|(id, o)| o.undelivered.iter().map(move |to| (*id, to.clone()))).collect()
     }
+}
+
+/// Reads of what lives only in the archive.
+impl Archive {
+    /// Visits every settled outgoing transaction until `visit` returns `false`.
+    pub fn for_each_settled(&self, mut visit: impl FnMut(&TxId, &Outgoing) -> bool) {
+        self.scan::<Outgoing>(&[Table::Outgoing as u8], false, |k, o| match key_tail::<TxId>(k) {
+            Some(id) => visit(&id, &o),
+            None => true,
+        });
+    }
+
+    /// A transaction received from another node, and who sent it.
+    pub fn received(&self, id: &TxId) -> Option<(Transaction, ParticipantId)> {
+        self.get::<ReceivedTx>(&archive::key(Table::Received, &[id])).map(|r| (r.tx, r.from))
+    }
+
+    /// Visits every received transaction until `visit` returns `false`.
+    pub fn for_each_received(&self, mut visit: impl FnMut(&TxId, &Transaction, &ParticipantId) -> bool) {
+        self.scan::<ReceivedTx>(&[Table::Received as u8], false, |k, r| match key_tail::<TxId>(k) {
+            Some(id) => visit(&id, &r.tx, &r.from),
+            None => true,
+        });
+    }
+
+    /// A DA's history, newest first: `visit` gets each line's number and the
+    /// line until it returns `false`.
+    pub fn history_newest_first(&self, account: &AccountId, mut visit: impl FnMut(u64, HistoryEntry) -> bool) {
+        let prefix = archive::key(Table::History, &[account]);
+        self.scan::<HistoryEntry>(&prefix, true, |k, e| visit(key_seq(k), e));
+    }
+
+    /// Up to `limit` of a DA's newest history lines, newest first.
+    pub fn history(&self, account: &AccountId, limit: usize) -> Vec<HistoryEntry> {
+        let mut out = Vec::new();
+        if limit > 0 {
+            self.history_newest_first(account, |_, e| {
+                out.push(e);
+                out.len() < limit
+            });
+        }
+        out
+    }
+
+    /// Visits every DA's history lines (oldest first per DA) until `visit` returns `false`.
+    pub fn for_each_history(&self, mut visit: impl FnMut(&AccountId, HistoryEntry) -> bool) {
+        self.scan::<HistoryEntry>(&[Table::History as u8], false, |k, e| match key_tail::<AccountId>(k) {
+            Some(account) => visit(&account, e),
+            None => true,
+        });
+    }
+
+    /// A DA's notifications, newest first, until `visit` returns `false`.
+    pub fn notifications_newest_first(&self, account: &AccountId, mut visit: impl FnMut(Notification) -> bool) {
+        let prefix = archive::key(Table::Notifications, &[account]);
+        self.scan::<Notification>(&prefix, true, |_, n| visit(n));
+    }
+
+    /// Up to `limit` of a DA's newest notifications, newest first.
+    pub fn notifications(&self, account: &AccountId, limit: usize) -> Vec<Notification> {
+        let mut out = Vec::new();
+        if limit > 0 {
+            self.notifications_newest_first(account, |n| {
+                out.push(n);
+                out.len() < limit
+            });
+        }
+        out
+    }
+
+    /// The parents of a token this node has seen created.
+    pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
+        self.get(&archive::key(Table::Lineage, &[token]))
+    }
+}
+
+/// The value after a key's table byte, decoded (the rest of the key is ignored).
+fn key_tail<T: BorshDeserialize>(key: &[u8]) -> Option<T> {
+    let mut rest = key.get(1..)?;
+    T::deserialize(&mut rest).ok()
+}
+
+/// The sequence number at the end of a history or notification key.
+fn key_seq(key: &[u8]) -> u64 {
+    key.len()
+        .checked_sub(8)
+        .and_then(|start| key.get(start..))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
 }

@@ -5,6 +5,7 @@
 //!    platform.json   keys/          participants, keys, ledger parameters
 //!    notary/ oracle/ directory/     one journal each
 //!    nodes/NBK/ nodes/STB1/ …       one journal per participant node
+//!    archive/NBK/ archive/STB1/ …   each node's settled history (fjall; durable platforms)
 //!    audit/PLATFORM.log             hash-chained signed envelopes (see `audit_log`)
 //! ```
 //!
@@ -157,6 +158,9 @@ impl Platform {
     pub fn close(&self) -> Result<(), PlatformError> {
         for journal in &self.journals {
             journal.close().map_err(|e| PlatformError::service("journal", e))?;
+        }
+        for (id, node) in &self.nodes {
+            node.close_archive().map_err(|e| PlatformError::service(id.as_str(), e))?;
         }
         self.audit.seal()
     }

@@ -121,9 +121,9 @@ impl Facts {
                 at_notary,
             });
         }
-        for (tx_id, out) in &state.outgoing {
+        state.for_each_outgoing(|tx_id, out| {
             if out.status != Status::Success {
-                continue;
+                return true;
             }
             let fact = self.fact(notary, tx_id, &out.tx);
             fact.sent_by.insert(id.clone());
@@ -133,10 +133,12 @@ impl Facts {
                 let change = dt_sum(out.tx.body.outputs.iter().map(|t| (t.currency, t.amount)));
                 fact.redeemed = consumed.checked_sub(change).unwrap_or(Amount::ZERO);
             }
-        }
-        for (tx_id, (tx, _from)) in &state.received {
+            true
+        });
+        state.for_each_received(|tx_id, tx, _from| {
             self.fact(notary, tx_id, tx).received_by.insert(id.clone());
-        }
+            true
+        });
         for tx in state.in_flight() {
             self.unresolved.push(format!("{id}: {tx} still in flight"));
         }

@@ -125,8 +125,7 @@ impl OperatorGate {
             return OperatorAnswer::NotCommitted { tx: outcome.tx, status: format!("{:?}", outcome.status) };
         }
         let inputs = self.node.read(|s| {
-            s.outgoing
-                .get(&outcome.tx)
+            s.outgoing(&outcome.tx)
                 .map(|o| o.tx.body.inputs.iter().copied().zip(o.inputs.iter().cloned()).collect())
                 .unwrap_or_default()
         });

@@ -58,6 +58,9 @@ impl Running {
             task.abort();
         }
         self.journal.close().map_err(|e| PlatformError::service("journal", e))?;
+        if let Service::Node(node) = &self.service {
+            node.close_archive().map_err(|e| PlatformError::service(node.id().as_str(), e))?;
+        }
         self.audit.seal()
     }
 }

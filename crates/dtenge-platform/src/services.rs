@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use dtenge_net::{Bus, Clock, Handler, Participants, Role};
 use dtenge_node::accounts::{Holder, KycState};
+use dtenge_node::archive::Archive;
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::{NodeConfig, NodeService};
 use dtenge_notary::NotaryService;
@@ -61,6 +62,24 @@ pub fn journal_dir(data: &Path, id: &ParticipantId, role: Role) -> std::path::Pa
     }
 }
 
+/// The directory of a node's archive of settled history (fjall).
+pub fn archive_dir(data: &Path, id: &ParticipantId) -> std::path::PathBuf {
+    data.join("archive").join(id.as_str())
+}
+
+/// A node's archive: on disk (fjall) on a durable platform, or where one
+/// exists already (its journal may start from a snapshot); otherwise in
+/// memory, rebuilt from the journal at every start.
+fn open_archive(dir: &Path, durable: bool) -> Result<Archive, dtenge_node::NodeError> {
+    if durable || dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| dtenge_node::NodeError::Storage(format!("archive {}: {e}", dir.display())))?;
+        Archive::open(dir)
+    } else {
+        Ok(Archive::memory())
+    }
+}
+
 /// Opens participant `id`'s service: recovers it from its journal and gives
 /// it `bus` to reach the others. Returns the service and its journal.
 pub fn open(
@@ -99,8 +118,9 @@ pub fn open(
                 cbs: (id.as_str() == ids::NBK)
                     .then(|| dtenge_node::conversion::CbsLink { root: data.join("cbs"), simulate: true }),
             };
+            let archive = open_archive(&archive_dir(data, id), durable).map_err(|e| fail(&e))?;
             Service::Node(
-                NodeService::recover(config, key, bus, clock, participants, journal.clone(), recovery)
+                NodeService::recover(config, key, bus, clock, participants, journal.clone(), recovery, archive)
                     .map_err(|e| fail(&e))?,
             )
         }

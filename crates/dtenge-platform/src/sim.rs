@@ -675,9 +675,9 @@ impl Sim {
         let (tx, node_id) = self.acknowledged[self.rng.index(self.acknowledged.len())].clone();
         let node = self.p.node(node_id.as_str())?;
         let Some((inputs, key)) = node.read(|s| {
-            let o = s.outgoing.get(&tx)?;
+            let o = s.outgoing(&tx)?;
             let key = s.accounts.get(&o.account)?.key()?.clone();
-            Some((o.inputs.clone(), key))
+            Some((o.inputs, key))
         }) else {
             return Ok(());
         };
@@ -719,8 +719,7 @@ impl Sim {
         }
         let (tx, node_id) = self.acknowledged[self.rng.index(self.acknowledged.len())].clone();
         let node = self.p.node(node_id.as_str())?;
-        let Some((signed, inputs)) = node.read(|s| s.outgoing.get(&tx).map(|o| (o.tx.clone(), o.inputs.clone())))
-        else {
+        let Some((signed, inputs)) = node.read(|s| s.outgoing(&tx).map(|o| (o.tx, o.inputs))) else {
             return Ok(());
         };
         let claim = TxClaim::of(&signed, &inputs).map_err(|e| PlatformError::Config(e.to_string()))?;
@@ -886,7 +885,7 @@ async fn open_agency(p: &SimPlatform, rng: &mut SimRng) -> Result<Client, Platfo
 }
 
 fn inputs_ids(node: &NodeService, tx: &TxId) -> Result<Vec<dtenge_types::TokenId>, PlatformError> {
-    node.read(|s| s.outgoing.get(tx).map(|o| o.tx.body.inputs.to_vec()))
+    node.read(|s| s.outgoing(tx).map(|o| o.tx.body.inputs.to_vec()))
         .ok_or_else(|| PlatformError::Config(format!("{tx} unknown")))
 }
 
@@ -904,7 +903,7 @@ fn audit(sim: &Sim) -> Vec<String> {
         if notary.committed(tx).is_none() {
             problems.push(format!("acknowledged {tx} (payer {node}) is not committed at the notary"));
         }
-        let status = p.nodes.get(node).and_then(|n| n.read(|s| s.outgoing.get(tx).map(|o| o.status.clone())));
+        let status = p.nodes.get(node).and_then(|n| n.read(|s| s.outgoing(tx).map(|o| o.status)));
         if status != Some(Status::Success) {
             problems.push(format!("acknowledged {tx} is {status:?} at its payer {node}"));
         }
@@ -928,7 +927,7 @@ fn audit(sim: &Sim) -> Vec<String> {
                 }
                 supply = supply.checked_add(stored.token.amount).unwrap_or(Amount::MAX);
             }
-            for (tx, o) in &s.outgoing {
+            s.for_each_outgoing(|tx, o| {
                 let at_notary = notary.committed(tx).is_some();
                 match &o.status {
                     Status::Success if !at_notary => {
@@ -952,7 +951,8 @@ fn audit(sim: &Sim) -> Vec<String> {
                         }
                     }
                 }
-            }
+                true
+            });
         });
     }
     let (unspent, _) = notary.counts();

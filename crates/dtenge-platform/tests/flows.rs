@@ -80,9 +80,9 @@ async fn issuance_transfer_across_two_banks_and_redemption() {
     assert_eq!(paid.status, Status::Success);
     assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(4_850));
     assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150), "delivered to the payee's node");
-    assert!(stb2.notifications(&bob.id).iter().any(|n| n.text.contains("Incoming 150,00")));
-    assert_eq!(stb1.history(&alice.id).last().unwrap().outgoing, dt(150));
-    assert_eq!(stb2.history(&bob.id).last().unwrap().incoming, dt(150));
+    assert!(stb2.notifications(&bob.id, 10).iter().any(|n| n.text.contains("Incoming 150,00")));
+    assert_eq!(stb1.history(&alice.id, 1)[0].outgoing, dt(150));
+    assert_eq!(stb2.history(&bob.id, 1)[0].incoming, dt(150));
 
     // Redemption: Bob sells DT to his bank, the bank hands it to NBK, NBK destroys it.
     stb2.pay(
@@ -141,7 +141,7 @@ async fn a_restart_resumes_with_every_token_account_and_history_entry() {
     assert_eq!(stb1.account(&alice.id).unwrap().address, alice.address);
     assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(200));
     assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(100));
-    assert_eq!(stb1.history(&alice.id).len(), 2);
+    assert_eq!(stb1.history(&alice.id, usize::MAX).len(), 2);
     // And it keeps working.
     stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(50) }], None).await.unwrap();
     assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150));
@@ -181,5 +181,65 @@ async fn a_client_holding_its_own_key_signs_its_payment_itself() {
     assert!(stb1.submit_signed(tx).await.is_err(), "expired");
     assert_eq!(stb1.balances(&client.id).unwrap().standard, dt(90));
     stb1.prepare_pay(&client.id, &[PayTo { address: bob.address, amount: dt(90) }], None).await.unwrap();
+    p.close().unwrap();
+}
+
+/// Issue #7: settled history lives in each node's on-disk archive, not in
+/// memory; a snapshot lets the journal drop it and a restart still reads it;
+/// a duplicate of a delivery settled long ago credits nothing.
+#[tokio::test]
+async fn settled_history_leaves_memory_and_survives_a_snapshot_and_restart() {
+    use dtenge_node::service::{NodeAnswer, NodeRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob, paid) = {
+        let (p, _clock) = open(dir.path()).await;
+        let (nbk, nbk_da, _) = institution(&p, ids::NBK_DA);
+        let (stb1, stb1_da, stb1_addr) = institution(&p, "STB1-DA");
+        nbk.issue(&nbk_da, PayTo { address: stb1_addr, amount: dt(1_000) }, CbsRef::new("CBS-1").unwrap())
+            .await
+            .unwrap();
+        let alice = stb1.open_account(person(1), None, KycState::Verified).await.unwrap();
+        let bob = p.node("STB2").unwrap().open_account(person(2), None, KycState::Verified).await.unwrap();
+        stb1.pay(&stb1_da, &[PayTo { address: alice.address, amount: dt(300) }], None).await.unwrap();
+        let mut paid = Vec::new();
+        for _ in 0..5 {
+            paid.push(stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap().tx);
+        }
+        let stb2 = p.node("STB2").unwrap();
+        // Every payment settled: nothing in memory but DAs, the vault and books.
+        let counts = stb1.read(|s| s.counts());
+        assert_eq!(counts.unsettled, 0, "{counts:?}");
+        assert_eq!(counts.settled, 6);
+        assert_eq!(stb2.read(|s| s.counts().received), 5);
+        assert_eq!(stb1.read(|s| s.archive().counts().outgoing), 6);
+        stb1.snapshot().unwrap();
+        stb2.snapshot().unwrap();
+        p.close().unwrap();
+        (alice, bob, paid)
+    };
+    let (p, _clock) = open(dir.path()).await;
+    let stb1 = p.node("STB1").unwrap();
+    let stb2 = p.node("STB2").unwrap();
+    assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(250));
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(50));
+    let history = stb1.history(&alice.id, usize::MAX);
+    assert_eq!(history.len(), 6, "five payments and the top-up, from the archive");
+    assert_eq!(history[0].tx, paid[4], "newest first");
+    assert_eq!(stb2.history(&bob.id, 2).len(), 2);
+    let settled = stb1.read(|s| s.outgoing(&paid[0])).unwrap();
+    assert_eq!(settled.status, Status::Success);
+    // STB1 delivers the first payment again: STB2 knows it, credits nothing.
+    let request = NodeRequest::Deliver {
+        tx: Box::new(settled.tx.clone()),
+        inputs: settled.inputs.clone(),
+        receipt: borsh::from_slice(settled.receipt.as_ref().unwrap()).unwrap(),
+    };
+    let answer = p.bus("STB1").unwrap().call(stb2.id(), borsh::to_vec(&request).unwrap()).await.unwrap();
+    assert!(matches!(borsh::from_slice::<NodeAnswer>(&answer).unwrap(), NodeAnswer::Accepted));
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(50), "no double credit");
+    assert_eq!(stb2.read(|s| s.counts().received), 5);
+    // And it keeps working.
+    stb1.pay(&alice.id, &[PayTo { address: bob.address, amount: dt(50) }], None).await.unwrap();
+    assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(100));
     p.close().unwrap();
 }

@@ -54,7 +54,7 @@ async fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
         .await
         .unwrap();
     let (tx, inputs, receipt) = nbk.read(|s| {
-        let o = &s.outgoing[&issued.tx];
+        let o = s.outgoing(&issued.tx).unwrap();
         (o.tx.clone(), o.inputs.clone(), borsh::from_slice::<Receipt>(o.receipt.as_ref().unwrap()).unwrap())
     });
     let claim = TxClaim::of(&tx, &inputs).unwrap();

@@ -62,10 +62,10 @@ impl World {
             out.push_str(&node.read(|s| {
                 let value: u64 = s.vault.iter().map(|(_, t)| t.token.amount.tiyn()).sum();
                 format!(
-                    "{id}: tokens {} value {value} outgoing {} received {} accounts {}\n",
+                    "{id}: tokens {} value {value} outgoing {:?} archive {:?} accounts {}\n",
                     s.vault.len(),
-                    s.outgoing.len(),
-                    s.received.len(),
+                    s.counts(),
+                    s.archive().counts(),
                     s.accounts.len()
                 )
             }));
@@ -83,7 +83,7 @@ impl World {
     /// The committed transaction `tx` as its payer node holds it: body, inputs, receipt.
     fn committed(&self, node: &str, tx: &TxId) -> (Transaction, Vec<Token>, Receipt) {
         self.node(node).read(|s| {
-            let o = &s.outgoing[tx];
+            let o = s.outgoing(tx).unwrap();
             assert_eq!(o.status, Status::Success);
             (o.tx.clone(), o.inputs.clone(), borsh::from_slice(o.receipt.as_ref().unwrap()).unwrap())
         })
@@ -244,7 +244,14 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
     // A genuine receipt for another transaction.
     let other = w.funded("STB1", 3, HolderKind::Individual, dt(5)).await;
     let issued = w.node(ids::NBK).read(|s| {
-        s.outgoing.iter().find(|(_, o)| o.tx.body.outputs.iter().any(|t| t.owner == other.address)).map(|(id, _)| *id)
+        let mut found = None;
+        s.for_each_outgoing(|id, o| {
+            if o.tx.body.outputs.iter().any(|t| t.owner == other.address) {
+                found = Some(*id);
+            }
+            found.is_none()
+        });
+        found
     });
     let (_, _, other_receipt) = w.committed(ids::NBK, &issued.unwrap());
     let before = w.snapshot();

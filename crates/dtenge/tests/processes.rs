@@ -108,7 +108,10 @@ async fn a_payment_crosses_separate_processes() {
     node(&stb1).pay(&stb1_acct, &[PayTo { address: client.address, amount: dt(5_000) }], None).await.unwrap();
     let paid = node(&stb1).pay(&client.id, &[PayTo { address: stb2_da.address, amount: dt(150) }], None).await.unwrap();
     assert_eq!(node(&stb1).balances(&client.id).unwrap().standard, dt(4_850));
-    assert!(node(&stb1).read(|s| s.outgoing[&paid.tx].undelivered.is_empty()), "delivered to the STB2 process");
+    assert!(
+        node(&stb1).read(|s| s.outgoing(&paid.tx).unwrap().undelivered.is_empty()),
+        "delivered to the STB2 process"
+    );
 
     // Stop STB2's process and read its journal: the payment is there.
     let _ = Command::new("kill").args(["-TERM", &stb2.0.id().to_string()]).status();
@@ -121,7 +124,7 @@ async fn a_payment_crosses_separate_processes() {
     journal.close().unwrap();
     let stb2_acct = state.account_of(&stb2_da.address).unwrap().id.clone();
     assert_eq!(state.vault.balances(&stb2_acct).standard, dt(150));
-    assert!(state.received.contains_key(&paid.tx));
+    assert!(state.received(&paid.tx).is_some());
     nbk.stop().unwrap();
     stb1.stop().unwrap();
 }

@@ -169,10 +169,19 @@ async fn history(
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
     node.account(&account)?;
-    let mut items: Vec<HistoryView> = node.history(&account).iter().map(HistoryView::from).collect();
-    items.retain(|h| q.in_period(h.at_ms) && q.status_matches(&h.status) && q.kind_matches(&h.kind));
-    items.reverse();
-    Ok(Json(q.page(items)?))
+    // Newest first, streamed from the node's archive; without filters the
+    // total is the DA's line count and the scan stops after the page.
+    let mut pager = q.pager()?;
+    let filters = q.filters();
+    node.history_newest_first(&account, |_, e| {
+        let h = HistoryView::from(&e);
+        if q.in_period(h.at_ms) && q.status_matches(&h.status) && q.kind_matches(&h.kind) {
+            return pager.push(h) || filters;
+        }
+        true
+    });
+    let total = (!filters).then(|| usize::try_from(node.read(|s| s.book(&account).history)).unwrap_or(usize::MAX));
+    Ok(Json(pager.finish(total)))
 }
 
 /// A notification.
@@ -199,19 +208,22 @@ async fn notifications(
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
     node.account(&account)?;
-    let mut items: Vec<NotificationView> = node
-        .notifications(&account)
-        .iter()
-        .filter(|n| q.in_period(n.at.millis()))
-        .map(|n| NotificationView {
-            at_ms: n.at.millis(),
-            at: crate::dto::astana(n.at),
-            text: n.text.clone(),
-            tx: n.tx.map(|t| t.to_string()),
-        })
-        .collect();
-    items.reverse();
-    Ok(Json(q.page(items)?))
+    let mut pager = q.pager()?;
+    let period = q.from_ms.is_some() || q.to_ms.is_some();
+    node.notifications_newest_first(&account, |n| {
+        if q.in_period(n.at.millis()) {
+            let view = NotificationView {
+                at_ms: n.at.millis(),
+                at: crate::dto::astana(n.at),
+                text: n.text.clone(),
+                tx: n.tx.map(|t| t.to_string()),
+            };
+            return pager.push(view) || period;
+        }
+        true
+    });
+    let total = (!period).then(|| usize::try_from(node.read(|s| s.book(&account).notifications)).unwrap_or(usize::MAX));
+    Ok(Json(pager.finish(total)))
 }
 
 /// A DA as the platform directory knows it.

@@ -261,21 +261,16 @@ async fn volumes(
     nbk_only(&caller, "read platform statistics")?;
     let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for node in state.platform.nodes.values() {
-        node.read(|s| {
-            for o in s.outgoing.values() {
-                if o.status != dtenge_node::state::Status::Success {
-                    continue;
-                }
+        node.for_each_outgoing(|_, o| {
+            if o.status == dtenge_node::state::Status::Success && q.in_period(o.tx.body.window.not_before.millis()) {
                 let at = o.tx.body.window.not_before;
-                if !q.in_period(at.millis()) {
-                    continue;
-                }
                 let moved = Amount::checked_sum(o.inputs.iter().map(|t| t.amount)).unwrap_or(Amount::ZERO);
                 let day = astana(Timestamp(at.millis())).chars().take(10).collect::<String>();
                 let entry = days.entry(day).or_default();
                 entry.0 = entry.0.saturating_add(1);
                 entry.1 = entry.1.saturating_add(moved.tiyn());
             }
+            true
         });
     }
     Ok(Json(

@@ -206,10 +206,10 @@ async fn transaction(
     let node = state.node_of(&caller)?;
     let id = tx_id(&tx)?;
     let found = node.read(|s| {
-        if let Some(o) = s.outgoing.get(&id) {
-            return Some(("outgoing", o.tx.clone(), StatusView::from(&o.status)));
+        if let Some(o) = s.outgoing(&id) {
+            return Some(("outgoing", o.tx, StatusView::from(&o.status)));
         }
-        s.received.get(&id).map(|(t, _)| ("incoming", t.clone(), StatusView { status: "success".into(), reason: None }))
+        s.received(&id).map(|(t, _)| ("incoming", t, StatusView { status: "success".into(), reason: None }))
     });
     let (direction, t, status) =
         found.ok_or_else(|| ApiError::not_found(format!("{} knows no transaction {id}", node.id())))?;

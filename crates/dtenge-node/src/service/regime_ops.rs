@@ -771,9 +771,9 @@ impl NodeService {
                 *tiers.entry(state.profile(&a.id).tier.name().to_string()).or_default() += 1;
             }
         }
-        for (account, entries) in &state.history {
+        state.for_each_history(|account, e| {
             let kind = state.accounts.get(account).map(|a| a.holder.kind).unwrap_or(HolderKind::Individual);
-            for e in entries.iter().filter(|e| e.status == Status::Success && e.at >= from && e.at <= to) {
+            if e.status == Status::Success && e.at >= from && e.at <= to {
                 let day = astana_day(e.at);
                 let agg = days.entry(day).or_insert(DayAggregate {
                     day,
@@ -801,15 +801,10 @@ impl NodeService {
                     agg.amount_in = agg.amount_in.checked_add(e.incoming).unwrap_or(Amount::MAX);
                 }
             }
-        }
+            true
+        });
         let mut marked: BTreeMap<String, MarkedReport> = BTreeMap::new();
-        let txs = state
-            .outgoing
-            .values()
-            .filter(|o| o.status == Status::Success)
-            .map(|o| (&o.tx, &o.inputs[..]))
-            .chain(state.received.values().map(|(tx, _)| (tx, &[][..])));
-        for (tx, _) in txs {
+        let mut visit = |tx: &Transaction| {
             let mut per: BTreeMap<String, (ParticipantId, MarkedMove)> = BTreeMap::new();
             let touched = tx.body.outputs.iter().filter_map(|t| match &t.marking {
                 Some(Marking::Address(m)) => {
@@ -849,7 +844,17 @@ impl NodeService {
                     .moves
                     .push(mv);
             }
-        }
+        };
+        state.for_each_outgoing(|_, o| {
+            if o.status == Status::Success {
+                visit(&o.tx);
+            }
+            true
+        });
+        state.for_each_received(|_, tx, _| {
+            visit(tx);
+            true
+        });
         let mut large: Vec<LargePayment> = large.into_values().collect();
         large.sort_by_key(|l| std::cmp::Reverse(l.at));
         BankReport {

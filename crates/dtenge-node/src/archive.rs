@@ -1,0 +1,505 @@
+//! The node's archive: settled history kept out of memory.
+//!
+//! ```text
+//!  NodeState (memory, snapshotted)        Archive (ArchiveStore: fjall on disk, or memory)
+//!  accounts, vault, in-flight outgoing ─► settled outgoing   o ‖ tx id
+//!  per-DA counters (history, notices,     received           r ‖ tx id        (with its arrival number)
+//!  today's spending), received count      history lines      h ‖ DA ‖ seq     (seq per DA, from the counters)
+//!                                         notifications      n ‖ DA ‖ seq
+//!                                         lineage            l ‖ token id
+//! ```
+//!
+//! The journal stays the source of truth. [`crate::state::NodeState::apply`]
+//! writes the archive as it applies records; every key is derived from the
+//! record and from counters in the snapshotted state, so replaying a journal
+//! tail into an archive that already holds part of it writes the same values
+//! under the same keys. Before a snapshot lets the journal drop records, the
+//! archive is persisted ([`Archive::persist`], fsync for fjall).
+//!
+//! A failing archive write or read does not stop `apply` (which cannot fail);
+//! it is remembered ([`Archive::failure`]) and the node refuses further
+//! records and snapshots until restarted (the journal rebuilds it).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::NodeError;
+
+/// Ordered key-value storage behind the archive.
+pub trait ArchiveStore: Send + Sync {
+    /// Writes `value` under `key` (replacing what was there).
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String>;
+    /// Reads `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    /// Removes `key` (absent is fine).
+    fn remove(&self, key: &[u8]) -> Result<(), String>;
+    /// Visits the entries whose key starts with `prefix`, in key order or
+    /// reversed (`newest_first`), until `visit` returns `false`.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String>;
+    /// Makes everything written so far durable.
+    fn persist(&self) -> Result<(), String>;
+    /// Whether what is written survives the process (a snapshot may then drop journal records).
+    fn durable(&self) -> bool;
+    /// Persists and releases the store (its files and lock); later calls fail.
+    fn close(&self) -> Result<(), String> {
+        self.persist()
+    }
+}
+
+/// The in-memory backend: the non-durable platform, tests, the simulation.
+/// Its contents are rebuilt from the journal on every start, so a node over
+/// it never snapshots.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    fn map(&self) -> MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ArchiveStore for MemoryStore {
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.map().insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.map().get(key).cloned())
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), String> {
+        self.map().remove(key);
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String> {
+        let map = self.map();
+        let range = map.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix));
+        if newest_first {
+            let all: Vec<(&Vec<u8>, &Vec<u8>)> = range.collect();
+            for (k, v) in all.into_iter().rev() {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+        } else {
+            for (k, v) in range {
+                if !visit(k, v) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+}
+
+/// The on-disk backend: one fjall database per node, one keyspace.
+pub struct FjallStore {
+    open: std::sync::RwLock<Option<(fjall::Database, fjall::Keyspace)>>,
+}
+
+impl FjallStore {
+    /// Opens (or creates) the archive in `dir`. Small caches: the archive is
+    /// read rarely (history pages, old deliveries, audits), written often.
+    pub fn open(dir: &Path) -> Result<FjallStore, String> {
+        let db = fjall::Database::builder(dir)
+            .cache_size(8 * 1024 * 1024)
+            .manual_journal_persist(true)
+            .worker_threads(1)
+            .open()
+            .map_err(|e| format!("archive {}: {e}", dir.display()))?;
+        let data = db
+            .keyspace("archive", || fjall::KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024))
+            .map_err(|e| format!("archive {}: {e}", dir.display()))?;
+        Ok(FjallStore { open: std::sync::RwLock::new(Some((db, data))) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&fjall::Database, &fjall::Keyspace) -> Result<T, String>) -> Result<T, String> {
+        let open = self.open.read().unwrap_or_else(|p| p.into_inner());
+        match open.as_ref() {
+            Some((db, data)) => f(db, data),
+            None => Err("the archive is closed".into()),
+        }
+    }
+}
+
+impl ArchiveStore for FjallStore {
+    fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        self.with(|_, data| data.insert(key, value).map_err(|e| e.to_string()))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.with(|_, data| data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string()))
+    }
+
+    fn remove(&self, key: &[u8]) -> Result<(), String> {
+        self.with(|_, data| data.remove(key).map_err(|e| e.to_string()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String> {
+        self.with(|_, data| {
+            let mut step = |guard: fjall::Guard| -> Result<bool, String> {
+                let (k, v) = guard.into_inner().map_err(|e| e.to_string())?;
+                Ok(visit(&k, &v))
+            };
+            if newest_first {
+                for guard in data.prefix(prefix).rev() {
+                    if !step(guard)? {
+                        break;
+                    }
+                }
+            } else {
+                for guard in data.prefix(prefix) {
+                    if !step(guard)? {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn persist(&self) -> Result<(), String> {
+        self.with(|db, _| db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()))
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn close(&self) -> Result<(), String> {
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
+        let result = match open.as_ref() {
+            Some((db, _)) => db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        *open = None;
+        result
+    }
+}
+
+/// What the archive holds, as the first byte of every key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Table {
+    /// Settled outgoing transactions by id.
+    Outgoing = b'o',
+    /// Received transactions by id.
+    Received = b'r',
+    /// History lines by DA and number.
+    History = b'h',
+    /// Notifications by DA and number.
+    Notifications = b'n',
+    /// Parents of tokens by token id.
+    Lineage = b'l',
+}
+
+/// A key: the table's byte, then the borsh encoding of each part (borsh
+/// strings carry their length, so a DA's prefix never matches another DA).
+pub(crate) fn key(table: Table, parts: &[&dyn KeyPart]) -> Vec<u8> {
+    let mut out = vec![table as u8];
+    for p in parts {
+        p.append(&mut out);
+    }
+    out
+}
+
+/// Something that can be part of a key.
+pub(crate) trait KeyPart {
+    fn append(&self, out: &mut Vec<u8>);
+}
+
+impl<T: BorshSerialize> KeyPart for T {
+    fn append(&self, out: &mut Vec<u8>) {
+        // Encoding into a Vec cannot fail.
+        let _ = borsh::to_writer(&mut *out, self);
+    }
+}
+
+/// A sequence number in keys: big-endian so keys sort by number.
+pub(crate) struct Seq(pub u64);
+
+impl KeyPart for Seq {
+    fn append(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_be_bytes());
+    }
+}
+
+/// The node's archive: a store plus the first failure it reported.
+#[derive(Clone)]
+pub struct Archive {
+    store: Arc<dyn ArchiveStore>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Default for Archive {
+    fn default() -> Self {
+        Archive::memory()
+    }
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive").field("durable", &self.store.durable()).field("failure", &self.failure()).finish()
+    }
+}
+
+impl PartialEq for Archive {
+    /// Two archives are equal when they hold the same entries (compared by
+    /// scanning both; meant for tests over small states).
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store) || self.entries() == other.entries()
+    }
+}
+
+impl Eq for Archive {}
+
+impl Archive {
+    /// A fresh in-memory archive.
+    pub fn memory() -> Archive {
+        Archive::over(Arc::new(MemoryStore::default()))
+    }
+
+    /// The fjall archive in `dir`.
+    pub fn open(dir: &Path) -> Result<Archive, NodeError> {
+        Ok(Archive::over(Arc::new(FjallStore::open(dir).map_err(NodeError::Storage)?)))
+    }
+
+    /// An archive over any store.
+    pub fn over(store: Arc<dyn ArchiveStore>) -> Archive {
+        Archive { store, failure: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Whether the store survives a restart.
+    pub fn durable(&self) -> bool {
+        self.store.durable()
+    }
+
+    /// The first failure of the store, if any (the node then stops taking records).
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn fail(&self, what: &str, error: String) {
+        tracing::error!(%what, %error, "node archive failed; restart the node (its journal rebuilds the archive)");
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            *failure = Some(format!("archive {what}: {error}"));
+        }
+    }
+
+    /// Persists and releases the store (a node's files and lock, at shutdown).
+    pub fn close(&self) -> Result<(), NodeError> {
+        self.store.close().map_err(|e| NodeError::Storage(format!("archive close: {e}")))
+    }
+
+    /// Makes everything written durable (before a snapshot drops journal records).
+    pub fn persist(&self) -> Result<(), NodeError> {
+        if let Some(f) = self.failure() {
+            return Err(NodeError::Storage(f));
+        }
+        self.store.persist().map_err(|e| NodeError::Storage(format!("archive persist: {e}")))
+    }
+
+    pub(crate) fn put<T: BorshSerialize>(&self, key: &[u8], value: &T) {
+        match borsh::to_vec(value) {
+            Ok(bytes) => {
+                if let Err(e) = self.store.put(key, &bytes) {
+                    self.fail("write", e);
+                }
+            }
+            Err(e) => self.fail("encode", e.to_string()),
+        }
+    }
+
+    pub(crate) fn get<T: BorshDeserialize>(&self, key: &[u8]) -> Option<T> {
+        match self.store.get(key) {
+            Ok(Some(bytes)) => match borsh::from_slice(&bytes) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.fail("decode", e.to_string());
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                self.fail("read", e);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&self, key: &[u8]) {
+        if let Err(e) = self.store.remove(key) {
+            self.fail("remove", e);
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &[u8]) -> bool {
+        match self.store.get(key) {
+            Ok(v) => v.is_some(),
+            Err(e) => {
+                self.fail("read", e);
+                false
+            }
+        }
+    }
+
+    /// Visits decoded values under `prefix` until `visit` returns `false`.
+    pub(crate) fn scan<T: BorshDeserialize>(
+        &self,
+        prefix: &[u8],
+        newest_first: bool,
+        mut visit: impl FnMut(&[u8], T) -> bool,
+    ) {
+        let mut bad = None;
+        let result = self.store.scan(prefix, newest_first, &mut |k, v| match borsh::from_slice::<T>(v) {
+            Ok(value) => visit(k, value),
+            Err(e) => {
+                bad = Some(e.to_string());
+                false
+            }
+        });
+        if let Some(e) = bad {
+            self.fail("decode", e);
+        }
+        if let Err(e) = result {
+            self.fail("scan", e);
+        }
+    }
+
+    /// Visits keys under `prefix` until `visit` returns `false`.
+    pub(crate) fn scan_keys(&self, prefix: &[u8], mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+        match self.store.scan(prefix, false, &mut |k, _| visit(k)) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail("scan", e);
+                false
+            }
+        }
+    }
+
+    /// Every entry (tests and equality).
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        let _ = self.store.scan(&[], false, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        });
+        out
+    }
+
+    /// Number of entries in each table: outgoing, received, history, notifications, lineage.
+    pub fn counts(&self) -> ArchiveCounts {
+        let count = |t: Table| {
+            let mut n = 0u64;
+            let _ = self.store.scan(&[t as u8], false, &mut |_, _| {
+                n = n.saturating_add(1);
+                true
+            });
+            n
+        };
+        ArchiveCounts {
+            outgoing: count(Table::Outgoing),
+            received: count(Table::Received),
+            history: count(Table::History),
+            notifications: count(Table::Notifications),
+            lineage: count(Table::Lineage),
+        }
+    }
+}
+
+/// Entries per table (tests, the operator interface).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveCounts {
+    /// Settled outgoing transactions.
+    pub outgoing: u64,
+    /// Received transactions.
+    pub received: u64,
+    /// History lines.
+    pub history: u64,
+    /// Notifications.
+    pub notifications: u64,
+    /// Lineage entries.
+    pub lineage: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn exercise(store: &dyn ArchiveStore) {
+        store.put(&[b'h', 1, 0, 0, 0, 0, 0, 0, 0, 1], b"one").unwrap();
+        store.put(&[b'h', 1, 0, 0, 0, 0, 0, 0, 0, 2], b"two").unwrap();
+        store.put(&[b'h', 2, 0, 0, 0, 0, 0, 0, 0, 1], b"other").unwrap();
+        store.put(&[b'h', 1, 0, 0, 0, 0, 0, 0, 0, 2], b"two again").unwrap();
+        assert_eq!(store.get(&[b'h', 1, 0, 0, 0, 0, 0, 0, 0, 2]).unwrap().unwrap(), b"two again");
+        assert_eq!(store.get(b"missing").unwrap(), None);
+        let mut seen = Vec::new();
+        store
+            .scan(&[b'h', 1], true, &mut |_, v| {
+                seen.push(v.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, vec![b"two again".to_vec(), b"one".to_vec()], "newest first, only the prefix");
+        let mut first = Vec::new();
+        store
+            .scan(b"h", false, &mut |_, v| {
+                first.push(v.to_vec());
+                false
+            })
+            .unwrap();
+        assert_eq!(first, vec![b"one".to_vec()], "a visitor stops the scan");
+        store.persist().unwrap();
+    }
+
+    #[test]
+    fn both_backends_behave_alike() {
+        exercise(&MemoryStore::default());
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&FjallStore::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn fjall_keeps_what_was_persisted_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = FjallStore::open(dir.path()).unwrap();
+            store.put(b"o1", b"settled").unwrap();
+            store.persist().unwrap();
+        }
+        let store = FjallStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(b"o1").unwrap().unwrap(), b"settled");
+    }
+}

@@ -1,0 +1,344 @@
+//! Node memory stays bounded (issue #7): settled outgoing transactions,
+//! received ones, history, notifications and lineage move to the archive;
+//! reads still find them; a duplicate of an old delivery credits nothing;
+//! replaying a journal tail into an archive that already holds it — after a
+//! crash, with or without a snapshot — gives the same state, on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use dtenge_crypto::{SecretKey, hash};
+use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
+use dtenge_node::archive::Archive;
+use dtenge_node::build::{self, Draft, Payee};
+use dtenge_node::regime::{LinkDirection, LinkedTransfer};
+use dtenge_node::state::{NodeRecord, NodeState, Notification, Status};
+use dtenge_types::*;
+
+const DAY: u64 = Timestamp::DAY_MS;
+/// Noon in Astana on some day.
+const NOON: u64 = 20_000 * DAY + 2 * 3_600_000;
+
+fn key(name: &str) -> SecretKey {
+    SecretKey::from_seed(*hash(b"archive-test", &[name.as_bytes()]).as_bytes())
+}
+fn pid(s: &str) -> ParticipantId {
+    ParticipantId::new(s).unwrap()
+}
+fn dt(n: u64) -> Amount {
+    Amount::from_tenge(n).unwrap()
+}
+
+fn account(n: u64, name: &str) -> Account {
+    let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[9, 0, 0, 1, 0, 1, 3, 0, b, 0, n as u8])).unwrap();
+    Account {
+        id: AccountId::new(&pid("STB1"), n),
+        holder: Holder { iin_bin: iin, name: name.into(), kind: HolderKind::Individual },
+        address: Address(key(name).public_key()),
+        custody: Custody::Client,
+        kyc: KycState::Verified,
+        opened_at: Timestamp(1),
+        closed: false,
+    }
+}
+
+/// A node's journal: Alice gets 1 000 DT from NBK (a delivery), pays Bob at
+/// STB2 `payments` times 10 DT (prepared, committed, delivered), one payment
+/// is aborted, and Alice is notified of the incoming funds.
+struct Script {
+    alice: Account,
+    records: Vec<NodeRecord>,
+    funding: Transaction,
+    paid: Vec<TxId>,
+    aborted: TxId,
+}
+
+fn script(payments: usize) -> Script {
+    let alice = account(1, "alice");
+    let bob = Address(key("bob").public_key());
+    let mut records = vec![NodeRecord::AccountOpened(alice.clone())];
+    let nbk = Draft {
+        host: pid("NBK"),
+        payer: Address(key("nbk").public_key()),
+        now: Timestamp(NOON),
+        window_ms: 60_000,
+        memo: None,
+    };
+    let to_alice = Payee { address: alice.address, host: pid("STB1"), amount: dt(1_000) };
+    let funding =
+        Transaction::unsigned(build::issue(&nbk, &to_alice, CbsRef::new("C-1").unwrap(), Currency::DT).unwrap());
+    records.push(NodeRecord::Received {
+        tx: funding.clone(),
+        inputs: vec![],
+        receipt: vec![1],
+        from: pid("NBK"),
+        at: Timestamp(NOON),
+    });
+    records.push(NodeRecord::Notified {
+        account: alice.id.clone(),
+        notification: Notification { at: Timestamp(NOON), text: "Incoming 1 000 DT".into(), tx: Some(funding.id()) },
+    });
+    let mut coin = (TokenId { tx: funding.id(), index: 0 }, funding.body.outputs[0].clone());
+    let mut paid = Vec::new();
+    let mut aborted = None;
+    for i in 0..=payments {
+        let at = Timestamp(NOON + 1_000 * i as u64);
+        let draft = Draft { host: pid("STB1"), payer: alice.address, now: at, window_ms: 60_000, memo: None };
+        let payee = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
+        let tx = Transaction::unsigned(build::transfer(&draft, std::slice::from_ref(&coin), &[payee]).unwrap());
+        let id = tx.id();
+        records.push(NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: vec![coin.1.clone()],
+            account: alice.id.clone(),
+            at,
+        });
+        if i == payments {
+            // The last one is refused by the notary; the coin stays.
+            records.push(NodeRecord::Aborted { tx: id, reason: "conflict".into(), spent_elsewhere: vec![] });
+            aborted = Some(id);
+            break;
+        }
+        records.push(NodeRecord::Committed { tx: id, receipt: vec![2], deliver_to: BTreeSet::from([pid("STB2")]), at });
+        records.push(NodeRecord::Delivered { tx: id, to: pid("STB2") });
+        paid.push(id);
+        // The change is the next coin.
+        let change = tx.output_ids().zip(tx.body.outputs.iter()).find(|(_, t)| t.owner == alice.address).unwrap();
+        coin = (change.0, change.1.clone());
+    }
+    Script { alice, records, funding, paid, aborted: aborted.unwrap() }
+}
+
+fn replay(archive: Archive, records: &[NodeRecord]) -> NodeState {
+    let mut state = NodeState::with_archive(archive);
+    for r in records {
+        state.apply(r);
+    }
+    state
+}
+
+/// The in-memory part of a state, as a snapshot holds it.
+fn memory(state: &NodeState) -> Vec<u8> {
+    borsh::to_vec(state).unwrap()
+}
+
+#[test]
+fn settled_records_leave_memory_and_reads_still_find_them() {
+    let s = script(20);
+    let state = replay(Archive::memory(), &s.records);
+    let counts = state.counts();
+    assert_eq!(counts.unsettled, 0, "nothing in flight stays in memory");
+    assert_eq!(counts.settled, 21, "20 payments and 1 abort archived");
+    assert_eq!(counts.received, 1);
+    assert_eq!(state.unsettled().count(), 0);
+    let archived = state.archive().counts();
+    assert_eq!(archived.outgoing, 21);
+    assert_eq!(archived.received, 1);
+    assert_eq!(archived.history, 22, "one line per payment, the abort and the funding");
+    assert_eq!(archived.notifications, 1);
+
+    // Reads go through memory then the archive.
+    let first = state.outgoing(&s.paid[0]).unwrap();
+    assert_eq!(first.status, Status::Success);
+    assert!(first.undelivered.is_empty());
+    assert!(matches!(state.outgoing(&s.aborted).unwrap().status, Status::Rejected { .. }));
+    assert_eq!(state.received(&s.funding.id()).unwrap().1, pid("NBK"));
+    assert!(state.knows_tx(&s.paid[3]) && state.knows_tx(&s.funding.id()));
+    let newest = state.history(&s.alice.id, 3);
+    assert_eq!(newest.len(), 3);
+    assert!(matches!(newest[0].status, Status::Rejected { .. }), "newest first: the aborted payment");
+    assert_eq!(newest[1].tx, s.paid[19]);
+    assert_eq!(newest[1].outgoing, dt(10));
+    assert_eq!(state.history(&s.alice.id, usize::MAX).last().unwrap().incoming, dt(1_000));
+    assert_eq!(state.book(&s.alice.id).history, 22);
+    assert_eq!(state.notifications(&s.alice.id, 10).len(), 1);
+    let child = TokenId { tx: s.paid[0], index: 0 };
+    assert_eq!(state.lineage(&child).unwrap(), vec![TokenId { tx: s.funding.id(), index: 0 }]);
+    let mut all = 0;
+    state.for_each_outgoing(|_, _| {
+        all += 1;
+        true
+    });
+    assert_eq!(all, 21);
+    // The balance: 1 000 − 20 × 10.
+    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(800));
+}
+
+#[test]
+fn in_flight_work_stays_in_memory_until_settled() {
+    let s = script(2);
+    // Up to the first payment's commit: delivery to STB2 still outstanding.
+    let upto = s.records.iter().position(|r| matches!(r, NodeRecord::Delivered { .. })).unwrap();
+    let mut state = replay(Archive::memory(), &s.records[..upto]);
+    assert_eq!(state.counts().unsettled, 1, "committed, delivery outstanding");
+    assert_eq!(state.undelivered(), vec![(s.paid[0], pid("STB2"))]);
+    assert_eq!(state.archive().counts().outgoing, 0);
+    state.apply(&s.records[upto]);
+    assert_eq!(state.counts().unsettled, 0);
+    assert_eq!(state.archive().counts().outgoing, 1);
+}
+
+#[test]
+fn a_duplicate_of_an_old_delivery_credits_nothing() {
+    let s = script(20);
+    let mut state = replay(Archive::memory(), &s.records);
+    let before = memory(&state);
+    let balance = state.vault.balances(&s.alice.id);
+    // The funding arrives again, long after it was archived.
+    state.apply(&NodeRecord::Received {
+        tx: s.funding.clone(),
+        inputs: vec![],
+        receipt: vec![1],
+        from: pid("NBK"),
+        at: Timestamp(NOON + 10 * DAY),
+    });
+    assert_eq!(state.vault.balances(&s.alice.id), balance, "no double credit");
+    assert_eq!(memory(&state), before, "nothing changed");
+    assert_eq!(state.archive().counts().received, 1);
+    assert_eq!(state.book(&s.alice.id).history, 22, "no second history line");
+}
+
+/// Crash after every record has been written to the archive: the node
+/// restarts from the journal (all of it, or a snapshot and the tail) into
+/// the archive that already holds everything.
+fn replay_into_a_full_archive(archive: impl Fn() -> Archive) {
+    let s = script(20);
+    let reference = replay(Archive::memory(), &s.records);
+    let written = replay(archive(), &s.records);
+    assert_eq!(memory(&written), memory(&reference));
+    let counts = written.archive().counts();
+    drop(written);
+
+    // Whole journal again.
+    let again = replay(archive(), &s.records);
+    assert_eq!(memory(&again), memory(&reference), "replay from the start gives the same state");
+    assert_eq!(again.archive().counts(), counts, "and writes nothing new");
+    assert_eq!(again.vault.balances(&s.alice.id).standard, dt(800), "the funding is credited once");
+    drop(again);
+
+    // A snapshot after every prefix, then the tail.
+    for cut in 0..s.records.len() {
+        let head = replay(Archive::memory(), &s.records[..cut]);
+        let mut state: NodeState = borsh::from_slice(&memory(&head)).unwrap();
+        state.set_archive(archive());
+        for r in &s.records[cut..] {
+            state.apply(r);
+        }
+        assert_eq!(memory(&state), memory(&reference), "snapshot at {cut} + tail");
+        assert_eq!(state.archive().counts(), counts);
+        assert!(state.archive().failure().is_none());
+    }
+}
+
+#[test]
+fn replaying_an_archived_tail_is_idempotent_in_memory() {
+    let shared = Archive::memory();
+    replay_into_a_full_archive(|| shared.clone());
+}
+
+#[test]
+fn replaying_an_archived_tail_is_idempotent_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    replay_into_a_full_archive(|| Archive::open(dir.path()).unwrap());
+}
+
+#[test]
+fn the_disk_archive_survives_reopen_after_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = script(5);
+    let (snapshot, counts) = {
+        let state = replay(Archive::open(dir.path()).unwrap(), &s.records);
+        state.archive().persist().unwrap();
+        (memory(&state), state.archive().counts())
+    };
+    // Restart from the snapshot alone: the journal dropped everything.
+    let mut state: NodeState = borsh::from_slice(&snapshot).unwrap();
+    state.set_archive(Archive::open(dir.path()).unwrap());
+    assert_eq!(state.archive().counts(), counts);
+    assert_eq!(state.outgoing(&s.paid[4]).unwrap().status, Status::Success);
+    assert_eq!(state.history(&s.alice.id, usize::MAX).len(), 7);
+    assert!(state.knows_tx(&s.funding.id()));
+    // A duplicate of the old funding is still refused after the restart.
+    state.apply(&NodeRecord::Received {
+        tx: s.funding.clone(),
+        inputs: vec![],
+        receipt: vec![1],
+        from: pid("NBK"),
+        at: Timestamp(NOON + DAY),
+    });
+    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(950));
+}
+
+#[test]
+fn daily_spending_is_a_running_total() {
+    let s = script(3);
+    let mut state = replay(Archive::memory(), &s.records);
+    let now = Timestamp(NOON + 60_000);
+    assert_eq!(state.spent_on_day(&s.alice.id, now), dt(30), "three payments; the aborted one does not count");
+    assert_eq!(state.spent_on_day(&s.alice.id, Timestamp(NOON + DAY)), Amount::ZERO, "a new Astana day");
+    // A conversion to the linked bank account is not spending.
+    state.apply(&NodeRecord::LinkedTransferMade(LinkedTransfer {
+        account: s.alice.id.clone(),
+        direction: LinkDirection::ToBankAccount,
+        amount: dt(10),
+        bank_account: "KZ1".into(),
+        tx: s.paid[1],
+        at: now,
+        reason: "reverse waterfall".into(),
+    }));
+    assert_eq!(state.spent_on_day(&s.alice.id, now), dt(20));
+}
+
+/// A crash loses the journal's unacknowledged tail after its records were
+/// applied and archived; another delivery then takes the lost one's arrival
+/// number. Once recovery drops the archive's entries ahead of the journal,
+/// the lost transaction's redelivery is credited, not taken for a duplicate.
+fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
+    let s = script(2);
+    let written = replay(archive(), &s.records);
+    assert_eq!(written.counts().received, 1);
+    drop(written);
+    // The journal kept only the account: the funding's Received was lost.
+    let mut state = replay(archive(), &s.records[..1]);
+    let removed = state.drop_entries_ahead_of_journal();
+    assert!(removed >= 2, "the lost arrival and its history line and notification: {removed}");
+    let nbk = Draft {
+        host: pid("NBK"),
+        payer: Address(key("nbk").public_key()),
+        now: Timestamp(NOON),
+        window_ms: 60_000,
+        memo: None,
+    };
+    let other = Transaction::unsigned(
+        build::issue(
+            &nbk,
+            &Payee { address: s.alice.address, host: pid("STB1"), amount: dt(5) },
+            CbsRef::new("C-2").unwrap(),
+            Currency::DT,
+        )
+        .unwrap(),
+    );
+    for tx in [other, s.funding.clone()] {
+        state.apply(&NodeRecord::Received {
+            tx,
+            inputs: vec![],
+            receipt: vec![1],
+            from: pid("NBK"),
+            at: Timestamp(NOON + 1),
+        });
+    }
+    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(1_005), "the redelivered funding is credited");
+    assert_eq!(state.history(&s.alice.id, usize::MAX).len(), 2);
+}
+
+#[test]
+fn a_lost_tail_is_not_a_duplicate_in_memory() {
+    let shared = Archive::memory();
+    a_lost_tail_is_not_a_duplicate(|| shared.clone());
+}
+
+#[test]
+fn a_lost_tail_is_not_a_duplicate_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    a_lost_tail_is_not_a_duplicate(|| Archive::open(dir.path()).unwrap());
+}
