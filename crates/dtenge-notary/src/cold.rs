@@ -378,9 +378,11 @@ pub enum WriteMode {
 
 /// The cold store: a backend, the filter over its keys and the writer.
 pub struct ColdStore {
-    backend: Arc<dyn ColdBackend>,
+    /// `None` once closed (the backend's files are released).
+    backend: std::sync::RwLock<Option<Arc<dyn ColdBackend>>>,
+    durable: bool,
     filter: Arc<Filter>,
-    queue: Option<std::sync::mpsc::Sender<Frozen>>,
+    queue: Mutex<Option<std::sync::mpsc::Sender<Frozen>>>,
     shared: Arc<WriterShared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -396,7 +398,7 @@ struct WriterShared {
 impl std::fmt::Debug for ColdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ColdStore")
-            .field("durable", &self.backend.durable())
+            .field("durable", &self.durable)
             .field("filter_bytes", &self.filter.bytes())
             .finish()
     }
@@ -455,7 +457,14 @@ impl ColdStore {
                 (Some(tx), Some(handle))
             }
         };
-        Ok(ColdStore { backend, filter, queue, shared, writer: Mutex::new(writer) })
+        Ok(ColdStore {
+            durable: backend.durable(),
+            backend: std::sync::RwLock::new(Some(backend)),
+            filter,
+            queue: Mutex::new(queue),
+            shared,
+            writer: Mutex::new(writer),
+        })
     }
 
     /// An in-memory cold store (inline writes), as tests and the simulation use.
@@ -472,13 +481,26 @@ impl ColdStore {
         self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    fn backend(&self) -> Result<Arc<dyn ColdBackend>, ColdError> {
+        let backend = self.backend.read().unwrap_or_else(|p| p.into_inner());
+        backend.clone().ok_or_else(|| ColdError::Io("the cold store is closed".into()))
+    }
+
     pub(crate) fn submit(&self, frozen: Frozen) -> Result<(), ColdError> {
         if let Some(e) = self.failure() {
             return Err(e);
         }
-        match &self.queue {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.as_ref() {
             Some(queue) => queue.send(frozen).map_err(|_| ColdError::Io("the cold writer stopped".into())),
-            None => write_generation(self.backend.as_ref(), &self.filter, &self.shared, &frozen),
+            None => {
+                drop(queue);
+                let result = write_generation(self.backend()?.as_ref(), &self.filter, &self.shared, &frozen);
+                if let Err(e) = &result {
+                    self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.clone());
+                }
+                result
+            }
         }
     }
 
@@ -506,7 +528,7 @@ impl ColdStore {
         if !self.filter.may_contain(c.0.as_bytes()) {
             return Ok(None);
         }
-        self.backend.spender(c)
+        self.backend()?.spender(c)
     }
 
     /// The receipt body of `tx` if the backend holds it (the filter first).
@@ -514,7 +536,7 @@ impl ColdStore {
         if !self.filter.may_contain(tx.0.as_bytes()) {
             return Ok(None);
         }
-        self.backend.receipt(tx)
+        self.backend()?.receipt(tx)
     }
 
     /// Makes everything written durable.
@@ -522,12 +544,12 @@ impl ColdStore {
         if let Some(e) = self.failure() {
             return Err(e);
         }
-        self.backend.persist()
+        self.backend()?.persist()
     }
 
     /// Whether the backend outlives the process.
     pub fn durable(&self) -> bool {
-        self.backend.durable()
+        self.durable
     }
 
     /// Generations and entries written since opening.
@@ -540,18 +562,29 @@ impl ColdStore {
         &self.filter
     }
 
-    /// Makes everything written durable, or reports the writer's failure.
-    /// (The engine waits for its frozen generations first.)
+    /// Stops the writer (after what was submitted is written), makes the
+    /// backend durable and releases it (its files can be opened again).
+    /// Closing twice is harmless; lookups that need the backend then fail.
     pub fn close(&self) -> Result<(), ColdError> {
-        self.persist()
+        self.stop_writer();
+        let backend = self.backend.write().unwrap_or_else(|p| p.into_inner()).take();
+        match (self.failure(), backend) {
+            (Some(e), _) => Err(e),
+            (None, Some(backend)) => backend.persist(),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn stop_writer(&self) {
+        drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = handle.join();
+        }
     }
 }
 
 impl Drop for ColdStore {
     fn drop(&mut self) {
-        self.queue = None;
-        if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = handle.join();
-        }
+        self.stop_writer();
     }
 }

@@ -244,7 +244,7 @@ impl NotaryService {
     }
 
     /// Stops: waits for everything journaled to be durable, then makes the
-    /// cold store durable.
+    /// cold store durable and releases it. Closing twice is harmless.
     pub fn close(&self) -> Result<(), NotaryError> {
         self.journal.close()?;
         let cold = Arc::clone(self.state().cold());

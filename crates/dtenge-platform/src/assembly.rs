@@ -158,6 +158,7 @@ impl Platform {
         for journal in &self.journals {
             journal.close().map_err(|e| PlatformError::service("journal", e))?;
         }
+        self.notary.close().map_err(|e| PlatformError::service("notary", e))?;
         self.audit.seal()
     }
 
