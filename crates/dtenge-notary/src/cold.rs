@@ -321,7 +321,8 @@ impl Filter {
         for _ in 0..PROBES {
             let bit = (h & 511) as usize;
             h >>= 9;
-            let set = self.words.get(base + bit / 64).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) != 0);
+            let set =
+                self.words.get(base + bit / 64).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) != 0);
             if !set {
                 return false;
             }
@@ -397,10 +398,7 @@ struct WriterShared {
 
 impl std::fmt::Debug for ColdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ColdStore")
-            .field("durable", &self.durable)
-            .field("filter_bytes", &self.filter.bytes())
-            .finish()
+        f.debug_struct("ColdStore").field("durable", &self.durable).field("filter_bytes", &self.filter.bytes()).finish()
     }
 }
 
@@ -411,9 +409,9 @@ fn write_generation(
     frozen: &Frozen,
 ) -> Result<(), ColdError> {
     let mut spent: Vec<(Commitment, TxId)> = frozen.generation.spent.iter().map(|(c, t)| (*c, *t)).collect();
-    spent.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    spent.sort_unstable_by_key(|a| a.0);
     let mut receipts: Vec<ReceiptBody> = frozen.generation.txs.values().cloned().collect();
-    receipts.sort_unstable_by(|a, b| a.tx.cmp(&b.tx));
+    receipts.sort_unstable_by_key(|a| a.tx);
     backend.write(&spent, &receipts)?;
     for (c, _) in &spent {
         filter.insert(c.0.as_bytes());

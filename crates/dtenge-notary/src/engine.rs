@@ -235,7 +235,7 @@ impl NotaryState {
         }
         spent.sort_unstable();
         spent.dedup();
-        txs.sort_unstable_by(|a, b| a.tx.cmp(&b.tx));
+        txs.sort_unstable_by_key(|a| a.tx);
         txs.dedup_by(|a, b| a.tx == b.tx);
         let snap = Snapshot { unspent, spent, txs, last_seq: self.last_seq, spent_total: self.spent_total };
         let mut out = SNAPSHOT_MAGIC.to_vec();
@@ -412,11 +412,7 @@ impl NotaryState {
     }
 
     fn commit(&mut self, claim: &TxClaim, at: Timestamp) {
-        assert!(
-            !self.generations().any(|g| g.txs.contains_key(&claim.tx)),
-            "journal commits {:?} twice",
-            claim.tx
-        );
+        assert!(!self.generations().any(|g| g.txs.contains_key(&claim.tx)), "journal commits {:?} twice", claim.tx);
         for c in claim.inputs.iter() {
             let removed = self.unspent[shard_of(c)].remove(c);
             assert!(removed, "journal spends {c:?} which was not unspent");

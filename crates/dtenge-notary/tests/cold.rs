@@ -312,7 +312,10 @@ async fn a_crash_between_cold_writes_and_the_snapshot_loses_nothing() {
     let (notary, _journal) = h.open();
     history_answers(&notary, 10, &bodies).await;
     for i in 1..=10 {
-        assert_eq!(receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await), later[i as usize - 1]);
+        assert_eq!(
+            receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await),
+            later[i as usize - 1]
+        );
         assert_eq!(
             verdict(&notary, claim(400 + i, &[1000 + i], &[3000 + i])).await,
             Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(1000 + i), spent_by: t(300 + i) })

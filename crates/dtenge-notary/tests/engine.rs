@@ -292,15 +292,24 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
         match op {
             Op::Issue(n) => {
                 next_t += 1;
-                let outs: Vec<u64> = (0..u64::from(n)).map(|_| { next_c += 1; next_c }).collect();
+                let outs: Vec<u64> = (0..u64::from(n))
+                    .map(|_| {
+                        next_c += 1;
+                        next_c
+                    })
+                    .collect();
                 let cl = claim(next_t, &[], &outs);
                 let d = run(&mut state, &mut log, vec![cl.clone()], true);
                 let Decision::Commit(body) = d[0].clone() else { panic!("issue refused: {d:?}") };
-                for o in outs { model.insert(o, None); }
+                for o in outs {
+                    model.insert(o, None);
+                }
                 claims.push((cl, body));
             }
             Op::Spend { inputs, outputs } => {
-                if model.is_empty() { continue; }
+                if model.is_empty() {
+                    continue;
+                }
                 let keys: Vec<u64> = model.keys().copied().collect();
                 let mut ins: Vec<u64> = inputs.iter().map(|i| keys[usize::from(*i) % keys.len()]).collect();
                 ins.dedup();
@@ -310,7 +319,12 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
                 let outs: Vec<u64> = if resurrect {
                     vec![keys[usize::from(inputs[0]) % keys.len()]]
                 } else {
-                    (0..u64::from(outputs)).map(|_| { next_c += 1; next_c }).collect()
+                    (0..u64::from(outputs))
+                        .map(|_| {
+                            next_c += 1;
+                            next_c
+                        })
+                        .collect()
                 };
                 let cl = claim(next_t, &ins, &outs);
                 let d = run(&mut state, &mut log, vec![cl.clone()], false);
@@ -323,8 +337,12 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
                 let first_spent = ins.iter().enumerate().find_map(|(i, x)| model[x].map(|by| (i, by)));
                 match (&d[0], first_spent, unique) {
                     (Decision::Commit(body), None, true) if !resurrect => {
-                        for i in &ins { model.insert(*i, Some(t(next_t))); }
-                        for o in outs { model.insert(o, None); }
+                        for i in &ins {
+                            model.insert(*i, Some(t(next_t)));
+                        }
+                        for o in outs {
+                            model.insert(o, None);
+                        }
                         claims.push((cl, body.clone()));
                     }
                     (Decision::Reject(NotaryRejection::Conflict { input, spent_by, .. }), Some((i, by)), true) => {
@@ -337,7 +355,9 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
                 }
             }
             Op::Resubmit(i) => {
-                if claims.is_empty() { continue; }
+                if claims.is_empty() {
+                    continue;
+                }
                 let (cl, body) = claims[usize::from(i) % claims.len()].clone();
                 let d = run(&mut state, &mut log, vec![cl], false);
                 prop_assert_eq!(&d[0], &Decision::AlreadyCommitted(body));
@@ -346,17 +366,22 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
                 restarts += 1;
                 let keys = || model.keys().copied();
                 // From the snapshot over the same cold store (memory part only).
-                let from_snapshot = NotaryState::from_snapshot(&state.to_snapshot(), Arc::clone(state.cold()), state.config()).unwrap();
+                let from_snapshot =
+                    NotaryState::from_snapshot(&state.to_snapshot(), Arc::clone(state.cold()), state.config()).unwrap();
                 same_state(&from_snapshot, &state, keys(), &claims)?;
                 // The whole journal replayed over a fresh cold store.
                 let fresh = MemoryCold::new();
                 let mut replayed = with_capacity(generation_entries, filter_bytes, fresh.clone());
-                for r in &log { replayed.apply(r); }
+                for r in &log {
+                    replayed.apply(r);
+                }
                 same_state(&replayed, &state, keys(), &claims)?;
                 // The whole journal replayed over the cold store that already
                 // holds its effects (idempotent writes).
                 let mut again = with_capacity(generation_entries, filter_bytes, cold.clone());
-                for r in &log { again.apply(r); }
+                for r in &log {
+                    again.apply(r);
+                }
                 same_state(&again, &state, keys(), &claims)?;
                 (state, cold) = match restarts % 3 {
                     0 => (from_snapshot, cold),
@@ -366,7 +391,13 @@ fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> 
             }
         }
         for (k, v) in &model {
-            prop_assert_eq!(state.status(&c(*k)), Some(match v { None => Ok(()), Some(by) => Err(*by) }));
+            prop_assert_eq!(
+                state.status(&c(*k)),
+                Some(match v {
+                    None => Ok(()),
+                    Some(by) => Err(*by),
+                })
+            );
         }
         // Memory holds the live set and at most one generation (inline writes).
         let hot = state.hot_counts();
