@@ -356,6 +356,16 @@ pub(crate) struct Generation {
 }
 
 impl Generation {
+    /// Pre-sized for `entries` (spent commitments are about two thirds of a
+    /// generation's entries with two-input payments): no rehash while it fills.
+    pub(crate) fn with_capacity(entries: usize) -> Generation {
+        let entries = entries.min(1 << 22);
+        Generation {
+            spent: crate::engine::HashMap::with_capacity_and_hasher(entries * 3 / 4, Default::default()),
+            txs: crate::engine::HashMap::with_capacity_and_hasher(entries / 2, Default::default()),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.spent.len() + self.txs.len()
     }

@@ -175,7 +175,7 @@ impl NotaryState {
     pub fn with_cold(cold: Arc<ColdStore>, config: NotaryConfig) -> NotaryState {
         NotaryState {
             unspent: vec![HashSet::default(); SHARDS],
-            current: Generation::default(),
+            current: Generation::with_capacity(config.generation_entries),
             frozen: VecDeque::new(),
             cold,
             config: NotaryConfig { generation_entries: config.generation_entries.max(1), ..config },
@@ -437,7 +437,8 @@ impl NotaryState {
     /// Freezes a full current generation, drops written ones, applies backpressure.
     fn maybe_freeze(&mut self) {
         if self.current.len() >= self.config.generation_entries {
-            let generation = Arc::new(std::mem::take(&mut self.current));
+            let next = Generation::with_capacity(self.config.generation_entries);
+            let generation = Arc::new(std::mem::replace(&mut self.current, next));
             let frozen = Frozen { generation, written: Arc::new(AtomicBool::new(false)) };
             // On failure the generation stays in memory; the store reports it.
             let _ = self.cold.submit(frozen.clone());
