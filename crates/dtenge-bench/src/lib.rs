@@ -71,6 +71,19 @@ pub struct BenchReport {
     pub peak_rss_mib: f64,
     /// Average inputs per committed transfer.
     pub inputs_per_tx: f64,
+    /// Notary memory at the end: unspent commitments (the live set).
+    pub notary_unspent: u64,
+    /// Notary memory at the end: recent history entries (spent commitments
+    /// and receipt bodies) not yet moved to the cold store.
+    pub notary_hot_history: u64,
+    /// History entries the notary moved to its cold store during the run.
+    pub notary_cold_entries: u64,
+}
+
+fn notary_memory(notary: &dtenge_notary::NotaryService) -> (u64, u64, u64) {
+    let hot = notary.hot_counts();
+    let cold = notary.state_copy().cold().written().1;
+    (hot.unspent as u64, (hot.spent + hot.receipts) as u64, cold)
 }
 
 /// Process CPU seconds (user + system) from /proc.
@@ -239,6 +252,7 @@ pub async fn full_path(
     let done = committed.load(Ordering::Relaxed);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
     let _ = platform.close();
     Ok(BenchReport {
         mode: "full_path".into(),
@@ -253,6 +267,9 @@ pub async fn full_path(
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),
         inputs_per_tx: if done == 0 { 0.0 } else { inputs_total.load(Ordering::Relaxed) as f64 / done as f64 },
+        notary_unspent,
+        notary_hot_history,
+        notary_cold_entries,
     })
 }
 
@@ -280,8 +297,23 @@ pub async fn notary_only(
     let mut jc = dtenge_store::JournalConfig::new(config.data.join("notary-bench"));
     jc.sync = dtenge_store::SyncMode::Fsync;
     let (journal, recovery) = dtenge_store::Journal::open(jc).map_err(fail)?;
-    let notary =
-        NotaryService::recover(notary_key, participants, clock.clone(), journal.clone(), recovery).map_err(fail)?;
+    // History leaves memory for an on-disk cold store, as in a deployment.
+    let notary_config = dtenge_notary::NotaryConfig::default();
+    let backend = Arc::new(dtenge_notary::FjallCold::open(&config.data.join("notary-bench-cold")).map_err(fail)?);
+    let cold = Arc::new(
+        dtenge_notary::ColdStore::open(backend, notary_config.filter_bytes, dtenge_notary::WriteMode::Background)
+            .map_err(fail)?,
+    );
+    let notary = NotaryService::recover_with(
+        notary_key,
+        participants,
+        clock.clone(),
+        journal.clone(),
+        recovery,
+        cold,
+        notary_config,
+    )
+    .map_err(fail)?;
     let total_claims = config.claims.max(batch);
     let node = ParticipantId::new("NBK").map_err(fail)?;
     let k = config.inputs.max(1);
@@ -377,7 +409,8 @@ pub async fn notary_only(
     let hist = hist.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let _ = journal.close();
+    let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&notary);
+    let _ = notary.close();
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     Ok(BenchReport {
         mode: "notary_only".into(),
@@ -392,5 +425,8 @@ pub async fn notary_only(
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),
         inputs_per_tx: k as f64,
+        notary_unspent,
+        notary_hot_history,
+        notary_cold_entries,
     })
 }

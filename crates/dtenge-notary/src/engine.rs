@@ -1,12 +1,23 @@
 //! The notary's state machine: a spent-set of token commitments.
 //!
 //! ```text
-//!   commitment ──► Unspent            (recorded as an output of a committed tx)
+//!   commitment ──► Unspent            (recorded as an output of a committed tx;
+//!                                      always in memory: the live set)
 //!              ──► Spent(by tx)       (consumed by a committed tx; kept forever,
 //!                                      so a conflict names the spender)
 //!   tx id      ──► committed entry    (seq, time, digests: a retry gets the
 //!                                      same receipt body)
+//!
+//!   memory:  unspent shards │ current generation │ frozen generations (≤ 2)
+//!   disk:                                          cold store (+ RAM filter)
 //! ```
+//!
+//! Spent commitments and receipt bodies go to the current generation; when it
+//! holds [`NotaryConfig::generation_entries`] entries it is frozen and handed
+//! to the [`ColdStore`]; once the store holds it, it leaves memory. Lookups go
+//! memory first, then the cold store (whose in-memory filter answers most
+//! misses without touching the disk). Memory is bounded by the live set plus
+//! three generations.
 //!
 //! `decide` looks at the state and returns what would happen, without changing
 //! anything; `apply` makes a decided commit happen and cannot fail. The runtime
@@ -19,27 +30,56 @@
 //!
 //! Invariant: a commitment moves Unspent → Spent once and never back; a
 //! transaction is committed at most once; a commit changes all its inputs and
-//! outputs or none.
+//! outputs or none; every commitment and committed transaction ever seen is in
+//! memory or in the cold store (both backend and filter).
 
 use std::collections::HashMap as StdHashMap;
+use std::collections::HashSet as StdHashSet;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The engine's maps: keys are SHA-256 outputs, so a fast, randomly seeded
 /// hasher is enough (foldhash; the seed resists crafted collisions).
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
 
+use crate::cold::{ColdError, ColdStore, Frozen, Generation, MemoryCold};
 use crate::messages::{NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
 
-/// Number of internal partitions of the spent-set.
+/// Number of internal partitions of the unspent set.
 pub const SHARDS: usize = 16;
+
+/// Most frozen generations waiting for the cold store before `apply` waits.
+pub const MAX_FROZEN: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 enum Entry {
     Unspent,
     Spent(TxId),
+}
+
+/// How much history the engine keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotaryConfig {
+    /// Spent commitments plus receipt bodies per generation of recent
+    /// history; at most three generations are in memory.
+    pub generation_entries: usize,
+    /// Size of the cold store's in-memory filter, in bytes.
+    pub filter_bytes: usize,
+}
+
+impl Default for NotaryConfig {
+    /// 256 Ki entries per generation (≈ 40 MiB), a 32 MiB filter (false
+    /// positives stay under 0.1 % up to ~20 M cold entries; beyond that more
+    /// negative lookups read the disk — still correct).
+    fn default() -> Self {
+        NotaryConfig { generation_entries: 256 * 1024, filter_bytes: 32 * 1024 * 1024 }
+    }
 }
 
 /// What the journal stores: a batch as the node signed it (evidence) and the
@@ -65,13 +105,53 @@ pub enum Decision {
     Reject(NotaryRejection),
 }
 
-/// The spent-set and the committed transactions.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+/// Entries held in memory, for showing that memory stays flat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct HotCounts {
+    /// Unspent commitments (the live set).
+    pub unspent: usize,
+    /// Spent commitments still in memory.
+    pub spent: usize,
+    /// Receipt bodies still in memory.
+    pub receipts: usize,
+    /// Frozen generations waiting for the cold store.
+    pub frozen: usize,
+}
+
+/// The spent-set and the committed transactions: the live set and recent
+/// history in memory, older history in the cold store.
+///
+/// Cloning copies the memory part and shares the cold store (for audits).
+#[derive(Debug, Clone)]
 pub struct NotaryState {
+    unspent: Vec<HashSet<Commitment>>,
+    current: Generation,
+    frozen: VecDeque<Frozen>,
+    cold: Arc<ColdStore>,
+    config: NotaryConfig,
+    last_seq: u64,
+    spent_total: u64,
+}
+
+/// The snapshot: the memory part only (the cold store is persisted first).
+#[derive(BorshSerialize, BorshDeserialize)]
+struct Snapshot {
+    unspent: Vec<Commitment>,
+    spent: Vec<(Commitment, TxId)>,
+    txs: Vec<ReceiptBody>,
+    last_seq: u64,
+    spent_total: u64,
+}
+
+/// The snapshot layout before the cold store (everything in memory).
+#[derive(BorshDeserialize)]
+struct LegacySnapshot {
     shards: Vec<HashMap<Commitment, Entry>>,
     txs: HashMap<TxId, ReceiptBody>,
     last_seq: u64,
 }
+
+const SNAPSHOT_MAGIC: &[u8; 8] = b"DTNOTAR2";
 
 impl Default for NotaryState {
     fn default() -> Self {
@@ -84,38 +164,133 @@ fn shard_of(c: &Commitment) -> usize {
 }
 
 impl NotaryState {
-    /// An empty notary.
+    /// An empty notary with an in-memory cold store and the default config.
     pub fn new() -> NotaryState {
-        NotaryState { shards: vec![HashMap::default(); SHARDS], txs: HashMap::default(), last_seq: 0 }
+        let config = NotaryConfig::default();
+        NotaryState::with_cold(Arc::new(ColdStore::memory(MemoryCold::new(), 1024 * 1024)), config)
     }
 
-    fn entry(&self, c: &Commitment) -> Option<Entry> {
-        self.shards.get(shard_of(c)).and_then(|s| s.get(c)).copied()
-    }
-
-    /// Restores a snapshot taken with borsh, checking its shape.
-    pub fn from_snapshot(bytes: &[u8]) -> Result<NotaryState, String> {
-        let state: NotaryState =
-            borsh::from_slice(bytes).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
-        if state.shards.len() != SHARDS {
-            return Err(format!("notary snapshot has {} shards, expected {SHARDS}", state.shards.len()));
+    /// An empty notary over `cold` (which may already hold history: the
+    /// journal is replayed over it).
+    pub fn with_cold(cold: Arc<ColdStore>, config: NotaryConfig) -> NotaryState {
+        NotaryState {
+            unspent: vec![HashSet::default(); SHARDS],
+            current: Generation::with_capacity(config.generation_entries),
+            frozen: VecDeque::new(),
+            cold,
+            config: NotaryConfig { generation_entries: config.generation_entries.max(1), ..config },
+            last_seq: 0,
+            spent_total: 0,
         }
+    }
+
+    /// Restores a snapshot taken with [`NotaryState::to_snapshot`] (or the
+    /// older all-in-memory layout), checking its shape.
+    pub fn from_snapshot(bytes: &[u8], cold: Arc<ColdStore>, config: NotaryConfig) -> Result<NotaryState, String> {
+        let mut state = NotaryState::with_cold(cold, config);
+        if let Some(rest) = bytes.strip_prefix(SNAPSHOT_MAGIC.as_slice()) {
+            let snap: Snapshot =
+                borsh::from_slice(rest).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
+            for c in snap.unspent {
+                state.unspent[shard_of(&c)].insert(c);
+            }
+            state.current.spent.extend(snap.spent);
+            state.current.txs.extend(snap.txs.into_iter().map(|b| (b.tx, b)));
+            state.last_seq = snap.last_seq;
+            state.spent_total = snap.spent_total;
+        } else {
+            let legacy: LegacySnapshot =
+                borsh::from_slice(bytes).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
+            if legacy.shards.len() != SHARDS {
+                return Err(format!("notary snapshot has {} shards, expected {SHARDS}", legacy.shards.len()));
+            }
+            for (c, e) in legacy.shards.into_iter().flatten() {
+                match e {
+                    Entry::Unspent => {
+                        state.unspent[shard_of(&c)].insert(c);
+                    }
+                    Entry::Spent(tx) => {
+                        state.current.spent.insert(c, tx);
+                        state.spent_total += 1;
+                    }
+                }
+            }
+            state.current.txs = legacy.txs;
+            state.last_seq = legacy.last_seq;
+        }
+        state.maybe_freeze();
         Ok(state)
     }
 
-    /// The state as snapshot bytes.
+    /// The memory part as snapshot bytes (the cold store must be persisted
+    /// before the journal drops records this covers).
     pub fn to_snapshot(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        let mut unspent: Vec<Commitment> = self.unspent.iter().flatten().copied().collect();
+        unspent.sort_unstable();
+        let mut spent: Vec<(Commitment, TxId)> = Vec::new();
+        let mut txs: Vec<ReceiptBody> = Vec::new();
+        for generation in self.generations() {
+            spent.extend(generation.spent.iter().map(|(c, t)| (*c, *t)));
+            txs.extend(generation.txs.values().cloned());
+        }
+        spent.sort_unstable();
+        spent.dedup();
+        txs.sort_unstable_by_key(|a| a.tx);
+        txs.dedup_by(|a, b| a.tx == b.tx);
+        let snap = Snapshot { unspent, spent, txs, last_seq: self.last_seq, spent_total: self.spent_total };
+        let mut out = SNAPSHOT_MAGIC.to_vec();
+        out.extend(borsh::to_vec(&snap).unwrap_or_default());
+        out
     }
 
-    /// The receipt body of a committed transaction.
-    pub fn committed(&self, tx: &TxId) -> Option<&ReceiptBody> {
-        self.txs.get(tx)
+    /// The memory generations, newest first.
+    fn generations(&self) -> impl Iterator<Item = &Generation> {
+        std::iter::once(&self.current).chain(self.frozen.iter().rev().map(|f| f.generation.as_ref()))
     }
 
-    /// Whether `c` exists and is unspent; `Some(tx)` if spent by `tx`.
+    fn entry(&self, c: &Commitment) -> Result<Option<Entry>, ColdError> {
+        if self.unspent[shard_of(c)].contains(c) {
+            return Ok(Some(Entry::Unspent));
+        }
+        for generation in self.generations() {
+            if let Some(tx) = generation.spent.get(c) {
+                return Ok(Some(Entry::Spent(*tx)));
+            }
+        }
+        Ok(self.cold.spender(c)?.map(Entry::Spent))
+    }
+
+    fn receipt_of(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        for generation in self.generations() {
+            if let Some(body) = generation.txs.get(tx) {
+                return Ok(Some(body.clone()));
+            }
+        }
+        self.cold.receipt(tx)
+    }
+
+    /// The receipt body of a committed transaction, memory or cold store.
+    pub fn lookup_committed(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        self.receipt_of(tx)
+    }
+
+    /// The receipt body of a committed transaction (for audits: an
+    /// unreadable cold store reads as "not committed" and is logged).
+    pub fn committed(&self, tx: &TxId) -> Option<ReceiptBody> {
+        self.receipt_of(tx).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        })
+    }
+
+    /// Whether `c` exists and is unspent; `Some(tx)` if spent by `tx` (for
+    /// audits: an unreadable cold store reads as unknown and is logged).
     pub fn status(&self, c: &Commitment) -> Option<Result<(), TxId>> {
-        self.entry(c).map(|e| match e {
+        let entry = self.entry(c).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        });
+        entry.map(|e| match e {
             Entry::Unspent => Ok(()),
             Entry::Spent(by) => Err(by),
         })
@@ -126,37 +301,57 @@ impl NotaryState {
         self.last_seq
     }
 
-    /// Numbers of unspent and spent commitments.
+    /// Numbers of unspent and spent commitments (all history).
     pub fn counts(&self) -> (usize, usize) {
-        let mut unspent = 0;
-        let mut spent = 0;
-        for shard in &self.shards {
-            for e in shard.values() {
-                match e {
-                    Entry::Unspent => unspent += 1,
-                    Entry::Spent(_) => spent += 1,
-                }
-            }
+        let unspent = self.unspent.iter().map(|s| s.len()).sum();
+        (unspent, usize::try_from(self.spent_total).unwrap_or(usize::MAX))
+    }
+
+    /// Entries held in memory.
+    pub fn hot_counts(&self) -> HotCounts {
+        let mut counts = HotCounts {
+            unspent: self.counts().0,
+            frozen: self.frozen.iter().filter(|f| !f.written.load(Ordering::Acquire)).count(),
+            ..HotCounts::default()
+        };
+        for generation in std::iter::once(&self.current)
+            .chain(self.frozen.iter().filter(|f| !f.written.load(Ordering::Acquire)).map(|f| f.generation.as_ref()))
+        {
+            counts.spent += generation.spent.len();
+            counts.receipts += generation.txs.len();
         }
-        (unspent, spent)
+        counts
+    }
+
+    /// The cold store.
+    pub fn cold(&self) -> &Arc<ColdStore> {
+        &self.cold
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> NotaryConfig {
+        self.config
     }
 
     /// Decides every claim of a batch in order, as if the earlier ones had
     /// already been applied. `may_issue` says whether the node may submit
     /// claims without inputs. Nothing is changed.
-    pub fn decide(&self, batch: &NotariseBatch, now: Timestamp, may_issue: bool) -> Vec<Decision> {
+    pub fn decide(&self, batch: &NotariseBatch, now: Timestamp, may_issue: bool) -> Result<Vec<Decision>, ColdError> {
         self.decide_digested(batch, &digests(batch), now, may_issue)
     }
 
     /// As [`NotaryState::decide`], with the claims' input and output digests
     /// computed beforehand by [`digests`] (outside the notary's lock).
+    ///
+    /// # Errors
+    /// The cold store could not be read: nothing can be decided.
     pub fn decide_digested(
         &self,
         batch: &NotariseBatch,
         digests: &[(Digest, Digest)],
         now: Timestamp,
         may_issue: bool,
-    ) -> Vec<Decision> {
+    ) -> Result<Vec<Decision>, ColdError> {
         let touched: usize = batch.claims.iter().map(|c| c.inputs.len() + c.outputs.len()).sum();
         let mut overlay: HashMap<Commitment, Entry> = HashMap::with_capacity_and_hasher(touched, Default::default());
         let mut new_txs: HashMap<TxId, ReceiptBody> =
@@ -164,11 +359,18 @@ impl NotaryState {
         let mut seq = self.last_seq;
         let mut decisions = Vec::with_capacity(batch.claims.len());
         for (i, claim) in batch.claims.iter().enumerate() {
-            let look = |c: &Commitment| overlay.get(c).copied().or_else(|| self.entry(c));
-            let decision = if let Some(body) = self.txs.get(&claim.tx).or_else(|| new_txs.get(&claim.tx)) {
-                Decision::AlreadyCommitted(body.clone())
+            let look = |c: &Commitment| match overlay.get(c) {
+                Some(e) => Ok(Some(*e)),
+                None => self.entry(c),
+            };
+            let earlier = match new_txs.get(&claim.tx) {
+                Some(body) => Some(body.clone()),
+                None => self.receipt_of(&claim.tx)?,
+            };
+            let decision = if let Some(body) = earlier {
+                Decision::AlreadyCommitted(body)
             } else {
-                match check(claim, now, may_issue, look) {
+                match check(claim, now, may_issue, look)? {
                     Err(rejection) => Decision::Reject(rejection),
                     Ok(()) => {
                         seq = seq.saturating_add(1);
@@ -188,12 +390,17 @@ impl NotaryState {
             };
             decisions.push(decision);
         }
-        decisions
+        Ok(decisions)
     }
 
     /// Applies a journaled record. Replays of a valid journal always succeed;
     /// a record that contradicts the state is a broken invariant (corrupt
     /// journal or a bug) and stops the notary rather than guessing.
+    ///
+    /// May hand a full generation to the cold store, and waits if more than
+    /// [`MAX_FROZEN`] are still being written. A failing cold store does not
+    /// make `apply` fail: the history stays in memory and
+    /// [`ColdStore::failure`] reports the error (the service stops answering).
     pub fn apply(&mut self, record: &NotaryRecord) {
         for index in &record.committed {
             let Some(claim) = usize::try_from(*index).ok().and_then(|i| record.batch.claims.get(i)) else {
@@ -201,20 +408,22 @@ impl NotaryState {
             };
             self.commit(claim, record.committed_at);
         }
+        self.maybe_freeze();
     }
 
     fn commit(&mut self, claim: &TxClaim, at: Timestamp) {
-        assert!(!self.txs.contains_key(&claim.tx), "journal commits {:?} twice", claim.tx);
+        assert!(!self.generations().any(|g| g.txs.contains_key(&claim.tx)), "journal commits {:?} twice", claim.tx);
         for c in claim.inputs.iter() {
-            let shard = &mut self.shards[shard_of(c)];
-            let previous = shard.insert(*c, Entry::Spent(claim.tx));
-            assert_eq!(previous, Some(Entry::Unspent), "journal spends {c:?} which was not unspent");
+            let removed = self.unspent[shard_of(c)].remove(c);
+            assert!(removed, "journal spends {c:?} which was not unspent");
+            self.current.spent.insert(*c, claim.tx);
         }
         for c in claim.outputs.iter() {
-            let previous = self.shards[shard_of(c)].insert(*c, Entry::Unspent);
-            assert_eq!(previous, None, "journal creates {c:?} twice");
+            let fresh = self.unspent[shard_of(c)].insert(*c);
+            assert!(fresh, "journal creates {c:?} twice");
         }
         self.last_seq = self.last_seq.saturating_add(1);
+        self.spent_total = self.spent_total.saturating_add(claim.inputs.len() as u64);
         let body = ReceiptBody {
             tx: claim.tx,
             seq: self.last_seq,
@@ -222,46 +431,92 @@ impl NotaryState {
             inputs_digest: claim.inputs_digest(),
             outputs_digest: claim.outputs_digest(),
         };
-        self.txs.insert(claim.tx, body);
+        self.current.txs.insert(claim.tx, body);
+    }
+
+    /// Freezes a full current generation, drops written ones, applies backpressure.
+    fn maybe_freeze(&mut self) {
+        if self.current.len() >= self.config.generation_entries {
+            let next = Generation::with_capacity(self.config.generation_entries);
+            let generation = Arc::new(std::mem::replace(&mut self.current, next));
+            let frozen = Frozen { generation, written: Arc::new(AtomicBool::new(false)) };
+            // On failure the generation stays in memory; the store reports it.
+            let _ = self.cold.submit(frozen.clone());
+            self.frozen.push_back(frozen);
+        }
+        self.drop_written();
+        while self.frozen.len() > MAX_FROZEN {
+            let Some(oldest) = self.frozen.front().cloned() else { break };
+            if self.cold.wait_written(&oldest).is_err() {
+                break;
+            }
+            self.drop_written();
+        }
+    }
+
+    fn drop_written(&mut self) {
+        while self.frozen.front().is_some_and(|f| f.written.load(Ordering::Acquire)) {
+            self.frozen.pop_front();
+        }
+    }
+
+    /// Hands the current generation to the cold store and waits until every
+    /// frozen generation is written: afterwards only the live set is in
+    /// memory. For tests, benches and shutdown.
+    ///
+    /// # Errors
+    /// The cold store failed.
+    pub fn flush_to_cold(&mut self) -> Result<(), ColdError> {
+        if self.current.len() > 0 {
+            let generation = Arc::new(std::mem::take(&mut self.current));
+            let frozen = Frozen { generation, written: Arc::new(AtomicBool::new(false)) };
+            self.cold.submit(frozen.clone())?;
+            self.frozen.push_back(frozen);
+        }
+        while let Some(oldest) = self.frozen.front().cloned() {
+            self.cold.wait_written(&oldest)?;
+            self.drop_written();
+        }
+        Ok(())
     }
 }
 
-/// The rules for one new claim against the (overlaid) state.
 /// Each claim's (inputs digest, outputs digest), as its receipt names them.
 pub fn digests(batch: &NotariseBatch) -> Vec<(Digest, Digest)> {
     batch.claims.iter().map(|c| (c.inputs_digest(), c.outputs_digest())).collect()
 }
 
+/// The rules for one new claim against the (overlaid) state.
 fn check(
     claim: &TxClaim,
     now: Timestamp,
     may_issue: bool,
-    look: impl Fn(&Commitment) -> Option<Entry>,
-) -> Result<(), NotaryRejection> {
+    look: impl Fn(&Commitment) -> Result<Option<Entry>, ColdError>,
+) -> Result<Result<(), NotaryRejection>, ColdError> {
     if !claim.window.contains(now) {
-        return Err(NotaryRejection::OutsideWindow { now, window: claim.window });
+        return Ok(Err(NotaryRejection::OutsideWindow { now, window: claim.window }));
     }
     if claim.inputs.is_empty() && !may_issue {
-        return Err(NotaryRejection::IssueNotAllowed);
+        return Ok(Err(NotaryRejection::IssueNotAllowed));
     }
     let mut all: Vec<&Commitment> = claim.inputs.iter().chain(claim.outputs.iter()).collect();
     all.sort_unstable();
     if let Some(pair) = all.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(NotaryRejection::RepeatedCommitment { commitment: *pair[0] });
+        return Ok(Err(NotaryRejection::RepeatedCommitment { commitment: *pair[0] }));
     }
     for (input, c) in claim.inputs.iter().enumerate() {
-        match look(c) {
+        match look(c)? {
             Some(Entry::Unspent) => {}
             Some(Entry::Spent(spent_by)) => {
-                return Err(NotaryRejection::Conflict { input, commitment: *c, spent_by });
+                return Ok(Err(NotaryRejection::Conflict { input, commitment: *c, spent_by }));
             }
-            None => return Err(NotaryRejection::UnknownInput { input, commitment: *c }),
+            None => return Ok(Err(NotaryRejection::UnknownInput { input, commitment: *c })),
         }
     }
     for (output, c) in claim.outputs.iter().enumerate() {
-        if look(c).is_some() {
-            return Err(NotaryRejection::DuplicateOutput { output });
+        if look(c)?.is_some() {
+            return Ok(Err(NotaryRejection::DuplicateOutput { output }));
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }

@@ -4,18 +4,22 @@
 //! never amounts, owners or markings.
 //!
 //! - [`messages`]: the signed batch a node sends, receipts and rejections;
-//! - [`engine`]: the pure spent-set state machine (`decide`, then `apply`);
+//! - [`engine`]: the spent-set state machine (`decide`, then `apply`): the live
+//!   set and recent history in memory;
+//! - [`cold`]: older history on disk (fjall) or in memory, behind a filter;
 //! - [`service`]: the running notary: lock, journal with group commit, message handler.
 //!
 //! Invariants: an input commitment is spent by at most one transaction; a
 //! retried transaction gets the same receipt body; nothing is answered before the
 //! record that decided it is durable (the runtime's job).
 
+pub mod cold;
 pub mod engine;
 pub mod messages;
 pub mod service;
 
-pub use engine::{Decision, NotaryRecord, NotaryState};
+pub use cold::{ColdBackend, ColdError, ColdStore, FjallCold, MemoryCold, WriteMode};
+pub use engine::{Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
 pub use messages::{
     BatchRefusal, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError,
     ReceiptVerifier, TxClaim, Verdict,

@@ -21,7 +21,8 @@ use dtenge_net::{Clock, Handler, HandlerError, Participants, Role};
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{ParticipantId, TxId};
 
-use crate::engine::{Decision, NotaryRecord, NotaryState};
+use crate::cold::{ColdError, ColdStore, MemoryCold};
+use crate::engine::{Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
 use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptBody, Verdict};
 
 /// Take a snapshot after this many journaled batches.
@@ -57,6 +58,9 @@ pub enum NotaryError {
     /// Its journal or snapshot does not replay.
     #[error("notary journal is damaged: {0}")]
     Replay(String),
+    /// Its cold store failed.
+    #[error(transparent)]
+    Cold(#[from] ColdError),
 }
 
 /// The running notary.
@@ -70,7 +74,8 @@ pub struct NotaryService {
 
 impl NotaryService {
     /// Recovers the state from `recovery` (snapshot, then records) and serves
-    /// with `journal`.
+    /// with `journal`, keeping history in memory (an in-memory cold store):
+    /// for tests and non-durable platforms.
     pub fn recover(
         key: Arc<dyn Signer>,
         participants: Arc<Participants>,
@@ -78,14 +83,34 @@ impl NotaryService {
         journal: Journal,
         recovery: Recovery,
     ) -> Result<Arc<NotaryService>, NotaryError> {
+        let config = NotaryConfig::default();
+        let cold = Arc::new(ColdStore::memory(MemoryCold::new(), config.filter_bytes));
+        NotaryService::recover_with(key, participants, clock, journal, recovery, cold, config)
+    }
+
+    /// As [`NotaryService::recover`], with older history in `cold`. The
+    /// snapshot holds only what was in memory; the records after it are
+    /// replayed over the cold store (writing again what it may already hold).
+    pub fn recover_with(
+        key: Arc<dyn Signer>,
+        participants: Arc<Participants>,
+        clock: Arc<dyn Clock>,
+        journal: Journal,
+        recovery: Recovery,
+        cold: Arc<ColdStore>,
+        config: NotaryConfig,
+    ) -> Result<Arc<NotaryService>, NotaryError> {
         let mut state = match &recovery.snapshot {
-            Some((_, bytes)) => NotaryState::from_snapshot(bytes).map_err(NotaryError::Replay)?,
-            None => NotaryState::new(),
+            Some((_, bytes)) => NotaryState::from_snapshot(bytes, cold, config).map_err(NotaryError::Replay)?,
+            None => NotaryState::with_cold(cold, config),
         };
         for (seq, bytes) in &recovery.records {
             let record: NotaryRecord = borsh::from_slice(bytes)
                 .map_err(|e| NotaryError::Replay(format!("record {seq} does not decode: {e}")))?;
             state.apply(&record);
+        }
+        if let Some(e) = state.cold().failure() {
+            return Err(NotaryError::Cold(e));
         }
         Ok(Arc::new(NotaryService { key, participants, clock, journal, state: Mutex::new(state) }))
     }
@@ -116,7 +141,12 @@ impl NotaryService {
         let now = self.clock.now();
         let (decisions, durable) = {
             let mut state = self.state();
-            let decisions = state.decide_digested(&batch, &digests, now, may_issue);
+            if let Some(e) = state.cold().failure() {
+                return Err(NotaryCallError::Internal(e.to_string()));
+            }
+            let decisions = state
+                .decide_digested(&batch, &digests, now, may_issue)
+                .map_err(|e| NotaryCallError::Internal(e.to_string()))?;
             let committed: Vec<u32> = decisions
                 .iter()
                 .enumerate()
@@ -163,37 +193,62 @@ impl NotaryService {
     pub async fn receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NotaryCallError> {
         let (body, durable) = {
             let state = self.state();
-            (state.committed(tx).cloned(), self.journal.sync_point())
+            let body = state.lookup_committed(tx).map_err(|e| NotaryCallError::Internal(e.to_string()))?;
+            (body, self.journal.sync_point())
         };
         durable.durable().await?;
         Ok(body.map(|b| Receipt::sign(b, self.key.as_ref())))
     }
 
-    /// Writes a snapshot of the current state.
+    /// Writes a snapshot of the memory part of the state, after making the
+    /// cold store durable (so nothing the journal then drops is lost). With a
+    /// cold store that does not outlive the process, no snapshot is taken:
+    /// the journal keeps every record.
     pub fn snapshot(&self) -> Result<(), NotaryError> {
-        let (seq, bytes) = {
+        let (seq, bytes, cold) = {
             let state = self.state();
-            (self.journal.last_seq(), state.to_snapshot())
+            if !state.cold().durable() {
+                return Ok(());
+            }
+            (self.journal.last_seq(), state.to_snapshot(), Arc::clone(state.cold()))
         };
+        // Every generation that left memory before the capture was written
+        // before it was dropped; this makes those writes durable.
+        cold.persist()?;
         self.journal.snapshot(seq, &bytes)?;
         Ok(())
     }
 
-    /// Counts: committed transactions, unspent and spent commitments.
+    /// Counts: committed transactions, unspent and spent commitments (all history).
     pub fn stats(&self) -> (u64, usize, usize) {
         let state = self.state();
         let (unspent, spent) = state.counts();
         (state.committed_count(), unspent, spent)
     }
 
-    /// A copy of the engine state, for audits.
+    /// Entries held in memory (live set and recent history).
+    pub fn hot_counts(&self) -> HotCounts {
+        self.state().hot_counts()
+    }
+
+    /// Moves all history to the cold store and waits for it (memory then
+    /// holds only the live set). For tests and benches.
+    pub fn flush_to_cold(&self) -> Result<(), NotaryError> {
+        self.state().flush_to_cold()?;
+        Ok(())
+    }
+
+    /// A copy of the engine state, for audits (shares the cold store).
     pub fn state_copy(&self) -> NotaryState {
         self.state().clone()
     }
 
-    /// Stops: waits for everything journaled to be durable.
+    /// Stops: waits for everything journaled to be durable, then makes the
+    /// cold store durable and releases it. Closing twice is harmless.
     pub fn close(&self) -> Result<(), NotaryError> {
         self.journal.close()?;
+        let cold = Arc::clone(self.state().cold());
+        cold.close()?;
         Ok(())
     }
 }
@@ -217,6 +272,7 @@ impl From<NotaryError> for NotaryCallError {
         match e {
             NotaryError::Store(s) => NotaryCallError::Store(s),
             NotaryError::Replay(r) => NotaryCallError::Internal(r),
+            NotaryError::Cold(c) => NotaryCallError::Internal(c.to_string()),
         }
     }
 }

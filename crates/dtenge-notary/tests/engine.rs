@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::*;
@@ -40,7 +41,7 @@ fn run(
     may_issue: bool,
 ) -> Vec<Decision> {
     let b = batch(claims);
-    let decisions = state.decide(&b, NOW, may_issue);
+    let decisions = state.decide(&b, NOW, may_issue).unwrap();
     let committed: Vec<u32> =
         decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
     if !committed.is_empty() {
@@ -215,6 +216,7 @@ fn unknown_inputs_repeated_commitments_existing_outputs_and_windows_are_refused(
         Decision::Reject(NotaryRejection::IssueNotAllowed)
     );
     assert_eq!(s.status(&c(10)), Some(Ok(())), "nothing refused changed the state");
+    assert_eq!(s.counts(), (2, 0), "two unspent, none spent");
 }
 
 #[test]
@@ -245,81 +247,184 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => (1u8..3).prop_map(Op::Issue),
-        4 => (prop::collection::vec(any::<u8>(), 1..4), 1u8..3).prop_map(|(inputs, outputs)| Op::Spend { inputs, outputs }),
+        4 => (prop::collection::vec(any::<u8>(), 1..4), 1u8..4).prop_map(|(inputs, outputs)| Op::Spend { inputs, outputs }),
         1 => any::<u8>().prop_map(Op::Resubmit),
         1 => Just(Op::Restart),
     ]
+}
+
+/// A notary over an in-memory cold store with `generation_entries` entries
+/// per generation and a filter of `filter_bytes` (tiny: many false positives,
+/// so the cold path is exercised).
+fn with_capacity(generation_entries: usize, filter_bytes: usize, cold: MemoryCold) -> NotaryState {
+    let store = Arc::new(ColdStore::memory(cold, filter_bytes));
+    NotaryState::with_cold(store, NotaryConfig { generation_entries, filter_bytes })
+}
+
+/// The same state, as far as every lookup the model knows can tell.
+fn same_state(
+    a: &NotaryState,
+    b: &NotaryState,
+    keys: impl Iterator<Item = u64>,
+    claims: &[(TxClaim, ReceiptBody)],
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.committed_count(), b.committed_count());
+    prop_assert_eq!(a.counts(), b.counts());
+    for k in keys {
+        prop_assert_eq!(a.status(&c(k)), b.status(&c(k)));
+    }
+    for (cl, _) in claims {
+        prop_assert_eq!(a.committed(&cl.tx), b.committed(&cl.tx));
+    }
+    Ok(())
+}
+
+fn check_model(ops: Vec<Op>, generation_entries: usize, filter_bytes: usize) -> Result<(), TestCaseError> {
+    let mut cold = MemoryCold::new();
+    let mut state = with_capacity(generation_entries, filter_bytes, cold.clone());
+    let mut log: Vec<NotaryRecord> = Vec::new();
+    let mut model: BTreeMap<u64, Option<TxId>> = BTreeMap::new();
+    let mut claims: Vec<(TxClaim, ReceiptBody)> = Vec::new();
+    let mut next_c = 0u64;
+    let mut next_t = 0u64;
+    let mut restarts = 0u32;
+    for op in ops {
+        match op {
+            Op::Issue(n) => {
+                next_t += 1;
+                let outs: Vec<u64> = (0..u64::from(n))
+                    .map(|_| {
+                        next_c += 1;
+                        next_c
+                    })
+                    .collect();
+                let cl = claim(next_t, &[], &outs);
+                let d = run(&mut state, &mut log, vec![cl.clone()], true);
+                let Decision::Commit(body) = d[0].clone() else { panic!("issue refused: {d:?}") };
+                for o in outs {
+                    model.insert(o, None);
+                }
+                claims.push((cl, body));
+            }
+            Op::Spend { inputs, outputs } => {
+                if model.is_empty() {
+                    continue;
+                }
+                let keys: Vec<u64> = model.keys().copied().collect();
+                let mut ins: Vec<u64> = inputs.iter().map(|i| keys[usize::from(*i) % keys.len()]).collect();
+                ins.dedup();
+                next_t += 1;
+                // Now and then an output resurrects an existing (maybe long spent) commitment.
+                let resurrect = outputs == 3;
+                let outs: Vec<u64> = if resurrect {
+                    vec![keys[usize::from(inputs[0]) % keys.len()]]
+                } else {
+                    (0..u64::from(outputs))
+                        .map(|_| {
+                            next_c += 1;
+                            next_c
+                        })
+                        .collect()
+                };
+                let cl = claim(next_t, &ins, &outs);
+                let d = run(&mut state, &mut log, vec![cl.clone()], false);
+                let unique = {
+                    let mut s: Vec<u64> = ins.iter().chain(outs.iter()).copied().collect();
+                    s.sort();
+                    s.dedup();
+                    s.len() == ins.len() + outs.len()
+                };
+                let first_spent = ins.iter().enumerate().find_map(|(i, x)| model[x].map(|by| (i, by)));
+                match (&d[0], first_spent, unique) {
+                    (Decision::Commit(body), None, true) if !resurrect => {
+                        for i in &ins {
+                            model.insert(*i, Some(t(next_t)));
+                        }
+                        for o in outs {
+                            model.insert(o, None);
+                        }
+                        claims.push((cl, body.clone()));
+                    }
+                    (Decision::Reject(NotaryRejection::Conflict { input, spent_by, .. }), Some((i, by)), true) => {
+                        prop_assert_eq!(*input, i);
+                        prop_assert_eq!(*spent_by, by);
+                    }
+                    (Decision::Reject(NotaryRejection::DuplicateOutput { output: 0 }), None, true) if resurrect => {}
+                    (Decision::Reject(NotaryRejection::RepeatedCommitment { .. }), _, false) => {}
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+            }
+            Op::Resubmit(i) => {
+                if claims.is_empty() {
+                    continue;
+                }
+                let (cl, body) = claims[usize::from(i) % claims.len()].clone();
+                let d = run(&mut state, &mut log, vec![cl], false);
+                prop_assert_eq!(&d[0], &Decision::AlreadyCommitted(body));
+            }
+            Op::Restart => {
+                restarts += 1;
+                let keys = || model.keys().copied();
+                // From the snapshot over the same cold store (memory part only).
+                let from_snapshot =
+                    NotaryState::from_snapshot(&state.to_snapshot(), Arc::clone(state.cold()), state.config()).unwrap();
+                same_state(&from_snapshot, &state, keys(), &claims)?;
+                // The whole journal replayed over a fresh cold store.
+                let fresh = MemoryCold::new();
+                let mut replayed = with_capacity(generation_entries, filter_bytes, fresh.clone());
+                for r in &log {
+                    replayed.apply(r);
+                }
+                same_state(&replayed, &state, keys(), &claims)?;
+                // The whole journal replayed over the cold store that already
+                // holds its effects (idempotent writes).
+                let mut again = with_capacity(generation_entries, filter_bytes, cold.clone());
+                for r in &log {
+                    again.apply(r);
+                }
+                same_state(&again, &state, keys(), &claims)?;
+                (state, cold) = match restarts % 3 {
+                    0 => (from_snapshot, cold),
+                    1 => (replayed, fresh),
+                    _ => (again, cold),
+                };
+            }
+        }
+        for (k, v) in &model {
+            prop_assert_eq!(
+                state.status(&c(*k)),
+                Some(match v {
+                    None => Ok(()),
+                    Some(by) => Err(*by),
+                })
+            );
+        }
+        // Memory holds the live set and at most one generation (inline writes).
+        let hot = state.hot_counts();
+        prop_assert_eq!(hot.unspent, model.values().filter(|v| v.is_none()).count());
+        prop_assert!(hot.spent + hot.receipts < generation_entries.max(1) + 8, "hot {:?}", hot);
+        prop_assert_eq!(hot.frozen, 0);
+    }
+    Ok(())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Against a model map commitment → spender: every commit spends only
-    /// unspent inputs, every conflict names the model's spender, resubmits get
-    /// the same receipt body, and a restart (snapshot or full replay) rebuilds
-    /// the same state.
+    /// unspent inputs, every conflict names the model's spender, an output
+    /// equal to any earlier commitment is refused, resubmits get the same
+    /// receipt body, and a restart (snapshot, full replay, replay over the
+    /// populated cold store) rebuilds the same state.
     #[test]
     fn the_notary_matches_a_simple_model(ops in prop::collection::vec(op(), 1..200)) {
-        let mut state = NotaryState::new();
-        let mut log: Vec<NotaryRecord> = Vec::new();
-        let mut model: BTreeMap<u64, Option<TxId>> = BTreeMap::new();
-        let mut claims: Vec<(TxClaim, ReceiptBody)> = Vec::new();
-        let mut next_c = 0u64;
-        let mut next_t = 0u64;
-        for op in ops {
-            match op {
-                Op::Issue(n) => {
-                    next_t += 1;
-                    let outs: Vec<u64> = (0..u64::from(n)).map(|_| { next_c += 1; next_c }).collect();
-                    let cl = claim(next_t, &[], &outs);
-                    let d = run(&mut state, &mut log, vec![cl.clone()], true);
-                    let Decision::Commit(body) = d[0].clone() else { panic!("issue refused: {d:?}") };
-                    for o in outs { model.insert(o, None); }
-                    claims.push((cl, body));
-                }
-                Op::Spend { inputs, outputs } => {
-                    if model.is_empty() { continue; }
-                    let keys: Vec<u64> = model.keys().copied().collect();
-                    let mut ins: Vec<u64> = inputs.iter().map(|i| keys[usize::from(*i) % keys.len()]).collect();
-                    ins.dedup();
-                    next_t += 1;
-                    let outs: Vec<u64> = (0..u64::from(outputs)).map(|_| { next_c += 1; next_c }).collect();
-                    let cl = claim(next_t, &ins, &outs);
-                    let d = run(&mut state, &mut log, vec![cl.clone()], false);
-                    let unique = { let mut s = ins.clone(); s.sort(); s.dedup(); s.len() == ins.len() };
-                    let first_spent = ins.iter().enumerate().find_map(|(i, x)| model[x].map(|by| (i, by)));
-                    match (&d[0], first_spent, unique) {
-                        (Decision::Commit(body), None, true) => {
-                            for i in &ins { model.insert(*i, Some(t(next_t))); }
-                            for o in outs { model.insert(o, None); }
-                            claims.push((cl, body.clone()));
-                        }
-                        (Decision::Reject(NotaryRejection::Conflict { input, spent_by, .. }), Some((i, by)), true) => {
-                            prop_assert_eq!(*input, i);
-                            prop_assert_eq!(*spent_by, by);
-                        }
-                        (Decision::Reject(NotaryRejection::RepeatedCommitment { .. }), _, false) => {}
-                        other => prop_assert!(false, "unexpected {:?}", other),
-                    }
-                }
-                Op::Resubmit(i) => {
-                    if claims.is_empty() { continue; }
-                    let (cl, body) = claims[usize::from(i) % claims.len()].clone();
-                    let d = run(&mut state, &mut log, vec![cl], false);
-                    prop_assert_eq!(&d[0], &Decision::AlreadyCommitted(body));
-                }
-                Op::Restart => {
-                    let from_snapshot = NotaryState::from_snapshot(&state.to_snapshot()).unwrap();
-                    let mut replayed = NotaryState::new();
-                    for r in &log { replayed.apply(r); }
-                    prop_assert_eq!(&from_snapshot, &state);
-                    prop_assert_eq!(&replayed, &state);
-                    state = replayed;
-                }
-            }
-            for (k, v) in &model {
-                prop_assert_eq!(state.status(&c(*k)), Some(match v { None => Ok(()), Some(by) => Err(*by) }));
-            }
-        }
+        check_model(ops, NotaryConfig::default().generation_entries, 1 << 16)?;
+    }
+
+    /// The same with almost everything in the cold store: generations of a
+    /// few entries and a filter of one block (false positives everywhere).
+    #[test]
+    fn the_notary_matches_the_model_with_a_tiny_memory(ops in prop::collection::vec(op(), 1..200), entries in 1usize..6) {
+        check_model(ops, entries, 64)?;
     }
 }

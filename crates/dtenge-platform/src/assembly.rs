@@ -162,6 +162,7 @@ impl Platform {
         for (id, node) in &self.nodes {
             node.close_archive().map_err(|e| PlatformError::service(id.as_str(), e))?;
         }
+        self.notary.close().map_err(|e| PlatformError::service("notary", e))?;
         self.audit.seal()
     }
 

@@ -10,7 +10,7 @@ use dtenge_node::accounts::{Holder, KycState};
 use dtenge_node::archive::Archive;
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::{NodeConfig, NodeService};
-use dtenge_notary::NotaryService;
+use dtenge_notary::{ColdStore, FjallCold, MemoryCold, NotaryConfig, NotaryService, WriteMode};
 use dtenge_oracle::service::{OracleRequest, OracleService};
 use dtenge_store::{Journal, JournalConfig, Recovery, SyncMode};
 use dtenge_types::ParticipantId;
@@ -46,6 +46,21 @@ pub(crate) fn open_journal(dir: &Path, durable: bool) -> Result<(Journal, Recove
     let mut config = JournalConfig::new(dir);
     config.sync = if durable { SyncMode::Fsync } else { SyncMode::None };
     Journal::open(config).map_err(|e| PlatformError::service(dir.display().to_string(), e))
+}
+
+/// The notary's cold store (history that left memory): on disk in
+/// `DATA/notary-cold` for a durable platform, or wherever that directory
+/// already exists (an audit opening a durable platform's data); in memory
+/// otherwise (the notary then keeps its whole journal: no snapshots).
+pub fn open_notary_cold(data: &Path, durable: bool) -> Result<Arc<ColdStore>, dtenge_notary::ColdError> {
+    let dir = data.join("notary-cold");
+    let config = NotaryConfig::default();
+    if durable || dir.exists() {
+        let backend = Arc::new(FjallCold::open(&dir)?);
+        Ok(Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Background)?))
+    } else {
+        Ok(Arc::new(ColdStore::memory(MemoryCold::new(), config.filter_bytes)))
+    }
 }
 
 pub(crate) fn pid(s: &str) -> Result<ParticipantId, PlatformError> {
@@ -97,9 +112,21 @@ pub fn open(
     let (journal, recovery) = open_journal(&journal_dir(data, id, info.role), durable)?;
     let fail = |e: &dyn std::fmt::Display| PlatformError::service(id.as_str(), e);
     let service = match info.role {
-        Role::Notary => Service::Notary(
-            NotaryService::recover(key, participants, clock, journal.clone(), recovery).map_err(|e| fail(&e))?,
-        ),
+        Role::Notary => {
+            let cold = open_notary_cold(data, durable).map_err(|e| fail(&e))?;
+            Service::Notary(
+                NotaryService::recover_with(
+                    key,
+                    participants,
+                    clock,
+                    journal.clone(),
+                    recovery,
+                    cold,
+                    NotaryConfig::default(),
+                )
+                .map_err(|e| fail(&e))?,
+            )
+        }
         Role::Oracle => Service::Oracle(
             OracleService::recover(key, participants, clock, bus, pid(ids::NOTARY)?, journal.clone(), recovery)
                 .map_err(|e| fail(&e))?,

@@ -724,7 +724,7 @@ impl Sim {
         };
         let claim = TxClaim::of(&signed, &inputs).map_err(|e| PlatformError::Config(e.to_string()))?;
         let verdict = self.notarise(node_id.as_str(), claim).await;
-        let committed = self.p.notary.state_copy().committed(&tx).cloned();
+        let committed = self.p.notary.state_copy().committed(&tx);
         let class = match (&verdict, committed) {
             (Ok(Verdict::Committed(r)), Some(body)) if r.body == body => "same receipt".to_string(),
             (Ok(v), _) => {

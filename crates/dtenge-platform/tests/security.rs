@@ -190,7 +190,7 @@ async fn a_replayed_envelope_is_refused_and_a_resubmitted_transaction_commits_on
     let again = verdict(&bus.call(&pid(ids::NOTARY), w.notarise_body("STB1", claim.clone(), &stb1)).await.unwrap());
     assert_eq!(again, Verdict::Committed(receipt.clone()));
     assert_eq!(w.snapshot(), after_first);
-    assert_eq!(w.p.notary.state_copy().committed(&claim.tx), Some(&receipt.body));
+    assert_eq!(w.p.notary.state_copy().committed(&claim.tx), Some(receipt.body.clone()));
 
     // An envelope signed now but dated two minutes ago is stale.
     let old = Envelope::seal(

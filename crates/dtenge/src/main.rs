@@ -392,6 +392,10 @@ async fn bench(
     println!("committed:       {} in {:.1} s ({} refused)", report.committed, report.seconds, report.refused);
     println!("cpu:             {:.2} cores", report.cpu_cores);
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
+    println!(
+        "notary memory:   {} unspent, {} recent history entries ({} moved to the cold store)",
+        report.notary_unspent, report.notary_hot_history, report.notary_cold_entries
+    );
     Ok(())
 }
 

@@ -1,0 +1,598 @@
+//! The notary's cold store: history that left memory.
+//!
+//! ```text
+//!   engine (hot)                        cold store
+//!   ┌──────────────┐  full generation  ┌──────────────────────────────────┐
+//!   │ current generation  │ ─── frozen ─────► │ writer: backend.write(generation),      │
+//!   │ frozen gens  │ ◄── written ───── │   filter.insert(keys), flag set  │
+//!   └──────────────┘                   │ backend: spent c → tx,           │
+//!                                      │          tx → receipt body       │
+//!                                      │ filter: fixed-size bloom (RAM)   │
+//!                                      └──────────────────────────────────┘
+//! ```
+//!
+//! Two backends behind [`ColdBackend`]: [`FjallCold`] (on disk, fjall 3.1,
+//! written by sorted ingestion) and [`MemoryCold`] (for tests, the
+//! deterministic simulation and non-durable platforms).
+//!
+//! Negative lookups — the duplicate-output check runs for every output of
+//! every claim — are answered by an in-memory blocked bloom filter of fixed
+//! size over every key the backend holds: a miss never touches the disk; a
+//! false positive only costs one backend read. The filter is rebuilt from the
+//! backend's keys when the store opens.
+//!
+//! Durability: the notary's journal stays the source of truth. The backend
+//! is written as generations fill up, without fsync; [`ColdStore::persist`]
+//! makes everything written so far durable and is called before a snapshot
+//! lets the journal drop records. After a crash, replaying the journal tail
+//! writes the same entries again (same values: writes are idempotent).
+//!
+//! Invariant: an entry is dropped from memory only after the backend holds it
+//! and the filter has its key.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::Digest;
+use dtenge_types::{Commitment, Timestamp, TxId};
+
+use crate::messages::ReceiptBody;
+
+/// Why the cold store failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ColdError {
+    /// The backend's storage failed.
+    #[error("notary cold store: {0}")]
+    Io(String),
+    /// Stored bytes do not decode.
+    #[error("notary cold store holds a damaged entry: {0}")]
+    Corrupt(String),
+}
+
+/// Where history lives once it leaves memory: spent commitment → spender,
+/// transaction id → receipt body. Writes are idempotent (the same key always
+/// gets the same value).
+pub trait ColdBackend: Send + Sync {
+    /// The transaction that spent `c`, if the backend holds it.
+    fn spender(&self, c: &Commitment) -> Result<Option<TxId>, ColdError>;
+    /// The receipt body of `tx`, if the backend holds it.
+    fn receipt(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError>;
+    /// Stores the entries (each slice sorted by key, no duplicates).
+    fn write(&self, spent: &[(Commitment, TxId)], receipts: &[ReceiptBody]) -> Result<(), ColdError>;
+    /// Makes everything written so far durable.
+    fn persist(&self) -> Result<(), ColdError>;
+    /// Whether the entries outlive the process (and so may let the journal
+    /// drop the records that made them).
+    fn durable(&self) -> bool;
+    /// Calls `f` with every key held (commitments and transaction ids).
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError>;
+}
+
+/// A backend in memory: for tests, the simulation and non-durable platforms.
+/// Clones share the same maps, so a "restarted" notary can reopen it.
+#[derive(Clone, Default)]
+pub struct MemoryCold {
+    maps: Arc<Mutex<MemoryMaps>>,
+}
+
+#[derive(Default)]
+struct MemoryMaps {
+    spent: std::collections::HashMap<Commitment, TxId>,
+    receipts: std::collections::HashMap<TxId, ReceiptBody>,
+    writes: u64,
+}
+
+impl MemoryCold {
+    /// An empty in-memory backend.
+    pub fn new() -> MemoryCold {
+        MemoryCold::default()
+    }
+
+    fn maps(&self) -> MutexGuard<'_, MemoryMaps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Numbers of spent commitments and receipt bodies held.
+    pub fn len(&self) -> (usize, usize) {
+        let maps = self.maps();
+        (maps.spent.len(), maps.receipts.len())
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == (0, 0)
+    }
+}
+
+impl ColdBackend for MemoryCold {
+    fn spender(&self, c: &Commitment) -> Result<Option<TxId>, ColdError> {
+        Ok(self.maps().spent.get(c).copied())
+    }
+
+    fn receipt(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        Ok(self.maps().receipts.get(tx).cloned())
+    }
+
+    fn write(&self, spent: &[(Commitment, TxId)], receipts: &[ReceiptBody]) -> Result<(), ColdError> {
+        let mut maps = self.maps();
+        for (c, tx) in spent {
+            if let Some(previous) = maps.spent.insert(*c, *tx) {
+                assert_eq!(previous, *tx, "cold store: {c:?} spent by two transactions");
+            }
+        }
+        for body in receipts {
+            if let Some(previous) = maps.receipts.insert(body.tx, body.clone()) {
+                assert_eq!(previous, *body, "cold store: two receipt bodies for {:?}", body.tx);
+            }
+        }
+        maps.writes += 1;
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), ColdError> {
+        Ok(())
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError> {
+        let maps = self.maps();
+        for c in maps.spent.keys() {
+            f(c.0.as_bytes());
+        }
+        for tx in maps.receipts.keys() {
+            f(tx.0.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// The compact stored form of a receipt body (its key is the tx id).
+#[derive(BorshSerialize, BorshDeserialize)]
+struct StoredReceipt {
+    seq: u64,
+    committed_at: u64,
+    inputs_digest: Digest,
+    outputs_digest: Digest,
+}
+
+/// A backend on disk: a fjall 3.1 database with two keyspaces, `spent`
+/// (commitment → spender tx id) and `receipts` (tx id → receipt body).
+/// Entries arrive in large sorted runs and are ingested straight into tables
+/// (no fjall journal: the notary's journal is the log).
+pub struct FjallCold {
+    db: fjall::Database,
+    spent: fjall::Keyspace,
+    receipts: fjall::Keyspace,
+    dir: PathBuf,
+}
+
+fn io(e: impl std::fmt::Display) -> ColdError {
+    ColdError::Io(e.to_string())
+}
+
+impl FjallCold {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<FjallCold, ColdError> {
+        let db = fjall::Database::builder(dir)
+            .manual_journal_persist(true)
+            .worker_threads(1)
+            .cache_size(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| ColdError::Io(format!("cannot open {}: {e}", dir.display())))?;
+        // Point reads reach the backend only after the notary's own filter
+        // said "maybe", so they usually hit: fjall's last-level filters are
+        // not needed.
+        let options = || fjall::KeyspaceCreateOptions::default().expect_point_read_hits(true);
+        let spent = db.keyspace("spent", options).map_err(io)?;
+        let receipts = db.keyspace("receipts", options).map_err(io)?;
+        Ok(FjallCold { db, spent, receipts, dir: dir.to_path_buf() })
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn key32(bytes: &[u8], what: &str) -> Result<[u8; 32], ColdError> {
+        <[u8; 32]>::try_from(bytes).map_err(|_| ColdError::Corrupt(format!("{what} of {} bytes", bytes.len())))
+    }
+}
+
+impl ColdBackend for FjallCold {
+    fn spender(&self, c: &Commitment) -> Result<Option<TxId>, ColdError> {
+        match self.spent.get(c.0.as_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(TxId(Digest(Self::key32(&v, "spender")?)))),
+        }
+    }
+
+    fn receipt(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        match self.receipts.get(tx.0.as_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => {
+                let stored: StoredReceipt =
+                    borsh::from_slice(&v).map_err(|e| ColdError::Corrupt(format!("receipt of {tx}: {e}")))?;
+                Ok(Some(ReceiptBody {
+                    tx: *tx,
+                    seq: stored.seq,
+                    committed_at: Timestamp(stored.committed_at),
+                    inputs_digest: stored.inputs_digest,
+                    outputs_digest: stored.outputs_digest,
+                }))
+            }
+        }
+    }
+
+    fn write(&self, spent: &[(Commitment, TxId)], receipts: &[ReceiptBody]) -> Result<(), ColdError> {
+        if !spent.is_empty() {
+            let mut ingestion = self.spent.start_ingestion().map_err(io)?;
+            for (c, tx) in spent {
+                ingestion.write(c.0.as_bytes().to_vec(), tx.0.as_bytes().to_vec()).map_err(io)?;
+            }
+            ingestion.finish().map_err(io)?;
+        }
+        if !receipts.is_empty() {
+            let mut ingestion = self.receipts.start_ingestion().map_err(io)?;
+            for body in receipts {
+                let stored = StoredReceipt {
+                    seq: body.seq,
+                    committed_at: body.committed_at.0,
+                    inputs_digest: body.inputs_digest,
+                    outputs_digest: body.outputs_digest,
+                };
+                let value = borsh::to_vec(&stored).map_err(io)?;
+                ingestion.write(body.tx.0.as_bytes().to_vec(), value).map_err(io)?;
+            }
+            ingestion.finish().map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), ColdError> {
+        self.db.persist(fjall::PersistMode::SyncAll).map_err(io)
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+
+    fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError> {
+        for keyspace in [&self.spent, &self.receipts] {
+            for guard in keyspace.iter() {
+                let key = guard.key().map_err(io)?;
+                f(&Self::key32(&key, "key")?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A blocked bloom filter of fixed size: each key sets [`PROBES`] bits in one
+/// 512-bit block (one cache line). Lock-free: the writer thread inserts while
+/// the engine reads.
+pub struct Filter {
+    words: Vec<AtomicU64>,
+    blocks: u64,
+    seeds: (u64, u64),
+    inserted: AtomicU64,
+}
+
+const PROBES: u32 = 6;
+const WORDS_PER_BLOCK: usize = 8;
+
+impl Filter {
+    /// A filter of about `bytes` bytes (at least one block).
+    pub fn new(bytes: usize) -> Filter {
+        let blocks = (bytes / (WORDS_PER_BLOCK * 8)).max(1);
+        let words = (0..blocks * WORDS_PER_BLOCK).map(|_| AtomicU64::new(0)).collect();
+        let seeds = (rand_seed(), rand_seed());
+        Filter { words, blocks: blocks as u64, seeds, inserted: AtomicU64::new(0) }
+    }
+
+    fn positions(&self, key: &[u8; 32]) -> (usize, u64) {
+        use std::hash::BuildHasher;
+        let h1 = foldhash::fast::FixedState::with_seed(self.seeds.0).hash_one(key);
+        let h2 = foldhash::fast::FixedState::with_seed(self.seeds.1).hash_one(key);
+        let block = ((u128::from(h1) * u128::from(self.blocks)) >> 64) as usize;
+        (block * WORDS_PER_BLOCK, h2)
+    }
+
+    /// Adds a key.
+    pub fn insert(&self, key: &[u8; 32]) {
+        let (base, mut h) = self.positions(key);
+        for _ in 0..PROBES {
+            let bit = (h & 511) as usize;
+            h >>= 9;
+            if let Some(word) = self.words.get(base + bit / 64) {
+                word.fetch_or(1 << (bit % 64), Ordering::Relaxed);
+            }
+        }
+        self.inserted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// False: the key was never inserted. True: it may have been.
+    pub fn may_contain(&self, key: &[u8; 32]) -> bool {
+        let (base, mut h) = self.positions(key);
+        for _ in 0..PROBES {
+            let bit = (h & 511) as usize;
+            h >>= 9;
+            let set =
+                self.words.get(base + bit / 64).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (bit % 64)) != 0);
+            if !set {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Keys inserted (with repeats).
+    pub fn inserted(&self) -> u64 {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
+    /// Its size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x6e6f_7461_7279);
+    h.finish()
+}
+
+/// One generation of recent history (frozen: on its way to the backend).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Generation {
+    pub(crate) spent: crate::engine::HashMap<Commitment, TxId>,
+    pub(crate) txs: crate::engine::HashMap<TxId, ReceiptBody>,
+}
+
+impl Generation {
+    /// Pre-sized for `entries` (spent commitments are about two thirds of a
+    /// generation's entries with two-input payments): no rehash while it fills.
+    pub(crate) fn with_capacity(entries: usize) -> Generation {
+        let entries = entries.min(1 << 22);
+        Generation {
+            spent: crate::engine::HashMap::with_capacity_and_hasher(entries * 3 / 4, Default::default()),
+            txs: crate::engine::HashMap::with_capacity_and_hasher(entries / 2, Default::default()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.spent.len() + self.txs.len()
+    }
+}
+
+/// A frozen generation and whether the backend holds it yet.
+#[derive(Debug, Clone)]
+pub(crate) struct Frozen {
+    pub(crate) generation: Arc<Generation>,
+    pub(crate) written: Arc<AtomicBool>,
+}
+
+/// How generations reach the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// In the thread that froze the generation (deterministic; tests, simulation).
+    Inline,
+    /// In a background writer thread (the service on disk).
+    Background,
+}
+
+/// The cold store: a backend, the filter over its keys and the writer.
+pub struct ColdStore {
+    /// `None` once closed (the backend's files are released).
+    backend: std::sync::RwLock<Option<Arc<dyn ColdBackend>>>,
+    durable: bool,
+    filter: Arc<Filter>,
+    queue: Mutex<Option<std::sync::mpsc::Sender<Frozen>>>,
+    shared: Arc<WriterShared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct WriterShared {
+    failure: Mutex<Option<ColdError>>,
+    progress: Condvar,
+    generations_written: AtomicU64,
+    entries_written: AtomicU64,
+}
+
+impl std::fmt::Debug for ColdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdStore").field("durable", &self.durable).field("filter_bytes", &self.filter.bytes()).finish()
+    }
+}
+
+fn write_generation(
+    backend: &dyn ColdBackend,
+    filter: &Filter,
+    shared: &WriterShared,
+    frozen: &Frozen,
+) -> Result<(), ColdError> {
+    let mut spent: Vec<(Commitment, TxId)> = frozen.generation.spent.iter().map(|(c, t)| (*c, *t)).collect();
+    spent.sort_unstable_by_key(|a| a.0);
+    let mut receipts: Vec<ReceiptBody> = frozen.generation.txs.values().cloned().collect();
+    receipts.sort_unstable_by_key(|a| a.tx);
+    backend.write(&spent, &receipts)?;
+    for (c, _) in &spent {
+        filter.insert(c.0.as_bytes());
+    }
+    for body in &receipts {
+        filter.insert(body.tx.0.as_bytes());
+    }
+    shared.entries_written.fetch_add((spent.len() + receipts.len()) as u64, Ordering::Relaxed);
+    shared.generations_written.fetch_add(1, Ordering::Relaxed);
+    frozen.written.store(true, Ordering::Release);
+    Ok(())
+}
+
+impl ColdStore {
+    /// A cold store over `backend` with a filter of `filter_bytes`; the
+    /// filter is filled from the backend's keys.
+    pub fn open(backend: Arc<dyn ColdBackend>, filter_bytes: usize, mode: WriteMode) -> Result<ColdStore, ColdError> {
+        let filter = Arc::new(Filter::new(filter_bytes));
+        backend.for_each_key(&mut |k| filter.insert(k))?;
+        let shared = Arc::new(WriterShared::default());
+        let (queue, writer) = match mode {
+            WriteMode::Inline => (None, None),
+            WriteMode::Background => {
+                let (tx, rx) = std::sync::mpsc::channel::<Frozen>();
+                let (backend, filter, shared) = (Arc::clone(&backend), Arc::clone(&filter), Arc::clone(&shared));
+                let handle = std::thread::Builder::new()
+                    .name("notary-cold".into())
+                    .spawn(move || {
+                        for frozen in rx {
+                            let result = write_generation(backend.as_ref(), &filter, &shared, &frozen);
+                            let mut failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner());
+                            if let Err(e) = result {
+                                tracing::error!("notary cold store write failed: {e}");
+                                failure.get_or_insert(e);
+                            }
+                            drop(failure);
+                            shared.progress.notify_all();
+                        }
+                    })
+                    .map_err(io)?;
+                (Some(tx), Some(handle))
+            }
+        };
+        Ok(ColdStore {
+            durable: backend.durable(),
+            backend: std::sync::RwLock::new(Some(backend)),
+            filter,
+            queue: Mutex::new(queue),
+            shared,
+            writer: Mutex::new(writer),
+        })
+    }
+
+    /// An in-memory cold store (inline writes), as tests and the simulation use.
+    pub fn memory(backend: MemoryCold, filter_bytes: usize) -> ColdStore {
+        match ColdStore::open(Arc::new(backend), filter_bytes, WriteMode::Inline) {
+            Ok(store) => store,
+            Err(e) => unreachable!("the memory backend cannot fail: {e}"),
+        }
+    }
+
+    /// The first write failure, if any: then nothing more leaves memory and
+    /// the notary must stop answering.
+    pub fn failure(&self) -> Option<ColdError> {
+        self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn backend(&self) -> Result<Arc<dyn ColdBackend>, ColdError> {
+        let backend = self.backend.read().unwrap_or_else(|p| p.into_inner());
+        backend.clone().ok_or_else(|| ColdError::Io("the cold store is closed".into()))
+    }
+
+    pub(crate) fn submit(&self, frozen: Frozen) -> Result<(), ColdError> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.as_ref() {
+            Some(queue) => queue.send(frozen).map_err(|_| ColdError::Io("the cold writer stopped".into())),
+            None => {
+                drop(queue);
+                let result = write_generation(self.backend()?.as_ref(), &self.filter, &self.shared, &frozen);
+                if let Err(e) = &result {
+                    self.shared.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.clone());
+                }
+                result
+            }
+        }
+    }
+
+    /// Waits until `frozen` is written (or the writer failed).
+    pub(crate) fn wait_written(&self, frozen: &Frozen) -> Result<(), ColdError> {
+        let mut failure = self.shared.failure.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if frozen.written.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if let Some(e) = failure.as_ref() {
+                return Err(e.clone());
+            }
+            failure = self
+                .shared
+                .progress
+                .wait_timeout(failure, std::time::Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// The spender of `c` if the backend holds it (the filter first).
+    pub fn spender(&self, c: &Commitment) -> Result<Option<TxId>, ColdError> {
+        if !self.filter.may_contain(c.0.as_bytes()) {
+            return Ok(None);
+        }
+        self.backend()?.spender(c)
+    }
+
+    /// The receipt body of `tx` if the backend holds it (the filter first).
+    pub fn receipt(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        if !self.filter.may_contain(tx.0.as_bytes()) {
+            return Ok(None);
+        }
+        self.backend()?.receipt(tx)
+    }
+
+    /// Makes everything written durable.
+    pub fn persist(&self) -> Result<(), ColdError> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        self.backend()?.persist()
+    }
+
+    /// Whether the backend outlives the process.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Generations and entries written since opening.
+    pub fn written(&self) -> (u64, u64) {
+        (self.shared.generations_written.load(Ordering::Relaxed), self.shared.entries_written.load(Ordering::Relaxed))
+    }
+
+    /// The filter over the backend's keys.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// Stops the writer (after what was submitted is written), makes the
+    /// backend durable and releases it (its files can be opened again).
+    /// Closing twice is harmless; lookups that need the backend then fail.
+    pub fn close(&self) -> Result<(), ColdError> {
+        self.stop_writer();
+        let backend = self.backend.write().unwrap_or_else(|p| p.into_inner()).take();
+        match (self.failure(), backend) {
+            (Some(e), _) => Err(e),
+            (None, Some(backend)) => backend.persist(),
+            (None, None) => Ok(()),
+        }
+    }
+
+    fn stop_writer(&self) {
+        drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(handle) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for ColdStore {
+    fn drop(&mut self) {
+        self.stop_writer();
+    }
+}

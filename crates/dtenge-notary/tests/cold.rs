@@ -1,0 +1,365 @@
+//! History in the cold store: every rejection and every retry answers the
+//! same once entries have left memory, on both backends; the service
+//! restarts over its cold store (after writes, after a snapshot, with a
+//! journal tail the cold store already holds); memory stays flat.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use dtenge_crypto::{SecretKey, hash};
+use dtenge_net::{ManualClock, ParticipantInfo, Participants, Role};
+use dtenge_notary::*;
+use dtenge_store::{Journal, JournalConfig, SyncMode};
+use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+
+fn c(n: u64) -> Commitment {
+    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
+}
+
+fn t(n: u64) -> TxId {
+    TxId(hash(b"test-tx", &[&n.to_le_bytes()]))
+}
+
+const NOW: Timestamp = Timestamp(1_000_000);
+
+fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
+    TxClaim {
+        tx: t(tx),
+        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
+    }
+}
+
+fn node_key() -> SecretKey {
+    SecretKey::from_seed([1; 32])
+}
+
+fn node() -> ParticipantId {
+    ParticipantId::new("NBK").unwrap()
+}
+
+fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
+    NotariseBatch::signed(node(), claims, &node_key()).unwrap()
+}
+
+fn run(state: &mut NotaryState, claims: Vec<TxClaim>, may_issue: bool) -> Vec<Decision> {
+    let b = batch(claims);
+    let decisions = state.decide(&b, NOW, may_issue).unwrap();
+    let committed: Vec<u32> =
+        decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
+    if !committed.is_empty() {
+        state.apply(&NotaryRecord { batch: b, committed, committed_at: NOW });
+    }
+    decisions
+}
+
+/// Issues 10, 11; tx 2 spends 10 into 20; tx 3 spends 20 into 30. Then
+/// everything is flushed out of memory and every answer is checked again.
+fn every_answer_from_the_cold_store(mut s: NotaryState) {
+    let Decision::Commit(issue) = run(&mut s, vec![claim(1, &[], &[10, 11])], true)[0].clone() else { panic!() };
+    let Decision::Commit(spend) = run(&mut s, vec![claim(2, &[10], &[20])], false)[0].clone() else { panic!() };
+    run(&mut s, vec![claim(3, &[20], &[30])], false);
+    s.flush_to_cold().unwrap();
+    let hot = s.hot_counts();
+    assert_eq!((hot.spent, hot.receipts, hot.frozen), (0, 0, 0), "history left memory: {hot:?}");
+    assert_eq!(hot.unspent, 2, "the live set (11, 30) stays in memory");
+
+    // A double spend names the spender, found in the cold store.
+    assert_eq!(
+        run(&mut s, vec![claim(4, &[10], &[40])], false)[0],
+        Decision::Reject(NotaryRejection::Conflict { input: 0, commitment: c(10), spent_by: t(2) })
+    );
+    assert_eq!(
+        run(&mut s, vec![claim(5, &[11, 20], &[41])], false)[0],
+        Decision::Reject(NotaryRejection::Conflict { input: 1, commitment: c(20), spent_by: t(3) })
+    );
+    // Retries get the identical receipt body: a spend and an issue (no inputs).
+    assert_eq!(run(&mut s, vec![claim(2, &[10], &[20])], false)[0], Decision::AlreadyCommitted(spend.clone()));
+    assert_eq!(run(&mut s, vec![claim(1, &[], &[10, 11])], true)[0], Decision::AlreadyCommitted(issue));
+    // A claim reusing a committed tx id with other, unspent inputs is not committed twice.
+    assert_eq!(run(&mut s, vec![claim(2, &[11], &[42])], false)[0], Decision::AlreadyCommitted(spend.clone()));
+    assert_eq!(s.lookup_committed(&t(2)).unwrap(), Some(spend));
+    // An output equal to a long-spent commitment would resurrect it.
+    assert_eq!(
+        run(&mut s, vec![claim(6, &[11], &[10])], false)[0],
+        Decision::Reject(NotaryRejection::DuplicateOutput { output: 0 })
+    );
+    assert_eq!(
+        run(&mut s, vec![claim(7, &[11], &[43, 20])], false)[0],
+        Decision::Reject(NotaryRejection::DuplicateOutput { output: 1 })
+    );
+    // Unknown inputs, repeated commitments, windows and issue rights as before.
+    assert_eq!(
+        run(&mut s, vec![claim(8, &[99], &[44])], false)[0],
+        Decision::Reject(NotaryRejection::UnknownInput { input: 0, commitment: c(99) })
+    );
+    assert_eq!(
+        run(&mut s, vec![claim(9, &[11, 10], &[10])], false)[0],
+        Decision::Reject(NotaryRejection::RepeatedCommitment { commitment: c(10) })
+    );
+    let mut late = claim(10, &[11], &[45]);
+    late.window = TimeWindow { not_before: Timestamp(0), not_after: Timestamp(NOW.0 - 1) };
+    assert!(matches!(run(&mut s, vec![late], false)[0], Decision::Reject(NotaryRejection::OutsideWindow { .. })));
+    assert_eq!(run(&mut s, vec![claim(11, &[], &[46])], false)[0], Decision::Reject(NotaryRejection::IssueNotAllowed));
+    // Statuses for audits, and nothing refused changed anything.
+    assert_eq!(s.status(&c(10)), Some(Err(t(2))));
+    assert_eq!(s.status(&c(11)), Some(Ok(())));
+    assert_eq!(s.status(&c(99)), None);
+    assert_eq!(s.counts(), (2, 2));
+    assert_eq!(s.committed_count(), 3);
+    // Spending the live set still works.
+    assert!(matches!(run(&mut s, vec![claim(12, &[11, 30], &[50])], false)[0], Decision::Commit(_)));
+}
+
+fn config(filter_bytes: usize) -> NotaryConfig {
+    NotaryConfig { generation_entries: 2, filter_bytes }
+}
+
+#[test]
+fn every_rejection_and_retry_answers_from_the_memory_cold_store() {
+    for filter_bytes in [64, 1 << 20] {
+        let cold = Arc::new(ColdStore::memory(MemoryCold::new(), filter_bytes));
+        every_answer_from_the_cold_store(NotaryState::with_cold(cold, config(filter_bytes)));
+    }
+}
+
+#[test]
+fn every_rejection_and_retry_answers_from_the_fjall_cold_store() {
+    for (filter_bytes, mode) in [(64, WriteMode::Inline), (1 << 20, WriteMode::Background)] {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(FjallCold::open(dir.path()).unwrap());
+        let cold = Arc::new(ColdStore::open(backend, filter_bytes, mode).unwrap());
+        every_answer_from_the_cold_store(NotaryState::with_cold(cold, config(filter_bytes)));
+    }
+}
+
+#[test]
+fn the_fjall_backend_reopens_with_its_entries_and_refills_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = ReceiptBody {
+        tx: t(1),
+        seq: 7,
+        committed_at: NOW,
+        inputs_digest: hash(b"i", &[]),
+        outputs_digest: hash(b"o", &[]),
+    };
+    {
+        let backend = FjallCold::open(dir.path()).unwrap();
+        backend.write(&[(c(1), t(1))], std::slice::from_ref(&body)).unwrap();
+        // Written twice (a replayed tail): the same values.
+        backend.write(&[(c(1), t(1))], std::slice::from_ref(&body)).unwrap();
+        backend.persist().unwrap();
+    }
+    let store = ColdStore::open(Arc::new(FjallCold::open(dir.path()).unwrap()), 4096, WriteMode::Inline).unwrap();
+    assert_eq!(store.filter().inserted(), 2, "the filter is refilled from the keys on disk");
+    assert_eq!(store.spender(&c(1)).unwrap(), Some(t(1)));
+    assert_eq!(store.receipt(&t(1)).unwrap(), Some(body));
+    assert_eq!(store.spender(&c(2)).unwrap(), None);
+    assert_eq!(store.receipt(&t(2)).unwrap(), None);
+}
+
+/// A notary service on a journal in `dir` with a fjall cold store in `dir/cold`.
+struct Harness {
+    dir: tempfile::TempDir,
+    config: NotaryConfig,
+}
+
+impl Harness {
+    fn new(generation_entries: usize) -> Harness {
+        Harness {
+            dir: tempfile::tempdir().unwrap(),
+            config: NotaryConfig { generation_entries, filter_bytes: 1 << 16 },
+        }
+    }
+
+    fn open(&self) -> (Arc<NotaryService>, Journal) {
+        let participants = Arc::new(Participants::new(vec![ParticipantInfo {
+            id: node(),
+            name: "issuer".into(),
+            role: Role::Nbk,
+            public_key: node_key().public_key(),
+            endpoint: None,
+        }]));
+        let mut jc = JournalConfig::new(self.dir.path().join("journal"));
+        jc.sync = SyncMode::None;
+        let (journal, recovery) = Journal::open(jc).unwrap();
+        let backend = Arc::new(FjallCold::open(&self.dir.path().join("cold")).unwrap());
+        let cold = Arc::new(ColdStore::open(backend, self.config.filter_bytes, WriteMode::Background).unwrap());
+        let service = NotaryService::recover_with(
+            Arc::new(SecretKey::from_seed([9; 32])),
+            participants,
+            ManualClock::new(NOW),
+            journal.clone(),
+            recovery,
+            cold,
+            self.config,
+        )
+        .unwrap();
+        (service, journal)
+    }
+}
+
+async fn verdict(notary: &NotaryService, cl: TxClaim) -> Verdict {
+    notary.notarise(&node(), batch(vec![cl])).await.unwrap().remove(0)
+}
+
+fn receipt_body(v: &Verdict) -> ReceiptBody {
+    match v {
+        Verdict::Committed(r) => r.body.clone(),
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+/// Issues 1..=n, spends each i into 1000 + i (tx 100 + i); returns the spend receipts.
+async fn workload(notary: &NotaryService, n: u64) -> Vec<ReceiptBody> {
+    let outs: Vec<u64> = (1..=n).collect();
+    receipt_body(&verdict(notary, claim(1, &[], &outs)).await);
+    let mut bodies = Vec::new();
+    for i in 1..=n {
+        bodies.push(receipt_body(&verdict(notary, claim(100 + i, &[i], &[1000 + i])).await));
+    }
+    bodies
+}
+
+async fn history_answers(notary: &NotaryService, n: u64, bodies: &[ReceiptBody]) {
+    for i in 1..=n {
+        assert_eq!(
+            verdict(notary, claim(5000 + i, &[i], &[9000 + i])).await,
+            Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(i), spent_by: t(100 + i) })
+        );
+        assert_eq!(receipt_body(&verdict(notary, claim(100 + i, &[i], &[1000 + i])).await), bodies[i as usize - 1]);
+        assert_eq!(notary.receipt(&t(100 + i)).await.unwrap().unwrap().body, bodies[i as usize - 1]);
+        assert_eq!(
+            verdict(notary, claim(7000 + i, &[], &[i])).await,
+            Verdict::Rejected(NotaryRejection::DuplicateOutput { output: 0 })
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_service_reopens_after_writes_with_its_history_in_the_cold_store() {
+    let h = Harness::new(4);
+    let (notary, _journal) = h.open();
+    let bodies = workload(&notary, 20).await;
+    history_answers(&notary, 20, &bodies).await;
+    assert_eq!(notary.stats(), (21, 20, 20));
+    notary.close().unwrap();
+    drop(notary);
+    // Reopen: no snapshot, the journal replays over the cold store, which
+    // already holds most of it (idempotent writes).
+    let (notary, _journal) = h.open();
+    history_answers(&notary, 20, &bodies).await;
+    assert_eq!(notary.stats(), (21, 20, 20));
+    notary.close().unwrap();
+}
+
+#[tokio::test]
+async fn the_service_reopens_from_a_snapshot_holding_only_memory() {
+    let h = Harness::new(4);
+    let (notary, journal) = h.open();
+    let bodies = workload(&notary, 20).await;
+    notary.flush_to_cold().unwrap();
+    assert_eq!(notary.hot_counts().spent + notary.hot_counts().receipts, 0);
+    notary.snapshot().unwrap();
+    let last = journal.last_seq();
+    notary.close().unwrap();
+    drop((notary, journal));
+    let mut jc = JournalConfig::new(h.dir.path().join("journal"));
+    jc.sync = SyncMode::None;
+    let (journal, recovery) = Journal::open(jc).unwrap();
+    assert_eq!(recovery.snapshot.as_ref().map(|s| s.0), Some(last), "the snapshot covers the journal");
+    assert!(recovery.records.is_empty(), "the journal dropped what the snapshot covers");
+    journal.close().unwrap();
+    drop(journal);
+    // Everything spent is found through the cold store only.
+    let (notary, _journal) = h.open();
+    let hot = notary.hot_counts();
+    assert_eq!((hot.spent, hot.receipts), (0, 0), "{hot:?}");
+    history_answers(&notary, 20, &bodies).await;
+    // And more work after the snapshot, then reopen again (snapshot + tail).
+    let more = receipt_body(&verdict(&notary, claim(9999, &[1001, 1002], &[77])).await);
+    notary.close().unwrap();
+    drop(notary);
+    let (notary, _journal) = h.open();
+    assert_eq!(receipt_body(&verdict(&notary, claim(9999, &[1001, 1002], &[77])).await), more);
+    assert_eq!(
+        verdict(&notary, claim(9998, &[1001], &[78])).await,
+        Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(1001), spent_by: t(9999) })
+    );
+    notary.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_between_cold_writes_and_the_snapshot_loses_nothing() {
+    let h = Harness::new(4);
+    let (notary, journal) = h.open();
+    let bodies = workload(&notary, 10).await;
+    notary.snapshot().unwrap();
+    // After the snapshot: more history is written to the cold store (and
+    // made durable) but no snapshot follows — then the process dies.
+    let later: Vec<ReceiptBody> = {
+        let mut v = Vec::new();
+        for i in 1..=10 {
+            v.push(receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await));
+        }
+        v
+    };
+    notary.flush_to_cold().unwrap();
+    notary.state_copy().cold().persist().unwrap();
+    journal.close().unwrap();
+    drop((notary, journal)); // no close of the service: a crash after the journal synced
+    let (notary, _journal) = h.open();
+    history_answers(&notary, 10, &bodies).await;
+    for i in 1..=10 {
+        assert_eq!(
+            receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await),
+            later[i as usize - 1]
+        );
+        assert_eq!(
+            verdict(&notary, claim(400 + i, &[1000 + i], &[3000 + i])).await,
+            Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(1000 + i), spent_by: t(300 + i) })
+        );
+    }
+    notary.close().unwrap();
+}
+
+#[tokio::test]
+async fn memory_stays_flat_while_history_grows() {
+    let h = Harness::new(1000);
+    let (notary, _journal) = h.open();
+    // 200 issued commitments, then 50 rounds of 200 spends: each spend
+    // consumes a live commitment and creates one, so the live set stays 200.
+    let outs: Vec<u64> = (1..=200).collect();
+    let issues: Vec<TxClaim> = outs.chunks(50).zip(1u64..).map(|(o, i)| claim(i, &[], o)).collect();
+    notary.notarise(&node(), batch(issues)).await.unwrap();
+    let mut live: Vec<u64> = outs;
+    let mut next = 1_000_000u64;
+    let mut tx = 10u64;
+    let mut peak = 0usize;
+    for _round in 0..50 {
+        let claims: Vec<TxClaim> = live
+            .iter()
+            .map(|i| {
+                next += 1;
+                tx += 1;
+                claim(tx, &[*i], &[next])
+            })
+            .collect();
+        live = ((next - 199)..=next).collect();
+        let verdicts = notary.notarise(&node(), batch(claims)).await.unwrap();
+        assert!(verdicts.iter().all(|v| matches!(v, Verdict::Committed(_))));
+        let hot = notary.hot_counts();
+        assert_eq!(hot.unspent, 200);
+        // At most the current generation and MAX_FROZEN frozen ones, each
+        // ≤ 1000 entries plus one batch (400 entries).
+        assert!(hot.spent + hot.receipts <= (1 + MAX_FROZEN) * 1400, "{hot:?}");
+        peak = peak.max(hot.spent + hot.receipts);
+    }
+    let (committed, unspent, spent) = notary.stats();
+    assert_eq!((committed, unspent, spent), (10_004, 200, 10_000));
+    assert!(peak * 4 < 20_000, "history (20 000 entries) is not all in memory (peak {peak})");
+    let written = notary.state_copy().cold().written();
+    assert!(written.1 >= 15_000, "most history went to the cold store: {written:?}");
+    notary.close().unwrap();
+}
