@@ -160,6 +160,11 @@ struct StoredReceipt {
     outputs_digest: Digest,
 }
 
+/// Tables that pile up in fjall's level 0 before they are compacted (fjall's default: 4).
+const COLD_L0_TABLES: u8 = 16;
+/// Size ratio between fjall's levels (fjall's default: 10).
+const COLD_LEVEL_RATIO: f32 = 16.0;
+
 /// A backend on disk: a fjall 3.1 database with two keyspaces, `spent`
 /// (commitment → spender tx id) and `receipts` (tx id → receipt body).
 /// Entries arrive in large sorted runs and are ingested straight into tables
@@ -187,7 +192,19 @@ impl FjallCold {
         // Point reads reach the backend only after the notary's own filter
         // said "maybe", so they usually hit: fjall's last-level filters are
         // not needed.
-        let options = || fjall::KeyspaceCreateOptions::default().expect_point_read_hits(true);
+        // Keys are hashes, so every ingested table overlaps every other and
+        // each compaction rewrites a whole level: let tables pile up in
+        // level 0 longer and make levels wider (less rewriting; reads stay
+        // rare and cheap behind the filters).
+        let options = || {
+            fjall::KeyspaceCreateOptions::default().expect_point_read_hits(true).compaction_strategy(
+                std::sync::Arc::new(
+                    fjall::compaction::Leveled::default()
+                        .with_l0_threshold(COLD_L0_TABLES)
+                        .with_level_ratio_policy(vec![COLD_LEVEL_RATIO]),
+                ),
+            )
+        };
         let spent = db.keyspace("spent", options).map_err(io)?;
         let receipts = db.keyspace("receipts", options).map_err(io)?;
         Ok(FjallCold { db, spent, receipts, dir: dir.to_path_buf() })
