@@ -148,6 +148,31 @@ pub fn verify(checked: &Checked, verifier: &dyn Verifier) -> Result<(), Rejectio
     })
 }
 
+/// Verifies the signatures gathered by [`check`] for several transactions
+/// in one batch; returns each transaction's verdict, the same one
+/// [`verify`] gives it alone.
+pub fn verify_each(checked: &[&Checked], verifier: &dyn Verifier) -> Vec<Result<(), Rejection>> {
+    let items: Vec<VerifyItem<'_>> =
+        checked.iter().flat_map(|c| c.signatures.iter().map(SignatureCheck::item)).collect();
+    let failed = match verifier.verify_batch(&items) {
+        Ok(()) => return checked.iter().map(|_| Ok(())).collect(),
+        Err(failure) => failure.failed,
+    };
+    let mut start: usize = 0;
+    checked
+        .iter()
+        .map(|c| {
+            let end = start.saturating_add(c.signatures.len());
+            let first = failed.iter().find(|i| (start..end).contains(*i)).map(|i| i.saturating_sub(start));
+            start = end;
+            match first.and_then(|i| c.signatures.get(i)) {
+                Some(bad) => Err(bad.rejection()),
+                None => Ok(()),
+            }
+        })
+        .collect()
+}
+
 /// The statement an attestation on `tx` must make, if its command needs one.
 pub fn expected_statement(command: &dtenge_types::Command) -> Option<&'static str> {
     rules::expected_statement(command)

@@ -3,6 +3,7 @@
 
 mod support;
 
+use dtenge_crypto::Ed25519;
 use dtenge_ledger::Rejection;
 use dtenge_types::*;
 use support::*;
@@ -193,6 +194,33 @@ fn a_forged_signature_is_rejected() {
     let forged = mallory.sign(&tx.id().signing_message());
     tx.signatures = vec![TxSignature { signer: a.public_key(), signature: forged }].try_into().unwrap();
     assert_eq!(w.check(&tx), Err(Rejection::BadSignature { signer: a.public_key() }));
+}
+
+/// Several transactions' signatures verified in one batch give each the
+/// verdict it gets alone: a forgery is pinned on its own transaction only.
+#[test]
+fn signatures_of_several_transactions_verify_together_with_each_verdict_its_own() {
+    let mut w = World::new();
+    let (a, b, mallory) = (key("a"), key("b"), key("mallory"));
+    let txs: Vec<Transaction> = (0..4)
+        .map(|i| {
+            let t = w.issue(&a, dt(100 + i));
+            let mut tx = w.signed(w.body(vec![t], vec![std_token(&b, dt(100 + i))], Command::Transfer), &[&a]);
+            if i == 2 {
+                let forged = mallory.sign(&tx.id().signing_message());
+                tx.signatures = vec![TxSignature { signer: a.public_key(), signature: forged }].try_into().unwrap();
+            }
+            tx
+        })
+        .collect();
+    let checked: Vec<dtenge_ledger::Checked> =
+        txs.iter().map(|tx| dtenge_ledger::check(tx, &w.resolve(tx), &w.ctx()).unwrap()).collect();
+    let verdicts = dtenge_ledger::verify_each(&checked.iter().collect::<Vec<_>>(), &Ed25519);
+    let alone: Vec<_> = checked.iter().map(|c| dtenge_ledger::verify(c, &Ed25519)).collect();
+    assert_eq!(verdicts, alone);
+    assert_eq!(verdicts[2], Err(Rejection::BadSignature { signer: a.public_key() }));
+    assert!(verdicts.iter().enumerate().all(|(i, v)| i == 2 || v.is_ok()));
+    assert!(dtenge_ledger::verify_each(&[&checked[0], &checked[3]], &Ed25519).iter().all(Result::is_ok));
 }
 
 #[test]

@@ -1692,8 +1692,9 @@ impl NodeService {
                 },
             });
         }
-        for (i, rejection) in verify_together(&checked) {
-            if let Some(a) = answers.get_mut(i) {
+        let verdicts = dtenge_ledger::verify_each(&checked.iter().map(|(_, c)| c).collect::<Vec<_>>(), &Ed25519);
+        for ((i, _), verdict) in checked.iter().zip(verdicts) {
+            if let (Err(rejection), Some(a)) = (verdict, answers.get_mut(*i)) {
                 *a = Some(refuse(NodeError::Rejected(rejection)));
             }
         }
@@ -1733,21 +1734,6 @@ impl NodeService {
         self.sweep_local(received.into_iter()).await;
         answers
     }
-}
-
-/// Verifies the signatures of several checked transactions in one batch;
-/// returns the transactions (by their index in `checked`'s first field)
-/// whose signatures fail, with the kernel's rejection for each.
-fn verify_together(checked: &[(usize, dtenge_ledger::Checked)]) -> Vec<(usize, dtenge_ledger::Rejection)> {
-    let all = dtenge_ledger::Checked {
-        id: TxId(dtenge_crypto::Digest([0; 32])),
-        signatures: checked.iter().flat_map(|(_, c)| c.signatures.iter().cloned()).collect(),
-    };
-    if dtenge_ledger::verify(&all, &Ed25519).is_ok() {
-        return Vec::new();
-    }
-    // Some signature fails: find which transactions, one by one.
-    checked.iter().filter_map(|(i, c)| dtenge_ledger::verify(c, &Ed25519).err().map(|r| (*i, r))).collect()
 }
 
 #[async_trait::async_trait]

@@ -10,26 +10,10 @@ use dtenge_crypto::{SecretKey, hash};
 use dtenge_net::{ManualClock, ParticipantInfo, Participants, Role};
 use dtenge_notary::*;
 use dtenge_store::{Journal, JournalConfig, SyncMode};
-use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+use dtenge_types::{ParticipantId, TimeWindow, Timestamp};
 
-fn c(n: u64) -> Commitment {
-    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
-}
-
-fn t(n: u64) -> TxId {
-    TxId(hash(b"test-tx", &[&n.to_le_bytes()]))
-}
-
-const NOW: Timestamp = Timestamp(1_000_000);
-
-fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
-    TxClaim {
-        tx: t(tx),
-        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
-    }
-}
+mod support;
+use support::{NOW, c, claim, decide_and_apply, t};
 
 fn node_key() -> SecretKey {
     SecretKey::from_seed([1; 32])
@@ -44,14 +28,7 @@ fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
 }
 
 fn run(state: &mut NotaryState, claims: Vec<TxClaim>, may_issue: bool) -> Vec<Decision> {
-    let b = batch(claims);
-    let decisions = state.decide(&b, NOW, may_issue).unwrap();
-    let committed: Vec<u32> =
-        decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
-    if !committed.is_empty() {
-        state.apply(&NotaryRecord { batch: b, committed, committed_at: NOW });
-    }
-    decisions
+    decide_and_apply(state, batch(claims), may_issue).0
 }
 
 /// Issues 10, 11; tx 2 spends 10 into 20; tx 3 spends 20 into 30. Then

@@ -7,27 +7,11 @@ use std::sync::Arc;
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::*;
-use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+use dtenge_types::{ParticipantId, TimeWindow, Timestamp, TxId};
 use proptest::prelude::*;
 
-fn c(n: u64) -> Commitment {
-    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
-}
-
-fn t(n: u64) -> TxId {
-    TxId(hash(b"test-tx", &[&n.to_le_bytes()]))
-}
-
-const NOW: Timestamp = Timestamp(1_000_000);
-
-fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
-    TxClaim {
-        tx: t(tx),
-        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
-    }
-}
+mod support;
+use support::{NOW, c, claim, decide_and_apply, t};
 
 fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
     NotariseBatch::signed(ParticipantId::new("STB1").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
@@ -40,15 +24,8 @@ fn run(
     claims: Vec<TxClaim>,
     may_issue: bool,
 ) -> Vec<Decision> {
-    let b = batch(claims);
-    let decisions = state.decide(&b, NOW, may_issue).unwrap();
-    let committed: Vec<u32> =
-        decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
-    if !committed.is_empty() {
-        let record = NotaryRecord { batch: b, committed, committed_at: NOW };
-        state.apply(&record);
-        records.push(record);
-    }
+    let (decisions, record) = decide_and_apply(state, batch(claims), may_issue);
+    records.extend(record);
     decisions
 }
 

@@ -1,0 +1,45 @@
+//! What the notary's test suites share: numbered commitments and
+//! transaction ids, claims over them, and deciding + applying a batch the
+//! way the runtime does.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use dtenge_crypto::hash;
+use dtenge_notary::{Decision, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
+use dtenge_types::{Commitment, TimeWindow, Timestamp, TxId};
+
+pub fn c(n: u64) -> Commitment {
+    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
+}
+
+pub fn t(n: u64) -> TxId {
+    TxId(hash(b"test-tx", &[&n.to_le_bytes()]))
+}
+
+pub const NOW: Timestamp = Timestamp(1_000_000);
+
+pub fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
+    TxClaim {
+        tx: t(tx),
+        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
+        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
+    }
+}
+
+/// Decides `batch` at [`NOW`] and applies what commits, like the runtime;
+/// returns the decisions and the record applied (if anything committed).
+pub fn decide_and_apply(
+    state: &mut NotaryState,
+    batch: NotariseBatch,
+    may_issue: bool,
+) -> (Vec<Decision>, Option<NotaryRecord>) {
+    let decisions = state.decide(&batch, NOW, may_issue).unwrap();
+    let committed: Vec<u32> =
+        decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
+    if committed.is_empty() {
+        return (decisions, None);
+    }
+    let record = NotaryRecord { batch, committed, committed_at: NOW };
+    state.apply(&record);
+    (decisions, Some(record))
+}
