@@ -69,6 +69,12 @@ pub struct BenchReport {
     pub cpu_cores: f64,
     /// Peak resident memory, MiB.
     pub peak_rss_mib: f64,
+    /// Resident memory during the run: `[seconds, MiB]` every
+    /// [`RSS_SAMPLE_SECONDS`] seconds (the first at the start of the run).
+    pub rss_samples_mib: Vec<[f64; 2]>,
+    /// Growth of resident memory from [`WARM_SECONDS`] to the end, percent
+    /// (`null` for runs shorter than twice that).
+    pub rss_growth_after_warmup_pct: Option<f64>,
     /// Average inputs per committed transfer.
     pub inputs_per_tx: f64,
     /// Notary memory at the end: unspent commitments (the live set).
@@ -96,15 +102,60 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Peak resident set, MiB.
-fn peak_rss_mib() -> f64 {
+/// A `/proc/self/status` figure in kB (`VmHWM:`, `VmRSS:`), as MiB.
+fn status_mib(field: &str) -> f64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0.0 };
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Peak resident set, MiB.
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Seconds between two samples of resident memory.
+pub const RSS_SAMPLE_SECONDS: f64 = 10.0;
+/// Seconds of warm-up before memory is expected to stay flat: the replay
+/// caches of the envelope gates fill for their 70-second window, and block
+/// caches, memtables and the notary's generations of recent history (closed
+/// every 10 s) reach their fixed sizes.
+pub const WARM_SECONDS: f64 = 60.0;
+
+/// Resident memory sampled during a run.
+#[derive(Default)]
+struct RssSamples {
+    samples: Vec<[f64; 2]>,
+}
+
+impl RssSamples {
+    /// Takes a sample if [`RSS_SAMPLE_SECONDS`] passed since the last one.
+    fn tick(&mut self, elapsed: f64) {
+        let due = self.samples.last().is_none_or(|[t, _]| elapsed - t >= RSS_SAMPLE_SECONDS);
+        if due {
+            self.samples.push([elapsed, status_mib("VmRSS:")]);
+        }
+    }
+
+    /// The samples, the last taken at `elapsed`, and the growth after warm-up.
+    fn finish(mut self, elapsed: f64) -> (Vec<[f64; 2]>, Option<f64>) {
+        self.samples.push([elapsed, status_mib("VmRSS:")]);
+        let growth = if elapsed >= 2.0 * WARM_SECONDS {
+            let warm = self.samples.iter().find(|[t, _]| *t >= WARM_SECONDS).map(|[_, m]| *m);
+            let end = self.samples.last().map(|[_, m]| *m);
+            match (warm, end) {
+                (Some(w), Some(e)) if w > 0.0 => Some((e - w) / w * 100.0),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        (self.samples, growth)
+    }
 }
 
 fn dt(n: u64) -> Amount {
@@ -239,9 +290,13 @@ pub async fn full_path(
         }));
     }
     let deadline = started + Duration::from_secs(config.seconds);
+    let mut rss = RssSamples::default();
+    rss.tick(0.0);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        progress(committed.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed().as_secs_f64();
+        rss.tick(elapsed);
+        progress(committed.load(Ordering::Relaxed), elapsed);
     }
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
@@ -249,6 +304,7 @@ pub async fn full_path(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let done = committed.load(Ordering::Relaxed);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -266,6 +322,8 @@ pub async fn full_path(
         seconds: wall,
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),
+        rss_samples_mib,
+        rss_growth_after_warmup_pct,
         inputs_per_tx: if done == 0 { 0.0 } else { inputs_total.load(Ordering::Relaxed) as f64 / done as f64 },
         notary_unspent,
         notary_hot_history,
@@ -397,11 +455,15 @@ pub async fn notary_only(
         }));
     }
     let mut tasks = futures_join(tasks);
+    let mut rss = RssSamples::default();
+    rss.tick(0.0);
     loop {
         tokio::select! {
             result = &mut tasks => { result?; break; }
             () = tokio::time::sleep(Duration::from_millis(200)) => {
-                progress(done.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+                let elapsed = started.elapsed().as_secs_f64();
+                rss.tick(elapsed);
+                progress(done.load(Ordering::Relaxed), elapsed);
             }
         }
     }
@@ -409,6 +471,7 @@ pub async fn notary_only(
     let hist = hist.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&notary);
     let _ = notary.close();
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
@@ -424,6 +487,8 @@ pub async fn notary_only(
         seconds: wall,
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),
+        rss_samples_mib,
+        rss_growth_after_warmup_pct,
         inputs_per_tx: k as f64,
         notary_unspent,
         notary_hot_history,

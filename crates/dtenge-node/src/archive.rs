@@ -117,6 +117,17 @@ impl ArchiveStore for MemoryStore {
     }
 }
 
+/// Largest memtable of a node's archive before fjall writes it out as a
+/// table: small, so a node's memory reaches its bound within seconds of load.
+const ARCHIVE_MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+/// Block cache of a node's archive: it is read rarely (history pages, old
+/// deliveries, audits) and the operating system caches the files anyway.
+const ARCHIVE_CACHE_BYTES: u64 = 2 * 1024 * 1024;
+/// Target size of an archive table (fjall's default is 64 MiB): a compaction
+/// holds one table's index and filter in memory while it writes, so smaller
+/// tables keep those peaks small.
+const ARCHIVE_TABLE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The on-disk backend: one fjall database per node, one keyspace.
 pub struct FjallStore {
     open: std::sync::RwLock<Option<(fjall::Database, fjall::Keyspace)>>,
@@ -127,13 +138,19 @@ impl FjallStore {
     /// read rarely (history pages, old deliveries, audits), written often.
     pub fn open(dir: &Path) -> Result<FjallStore, String> {
         let db = fjall::Database::builder(dir)
-            .cache_size(8 * 1024 * 1024)
+            .cache_size(ARCHIVE_CACHE_BYTES)
             .manual_journal_persist(true)
             .worker_threads(1)
             .open()
             .map_err(|e| format!("archive {}: {e}", dir.display()))?;
         let data = db
-            .keyspace("archive", || fjall::KeyspaceCreateOptions::default().max_memtable_size(16 * 1024 * 1024))
+            .keyspace("archive", || {
+                fjall::KeyspaceCreateOptions::default().max_memtable_size(ARCHIVE_MEMTABLE_BYTES).compaction_strategy(
+                    std::sync::Arc::new(
+                        fjall::compaction::Leveled::default().with_table_target_size(ARCHIVE_TABLE_BYTES),
+                    ),
+                )
+            })
             .map_err(|e| format!("archive {}: {e}", dir.display()))?;
         Ok(FjallStore { open: std::sync::RwLock::new(Some((db, data))) })
     }

@@ -13,11 +13,15 @@
 //! ```
 //!
 //! Spent commitments and receipt bodies go to the current generation; when it
-//! holds [`NotaryConfig::generation_entries`] entries it is frozen and handed
-//! to the [`ColdStore`]; once the store holds it, it leaves memory. Lookups go
+//! holds [`NotaryConfig::generation_entries`] entries, or is
+//! [`NotaryConfig::generation_ms`] old, it is frozen and handed to the
+//! [`ColdStore`]; once the store holds it, it leaves memory. Lookups go
 //! memory first, then the cold store (whose in-memory filter answers most
 //! misses without touching the disk). Memory is bounded by the live set plus
-//! three generations.
+//! three generations, and reaches that bound within about three generation
+//! ages at any steady rate: a generation closed by age sizes the next one
+//! after its own fill, so a slow notary does not hold tables sized for a
+//! fast one.
 //!
 //! `decide` looks at the state and returns what would happen, without changing
 //! anything; `apply` makes a decided commit happen and cannot fail. The runtime
@@ -57,6 +61,9 @@ pub const SHARDS: usize = 16;
 /// Most frozen generations waiting for the cold store before `apply` waits.
 pub const MAX_FROZEN: usize = 2;
 
+/// Smallest table a generation closed by age makes for the next one.
+const MIN_GENERATION_CAPACITY: usize = 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 enum Entry {
     Unspent,
@@ -69,16 +76,19 @@ pub struct NotaryConfig {
     /// Spent commitments plus receipt bodies per generation of recent
     /// history; at most three generations are in memory.
     pub generation_entries: usize,
+    /// Longest time a generation stays open, in milliseconds of the commits'
+    /// time (so a replay closes generations where the live run did).
+    pub generation_ms: u64,
     /// Size of the cold store's in-memory filter, in bytes.
     pub filter_bytes: usize,
 }
 
 impl Default for NotaryConfig {
-    /// 256 Ki entries per generation (≈ 40 MiB), a 32 MiB filter (false
-    /// positives stay under 0.1 % up to ~20 M cold entries; beyond that more
-    /// negative lookups read the disk — still correct).
+    /// 256 Ki entries per generation (≈ 40 MiB) or 10 seconds, a 32 MiB
+    /// filter (false positives stay under 0.1 % up to ~20 M cold entries;
+    /// beyond that more negative lookups read the disk — still correct).
     fn default() -> Self {
-        NotaryConfig { generation_entries: 256 * 1024, filter_bytes: 32 * 1024 * 1024 }
+        NotaryConfig { generation_entries: 256 * 1024, generation_ms: 10_000, filter_bytes: 32 * 1024 * 1024 }
     }
 }
 
@@ -126,6 +136,8 @@ pub struct HotCounts {
 pub struct NotaryState {
     unspent: Vec<HashSet<Commitment>>,
     current: Generation,
+    /// Time of the first commit in the current generation.
+    current_since: Option<Timestamp>,
     frozen: VecDeque<Frozen>,
     cold: Arc<ColdStore>,
     config: NotaryConfig,
@@ -176,6 +188,7 @@ impl NotaryState {
         NotaryState {
             unspent: vec![HashSet::default(); SHARDS],
             current: Generation::with_capacity(config.generation_entries),
+            current_since: None,
             frozen: VecDeque::new(),
             cold,
             config: NotaryConfig { generation_entries: config.generation_entries.max(1), ..config },
@@ -218,7 +231,7 @@ impl NotaryState {
             state.current.txs = legacy.txs;
             state.last_seq = legacy.last_seq;
         }
-        state.maybe_freeze();
+        state.maybe_freeze(None);
         Ok(state)
     }
 
@@ -402,17 +415,35 @@ impl NotaryState {
     /// make `apply` fail: the history stays in memory and
     /// [`ColdStore::failure`] reports the error (the service stops answering).
     pub fn apply(&mut self, record: &NotaryRecord) {
+        self.apply_checked(record, true);
+    }
+
+    /// As [`NotaryState::apply`], for a record `decide` has just produced
+    /// under the same lock: it skips re-checking that no committed
+    /// transaction repeats (three lookups per claim), which `decide` has
+    /// just done. Every other check stays: inputs must be unspent, outputs new.
+    pub fn apply_decided(&mut self, record: &NotaryRecord) {
+        self.apply_checked(record, false);
+    }
+
+    fn apply_checked(&mut self, record: &NotaryRecord, check_repeats: bool) {
         for index in &record.committed {
             let Some(claim) = usize::try_from(*index).ok().and_then(|i| record.batch.claims.get(i)) else {
                 panic!("journal record names claim {index} outside its batch");
             };
+            if check_repeats {
+                assert!(
+                    !self.generations().any(|g| g.txs.contains_key(&claim.tx)),
+                    "journal commits {:?} twice",
+                    claim.tx
+                );
+            }
             self.commit(claim, record.committed_at);
         }
-        self.maybe_freeze();
+        self.maybe_freeze(Some(record.committed_at));
     }
 
     fn commit(&mut self, claim: &TxClaim, at: Timestamp) {
-        assert!(!self.generations().any(|g| g.txs.contains_key(&claim.tx)), "journal commits {:?} twice", claim.tx);
         for c in claim.inputs.iter() {
             let removed = self.unspent[shard_of(c)].remove(c);
             assert!(removed, "journal spends {c:?} which was not unspent");
@@ -434,10 +465,28 @@ impl NotaryState {
         self.current.txs.insert(claim.tx, body);
     }
 
-    /// Freezes a full current generation, drops written ones, applies backpressure.
-    fn maybe_freeze(&mut self) {
-        if self.current.len() >= self.config.generation_entries {
-            let next = Generation::with_capacity(self.config.generation_entries);
+    /// Freezes a full or (at a commit's time `now`) old current generation,
+    /// drops written ones, applies backpressure.
+    fn maybe_freeze(&mut self, now: Option<Timestamp>) {
+        let filled = self.current.len();
+        if filled > 0 && self.current_since.is_none() {
+            self.current_since = now;
+        }
+        let full = filled >= self.config.generation_entries;
+        let old = match (self.current_since, now) {
+            (Some(since), Some(now)) => now.millis().saturating_sub(since.millis()) >= self.config.generation_ms,
+            _ => false,
+        };
+        if full || (old && filled > 0) {
+            // Closed by age: the next one is sized for the rate seen (a
+            // quarter more), so a slow notary keeps small tables.
+            let capacity = if full {
+                self.config.generation_entries
+            } else {
+                filled.saturating_add(filled / 4).clamp(MIN_GENERATION_CAPACITY, self.config.generation_entries)
+            };
+            self.current_since = None;
+            let next = Generation::with_capacity(capacity);
             let generation = Arc::new(std::mem::replace(&mut self.current, next));
             let frozen = Frozen { generation, written: Arc::new(AtomicBool::new(false)) };
             // On failure the generation stays in memory; the store reports it.
@@ -468,6 +517,7 @@ impl NotaryState {
     /// The cold store failed.
     pub fn flush_to_cold(&mut self) -> Result<(), ColdError> {
         if self.current.len() > 0 {
+            self.current_since = None;
             let generation = Arc::new(std::mem::take(&mut self.current));
             let frozen = Frozen { generation, written: Arc::new(AtomicBool::new(false)) };
             self.cold.submit(frozen.clone())?;

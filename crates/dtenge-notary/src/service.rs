@@ -19,7 +19,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Ed25519, Signer};
 use dtenge_net::{Clock, Handler, HandlerError, Participants, Role};
 use dtenge_store::{Journal, Recovery, StoreError};
-use dtenge_types::{ParticipantId, TxId};
+use dtenge_types::{ParticipantId, Timestamp, TxId};
 
 use crate::cold::{ColdError, ColdStore, MemoryCold};
 use crate::engine::{Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
@@ -138,6 +138,10 @@ impl NotaryService {
         }
         let may_issue = node.role == Role::Nbk;
         let digests = crate::engine::digests(&batch);
+        // The journal record is the batch, the committed positions and the
+        // time, encoded one after another (borsh): the batch — nearly all of
+        // the bytes — is encoded here, outside the lock.
+        let batch_bytes = borsh::to_vec(&batch).map_err(|e| NotaryCallError::Internal(e.to_string()))?;
         let now = self.clock.now();
         let (decisions, durable) = {
             let mut state = self.state();
@@ -157,9 +161,9 @@ impl NotaryService {
                 self.journal.sync_point()
             } else {
                 let record = NotaryRecord { batch, committed, committed_at: now };
-                let bytes = borsh::to_vec(&record).map_err(|e| NotaryCallError::Internal(e.to_string()))?;
+                let bytes = record_bytes(batch_bytes, &record.committed, now)?;
                 let pending = self.journal.append(bytes)?;
-                state.apply(&record);
+                state.apply_decided(&record);
                 pending
             };
             (decisions, durable)
@@ -293,5 +297,46 @@ impl Handler for NotaryService {
             }
         };
         Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}
+
+/// The journal bytes of a [`NotaryRecord`] from its batch's encoding: borsh
+/// encodes a struct as its fields one after another, so this equals
+/// `borsh::to_vec(&NotaryRecord { batch, committed, committed_at })`.
+fn record_bytes(mut batch_bytes: Vec<u8>, committed: &[u32], at: Timestamp) -> Result<Vec<u8>, NotaryCallError> {
+    let internal = |e: std::io::Error| NotaryCallError::Internal(e.to_string());
+    committed.serialize(&mut batch_bytes).map_err(internal)?;
+    at.serialize(&mut batch_bytes).map_err(internal)?;
+    Ok(batch_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::TxClaim;
+    use dtenge_crypto::{SecretKey, hash};
+    use dtenge_types::{Commitment, TimeWindow, TxId};
+
+    #[test]
+    fn the_record_built_from_the_batch_bytes_is_the_record_encoded_whole() {
+        let key = SecretKey::from_seed([3; 32]);
+        let node = ParticipantId::new("STB1").unwrap_or_else(|e| panic!("{e}"));
+        let claim = |n: u8| TxClaim {
+            tx: TxId(hash(b"t", &[&[n]])),
+            inputs: vec![Commitment(hash(b"i", &[&[n]]))].try_into().unwrap_or_default(),
+            outputs: vec![Commitment(hash(b"o", &[&[n]]))].try_into().unwrap_or_default(),
+            window: TimeWindow { not_before: Timestamp(1), not_after: Timestamp(9) },
+        };
+        let batch =
+            NotariseBatch::signed(node, vec![claim(1), claim(2), claim(3)], &key).unwrap_or_else(|e| panic!("{e}"));
+        for committed in [vec![], vec![1], vec![0, 2]] {
+            let record = NotaryRecord { batch: batch.clone(), committed, committed_at: Timestamp(1_234) };
+            let whole = borsh::to_vec(&record).unwrap_or_default();
+            let built = record_bytes(borsh::to_vec(&batch).unwrap_or_default(), &record.committed, Timestamp(1_234))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(built, whole);
+            let decoded: NotaryRecord = borsh::from_slice(&built).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(decoded, record);
+        }
     }
 }

@@ -90,7 +90,7 @@ fn every_answer_from_the_cold_store(mut s: NotaryState) {
 }
 
 fn config(filter_bytes: usize) -> NotaryConfig {
-    NotaryConfig { generation_entries: 2, filter_bytes }
+    NotaryConfig { generation_entries: 2, generation_ms: u64::MAX, filter_bytes }
 }
 
 #[test]
@@ -146,7 +146,7 @@ impl Harness {
     fn new(generation_entries: usize) -> Harness {
         Harness {
             dir: tempfile::tempdir().unwrap(),
-            config: NotaryConfig { generation_entries, filter_bytes: 1 << 16 },
+            config: NotaryConfig { generation_entries, generation_ms: u64::MAX, filter_bytes: 1 << 16 },
         }
     }
 
@@ -339,4 +339,42 @@ async fn memory_stays_flat_while_history_grows() {
     let written = notary.state_copy().cold().written();
     assert!(written.1 >= 15_000, "most history went to the cold store: {written:?}");
     notary.close().unwrap();
+}
+
+/// Applies `claims` as one record committed at `at` (decided at `at`).
+fn apply_at(state: &mut NotaryState, claims: Vec<TxClaim>, at: Timestamp) {
+    let batch = batch(claims);
+    let decisions = state.decide(&batch, at, true).unwrap();
+    assert!(decisions.iter().all(|d| matches!(d, Decision::Commit(_))), "{decisions:?}");
+    let committed = (0..decisions.len() as u32).collect();
+    state.apply(&NotaryRecord { batch, committed, committed_at: at });
+}
+
+#[test]
+fn a_generation_also_closes_by_age_so_a_slow_notary_moves_history_out_too() {
+    let cold = Arc::new(ColdStore::memory(MemoryCold::new(), 1 << 16));
+    let config = NotaryConfig { generation_entries: 1_000_000, generation_ms: 10_000, filter_bytes: 1 << 16 };
+    let mut s = NotaryState::with_cold(cold.clone(), config);
+    let at = |ms: u64| Timestamp(NOW.0 + ms);
+    apply_at(&mut s, vec![claim(1, &[], &[1, 2, 3])], at(0));
+    apply_at(&mut s, vec![claim(2, &[1], &[4])], at(9_999));
+    assert_eq!(cold.written().0, 0, "younger than 10 s: still open");
+    let hot = s.hot_counts();
+    assert_eq!((hot.spent, hot.receipts), (1, 2));
+    apply_at(&mut s, vec![claim(3, &[2], &[5])], at(10_000));
+    assert_eq!(cold.written(), (1, 5), "10 s old: frozen and written (2 spent, 3 receipts)");
+    assert_eq!(s.hot_counts().spent + s.hot_counts().receipts, 0);
+    // The next generation opens with the next commit and closes 10 s later.
+    apply_at(&mut s, vec![claim(4, &[3], &[6])], at(15_000));
+    apply_at(&mut s, vec![claim(5, &[4], &[7])], at(24_999));
+    assert_eq!(cold.written().0, 1);
+    apply_at(&mut s, vec![claim(6, &[5], &[8])], at(25_000));
+    assert_eq!(cold.written().0, 2);
+    // Every answer is unchanged after history left memory.
+    assert_eq!(s.status(&c(1)), Some(Err(t(2))));
+    assert_eq!(s.status(&c(5)), Some(Err(t(6))));
+    assert_eq!(s.committed(&t(3)).map(|b| b.seq), Some(3));
+    // A clock that steps back never closes a generation early, nor fails.
+    apply_at(&mut s, vec![claim(7, &[6], &[9])], at(20_000));
+    assert_eq!(cold.written().0, 2);
 }

@@ -10,6 +10,13 @@ use clap::{Parser, Subcommand};
 use dtenge_crypto::SecretKey;
 use dtenge_types::{Amount, IinBin, decode_transaction};
 
+/// jemalloc rather than glibc malloc: with many threads glibc's arenas keep
+/// freed memory, so resident memory crept up through a long run; jemalloc
+/// returns it (decay) and is also faster here (docs/performance.md, "Fourth
+/// round").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "dtenge", version, about = "Digital Tenge platform: token-based two-tier CBDC")]
 struct Cli {
@@ -392,6 +399,14 @@ async fn bench(
     println!("committed:       {} in {:.1} s ({} refused)", report.committed, report.seconds, report.refused);
     println!("cpu:             {:.2} cores", report.cpu_cores);
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
+    let rss_at = |t: f64| report.rss_samples_mib.iter().find(|[s, _]| *s >= t).copied();
+    if let (Some([tw, warm]), Some([te, end]), Some(growth)) =
+        (rss_at(dtenge_bench::WARM_SECONDS), report.rss_samples_mib.last().copied(), report.rss_growth_after_warmup_pct)
+    {
+        println!(
+            "memory:          {warm:.0} MiB at {tw:.0} s, {end:.0} MiB at {te:.0} s ({growth:+.1} % after warm-up)"
+        );
+    }
     println!(
         "notary memory:   {} unspent, {} recent history entries ({} moved to the cold store)",
         report.notary_unspent, report.notary_hot_history, report.notary_cold_entries
