@@ -5,7 +5,8 @@
 //! ```text
 //!  operation ─► lock{select + build + reserve} ─► oracle attestation? ─► sign (custody) ─► kernel validate
 //!            ─► journal Prepared (durable) ─► notary ─► journal Committed / Aborted (durable)
-//!            ─► deliver to payees' nodes and marking initiators' nodes ─► confirm to the oracle
+//!            ─► deliver to payees' nodes and marking initiators' nodes (while Committed
+//!               becomes durable) ─► confirm to the oracle
 //!  Deliver   ─► verify the notary's receipt ─► kernel validate (at commit time) ─► journal Received
 //!  tick      ─► oracle notices (release / cancel), expiries, retries, unresolved transactions
 //! ```
@@ -1260,8 +1261,20 @@ impl NodeService {
                 let mut records =
                     vec![NodeRecord::Committed { tx: id, receipt: bytes, deliver_to, at: self.clock.now() }];
                 records.extend(self.notifications_for_own(tx, inputs));
-                self.record(records).await?;
-                self.deliver_pending(id).await;
+                // The notary's commit is already durable: deliver while our
+                // own `Committed` record is being made durable. A crash in
+                // between leaves `Prepared` in the journal, which
+                // `resolve_in_flight` settles from the notary's receipt
+                // (and delivers again; payees take a delivery once).
+                let pending = self.append(records)?;
+                let durable = async {
+                    match pending {
+                        Some(p) => p.durable().await.map(|_| ()).map_err(store),
+                        None => Ok(()),
+                    }
+                };
+                let ((), durable) = tokio::join!(self.deliver_pending(id), durable);
+                durable?;
                 if !tx.attestations.is_empty() {
                     let _ = self.oracle(OracleRequest::Confirm { tx: id }).await;
                 }
