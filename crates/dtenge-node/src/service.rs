@@ -417,10 +417,7 @@ impl NodeService {
 
     /// Journals records and applies them in one critical section; waits for durability.
     async fn record(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
-        if let Some(p) = self.append(records)? {
-            p.durable().await.map_err(store)?;
-        }
-        Ok(())
+        durable(self.append(records)?).await
     }
 
     /// Journals and applies records in one critical section; the returned
@@ -1267,13 +1264,7 @@ impl NodeService {
                 // `resolve_in_flight` settles from the notary's receipt
                 // (and delivers again; payees take a delivery once).
                 let pending = self.append(records)?;
-                let durable = async {
-                    match pending {
-                        Some(p) => p.durable().await.map(|_| ()).map_err(store),
-                        None => Ok(()),
-                    }
-                };
-                let ((), durable) = tokio::join!(self.deliver_pending(id), durable);
+                let ((), durable) = tokio::join!(self.deliver_pending(id), durable(pending));
                 durable?;
                 if !tx.attestations.is_empty() {
                     let _ = self.oracle(OracleRequest::Confirm { tx: id }).await;
@@ -1670,6 +1661,14 @@ struct AddressRuleKey {
 /// Standard DT tokens: what every DT operation spends.
 fn standard_dt(t: &Token) -> bool {
     t.is_standard() && t.currency == dtenge_types::Currency::DT
+}
+
+/// Waits until a journal write (if any) is durable.
+async fn durable(pending: Option<dtenge_store::Pending>) -> Result<(), NodeError> {
+    match pending {
+        Some(p) => p.durable().await.map(|_| ()).map_err(store),
+        None => Ok(()),
+    }
 }
 
 fn store(e: StoreError) -> NodeError {

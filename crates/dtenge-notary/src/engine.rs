@@ -473,11 +473,12 @@ impl NotaryState {
             self.current_since = now;
         }
         let full = filled >= self.config.generation_entries;
+        // `current_since` is set only while the generation holds entries.
         let old = match (self.current_since, now) {
             (Some(since), Some(now)) => now.millis().saturating_sub(since.millis()) >= self.config.generation_ms,
             _ => false,
         };
-        if full || (old && filled > 0) {
+        if full || old {
             // Closed by age: the next one is sized for the rate seen (a
             // quarter more), so a slow notary keeps small tables.
             let capacity = if full {

@@ -13,7 +13,7 @@ use dtenge_store::{Journal, JournalConfig, SyncMode};
 use dtenge_types::{ParticipantId, TimeWindow, Timestamp};
 
 mod support;
-use support::{NOW, c, claim, decide_and_apply, t};
+use support::{NOW, c, claim, decide_and_apply, decide_and_apply_at, t};
 
 fn node_key() -> SecretKey {
     SecretKey::from_seed([1; 32])
@@ -341,13 +341,10 @@ async fn memory_stays_flat_while_history_grows() {
     notary.close().unwrap();
 }
 
-/// Applies `claims` as one record committed at `at` (decided at `at`).
+/// Decides and applies `claims` at `at`; every one must commit.
 fn apply_at(state: &mut NotaryState, claims: Vec<TxClaim>, at: Timestamp) {
-    let batch = batch(claims);
-    let decisions = state.decide(&batch, at, true).unwrap();
+    let (decisions, _) = decide_and_apply_at(state, batch(claims), true, at);
     assert!(decisions.iter().all(|d| matches!(d, Decision::Commit(_))), "{decisions:?}");
-    let committed = (0..decisions.len() as u32).collect();
-    state.apply(&NotaryRecord { batch, committed, committed_at: at });
 }
 
 #[test]

@@ -33,13 +33,23 @@ pub fn decide_and_apply(
     batch: NotariseBatch,
     may_issue: bool,
 ) -> (Vec<Decision>, Option<NotaryRecord>) {
-    let decisions = state.decide(&batch, NOW, may_issue).unwrap();
+    decide_and_apply_at(state, batch, may_issue, NOW)
+}
+
+/// [`decide_and_apply`] at the time `at`.
+pub fn decide_and_apply_at(
+    state: &mut NotaryState,
+    batch: NotariseBatch,
+    may_issue: bool,
+    at: Timestamp,
+) -> (Vec<Decision>, Option<NotaryRecord>) {
+    let decisions = state.decide(&batch, at, may_issue).unwrap();
     let committed: Vec<u32> =
         decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
     if committed.is_empty() {
         return (decisions, None);
     }
-    let record = NotaryRecord { batch, committed, committed_at: NOW };
+    let record = NotaryRecord { batch, committed, committed_at: at };
     state.apply(&record);
     (decisions, Some(record))
 }
