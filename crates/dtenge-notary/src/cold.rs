@@ -395,10 +395,19 @@ fn rand_seed() -> u64 {
 }
 
 /// One generation of recent history (frozen: on its way to the backend).
+///
+/// The entries are appended to two vectors in commit order (sequential
+/// writes) and found through tables of positions (8 bytes a slot instead of
+/// the 64-byte spent entry or the 144-byte receipt): a generation's tables
+/// stay small enough for the CPU's caches, and the cold writer copies the
+/// vectors instead of walking hash tables.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Generation {
-    pub(crate) spent: crate::engine::HashMap<Commitment, TxId>,
-    pub(crate) txs: crate::engine::HashMap<TxId, ReceiptBody>,
+    spent: Vec<(Commitment, TxId)>,
+    receipts: Vec<ReceiptBody>,
+    spent_at: hashbrown::HashTable<usize>,
+    receipt_at: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Generation {
@@ -406,14 +415,84 @@ impl Generation {
     /// generation's entries with two-input payments): no rehash while it fills.
     pub(crate) fn with_capacity(entries: usize) -> Generation {
         let entries = entries.min(1 << 22);
+        let (spent, receipts) = (entries * 3 / 4, entries / 2);
         Generation {
-            spent: crate::engine::HashMap::with_capacity_and_hasher(entries * 3 / 4, Default::default()),
-            txs: crate::engine::HashMap::with_capacity_and_hasher(entries / 2, Default::default()),
+            spent: Vec::with_capacity(spent),
+            receipts: Vec::with_capacity(receipts),
+            spent_at: hashbrown::HashTable::with_capacity(spent),
+            receipt_at: hashbrown::HashTable::with_capacity(receipts),
+            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
+    fn hash(&self, key: &Digest) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The transaction that spent `c`, if this generation holds it.
+    pub(crate) fn spender(&self, c: &Commitment) -> Option<TxId> {
+        let spent = &self.spent;
+        let at = self.spent_at.find(self.hash(&c.0), |&i| spent.get(i).is_some_and(|(k, _)| k == c))?;
+        spent.get(*at).map(|(_, tx)| *tx)
+    }
+
+    /// The receipt body of `tx`, if this generation holds it.
+    pub(crate) fn receipt(&self, tx: &TxId) -> Option<&ReceiptBody> {
+        let receipts = &self.receipts;
+        let at = self.receipt_at.find(self.hash(&tx.0), |&i| receipts.get(i).is_some_and(|b| b.tx == *tx))?;
+        receipts.get(*at)
+    }
+
+    /// Records that `tx` spent `c` (a second record for `c` replaces the first).
+    pub(crate) fn insert_spent(&mut self, c: Commitment, tx: TxId) {
+        let hash = self.hash(&c.0);
+        let Generation { spent, spent_at, hasher, .. } = self;
+        let rehash = |&i: &usize| spent.get(i).map_or(0, |(k, _)| std::hash::BuildHasher::hash_one(&*hasher, k.0));
+        match spent_at.find(hash, |&i| spent.get(i).is_some_and(|(k, _)| *k == c)) {
+            Some(&i) => {
+                if let Some(slot) = spent.get_mut(i) {
+                    slot.1 = tx;
+                }
+            }
+            None => {
+                spent_at.insert_unique(hash, spent.len(), rehash);
+                spent.push((c, tx));
+            }
+        }
+    }
+
+    /// Records a committed transaction's receipt body (a second body for the
+    /// same transaction replaces the first).
+    pub(crate) fn insert_receipt(&mut self, body: ReceiptBody) {
+        let hash = self.hash(&body.tx.0);
+        let Generation { receipts, receipt_at, hasher, .. } = self;
+        let rehash = |&i: &usize| receipts.get(i).map_or(0, |b| std::hash::BuildHasher::hash_one(&*hasher, b.tx.0));
+        match receipt_at.find(hash, |&i| receipts.get(i).is_some_and(|b| b.tx == body.tx)) {
+            Some(&i) => {
+                if let Some(slot) = receipts.get_mut(i) {
+                    *slot = body;
+                }
+            }
+            None => {
+                receipt_at.insert_unique(hash, receipts.len(), rehash);
+                receipts.push(body);
+            }
+        }
+    }
+
+    /// Spent commitments and their spenders, in the order they were recorded.
+    pub(crate) fn spent(&self) -> &[(Commitment, TxId)] {
+        &self.spent
+    }
+
+    /// Receipt bodies, in the order they were recorded.
+    pub(crate) fn receipts(&self) -> &[ReceiptBody] {
+        &self.receipts
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.spent.len() + self.txs.len()
+        self.spent.len() + self.receipts.len()
     }
 }
 
@@ -471,14 +550,16 @@ fn write_generation(
     shared: &WriterShared,
     frozen: &Frozen,
 ) -> Result<(), ColdError> {
-    let mut spent: Vec<(Commitment, TxId)> = frozen.generation.spent.iter().map(|(c, t)| (*c, *t)).collect();
+    let mut spent: Vec<(Commitment, TxId)> = frozen.generation.spent().to_vec();
     spent.sort_unstable_by(|a, b| by_key(a.0.0.as_bytes(), b.0.0.as_bytes()));
-    let mut receipts: Vec<ReceiptBody> = frozen.generation.txs.values().cloned().collect();
+    let mut receipts: Vec<ReceiptBody> = frozen.generation.receipts().to_vec();
     receipts.sort_unstable_by(|a, b| by_key(a.tx.0.as_bytes(), b.tx.0.as_bytes()));
     backend.write(&spent, &receipts)?;
     filter.insert_all(spent.iter().map(|(c, _)| c.0.as_bytes()).chain(receipts.iter().map(|b| b.tx.0.as_bytes())));
     shared.entries_written.fetch_add((spent.len() + receipts.len()) as u64, Ordering::Relaxed);
-    shared.generations_written.fetch_add(1, Ordering::Relaxed);
+    // Release: whoever reads the new count (Acquire) also sees the filter
+    // holding every key of this generation (`ColdStore::generations_written`).
+    shared.generations_written.fetch_add(1, Ordering::Release);
     frozen.written.store(true, Ordering::Release);
     Ok(())
 }
@@ -608,6 +689,16 @@ impl ColdStore {
         self.durable
     }
 
+    /// Generations written since opening. Once a caller has read a count,
+    /// the filter holds every key of those generations: a filter probe made
+    /// after reading it is valid for every generation the count covers, and
+    /// an engine (which drops a generation only once it is written) that
+    /// still reads the same count has dropped no generation the probe
+    /// could have missed.
+    pub fn generations_written(&self) -> u64 {
+        self.shared.generations_written.load(Ordering::Acquire)
+    }
+
     /// Generations and entries written since opening.
     pub fn written(&self) -> (u64, u64) {
         (self.shared.generations_written.load(Ordering::Relaxed), self.shared.entries_written.load(Ordering::Relaxed))
@@ -642,5 +733,69 @@ impl ColdStore {
 impl Drop for ColdStore {
     fn drop(&mut self) {
         self.stop_writer();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dtenge_crypto::hash;
+
+    fn c(n: u64) -> Commitment {
+        Commitment(hash(b"c", &[&n.to_le_bytes()]))
+    }
+
+    fn t(n: u64) -> TxId {
+        TxId(hash(b"t", &[&n.to_le_bytes()]))
+    }
+
+    fn body(n: u64, seq: u64) -> ReceiptBody {
+        ReceiptBody {
+            tx: t(n),
+            seq,
+            committed_at: Timestamp(n),
+            inputs_digest: hash(b"i", &[&n.to_le_bytes()]),
+            outputs_digest: hash(b"o", &[&n.to_le_bytes()]),
+        }
+    }
+
+    #[test]
+    fn a_generation_finds_every_entry_past_its_capacity_and_nothing_else() {
+        // Capacity 8, filled with 5 000 of each: the position tables grow
+        // (rehash by the entries' own keys) and still find every entry.
+        let mut g = Generation::with_capacity(8);
+        for n in 0..5_000 {
+            g.insert_spent(c(n), t(n / 2));
+            g.insert_receipt(body(n, n + 1));
+        }
+        assert_eq!(g.len(), 10_000);
+        for n in 0..5_000 {
+            assert_eq!(g.spender(&c(n)), Some(t(n / 2)));
+            assert_eq!(g.receipt(&t(n)), Some(&body(n, n + 1)));
+        }
+        for n in 5_000..6_000 {
+            assert_eq!(g.spender(&c(n)), None);
+            assert_eq!(g.receipt(&t(n)), None);
+        }
+        // Commit order is kept for the cold writer and snapshots.
+        assert_eq!(g.spent()[4_999], (c(4_999), t(2_499)));
+        assert_eq!(g.receipts()[0], body(0, 1));
+    }
+
+    #[test]
+    fn a_second_record_for_a_key_replaces_the_first_as_a_map_would() {
+        let mut g = Generation::with_capacity(4);
+        g.insert_spent(c(1), t(1));
+        g.insert_spent(c(1), t(2));
+        g.insert_receipt(body(7, 1));
+        g.insert_receipt(body(7, 2));
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.spender(&c(1)), Some(t(2)));
+        assert_eq!(g.receipt(&t(7)).map(|b| b.seq), Some(2));
+        // A clone is independent (audits copy the state).
+        let copy = g.clone();
+        g.insert_spent(c(2), t(3));
+        assert_eq!(copy.spender(&c(2)), None);
+        assert_eq!(g.spender(&c(2)), Some(t(3)));
     }
 }

@@ -207,8 +207,12 @@ impl NotaryState {
             for c in snap.unspent {
                 state.unspent[shard_of(&c)].insert(c);
             }
-            state.current.spent.extend(snap.spent);
-            state.current.txs.extend(snap.txs.into_iter().map(|b| (b.tx, b)));
+            for (c, tx) in snap.spent {
+                state.current.insert_spent(c, tx);
+            }
+            for body in snap.txs {
+                state.current.insert_receipt(body);
+            }
             state.last_seq = snap.last_seq;
             state.spent_total = snap.spent_total;
         } else {
@@ -223,12 +227,14 @@ impl NotaryState {
                         state.unspent[shard_of(&c)].insert(c);
                     }
                     Entry::Spent(tx) => {
-                        state.current.spent.insert(c, tx);
+                        state.current.insert_spent(c, tx);
                         state.spent_total += 1;
                     }
                 }
             }
-            state.current.txs = legacy.txs;
+            for body in legacy.txs.into_values() {
+                state.current.insert_receipt(body);
+            }
             state.last_seq = legacy.last_seq;
         }
         state.maybe_freeze(None);
@@ -243,8 +249,8 @@ impl NotaryState {
         let mut spent: Vec<(Commitment, TxId)> = Vec::new();
         let mut txs: Vec<ReceiptBody> = Vec::new();
         for generation in self.generations() {
-            spent.extend(generation.spent.iter().map(|(c, t)| (*c, *t)));
-            txs.extend(generation.txs.values().cloned());
+            spent.extend_from_slice(generation.spent());
+            txs.extend_from_slice(generation.receipts());
         }
         spent.sort_unstable();
         spent.dedup();
@@ -262,22 +268,38 @@ impl NotaryState {
     }
 
     fn entry(&self, c: &Commitment) -> Result<Option<Entry>, ColdError> {
+        self.entry_probed(c, None)
+    }
+
+    /// As `entry`; `in_cold: Some(false)` is a valid [`ColdProbe`]'s "not
+    /// in the cold store".
+    fn entry_probed(&self, c: &Commitment, in_cold: Option<bool>) -> Result<Option<Entry>, ColdError> {
         if self.unspent[shard_of(c)].contains(c) {
             return Ok(Some(Entry::Unspent));
         }
         for generation in self.generations() {
-            if let Some(tx) = generation.spent.get(c) {
-                return Ok(Some(Entry::Spent(*tx)));
+            if let Some(tx) = generation.spender(c) {
+                return Ok(Some(Entry::Spent(tx)));
             }
+        }
+        if in_cold == Some(false) {
+            return Ok(None);
         }
         Ok(self.cold.spender(c)?.map(Entry::Spent))
     }
 
     fn receipt_of(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
+        self.receipt_probed(tx, None)
+    }
+
+    fn receipt_probed(&self, tx: &TxId, in_cold: Option<bool>) -> Result<Option<ReceiptBody>, ColdError> {
         for generation in self.generations() {
-            if let Some(body) = generation.txs.get(tx) {
+            if let Some(body) = generation.receipt(tx) {
                 return Ok(Some(body.clone()));
             }
+        }
+        if in_cold == Some(false) {
+            return Ok(None);
         }
         self.cold.receipt(tx)
     }
@@ -330,8 +352,8 @@ impl NotaryState {
         for generation in std::iter::once(&self.current)
             .chain(self.frozen.iter().filter(|f| !f.written.load(Ordering::Acquire)).map(|f| f.generation.as_ref()))
         {
-            counts.spent += generation.spent.len();
-            counts.receipts += generation.txs.len();
+            counts.spent += generation.spent().len();
+            counts.receipts += generation.receipts().len();
         }
         counts
     }
@@ -350,11 +372,13 @@ impl NotaryState {
     /// already been applied. `may_issue` says whether the node may submit
     /// claims without inputs. Nothing is changed.
     pub fn decide(&self, batch: &NotariseBatch, now: Timestamp, may_issue: bool) -> Result<Vec<Decision>, ColdError> {
-        self.decide_digested(batch, &digests(batch), now, may_issue)
+        self.decide_digested(batch, &digests(batch), None, now, may_issue)
     }
 
     /// As [`NotaryState::decide`], with the claims' input and output digests
-    /// computed beforehand by [`digests`] (outside the notary's lock).
+    /// computed beforehand by [`digests`] and the cold filter probed by
+    /// [`ColdProbe::new`] (both outside the notary's lock). A probe made
+    /// before a generation was written is ignored (the filter is asked again).
     ///
     /// # Errors
     /// The cold store could not be read: nothing can be decided.
@@ -362,9 +386,14 @@ impl NotaryState {
         &self,
         batch: &NotariseBatch,
         digests: &[(Digest, Digest)],
+        probe: Option<&ColdProbe>,
         now: Timestamp,
         may_issue: bool,
     ) -> Result<Vec<Decision>, ColdError> {
+        let written = self.cold.generations_written();
+        let expected: usize = batch.claims.iter().map(|c| 1 + c.outputs.len()).sum();
+        let probe = probe.filter(|p| p.written == written && p.maybe.len() == expected).map(|p| p.maybe.as_slice());
+        let mut at = 0usize;
         let touched: usize = batch.claims.iter().map(|c| c.inputs.len() + c.outputs.len()).sum();
         let mut overlay: HashMap<Commitment, Entry> = HashMap::with_capacity_and_hasher(touched, Default::default());
         let mut new_txs: HashMap<TxId, ReceiptBody> =
@@ -372,18 +401,22 @@ impl NotaryState {
         let mut seq = self.last_seq;
         let mut decisions = Vec::with_capacity(batch.claims.len());
         for (i, claim) in batch.claims.iter().enumerate() {
-            let look = |c: &Commitment| match overlay.get(c) {
+            // This claim's probe answers: its tx id, then each output.
+            let hints = probe.and_then(|p| p.get(at..at + 1 + claim.outputs.len()));
+            at += 1 + claim.outputs.len();
+            let hint = |k: usize| hints.and_then(|h| h.get(k).copied());
+            let look = |c: &Commitment, in_cold: Option<bool>| match overlay.get(c) {
                 Some(e) => Ok(Some(*e)),
-                None => self.entry(c),
+                None => self.entry_probed(c, in_cold),
             };
             let earlier = match new_txs.get(&claim.tx) {
                 Some(body) => Some(body.clone()),
-                None => self.receipt_of(&claim.tx)?,
+                None => self.receipt_probed(&claim.tx, hint(0))?,
             };
             let decision = if let Some(body) = earlier {
                 Decision::AlreadyCommitted(body)
             } else {
-                match check(claim, now, may_issue, look)? {
+                match check(claim, now, may_issue, |c| look(c, None), |output, c| look(c, hint(1 + output)))? {
                     Err(rejection) => Decision::Reject(rejection),
                     Ok(()) => {
                         seq = seq.saturating_add(1);
@@ -415,54 +448,65 @@ impl NotaryState {
     /// make `apply` fail: the history stays in memory and
     /// [`ColdStore::failure`] reports the error (the service stops answering).
     pub fn apply(&mut self, record: &NotaryRecord) {
-        self.apply_checked(record, true);
-    }
-
-    /// As [`NotaryState::apply`], for a record `decide` has just produced
-    /// under the same lock: it skips re-checking that no committed
-    /// transaction repeats (three lookups per claim), which `decide` has
-    /// just done. Every other check stays: inputs must be unspent, outputs new.
-    pub fn apply_decided(&mut self, record: &NotaryRecord) {
-        self.apply_checked(record, false);
-    }
-
-    fn apply_checked(&mut self, record: &NotaryRecord, check_repeats: bool) {
-        for index in &record.committed {
-            let Some(claim) = usize::try_from(*index).ok().and_then(|i| record.batch.claims.get(i)) else {
-                panic!("journal record names claim {index} outside its batch");
+        for claim in Self::committed_claims(record) {
+            assert!(
+                !self.generations().any(|g| g.receipt(&claim.tx).is_some()),
+                "journal commits {:?} twice",
+                claim.tx
+            );
+            let body = ReceiptBody {
+                tx: claim.tx,
+                seq: self.last_seq.saturating_add(1),
+                committed_at: record.committed_at,
+                inputs_digest: claim.inputs_digest(),
+                outputs_digest: claim.outputs_digest(),
             };
-            if check_repeats {
-                assert!(
-                    !self.generations().any(|g| g.txs.contains_key(&claim.tx)),
-                    "journal commits {:?} twice",
-                    claim.tx
-                );
-            }
-            self.commit(claim, record.committed_at);
+            self.commit(claim, body);
         }
         self.maybe_freeze(Some(record.committed_at));
     }
 
-    fn commit(&mut self, claim: &TxClaim, at: Timestamp) {
+    /// As [`NotaryState::apply`], for a record `decide` has just produced
+    /// under the same lock, with its `decisions`: it takes each receipt body
+    /// (and so the claim's digests) from its `Commit` decision instead of
+    /// hashing the claim again, and skips re-checking that no committed
+    /// transaction repeats (three lookups per claim), which `decide` has
+    /// just done. Every other check stays: inputs must be unspent, outputs
+    /// new. The state it leaves is the one `apply` leaves.
+    pub fn apply_decided(&mut self, record: &NotaryRecord, decisions: &[Decision]) {
+        for (index, claim) in record.committed.iter().zip(Self::committed_claims(record)) {
+            let body = match usize::try_from(*index).ok().and_then(|i| decisions.get(i)) {
+                Some(Decision::Commit(body)) if body.tx == claim.tx => body.clone(),
+                other => panic!("record commits claim {index} but its decision is {other:?}"),
+            };
+            self.commit(claim, body);
+        }
+        self.maybe_freeze(Some(record.committed_at));
+    }
+
+    fn committed_claims(record: &NotaryRecord) -> impl Iterator<Item = &TxClaim> {
+        record.committed.iter().map(|index| {
+            match usize::try_from(*index).ok().and_then(|i| record.batch.claims.get(i)) {
+                Some(claim) => claim,
+                None => panic!("journal record names claim {index} outside its batch"),
+            }
+        })
+    }
+
+    fn commit(&mut self, claim: &TxClaim, body: ReceiptBody) {
         for c in claim.inputs.iter() {
             let removed = self.unspent[shard_of(c)].remove(c);
             assert!(removed, "journal spends {c:?} which was not unspent");
-            self.current.spent.insert(*c, claim.tx);
+            self.current.insert_spent(*c, claim.tx);
         }
         for c in claim.outputs.iter() {
             let fresh = self.unspent[shard_of(c)].insert(*c);
             assert!(fresh, "journal creates {c:?} twice");
         }
         self.last_seq = self.last_seq.saturating_add(1);
+        debug_assert_eq!(body.seq, self.last_seq, "a receipt's sequence number is the commit's");
         self.spent_total = self.spent_total.saturating_add(claim.inputs.len() as u64);
-        let body = ReceiptBody {
-            tx: claim.tx,
-            seq: self.last_seq,
-            committed_at: at,
-            inputs_digest: claim.inputs_digest(),
-            outputs_digest: claim.outputs_digest(),
-        };
-        self.current.txs.insert(claim.tx, body);
+        self.current.insert_receipt(body);
     }
 
     /// Freezes a full or (at a commit's time `now`) old current generation,
@@ -532,6 +576,35 @@ impl NotaryState {
     }
 }
 
+/// The cold store's filter asked, before the notary's lock is taken, about
+/// every transaction id and output of a batch: the filter is lock-free and
+/// its probes are cache misses, so they need not lengthen the critical
+/// section. A "no" is final only if no generation was written between the
+/// probe and the decision (then none was dropped from memory either); the
+/// engine checks that under its lock and otherwise asks the filter again.
+#[derive(Debug, Clone)]
+pub struct ColdProbe {
+    written: u64,
+    /// Per claim: whether its tx id may be in the cold store, then whether
+    /// each of its outputs may be.
+    maybe: Vec<bool>,
+}
+
+impl ColdProbe {
+    /// Probes the filter of `cold` for `batch`.
+    pub fn new(cold: &ColdStore, batch: &NotariseBatch) -> ColdProbe {
+        // The count first: the probes below see at least its generations.
+        let written = cold.generations_written();
+        let filter = cold.filter();
+        let mut maybe = Vec::with_capacity(batch.claims.iter().map(|c| 1 + c.outputs.len()).sum());
+        for claim in &batch.claims {
+            maybe.push(filter.may_contain(claim.tx.0.as_bytes()));
+            maybe.extend(claim.outputs.iter().map(|o| filter.may_contain(o.0.as_bytes())));
+        }
+        ColdProbe { written, maybe }
+    }
+}
+
 /// Each claim's (inputs digest, outputs digest), as its receipt names them.
 pub fn digests(batch: &NotariseBatch) -> Vec<(Digest, Digest)> {
     batch.claims.iter().map(|c| (c.inputs_digest(), c.outputs_digest())).collect()
@@ -542,7 +615,8 @@ fn check(
     claim: &TxClaim,
     now: Timestamp,
     may_issue: bool,
-    look: impl Fn(&Commitment) -> Result<Option<Entry>, ColdError>,
+    look_input: impl Fn(&Commitment) -> Result<Option<Entry>, ColdError>,
+    look_output: impl Fn(usize, &Commitment) -> Result<Option<Entry>, ColdError>,
 ) -> Result<Result<(), NotaryRejection>, ColdError> {
     if !claim.window.contains(now) {
         return Ok(Err(NotaryRejection::OutsideWindow { now, window: claim.window }));
@@ -556,7 +630,7 @@ fn check(
         return Ok(Err(NotaryRejection::RepeatedCommitment { commitment: *pair[0] }));
     }
     for (input, c) in claim.inputs.iter().enumerate() {
-        match look(c)? {
+        match look_input(c)? {
             Some(Entry::Unspent) => {}
             Some(Entry::Spent(spent_by)) => {
                 return Ok(Err(NotaryRejection::Conflict { input, commitment: *c, spent_by }));
@@ -565,7 +639,7 @@ fn check(
         }
     }
     for (output, c) in claim.outputs.iter().enumerate() {
-        if look(c)?.is_some() {
+        if look_output(output, c)?.is_some() {
             return Ok(Err(NotaryRejection::DuplicateOutput { output }));
         }
     }

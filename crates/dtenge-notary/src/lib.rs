@@ -19,7 +19,7 @@ pub mod messages;
 pub mod service;
 
 pub use cold::{ColdBackend, ColdError, ColdStore, FjallCold, MemoryCold, WriteMode};
-pub use engine::{Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
+pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
 pub use messages::{
     BatchRefusal, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError,
     ReceiptVerifier, TxClaim, Verdict,

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  Notarise(batch) ─► check sender = batch.node, verify batch signature
-//!                  ─► lock { decide; apply; journal.append(record) }   (order of the log = order of decisions)
+//!                  ─► digests, cold-filter probe (lock-free)
+//!                  ─► lock { decide; journal.append(record); apply }   (order of the log = order of decisions)
 //!                  ─► wait until durable (the record, or everything before it)
 //!                  ─► sign receipts, answer
 //! ```
@@ -22,7 +23,7 @@ use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{ParticipantId, Timestamp, TxId};
 
 use crate::cold::{ColdError, ColdStore, MemoryCold};
-use crate::engine::{Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
+use crate::engine::{ColdProbe, Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
 use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptBody, Verdict};
 
 /// Take a snapshot after this many journaled batches.
@@ -70,6 +71,9 @@ pub struct NotaryService {
     clock: Arc<dyn Clock>,
     journal: Journal,
     state: Mutex<NotaryState>,
+    /// The state's cold store (fixed for its life), for probing its
+    /// lock-free filter before the state's lock is taken.
+    cold: Arc<ColdStore>,
 }
 
 impl NotaryService {
@@ -112,7 +116,8 @@ impl NotaryService {
         if let Some(e) = state.cold().failure() {
             return Err(NotaryError::Cold(e));
         }
-        Ok(Arc::new(NotaryService { key, participants, clock, journal, state: Mutex::new(state) }))
+        let cold = Arc::clone(state.cold());
+        Ok(Arc::new(NotaryService { key, participants, clock, journal, state: Mutex::new(state), cold }))
     }
 
     fn state(&self) -> MutexGuard<'_, NotaryState> {
@@ -138,6 +143,7 @@ impl NotaryService {
         }
         let may_issue = node.role == Role::Nbk;
         let digests = crate::engine::digests(&batch);
+        let probe = ColdProbe::new(&self.cold, &batch);
         // The journal record is the batch, the committed positions and the
         // time, encoded one after another (borsh): the batch — nearly all of
         // the bytes — is encoded here, outside the lock.
@@ -149,7 +155,7 @@ impl NotaryService {
                 return Err(NotaryCallError::Internal(e.to_string()));
             }
             let decisions = state
-                .decide_digested(&batch, &digests, now, may_issue)
+                .decide_digested(&batch, &digests, Some(&probe), now, may_issue)
                 .map_err(|e| NotaryCallError::Internal(e.to_string()))?;
             let committed: Vec<u32> = decisions
                 .iter()
@@ -163,7 +169,7 @@ impl NotaryService {
                 let record = NotaryRecord { batch, committed, committed_at: now };
                 let bytes = record_bytes(batch_bytes, &record.committed, now)?;
                 let pending = self.journal.append(bytes)?;
-                state.apply_decided(&record);
+                state.apply_decided(&record, &decisions);
                 pending
             };
             (decisions, durable)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_net::{ManualClock, ParticipantInfo, Participants, Role};
+use dtenge_notary::engine::digests;
 use dtenge_notary::*;
 use dtenge_store::{Journal, JournalConfig, SyncMode};
 use dtenge_types::{ParticipantId, TimeWindow, Timestamp};
@@ -374,4 +375,33 @@ fn a_generation_also_closes_by_age_so_a_slow_notary_moves_history_out_too() {
     // A clock that steps back never closes a generation early, nor fails.
     apply_at(&mut s, vec![claim(7, &[6], &[9])], at(20_000));
     assert_eq!(cold.written().0, 2);
+}
+
+/// A filter probe made while a key was still in a memory generation says
+/// "not in the cold store"; if that generation is then written and dropped
+/// before the decision, the probe is stale and must not be believed.
+#[test]
+fn a_cold_probe_made_before_a_generation_left_memory_is_not_believed() {
+    let cold = Arc::new(ColdStore::memory(MemoryCold::new(), 1 << 16));
+    let config = NotaryConfig { generation_entries: 1_000_000, generation_ms: u64::MAX, filter_bytes: 1 << 16 };
+    let mut s = NotaryState::with_cold(cold.clone(), config);
+    apply_at(&mut s, vec![claim(1, &[], &[1, 2])], NOW);
+    apply_at(&mut s, vec![claim(2, &[1], &[3])], NOW);
+    // Probed now, the spent 1 and t(2) are only in a memory generation: the
+    // filter says "no" to both.
+    let resurrect = batch(vec![claim(3, &[2], &[1])]);
+    let retry = batch(vec![claim(2, &[1], &[3])]);
+    let (stale_resurrect, stale_retry) = (ColdProbe::new(&cold, &resurrect), ColdProbe::new(&cold, &retry));
+    // Their generation goes to the cold store and leaves memory.
+    s.flush_to_cold().unwrap();
+    assert_eq!(s.hot_counts().receipts, 0);
+    assert!(cold.filter().may_contain(c(1).0.as_bytes()));
+    let decided = |batch: &NotariseBatch, probe: &ColdProbe| {
+        s.decide_digested(batch, &digests(batch), Some(probe), NOW, true).unwrap().remove(0)
+    };
+    assert_eq!(decided(&resurrect, &stale_resurrect), Decision::Reject(NotaryRejection::DuplicateOutput { output: 0 }));
+    assert!(matches!(decided(&retry, &stale_retry), Decision::AlreadyCommitted(ref b) if b.tx == t(2)));
+    // A fresh probe sees the keys in the filter and gives the same answers.
+    let fresh = ColdProbe::new(&cold, &resurrect);
+    assert_eq!(decided(&resurrect, &fresh), Decision::Reject(NotaryRejection::DuplicateOutput { output: 0 }));
 }

@@ -4,7 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use dtenge_crypto::hash;
-use dtenge_notary::{Decision, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
+use dtenge_notary::engine::digests;
+use dtenge_notary::{ColdProbe, Decision, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
 use dtenge_types::{Commitment, TimeWindow, Timestamp, TxId};
 
 pub fn c(n: u64) -> Commitment {
@@ -26,7 +27,8 @@ pub fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
     }
 }
 
-/// Decides `batch` at [`NOW`] and applies what commits, like the runtime;
+/// Decides `batch` at [`NOW`] and applies what commits, like the runtime
+/// (`apply_decided`);
 /// returns the decisions and the record applied (if anything committed).
 pub fn decide_and_apply(
     state: &mut NotaryState,
@@ -43,13 +45,17 @@ pub fn decide_and_apply_at(
     may_issue: bool,
     at: Timestamp,
 ) -> (Vec<Decision>, Option<NotaryRecord>) {
-    let decisions = state.decide(&batch, at, may_issue).unwrap();
+    // Like the runtime: digests and the cold filter's answers first.
+    let probe = ColdProbe::new(state.cold(), &batch);
+    let decisions = state.decide_digested(&batch, &digests(&batch), Some(&probe), at, may_issue).unwrap();
     let committed: Vec<u32> =
         decisions.iter().enumerate().filter(|(_, d)| matches!(d, Decision::Commit(_))).map(|(i, _)| i as u32).collect();
     if committed.is_empty() {
         return (decisions, None);
     }
     let record = NotaryRecord { batch, committed, committed_at: at };
-    state.apply(&record);
+    // The runtime applies with its decisions (journal replay uses `apply`:
+    // the model tests compare the two after every restart).
+    state.apply_decided(&record, &decisions);
     (decisions, Some(record))
 }
