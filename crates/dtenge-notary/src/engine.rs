@@ -38,7 +38,6 @@
 //! memory or in the cold store (both backend and filter).
 
 use std::collections::HashMap as StdHashMap;
-use std::collections::HashSet as StdHashSet;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,13 +45,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The engine's maps: keys are SHA-256 outputs, so a fast, randomly seeded
 /// hasher is enough (foldhash; the seed resists crafted collisions).
 pub(crate) type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = StdHashSet<K, foldhash::fast::RandomState>;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
 
 use crate::cold::{ColdError, ColdStore, Frozen, Generation, MemoryCold};
+use crate::live::DigestSet;
 use crate::messages::{NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
 
 /// Number of internal partitions of the unspent set.
@@ -134,7 +133,7 @@ pub struct HotCounts {
 /// Cloning copies the memory part and shares the cold store (for audits).
 #[derive(Debug, Clone)]
 pub struct NotaryState {
-    unspent: Vec<HashSet<Commitment>>,
+    unspent: Vec<DigestSet>,
     current: Generation,
     /// Time of the first commit in the current generation.
     current_since: Option<Timestamp>,
@@ -186,7 +185,7 @@ impl NotaryState {
     /// journal is replayed over it).
     pub fn with_cold(cold: Arc<ColdStore>, config: NotaryConfig) -> NotaryState {
         NotaryState {
-            unspent: vec![HashSet::default(); SHARDS],
+            unspent: (0..SHARDS).map(|_| DigestSet::new()).collect(),
             current: Generation::with_capacity(config.generation_entries),
             current_since: None,
             frozen: VecDeque::new(),
@@ -205,7 +204,7 @@ impl NotaryState {
             let snap: Snapshot =
                 borsh::from_slice(rest).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
             for c in snap.unspent {
-                state.unspent[shard_of(&c)].insert(c);
+                state.unspent[shard_of(&c)].insert(c.0.as_bytes());
             }
             for (c, tx) in snap.spent {
                 state.current.insert_spent(c, tx);
@@ -224,7 +223,7 @@ impl NotaryState {
             for (c, e) in legacy.shards.into_iter().flatten() {
                 match e {
                     Entry::Unspent => {
-                        state.unspent[shard_of(&c)].insert(c);
+                        state.unspent[shard_of(&c)].insert(c.0.as_bytes());
                     }
                     Entry::Spent(tx) => {
                         state.current.insert_spent(c, tx);
@@ -244,7 +243,8 @@ impl NotaryState {
     /// The memory part as snapshot bytes (the cold store must be persisted
     /// before the journal drops records this covers).
     pub fn to_snapshot(&self) -> Vec<u8> {
-        let mut unspent: Vec<Commitment> = self.unspent.iter().flatten().copied().collect();
+        let mut unspent: Vec<Commitment> =
+            self.unspent.iter().flat_map(|s| s.iter()).map(|k| Commitment(Digest(k))).collect();
         unspent.sort_unstable();
         let mut spent: Vec<(Commitment, TxId)> = Vec::new();
         let mut txs: Vec<ReceiptBody> = Vec::new();
@@ -274,7 +274,7 @@ impl NotaryState {
     /// As `entry`; `in_cold: Some(false)` is a valid [`ColdProbe`]'s "not
     /// in the cold store".
     fn entry_probed(&self, c: &Commitment, in_cold: Option<bool>) -> Result<Option<Entry>, ColdError> {
-        if self.unspent[shard_of(c)].contains(c) {
+        if self.unspent[shard_of(c)].contains(c.0.as_bytes()) {
             return Ok(Some(Entry::Unspent));
         }
         for generation in self.generations() {
@@ -495,12 +495,12 @@ impl NotaryState {
 
     fn commit(&mut self, claim: &TxClaim, body: ReceiptBody) {
         for c in claim.inputs.iter() {
-            let removed = self.unspent[shard_of(c)].remove(c);
+            let removed = self.unspent[shard_of(c)].remove(c.0.as_bytes());
             assert!(removed, "journal spends {c:?} which was not unspent");
             self.current.insert_spent(*c, claim.tx);
         }
         for c in claim.outputs.iter() {
-            let fresh = self.unspent[shard_of(c)].insert(*c);
+            let fresh = self.unspent[shard_of(c)].insert(c.0.as_bytes());
             assert!(fresh, "journal creates {c:?} twice");
         }
         self.last_seq = self.last_seq.saturating_add(1);

@@ -15,6 +15,7 @@
 
 pub mod cold;
 pub mod engine;
+mod live;
 pub mod messages;
 pub mod service;
 
