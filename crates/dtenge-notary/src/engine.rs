@@ -377,8 +377,9 @@ impl NotaryState {
 
     /// As [`NotaryState::decide`], with the claims' input and output digests
     /// computed beforehand by [`digests`] and the cold filter probed by
-    /// [`ColdProbe::new`] (both outside the notary's lock). A probe made
-    /// before a generation was written is ignored (the filter is asked again).
+    /// [`ColdProbe::new`] over this state's cold store (both outside the
+    /// notary's lock). A probe made before a generation was written, or one
+    /// of another batch's shape, is ignored (the filter is asked again).
     ///
     /// # Errors
     /// The cold store could not be read: nothing can be decided.
