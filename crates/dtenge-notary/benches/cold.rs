@@ -7,36 +7,18 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::*;
-use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{NOW, batch, c, claim, decide_and_apply};
 
 const N: u64 = 100_000;
-const NOW: Timestamp = Timestamp(1_000_000);
 
-fn c(n: u64) -> Commitment {
-    Commitment(hash(b"bench-commitment", &[&n.to_le_bytes()]))
-}
-
-fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
-    TxClaim {
-        tx: TxId(hash(b"bench-tx", &[&tx.to_le_bytes()])),
-        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
-    }
-}
-
-fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
-    NotariseBatch::signed(ParticipantId::new("NBK").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
-}
-
+/// Decides and applies `claims`; every one must commit.
 fn apply(state: &mut NotaryState, claims: Vec<TxClaim>, may_issue: bool) {
-    let b = batch(claims);
-    let decisions = state.decide(&b, NOW, may_issue).unwrap();
-    let committed: Vec<u32> = (0..decisions.len() as u32).collect();
+    let (decisions, _) = decide_and_apply(state, batch(claims), may_issue);
     assert!(decisions.iter().all(|d| matches!(d, Decision::Commit(_))));
-    state.apply(&NotaryRecord { batch: b, committed, committed_at: NOW });
 }
 
 fn cold_lookups(cr: &mut Criterion) {

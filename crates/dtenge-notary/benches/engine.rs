@@ -10,31 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::engine::digests;
 use dtenge_notary::*;
-use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{NOW, batch, claim};
 
 const LIVE: u64 = 2_000_000;
 const CLAIMS: u64 = 1024;
-const NOW: Timestamp = Timestamp(1_000_000);
-
-fn c(n: u64) -> Commitment {
-    Commitment(hash(b"bench-commitment", &[&n.to_le_bytes()]))
-}
-
-fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
-    TxClaim {
-        tx: TxId(hash(b"bench-tx", &[&tx.to_le_bytes()])),
-        inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
-        window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
-    }
-}
-
-fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
-    NotariseBatch::signed(ParticipantId::new("STB1").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
-}
 
 /// Decides and applies `b` (everything must commit); returns the time of
 /// the part the service runs under its lock.

@@ -403,11 +403,8 @@ fn rand_seed() -> u64 {
 /// vectors instead of walking hash tables.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Generation {
-    spent: Vec<(Commitment, TxId)>,
-    receipts: Vec<ReceiptBody>,
-    spent_at: hashbrown::HashTable<usize>,
-    receipt_at: hashbrown::HashTable<usize>,
-    hasher: foldhash::fast::RandomState,
+    spent: Recorded<(Commitment, TxId)>,
+    receipts: Recorded<ReceiptBody>,
 }
 
 impl Generation {
@@ -415,84 +412,109 @@ impl Generation {
     /// generation's entries with two-input payments): no rehash while it fills.
     pub(crate) fn with_capacity(entries: usize) -> Generation {
         let entries = entries.min(1 << 22);
-        let (spent, receipts) = (entries * 3 / 4, entries / 2);
-        Generation {
-            spent: Vec::with_capacity(spent),
-            receipts: Vec::with_capacity(receipts),
-            spent_at: hashbrown::HashTable::with_capacity(spent),
-            receipt_at: hashbrown::HashTable::with_capacity(receipts),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
-
-    fn hash(&self, key: &Digest) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
+        Generation { spent: Recorded::with_capacity(entries * 3 / 4), receipts: Recorded::with_capacity(entries / 2) }
     }
 
     /// The transaction that spent `c`, if this generation holds it.
     pub(crate) fn spender(&self, c: &Commitment) -> Option<TxId> {
-        let spent = &self.spent;
-        let at = self.spent_at.find(self.hash(&c.0), |&i| spent.get(i).is_some_and(|(k, _)| k == c))?;
-        spent.get(*at).map(|(_, tx)| *tx)
+        self.spent.get(&c.0).map(|(_, tx)| *tx)
     }
 
     /// The receipt body of `tx`, if this generation holds it.
     pub(crate) fn receipt(&self, tx: &TxId) -> Option<&ReceiptBody> {
-        let receipts = &self.receipts;
-        let at = self.receipt_at.find(self.hash(&tx.0), |&i| receipts.get(i).is_some_and(|b| b.tx == *tx))?;
-        receipts.get(*at)
+        self.receipts.get(&tx.0)
     }
 
     /// Records that `tx` spent `c` (a second record for `c` replaces the first).
     pub(crate) fn insert_spent(&mut self, c: Commitment, tx: TxId) {
-        let hash = self.hash(&c.0);
-        let Generation { spent, spent_at, hasher, .. } = self;
-        let rehash = |&i: &usize| spent.get(i).map_or(0, |(k, _)| std::hash::BuildHasher::hash_one(&*hasher, k.0));
-        match spent_at.find(hash, |&i| spent.get(i).is_some_and(|(k, _)| *k == c)) {
-            Some(&i) => {
-                if let Some(slot) = spent.get_mut(i) {
-                    slot.1 = tx;
-                }
-            }
-            None => {
-                spent_at.insert_unique(hash, spent.len(), rehash);
-                spent.push((c, tx));
-            }
-        }
+        self.spent.put((c, tx));
     }
 
     /// Records a committed transaction's receipt body (a second body for the
     /// same transaction replaces the first).
     pub(crate) fn insert_receipt(&mut self, body: ReceiptBody) {
-        let hash = self.hash(&body.tx.0);
-        let Generation { receipts, receipt_at, hasher, .. } = self;
-        let rehash = |&i: &usize| receipts.get(i).map_or(0, |b| std::hash::BuildHasher::hash_one(&*hasher, b.tx.0));
-        match receipt_at.find(hash, |&i| receipts.get(i).is_some_and(|b| b.tx == body.tx)) {
-            Some(&i) => {
-                if let Some(slot) = receipts.get_mut(i) {
-                    *slot = body;
-                }
-            }
-            None => {
-                receipt_at.insert_unique(hash, receipts.len(), rehash);
-                receipts.push(body);
-            }
-        }
+        self.receipts.put(body);
     }
 
     /// Spent commitments and their spenders, in the order they were recorded.
     pub(crate) fn spent(&self) -> &[(Commitment, TxId)] {
-        &self.spent
+        &self.spent.items
     }
 
     /// Receipt bodies, in the order they were recorded.
     pub(crate) fn receipts(&self) -> &[ReceiptBody] {
-        &self.receipts
+        &self.receipts.items
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.spent.len() + self.receipts.len()
+        self.spent.items.len() + self.receipts.items.len()
+    }
+}
+
+/// An entry of recent history and the key it is found by.
+trait Keyed {
+    fn key(&self) -> &Digest;
+}
+
+impl Keyed for (Commitment, TxId) {
+    fn key(&self) -> &Digest {
+        &self.0.0
+    }
+}
+
+impl Keyed for ReceiptBody {
+    fn key(&self) -> &Digest {
+        &self.tx.0
+    }
+}
+
+/// Entries in the order they were recorded, found by key through a table of
+/// their positions.
+#[derive(Debug, Clone)]
+struct Recorded<T> {
+    items: Vec<T>,
+    at: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl<T: Keyed> Default for Recorded<T> {
+    fn default() -> Self {
+        Recorded::with_capacity(0)
+    }
+}
+
+impl<T: Keyed> Recorded<T> {
+    fn with_capacity(entries: usize) -> Recorded<T> {
+        Recorded {
+            items: Vec::with_capacity(entries),
+            at: hashbrown::HashTable::with_capacity(entries),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn get(&self, key: &Digest) -> Option<&T> {
+        use std::hash::BuildHasher;
+        let items = &self.items;
+        let at = self.at.find(self.hasher.hash_one(key), |&i| items.get(i).is_some_and(|e| e.key() == key))?;
+        items.get(*at)
+    }
+
+    /// Appends `entry`, or replaces the entry with its key.
+    fn put(&mut self, entry: T) {
+        use std::hash::BuildHasher;
+        let Recorded { items, at, hasher } = self;
+        let hash = hasher.hash_one(entry.key());
+        match at.find(hash, |&i| items.get(i).is_some_and(|e| e.key() == entry.key())) {
+            Some(&i) => {
+                if let Some(slot) = items.get_mut(i) {
+                    *slot = entry;
+                }
+            }
+            None => {
+                at.insert_unique(hash, items.len(), |&i| items.get(i).map_or(0, |e| hasher.hash_one(e.key())));
+                items.push(entry);
+            }
+        }
     }
 }
 

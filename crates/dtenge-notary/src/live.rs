@@ -189,33 +189,25 @@ impl DigestSet {
 
     fn grow(&mut self) {
         let mut bigger = DigestSet::with_slots(self.capacity * 2, self.hasher.clone());
-        for key in self.slots.bytes().chunks_exact(KEY).filter(|k| *k != EMPTY) {
+        for key in self.slot_keys() {
             // Distinct keys in a table of twice the room: each goes to the
             // first empty slot of its run.
-            let Err(i) = bigger.find_key(key) else { continue };
-            bigger.slots.bytes_mut()[i * KEY..(i + 1) * KEY].copy_from_slice(key);
+            let Err(i) = bigger.find(&key) else { continue };
+            bigger.slots.bytes_mut()[i * KEY..(i + 1) * KEY].copy_from_slice(&key);
             bigger.len += 1;
         }
         bigger.zero = self.zero;
         *self = bigger;
     }
 
-    fn find_key(&self, key: &[u8]) -> Result<usize, usize> {
-        match <&[u8; KEY]>::try_from(key) {
-            Ok(key) => self.find(key),
-            Err(_) => Ok(0),
-        }
+    /// The keys in the slots (not the all-zero key).
+    fn slot_keys(&self) -> impl Iterator<Item = [u8; KEY]> + '_ {
+        self.slots.bytes().chunks_exact(KEY).filter(|k| *k != EMPTY).filter_map(|k| <[u8; KEY]>::try_from(k).ok())
     }
 
     /// Every key held, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = [u8; KEY]> + '_ {
-        let zero = self.zero.then_some(EMPTY);
-        self.slots
-            .bytes()
-            .chunks_exact(KEY)
-            .filter(|k| *k != EMPTY)
-            .filter_map(|k| <[u8; KEY]>::try_from(k).ok())
-            .chain(zero)
+        self.slot_keys().chain(self.zero.then_some(EMPTY))
     }
 }
 

@@ -7,15 +7,11 @@ use std::sync::Arc;
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::*;
-use dtenge_types::{ParticipantId, TimeWindow, Timestamp, TxId};
+use dtenge_types::{TimeWindow, Timestamp, TxId};
 use proptest::prelude::*;
 
 mod support;
-use support::{NOW, c, claim, decide_and_apply, t};
-
-fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
-    NotariseBatch::signed(ParticipantId::new("STB1").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
-}
+use support::{NOW, batch, c, claim, decide_and_apply, t};
 
 /// Decides and applies like the runtime does, returning the decisions.
 fn run(

@@ -1,12 +1,12 @@
-//! What the notary's test suites share: numbered commitments and
+//! What the notary's test suites and benches share: numbered commitments and
 //! transaction ids, claims over them, and deciding + applying a batch the
 //! way the runtime does.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use dtenge_crypto::hash;
+use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::engine::digests;
 use dtenge_notary::{ColdProbe, Decision, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
-use dtenge_types::{Commitment, TimeWindow, Timestamp, TxId};
+use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
 
 pub fn c(n: u64) -> Commitment {
     Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
@@ -25,6 +25,11 @@ pub fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
         outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
         window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
     }
+}
+
+/// `claims` in one batch signed by STB1.
+pub fn batch(claims: Vec<TxClaim>) -> NotariseBatch {
+    NotariseBatch::signed(ParticipantId::new("STB1").unwrap(), claims, &SecretKey::from_seed([1; 32])).unwrap()
 }
 
 /// Decides `batch` at [`NOW`] and applies what commits, like the runtime
