@@ -1349,7 +1349,13 @@ impl NodeService {
             };
             match self.call_link(&to, request).await {
                 Ok(LinkAnswer::Accepted) => {
-                    let _ = self.record(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]).await;
+                    // Not waited for: if a crash loses it, the node delivers
+                    // again and the payee, who already has it, accepts the
+                    // repeat without a second credit. Waiting would put one
+                    // more fsync of this node's journal on every payment.
+                    if let Err(e) = self.append(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]) {
+                        tracing::warn!(tx = %id, %to, error = %e, "delivered, but not journaled; it will be delivered again");
+                    }
                 }
                 Ok(LinkAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
                 Ok(LinkAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
