@@ -89,7 +89,9 @@ pub struct Recovery {
     pub snapshot: Option<(u64, Vec<u8>)>,
     /// The records after the snapshot, `(seq, record)`, in order, consecutive.
     pub records: Vec<(u64, Vec<u8>)>,
-    /// Bytes of an unacknowledged torn or corrupt tail that were cut off.
+    /// Bytes of an unacknowledged torn or corrupt tail that were cut off, up
+    /// to its last non-zero byte: zeros after it cannot be told from the
+    /// file backend's unused reserve, which is not counted.
     pub truncated_tail_bytes: u64,
 }
 

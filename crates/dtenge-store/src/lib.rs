@@ -33,6 +33,7 @@ mod journal;
 mod memory;
 
 pub use error::StoreError;
+pub use file::RESERVE_BYTES;
 pub use format::RECORD_BYTES_MAX;
 pub use journal::{
     BATCH_RECORDS_DEFAULT, Journal, JournalConfig, JournalStats, Pending, QUEUED_RECORDS_DEFAULT, Recovery,

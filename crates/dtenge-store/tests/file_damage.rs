@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use dtenge_store::format::{FRAME_HEADER_BYTES, SEGMENT_HEADER, decode_frame, segment_file_name, snapshot_file_name};
-use dtenge_store::{Journal, JournalConfig, Recovery, StoreError};
+use dtenge_store::{Journal, JournalConfig, RESERVE_BYTES, Recovery, StoreError};
 use tempfile::TempDir;
 
 fn config(dir: &Path, segment_bytes: u64) -> JournalConfig {
@@ -73,7 +73,10 @@ fn torn_tail_at_every_offset_inside_the_last_record_drops_only_that_record() {
         fs::write(&path, &original[..cut]).unwrap();
         let (journal, recovery) = open(dir.path(), u64::MAX).unwrap();
         assert_eq!(recovery.records, numbered(&records[..2]), "cut at {cut}: earlier records intact");
-        assert_eq!(recovery.truncated_tail_bytes, (cut - last_start) as u64, "cut at {cut}: torn bytes reported");
+        // Zeros at the very end of a torn tail cannot be told from the unused
+        // reserve, so they are not counted (see `Recovery::truncated_tail_bytes`).
+        let torn = original[last_start..cut].iter().rposition(|b| *b != 0).map_or(0, |last| last + 1);
+        assert_eq!(recovery.truncated_tail_bytes, torn as u64, "cut at {cut}: torn bytes reported");
         assert_eq!(journal.last_seq(), 2, "cut at {cut}: the torn record's seq is reused");
         journal.close().unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), last_start as u64, "cut at {cut}: the tail is cut off");
@@ -205,7 +208,7 @@ fn deleted_first_segment_without_a_snapshot_is_a_sequence_gap() {
 
 #[test]
 fn garbage_after_a_valid_tail_is_cut_off_as_a_torn_tail() {
-    for garbage in [vec![0u8; 4096], vec![0xFF; 3], (0..=255u8).cycle().take(1000).collect::<Vec<u8>>()] {
+    for garbage in [vec![0xFF; 3], (0..=255u8).cycle().take(1000).collect::<Vec<u8>>()] {
         let dir = TempDir::new().unwrap();
         let records = three_records();
         write_journal(dir.path(), u64::MAX, &records);
@@ -368,4 +371,69 @@ fn stats_count_records_batches_and_bytes() {
     assert_eq!(stats.records_written, 2);
     assert_eq!(stats.batches, 2, "each waited record is its own batch");
     assert_eq!(stats.bytes_written, (30 + 2 * FRAME_HEADER_BYTES) as u64);
+}
+
+#[test]
+fn zeros_after_the_last_record_are_reserve_and_left_for_the_next_records() {
+    let dir = TempDir::new().unwrap();
+    let records = three_records();
+    write_journal(dir.path(), u64::MAX, &records);
+    let path = segment(dir.path(), 1);
+    let mut bytes = fs::read(&path).unwrap();
+    let valid_length = bytes.len() as u64;
+    // What a crash leaves: the records, then zeros written ahead of them.
+    bytes.extend_from_slice(&vec![0u8; RESERVE_BYTES as usize]);
+    fs::write(&path, &bytes).unwrap();
+
+    let (journal, recovery) = open(dir.path(), u64::MAX).unwrap();
+    assert_eq!(recovery.records, numbered(&records), "every record survives");
+    assert_eq!(recovery.truncated_tail_bytes, 0, "zeros are not a torn tail");
+    assert_eq!(fs::metadata(&path).unwrap().len(), valid_length + RESERVE_BYTES, "the reserve is kept while open");
+    journal.append(b"written into the reserve".to_vec()).unwrap().wait().unwrap();
+    journal.close().unwrap();
+
+    let after = fs::read(&path).unwrap();
+    assert_eq!(frame_offsets(&after).len(), 4, "the new record follows the old ones, and closing trims the reserve");
+    let (_, recovery) = open(dir.path(), u64::MAX).unwrap();
+    assert_eq!(recovery.records.len(), 4);
+    assert_eq!(recovery.records[3], (4, b"written into the reserve".to_vec()));
+}
+
+#[test]
+fn an_open_journal_writes_ahead_zeros_and_a_crash_copy_of_it_recovers_every_acknowledged_record() {
+    let dir = TempDir::new().unwrap();
+    let (journal, _) = open(dir.path(), u64::MAX).unwrap();
+    let records: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i.wrapping_add(1); 100 + usize::from(i)]).collect();
+    for record in &records {
+        journal.append(record.clone()).unwrap().wait().unwrap();
+    }
+    // The segment as a crash would leave it: every acknowledged record, then reserve.
+    let path = segment(dir.path(), 1);
+    let on_disk = fs::read(&path).unwrap();
+    assert_eq!(on_disk.len() as u64 % RESERVE_BYTES, 0, "the file is grown in whole reserve steps");
+    let crashed = TempDir::new().unwrap();
+    fs::write(segment(crashed.path(), 1), &on_disk).unwrap();
+    journal.close().unwrap();
+
+    let (_, recovery) = open(crashed.path(), u64::MAX).unwrap();
+    assert_eq!(recovery.records, numbered(&records));
+    assert_eq!(recovery.truncated_tail_bytes, 0);
+    // A record torn in the reserve is cut off, and only its bytes are reported.
+    let mut torn = on_disk.clone();
+    let end = frame_offsets_until_zeros(&torn);
+    torn[end..end + 7].copy_from_slice(&[9, 0, 0, 0, 1, 2, 3]);
+    let again = TempDir::new().unwrap();
+    fs::write(segment(again.path(), 1), &torn).unwrap();
+    let (_, recovery) = open(again.path(), u64::MAX).unwrap();
+    assert_eq!(recovery.records, numbered(&records));
+    assert_eq!(recovery.truncated_tail_bytes, 7);
+}
+
+/// End of the frames of a segment that may end in zeros.
+fn frame_offsets_until_zeros(bytes: &[u8]) -> usize {
+    let mut offset = SEGMENT_HEADER.len();
+    while offset < bytes.len() && bytes[offset..].iter().any(|b| *b != 0) {
+        offset += decode_frame(&bytes[offset..]).unwrap().frame_bytes;
+    }
+    offset
 }

@@ -92,7 +92,8 @@ fn reopen(dir: &Path, journal: Journal) -> (Journal, Recovery) {
 }
 
 /// Appends one record with a valid frame, cut at `fraction` of its length:
-/// what a crash in the middle of writing it leaves. Returns the bytes left.
+/// what a crash in the middle of writing it leaves. Returns the torn bytes
+/// recovery must report.
 fn write_torn_record(dir: &Path, journal: Journal, fraction: u16) -> u64 {
     let pending = journal.append(b"the record the crash tore".to_vec()).unwrap();
     pending.wait().unwrap();
@@ -103,8 +104,15 @@ fn write_torn_record(dir: &Path, journal: Journal, fraction: u16) -> u64 {
     let end = frames_end(&bytes);
     let frame_bytes = 16 + b"the record the crash tore".len();
     let kept = (frame_bytes as u64 * u64::from(fraction)) >> 16; // < frame_bytes
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len((end - frame_bytes) as u64 + kept).unwrap();
-    kept
+    let start = end - frame_bytes;
+    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(start as u64 + kept).unwrap();
+    torn_bytes(&bytes[start..start + kept as usize])
+}
+
+/// The bytes of a torn tail recovery reports: up to the last non-zero one
+/// (zeros after it look like the file backend's reserve).
+fn torn_bytes(tail: &[u8]) -> u64 {
+    tail.iter().rposition(|b| *b != 0).map_or(0, |last| last as u64 + 1)
 }
 
 fn run(ops: Vec<Op>) {
@@ -149,7 +157,7 @@ fn run(ops: Vec<Op>) {
                 bytes.extend_from_slice(&garbage);
                 fs::write(&path, &bytes).unwrap();
                 let (reopened, recovery) = Journal::open(config(dir.path())).unwrap();
-                model.check(&recovery, garbage.len() as u64);
+                model.check(&recovery, torn_bytes(&garbage));
                 journal = reopened;
             }
         }
