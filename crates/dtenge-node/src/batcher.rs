@@ -179,6 +179,63 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_batch_is_out_at_a_time_and_the_requests_behind_it_leave_together() {
+        let out = Arc::new(AtomicUsize::new(0));
+        let most_out = Arc::new(AtomicUsize::new(0));
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // A batch's answer comes back only when the test lets it.
+        let answers = Arc::new(Semaphore::new(0));
+        let send: SendBatch<TxClaim, Verdict> = {
+            let (out, most_out, sizes, answers) = (out.clone(), most_out.clone(), sizes.clone(), answers.clone());
+            Arc::new(move |claims: Vec<TxClaim>| {
+                let (out, most_out, sizes, answers) = (out.clone(), most_out.clone(), sizes.clone(), answers.clone());
+                Box::pin(async move {
+                    let now_out = out.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_out.fetch_max(now_out, Ordering::SeqCst);
+                    sizes.lock().unwrap().push(claims.len());
+                    answers.acquire().await.unwrap().forget();
+                    out.fetch_sub(1, Ordering::SeqCst);
+                    Ok(claims
+                        .iter()
+                        .map(|c| Verdict::Rejected(NotaryRejection::UnknownInput { input: 0, commitment: c.inputs[0] }))
+                        .collect())
+                })
+            })
+        };
+        let batcher = Arc::new(Batcher::new(MAX_BATCH, send));
+        let first = {
+            let batcher = batcher.clone();
+            tokio::spawn(async move { batcher.call(claim(0)).await })
+        };
+        while out.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // 99 more while the first batch is out. A call queues its request in
+        // its first poll, right after `queued` counts it.
+        let queued = Arc::new(AtomicUsize::new(0));
+        let rest: Vec<_> = (1..100u64)
+            .map(|n| {
+                let (batcher, queued) = (batcher.clone(), queued.clone());
+                tokio::spawn(async move {
+                    queued.fetch_add(1, Ordering::SeqCst);
+                    batcher.call(claim(n)).await
+                })
+            })
+            .collect();
+        while queued.load(Ordering::SeqCst) < 99 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(out.load(Ordering::SeqCst), 1, "nothing else left while the first batch was out");
+        answers.add_permits(2);
+        assert!(first.await.unwrap().is_ok());
+        for task in rest {
+            assert!(task.await.unwrap().is_ok());
+        }
+        assert_eq!(most_out.load(Ordering::SeqCst), IN_FLIGHT, "batches out at once");
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 99], "the 99 waited for the first batch and left as one");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_batch_is_larger_than_the_batchers_maximum() {
         let (batches, largest) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let batcher = Arc::new(Batcher::new(7, echo(batches.clone(), largest.clone())));
