@@ -93,8 +93,8 @@ async fn run<Q: Send + 'static, A: Send + 'static>(
         let Some(first) = queue.recv().await else { return };
         // Let the tasks that are ready to run go first: those about to ask
         // join this batch instead of waiting for the next one. Costs one turn
-        // of the scheduler, no timer: +18 % transfers/s on the full path at
-        // 64 payers (a second turn added nothing).
+        // of the scheduler, no timer: ≈ 19 % more transfers/s on the full path
+        // at 64 payers (a second turn added nothing).
         tokio::task::yield_now().await;
         let mut taken = vec![first];
         while taken.len() < max {
