@@ -6,8 +6,6 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use dtenge_node::NodeError;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 /// An API error.
 #[derive(Debug, Clone)]
@@ -20,21 +18,7 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// The JSON body of an error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// An error's code and message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine code, e.g. `insufficient_funds`, `bad_signature`.
-    pub code: String,
-    /// What was wrong and what to do.
-    pub message: String,
-}
+pub use dtenge_api_types::{ErrorBody, ErrorDetail};
 
 impl ApiError {
     /// An error with a status.
@@ -55,6 +39,11 @@ impl ApiError {
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 403 with a specific code.
+    pub fn forbidden_code(code: &str, message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
     /// 404.

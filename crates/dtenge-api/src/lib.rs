@@ -10,6 +10,7 @@
 //! (the node-to-node transport in `dtenge-net` is the other HTTP edge, for
 //! signed binary envelopes only).
 
+pub mod access;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -23,12 +24,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use dtenge_platform::Platform;
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use dtenge_api_types as types;
+use dtenge_api_types::{Health, NodeHealth};
 pub use state::{AppState, Shared};
 
 #[derive(OpenApi)]
@@ -100,32 +102,6 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
-}
-
-/// Health of the platform as a whole and of each service.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `ok` when every service answers.
-    pub status: String,
-    /// Transactions the notary has committed.
-    pub notary_committed: u64,
-    /// Per participant node.
-    pub nodes: Vec<NodeHealth>,
-    /// The platform clock (ms since the epoch, UTC).
-    pub now_ms: u64,
-}
-
-/// One node's health.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NodeHealth {
-    /// The node.
-    pub id: String,
-    /// Its DAs.
-    pub accounts: usize,
-    /// Tokens in its vault.
-    pub tokens: usize,
-    /// Its transactions not yet settled.
-    pub in_flight: usize,
 }
 
 /// The API router over a running platform.

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use dtenge_net::Role;
 use dtenge_node::service::NodeService;
 use dtenge_platform::Platform;
 use serde::de::DeserializeOwned;
@@ -52,14 +51,9 @@ impl AppState {
         Arc::new(AppState { platform, replay: ReplayGuard::default(), idempotency: Mutex::new(Idempotency::default()) })
     }
 
-    /// The caller's own participant node (banks, Treasury, NBK).
+    /// The caller's own participant node (the table lets only node kinds
+    /// reach the operations that need one).
     pub fn node_of(&self, caller: &Caller) -> Result<Arc<NodeService>, ApiError> {
-        if !matches!(caller.role, Role::Nbk | Role::Stb | Role::Treasury) {
-            return Err(ApiError::forbidden(format!(
-                "{} is not a participant node and holds no digital accounts",
-                caller.id
-            )));
-        }
         self.platform
             .node(caller.id.as_str())
             .cloned()
@@ -160,6 +154,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Shared> for Signed<T> {
             &parts.headers,
             &bytes,
         )?;
+        crate::access::check(&caller, &parts.method, parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str))?;
         let json: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         let body: T = serde_json::from_slice(json)
             .map_err(|e| ApiError::bad_request("bad_json", format!("request body: {e}")))?;
@@ -185,6 +180,7 @@ impl FromRequestParts<Shared> for Authenticated {
             &parts.headers,
             b"",
         )?;
+        crate::access::check(&caller, &parts.method, parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str))?;
         Ok(Authenticated(caller))
     }
 }

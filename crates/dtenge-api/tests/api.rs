@@ -170,11 +170,8 @@ impl Api {
         let mut out = format!("notary {:?}\n", self.platform.notary.stats());
         for (id, node) in &self.platform.nodes {
             let line = node.read(|s| {
-                let mut accounts: Vec<String> = s
-                    .accounts
-                    .values()
-                    .map(|a| format!("{}:{:?}", a.id, dtenge_api::dto::KycDto::from(a.kyc)))
-                    .collect();
+                let mut accounts: Vec<String> =
+                    s.accounts.values().map(|a| format!("{}:{:?}", a.id, dtenge_api::dto::kyc_view(a.kyc))).collect();
                 accounts.sort();
                 let value: u64 = s.vault.iter().map(|(_, t)| t.token.amount.tiyn()).sum();
                 format!(
@@ -352,8 +349,8 @@ async fn accounts_open_read_kyc_balance_directory_and_their_user_errors() {
     // A participant that is not a node holds no DAs.
     api.get("SSIS", "/api/v1/accounts").await.expect_error(
         StatusCode::FORBIDDEN,
-        "forbidden",
-        "not a participant node",
+        "operation_forbidden",
+        "SSIS (provider) may not GET /api/v1/accounts",
     );
     assert_eq!(api.snapshot(), before);
 }
@@ -641,23 +638,31 @@ async fn conversion_through_the_api_with_statuses_and_nbk_only_decisions() {
     let before = api.snapshot();
     api.post("STB1", &format!("/api/v1/conversions/{id}/approve"), json!({"operator": "me"})).await.expect_error(
         StatusCode::FORBIDDEN,
-        "forbidden",
-        "only NBK",
+        "operation_forbidden",
+        "approve_conversion",
     );
     api.post("STB2", &format!("/api/v1/conversions/{id}/reject"), json!({"operator": "me", "reason": "no"}))
         .await
-        .expect_error(StatusCode::FORBIDDEN, "forbidden", "only NBK");
+        .expect_error(StatusCode::FORBIDDEN, "operation_forbidden", "reject_conversion");
     api.get("STB2", &format!("/api/v1/conversions/{id}")).await.expect_error(
         StatusCode::FORBIDDEN,
         "forbidden",
         "STB1",
     );
-    api.get("STB1", "/api/v1/stats/supply").await.expect_error(StatusCode::FORBIDDEN, "forbidden", "only NBK");
-    api.get("STB1", "/api/v1/stats/volumes").await.expect_error(StatusCode::FORBIDDEN, "forbidden", "only NBK");
+    api.get("STB1", "/api/v1/stats/supply").await.expect_error(
+        StatusCode::FORBIDDEN,
+        "operation_forbidden",
+        "read_supply",
+    );
+    api.get("STB1", "/api/v1/stats/volumes").await.expect_error(
+        StatusCode::FORBIDDEN,
+        "operation_forbidden",
+        "read_volumes",
+    );
     api.post("NBK", "/api/v1/conversions", json!({"kind": "issue", "amount_tiyn": 5})).await.expect_error(
         StatusCode::FORBIDDEN,
-        "forbidden",
-        "",
+        "operation_forbidden",
+        "request_conversion",
     );
     api.post("STB1", "/api/v1/conversions", json!({"kind": "issue", "amount_tiyn": 0})).await.expect_error(
         StatusCode::BAD_REQUEST,
@@ -963,7 +968,7 @@ async fn a_bank_cannot_touch_another_banks_clients_and_nothing_changes() {
         json!({"from": farmer2, "to": [{"address": farmer1_address, "amount_tiyn": 1}]}),
     )
     .await
-    .expect_error(StatusCode::FORBIDDEN, "forbidden", "not a participant node");
+    .expect_error(StatusCode::FORBIDDEN, "operation_forbidden", "SSIS (provider) may not POST /api/v1/transfers");
     assert_eq!(api.snapshot(), before);
     // Its own client's reads still work.
     api.get("STB2", &format!("/api/v1/accounts/{farmer2}/balance")).await.expect(StatusCode::OK);

@@ -200,7 +200,7 @@ async fn a_hold_registered_by_a_provider_is_released_by_its_occurrence() {
     let other = api.post("SSIS", "/api/v1/oracle/events/IFA-2026-001/occurrences", json!({})).await;
     assert_eq!(other.error(StatusCode::FORBIDDEN), "forbidden");
     let bank = api.call("STB2", "POST", "/api/v1/oracle/events/IFA-2026-001/occurrences", None).await;
-    assert_eq!(bank.error(StatusCode::FORBIDDEN), "forbidden");
+    assert_eq!(bank.error(StatusCode::FORBIDDEN), "operation_forbidden");
 
     // The IFA reports the change of ownership (no body needed); the next round releases.
     let occurred = api.call("IFA", "POST", "/api/v1/oracle/events/IFA-2026-001/occurrences", None).await;
@@ -276,7 +276,10 @@ async fn marking_by_address_refuses_an_unintended_recipient() {
     // Only the Treasury marks by address.
     let mut by_bank = marking.clone();
     by_bank["account"] = json!(gc.id);
-    assert_eq!(api.post("STB1", "/api/v1/markings/address", by_bank).await.error(StatusCode::FORBIDDEN), "forbidden");
+    assert_eq!(
+        api.post("STB1", "/api/v1/markings/address", by_bank).await.error(StatusCode::FORBIDDEN),
+        "operation_forbidden"
+    );
     // Bad input names the field.
     let mut bad = marking.clone();
     bad["levels"][0]["recipients"][0] = json!("not-an-address");
@@ -343,7 +346,7 @@ async fn an_e_invoice_is_paid_with_vat_once() {
     assert!(ifa.message().contains("Only registered providers may write"), "{}", ifa.message());
     assert_eq!(
         api.post("STB1", "/api/v1/oracle/invoices", invoice.clone()).await.error(StatusCode::FORBIDDEN),
-        "forbidden"
+        "operation_forbidden"
     );
     let mut zero = invoice.clone();
     zero["net_tiyn"] = json!(0);
@@ -380,7 +383,7 @@ async fn nbk_registers_providers_and_a_debit_mandate_is_used() {
     let grant = json!({"id": "CROWD", "name": "Crowdfunding platform", "registries": ["events", "fx"]});
     assert_eq!(
         api.post("STB1", "/api/v1/oracle/providers", grant.clone()).await.error(StatusCode::FORBIDDEN),
-        "forbidden"
+        "operation_forbidden"
     );
     api.post("NBK", "/api/v1/oracle/providers", grant).await.ok(StatusCode::CREATED);
     let rate =

@@ -21,12 +21,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Request types the API only deserializes and response types it only
-//! serializes are mirrored here with the same field names; enums the API
-//! shares both ways ([`HolderKindDto`], [`KycDto`], [`ConversionKindDto`])
-//! and [`ListQuery`] are re-exported from `dtenge-api`.
+//! Every request and answer body is the one definition in
+//! `dtenge-api-types`, re-exported here: the server and this client cannot
+//! drift apart. Every operation of the OpenAPI document has a typed method
+//! (`tests/coverage.rs` calls each one and compares with the document).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,17 +41,11 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
-pub use dtenge_api::dto::{HolderKindDto, KycDto, ListQuery};
-pub use dtenge_api::routes::conversions::ConversionKindDto;
-pub use dtenge_api::routes::regime::{
-    BankAggregatesView, CloseBody, DayView, LargePaymentView, LimitsBody, LinkedTransferView, MarkedMoveView,
-    MarkedReportView, NodeAnswerView, OrderActDto, OrderBody, OrderView, PolicyView, ProfileBody, ProfileView,
-    RekeyBody, RekeyView, ReportQuery, TierDto, TierLimitsDto,
-};
+pub use dtenge_api_types::*;
 pub use hyper::Method;
 
 /// Largest answer body read (the API never sends near this).
@@ -127,16 +120,7 @@ impl RawResponse {
 
     /// The answer as a [`ClientError::Http`].
     pub fn error(&self) -> ClientError {
-        #[derive(Deserialize)]
-        struct Body {
-            error: Detail,
-        }
-        #[derive(Deserialize)]
-        struct Detail {
-            code: String,
-            message: String,
-        }
-        match serde_json::from_slice::<Body>(&self.body) {
+        match serde_json::from_slice::<ErrorBody>(&self.body) {
             Ok(b) => ClientError::Http { status: self.status, code: b.error.code, message: b.error.message },
             Err(_) => ClientError::Http {
                 status: self.status,
@@ -481,6 +465,254 @@ impl Client {
         self.get_json(&format!("/api/v1/stats/volumes{}", query_string(query))).await
     }
 
+    // ---- programmable money: holds, marking, contracts, VAT, mandates, PvP ----
+
+    /// `POST /api/v1/holds`: holds a DA's funds for an oracle event.
+    pub async fn hold(
+        &self,
+        request: &HoldRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/holds", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/holds/{event}/release`: releases what the oracle says is releasable.
+    pub async fn release_hold(
+        &self,
+        event: &str,
+        account: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        let body = AccountRef { account: account.to_string() };
+        self.post_json(&format!("/api/v1/holds/{}/release", segment(event)), &body, idempotency_key).await
+    }
+
+    /// `POST /api/v1/holds/{event}/cancel`: returns funds held for a cancelled event.
+    pub async fn cancel_hold(
+        &self,
+        event: &str,
+        account: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        let body = AccountRef { account: account.to_string() };
+        self.post_json(&format!("/api/v1/holds/{}/cancel", segment(event)), &body, idempotency_key).await
+    }
+
+    /// `POST /api/v1/holds/{event}/expire`: returns held funds after valid-until.
+    pub async fn expire_hold(
+        &self,
+        event: &str,
+        account: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        let body = AccountRef { account: account.to_string() };
+        self.post_json(&format!("/api/v1/holds/{}/expire", segment(event)), &body, idempotency_key).await
+    }
+
+    /// `GET /api/v1/accounts/{id}/holds`: the DA's held funds by event.
+    pub async fn holds(&self, id: &str) -> Result<Vec<HeldView>, ClientError> {
+        self.get_json(&format!("/api/v1/accounts/{}/holds", segment(id))).await
+    }
+
+    /// `POST /api/v1/markings/address` (Treasury): pays funds marked by address.
+    pub async fn mark_address(
+        &self,
+        request: &MarkAddressRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/markings/address", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/markings/parameter`: pays funds marked with an oracle parameter.
+    pub async fn mark_parameter(
+        &self,
+        request: &MarkParameterRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/markings/parameter", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/transfers/marked`: pays address-marked funds to the next level.
+    pub async fn pay_marked(
+        &self,
+        request: &MarkedTransferRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/transfers/marked", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/contract-payments`: pays parameter-marked funds under a contract.
+    pub async fn contract_payment(
+        &self,
+        request: &ContractPaymentRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/contract-payments", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/invoices/{id}/pay`: pays an e-invoice from `account`.
+    pub async fn pay_invoice(
+        &self,
+        invoice: &str,
+        account: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        let body = AccountRef { account: account.to_string() };
+        self.post_json(&format!("/api/v1/invoices/{}/pay", segment(invoice)), &body, idempotency_key).await
+    }
+
+    /// `POST /api/v1/vat-payments`: pays VAT tokens to the tax authority.
+    pub async fn pay_vat(
+        &self,
+        request: &VatPaymentRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/vat-payments", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/mandates`: reserves funds a grantee may debit.
+    pub async fn grant_mandate(
+        &self,
+        request: &GrantMandateRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/mandates", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/mandates/{mandate}/debit`: the grantee debits the owner's reserved funds.
+    pub async fn debit(
+        &self,
+        mandate: &str,
+        request: &DebitRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json(&format!("/api/v1/mandates/{}/debit", segment(mandate)), request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/mandates/{mandate}/revoke`: the owner takes the reserved funds back.
+    pub async fn revoke_mandate(
+        &self,
+        mandate: &str,
+        account: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        let body = AccountRef { account: account.to_string() };
+        self.post_json(&format!("/api/v1/mandates/{}/revoke", segment(mandate)), &body, idempotency_key).await
+    }
+
+    /// `POST /api/v1/pvp`: both legs of a two-currency exchange in one transaction.
+    pub async fn pvp(&self, request: &PvpRequest, idempotency_key: Option<&str>) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/pvp", request, idempotency_key).await
+    }
+
+    // ---- the oracle's registries ------------------------------------------
+
+    /// `POST /api/v1/oracle/providers` (NBK): registers an event provider or replaces its registries.
+    pub async fn register_provider(
+        &self,
+        request: &ProviderRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ProviderRequest, ClientError> {
+        self.post_json("/api/v1/oracle/providers", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/oracle/events` (provider).
+    pub async fn register_event(
+        &self,
+        request: &EventRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<EventView, ClientError> {
+        self.post_json("/api/v1/oracle/events", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/oracle/events`: the events the caller may see.
+    pub async fn events(&self, query: &ListQuery) -> Result<Page<EventView>, ClientError> {
+        self.get_json(&format!("/api/v1/oracle/events{}", query_string(query))).await
+    }
+
+    /// `GET /api/v1/oracle/events/{id}`.
+    pub async fn event(&self, id: &str) -> Result<EventView, ClientError> {
+        self.get_json(&format!("/api/v1/oracle/events/{}", segment(id))).await
+    }
+
+    /// `POST /api/v1/oracle/events/{id}/occurrences` (the event's provider).
+    pub async fn report_occurrence(
+        &self,
+        id: &str,
+        request: &OccurrenceRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<EventView, ClientError> {
+        self.post_json(&format!("/api/v1/oracle/events/{}/occurrences", segment(id)), request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/oracle/events/{id}/cancel` (the event's provider).
+    pub async fn cancel_event(&self, id: &str, idempotency_key: Option<&str>) -> Result<EventView, ClientError> {
+        self.post_json(&format!("/api/v1/oracle/events/{}/cancel", segment(id)), &Empty {}, idempotency_key).await
+    }
+
+    /// `POST /api/v1/oracle/parameters` (the Smart Contract Portal).
+    pub async fn register_parameter(
+        &self,
+        request: &ParameterRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ParameterRequest, ClientError> {
+        self.post_json("/api/v1/oracle/parameters", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/oracle/contracts` (the Smart Contract Portal).
+    pub async fn register_contract(
+        &self,
+        request: &ContractRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ContractView, ClientError> {
+        self.post_json("/api/v1/oracle/contracts", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/oracle/contracts/{parameter}/{number}`.
+    pub async fn contract(&self, parameter: &str, number: &str) -> Result<ContractView, ClientError> {
+        self.get_json(&format!("/api/v1/oracle/contracts/{}/{}", segment(parameter), segment(number))).await
+    }
+
+    /// `POST /api/v1/oracle/contracts/{parameter}/{number}/amend` (the contract's provider).
+    pub async fn amend_contract(
+        &self,
+        parameter: &str,
+        number: &str,
+        request: &AmendRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ContractView, ClientError> {
+        let path = format!("/api/v1/oracle/contracts/{}/{}/amend", segment(parameter), segment(number));
+        self.post_json(&path, request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/oracle/invoices` (the tax service).
+    pub async fn register_invoice(
+        &self,
+        request: &InvoiceRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<InvoiceView, ClientError> {
+        self.post_json("/api/v1/oracle/invoices", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/oracle/invoices/{id}`.
+    pub async fn invoice(&self, id: &str) -> Result<InvoiceView, ClientError> {
+        self.get_json(&format!("/api/v1/oracle/invoices/{}", segment(id))).await
+    }
+
+    /// `POST /api/v1/oracle/fx-rates` (the FX provider).
+    pub async fn set_rate(
+        &self,
+        request: &RateRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<RateView, ClientError> {
+        self.post_json("/api/v1/oracle/fx-rates", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/oracle/fx-rates/{base}/{quote}`.
+    pub async fn rate(&self, base: &str, quote: &str) -> Result<RateView, ClientError> {
+        self.get_json(&format!("/api/v1/oracle/fx-rates/{}/{}", segment(base), segment(quote))).await
+    }
+
     // ---- account regime: tiers, limits, rotation, closing ----------------
 
     /// `GET /api/v1/accounts/{id}/profile`: tier, limits, linked account, orders in force.
@@ -621,373 +853,6 @@ pub fn query_string(q: &ListQuery) -> String {
         parts.push(format!("type={}", segment(v)));
     }
     if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
-}
-
-// ---- request bodies (the API only deserializes these) ------------------------
-
-/// `POST /api/v1/accounts`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct OpenAccount {
-    /// The holder's IIN/BIN, 12 digits with a valid check digit.
-    pub iin_bin: String,
-    /// The holder's name.
-    pub name: String,
-    /// The holder's kind (`institution` is refused: those DAs are configured).
-    pub kind: HolderKindDto,
-    /// KYC state at opening (default `pending`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kyc: Option<KycDto>,
-    /// The holder's own public key (hex) if they sign themselves.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_public_key: Option<String>,
-}
-
-/// `POST /api/v1/accounts/{id}/kyc`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SetKyc {
-    /// The new state.
-    pub kyc: KycDto,
-}
-
-/// A recipient: `address`, or `iin_bin` and `bank`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Recipient {
-    /// The DA's address (hex public key).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    /// Or the holder's IIN/BIN…
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iin_bin: Option<String>,
-    /// …and the bank holding the DA.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bank: Option<String>,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-}
-
-impl Recipient {
-    /// Pay `amount_tiyn` to `address`.
-    pub fn address(address: impl Into<String>, amount_tiyn: u64) -> Recipient {
-        Recipient { address: Some(address.into()), amount_tiyn, ..Recipient::default() }
-    }
-
-    /// Pay `amount_tiyn` to the DA of `iin_bin` at `bank`.
-    pub fn holder(iin_bin: impl Into<String>, bank: impl Into<String>, amount_tiyn: u64) -> Recipient {
-        Recipient { iin_bin: Some(iin_bin.into()), bank: Some(bank.into()), amount_tiyn, address: None }
-    }
-}
-
-/// `POST /api/v1/transfers` and `/transfers/prepare`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TransferRequest {
-    /// The paying DA (on the caller's node).
-    pub from: String,
-    /// One or several recipients (one atomic transaction).
-    pub to: Vec<Recipient>,
-    /// Purpose text (up to 140 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memo: Option<String>,
-}
-
-/// `POST /api/v1/transfers/submit`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SubmitSigned {
-    /// The signed transaction's canonical encoding, hex.
-    pub transaction: String,
-}
-
-/// `POST /api/v1/conversions`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConversionRequestBody {
-    /// Which way.
-    pub kind: ConversionKindDto,
-    /// How much, in tiyn.
-    pub amount_tiyn: u64,
-}
-
-/// `POST /api/v1/conversions/{id}/approve|reject`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Decision {
-    /// The operator's name.
-    pub operator: String,
-    /// Why (required to reject).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-// ---- answers (the API only serializes these) ----------------------------------
-
-/// Platform health.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Health {
-    /// `ok` when every service answers.
-    pub status: String,
-    /// Transactions the notary has committed.
-    pub notary_committed: u64,
-    /// Per participant node.
-    pub nodes: Vec<NodeHealth>,
-    /// The platform clock (ms).
-    pub now_ms: u64,
-}
-
-/// One node's health.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NodeHealth {
-    /// The node.
-    pub id: String,
-    /// Its DAs.
-    pub accounts: usize,
-    /// Tokens in its vault.
-    pub tokens: usize,
-    /// Its transactions not yet settled.
-    pub in_flight: usize,
-}
-
-/// A status (SPEC §6).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct StatusView {
-    /// `request_accepted`, `under_review`, `success` or `rejected`.
-    pub status: String,
-    /// Why, when rejected.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// A page of a list.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Page<T> {
-    /// This page's items.
-    pub items: Vec<T>,
-    /// Items in all pages.
-    pub total: usize,
-    /// This page, from 1.
-    pub page: usize,
-    /// Items per page.
-    pub per_page: usize,
-}
-
-/// A digital account.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccountView {
-    /// `<node>-<number>`.
-    pub id: String,
-    /// Hosting node.
-    pub node: String,
-    /// Holder's IIN/BIN.
-    pub iin_bin: String,
-    /// Holder's name.
-    pub name: String,
-    /// Holder's kind.
-    pub kind: HolderKindDto,
-    /// The DA's address (hex).
-    pub address: String,
-    /// KYC state.
-    pub kyc: KycDto,
-    /// `custodial` or `client`.
-    pub custody: String,
-    /// Opened at (ms).
-    pub opened_at_ms: u64,
-    /// Opened at, Astana time.
-    pub opened_at: String,
-}
-
-/// Balances by kind, in tiyn.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BalanceView {
-    /// The account.
-    pub account: String,
-    /// Free to spend.
-    pub standard_tiyn: u64,
-    /// Purpose-bound.
-    pub marked_tiyn: u64,
-    /// Held for events.
-    pub held_tiyn: u64,
-    /// VAT-marked.
-    pub vat_tiyn: u64,
-    /// Reserved for debit mandates.
-    pub mandated_tiyn: u64,
-    /// Everything.
-    pub total_tiyn: u64,
-    /// The total as shown to people.
-    pub total: String,
-    /// Other currencies held (cross-border), by code.
-    #[serde(default)]
-    pub other_currencies: std::collections::BTreeMap<String, u64>,
-}
-
-/// A history line.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct HistoryView {
-    /// Transaction id.
-    pub tx: String,
-    /// When (ms).
-    pub at_ms: u64,
-    /// When, Astana time.
-    pub at: String,
-    /// The command (`transfer`, `hold`, …).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Money in.
-    pub incoming_tiyn: u64,
-    /// Money out.
-    pub outgoing_tiyn: u64,
-    /// Counterparty addresses.
-    pub counterparties: Vec<String>,
-    /// Purpose text.
-    #[serde(default)]
-    pub memo: Option<String>,
-    /// Outcome.
-    pub status: StatusView,
-}
-
-/// A notification.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct NotificationView {
-    /// When (ms).
-    pub at_ms: u64,
-    /// When, Astana time.
-    pub at: String,
-    /// What happened.
-    pub text: String,
-    /// The transaction, if any.
-    #[serde(default)]
-    pub tx: Option<String>,
-}
-
-/// A directory entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DirectoryEntryView {
-    /// The DA's address.
-    pub address: String,
-    /// The bank hosting it.
-    pub bank: String,
-    /// Its id at that bank.
-    pub account: String,
-    /// The holder's name.
-    pub name: String,
-}
-
-/// What became of a transaction.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TxOutcomeView {
-    /// Transaction id.
-    pub tx: String,
-    /// Status.
-    pub status: StatusView,
-    /// Notary commit position, once committed.
-    #[serde(default)]
-    pub notary_seq: Option<u64>,
-}
-
-/// A transaction prepared for the holder to sign.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PreparedView {
-    /// Transaction id.
-    pub tx_id: String,
-    /// The exact bytes to sign, hex.
-    pub signing_message: String,
-    /// The unsigned transaction's canonical encoding, hex.
-    pub transaction: String,
-}
-
-/// A transaction as the caller's node knows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TransactionView {
-    /// Its id.
-    pub tx: String,
-    /// `outgoing` or `incoming`.
-    pub direction: String,
-    /// The command.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Its status.
-    pub status: StatusView,
-    /// The full transaction.
-    pub transaction: serde_json::Value,
-}
-
-/// A token's parents.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LineageView {
-    /// The token.
-    pub token: String,
-    /// Tokens consumed by the transaction that created it.
-    pub parents: Vec<String>,
-}
-
-/// A notary receipt.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ReceiptView {
-    /// The transaction.
-    pub tx: String,
-    /// Position in the notary's commit order.
-    pub seq: u64,
-    /// Commit time (ms).
-    pub committed_at_ms: u64,
-    /// Commit time, Astana time.
-    pub committed_at: String,
-    /// Digest of the input commitments.
-    pub inputs_digest: String,
-    /// Digest of the output commitments.
-    pub outputs_digest: String,
-    /// The notary's key.
-    pub notary: String,
-    /// Its signature.
-    pub signature: String,
-}
-
-/// A conversion request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConversionView {
-    /// `NBK-REQ-000001`.
-    pub id: String,
-    /// Which way.
-    pub kind: ConversionKindDto,
-    /// The bank.
-    pub bank: String,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-    /// Amount as shown.
-    pub amount: String,
-    /// Requested (ms).
-    pub created_at_ms: u64,
-    /// Requested, Astana time.
-    pub created_at: String,
-    /// Status.
-    pub status: StatusView,
-    /// CBS confirmation reference, once imported.
-    #[serde(default)]
-    pub cbs_reference: Option<String>,
-    /// The issue or redeem transaction.
-    #[serde(default)]
-    pub settled_tx: Option<String>,
-    /// Who decided.
-    #[serde(default)]
-    pub decided_by: Option<String>,
-}
-
-/// DT in circulation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SupplyView {
-    /// Per currency, tiyn.
-    pub supply_tiyn: BTreeMap<String, u64>,
-    /// Per node, tiyn.
-    pub by_node_tiyn: BTreeMap<String, u64>,
-    /// Transactions the notary has committed.
-    pub notary_committed: u64,
-    /// Unspent commitments at the notary.
-    pub notary_unspent: usize,
-}
-
-/// Volume of one day.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DayVolume {
-    /// The day, Astana time.
-    pub day: String,
-    /// Committed transactions.
-    pub transactions: u64,
-    /// Value moved, tiyn.
-    pub volume_tiyn: u64,
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ async fn every_endpoint_over_tcp() {
     assert_eq!(request.status.status, "under_review");
     let again = stb1.request_conversion(ConversionKindDto::Issue, 1_000_000, Some("conv-1")).await.unwrap();
     assert_eq!(again.id, request.id, "idempotent");
-    http_error(&stb1.approve_conversion(&request.id, "me").await.unwrap_err(), 403, "forbidden");
+    http_error(&stb1.approve_conversion(&request.id, "me").await.unwrap_err(), 403, "operation_forbidden");
     p.tick().await;
     assert!(stb1.conversion(&request.id).await.unwrap().cbs_reference.is_some());
     let approved = nbk.approve_conversion(&request.id, "op-1").await.unwrap();
@@ -172,7 +172,7 @@ async fn every_endpoint_over_tcp() {
     let supply = nbk.supply().await.unwrap();
     assert_eq!(supply.supply_tiyn.values().sum::<u64>(), 1_000_000);
     assert!(!nbk.volumes(&ListQuery::default()).await.unwrap().is_empty());
-    http_error(&stb1.supply().await.unwrap_err(), 403, "forbidden");
+    http_error(&stb1.supply().await.unwrap_err(), 403, "operation_forbidden");
     let raw: serde_json::Value = stb1.get_json(&format!("/api/v1/accounts/{}/balance", alia.id)).await.unwrap();
     assert_eq!(raw["standard_tiyn"], 30_000);
     let redeem = stb1

@@ -117,7 +117,7 @@ async fn tiers_limits_waterfall_and_reverse_waterfall() {
     // Only NBK publishes; bad limits are refused.
     let body =
         LimitsBody { simplified: limits(100_000, 20_000, 30_000), standard: limits(1, 1, 1), full: limits(1, 1, 1) };
-    http_error(&w.stb1.publish_limits(&body).await.unwrap_err(), 403, "forbidden");
+    http_error(&w.stb1.publish_limits(&body).await.unwrap_err(), 403, "operation_forbidden");
     let bad = LimitsBody { simplified: limits(100_000, 50_000, 30_000), ..body.clone() };
     http_error(&w.nbk.publish_limits(&bad).await.unwrap_err(), 400, "invalid");
     http_error(&w.stb1.limits().await.unwrap_err(), 404, "not_found");
@@ -226,7 +226,7 @@ async fn freeze_arrest_collect_and_lift_only_by_the_same_body() {
     http_error(
         &w.stb2.place_order("STB1", &order("X-1", OrderAct::Freeze, "STB2")).await.unwrap_err(),
         403,
-        "forbidden",
+        "operation_forbidden",
     );
 
     // Freeze: nothing leaves.

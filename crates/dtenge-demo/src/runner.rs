@@ -8,8 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_client::{
-    Client, ClientError, ConversionKindDto, HolderKindDto, KycDto, ListQuery, OpenAccount, Recipient, TransferRequest,
-    TxOutcomeView,
+    AddressPayee, Client, ClientError, ContractPaymentRequest, ContractRequest, ContractView, ConversionKindDto,
+    DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest, HoldRequest, HolderKindDto,
+    InvoiceRequest, InvoiceView, KycDto, ListQuery, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest,
+    MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest, PvpRequest, RateRequest, RateView, Recipient,
+    TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
@@ -19,7 +22,6 @@ use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::{Amount, Currency, IinBin, Timestamp};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 /// The participants the scenarios act as, each with its own signing client.
 pub const ACTORS: [&str; 14] = [
@@ -129,8 +131,18 @@ fn outcome(view: TxOutcomeView) -> StepResult {
     Ok(view)
 }
 
-fn payees(to: &[(&Da, u64)]) -> Value {
-    Value::Array(to.iter().map(|(da, tenge)| json!({"address": da.address, "amount_tiyn": tiyn(*tenge)})).collect())
+fn payees(to: &[(&Da, u64)]) -> Vec<AddressPayee> {
+    to.iter().map(|(da, tenge)| AddressPayee { address: da.address.clone(), amount_tiyn: tiyn(*tenge) }).collect()
+}
+
+/// A holder's kind on the wire.
+pub fn holder_kind(kind: HolderKind) -> HolderKindDto {
+    match kind {
+        HolderKind::Individual => HolderKindDto::Individual,
+        HolderKind::LegalEntity => HolderKindDto::LegalEntity,
+        HolderKind::GovernmentAgency => HolderKindDto::GovernmentAgency,
+        HolderKind::Institution => HolderKindDto::Institution,
+    }
 }
 
 /// An event a provider registers on the oracle (`POST /api/v1/oracle/events`).
@@ -138,8 +150,8 @@ fn payees(to: &[(&Da, u64)]) -> Value {
 pub struct Event<'a> {
     /// Its id.
     pub id: &'a str,
-    /// `single`, `recurring` or `campaign`.
-    pub kind: &'a str,
+    /// Single, recurring or campaign.
+    pub kind: EventKindDto,
     /// Campaign only: its target, in tenge.
     pub target: Option<u64>,
     /// Whose funds are held (none for a campaign).
@@ -186,20 +198,12 @@ impl Api {
         &self.client
     }
 
-    async fn tx(&self, path: &str, body: Value) -> StepResult {
-        outcome(self.client.post_json(path, &body, None).await?)
-    }
-
-    async fn write(&self, path: &str, body: Value) -> Result<Value, DemoError> {
-        Ok(self.client.post_json(path, &body, None).await?)
-    }
-
     /// `POST /api/v1/accounts`: a verified DA on this bank.
     pub async fn open_account(&self, iin_bin: &IinBin, name: &str, kind: HolderKind) -> Result<Da, DemoError> {
         let request = OpenAccount {
             iin_bin: iin_bin.to_string(),
             name: name.to_string(),
-            kind: HolderKindDto::from(kind),
+            kind: holder_kind(kind),
             kyc: Some(KycDto::Verified),
             client_public_key: None,
         };
@@ -219,7 +223,8 @@ impl Api {
 
     /// `POST /api/v1/transfers/marked`: pays address-marked funds.
     pub async fn pay_marked(&self, from: &Da, to: &[(&Da, u64)]) -> StepResult {
-        self.tx("/api/v1/transfers/marked", json!({"from": from.id, "to": payees(to)})).await
+        let request = MarkedTransferRequest { from: from.id.clone(), to: payees(to), reference: None, memo: None };
+        outcome(self.client.pay_marked(&request, None).await?)
     }
 
     /// `POST /api/v1/markings/address` (Treasury): marks funds of `account` paid to `recipient`.
@@ -231,26 +236,34 @@ impl Api {
         reference: &str,
         levels: &[(&[&Da], u64)],
     ) -> StepResult {
-        let levels: Vec<Value> = levels
+        let levels = levels
             .iter()
-            .map(|(recipients, limit)| {
-                let recipients: Vec<&str> = recipients.iter().map(|d| d.address.as_str()).collect();
-                json!({"recipients": recipients, "limit_tiyn": tiyn(*limit)})
+            .map(|(recipients, limit)| MarkingLevelDto {
+                recipients: recipients.iter().map(|d| d.address.clone()).collect(),
+                limit_tiyn: tiyn(*limit),
             })
             .collect();
-        let body = json!({
-            "account": account.id, "recipient": recipient.address, "amount_tiyn": tiyn(tenge),
-            "reference": reference, "levels": levels,
-        });
-        self.tx("/api/v1/markings/address", body).await
+        let request = MarkAddressRequest {
+            account: account.id.clone(),
+            recipient: recipient.address.clone(),
+            amount_tiyn: tiyn(tenge),
+            reference: reference.to_string(),
+            levels,
+            memo: None,
+        };
+        outcome(self.client.mark_address(&request, None).await?)
     }
 
     /// `POST /api/v1/markings/parameter`.
     pub async fn mark_parameter(&self, account: &Da, recipient: &Da, tenge: u64, parameter: &str) -> StepResult {
-        let body = json!({
-            "account": account.id, "recipient": recipient.address, "amount_tiyn": tiyn(tenge), "parameter": parameter,
-        });
-        self.tx("/api/v1/markings/parameter", body).await
+        let request = MarkParameterRequest {
+            account: account.id.clone(),
+            recipient: recipient.address.clone(),
+            amount_tiyn: tiyn(tenge),
+            parameter: parameter.to_string(),
+            memo: None,
+        };
+        outcome(self.client.mark_parameter(&request, None).await?)
     }
 
     /// `POST /api/v1/contract-payments`.
@@ -263,37 +276,39 @@ impl Api {
         tenge: u64,
         cash_out: bool,
     ) -> StepResult {
-        let body = json!({
-            "account": account.id, "parameter": parameter, "contract": contract,
-            "recipient": recipient.address, "amount_tiyn": tiyn(tenge), "cash_out": cash_out,
-        });
-        self.tx("/api/v1/contract-payments", body).await
+        let request = ContractPaymentRequest {
+            account: account.id.clone(),
+            parameter: parameter.to_string(),
+            contract: contract.to_string(),
+            recipient: recipient.address.clone(),
+            amount_tiyn: tiyn(tenge),
+            cash_out,
+            memo: None,
+        };
+        outcome(self.client.contract_payment(&request, None).await?)
     }
 
     /// `POST /api/v1/holds`: holds funds for an event (a campaign contribution names its amount).
     pub async fn hold(&self, account: &Da, event: &str, contribution: Option<u64>) -> StepResult {
-        let mut body = json!({"account": account.id, "event": event});
-        if let Some(tenge) = contribution {
-            body["amount_tiyn"] = json!(tiyn(tenge));
-        }
-        self.tx("/api/v1/holds", body).await
+        let request =
+            HoldRequest { account: account.id.clone(), event: event.to_string(), amount_tiyn: contribution.map(tiyn) };
+        outcome(self.client.hold(&request, None).await?)
     }
 
     /// `POST /api/v1/holds/{event}/release`.
     pub async fn release(&self, account: &Da, event: &str) -> StepResult {
-        let path = format!("/api/v1/holds/{}/release", dtenge_client::segment(event));
-        self.tx(&path, json!({"account": account.id})).await
+        outcome(self.client.release_hold(event, &account.id, None).await?)
     }
 
     /// `POST /api/v1/invoices/{id}/pay`.
     pub async fn pay_invoice(&self, account: &Da, invoice: &str) -> StepResult {
-        let path = format!("/api/v1/invoices/{}/pay", dtenge_client::segment(invoice));
-        self.tx(&path, json!({"account": account.id})).await
+        outcome(self.client.pay_invoice(invoice, &account.id, None).await?)
     }
 
     /// `POST /api/v1/vat-payments`.
     pub async fn pay_vat(&self, account: &Da, tenge: u64) -> StepResult {
-        self.tx("/api/v1/vat-payments", json!({"account": account.id, "amount_tiyn": tiyn(tenge)})).await
+        let request = VatPaymentRequest { account: account.id.clone(), amount_tiyn: tiyn(tenge) };
+        outcome(self.client.pay_vat(&request, None).await?)
     }
 
     /// `POST /api/v1/mandates`.
@@ -305,78 +320,96 @@ impl Api {
         tenge: u64,
         valid_until: Timestamp,
     ) -> StepResult {
-        let body = json!({
-            "account": account.id, "mandate": mandate, "grantee": grantee.address,
-            "amount_tiyn": tiyn(tenge), "valid_until_ms": valid_until.millis(),
-        });
-        self.tx("/api/v1/mandates", body).await
+        let request = GrantMandateRequest {
+            account: account.id.clone(),
+            mandate: mandate.to_string(),
+            grantee: grantee.address.clone(),
+            amount_tiyn: tiyn(tenge),
+            valid_until_ms: valid_until.millis(),
+        };
+        outcome(self.client.grant_mandate(&request, None).await?)
     }
 
     /// `POST /api/v1/mandates/{mandate}/debit`.
     pub async fn debit(&self, grantee: &Da, owner: &Da, mandate: &str, to: &Da, tenge: u64) -> StepResult {
-        let path = format!("/api/v1/mandates/{}/debit", dtenge_client::segment(mandate));
-        let body = json!({
-            "grantee_account": grantee.id, "owner_account": owner.id, "to": to.address, "amount_tiyn": tiyn(tenge),
-        });
-        self.tx(&path, body).await
+        let request = DebitRequest {
+            grantee_account: grantee.id.clone(),
+            owner_account: owner.id.clone(),
+            to: to.address.clone(),
+            amount_tiyn: tiyn(tenge),
+            memo: None,
+        };
+        outcome(self.client.debit(mandate, &request, None).await?)
     }
 
     /// `POST /api/v1/mandates/{mandate}/revoke`.
     pub async fn revoke_mandate(&self, account: &Da, mandate: &str) -> StepResult {
-        let path = format!("/api/v1/mandates/{}/revoke", dtenge_client::segment(mandate));
-        self.tx(&path, json!({"account": account.id})).await
+        outcome(self.client.revoke_mandate(mandate, &account.id, None).await?)
     }
 
     /// `POST /api/v1/pvp`: `tenge` of `base` against `quote` at the FX oracle's rate.
     pub async fn pvp(&self, account: &Da, counterparty: &Da, base: &str, tenge: u64, quote: &str) -> StepResult {
-        let body = json!({
-            "account": account.id, "counterparty": counterparty.address, "base": base,
-            "amount_tiyn": tiyn(tenge), "quote": quote,
-        });
-        self.tx("/api/v1/pvp", body).await
+        let request = PvpRequest {
+            account: account.id.clone(),
+            counterparty: counterparty.address.clone(),
+            base: base.to_string(),
+            amount_tiyn: tiyn(tenge),
+            quote: quote.to_string(),
+        };
+        outcome(self.client.pvp(&request, None).await?)
     }
 
     /// `POST /api/v1/oracle/events` (provider).
-    pub async fn register_event(&self, e: &Event<'_>) -> Result<Value, DemoError> {
-        let body = json!({
-            "id": e.id,
-            "kind": e.kind,
-            "target_tiyn": e.target.map(tiyn),
-            "sender": e.sender.map(|d| d.address.clone()),
-            "sender_node": e.sender.map(|d| d.node.clone()),
-            "recipient": e.recipient.address,
-            "recipient_node": e.recipient.node,
-            "amount_tiyn": e.amount.map(tiyn),
-            "valid_until_ms": e.valid_until.millis(),
-        });
-        self.write("/api/v1/oracle/events", body).await
+    pub async fn register_event(&self, e: &Event<'_>) -> Result<EventView, DemoError> {
+        let request = EventRequest {
+            id: e.id.to_string(),
+            kind: e.kind,
+            target_tiyn: e.target.map(tiyn),
+            sender: e.sender.map(|d| d.address.clone()),
+            sender_node: e.sender.map(|d| d.node.clone()),
+            recipient: e.recipient.address.clone(),
+            recipient_node: e.recipient.node.clone(),
+            amount_tiyn: e.amount.map(tiyn),
+            valid_until_ms: e.valid_until.millis(),
+        };
+        Ok(self.client.register_event(&request, None).await?)
     }
 
     /// `POST /api/v1/oracle/events/{id}/occurrences` (the event's provider).
-    pub async fn report_occurrence(&self, event: &str, tenge: Option<u64>) -> Result<Value, DemoError> {
-        let path = format!("/api/v1/oracle/events/{}/occurrences", dtenge_client::segment(event));
-        let body = match tenge {
-            Some(t) => json!({"amount_tiyn": tiyn(t)}),
-            None => json!({}),
-        };
-        self.write(&path, body).await
+    pub async fn report_occurrence(&self, event: &str, tenge: Option<u64>) -> Result<EventView, DemoError> {
+        let request = OccurrenceRequest { amount_tiyn: tenge.map(tiyn) };
+        Ok(self.client.report_occurrence(event, &request, None).await?)
     }
 
     /// `POST /api/v1/oracle/parameters` (the Smart Contract Portal).
-    pub async fn register_parameter(&self, id: &str, initiator: &Da, title: &str) -> Result<Value, DemoError> {
-        let body = json!({"id": id, "initiator": initiator.address, "initiator_node": initiator.node, "title": title});
-        self.write("/api/v1/oracle/parameters", body).await
+    pub async fn register_parameter(
+        &self,
+        id: &str,
+        initiator: &Da,
+        title: &str,
+    ) -> Result<ParameterRequest, DemoError> {
+        let request = ParameterRequest {
+            id: id.to_string(),
+            initiator: initiator.address.clone(),
+            initiator_node: initiator.node.clone(),
+            title: title.to_string(),
+        };
+        Ok(self.client.register_parameter(&request, None).await?)
     }
 
     /// `POST /api/v1/oracle/contracts` (the Smart Contract Portal).
-    pub async fn register_contract(&self, c: &ContractSpec<'_>) -> Result<Value, DemoError> {
-        let body = json!({
-            "number": c.number, "parameter": c.parameter, "sender": c.sender.address,
-            "recipient": c.recipient.address, "max_transfer_tiyn": tiyn(c.max_transfer),
-            "max_cashout_tiyn": tiyn(c.max_cashout), "valid_until_ms": c.valid_until.millis(),
-            "final_recipient": c.final_recipient,
-        });
-        self.write("/api/v1/oracle/contracts", body).await
+    pub async fn register_contract(&self, c: &ContractSpec<'_>) -> Result<ContractView, DemoError> {
+        let request = ContractRequest {
+            number: c.number.to_string(),
+            parameter: c.parameter.to_string(),
+            sender: c.sender.address.clone(),
+            recipient: c.recipient.address.clone(),
+            max_transfer_tiyn: tiyn(c.max_transfer),
+            max_cashout_tiyn: tiyn(c.max_cashout),
+            valid_until_ms: c.valid_until.millis(),
+            final_recipient: c.final_recipient,
+        };
+        Ok(self.client.register_contract(&request, None).await?)
     }
 
     /// `POST /api/v1/oracle/invoices` (the tax service).
@@ -387,12 +420,15 @@ impl Api {
         buyer: &Da,
         net: u64,
         vat: u64,
-    ) -> Result<Value, DemoError> {
-        let body = json!({
-            "id": id, "seller": seller.address, "buyer": buyer.address,
-            "net_tiyn": tiyn(net), "vat_tiyn": tiyn(vat),
-        });
-        self.write("/api/v1/oracle/invoices", body).await
+    ) -> Result<InvoiceView, DemoError> {
+        let request = InvoiceRequest {
+            id: id.to_string(),
+            seller: seller.address.clone(),
+            buyer: buyer.address.clone(),
+            net_tiyn: tiyn(net),
+            vat_tiyn: tiyn(vat),
+        };
+        Ok(self.client.register_invoice(&request, None).await?)
     }
 
     /// `POST /api/v1/oracle/fx-rates` (the FX provider): `quote = base × numerator / denominator`.
@@ -403,12 +439,15 @@ impl Api {
         numerator: u64,
         denominator: u64,
         valid_until: Timestamp,
-    ) -> Result<Value, DemoError> {
-        let body = json!({
-            "base": base, "quote": quote, "numerator": numerator, "denominator": denominator,
-            "valid_until_ms": valid_until.millis(),
-        });
-        self.write("/api/v1/oracle/fx-rates", body).await
+    ) -> Result<RateView, DemoError> {
+        let request = RateRequest {
+            base: base.to_string(),
+            quote: quote.to_string(),
+            numerator,
+            denominator,
+            valid_until_ms: valid_until.millis(),
+        };
+        Ok(self.client.set_rate(&request, None).await?)
     }
 
     /// `GET /api/v1/accounts/{id}/notifications`: the texts, newest first.

@@ -16,6 +16,8 @@ use dtenge_node::service::PayTo;
 use dtenge_platform::spec::ids;
 use dtenge_types::{Address, Amount, CbsRef, Timestamp};
 
+use dtenge_client::EventKindDto;
+
 use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event};
 
 type Run = for<'a> fn(&'a mut Ctx) -> Pin<Box<dyn Future<Output = Result<(), DemoError>> + 'a>>;
@@ -288,7 +290,7 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     let ifa = c.api("IFA")?;
     let spec = Event {
         id: EV,
-        kind: "single",
+        kind: EventKindDto::Single,
         target: None,
         sender: Some(&sec),
         recipient: &seller,
@@ -351,7 +353,7 @@ async fn investment_subsidies(c: &mut Ctx) -> Result<(), DemoError> {
     let (ssis, treasury) = (c.api("SSIS")?, c.api(ids::TREASURY)?);
     let spec = |n: &'static str, tenge: u64, now: Timestamp| Event {
         id: n,
-        kind: "single",
+        kind: EventKindDto::Single,
         target: None,
         sender: Some(&dag),
         recipient: &lessor,
@@ -539,7 +541,7 @@ async fn vouchers(c: &mut Ctx) -> Result<(), DemoError> {
     let terminals = c.api("TERMINALS")?;
     let spec = Event {
         id: EV,
-        kind: "recurring",
+        kind: EventKindDto::Recurring,
         target: None,
         sender: Some(&school),
         recipient: &canteen,
@@ -597,7 +599,7 @@ async fn crowdfunding(c: &mut Ctx) -> Result<(), DemoError> {
     let deadline = c.now().plus_days(30);
     let campaign = |n: &'static str, target: u64| Event {
         id: n,
-        kind: "campaign",
+        kind: EventKindDto::Campaign,
         target: Some(target),
         sender: None,
         recipient: &beneficiary,
@@ -674,7 +676,7 @@ async fn escrow(c: &mut Ctx) -> Result<(), DemoError> {
     let egov = c.api("EGOV")?;
     let spec = Event {
         id: EV,
-        kind: "single",
+        kind: EventKindDto::Single,
         target: None,
         sender: Some(&buyer),
         recipient: &seller,

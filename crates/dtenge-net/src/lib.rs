@@ -36,6 +36,7 @@
 //!   Authenticity and integrity come from the envelope signatures;
 //!   confidentiality, if needed, must come from the network (VPN, mTLS proxy).
 
+pub mod authz;
 mod clock;
 mod envelope;
 mod error;

@@ -34,6 +34,17 @@ pub enum Role {
     Directory,
     /// An event provider: the tax service, subsidy systems, the smart-contract portal.
     Provider,
+    /// A counterparty central bank (cross-border PvP): runs a node and issues
+    /// its own currency; none of NBK's regulator powers. Appended last: roles
+    /// are borsh-encoded in registries and evidence.
+    CounterpartyCentralBank,
+}
+
+impl Role {
+    /// Whether participants of this kind run a participant node (host DAs).
+    pub fn is_node(self) -> bool {
+        crate::authz::NODES.contains(&self)
+    }
 }
 
 /// One participant's entry in the directory.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_net::{Handler, HandlerError, Participants, Role};
+use dtenge_net::{Handler, HandlerError, Participants};
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{Address, IinBin, ParticipantId};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,17 @@ pub enum DirectoryRequest {
     Lookup(Address),
     /// DAs of a holder.
     FindByIin(IinBin),
+}
+
+impl dtenge_net::authz::Authorized for DirectoryRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        use dtenge_net::authz::Operation;
+        match self {
+            DirectoryRequest::Register(_) => Operation::DirectoryRegister,
+            DirectoryRequest::Lookup(_) => Operation::DirectoryLookup,
+            DirectoryRequest::FindByIin(_) => Operation::DirectoryFind,
+        }
+    }
 }
 
 /// Directory answers.
@@ -88,9 +99,7 @@ impl DirectoryService {
     }
 
     async fn register(&self, from: &ParticipantId, entry: DaEntry) -> Result<(), String> {
-        let is_node =
-            self.participants.get(from).is_some_and(|p| matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury));
-        if !is_node || entry.host != *from {
+        if entry.host != *from {
             return Err(format!("{from} may register only DAs it hosts itself"));
         }
         let pending = {
@@ -125,6 +134,7 @@ impl Handler for DirectoryService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
         let request: DirectoryRequest =
             borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a directory request: {e}")))?;
+        dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             DirectoryRequest::Register(entry) => match self.register(from, entry).await {
                 Ok(()) => DirectoryAnswer::Done,

@@ -24,6 +24,7 @@ pub mod regime;
 pub mod service;
 pub mod state;
 pub mod vault;
+pub mod witness;
 
 use dtenge_types::{Amount, TokenId, TypesError};
 

@@ -139,6 +139,22 @@ pub enum NodeRequest {
     Batch(Vec<LinkRequest>),
 }
 
+impl dtenge_net::authz::Authorized for NodeRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        use dtenge_net::authz::Operation;
+        match self {
+            NodeRequest::Deliver { .. } => Operation::NodeDeliver,
+            NodeRequest::Convert { .. } => Operation::NodeConvert,
+            NodeRequest::ConversionStatus { .. } => Operation::NodeConversionStatus,
+            NodeRequest::PvpPropose { .. } => Operation::NodePvpPropose,
+            NodeRequest::CanReceive { .. } => Operation::NodeCanReceive,
+            NodeRequest::Policy(_) => Operation::NodePolicy,
+            NodeRequest::Report { .. } => Operation::NodeReport,
+            NodeRequest::Batch(_) => Operation::NodeBatch,
+        }
+    }
+}
+
 /// Most items in one [`NodeRequest::Batch`].
 pub const MAX_LINK_BATCH: usize = 256;
 
@@ -417,6 +433,11 @@ impl NodeService {
 
     /// Journals records and applies them in one critical section; waits for durability.
     async fn record(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
+        for record in &records {
+            if let NodeRecord::Prepared { tx, .. } = record {
+                crate::witness::tell(&self.config.id, crate::witness::Produced::Transaction(tx.id())).await?;
+            }
+        }
         durable(self.append(records)?).await
     }
 
@@ -491,6 +512,7 @@ impl NodeService {
         if self.state().account_of(&address).is_some() {
             return Err(NodeError::Invalid(format!("a DA with address {address} already exists")));
         }
+        crate::witness::tell(&self.config.id, crate::witness::Produced::Account(address)).await?;
         // The id is taken and journaled in one critical section, so concurrent
         // openings never share an id.
         let (account, pending) = {
@@ -1759,6 +1781,7 @@ impl Handler for NodeService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
         let request: NodeRequest =
             borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a node request: {e}")))?;
+        dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, *tx, inputs, receipt).await {
                 Ok(()) => NodeAnswer::Accepted,

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Ed25519, Signer};
-use dtenge_net::{Clock, Handler, HandlerError, Participants, Role};
+use dtenge_net::{Clock, Handler, HandlerError, Participants};
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{ParticipantId, Timestamp, TxId};
 
@@ -36,6 +36,15 @@ pub enum NotaryRequest {
     Notarise(NotariseBatch),
     /// The receipt of a committed transaction, if any.
     Receipt(TxId),
+}
+
+impl dtenge_net::authz::Authorized for NotaryRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        match self {
+            NotaryRequest::Notarise(_) => dtenge_net::authz::Operation::NotaryNotarise,
+            NotaryRequest::Receipt(_) => dtenge_net::authz::Operation::NotaryReceipt,
+        }
+    }
 }
 
 /// The notary's answers.
@@ -141,7 +150,7 @@ impl NotaryService {
         if !batch.verify(&node.public_key, &Ed25519) {
             return Err(NotaryCallError::Refused(BatchRefusal::BadSignature(batch.node.clone())));
         }
-        let may_issue = node.role == Role::Nbk;
+        let may_issue = dtenge_net::authz::permits(node.role, dtenge_net::authz::Operation::NotaryIssue);
         let digests = crate::engine::digests(&batch);
         let probe = ColdProbe::new(&self.cold, &batch);
         // The journal record is the batch, the committed positions and the
@@ -292,6 +301,7 @@ impl Handler for NotaryService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
         let request: NotaryRequest = dtenge_types::encoding::decode(&body, dtenge_net::MAX_BODY_BYTES)
             .map_err(|e| HandlerError::BadRequest(format!("not a notary request: {e}")))?;
+        dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             NotaryRequest::Notarise(batch) => match self.notarise(from, batch).await {
                 Ok(verdicts) => NotaryAnswer::Verdicts(verdicts),

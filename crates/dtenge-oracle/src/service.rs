@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Signer;
-use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
+use dtenge_net::authz::Authorized;
+use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants};
 use dtenge_notary::{NotaryAnswer, NotaryRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{
@@ -162,6 +163,31 @@ pub enum NoticeKind {
     },
 }
 
+impl dtenge_net::authz::Authorized for OracleRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        use dtenge_net::authz::Operation;
+        match self {
+            OracleRequest::RegisterProvider { .. } => Operation::OracleRegisterProvider,
+            OracleRequest::RegisterEvent(_)
+            | OracleRequest::ReportOccurrence { .. }
+            | OracleRequest::CancelEvent { .. }
+            | OracleRequest::RegisterParameter { .. }
+            | OracleRequest::RegisterContract(_)
+            | OracleRequest::AmendContract { .. }
+            | OracleRequest::RegisterInvoice(_)
+            | OracleRequest::SetRate(_) => Operation::OracleWrite,
+            OracleRequest::Attest { .. } => Operation::OracleAttest,
+            OracleRequest::Confirm { .. } => Operation::OracleConfirm,
+            OracleRequest::Notices { .. } => Operation::OracleNotices,
+            OracleRequest::GetEvent(_)
+            | OracleRequest::GetInvoice(_)
+            | OracleRequest::GetContract { .. }
+            | OracleRequest::GetRate { .. }
+            | OracleRequest::ListEvents => Operation::OracleRead,
+        }
+    }
+}
+
 /// The oracle's answers.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
 pub enum OracleAnswer {
@@ -262,20 +288,13 @@ impl OracleService {
         Ok(())
     }
 
-    fn require_role(&self, from: &ParticipantId, roles: &[Role], what: &str) -> Result<(), ServiceFailure> {
-        match self.participants.get(from) {
-            Some(p) if roles.contains(&p.role) => Ok(()),
-            _ => Err(ServiceFailure::Forbidden(format!("{from} may not {what}"))),
-        }
-    }
-
     /// Handles one request from a verified sender.
     pub async fn request(&self, from: &ParticipantId, request: OracleRequest) -> Result<OracleAnswer, ServiceFailure> {
         let now = self.clock.now();
-        let nodes = [Role::Nbk, Role::Stb, Role::Treasury];
+        dtenge_net::authz::authorize(&self.participants, from, request.operation())
+            .map_err(|e| ServiceFailure::Forbidden(e.to_string()))?;
         match request {
             OracleRequest::RegisterProvider { id, name, registries } => {
-                self.require_role(from, &[Role::Nbk], "register event providers")?;
                 self.commit(|s| s.register_provider(id, &name, registries).map(|r| vec![r])).await?;
             }
             OracleRequest::RegisterEvent(spec) => {
@@ -304,7 +323,6 @@ impl OracleService {
                 self.commit(|s| s.set_rate(from, rate, now).map(|r| vec![r])).await?;
             }
             OracleRequest::Attest { body, request } => {
-                self.require_role(from, &nodes, "ask for attestations")?;
                 let id = body.id();
                 let mut statement = None;
                 self.commit(|s| {
@@ -317,7 +335,6 @@ impl OracleService {
                 return Ok(OracleAnswer::Attestation(sign_statement(self.key.as_ref(), id, statement)));
             }
             OracleRequest::Confirm { tx } => {
-                self.require_role(from, &nodes, "confirm transactions")?;
                 if self.notarised(&tx).await? {
                     self.commit(|s| match s.reservation(&tx) {
                         Some(_) => s.confirm(tx).map(|r| vec![r]),
@@ -329,7 +346,6 @@ impl OracleService {
                 }
             }
             OracleRequest::Notices { after } => {
-                self.require_role(from, &nodes, "read notices")?;
                 let inner = self.inner();
                 let mine = inner
                     .notices

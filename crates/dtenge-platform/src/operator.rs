@@ -184,6 +184,13 @@ impl OperatorGate {
     }
 }
 
+impl dtenge_net::authz::Authorized for OperatorRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        // Every back-office request is the node's own (the gate checks the sender is the node itself).
+        dtenge_net::authz::Operation::NodeOperator
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for OperatorGate {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
@@ -192,6 +199,7 @@ impl Handler for OperatorGate {
         }
         let request = OperatorRequest::try_from_slice(&body)
             .map_err(|e| HandlerError::BadRequest(format!("not an operator request: {e}")))?;
+        dtenge_net::authz::admit(self.node.participants(), from, &request)?;
         let answer = self.operate(request).await;
         borsh::to_vec(&answer).map_err(|e| HandlerError::Unavailable(e.to_string()))
     }

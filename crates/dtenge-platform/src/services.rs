@@ -134,7 +134,7 @@ pub fn open(
         Role::Directory => Service::Directory(
             DirectoryService::recover(participants, journal.clone(), recovery).map_err(|e| fail(&e))?,
         ),
-        Role::Nbk | Role::Stb | Role::Treasury => {
+        Role::Nbk | Role::Stb | Role::Treasury | Role::CounterpartyCentralBank => {
             let config = NodeConfig {
                 id: id.clone(),
                 role: info.role,

@@ -183,7 +183,7 @@ impl PlatformSpec {
         for (i, stb) in ids::STBS.iter().enumerate() {
             add(stb, &format!("Second-tier bank {}", i + 1), Role::Stb)?;
         }
-        add(ids::FCB, "Foreign central bank (second currency for cross-border PvP)", Role::Nbk)?;
+        add(ids::FCB, "Foreign central bank (second currency for cross-border PvP)", Role::CounterpartyCentralBank)?;
         add(ids::NOTARY, "Notary", Role::Notary)?;
         add(ids::ORACLE, "Oracle", Role::Oracle)?;
         add(ids::DIRECTORY, "DA directory", Role::Directory)?;
@@ -260,7 +260,7 @@ impl PlatformSpec {
             return;
         }
         for p in &self.participants {
-            if matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury) {
+            if p.role.is_node() {
                 self.params.hosts.insert(p.id.clone(), p.public_key);
             }
         }
@@ -273,7 +273,32 @@ impl PlatformSpec {
         let mut spec: PlatformSpec =
             serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))?;
         spec.fill_hosts();
+        spec.fill_counterparty_central_banks();
         Ok(spec)
+    }
+
+    /// `platform.json` files written before participant kinds had a
+    /// counterparty central bank list the issuer of a foreign currency as
+    /// NBK, with NBK's powers: the participant of kind NBK whose node hosts
+    /// the issuing DA of a currency other than DT becomes a counterparty
+    /// central bank.
+    pub fn fill_counterparty_central_banks(&mut self) {
+        let foreign_issuers: Vec<&Address> =
+            self.params.issuers.iter().filter(|(c, _)| **c != Currency::DT).map(|(_, a)| a).collect();
+        let hosts_foreign_issuer = |id: &ParticipantId| {
+            self.institutions.iter().any(|i| i.host == *id && foreign_issuers.contains(&&i.address))
+        };
+        let demote: Vec<ParticipantId> = self
+            .participants
+            .iter()
+            .filter(|p| p.role == Role::Nbk && hosts_foreign_issuer(&p.id))
+            .map(|p| p.id.clone())
+            .collect();
+        for p in &mut self.participants {
+            if demote.contains(&p.id) {
+                p.role = Role::CounterpartyCentralBank;
+            }
+        }
     }
 
     /// Writes `platform.json` (atomically).
@@ -316,6 +341,6 @@ impl PlatformSpec {
 
     /// Participant node ids (NBK, Treasury, banks).
     pub fn nodes(&self) -> Vec<&ParticipantInfo> {
-        self.participants.iter().filter(|p| matches!(p.role, Role::Nbk | Role::Stb | Role::Treasury)).collect()
+        self.participants.iter().filter(|p| p.role.is_node()).collect()
     }
 }

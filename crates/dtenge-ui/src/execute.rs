@@ -5,8 +5,8 @@
 use std::str::FromStr;
 
 use dtenge_client::{
-    Client, ClientError, ConversionKindDto, HolderKindDto, KycDto, OpenAccount, Recipient, TransferRequest,
-    TxOutcomeView, segment,
+    Client, ClientError, ConversionKindDto, HoldRequest, HolderKindDto, KycDto, MarkAddressRequest, MarkingLevelDto,
+    OpenAccount, Recipient, TransferRequest, TxOutcomeView,
 };
 use dtenge_types::{Amount, EventId, IinBin, MarkingRef};
 use serde::Deserialize;
@@ -222,15 +222,18 @@ pub async fn run(client: &Client, request: &Request) -> Outcome {
             .await
             .map(tx_outcome),
         Action::Transfer { from, to, amount_tiyn, memo, marking: Some(m), .. } => {
-            let body = serde_json::json!({
-                "account": from,
-                "recipient": to.address,
-                "amount_tiyn": amount_tiyn,
-                "reference": m.reference,
-                "levels": [{"recipients": m.allowed.iter().map(|p| p.address.clone()).collect::<Vec<_>>(), "limit_tiyn": m.limit_tiyn}],
-                "memo": memo,
-            });
-            client.post_json("/api/v1/markings/address", &body, key).await.map(tx_outcome)
+            let request = MarkAddressRequest {
+                account: from.clone(),
+                recipient: to.address.clone(),
+                amount_tiyn: *amount_tiyn,
+                reference: m.reference.clone(),
+                levels: vec![MarkingLevelDto {
+                    recipients: m.allowed.iter().map(|p| p.address.clone()).collect(),
+                    limit_tiyn: m.limit_tiyn,
+                }],
+                memo: memo.clone(),
+            };
+            client.mark_address(&request, key).await.map(tx_outcome)
         }
         Action::Issuance { amount_tiyn } | Action::Redemption { amount_tiyn } => {
             let kind = if matches!(request.action, Action::Issuance { .. }) {
@@ -245,20 +248,11 @@ pub async fn run(client: &Client, request: &Request) -> Outcome {
             })
         }
         Action::Hold { account, event, .. } => client
-            .post_json("/api/v1/holds", &serde_json::json!({"account": account, "event": event}), key)
+            .hold(&HoldRequest { account: account.clone(), event: event.clone(), amount_tiyn: None }, key)
             .await
             .map(tx_outcome),
-        Action::HoldRelease { account, event } | Action::HoldCancel { account, event } => {
-            let verb = if matches!(request.action, Action::HoldRelease { .. }) { "release" } else { "cancel" };
-            client
-                .post_json(
-                    &format!("/api/v1/holds/{}/{verb}", segment(event)),
-                    &serde_json::json!({"account": account}),
-                    key,
-                )
-                .await
-                .map(tx_outcome)
-        }
+        Action::HoldRelease { account, event } => client.release_hold(event, account, key).await.map(tx_outcome),
+        Action::HoldCancel { account, event } => client.cancel_hold(event, account, key).await.map(tx_outcome),
     };
     match answer {
         Ok(outcome) => outcome,

@@ -713,7 +713,7 @@ async fn nbk_regulator(
     }
     let threshold_tiyn = match q.threshold.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(text) => execute::amount_tiyn(text, "threshold")?,
-        None => dtenge_api::routes::regime::DEFAULT_THRESHOLD_TIYN,
+        None => dtenge_client::DEFAULT_THRESHOLD_TIYN,
     };
     let rq = dtenge_client::ReportQuery { from_ms: q.from_ms, to_ms: q.to_ms, threshold_tiyn: Some(threshold_tiyn) };
     let client = ui.client(&user.participant)?;

@@ -7,12 +7,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_node::NodeError;
 use dtenge_node::accounts::{AccountId, Holder, HolderKind};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{AccountView, BalanceView, HistoryView, HolderKindDto, KycDto, ListQuery, Page, iin_bin};
+use dtenge_api_types::{
+    AccountView, BalanceView, DirectoryEntryView, HistoryView, HolderKindDto, KycDto, ListQuery, NotificationView,
+    OpenAccount, Page, SetKyc,
+};
+
+use crate::dto::{account_view, balance_view, history_view, iin_bin, kyc_state, page, pager};
 use crate::error::ApiError;
 use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
 
@@ -26,28 +29,6 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(history))
         .routes(routes!(notifications))
         .routes(routes!(directory))
-}
-
-/// Opening a DA.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct OpenAccount {
-    /// The holder's IIN (individuals) or BIN (companies, agencies), 12 digits with a valid check digit.
-    pub iin_bin: String,
-    /// The holder's name as identified.
-    pub name: String,
-    /// The holder's kind.
-    pub kind: HolderKindDto,
-    /// KYC state at opening (default `pending`).
-    pub kyc: Option<KycDto>,
-    /// The holder's own public key (hex) if they sign themselves; otherwise the bank keeps the key.
-    pub client_public_key: Option<String>,
-}
-
-/// Changing a DA's KYC state.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SetKyc {
-    /// The new state.
-    pub kyc: KycDto,
 }
 
 /// Checks that `id` names a DA of the caller's node; another bank's DA is 403.
@@ -89,11 +70,11 @@ async fn open_account(
                 }
                 None => None,
             };
-            let kyc = body.kyc.unwrap_or(KycDto::Pending).into();
+            let kyc = kyc_state(body.kyc.unwrap_or(KycDto::Pending));
             let account = node.open_account(holder, client_key, kyc).await?;
             Ok((
                 StatusCode::CREATED,
-                serde_json::to_value(AccountView::of(&account, node.id().as_str())).unwrap_or_default(),
+                serde_json::to_value(account_view(&account, node.id().as_str())).unwrap_or_default(),
             ))
         })
         .await?;
@@ -110,7 +91,7 @@ async fn list_accounts(
     let node = state.node_of(&caller)?;
     let id = node.id().to_string();
     let mut items: Vec<AccountView> =
-        node.read(|s| s.accounts.values().map(|a| AccountView::of(a, &id)).collect::<Vec<_>>());
+        node.read(|s| s.accounts.values().map(|a| account_view(a, &id)).collect::<Vec<_>>());
     items.retain(|a| {
         q.in_period(a.opened_at_ms)
             && q.kind.as_deref().is_none_or(|k| {
@@ -118,7 +99,7 @@ async fn list_accounts(
             })
     });
     items.reverse();
-    Ok(Json(q.page(items)?))
+    Ok(Json(page(&q, items)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path, description = "Account id")),
@@ -130,7 +111,7 @@ async fn get_account(
 ) -> Result<Json<AccountView>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = node.account(&own_account(node.id().as_str(), &id)?)?;
-    Ok(Json(AccountView::of(&account, node.id().as_str())))
+    Ok(Json(account_view(&account, node.id().as_str())))
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/kyc", tag = "accounts", request_body = SetKyc, params(("id" = String, Path, description = "Account id")),
@@ -142,8 +123,8 @@ async fn set_kyc(
 ) -> Result<Json<AccountView>, ApiError> {
     let node = state.node_of(&req.caller)?;
     let account = own_account(node.id().as_str(), &id)?;
-    node.set_kyc(&account, req.body.kyc.into()).await?;
-    Ok(Json(AccountView::of(&node.account(&account)?, node.id().as_str())))
+    node.set_kyc(&account, kyc_state(req.body.kyc)).await?;
+    Ok(Json(account_view(&node.account(&account)?, node.id().as_str())))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/balance", tag = "accounts", params(("id" = String, Path, description = "Account id")),
@@ -155,7 +136,7 @@ async fn balance(
 ) -> Result<Json<BalanceView>, ApiError> {
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
-    Ok(Json(BalanceView::of(&id, &node.balances(&account)?)))
+    Ok(Json(balance_view(&id, &node.balances(&account)?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/history", tag = "accounts", params(("id" = String, Path, description = "Account id"), ListQuery),
@@ -171,10 +152,10 @@ async fn history(
     node.account(&account)?;
     // Newest first, streamed from the node's archive; without filters the
     // total is the DA's line count and the scan stops after the page.
-    let mut pager = q.pager()?;
+    let mut pager = pager(&q)?;
     let filters = q.filters();
     node.history_newest_first(&account, |_, e| {
-        let h = HistoryView::from(&e);
+        let h = history_view(&e);
         if q.in_period(h.at_ms) && q.status_matches(&h.status) && q.kind_matches(&h.kind) {
             return pager.push(h) || filters;
         }
@@ -182,19 +163,6 @@ async fn history(
     });
     let total = (!filters).then(|| usize::try_from(node.read(|s| s.book(&account).history)).unwrap_or(usize::MAX));
     Ok(Json(pager.finish(total)))
-}
-
-/// A notification.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NotificationView {
-    /// When (ms).
-    pub at_ms: u64,
-    /// When, Astana time.
-    pub at: String,
-    /// What happened.
-    pub text: String,
-    /// The transaction, if any.
-    pub tx: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/notifications", tag = "accounts", params(("id" = String, Path, description = "Account id"), ListQuery),
@@ -208,7 +176,7 @@ async fn notifications(
     let node = state.node_of(&caller)?;
     let account = own_account(node.id().as_str(), &id)?;
     node.account(&account)?;
-    let mut pager = q.pager()?;
+    let mut pager = pager(&q)?;
     let period = q.from_ms.is_some() || q.to_ms.is_some();
     node.notifications_newest_first(&account, |n| {
         if q.in_period(n.at.millis()) {
@@ -224,19 +192,6 @@ async fn notifications(
     });
     let total = (!period).then(|| usize::try_from(node.read(|s| s.book(&account).notifications)).unwrap_or(usize::MAX));
     Ok(Json(pager.finish(total)))
-}
-
-/// A DA as the platform directory knows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DirectoryEntryView {
-    /// Its address.
-    pub address: String,
-    /// The bank (node) hosting it.
-    pub bank: String,
-    /// Its id at that bank.
-    pub account: String,
-    /// The holder's name.
-    pub name: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/directory/{iin_bin}", tag = "accounts", params(("iin_bin" = String, Path, description = "IIN or BIN")),

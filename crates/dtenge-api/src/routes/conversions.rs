@@ -9,13 +9,14 @@ use axum::http::StatusCode;
 use dtenge_net::Role;
 use dtenge_node::conversion::{ConversionKind, ConversionRequest};
 use dtenge_types::{Amount, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::dto::{ListQuery, Page, StatusView, astana, positive_amount};
+use dtenge_api_types::{
+    ConversionKindDto, ConversionRequestBody, ConversionView, DayVolume, Decision, ListQuery, Page, SupplyView,
+};
+
+use crate::dto::{astana, page, positive_amount, status_view};
 use crate::error::ApiError;
 use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
 
@@ -30,78 +31,23 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(volumes))
 }
 
-/// Which way.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ConversionKindDto {
-    /// Non-cash tenge → DT.
-    Issue,
-    /// DT → non-cash tenge.
-    Redeem,
-}
-
-/// A conversion request by a bank.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ConversionRequestBody {
-    /// Which way.
-    pub kind: ConversionKindDto,
-    /// How much, in tiyn.
-    pub amount_tiyn: u64,
-}
-
-/// A conversion request.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConversionView {
-    /// `NBK-REQ-000001`.
-    pub id: String,
-    /// Which way.
-    pub kind: ConversionKindDto,
-    /// The bank.
-    pub bank: String,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-    /// Amount as shown.
-    pub amount: String,
-    /// Requested (ms).
-    pub created_at_ms: u64,
-    /// Requested, Astana time.
-    pub created_at: String,
-    /// Status (SPEC §6).
-    pub status: StatusView,
-    /// CBS confirmation reference, once imported.
-    pub cbs_reference: Option<String>,
-    /// The issue or redeem transaction.
-    pub settled_tx: Option<String>,
-    /// Who decided.
-    pub decided_by: Option<String>,
-}
-
-impl From<&ConversionRequest> for ConversionView {
-    fn from(r: &ConversionRequest) -> Self {
-        ConversionView {
-            id: r.id.clone(),
-            kind: match r.kind {
-                ConversionKind::Issue => ConversionKindDto::Issue,
-                ConversionKind::Redeem => ConversionKindDto::Redeem,
-            },
-            bank: r.bank.to_string(),
-            amount_tiyn: r.amount.tiyn(),
-            amount: r.amount.to_string(),
-            created_at_ms: r.created_at.millis(),
-            created_at: astana(r.created_at),
-            status: (&r.status).into(),
-            cbs_reference: r.cbs_reference.as_ref().map(|c| c.to_string()),
-            settled_tx: r.settled_tx.map(|t| t.to_string()),
-            decided_by: r.decided_by.clone(),
-        }
-    }
-}
-
-fn nbk_only(caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if caller.role == Role::Nbk {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("only NBK may {what}; {} is not NBK", caller.id)))
+/// A conversion request on the wire.
+pub fn conversion_view(r: &ConversionRequest) -> ConversionView {
+    ConversionView {
+        id: r.id.clone(),
+        kind: match r.kind {
+            ConversionKind::Issue => ConversionKindDto::Issue,
+            ConversionKind::Redeem => ConversionKindDto::Redeem,
+        },
+        bank: r.bank.to_string(),
+        amount_tiyn: r.amount.tiyn(),
+        amount: r.amount.to_string(),
+        created_at_ms: r.created_at.millis(),
+        created_at: astana(r.created_at),
+        status: status_view(&r.status),
+        cbs_reference: r.cbs_reference.as_ref().map(|c| c.to_string()),
+        settled_tx: r.settled_tx.map(|t| t.to_string()),
+        decided_by: r.decided_by.clone(),
     }
 }
 
@@ -111,9 +57,6 @@ async fn request_conversion(
     State(state): State<Shared>,
     req: Signed<ConversionRequestBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    if !matches!(req.caller.role, Role::Stb | Role::Treasury) {
-        return Err(ApiError::forbidden("only banks and the Treasury convert at the STB–NBK level"));
-    }
     let node = state.node_of(&req.caller)?;
     let body = req.body;
     let (status, json) = state
@@ -124,7 +67,7 @@ async fn request_conversion(
                 ConversionKindDto::Redeem => ConversionKind::Redeem,
             };
             let request = node.request_conversion(kind, amount).await?;
-            Ok((StatusCode::CREATED, serde_json::to_value(ConversionView::from(&request)).unwrap_or_default()))
+            Ok((StatusCode::CREATED, serde_json::to_value(conversion_view(&request)).unwrap_or_default()))
         })
         .await?;
     Ok((status, Json(json)))
@@ -143,11 +86,11 @@ async fn list_conversions(
         .conversions()
         .iter()
         .filter(|r| caller.role == Role::Nbk || r.bank == caller.id)
-        .map(ConversionView::from)
+        .map(conversion_view)
         .filter(|v| q.in_period(v.created_at_ms) && q.status_matches(&v.status))
         .collect();
     items.reverse();
-    Ok(Json(q.page(items)?))
+    Ok(Json(page(&q, items)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/conversions/{id}", tag = "conversion", params(("id" = String, Path, description = "Request id")),
@@ -163,16 +106,7 @@ async fn get_conversion(
     if caller.role != Role::Nbk && request.bank != caller.id {
         return Err(ApiError::forbidden(format!("request {id} belongs to {}", request.bank)));
     }
-    Ok(Json((&request).into()))
-}
-
-/// An operator's decision.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Decision {
-    /// The operator's name (recorded).
-    pub operator: String,
-    /// Why (required to reject).
-    pub reason: Option<String>,
+    Ok(Json(conversion_view(&request)))
 }
 
 #[utoipa::path(post, path = "/api/v1/conversions/{id}/approve", tag = "conversion", request_body = Decision, params(("id" = String, Path, description = "Request id")),
@@ -182,12 +116,11 @@ async fn approve(
     ApiPath(id): ApiPath<String>,
     req: Signed<Decision>,
 ) -> Result<Json<ConversionView>, ApiError> {
-    nbk_only(&req.caller, "approve conversions")?;
     let node = state.node_of(&req.caller)?;
     if req.body.operator.trim().is_empty() {
         return Err(ApiError::bad_request("no_operator", "name the approving operator"));
     }
-    Ok(Json((&node.approve_conversion(&id, req.body.operator.trim()).await?).into()))
+    Ok(Json(conversion_view(&node.approve_conversion(&id, req.body.operator.trim()).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/conversions/{id}/reject", tag = "conversion", request_body = Decision, params(("id" = String, Path, description = "Request id")),
@@ -197,32 +130,14 @@ async fn reject(
     ApiPath(id): ApiPath<String>,
     req: Signed<Decision>,
 ) -> Result<Json<ConversionView>, ApiError> {
-    nbk_only(&req.caller, "reject conversions")?;
     let node = state.node_of(&req.caller)?;
     let reason = req.body.reason.clone().unwrap_or_default();
-    Ok(Json((&node.reject_conversion(&id, &reason, req.body.operator.trim()).await?).into()))
-}
-
-/// DT in circulation.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SupplyView {
-    /// Per currency: total held in every node's vaults, in tiyn.
-    pub supply_tiyn: BTreeMap<String, u64>,
-    /// Per node: DT held by its DAs, in tiyn.
-    pub by_node_tiyn: BTreeMap<String, u64>,
-    /// Transactions the notary has committed.
-    pub notary_committed: u64,
-    /// Unspent commitments at the notary.
-    pub notary_unspent: usize,
+    Ok(Json(conversion_view(&node.reject_conversion(&id, &reason, req.body.operator.trim()).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/stats/supply", tag = "nbk",
     responses((status = 200, body = SupplyView), (status = 403, body = crate::error::ErrorBody)))]
-async fn supply(
-    State(state): State<Shared>,
-    Authenticated(caller): Authenticated,
-) -> Result<Json<SupplyView>, ApiError> {
-    nbk_only(&caller, "read platform statistics")?;
+async fn supply(State(state): State<Shared>, _caller: Authenticated) -> Result<Json<SupplyView>, ApiError> {
     let mut supply_tiyn: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_node_tiyn = BTreeMap::new();
     for (id, node) in &state.platform.nodes {
@@ -240,25 +155,13 @@ async fn supply(
     Ok(Json(SupplyView { supply_tiyn, by_node_tiyn, notary_committed: committed, notary_unspent: unspent }))
 }
 
-/// Volume of one day.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DayVolume {
-    /// The day, Astana time (`YYYY-MM-DD`).
-    pub day: String,
-    /// Committed transactions built that day, all nodes.
-    pub transactions: u64,
-    /// Value moved (sum of outgoing amounts), in tiyn.
-    pub volume_tiyn: u64,
-}
-
 #[utoipa::path(get, path = "/api/v1/stats/volumes", tag = "nbk", params(ListQuery),
     responses((status = 200, body = Vec<DayVolume>), (status = 403, body = crate::error::ErrorBody)))]
 async fn volumes(
     State(state): State<Shared>,
-    Authenticated(caller): Authenticated,
+    _caller: Authenticated,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<DayVolume>>, ApiError> {
-    nbk_only(&caller, "read platform statistics")?;
     let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for node in state.platform.nodes.values() {
         node.for_each_outgoing(|_, o| {

@@ -20,13 +20,18 @@ use dtenge_oracle::model::{
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::ids;
 use dtenge_types::{Amount, ContractNo, Currency, EventId, InvoiceId, ParameterId, ParticipantId, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::dto::{ListQuery, Page, address, astana, positive_amount};
+use dtenge_api_types::{
+    AmendRequest, ContractRequest, ContractView, Empty, EventKindDto, EventRequest, EventView, InvoiceRequest,
+    InvoiceView, ListQuery, OccurrenceRequest, Page, ParameterRequest, ProviderRequest, RateRequest, RateView,
+    RegistryDto,
+};
+
+use crate::dto::{address, astana, page, positive_amount};
 use crate::error::ApiError;
 use crate::routes::programmable::{future_ms, text_id};
 use crate::state::{ApiPath, ApiQuery, AppState, Authenticated, Shared, Signed};
@@ -49,8 +54,115 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(get_rate))
 }
 
-// ----------------------------------------------------------------------
-// Talking to the oracle
+fn registry(r: RegistryDto) -> Registry {
+    match r {
+        RegistryDto::Events => Registry::Events,
+        RegistryDto::Parameters => Registry::Parameters,
+        RegistryDto::Invoices => Registry::Invoices,
+        RegistryDto::Fx => Registry::Fx,
+    }
+}
+
+fn status_name(s: EventStatus) -> &'static str {
+    match s {
+        EventStatus::Open => "open",
+        EventStatus::Cancelled => "cancelled",
+        EventStatus::CampaignSucceeded => "campaign_succeeded",
+        EventStatus::CampaignFailed => "campaign_failed",
+    }
+}
+
+/// An event on the wire.
+pub fn event_view(e: &EventState) -> EventView {
+    let s = &e.spec;
+    let (kind, target) = match s.kind {
+        EventKind::Single => (EventKindDto::Single, None),
+        EventKind::Recurring => (EventKindDto::Recurring, None),
+        EventKind::Campaign { target } => (EventKindDto::Campaign, Some(target.tiyn())),
+    };
+    let pending_holds = Amount::checked_sum(e.pending_holds.values().map(|h| h.amount)).unwrap_or(Amount::MAX);
+    EventView {
+        id: s.id.to_string(),
+        kind,
+        target_tiyn: target,
+        sender: s.sender.map(|a| a.to_string()),
+        sender_node: s.sender_node.as_ref().map(|n| n.to_string()),
+        recipient: s.recipient.to_string(),
+        recipient_node: s.recipient_node.to_string(),
+        amount_tiyn: s.amount.map(Amount::tiyn),
+        valid_until_ms: s.valid_until.millis(),
+        valid_until: astana(s.valid_until),
+        provider: e.provider.to_string(),
+        status: status_name(e.status).into(),
+        occurred_tiyn: e.occurred.tiyn(),
+        held_tiyn: e.held_total().tiyn(),
+        released_tiyn: e.released_total().tiyn(),
+        releasable_tiyn: e.releasable().tiyn(),
+        pending_holds_tiyn: pending_holds.tiyn(),
+        pending_releases_tiyn: e.release_reserved_total().tiyn(),
+    }
+}
+
+/// A contract on the wire.
+pub fn contract_view(c: &ContractState) -> ContractView {
+    let k = &c.contract;
+    ContractView {
+        number: k.number.to_string(),
+        parameter: k.parameter.to_string(),
+        sender: k.sender.to_string(),
+        recipient: k.recipient.to_string(),
+        max_transfer_tiyn: k.max_transfer.tiyn(),
+        max_cashout_tiyn: k.max_cashout.tiyn(),
+        valid_until_ms: k.valid_until.millis(),
+        valid_until: astana(k.valid_until),
+        final_recipient: k.final_recipient,
+        provider: c.provider.to_string(),
+        transferred_tiyn: c.transferred.confirmed.tiyn(),
+        transfer_reserved_tiyn: c.transferred.reserved.tiyn(),
+        transfer_remaining_tiyn: k.max_transfer.saturating_sub(c.transferred.used()).tiyn(),
+        cashed_out_tiyn: c.cashed_out.confirmed.tiyn(),
+        cashout_reserved_tiyn: c.cashed_out.reserved.tiyn(),
+        cashout_remaining_tiyn: k.max_cashout.saturating_sub(c.cashed_out.used()).tiyn(),
+    }
+}
+
+/// An e-invoice on the wire.
+pub fn invoice_view(s: &InvoiceState) -> InvoiceView {
+    let i = &s.invoice;
+    let total = i.net.checked_add(i.vat).unwrap_or(Amount::MAX);
+    let state = match (&s.paid_by, &s.reserved_by) {
+        (Some(_), _) => "paid",
+        (None, Some(_)) => "being_paid",
+        (None, None) => "unpaid",
+    };
+    InvoiceView {
+        id: i.id.to_string(),
+        seller: i.seller.to_string(),
+        buyer: i.buyer.to_string(),
+        net_tiyn: i.net.tiyn(),
+        vat_tiyn: i.vat.tiyn(),
+        total_tiyn: total.tiyn(),
+        total: total.to_string(),
+        provider: s.provider.to_string(),
+        state: state.into(),
+        paid: s.paid_by.is_some(),
+        paid_by: s.paid_by.map(|t| t.to_string()),
+        reserved_by: s.reserved_by.map(|t| t.to_string()),
+    }
+}
+
+/// An exchange rate on the wire.
+pub fn rate_view(r: &RateState) -> RateView {
+    RateView {
+        base: r.rate.base.to_string(),
+        quote: r.rate.quote.to_string(),
+        numerator: r.rate.numerator,
+        denominator: r.rate.denominator,
+        valid_until_ms: r.rate.valid_until.millis(),
+        valid_until: astana(r.rate.valid_until),
+        provider: r.provider.to_string(),
+    }
+}
 
 fn unavailable(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
@@ -83,70 +195,12 @@ async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Resul
     }
 }
 
-/// Writes to the oracle are for event providers.
-fn provider_only(caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if caller.role == Role::Provider {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("only event providers {what}; {} is not an event provider", caller.id)))
-    }
-}
-
-/// Reads are for providers and participant nodes.
-fn reader(caller: &Caller) -> Result<(), ApiError> {
-    if matches!(caller.role, Role::Provider | Role::Nbk | Role::Stb | Role::Treasury) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("{} does not read the oracle's registries through the API", caller.id)))
-    }
-}
-
-fn is_node(caller: &Caller) -> bool {
-    matches!(caller.role, Role::Nbk | Role::Stb | Role::Treasury)
-}
-
 fn created<T: Serialize>(view: &T) -> Result<(StatusCode, serde_json::Value), ApiError> {
     Ok((StatusCode::CREATED, serde_json::to_value(view).unwrap_or_default()))
 }
 
 // ----------------------------------------------------------------------
 // Providers
-
-/// A registry a provider may write to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistryDto {
-    /// Events for holds.
-    Events,
-    /// Marking parameters and their contracts.
-    Parameters,
-    /// E-invoices.
-    Invoices,
-    /// Exchange rates.
-    Fx,
-}
-
-impl From<RegistryDto> for Registry {
-    fn from(r: RegistryDto) -> Self {
-        match r {
-            RegistryDto::Events => Registry::Events,
-            RegistryDto::Parameters => Registry::Parameters,
-            RegistryDto::Invoices => Registry::Invoices,
-            RegistryDto::Fx => Registry::Fx,
-        }
-    }
-}
-
-/// Registering (or changing) an event provider.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct ProviderRequest {
-    /// The provider's participant id (a registered participant with the provider role).
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Where it may write; replaces what it had.
-    pub registries: Vec<RegistryDto>,
-}
 
 #[utoipa::path(post, path = "/api/v1/oracle/providers", tag = "oracle", request_body = ProviderRequest,
     description = "NBK only: registers an event provider on the oracle, or replaces its name and registries.",
@@ -156,9 +210,6 @@ async fn register_provider(
     State(state): State<Shared>,
     req: Signed<ProviderRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    if req.caller.role != Role::Nbk {
-        return Err(ApiError::forbidden(format!("only NBK registers event providers; {} is not NBK", req.caller.id)));
-    }
     let body = req.body;
     let caller = req.caller.clone();
     let (status, json) = state
@@ -183,7 +234,7 @@ async fn register_provider(
             if body.name.trim().is_empty() {
                 return Err(ApiError::bad_request("bad_name", "name must not be empty"));
             }
-            let registries: BTreeSet<Registry> = body.registries.iter().map(|r| Registry::from(*r)).collect();
+            let registries: BTreeSet<Registry> = body.registries.iter().map(|r| registry(*r)).collect();
             let request = OracleRequest::RegisterProvider { id, name: body.name.trim().to_string(), registries };
             ask(&state, &caller, request).await?;
             created(&body)
@@ -194,124 +245,6 @@ async fn register_provider(
 
 // ----------------------------------------------------------------------
 // Events
-
-/// What kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKindDto {
-    /// One occurrence releases (part of) the hold; the rest returns.
-    Single,
-    /// Each occurrence releases an amount; the rest stays held.
-    Recurring,
-    /// Crowdfunding: contributions are held; at the deadline all go to the
-    /// recipient if `target_tiyn` is met, otherwise all return.
-    Campaign,
-}
-
-/// An event as a provider registers it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EventRequest {
-    /// Unique id (up to 64 bytes).
-    pub id: String,
-    /// Single, recurring or campaign.
-    pub kind: EventKindDto,
-    /// Campaign only: the total that must be held by the deadline, in tiyn.
-    pub target_tiyn: Option<u64>,
-    /// Whose funds are held (address); none for a campaign.
-    pub sender: Option<String>,
-    /// The sender's node; none for a campaign.
-    pub sender_node: Option<String>,
-    /// Who receives released funds (address).
-    pub recipient: String,
-    /// The recipient's node.
-    pub recipient_node: String,
-    /// The amount held, in tiyn (single and recurring); none for a campaign.
-    pub amount_tiyn: Option<u64>,
-    /// Single/recurring: when the hold ends; campaign: the deadline (ms since the epoch).
-    pub valid_until_ms: u64,
-}
-
-/// An event, what happened under it and what may still be released.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    /// Its id.
-    pub id: String,
-    /// Single, recurring or campaign.
-    pub kind: EventKindDto,
-    /// Campaign: its target, in tiyn.
-    pub target_tiyn: Option<u64>,
-    /// Whose funds are held (address).
-    pub sender: Option<String>,
-    /// The sender's node.
-    pub sender_node: Option<String>,
-    /// Who receives released funds (address).
-    pub recipient: String,
-    /// The recipient's node.
-    pub recipient_node: String,
-    /// The amount held (single and recurring), in tiyn.
-    pub amount_tiyn: Option<u64>,
-    /// Valid-until or deadline (ms).
-    pub valid_until_ms: u64,
-    /// Valid-until or deadline, Astana time.
-    pub valid_until: String,
-    /// The provider that registered it.
-    pub provider: String,
-    /// `open`, `cancelled`, `campaign_succeeded` or `campaign_failed`.
-    pub status: String,
-    /// Reported occurrences in all, in tiyn.
-    pub occurred_tiyn: u64,
-    /// Held by notarised holds, in tiyn.
-    pub held_tiyn: u64,
-    /// Released by notarised releases, in tiyn.
-    pub released_tiyn: u64,
-    /// What a new release may still take, in tiyn.
-    pub releasable_tiyn: u64,
-    /// Holds attested but not yet known to be notarised, in tiyn.
-    pub pending_holds_tiyn: u64,
-    /// Releases attested but not yet known to be notarised, in tiyn.
-    pub pending_releases_tiyn: u64,
-}
-
-fn status_name(s: EventStatus) -> &'static str {
-    match s {
-        EventStatus::Open => "open",
-        EventStatus::Cancelled => "cancelled",
-        EventStatus::CampaignSucceeded => "campaign_succeeded",
-        EventStatus::CampaignFailed => "campaign_failed",
-    }
-}
-
-impl From<&EventState> for EventView {
-    fn from(e: &EventState) -> Self {
-        let s = &e.spec;
-        let (kind, target) = match s.kind {
-            EventKind::Single => (EventKindDto::Single, None),
-            EventKind::Recurring => (EventKindDto::Recurring, None),
-            EventKind::Campaign { target } => (EventKindDto::Campaign, Some(target.tiyn())),
-        };
-        let pending_holds = Amount::checked_sum(e.pending_holds.values().map(|h| h.amount)).unwrap_or(Amount::MAX);
-        EventView {
-            id: s.id.to_string(),
-            kind,
-            target_tiyn: target,
-            sender: s.sender.map(|a| a.to_string()),
-            sender_node: s.sender_node.as_ref().map(|n| n.to_string()),
-            recipient: s.recipient.to_string(),
-            recipient_node: s.recipient_node.to_string(),
-            amount_tiyn: s.amount.map(Amount::tiyn),
-            valid_until_ms: s.valid_until.millis(),
-            valid_until: astana(s.valid_until),
-            provider: e.provider.to_string(),
-            status: status_name(e.status).into(),
-            occurred_tiyn: e.occurred.tiyn(),
-            held_tiyn: e.held_total().tiyn(),
-            released_tiyn: e.released_total().tiyn(),
-            releasable_tiyn: e.releasable().tiyn(),
-            pending_holds_tiyn: pending_holds.tiyn(),
-            pending_releases_tiyn: e.release_reserved_total().tiyn(),
-        }
-    }
-}
 
 fn participant(text: &str, field: &str) -> Result<ParticipantId, ApiError> {
     ParticipantId::new(text).map_err(|e| ApiError::bad_request("bad_participant", format!("{field}: {e}")))
@@ -365,7 +298,7 @@ fn sees_event(caller: &Caller, e: &EventState) -> bool {
     match caller.role {
         Role::Provider => e.provider == caller.id,
         Role::Nbk => true,
-        Role::Stb | Role::Treasury => {
+        Role::Stb | Role::Treasury | Role::CounterpartyCentralBank => {
             e.spec.kind.is_campaign()
                 || e.spec.recipient_node == caller.id
                 || e.spec.sender_node.as_ref() == Some(&caller.id)
@@ -392,7 +325,6 @@ async fn register_event(
     State(state): State<Shared>,
     req: Signed<EventRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "register events")?;
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
@@ -401,7 +333,7 @@ async fn register_event(
             let spec = event_spec(&body, now)?;
             let id = spec.id.clone();
             ask(&state, &caller, OracleRequest::RegisterEvent(spec)).await?;
-            created(&EventView::from(&fetch_event(&state, &caller, &id).await?))
+            created(&event_view(&fetch_event(&state, &caller, &id).await?))
         })
         .await?;
     Ok((status, Json(json)))
@@ -415,14 +347,13 @@ async fn list_events(
     Authenticated(caller): Authenticated,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<EventView>>, ApiError> {
-    reader(&caller)?;
     let OracleAnswer::Events(events) = ask(&state, &caller, OracleRequest::ListEvents).await? else {
         return Err(unavailable("the oracle answered something else"));
     };
     let mut items: Vec<EventView> = events
         .iter()
         .filter(|e| sees_event(&caller, e))
-        .map(EventView::from)
+        .map(event_view)
         .filter(|v| {
             q.in_period(v.valid_until_ms)
                 && q.status.as_deref().is_none_or(|s| s == v.status)
@@ -432,7 +363,7 @@ async fn list_events(
         })
         .collect();
     items.sort_by(|a, b| b.valid_until_ms.cmp(&a.valid_until_ms).then_with(|| a.id.cmp(&b.id)));
-    Ok(Json(q.page(items)?))
+    Ok(Json(page(&q, items)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/oracle/events/{id}", tag = "oracle", params(("id" = String, Path, description = "Event id")),
@@ -443,21 +374,12 @@ async fn get_event(
     Authenticated(caller): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    reader(&caller)?;
     let id: EventId = text_id(&id, "event id")?;
     let e = fetch_event(&state, &caller, &id).await?;
     if !sees_event(&caller, &e) {
         return Err(ApiError::forbidden(format!("event {id} concerns neither {} nor its node", caller.id)));
     }
-    Ok(Json(EventView::from(&e)))
-}
-
-/// An occurrence of an event.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct OccurrenceRequest {
-    /// How much it releases, in tiyn (recurring events; a single event
-    /// releases its whole amount when omitted).
-    pub amount_tiyn: Option<u64>,
+    Ok(Json(event_view(&e)))
 }
 
 #[utoipa::path(post, path = "/api/v1/oracle/events/{id}/occurrences", tag = "oracle", request_body(content = OccurrenceRequest, description = "May be omitted"),
@@ -470,7 +392,6 @@ async fn report_occurrence(
     ApiPath(id): ApiPath<String>,
     req: Signed<Option<OccurrenceRequest>>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "report events")?;
     let body = req.body.unwrap_or_default();
     let caller = req.caller.clone();
     let (status, json) = state
@@ -478,16 +399,12 @@ async fn report_occurrence(
             let amount = body.amount_tiyn.map(|a| positive_amount(a, "amount_tiyn")).transpose()?;
             let event = own_event(&state, &caller, &id).await?;
             ask(&state, &caller, OracleRequest::ReportOccurrence { event: event.clone(), amount }).await?;
-            let view = EventView::from(&fetch_event(&state, &caller, &event).await?);
+            let view = event_view(&fetch_event(&state, &caller, &event).await?);
             Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
         })
         .await?;
     Ok((status, Json(json)))
 }
-
-/// A request without fields.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct Empty {}
 
 #[utoipa::path(post, path = "/api/v1/oracle/events/{id}/cancel", tag = "oracle", params(("id" = String, Path, description = "Event id")),
     description = "The provider that registered the event cancels it before it occurred; held funds return to their owners.",
@@ -498,13 +415,12 @@ async fn cancel_event(
     ApiPath(id): ApiPath<String>,
     req: Signed<Option<Empty>>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "cancel events")?;
     let caller = req.caller.clone();
     let (status, json) = state
         .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
             let event = own_event(&state, &caller, &id).await?;
             ask(&state, &caller, OracleRequest::CancelEvent { event: event.clone() }).await?;
-            let view = EventView::from(&fetch_event(&state, &caller, &event).await?);
+            let view = event_view(&fetch_event(&state, &caller, &event).await?);
             Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
         })
         .await?;
@@ -514,19 +430,6 @@ async fn cancel_event(
 // ----------------------------------------------------------------------
 // Parameters and contracts
 
-/// A marking parameter (a state order number).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct ParameterRequest {
-    /// The state order number.
-    pub id: String,
-    /// The DA that marks funds with it (address).
-    pub initiator: String,
-    /// The initiator's node, which receives traceability copies.
-    pub initiator_node: String,
-    /// What the order is.
-    pub title: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/oracle/parameters", tag = "oracle", request_body = ParameterRequest,
     description = "Provider (parameters registry, the Smart Contract Portal): registers a marking parameter; the initiator's node is told.",
     responses((status = 201, body = ParameterRequest), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -535,7 +438,6 @@ async fn register_parameter(
     State(state): State<Shared>,
     req: Signed<ParameterRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "register marking parameters")?;
     let body = req.body;
     let caller = req.caller.clone();
     let (status, json) = state
@@ -551,100 +453,6 @@ async fn register_parameter(
         })
         .await?;
     Ok((status, Json(json)))
-}
-
-/// A contract under a parameter.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ContractRequest {
-    /// The contract number, unique within its parameter.
-    pub number: String,
-    /// The parameter it belongs to.
-    pub parameter: String,
-    /// Who pays under it (address).
-    pub sender: String,
-    /// Who is paid under it (address).
-    pub recipient: String,
-    /// Most that may be transferred to the recipient in all, in tiyn.
-    pub max_transfer_tiyn: u64,
-    /// Most the recipient may convert to cash or non-cash money in all, in tiyn (0: none).
-    pub max_cashout_tiyn: u64,
-    /// Payments are attested up to this instant (ms since the epoch).
-    pub valid_until_ms: u64,
-    /// Whether the recipient is the end supplier, who receives standard tokens.
-    #[serde(default)]
-    pub final_recipient: bool,
-}
-
-/// A contract's change of maxima and duration.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AmendRequest {
-    /// New maximum transfer total, in tiyn.
-    pub max_transfer_tiyn: u64,
-    /// New maximum cash-out total, in tiyn.
-    pub max_cashout_tiyn: u64,
-    /// New end of validity (ms since the epoch).
-    pub valid_until_ms: u64,
-}
-
-/// A contract with its cumulative use.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ContractView {
-    /// The contract number.
-    pub number: String,
-    /// Its parameter.
-    pub parameter: String,
-    /// Who pays (address).
-    pub sender: String,
-    /// Who is paid (address).
-    pub recipient: String,
-    /// Maximum transfer total, in tiyn.
-    pub max_transfer_tiyn: u64,
-    /// Maximum cash-out total, in tiyn.
-    pub max_cashout_tiyn: u64,
-    /// End of validity (ms).
-    pub valid_until_ms: u64,
-    /// End of validity, Astana time.
-    pub valid_until: String,
-    /// Whether the recipient receives standard tokens.
-    pub final_recipient: bool,
-    /// The provider that registered it.
-    pub provider: String,
-    /// Transferred by notarised payments, in tiyn.
-    pub transferred_tiyn: u64,
-    /// Transfers attested, not yet known to be notarised, in tiyn.
-    pub transfer_reserved_tiyn: u64,
-    /// What may still be transferred, in tiyn.
-    pub transfer_remaining_tiyn: u64,
-    /// Cashed out by notarised payments, in tiyn.
-    pub cashed_out_tiyn: u64,
-    /// Cash-outs attested, not yet known to be notarised, in tiyn.
-    pub cashout_reserved_tiyn: u64,
-    /// What may still be cashed out, in tiyn.
-    pub cashout_remaining_tiyn: u64,
-}
-
-impl From<&ContractState> for ContractView {
-    fn from(c: &ContractState) -> Self {
-        let k = &c.contract;
-        ContractView {
-            number: k.number.to_string(),
-            parameter: k.parameter.to_string(),
-            sender: k.sender.to_string(),
-            recipient: k.recipient.to_string(),
-            max_transfer_tiyn: k.max_transfer.tiyn(),
-            max_cashout_tiyn: k.max_cashout.tiyn(),
-            valid_until_ms: k.valid_until.millis(),
-            valid_until: astana(k.valid_until),
-            final_recipient: k.final_recipient,
-            provider: c.provider.to_string(),
-            transferred_tiyn: c.transferred.confirmed.tiyn(),
-            transfer_reserved_tiyn: c.transferred.reserved.tiyn(),
-            transfer_remaining_tiyn: k.max_transfer.saturating_sub(c.transferred.used()).tiyn(),
-            cashed_out_tiyn: c.cashed_out.confirmed.tiyn(),
-            cashout_reserved_tiyn: c.cashed_out.reserved.tiyn(),
-            cashout_remaining_tiyn: k.max_cashout.saturating_sub(c.cashed_out.used()).tiyn(),
-        }
-    }
 }
 
 async fn fetch_contract(
@@ -671,7 +479,6 @@ async fn register_contract(
     State(state): State<Shared>,
     req: Signed<ContractRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "register contracts")?;
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
@@ -689,7 +496,7 @@ async fn register_contract(
             };
             let (parameter, number) = (contract.parameter.clone(), contract.number.clone());
             ask(&state, &caller, OracleRequest::RegisterContract(contract)).await?;
-            created(&ContractView::from(&fetch_contract(&state, &caller, &parameter, &number).await?))
+            created(&contract_view(&fetch_contract(&state, &caller, &parameter, &number).await?))
         })
         .await?;
     Ok((status, Json(json)))
@@ -705,7 +512,6 @@ async fn amend_contract(
     ApiPath((parameter, number)): ApiPath<(String, String)>,
     req: Signed<AmendRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "amend contracts")?;
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
@@ -728,7 +534,7 @@ async fn amend_contract(
             let request =
                 OracleRequest::AmendContract { parameter: parameter.clone(), contract: contract.clone(), amendment };
             ask(&state, &caller, request).await?;
-            let view = ContractView::from(&fetch_contract(&state, &caller, &parameter, &contract).await?);
+            let view = contract_view(&fetch_contract(&state, &caller, &parameter, &contract).await?);
             Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
         })
         .await?;
@@ -744,88 +550,17 @@ async fn get_contract(
     Authenticated(caller): Authenticated,
     ApiPath((parameter, number)): ApiPath<(String, String)>,
 ) -> Result<Json<ContractView>, ApiError> {
-    reader(&caller)?;
     let parameter: ParameterId = text_id(&parameter, "parameter")?;
     let contract: ContractNo = text_id(&number, "number")?;
     let c = fetch_contract(&state, &caller, &parameter, &contract).await?;
-    if !is_node(&caller) && c.provider != caller.id {
+    if !caller.role.is_node() && c.provider != caller.id {
         return Err(ApiError::forbidden(format!("contract {contract} was registered by {}", c.provider)));
     }
-    Ok(Json(ContractView::from(&c)))
+    Ok(Json(contract_view(&c)))
 }
 
 // ----------------------------------------------------------------------
 // E-invoices
-
-/// An e-invoice as the tax service registers it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct InvoiceRequest {
-    /// The ISEI id.
-    pub id: String,
-    /// Who is paid (address).
-    pub seller: String,
-    /// Who pays (address).
-    pub buyer: String,
-    /// Amount without VAT, in tiyn.
-    pub net_tiyn: u64,
-    /// VAT amount, in tiyn.
-    pub vat_tiyn: u64,
-}
-
-/// An e-invoice and whether it is paid.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InvoiceView {
-    /// The ISEI id.
-    pub id: String,
-    /// Who is paid (address).
-    pub seller: String,
-    /// Who pays (address).
-    pub buyer: String,
-    /// Amount without VAT, in tiyn.
-    pub net_tiyn: u64,
-    /// VAT amount, in tiyn.
-    pub vat_tiyn: u64,
-    /// Net plus VAT, in tiyn.
-    pub total_tiyn: u64,
-    /// Total as shown.
-    pub total: String,
-    /// The provider that registered it.
-    pub provider: String,
-    /// `unpaid`, `being_paid` (a payment is attested, not yet notarised) or `paid`.
-    pub state: String,
-    /// Whether it is paid.
-    pub paid: bool,
-    /// The notarised payment.
-    pub paid_by: Option<String>,
-    /// The payment in flight.
-    pub reserved_by: Option<String>,
-}
-
-impl From<&InvoiceState> for InvoiceView {
-    fn from(s: &InvoiceState) -> Self {
-        let i = &s.invoice;
-        let total = i.net.checked_add(i.vat).unwrap_or(Amount::MAX);
-        let state = match (&s.paid_by, &s.reserved_by) {
-            (Some(_), _) => "paid",
-            (None, Some(_)) => "being_paid",
-            (None, None) => "unpaid",
-        };
-        InvoiceView {
-            id: i.id.to_string(),
-            seller: i.seller.to_string(),
-            buyer: i.buyer.to_string(),
-            net_tiyn: i.net.tiyn(),
-            vat_tiyn: i.vat.tiyn(),
-            total_tiyn: total.tiyn(),
-            total: total.to_string(),
-            provider: s.provider.to_string(),
-            state: state.into(),
-            paid: s.paid_by.is_some(),
-            paid_by: s.paid_by.map(|t| t.to_string()),
-            reserved_by: s.reserved_by.map(|t| t.to_string()),
-        }
-    }
-}
 
 async fn fetch_invoice(state: &AppState, caller: &Caller, id: &InvoiceId) -> Result<InvoiceState, ApiError> {
     match ask(state, caller, OracleRequest::GetInvoice(id.clone())).await? {
@@ -843,7 +578,6 @@ async fn register_invoice(
     State(state): State<Shared>,
     req: Signed<InvoiceRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "register e-invoices")?;
     let body = req.body;
     let caller = req.caller.clone();
     let (status, json) = state
@@ -863,7 +597,7 @@ async fn register_invoice(
             };
             let id = invoice.id.clone();
             ask(&state, &caller, OracleRequest::RegisterInvoice(invoice)).await?;
-            created(&InvoiceView::from(&fetch_invoice(&state, &caller, &id).await?))
+            created(&invoice_view(&fetch_invoice(&state, &caller, &id).await?))
         })
         .await?;
     Ok((status, Json(json)))
@@ -877,65 +611,16 @@ async fn get_invoice(
     Authenticated(caller): Authenticated,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<InvoiceView>, ApiError> {
-    reader(&caller)?;
     let id: InvoiceId = text_id(&id, "invoice id")?;
     let i = fetch_invoice(&state, &caller, &id).await?;
-    if !is_node(&caller) && i.provider != caller.id {
+    if !caller.role.is_node() && i.provider != caller.id {
         return Err(ApiError::forbidden(format!("e-invoice {id} was registered by {}", i.provider)));
     }
-    Ok(Json(InvoiceView::from(&i)))
+    Ok(Json(invoice_view(&i)))
 }
 
 // ----------------------------------------------------------------------
 // FX rates
-
-/// An exchange rate: `quote = floor(base × numerator / denominator)`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RateRequest {
-    /// Currency given (2-8 of A-Z, 0-9), e.g. `DT`.
-    pub base: String,
-    /// Currency received.
-    pub quote: String,
-    /// Rate numerator, positive.
-    pub numerator: u64,
-    /// Rate denominator, positive.
-    pub denominator: u64,
-    /// Attested up to this instant (ms since the epoch).
-    pub valid_until_ms: u64,
-}
-
-/// A current exchange rate.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RateView {
-    /// Currency given.
-    pub base: String,
-    /// Currency received.
-    pub quote: String,
-    /// Rate numerator.
-    pub numerator: u64,
-    /// Rate denominator.
-    pub denominator: u64,
-    /// Attested up to (ms).
-    pub valid_until_ms: u64,
-    /// Attested up to, Astana time.
-    pub valid_until: String,
-    /// Who set it.
-    pub provider: String,
-}
-
-impl From<&RateState> for RateView {
-    fn from(r: &RateState) -> Self {
-        RateView {
-            base: r.rate.base.to_string(),
-            quote: r.rate.quote.to_string(),
-            numerator: r.rate.numerator,
-            denominator: r.rate.denominator,
-            valid_until_ms: r.rate.valid_until.millis(),
-            valid_until: astana(r.rate.valid_until),
-            provider: r.provider.to_string(),
-        }
-    }
-}
 
 fn currency(text: &str, field: &str) -> Result<Currency, ApiError> {
     Currency::new(text).map_err(|e| ApiError::bad_request("bad_currency", format!("{field}: {e}")))
@@ -957,7 +642,6 @@ async fn set_rate(
     State(state): State<Shared>,
     req: Signed<RateRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    provider_only(&req.caller, "set exchange rates")?;
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
@@ -979,7 +663,7 @@ async fn set_rate(
                 valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
             };
             ask(&state, &caller, OracleRequest::SetRate(rate)).await?;
-            created(&RateView::from(&fetch_rate(&state, &caller, base, quote).await?))
+            created(&rate_view(&fetch_rate(&state, &caller, base, quote).await?))
         })
         .await?;
     Ok((status, Json(json)))
@@ -994,8 +678,7 @@ async fn get_rate(
     Authenticated(caller): Authenticated,
     ApiPath((base, quote)): ApiPath<(String, String)>,
 ) -> Result<Json<RateView>, ApiError> {
-    reader(&caller)?;
     let base = currency(&base, "base")?;
     let quote = currency(&quote, "quote")?;
-    Ok(Json(RateView::from(&fetch_rate(&state, &caller, base, quote).await?)))
+    Ok(Json(rate_view(&fetch_rate(&state, &caller, base, quote).await?)))
 }

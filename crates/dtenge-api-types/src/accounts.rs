@@ -1,0 +1,160 @@
+//! Digital accounts on the caller's own node: opening, KYC, balances,
+//! history, notifications; the platform directory.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::common::StatusView;
+
+/// A holder's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderKindDto {
+    /// A person (IIN).
+    Individual,
+    /// A company (BIN).
+    LegalEntity,
+    /// A government agency (Treasury).
+    GovernmentAgency,
+    /// An institution's own DA.
+    Institution,
+}
+
+/// KYC state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KycDto {
+    /// Not yet identified: may receive, may not pay.
+    Pending,
+    /// Identified.
+    Verified,
+    /// Refused.
+    Rejected,
+}
+
+/// Opening a DA (`POST /api/v1/accounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OpenAccount {
+    /// The holder's IIN (individuals) or BIN (companies, agencies), 12 digits with a valid check digit.
+    pub iin_bin: String,
+    /// The holder's name as identified.
+    pub name: String,
+    /// The holder's kind (`institution` is refused: those DAs are configured).
+    pub kind: HolderKindDto,
+    /// KYC state at opening (default `pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kyc: Option<KycDto>,
+    /// The holder's own public key (hex) if they sign themselves; otherwise the bank keeps the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_public_key: Option<String>,
+}
+
+/// Changing a DA's KYC state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SetKyc {
+    /// The new state.
+    pub kyc: KycDto,
+}
+
+/// A digital account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// Its id, `<node>-<number>`.
+    pub id: String,
+    /// The hosting node.
+    pub node: String,
+    /// Holder's IIN/BIN.
+    pub iin_bin: String,
+    /// Holder's name.
+    pub name: String,
+    /// Holder's kind.
+    pub kind: HolderKindDto,
+    /// The DA's address (hex public key).
+    pub address: String,
+    /// KYC state.
+    pub kyc: KycDto,
+    /// `custodial` (the bank holds the key) or `client` (the holder signs).
+    pub custody: String,
+    /// Opened at (ms since epoch).
+    pub opened_at_ms: u64,
+    /// Opened at, Astana time.
+    pub opened_at: String,
+}
+
+/// Balances by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BalanceView {
+    /// The account.
+    pub account: String,
+    /// Free to spend.
+    pub standard_tiyn: u64,
+    /// Purpose-bound.
+    pub marked_tiyn: u64,
+    /// Held for events.
+    pub held_tiyn: u64,
+    /// VAT-marked.
+    pub vat_tiyn: u64,
+    /// Reserved for debit mandates.
+    pub mandated_tiyn: u64,
+    /// Everything.
+    pub total_tiyn: u64,
+    /// The total as shown to people, `4 000,00`.
+    pub total: String,
+    /// Other currencies held (cross-border), by code, in their smallest unit.
+    #[serde(default)]
+    pub other_currencies: BTreeMap<String, u64>,
+}
+
+/// A history line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryView {
+    /// The transaction id.
+    pub tx: String,
+    /// When (ms).
+    pub at_ms: u64,
+    /// When, Astana time.
+    pub at: String,
+    /// The command (`transfer`, `hold`, `pay_invoice`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Money in.
+    pub incoming_tiyn: u64,
+    /// Money out.
+    pub outgoing_tiyn: u64,
+    /// Counterparty addresses.
+    pub counterparties: Vec<String>,
+    /// Purpose text.
+    #[serde(default)]
+    pub memo: Option<String>,
+    /// Outcome.
+    pub status: StatusView,
+}
+
+/// A notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NotificationView {
+    /// When (ms).
+    pub at_ms: u64,
+    /// When, Astana time.
+    pub at: String,
+    /// What happened.
+    pub text: String,
+    /// The transaction, if any.
+    #[serde(default)]
+    pub tx: Option<String>,
+}
+
+/// A DA as the platform directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEntryView {
+    /// Its address.
+    pub address: String,
+    /// The bank (node) hosting it.
+    pub bank: String,
+    /// Its id at that bank.
+    pub account: String,
+    /// The holder's name.
+    pub name: String,
+}
