@@ -390,7 +390,7 @@ async fn closing_and_the_regulator_view() {
     assert!(w.stb1.close_account(&empty.id, false).await.unwrap().closed);
 
     // The regulator view: NBK only, aggregates without retail detail.
-    http_error(&w.stb1.regulator_aggregates(&ReportQuery::default()).await.unwrap_err(), 403, "forbidden");
+    http_error(&w.stb1.regulator_aggregates(&ReportQuery::default()).await.unwrap_err(), 403, "operation_forbidden");
     let aggregates = w.nbk.regulator_aggregates(&ReportQuery::default()).await.unwrap();
     let stb1 = aggregates.iter().find(|a| a.bank == "STB1").unwrap();
     assert!(stb1.accounts_closed >= 2);
