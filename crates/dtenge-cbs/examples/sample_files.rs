@@ -18,13 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         status: ConfirmationStatus::Accepted { cbs_reference: CbsRef::new("CBS-20240724-000001")? },
         amount: instruction.amount,
         bank_bic: instruction.bank_bic.clone(),
+        direction: instruction.direction,
         booked_at: Timestamp(1_721_822_282_000),
     };
-    print!("{}", confirmation_xml(&accepted, instruction.direction, "CBS-20240724-000001"));
+    print!("{}", confirmation_xml(&accepted, "CBS-20240724-000001"));
     let rejected = Confirmation {
         status: ConfirmationStatus::Rejected { reason: "insufficient funds on the correspondent account".into() },
+        direction: Direction::Redeem,
         ..accepted
     };
-    print!("{}", confirmation_xml(&rejected, Direction::Redeem, "CBS-20240724-000002"));
+    print!("{}", confirmation_xml(&rejected, "CBS-20240724-000002"));
     Ok(())
 }

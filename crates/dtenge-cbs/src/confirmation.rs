@@ -24,10 +24,10 @@ const ADDITIONAL_INFO_CHARS: usize = 105;
 const TX: &str = "FIToFIPmtStsRpt/TxInfAndSts";
 
 /// The confirmation as pacs.002.001.10 XML, as the CBS (or the simulator)
-/// writes it. `direction` places the bank and NBK as debtor and creditor in
-/// `OrgnlTxRef`; `message_id` is the report's own `MsgId`. `GrpHdr/CreDtTm`
+/// writes it. Its `direction` places the bank and NBK as debtor and creditor
+/// in `OrgnlTxRef`; `message_id` is the report's own `MsgId`. `GrpHdr/CreDtTm`
 /// and, when accepted, `AccptncDtTm` are `booked_at`.
-pub fn confirmation_xml(c: &Confirmation, direction: Direction, message_id: &str) -> String {
+pub fn confirmation_xml(c: &Confirmation, message_id: &str) -> String {
     let booked_at = format_astana(c.booked_at);
     let status = match &c.status {
         ConfirmationStatus::Accepted { cbs_reference } => format!(
@@ -55,7 +55,7 @@ pub fn confirmation_xml(c: &Confirmation, direction: Direction, message_id: &str
         }
     };
     let bank = esc(&c.bank_bic);
-    let (debtor, creditor) = match direction {
+    let (debtor, creditor) = match c.direction {
         Direction::Issue => (bank.as_ref(), NBK_BIC),
         Direction::Redeem => (NBK_BIC, bank.as_ref()),
     };
@@ -124,7 +124,7 @@ pub fn parse_confirmation(xml: &[u8]) -> Result<Confirmation, CbsError> {
         )));
     }
     let amount = document.kzt_amount(&format!("{TX}/OrgnlTxRef/IntrBkSttlmAmt"))?;
-    let bank_bic = bank_bic(&document)?;
+    let (bank_bic, direction) = bank_and_direction(&document)?;
     let (status, booked_at) = match document.text(&format!("{TX}/TxSts"))? {
         "ACSC" => {
             let accepted_at = parse_iso_datetime(document.text(&format!("{TX}/AccptncDtTm"))?)
@@ -141,16 +141,17 @@ pub fn parse_confirmation(xml: &[u8]) -> Result<Confirmation, CbsError> {
             )));
         }
     };
-    Ok(Confirmation { instruction_id: instruction_id.to_owned(), status, amount, bank_bic, booked_at })
+    Ok(Confirmation { instruction_id: instruction_id.to_owned(), status, amount, bank_bic, direction, booked_at })
 }
 
-/// The side of `OrgnlTxRef` that is not NBK.
-fn bank_bic(document: &Document) -> Result<String, CbsError> {
+/// The side of `OrgnlTxRef` that is not NBK, and the direction its side gives:
+/// a debtor bank paid NBK (issue), a creditor bank was paid (redemption).
+fn bank_and_direction(document: &Document) -> Result<(String, Direction), CbsError> {
     let debtor = document.text(&format!("{TX}/OrgnlTxRef/Dbtr/Agt/FinInstnId/BICFI"))?;
     let creditor = document.text(&format!("{TX}/OrgnlTxRef/Cdtr/Agt/FinInstnId/BICFI"))?;
-    let bank = match (debtor == NBK_BIC, creditor == NBK_BIC) {
-        (true, false) => creditor,
-        (false, true) => debtor,
+    let (bank, direction) = match (debtor == NBK_BIC, creditor == NBK_BIC) {
+        (true, false) => (creditor, Direction::Redeem),
+        (false, true) => (debtor, Direction::Issue),
         (true, true) => return Err(malformed("OrgnlTxRef names NBK as both debtor and creditor")),
         (false, false) => {
             return Err(malformed(format!(
@@ -161,7 +162,7 @@ fn bank_bic(document: &Document) -> Result<String, CbsError> {
         }
     };
     check_bic("OrgnlTxRef bank BICFI", bank)?;
-    Ok(bank.to_owned())
+    Ok((bank.to_owned(), direction))
 }
 
 /// `AddtlInf` texts joined, whitespace collapsed, controls dropped, cut to

@@ -15,11 +15,12 @@
 //! only writer of the outbox. A move never overwrites: a second file of the
 //! same name gets a `.dupN` suffix.
 //!
-//! Import reads and checks every inbox file first and moves files only when
-//! all could be read, so an I/O error leaves the inbox as it was. A crash
-//! after a move but before the caller applied the confirmation leaves it in
-//! `processed/`; [`Exchange::processed_confirmations`] gives those back on
-//! restart, and the caller skips the ones it already applied.
+//! A confirmation file leaves the inbox only after the caller decided about
+//! it: to `processed/` once applied, to `rejected/` (with a report) when it is
+//! malformed or answers no request of the caller's. A crash before the move
+//! leaves the file in the inbox; the caller recognises a confirmation it
+//! already applied and accepts it again without applying it twice. One bad or
+//! unreadable file never holds back the others.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -115,30 +116,60 @@ impl Exchange {
         Ok(path)
     }
 
-    /// Imports the confirmations in the inbox (the first [`MAX_IMPORT_FILES`]
-    /// by name); see the module documentation.
-    pub fn import(&self) -> Result<ImportReport, CbsError> {
-        let mut checked = Vec::new();
+    /// Reads the confirmations waiting in the inbox (the first
+    /// [`MAX_IMPORT_FILES`] by name) without moving any: the caller decides
+    /// about each, applies it, and only then moves it with
+    /// [`Exchange::accept`] or [`Exchange::refuse`] — so a crash in between
+    /// leaves the file in the inbox, to be read again.
+    pub fn read_inbox(&self) -> Result<Vec<InboxFile>, CbsError> {
+        let mut files = Vec::new();
         for path in list_files(&self.inbox)?.into_iter().take(MAX_IMPORT_FILES) {
-            let outcome = read_bounded(&path)?.and_then(|bytes| parse_confirmation(&bytes));
-            checked.push((path, outcome));
-        }
-        let mut report = ImportReport::default();
-        for (path, outcome) in checked {
-            match outcome {
-                Ok(confirmation) => {
-                    let moved = move_into(&path, &self.processed)?;
-                    report.imported.push((moved, confirmation));
-                }
+            let confirmation = match read_bounded(&path) {
+                Ok(bytes) => bytes.and_then(|bytes| parse_confirmation(&bytes)).map_err(|error| match error {
+                    CbsError::Malformed { what } => what,
+                    other => other.to_string(),
+                }),
+                // Unreadable now (permissions, a vanished file): left where it
+                // is, the others go on.
                 Err(error) => {
-                    let reason = match error {
-                        CbsError::Malformed { what } => what,
-                        other => other.to_string(),
-                    };
-                    let moved = move_into(&path, &self.rejected)?;
-                    write_refusal_report(&path, &moved, &reason)?;
-                    report.refused.push((moved, reason));
+                    files.push(InboxFile { path, confirmation: Err(error.to_string()), readable: false });
+                    continue;
                 }
+            };
+            files.push(InboxFile { path, confirmation, readable: true });
+        }
+        Ok(files)
+    }
+
+    /// Moves an inbox file whose confirmation was applied to `processed/`.
+    pub fn accept(&self, file: &InboxFile) -> Result<PathBuf, CbsError> {
+        move_into(&file.path, &self.processed)
+    }
+
+    /// Moves an inbox file to `rejected/` with `<name>.report.txt` saying why.
+    pub fn refuse(&self, file: &InboxFile, reason: &str) -> Result<PathBuf, CbsError> {
+        let moved = move_into(&file.path, &self.rejected)?;
+        write_refusal_report(&file.path, &moved, reason)?;
+        Ok(moved)
+    }
+
+    /// Reads the inbox and settles every file at once: a malformed one, or
+    /// one `decide` refuses (with the reason for the report), goes to
+    /// `rejected/`; the others to `processed/`. For callers that apply a
+    /// confirmation before `decide` returns; the NBK node, which journals
+    /// first, uses [`Exchange::read_inbox`] and moves each file itself.
+    pub fn import(
+        &self,
+        mut decide: impl FnMut(&Confirmation) -> Result<(), String>,
+    ) -> Result<ImportReport, CbsError> {
+        let mut report = ImportReport::default();
+        for file in self.read_inbox()? {
+            if !file.readable {
+                continue;
+            }
+            match file.confirmation.as_ref().map_err(String::clone).and_then(|c| decide(c).map(|()| c)) {
+                Ok(confirmation) => report.imported.push((self.accept(&file)?, confirmation.clone())),
+                Err(reason) => report.refused.push((self.refuse(&file, &reason)?, reason)),
             }
         }
         Ok(report)
@@ -150,18 +181,18 @@ impl Exchange {
         let files = read_instruction_files(&self.outbox)?;
         Ok(files.into_iter().map(|(_, instruction)| instruction).collect())
     }
+}
 
-    /// The confirmations already moved to `processed/`, for a restarting
-    /// caller to re-apply the ones it had not applied yet.
-    pub fn processed_confirmations(&self) -> Result<Vec<(PathBuf, Confirmation)>, CbsError> {
-        let mut confirmations = Vec::new();
-        for path in list_files(&self.processed)? {
-            let bytes = read_bounded(&path)?;
-            let confirmation = bytes.and_then(|bytes| parse_confirmation(&bytes)).map_err(|e| in_file(&path, e))?;
-            confirmations.push((path, confirmation));
-        }
-        Ok(confirmations)
-    }
+/// One file found in the inbox by [`Exchange::read_inbox`].
+#[derive(Debug)]
+pub struct InboxFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its confirmation, or why it is not one (malformed, too large,
+    /// unreadable).
+    pub confirmation: Result<Confirmation, String>,
+    /// False when the file could not be read now: it stays in the inbox.
+    pub readable: bool,
 }
 
 /// Parses every instruction file in `dir`, by file name.

@@ -12,6 +12,10 @@ use crate::time::MAX_TIMESTAMP_MS;
 pub const NBK_BIC: &str = "NBRKKZKX";
 /// Longest instruction id: ISO 20022 `Max35Text`.
 pub const MAX_INSTRUCTION_ID_LEN: usize = 35;
+/// The largest amount a CBS file carries: 17 whole-tenge digits and two of
+/// tiyn (99 999 999 999 999 999,99). A conversion above it is refused when it
+/// is requested, never written into a file the other side cannot read.
+pub const MAX_AMOUNT: Amount = Amount::from_tiyn(9_999_999_999_999_999_999);
 
 /// Which way the tenge move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,14 +63,25 @@ impl Instruction {
         if self.bank_bic.starts_with(NBK_BIC) {
             return Err(malformed(format!("bank BIC {} is NBK's own; name the second-tier bank", self.bank_bic)));
         }
-        if self.amount.is_zero() {
-            return Err(malformed("amount must be more than zero"));
-        }
+        check_amount(self.amount)?;
         if self.created_at.millis() > MAX_TIMESTAMP_MS {
             return Err(malformed(format!("created_at {} ms is after the year 9999", self.created_at.millis())));
         }
         Ok(())
     }
+}
+
+/// A positive amount that a CBS file can carry (at most [`MAX_AMOUNT`]).
+pub fn check_amount(amount: Amount) -> Result<(), CbsError> {
+    if amount.is_zero() {
+        return Err(malformed("amount must be more than zero"));
+    }
+    if amount > MAX_AMOUNT {
+        return Err(malformed(format!(
+            "amount {amount} is more than {MAX_AMOUNT}, the largest amount a CBS file carries"
+        )));
+    }
+    Ok(())
 }
 
 /// What the CBS did with an instruction.
@@ -96,6 +111,9 @@ pub struct Confirmation {
     pub amount: Amount,
     /// The bank's BIC (the side of `OrgnlTxRef` that is not NBK).
     pub bank_bic: String,
+    /// Which way the tenge moved: the bank is the debtor of an issue and the
+    /// creditor of a redemption.
+    pub direction: Direction,
     /// `AccptncDtTm` when accepted; the report's `CreDtTm` otherwise.
     pub booked_at: Timestamp,
 }

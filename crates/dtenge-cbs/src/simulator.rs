@@ -5,7 +5,9 @@
 //! and answers with a pacs.002 in the inbox: `ACSC` with a reference
 //! `CBS-<yyyymmdd>-<n>` (the Astana date of `now`, `n` a six-digit sequence
 //! over all its answers), or `RJCT` when the `reject` callback gives a reason.
-//! It then moves the instruction to `outbox/sent/`.
+//! It then moves the instruction to `outbox/sent/`. A file it cannot read as an
+//! instruction goes to `outbox/refused/` with a report, and the others are
+//! still answered.
 //!
 //! Crash safety, as a real CBS would need it: the answer is first kept in
 //! `outbox/sent/<id>.pacs002.xml`, then delivered to the inbox, then the
@@ -17,13 +19,16 @@ use std::path::{Path, PathBuf};
 
 use dtenge_types::{CbsRef, Timestamp};
 
-use crate::exchange::{io, list_files, read_instruction_files, write_atomically};
+use crate::exchange::{io, list_files, move_into, read_bounded, write_atomically};
 use crate::model::{Confirmation, ConfirmationStatus, Instruction, malformed};
 use crate::time::astana_date_compact;
-use crate::{CbsError, confirmation_xml};
+use crate::{CbsError, confirmation_xml, parse_instruction};
 
 /// Sub-folder of the outbox where sent instructions and the simulator's answers are kept.
 pub const SENT_DIR: &str = "sent";
+/// Sub-folder of the outbox where the simulator sets aside files it cannot
+/// read as instructions, each with a `.report.txt`.
+pub const REFUSED_DIR: &str = "refused";
 const ANSWER_SUFFIX: &str = ".pacs002.xml";
 
 /// The CBS stand-in; see the module documentation.
@@ -53,7 +58,16 @@ impl CbsSimulator {
         let mut answers_so_far =
             list_files(&self.sent)?.iter().filter(|path| path.to_string_lossy().ends_with(ANSWER_SUFFIX)).count();
         let mut answered = 0;
-        for (path, instruction) in read_instruction_files(&self.outbox)? {
+        for path in list_files(&self.outbox)? {
+            // A file that is no instruction is set aside with a report; the
+            // others are answered (a real CBS refuses a bad file the same way).
+            let instruction = match read_bounded(&path)?.and_then(|bytes| parse_instruction(&bytes)) {
+                Ok(instruction) => instruction,
+                Err(error) => {
+                    self.set_aside(&path, &error.to_string())?;
+                    continue;
+                }
+            };
             let name = format!("{}{ANSWER_SUFFIX}", instruction.id);
             let kept = self.sent.join(&name);
             let answer = match fs::read(&kept) {
@@ -71,6 +85,14 @@ impl CbsSimulator {
             answered += 1;
         }
         Ok(answered)
+    }
+
+    fn set_aside(&self, path: &Path, reason: &str) -> Result<(), CbsError> {
+        let refused = self.outbox.join(REFUSED_DIR);
+        fs::create_dir_all(&refused).map_err(|source| io(&refused, source))?;
+        let moved = move_into(path, &refused)?;
+        let report = format!("The CBS simulator could not read this instruction: {reason}\n");
+        write_atomically(&PathBuf::from(format!("{}.report.txt", moved.display())), report.as_bytes())
     }
 }
 
@@ -92,9 +114,10 @@ fn answer(
         status,
         amount: instruction.amount,
         bank_bic: instruction.bank_bic.clone(),
+        direction: instruction.direction,
         booked_at: now,
     };
-    Ok(confirmation_xml(&confirmation, instruction.direction, &message_id))
+    Ok(confirmation_xml(&confirmation, &message_id))
 }
 
 fn move_to_sent(path: &Path, sent: &Path) -> Result<(), CbsError> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dtenge_cbs::{
     CbsError, CbsSimulator, Confirmation, ConfirmationStatus, Direction, Exchange, Instruction, MAX_FILE_BYTES,
-    confirmation_xml, parse_confirmation,
+    confirmation_xml, instruction_xml, parse_confirmation,
 };
 use dtenge_types::{Amount, CbsRef, ParticipantId, Timestamp};
 
@@ -36,6 +36,10 @@ fn accept_all(_: &Instruction) -> Option<String> {
     None
 }
 
+fn accept_every(_: &Confirmation) -> Result<(), String> {
+    Ok(())
+}
+
 #[test]
 fn open_creates_the_folders() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -63,7 +67,7 @@ fn simulator_then_import_gives_accepted_confirmations_matching_the_instructions(
     assert_eq!(exchange.pending_instructions().expect("readable"), vec![], "moved to outbox/sent");
     assert_eq!(simulator.process(NOW, accept_all).expect("processed"), 0, "nothing confirmed twice");
 
-    let report = exchange.import().expect("imported");
+    let report = exchange.import(accept_every).expect("imported");
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     let confirmations: Vec<&Confirmation> = report.imported.iter().map(|(_, c)| c).collect();
     assert_eq!(confirmations.len(), 2);
@@ -79,9 +83,9 @@ fn simulator_then_import_gives_accepted_confirmations_matching_the_instructions(
         assert!(path.starts_with(exchange.processed()) && path.is_file(), "{}", path.display());
     }
     assert!(names(exchange.inbox()).is_empty());
-    let again = exchange.import().expect("imported");
+    let again = exchange.import(accept_every).expect("imported");
     assert!(again.imported.is_empty() && again.refused.is_empty(), "importing twice finds nothing new");
-    assert_eq!(exchange.processed_confirmations().expect("readable").len(), 2, "kept for a restart");
+    assert_eq!(names(exchange.processed()).len(), 2, "kept as the record of what was applied");
 }
 
 #[test]
@@ -94,7 +98,7 @@ fn rejected_instruction_comes_back_with_its_reason() {
         (i.amount > Amount::from_tiyn(1_000)).then(|| format!("insufficient funds for {} on {}", i.amount, i.bank_bic))
     };
     assert_eq!(CbsSimulator::new(dir.path()).process(NOW, too_large).expect("processed"), 2);
-    let report = exchange.import().expect("imported");
+    let report = exchange.import(accept_every).expect("imported");
     let statuses: Vec<&ConfirmationStatus> = report.imported.iter().map(|(_, c)| &c.status).collect();
     assert!(matches!(statuses[0], ConfirmationStatus::Accepted { .. }), "{statuses:?}");
     assert_eq!(
@@ -142,7 +146,7 @@ fn malformed_files_are_refused_with_a_report_and_change_nothing_else() {
     // One good confirmation imported earlier: processed/ must stay as it is.
     exchange.write_instruction(&instruction("NBK-REQ-000010", Direction::Issue, 100)).expect("written");
     CbsSimulator::new(dir.path()).process(NOW, accept_all).expect("processed");
-    assert_eq!(exchange.import().expect("imported").imported.len(), 1);
+    assert_eq!(exchange.import(accept_every).expect("imported").imported.len(), 1);
     let processed_before = names(exchange.processed());
 
     let good = confirmation_xml(
@@ -151,9 +155,9 @@ fn malformed_files_are_refused_with_a_report_and_change_nothing_else() {
             status: ConfirmationStatus::Accepted { cbs_reference: CbsRef::new("CBS-X-1").expect("valid ref") },
             amount: Amount::from_tiyn(400_000),
             bank_bic: "HSBKKZKX".into(),
+            direction: Direction::Issue,
             booked_at: NOW,
         },
-        Direction::Issue,
         "CBS-X-1",
     );
     let bad_files: Vec<(&str, String, &str)> = vec![
@@ -175,7 +179,7 @@ fn malformed_files_are_refused_with_a_report_and_change_nothing_else() {
     fs::write(exchange.inbox().join("z-good.xml"), &good).expect("written");
     fs::write(exchange.inbox().join(".incoming.xml.tmp"), "half a fi").expect("written");
 
-    let report = exchange.import().expect("imported");
+    let report = exchange.import(accept_every).expect("imported");
     assert_eq!(report.imported.len(), 1, "the good file in the same run is still imported");
     assert_eq!(report.imported[0].1.instruction_id, "NBK-REQ-000011");
     assert_eq!(report.refused.len(), bad_files.len());
@@ -199,7 +203,7 @@ fn a_second_file_with_a_taken_name_is_kept_beside_the_first() {
     let exchange = Exchange::open(dir.path()).expect("opens");
     for _ in 0..2 {
         fs::write(exchange.inbox().join("same.xml"), "not xml").expect("written");
-        exchange.import().expect("imported");
+        exchange.import(accept_every).expect("imported");
     }
     assert_eq!(
         names(exchange.rejected()),
@@ -215,13 +219,95 @@ fn simulator_interrupted_before_moving_the_instruction_resends_the_same_answer()
     exchange.write_instruction(&i).expect("written");
     let simulator = CbsSimulator::new(dir.path());
     simulator.process(NOW, accept_all).expect("processed");
-    let first = exchange.import().expect("imported").imported;
+    let first = exchange.import(accept_every).expect("imported").imported;
     // As if the simulator had crashed before moving the instruction to sent/.
     fs::rename(exchange.outbox().join("sent/NBK-REQ-000020.xml"), exchange.outbox().join("NBK-REQ-000020.xml"))
         .expect("moved back");
     simulator.process(NOW.plus_days(1), |_| Some("would differ".into())).expect("processed");
-    let second = exchange.import().expect("imported").imported;
+    let second = exchange.import(accept_every).expect("imported").imported;
     assert_eq!(first[0].1, second[0].1, "the same answer, not a second booking");
     let inbox_copy = fs::read(&second[0].0).expect("readable");
     assert_eq!(parse_confirmation(&inbox_copy).expect("parses"), first[0].1);
+}
+
+#[test]
+fn a_confirmation_the_caller_refuses_goes_to_rejected_with_the_callers_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exchange = Exchange::open(dir.path()).expect("opens");
+    for (id, tiyn) in [("NBK-REQ-000030", 100), ("NBK-REQ-000031", 200)] {
+        exchange.write_instruction(&instruction(id, Direction::Issue, tiyn)).expect("written");
+    }
+    CbsSimulator::new(dir.path()).process(NOW, accept_all).expect("processed");
+    let report = exchange
+        .import(|c| match c.instruction_id.as_str() {
+            "NBK-REQ-000030" => Err("no conversion request NBK-REQ-000030 exists".to_string()),
+            _ => Ok(()),
+        })
+        .expect("imported");
+    assert_eq!(report.imported.len(), 1);
+    assert_eq!(report.imported[0].1.instruction_id, "NBK-REQ-000031");
+    assert_eq!(report.refused.len(), 1);
+    let (path, reason) = &report.refused[0];
+    assert!(path.starts_with(exchange.rejected()), "{}", path.display());
+    let text = fs::read_to_string(PathBuf::from(format!("{}.report.txt", path.display()))).expect("report");
+    assert!(
+        text.contains("no conversion request NBK-REQ-000030 exists") && reason.contains("NBK-REQ-000030"),
+        "{text}"
+    );
+}
+
+#[test]
+fn read_inbox_moves_nothing_until_the_caller_settles_each_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exchange = Exchange::open(dir.path()).expect("opens");
+    exchange.write_instruction(&instruction("NBK-REQ-000040", Direction::Redeem, 300)).expect("written");
+    CbsSimulator::new(dir.path()).process(NOW, accept_all).expect("processed");
+    fs::write(exchange.inbox().join("zz-junk.xml"), "junk").expect("written");
+    let files = exchange.read_inbox().expect("read");
+    assert_eq!(files.len(), 2);
+    let again = exchange.read_inbox().expect("read");
+    assert_eq!(again.len(), 2, "reading moves nothing: a crash before applying loses nothing");
+    let good = files.iter().find(|f| f.confirmation.is_ok()).expect("the simulator's answer");
+    assert_eq!(good.confirmation.as_ref().expect("parsed").direction, Direction::Redeem);
+    let junk = files.iter().find(|f| f.confirmation.is_err()).expect("the junk file");
+    exchange.accept(good).expect("accepted");
+    exchange.refuse(junk, "not a confirmation").expect("refused");
+    assert!(names(exchange.inbox()).is_empty());
+    assert_eq!(names(exchange.processed()), vec!["NBK-REQ-000040.pacs002.xml"]);
+    assert_eq!(names(exchange.rejected()), vec!["zz-junk.xml", "zz-junk.xml.report.txt"]);
+}
+
+#[test]
+fn an_amount_no_cbs_file_can_carry_is_never_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exchange = Exchange::open(dir.path()).expect("opens");
+    for tiyn in [u64::MAX, dtenge_cbs::MAX_AMOUNT.tiyn() + 1] {
+        let err =
+            exchange.write_instruction(&instruction("NBK-REQ-000050", Direction::Issue, tiyn)).expect_err("refused");
+        assert!(err.to_string().contains("the largest amount a CBS file carries"), "{err}");
+    }
+    assert!(names(exchange.outbox()).is_empty());
+    // The largest that is carried round-trips through both files.
+    let largest = instruction("NBK-REQ-000051", Direction::Issue, dtenge_cbs::MAX_AMOUNT.tiyn());
+    exchange.write_instruction(&largest).expect("written");
+    CbsSimulator::new(dir.path()).process(NOW, accept_all).expect("processed");
+    let report = exchange.import(accept_every).expect("imported");
+    assert_eq!(report.imported[0].1.amount, dtenge_cbs::MAX_AMOUNT);
+}
+
+#[test]
+fn the_simulator_sets_aside_an_unreadable_instruction_and_answers_the_others() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exchange = Exchange::open(dir.path()).expect("opens");
+    // As an older release could have written: an amount the parser refuses.
+    let huge = instruction_xml(&instruction("NBK-REQ-000060", Direction::Issue, u64::MAX));
+    fs::write(exchange.outbox().join("NBK-REQ-000060.xml"), huge).expect("written");
+    exchange.write_instruction(&instruction("NBK-REQ-000061", Direction::Issue, 500)).expect("written");
+    let answered = CbsSimulator::new(dir.path()).process(NOW, accept_all).expect("not stalled");
+    assert_eq!(answered, 1);
+    let refused = exchange.outbox().join(dtenge_cbs::REFUSED_DIR);
+    assert_eq!(names(&refused), vec!["NBK-REQ-000060.xml", "NBK-REQ-000060.xml.report.txt"]);
+    let report = exchange.import(accept_every).expect("imported");
+    assert_eq!(report.imported.len(), 1);
+    assert_eq!(report.imported[0].1.instruction_id, "NBK-REQ-000061");
 }

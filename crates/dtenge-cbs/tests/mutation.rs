@@ -62,9 +62,10 @@ fn confirmation(status: ConfirmationStatus) -> Vec<u8> {
         status,
         amount: Amount::from_tiyn(400_000),
         bank_bic: "HSBKKZKX".into(),
+        direction: Direction::Issue,
         booked_at: Timestamp(1_721_822_282_000),
     };
-    confirmation_xml(&c, Direction::Issue, "CBS-20240724-000001").into_bytes()
+    confirmation_xml(&c, "CBS-20240724-000001").into_bytes()
 }
 
 #[test]

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_cbs::{CbsSimulator, ConfirmationStatus, Direction, Exchange, Instruction};
+use dtenge_cbs::{CbsSimulator, Confirmation, ConfirmationStatus, Direction, Exchange, Instruction};
 use dtenge_net::Role;
 use dtenge_types::{Address, Amount, CbsRef, ParticipantId, Timestamp, TxId};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,96 @@ pub struct CbsLink {
 
 /// NBK's BIC.
 pub const NBK_BIC: &str = "NBRKKZKX";
+/// Who decided a request the CBS rejected.
+const CBS_DECIDER: &str = "CBS";
+
+/// What a CBS confirmation is to NBK's conversion requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// It answers its request, which awaits it: apply it.
+    Apply,
+    /// The very confirmation already applied to its request (the file came
+    /// again, or stayed in the inbox across a crash): nothing to do.
+    AlreadyApplied,
+    /// It answers no request of NBK's as it stands: why, for the report.
+    Mismatch(String),
+}
+
+/// Whether `confirmation` answers `request` (the request its instruction id
+/// names, if NBK has one): the bank, the direction and the amount must be
+/// the request's, and the request must still await the CBS. Pure.
+pub fn match_confirmation(request: Option<&ConversionRequest>, confirmation: &Confirmation) -> Match {
+    let id = &confirmation.instruction_id;
+    let Some(request) = request else {
+        return Match::Mismatch(format!("no conversion request {id} exists at NBK: nothing was instructed under it"));
+    };
+    let bank_bic = bic_of(&request.bank);
+    if confirmation.bank_bic != bank_bic {
+        return Match::Mismatch(format!(
+            "the confirmation names bank {}, but request {id} is {}'s (BIC {bank_bic})",
+            confirmation.bank_bic, request.bank
+        ));
+    }
+    let direction = match request.kind {
+        ConversionKind::Issue => Direction::Issue,
+        ConversionKind::Redeem => Direction::Redeem,
+    };
+    if confirmation.direction != direction {
+        return Match::Mismatch(format!(
+            "the confirmation is for {} (\"{}\"), but request {id} is {} (\"{}\")",
+            direction_name(confirmation.direction),
+            confirmation.direction.remittance_text(),
+            direction_name(direction),
+            direction.remittance_text()
+        ));
+    }
+    if confirmation.amount != request.amount {
+        return Match::Mismatch(format!(
+            "the confirmation names {} KZT, but request {id} is for {} KZT",
+            confirmation.amount, request.amount
+        ));
+    }
+    let same_answer = match (&confirmation.status, &request.status) {
+        (ConfirmationStatus::Accepted { cbs_reference }, _) => request.cbs_reference.as_ref() == Some(cbs_reference),
+        (ConfirmationStatus::Rejected { reason }, Status::Rejected { reason: recorded }) => {
+            request.decided_by.as_deref() == Some(CBS_DECIDER) && *recorded == format!("CBS rejected: {reason}")
+        }
+        (ConfirmationStatus::Rejected { .. }, _) => false,
+    };
+    if same_answer {
+        return Match::AlreadyApplied;
+    }
+    if let Some(reference) = &request.cbs_reference {
+        return Match::Mismatch(format!(
+            "request {id} is already confirmed by the CBS under reference {reference}: this is a second, \
+             different confirmation"
+        ));
+    }
+    match &request.status {
+        Status::RequestAccepted | Status::UnderReview => Match::Apply,
+        Status::Success => Match::Mismatch(format!("request {id} is already settled")),
+        Status::Rejected { reason } => Match::Mismatch(format!("request {id} was already rejected: {reason}")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReturnMade {
+    Committed(TxId),
+    InFlight,
+    None,
+}
+
+/// The memo of the payment that returns a rejected redemption's DT.
+fn return_memo(request: &str) -> String {
+    format!("return of {request}")
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Issue => "an issue",
+        Direction::Redeem => "a redemption",
+    }
+}
 
 /// A participant's BIC-form identifier for CBS files: the first four
 /// characters of its id, padded with `X`, then `KZKX`.
@@ -84,6 +174,14 @@ pub fn bic_of(participant: &ParticipantId) -> String {
         head.push('X');
     }
     format!("{head}KZKX")
+}
+
+/// A conversion's amount: positive, and one a CBS file carries.
+fn check_conversion_amount(amount: Amount) -> Result<(), NodeError> {
+    dtenge_cbs::check_amount(amount).map_err(|e| match e {
+        dtenge_cbs::CbsError::Malformed { what } => NodeError::Invalid(format!("conversion: {what}")),
+        other => NodeError::Invalid(format!("conversion: {other}")),
+    })
 }
 
 impl NodeService {
@@ -123,6 +221,9 @@ impl NodeService {
         kind: ConversionKind,
         amount: Amount,
     ) -> Result<ConversionRequest, NodeError> {
+        // Checked before a redemption pays its DT to NBK: a request NBK must
+        // refuse would leave them there.
+        check_conversion_amount(amount)?;
         let own = self.own_account()?;
         let bank_address = self.account(&own)?.address;
         let funding_tx = match kind {
@@ -185,9 +286,7 @@ impl NodeService {
         if !matches!(role, Some(Role::Stb | Role::Treasury)) {
             return Err(NodeError::Invalid(format!("{from} is not a bank and cannot convert")));
         }
-        if amount.is_zero() {
-            return Err(NodeError::Invalid("a conversion needs a positive amount".into()));
-        }
+        check_conversion_amount(amount)?;
         if self.host_of(&bank_address).await? != *from {
             return Err(NodeError::Invalid(format!("DA {bank_address} is not hosted by {from}")));
         }
@@ -287,7 +386,10 @@ impl NodeService {
     }
 
     /// NBK: imports CBS confirmations (running the simulator first if
-    /// configured). Returns what happened, for logs.
+    /// configured). Each file is matched against its request
+    /// ([`match_confirmation`]); a confirmation that matches is journaled
+    /// before its file leaves the inbox, anything else goes to `rejected/`
+    /// with a report naming the mismatch. Returns what happened, for logs.
     pub async fn import_cbs(&self) -> Result<Vec<String>, NodeError> {
         let Some(link) = self.cbs().cloned() else { return Ok(Vec::new()) };
         let exchange = self.exchange()?;
@@ -296,42 +398,67 @@ impl NodeService {
                 .process(self.clock().now(), |_| None)
                 .map_err(|e| NodeError::Storage(format!("CBS simulator: {e}")))?;
         }
-        let report = exchange.import().map_err(|e| NodeError::Storage(format!("CBS import: {e}")))?;
         let mut done = Vec::new();
-        for (path, why) in &report.refused {
-            done.push(format!("refused CBS file {}: {why}", path.display()));
+        if let Err(e) = self.return_redemptions().await {
+            done.push(format!("returning rejected redemptions: {e}"));
         }
-        // Also re-apply what an earlier run moved to processed/ but may not have applied.
-        let mut confirmations =
-            exchange.processed_confirmations().map_err(|e| NodeError::Storage(format!("CBS processed: {e}")))?;
-        confirmations.extend(report.imported);
-        for (_, confirmation) in confirmations {
-            let Ok(request) = self.conversion(&confirmation.instruction_id) else {
-                done.push(format!("confirmation for unknown request {}", confirmation.instruction_id));
-                continue;
-            };
-            if request.status != Status::UnderReview || request.cbs_reference.is_some() {
-                continue; // applied before
-            }
-            if confirmation.amount != request.amount {
-                done.push(format!(
-                    "confirmation for {} names {}, the request {}",
-                    request.id, confirmation.amount, request.amount
-                ));
-                continue;
-            }
-            match confirmation.status {
-                ConfirmationStatus::Accepted { cbs_reference } => {
-                    self.update_conversion(&request.id, Status::UnderReview, Some(cbs_reference), None, None).await?;
-                    done.push(format!("{} confirmed by the CBS; awaiting NBK approval", request.id));
+        let files = exchange.read_inbox().map_err(|e| NodeError::Storage(format!("CBS inbox: {e}")))?;
+        for file in files {
+            let name = file.path.display().to_string();
+            let confirmation = match (&file.confirmation, file.readable) {
+                (Ok(c), _) => c.clone(),
+                (Err(why), false) => {
+                    done.push(format!("CBS file {name} is unreadable for now: {why}"));
+                    continue;
                 }
-                ConfirmationStatus::Rejected { reason } => {
-                    self.refuse(&request, format!("CBS rejected: {reason}"), "CBS".into()).await?;
-                    done.push(format!("{} rejected by the CBS", request.id));
+                (Err(why), true) => {
+                    self.refuse_cbs_file(&exchange, &file, why, &mut done);
+                    continue;
+                }
+            };
+            let request = self.conversion(&confirmation.instruction_id).ok();
+            match match_confirmation(request.as_ref(), &confirmation) {
+                Match::Mismatch(why) => self.refuse_cbs_file(&exchange, &file, &why, &mut done),
+                Match::AlreadyApplied => {
+                    // Applied before a crash kept the file in the inbox.
+                    if let Err(e) = exchange.accept(&file) {
+                        done.push(format!("CBS file {name}: {e}"));
+                    }
+                }
+                Match::Apply => {
+                    let Some(request) = request else { continue };
+                    let applied = match confirmation.status {
+                        ConfirmationStatus::Accepted { cbs_reference } => self
+                            .update_conversion(&request.id, Status::UnderReview, Some(cbs_reference), None, None)
+                            .await
+                            .map(|()| format!("{} confirmed by the CBS; awaiting NBK approval", request.id)),
+                        ConfirmationStatus::Rejected { reason } => self
+                            .refuse(&request, format!("CBS rejected: {reason}"), CBS_DECIDER.into())
+                            .await
+                            .map(|()| format!("{} rejected by the CBS", request.id)),
+                    };
+                    match applied {
+                        Ok(line) => {
+                            done.push(line);
+                            if let Err(e) = exchange.accept(&file) {
+                                done.push(format!("CBS file {name} applied, not moved (it will be recognised): {e}"));
+                            }
+                        }
+                        // Left in the inbox: tried again on the next import.
+                        Err(e) => done.push(format!("CBS file {name} not applied yet: {e}")),
+                    }
                 }
             }
         }
         Ok(done)
+    }
+
+    fn refuse_cbs_file(&self, exchange: &Exchange, file: &dtenge_cbs::InboxFile, why: &str, done: &mut Vec<String>) {
+        let name = file.path.display();
+        match exchange.refuse(file, why) {
+            Ok(moved) => done.push(format!("refused CBS file {name} (moved to {}): {why}", moved.display())),
+            Err(e) => done.push(format!("refused CBS file {name}, but could not move it: {e}")),
+        }
     }
 
     /// NBK operator: approves a confirmed request: DT are issued or destroyed.
@@ -375,13 +502,63 @@ impl NodeService {
         self.conversion(id)
     }
 
-    /// Marks a request rejected; a redemption's DT return to the bank.
+    /// Marks a request rejected; a redemption's DT return to the bank
+    /// ([`NodeService::return_redemptions`]). The status is journaled first,
+    /// so a crash never lets the same rejection pay the DT back twice.
     async fn refuse(&self, request: &ConversionRequest, reason: String, by: String) -> Result<(), NodeError> {
+        self.update_conversion(&request.id, Status::Rejected { reason }, None, None, Some(by)).await?;
         if request.kind == ConversionKind::Redeem {
-            let issuer = self.issuing_account()?;
-            let memo = dtenge_types::Memo::new(format!("return of {}", request.id)).ok();
-            self.pay(&issuer, &[PayTo { address: request.bank_address, amount: request.amount }], memo).await?;
+            self.return_redemptions().await?;
         }
-        self.update_conversion(&request.id, Status::Rejected { reason }, None, None, Some(by)).await
+        Ok(())
+    }
+
+    /// NBK: pays back the DT of every rejected redemption not paid back yet:
+    /// its request records the return transaction (`settled_tx`) once that is
+    /// committed. A return made before a crash, or still in flight, is found
+    /// by its memo and not made twice; one that was aborted is made again.
+    pub async fn return_redemptions(&self) -> Result<(), NodeError> {
+        let due: Vec<ConversionRequest> = self.read(|s| {
+            s.conversions
+                .values()
+                .filter(|r| r.kind == ConversionKind::Redeem && matches!(r.status, Status::Rejected { .. }))
+                .filter(|r| r.settled_tx.is_none())
+                .cloned()
+                .collect()
+        });
+        for request in due {
+            let memo = return_memo(&request.id);
+            let committed = match self.return_made(&memo) {
+                ReturnMade::Committed(tx) => Some(tx),
+                ReturnMade::InFlight => None,
+                ReturnMade::None => {
+                    let issuer = self.issuing_account()?;
+                    let to = PayTo { address: request.bank_address, amount: request.amount };
+                    let outcome = self.pay(&issuer, &[to], dtenge_types::Memo::new(memo).ok()).await?;
+                    (outcome.status == Status::Success).then_some(outcome.tx)
+                }
+            };
+            if let Some(tx) = committed {
+                self.update_conversion(&request.id, request.status.clone(), None, Some(tx), None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a return payment with this memo was made: committed, still in
+    /// flight, or not at all (never made, or aborted).
+    fn return_made(&self, memo: &str) -> ReturnMade {
+        let mut found = ReturnMade::None;
+        self.for_each_outgoing(|id, o| {
+            if o.tx.body.memo.as_ref().is_some_and(|m| m.as_str() == memo) {
+                match o.status {
+                    Status::Success => found = ReturnMade::Committed(*id),
+                    Status::RequestAccepted | Status::UnderReview => found = ReturnMade::InFlight,
+                    Status::Rejected { .. } => {}
+                }
+            }
+            found == ReturnMade::None
+        });
+        found
     }
 }
