@@ -25,6 +25,11 @@ pub enum CryptoError {
     /// The public key is a point of small order (a weak key).
     #[error("public key has small order (weak key)")]
     WeakPublicKey,
+    /// The public key encodes its y coordinate as a number not below the
+    /// field's prime (RFC 8032 §5.1.3 refuses it): another encoding of the
+    /// same point exists, so one key would have two addresses.
+    #[error("public key is not in canonical encoding (its y coordinate is not reduced modulo 2^255 - 19)")]
+    NonCanonicalPublicKey,
     /// The signature does not verify for this key and message.
     #[error("signature does not verify")]
     BadSignature,

@@ -64,6 +64,16 @@ const SMALL_ORDER_ENCODINGS: [[u8; 32]; 14] = {
     ]
 };
 
+/// Whether the y coordinate of an encoded point (little-endian, sign bit
+/// cleared) is below p = 2^255 − 19. The values not below it are
+/// p..=2^255 − 1: bytes 1..=30 all 0xff, byte 31 (sign bit cleared) 0x7f and
+/// byte 0 at least 0xed.
+fn y_is_reduced(encoding: &[u8; 32]) -> bool {
+    let top = encoding[31] & 0x7f;
+    let middle_all_ones = encoding[1..31].iter().all(|b| *b == 0xff);
+    !(top == 0x7f && middle_all_ones && encoding[0] >= 0xed)
+}
+
 /// An Ed25519 public key (32 bytes, as transmitted).
 ///
 /// Holding or decoding a `PublicKey` never validates it; call
@@ -85,6 +95,21 @@ impl PublicKey {
     /// point, [`CryptoError::WeakPublicKey`] if the point has small order.
     pub fn check(&self) -> Result<(), CryptoError> {
         self.to_verification_key().map(|_| ())
+    }
+
+    /// [`PublicKey::check`], and the encoding is the canonical one (RFC 8032
+    /// §5.1.3: y < p = 2^255 − 19). For keys entering at a boundary (a DA's
+    /// client key, a rotated key): verification itself stays ZIP-215, which
+    /// accepts both encodings, so a non-canonical key would give the same
+    /// holder a second address.
+    ///
+    /// Errors: those of [`PublicKey::check`], and
+    /// [`CryptoError::NonCanonicalPublicKey`].
+    pub fn check_canonical(&self) -> Result<(), CryptoError> {
+        self.check()?;
+        // The only other non-canonical form, a set sign bit with x = 0, is
+        // y = ±1: small order, refused by `check` already.
+        if y_is_reduced(&self.0) { Ok(()) } else { Err(CryptoError::NonCanonicalPublicKey) }
     }
 
     /// Decode and validate into an `ed25519-zebra` verification key.

@@ -346,3 +346,50 @@ proptest! {
         prop_assert_eq!(PublicKey(bytes).check(), dalek_verdict(bytes));
     }
 }
+
+/// Canonical as RFC 8032 has it: a valid key whose point re-encodes to the same bytes.
+fn dalek_canonical_verdict(bytes: [u8; 32]) -> Result<(), CryptoError> {
+    dalek_verdict(bytes)?;
+    match CompressedEdwardsY(bytes).decompress() {
+        Some(p) if p.compress().to_bytes() == bytes => Ok(()),
+        _ => Err(CryptoError::NonCanonicalPublicKey),
+    }
+}
+
+#[test]
+fn every_non_canonical_encoding_of_a_valid_key_is_refused_at_the_boundary() {
+    // y = p + k for k in 0..19, with either sign: the only non-canonical y values.
+    let mut refused = 0;
+    for k in 0u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut bytes = [0xffu8; 32];
+            bytes[0] = 0xed + k;
+            bytes[31] = 0x7f | sign;
+            let key = PublicKey(bytes);
+            assert_eq!(key.check_canonical(), dalek_canonical_verdict(bytes), "y = p + {k}, sign {sign}");
+            if let Some(point) = CompressedEdwardsY(bytes).decompress() {
+                assert_ne!(point.compress().to_bytes(), bytes, "y = p + {k} has a shorter encoding");
+                assert!(key.check_canonical().is_err());
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "some y = p + k decode to points, so the rule matters");
+    for n in 0..32u8 {
+        let key = SecretKey::from_seed([n; 32]).public_key();
+        assert_eq!(key.check_canonical(), Ok(()), "a generated key is canonical");
+    }
+}
+
+proptest! {
+    #[test]
+    fn canonical_check_agrees_with_curve25519_dalek_re_encoding(bytes in any::<[u8; 32]>(), high in any::<bool>()) {
+        let mut bytes = bytes;
+        if high {
+            // Land near p often: the random bytes would almost never get there.
+            bytes[1..31].fill(0xff);
+            bytes[31] |= 0x7f;
+        }
+        prop_assert_eq!(PublicKey(bytes).check_canonical(), dalek_canonical_verdict(bytes));
+    }
+}

@@ -5,7 +5,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::SecretKey;
-use dtenge_types::{Address, IinBin, ParticipantId, Timestamp};
+use dtenge_types::{Address, IinBin, IinBinKind, ParticipantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A DA's id on its node: `<node>-<number>`, e.g. `STB1-000042`.
@@ -42,6 +42,18 @@ pub enum HolderKind {
     Institution,
 }
 
+impl HolderKind {
+    /// The number a holder of this kind is identified by: a person by an
+    /// IIN, every organisation (company, government agency, the node's own
+    /// institution) by a BIN.
+    pub fn identified_by(self) -> IinBinKind {
+        match self {
+            HolderKind::Individual => IinBinKind::Individual,
+            HolderKind::LegalEntity | HolderKind::GovernmentAgency | HolderKind::Institution => IinBinKind::LegalEntity,
+        }
+    }
+}
+
 /// Who holds a DA.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Holder {
@@ -51,6 +63,29 @@ pub struct Holder {
     pub name: String,
     /// Kind.
     pub kind: HolderKind,
+}
+
+impl Holder {
+    /// A name of 1-200 characters, and an IIN for a person or a BIN for an
+    /// organisation (the fifth digit tells them apart); the error says which
+    /// is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err("holder name must be 1-200 characters".into());
+        }
+        let expected = self.kind.identified_by();
+        if self.iin_bin.kind() != expected {
+            let (wanted, got) = match expected {
+                IinBinKind::Individual => ("an IIN", "a BIN (fifth digit 4-6)"),
+                IinBinKind::LegalEntity => ("a BIN", "an IIN (fifth digit 0-3)"),
+            };
+            return Err(format!(
+                "{} is {got}, but a holder of kind {:?} is identified by {wanted}",
+                self.iin_bin, self.kind
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Identification state (SPEC §1: DAs open after KYC).
