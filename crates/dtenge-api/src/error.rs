@@ -79,6 +79,8 @@ impl From<NodeError> for ApiError {
                 Self::bad_request("invalid", message)
             }
             NodeError::Overflow => Self::bad_request("overflow", message),
+            NodeError::SupplyOverflow { .. } => Self::unprocessable("supply_overflow", message),
+            NodeError::DailyTotalOverflow { .. } => Self::unprocessable("daily_total_overflow", message),
             NodeError::UnknownAccount(_) => Self::not_found(message),
             NodeError::AccountClosed(_) => Self::unprocessable("account_closed", message),
             NodeError::KycNotVerified(_) => Self::unprocessable("kyc_not_verified", message),

@@ -84,6 +84,29 @@ pub enum NodeError {
     /// A sum overflowed.
     #[error("amounts overflow")]
     Overflow,
+    /// An issue would take the outstanding supply past the largest amount
+    /// the ledger represents.
+    #[error(
+        "issuing {amount} {currency} would take the outstanding supply of {outstanding} {currency} past the largest representable amount ({max}); redeem first",
+        max = dtenge_types::Amount::MAX
+    )]
+    SupplyOverflow {
+        /// The currency.
+        currency: String,
+        /// Issued and not redeemed, issues in flight included.
+        outstanding: Amount,
+        /// The issue refused.
+        amount: Amount,
+    },
+    /// A payment would take its DA's total paid out today past the largest
+    /// amount the ledger represents.
+    #[error(
+        "digital account {account} has paid out so much today that this payment would take the day's total past the largest representable amount; pay it tomorrow"
+    )]
+    DailyTotalOverflow {
+        /// The DA.
+        account: String,
+    },
     /// A value could not be built.
     #[error(transparent)]
     Types(#[from] TypesError),

@@ -338,6 +338,7 @@ impl NodeService {
         if stale > 0 {
             tracing::warn!(stale, "archive entries of journal records lost in a crash removed");
         }
+        state.rebuild_supply(&config.params.issuers)?;
         if let Some(failure) = archive.failure() {
             return Err(NodeError::Storage(failure));
         }
@@ -450,6 +451,7 @@ impl NodeService {
         }
         let mut last = None;
         for record in &records {
+            state.admit(record)?;
             let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
             last = Some(self.journal.append(bytes).map_err(store)?);
             state.apply(record);
@@ -468,12 +470,9 @@ impl NodeService {
         client_key: Option<PublicKey>,
         kyc: KycState,
     ) -> Result<Account, NodeError> {
-        if holder.name.trim().is_empty() || holder.name.len() > 200 {
-            return Err(NodeError::Invalid("holder name must be 1-200 characters".into()));
-        }
         let (address, custody) = match client_key {
             Some(pk) => {
-                pk.check().map_err(|e| NodeError::Invalid(format!("client key: {e}")))?;
+                pk.check_canonical().map_err(|e| NodeError::Invalid(format!("client key: {e}")))?;
                 (Address(pk), Custody::Client)
             }
             None => {
@@ -509,6 +508,7 @@ impl NodeService {
         custody: Custody,
         kyc: KycState,
     ) -> Result<Account, NodeError> {
+        holder.check().map_err(NodeError::Invalid)?;
         if self.state().account_of(&address).is_some() {
             return Err(NodeError::Invalid(format!("a DA with address {address} already exists")));
         }
@@ -572,7 +572,7 @@ impl NodeService {
     /// Balances by kind.
     pub fn balances(&self, id: &AccountId) -> Result<Balances, NodeError> {
         self.account(id)?;
-        Ok(self.state().vault.balances(id))
+        self.state().vault.balances(id)
     }
 
     /// Up to `limit` of a DA's newest history lines, newest first.
@@ -988,24 +988,16 @@ impl NodeService {
         }
     }
 
-    /// Local DAs holding funds for `event`, with their held totals.
-    fn holders_of(&self, event: &EventId) -> Vec<(AccountId, Amount, Timestamp)> {
+    /// Local DAs holding funds for `event`.
+    fn holders_of(&self, event: &EventId) -> BTreeSet<AccountId> {
         let state = self.state();
-        let mut out: Vec<(AccountId, Amount, Timestamp)> = Vec::new();
-        for (_, s) in state.vault.iter() {
-            if s.reserved_by.is_some() {
-                continue;
-            }
-            if let Some(Encumbrance::Hold(h)) = &s.token.encumbrance
-                && h.event == *event
-            {
-                match out.iter_mut().find(|(a, _, _)| *a == s.account) {
-                    Some(entry) => entry.1 = entry.1.checked_add(s.token.amount).unwrap_or(Amount::MAX),
-                    None => out.push((s.account.clone(), s.token.amount, h.valid_until)),
-                }
-            }
-        }
-        out
+        state
+            .vault
+            .iter()
+            .filter(|(_, s)| s.reserved_by.is_none())
+            .filter(|(_, s)| matches!(&s.token.encumbrance, Some(Encumbrance::Hold(h)) if h.event == *event))
+            .map(|(_, s)| s.account.clone())
+            .collect()
     }
 
     fn held_by(event: &EventId) -> impl Fn(&Token) -> bool + '_ {
@@ -1021,7 +1013,7 @@ impl NodeService {
         if releasable.is_zero() {
             return Err(NodeError::Oracle(format!("nothing is releasable for event {event}")));
         }
-        let held = self.state().vault.available(&account.id, Self::held_by(event));
+        let held = self.state().vault.available(&account.id, Self::held_by(event))?;
         let amount = releasable.min(held);
         let draft = self.draft(&account, None);
         let plan =
@@ -1034,7 +1026,7 @@ impl NodeService {
     /// Returns held funds: after valid-until (`expire`) or on a cancelled event.
     pub async fn unhold(&self, account_id: &AccountId, event: &EventId, expire: bool) -> Result<TxOutcome, NodeError> {
         let account = self.account(account_id)?;
-        let held = self.state().vault.available(&account.id, Self::held_by(event));
+        let held = self.state().vault.available(&account.id, Self::held_by(event))?;
         let draft = self.draft(&account, None);
         let attest = (!expire).then_some(AttestRequest::Plain);
         let plan = self.plan(&account, Vec::new(), attest, held, Self::held_by(event), |inputs| {
@@ -1151,7 +1143,7 @@ impl NodeService {
     pub async fn revoke_mandate(&self, from: &AccountId, mandate: &MandateId) -> Result<TxOutcome, NodeError> {
         let (account, keys) = self.payer(from)?;
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate);
-        let all = self.state().vault.available(&account.id, wanted);
+        let all = self.state().vault.available(&account.id, wanted)?;
         let draft = self.draft(&account, None);
         let plan = self
             .plan(&account, keys, None, all, wanted, |inputs| build::revoke_mandate(&draft, inputs, mandate.clone()))?;
@@ -1517,7 +1509,7 @@ impl NodeService {
         for notice in notices {
             match &notice.kind {
                 NoticeKind::EventOccurred { event } | NoticeKind::CampaignSucceeded { event } => {
-                    for (account, _, _) in self.holders_of(event) {
+                    for account in self.holders_of(event) {
                         match self.release(&account, event).await {
                             Ok(o) => done.push(format!("released for {event} from {account}: {}", o.tx)),
                             Err(e) => done.push(format!("release for {event} from {account}: {e}")),
@@ -1525,7 +1517,7 @@ impl NodeService {
                     }
                 }
                 NoticeKind::EventCancelled { event } => {
-                    for (account, _, _) in self.holders_of(event) {
+                    for account in self.holders_of(event) {
                         match self.unhold(&account, event, false).await {
                             Ok(o) => done.push(format!("returned {event} to {account}: {}", o.tx)),
                             Err(e) => done.push(format!("return for {event} to {account}: {e}")),
@@ -1816,7 +1808,10 @@ impl Handler for NodeService {
             },
             NodeRequest::Report { from: start, to, threshold } => {
                 if self.participants.get(from).is_some_and(|p| p.role == Role::Nbk) {
-                    NodeAnswer::Report(Box::new(self.bank_report(start, to, threshold)))
+                    match self.bank_report(start, to, threshold) {
+                        Ok(report) => NodeAnswer::Report(Box::new(report)),
+                        Err(e) => NodeAnswer::Refused(e.to_string()),
+                    }
                 } else {
                     NodeAnswer::Refused(format!("{from} is not NBK: reports go to the regulator only"))
                 }

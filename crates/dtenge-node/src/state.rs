@@ -15,9 +15,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_types::{Address, Amount, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId};
+use dtenge_types::{
+    Address, Amount, Command, Currency, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId,
+};
 use serde::{Deserialize, Serialize};
 
+use crate::NodeError;
 use crate::accounts::{Account, AccountId, KycState};
 use crate::archive::{self, Archive, Seq, Table};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
@@ -256,7 +259,11 @@ impl Book {
             self.day = day;
             self.spent = amount;
         } else if day == self.day {
-            self.spent = self.spent.checked_add(amount).unwrap_or(Amount::MAX);
+            // `admit` refused any payment that would take today's total past
+            // the representable range before it was prepared.
+            let spent = self.spent.checked_add(amount);
+            debug_assert!(spent.is_some(), "daily spending out of range");
+            self.spent = spent.unwrap_or(self.spent);
         }
     }
 
@@ -331,6 +338,13 @@ pub struct NodeState {
     pub reidentifications: Vec<Reidentification>,
     /// Revoked keys and the DA they belonged to.
     pub revoked: BTreeMap<Address, AccountId>,
+    /// What this node issued and has not redeemed, per currency (issuers
+    /// only), counted from the moment an issue is prepared, so concurrent
+    /// issues cannot together pass [`Amount::MAX`]: every balance and total
+    /// of a currency is then representable. Rebuilt from the outgoing
+    /// transactions at recovery ([`NodeState::rebuild_supply`]).
+    #[borsh(skip)]
+    supply: BTreeMap<Currency, Amount>,
     /// Settled history (not in snapshots: it persists itself).
     #[borsh(skip)]
     archive: Archive,
@@ -449,6 +463,82 @@ impl NodeState {
     // ------------------------------------------------------------------
     // Applying records
 
+    /// Whether `record` may be journaled and applied: the one decision the
+    /// state takes itself, under the same lock as the append. An issue is
+    /// admitted only if the supply it adds to stays representable.
+    pub fn admit(&self, record: &NodeRecord) -> Result<(), NodeError> {
+        let NodeRecord::Prepared { tx, inputs, account, at } = record else { return Ok(()) };
+        if let Some((currency, amount)) = issued(tx) {
+            let outstanding = self.supply.get(&currency).copied().unwrap_or(Amount::ZERO);
+            if outstanding.checked_add(amount).is_none() {
+                return Err(NodeError::SupplyOverflow { currency: currency.to_string(), outstanding, amount });
+            }
+        }
+        // Today's spending is a running total of the payer's book: a payment
+        // that would take it past the representable range is refused, not
+        // counted short.
+        let entry = self.history_entry(tx, inputs, account, *at, Status::UnderReview);
+        if counts_as_spent(&entry) && self.spent_on_day(account, *at).checked_add(entry.outgoing).is_none() {
+            return Err(NodeError::DailyTotalOverflow { account: account.to_string() });
+        }
+        Ok(())
+    }
+
+    /// What this node issued and has not redeemed of `currency`.
+    pub fn supply(&self, currency: &Currency) -> Amount {
+        self.supply.get(currency).copied().unwrap_or(Amount::ZERO)
+    }
+
+    /// Recomputes the supply from every outgoing transaction (in memory and
+    /// archived): issues not aborted, less what redemptions destroyed. Only
+    /// issuers pay for the scan: a node holding none of `issuers`' addresses
+    /// never issues.
+    pub fn rebuild_supply(&mut self, issuers: &BTreeMap<Currency, Address>) -> Result<(), NodeError> {
+        self.supply.clear();
+        if !issuers.values().any(|a| self.by_address.contains_key(a)) {
+            return Ok(());
+        }
+        // Visited in key order, not in commit order: added up in u128 (issues
+        // and redemptions apart) so no partial sum can wrap, then checked.
+        let mut totals: BTreeMap<Currency, (u128, u128)> = BTreeMap::new();
+        self.for_each_outgoing(|_, o| {
+            if matches!(o.status, Status::Rejected { .. }) {
+                return true;
+            }
+            if let Some((currency, amount)) = issued(&o.tx) {
+                totals.entry(currency).or_default().0 += u128::from(amount.tiyn());
+            } else if let Some((currency, amount)) = redeemed(&o.tx, &o.inputs)
+                && o.status == Status::Success
+            {
+                totals.entry(currency).or_default().1 += u128::from(amount.tiyn());
+            }
+            true
+        });
+        let mut supply = BTreeMap::new();
+        for (currency, (issued, redeemed)) in totals {
+            let outstanding = issued.checked_sub(redeemed).and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+                NodeError::Storage(format!(
+                    "the {currency} this node issued ({issued} tiyn) and redeemed ({redeemed} tiyn) do not leave a \
+                     representable supply: the journal or archive is damaged"
+                ))
+            })?;
+            supply.insert(currency, Amount::from_tiyn(outstanding));
+        }
+        self.supply = supply;
+        Ok(())
+    }
+
+    fn add_supply(&mut self, currency: Currency, amount: Amount, add: bool) {
+        let slot = self.supply.entry(currency).or_default();
+        // Admission keeps additions representable, and a redemption destroys
+        // only issued tokens; anything else is a broken invariant.
+        let next = if add { slot.checked_add(amount) } else { slot.checked_sub(amount) };
+        debug_assert!(next.is_some(), "supply out of range");
+        if let Some(v) = next {
+            *slot = v;
+        }
+    }
+
     /// Applies a record. Deterministic; a record that contradicts the state
     /// (a broken journal) is ignored field by field rather than corrupting it.
     /// Writes settled history to the archive under keys derived from the
@@ -520,7 +610,10 @@ impl NodeState {
                 if let Some(e) = self.orders.get_mut(&(*authority, reference.clone()))
                     && !e.txs.contains(tx)
                 {
-                    e.collected = e.collected.checked_add(*amount).unwrap_or(Amount::MAX);
+                    // A collection never exceeds its order (the kernel's rule).
+                    let collected = e.collected.checked_add(*amount);
+                    debug_assert!(collected.is_some(), "collected out of range");
+                    e.collected = collected.unwrap_or(e.collected);
                     e.txs.push(*tx);
                 }
             }
@@ -604,13 +697,14 @@ impl NodeState {
         self.orders.values().filter(|e| e.account == *account && e.active()).collect()
     }
 
-    /// The sum arrested on a DA by active arrests.
-    pub fn arrested(&self, account: &AccountId) -> Amount {
+    /// The sum arrested on a DA by active arrests ([`NodeError::Overflow`]
+    /// if the arrests sum past the representable range).
+    pub fn arrested(&self, account: &AccountId) -> Result<Amount, NodeError> {
         Amount::checked_sum(self.active_orders(account).into_iter().filter_map(|e| match e.signed.order.act {
             dtenge_types::OrderAct::Arrest { amount } => Some(amount),
             _ => None,
         }))
-        .unwrap_or(Amount::MAX)
+        .ok_or(NodeError::Overflow)
     }
 
     /// What left a DA today (Astana day of `now`) by payments of its holder:
@@ -663,6 +757,9 @@ impl NodeState {
         let ids: Vec<TokenId> = tx.body.inputs.to_vec();
         // Reservation cannot fail on a replay of a journal written by this node.
         let _ = self.vault.reserve(&ids, id);
+        if let Some((currency, amount)) = issued(tx) {
+            self.add_supply(currency, amount, true);
+        }
         let entry = self.history_entry(tx, inputs, account, at, Status::UnderReview);
         let history_seq = self.add_history(account, &entry);
         self.unsettled.insert(
@@ -692,6 +789,9 @@ impl NodeState {
         for input in tx.body.inputs.iter() {
             self.vault.remove(input);
         }
+        if let Some((currency, amount)) = redeemed(&tx, &inputs) {
+            self.add_supply(currency, amount, false);
+        }
         self.add_own_outputs(&tx, at);
         self.set_history_status(&account, seq, &previous, Status::Success);
         // Other DAs of this node that received something (same-node payments).
@@ -715,7 +815,11 @@ impl NodeState {
         let ids: Vec<TokenId> = out.tx.body.inputs.to_vec();
         let account = out.account.clone();
         let seq = out.history_seq;
+        let unissued = issued(&out.tx);
         self.vault.unreserve(&ids, *id);
+        if let Some((currency, amount)) = unissued {
+            self.add_supply(currency, amount, false);
+        }
         for gone in spent_elsewhere {
             self.vault.remove(gone);
         }
@@ -907,4 +1011,24 @@ fn key_seq(key: &[u8]) -> u64 {
         .and_then(|start| key.get(start..))
         .and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map_or(0, u64::from_be_bytes)
+}
+
+/// The currency and amount an issue creates.
+fn issued(tx: &Transaction) -> Option<(Currency, Amount)> {
+    if !matches!(tx.body.command, Command::Issue { .. }) {
+        return None;
+    }
+    let first = tx.body.outputs.iter().next()?;
+    Some((first.currency, Amount::checked_sum(tx.body.outputs.iter().map(|t| t.amount))?))
+}
+
+/// The currency and amount a redemption destroys (inputs less change).
+fn redeemed(tx: &Transaction, inputs: &[Token]) -> Option<(Currency, Amount)> {
+    if !matches!(tx.body.command, Command::Redeem { .. }) {
+        return None;
+    }
+    let currency = inputs.first()?.currency;
+    let spent = Amount::checked_sum(inputs.iter().map(|t| t.amount))?;
+    let change = Amount::checked_sum(tx.body.outputs.iter().map(|t| t.amount))?;
+    Some((currency, spent.checked_sub(change)?))
 }

@@ -135,11 +135,11 @@ impl Vault {
             chosen.push((*id, token.clone()));
         }
         if covered < amount {
-            let available = self.available(account, &wanted);
+            let available = self.available(account, &wanted)?;
             let owned = Amount::checked_sum(
                 self.of_account(account).filter(|(_, s)| wanted(&s.token)).map(|(_, s)| s.token.amount),
             )
-            .unwrap_or(Amount::MAX);
+            .ok_or(NodeError::Overflow)?;
             if owned >= amount {
                 return Err(NodeError::FundsInFlight { requested: amount, available });
             }
@@ -149,23 +149,29 @@ impl Vault {
     }
 
     /// Total of unreserved tokens of `account` matching `wanted`.
-    pub fn available(&self, account: &AccountId, wanted: impl Fn(&Token) -> bool) -> Amount {
+    /// [`NodeError::Overflow`] only if the sum is not representable, which
+    /// the issuers' supply limit rules out for tokens of one currency.
+    pub fn available(&self, account: &AccountId, wanted: impl Fn(&Token) -> bool) -> Result<Amount, NodeError> {
         Amount::checked_sum(
             self.of_account(account)
                 .filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token))
                 .map(|(_, s)| s.token.amount),
         )
-        .unwrap_or(Amount::MAX)
+        .ok_or(NodeError::Overflow)
     }
 
     /// DT balances by kind, and other currencies' totals (reserved tokens
-    /// included: they are still the holder's until spent).
-    pub fn balances(&self, account: &AccountId) -> Balances {
+    /// included: they are still the holder's until spent); a sum that is not
+    /// representable is [`NodeError::Overflow`], never a saturated figure.
+    pub fn balances(&self, account: &AccountId) -> Result<Balances, NodeError> {
+        let add = |slot: &mut Amount, amount: Amount| -> Result<(), NodeError> {
+            *slot = slot.checked_add(amount).ok_or(NodeError::Overflow)?;
+            Ok(())
+        };
         let mut b = Balances::default();
         for (_, s) in self.of_account(account) {
             if s.token.currency != dtenge_types::Currency::DT {
-                let slot = b.other_currencies.entry(s.token.currency.to_string()).or_default();
-                *slot = slot.checked_add(s.token.amount).unwrap_or(Amount::MAX);
+                add(b.other_currencies.entry(s.token.currency.to_string()).or_default(), s.token.amount)?;
                 continue;
             }
             let slot = match s.token.kind() {
@@ -175,10 +181,10 @@ impl Vault {
                 TokenKind::Vat => &mut b.vat,
                 TokenKind::Mandated => &mut b.mandated,
             };
-            *slot = slot.checked_add(s.token.amount).unwrap_or(Amount::MAX);
-            b.total = b.total.checked_add(s.token.amount).unwrap_or(Amount::MAX);
+            add(slot, s.token.amount)?;
+            add(&mut b.total, s.token.amount)?;
         }
-        b
+        Ok(b)
     }
 
     /// Number of tokens held.

@@ -161,7 +161,7 @@ fn settled_records_leave_memory_and_reads_still_find_them() {
     });
     assert_eq!(all, 21);
     // The balance: 1 000 − 20 × 10.
-    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(800));
+    assert_eq!(state.vault.balances(&s.alice.id).expect("representable").standard, dt(800));
 }
 
 #[test]
@@ -213,7 +213,11 @@ fn replay_into_a_full_archive(archive: impl Fn() -> Archive) {
     let again = replay(archive(), &s.records);
     assert_eq!(memory(&again), memory(&reference), "replay from the start gives the same state");
     assert_eq!(again.archive().counts(), counts, "and writes nothing new");
-    assert_eq!(again.vault.balances(&s.alice.id).standard, dt(800), "the funding is credited once");
+    assert_eq!(
+        again.vault.balances(&s.alice.id).expect("representable").standard,
+        dt(800),
+        "the funding is credited once"
+    );
     drop(again);
 
     // A snapshot after every prefix, then the tail.
@@ -266,7 +270,7 @@ fn the_disk_archive_survives_reopen_after_persist() {
         from: pid("NBK"),
         at: Timestamp(NOON + DAY),
     });
-    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(950));
+    assert_eq!(state.vault.balances(&s.alice.id).expect("representable").standard, dt(950));
 }
 
 #[test]
@@ -327,7 +331,11 @@ fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
             at: Timestamp(NOON + 1),
         });
     }
-    assert_eq!(state.vault.balances(&s.alice.id).standard, dt(1_005), "the redelivered funding is credited");
+    assert_eq!(
+        state.vault.balances(&s.alice.id).expect("representable").standard,
+        dt(1_005),
+        "the redelivered funding is credited"
+    );
     assert_eq!(state.history(&s.alice.id, usize::MAX).len(), 2);
 }
 

@@ -86,7 +86,7 @@ impl Env {
     }
 
     fn bal(&self, k: &SecretKey) -> dtenge_node::vault::Balances {
-        self.vault.balances(&Self::account(k))
+        self.vault.balances(&Self::account(k)).expect("representable")
     }
 }
 

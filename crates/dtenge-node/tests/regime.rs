@@ -95,7 +95,7 @@ fn the_regime_replays_to_the_same_state() {
     }
     assert_eq!(state.policy.as_ref().unwrap().version, 2, "an older policy never replaces a newer one");
     assert_eq!(state.profile(&account).tier, Tier::Simplified);
-    assert_eq!(state.arrested(&account), Amount::from_tiyn(500));
+    assert_eq!(state.arrested(&account), Ok(Amount::from_tiyn(500)));
     assert_eq!(state.active_orders(&account).len(), 2, "the freeze is lifted, the arrests stay");
     assert_eq!(state.profile(&AccountId("STB1-000002".into())), AccountProfile::default());
 

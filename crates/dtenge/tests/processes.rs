@@ -123,7 +123,7 @@ async fn a_payment_crosses_separate_processes() {
     }
     journal.close().unwrap();
     let stb2_acct = state.account_of(&stb2_da.address).unwrap().id.clone();
-    assert_eq!(state.vault.balances(&stb2_acct).standard, dt(150));
+    assert_eq!(state.vault.balances(&stb2_acct).expect("representable").standard, dt(150));
     assert!(state.received(&paid.tx).is_some());
     nbk.stop().unwrap();
     stb1.stop().unwrap();

@@ -114,12 +114,12 @@ fn order_of(body: &OrderBody, authority: dtenge_crypto::PublicKey) -> Result<Enf
 fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiError> {
     let account = node.account(id)?;
     let now = node.clock().now();
-    Ok(node.read(|s| {
+    node.read(|s| {
         let profile: AccountProfile = s.profile(id);
         let individual = account.holder.kind == dtenge_node::accounts::HolderKind::Individual;
         let limits = s.policy.as_ref().filter(|_| individual).map(|p| tier_limits_view(p.limits(profile.tier)));
         let active = s.active_orders(id);
-        ProfileView {
+        Ok(ProfileView {
             account: id.to_string(),
             address: account.address.to_string(),
             closed: account.closed,
@@ -129,7 +129,7 @@ fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiEr
             spent_today_tiyn: s.spent_on_day(id, now).tiyn(),
             linked_bank_account: profile.linked_bank_account.clone(),
             frozen: active.iter().any(|e| matches!(e.signed.order.act, OrderAct::Freeze)),
-            arrested_tiyn: s.arrested(id).tiyn(),
+            arrested_tiyn: s.arrested(id)?.tiyn(),
             linked_transfers: s
                 .linked
                 .iter()
@@ -148,8 +148,8 @@ fn profile_view(node: &NodeService, id: &AccountId) -> Result<ProfileView, ApiEr
                 })
                 .collect(),
             revoked_keys: s.revoked.iter().filter(|(_, a)| *a == id).map(|(k, _)| k.to_string()).collect(),
-        }
-    }))
+        })
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/profile", tag = "accounts", params(("id" = String, Path, description = "Account id")),

@@ -219,7 +219,7 @@ impl NodeService {
         let Some((tier, limits)) = self.limits_of(&account) else { return Ok(()) };
         let (total, linked) = {
             let state = self.state();
-            (state.vault.balances(&account.id).total, state.profile(&account.id).linked_bank_account)
+            (state.vault.balances(&account.id)?.total, state.profile(&account.id).linked_bank_account)
         };
         let after = total.checked_add(amount).ok_or(NodeError::Overflow)?;
         if after > limits.max_balance {
@@ -299,8 +299,8 @@ impl NodeService {
         }
         let (free, arrested, linked) = {
             let state = self.state();
-            let free = state.vault.available(&account.id, standard_dt);
-            (free, state.arrested(&account.id), state.profile(&account.id).linked_bank_account)
+            let free = state.vault.available(&account.id, standard_dt)?;
+            (free, state.arrested(&account.id)?, state.profile(&account.id).linked_bank_account)
         };
         let spendable = free.saturating_sub(arrested);
         if total <= spendable {
@@ -396,8 +396,8 @@ impl NodeService {
         let (total, free, linked) = {
             let state = self.state();
             (
-                state.vault.balances(id).total,
-                state.vault.available(id, standard_dt),
+                state.vault.balances(id)?.total,
+                state.vault.available(id, standard_dt)?,
                 state.profile(id).linked_bank_account,
             )
         };
@@ -543,7 +543,7 @@ impl NodeService {
     ) -> Result<Option<TxOutcome>, NodeError> {
         let key = (signed.order.authority, signed.order.reference.clone());
         let done = self.state().orders.get(&key).map(|e| e.collected).unwrap_or_default();
-        let free = self.state().vault.available(&account.id, standard_dt);
+        let free = self.state().vault.available(&account.id, standard_dt)?;
         let amount = ordered.saturating_sub(done).min(free);
         if amount.is_zero() {
             return Ok(None);
@@ -624,7 +624,7 @@ impl NodeService {
         }
         let (new, custody) = match client_key {
             Some((pk, proof)) => {
-                pk.check().map_err(|e| NodeError::Invalid(format!("new key: {e}")))?;
+                pk.check_canonical().map_err(|e| NodeError::Invalid(format!("new key: {e}")))?;
                 let message = rekey_proof_message(id, &account.address, &Address(pk));
                 Ed25519.verify(&pk, &message, &proof).map_err(|_| {
                     NodeError::Invalid("the proof does not verify: sign the rekey message with the new key".into())
@@ -720,18 +720,26 @@ impl NodeService {
                 order.signed.order.reference, order.via
             )));
         }
-        let balances = self.state().vault.balances(id);
-        let other: Amount = Amount::checked_sum(balances.other_currencies.values().copied()).unwrap_or(Amount::MAX);
+        let balances = self.state().vault.balances(id)?;
         let busy = self.state().vault.of_account(id).any(|(_, s)| s.reserved_by.is_some());
         if busy {
             return Err(NodeError::FundsInFlight { requested: balances.total, available: Amount::ZERO });
         }
-        if !balances.total.is_zero() || !other.is_zero() {
+        // Other currencies are listed, never added up: a sum across
+        // currencies means nothing.
+        let other: Vec<String> = balances
+            .other_currencies
+            .iter()
+            .filter(|(_, amount)| !amount.is_zero())
+            .map(|(currency, amount)| format!("{amount} {currency}"))
+            .collect();
+        if !balances.total.is_zero() || !other.is_empty() {
             if !convert_out {
                 return Err(NodeError::BalanceNotZero { account: id.to_string(), balance: balances.total });
             }
             let not_standard = balances.total.saturating_sub(balances.standard);
-            if !not_standard.is_zero() || !other.is_zero() {
+            if !not_standard.is_zero() || !other.is_empty() {
+                let other = if other.is_empty() { "nothing".to_string() } else { other.join(", ") };
                 return Err(NodeError::Invalid(format!(
                     "{id} holds {not_standard} DT that is marked, held, VAT or reserved for a mandate (and {other} in other currencies): only standard DT can be converted out; settle the rest first"
                 )));
@@ -760,9 +768,16 @@ impl NodeService {
     // ------------------------------------------------------------------
     // Regulator view
 
-    /// This bank's report to NBK: aggregates only, no names or IINs.
-    pub fn bank_report(&self, from: Timestamp, to: Timestamp, threshold: Amount) -> BankReport {
+    /// This bank's report to NBK: aggregates only, no names or IINs. A day
+    /// whose payments sum past the representable amount is
+    /// [`NodeError::Overflow`], never a saturated figure.
+    pub fn bank_report(&self, from: Timestamp, to: Timestamp, threshold: Amount) -> Result<BankReport, NodeError> {
         let state = self.state();
+        let mut overflow = false;
+        let mut add = |total: &mut Amount, amount: Amount| match total.checked_add(amount) {
+            Some(sum) => *total = sum,
+            None => overflow = true,
+        };
         let mut days: BTreeMap<u64, DayAggregate> = BTreeMap::new();
         let mut large: BTreeMap<TxId, LargePayment> = BTreeMap::new();
         let mut tiers: BTreeMap<String, u64> = BTreeMap::new();
@@ -784,7 +799,7 @@ impl NodeService {
                 });
                 if !e.outgoing.is_zero() {
                     agg.payments_out += 1;
-                    agg.amount_out = agg.amount_out.checked_add(e.outgoing).unwrap_or(Amount::MAX);
+                    add(&mut agg.amount_out, e.outgoing);
                     if e.outgoing >= threshold {
                         large.entry(e.tx).or_insert(LargePayment {
                             tx: e.tx,
@@ -798,7 +813,7 @@ impl NodeService {
                 }
                 if !e.incoming.is_zero() {
                     agg.payments_in += 1;
-                    agg.amount_in = agg.amount_in.checked_add(e.incoming).unwrap_or(Amount::MAX);
+                    add(&mut agg.amount_in, e.incoming);
                 }
             }
             true
@@ -831,7 +846,8 @@ impl NodeService {
                         },
                     )
                 });
-                slot.1.amount = slot.1.amount.checked_add(t.amount).unwrap_or(Amount::MAX);
+                // Outputs of one transaction: the kernel keeps their sum representable.
+                slot.1.amount = slot.1.amount.checked_add(t.amount).unwrap_or(slot.1.amount);
                 slot.1.level = slot.1.level.max(level);
                 if !slot.1.to_banks.contains(&t.host) {
                     slot.1.to_banks.push(t.host.clone());
@@ -855,9 +871,12 @@ impl NodeService {
             visit(tx);
             true
         });
+        if overflow {
+            return Err(NodeError::Overflow);
+        }
         let mut large: Vec<LargePayment> = large.into_values().collect();
         large.sort_by_key(|l| std::cmp::Reverse(l.at));
-        BankReport {
+        Ok(BankReport {
             bank: self.config.id.clone(),
             accounts_open: state.accounts.values().filter(|a| !a.closed).count() as u64,
             accounts_closed: state.accounts.values().filter(|a| a.closed).count() as u64,
@@ -866,7 +885,7 @@ impl NodeService {
             days: days.into_values().collect(),
             large_payments: large,
             marked: marked.into_values().collect(),
-        }
+        })
     }
 
     /// NBK gathers every bank's report through the message interface.
@@ -879,7 +898,7 @@ impl NodeService {
         if self.config.role != Role::Nbk {
             return Err(NodeError::Forbidden("only NBK gathers the regulator's report".into()));
         }
-        let mut reports = vec![self.bank_report(from, to, threshold)];
+        let mut reports = vec![self.bank_report(from, to, threshold)?];
         let nodes: Vec<ParticipantId> = self
             .participants
             .all()

@@ -1,0 +1,186 @@
+//! An issuer's outstanding supply at the u64 edge: an issue is admitted only
+//! if the supply stays representable, so no balance or total of a currency
+//! ever saturates; the running figure equals a rebuild from the transactions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dtenge_crypto::SecretKey;
+use dtenge_node::NodeError;
+use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
+use dtenge_node::build::{self, Draft, Payee};
+use dtenge_node::state::{NodeRecord, NodeState};
+use dtenge_types::{Address, Amount, CbsRef, Currency, IinBin, ParticipantId, Timestamp, Transaction};
+use proptest::prelude::*;
+
+struct Issuer {
+    state: NodeState,
+    account: AccountId,
+    address: Address,
+    now: u64,
+    serial: u64,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        let key = SecretKey::from_seed([42; 32]);
+        let address = Address(key.public_key());
+        let account = AccountId("NBK-000001".into());
+        let mut state = NodeState::default();
+        state.apply(&NodeRecord::AccountOpened(Account {
+            id: account.clone(),
+            holder: Holder {
+                iin_bin: IinBin::with_check_digit(&[9, 4, 0, 7, 4, 0, 0, 0, 0, 0, 1]).unwrap(),
+                name: "National Bank".into(),
+                kind: HolderKind::Institution,
+            },
+            address,
+            custody: Custody::Custodial(Box::new(key)),
+            kyc: KycState::Verified,
+            opened_at: Timestamp(0),
+            closed: false,
+        }));
+        Issuer { state, account, address, now: 1_750_000_000_000, serial: 0 }
+    }
+
+    fn draft(&mut self) -> (Draft, CbsRef) {
+        self.now += 1;
+        self.serial += 1;
+        let host = ParticipantId::new("NBK").unwrap();
+        let draft = Draft { host, payer: self.address, now: Timestamp(self.now), window_ms: 60_000, memo: None };
+        (draft, CbsRef::new(format!("CBS-{}", self.serial)).unwrap())
+    }
+
+    /// Prepares an issue to the issuer's own DA; `None` if it was not admitted.
+    fn prepare_issue(&mut self, amount: Amount) -> Result<Transaction, NodeError> {
+        let (draft, reference) = self.draft();
+        let payee = Payee { address: self.address, host: draft.host.clone(), amount };
+        let tx = Transaction::unsigned(build::issue(&draft, &payee, reference, Currency::DT).unwrap());
+        let record = NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: Vec::new(),
+            account: self.account.clone(),
+            at: Timestamp(self.now),
+        };
+        self.state.admit(&record)?;
+        self.state.apply(&record);
+        Ok(tx)
+    }
+
+    fn commit(&mut self, tx: &Transaction) {
+        let record = NodeRecord::Committed {
+            tx: tx.id(),
+            receipt: Vec::new(),
+            deliver_to: BTreeSet::new(),
+            at: Timestamp(self.now),
+        };
+        self.state.admit(&record).unwrap();
+        self.state.apply(&record);
+    }
+
+    fn abort(&mut self, tx: &Transaction) {
+        self.state.apply(&NodeRecord::Aborted { tx: tx.id(), reason: "test".into(), spent_elsewhere: Vec::new() });
+    }
+
+    fn redeem(&mut self, amount: Amount) -> Result<(), NodeError> {
+        let (draft, reference) = self.draft();
+        let inputs = self.state.vault.select(&self.account, amount, |t| t.is_standard()).unwrap();
+        let body = build::redeem(&draft, &inputs, amount, reference).unwrap();
+        let tx = Transaction::unsigned(body);
+        let inputs = inputs.into_iter().map(|(_, t)| t).collect();
+        let record =
+            NodeRecord::Prepared { tx: tx.clone(), inputs, account: self.account.clone(), at: Timestamp(self.now) };
+        self.state.admit(&record)?;
+        self.state.apply(&record);
+        self.commit(&tx);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Issue { tiyn: u64, commit: bool },
+    Redeem { share: u8 },
+}
+
+fn edge_amount() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1u64..1_000,
+        (u64::MAX - 1_000)..=u64::MAX,
+        (u64::MAX / 2 - 1_000)..(u64::MAX / 2 + 1_000),
+        any::<u64>().prop_map(|v| v.max(1)),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (edge_amount(), any::<bool>()).prop_map(|(tiyn, commit)| Step::Issue { tiyn, commit }),
+        1 => (1u8..=100).prop_map(|share| Step::Redeem { share }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn supply_is_admitted_only_while_representable_and_balances_stay_exact(steps in prop::collection::vec(step(), 1..40)) {
+        let mut issuer = Issuer::new();
+        let mut model: u128 = 0;
+        // Everything happens within one Astana day: redemptions add up.
+        let mut redeemed_today: u128 = 0;
+        for step in steps {
+            match step {
+                Step::Issue { tiyn, commit } => {
+                    let fits = model + u128::from(tiyn) <= u128::from(u64::MAX);
+                    match issuer.prepare_issue(Amount::from_tiyn(tiyn)) {
+                        Ok(tx) => {
+                            prop_assert!(fits, "an issue past the representable supply was admitted");
+                            if commit {
+                                issuer.commit(&tx);
+                                model += u128::from(tiyn);
+                            } else {
+                                issuer.abort(&tx);
+                            }
+                        }
+                        Err(NodeError::SupplyOverflow { .. }) => prop_assert!(!fits, "a representable issue was refused"),
+                        Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
+                    }
+                }
+                Step::Redeem { share } => {
+                    let amount = u64::try_from(model * u128::from(share) / 100).unwrap();
+                    if amount > 0 {
+                        let fits = redeemed_today + u128::from(amount) <= u128::from(u64::MAX);
+                        match issuer.redeem(Amount::from_tiyn(amount)) {
+                            Ok(()) => {
+                                prop_assert!(fits, "a day's total past the representable range was admitted");
+                                model -= u128::from(amount);
+                                redeemed_today += u128::from(amount);
+                            }
+                            Err(NodeError::DailyTotalOverflow { .. }) => prop_assert!(!fits),
+                            Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
+                        }
+                    }
+                }
+            }
+            let model_amount = Amount::from_tiyn(u64::try_from(model).unwrap());
+            prop_assert_eq!(issuer.state.supply(&Currency::DT), model_amount);
+            let balances = issuer.state.vault.balances(&issuer.account).expect("never past the representable range");
+            prop_assert_eq!(balances.total, model_amount);
+        }
+        let running = issuer.state.supply(&Currency::DT);
+        let issuers: BTreeMap<Currency, Address> = [(Currency::DT, issuer.address)].into();
+        issuer.state.rebuild_supply(&issuers).unwrap();
+        prop_assert_eq!(issuer.state.supply(&Currency::DT), running, "a rebuild agrees with the running figure");
+    }
+}
+
+#[test]
+fn an_issue_in_flight_counts_against_the_supply_until_it_is_aborted() {
+    let mut issuer = Issuer::new();
+    let first = issuer.prepare_issue(Amount::from_tiyn(u64::MAX - 10)).unwrap();
+    let err = issuer.prepare_issue(Amount::from_tiyn(11)).unwrap_err();
+    assert!(err.to_string().contains("past the largest representable amount"), "{err}");
+    issuer.prepare_issue(Amount::from_tiyn(10)).expect("exactly the maximum fits");
+    issuer.abort(&first);
+    issuer.prepare_issue(Amount::from_tiyn(11)).expect("the aborted issue no longer counts");
+}
