@@ -9,16 +9,20 @@
 //!                                                                  │ debit (issue) or credit
 //!                                                                  │ (redeem) the bank's
 //!                                                                  ▼ correspondent account
-//!                            Exchange::import  ◄──────────── inbox/<file>    (pacs.002)
-//!                              │ well-formed ──► processed/      ACSC: issue / destroy DT
-//!                              │ malformed ────► rejected/ + <file>.report.txt, nothing else changes
+//!                            Exchange::read_inbox ◄───────── inbox/<file>    (pacs.002)
+//!                              │ matches its request, applied ──► accept: processed/
+//!                              │ malformed, or answers no request as it stands
+//!                              │                 ──► refuse: rejected/ + <file>.report.txt, nothing else changes
 //! ```
 //!
 //! Invariants:
 //! - NBK issues DT for a conversion (or destroys DT for a redemption) only
 //!   after an `ACSC` confirmation for that instruction; this crate hands the
-//!   confirmation over, the NBK node applies it once (it ignores ids it has
-//!   already applied).
+//!   confirmation over (with the bank and the direction it names), the NBK
+//!   node matches it against its request and applies it once, and only then
+//!   is the file moved.
+//! - An amount above [`MAX_AMOUNT`], which the file format cannot carry, is
+//!   never written.
 //! - Writing an instruction is idempotent: the same instruction gives the same
 //!   bytes and no second file; a different one under the same id is a
 //!   [`CbsError::Conflict`], never an overwrite.
