@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use dtenge_api::auth::{ReplayGuard, authenticate};
-use dtenge_api::dto::{ListQuery, address, iin_bin, positive_amount};
-use dtenge_api::routes::{accounts, conversions, oracle, payments, programmable};
+use dtenge_api::dto::{address, iin_bin, page, positive_amount};
+use dtenge_api_types::common::ListQuery;
+use dtenge_api_types::{accounts, conversions, oracle, payments, programmable};
 use dtenge_crypto::SecretKey;
 use dtenge_net::{ParticipantInfo, Participants, Role};
 use dtenge_types::{ParticipantId, Timestamp};
@@ -156,7 +157,7 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             if let Ok(text) = std::str::from_utf8(bytes) {
                 if let Ok(query) = serde_json::from_str::<ListQuery>(text) {
-                    let _ = query.page(vec![(); 3]);
+                    let _ = page(&query, vec![(); 3]);
                     let _ = query.in_period(0);
                 }
                 fields(text);
