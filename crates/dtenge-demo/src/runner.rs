@@ -618,7 +618,8 @@ impl Ctx {
                     format!("{kind}_{}", stored.token.currency)
                 };
                 let entry: &mut u64 = map.entry(key).or_default();
-                *entry = entry.saturating_add(stored.token.amount.tiyn());
+                // Within u64: one currency's tokens never exceed its issuer's admitted supply.
+                *entry = entry.checked_add(stored.token.amount.tiyn())?;
             }
             Some(map)
         })

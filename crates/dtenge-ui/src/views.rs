@@ -147,6 +147,25 @@ struct Totals {
     total_tiyn: u64,
 }
 
+impl Totals {
+    /// Adds one DA's balance. The platform keeps every currency's supply within u64 tiyn, so an
+    /// overflow means the figures cannot be trusted: it is an error, never a clamped total.
+    fn add(&mut self, b: &BalanceView) -> Result<(), UiError> {
+        let sum = |total: &mut u64, x: u64, what: &str| {
+            *total = total
+                .checked_add(x)
+                .ok_or_else(|| UiError::Report(format!("the {what} balances of your accounts exceed u64 tiyn")))?;
+            Ok::<(), UiError>(())
+        };
+        sum(&mut self.standard_tiyn, b.standard_tiyn, "standard")?;
+        sum(&mut self.marked_tiyn, b.marked_tiyn, "marked")?;
+        sum(&mut self.held_tiyn, b.held_tiyn, "held")?;
+        sum(&mut self.vat_tiyn, b.vat_tiyn, "VAT")?;
+        sum(&mut self.mandated_tiyn, b.mandated_tiyn, "mandated")?;
+        sum(&mut self.total_tiyn, b.total_tiyn, "total")
+    }
+}
+
 #[derive(Serialize, Clone)]
 struct Operation {
     account: String,
@@ -204,12 +223,7 @@ async fn dashboard(State(ui): State<Shared>, Me(user): Me) -> Result<Json<Value>
     let mut rows = Vec::with_capacity(accounts.len());
     for a in &accounts {
         let b = client.balance(&a.id).await?;
-        totals.standard_tiyn = totals.standard_tiyn.saturating_add(b.standard_tiyn);
-        totals.marked_tiyn = totals.marked_tiyn.saturating_add(b.marked_tiyn);
-        totals.held_tiyn = totals.held_tiyn.saturating_add(b.held_tiyn);
-        totals.vat_tiyn = totals.vat_tiyn.saturating_add(b.vat_tiyn);
-        totals.mandated_tiyn = totals.mandated_tiyn.saturating_add(b.mandated_tiyn);
-        totals.total_tiyn = totals.total_tiyn.saturating_add(b.total_tiyn);
+        totals.add(&b)?;
         rows.push(AccountBalance { account: a.clone(), balance: b });
     }
     let recent = operations(&ui, &user.participant, &accounts, None, None, 10).await?;
