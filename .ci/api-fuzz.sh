@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # API fuzzing (TESTING.md): schemathesis over every operation of the OpenAPI
 # document of a running `dtenge serve`, every request signed as STB1 by
-# .ci/schemathesis_hooks.py. Fails on any server error (5xx), any answer that
-# does not match its documented schema, status or content type, or any signed
-# operation that answers an unsigned request with anything but 401.
+# .ci/schemathesis_hooks.py with PyPI's http-message-signatures (RFC 9421), an
+# implementation independent of dtenge's. Fails on any server error (5xx), any
+# answer that does not match its documented schema, status or content type,
+# any signed operation that answers an unsigned request with anything but 401,
+# or any failure of the interoperability check (.ci/http_signatures_interop.py:
+# requests signed by that library accepted, each covered component tampered
+# with refused with 401).
 #
 #   .ci/api-fuzz.sh                          # defaults: 25 examples per operation
 #   API_FUZZ_EXAMPLES=200 .ci/api-fuzz.sh    # longer run
 #   API_FUZZ_SEED=42 .ci/api-fuzz.sh         # reproduce a run
 #
-# Installs schemathesis (pinned) and cryptography from PyPI if missing; builds
+# Installs schemathesis and http-message-signatures (pinned) and cryptography
+# from PyPI if missing; builds
 # the binary; starts the server on a free port with a fresh data directory and
 # stops it on exit.
 set -euo pipefail
@@ -17,6 +22,7 @@ cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 SCHEMATHESIS_VERSION="4.32.5"
+HTTP_SIGNATURES_VERSION="3.0.0"
 EXAMPLES="${API_FUZZ_EXAMPLES:-25}"
 SEED="${API_FUZZ_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
 PARTICIPANT="STB1"
@@ -26,10 +32,11 @@ if [ "${API_FUZZ_STRICT:-0}" = 1 ]; then
 fi
 started=$(date +%s)
 
-installed="$(python3 -c 'import schemathesis, cryptography; print(schemathesis.__version__)' 2>/dev/null || true)"
-if [ "$installed" != "$SCHEMATHESIS_VERSION" ]; then
-    echo "installing schemathesis $SCHEMATHESIS_VERSION"
-    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" cryptography
+installed="$(python3 -c 'import schemathesis, cryptography, importlib.metadata as m; print(schemathesis.__version__, m.version("http-message-signatures"))' 2>/dev/null || true)"
+if [ "$installed" != "$SCHEMATHESIS_VERSION $HTTP_SIGNATURES_VERSION" ]; then
+    echo "installing schemathesis $SCHEMATHESIS_VERSION and http-message-signatures $HTTP_SIGNATURES_VERSION"
+    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+        "http-message-signatures==$HTTP_SIGNATURES_VERSION" cryptography requests
 fi
 
 echo "building dtenge"
@@ -68,6 +75,9 @@ python3 -c "import urllib.request; urllib.request.urlopen('$BASE/api/v1/health',
     cat "$DATA/serve.log" >&2
     exit 1
 }
+
+echo "interoperability: RFC 9421 requests signed by PyPI's http-message-signatures"
+python3 "$ROOT/.ci/http_signatures_interop.py" "$BASE" "$DATA/keys/$PARTICIPANT.key" "$PARTICIPANT"
 
 echo "auth: every signed operation refuses an unsigned request with 401"
 python3 - "$BASE" <<'PY'

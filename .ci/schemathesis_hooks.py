@@ -4,40 +4,40 @@ Loaded by .ci/api-fuzz.sh through SCHEMATHESIS_HOOKS. The participant is
 DTENGE_PARTICIPANT (default STB1); its Ed25519 seed (hex) is read from
 DTENGE_KEY_FILE (DATA/keys/<ID>.key).
 
-The signature is the one `dtenge_api::auth` checks, computed over the request
-exactly as it goes on the wire (requests' PreparedRequest, after schemathesis
-has serialized the body and query):
-
-    digest = SHA-256( len("dtenge/api/v1") as one byte || "dtenge/api/v1" ||
-                      METHOD "\n" path?query "\n" hex(SHA-256(body)) "\n" timestamp "\n" nonce )
-    x-dtenge-signature = hex(Ed25519_sign(seed, digest))
-
-Signing happens in requests.Session.send, which every schemathesis call goes
-through, so generated headers can never leave a request unsigned or signed
-over other bytes than those sent.
+Requests are signed the standard way the API requires — RFC 9421 HTTP
+Message Signatures, Ed25519, an RFC 9530 Content-Digest, FAPI 2.0's
+`tag="fapi-2-request"` — by PyPI's `http-message-signatures`, an
+implementation independent of dtenge's own (docs/api.md). Signing happens in
+requests.Session.send, which every schemathesis call goes through, over the
+request exactly as it goes on the wire, so generated headers can never leave
+a request unsigned or signed over other bytes than those sent.
 """
 
-import hashlib
+import datetime
 import os
 import secrets
-import time
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
-DOMAIN = b"dtenge/api/v1"
 PARTICIPANT = os.environ.get("DTENGE_PARTICIPANT", "STB1")
 _KEY_FILE = os.environ["DTENGE_KEY_FILE"]
 with open(_KEY_FILE, encoding="ascii") as f:
     _KEY = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(f.read().strip()))
 
-SIGNED_HEADERS = ("x-dtenge-participant", "x-dtenge-timestamp", "x-dtenge-nonce", "x-dtenge-signature")
+SIGNED_HEADERS = ("signature", "signature-input", "content-digest", "idempotency-key")
 
 
-def signing_digest(method: str, path_and_query: str, body: bytes, timestamp: int, nonce: str) -> bytes:
-    body_hash = hashlib.sha256(body).hexdigest()
-    text = f"{method}\n{path_and_query}\n{body_hash}\n{timestamp}\n{nonce}".encode()
-    return hashlib.sha256(bytes([len(DOMAIN)]) + DOMAIN + text).digest()
+class _Keys(HTTPSignatureKeyResolver):
+    def resolve_private_key(self, key_id):
+        return _KEY
+
+    def resolve_public_key(self, key_id):
+        return _KEY.public_key()
+
+
+_SIGNER = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_Keys())
 
 
 def sign(prepared: requests.PreparedRequest) -> None:
@@ -47,16 +47,19 @@ def sign(prepared: requests.PreparedRequest) -> None:
         prepared.body = body
     if not isinstance(body, (bytes, bytearray)):
         raise TypeError(f"cannot sign a streamed body of type {type(body).__name__}")
-    timestamp = int(time.time() * 1000)
-    nonce = secrets.token_hex(16)
-    digest = signing_digest(prepared.method.upper(), prepared.path_url, bytes(body), timestamp, nonce)
     for name in list(prepared.headers):
         if name.lower() in SIGNED_HEADERS:
             del prepared.headers[name]
-    prepared.headers["x-dtenge-participant"] = PARTICIPANT
-    prepared.headers["x-dtenge-timestamp"] = str(timestamp)
-    prepared.headers["x-dtenge-nonce"] = nonce
-    prepared.headers["x-dtenge-signature"] = _KEY.sign(digest).hex()
+    _SIGNER.sign(
+        prepared,
+        key_id=PARTICIPANT,
+        created=datetime.datetime.now(datetime.timezone.utc),
+        nonce=secrets.token_hex(16),
+        label="sig",
+        tag="fapi-2-request",
+        covered_component_ids=("@method", "@target-uri"),
+        body=bytes(body),
+    )
 
 
 # Every request here is correctly signed, so a 401 means the server and this

@@ -22,6 +22,7 @@ pub mod oracle;
 pub mod payments;
 pub mod programmable;
 pub mod regime;
+pub mod signing;
 
 pub use accounts::*;
 pub use common::*;

@@ -1,167 +1,254 @@
-//! Signed requests (SPEC §5: "requests signed by the calling participant").
+//! Signed requests (SPEC §5, §11): RFC 9421 HTTP Message Signatures with
+//! Ed25519 and an RFC 9530 `Content-Digest`, in FAPI 2.0's message-signing
+//! profile — see [`dtenge_api_types::signing`] for the headers and what is
+//! required. Here: the server's side of it — the target URI the client
+//! addressed, the participant directory as the key directory, and the replay
+//! cache.
 //!
-//! Every request except health and the API description carries four headers:
-//!
-//! ```text
-//!  X-Dtenge-Participant: STB1
-//!  X-Dtenge-Timestamp:   1767225600000            (ms since the epoch, UTC)
-//!  X-Dtenge-Nonce:       any 8-64 chars [A-Za-z0-9_-], never reused
-//!  X-Dtenge-Signature:   hex Ed25519 signature of
-//!                        SHA-256("dtenge/api/v1" ‖ METHOD ‖ "\n" ‖ path?query ‖ "\n"
-//!                                 ‖ hex(SHA-256(body)) ‖ "\n" ‖ timestamp ‖ "\n" ‖ nonce)
-//! ```
-//!
-//! by the participant's EDS key registered in `platform.json`. Missing or bad
-//! signature, unknown participant, a timestamp more than 60 s old or 10 s
-//! ahead, or a nonce seen before: 401, with a JSON error naming which.
+//! Replay protection holds at any request rate for the whole freshness
+//! window: a nonce is remembered for [`REPLAY_WINDOW_MS`] after it was
+//! accepted (longer than its signature stays fresh), and when a
+//! participant's window is full the request is refused with 503 and
+//! `Retry-After` — the cache never forgets a nonce early. Across a restart
+//! the cache is empty, so the server refuses signatures created in a second
+//! before the one it started in: nothing signed before a crash can be
+//! replayed after it, unless the crash and the restart fell in the same
+//! second (`created` has one-second resolution; refusing the whole start
+//! second would refuse every honest client for a second after each start).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use axum::http::{HeaderMap, Method, Uri};
-use dtenge_crypto::{Digest, Ed25519, Signature, Signer, Verifier};
+use dtenge_api_types::signing::{self, MAX_AGE_S, MAX_FUTURE_S, Message, SignatureError};
+use dtenge_crypto::Ed25519;
 use dtenge_net::{Participants, Role};
 use dtenge_types::{ParticipantId, Timestamp};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
 
-/// Header naming the calling participant.
-pub const PARTICIPANT: &str = "x-dtenge-participant";
-/// Header with the request time (ms since the epoch).
-pub const TIMESTAMP: &str = "x-dtenge-timestamp";
-/// Header with a never-reused nonce.
-pub const NONCE: &str = "x-dtenge-nonce";
-/// Header with the hex signature.
-pub const SIGNATURE: &str = "x-dtenge-signature";
-/// Oldest acceptable request.
-pub const MAX_AGE_MS: u64 = 60_000;
-/// Furthest-ahead acceptable request.
-pub const MAX_FUTURE_MS: u64 = 10_000;
-/// Nonces remembered per participant (beyond the time window they are stale anyway).
-const NONCES_PER_PARTICIPANT: usize = 100_000;
+/// How long an accepted nonce is remembered: its signature's freshness
+/// window (60 s back, 10 s ahead) plus two seconds for `created`'s
+/// whole-second resolution.
+pub const REPLAY_WINDOW_MS: u64 = (MAX_AGE_S + MAX_FUTURE_S + 2) * 1_000;
+/// Nonces remembered per participant unless configured otherwise: enough for
+/// about 14 500 requests per second from one participant, sustained.
+pub const REPLAY_CAPACITY_DEFAULT: usize = 1 << 20;
 
 /// Who called.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The participant.
     pub id: ParticipantId,
-    /// Its role.
+    /// Its kind.
     pub role: Role,
 }
 
-/// The bytes a caller signs.
-pub fn signing_digest(method: &str, path_and_query: &str, body: &[u8], timestamp: u64, nonce: &str) -> Digest {
-    let body_hash = hex::encode(Sha256::digest(body));
-    let text = format!("{method}\n{path_and_query}\n{body_hash}\n{timestamp}\n{nonce}");
-    dtenge_crypto::hash(b"dtenge/api/v1", &[text.as_bytes()])
+/// What became of a nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// First use: recorded.
+    Fresh,
+    /// Used before within the window.
+    Replayed,
+    /// The participant's window is full; try again after this many seconds.
+    Full(u64),
 }
 
-/// Headers for a signed request (used by the client crate and tests).
-pub fn sign_headers(
-    key: &dyn Signer,
-    participant: &str,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-    timestamp: u64,
-    nonce: &str,
-) -> Vec<(&'static str, String)> {
-    let digest = signing_digest(method, path_and_query, body, timestamp, nonce);
-    vec![
-        (PARTICIPANT, participant.to_string()),
-        (TIMESTAMP, timestamp.to_string()),
-        (NONCE, nonce.to_string()),
-        (SIGNATURE, key.sign(digest.as_bytes()).to_string()),
-    ]
-}
-
-/// Nonces one participant used recently, and in which order.
-type RecentNonces = (std::collections::HashSet<String>, VecDeque<(u64, String)>);
-
-/// Remembers nonces to refuse replays.
+/// Nonces one participant used within the window: a set for lookups and
+/// the acceptance order for forgetting (each entry with the time it may be
+/// forgotten).
 #[derive(Default)]
+struct Window {
+    seen: HashSet<[u8; 16]>,
+    order: VecDeque<(u64, [u8; 16])>,
+}
+
+/// Remembers nonces to refuse replays (see the module docs).
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<ParticipantId, RecentNonces>>,
+    capacity: usize,
+    /// No signature created before this second is accepted (the cache starts empty).
+    not_before_s: u64,
+    windows: Mutex<HashMap<ParticipantId, Window>>,
 }
 
 impl ReplayGuard {
-    /// Records `nonce`; false if it was seen within the window.
-    fn fresh(&self, who: &ParticipantId, nonce: &str, now: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let (set, order) = seen.entry(who.clone()).or_default();
-        while let Some((at, old)) = order.front() {
-            let expired = now.saturating_sub(*at) > MAX_AGE_MS.saturating_add(MAX_FUTURE_MS);
-            if expired || order.len() > NONCES_PER_PARTICIPANT {
-                set.remove(old);
-                order.pop_front();
-            } else {
+    /// A guard started at `now` holding at most `capacity` nonces per participant.
+    pub fn new(capacity: usize, now: Timestamp) -> ReplayGuard {
+        ReplayGuard {
+            capacity: capacity.max(1),
+            not_before_s: now.millis() / 1_000,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn record(&self, who: &ParticipantId, nonce: &str, now_ms: u64) -> Seen {
+        let digest = Sha256::digest(nonce.as_bytes());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        // Participants are bounded by the directory: only verified requests get here.
+        let window = windows.entry(who.clone()).or_default();
+        while let Some(&(forget_at, old)) = window.order.front() {
+            if forget_at > now_ms {
                 break;
             }
+            window.order.pop_front();
+            window.seen.remove(&old);
         }
-        if set.contains(nonce) {
-            return false;
+        if window.seen.contains(&id) {
+            return Seen::Replayed;
         }
-        set.insert(nonce.to_string());
-        order.push_back((now, nonce.to_string()));
-        true
+        if window.order.len() >= self.capacity {
+            let oldest = window.order.front().map_or(now_ms, |&(at, _)| at);
+            return Seen::Full(oldest.saturating_sub(now_ms).div_ceil(1_000).max(1));
+        }
+        window.seen.insert(id);
+        window.order.push_back((now_ms.saturating_add(REPLAY_WINDOW_MS), id));
+        Seen::Fresh
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, ApiError> {
-    headers
-        .get(name)
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing_header", format!("header {name} is missing; every request is signed"))
-        })?
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("bad_header", format!("header {name} is not text")))
+/// The URI the client addressed: `scheme://Host/path?query`.
+fn target_uri(scheme: &str, uri: &Uri, headers: &HeaderMap) -> Result<String, ApiError> {
+    let authority = match uri.authority() {
+        Some(a) => a.as_str().to_string(),
+        None => headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string).ok_or_else(
+            || ApiError::unauthorized("missing_host", "the Host header is missing; the signature covers @target-uri"),
+        )?,
+    };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
+    Ok(format!("{scheme}://{authority}{path}"))
 }
 
-/// Checks a request's signature headers and returns the caller.
+/// Headers of a request signed as `who` for a router driven in process
+/// (tests and tools that build requests by hand; the typed client signs for
+/// you): `host` (the in-process host), `content-digest`, `signature-input`,
+/// `signature`, and `idempotency-key` when given.
+#[allow(clippy::too_many_arguments)]
+pub fn signed_headers(
+    key: &dyn dtenge_crypto::Signer,
+    who: &str,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    created_s: u64,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
+    let target = format!("http://{}{path_and_query}", signing::IN_PROCESS_HOST);
+    let params = signing::SignatureParams { created: created_s, keyid: who.to_string(), nonce: nonce.to_string() };
+    let mut headers = vec![("host", signing::IN_PROCESS_HOST.to_string())];
+    match signing::sign(key, method, &target, body, idempotency_key, &params) {
+        Ok(signed) => headers.extend(signed.headers().iter().map(|(n, v)| (*n, v.to_string()))),
+        Err(e) => tracing::warn!(error = %e, "cannot sign as {who}"),
+    }
+    if let Some(k) = idempotency_key {
+        headers.push((signing::IDEMPOTENCY_KEY, k.to_string()));
+    }
+    headers
+}
+
+fn refusal(e: SignatureError) -> ApiError {
+    ApiError::unauthorized(e.code(), e.to_string())
+}
+
+/// Checks a request's signature, freshness and nonce; returns the caller.
+#[allow(clippy::too_many_arguments)]
 pub fn authenticate(
     participants: &Participants,
     replay: &ReplayGuard,
+    scheme: &str,
     now: Timestamp,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller, ApiError> {
-    let who = header(headers, PARTICIPANT)?;
-    let id = ParticipantId::new(who).map_err(|e| ApiError::unauthorized("bad_participant", e.to_string()))?;
-    let info = participants.get(&id).ok_or_else(|| {
+    if !headers.contains_key(signing::SIGNATURE_INPUT) {
+        return Err(refusal(SignatureError::Missing(signing::SIGNATURE_INPUT)));
+    }
+    let target = target_uri(scheme, uri, headers)?;
+    let mut fields: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("bad_header", format!("header {name} is not visible ASCII text")))?;
+        fields.push((name.as_str(), value));
+    }
+    let message = Message { method: method.as_str(), target_uri: &target, headers: &fields, body };
+    let now_s = now.millis() / 1_000;
+    let key_of = |id: &str| {
+        let id = ParticipantId::new(id).ok()?;
+        participants.get(&id).map(|p| p.public_key)
+    };
+    let verified = signing::verify(&message, now_s, key_of, &Ed25519).map_err(refusal)?;
+    if verified.created < replay.not_before_s {
+        return Err(ApiError::unauthorized(
+            "stale_signature",
+            format!(
+                "the signature was created at {} s, before the platform (re)started at {} s; sign the request again",
+                verified.created, replay.not_before_s
+            ),
+        ));
+    }
+    let id = ParticipantId::new(verified.keyid.as_str())
+        .map_err(|e| ApiError::unauthorized("unknown_participant", e.to_string()))?;
+    let role = participants.get(&id).map(|p| p.role).ok_or_else(|| {
         ApiError::unauthorized("unknown_participant", format!("{id} is not a registered participant"))
     })?;
-    let timestamp: u64 = header(headers, TIMESTAMP)?.parse().map_err(|_| {
-        ApiError::unauthorized("bad_timestamp", "x-dtenge-timestamp must be milliseconds since the epoch")
-    })?;
-    let now_ms = now.millis();
-    if timestamp.saturating_add(MAX_AGE_MS) < now_ms || timestamp > now_ms.saturating_add(MAX_FUTURE_MS) {
-        return Err(ApiError::unauthorized(
-            "stale_timestamp",
-            format!("request time {timestamp} is more than 60 s old or 10 s ahead of the platform clock {now_ms}"),
-        ));
+    match replay.record(&id, &verified.nonce, now.millis()) {
+        Seen::Fresh => Ok(Caller { id, role }),
+        Seen::Replayed => Err(ApiError::unauthorized(
+            "replayed_nonce",
+            format!("nonce {} was already used by {id}", verified.nonce),
+        )),
+        Seen::Full(retry_after_s) => Err(ApiError::unavailable(
+            "replay_window_full",
+            format!(
+                "{id} sent more signed requests within the last {} s than the replay cache holds ({}); retry in {retry_after_s} s",
+                REPLAY_WINDOW_MS / 1_000,
+                replay.capacity
+            ),
+        )
+        .retry_after(retry_after_s)),
     }
-    let nonce = header(headers, NONCE)?;
-    let nonce_ok =
-        (8..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !nonce_ok {
-        return Err(ApiError::unauthorized(
-            "bad_nonce",
-            "x-dtenge-nonce must be 8-64 characters of A-Z, a-z, 0-9, '-' or '_'",
-        ));
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ParticipantId {
+        ParticipantId::new(s).unwrap()
     }
-    let signature: Signature = header(headers, SIGNATURE)?
-        .parse()
-        .map_err(|_| ApiError::unauthorized("bad_signature", "x-dtenge-signature must be 128 hex characters"))?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
-    let digest = signing_digest(method.as_str(), path, body, timestamp, nonce);
-    Ed25519.verify(&info.public_key, digest.as_bytes(), &signature).map_err(|_| {
-        ApiError::unauthorized("bad_signature", format!("the signature does not verify with {id}'s registered key"))
-    })?;
-    if !replay.fresh(&id, nonce, now_ms) {
-        return Err(ApiError::unauthorized("replayed_nonce", format!("nonce {nonce} was already used by {id}")));
+
+    #[test]
+    fn a_full_window_refuses_new_nonces_until_the_oldest_may_be_forgotten() {
+        let guard = ReplayGuard::new(3, Timestamp(0));
+        for (i, nonce) in ["n-0000001", "n-0000002", "n-0000003"].iter().enumerate() {
+            assert_eq!(guard.record(&id("STB1"), nonce, 1_000 + i as u64), Seen::Fresh);
+        }
+        assert_eq!(guard.record(&id("STB1"), "n-0000004", 2_000), Seen::Full(71));
+        // Full is never forgetting: every nonce seen is still refused.
+        assert_eq!(guard.record(&id("STB1"), "n-0000001", 2_000), Seen::Replayed);
+        // Another participant has its own window.
+        assert_eq!(guard.record(&id("STB2"), "n-0000004", 2_000), Seen::Fresh);
+        // Once the oldest leaves the window there is room again, and only then is it forgotten.
+        assert_eq!(guard.record(&id("STB1"), "n-0000004", 1_000 + REPLAY_WINDOW_MS - 1), Seen::Full(1));
+        assert_eq!(guard.record(&id("STB1"), "n-0000004", 1_000 + REPLAY_WINDOW_MS), Seen::Fresh);
+        assert_eq!(guard.record(&id("STB1"), "n-0000002", 1_000 + REPLAY_WINDOW_MS), Seen::Replayed);
     }
-    Ok(Caller { id, role: info.role })
+
+    #[test]
+    fn a_nonce_outlives_its_signature() {
+        // Accepted at the latest a request can be (created 10 s ahead), the
+        // nonce must still be known when that signature goes stale.
+        let created_s = 100 + MAX_FUTURE_S;
+        let accepted_ms = 100_000;
+        let last_fresh_ms = (created_s + MAX_AGE_S) * 1_000 + 999;
+        assert!(accepted_ms + REPLAY_WINDOW_MS > last_fresh_ms);
+    }
 }

@@ -11,9 +11,11 @@
 //! signed binary envelopes only).
 
 pub mod access;
+pub mod admission;
 pub mod auth;
 pub mod dto;
 pub mod error;
+pub mod idempotency;
 pub mod routes;
 pub mod state;
 
@@ -31,11 +33,11 @@ use utoipa_axum::routes;
 
 pub use dtenge_api_types as types;
 use dtenge_api_types::{Health, NodeHealth};
-pub use state::{AppState, Shared};
+pub use state::{ApiOptions, AppState, Shared};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health is signed: headers x-dtenge-participant, x-dtenge-timestamp (ms), x-dtenge-nonce, x-dtenge-signature (hex Ed25519 over SHA-256(\"dtenge/api/v1\" ‖ METHOD\\npath?query\\nhex(sha256(body))\\ntimestamp\\nnonce)). Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
+    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health is signed by the calling participant the standard way: RFC 9421 HTTP Message Signatures with Ed25519 (Signature-Input, Signature: covering @method, @target-uri, content-digest and idempotency-key when present; created, keyid = participant id, nonce, tag=\"fapi-2-request\") over an RFC 9530 Content-Digest (sha-256); see docs/api.md. POSTs take an Idempotency-Key. Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
     modifiers(&SignedRequests),
     tags(
         (name = "accounts", description = "Digital accounts on the caller's node"),
@@ -57,10 +59,9 @@ impl Modify for SignedRequests {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         for (name, header) in [
-            ("participant", auth::PARTICIPANT),
-            ("timestamp", auth::TIMESTAMP),
-            ("nonce", auth::NONCE),
-            ("signature", auth::SIGNATURE),
+            ("signature", dtenge_api_types::signing::SIGNATURE),
+            ("signature-input", dtenge_api_types::signing::SIGNATURE_INPUT),
+            ("content-digest", dtenge_api_types::signing::CONTENT_DIGEST),
         ] {
             components.add_security_scheme(name, SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))));
         }
@@ -104,9 +105,47 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The API router over a running platform.
+/// The API of a running platform with durable idempotency records
+/// (`DATA/api/idempotency`): what `dtenge serve` runs.
+pub struct Api {
+    state: Shared,
+}
+
+impl Api {
+    /// Opens the API over `platform`; `durable` fsyncs the idempotency journal.
+    pub fn open(
+        platform: Arc<Platform>,
+        options: ApiOptions,
+        durable: bool,
+    ) -> Result<Api, idempotency::IdempotencyError> {
+        let dir = platform.data.join("api").join("idempotency");
+        let records = idempotency::Idempotency::open(&dir, durable, platform.clock.now().millis())?;
+        Ok(Api { state: AppState::new(platform, Arc::new(records), options) })
+    }
+
+    /// Its router.
+    pub fn router(&self) -> axum::Router {
+        router_over(Arc::clone(&self.state))
+    }
+
+    /// Makes the idempotency records durable and closes their journal.
+    pub fn close(&self) -> Result<(), dtenge_store::StoreError> {
+        self.state.idempotency.close()
+    }
+}
+
+/// The API router over a running platform, with idempotency records kept in
+/// memory only (tests, and the demo's and the UI's in-process use); see [`Api`].
 pub fn router(platform: Arc<Platform>) -> axum::Router {
-    let state = AppState::new(platform);
+    router_with(platform, ApiOptions::default())
+}
+
+/// [`router`] with options.
+pub fn router_with(platform: Arc<Platform>, options: ApiOptions) -> axum::Router {
+    router_over(AppState::new(platform, Arc::new(idempotency::Idempotency::memory()), options))
+}
+
+fn router_over(state: Shared) -> axum::Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .merge(routes::accounts::routes())
@@ -117,6 +156,8 @@ pub fn router(platform: Arc<Platform>) -> axum::Router {
         .merge(routes::regime::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
+    // Every route (not the description pages below) passes the admission layer.
+    let api = api.route_layer(axum::middleware::from_fn_with_state(state, admission::admit));
     let mut doc = doc;
     document_errors(&mut doc);
     let doc = Arc::new(doc);

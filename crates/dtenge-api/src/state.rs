@@ -1,25 +1,39 @@
-//! What every handler shares: the platform, the replay guard, idempotency
-//! records, and the signed-request extractor.
+//! What every handler shares — the platform, the replay guard, the
+//! idempotency records, the options — and the extractors that hand a
+//! handler what the admission layer (`crate::admission`) admitted.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use dtenge_node::service::NodeService;
 use dtenge_platform::Platform;
 use serde::de::DeserializeOwned;
-use sha2::{Digest as _, Sha256};
 
-use crate::auth::{Caller, ReplayGuard, authenticate};
+use crate::admission::Admitted;
+use crate::auth::{Caller, REPLAY_CAPACITY_DEFAULT, ReplayGuard};
 use crate::error::ApiError;
+use crate::idempotency::Idempotency;
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-/// Idempotency records kept.
-const IDEMPOTENCY_RECORDS: usize = 100_000;
+
+/// How the API runs.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Nonces remembered per participant within the replay window; when
+    /// full, new requests are refused with 503 (never a forgotten nonce).
+    pub replay_capacity: usize,
+    /// The scheme clients address the API with (`http`, or `https` behind
+    /// TLS): part of the signed `@target-uri`.
+    pub scheme: String,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions { replay_capacity: REPLAY_CAPACITY_DEFAULT, scheme: "http".into() }
+    }
+}
 
 /// Shared by every handler.
 pub struct AppState {
@@ -27,28 +41,20 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     /// Nonces seen.
     pub replay: ReplayGuard,
-    idempotency: Mutex<Idempotency>,
-}
-
-#[derive(Default)]
-struct Idempotency {
-    done: HashMap<(String, String), Stored>,
-    order: std::collections::VecDeque<(String, String)>,
-}
-
-#[derive(Clone)]
-enum Stored {
-    InProgress([u8; 32]),
-    Done([u8; 32], StatusCode, serde_json::Value),
+    /// Idempotency records.
+    pub idempotency: Arc<Idempotency>,
+    /// Options.
+    pub options: ApiOptions,
 }
 
 /// Shared state handle.
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    /// State over a platform.
-    pub fn new(platform: Arc<Platform>) -> Shared {
-        Arc::new(AppState { platform, replay: ReplayGuard::default(), idempotency: Mutex::new(Idempotency::default()) })
+    /// State over a platform with its idempotency records.
+    pub fn new(platform: Arc<Platform>, idempotency: Arc<Idempotency>, options: ApiOptions) -> Shared {
+        let replay = ReplayGuard::new(options.replay_capacity, platform.clock.now());
+        Arc::new(AppState { platform, replay, idempotency, options })
     }
 
     /// The caller's own participant node (the table lets only node kinds
@@ -59,107 +65,33 @@ impl AppState {
             .cloned()
             .map_err(|_| ApiError::forbidden(format!("{} has no node on this platform", caller.id)))
     }
-
-    /// Runs `work` once per (caller, idempotency key): a repeat with the same
-    /// body gets the stored answer; with another body, 422.
-    pub async fn idempotent<F, Fut>(
-        &self,
-        caller: &Caller,
-        key: Option<&str>,
-        body_hash: [u8; 32],
-        work: F,
-    ) -> Result<(StatusCode, serde_json::Value), ApiError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
-    {
-        let Some(key) = key else { return work().await };
-        if key.is_empty() || key.len() > 128 {
-            return Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be 1-128 characters"));
-        }
-        let slot = (caller.id.to_string(), key.to_string());
-        {
-            let mut store = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
-            let reused = || {
-                ApiError::unprocessable(
-                    "idempotency_key_reused",
-                    format!("Idempotency-Key {key} was used with a different body"),
-                )
-            };
-            match store.done.get(&slot).cloned() {
-                Some(Stored::Done(hash, status, body)) if hash == body_hash => return Ok((status, body)),
-                Some(Stored::InProgress(hash)) if hash == body_hash => {
-                    return Err(ApiError::new(
-                        StatusCode::CONFLICT,
-                        "in_progress",
-                        format!("a request with Idempotency-Key {key} is still in progress"),
-                    ));
-                }
-                Some(_) => return Err(reused()),
-                None => {}
-            }
-            store.done.insert(slot.clone(), Stored::InProgress(body_hash));
-            store.order.push_back(slot.clone());
-            while store.order.len() > IDEMPOTENCY_RECORDS {
-                if let Some(old) = store.order.pop_front() {
-                    store.done.remove(&old);
-                }
-            }
-        }
-        let result = work().await;
-        let mut store = self.idempotency.lock().unwrap_or_else(|p| p.into_inner());
-        match &result {
-            Ok((status, body)) => {
-                store.done.insert(slot, Stored::Done(body_hash, *status, body.clone()));
-            }
-            Err(e) if e.status.is_client_error() => {
-                let body = serde_json::json!({"error": {"code": e.code, "message": e.message}});
-                store.done.insert(slot, Stored::Done(body_hash, e.status, body));
-            }
-            Err(_) => {
-                store.done.remove(&slot);
-            }
-        }
-        result
-    }
 }
 
-/// A verified request: who called, the parsed JSON body, its idempotency key.
+fn admitted(parts: &Parts) -> Result<Admitted, ApiError> {
+    // Only reachable without the admission layer: a server bug, refused rather than served unsigned.
+    parts.extensions.get::<Admitted>().cloned().ok_or_else(|| {
+        ApiError::forbidden_code("not_admitted", "this endpoint was reached without the admission layer")
+    })
+}
+
+/// A verified request: who called, the parsed JSON body.
 pub struct Signed<T> {
     /// The caller.
     pub caller: Caller,
     /// The body.
     pub body: T,
-    /// `Idempotency-Key`, if sent.
-    pub idempotency_key: Option<String>,
-    /// SHA-256 of the raw body.
-    pub body_hash: [u8; 32],
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<Shared> for Signed<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request<Body>, state: &Shared) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request bodies are at most 1 MiB")
-        })?;
-        let participants = state.platform.participants();
-        let caller = authenticate(
-            &participants,
-            &state.replay,
-            state.platform.clock.now(),
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            &bytes,
-        )?;
-        crate::access::check(&caller, &parts.method, parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str))?;
-        let json: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+    async fn from_request(req: Request, _state: &Shared) -> Result<Self, ApiError> {
+        let (parts, _) = req.into_parts();
+        let admitted = admitted(&parts)?;
+        let json: &[u8] = if admitted.body.is_empty() { b"null" } else { &admitted.body };
         let body: T = serde_json::from_slice(json)
             .map_err(|e| ApiError::bad_request("bad_json", format!("request body: {e}")))?;
-        let idempotency_key = parts.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
-        Ok(Signed { caller, body, idempotency_key, body_hash: Sha256::digest(&bytes).into() })
+        Ok(Signed { caller: admitted.caller, body })
     }
 }
 
@@ -169,19 +101,8 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<Shared> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let participants = state.platform.participants();
-        let caller = authenticate(
-            &participants,
-            &state.replay,
-            state.platform.clock.now(),
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            b"",
-        )?;
-        crate::access::check(&caller, &parts.method, parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str))?;
-        Ok(Authenticated(caller))
+    async fn from_request_parts(parts: &mut Parts, _state: &Shared) -> Result<Self, ApiError> {
+        Ok(Authenticated(admitted(parts)?.caller))
     }
 }
 

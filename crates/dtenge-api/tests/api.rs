@@ -10,7 +10,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dtenge_api::auth::{MAX_AGE_MS, MAX_FUTURE_MS, sign_headers};
+use dtenge_api::auth::signed_headers;
+use dtenge_api_types::signing::{MAX_AGE_S, MAX_FUTURE_S};
 use dtenge_crypto::{SecretKey, Signer};
 use dtenge_net::{Clock, ManualClock};
 use dtenge_node::accounts::HolderKind;
@@ -95,22 +96,23 @@ impl Api {
         self.clock.now().millis()
     }
 
-    /// A request signed by `who` with `key`, at `timestamp` with `nonce`; the signature covers
-    /// `signed_body` (the caller attaches the body it sends, `_sent` documents which).
+    /// A request signed by `who` with `key` at `timestamp` (ms) with `nonce`, covering an `Idempotency-Key` if given.
     #[allow(clippy::too_many_arguments)]
-    fn request(
+    fn request_keyed(
         &self,
         who: &str,
         key: &dyn Signer,
         method: &str,
         path: &str,
         signed_body: &[u8],
-        _sent: &[u8],
         timestamp: u64,
         nonce: &str,
+        idempotency_key: Option<&str>,
     ) -> axum::http::request::Builder {
         let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in sign_headers(key, who, method, path, signed_body, timestamp, nonce) {
+        for (name, value) in
+            signed_headers(key, who, method, path, signed_body, idempotency_key, timestamp / 1_000, nonce)
+        {
             builder = builder.header(name, value);
         }
         builder
@@ -138,8 +140,10 @@ impl Api {
     ) -> Answer {
         let key = self.key(who);
         let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-        let mut builder = self.request(who, &key, method, path, &bytes, &bytes, self.now(), &self.nonce());
-        for (name, value) in extra {
+        let idempotency_key = extra.iter().find(|(n, _)| n.eq_ignore_ascii_case("idempotency-key")).map(|(_, v)| *v);
+        let mut builder =
+            self.request_keyed(who, &key, method, path, &bytes, self.now(), &self.nonce(), idempotency_key);
+        for (name, value) in extra.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("idempotency-key")) {
             builder = builder.header(*name, *value);
         }
         self.send(builder.body(Body::from(bytes)).unwrap()).await
@@ -745,181 +749,230 @@ async fn refused_signatures_are_401_name_the_problem_and_change_nothing() {
         .unwrap();
     let key = api.key("STB1");
     let before = api.snapshot();
-    let now = api.now();
-
-    // Each signature header missing in turn.
-    for missing in ["x-dtenge-participant", "x-dtenge-timestamp", "x-dtenge-nonce", "x-dtenge-signature"] {
-        let mut builder = Request::builder().method("POST").uri(path);
-        for (name, value) in sign_headers(&key, "STB1", "POST", path, &body, now, &api.nonce()) {
-            if name != missing {
-                builder = builder.header(name, value);
-            }
+    let now = api.now() / 1_000;
+    let build = |method: &str, uri: &str, headers: Vec<(&'static str, String)>| {
+        let mut builder = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        for (name, value) in headers {
+            builder = builder.header(name, value);
         }
-        let answer = api.send(builder.body(Body::from(body.clone())).unwrap()).await;
-        answer.expect_error(StatusCode::UNAUTHORIZED, "missing_header", missing);
+        builder
+    };
+    let signed = |who: &str, key: &dyn Signer, method: &str, uri: &str, body: &[u8], created: u64, nonce: &str| {
+        signed_headers(key, who, method, uri, body, None, created, nonce)
+    };
+
+    // Each signature header missing in turn; none at all, on a GET too.
+    for missing in ["signature-input", "signature"] {
+        let headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+        let headers = headers.into_iter().filter(|(n, _)| *n != missing).collect();
+        let answer = api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await;
+        answer.expect_error(StatusCode::UNAUTHORIZED, "missing_signature", missing);
     }
-    // No headers at all, on a GET too.
-    api.unsigned("POST", path, &body).await.expect_error(
-        StatusCode::UNAUTHORIZED,
-        "missing_header",
-        "x-dtenge-participant",
-    );
+    let headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+    let headers = headers.into_iter().filter(|(n, _)| *n != "content-digest").collect();
+    let answer = api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await;
+    answer.expect_error(StatusCode::UNAUTHORIZED, "component_not_covered", "content-digest");
+    api.unsigned("POST", path, &body).await.expect_error(StatusCode::UNAUTHORIZED, "missing_signature", "signed");
     api.unsigned("GET", "/api/v1/accounts", b"").await.expect_error(
         StatusCode::UNAUTHORIZED,
-        "missing_header",
-        "signed",
+        "missing_signature",
+        "RFC 9421",
     );
 
-    // Signed by another key (STB2's) while claiming STB1.
+    // Signed by another key (STB2's) while claiming STB1; a signature that is not one.
     let other = api.key("STB2");
     let answer = api
         .send(
-            api.request("STB1", &other, "POST", path, &body, &body, now, &api.nonce())
+            build("POST", path, signed("STB1", &other, "POST", path, &body, now, &api.nonce()))
                 .body(Body::from(body.clone()))
                 .unwrap(),
         )
         .await;
     answer.expect_error(StatusCode::UNAUTHORIZED, "bad_signature", "STB1");
-    // A signature that is not hex.
-    let mut builder = Request::builder().method("POST").uri(path);
-    for (name, value) in sign_headers(&key, "STB1", "POST", path, &body, now, &api.nonce()) {
-        builder = builder.header(name, if name == "x-dtenge-signature" { "not-hex".to_string() } else { value });
+    let mut headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+    for (name, value) in headers.iter_mut() {
+        if *name == "signature" {
+            *value = "sig=:bm90IGEgc2lnbmF0dXJl:".into();
+        }
     }
-    api.send(builder.body(Body::from(body.clone())).unwrap()).await.expect_error(
+    api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await.expect_error(
         StatusCode::UNAUTHORIZED,
-        "bad_signature",
-        "128 hex",
+        "malformed_signature",
+        "64-byte",
     );
 
-    // The body does not match its signature: a bigger amount sent under the signature of 777.
+    // The body does not match its digest: a bigger amount sent under the signature of 777.
     let tampered =
         serde_json::to_vec(&json!({"from": farmer1, "to": [{"address": farmer2_address, "amount_tiyn": 777_000}]}))
             .unwrap();
-    let answer = api
-        .send(
-            api.request("STB1", &key, "POST", path, &body, &tampered, now, &api.nonce())
-                .body(Body::from(tampered.clone()))
-                .unwrap(),
-        )
-        .await;
-    answer.expect_error(StatusCode::UNAUTHORIZED, "bad_signature", "does not verify");
-    // Nor the path or query (signed for one account, sent to another).
-    let signed_for = "/api/v1/accounts?page=1";
-    let mut builder = Request::builder().method("GET").uri("/api/v1/accounts?page=2");
-    for (name, value) in sign_headers(&key, "STB1", "GET", signed_for, b"", now, &api.nonce()) {
-        builder = builder.header(name, value);
+    let headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+    let answer = api.send(build("POST", path, headers).body(Body::from(tampered.clone())).unwrap()).await;
+    answer.expect_error(StatusCode::UNAUTHORIZED, "content_digest_mismatch", "content-digest");
+    // … nor with its digest replaced too: the digest is covered.
+    let mut headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+    for (name, value) in headers.iter_mut() {
+        if *name == "content-digest" {
+            *value = dtenge_api_types::signing::content_digest(&tampered);
+        }
     }
-    api.send(builder.body(Body::empty()).unwrap()).await.expect_error(StatusCode::UNAUTHORIZED, "bad_signature", "");
+    let answer = api.send(build("POST", path, headers).body(Body::from(tampered.clone())).unwrap()).await;
+    answer.expect_error(StatusCode::UNAUTHORIZED, "bad_signature", "does not verify");
+    // Nor the path or query, nor the host.
+    let headers = signed("STB1", &key, "GET", "/api/v1/accounts?page=1", b"", now, &api.nonce());
+    api.send(build("GET", "/api/v1/accounts?page=2", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+        "",
+    );
+    let mut headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", now, &api.nonce());
+    for (name, value) in headers.iter_mut() {
+        if *name == "host" {
+            *value = "attacker.example".into();
+        }
+    }
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+        "",
+    );
+    // An Idempotency-Key the signature does not cover.
+    let mut headers = signed("STB1", &key, "POST", path, &body, now, &api.nonce());
+    headers.push(("idempotency-key", "added-later".into()));
+    api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "component_not_covered",
+        "idempotency-key",
+    );
+    // A signature without FAPI's request tag.
+    let mut headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", now, &api.nonce());
+    for (name, value) in headers.iter_mut() {
+        if *name == "signature-input" {
+            *value = value.replace(";tag=\"fapi-2-request\"", "");
+        }
+    }
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "signature_tag",
+        "fapi-2-request",
+    );
+    assert_eq!(api.snapshot(), before);
 
-    // Too old, too far ahead; just inside both bounds passes.
-    for (timestamp, ok) in [
-        (now - MAX_AGE_MS - 1, false),
-        (now - 61_000, false),
-        (now + MAX_FUTURE_MS + 1, false),
-        (now + 11_000, false),
-        (now - MAX_AGE_MS + 1_000, true),
-        (now + MAX_FUTURE_MS - 1_000, true),
+    // Signed before the server started: the empty replay cache of a restarted server opens no window.
+    let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", START / 1_000 - 1, &api.nonce());
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "stale_signature",
+        "(re)started",
+    );
+    // Too old, too far ahead; just inside both bounds passes (a minute after the start, so
+    // that the oldest fresh signature is not older than the server).
+    api.clock.advance(61_000);
+    let now = api.now() / 1_000;
+    for (created, ok) in [
+        (now - MAX_AGE_S - 1, false),
+        (now + MAX_FUTURE_S + 1, false),
+        (now - MAX_AGE_S, true),
+        (now + MAX_FUTURE_S, true),
     ] {
-        let get = "/api/v1/accounts";
-        let answer = api
-            .send(api.request("STB1", &key, "GET", get, b"", b"", timestamp, &api.nonce()).body(Body::empty()).unwrap())
-            .await;
+        let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", created, &api.nonce());
+        let answer = api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await;
         if ok {
             answer.expect(StatusCode::OK);
         } else {
-            answer.expect_error(StatusCode::UNAUTHORIZED, "stale_timestamp", "60 s old or 10 s ahead");
+            answer.expect_error(StatusCode::UNAUTHORIZED, "stale_signature", "60 s before or 10 s after");
         }
-        let answer = api
-            .send(
-                api.request("STB1", &key, "POST", path, &body, &body, timestamp, &api.nonce())
-                    .body(Body::from(body.clone()))
-                    .unwrap(),
-            )
-            .await;
-        if !ok {
-            answer.expect_error(StatusCode::UNAUTHORIZED, "stale_timestamp", &timestamp.to_string());
-        } else {
-            // Make the accepted transfer not count against "no change": undo by comparing later.
+        let headers = signed("STB1", &key, "POST", path, &body, created, &api.nonce());
+        let answer = api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await;
+        if ok {
             answer.expect(StatusCode::OK);
+        } else {
+            answer.expect_error(StatusCode::UNAUTHORIZED, "stale_signature", &created.to_string());
         }
     }
     let after_accepted = api.snapshot();
     assert_ne!(after_accepted, before, "the two in-window transfers went through");
 
-    // A malformed timestamp, a nonce too short or with bad characters.
-    let mut builder = Request::builder().method("GET").uri("/api/v1/accounts");
-    for (name, value) in sign_headers(&key, "STB1", "GET", "/api/v1/accounts", b"", now, &api.nonce()) {
-        builder = builder.header(name, if name == "x-dtenge-timestamp" { "yesterday".to_string() } else { value });
-    }
-    api.send(builder.body(Body::empty()).unwrap()).await.expect_error(
-        StatusCode::UNAUTHORIZED,
-        "bad_timestamp",
-        "milliseconds",
-    );
+    // A nonce too short, with bad characters, too long.
     for nonce in ["short", "has space in it", &"n".repeat(65)] {
-        let answer = api
-            .send(
-                api.request("STB1", &key, "GET", "/api/v1/accounts", b"", b"", now, nonce).body(Body::empty()).unwrap(),
-            )
-            .await;
-        answer.expect_error(StatusCode::UNAUTHORIZED, "bad_nonce", "x-dtenge-nonce");
+        let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", now, nonce);
+        let answer = api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await;
+        answer.expect_error(StatusCode::UNAUTHORIZED, "signature_parameter", "nonce");
     }
 
     // A reused nonce: the exact request replayed is refused, and the payment happens once.
     let nonce = api.nonce();
-    let first = api
-        .send(
-            api.request("STB1", &key, "POST", path, &body, &body, now, &nonce).body(Body::from(body.clone())).unwrap(),
-        )
-        .await;
-    first.expect(StatusCode::OK);
+    let replayable = signed("STB1", &key, "POST", path, &body, now, &nonce);
+    api.send(build("POST", path, replayable.clone()).body(Body::from(body.clone())).unwrap())
+        .await
+        .expect(StatusCode::OK);
     let once = api.snapshot();
-    let replay = api
-        .send(
-            api.request("STB1", &key, "POST", path, &body, &body, now, &nonce).body(Body::from(body.clone())).unwrap(),
-        )
-        .await;
+    let replay = api.send(build("POST", path, replayable).body(Body::from(body.clone())).unwrap()).await;
     replay.expect_error(StatusCode::UNAUTHORIZED, "replayed_nonce", &nonce);
     // Same nonce on another request (a GET) is refused too.
-    let reuse = api
-        .send(api.request("STB1", &key, "GET", "/api/v1/accounts", b"", b"", now, &nonce).body(Body::empty()).unwrap())
-        .await;
-    reuse.expect_error(StatusCode::UNAUTHORIZED, "replayed_nonce", "already used");
+    let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", now, &nonce);
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "replayed_nonce",
+        "already used",
+    );
     assert_eq!(api.snapshot(), once);
     // A nonce refused for a bad signature was not consumed: the right request with it still works.
     let fresh = api.nonce();
-    let bad = api
-        .send(
-            api.request("STB1", &other, "GET", "/api/v1/accounts", b"", b"", now, &fresh).body(Body::empty()).unwrap(),
-        )
-        .await;
-    bad.expect_error(StatusCode::UNAUTHORIZED, "bad_signature", "");
-    let good = api
-        .send(api.request("STB1", &key, "GET", "/api/v1/accounts", b"", b"", now, &fresh).body(Body::empty()).unwrap())
-        .await;
-    good.expect(StatusCode::OK);
+    let headers = signed("STB1", &other, "GET", "/api/v1/accounts", b"", now, &fresh);
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
+        StatusCode::UNAUTHORIZED,
+        "bad_signature",
+        "",
+    );
+    let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", now, &fresh);
+    api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect(StatusCode::OK);
 
     // Unknown participant (and a malformed id).
     let stranger = SecretKey::from_seed([5; 32]);
     for who in ["STB9", "not an id!"] {
-        let answer = api
-            .send(
-                api.request(who, &stranger, "POST", path, &body, &body, now, &api.nonce())
-                    .body(Body::from(body.clone()))
-                    .unwrap(),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
-        assert!(["unknown_participant", "bad_participant"].contains(&answer.code()), "{}", answer.text);
+        let headers = signed(who, &stranger, "POST", path, &body, now, &api.nonce());
+        let answer = api.send(build("POST", path, headers).body(Body::from(body.clone())).unwrap()).await;
+        answer.expect_error(StatusCode::UNAUTHORIZED, "unknown_participant", "");
     }
-    api.send(
-        api.request("STB9", &stranger, "GET", "/api/v1/accounts", b"", b"", now, &api.nonce())
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .expect_error(StatusCode::UNAUTHORIZED, "unknown_participant", "STB9");
     assert_eq!(api.snapshot(), once);
+}
+
+#[tokio::test]
+async fn a_full_replay_window_refuses_with_503_and_retry_after_instead_of_forgetting() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp(START));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let platform = Arc::new(Platform::open(dir.path(), dyn_clock, PlatformOptions { durable: false }).await.unwrap());
+    let options = dtenge_api::ApiOptions { replay_capacity: 3, ..Default::default() };
+    let router = dtenge_api::router_with(Arc::clone(&platform), options);
+    let key = Keys::at(&platform.data).load("STB1").unwrap();
+    let send = |nonce: &str| {
+        let mut builder = Request::builder().method("GET").uri("/api/v1/accounts");
+        for (name, value) in
+            signed_headers(&key, "STB1", "GET", "/api/v1/accounts", b"", None, clock.now().millis() / 1_000, nonce)
+        {
+            builder = builder.header(name, value);
+        }
+        router.clone().oneshot(builder.body(Body::empty()).unwrap())
+    };
+    let mut used = Vec::new();
+    for i in 0..3 {
+        let nonce = format!("window-{i:08}");
+        assert_eq!(send(&nonce).await.unwrap().status(), StatusCode::OK);
+        used.push(nonce);
+        clock.advance(1_000);
+    }
+    let full = send("window-00000003").await.unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = full.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=72).contains(&retry_after), "{retry_after}");
+    // Every nonce of the window is still refused while it is full: nothing was forgotten.
+    for nonce in &used {
+        assert_eq!(send(nonce).await.unwrap().status(), StatusCode::UNAUTHORIZED, "{nonce}");
+    }
+    // Once the first nonce has outlived its signature's freshness, there is room again.
+    clock.advance(retry_after * 1_000);
+    assert_eq!(send("window-00000003").await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]

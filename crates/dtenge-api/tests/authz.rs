@@ -11,7 +11,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dtenge_api::access::{HEALTH, ROUTES, kind_name};
-use dtenge_crypto::Signer;
 use dtenge_net::authz::{self, KINDS, Operation};
 use dtenge_net::{Clock, ManualClock, Role};
 use dtenge_platform::spec::{Keys, ids};
@@ -60,13 +59,14 @@ impl Harness {
         let key = Keys::at(&self.platform.data).load(who).unwrap();
         let nonce = format!("authz-{:012}", self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let mut builder = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in dtenge_api::auth::sign_headers(
-            &key as &dyn Signer,
+        for (name, value) in dtenge_api::auth::signed_headers(
+            &key,
             who,
             method,
             path,
             body,
-            self.clock.now().millis(),
+            None,
+            self.clock.now().millis() / 1_000,
             &nonce,
         ) {
             builder = builder.header(name, value);

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dtenge_api::auth::sign_headers;
+use dtenge_api::auth::signed_headers;
 use dtenge_net::{Clock, ManualClock};
 use dtenge_node::accounts::HolderKind;
 use dtenge_platform::demo_set::demo_iin_bin;
@@ -81,7 +81,7 @@ impl Api {
         let key = Keys::at(self.dir.path()).load(who).unwrap();
         let nonce = format!("prog-nonce-{:06}", self.nonces.fetch_add(1, Ordering::Relaxed));
         let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in sign_headers(&key, who, method, path, &bytes, self.now(), &nonce) {
+        for (name, value) in signed_headers(&key, who, method, path, &bytes, None, self.now() / 1_000, &nonce) {
             request = request.header(name, value);
         }
         let response = self.router.clone().oneshot(request.body(Body::from(bytes)).unwrap()).await.unwrap();

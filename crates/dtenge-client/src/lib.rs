@@ -1,9 +1,11 @@
 //! # dtenge-client — a typed client for the dtenge HTTP API
 //!
-//! Every request is signed as `dtenge-api` expects ([`dtenge_api::auth`]):
-//! the caller's participant id, the time from the given [`Clock`], a fresh
-//! random nonce and an Ed25519 signature over the method, path and query,
-//! body digest, timestamp and nonce. Bodies are JSON in and out; an error
+//! Every request is signed the standard way the API requires
+//! ([`dtenge_api_types::signing`]: RFC 9421 HTTP Message Signatures, Ed25519,
+//! an RFC 9530 Content-Digest, FAPI 2.0's request tag): `keyid` the caller's
+//! participant id, `created` from the given [`Clock`], a fresh random nonce,
+//! covering the method, the target URI, the body's digest and the
+//! Idempotency-Key. Bodies are JSON in and out; an error
 //! answer becomes [`ClientError::Http`] with the API's stable code.
 //!
 //! Two transports: plain HTTP/1.1 through hyper (`Client::new`, no TLS: run
@@ -186,7 +188,7 @@ impl Client {
         Ok(Self::with_transport(Transport::Http { base, client }, participant, key, clock))
     }
 
-    /// A client that drives `router` (from [`dtenge_api::router`]) in this process: no sockets.
+    /// A client that drives `router` (the API's, `dtenge_api::router`) in this process: no sockets.
     pub fn in_process(
         router: axum::Router,
         participant: ParticipantId,
@@ -245,24 +247,37 @@ impl Client {
             return Err(ClientError::Transport(format!("path {path_and_query:?} must start with /")));
         }
         let body = body.unwrap_or_default();
-        let timestamp = self.clock.now().millis();
-        let nonce = self.nonce();
-        let signed = dtenge_api::auth::sign_headers(
-            self.key.as_ref(),
-            self.participant.as_str(),
-            method.as_str(),
-            path_and_query,
-            &body,
-            timestamp,
-            &nonce,
-        );
-        let uri = match &self.transport {
-            Transport::Http { base, .. } => format!("{base}{path_and_query}"),
-            Transport::InProcess(_) => path_and_query.to_string(),
+        let (uri, target_uri) = match &self.transport {
+            Transport::Http { base, .. } => (format!("{base}{path_and_query}"), format!("{base}{path_and_query}")),
+            Transport::InProcess(_) => (
+                path_and_query.to_string(),
+                format!("http://{}{path_and_query}", dtenge_api_types::signing::IN_PROCESS_HOST),
+            ),
         };
+        let idempotency_key = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(dtenge_api_types::signing::IDEMPOTENCY_KEY))
+            .map(|(_, v)| *v);
+        let params = dtenge_api_types::signing::SignatureParams {
+            created: self.clock.now().millis() / 1_000,
+            keyid: self.participant.to_string(),
+            nonce: self.nonce(),
+        };
+        let signed = dtenge_api_types::signing::sign(
+            self.key.as_ref(),
+            method.as_str(),
+            &target_uri,
+            &body,
+            idempotency_key,
+            &params,
+        )
+        .map_err(|e| ClientError::Transport(format!("signing the request: {e}")))?;
         let mut builder = Request::builder().method(method).uri(uri);
-        for (name, value) in &signed {
-            builder = builder.header(*name, value);
+        if matches!(self.transport, Transport::InProcess(_)) {
+            builder = builder.header(hyper::header::HOST, dtenge_api_types::signing::IN_PROCESS_HOST);
+        }
+        for (name, value) in signed.headers() {
+            builder = builder.header(name, value);
         }
         if !body.is_empty() {
             builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));

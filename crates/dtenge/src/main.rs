@@ -260,7 +260,9 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
             }
         })
     };
-    let api = dtenge_api::router(Arc::clone(&platform));
+    let api_service = dtenge_api::Api::open(Arc::clone(&platform), dtenge_api::ApiOptions::default(), true)
+        .context("cannot open the API's idempotency journal")?;
+    let api = api_service.router();
     let (ui, created_staff) =
         dtenge_ui::open_for_serve(&platform, api.clone()).context("cannot open the web interface")?;
     println!("dtenge is running: NBK, TREASURY, STB1, STB2, STB3, NOTARY, ORACLE, DIRECTORY in one process");
@@ -285,6 +287,7 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     ticker.abort();
     ui.close().context("cannot close the web interface's journal cleanly")?;
+    api_service.close().context("cannot close the API's idempotency journal cleanly")?;
     platform.close().context("cannot close the platform cleanly")?;
     println!("dtenge stopped; everything committed is in {}", data.display());
     Ok(())

@@ -50,34 +50,30 @@ async fn open_account(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let kind = match body.kind {
-                HolderKindDto::Individual => HolderKind::Individual,
-                HolderKindDto::LegalEntity => HolderKind::LegalEntity,
-                HolderKindDto::GovernmentAgency => HolderKind::GovernmentAgency,
-                HolderKindDto::Institution => {
-                    return Err(ApiError::bad_request("bad_kind", "institutional DAs are configured, not opened"));
-                }
-            };
-            if kind == HolderKind::GovernmentAgency && node.config().role != dtenge_net::Role::Treasury {
-                return Err(ApiError::forbidden("government agencies hold DAs on the Treasury node"));
+    let (status, json) = async {
+        let kind = match body.kind {
+            HolderKindDto::Individual => HolderKind::Individual,
+            HolderKindDto::LegalEntity => HolderKind::LegalEntity,
+            HolderKindDto::GovernmentAgency => HolderKind::GovernmentAgency,
+            HolderKindDto::Institution => {
+                return Err(ApiError::bad_request("bad_kind", "institutional DAs are configured, not opened"));
             }
-            let holder = Holder { iin_bin: iin_bin(&body.iin_bin)?, name: body.name.trim().to_string(), kind };
-            let client_key = match &body.client_public_key {
-                Some(hex) => {
-                    Some(hex.parse().map_err(|e| ApiError::bad_request("bad_key", format!("client_public_key: {e}")))?)
-                }
-                None => None,
-            };
-            let kyc = kyc_state(body.kyc.unwrap_or(KycDto::Pending));
-            let account = node.open_account(holder, client_key, kyc).await?;
-            Ok((
-                StatusCode::CREATED,
-                serde_json::to_value(account_view(&account, node.id().as_str())).unwrap_or_default(),
-            ))
-        })
-        .await?;
+        };
+        if kind == HolderKind::GovernmentAgency && node.config().role != dtenge_net::Role::Treasury {
+            return Err(ApiError::forbidden("government agencies hold DAs on the Treasury node"));
+        }
+        let holder = Holder { iin_bin: iin_bin(&body.iin_bin)?, name: body.name.trim().to_string(), kind };
+        let client_key = match &body.client_public_key {
+            Some(hex) => {
+                Some(hex.parse().map_err(|e| ApiError::bad_request("bad_key", format!("client_public_key: {e}")))?)
+            }
+            None => None,
+        };
+        let kyc = kyc_state(body.kyc.unwrap_or(KycDto::Pending));
+        let account = node.open_account(holder, client_key, kyc).await?;
+        Ok((StatusCode::CREATED, serde_json::to_value(account_view(&account, node.id().as_str())).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 

@@ -59,17 +59,16 @@ async fn request_conversion(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let amount = positive_amount(body.amount_tiyn, "amount_tiyn")?;
-            let kind = match body.kind {
-                ConversionKindDto::Issue => ConversionKind::Issue,
-                ConversionKindDto::Redeem => ConversionKind::Redeem,
-            };
-            let request = node.request_conversion(kind, amount).await?;
-            Ok((StatusCode::CREATED, serde_json::to_value(conversion_view(&request)).unwrap_or_default()))
-        })
-        .await?;
+    let (status, json) = async {
+        let amount = positive_amount(body.amount_tiyn, "amount_tiyn")?;
+        let kind = match body.kind {
+            ConversionKindDto::Issue => ConversionKind::Issue,
+            ConversionKindDto::Redeem => ConversionKind::Redeem,
+        };
+        let request = node.request_conversion(kind, amount).await?;
+        Ok::<_, ApiError>((StatusCode::CREATED, serde_json::to_value(conversion_view(&request)).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 

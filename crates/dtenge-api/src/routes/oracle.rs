@@ -212,34 +212,33 @@ async fn register_provider(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = req.body;
     let caller = req.caller.clone();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let id =
-                ParticipantId::new(body.id.clone()).map_err(|e| ApiError::bad_request("bad_id", format!("id: {e}")))?;
-            match state.platform.participants().get(&id) {
-                Some(p) if p.role == Role::Provider => {}
-                Some(_) => {
-                    return Err(ApiError::unprocessable(
-                        "not_a_provider",
-                        format!("id: {id} is a registered participant but not an event provider"),
-                    ));
-                }
-                None => {
-                    return Err(ApiError::unprocessable(
-                        "unknown_participant",
-                        format!("id: {id} is not a participant of this platform; add it to platform.json first"),
-                    ));
-                }
+    let (status, json) = async {
+        let id =
+            ParticipantId::new(body.id.clone()).map_err(|e| ApiError::bad_request("bad_id", format!("id: {e}")))?;
+        match state.platform.participants().get(&id) {
+            Some(p) if p.role == Role::Provider => {}
+            Some(_) => {
+                return Err(ApiError::unprocessable(
+                    "not_a_provider",
+                    format!("id: {id} is a registered participant but not an event provider"),
+                ));
             }
-            if body.name.trim().is_empty() {
-                return Err(ApiError::bad_request("bad_name", "name must not be empty"));
+            None => {
+                return Err(ApiError::unprocessable(
+                    "unknown_participant",
+                    format!("id: {id} is not a participant of this platform; add it to platform.json first"),
+                ));
             }
-            let registries: BTreeSet<Registry> = body.registries.iter().map(|r| registry(*r)).collect();
-            let request = OracleRequest::RegisterProvider { id, name: body.name.trim().to_string(), registries };
-            ask(&state, &caller, request).await?;
-            created(&body)
-        })
-        .await?;
+        }
+        if body.name.trim().is_empty() {
+            return Err(ApiError::bad_request("bad_name", "name must not be empty"));
+        }
+        let registries: BTreeSet<Registry> = body.registries.iter().map(|r| registry(*r)).collect();
+        let request = OracleRequest::RegisterProvider { id, name: body.name.trim().to_string(), registries };
+        ask(&state, &caller, request).await?;
+        created(&body)
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -328,14 +327,13 @@ async fn register_event(
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let spec = event_spec(&body, now)?;
-            let id = spec.id.clone();
-            ask(&state, &caller, OracleRequest::RegisterEvent(spec)).await?;
-            created(&event_view(&fetch_event(&state, &caller, &id).await?))
-        })
-        .await?;
+    let (status, json) = async {
+        let spec = event_spec(&body, now)?;
+        let id = spec.id.clone();
+        ask(&state, &caller, OracleRequest::RegisterEvent(spec)).await?;
+        created(&event_view(&fetch_event(&state, &caller, &id).await?))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -394,15 +392,14 @@ async fn report_occurrence(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = req.body.unwrap_or_default();
     let caller = req.caller.clone();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let amount = body.amount_tiyn.map(|a| positive_amount(a, "amount_tiyn")).transpose()?;
-            let event = own_event(&state, &caller, &id).await?;
-            ask(&state, &caller, OracleRequest::ReportOccurrence { event: event.clone(), amount }).await?;
-            let view = event_view(&fetch_event(&state, &caller, &event).await?);
-            Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
-        })
-        .await?;
+    let (status, json) = async {
+        let amount = body.amount_tiyn.map(|a| positive_amount(a, "amount_tiyn")).transpose()?;
+        let event = own_event(&state, &caller, &id).await?;
+        ask(&state, &caller, OracleRequest::ReportOccurrence { event: event.clone(), amount }).await?;
+        let view = event_view(&fetch_event(&state, &caller, &event).await?);
+        Ok::<_, ApiError>((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -416,14 +413,13 @@ async fn cancel_event(
     req: Signed<Option<Empty>>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let caller = req.caller.clone();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let event = own_event(&state, &caller, &id).await?;
-            ask(&state, &caller, OracleRequest::CancelEvent { event: event.clone() }).await?;
-            let view = event_view(&fetch_event(&state, &caller, &event).await?);
-            Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
-        })
-        .await?;
+    let (status, json) = async {
+        let event = own_event(&state, &caller, &id).await?;
+        ask(&state, &caller, OracleRequest::CancelEvent { event: event.clone() }).await?;
+        let view = event_view(&fetch_event(&state, &caller, &event).await?);
+        Ok::<_, ApiError>((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -440,18 +436,17 @@ async fn register_parameter(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = req.body;
     let caller = req.caller.clone();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let request = OracleRequest::RegisterParameter {
-                id: text_id::<ParameterId>(&body.id, "id")?,
-                initiator: address(&body.initiator, "initiator")?,
-                initiator_node: participant(&body.initiator_node, "initiator_node")?,
-                title: body.title.trim().to_string(),
-            };
-            ask(&state, &caller, request).await?;
-            created(&body)
-        })
-        .await?;
+    let (status, json) = async {
+        let request = OracleRequest::RegisterParameter {
+            id: text_id::<ParameterId>(&body.id, "id")?,
+            initiator: address(&body.initiator, "initiator")?,
+            initiator_node: participant(&body.initiator_node, "initiator_node")?,
+            title: body.title.trim().to_string(),
+        };
+        ask(&state, &caller, request).await?;
+        created(&body)
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -482,23 +477,22 @@ async fn register_contract(
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let contract = Contract {
-                number: text_id(&body.number, "number")?,
-                parameter: text_id(&body.parameter, "parameter")?,
-                sender: address(&body.sender, "sender")?,
-                recipient: address(&body.recipient, "recipient")?,
-                max_transfer: positive_amount(body.max_transfer_tiyn, "max_transfer_tiyn")?,
-                max_cashout: Amount::from_tiyn(body.max_cashout_tiyn),
-                valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
-                final_recipient: body.final_recipient,
-            };
-            let (parameter, number) = (contract.parameter.clone(), contract.number.clone());
-            ask(&state, &caller, OracleRequest::RegisterContract(contract)).await?;
-            created(&contract_view(&fetch_contract(&state, &caller, &parameter, &number).await?))
-        })
-        .await?;
+    let (status, json) = async {
+        let contract = Contract {
+            number: text_id(&body.number, "number")?,
+            parameter: text_id(&body.parameter, "parameter")?,
+            sender: address(&body.sender, "sender")?,
+            recipient: address(&body.recipient, "recipient")?,
+            max_transfer: positive_amount(body.max_transfer_tiyn, "max_transfer_tiyn")?,
+            max_cashout: Amount::from_tiyn(body.max_cashout_tiyn),
+            valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
+            final_recipient: body.final_recipient,
+        };
+        let (parameter, number) = (contract.parameter.clone(), contract.number.clone());
+        ask(&state, &caller, OracleRequest::RegisterContract(contract)).await?;
+        created(&contract_view(&fetch_contract(&state, &caller, &parameter, &number).await?))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -515,29 +509,28 @@ async fn amend_contract(
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let parameter: ParameterId = text_id(&parameter, "parameter")?;
-            let contract: ContractNo = text_id(&number, "number")?;
-            let amendment = ContractAmendment {
-                max_transfer: positive_amount(body.max_transfer_tiyn, "max_transfer_tiyn")?,
-                max_cashout: Amount::from_tiyn(body.max_cashout_tiyn),
-                valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
-            };
-            let current = fetch_contract(&state, &caller, &parameter, &contract).await?;
-            if current.provider != caller.id {
-                return Err(ApiError::forbidden(format!(
-                    "contract {contract} under {parameter} was registered by {}, not by {}",
-                    current.provider, caller.id
-                )));
-            }
-            let request =
-                OracleRequest::AmendContract { parameter: parameter.clone(), contract: contract.clone(), amendment };
-            ask(&state, &caller, request).await?;
-            let view = contract_view(&fetch_contract(&state, &caller, &parameter, &contract).await?);
-            Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
-        })
-        .await?;
+    let (status, json) = async {
+        let parameter: ParameterId = text_id(&parameter, "parameter")?;
+        let contract: ContractNo = text_id(&number, "number")?;
+        let amendment = ContractAmendment {
+            max_transfer: positive_amount(body.max_transfer_tiyn, "max_transfer_tiyn")?,
+            max_cashout: Amount::from_tiyn(body.max_cashout_tiyn),
+            valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
+        };
+        let current = fetch_contract(&state, &caller, &parameter, &contract).await?;
+        if current.provider != caller.id {
+            return Err(ApiError::forbidden(format!(
+                "contract {contract} under {parameter} was registered by {}, not by {}",
+                current.provider, caller.id
+            )));
+        }
+        let request =
+            OracleRequest::AmendContract { parameter: parameter.clone(), contract: contract.clone(), amendment };
+        ask(&state, &caller, request).await?;
+        let view = contract_view(&fetch_contract(&state, &caller, &parameter, &contract).await?);
+        Ok((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -580,26 +573,25 @@ async fn register_invoice(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let body = req.body;
     let caller = req.caller.clone();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            if body.net_tiyn.checked_add(body.vat_tiyn).is_none_or(|t| t == 0) {
-                return Err(ApiError::bad_request(
-                    "bad_amount",
-                    "net_tiyn, vat_tiyn: net plus VAT must be a positive number of tiyn",
-                ));
-            }
-            let invoice = Invoice {
-                id: text_id(&body.id, "id")?,
-                seller: address(&body.seller, "seller")?,
-                buyer: address(&body.buyer, "buyer")?,
-                net: Amount::from_tiyn(body.net_tiyn),
-                vat: Amount::from_tiyn(body.vat_tiyn),
-            };
-            let id = invoice.id.clone();
-            ask(&state, &caller, OracleRequest::RegisterInvoice(invoice)).await?;
-            created(&invoice_view(&fetch_invoice(&state, &caller, &id).await?))
-        })
-        .await?;
+    let (status, json) = async {
+        if body.net_tiyn.checked_add(body.vat_tiyn).is_none_or(|t| t == 0) {
+            return Err(ApiError::bad_request(
+                "bad_amount",
+                "net_tiyn, vat_tiyn: net plus VAT must be a positive number of tiyn",
+            ));
+        }
+        let invoice = Invoice {
+            id: text_id(&body.id, "id")?,
+            seller: address(&body.seller, "seller")?,
+            buyer: address(&body.buyer, "buyer")?,
+            net: Amount::from_tiyn(body.net_tiyn),
+            vat: Amount::from_tiyn(body.vat_tiyn),
+        };
+        let id = invoice.id.clone();
+        ask(&state, &caller, OracleRequest::RegisterInvoice(invoice)).await?;
+        created(&invoice_view(&fetch_invoice(&state, &caller, &id).await?))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 
@@ -645,27 +637,26 @@ async fn set_rate(
     let body = req.body;
     let caller = req.caller.clone();
     let now = state.platform.clock.now();
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let base = currency(&body.base, "base")?;
-            let quote = currency(&body.quote, "quote")?;
-            if base == quote {
-                return Err(ApiError::bad_request("bad_currency", "quote: must differ from base"));
-            }
-            if body.numerator == 0 || body.denominator == 0 {
-                return Err(ApiError::bad_request("bad_rate", "numerator, denominator: both must be positive"));
-            }
-            let rate = FxRate {
-                base,
-                quote,
-                numerator: body.numerator,
-                denominator: body.denominator,
-                valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
-            };
-            ask(&state, &caller, OracleRequest::SetRate(rate)).await?;
-            created(&rate_view(&fetch_rate(&state, &caller, base, quote).await?))
-        })
-        .await?;
+    let (status, json) = async {
+        let base = currency(&body.base, "base")?;
+        let quote = currency(&body.quote, "quote")?;
+        if base == quote {
+            return Err(ApiError::bad_request("bad_currency", "quote: must differ from base"));
+        }
+        if body.numerator == 0 || body.denominator == 0 {
+            return Err(ApiError::bad_request("bad_rate", "numerator, denominator: both must be positive"));
+        }
+        let rate = FxRate {
+            base,
+            quote,
+            numerator: body.numerator,
+            denominator: body.denominator,
+            valid_until: future_ms(body.valid_until_ms, "valid_until_ms", now)?,
+        };
+        ask(&state, &caller, OracleRequest::SetRate(rate)).await?;
+        created(&rate_view(&fetch_rate(&state, &caller, base, quote).await?))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 

@@ -81,14 +81,13 @@ async fn transfer(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    let (status, json) = state
-        .idempotent(&req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
-            let from = own_account(node.id().as_str(), &body.from)?;
-            let to = resolve(&node, &body.to).await?;
-            let outcome = node.pay(&from, &to, memo(&body.memo)?).await?;
-            Ok((StatusCode::OK, serde_json::to_value(outcome_view(outcome)).unwrap_or_default()))
-        })
-        .await?;
+    let (status, json) = async {
+        let from = own_account(node.id().as_str(), &body.from)?;
+        let to = resolve(&node, &body.to).await?;
+        let outcome = node.pay(&from, &to, memo(&body.memo)?).await?;
+        Ok::<_, ApiError>((StatusCode::OK, serde_json::to_value(outcome_view(outcome)).unwrap_or_default()))
+    }
+    .await?;
     Ok((status, Json(json)))
 }
 

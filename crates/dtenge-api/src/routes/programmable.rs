@@ -18,7 +18,6 @@ use dtenge_types::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
 use dtenge_api_types::{
     AccountRef, AddressPayee, ContractPaymentRequest, DebitRequest, GrantMandateRequest, HeldView, HoldKindDto,
     HoldRequest, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest, PvpRequest, TxOutcomeView,
@@ -29,7 +28,7 @@ use crate::dto::{address, astana, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
 use crate::routes::payments::{memo, outcome_view};
-use crate::state::{ApiPath, AppState, Authenticated, Shared, Signed};
+use crate::state::{ApiPath, Authenticated, Shared, Signed};
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<Shared> {
@@ -67,25 +66,12 @@ pub fn future_ms(ms: u64, field: &str, now: Timestamp) -> Result<Timestamp, ApiE
     Ok(Timestamp(ms))
 }
 
-/// Runs an operation once per idempotency key and answers with its outcome.
-async fn outcome<F, Fut>(
-    state: &AppState,
-    caller: &Caller,
-    key: Option<&str>,
-    body_hash: [u8; 32],
-    work: F,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<TxOutcome, ApiError>>,
-{
-    let (status, json) = state
-        .idempotent(caller, key, body_hash, || async {
-            let done = work().await?;
-            Ok((StatusCode::OK, serde_json::to_value(outcome_view(done)).unwrap_or_default()))
-        })
-        .await?;
-    Ok((status, Json(json)))
+/// Answers with the outcome of an operation's transaction.
+async fn outcome(
+    work: impl std::future::Future<Output = Result<TxOutcome, ApiError>>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let done = work.await?;
+    Ok((StatusCode::OK, Json(serde_json::to_value(outcome_view(done)).unwrap_or_default())))
 }
 
 // ----------------------------------------------------------------------
@@ -101,7 +87,7 @@ async fn hold(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let event: EventId = text_id(&body.event, "event")?;
         let amount = body.amount_tiyn.map(|a| positive_amount(a, "amount_tiyn")).transpose()?;
@@ -122,7 +108,7 @@ async fn release_hold(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let event: EventId = text_id(&event, "event")?;
         Ok(node.release(&account, &event).await?)
@@ -164,7 +150,7 @@ async fn unhold(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let event: EventId = text_id(&event, "event")?;
         let held = node.read(|s| {
@@ -248,7 +234,7 @@ async fn mark_address(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let recipient = PayTo {
             address: address(&body.recipient, "recipient")?,
@@ -294,7 +280,7 @@ async fn mark_parameter(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let recipient = PayTo {
             address: address(&body.recipient, "recipient")?,
@@ -331,7 +317,7 @@ async fn marked_transfer(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let from = own_account(node.id().as_str(), &body.from)?;
         let to = payees(&body.to)?;
         if let Some(r) = &body.reference {
@@ -352,7 +338,7 @@ async fn contract_payment(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let parameter: ParameterId = text_id(&body.parameter, "parameter")?;
         let contract: ContractNo = text_id(&body.contract, "contract")?;
@@ -380,7 +366,7 @@ async fn pay_invoice(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let invoice: InvoiceId = text_id(&id, "invoice id")?;
         Ok(node.pay_invoice(&account, invoice).await?)
@@ -398,7 +384,7 @@ async fn pay_vat(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let amount = positive_amount(body.amount_tiyn, "amount_tiyn")?;
         Ok(node.pay_vat(&account, amount).await?)
@@ -420,7 +406,7 @@ async fn grant_mandate(
     let node = state.node_of(&req.caller)?;
     let body = req.body;
     let now = state.platform.clock.now();
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let mandate: MandateId = text_id(&body.mandate, "mandate")?;
         let grantee = address(&body.grantee, "grantee")?;
@@ -443,7 +429,7 @@ async fn debit(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let grantee = own_account(node.id().as_str(), &body.grantee_account)?;
         let owner = own_account(node.id().as_str(), &body.owner_account)?;
         let mandate: MandateId = text_id(&mandate, "mandate")?;
@@ -465,7 +451,7 @@ async fn revoke_mandate(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let account = own_account(node.id().as_str(), &body.account)?;
         let mandate: MandateId = text_id(&mandate, "mandate")?;
         let reserved = node.read(|s| {
@@ -497,7 +483,7 @@ async fn pvp(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let node = state.node_of(&req.caller)?;
     let body = req.body;
-    outcome(&state, &req.caller, req.idempotency_key.as_deref(), req.body_hash, || async {
+    outcome(async {
         let from = own_account(node.id().as_str(), &body.account)?;
         let counterparty = crate::dto::address(&body.counterparty, "counterparty")?;
         let currency = |text: &str, field: &str| {
