@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use borsh::BorshDeserialize;
 use dtenge_crypto::SecretKey;
-use dtenge_net::{Bus, Clock, HttpBus, HttpBusConfig, NoEvidence, Participants, SystemClock};
+use dtenge_net::{Bus, Clock, HttpBus, HttpBusConfig, NoEvidence, Participants, Role, SystemClock};
 use dtenge_node::accounts::{AccountId, HolderKind};
-use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRequest, TxClaim, Verdict};
+use dtenge_notary::{NotaryClient, NotaryClientError, TxClaim, Verdict};
 use dtenge_platform::ledger_audit::{self, Acked};
 use dtenge_platform::operator::{OperatorAnswer, OperatorRequest};
 use dtenge_platform::spec::{Keys, PlatformSpec, ids};
@@ -44,6 +44,8 @@ use dtenge_types::{
     Address, Amount, Command as TxCommand, ParticipantId, TimeWindow, Token, TokenId, Transaction, TxBody,
 };
 use serde::Serialize;
+
+mod group;
 
 /// Why a chaos run could not be carried out (violations are in the report instead).
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,9 @@ pub struct ChaosConfig {
     pub workers: usize,
     /// Longest pause between two kills.
     pub max_kill_interval: Duration,
+    /// Replicas of the notary group (1: the single notary). With more, the
+    /// leader is also killed every 6–9 s and a follower is cut off once.
+    pub notary_replicas: u64,
 }
 
 impl ChaosConfig {
@@ -94,6 +99,7 @@ impl ChaosConfig {
             clients_per_bank: 6,
             workers: 8,
             max_kill_interval: Duration::from_secs(6),
+            notary_replicas: 1,
         }
     }
 }
@@ -138,6 +144,18 @@ pub struct ChaosReport {
     pub double_spend_attempts: u64,
     /// Of which refused.
     pub double_spends_refused: u64,
+    /// Replicas of the notary group (1: the single notary).
+    pub notary_replicas: u64,
+    /// SIGKILLs of the group's leader (counted in `kills` too).
+    pub notary_leader_kills: u64,
+    /// Leader kill → next committed batch, median, in milliseconds.
+    pub failover_ms_p50: u64,
+    /// Leader kill → next committed batch, longest, in milliseconds.
+    pub failover_ms_max: u64,
+    /// Followers cut off (frozen) and healed.
+    pub notary_isolations: u64,
+    /// Every replica reported the same applied index and state digest at the end.
+    pub replicas_agree: bool,
     /// Double spends that succeeded (attempts committed + spends found twice by the audit): must be 0.
     pub double_spends: u64,
     /// Acknowledged transfers lost: must be 0.
@@ -229,6 +247,18 @@ impl Services {
         Ok(())
     }
 
+    /// Sends a signal (`STOP`, `CONT`) to a running service.
+    fn signal(&self, id: &str, signal: &str) -> Result<(), ChaosError> {
+        let pid = self.children.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(Child::id);
+        if let Some(pid) = pid {
+            Command::new("kill")
+                .args([format!("-{signal}"), pid.to_string()])
+                .status()
+                .map_err(|source| ChaosError::Process { what: format!("SIG{signal} {id}"), source })?;
+        }
+        Ok(())
+    }
+
     /// SIGTERM everything and wait (SIGKILL after 20 s).
     fn stop_all(&self) -> Vec<String> {
         let children: Vec<(String, Child)> =
@@ -297,6 +327,8 @@ struct Tally {
     kills_by: Mutex<BTreeMap<String, u64>>,
     last_kill: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// A notary replica is down: kill no other one (the group keeps its majority).
+    replica_down: AtomicBool,
 }
 
 impl Tally {
@@ -373,7 +405,9 @@ fn free_base_port(count: u16, rng: &mut Rng) -> Result<u16, ChaosError> {
 pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> Result<ChaosReport, ChaosError> {
     let mut rng = Rng::new(config.seed);
     let base = free_base_port(16, &mut rng)?;
-    let spec = dtenge_platform::process::init(&config.data, "127.0.0.1", base)?;
+    let spec = dtenge_platform::process::init(&config.data, "127.0.0.1", base, config.notary_replicas)?;
+    let replicas: Vec<ParticipantId> =
+        spec.participants.iter().filter(|p| p.role == Role::Notary).map(|p| p.id.clone()).collect();
     let service_ids: Vec<String> =
         spec.participants.iter().filter(|p| p.endpoint.is_some()).map(|p| p.id.to_string()).collect();
     let services = Arc::new(Services {
@@ -404,13 +438,29 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         }
         let (buses, tally) = (buses.clone(), tally.clone());
         let seed = config.seed.wrapping_add(2);
-        tasks.push(tokio::spawn(async move { double_spender(seed, &buses, &tally, &banks).await }));
+        let participants = spec.directory();
+        tasks.push(tokio::spawn(async move { double_spender(seed, &buses, &tally, &banks, &participants).await }));
     }
     let killer = {
         let (services, tally, ids) = (services.clone(), tally.clone(), service_ids.clone());
         let (seed, max) = (config.seed.wrapping_add(1), config.max_kill_interval);
-        tokio::spawn(async move { killer(seed, max, &services, &tally, &ids).await })
+        let replicas = replicas.clone();
+        tokio::spawn(async move { killer(seed, max, &services, &tally, &ids, &replicas).await })
     };
+    let leader_killer = (replicas.len() > 1).then(|| {
+        let (services, tally, replicas) = (services.clone(), tally.clone(), replicas.clone());
+        let seed = config.seed.wrapping_add(3);
+        let prober = pid(ids::STBS[0]);
+        let key = Keys::at(&config.data).load(ids::STBS[0]);
+        let participants = spec.directory();
+        let bus = prober.ok().and_then(|p| buses.of(&p).ok().cloned());
+        tokio::spawn(async move {
+            let (Some(bus), Ok(key)) = (bus, key) else {
+                return Err(ChaosError::Setup("no bus or key to probe the notary group with".into()));
+            };
+            group::leader_killer(seed, &services, &tally, &replicas, bus, Arc::new(key), &participants).await
+        })
+    });
     let started = Instant::now();
     let deadline = started + Duration::from_secs(config.seconds);
     while Instant::now() < deadline {
@@ -431,6 +481,21 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         Ok(Err(e)) => violations.push(format!("killer: {e}")),
         Err(e) => violations.push(format!("killer task: {e}")),
     }
+    let outcome = match leader_killer {
+        None => group::GroupOutcome::default(),
+        Some(task) => match task.await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                violations.push(format!("leader killer: {e}"));
+                group::GroupOutcome::default()
+            }
+            Err(e) => {
+                violations.push(format!("leader killer task: {e}"));
+                group::GroupOutcome::default()
+            }
+        },
+    };
+    violations.extend(outcome.problems.iter().cloned());
     for task in tasks {
         let _ = task.await;
     }
@@ -439,6 +504,16 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
     if let Err(e) = wait_for_recovery(&spec, &buses).await {
         violations.push(e);
     }
+    let replicas_agree = if replicas.len() > 1 {
+        let bus = buses.of(&pid(ids::NBK)?).map_err(ChaosError::Setup)?.clone();
+        let (agree, last) = group::replicas_agree(&bus, &replicas).await;
+        if !agree {
+            violations.push(format!("the notary replicas do not agree: {last}"));
+        }
+        agree
+    } else {
+        true
+    };
     violations.extend(services.stop_all());
 
     // The audit, over the recovered journals.
@@ -462,6 +537,14 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
     if kills < expected_kills {
         violations.push(format!("only {kills} kills in {} s (expected at least {expected_kills})", config.seconds));
     }
+    let mut failover = outcome.failover_ms.clone();
+    failover.sort_unstable();
+    let (failover_ms_p50, failover_ms_max) =
+        (failover.get(failover.len() / 2).copied().unwrap_or(0), failover.last().copied().unwrap_or(0));
+    if replicas.len() > 1 && config.seconds >= 60 && outcome.leader_kills < 5 {
+        violations
+            .push(format!("only {} leader kills in {} s (expected at least 5)", outcome.leader_kills, config.seconds));
+    }
     let passed = violations.is_empty();
     Ok(ChaosReport {
         seed: config.seed,
@@ -474,6 +557,12 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         redemptions: tally.redemptions.load(Ordering::Relaxed),
         double_spend_attempts: tally.ds_attempts.load(Ordering::Relaxed),
         double_spends_refused: tally.ds_refused.load(Ordering::Relaxed),
+        notary_replicas: replicas.len() as u64,
+        notary_leader_kills: outcome.leader_kills,
+        failover_ms_p50,
+        failover_ms_max,
+        notary_isolations: outcome.isolations,
+        replicas_agree,
         double_spends: ds_committed.saturating_add(audit.double_spends.len() as u64),
         lost: audit.lost.len() as u64,
         supply_conserved: audit.supply_conserved,
@@ -640,12 +729,25 @@ async fn redeem(
 
 /// Every ~0.5 s: two banks at once claim at the notary a token an
 /// acknowledged transfer already spent. Each answered claim must be refused.
-async fn double_spender(seed: u64, buses: &Buses, tally: &Tally, banks: &[(ParticipantId, Arc<SecretKey>)]) {
+async fn double_spender(
+    seed: u64,
+    buses: &Buses,
+    tally: &Tally,
+    banks: &[(ParticipantId, Arc<SecretKey>)],
+    participants: &Participants,
+) {
     let mut rng = Rng::new(seed);
-    let Ok(notary) = ParticipantId::new(ids::NOTARY) else { return };
     if banks.len() < 2 {
         return;
     }
+    // Each bank reaches the notary (one process or the group's leader) as a node does.
+    let clients: Vec<Option<NotaryClient>> = banks
+        .iter()
+        .map(|(bank, key)| {
+            let signer: Arc<dyn dtenge_crypto::Signer> = key.clone();
+            buses.of(bank).ok().map(|bus| NotaryClient::new(bus.clone(), signer, participants))
+        })
+        .collect();
     while !tally.stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(rng.range(300, 700))).await;
         let pick = {
@@ -655,40 +757,36 @@ async fn double_spender(seed: u64, buses: &Buses, tally: &Tally, banks: &[(Parti
         let Some((token_id, token)) = pick else { continue };
         let first = rng.index(banks.len());
         let second = (first + 1 + rng.index(banks.len() - 1)) % banks.len();
-        let attempt = |(bank, key): &(ParticipantId, Arc<SecretKey>), salt: u64| {
-            // The bus signs the envelope as the bank; the batch is signed with the bank's key too.
-            let body = rogue_claim(token_id, &token, salt).and_then(|claim| rogue_batch(bank, key, claim));
-            let bus = buses.of(bank).ok().cloned();
-            let notary = notary.clone();
-            async move { bus?.call(&notary, body?).await.ok() }
-        };
-        let (a, b) = tokio::join!(attempt(&banks[first], rng.next_u64()), attempt(&banks[second], rng.next_u64()));
+        // Signed as the bank: the envelope by its bus, the batch with its key.
+        async fn attempt(
+            client: &Option<NotaryClient>,
+            claim: Option<TxClaim>,
+        ) -> Option<Result<Vec<Verdict>, NotaryClientError>> {
+            Some(client.as_ref()?.notarise(vec![claim?]).await)
+        }
+        let (a, b) = tokio::join!(
+            attempt(&clients[first], rogue_claim(token_id, &token, rng.next_u64())),
+            attempt(&clients[second], rogue_claim(token_id, &token, rng.next_u64()))
+        );
         for answer in [a, b].into_iter().flatten() {
-            match NotaryAnswer::try_from_slice(&answer) {
-                Ok(NotaryAnswer::Verdicts(v)) => match v.first() {
-                    Some(Verdict::Committed(_)) => {
-                        tally.ds_attempts.fetch_add(1, Ordering::Relaxed);
-                        tally.ds_committed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(Verdict::Rejected(_)) => {
-                        tally.ds_attempts.fetch_add(1, Ordering::Relaxed);
-                        tally.ds_refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    None => {}
+            let committed = match answer {
+                Ok(v) => match v.first() {
+                    Some(Verdict::Committed(_)) => true,
+                    Some(Verdict::Rejected(_)) => false,
+                    None => continue,
                 },
-                Ok(NotaryAnswer::Refused(_)) => {
-                    tally.ds_attempts.fetch_add(1, Ordering::Relaxed);
-                    tally.ds_refused.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
+                Err(NotaryClientError::Refused(_)) => false,
+                // Unanswered (the notary was down): not an attempt the notary decided.
+                Err(_) => continue,
+            };
+            tally.ds_attempts.fetch_add(1, Ordering::Relaxed);
+            if committed {
+                tally.ds_committed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                tally.ds_refused.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-}
-
-fn rogue_batch(bank: &ParticipantId, key: &SecretKey, claim: TxClaim) -> Option<Vec<u8>> {
-    let batch = NotariseBatch::signed(bank.clone(), vec![claim], key).ok()?;
-    borsh::to_vec(&NotaryRequest::Notarise(batch)).ok()
 }
 
 /// A transaction spending `token_id` again, to an address derived from `salt`.
@@ -716,6 +814,7 @@ async fn killer(
     services: &Services,
     tally: &Tally,
     ids: &[String],
+    replicas: &[ParticipantId],
 ) -> Result<(), ChaosError> {
     let mut rng = Rng::new(seed);
     let max_ms = u64::try_from(max.as_millis()).unwrap_or(6_000).max(MIN_KILL_INTERVAL_MS);
@@ -738,12 +837,21 @@ async fn killer(
         }
         let Some(victim) = round.pop() else { return Ok(()) };
         let victim = &victim;
+        // One replica down at a time (the leader killer's included): the
+        // group keeps its majority, so each kill measures a failover.
+        let is_replica = replicas.len() > 1 && replicas.iter().any(|r| r.as_str() == victim);
+        if is_replica && tally.replica_down.swap(true, Ordering::Relaxed) {
+            continue;
+        }
         services.kill(victim)?;
         tally.kills.fetch_add(1, Ordering::Relaxed);
         *tally.kills_by.lock().unwrap_or_else(PoisonError::into_inner).entry(victim.clone()).or_default() += 1;
         *tally.last_kill.lock().unwrap_or_else(PoisonError::into_inner) = Some(victim.clone());
         tokio::time::sleep(Duration::from_millis(rng.range(200, 1_500))).await;
         services.spawn(victim)?;
+        if is_replica {
+            tally.replica_down.store(false, Ordering::Relaxed);
+        }
     }
 }
 

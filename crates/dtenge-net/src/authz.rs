@@ -47,6 +47,8 @@ pub const ISSUERS: &[Role] = &[Role::Nbk, Role::CounterpartyCentralBank];
 /// Who asks the notary what became of a transaction.
 pub const RECEIPT_READERS: &[Role] =
     &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::Oracle];
+/// The replicas of a notary group.
+pub const NOTARIES: &[Role] = &[Role::Notary];
 /// Nobody: an operation no participant may ask for.
 pub const NOBODY: &[Role] = &[];
 
@@ -308,6 +310,10 @@ operations! {
     NotaryIssue = "notary.issue",
     /// Notary: the receipt of a committed transaction.
     NotaryReceipt = "notary.receipt",
+    /// Notary group: one replica to another (log entries, votes, snapshots).
+    NotaryGroup = "notary.group",
+    /// Notary: where it (or a replica) stands — leader, applied, state digest.
+    NotaryStatus = "notary.status",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -358,7 +364,8 @@ pub fn rule(op: Operation) -> Rule {
         O::DirectoryLookup | O::DirectoryFind => Rule::new(NODES, S::Any),
         O::NotaryNotarise => Rule::new(NODES, S::OwnNode),
         O::NotaryIssue => Rule::new(ISSUERS, S::Any),
-        O::NotaryReceipt => Rule::new(RECEIPT_READERS, S::Any),
+        O::NotaryReceipt | O::NotaryStatus => Rule::new(RECEIPT_READERS, S::Any),
+        O::NotaryGroup => Rule::new(NOTARIES, S::Any),
     }
 }
 

@@ -22,9 +22,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signer};
 use dtenge_ledger::{Context, Params};
 use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
-use dtenge_notary::{
-    NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, ReceiptVerifier, TxClaim, Verdict,
-};
+use dtenge_notary::{NotaryClient, NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
@@ -58,8 +56,6 @@ pub struct NodeConfig {
     pub id: ParticipantId,
     /// Its role.
     pub role: Role,
-    /// The notary.
-    pub notary: ParticipantId,
     /// The oracle.
     pub oracle: ParticipantId,
     /// The DA directory.
@@ -249,27 +245,9 @@ pub struct NodeService {
     /// Hosts of other nodes' DAs already looked up: the directory never moves
     /// an address to another host, so a positive answer stays true.
     hosts: Mutex<std::collections::HashMap<Address, ParticipantId>>,
-    /// Notary receipts already verified (one signature per notary batch).
-    receipts: ReceiptVerifier,
-}
-
-/// Signs `claims` as one batch from `node` and asks the notary; one verdict per claim.
-async fn notarise_batch(
-    bus: &dyn Bus,
-    key: &dyn Signer,
-    node: ParticipantId,
-    notary: &ParticipantId,
-    claims: Vec<TxClaim>,
-) -> Result<Vec<Verdict>, NodeError> {
-    let count = claims.len();
-    let batch = NotariseBatch::signed(node, claims, key)?;
-    let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| NodeError::Storage(e.to_string()))?;
-    let answer = bus.call(notary, body).await.map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
-    match borsh::from_slice::<NotaryAnswer>(&answer) {
-        Ok(NotaryAnswer::Verdicts(v)) if v.len() == count => Ok(v),
-        Ok(NotaryAnswer::Refused(r)) => Err(NodeError::Unavailable(format!("notary refused the batch: {r}"))),
-        _ => Err(NodeError::Unavailable("notary answered something else".into())),
-    }
+    /// The notary (one process or a replicated group): batches, receipts,
+    /// their verification.
+    notary: Arc<NotaryClient>,
 }
 
 /// Sends one batch of deliveries and pre-checks to node `to`.
@@ -342,11 +320,14 @@ impl NodeService {
         if let Some(failure) = archive.failure() {
             return Err(NodeError::Storage(failure));
         }
+        let notary = Arc::new(NotaryClient::new(bus.clone(), key.clone(), &participants));
         let send_batch: SendBatch<TxClaim, Verdict> = {
-            let (bus, key, node, notary) = (bus.clone(), key.clone(), config.id.clone(), config.notary.clone());
+            let notary = Arc::clone(&notary);
             Arc::new(move |claims| {
-                let (bus, key, node, notary) = (bus.clone(), key.clone(), node.clone(), notary.clone());
-                Box::pin(async move { notarise_batch(bus.as_ref(), key.as_ref(), node, &notary, claims).await })
+                let notary = Arc::clone(&notary);
+                Box::pin(async move {
+                    notary.notarise(claims).await.map_err(|e| NodeError::Unavailable(format!("notary: {e}")))
+                })
             })
         };
         Ok(Arc::new(NodeService {
@@ -363,7 +344,7 @@ impl NodeService {
             notary_batcher: Batcher::new(dtenge_notary::MAX_BATCH, send_batch),
             links: Mutex::new(std::collections::HashMap::new()),
             hosts: Mutex::new(std::collections::HashMap::new()),
-            receipts: ReceiptVerifier::default(),
+            notary,
         }))
     }
 
@@ -1249,10 +1230,6 @@ impl NodeService {
         self.notary_batcher.call(claim.clone()).await
     }
 
-    fn notary_key(&self) -> Option<PublicKey> {
-        self.participants.get(&self.config.notary).map(|p| p.public_key)
-    }
-
     async fn settle(
         &self,
         tx: &Transaction,
@@ -1263,9 +1240,8 @@ impl NodeService {
         let id = tx.id();
         match verdict {
             Verdict::Committed(receipt) => {
-                let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
-                self.receipts
-                    .verify(&receipt, &notary, claim, &Ed25519)
+                self.notary
+                    .verify(&receipt, claim)
                     .map_err(|e| NodeError::Unavailable(format!("bad notary receipt: {e}")))?;
                 let deliver_to = self.recipients_of(tx, inputs);
                 let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
@@ -1412,10 +1388,7 @@ impl NodeService {
             return Ok(None);
         }
         let claim = TxClaim::of(tx, inputs)?;
-        let notary = self.notary_key().ok_or_else(|| NodeError::Unavailable("notary key unknown".into()))?;
-        self.receipts
-            .verify(receipt, &notary, &claim, &Ed25519)
-            .map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
+        self.notary.verify(receipt, &claim).map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
         let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
         Ok(Some(dtenge_ledger::check(tx, inputs, &ctx)?))
     }
@@ -1612,16 +1585,7 @@ impl NodeService {
     }
 
     async fn notary_receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NodeError> {
-        let body = borsh::to_vec(&NotaryRequest::Receipt(*tx)).map_err(|e| NodeError::Storage(e.to_string()))?;
-        let answer = self
-            .bus
-            .call(&self.config.notary, body)
-            .await
-            .map_err(|e| NodeError::Unavailable(format!("notary: {e}")))?;
-        match borsh::from_slice::<NotaryAnswer>(&answer) {
-            Ok(NotaryAnswer::Receipt(r)) => Ok(r),
-            _ => Err(NodeError::Unavailable("notary answered something else".into())),
-        }
+        self.notary.receipt(tx).await.map_err(|e| NodeError::Unavailable(format!("notary: {e}")))
     }
 
     async fn oracle(&self, request: OracleRequest) -> Result<OracleAnswer, NodeError> {

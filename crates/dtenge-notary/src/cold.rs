@@ -68,6 +68,38 @@ pub trait ColdBackend: Send + Sync {
     fn durable(&self) -> bool;
     /// Calls `f` with every key held (commitments and transaction ids).
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError>;
+    /// Up to `limit` entries in key order after `after` (from the first key
+    /// if `None`): one piece of a snapshot sent to another replica.
+    fn scan(&self, after: Option<ColdKey>, limit: usize) -> Result<ColdChunk, ColdError>;
+}
+
+/// Where a scan of the cold store stands: spent commitments are scanned
+/// first, then receipt bodies, each in key order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum ColdKey {
+    /// After this spent commitment.
+    Spent(Commitment),
+    /// After this transaction's receipt body (every spent commitment done).
+    Receipt(TxId),
+}
+
+/// A piece of the cold store in key order, as a replica installing a
+/// snapshot receives it; `next` is where the following piece starts (`None`:
+/// this was the last).
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ColdChunk {
+    /// Spent commitments and their spenders.
+    pub spent: Vec<(Commitment, TxId)>,
+    /// Receipt bodies.
+    pub receipts: Vec<ReceiptBody>,
+    /// Where the next piece starts.
+    pub next: Option<ColdKey>,
+}
+
+impl ColdChunk {
+    fn len(&self) -> usize {
+        self.spent.len() + self.receipts.len()
+    }
 }
 
 /// A backend in memory: for tests, the simulation and non-durable platforms.
@@ -79,8 +111,8 @@ pub struct MemoryCold {
 
 #[derive(Default)]
 struct MemoryMaps {
-    spent: std::collections::HashMap<Commitment, TxId>,
-    receipts: std::collections::HashMap<TxId, ReceiptBody>,
+    spent: std::collections::BTreeMap<Commitment, TxId>,
+    receipts: std::collections::BTreeMap<TxId, ReceiptBody>,
     writes: u64,
 }
 
@@ -148,6 +180,33 @@ impl ColdBackend for MemoryCold {
             f(tx.0.as_bytes());
         }
         Ok(())
+    }
+
+    fn scan(&self, after: Option<ColdKey>, limit: usize) -> Result<ColdChunk, ColdError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let maps = self.maps();
+        let mut chunk = ColdChunk::default();
+        let receipts_from = match after {
+            None | Some(ColdKey::Spent(_)) => {
+                let from = match after {
+                    Some(ColdKey::Spent(c)) => Excluded(c),
+                    _ => Unbounded,
+                };
+                chunk.spent.extend(maps.spent.range((from, Unbounded)).take(limit).map(|(c, tx)| (*c, *tx)));
+                if chunk.len() == limit {
+                    chunk.next = chunk.spent.last().map(|(c, _)| ColdKey::Spent(*c));
+                    return Ok(chunk);
+                }
+                Unbounded
+            }
+            Some(ColdKey::Receipt(tx)) => Excluded(tx),
+        };
+        let room = limit - chunk.len();
+        chunk.receipts.extend(maps.receipts.range((receipts_from, Unbounded)).take(room).map(|(_, b)| b.clone()));
+        if chunk.len() == limit {
+            chunk.next = chunk.receipts.last().map(|b| ColdKey::Receipt(b.tx));
+        }
+        Ok(chunk)
     }
 }
 
@@ -284,6 +343,48 @@ impl ColdBackend for FjallCold {
 
     fn durable(&self) -> bool {
         true
+    }
+
+    fn scan(&self, after: Option<ColdKey>, limit: usize) -> Result<ColdChunk, ColdError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let mut chunk = ColdChunk::default();
+        let receipts_from: std::ops::Bound<[u8; 32]> = match after {
+            None | Some(ColdKey::Spent(_)) => {
+                let from = match after {
+                    Some(ColdKey::Spent(c)) => Excluded(*c.0.as_bytes()),
+                    _ => Unbounded,
+                };
+                for guard in self.spent.range::<[u8; 32], _>((from, Unbounded)).take(limit) {
+                    let (key, value) = guard.into_inner().map_err(io)?;
+                    let c = Commitment(Digest(Self::key32(&key, "commitment")?));
+                    chunk.spent.push((c, TxId(Digest(Self::key32(&value, "spender")?))));
+                }
+                if chunk.len() == limit {
+                    chunk.next = chunk.spent.last().map(|(c, _)| ColdKey::Spent(*c));
+                    return Ok(chunk);
+                }
+                Unbounded
+            }
+            Some(ColdKey::Receipt(tx)) => Excluded(*tx.0.as_bytes()),
+        };
+        let room = limit - chunk.len();
+        for guard in self.receipts.range::<[u8; 32], _>((receipts_from, Unbounded)).take(room) {
+            let (key, value) = guard.into_inner().map_err(io)?;
+            let tx = TxId(Digest(Self::key32(&key, "transaction id")?));
+            let stored: StoredReceipt =
+                borsh::from_slice(&value).map_err(|e| ColdError::Corrupt(format!("receipt of {tx}: {e}")))?;
+            chunk.receipts.push(ReceiptBody {
+                tx,
+                seq: stored.seq,
+                committed_at: Timestamp(stored.committed_at),
+                inputs_digest: stored.inputs_digest,
+                outputs_digest: stored.outputs_digest,
+            });
+        }
+        if chunk.len() == limit {
+            chunk.next = chunk.receipts.last().map(|b| ColdKey::Receipt(b.tx));
+        }
+        Ok(chunk)
     }
 
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError> {
@@ -696,6 +797,28 @@ impl ColdStore {
             return Ok(None);
         }
         self.backend()?.receipt(tx)
+    }
+
+    /// One piece of everything the store holds, in key order (see
+    /// [`ColdBackend::scan`]); at least one entry per piece.
+    pub fn scan(&self, after: Option<ColdKey>, limit: usize) -> Result<ColdChunk, ColdError> {
+        self.backend()?.scan(after, limit.max(1))
+    }
+
+    /// Writes entries received from another replica (a snapshot's cold
+    /// part) and waits until the backend and the filter hold them. They are
+    /// committed history, so they agree with whatever this store holds.
+    pub fn ingest(&self, chunk: &ColdChunk) -> Result<(), ColdError> {
+        let mut generation = Generation::with_capacity(chunk.len());
+        for (c, tx) in &chunk.spent {
+            generation.insert_spent(*c, *tx);
+        }
+        for body in &chunk.receipts {
+            generation.insert_receipt(body.clone());
+        }
+        let frozen = Frozen { generation: Arc::new(generation), written: Arc::new(AtomicBool::new(false)) };
+        self.submit(frozen.clone())?;
+        self.wait_written(&frozen)
     }
 
     /// Makes everything written durable.

@@ -285,7 +285,11 @@ impl NotaryState {
         if in_cold == Some(false) {
             return Ok(None);
         }
-        Ok(self.cold.spender(c)?.map(Entry::Spent))
+        match self.cold.spender(c)? {
+            Some(tx) if self.receipt_of(&tx)?.is_some() => Ok(Some(Entry::Spent(tx))),
+            // Spent by a transaction this state has not reached (see `receipt_probed`).
+            _ => Ok(None),
+        }
     }
 
     fn receipt_of(&self, tx: &TxId) -> Result<Option<ReceiptBody>, ColdError> {
@@ -301,7 +305,12 @@ impl NotaryState {
         if in_cold == Some(false) {
             return Ok(None);
         }
-        self.cold.receipt(tx)
+        // The cold store may run ahead of this state: after a restart from a
+        // snapshot (its later generations were written before the crash), or
+        // on a replica that received another replica's whole cold store with
+        // a snapshot. What this state has not committed yet does not exist
+        // for it; replaying the log commits it again with the same body.
+        Ok(self.cold.receipt(tx)?.filter(|body| body.seq <= self.last_seq))
     }
 
     /// The receipt body of a committed transaction, memory or cold store.
@@ -329,6 +338,18 @@ impl NotaryState {
             Entry::Unspent => Ok(()),
             Entry::Spent(by) => Err(by),
         })
+    }
+
+    /// A digest of the live set (every unspent commitment, in order):
+    /// replicas of a group that applied the same log have the same one.
+    pub fn unspent_digest(&self) -> Digest {
+        let mut unspent: Vec<[u8; 32]> = self.unspent.iter().flat_map(|s| s.iter()).collect();
+        unspent.sort_unstable();
+        let mut hasher = dtenge_crypto::Hasher::new(b"dtenge/notary/unspent/v1");
+        for key in &unspent {
+            hasher.update(key);
+        }
+        hasher.finish()
     }
 
     /// Number of committed transactions.
@@ -483,6 +504,32 @@ impl NotaryState {
             self.commit(claim, body);
         }
         self.maybe_freeze(Some(record.committed_at));
+    }
+
+    /// Decides `batch` at `now` and applies what commits, in one step: what
+    /// every replica of a notary group does with a log entry (the log holds
+    /// the batch and the time; the decisions follow from the state, the same
+    /// on every replica). `digests` and `probe` as for
+    /// [`NotaryState::decide_digested`].
+    ///
+    /// # Errors
+    /// The cold store could not be read: nothing was changed.
+    pub fn decide_and_apply(
+        &mut self,
+        batch: &NotariseBatch,
+        digests: &[(Digest, Digest)],
+        probe: Option<&ColdProbe>,
+        now: Timestamp,
+        may_issue: bool,
+    ) -> Result<Vec<Decision>, ColdError> {
+        let decisions = self.decide_digested(batch, digests, probe, now, may_issue)?;
+        for (claim, decision) in batch.claims.iter().zip(&decisions) {
+            if let Decision::Commit(body) = decision {
+                self.commit(claim, body.clone());
+            }
+        }
+        self.maybe_freeze(Some(now));
+        Ok(decisions)
     }
 
     fn committed_claims(record: &NotaryRecord) -> impl Iterator<Item = &TxClaim> {

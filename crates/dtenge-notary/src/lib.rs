@@ -7,22 +7,31 @@
 //! - [`engine`]: the spent-set state machine (`decide`, then `apply`): the live
 //!   set and recent history in memory;
 //! - [`cold`]: older history on disk (fjall) or in memory, behind a filter;
-//! - [`service`]: the running notary: lock, journal with group commit, message handler.
+//! - [`service`]: the running notary: lock, journal with group commit, message handler;
+//! - [`group`]: the notary as a replicated group on openraft (N replicas);
+//! - [`protocol`]: the messages on the bus (nodes ↔ notary, replica ↔ replica);
+//! - [`client`]: how a node reaches the notary: every replica, the leader followed, retries.
 //!
 //! Invariants: an input commitment is spent by at most one transaction; a
 //! retried transaction gets the same receipt body; nothing is answered before the
 //! record that decided it is durable (the runtime's job).
 
+pub mod client;
 pub mod cold;
 pub mod engine;
+pub mod group;
 mod live;
 pub mod messages;
+pub mod protocol;
 pub mod service;
 
-pub use cold::{ColdBackend, ColdError, ColdStore, FjallCold, MemoryCold, WriteMode};
+pub use client::{NotaryClient, NotaryClientError};
+pub use cold::{ColdBackend, ColdChunk, ColdError, ColdKey, ColdStore, FjallCold, MemoryCold, WriteMode};
 pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
+pub use group::replica::{GroupOptions, NotaryReplica, ReplicaStores};
 pub use messages::{
     BatchRefusal, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError,
     ReceiptVerifier, TxClaim, Verdict,
 };
-pub use service::{NotaryAnswer, NotaryCallError, NotaryError, NotaryRequest, NotaryService};
+pub use protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
+pub use service::{NotaryCallError, NotaryError, NotaryService};

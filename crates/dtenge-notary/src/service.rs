@@ -16,7 +16,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use borsh::{BorshDeserialize, BorshSerialize};
+use borsh::BorshSerialize;
 use dtenge_crypto::{Ed25519, Signer};
 use dtenge_net::{Clock, Handler, HandlerError, Participants};
 use dtenge_store::{Journal, Recovery, StoreError};
@@ -25,39 +25,10 @@ use dtenge_types::{ParticipantId, Timestamp, TxId};
 use crate::cold::{ColdError, ColdStore, MemoryCold};
 use crate::engine::{ColdProbe, Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
 use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptBody, Verdict};
+use crate::protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 
 /// Take a snapshot after this many journaled batches.
 pub const SNAPSHOT_EVERY_RECORDS: u64 = 100_000;
-
-/// Requests the notary serves.
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
-pub enum NotaryRequest {
-    /// Notarise a batch of transactions.
-    Notarise(NotariseBatch),
-    /// The receipt of a committed transaction, if any.
-    Receipt(TxId),
-}
-
-impl dtenge_net::authz::Authorized for NotaryRequest {
-    fn operation(&self) -> dtenge_net::authz::Operation {
-        match self {
-            NotaryRequest::Notarise(_) => dtenge_net::authz::Operation::NotaryNotarise,
-            NotaryRequest::Receipt(_) => dtenge_net::authz::Operation::NotaryReceipt,
-        }
-    }
-}
-
-/// The notary's answers.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-#[allow(clippy::large_enum_variant)] // a message, decoded once per call and not kept
-pub enum NotaryAnswer {
-    /// One verdict per claim, in order.
-    Verdicts(Vec<Verdict>),
-    /// The whole batch was refused.
-    Refused(BatchRefusal),
-    /// The receipt asked for (None: not committed).
-    Receipt(Option<Receipt>),
-}
 
 /// Why the notary service cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +42,9 @@ pub enum NotaryError {
     /// Its cold store failed.
     #[error(transparent)]
     Cold(#[from] ColdError),
+    /// The replicated group could not start or change (openraft refused).
+    #[error("notary group: {0}")]
+    Group(String),
 }
 
 /// The running notary.
@@ -137,20 +111,7 @@ impl NotaryService {
 
     /// Notarises a batch sent by `from`.
     pub async fn notarise(&self, from: &ParticipantId, batch: NotariseBatch) -> Result<Vec<Verdict>, NotaryCallError> {
-        if batch.claims.is_empty() {
-            return Err(NotaryCallError::Refused(BatchRefusal::Empty));
-        }
-        let node = self
-            .participants
-            .get(&batch.node)
-            .ok_or_else(|| NotaryCallError::Refused(BatchRefusal::UnknownNode(batch.node.clone())))?;
-        if batch.node != *from {
-            return Err(NotaryCallError::Refused(BatchRefusal::BadSignature(batch.node.clone())));
-        }
-        if !batch.verify(&node.public_key, &Ed25519) {
-            return Err(NotaryCallError::Refused(BatchRefusal::BadSignature(batch.node.clone())));
-        }
-        let may_issue = dtenge_net::authz::permits(node.role, dtenge_net::authz::Operation::NotaryIssue);
+        let may_issue = admit(&self.participants, from, &batch).map_err(NotaryCallError::Refused)?;
         let digests = crate::engine::digests(&batch);
         let probe = ColdProbe::new(&self.cold, &batch);
         // The journal record is the batch, the committed positions and the
@@ -187,25 +148,7 @@ impl NotaryService {
         if seq > 0 && seq % SNAPSHOT_EVERY_RECORDS == 0 {
             self.snapshot()?;
         }
-        // One signature for every receipt of the batch (a Merkle root).
-        let bodies: Vec<ReceiptBody> = decisions
-            .iter()
-            .filter_map(|d| match d {
-                Decision::Commit(body) | Decision::AlreadyCommitted(body) => Some(body.clone()),
-                Decision::Reject(_) => None,
-            })
-            .collect();
-        let mut receipts = Receipt::sign_all(bodies, self.key.as_ref()).into_iter();
-        decisions
-            .into_iter()
-            .map(|d| match d {
-                Decision::Commit(_) | Decision::AlreadyCommitted(_) => receipts
-                    .next()
-                    .map(Verdict::Committed)
-                    .ok_or_else(|| NotaryCallError::Internal("fewer receipts than commits".into())),
-                Decision::Reject(r) => Ok(Verdict::Rejected(r)),
-            })
-            .collect()
+        verdicts(decisions, self.key.as_ref())
     }
 
     /// The receipt of `tx`, if committed (after everything journaled is durable).
@@ -272,6 +215,47 @@ impl NotaryService {
     }
 }
 
+/// Checks a batch before anything is decided: not empty, from a registered
+/// participant who is its sender, signed by it. Returns whether it may issue
+/// (claims without inputs: NBK only).
+pub(crate) fn admit(
+    participants: &Participants,
+    from: &ParticipantId,
+    batch: &NotariseBatch,
+) -> Result<bool, BatchRefusal> {
+    if batch.claims.is_empty() {
+        return Err(BatchRefusal::Empty);
+    }
+    let node = participants.get(&batch.node).ok_or_else(|| BatchRefusal::UnknownNode(batch.node.clone()))?;
+    if batch.node != *from || !batch.verify(&node.public_key, &Ed25519) {
+        return Err(BatchRefusal::BadSignature(batch.node.clone()));
+    }
+    Ok(dtenge_net::authz::permits(node.role, dtenge_net::authz::Operation::NotaryIssue))
+}
+
+/// One verdict per decision, every receipt of the batch under one signature
+/// of `key` (a Merkle root).
+pub(crate) fn verdicts(decisions: Vec<Decision>, key: &dyn Signer) -> Result<Vec<Verdict>, NotaryCallError> {
+    let bodies: Vec<ReceiptBody> = decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Commit(body) | Decision::AlreadyCommitted(body) => Some(body.clone()),
+            Decision::Reject(_) => None,
+        })
+        .collect();
+    let mut receipts = Receipt::sign_all(bodies, key).into_iter();
+    decisions
+        .into_iter()
+        .map(|d| match d {
+            Decision::Commit(_) | Decision::AlreadyCommitted(_) => receipts
+                .next()
+                .map(Verdict::Committed)
+                .ok_or_else(|| NotaryCallError::Internal("fewer receipts than commits".into())),
+            Decision::Reject(r) => Ok(Verdict::Rejected(r)),
+        })
+        .collect()
+}
+
 /// Why a notary call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NotaryCallError {
@@ -284,6 +268,13 @@ pub enum NotaryCallError {
     /// Something that should not happen.
     #[error("notary internal error: {0}")]
     Internal(String),
+    /// This replica does not lead its group (the leader, if known): nothing was done.
+    #[error("this notary replica does not lead the group; ask {0:?}")]
+    NotLeader(Option<ParticipantId>),
+    /// The group could not commit in time (no quorum reachable): the batch
+    /// may still commit later; retrying it is safe.
+    #[error("the notary group did not commit in time: {0}")]
+    NoQuorum(String),
 }
 
 impl From<NotaryError> for NotaryCallError {
@@ -292,6 +283,7 @@ impl From<NotaryError> for NotaryCallError {
             NotaryError::Store(s) => NotaryCallError::Store(s),
             NotaryError::Replay(r) => NotaryCallError::Internal(r),
             NotaryError::Cold(c) => NotaryCallError::Internal(c.to_string()),
+            NotaryError::Group(g) => NotaryCallError::Internal(g),
         }
     }
 }
@@ -310,6 +302,25 @@ impl Handler for NotaryService {
             },
             NotaryRequest::Receipt(tx) => {
                 NotaryAnswer::Receipt(self.receipt(&tx).await.map_err(|e| HandlerError::Unavailable(e.to_string()))?)
+            }
+            NotaryRequest::Status => {
+                let me = self
+                    .participants
+                    .all()
+                    .find(|p| p.public_key == self.key.public_key())
+                    .map(|p| p.id.clone())
+                    .ok_or_else(|| HandlerError::Unavailable("the notary's key is not in the registry".into()))?;
+                let state = self.state();
+                NotaryAnswer::Status(NotaryStatus {
+                    id: me.clone(),
+                    leader: Some(me),
+                    applied: self.journal.last_seq(),
+                    committed: state.committed_count(),
+                    digest: state.unspent_digest(),
+                })
+            }
+            NotaryRequest::Group(_) => {
+                return Err(HandlerError::BadRequest("this notary is not a replica of a group".into()));
             }
         };
         Ok(borsh::to_vec(&answer).unwrap_or_default())

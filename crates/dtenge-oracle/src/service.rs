@@ -20,7 +20,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Signer;
 use dtenge_net::authz::Authorized;
 use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants};
-use dtenge_notary::{NotaryAnswer, NotaryRequest};
+use dtenge_notary::NotaryClient;
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{
     Address, Amount, Attestation, ContractNo, Currency, EventId, InvoiceId, ParameterId, ParticipantId, TxBody, TxId,
@@ -233,8 +233,8 @@ pub struct OracleService {
     participants: Arc<Participants>,
     clock: Arc<dyn Clock>,
     journal: Journal,
-    bus: Arc<dyn Bus>,
-    notary: ParticipantId,
+    /// The notary (one process or a replicated group), asked for receipts.
+    notary: NotaryClient,
     inner: Mutex<Inner>,
 }
 
@@ -245,7 +245,6 @@ impl OracleService {
         participants: Arc<Participants>,
         clock: Arc<dyn Clock>,
         bus: Arc<dyn Bus>,
-        notary: ParticipantId,
         journal: Journal,
         recovery: Recovery,
     ) -> Result<Arc<OracleService>, OracleServiceError> {
@@ -260,7 +259,8 @@ impl OracleService {
                 borsh::from_slice(bytes).map_err(|e| OracleServiceError::Replay(format!("record {seq}: {e}")))?;
             apply(&mut inner, &record);
         }
-        Ok(Arc::new(OracleService { key, participants, clock, journal, bus, notary, inner: Mutex::new(inner) }))
+        let notary = NotaryClient::new(Arc::clone(&bus), Arc::clone(&key), &participants);
+        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, inner: Mutex::new(inner) }))
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -374,12 +374,8 @@ impl OracleService {
     }
 
     async fn notarised(&self, tx: &TxId) -> Result<bool, ServiceFailure> {
-        let body = borsh::to_vec(&NotaryRequest::Receipt(*tx)).map_err(|e| ServiceFailure::Internal(e.to_string()))?;
-        let answer = self.bus.call(&self.notary, body).await.map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
-        match borsh::from_slice::<NotaryAnswer>(&answer) {
-            Ok(NotaryAnswer::Receipt(receipt)) => Ok(receipt.is_some()),
-            Ok(_) | Err(_) => Err(ServiceFailure::Unavailable("the notary answered something else".into())),
-        }
+        let receipt = self.notary.receipt(tx).await.map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
+        Ok(receipt.is_some())
     }
 
     /// Settles campaigns past their deadline and resolves reservations whose

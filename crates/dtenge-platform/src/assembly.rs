@@ -91,6 +91,11 @@ impl Platform {
             network.register(id.clone(), key, service.handler());
             match service {
                 Service::Notary(s) => notary = Some(s),
+                Service::Replica(_) => {
+                    return Err(PlatformError::Config(
+                        "a replicated notary group runs one replica per process (`dtenge node --id NOTARY-1`)".into(),
+                    ));
+                }
                 Service::Oracle(s) => oracle = Some(s),
                 Service::Directory(s) => directory = Some(s),
                 Service::Node(s) => {

@@ -323,13 +323,24 @@ pub fn gather(data: &Path) -> Result<Facts, PlatformError> {
         let bus = network.bus(id.clone(), Arc::new(keys.load(id.as_str())?));
         services::open(&spec, data, id, bus, Arc::clone(&clock), Arc::clone(&participants), false)
     };
-    let notary_id = crate::services::pid(crate::spec::ids::NOTARY)?;
-    let (notary, journal) = open(&notary_id)?;
-    let Service::Notary(notary) = notary else {
-        return Err(PlatformError::Config("NOTARY is not the notary".into()));
+    let notary = if spec.notary_group().is_empty() {
+        let notary_id = crate::services::pid(crate::spec::ids::NOTARY)?;
+        let (notary, journal) = open(&notary_id)?;
+        let Service::Notary(notary) = notary else {
+            return Err(PlatformError::Config("NOTARY is not the notary".into()));
+        };
+        let notary = notary.state_copy();
+        journal.close().map_err(|e| PlatformError::service("notary journal", e))?;
+        notary
+    } else {
+        // A group: the replica that applied the most (the others agree up
+        // to where they got; chaos compares their digests while they run).
+        crate::services::recover_replicas(&spec, data)?
+            .into_iter()
+            .max_by_key(|(_, r)| r.applied)
+            .map(|(_, r)| r.engine)
+            .ok_or_else(|| PlatformError::Config("the notary group has no replica".into()))?
     };
-    let notary = notary.state_copy();
-    journal.close().map_err(|e| PlatformError::service("notary journal", e))?;
     // The oracle must recover from its journal too.
     let (_, journal) = open(&crate::services::pid(crate::spec::ids::ORACLE)?)?;
     journal.close().map_err(|e| PlatformError::service("oracle journal", e))?;

@@ -19,12 +19,13 @@ use crate::spec::{Keys, PlatformSpec};
 pub const TICK: Duration = Duration::from_millis(200);
 
 /// Writes `platform.json` for a multi-process platform: every service
-/// participant gets the endpoint `host:base_port+i`.
-pub fn init(data: &Path, host: &str, base_port: u16) -> Result<PlatformSpec, PlatformError> {
+/// participant gets the endpoint `host:base_port+i`; the notary is a group
+/// of `notary_replicas` (odd; 1: the single notary).
+pub fn init(data: &Path, host: &str, base_port: u16, notary_replicas: u64) -> Result<PlatformSpec, PlatformError> {
     if data.join("platform.json").exists() {
         return Err(PlatformError::Config(format!("{} already holds a platform", data.display())));
     }
-    let ids: Vec<String> = PlatformSpec::demo(data, &BTreeMap::new())?
+    let ids: Vec<String> = PlatformSpec::demo_with(data, &BTreeMap::new(), notary_replicas)?
         .participants
         .iter()
         .filter(|p| p.role != dtenge_net::Role::Provider)
@@ -37,7 +38,7 @@ pub fn init(data: &Path, host: &str, base_port: u16) -> Result<PlatformSpec, Pla
             .ok_or_else(|| PlatformError::Config("port out of range".into()))?;
         endpoints.insert(id.clone(), format!("{host}:{port}"));
     }
-    let spec = PlatformSpec::demo(data, &endpoints)?;
+    let spec = PlatformSpec::demo_with(data, &endpoints, notary_replicas)?;
     spec.save(data)?;
     Ok(spec)
 }
@@ -46,7 +47,8 @@ pub fn init(data: &Path, host: &str, base_port: u16) -> Result<PlatformSpec, Pla
 pub struct Running {
     /// The service.
     pub service: Service,
-    journal: dtenge_store::Journal,
+    /// Its journal (a notary replica closes its own stores).
+    journal: Option<dtenge_store::Journal>,
     audit: Arc<AuditLog>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -57,9 +59,15 @@ impl Running {
         for task in &self.tasks {
             task.abort();
         }
-        self.journal.close().map_err(|e| PlatformError::service("journal", e))?;
-        if let Service::Node(node) = &self.service {
-            node.close_archive().map_err(|e| PlatformError::service(node.id().as_str(), e))?;
+        if let Some(journal) = &self.journal {
+            journal.close().map_err(|e| PlatformError::service("journal", e))?;
+        }
+        match &self.service {
+            Service::Node(node) => node.close_archive().map_err(|e| PlatformError::service(node.id().as_str(), e))?,
+            Service::Replica(replica) => {
+                replica.close().map_err(|e| PlatformError::service(replica.id().as_str(), e))?;
+            }
+            _ => {}
         }
         self.audit.seal()
     }
@@ -82,8 +90,24 @@ pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, Plat
     let evidence: Arc<dyn Evidence> = audit.clone();
     let bus: Arc<dyn Bus> =
         HttpBus::new(me.clone(), key.clone(), Arc::clone(&participants), Arc::clone(&clock), Arc::clone(&evidence));
-    let (service, journal) =
-        services::open(&spec, data, &me, Arc::clone(&bus), Arc::clone(&clock), Arc::clone(&participants), durable)?;
+    let group = spec.notary_group();
+    let (service, journal) = if group.values().any(|r| *r == me) {
+        let replica = services::open_replica(
+            &spec,
+            data,
+            &me,
+            Arc::clone(&bus),
+            Arc::clone(&clock),
+            Arc::clone(&participants),
+            durable,
+        )
+        .await?;
+        (Service::Replica(replica), None)
+    } else {
+        let (service, journal) =
+            services::open(&spec, data, &me, Arc::clone(&bus), Arc::clone(&clock), Arc::clone(&participants), durable)?;
+        (service, Some(journal))
+    };
     let listener =
         tokio::net::TcpListener::bind(&endpoint).await.map_err(|e| PlatformError::io(Path::new(&endpoint), e))?;
     // A node also answers its own operators (envelopes signed with its key): see `operator`.
@@ -100,6 +124,7 @@ pub async fn start(data: &Path, id: &str, durable: bool) -> Result<Running, Plat
     let worker = match &service {
         Service::Node(node) => Worker::Node(Arc::clone(node)),
         Service::Oracle(oracle) => Worker::Oracle(Arc::clone(oracle)),
+        Service::Replica(replica) => Worker::Replica(Arc::clone(replica), group),
         Service::Notary(_) | Service::Directory(_) => Worker::None,
     };
     let background = tokio::spawn(background(spec, data.to_path_buf(), worker, bus));
@@ -121,11 +146,19 @@ pub async fn run(
 enum Worker {
     Node(Arc<dtenge_node::service::NodeService>),
     Oracle(Arc<dtenge_oracle::service::OracleService>),
+    /// A notary replica joins its group (see [`dtenge_notary::NotaryReplica::join`]).
+    Replica(Arc<dtenge_notary::NotaryReplica>, BTreeMap<u64, dtenge_types::ParticipantId>),
     None,
 }
 
 /// Bootstrap (retried until the peers answer), then periodic ticks.
 async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker, bus: Arc<dyn Bus>) {
+    if let Worker::Replica(replica, group) = &worker {
+        if let Err(e) = replica.join(group).await {
+            tracing::error!(error = %e, "the notary replica could not join its group");
+        }
+        return;
+    }
     if let Worker::Node(node) = &worker {
         loop {
             match services::bootstrap_node(&spec, &data, node, &bus).await {
@@ -150,7 +183,7 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
                     tracing::warn!(error = %e, "oracle tick");
                 }
             }
-            Worker::None => return,
+            Worker::Replica(..) | Worker::None => return,
         }
     }
 }

@@ -10,7 +10,10 @@ use dtenge_node::accounts::{Holder, KycState};
 use dtenge_node::archive::Archive;
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::{NodeConfig, NodeService};
-use dtenge_notary::{ColdStore, FjallCold, MemoryCold, NotaryConfig, NotaryService, WriteMode};
+use dtenge_notary::{
+    ColdStore, FjallCold, GroupOptions, MemoryCold, NotaryConfig, NotaryReplica, NotaryService, ReplicaStores,
+    WriteMode,
+};
 use dtenge_oracle::service::{OracleRequest, OracleService};
 use dtenge_store::{Journal, JournalConfig, Recovery, SyncMode};
 use dtenge_types::ParticipantId;
@@ -22,6 +25,8 @@ use crate::spec::{Keys, PlatformSpec, ids};
 pub enum Service {
     /// The notary.
     Notary(Arc<NotaryService>),
+    /// A replica of a replicated notary group.
+    Replica(Arc<NotaryReplica>),
     /// The oracle.
     Oracle(Arc<OracleService>),
     /// The DA directory.
@@ -35,6 +40,7 @@ impl Service {
     pub fn handler(&self) -> Arc<dyn Handler> {
         match self {
             Service::Notary(s) => s.clone(),
+            Service::Replica(s) => s.clone(),
             Service::Oracle(s) => s.clone(),
             Service::Directory(s) => s.clone(),
             Service::Node(s) => s.clone(),
@@ -49,14 +55,18 @@ pub(crate) fn open_journal(dir: &Path, durable: bool) -> Result<(Journal, Recove
 }
 
 /// The notary's cold store (history that left memory): on disk in
-/// `DATA/notary-cold` for a durable platform, or wherever that directory
-/// already exists (an audit opening a durable platform's data); in memory
-/// otherwise (the notary then keeps its whole journal: no snapshots).
+/// `DATA/notary-cold` (`DATA/notary/NOTARY-2/cold` for a replica) for a
+/// durable platform, or wherever that directory already exists (an audit
+/// opening a durable platform's data); in memory otherwise (the notary then
+/// keeps its whole journal: no snapshots).
 pub fn open_notary_cold(data: &Path, durable: bool) -> Result<Arc<ColdStore>, dtenge_notary::ColdError> {
-    let dir = data.join("notary-cold");
+    open_cold_at(&data.join("notary-cold"), durable)
+}
+
+fn open_cold_at(dir: &Path, durable: bool) -> Result<Arc<ColdStore>, dtenge_notary::ColdError> {
     let config = NotaryConfig::default();
     if durable || dir.exists() {
-        let backend = Arc::new(FjallCold::open(&dir)?);
+        let backend = Arc::new(FjallCold::open(dir)?);
         Ok(Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Background)?))
     } else {
         Ok(Arc::new(ColdStore::memory(MemoryCold::new(), config.filter_bytes)))
@@ -65,6 +75,65 @@ pub fn open_notary_cold(data: &Path, durable: bool) -> Result<Arc<ColdStore>, dt
 
 pub(crate) fn pid(s: &str) -> Result<ParticipantId, PlatformError> {
     ParticipantId::new(s).map_err(|e| PlatformError::Config(e.to_string()))
+}
+
+/// The directory of a notary replica's log, snapshots and cold store.
+pub fn replica_dir(data: &Path, id: &ParticipantId) -> std::path::PathBuf {
+    data.join("notary").join(id.as_str())
+}
+
+/// Opens replica `id` of the notary group from `DATA/notary/<id>/` (`log/`,
+/// `snapshots/`, `cold/`) and starts it on `bus`. The group is initialised
+/// separately ([`NotaryReplica::initialize`]).
+pub async fn open_replica(
+    spec: &PlatformSpec,
+    data: &Path,
+    id: &ParticipantId,
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    participants: Arc<Participants>,
+    durable: bool,
+) -> Result<Arc<NotaryReplica>, PlatformError> {
+    let fail = |e: &dyn std::fmt::Display| PlatformError::service(id.as_str(), e);
+    let number = ids::notary_replica_number(id.as_str())
+        .filter(|n| spec.notary_group().contains_key(n))
+        .ok_or_else(|| PlatformError::Config(format!("{id} is not a replica of the notary group")))?;
+    let key = Arc::new(Keys::at(data).load(id.as_str())?);
+    let dir = replica_dir(data, id);
+    let cold = open_cold_at(&dir.join("cold"), durable).map_err(|e| fail(&e))?;
+    let stores = ReplicaStores {
+        log: open_journal(&dir.join("log"), durable)?,
+        snapshots: open_journal(&dir.join("snapshots"), durable)?,
+        // With history only in memory, the log is never cut: no snapshots.
+        config: NotaryConfig::default(),
+        cold,
+    };
+    let options = GroupOptions {
+        snapshot_every: if durable { GroupOptions::default().snapshot_every } else { None },
+        ..GroupOptions::default()
+    };
+    NotaryReplica::start(number, id.clone(), key, participants, clock, bus, stores, options).await.map_err(|e| fail(&e))
+}
+
+/// Every replica of the notary group recovered from its storage without
+/// starting it (the processes have stopped): for audits.
+pub fn recover_replicas(
+    spec: &PlatformSpec,
+    data: &Path,
+) -> Result<Vec<(ParticipantId, dtenge_notary::group::replica::RecoveredReplica)>, PlatformError> {
+    let mut out = Vec::new();
+    for id in spec.notary_group().values() {
+        let fail = |e: &dyn std::fmt::Display| PlatformError::service(id.as_str(), e);
+        let dir = replica_dir(data, id);
+        let stores = ReplicaStores {
+            log: open_journal(&dir.join("log"), false)?,
+            snapshots: open_journal(&dir.join("snapshots"), false)?,
+            cold: open_cold_at(&dir.join("cold"), false).map_err(|e| fail(&e))?,
+            config: NotaryConfig::default(),
+        };
+        out.push((id.clone(), dtenge_notary::group::replica::recover_state(stores).map_err(|e| fail(&e))?));
+    }
+    Ok(out)
 }
 
 /// The journal directory of a participant's service.
@@ -112,6 +181,11 @@ pub fn open(
     let (journal, recovery) = open_journal(&journal_dir(data, id, info.role), durable)?;
     let fail = |e: &dyn std::fmt::Display| PlatformError::service(id.as_str(), e);
     let service = match info.role {
+        Role::Notary if ids::notary_replica_number(id.as_str()).is_some() => {
+            return Err(PlatformError::Config(format!(
+                "{id} is a replica of the notary group: open it with `open_replica`"
+            )));
+        }
         Role::Notary => {
             let cold = open_notary_cold(data, durable).map_err(|e| fail(&e))?;
             Service::Notary(
@@ -128,8 +202,7 @@ pub fn open(
             )
         }
         Role::Oracle => Service::Oracle(
-            OracleService::recover(key, participants, clock, bus, pid(ids::NOTARY)?, journal.clone(), recovery)
-                .map_err(|e| fail(&e))?,
+            OracleService::recover(key, participants, clock, bus, journal.clone(), recovery).map_err(|e| fail(&e))?,
         ),
         Role::Directory => Service::Directory(
             DirectoryService::recover(participants, journal.clone(), recovery).map_err(|e| fail(&e))?,
@@ -138,7 +211,6 @@ pub fn open(
             let config = NodeConfig {
                 id: id.clone(),
                 role: info.role,
-                notary: pid(ids::NOTARY)?,
                 oracle: pid(ids::ORACLE)?,
                 directory: pid(ids::DIRECTORY)?,
                 params: spec.params.clone(),

@@ -370,6 +370,7 @@ impl SimPlatform {
         self.journals.insert(id.clone(), journal);
         match service {
             Service::Notary(s) => self.notary = s,
+            Service::Replica(_) => return Err(PlatformError::Config("the simulation runs a single notary".into())),
             Service::Oracle(s) => self.oracle = s,
             Service::Directory(s) => self._directory = s,
             Service::Node(s) => {

@@ -66,8 +66,19 @@ pub mod ids {
     pub const TREASURY: &str = "TREASURY";
     /// Second-tier banks.
     pub const STBS: [&str; 3] = ["STB1", "STB2", "STB3"];
-    /// The notary.
+    /// The notary (a single process; a replicated group's replicas are
+    /// `NOTARY-1` … `NOTARY-N`, see [`notary_replica`]).
     pub const NOTARY: &str = "NOTARY";
+
+    /// The id of replica `n` (from 1) of a replicated notary group.
+    pub fn notary_replica(n: u64) -> String {
+        format!("{NOTARY}-{n}")
+    }
+
+    /// The replica number of a replica's id (`NOTARY-2` → 2).
+    pub fn notary_replica_number(id: &str) -> Option<u64> {
+        id.strip_prefix(NOTARY)?.strip_prefix('-')?.parse().ok().filter(|n| *n > 0)
+    }
     /// The oracle.
     pub const ORACLE: &str = "ORACLE";
     /// The DA directory.
@@ -165,6 +176,22 @@ impl PlatformSpec {
     /// The demo platform's participants, creating any missing keys in `data`.
     /// `endpoints` maps participant ids to `host:port` for multi-process runs.
     pub fn demo(data: &Path, endpoints: &BTreeMap<String, String>) -> Result<PlatformSpec, PlatformError> {
+        Self::demo_with(data, endpoints, 1)
+    }
+
+    /// As [`PlatformSpec::demo`], with a notary group of `notary_replicas`
+    /// replicas (`NOTARY-1` … `NOTARY-N`, each with its own key); 1 is the
+    /// single notary `NOTARY`.
+    pub fn demo_with(
+        data: &Path,
+        endpoints: &BTreeMap<String, String>,
+        notary_replicas: u64,
+    ) -> Result<PlatformSpec, PlatformError> {
+        if notary_replicas == 0 || notary_replicas.is_multiple_of(2) {
+            return Err(PlatformError::Config(format!(
+                "a notary group has an odd number of replicas (1, 3, 5 …), not {notary_replicas}"
+            )));
+        }
         let keys = Keys::at(data);
         let mut participants = Vec::new();
         let mut add = |id: &str, name: &str, role: Role| -> Result<(), PlatformError> {
@@ -184,7 +211,13 @@ impl PlatformSpec {
             add(stb, &format!("Second-tier bank {}", i + 1), Role::Stb)?;
         }
         add(ids::FCB, "Foreign central bank (second currency for cross-border PvP)", Role::CounterpartyCentralBank)?;
-        add(ids::NOTARY, "Notary", Role::Notary)?;
+        if notary_replicas == 1 {
+            add(ids::NOTARY, "Notary", Role::Notary)?;
+        } else {
+            for n in 1..=notary_replicas {
+                add(&ids::notary_replica(n), &format!("Notary replica {n}"), Role::Notary)?;
+            }
+        }
         add(ids::ORACLE, "Oracle", Role::Oracle)?;
         add(ids::DIRECTORY, "DA directory", Role::Directory)?;
         let provider_list: [(&str, &str, &[Registry]); 7] = [
@@ -337,6 +370,16 @@ impl PlatformSpec {
     /// A participant by id.
     pub fn participant(&self, id: &str) -> Option<&ParticipantInfo> {
         self.participants.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// The replicas of a replicated notary group (replica number → id);
+    /// empty for a single notary.
+    pub fn notary_group(&self) -> BTreeMap<u64, ParticipantId> {
+        self.participants
+            .iter()
+            .filter(|p| p.role == Role::Notary)
+            .filter_map(|p| Some((ids::notary_replica_number(p.id.as_str())?, p.id.clone())))
+            .collect()
     }
 
     /// Participant node ids (NBK, Treasury, banks).

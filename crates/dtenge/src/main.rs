@@ -91,8 +91,12 @@ enum Command {
         /// First port; each service gets the next one.
         #[arg(long, default_value_t = 7100)]
         base_port: u16,
+        /// Replicas of the notary group (odd): NOTARY-1 … NOTARY-N, each its own process
+        /// (`dtenge node --id NOTARY-2`); 1 keeps the single notary NOTARY.
+        #[arg(long, default_value_t = 1)]
+        notary_replicas: u64,
     },
-    /// Run one service of a platform prepared with `dtenge init` (NOTARY, ORACLE, DIRECTORY, NBK, TREASURY, STB1…).
+    /// Run one service of a platform prepared with `dtenge init` (NOTARY or NOTARY-1…N, ORACLE, DIRECTORY, NBK, TREASURY, STB1…).
     Node {
         /// The data directory prepared with `dtenge init`.
         #[arg(long)]
@@ -112,9 +116,14 @@ enum Command {
         /// Seed of every random choice (default: from the clock; printed).
         #[arg(long)]
         seed: Option<u64>,
-        /// Print the report as JSON: {"kills", "committed", "double_spends", "lost", "supply_conserved", …}.
+        /// Print the report as JSON: {"kills", "committed", "double_spends", "lost", "supply_conserved",
+        /// "notary_leader_kills", "failover_ms_max", "replicas_agree", …}.
         #[arg(long)]
         json: bool,
+        /// Run the notary as a replicated group of this many replicas (odd): its leader is then
+        /// killed every 6–9 s too and a follower is cut off once.
+        #[arg(long, default_value_t = 1)]
+        notary_replicas: u64,
     },
     /// The hash-chained audit logs of signed messages and decisions.
     Audit {
@@ -157,7 +166,7 @@ enum AuditAction {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve { data, listen } => run_async(serve(data, listen)),
-        Command::Init { data, host, base_port } => init(&data, &host, base_port),
+        Command::Init { data, host, base_port, notary_replicas } => init(&data, &host, base_port, notary_replicas),
         Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, claims, json } => {
             run_async(bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
         }
@@ -175,11 +184,13 @@ fn main() -> ExitCode {
             }
         }
         Command::Node { data, id } => run_async(node(data, id)),
-        Command::Chaos { data, seconds, seed, json } => match run_async(chaos(data, seconds, seed, json)) {
-            Ok(true) => return ExitCode::SUCCESS,
-            Ok(false) => return ExitCode::FAILURE,
-            Err(e) => Err(e),
-        },
+        Command::Chaos { data, seconds, seed, json, notary_replicas } => {
+            match run_async(chaos(data, seconds, seed, json, notary_replicas)) {
+                Ok(true) => return ExitCode::SUCCESS,
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
+        }
         Command::Audit { action: AuditAction::Verify { data } } => match audit_verify(&data) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::FAILURE,
@@ -417,8 +428,8 @@ async fn bench(
     Ok(())
 }
 
-fn init(data: &std::path::Path, host: &str, base_port: u16) -> Result<()> {
-    let spec = dtenge_platform::process::init(data, host, base_port)?;
+fn init(data: &std::path::Path, host: &str, base_port: u16, notary_replicas: u64) -> Result<()> {
+    let spec = dtenge_platform::process::init(data, host, base_port, notary_replicas)?;
     println!(
         "platform prepared in {}; start each service with `dtenge node --data {} --id ID`:",
         data.display(),
@@ -437,14 +448,21 @@ async fn node(data: PathBuf, id: String) -> Result<()> {
     Ok(())
 }
 
-async fn chaos(data: Option<PathBuf>, seconds: u64, seed: Option<u64>, json: bool) -> Result<bool> {
+async fn chaos(
+    data: Option<PathBuf>,
+    seconds: u64,
+    seed: Option<u64>,
+    json: bool,
+    notary_replicas: u64,
+) -> Result<bool> {
     let seed = seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
     let temp = data.is_none();
     let dir = data.unwrap_or_else(|| std::env::temp_dir().join(format!("dtenge-chaos-{}-{seed}", std::process::id())));
     let binary = std::env::current_exe().context("cannot find the dtenge binary to run services with")?;
-    let config = dtenge_chaos::ChaosConfig::new(dir.clone(), binary, seconds, seed);
+    let mut config = dtenge_chaos::ChaosConfig::new(dir.clone(), binary, seconds, seed);
+    config.notary_replicas = notary_replicas;
     eprintln!("chaos: seed {seed}, {seconds} s, platform in {}", dir.display());
     let bar = indicatif::ProgressBar::new(seconds);
     bar.set_style(
@@ -478,6 +496,17 @@ async fn chaos(data: Option<PathBuf>, seconds: u64, seed: Option<u64>, json: boo
             report.double_spends, report.double_spends_refused, report.double_spend_attempts
         );
         println!("lost:                 {}", report.lost);
+        if report.notary_replicas > 1 {
+            println!(
+                "notary group:         {} replicas, {} leader kills, failover p50 {} ms max {} ms, {} follower cut off and healed, replicas agree: {}",
+                report.notary_replicas,
+                report.notary_leader_kills,
+                report.failover_ms_p50,
+                report.failover_ms_max,
+                report.notary_isolations,
+                report.replicas_agree
+            );
+        }
         println!(
             "supply:               {} held = {} issued - {} redeemed: {}",
             Amount::from_tiyn(report.held_tiyn),

@@ -1,0 +1,197 @@
+//! Chaos for a replicated notary group (`--notary-replicas 3`): the leader is
+//! killed again and again under load, a follower is cut off and healed, and at
+//! the end every replica's state digest must be equal.
+//!
+//! ```text
+//!  every 6–9 s: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
+//!               restart it 0.3–1 s later
+//!  once, mid-run: SIGSTOP a follower for 3 s (no message in or out: cut off), SIGCONT (healed)
+//!  end: Status of every replica until all report the same applied index and digest
+//! ```
+//!
+//! The probe is a batch signed as a bank whose one claim spends a commitment
+//! that never existed: it is refused, but only once its log entry is
+//! committed, so its answer times the first commit of the new leader, and it
+//! changes nothing the audit sees.
+//!
+//! The cut-off is a freeze (SIGSTOP): the replica neither sends nor receives,
+//! as if its links were cut; the transport's fault layer
+//! (`dtenge_net::FaultyNetwork`) cuts links between live replicas in the
+//! in-process tests (`the_minority_side_of_a_partition_acknowledges_nothing`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use dtenge_crypto::{SecretKey, hash};
+use dtenge_net::{Bus, SystemClock};
+use dtenge_notary::{NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict};
+use dtenge_types::{Commitment, ParticipantId, TimeWindow, TxId};
+
+use crate::{ChaosError, Rng, Services, Tally};
+
+/// What the group's chaos measured.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GroupOutcome {
+    pub(crate) leader_kills: u64,
+    pub(crate) failover_ms: Vec<u64>,
+    pub(crate) isolations: u64,
+    pub(crate) problems: Vec<String>,
+}
+
+/// Asks `replica` where it stands.
+pub(crate) async fn status(bus: &Arc<dyn Bus>, replica: &ParticipantId) -> Option<NotaryStatus> {
+    let body = borsh::to_vec(&NotaryRequest::Status).ok()?;
+    let answer = bus.call(replica, body).await.ok()?;
+    match borsh::from_slice::<NotaryAnswer>(&answer) {
+        Ok(NotaryAnswer::Status(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The leader, as a running replica says (one that says it leads itself).
+async fn leader(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> Option<ParticipantId> {
+    for r in replicas {
+        if let Some(s) = status(bus, r).await
+            && s.leader.as_ref() == Some(r)
+        {
+            return Some(r.clone());
+        }
+    }
+    None
+}
+
+/// A claim spending a commitment that does not exist (refused once committed).
+fn probe_claim(rng: &mut Rng) -> Option<TxClaim> {
+    let n = rng.next_u64().to_le_bytes();
+    let now = dtenge_net::Clock::now(&SystemClock);
+    Some(TxClaim {
+        tx: TxId(hash(b"dtenge/chaos/probe-tx", &[&n])),
+        inputs: vec![Commitment(hash(b"dtenge/chaos/probe-input", &[&n]))].try_into().ok()?,
+        outputs: vec![Commitment(hash(b"dtenge/chaos/probe-output", &[&n]))].try_into().ok()?,
+        window: TimeWindow::starting(now, 60_000),
+    })
+}
+
+/// Probes until a batch is committed (answered with verdicts); the time it took.
+async fn time_to_commit(client: &NotaryClient, rng: &mut Rng, since: Instant) -> Option<u64> {
+    while since.elapsed() < Duration::from_secs(30) {
+        let claim = probe_claim(rng)?;
+        if let Ok(verdicts) = client.notarise(vec![claim]).await
+            && matches!(verdicts.first(), Some(Verdict::Rejected(_)))
+        {
+            return u64::try_from(since.elapsed().as_millis()).ok();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+/// Kills the leader every 6–9 s (restarting it), freezes a follower once;
+/// returns what it measured when the load stops.
+pub(crate) async fn leader_killer(
+    seed: u64,
+    services: &Services,
+    tally: &Tally,
+    replicas: &[ParticipantId],
+    bus: Arc<dyn Bus>,
+    key: Arc<SecretKey>,
+    participants: &dtenge_net::Participants,
+) -> Result<GroupOutcome, ChaosError> {
+    let mut rng = Rng::new(seed);
+    let client = NotaryClient::new(Arc::clone(&bus), key, participants);
+    let mut outcome = GroupOutcome::default();
+    let mut rounds = 0u64;
+    loop {
+        let until = Instant::now() + Duration::from_millis(rng.range(6_000, 9_000));
+        while Instant::now() < until {
+            if tally.stop.load(Ordering::Relaxed) {
+                return Ok(outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        rounds += 1;
+        if rounds == 3 {
+            isolate_a_follower(services, tally, &bus, replicas, &mut outcome).await?;
+            continue;
+        }
+        let Some(victim) = leader(&bus, replicas).await else {
+            outcome.problems.push("no replica says it leads".into());
+            continue;
+        };
+        if tally.replica_down.swap(true, Ordering::Relaxed) {
+            continue; // another replica is down: the group keeps its majority
+        }
+        services.kill(victim.as_str())?;
+        let killed = Instant::now();
+        outcome.leader_kills += 1;
+        tally.kills.fetch_add(1, Ordering::Relaxed);
+        *tally
+            .kills_by
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(victim.to_string())
+            .or_default() += 1;
+        *tally.last_kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{victim} (leader)"));
+        let restart = Duration::from_millis(rng.range(300, 1_000));
+        let (measured, ()) = tokio::join!(time_to_commit(&client, &mut rng, killed), async {
+            tokio::time::sleep(restart).await;
+        });
+        services.spawn(victim.as_str())?;
+        tally.replica_down.store(false, Ordering::Relaxed);
+        match measured {
+            Some(ms) => outcome.failover_ms.push(ms),
+            None => outcome.problems.push(format!("no batch committed within 30 s after {victim} was killed")),
+        }
+    }
+}
+
+async fn isolate_a_follower(
+    services: &Services,
+    tally: &Tally,
+    bus: &Arc<dyn Bus>,
+    replicas: &[ParticipantId],
+    outcome: &mut GroupOutcome,
+) -> Result<(), ChaosError> {
+    let leader = leader(bus, replicas).await;
+    let Some(follower) = replicas.iter().find(|r| Some(*r) != leader.as_ref()) else { return Ok(()) };
+    if tally.replica_down.swap(true, Ordering::Relaxed) {
+        return Ok(()); // another replica is down: the group keeps its majority
+    }
+    services.signal(follower.as_str(), "STOP")?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    services.signal(follower.as_str(), "CONT")?;
+    tally.replica_down.store(false, Ordering::Relaxed);
+    outcome.isolations += 1;
+    Ok(())
+}
+
+/// Waits until every replica reports the same applied index and state
+/// digest (the load has stopped); false after 60 s.
+pub(crate) async fn replicas_agree(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> (bool, String) {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        let mut seen = Vec::new();
+        for r in replicas {
+            seen.push(status(bus, r).await);
+        }
+        let all: Vec<&NotaryStatus> = seen.iter().flatten().collect();
+        if all.len() == replicas.len()
+            && all.windows(2).all(|w| w[0].applied == w[1].applied && w[0].digest == w[1].digest)
+        {
+            return (true, String::new());
+        }
+        last = seen
+            .iter()
+            .zip(replicas)
+            .map(|(s, r)| match s {
+                Some(s) => format!("{r}: applied {} committed {} digest {}", s.applied, s.committed, s.digest.short()),
+                None => format!("{r}: no answer"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    (false, last)
+}

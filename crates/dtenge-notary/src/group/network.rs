@@ -1,0 +1,222 @@
+//! How a replica reaches the others: openraft's RPCs as signed envelopes on
+//! the platform's own `Bus`, so a group runs in one process, over HTTP and in
+//! the deterministic simulation (whose `FaultyNetwork` then loses, delays,
+//! duplicates and cuts the replicas' own messages).
+//!
+//! ```text
+//!  openraft ──► PeerLink::append_entries / vote ──► NotaryRequest::Group(..) ──► bus.call(replica)
+//!  openraft ──► PeerLink::full_snapshot ──► SnapshotMemory × n ──► SnapshotCold × m ──► SnapshotDone
+//! ```
+//!
+//! A snapshot travels in pieces no larger than a message allows: the
+//! engine's memory part, then the sender's whole cold store in key order
+//! (the receiver writes each cold piece at once: it is committed history),
+//! then the request to install.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dtenge_net::{Bus, NetError};
+use dtenge_types::ParticipantId;
+use openraft::error::{Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::{AnyError, BasicNode, Snapshot, Vote};
+
+use crate::cold::ColdKey;
+use crate::group::GroupConfig;
+use crate::group::machine::COLD_PIECE_ENTRIES;
+use crate::group::wire::{GroupAnswer, GroupRequest, WireAppend, WireAppended, WireSnapshotMeta, WireVoteRequest};
+use crate::protocol::{NotaryAnswer, NotaryRequest};
+
+/// Bytes of the memory part per snapshot piece.
+pub const MEMORY_PIECE_BYTES: usize = 4 << 20;
+
+/// Makes links to the other replicas over one bus.
+pub struct GroupNetwork {
+    bus: Arc<dyn Bus>,
+}
+
+impl GroupNetwork {
+    /// Links over `bus` (bound to this replica's identity).
+    pub fn new(bus: Arc<dyn Bus>) -> GroupNetwork {
+        GroupNetwork { bus }
+    }
+}
+
+/// A link to one replica.
+pub struct PeerLink {
+    bus: Arc<dyn Bus>,
+    to: Result<ParticipantId, String>,
+}
+
+/// Why a call to a replica failed.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    /// Not reachable now (down, cut off, timed out).
+    #[error(transparent)]
+    Unreachable(NetError),
+    /// It answered something that makes no sense here.
+    #[error("replica answered: {0}")]
+    Answer(String),
+}
+
+impl<E: std::error::Error> From<LinkError> for RPCError<u64, BasicNode, E> {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
+            LinkError::Answer(_) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
+impl From<LinkError> for StreamingError<GroupConfig, Fatal<u64>> {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Unreachable(_) => StreamingError::Unreachable(Unreachable::new(&e)),
+            LinkError::Answer(_) => StreamingError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
+impl PeerLink {
+    async fn call(&self, request: GroupRequest, ttl: Duration) -> Result<GroupAnswer, LinkError> {
+        let to = self.to.as_ref().map_err(|e| LinkError::Answer(e.clone()))?;
+        let body = borsh::to_vec(&NotaryRequest::Group(request)).map_err(|e| LinkError::Answer(e.to_string()))?;
+        let answer = match tokio::time::timeout(ttl, self.bus.call(to, body)).await {
+            Err(_) => return Err(LinkError::Unreachable(NetError::Timeout { to: to.clone() })),
+            Ok(Err(e)) => return Err(LinkError::Unreachable(e)),
+            Ok(Ok(bytes)) => bytes,
+        };
+        match dtenge_types::encoding::decode::<NotaryAnswer>(&answer, dtenge_net::MAX_BODY_BYTES) {
+            Ok(NotaryAnswer::Group(answer)) => Ok(answer),
+            Ok(other) => Err(LinkError::Answer(format!("{other:?}"))),
+            Err(e) => Err(LinkError::Answer(e.to_string())),
+        }
+    }
+}
+
+impl RaftNetworkFactory<GroupConfig> for GroupNetwork {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, _target: u64, node: &BasicNode) -> PeerLink {
+        let to = ParticipantId::new(&node.addr).map_err(|e| format!("replica id {:?}: {e}", node.addr));
+        PeerLink { bus: Arc::clone(&self.bus), to }
+    }
+}
+
+impl RaftNetwork<GroupConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<GroupConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let request = GroupRequest::Append(WireAppend {
+            vote: rpc.vote.into(),
+            prev: rpc.prev_log_id.map(Into::into),
+            entries: rpc.entries.into_iter().map(Into::into).collect(),
+            leader_commit: rpc.leader_commit.map(Into::into),
+        });
+        match self.call(request, option.hard_ttl()).await? {
+            GroupAnswer::Appended(a) => Ok(match a {
+                WireAppended::Success => AppendEntriesResponse::Success,
+                WireAppended::PartialSuccess(l) => AppendEntriesResponse::PartialSuccess(l.map(Into::into)),
+                WireAppended::Conflict => AppendEntriesResponse::Conflict,
+                WireAppended::HigherVote(v) => AppendEntriesResponse::HigherVote(v.into()),
+            }),
+            other => Err(LinkError::Answer(format!("{other:?} to an append")).into()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let request =
+            GroupRequest::Vote(WireVoteRequest { vote: rpc.vote.into(), last_log_id: rpc.last_log_id.map(Into::into) });
+        match self.call(request, option.hard_ttl()).await? {
+            GroupAnswer::Voted(v) => Ok(VoteResponse {
+                vote: v.vote.into(),
+                vote_granted: v.granted,
+                last_log_id: v.last_log_id.map(Into::into),
+            }),
+            other => Err(LinkError::Answer(format!("{other:?} to a vote")).into()),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<u64>,
+        snapshot: Snapshot<GroupConfig>,
+        _cancel: impl std::future::Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<GroupConfig, Fatal<u64>>> {
+        let ttl = option.hard_ttl();
+        let memory = Arc::clone(&snapshot.snapshot.memory);
+        let id = snapshot.meta.snapshot_id.clone();
+        let mut offset = 0usize;
+        loop {
+            let end = (offset + MEMORY_PIECE_BYTES).min(memory.len());
+            let piece = GroupRequest::SnapshotMemory {
+                id: id.clone(),
+                offset: offset as u64,
+                bytes: memory.get(offset..end).unwrap_or_default().to_vec(),
+            };
+            self.expect_stored(piece, ttl).await?;
+            offset = end;
+            if offset >= memory.len() {
+                break;
+            }
+        }
+        if let Some(cold) = snapshot.snapshot.cold.clone() {
+            let mut after: Option<ColdKey> = None;
+            loop {
+                let store = Arc::clone(&cold);
+                let chunk = tokio::task::spawn_blocking(move || store.scan(after, COLD_PIECE_ENTRIES))
+                    .await
+                    .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?
+                    .map_err(|e| {
+                        StreamingError::StorageError(
+                            openraft::StorageIOError::read_snapshot(None, AnyError::new(&e)).into(),
+                        )
+                    })?;
+                let next = chunk.next;
+                self.expect_stored(GroupRequest::SnapshotCold(chunk), ttl).await?;
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        let (membership_log_id, membership) =
+            crate::group::wire::stored_membership_to_wire(&snapshot.meta.last_membership);
+        let done = GroupRequest::SnapshotDone {
+            vote: vote.into(),
+            meta: WireSnapshotMeta {
+                last_log_id: snapshot.meta.last_log_id.map(Into::into),
+                membership_log_id,
+                membership,
+                id,
+            },
+            memory_bytes: memory.len() as u64,
+        };
+        match self.call(done, ttl).await? {
+            GroupAnswer::Installed(v) => Ok(SnapshotResponse::new(v.into())),
+            other => Err(LinkError::Answer(format!("{other:?} to a snapshot")).into()),
+        }
+    }
+}
+
+impl PeerLink {
+    async fn expect_stored(
+        &self,
+        piece: GroupRequest,
+        ttl: Duration,
+    ) -> Result<(), StreamingError<GroupConfig, Fatal<u64>>> {
+        match self.call(piece, ttl).await? {
+            GroupAnswer::SnapshotStored => Ok(()),
+            other => Err(LinkError::Answer(format!("{other:?} to a snapshot piece")).into()),
+        }
+    }
+}
