@@ -104,6 +104,7 @@ impl From<NodeError> for ApiError {
             NodeError::KycNotVerified(_) => Self::unprocessable("kyc_not_verified", message),
             NodeError::ClientSigns(_) => Self::unprocessable("client_signs", message),
             NodeError::UnknownRecipient(_) => Self::unprocessable("unknown_recipient", message),
+            NodeError::NotHostedHere(_) => Self::unprocessable("not_hosted_here", message),
             NodeError::Rejected(r) => Self::unprocessable(&format!("rule_{}", r.code()), message),
             NodeError::NotaryRejected(_) => Self::new(StatusCode::CONFLICT, "notary_rejected", message),
             NodeError::Oracle(_) => Self::unprocessable("oracle_refused", message),

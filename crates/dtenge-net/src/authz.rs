@@ -275,6 +275,8 @@ operations! {
     NodeConversionStatus = "node.conversion_status",
     /// Node: another node proposes a PvP to one of its DAs.
     NodePvpPropose = "node.pvp_propose",
+    /// Node: the proposer of a PvP gives it up, so the counterparty frees its leg.
+    NodePvpAbandon = "node.pvp_abandon",
     /// Node: whether a DA accepts a payment (before it is built).
     NodeCanReceive = "node.can_receive",
     /// Node: NBK publishes its limit policy.
@@ -294,6 +296,9 @@ operations! {
     OracleAttest = "oracle.attest",
     /// Oracle: a node reports that an attested transaction was notarised.
     OracleConfirm = "oracle.confirm",
+    /// Oracle: a node gives up an attested transaction it will never notarise,
+    /// so what the attestation reserved is free at once.
+    OracleAbandon = "oracle.abandon",
     /// Oracle: a node pulls the notices addressed to it.
     OracleNotices = "oracle.notices",
     /// Oracle: reading an event, contract, e-invoice, FX rate or the event list.
@@ -352,13 +357,15 @@ pub fn rule(op: Operation) -> Rule {
         O::PlaceOrder => Rule::new(PROVIDERS, S::Authority),
         O::ListOrders => Rule::new(ORACLE_READERS, S::Concerned),
 
-        O::NodeDeliver | O::NodePvpPropose | O::NodeCanReceive | O::NodeBatch => Rule::new(NODES, S::Any),
+        O::NodeDeliver | O::NodePvpPropose | O::NodePvpAbandon | O::NodeCanReceive | O::NodeBatch => {
+            Rule::new(NODES, S::Any)
+        }
         O::NodeConvert | O::NodeConversionStatus => Rule::new(BANKS, S::OwnRecords),
         O::NodePolicy | O::NodeReport => Rule::new(NBK, S::Any),
         O::NodeOperator => Rule::new(NODES, S::Itself),
         O::OracleRegisterProvider => Rule::new(NBK, S::Any),
         O::OracleWrite => Rule::new(PROVIDERS, S::Registries),
-        O::OracleAttest | O::OracleConfirm | O::OracleNotices => Rule::new(NODES, S::Any),
+        O::OracleAttest | O::OracleConfirm | O::OracleAbandon | O::OracleNotices => Rule::new(NODES, S::Any),
         O::OracleRead => Rule::new(ORACLE_READERS, S::Concerned),
         O::DirectoryRegister => Rule::new(NODES, S::OwnNode),
         O::DirectoryLookup | O::DirectoryFind => Rule::new(NODES, S::Any),

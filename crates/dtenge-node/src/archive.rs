@@ -25,6 +25,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_store::versioned::kinds;
+use dtenge_store::{Format, Tagged};
 
 use crate::NodeError;
 
@@ -248,6 +250,19 @@ pub(crate) enum Table {
     Lineage = b'l',
 }
 
+/// The archive's values. Format 0 (release 9e7a3dd) wrote them untagged;
+/// format 1 tags them; the value types are the same in both.
+pub const VALUE: Format = Format { kind: kinds::NODE_ARCHIVE, version: 1, name: "node archive value" };
+
+/// A stored value, whichever format wrote it.
+fn decode_value<T: BorshDeserialize>(stored: &[u8]) -> Result<T, String> {
+    let (version, body) = match VALUE.read(stored).map_err(|e| e.to_string())? {
+        Tagged::Versioned { version, body } => (version, body),
+        Tagged::Untagged(body) => (0, body),
+    };
+    borsh::from_slice(body).map_err(|e| VALUE.undecodable(version, e).to_string())
+}
+
 /// A key: the table's byte, then the borsh encoding of each part (borsh
 /// strings carry their length, so a DA's prefix never matches another DA).
 pub(crate) fn key(table: Table, parts: &[&dyn KeyPart]) -> Vec<u8> {
@@ -356,8 +371,10 @@ impl Archive {
     }
 
     pub(crate) fn put<T: BorshSerialize>(&self, key: &[u8], value: &T) {
-        match borsh::to_vec(value) {
-            Ok(bytes) => {
+        let mut bytes = Vec::new();
+        VALUE.tag_into(&mut bytes);
+        match BorshSerialize::serialize(value, &mut bytes) {
+            Ok(()) => {
                 if let Err(e) = self.store.put(key, &bytes) {
                     self.fail("write", e);
                 }
@@ -368,7 +385,7 @@ impl Archive {
 
     pub(crate) fn get<T: BorshDeserialize>(&self, key: &[u8]) -> Option<T> {
         match self.store.get(key) {
-            Ok(Some(bytes)) => match borsh::from_slice(&bytes) {
+            Ok(Some(bytes)) => match decode_value(&bytes) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     self.fail("decode", e.to_string());
@@ -407,7 +424,7 @@ impl Archive {
         mut visit: impl FnMut(&[u8], T) -> bool,
     ) {
         let mut bad = None;
-        let result = self.store.scan(prefix, newest_first, &mut |k, v| match borsh::from_slice::<T>(v) {
+        let result = self.store.scan(prefix, newest_first, &mut |k, v| match decode_value::<T>(v) {
             Ok(value) => visit(k, value),
             Err(e) => {
                 bad = Some(e.to_string());

@@ -8,11 +8,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_net::{Handler, HandlerError, Participants};
-use dtenge_store::{Journal, Recovery, StoreError};
+use dtenge_store::versioned::kinds;
+use dtenge_store::{Format, FormatError, Journal, Recovery, StoreError};
 use dtenge_types::{Address, IinBin, ParticipantId};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountId, HolderKind};
+
+/// The directory's journal records (one [`DaEntry`] each). Format 0
+/// (release 9e7a3dd) wrote them untagged; format 1 tags them.
+pub const RECORD: Format = Format { kind: kinds::DIRECTORY_RECORD, version: 1, name: "directory record" };
+/// The directory's snapshots (every entry), tagged from format 1.
+pub const SNAPSHOT: Format = Format { kind: kinds::DIRECTORY_SNAPSHOT, version: 1, name: "directory snapshot" };
 
 /// One DA as the directory knows it.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -81,15 +88,22 @@ impl DirectoryService {
         recovery: Recovery,
     ) -> Result<Arc<Self>, StoreError> {
         let mut entries = BTreeMap::new();
-        if let Some((_, bytes)) = &recovery.snapshot
-            && let Ok(list) = borsh::from_slice::<Vec<DaEntry>>(bytes)
-        {
+        let damaged = |what: String, e: FormatError| StoreError::Corrupt {
+            file: std::path::PathBuf::from("directory journal"),
+            offset: 0,
+            reason: format!("{what}: {e}"),
+        };
+        if let Some((seq, bytes)) = &recovery.snapshot {
+            let list: Vec<DaEntry> = SNAPSHOT
+                .decode(bytes, dtenge_store::RECORD_BYTES_MAX)
+                .map_err(|e| damaged(format!("snapshot {seq}"), e))?;
             entries.extend(list.into_iter().map(|e| (e.address, e)));
         }
-        for (_, bytes) in &recovery.records {
-            if let Ok(entry) = borsh::from_slice::<DaEntry>(bytes) {
-                entries.insert(entry.address, entry);
-            }
+        for (seq, bytes) in &recovery.records {
+            let entry: DaEntry = RECORD
+                .decode(bytes, dtenge_store::RECORD_BYTES_MAX)
+                .map_err(|e| damaged(format!("record {seq}"), e))?;
+            entries.insert(entry.address, entry);
         }
         Ok(Arc::new(DirectoryService { participants, journal, entries: Mutex::new(entries) }))
     }
@@ -106,11 +120,15 @@ impl DirectoryService {
             let mut entries = self.entries();
             match entries.get(&entry.address) {
                 Some(existing) if existing == &entry => None,
-                Some(existing) => {
+                // An address belongs to one DA platform-wide: another node's
+                // address is never taken over. Its own host may correct the
+                // entry (an opening registered, then lost in a crash before
+                // the node journaled it, is opened again).
+                Some(existing) if existing.host != entry.host => {
                     return Err(format!("address {} is already registered at {}", entry.address, existing.host));
                 }
-                None => {
-                    let bytes = borsh::to_vec(&entry).map_err(|e| e.to_string())?;
+                Some(_) | None => {
+                    let bytes = RECORD.encode(&entry);
                     let pending = self.journal.append(bytes).map_err(|e| e.to_string())?;
                     entries.insert(entry.address, entry);
                     Some(pending)

@@ -19,6 +19,7 @@ pub mod batcher;
 pub mod build;
 pub mod conversion;
 pub mod directory;
+pub mod guard;
 pub mod pvp;
 pub mod regime;
 pub mod service;
@@ -122,6 +123,10 @@ pub enum NodeError {
     /// The client holds the key.
     #[error("digital account {0} holds its own key: the client must sign the transaction")]
     ClientSigns(String),
+    /// The directory gives the address to another node (or to none): this
+    /// node credits only addresses registered to it.
+    #[error("address {0} is not registered to this node: tokens for it are credited only where the directory says")]
+    NotHostedHere(String),
     /// The recipient address is not registered anywhere.
     #[error("no digital account with address {0} is registered on the platform")]
     UnknownRecipient(String),

@@ -16,11 +16,12 @@ use dtenge_ledger::Context;
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{
-    Address, Amount, Command, Currency, ParticipantId, Token, TokenId, Transaction, TxBody, TxSignature,
+    Address, Amount, Command, Currency, ParticipantId, Token, TokenId, Transaction, TxBody, TxId, TxSignature,
 };
 
 use crate::NodeError;
 use crate::accounts::AccountId;
+use crate::guard::{Clearance, Outflow};
 use crate::service::{NodeAnswer, NodeRequest, NodeService, TxOutcome};
 use crate::state::NodeRecord;
 
@@ -45,6 +46,23 @@ fn standard_of(currency: Currency) -> impl Fn(&Token) -> bool {
     move |t: &Token| t.is_standard() && t.currency == currency
 }
 
+/// A PvP leg as the payer's guard sees it: tier limits are in DT, so a leg
+/// in another currency counts nothing against them (a freeze still applies).
+fn dt_leg(currency: Currency, amount: Amount) -> Outflow {
+    let dt = if currency == Currency::DT { amount } else { Amount::ZERO };
+    Outflow::Pay { amount: dt, standard: dt }
+}
+
+/// What A proposes to B.
+struct Proposal {
+    payer: Address,
+    counterparty: Address,
+    counterparty_node: ParticipantId,
+    quote: Currency,
+    quote_amount: Amount,
+    base: Currency,
+}
+
 impl NodeService {
     /// Party A (a DA of this node) gives `amount` of `base` to party B
     /// (`counterparty`, on any node) and receives `quote` at the FX oracle's rate.
@@ -56,7 +74,7 @@ impl NodeService {
         amount: Amount,
         quote: Currency,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer_keys(from)?;
+        let account = self.account(from)?;
         let OracleAnswer::Rate(Some(rate)) = self.ask_oracle(OracleRequest::GetRate { base, quote }).await? else {
             return Err(NodeError::Oracle(format!("no current {base}/{quote} rate on the oracle")));
         };
@@ -65,10 +83,12 @@ impl NodeService {
             return Err(NodeError::Invalid(format!("{amount} {base} buys nothing at the current rate")));
         }
         let counterparty_node = self.host_of(&counterparty).await?;
+        let clearance = self.clear(&account, dt_leg(base, amount)).await?;
+        let keys = Self::custodial_keys(&account)?;
         // A's part: A's inputs, B's leg, A's change.
         let partial = {
             let mut state = self.state_mut();
-            let inputs = state.vault.select(&account.id, amount, standard_of(base))?;
+            let inputs = state.vault.select(&clearance, amount, standard_of(base))?;
             let total = Amount::checked_sum(inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
             let change = total.checked_sub(amount).ok_or(NodeError::Overflow)?;
             let mut outputs = vec![Token::standard(base, amount, counterparty, counterparty_node.clone())];
@@ -83,44 +103,62 @@ impl NodeService {
                 memo: None,
             };
             let ids: Vec<TokenId> = body.inputs.to_vec();
-            state.vault.reserve(&ids, body.id())?;
+            state.vault.reserve(&clearance, &ids, body.id())?;
             (body, inputs.into_iter().map(|(_, t)| t).collect::<Vec<Token>>())
         };
         let (partial_body, a_inputs) = partial;
         let partial_id = partial_body.id();
         let a_ids: Vec<TokenId> = partial_body.inputs.to_vec();
+        let mut cosigned = None;
         let result = self
             .finish_pvp(
-                &account.address,
+                &clearance,
                 keys,
                 partial_body.clone(),
                 a_inputs,
-                counterparty,
-                counterparty_node,
-                quote,
-                quote_amount,
-                base,
+                Proposal {
+                    payer: account.address,
+                    counterparty,
+                    counterparty_node: counterparty_node.clone(),
+                    quote,
+                    quote_amount,
+                    base,
+                },
+                &mut cosigned,
             )
             .await;
         if result.is_err() {
-            self.state_mut().vault.unreserve(&a_ids, partial_id);
+            // A refusal frees at once what it reserved: A's tokens under
+            // either id, and B's leg at B's node (B's tokens stay safe:
+            // the notary lets only one spend of them through).
+            {
+                let mut state = self.state_mut();
+                state.vault.unreserve(&a_ids, partial_id);
+                if let Some(final_id) = cosigned {
+                    state.vault.unreserve(&a_ids, final_id);
+                }
+            }
+            if let Some(tx) = cosigned
+                && !self.read(|s| s.knows_tx(&tx))
+                && let Err(e) = self.call_node(&counterparty_node, NodeRequest::PvpAbandon { tx }).await
+            {
+                tracing::info!(%tx, error = %e, "the counterparty frees its leg when the window closes");
+            }
         }
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn finish_pvp(
         &self,
-        a: &Address,
+        clearance: &Clearance,
         keys: Vec<dtenge_crypto::SecretKey>,
         partial: TxBody,
         a_inputs: Vec<Token>,
-        counterparty: Address,
-        counterparty_node: ParticipantId,
-        quote: Currency,
-        quote_amount: Amount,
-        base: Currency,
+        proposal: Proposal,
+        cosigned: &mut Option<TxId>,
     ) -> Result<TxOutcome, NodeError> {
+        let Proposal { payer, counterparty, counterparty_node, quote, quote_amount, base } = proposal;
+        let a = &payer;
         let request = NodeRequest::PvpPropose {
             body: Box::new(partial.clone()),
             inputs: a_inputs.clone(),
@@ -138,6 +176,7 @@ impl NodeService {
         // B may only add: our inputs and outputs must come first, unchanged,
         // and A's leg must be exactly the quoted amount.
         let body = contribution.body;
+        *cosigned = Some(body.id());
         let ours_kept = body.inputs.starts_with(&partial.inputs)
             && body.outputs.starts_with(&partial.outputs)
             && body.command == partial.command
@@ -155,7 +194,7 @@ impl NodeService {
             let mut state = self.state_mut();
             let ours: Vec<TokenId> = partial.inputs.to_vec();
             state.vault.unreserve(&ours, partial.id());
-            state.vault.reserve(&ours, final_id)?;
+            state.vault.reserve(clearance, &ours, final_id)?;
         }
         let mut tx = Transaction::unsigned(body.clone());
         match self.ask_oracle(OracleRequest::Attest { body, request: AttestRequest::Pvp { base } }).await? {
@@ -183,7 +222,7 @@ impl NodeService {
     }
 
     /// B's node: adds B's leg to a proposed PvP and signs it.
-    pub(crate) fn cosign_pvp(
+    pub(crate) async fn cosign_pvp(
         &self,
         from: &ParticipantId,
         body: TxBody,
@@ -198,7 +237,7 @@ impl NodeService {
         let account = self
             .read(|s| s.account_of(&counterparty).cloned())
             .ok_or_else(|| NodeError::UnknownRecipient(counterparty.to_string()))?;
-        let (_, keys) = self.payer_keys(&account.id)?;
+        let keys = Self::custodial_keys(&account)?;
         let a =
             a_inputs.first().map(|t| t.owner).ok_or_else(|| NodeError::Invalid("the proposal has no inputs".into()))?;
         if a_inputs.len() != body.inputs.len() || a_inputs.iter().any(|t| t.host != *from) {
@@ -209,8 +248,9 @@ impl NodeService {
         if b_leg.is_zero() {
             return Err(NodeError::Invalid("the proposal gives the counterparty nothing".into()));
         }
+        let clearance = self.clear(&account, dt_leg(quote, quote_amount)).await?;
         let mut state = self.state_mut();
-        let b_inputs = state.vault.select(&account.id, quote_amount, standard_of(quote))?;
+        let b_inputs = state.vault.select(&clearance, quote_amount, standard_of(quote))?;
         let total = Amount::checked_sum(b_inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
         let change = total.checked_sub(quote_amount).ok_or(NodeError::Overflow)?;
         let mut inputs = body.inputs.to_vec();
@@ -223,9 +263,9 @@ impl NodeService {
         let full = TxBody { inputs: inputs.try_into()?, outputs: outputs.try_into()?, ..body };
         let id = full.id();
         let ids: Vec<TokenId> = b_inputs.iter().map(|(id, _)| *id).collect();
-        state.vault.reserve(&ids, id)?;
+        state.vault.reserve(&clearance, &ids, id)?;
         drop(state);
-        self.hold_cosigned(id, ids, full.window.not_after);
+        self.keep_cosigned(id, from.clone(), ids, full.window.not_after);
         let key = keys.first().ok_or_else(|| NodeError::ClientSigns(account.id.to_string()))?;
         let signature = TxSignature {
             signer: dtenge_crypto::Signer::public_key(key),

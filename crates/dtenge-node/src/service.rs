@@ -38,6 +38,7 @@ use crate::archive::Archive;
 use crate::batcher::{Batcher, SendBatch};
 use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
+use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, PendingOutflows, Standing};
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Outgoing, Status};
 use crate::vault::Balances;
 
@@ -133,6 +134,12 @@ pub enum NodeRequest {
     /// one envelope (at most [`MAX_LINK_BATCH`]); answered with
     /// [`NodeAnswer::Batch`], one answer per item, in order.
     Batch(Vec<LinkRequest>),
+    /// The proposer of a PvP gives it up: the receiver frees the leg it
+    /// co-signed at once.
+    PvpAbandon {
+        /// The transaction.
+        tx: TxId,
+    },
 }
 
 impl dtenge_net::authz::Authorized for NodeRequest {
@@ -147,6 +154,7 @@ impl dtenge_net::authz::Authorized for NodeRequest {
             NodeRequest::Policy(_) => Operation::NodePolicy,
             NodeRequest::Report { .. } => Operation::NodeReport,
             NodeRequest::Batch(_) => Operation::NodeBatch,
+            NodeRequest::PvpAbandon { .. } => Operation::NodePvpAbandon,
         }
     }
 }
@@ -235,9 +243,9 @@ pub struct NodeService {
     notice_cursor: AtomicU64,
     /// Payments built for DAs whose holders sign themselves, awaiting their signature.
     awaiting: Mutex<std::collections::HashMap<TxId, Plan>>,
-    /// PvP legs this node signed for another node's transaction: reserved
-    /// inputs and the end of the transaction's window.
-    cosigned: Mutex<std::collections::HashMap<TxId, (Vec<TokenId>, Timestamp)>>,
+    /// PvP legs this node signed for another node's transaction: the
+    /// proposing node, reserved inputs and the end of the transaction's window.
+    cosigned: Mutex<std::collections::HashMap<TxId, Cosigned>>,
     /// Claims of concurrent payments, sent to the notary in batches.
     notary_batcher: Batcher<TxClaim, Verdict>,
     /// Deliveries and pre-checks to each other node, sent in batches.
@@ -248,6 +256,10 @@ pub struct NodeService {
     /// The notary (one process or a replicated group): batches, receipts,
     /// their verification.
     notary: Arc<NotaryClient>,
+    /// Held while a DA is being opened (directory first, then the journal).
+    opening: tokio::sync::Mutex<()>,
+    /// Payments the guard cleared that no DA's book counts yet.
+    pending: PendingOutflows,
 }
 
 /// Sends one batch of deliveries and pre-checks to node `to`.
@@ -267,6 +279,10 @@ async fn send_link_batch(
     }
 }
 
+/// A PvP leg this node signed for another node's transaction: the proposing
+/// node, the reserved inputs and the end of the transaction's window.
+type Cosigned = (ParticipantId, Vec<TokenId>, Timestamp);
+
 /// A transaction ready to go: body, resolved inputs, who signs, what the oracle must attest.
 struct Plan {
     account: AccountId,
@@ -274,6 +290,9 @@ struct Plan {
     inputs: Vec<Token>,
     signers: Vec<SecretKey>,
     attest: Option<AttestRequest>,
+    /// The payer's guard's permission; dropped once `Prepared` is journaled
+    /// (the DA's book then counts the amount) or the operation is refused.
+    clearance: Clearance,
 }
 
 impl NodeService {
@@ -300,16 +319,17 @@ impl NodeService {
                             .into(),
                     ));
                 }
-                let mut state = borsh::from_slice::<NodeState>(bytes)
-                    .map_err(|e| NodeError::Storage(format!("node snapshot does not decode: {e}")))?;
+                let mut state =
+                    NodeState::decode_snapshot(bytes).map_err(|e| NodeError::Storage(format!("node snapshot: {e}")))?;
                 state.set_archive(archive.clone());
                 state
             }
             None => NodeState::with_archive(archive.clone()),
         };
+        state.set_host(config.id.clone());
         for (seq, bytes) in &recovery.records {
-            let record: NodeRecord = borsh::from_slice(bytes)
-                .map_err(|e| NodeError::Storage(format!("node journal record {seq} does not decode: {e}")))?;
+            let record =
+                NodeRecord::decode(bytes).map_err(|e| NodeError::Storage(format!("node journal record {seq}: {e}")))?;
             state.apply(&record);
         }
         let stale = state.drop_entries_ahead_of_journal();
@@ -345,6 +365,8 @@ impl NodeService {
             links: Mutex::new(std::collections::HashMap::new()),
             hosts: Mutex::new(std::collections::HashMap::new()),
             notary,
+            opening: tokio::sync::Mutex::new(()),
+            pending: PendingOutflows::default(),
         }))
     }
 
@@ -433,8 +455,7 @@ impl NodeService {
         let mut last = None;
         for record in &records {
             state.admit(record)?;
-            let bytes = borsh::to_vec(record).map_err(|e| NodeError::Storage(e.to_string()))?;
-            last = Some(self.journal.append(bytes).map_err(store)?);
+            last = Some(self.journal.append(record.encode()).map_err(store)?);
             state.apply(record);
         }
         Ok(last)
@@ -482,6 +503,11 @@ impl NodeService {
         self.open_with(holder, address, Custody::Custodial(Box::new(key)), kyc).await
     }
 
+    /// Opens a DA: the directory first takes the address for this node (it
+    /// refuses an address another node's DA has), and only then is the DA
+    /// journaled, so a refused opening leaves nothing on the node or in the
+    /// directory. Openings run one at a time, so concurrent ones never share
+    /// an id.
     async fn open_with(
         &self,
         holder: Holder,
@@ -489,32 +515,23 @@ impl NodeService {
         custody: Custody,
         kyc: KycState,
     ) -> Result<Account, NodeError> {
+        let _one_at_a_time = self.opening.lock().await;
         holder.check().map_err(NodeError::Invalid)?;
         if self.state().account_of(&address).is_some() {
             return Err(NodeError::Invalid(format!("a DA with address {address} already exists")));
         }
-        crate::witness::tell(&self.config.id, crate::witness::Produced::Account(address)).await?;
-        // The id is taken and journaled in one critical section, so concurrent
-        // openings never share an id.
-        let (account, pending) = {
-            let mut state = self.state();
-            let account = Account {
-                id: AccountId::new(&self.config.id, state.opened.saturating_add(1)),
-                holder,
-                address,
-                custody,
-                kyc,
-                opened_at: self.clock.now(),
-                closed: false,
-            };
-            let record = NodeRecord::AccountOpened(account.clone());
-            let bytes = borsh::to_vec(&record).map_err(|e| NodeError::Storage(e.to_string()))?;
-            let pending = self.journal.append(bytes).map_err(store)?;
-            state.apply(&record);
-            (account, pending)
+        let account = Account {
+            id: AccountId::new(&self.config.id, self.state().opened.saturating_add(1)),
+            holder,
+            address,
+            custody,
+            kyc,
+            opened_at: self.clock.now(),
+            closed: false,
         };
-        pending.durable().await.map_err(store)?;
         self.register(&account).await?;
+        crate::witness::tell(&self.config.id, crate::witness::Produced::Account(address)).await?;
+        self.record(vec![NodeRecord::AccountOpened(account.clone())]).await?;
         Ok(account)
     }
 
@@ -530,7 +547,10 @@ impl NodeService {
         };
         match self.directory(DirectoryRequest::Register(entry)).await? {
             DirectoryAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            _ => Ok(()),
+            _ => {
+                self.remember_host(account.address, self.config.id.clone());
+                Ok(())
+            }
         }
     }
 
@@ -610,17 +630,44 @@ impl NodeService {
     // ------------------------------------------------------------------
     // Operations
 
-    fn payer(&self, id: &AccountId) -> Result<(Account, Vec<SecretKey>), NodeError> {
-        let account = self.account(id)?;
-        if account.closed {
-            return Err(NodeError::AccountClosed(id.to_string()));
+    /// The custodial key the node signs with for `account`.
+    fn keys_of(account: &Account) -> Result<Vec<SecretKey>, NodeError> {
+        let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(account.id.to_string()))?;
+        Ok(vec![key])
+    }
+
+    /// Runs the payer's guard for `outflow` from `account` (see [`crate::guard`]):
+    /// tops the DA up from its linked bank account when the guard asks, then
+    /// asks again.
+    pub(crate) async fn clear(&self, account: &Account, outflow: Outflow) -> Result<Clearance, NodeError> {
+        let mut topped_up = false;
+        loop {
+            let cleared = {
+                let state = self.state();
+                let current =
+                    state.accounts.get(&account.id).ok_or_else(|| NodeError::UnknownAccount(account.id.to_string()))?;
+                let standing = Standing {
+                    account: current,
+                    limits: state.limits_of(current),
+                    spent_today: state.spent_on_day(&current.id, self.clock.now()),
+                    orders: state.active_orders(&current.id),
+                    free_standard: state.vault.available(&current.id, standard_dt)?,
+                    linked_bank_account: state.profile(&current.id).linked_bank_account,
+                };
+                guard::clear(&standing, outflow, &self.pending)?
+            };
+            match cleared {
+                Cleared::Go(clearance) => return Ok(clearance),
+                Cleared::TopUp { shortfall, bank_account } if !topped_up => {
+                    // Boxed: the top-up is itself a guarded conversion.
+                    Box::pin(self.waterfall(account, shortfall, &bank_account)).await?;
+                    topped_up = true;
+                }
+                Cleared::TopUp { shortfall, .. } => {
+                    return Err(NodeError::FundsInFlight { requested: shortfall, available: Amount::ZERO });
+                }
+            }
         }
-        if account.kyc != KycState::Verified {
-            return Err(NodeError::KycNotVerified(id.to_string()));
-        }
-        self.not_frozen(id)?;
-        let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(id.to_string()))?;
-        Ok((account, vec![key]))
     }
 
     /// For a DA whose holder keeps the key (SPEC §5: "the client signs
@@ -634,21 +681,15 @@ impl NodeService {
         memo: Option<Memo>,
     ) -> Result<Transaction, NodeError> {
         let account = self.account(from)?;
-        if account.closed {
-            return Err(NodeError::AccountClosed(from.to_string()));
-        }
-        if account.kyc != KycState::Verified {
-            return Err(NodeError::KycNotVerified(from.to_string()));
-        }
         if account.key().is_some() {
             return Err(NodeError::Invalid(format!("{from} is custodial: the node signs; use pay")));
         }
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.payees(to).await?;
-        self.outgoing_guard(&account, total).await?;
+        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let draft = self.draft(&account, memo);
         let plan = self
-            .plan(&account, Vec::new(), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            .plan(clearance, Vec::new(), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
@@ -663,6 +704,12 @@ impl NodeService {
             NodeError::Invalid(format!("no prepared transaction {id} awaits a signature (expired or unknown)"))
         })?;
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
+        // Orders placed while the client was signing apply too.
+        let account = self.account(&plan.account)?;
+        if let Err(e) = self.clear(&account, Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO }).await {
+            self.state().vault.unreserve(&input_ids, id);
+            return Err(e);
+        }
         if let Some(revoked) = tx.signatures.iter().find(|s| self.is_revoked(&s.signer)) {
             self.state().vault.unreserve(&input_ids, id);
             return Err(NodeError::Forbidden(format!(
@@ -675,18 +722,23 @@ impl NodeService {
             self.state().vault.unreserve(&input_ids, id);
             return Err(NodeError::Rejected(rejection));
         }
-        self.record(vec![NodeRecord::Prepared {
-            tx: tx.clone(),
-            inputs: plan.inputs.clone(),
-            account: plan.account.clone(),
-            at: self.clock.now(),
-        }])
-        .await?;
+        if let Err(e) = self
+            .record(vec![NodeRecord::Prepared {
+                tx: tx.clone(),
+                inputs: plan.inputs.clone(),
+                account: plan.account.clone(),
+                at: self.clock.now(),
+            }])
+            .await
+        {
+            self.state().vault.unreserve(&input_ids, id);
+            return Err(e);
+        }
         self.submit(tx, plan.inputs, plan.account).await
     }
 
-    pub(crate) fn payer_keys(&self, id: &AccountId) -> Result<(Account, Vec<SecretKey>), NodeError> {
-        self.payer(id)
+    pub(crate) fn custodial_keys(account: &Account) -> Result<Vec<SecretKey>, NodeError> {
+        Self::keys_of(account)
     }
 
     pub(crate) fn state_mut(&self) -> MutexGuard<'_, NodeState> {
@@ -706,9 +758,26 @@ impl NodeService {
         self.submit(tx, inputs, account).await
     }
 
-    /// Remembers a PvP leg signed for another node, to free it if unused.
-    pub(crate) fn hold_cosigned(&self, tx: TxId, inputs: Vec<TokenId>, until: Timestamp) {
-        self.cosigned.lock().unwrap_or_else(|p| p.into_inner()).insert(tx, (inputs, until));
+    /// Remembers a PvP leg signed for `proposer`'s transaction, to free it if unused.
+    pub(crate) fn keep_cosigned(&self, tx: TxId, proposer: ParticipantId, inputs: Vec<TokenId>, until: Timestamp) {
+        self.cosigned.lock().unwrap_or_else(|p| p.into_inner()).insert(tx, (proposer, inputs, until));
+    }
+
+    /// The proposer of a PvP this node co-signed gave it up: its leg is
+    /// free at once. Freeing early is safe: should the proposer submit it
+    /// anyway, the notary lets only one spend of these tokens through.
+    pub(crate) fn abandon_cosigned(&self, from: &ParticipantId, tx: TxId) -> Result<(), NodeError> {
+        let mut cosigned = self.cosigned.lock().unwrap_or_else(|p| p.into_inner());
+        match cosigned.get(&tx) {
+            Some((proposer, _, _)) if proposer == from => {}
+            Some(_) => return Err(NodeError::Forbidden(format!("PvP {tx} was proposed by another node"))),
+            None => return Ok(()),
+        }
+        if let Some((_, inputs, _)) = cosigned.remove(&tx) {
+            drop(cosigned);
+            self.state().vault.unreserve(&inputs, tx);
+        }
+        Ok(())
     }
 
     /// Frees the inputs of prepared transactions whose window has closed.
@@ -722,8 +791,8 @@ impl NodeService {
         };
         let now_expired: Vec<(TxId, Vec<TokenId>)> = {
             let mut cosigned = self.cosigned.lock().unwrap_or_else(|p| p.into_inner());
-            let ids: Vec<TxId> = cosigned.iter().filter(|(_, (_, until))| *until < now).map(|(id, _)| *id).collect();
-            ids.into_iter().filter_map(|id| cosigned.remove(&id).map(|(inputs, _)| (id, inputs))).collect()
+            let ids: Vec<TxId> = cosigned.iter().filter(|(_, (_, _, until))| *until < now).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| cosigned.remove(&id).map(|(_, inputs, _)| (id, inputs))).collect()
         };
         let mut state = self.state();
         for (id, inputs) in expired.into_iter().chain(now_expired) {
@@ -749,25 +818,46 @@ impl NodeService {
         Ok(out)
     }
 
-    /// The node hosting `address`.
+    /// The node hosting `address`, as the directory names it: an address
+    /// belongs to one DA platform-wide, so a DA of this node with the same
+    /// address that the directory gives to another node (opened before
+    /// openings were registered first) is never paid. The directory's
+    /// answers are remembered: an address never moves to another host.
     pub async fn host_of(&self, address: &Address) -> Result<ParticipantId, NodeError> {
-        if self.state().account_of(address).is_some() {
-            return Ok(self.config.id.clone());
-        }
         if let Some(host) = self.hosts.lock().unwrap_or_else(|p| p.into_inner()).get(address) {
             return Ok(host.clone());
         }
-        match self.directory(DirectoryRequest::Lookup(*address)).await? {
-            DirectoryAnswer::Entry(Some(entry)) => {
-                let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-                if hosts.len() >= HOST_CACHE {
-                    hosts.clear();
-                }
-                hosts.insert(*address, entry.host.clone());
+        match self.directory(DirectoryRequest::Lookup(*address)).await {
+            Ok(DirectoryAnswer::Entry(Some(entry))) => {
+                self.remember_host(*address, entry.host.clone());
                 Ok(entry.host)
             }
-            _ => Err(NodeError::UnknownRecipient(address.to_string())),
+            Ok(_) => Err(NodeError::UnknownRecipient(address.to_string())),
+            // The directory is down: a DA of this node is paid here, as a
+            // payment between two of its own clients needs no one else.
+            Err(e @ NodeError::Unavailable(_)) => match self.state().account_of(address) {
+                Some(_) => Ok(self.config.id.clone()),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
         }
+    }
+
+    /// Whether the directory gives `address` to this node.
+    pub(crate) async fn hosted_here(&self, address: &Address) -> Result<bool, NodeError> {
+        match self.host_of(address).await {
+            Ok(host) => Ok(host == self.config.id),
+            Err(NodeError::UnknownRecipient(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remember_host(&self, address: Address, host: ParticipantId) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if hosts.len() >= HOST_CACHE {
+            hosts.clear();
+        }
+        hosts.insert(address, host);
     }
 
     /// Finds DAs of a holder anywhere on the platform.
@@ -782,7 +872,7 @@ impl NodeService {
     /// never pick the same tokens.
     fn plan(
         &self,
-        account: &Account,
+        clearance: Clearance,
         signers: Vec<SecretKey>,
         attest: Option<AttestRequest>,
         amount: Amount,
@@ -790,28 +880,30 @@ impl NodeService {
         build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
     ) -> Result<Plan, NodeError> {
         let mut state = self.state();
-        let inputs = state.vault.select(&account.id, amount, wanted)?;
+        let inputs = state.vault.select(&clearance, amount, wanted)?;
         let body = build(&inputs)?;
         let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
-        state.vault.reserve(&ids, body.id())?;
+        state.vault.reserve(&clearance, &ids, body.id())?;
         Ok(Plan {
-            account: account.id.clone(),
+            account: clearance.account().clone(),
             body,
             inputs: inputs.into_iter().map(|(_, t)| t).collect(),
             signers,
             attest,
+            clearance,
         })
     }
 
     /// A standard payment to one or several DAs (SPEC §4.3).
     pub async fn pay(&self, from: &AccountId, to: &[PayTo], memo: Option<Memo>) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.payees(to).await?;
-        self.outgoing_guard(&account, total).await?;
+        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
         let plan =
-            self.plan(&account, keys, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, keys, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let outcome = self.execute(plan).await?;
         self.sweep_local(payees.iter().map(|p| p.address)).await;
         Ok(outcome)
@@ -838,9 +930,11 @@ impl NodeService {
         reference: Option<&str>,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let payees = self.payees(to).await?;
         let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
+        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: Amount::ZERO }).await?;
+        let keys = Self::keys_of(&account)?;
         // All inputs must share one marking: pick the rule of the largest marked token (or the named reference).
         let rule = {
             let state = self.state();
@@ -864,7 +958,7 @@ impl NodeService {
                 && t.encumbrance.is_none()
         };
         let plan =
-            self.plan(&account, keys, None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, keys, None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
         self.execute(plan).await
     }
 
@@ -876,10 +970,13 @@ impl NodeService {
         rule: MarkingRule,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let amount = recipient.amount;
+        let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(&account, keys, None, recipient.amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
             build::mark_address(&draft, inputs, &payee, rule)
         })?;
         self.execute(plan).await
@@ -893,10 +990,13 @@ impl NodeService {
         parameter: ParameterId,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let amount = recipient.amount;
+        let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), recipient.amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
             build::mark_parameter(&draft, inputs, &payee, parameter)
         })?;
         self.execute(plan).await
@@ -913,7 +1013,7 @@ impl NodeService {
         cash_out: bool,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let state = self
             .oracle(OracleRequest::GetContract { parameter: parameter.clone(), contract: contract.clone() })
             .await?;
@@ -924,12 +1024,14 @@ impl NodeService {
         let purpose =
             if cash_out { ContractPurpose::CashOut { bank: recipient.address } } else { ContractPurpose::Transfer };
         let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let clearance = self.clear(&account, Outflow::Pay { amount: recipient.amount, standard: Amount::ZERO }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
         let wanted = |t: &Token| {
             matches!(&t.marking, Some(Marking::Parameter(m)) if m.parameter == parameter) && t.encumbrance.is_none()
         };
         let plan = self.plan(
-            &account,
+            clearance,
             keys,
             Some(AttestRequest::ContractPayment { purpose }),
             recipient.amount,
@@ -942,7 +1044,7 @@ impl NodeService {
     /// Holds funds for an oracle event (SPEC §4.1): the event's amount, or
     /// `amount` for a campaign contribution.
     pub async fn hold(&self, from: &AccountId, event: EventId, amount: Option<Amount>) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let spec = self.event(&event).await?.spec;
         let amount = spec
             .amount
@@ -955,8 +1057,10 @@ impl NodeService {
             valid_until: spec.hold_valid_until(),
             kind: spec.kind.hold_kind(),
         };
+        let clearance = self.clear(&account, Outflow::Commit { amount }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
             build::hold(&draft, inputs, amount, hold)
         })?;
         self.execute(plan).await
@@ -996,9 +1100,10 @@ impl NodeService {
         }
         let held = self.state().vault.available(&account.id, Self::held_by(event))?;
         let amount = releasable.min(held);
+        let clearance = self.clear(&account, Outflow::Exempt(Exemption::Release)).await?;
         let draft = self.draft(&account, None);
         let plan =
-            self.plan(&account, Vec::new(), Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
+            self.plan(clearance, Vec::new(), Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
                 build::release(&draft, inputs, amount)
             })?;
         self.execute(plan).await
@@ -1010,7 +1115,8 @@ impl NodeService {
         let held = self.state().vault.available(&account.id, Self::held_by(event))?;
         let draft = self.draft(&account, None);
         let attest = (!expire).then_some(AttestRequest::Plain);
-        let plan = self.plan(&account, Vec::new(), attest, held, Self::held_by(event), |inputs| {
+        let clearance = self.clear(&account, Outflow::Exempt(Exemption::Return)).await?;
+        let plan = self.plan(clearance, Vec::new(), attest, held, Self::held_by(event), |inputs| {
             build::unhold(&draft, inputs, event.clone(), expire)
         })?;
         self.execute(plan).await
@@ -1019,7 +1125,7 @@ impl NodeService {
     /// Pays an e-invoice registered on the oracle (SPEC §4.2.3): own VAT
     /// tokens first, standard tokens for the rest.
     pub async fn pay_invoice(&self, from: &AccountId, invoice: InvoiceId) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let OracleAnswer::Invoice(Some(state)) = self.oracle(OracleRequest::GetInvoice(invoice.clone())).await? else {
             return Err(NodeError::Oracle(format!("e-invoice {invoice} is not registered")));
         };
@@ -1033,31 +1139,35 @@ impl NodeService {
         let seller = self.payees(&[PayTo { address: inv.seller, amount: Amount::from_tiyn(1) }]).await?.remove(0);
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
+        let total = inv.net.checked_add(inv.vat).ok_or(NodeError::Overflow)?;
+        let own_vat = self.state().vault.available(&account.id, is_vat)?;
+        let from_standard =
+            inv.net.checked_add(inv.vat.checked_sub(own_vat).unwrap_or(Amount::ZERO)).ok_or(NodeError::Overflow)?;
+        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: from_standard }).await?;
+        let keys = Self::keys_of(&account)?;
         let plan = {
             let mut st = self.state();
-            let vat_inputs = st.vault.select(&account.id, inv.vat, is_vat).unwrap_or_else(|_| {
+            let vat_inputs = match st.vault.select(&clearance, inv.vat, is_vat) {
+                Ok(enough) => enough,
                 // Fewer VAT tokens than the VAT part: take them all.
-                st.vault
-                    .of_account(&account.id)
-                    .filter(|(_, s)| s.reserved_by.is_none() && is_vat(&s.token))
-                    .map(|(id, s)| (*id, s.token.clone()))
-                    .collect()
-            });
+                Err(_) => st.vault.select_all(&clearance, is_vat, dtenge_types::MAX_INPUTS),
+            };
             let vat_in = Amount::checked_sum(vat_inputs.iter().map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)?;
             let std_needed = inv.net.checked_add(inv.vat.saturating_sub(vat_in)).ok_or(NodeError::Overflow)?;
             let mut inputs = vat_inputs;
             if !std_needed.is_zero() {
-                inputs.extend(st.vault.select(&account.id, std_needed, standard_dt)?);
+                inputs.extend(st.vault.select(&clearance, std_needed, standard_dt)?);
             }
             let body = build::pay_invoice(&draft, &inputs, &seller, inv.net, inv.vat, invoice)?;
             let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
-            st.vault.reserve(&ids, body.id())?;
+            st.vault.reserve(&clearance, &ids, body.id())?;
             Plan {
                 account: account.id.clone(),
                 body,
                 inputs: inputs.into_iter().map(|(_, t)| t).collect(),
                 signers: keys,
                 attest: Some(AttestRequest::Plain),
+                clearance,
             }
         };
         self.execute(plan).await
@@ -1065,7 +1175,7 @@ impl NodeService {
 
     /// Pays VAT tokens to the tax authority, where they become standard.
     pub async fn pay_vat(&self, from: &AccountId, amount: Amount) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
         let authority = *self
             .config
             .params
@@ -1074,9 +1184,11 @@ impl NodeService {
             .next()
             .ok_or_else(|| NodeError::Invalid("no tax authority is configured".into()))?;
         let payee = self.payees(&[PayTo { address: authority, amount }]).await?.remove(0);
+        let clearance = self.clear(&account, Outflow::Pay { amount, standard: Amount::ZERO }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
-        let plan = self.plan(&account, keys, None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
+        let plan = self.plan(clearance, keys, None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
         self.execute(plan).await
     }
 
@@ -1089,10 +1201,12 @@ impl NodeService {
         amount: Amount,
         valid_until: Timestamp,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
+        let clearance = self.clear(&account, Outflow::Commit { amount }).await?;
+        let keys = Self::keys_of(&account)?;
         let terms = MandateTerms { mandate, grantee, valid_until };
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
             build::grant_mandate(&draft, inputs, amount, terms)
         })?;
         self.execute(plan).await
@@ -1107,14 +1221,18 @@ impl NodeService {
         to: PayTo,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let (grantee_account, keys) = self.payer(grantee)?;
+        let grantee_account = self.account(grantee)?;
+        if grantee_account.closed {
+            return Err(NodeError::AccountClosed(grantee.to_string()));
+        }
+        let keys = Self::keys_of(&grantee_account)?;
         let owner_account = self.account(owner)?;
-        self.not_frozen(owner)?;
         let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
+        let clearance = self.clear(&owner_account, Outflow::MandateDebit { amount: to.amount }).await?;
         let draft = self.draft(&grantee_account, memo);
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
         let owner_host = self.config.id.clone();
-        let plan = self.plan(&owner_account, keys, None, to.amount, wanted, |inputs| {
+        let plan = self.plan(clearance, keys, None, to.amount, wanted, |inputs| {
             build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
         })?;
         self.execute(plan).await
@@ -1122,19 +1240,26 @@ impl NodeService {
 
     /// The owner takes reserved funds back.
     pub async fn revoke_mandate(&self, from: &AccountId, mandate: &MandateId) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(from)?;
+        let account = self.account(from)?;
+        let clearance = self.clear(&account, Outflow::Exempt(Exemption::Return)).await?;
+        let keys = Self::keys_of(&account)?;
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate);
         let all = self.state().vault.available(&account.id, wanted)?;
         let draft = self.draft(&account, None);
-        let plan = self
-            .plan(&account, keys, None, all, wanted, |inputs| build::revoke_mandate(&draft, inputs, mandate.clone()))?;
+        let plan = self.plan(clearance, keys, None, all, wanted, |inputs| {
+            build::revoke_mandate(&draft, inputs, mandate.clone())
+        })?;
         self.execute(plan).await
     }
 
     /// NBK: issues DT to a bank's DA once the CBS has confirmed (SPEC §5).
     /// Another central bank's node issues its own currency the same way.
     pub async fn issue(&self, issuer: &AccountId, to: PayTo, cbs_reference: CbsRef) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(issuer)?;
+        let account = self.account(issuer)?;
+        if account.closed {
+            return Err(NodeError::AccountClosed(issuer.to_string()));
+        }
+        let keys = Self::keys_of(&account)?;
         let currency = self
             .config
             .params
@@ -1145,7 +1270,16 @@ impl NodeService {
             .ok_or_else(|| NodeError::Invalid(format!("{issuer} is not the issuer of any currency")))?;
         let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
         let body = build::issue(&self.draft(&account, None), &payee, cbs_reference, currency)?;
-        self.execute(Plan { account: account.id.clone(), body, inputs: Vec::new(), signers: keys, attest: None }).await
+        let clearance = self.clear(&account, Outflow::Exempt(Exemption::Issue)).await?;
+        self.execute(Plan {
+            account: account.id.clone(),
+            body,
+            inputs: Vec::new(),
+            signers: keys,
+            attest: None,
+            clearance,
+        })
+        .await
     }
 
     /// NBK: destroys `amount` of DT it holds once the CBS has credited the bank (SPEC §5).
@@ -1155,9 +1289,11 @@ impl NodeService {
         amount: Amount,
         cbs_reference: CbsRef,
     ) -> Result<TxOutcome, NodeError> {
-        let (account, keys) = self.payer(issuer)?;
+        let account = self.account(issuer)?;
+        let clearance = self.clear(&account, Outflow::Conversion { amount }).await?;
+        let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(&account, keys, None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
             build::redeem(&draft, inputs, amount, cbs_reference)
         })?;
         self.execute(plan).await
@@ -1169,11 +1305,32 @@ impl NodeService {
     async fn execute(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
         let id = plan.body.id();
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
+        let attested = plan.attest.is_some();
         match self.prepare(plan).await {
             Ok((tx, inputs, account)) => self.submit(tx, inputs, account).await,
             Err(e) => {
+                // A refused operation leaves nothing reserved: its tokens
+                // here, and what the oracle's attestation held back.
                 self.state().vault.unreserve(&input_ids, id);
+                if attested {
+                    self.abandon_attestation(id).await;
+                }
                 Err(e)
+            }
+        }
+    }
+
+    /// Tells the oracle that `tx`, which it attested, will never be
+    /// notarised, so what it reserved for it (a contract's maximum, an
+    /// e-invoice, held funds) is free for others at once.
+    async fn abandon_attestation(&self, tx: TxId) {
+        match self.oracle(OracleRequest::Abandon { tx }).await {
+            Ok(OracleAnswer::Done) => {}
+            Ok(other) => {
+                tracing::warn!(%tx, answer = ?other, "the oracle did not free the reservation now; it lapses when the window closes")
+            }
+            Err(e) => {
+                tracing::warn!(%tx, error = %e, "the oracle did not free the reservation now; it lapses when the window closes")
             }
         }
     }
@@ -1208,6 +1365,8 @@ impl NodeService {
             at: self.clock.now(),
         }])
         .await?;
+        // The DA's book counts the amount now.
+        drop(plan.clearance);
         Ok((tx, plan.inputs, plan.account))
     }
 
@@ -1270,6 +1429,9 @@ impl NodeService {
                 };
                 let reason = rejection.to_string();
                 self.record(vec![NodeRecord::Aborted { tx: id, reason: reason.clone(), spent_elsewhere }]).await?;
+                if !tx.attestations.is_empty() {
+                    self.abandon_attestation(id).await;
+                }
                 Err(NodeError::NotaryRejected(rejection))
             }
         }
@@ -1306,7 +1468,7 @@ impl NodeService {
         for t in tx.body.outputs.iter() {
             // An output to an owner of an input is change, not an incoming payment.
             let change = inputs.iter().any(|i| i.owner == t.owner);
-            if let Some(account) = state.account_of(&t.owner)
+            if let Some(account) = state.credited_account(t)
                 && !change
             {
                 out.push(NodeRecord::Notified {
@@ -1354,6 +1516,27 @@ impl NodeService {
         }
     }
 
+    /// Refuses a transaction that names this node as the host of an
+    /// address the directory gives to another node or to none: a token is
+    /// credited only to the DA the directory names.
+    async fn outputs_hosted_here(&self, tx: &Transaction) -> Result<(), NodeError> {
+        for t in tx.body.outputs.iter().filter(|t| t.host == self.config.id) {
+            if !self.hosted_here(&t.owner).await? {
+                return Err(NodeError::NotHostedHere(t.owner.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `address`, which another node means to pay, is a DA of this
+    /// node (as the directory says) that may receive `amount` now.
+    async fn accepts_incoming(&self, address: &Address, amount: Amount) -> Result<(), NodeError> {
+        if !self.hosted_here(address).await? {
+            return Err(NodeError::NotHostedHere(address.to_string()));
+        }
+        self.incoming_check(address, amount)
+    }
+
     /// Accepts a committed transaction from another node.
     pub async fn receive(
         &self,
@@ -1363,6 +1546,7 @@ impl NodeService {
         receipt: Receipt,
     ) -> Result<(), NodeError> {
         let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return Ok(()) };
+        self.outputs_hosted_here(&tx).await?;
         dtenge_ledger::verify(&checked, &Ed25519)?;
         let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else { return Ok(()) };
         pending.durable().await.map_err(store)?;
@@ -1422,7 +1606,7 @@ impl NodeService {
         {
             let state = self.state();
             for t in tx.body.outputs.iter() {
-                if let Some(account) = state.account_of(&t.owner) {
+                if let Some(account) = state.credited_account(t) {
                     let text = match &t.encumbrance {
                         Some(Encumbrance::Hold(_)) => continue,
                         _ => format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
@@ -1620,8 +1804,7 @@ impl NodeService {
     pub fn snapshot(&self) -> Result<(), NodeError> {
         let (seq, bytes, archive) = {
             let state = self.state();
-            let bytes = borsh::to_vec(&*state).map_err(|e| NodeError::Storage(e.to_string()))?;
-            (self.journal.last_seq(), bytes, state.archive().clone())
+            (self.journal.last_seq(), state.encode_snapshot(), state.archive().clone())
         };
         if !archive.durable() {
             return Err(NodeError::Storage(
@@ -1674,15 +1857,20 @@ impl NodeService {
         let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             answers.push(match item {
-                LinkRequest::CanReceive { address, amount } => Some(match self.incoming_check(address, *amount) {
-                    Ok(()) => LinkAnswer::Accepted,
-                    Err(e) => LinkAnswer::Refused(e.to_string()),
-                }),
+                LinkRequest::CanReceive { address, amount } => {
+                    Some(match self.accepts_incoming(address, *amount).await {
+                        Ok(()) => LinkAnswer::Accepted,
+                        Err(e) => refuse(e),
+                    })
+                }
                 LinkRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
-                    Ok(Some(c)) => {
-                        checked.push((i, c));
-                        None
-                    }
+                    Ok(Some(c)) => match self.outputs_hosted_here(tx).await {
+                        Ok(()) => {
+                            checked.push((i, c));
+                            None
+                        }
+                        Err(e) => Some(refuse(e)),
+                    },
                     Ok(None) => Some(LinkAnswer::Accepted),
                     Err(e) => Some(refuse(e)),
                 },
@@ -1756,13 +1944,23 @@ impl Handler for NodeService {
                 }
             }
             NodeRequest::PvpPropose { body, inputs, counterparty, quote, quote_amount } => {
-                match self.cosign_pvp(from, *body, inputs, counterparty, quote, quote_amount) {
+                match self.cosign_pvp(from, *body, inputs, counterparty, quote, quote_amount).await {
                     Ok(c) => NodeAnswer::Pvp(Box::new(c)),
+                    Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                        return Err(HandlerError::Unavailable(e));
+                    }
                     Err(e) => NodeAnswer::Refused(e.to_string()),
                 }
             }
-            NodeRequest::CanReceive { address, amount } => match self.incoming_check(&address, amount) {
+            NodeRequest::PvpAbandon { tx } => match self.abandon_cosigned(from, tx) {
                 Ok(()) => NodeAnswer::Accepted,
+                Err(e) => NodeAnswer::Refused(e.to_string()),
+            },
+            NodeRequest::CanReceive { address, amount } => match self.accepts_incoming(&address, amount).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                    return Err(HandlerError::Unavailable(e));
+                }
                 Err(e) => NodeAnswer::Refused(e.to_string()),
             },
             NodeRequest::Policy(policy) => match self.adopt_policy(from, *policy).await {

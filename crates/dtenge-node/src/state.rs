@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_store::versioned::kinds;
+use dtenge_store::{Format, FormatError};
 use dtenge_types::{
     Address, Amount, Command, Currency, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId,
 };
@@ -27,6 +29,40 @@ use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Rei
 use crate::vault::Vault;
 use dtenge_crypto::PublicKey;
 use dtenge_types::OrderRef;
+
+/// The node's journal records. Format 0 (release 9e7a3dd) wrote them
+/// untagged; format 1 tags them; [`NodeRecord`]'s variants were only appended to.
+pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 1, name: "node record" };
+/// The node's snapshots ([`NodeState`] without its archive), tagged from format 1.
+pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 1, name: "node snapshot" };
+
+/// Largest record or snapshot a node decodes.
+const STORED_BYTES_MAX: usize = dtenge_store::RECORD_BYTES_MAX;
+
+impl NodeRecord {
+    /// The record as journaled.
+    pub fn encode(&self) -> Vec<u8> {
+        RECORD.encode(self)
+    }
+
+    /// A journaled record, whichever format version wrote it (version 0
+    /// records decode as today's type: its variants were only appended to).
+    pub fn decode(stored: &[u8]) -> Result<NodeRecord, FormatError> {
+        RECORD.decode(stored, STORED_BYTES_MAX)
+    }
+}
+
+impl NodeState {
+    /// The state as snapshotted (its archive persists itself).
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        SNAPSHOT.encode(self)
+    }
+
+    /// A snapshot, whichever format version wrote it.
+    pub fn decode_snapshot(stored: &[u8]) -> Result<NodeState, FormatError> {
+        SNAPSHOT.decode(stored, STORED_BYTES_MAX)
+    }
+}
 
 /// Status of a request or transaction as users see it (SPEC §6).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -348,6 +384,11 @@ pub struct NodeState {
     /// Settled history (not in snapshots: it persists itself).
     #[borsh(skip)]
     archive: Archive,
+    /// The node this state is (not in snapshots: configuration). Only
+    /// tokens naming it as their host are credited to its DAs; `None`
+    /// (tools reading a journal) credits by owner alone.
+    #[borsh(skip)]
+    host: Option<ParticipantId>,
 }
 
 impl NodeState {
@@ -361,6 +402,21 @@ impl NodeState {
         self.archive = archive;
     }
 
+    /// Sets the node this state is: tokens hosted elsewhere are never
+    /// credited to its DAs, even to one with the same address.
+    pub fn set_host(&mut self, host: ParticipantId) {
+        self.host = Some(host);
+    }
+
+    /// The DA a token is credited to: its owner's DA here, if the token
+    /// names this node as its host.
+    pub fn local_owner(&self, token: &Token) -> Option<&AccountId> {
+        if self.host.as_ref().is_some_and(|h| *h != token.host) {
+            return None;
+        }
+        self.by_address.get(&token.owner)
+    }
+
     /// The archive of settled history.
     pub fn archive(&self) -> &Archive {
         &self.archive
@@ -369,6 +425,11 @@ impl NodeState {
     /// The DA owning `address`, if it is on this node.
     pub fn account_of(&self, address: &Address) -> Option<&Account> {
         self.by_address.get(address).and_then(|id| self.accounts.get(id))
+    }
+
+    /// The DA a token is credited to (see [`NodeState::local_owner`]).
+    pub fn credited_account(&self, token: &Token) -> Option<&Account> {
+        self.local_owner(token).and_then(|id| self.accounts.get(id))
     }
 
     /// DAs of a holder on this node.
@@ -692,6 +753,16 @@ impl NodeState {
         self.profiles.get(account).cloned().unwrap_or_default()
     }
 
+    /// The tier limits of NBK's policy that apply to a DA, if any (individuals').
+    pub fn limits_of(&self, account: &Account) -> Option<(crate::regime::Tier, crate::regime::TierLimits)> {
+        if account.holder.kind != crate::accounts::HolderKind::Individual {
+            return None;
+        }
+        let policy = self.policy.as_ref()?;
+        let tier = self.profile(&account.id).tier;
+        Some((tier, *policy.limits(tier)))
+    }
+
     /// Active freezes and arrests on a DA.
     pub fn active_orders(&self, account: &AccountId) -> Vec<&OrderEntry> {
         self.orders.values().filter(|e| e.account == *account && e.active()).collect()
@@ -755,8 +826,7 @@ impl NodeState {
             return;
         }
         let ids: Vec<TokenId> = tx.body.inputs.to_vec();
-        // Reservation cannot fail on a replay of a journal written by this node.
-        let _ = self.vault.reserve(&ids, id);
+        self.vault.restore_reservation(&ids, id);
         if let Some((currency, amount)) = issued(tx) {
             self.add_supply(currency, amount, true);
         }
@@ -795,13 +865,8 @@ impl NodeState {
         self.add_own_outputs(&tx, at);
         self.set_history_status(&account, seq, &previous, Status::Success);
         // Other DAs of this node that received something (same-node payments).
-        let receivers: BTreeSet<AccountId> = tx
-            .body
-            .outputs
-            .iter()
-            .filter_map(|t| self.by_address.get(&t.owner).cloned())
-            .filter(|a| *a != account)
-            .collect();
+        let receivers: BTreeSet<AccountId> =
+            tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).filter(|a| *a != account).collect();
         for receiver in receivers {
             let entry = self.history_entry(&tx, &inputs, &receiver, at, Status::Success);
             self.add_history(&receiver, &entry);
@@ -842,7 +907,7 @@ impl NodeState {
         let parents: Vec<TokenId> = tx.body.inputs.to_vec();
         for (id, token) in tx.output_ids().zip(tx.body.outputs.iter()) {
             self.archive.put(&archive::key(Table::Lineage, &[&id]), &parents);
-            if let Some(account) = self.by_address.get(&token.owner).cloned() {
+            if let Some(account) = self.local_owner(token).cloned() {
                 self.vault.insert(id, token.clone(), account);
             }
         }
@@ -873,7 +938,7 @@ impl NodeState {
         self.add_own_outputs(tx, at);
         // History for every local DA that received something.
         let receivers: BTreeSet<AccountId> =
-            tx.body.outputs.iter().filter_map(|t| self.by_address.get(&t.owner).cloned()).collect();
+            tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).collect();
         for account in receivers {
             let entry = self.history_entry(tx, inputs, &account, at, Status::Success);
             self.add_history(&account, &entry);

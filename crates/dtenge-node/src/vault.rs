@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 use crate::accounts::AccountId;
+use crate::guard::Clearance;
 
 /// A token in the vault.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -74,21 +75,34 @@ impl Vault {
         self.tokens.get(id)
     }
 
-    /// Marks tokens as consumed by `tx` in flight.
-    pub fn reserve(&mut self, ids: &[TokenId], tx: TxId) -> Result<(), NodeError> {
+    /// Marks tokens of the DA `clearance` clears as consumed by `tx` in flight.
+    pub fn reserve(&mut self, clearance: &Clearance, ids: &[TokenId], tx: TxId) -> Result<(), NodeError> {
         for id in ids {
             match self.tokens.get(id) {
                 None => return Err(NodeError::UnknownToken(*id)),
+                Some(s) if s.account != *clearance.account() => return Err(NodeError::UnknownToken(*id)),
                 Some(s) if s.reserved_by.is_some_and(|by| by != tx) => return Err(NodeError::TokenBusy(*id)),
                 Some(_) => {}
             }
         }
+        self.mark(ids, tx);
+        Ok(())
+    }
+
+    /// Restores the reservations of a journaled `Prepared` transaction
+    /// (replay: the guard cleared them when they were made).
+    pub(crate) fn restore_reservation(&mut self, ids: &[TokenId], tx: TxId) {
+        self.mark(ids, tx);
+    }
+
+    fn mark(&mut self, ids: &[TokenId], tx: TxId) {
         for id in ids {
-            if let Some(s) = self.tokens.get_mut(id) {
+            if let Some(s) = self.tokens.get_mut(id)
+                && s.reserved_by.is_none()
+            {
                 s.reserved_by = Some(tx);
             }
         }
-        Ok(())
     }
 
     /// Frees tokens `tx` had reserved.
@@ -108,14 +122,16 @@ impl Vault {
         ids.into_iter().flatten().filter_map(move |id| self.tokens.get(id).map(|s| (id, s)))
     }
 
-    /// Picks unreserved tokens of `account` matching `wanted`, largest first,
-    /// until they cover `amount`.
+    /// Picks unreserved tokens of the DA `clearance` clears matching
+    /// `wanted`, largest first, until they cover `amount`. Only the payer's
+    /// guard gives a [`Clearance`]: no operation spends without passing it.
     pub fn select(
         &self,
-        account: &AccountId,
+        clearance: &Clearance,
         amount: Amount,
         wanted: impl Fn(&Token) -> bool,
     ) -> Result<Vec<(TokenId, Token)>, NodeError> {
+        let account = clearance.account();
         let mut candidates: Vec<(&TokenId, &Token)> = self
             .of_account(account)
             .filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token))
@@ -146,6 +162,21 @@ impl Vault {
             return Err(NodeError::InsufficientFunds { requested: amount, available });
         }
         Ok(chosen)
+    }
+
+    /// Every unreserved token of the DA `clearance` clears matching
+    /// `wanted`, at most `max` of them.
+    pub fn select_all(
+        &self,
+        clearance: &Clearance,
+        wanted: impl Fn(&Token) -> bool,
+        max: usize,
+    ) -> Vec<(TokenId, Token)> {
+        self.of_account(clearance.account())
+            .filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token))
+            .take(max)
+            .map(|(id, s)| (*id, s.token.clone()))
+            .collect()
     }
 
     /// Total of unreserved tokens of `account` matching `wanted`.

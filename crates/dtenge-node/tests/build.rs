@@ -4,8 +4,9 @@
 
 use dtenge_crypto::{Ed25519, SecretKey, hash};
 use dtenge_ledger::{Context, Params, validate};
-use dtenge_node::accounts::AccountId;
+use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
 use dtenge_node::build::{self, Draft, Payee};
+use dtenge_node::guard::{self, Clearance, Cleared, Outflow, PendingOutflows, Standing};
 use dtenge_node::vault::Vault;
 use dtenge_types::*;
 
@@ -90,6 +91,33 @@ impl Env {
     }
 }
 
+/// The payer's guard's permission to spend from `account` (no limits, no orders).
+fn cleared(account: &AccountId) -> Clearance {
+    let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[9, 0, 0, 1, 0, 1, 3, 0, b, 0, 1])).unwrap();
+    let account = Account {
+        id: account.clone(),
+        holder: Holder { iin_bin: iin, name: "Test".into(), kind: HolderKind::LegalEntity },
+        address: addr(&key("anyone")),
+        custody: Custody::Client,
+        kyc: KycState::Verified,
+        opened_at: Timestamp(0),
+        closed: false,
+    };
+    let standing = Standing {
+        account: &account,
+        limits: None,
+        spent_today: Amount::ZERO,
+        orders: Vec::new(),
+        free_standard: Amount::MAX,
+        linked_bank_account: None,
+    };
+    let outflow = Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO };
+    match guard::clear(&standing, outflow, &PendingOutflows::default()).unwrap() {
+        Cleared::Go(clearance) => clearance,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn payee(k: &SecretKey, amount: Amount) -> Payee {
     Payee { address: addr(k), host: node(), amount }
 }
@@ -99,12 +127,12 @@ fn transfer_builds_payment_and_change_the_kernel_accepts() {
     let mut e = Env::new();
     let (user, bus, taxi) = (key("user"), key("bus"), key("taxi"));
     e.issue(&user, dt(5_000));
-    let inputs = e.vault.select(&Env::account(&user), dt(150), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&user)), dt(150), Token::is_standard).unwrap();
     let body = build::transfer(&e.draft(&user), &inputs, &[payee(&bus, dt(150))]).unwrap();
     e.commit(body, &[&user], None);
     assert_eq!(e.bal(&user).standard, dt(4_850));
     assert_eq!(e.bal(&bus).standard, dt(150));
-    let inputs = e.vault.select(&Env::account(&user), dt(300), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&user)), dt(300), Token::is_standard).unwrap();
     let body = build::transfer(&e.draft(&user), &inputs, &[payee(&bus, dt(100)), payee(&taxi, dt(200))]).unwrap();
     e.commit(body, &[&user], None);
     assert_eq!(e.bal(&user).standard, dt(4_550));
@@ -117,15 +145,15 @@ fn selection_refuses_what_is_not_there_and_never_picks_reserved_tokens() {
     e.issue(&user, dt(100));
     e.issue(&user, dt(50));
     let acct = Env::account(&user);
-    let err = e.vault.select(&acct, dt(200), Token::is_standard).unwrap_err();
+    let err = e.vault.select(&cleared(&acct), dt(200), Token::is_standard).unwrap_err();
     assert_eq!(err, dtenge_node::NodeError::InsufficientFunds { requested: dt(200), available: dt(150) });
-    let picked = e.vault.select(&acct, dt(80), Token::is_standard).unwrap();
+    let picked = e.vault.select(&cleared(&acct), dt(80), Token::is_standard).unwrap();
     assert_eq!(picked.len(), 1, "largest first");
     let ids: Vec<TokenId> = picked.iter().map(|(id, _)| *id).collect();
-    e.vault.reserve(&ids, TxId(hash(b"t", &[]))).unwrap();
-    let next = e.vault.select(&acct, dt(50), Token::is_standard).unwrap();
+    e.vault.reserve(&cleared(&acct), &ids, TxId(hash(b"t", &[]))).unwrap();
+    let next = e.vault.select(&cleared(&acct), dt(50), Token::is_standard).unwrap();
     assert!(next.iter().all(|(id, _)| !ids.contains(id)));
-    assert!(e.vault.select(&acct, dt(60), Token::is_standard).is_err());
+    assert!(e.vault.select(&cleared(&acct), dt(60), Token::is_standard).is_err());
 }
 
 #[test]
@@ -140,21 +168,21 @@ fn address_marking_two_levels_with_allowances_distributed() {
         initiator_node: node(),
         levels: vec![level(&sub, dt(600)), level(&supplier, dt(300))].try_into().unwrap(),
     };
-    let inputs = e.vault.select(&Env::account(&ga), dt(1_000), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&ga)), dt(1_000), Token::is_standard).unwrap();
     let body = build::mark_address(&e.draft(&ga), &inputs, &payee(&gc, dt(1_000)), rule).unwrap();
     e.commit(body, &[&ga], None);
     assert_eq!(e.bal(&gc).marked, dt(1_000));
     let marked = |t: &Token| matches!(t.marking, Some(Marking::Address(_)));
-    let inputs = e.vault.select(&Env::account(&gc), dt(400), marked).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&gc)), dt(400), marked).unwrap();
     let body = build::marked_transfer(&e.draft(&gc), &inputs, &[payee(&sub, dt(400))]).unwrap();
     e.commit(body, &[&gc], None);
-    let inputs = e.vault.select(&Env::account(&sub), dt(250), marked).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&sub)), dt(250), marked).unwrap();
     let body = build::marked_transfer(&e.draft(&sub), &inputs, &[payee(&supplier, dt(250))]).unwrap();
     e.commit(body, &[&sub], None);
     assert_eq!(e.bal(&supplier).standard, dt(250));
     assert_eq!(e.bal(&sub).marked, dt(150));
     // Over the level-1 limit: the builder says so before the kernel would.
-    let inputs = e.vault.select(&Env::account(&gc), dt(300), marked).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&gc)), dt(300), marked).unwrap();
     assert!(matches!(
         build::marked_transfer(&e.draft(&gc), &inputs, &[payee(&sub, dt(300))]),
         Err(dtenge_node::NodeError::MarkingLimit { level: 1, .. })
@@ -167,11 +195,11 @@ fn parameter_marking_and_contract_payments() {
     let (ga, contractor, supplier) = (key("ga"), key("contractor"), key("supplier"));
     e.issue(&ga, dt(9_000));
     let p = ParameterId::new("GZ-1").unwrap();
-    let inputs = e.vault.select(&Env::account(&ga), dt(8_000), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&ga)), dt(8_000), Token::is_standard).unwrap();
     let body = build::mark_parameter(&e.draft(&ga), &inputs, &payee(&contractor, dt(8_000)), p.clone()).unwrap();
     e.commit(body, &[&ga], Some(Statement::ParameterRegistered { parameter: p.clone(), initiator: addr(&ga) }));
     let marked = |t: &Token| matches!(t.marking, Some(Marking::Parameter(_)));
-    let inputs = e.vault.select(&Env::account(&contractor), dt(3_000), marked).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&contractor)), dt(3_000), marked).unwrap();
     let c = ContractNo::new("C-1").unwrap();
     let body =
         build::contract_payment(&e.draft(&contractor), &inputs, &payee(&supplier, dt(3_000)), c.clone(), true).unwrap();
@@ -204,7 +232,7 @@ fn hold_release_recurring_and_expiry() {
         valid_until: e.now.plus_days(30),
         kind: HoldKind::Recurring,
     };
-    let inputs = e.vault.select(&Env::account(&school), dt(3_000), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&school)), dt(3_000), Token::is_standard).unwrap();
     let body = build::hold(&e.draft(&school), &inputs, dt(3_000), h.clone()).unwrap();
     let st = Statement::HoldConfirmed {
         event: event.clone(),
@@ -217,14 +245,14 @@ fn hold_release_recurring_and_expiry() {
     e.commit(body, &[&school], Some(st));
     let held = |t: &Token| matches!(t.encumbrance, Some(Encumbrance::Hold(_)));
     for _meal in 0..2 {
-        let inputs = e.vault.select(&Env::account(&school), Amount::from_tiyn(1), held).unwrap();
+        let inputs = e.vault.select(&cleared(&Env::account(&school)), Amount::from_tiyn(1), held).unwrap();
         let body = build::release(&e.draft(&school), &inputs, dt(500)).unwrap();
         e.commit(body, &[], Some(Statement::EventOccurred { event: event.clone(), amount: dt(500) }));
     }
     assert_eq!(e.bal(&canteen).standard, dt(1_000));
     assert_eq!(e.bal(&school).held, dt(2_000));
     e.now = h.valid_until.plus_millis(1);
-    let inputs = e.vault.select(&Env::account(&school), Amount::from_tiyn(1), held).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&school)), Amount::from_tiyn(1), held).unwrap();
     let body = build::unhold(&e.draft(&school), &inputs, event, true).unwrap();
     e.commit(body, &[], None);
     assert_eq!(e.bal(&school).standard, dt(9_000));
@@ -240,11 +268,13 @@ fn vat_chain_from_the_seed_built_by_the_node() {
     let pay = |e: &mut Env, buyer: &SecretKey, seller: &SecretKey, net: u64, vat: u64, id: &str| {
         // Own VAT first: select VAT tokens up to the VAT part, then standard for the rest.
         let acct = Env::account(buyer);
-        let mut inputs =
-            e.vault.select(&acct, Amount::from_tiyn(vat), |t| t.marking == Some(Marking::Vat)).unwrap_or_default();
+        let mut inputs = e
+            .vault
+            .select(&cleared(&acct), Amount::from_tiyn(vat), |t| t.marking == Some(Marking::Vat))
+            .unwrap_or_default();
         let vat_in: u64 = inputs.iter().map(|(_, t)| t.amount.tiyn()).sum();
         let std_need = Amount::from_tiyn(net + vat - vat_in.min(vat));
-        inputs.extend(e.vault.select(&acct, std_need, Token::is_standard).unwrap());
+        inputs.extend(e.vault.select(&cleared(&acct), std_need, Token::is_standard).unwrap());
         let _ = std_or_vat;
         let invoice = InvoiceId::new(id).unwrap();
         let body = build::pay_invoice(
@@ -271,7 +301,8 @@ fn vat_chain_from_the_seed_built_by_the_node() {
     assert_eq!((e.bal(&le3).standard, e.bal(&le3).vat), (dt(500), dt(60)));
     assert_eq!((e.bal(&le2).standard, e.bal(&le2).vat), (dt(500), dt(60)));
     for payer in [&le2, &le3] {
-        let inputs = e.vault.select(&Env::account(payer), dt(60), |t| t.marking == Some(Marking::Vat)).unwrap();
+        let inputs =
+            e.vault.select(&cleared(&Env::account(payer)), dt(60), |t| t.marking == Some(Marking::Vat)).unwrap();
         let body = build::pay_vat(&e.draft(payer), &inputs, &payee(&tax, dt(60))).unwrap();
         e.commit(body, &[payer], None);
     }
@@ -285,15 +316,15 @@ fn mandate_grant_debit_revoke() {
     e.issue(&exchange, dt(1_000));
     let terms =
         MandateTerms { mandate: MandateId::new("M-1").unwrap(), grantee: addr(&bank), valid_until: e.now.plus_days(1) };
-    let inputs = e.vault.select(&Env::account(&exchange), dt(600), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&exchange)), dt(600), Token::is_standard).unwrap();
     let body = build::grant_mandate(&e.draft(&exchange), &inputs, dt(600), terms.clone()).unwrap();
     e.commit(body, &[&exchange], None);
     let mandated = |t: &Token| matches!(t.encumbrance, Some(Encumbrance::Mandate(_)));
-    let inputs = e.vault.select(&Env::account(&exchange), dt(250), mandated).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&exchange)), dt(250), mandated).unwrap();
     let body = build::debit(&e.draft(&bank), &inputs, &payee(&bank, dt(250)), addr(&exchange), node()).unwrap();
     e.commit(body, &[&bank], None);
     assert_eq!(e.bal(&exchange).mandated, dt(350));
-    let inputs = e.vault.select(&Env::account(&exchange), dt(350), mandated).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&exchange)), dt(350), mandated).unwrap();
     let body = build::revoke_mandate(&e.draft(&exchange), &inputs, terms.mandate).unwrap();
     e.commit(body, &[&exchange], None);
     assert_eq!(e.bal(&exchange).standard, dt(750));
@@ -313,7 +344,7 @@ fn collect_and_rekey_build_what_the_kernel_accepts_with_the_host_key() {
         issued_at: e.now,
     }
     .sign(&bailiff);
-    let inputs = e.vault.select(&Env::account(&debtor), dt(250), Token::is_standard).unwrap();
+    let inputs = e.vault.select(&cleared(&Env::account(&debtor)), dt(250), Token::is_standard).unwrap();
     let body = build::collect(&e.draft(&debtor), &inputs, &payee(&creditor, dt(250)), order).unwrap();
     e.commit(body, &[&host], None);
     assert_eq!(e.bal(&debtor).standard, dt(450));

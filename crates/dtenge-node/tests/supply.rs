@@ -9,6 +9,7 @@ use dtenge_crypto::SecretKey;
 use dtenge_node::NodeError;
 use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
 use dtenge_node::build::{self, Draft, Payee};
+use dtenge_node::guard::{self, Clearance, Cleared, Outflow, PendingOutflows, Standing};
 use dtenge_node::state::{NodeRecord, NodeState};
 use dtenge_types::{Address, Amount, CbsRef, Currency, IinBin, ParticipantId, Timestamp, Transaction};
 use proptest::prelude::*;
@@ -82,9 +83,27 @@ impl Issuer {
         self.state.apply(&NodeRecord::Aborted { tx: tx.id(), reason: "test".into(), spent_elsewhere: Vec::new() });
     }
 
+    /// The payer's guard's permission for a redemption of `amount` (no orders here).
+    fn cleared(&self, amount: Amount) -> Clearance {
+        let account = self.state.accounts.get(&self.account).unwrap();
+        let standing = Standing {
+            account,
+            limits: None,
+            spent_today: Amount::ZERO,
+            orders: Vec::new(),
+            free_standard: self.state.vault.available(&self.account, |t| t.is_standard()).unwrap(),
+            linked_bank_account: None,
+        };
+        match guard::clear(&standing, Outflow::Conversion { amount }, &PendingOutflows::default()).unwrap() {
+            Cleared::Go(clearance) => clearance,
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn redeem(&mut self, amount: Amount) -> Result<(), NodeError> {
         let (draft, reference) = self.draft();
-        let inputs = self.state.vault.select(&self.account, amount, |t| t.is_standard()).unwrap();
+        let clearance = self.cleared(amount);
+        let inputs = self.state.vault.select(&clearance, amount, |t| t.is_standard()).unwrap();
         let body = build::redeem(&draft, &inputs, amount, reference).unwrap();
         let tx = Transaction::unsigned(body);
         let inputs = inputs.into_iter().map(|(_, t)| t).collect();

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use dtenge_crypto::Signer;
 use dtenge_types::{
     Address, Amount, Attestation, Command, ContractNo, Encumbrance, EventId, InvoiceId, Marking, ParameterId,
-    Statement, Timestamp, Token, TxBody, TxId,
+    ParticipantId, Statement, Timestamp, Token, TxBody, TxId,
 };
 
 use crate::OracleError;
@@ -71,6 +71,9 @@ impl OracleState {
         if let Some(open) = self.reservations.get(&id) {
             return Ok((open.statement.clone(), None));
         }
+        if self.abandoned.contains_key(&id) {
+            return Err(OracleError::Abandoned { tx: id });
+        }
         if now > body.window.not_after {
             return Err(OracleError::WindowClosed { not_after: body.window.not_after, now });
         }
@@ -100,16 +103,52 @@ impl OracleState {
         Ok((statement, record))
     }
 
+    /// As [`OracleState::attest`], for `node`: the reservation names it, so
+    /// that it alone may [`abandon`](OracleState::abandon) it.
+    pub fn attest_for(
+        &self,
+        id: TxId,
+        body: &TxBody,
+        request: &AttestRequest,
+        now: Timestamp,
+        node: &ParticipantId,
+    ) -> Result<(Statement, Option<OracleRecord>), OracleError> {
+        let (statement, record) = self.attest(id, body, request, now)?;
+        let record = record.map(|r| match r {
+            OracleRecord::Reserved { tx, reservation, statement, expires_at } => {
+                OracleRecord::ReservedFor { tx, reservation, statement, expires_at, node: node.clone() }
+            }
+            other => other,
+        });
+        Ok((statement, record))
+    }
+
+    /// `node` refused its operation before notarising `tx`: the reservation
+    /// is freed at once (`None`: nothing is reserved for it). Only the node
+    /// that asked for the attestation may give it up; the caller has made
+    /// sure the notary has not committed it.
+    pub fn abandon(&self, tx: TxId, node: &ParticipantId) -> Result<Option<OracleRecord>, OracleError> {
+        let Some(entry) = self.reservations.get(&tx) else { return Ok(None) };
+        if entry.node.as_ref() != Some(node) {
+            return Err(OracleError::NotYourReservation { tx, node: node.clone() });
+        }
+        Ok(Some(OracleRecord::Abandoned { tx, by: node.clone() }))
+    }
+
     /// The notary committed `tx`: its reservation becomes permanent.
     pub fn confirm(&self, tx: TxId) -> Result<OracleRecord, OracleError> {
-        self.reservations.get(&tx).ok_or(OracleError::NoReservation { tx })?;
+        if !self.reservations.contains_key(&tx) && !self.abandoned.contains_key(&tx) {
+            return Err(OracleError::NoReservation { tx });
+        }
         Ok(OracleRecord::Confirmed { tx })
     }
 
     /// `tx` will never commit (its window closed and the notary does not
     /// know it): its reservation is freed.
     pub fn release(&self, tx: TxId) -> Result<OracleRecord, OracleError> {
-        self.reservations.get(&tx).ok_or(OracleError::NoReservation { tx })?;
+        if !self.reservations.contains_key(&tx) && !self.abandoned.contains_key(&tx) {
+            return Err(OracleError::NoReservation { tx });
+        }
         Ok(OracleRecord::Released { tx })
     }
 

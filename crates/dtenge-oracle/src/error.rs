@@ -385,4 +385,18 @@ pub enum OracleError {
         /// Where.
         what: &'static str,
     },
+    /// The transaction was given up by its node: it is attested no more.
+    #[error("transaction {tx} was abandoned by its node; build a new transaction")]
+    Abandoned {
+        /// The transaction.
+        tx: TxId,
+    },
+    /// Only the node that asked for an attestation may abandon its reservation.
+    #[error("the reservation of transaction {tx} was asked for by another node; {node} may not abandon it")]
+    NotYourReservation {
+        /// The transaction.
+        tx: TxId,
+        /// Who asked to abandon it.
+        node: ParticipantId,
+    },
 }

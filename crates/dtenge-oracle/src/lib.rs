@@ -35,6 +35,7 @@
 
 mod attest;
 mod error;
+pub mod format;
 pub mod model;
 mod record;
 mod registry;

@@ -498,6 +498,9 @@ pub struct ReservationEntry {
     /// The transaction's `not_after`: after it the transaction can no longer
     /// commit, so the notary's answer is final.
     pub expires_at: Timestamp,
+    /// The node that asked for the attestation (it alone may abandon it);
+    /// `None` for reservations recorded before nodes were named.
+    pub node: Option<ParticipantId>,
 }
 
 /// What a contract payment is for.

@@ -108,4 +108,29 @@ pub enum OracleRecord {
         /// The transaction.
         tx: TxId,
     },
+    /// As [`OracleRecord::Reserved`], naming the node that asked for the
+    /// attestation: it alone may give the reservation up early.
+    ReservedFor {
+        /// The transaction.
+        tx: TxId,
+        /// What is held back.
+        reservation: Reservation,
+        /// What was attested.
+        statement: Statement,
+        /// The transaction's `not_after`.
+        expires_at: Timestamp,
+        /// The node that asked.
+        node: ParticipantId,
+    },
+    /// The node that asked for the attestation refused its operation before
+    /// notarising the transaction: the reservation is freed at once. When
+    /// the window closes the notary is asked again; should the transaction
+    /// have committed after all, it counts as confirmed then and the node is
+    /// named as having broken its word.
+    Abandoned {
+        /// The transaction.
+        tx: TxId,
+        /// The node that gave it up.
+        by: ParticipantId,
+    },
 }

@@ -122,6 +122,12 @@ pub enum OracleRequest {
     },
     /// Anyone: every event.
     ListEvents,
+    /// Node: the operation of this transaction was refused before it was
+    /// notarised: free its reservation now.
+    Abandon {
+        /// The transaction.
+        tx: TxId,
+    },
 }
 
 /// What a node is told.
@@ -178,6 +184,7 @@ impl dtenge_net::authz::Authorized for OracleRequest {
             | OracleRequest::SetRate(_) => Operation::OracleWrite,
             OracleRequest::Attest { .. } => Operation::OracleAttest,
             OracleRequest::Confirm { .. } => Operation::OracleConfirm,
+            OracleRequest::Abandon { .. } => Operation::OracleAbandon,
             OracleRequest::Notices { .. } => Operation::OracleNotices,
             OracleRequest::GetEvent(_)
             | OracleRequest::GetInvoice(_)
@@ -250,13 +257,13 @@ impl OracleService {
     ) -> Result<Arc<OracleService>, OracleServiceError> {
         let mut inner = Inner { state: OracleState::new(), notices: Vec::new() };
         if let Some((_, bytes)) = &recovery.snapshot {
-            let (state, notices): (OracleState, Vec<Notice>) =
-                borsh::from_slice(bytes).map_err(|e| OracleServiceError::Replay(format!("snapshot: {e}")))?;
+            let (state, notices) = crate::format::decode_snapshot(bytes)
+                .map_err(|e| OracleServiceError::Replay(format!("snapshot: {e}")))?;
             inner = Inner { state, notices };
         }
         for (seq, bytes) in &recovery.records {
-            let record: OracleRecord =
-                borsh::from_slice(bytes).map_err(|e| OracleServiceError::Replay(format!("record {seq}: {e}")))?;
+            let record = crate::format::decode_record(bytes)
+                .map_err(|e| OracleServiceError::Replay(format!("record {seq}: {e}")))?;
             apply(&mut inner, &record);
         }
         let notary = NotaryClient::new(Arc::clone(&bus), Arc::clone(&key), &participants);
@@ -278,7 +285,7 @@ impl OracleService {
             let records = decide(&inner.state).map_err(ServiceFailure::Refused)?;
             let mut last = None;
             for record in &records {
-                let bytes = borsh::to_vec(record).map_err(|e| ServiceFailure::Internal(e.to_string()))?;
+                let bytes = crate::format::encode_record(record);
                 last = Some(self.journal.append(bytes)?);
                 apply(&mut inner, record);
             }
@@ -326,7 +333,7 @@ impl OracleService {
                 let id = body.id();
                 let mut statement = None;
                 self.commit(|s| {
-                    let (st, record) = s.attest(id, &body, &request, now)?;
+                    let (st, record) = s.attest_for(id, &body, &request, now, from)?;
                     statement = Some(st);
                     Ok(record.into_iter().collect())
                 })
@@ -336,13 +343,20 @@ impl OracleService {
             }
             OracleRequest::Confirm { tx } => {
                 if self.notarised(&tx).await? {
-                    self.commit(|s| match s.reservation(&tx) {
-                        Some(_) => s.confirm(tx).map(|r| vec![r]),
-                        None => Ok(Vec::new()),
-                    })
-                    .await?;
+                    self.confirm_reserved(tx).await?;
                 } else {
                     return Err(ServiceFailure::Refused(OracleError::NotNotarised { tx }));
+                }
+            }
+            OracleRequest::Abandon { tx } => {
+                if self.inner().state.reservation(&tx).is_none() {
+                    return Ok(OracleAnswer::Done);
+                }
+                // One the notary committed is confirmed, never freed.
+                if self.notarised(&tx).await? {
+                    self.confirm_reserved(tx).await?;
+                } else {
+                    self.commit(|s| s.abandon(tx, from).map(|r| r.into_iter().collect())).await?;
                 }
             }
             OracleRequest::Notices { after } => {
@@ -373,6 +387,15 @@ impl OracleService {
         Ok(OracleAnswer::Done)
     }
 
+    /// Confirms the open reservation of `tx`, which the notary committed (if any is open).
+    async fn confirm_reserved(&self, tx: TxId) -> Result<(), ServiceFailure> {
+        self.commit(|s| match s.reservation(&tx) {
+            Some(_) => s.confirm(tx).map(|r| vec![r]),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
     async fn notarised(&self, tx: &TxId) -> Result<bool, ServiceFailure> {
         let receipt = self.notary.receipt(tx).await.map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
         Ok(receipt.is_some())
@@ -398,13 +421,17 @@ impl OracleService {
         for tx in due {
             let committed = self.notarised(&tx).await?;
             self.commit(|s| {
-                if s.reservation(&tx).is_none() {
+                if s.reservation(&tx).is_none() && s.abandoned(&tx).is_none() {
                     return Ok(Vec::new());
                 }
                 let record = if committed { s.confirm(tx)? } else { s.release(tx)? };
                 Ok(vec![record])
             })
             .await?;
+            if committed && let Some((_, by)) = self.inner().state.broken_abandonments().iter().find(|(t, _)| *t == tx)
+            {
+                tracing::error!(%tx, node = %by, "a node abandoned a transaction and then had it notarised");
+            }
             resolved = resolved.saturating_add(1);
         }
         Ok(settled.saturating_add(resolved))
@@ -414,7 +441,7 @@ impl OracleService {
     pub fn snapshot(&self) -> Result<(), OracleServiceError> {
         let (seq, bytes) = {
             let inner = self.inner();
-            (self.journal.last_seq(), borsh::to_vec(&(&inner.state, &inner.notices)).unwrap_or_default())
+            (self.journal.last_seq(), crate::format::encode_snapshot(&inner.state, &inner.notices))
         };
         self.journal.snapshot(seq, &bytes)?;
         Ok(())

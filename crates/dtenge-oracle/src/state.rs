@@ -36,6 +36,11 @@ pub struct OracleState {
     pub(crate) invoices: BTreeMap<InvoiceId, InvoiceState>,
     pub(crate) rates: BTreeMap<(Currency, Currency), RateState>,
     pub(crate) reservations: BTreeMap<TxId, ReservationEntry>,
+    /// Reservations their node gave up before their window closed, kept
+    /// until the notary's answer about them is final.
+    pub(crate) abandoned: BTreeMap<TxId, (ReservationEntry, ParticipantId)>,
+    /// Transactions a node gave up that committed anyway, and that node.
+    pub(crate) broken_abandonments: Vec<(TxId, ParticipantId)>,
 }
 
 /// `a + b`; saturates where a validated record cannot overflow.
@@ -111,25 +116,30 @@ impl OracleState {
                     .insert((rate.base, rate.quote), RateState { rate: rate.clone(), provider: provider.clone() });
             }
             OracleRecord::Reserved { tx, reservation, statement, expires_at } => {
-                if self.reservations.contains_key(tx) {
-                    return;
-                }
-                self.reserve(*tx, reservation);
-                let entry = ReservationEntry {
-                    reservation: reservation.clone(),
-                    statement: statement.clone(),
-                    expires_at: *expires_at,
-                };
-                self.reservations.insert(*tx, entry);
+                self.open_reservation(*tx, reservation, statement, *expires_at, None);
+            }
+            OracleRecord::ReservedFor { tx, reservation, statement, expires_at, node } => {
+                self.open_reservation(*tx, reservation, statement, *expires_at, Some(node.clone()));
             }
             OracleRecord::Confirmed { tx } => {
                 if let Some(entry) = self.reservations.remove(tx) {
                     self.settle(*tx, &entry.reservation, true);
+                } else if let Some((entry, by)) = self.abandoned.remove(tx) {
+                    self.confirm_late(*tx, &entry.reservation);
+                    self.broken_abandonments.push((*tx, by));
                 }
             }
             OracleRecord::Released { tx } => {
                 if let Some(entry) = self.reservations.remove(tx) {
                     self.settle(*tx, &entry.reservation, false);
+                } else {
+                    self.abandoned.remove(tx);
+                }
+            }
+            OracleRecord::Abandoned { tx, by } => {
+                if let Some(entry) = self.reservations.remove(tx) {
+                    self.settle(*tx, &entry.reservation, false);
+                    self.abandoned.insert(*tx, (entry, by.clone()));
                 }
             }
         }
@@ -162,6 +172,54 @@ impl OracleState {
             Reservation::Invoice { invoice } => {
                 if let Some(i) = self.invoices.get_mut(invoice) {
                     i.reserved_by = Some(tx);
+                }
+            }
+        }
+    }
+
+    fn open_reservation(
+        &mut self,
+        tx: TxId,
+        reservation: &Reservation,
+        statement: &dtenge_types::Statement,
+        expires_at: Timestamp,
+        node: Option<ParticipantId>,
+    ) {
+        if self.reservations.contains_key(&tx) || self.abandoned.contains_key(&tx) {
+            return;
+        }
+        self.reserve(tx, reservation);
+        let entry =
+            ReservationEntry { reservation: reservation.clone(), statement: statement.clone(), expires_at, node };
+        self.reservations.insert(tx, entry);
+    }
+
+    /// Counts a transaction whose reservation was freed early (abandoned)
+    /// but which committed anyway, as if it had been confirmed: its usage is
+    /// never lost from the totals.
+    fn confirm_late(&mut self, tx: TxId, reservation: &Reservation) {
+        match reservation {
+            Reservation::Hold { event, funds } => {
+                if let Some(e) = self.events.get_mut(event) {
+                    e.holds.insert(tx, *funds);
+                }
+            }
+            Reservation::Release { event, funds } => {
+                if let Some(e) = self.events.get_mut(event) {
+                    e.releases.insert(tx, *funds);
+                }
+            }
+            Reservation::Contract { parameter, contract, kind, amount } => {
+                if let Some(c) = self.contract_mut(parameter, contract) {
+                    let usage = c.usage_mut(*kind);
+                    usage.confirmed = add(usage.confirmed, *amount);
+                }
+            }
+            Reservation::Invoice { invoice } => {
+                if let Some(i) = self.invoices.get_mut(invoice)
+                    && i.paid_by.is_none()
+                {
+                    i.paid_by = Some(tx);
                 }
             }
         }
@@ -283,6 +341,19 @@ impl OracleState {
     /// about each is final, so the service asks it and then confirms or
     /// releases.
     pub fn due_reservations(&self, now: Timestamp) -> Vec<TxId> {
-        self.reservations.iter().filter(|(_, r)| r.expires_at < now).map(|(tx, _)| *tx).collect()
+        let open = self.reservations.iter().filter(|(_, r)| r.expires_at < now).map(|(tx, _)| *tx);
+        let given_up = self.abandoned.iter().filter(|(_, (r, _))| r.expires_at < now).map(|(tx, _)| *tx);
+        open.chain(given_up).collect()
+    }
+
+    /// A reservation given up by its node, still to be checked with the
+    /// notary when its window closes.
+    pub fn abandoned(&self, tx: &TxId) -> Option<&(ReservationEntry, ParticipantId)> {
+        self.abandoned.get(tx)
+    }
+
+    /// Transactions a node gave up that committed anyway, and that node.
+    pub fn broken_abandonments(&self) -> &[(TxId, ParticipantId)] {
+        &self.broken_abandonments
     }
 }

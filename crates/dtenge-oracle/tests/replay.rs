@@ -141,11 +141,14 @@ fn a_borsh_snapshot_round_trips_and_continues_with_the_rest_of_the_journal() {
 }
 
 #[test]
-fn every_record_round_trips_through_borsh() {
+fn every_record_round_trips_through_its_stored_format() {
     let (w, _) = busy_world();
     for record in &w.journal {
-        let bytes = borsh::to_vec(record).unwrap();
-        assert_eq!(&borsh::from_slice::<OracleRecord>(&bytes).unwrap(), record);
+        let stored = dtenge_oracle::format::encode_record(record);
+        assert_eq!(&dtenge_oracle::format::decode_record(&stored).unwrap(), record);
+        // As release 9e7a3dd stored it: untagged.
+        let untagged = borsh::to_vec(record).unwrap();
+        assert_eq!(&dtenge_oracle::format::decode_record(&untagged).unwrap(), record);
     }
 }
 

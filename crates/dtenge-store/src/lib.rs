@@ -23,7 +23,8 @@
 //!
 //! Modules: [`format`](mod@format) (bytes on disk), `journal` (group commit, shared by
 //! both backends), `file` (segments, snapshots, recovery), `memory` (the
-//! simulated disk), [`conformance`] (the suite every backend passes).
+//! simulated disk), [`conformance`] (the suite every backend passes),
+//! [`versioned`] (the format-version tag services put on what they store).
 
 pub mod conformance;
 mod error;
@@ -31,6 +32,7 @@ mod file;
 pub mod format;
 mod journal;
 mod memory;
+pub mod versioned;
 
 pub use error::StoreError;
 pub use file::RESERVE_BYTES;
@@ -40,6 +42,7 @@ pub use journal::{
     SEGMENT_BYTES_DEFAULT, SyncMode,
 };
 pub use memory::MemJournalHandle;
+pub use versioned::{Format, FormatError, Tagged};
 
 impl Journal {
     /// Opens (creating the directory if needed) a file journal.

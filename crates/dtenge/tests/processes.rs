@@ -79,7 +79,9 @@ async fn a_payment_crosses_separate_processes() {
     let mut ready = false;
     for _ in 0..300 {
         // Every DA the test needs is registered in the (separate) directory.
-        let nbk_ok = node(&nbk).read(|s| s.account_of(&nbk_da.address).is_some());
+        // (A DA is in the directory a moment before its node has journaled it.)
+        let nbk_ok = node(&nbk).read(|s| s.account_of(&nbk_da.address).is_some())
+            && node(&stb1).read(|s| s.account_of(&stb1_da.address).is_some());
         let stb1_known = node(&nbk).host_of(&stb1_da.address).await.is_ok();
         if nbk_ok && stb1_known && node(&stb1).host_of(&stb2_da.address).await.is_ok() {
             ready = true;
@@ -119,7 +121,7 @@ async fn a_payment_crosses_separate_processes() {
     let (journal, recovery) = Journal::open(JournalConfig::new(data.join("nodes").join("STB2"))).unwrap();
     let mut state = NodeState::default();
     for (_, bytes) in &recovery.records {
-        state.apply(&borsh::from_slice::<NodeRecord>(bytes).unwrap());
+        state.apply(&NodeRecord::decode(bytes).unwrap());
     }
     journal.close().unwrap();
     let stb2_acct = state.account_of(&stb2_da.address).unwrap().id.clone();

@@ -8,8 +8,7 @@ use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature, Verifier};
 use dtenge_ledger::Context;
 use dtenge_net::Role;
 use dtenge_types::{
-    Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, Token, TokenId, Transaction,
-    TxBody, TxId,
+    Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +16,7 @@ use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, Plan,
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
+use crate::guard::{Exemption, Outflow};
 use crate::regime::{
     AccountProfile, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer, OrderEntry, Reidentification, Tier,
     astana_day, rekey_proof_message,
@@ -191,13 +191,7 @@ impl NodeService {
 
     /// The policy limits that apply to a DA, if any.
     fn limits_of(&self, account: &Account) -> Option<(Tier, crate::regime::TierLimits)> {
-        if account.holder.kind != HolderKind::Individual {
-            return None;
-        }
-        let state = self.state();
-        let policy = state.policy.as_ref()?;
-        let tier = state.profile(&account.id).tier;
-        Some((tier, *policy.limits(tier)))
+        self.state().limits_of(account)
     }
 
     /// Whether `address` (a DA of this node) may receive `amount` now.
@@ -272,63 +266,6 @@ impl NodeService {
         }
     }
 
-    /// Freeze, arrest and tier limits on an outgoing payment of `total` from
-    /// `account`; tops the DA up from its linked bank account (waterfall)
-    /// when the free standard balance falls short.
-    pub(crate) async fn outgoing_guard(&self, account: &Account, total: Amount) -> Result<(), NodeError> {
-        self.not_frozen(&account.id)?;
-        if let Some((tier, limits)) = self.limits_of(account) {
-            if total > limits.per_payment {
-                return Err(NodeError::LimitExceeded {
-                    tier,
-                    limit: LimitKind::PerPayment,
-                    limit_amount: limits.per_payment,
-                    detail: format!("the payment is {total}"),
-                });
-            }
-            let spent = self.state().spent_on_day(&account.id, self.clock.now());
-            let after = spent.checked_add(total).ok_or(NodeError::Overflow)?;
-            if after > limits.daily_outgoing {
-                return Err(NodeError::LimitExceeded {
-                    tier,
-                    limit: LimitKind::DailyOutgoing,
-                    limit_amount: limits.daily_outgoing,
-                    detail: format!("{spent} already paid today, {total} more would make {after}"),
-                });
-            }
-        }
-        let (free, arrested, linked) = {
-            let state = self.state();
-            let free = state.vault.available(&account.id, standard_dt)?;
-            (free, state.arrested(&account.id)?, state.profile(&account.id).linked_bank_account)
-        };
-        let spendable = free.saturating_sub(arrested);
-        if total <= spendable {
-            return Ok(());
-        }
-        let shortfall = total.saturating_sub(spendable);
-        match linked {
-            Some(bank_account) => self.waterfall(account, shortfall, &bank_account).await,
-            _ if !arrested.is_zero() => Err(NodeError::Enforcement(format!(
-                "{arrested} of {} is arrested by an enforcement order; {spendable} may be spent, {total} requested",
-                account.id
-            ))),
-            _ => Ok(()), // the selection reports insufficient funds as before
-        }
-    }
-
-    /// Refuses if an active freeze applies to the DA.
-    pub(crate) fn not_frozen(&self, id: &AccountId) -> Result<(), NodeError> {
-        let state = self.state();
-        if let Some(f) = state.active_orders(id).into_iter().find(|e| matches!(e.signed.order.act, OrderAct::Freeze)) {
-            return Err(NodeError::Enforcement(format!(
-                "digital account {id} is frozen by order {} ({}) of {}: nothing may leave it until that body lifts the order",
-                f.signed.order.reference, f.signed.order.reason, f.via
-            )));
-        }
-        Ok(())
-    }
-
     /// This node's own institutional DA (the bank's DA), which stands for the
     /// bank's books in conversions with linked bank accounts.
     pub fn own_da(&self) -> Option<Account> {
@@ -341,7 +278,12 @@ impl NodeService {
 
     /// Waterfall: the bank's DA pays `amount` to the client's DA and the
     /// linked bank account is debited by the same amount.
-    async fn waterfall(&self, account: &Account, amount: Amount, bank_account: &str) -> Result<(), NodeError> {
+    pub(crate) async fn waterfall(
+        &self,
+        account: &Account,
+        amount: Amount,
+        bank_account: &str,
+    ) -> Result<(), NodeError> {
         let bank = self.own_da().ok_or_else(|| NodeError::Invalid("this node has no own DA for waterfall".into()))?;
         let memo = Memo::new(format!("waterfall top-up from {bank_account}")).ok();
         let outcome = self.transfer_between(&bank, account.address, amount, memo).await?;
@@ -376,11 +318,12 @@ impl NodeService {
         amount: Amount,
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
-        let key = from.key().cloned().ok_or_else(|| NodeError::ClientSigns(from.id.to_string()))?;
+        let clearance = self.clear(from, Outflow::Conversion { amount }).await?;
+        let keys = Self::keys_of(from)?;
         let payees = vec![Payee { address: to, host: self.config.id.clone(), amount }];
         let draft = self.draft(from, memo);
         let plan =
-            self.plan(from, vec![key], None, amount, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, keys, None, amount, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let outcome = self.execute(plan).await?;
         if outcome.status != Status::Success {
             return Err(NodeError::Unavailable(format!("transaction {} is not settled yet", outcome.tx)));
@@ -464,16 +407,24 @@ impl NodeService {
         }
         let now = self.clock.now();
         if let OrderAct::Lift { order: target } = &order.act {
-            let found = self.state().orders.iter().find(|((_, r), _)| r == target).map(|(k, e)| (k.clone(), e.clone()));
-            let Some((target_key, target_entry)) = found else {
-                return Err(NodeError::UnknownAccount(format!("order {target} on this node")));
+            // An order is (authority, reference): two bodies may use the same
+            // reference, and each lifts only its own.
+            let target_key = (order.authority, target.clone());
+            let found = self.state().orders.get(&target_key).cloned();
+            let Some(target_entry) = found else {
+                let others = self
+                    .state()
+                    .orders
+                    .values()
+                    .find(|e| e.signed.order.reference == *target && e.account == account.id)
+                    .map(|e| e.via.clone());
+                return Err(match others {
+                    Some(via) => NodeError::Forbidden(format!(
+                        "order {target} against this DA was placed by another body ({via}); only that body may lift it"
+                    )),
+                    None => NodeError::UnknownAccount(format!("order {target} of this authority on this node")),
+                });
             };
-            if target_entry.authority() != order.authority {
-                return Err(NodeError::Forbidden(format!(
-                    "order {target} was placed by another body ({}); only that body may lift it",
-                    target_entry.via
-                )));
-            }
             if target_entry.account != account.id {
                 return Err(NodeError::Invalid(format!("order {target} is against another DA")));
             }
@@ -542,16 +493,30 @@ impl NodeService {
         beneficiary: Address,
     ) -> Result<Option<TxOutcome>, NodeError> {
         let key = (signed.order.authority, signed.order.reference.clone());
-        let done = self.state().orders.get(&key).map(|e| e.collected).unwrap_or_default();
-        let free = self.state().vault.available(&account.id, standard_dt)?;
-        let amount = ordered.saturating_sub(done).min(free);
+        let (done, collectible) = {
+            let state = self.state();
+            let done = state.orders.get(&key).map(|e| e.collected).unwrap_or_default();
+            // Another body's arrest keeps its sum for that body's claim.
+            let others_arrested =
+                Amount::checked_sum(state.active_orders(&account.id).into_iter().filter_map(
+                    |e| match e.signed.order.act {
+                        OrderAct::Arrest { amount } if e.authority() != signed.order.authority => Some(amount),
+                        _ => None,
+                    },
+                ))
+                .ok_or(NodeError::Overflow)?;
+            let free = state.vault.available(&account.id, standard_dt)?;
+            (done, free.checked_sub(others_arrested).unwrap_or(Amount::ZERO))
+        };
+        let amount = ordered.checked_sub(done).unwrap_or(Amount::ZERO).min(collectible);
         if amount.is_zero() {
             return Ok(None);
         }
         let host = self.host_of(&beneficiary).await?;
         let payee = Payee { address: beneficiary, host, amount };
+        let clearance = self.clear(account, Outflow::Collection { amount, authority: signed.order.authority }).await?;
         let draft = self.draft(account, Some(Memo::new(format!("collection {}", signed.order.reference))?));
-        let plan = self.plan(account, Vec::new(), None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Vec::new(), None, amount, standard_dt, |inputs| {
             build::collect(&draft, inputs, &payee, signed.clone())
         })?;
         let outcome = self.execute_host_signed(plan).await?;
@@ -647,13 +612,15 @@ impl NodeService {
             client_key: matches!(custody, Custody::Client),
             at: self.clock.now(),
         };
+        // The directory takes the new address for this DA first: an address
+        // another node's DA has is refused before anything is recorded.
+        self.register(&Account { address: new, ..account.clone() }).await?;
         self.record(vec![
             NodeRecord::Rekeyed { reid, custody },
             self.order_notice(id, format!("New key {new} issued after re-identification; the old key is revoked")),
         ])
         .await?;
         let rotated = self.account(id)?;
-        self.register(&rotated).await?;
         let txs = self.migrate_tokens(&rotated).await?;
         Ok((rotated, txs))
     }
@@ -662,16 +629,20 @@ impl NodeService {
     pub async fn migrate_tokens(&self, account: &Account) -> Result<Vec<TxId>, NodeError> {
         let mut txs = Vec::new();
         loop {
+            let clearance = self.clear(account, Outflow::Exempt(Exemption::Rekey)).await?;
             let plan = {
                 let mut state = self.state();
-                let mut by_owner: BTreeMap<Address, Vec<(TokenId, Token)>> = BTreeMap::new();
-                for (tid, s) in state.vault.of_account(&account.id) {
-                    if s.token.owner != account.address && s.reserved_by.is_none() {
-                        by_owner.entry(s.token.owner).or_default().push((*tid, s.token.clone()));
-                    }
-                }
-                let Some((old, mut tokens)) = by_owner.into_iter().next() else { break };
-                tokens.truncate(dtenge_types::MAX_INPUTS.min(dtenge_types::MAX_OUTPUTS));
+                let old = state
+                    .vault
+                    .of_account(&account.id)
+                    .find(|(_, s)| s.token.owner != account.address && s.reserved_by.is_none())
+                    .map(|(_, s)| s.token.owner);
+                let Some(old) = old else { break };
+                let tokens = state.vault.select_all(
+                    &clearance,
+                    |t| t.owner == old,
+                    dtenge_types::MAX_INPUTS.min(dtenge_types::MAX_OUTPUTS),
+                );
                 let draft = crate::build::Draft {
                     host: self.config.id.clone(),
                     payer: old,
@@ -681,13 +652,14 @@ impl NodeService {
                 };
                 let body: TxBody = build::rekey(&draft, &tokens, account.address)?;
                 let ids: Vec<TokenId> = tokens.iter().map(|(i, _)| *i).collect();
-                state.vault.reserve(&ids, body.id())?;
+                state.vault.reserve(&clearance, &ids, body.id())?;
                 Plan {
                     account: account.id.clone(),
                     body,
                     inputs: tokens.into_iter().map(|(_, t)| t).collect(),
                     signers: Vec::new(),
                     attest: None,
+                    clearance,
                 }
             };
             let outcome = self.execute_host_signed(plan).await?;
