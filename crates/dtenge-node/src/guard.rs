@@ -154,11 +154,21 @@ impl Clearance {
     }
 }
 
-impl Drop for Clearance {
-    fn drop(&mut self) {
+impl Clearance {
+    /// The DA's book now counts the amount (its `Prepared` record was just
+    /// applied): it no longer counts as pending. Called under the node's
+    /// state lock, where the guard reads the book, so that no guard ever
+    /// sees the amount in both places (or in neither).
+    pub(crate) fn counted_in_book(&mut self) {
         if let Some((pending, amount)) = self.counted.take() {
             pending.release(&self.account, amount);
         }
+    }
+}
+
+impl Drop for Clearance {
+    fn drop(&mut self) {
+        self.counted_in_book();
     }
 }
 

@@ -437,17 +437,36 @@ impl NodeService {
 
     /// Journals records and applies them in one critical section; waits for durability.
     async fn record(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
+        self.record_cleared(records, None).await
+    }
+
+    /// As [`NodeService::record`]; the payer's `clearance` stops counting
+    /// its amount as pending in the same critical section in which the
+    /// `Prepared` record enters the DA's book.
+    async fn record_cleared(
+        &self,
+        records: Vec<NodeRecord>,
+        clearance: Option<&mut Clearance>,
+    ) -> Result<(), NodeError> {
         for record in &records {
             if let NodeRecord::Prepared { tx, .. } = record {
                 crate::witness::tell(&self.config.id, crate::witness::Produced::Transaction(tx.id())).await?;
             }
         }
-        durable(self.append(records)?).await
+        durable(self.append_cleared(records, clearance)?).await
     }
 
     /// Journals and applies records in one critical section; the returned
     /// write (of the last record) becomes durable with all before it.
     fn append(&self, records: Vec<NodeRecord>) -> Result<Option<dtenge_store::Pending>, NodeError> {
+        self.append_cleared(records, None)
+    }
+
+    fn append_cleared(
+        &self,
+        records: Vec<NodeRecord>,
+        clearance: Option<&mut Clearance>,
+    ) -> Result<Option<dtenge_store::Pending>, NodeError> {
         let mut state = self.state();
         if let Some(failure) = state.archive().failure() {
             return Err(NodeError::Storage(failure));
@@ -457,6 +476,9 @@ impl NodeService {
             state.admit(record)?;
             last = Some(self.journal.append(record.encode()).map_err(store)?);
             state.apply(record);
+        }
+        if let Some(clearance) = clearance {
+            clearance.counted_in_book();
         }
         Ok(last)
     }
@@ -705,8 +727,8 @@ impl NodeService {
         })?;
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
         // Orders placed while the client was signing apply too.
-        let account = self.account(&plan.account)?;
-        if let Err(e) = self.clear(&account, Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO }).await {
+        let payer = self.account(&plan.account)?;
+        if let Err(e) = self.clear(&payer, Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO }).await {
             self.state().vault.unreserve(&input_ids, id);
             return Err(e);
         }
@@ -722,19 +744,18 @@ impl NodeService {
             self.state().vault.unreserve(&input_ids, id);
             return Err(NodeError::Rejected(rejection));
         }
-        if let Err(e) = self
-            .record(vec![NodeRecord::Prepared {
-                tx: tx.clone(),
-                inputs: plan.inputs.clone(),
-                account: plan.account.clone(),
-                at: self.clock.now(),
-            }])
-            .await
-        {
+        let Plan { account, inputs, mut clearance, .. } = plan;
+        let prepared = NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: inputs.clone(),
+            account: account.clone(),
+            at: self.clock.now(),
+        };
+        if let Err(e) = self.record_cleared(vec![prepared], Some(&mut clearance)).await {
             self.state().vault.unreserve(&input_ids, id);
             return Err(e);
         }
-        self.submit(tx, plan.inputs, plan.account).await
+        self.submit(tx, inputs, account).await
     }
 
     pub(crate) fn custodial_keys(account: &Account) -> Result<Vec<SecretKey>, NodeError> {
@@ -1358,15 +1379,14 @@ impl NodeService {
         let own: Vec<PublicKey> = plan.signers.iter().map(SecretKey::public_key).collect();
         checked.signatures.retain(|s| !own.contains(&s.public_key));
         dtenge_ledger::verify(&checked, &Ed25519)?;
-        self.record(vec![NodeRecord::Prepared {
+        let mut clearance = plan.clearance;
+        let prepared = NodeRecord::Prepared {
             tx: tx.clone(),
             inputs: plan.inputs.clone(),
             account: plan.account.clone(),
             at: self.clock.now(),
-        }])
-        .await?;
-        // The DA's book counts the amount now.
-        drop(plan.clearance);
+        };
+        self.record_cleared(vec![prepared], Some(&mut clearance)).await?;
         Ok((tx, plan.inputs, plan.account))
     }
 
