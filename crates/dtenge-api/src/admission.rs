@@ -27,7 +27,7 @@ use crate::access::{self, HEALTH};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::idempotency::{Begin, Binding, Bound, Slot, fingerprint, parse_key};
-use crate::state::{MAX_BODY_BYTES, Shared};
+use crate::state::{Admitted, MAX_BODY_BYTES, Shared};
 
 /// Largest answer kept for a replay.
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
@@ -53,17 +53,6 @@ const TRANSACTION_OPERATIONS: &[Operation] = &[
     Operation::RevokeMandate,
     Operation::Pvp,
 ];
-
-/// What the door admitted: the caller and the operation.
-#[derive(Debug, Clone)]
-pub struct Admitted {
-    /// Who called.
-    pub caller: Caller,
-    /// Which operation of the table.
-    pub operation: Operation,
-    /// The raw body.
-    pub body: axum::body::Bytes,
-}
 
 /// The layer's function.
 pub async fn admit(State(state): State<Shared>, request: Request, next: Next) -> Response {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use dtenge_net::authz::Operation;
 use dtenge_node::service::NodeService;
 use dtenge_platform::Platform;
 use serde::de::DeserializeOwned;
 
-use crate::admission::Admitted;
 use crate::auth::{Caller, REPLAY_CAPACITY_DEFAULT, ReplayGuard};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
@@ -65,6 +65,17 @@ impl AppState {
             .cloned()
             .map_err(|_| ApiError::forbidden(format!("{} has no node on this platform", caller.id)))
     }
+}
+
+/// What the door admitted: the caller and the operation.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Who called.
+    pub caller: Caller,
+    /// Which operation of the table.
+    pub operation: Operation,
+    /// The raw body.
+    pub body: axum::body::Bytes,
 }
 
 fn admitted(parts: &Parts) -> Result<Admitted, ApiError> {

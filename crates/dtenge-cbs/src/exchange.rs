@@ -33,6 +33,12 @@ use crate::{MAX_FILE_BYTES, instruction_xml, parse_confirmation, parse_instructi
 /// Most inbox files one [`Exchange::import`] takes (up to 1 MiB each, all
 /// read before any is moved); the rest wait for the next call.
 pub const MAX_IMPORT_FILES: usize = 256;
+/// Sub-folder of the outbox where sent instructions and the simulator's answers are kept.
+pub const SENT_DIR: &str = "sent";
+/// Sub-folder of the outbox where the simulator sets aside files it cannot
+/// read as instructions, each with a `.report.txt`.
+pub const REFUSED_DIR: &str = "refused";
+
 /// Most files with one name kept in a destination folder (`name`, `name.dup1` …).
 const MAX_DUPLICATES: usize = 1000;
 
@@ -104,7 +110,7 @@ impl Exchange {
         let name = format!("{}.xml", instruction.id);
         let bytes = instruction_xml(instruction).into_bytes();
         let path = self.outbox.join(&name);
-        for existing in [path.clone(), self.outbox.join(crate::simulator::SENT_DIR).join(&name)] {
+        for existing in [path.clone(), self.outbox.join(SENT_DIR).join(&name)] {
             match fs::read(&existing) {
                 Ok(found) if found == bytes => return Ok(existing),
                 Ok(_) => return Err(CbsError::Conflict { id: instruction.id.clone() }),

@@ -153,12 +153,13 @@ use std::path::PathBuf;
 
 pub use confirmation::{MAX_REASON_CHARS, confirmation_xml, parse_confirmation};
 pub use exchange::{Exchange, ImportReport, InboxFile, MAX_IMPORT_FILES};
+pub use exchange::{REFUSED_DIR, SENT_DIR};
 pub use instruction::{PARTICIPANT_SCHEME, instruction_xml, parse_instruction};
 pub use model::{
     Confirmation, ConfirmationStatus, Direction, Instruction, MAX_AMOUNT, MAX_INSTRUCTION_ID_LEN, NBK_BIC,
     check_amount, check_bic, check_instruction_id,
 };
-pub use simulator::{CbsSimulator, REFUSED_DIR, SENT_DIR};
+pub use simulator::CbsSimulator;
 pub use time::{MAX_TIMESTAMP_MS, format_astana, parse_iso_datetime};
 pub use xml::{MAX_DEPTH, MAX_ELEMENTS, parse_plain_amount};
 

@@ -19,16 +19,12 @@ use std::path::{Path, PathBuf};
 
 use dtenge_types::{CbsRef, Timestamp};
 
+use crate::exchange::{REFUSED_DIR, SENT_DIR};
 use crate::exchange::{io, list_files, move_into, read_bounded, write_atomically};
 use crate::model::{Confirmation, ConfirmationStatus, Instruction, malformed};
 use crate::time::astana_date_compact;
 use crate::{CbsError, confirmation_xml, parse_instruction};
 
-/// Sub-folder of the outbox where sent instructions and the simulator's answers are kept.
-pub const SENT_DIR: &str = "sent";
-/// Sub-folder of the outbox where the simulator sets aside files it cannot
-/// read as instructions, each with a `.report.txt`.
-pub const REFUSED_DIR: &str = "refused";
 const ANSWER_SUFFIX: &str = ".pacs002.xml";
 
 /// The CBS stand-in; see the module documentation.
