@@ -7,7 +7,7 @@
 //! and opens the overview and the Regulator page.
 //! Saves a screenshot of every section in `target/ui-screenshots/`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! Needs Debian's `chromium` and `chromium-driver` (`bash .ci/test.sh` installs
 //! them); without them the test fails and says how to install them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,7 +22,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 const INSTALL: &str = "the browser test needs Chromium and its WebDriver: `apt-get install -y chromium chromium-driver` \
-                       (Debian; .ci/run does this)";
+                       (Debian; `bash .ci/test.sh` does this, then runs the suite)";
 
 fn on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
