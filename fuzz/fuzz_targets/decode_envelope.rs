@@ -24,6 +24,7 @@ fn directory() -> &'static Arc<Participants> {
             role,
             public_key: SecretKey::from_seed([seed; 32]).public_key(),
             endpoint: None,
+            tls_key: None,
         };
         Arc::new(Participants::new(vec![info("STB1", Role::Stb, 1), info("NOTARY", Role::Notary, 2)]))
     })

@@ -350,6 +350,7 @@ pub async fn notary_only(
         role: dtenge_net::Role::Nbk,
         public_key: node_key.public_key(),
         endpoint: None,
+        tls_key: None,
     }]));
     let clock: Arc<dyn dtenge_net::Clock> = Arc::new(SystemClock);
     let mut jc = dtenge_store::JournalConfig::new(config.data.join("notary-bench"));

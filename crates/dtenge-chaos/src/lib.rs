@@ -588,7 +588,7 @@ fn buses(spec: &PlatformSpec, data: &Path) -> Result<Buses, ChaosError> {
             participants.clone(),
             clock.clone(),
             Arc::new(NoEvidence),
-            HttpBusConfig { timeout: Duration::from_secs(15) },
+            HttpBusConfig { timeout: Duration::from_secs(15), ..HttpBusConfig::default() },
         );
         out.insert(info.id.clone(), bus);
     }

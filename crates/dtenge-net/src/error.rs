@@ -17,6 +17,8 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_types::{ParticipantId, Timestamp};
 
+use crate::ProtocolRange;
+
 /// Why a service refused a request. Sent back signed by the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, BorshSerialize, BorshDeserialize)]
 pub enum HandlerError {
@@ -98,5 +100,42 @@ pub enum NetError {
         size: u64,
         /// The limit (bytes).
         max: u64,
+    },
+    /// The two sides share no protocol version (a rolling upgrade skipped a
+    /// step, or one side is too old): upgrade the older side.
+    #[error(
+        "{peer} speaks protocol {peer_speaks}, this service speaks {we_speak}: no version in common; upgrade the \
+         older side (order: notary, oracle, directory, NBK, banks — docs/deploy.md)"
+    )]
+    ProtocolMismatch {
+        /// The other side.
+        peer: ParticipantId,
+        /// The versions it speaks.
+        peer_speaks: ProtocolRange,
+        /// The versions this side speaks.
+        we_speak: ProtocolRange,
+    },
+    /// The envelope's sender is not the participant whose registered TLS key
+    /// opened the connection it came on.
+    #[error("a message from {from} arrived on a TLS connection not authenticated with {from}'s registered TLS key")]
+    TlsIdentity {
+        /// The claimed sender.
+        from: ParticipantId,
+    },
+    /// The envelope is signed with a key the signed participant registry has
+    /// revoked (rotated or withdrawn): the sender must use its current key.
+    #[error(
+        "{from}'s key {key} was revoked in registry {serial} ({reason}): messages signed with it are refused; \
+         {from} must sign with its current registered key"
+    )]
+    RevokedKey {
+        /// The sender.
+        from: ParticipantId,
+        /// The revoked public key (hex).
+        key: String,
+        /// The registry serial that revoked it.
+        serial: u64,
+        /// Why (rotated, compromised, left the platform…).
+        reason: String,
     },
 }

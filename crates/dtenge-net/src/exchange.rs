@@ -34,6 +34,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Digest, Signer};
 use dtenge_types::ParticipantId;
 
+use crate::envelope::Header;
 use crate::gate::NonceSource;
 use crate::{Clock, Direction, Envelope, Evidence, Gate, HandlerError, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES, NetError};
 
@@ -72,16 +73,19 @@ pub(crate) struct Responder {
 }
 
 impl Responder {
-    /// Seals the answer to the request from `caller` with digest `in_reply_to`.
+    /// Seals the answer to the request from `caller` with digest
+    /// `in_reply_to`, in the request's protocol version and trace (`header`).
     pub(crate) fn answer(
         &self,
         caller: &ParticipantId,
         in_reply_to: Digest,
         outcome: Outcome,
+        header: Header,
         clock: &dyn Clock,
     ) -> Envelope {
         let body = dtenge_types::encoding::encode(&Answer { in_reply_to, outcome });
-        Envelope::seal(
+        Envelope::seal_as(
+            header,
             self.me.clone(),
             caller.clone(),
             clock.now(),

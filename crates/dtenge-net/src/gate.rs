@@ -3,6 +3,8 @@
 //! ```text
 //!   envelope ──► to == me? ──► right direction? ──► sender listed? ──► fresh? ──► signature? ──► new nonce? ──► accepted
 //!                Misdirected   Decode               UnknownParticipant Stale      BadSignature   Replayed
+//!                                                                              RevokedKey (signed with a key
+//!                                                                              the registry withdrew)
 //! ```
 //!
 //! A [`Gate`] belongs to one receiving identity. Servers run every incoming
@@ -93,7 +95,19 @@ impl Gate {
         if too_old || too_new {
             return Err(NetError::Stale { from: envelope.from.clone(), sent_at: envelope.sent_at, now });
         }
-        envelope.open(&sender.public_key, &Ed25519)?;
+        if let Err(bad) = envelope.open(&sender.public_key, &Ed25519) {
+            // Signed with a key the registry withdrew: say so, not just "bad signature".
+            let revoked = self.participants.revoked_keys_of(&envelope.from);
+            if let Some(r) = revoked.into_iter().find(|r| envelope.open(&r.key, &Ed25519).is_ok()) {
+                return Err(NetError::RevokedKey {
+                    from: envelope.from.clone(),
+                    key: r.key.to_string(),
+                    serial: r.serial,
+                    reason: r.reason,
+                });
+            }
+            return Err(bad);
+        }
         if !self.replay.record(&envelope.from, envelope.nonce, now) {
             return Err(NetError::Replayed { from: envelope.from.clone(), nonce: envelope.nonce });
         }
@@ -194,6 +208,7 @@ mod tests {
             role: Role::Stb,
             public_key: key.public_key(),
             endpoint: None,
+            tls_key: None,
         }]));
         let clock = ManualClock::new(Timestamp(1_000_000));
         (Gate::with_replay_limit(id("NOTARY"), participants, clock.clone(), limit), clock, key)
@@ -237,6 +252,38 @@ mod tests {
         let answer = request(&clock, 1 | ANSWER_NONCE_BIT, &key);
         assert!(matches!(gate.admit(&answer, Direction::Request), Err(NetError::Decode(_))));
         assert!(matches!(gate.admit(&request(&clock, 1, &key), Direction::Answer), Err(NetError::Decode(_))));
+    }
+
+    #[test]
+    fn envelope_signed_with_a_revoked_key_is_refused_naming_the_revocation() {
+        let (gate, clock, old_key) = setup(16);
+        let new_key = SecretKey::from_seed([4; 32]);
+        let entry = |key: &SecretKey| ParticipantInfo {
+            id: id("STB1"),
+            name: "bank".into(),
+            role: Role::Stb,
+            public_key: key.public_key(),
+            endpoint: None,
+            tls_key: None,
+        };
+        let revoked = crate::RevokedKey {
+            participant: id("STB1"),
+            key: old_key.public_key(),
+            serial: 2,
+            reason: "rotated".into(),
+        };
+        gate.participants.replace(vec![entry(&new_key)], vec![revoked], 2).unwrap();
+        let refused = gate.admit(&request(&clock, 1, &old_key), Direction::Request);
+        assert!(
+            matches!(refused, Err(NetError::RevokedKey { serial: 2, ref reason, .. }) if reason == "rotated"),
+            "{refused:?}"
+        );
+        let stranger = SecretKey::from_seed([5; 32]);
+        assert!(matches!(
+            gate.admit(&request(&clock, 2, &stranger), Direction::Request),
+            Err(NetError::BadSignature { .. })
+        ));
+        assert_eq!(gate.admit(&request(&clock, 3, &new_key), Direction::Request), Ok(()));
     }
 
     #[test]

@@ -1,70 +1,85 @@
-//! The network transport: HTTP/1.1 with borsh envelopes, no TLS.
+//! The network transport's server side: HTTP/1.1 with borsh envelopes, over
+//! plain TCP or mutually authenticated TLS ([`crate::tls`]).
 //!
 //! ```text
 //!  HttpBus(A).call(B, body)                         serve(listener, …, [(B, key, handler)])
 //!    │ B's endpoint from Participants                 │
-//!    │ seal request, evidence.keep(request)           │
-//!    │ POST http://<endpoint>/rpc  ─── borsh Envelope ──►  size ≤ MAX_ENVELOPE_BYTES? (413)
-//!    │                                                 │  decode (400), B hosted here? (404)
+//!    │ seal request (newest version B speaks)         │
+//!    │ POST <endpoint>/rpc  ─────── borsh Envelope ──►  size ≤ MAX_ENVELOPE_BYTES? (413)
+//!    │                                                 │  decode (400), version spoken here? (400 + dtenge-protocol)
+//!    │                                                 │  B hosted here? (404)
+//!    │                                                 │  TLS: A's registered TLS key = the connection's? (403)
 //!    │                                                 │  B's Gate::admit ── refused ──► 403 + signed Rejected answer
 //!    │                                                 │  evidence.keep(request)
-//!    │                                                 │  handler.handle(&A, body)
-//!    │                                                 │  seal Answer, evidence.keep(answer)
+//!    │                                                 │  handler.handle(&A, body)   (in A's trace)
+//!    │                                                 │  seal Answer in the request's version, evidence.keep(answer)
 //!    │  ◄──────────────────── 200 + borsh Envelope ────┘
 //!    │ A's Gate::admit(answer), binding, evidence.keep(answer)
 //!    ▼
 //!  Ok(body) | Err(Refused) | Err(<the server's rejection>)
 //! ```
 //!
-//! `GET /health` answers `200 ok` for liveness probes.
-//!
-//! No TLS: this transport is meant for loopback and private networks. Every
-//! message is signed and checked, so a network attacker can drop or delay
-//! messages but cannot forge, alter or replay them; it can read them, so run
-//! it over a private network or behind a VPN / TLS proxy when contents must
-//! stay confidential.
+//! `GET /health` answers `200 ok` for liveness probes. Every response carries
+//! `dtenge-protocol: <min>-<max>`, the protocol versions the server speaks, so
+//! a caller can step down to the previous version during a rolling upgrade
+//! or name both sides' versions when they share none.
 //!
 //! Invariants:
 //! * Neither side reads more than [`MAX_ENVELOPE_BYTES`] of a message: an
 //!   announced larger length is refused before reading, a longer stream is
 //!   cut off.
-//! * Every call ends within the configured timeout ([`HttpBusConfig`]);
-//!   connection failures are [`NetError::Unreachable`].
-//! * The caller's evidence holds each request it sent and each answer it
-//!   accepted; the server's holds each request it accepted and its answer.
+//! * An answer is written in the request's protocol version; a request in a
+//!   version the server does not speak reaches no gate and no handler.
+//! * Over TLS, a request is handled only if its sender's registered TLS key is
+//!   the one that authenticated the connection: a participant cannot speak
+//!   for another even with a stolen envelope stream.
+//! * The server's evidence holds each request it accepted and its answer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bytes::Bytes;
 use dtenge_crypto::Signer;
 use dtenge_types::ParticipantId;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::exchange::{Responder, accept_answer, check_body_size, outcome_of};
+use crate::envelope::Header;
+use crate::exchange::{Responder, outcome_of};
 use crate::gate::NonceSource;
+use crate::tls::PeerTlsKey;
 use crate::{
-    Bus, Clock, DEFAULT_CALL_TIMEOUT, Direction, Envelope, Evidence, Gate, Handler, MAX_ENVELOPE_BYTES, NetError,
-    Outcome, Participants,
+    Clock, Direction, Envelope, Evidence, Gate, Handler, MAX_ENVELOPE_BYTES, NetError, Outcome, Participants,
+    ProtocolRange, telemetry,
 };
 
-const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
+/// The response header naming the protocol versions a server speaks.
+pub const PROTOCOL_HEADER: &str = "dtenge-protocol";
 
 /// A participant served by [`serve`]: its id, its signing key (for answers)
 /// and its handler.
 pub type LocalService = (ParticipantId, Arc<dyn Signer>, Arc<dyn Handler>);
 
+/// Settings of the server side.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The protocol versions accepted (and answered in).
+    pub protocol: ProtocolRange,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { protocol: ProtocolRange::CURRENT }
+    }
+}
+
 /// Serves `local` participants' handlers at `POST /rpc` (plus `GET /health`)
-/// on `listener` until the returned future is dropped or its task aborted.
+/// on `listener`, over plain TCP, until the returned future is dropped or its
+/// task aborted. [`router`] + [`crate::tls::serve_router`] add routes and TLS.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     participants: Arc<Participants>,
@@ -72,6 +87,21 @@ pub async fn serve(
     clock: Arc<dyn Clock>,
     evidence: Arc<dyn Evidence>,
 ) -> std::io::Result<()> {
+    let app = router(participants, local, clock, evidence, ServerConfig::default());
+    crate::tls::serve_router(listener, app, None).await
+}
+
+/// The routes of [`serve`] (`POST /rpc`, `GET /health`), to merge with others
+/// (metrics, the registry) and serve with [`crate::tls::serve_router`].
+pub fn router(
+    participants: Arc<Participants>,
+    local: Vec<LocalService>,
+    clock: Arc<dyn Clock>,
+    evidence: Arc<dyn Evidence>,
+    config: ServerConfig,
+) -> Router {
+    // Metrics recorded before the recorder exists are lost: install it now.
+    telemetry::metrics_handle();
     let hosted = local
         .into_iter()
         .map(|(id, key, handler)| {
@@ -83,18 +113,16 @@ pub async fn serve(
             (id, hosted)
         })
         .collect();
-    let state = Arc::new(ServerState { clock, evidence, hosted });
-    let app = Router::new().route("/rpc", post(rpc)).route("/health", get(health)).with_state(state);
-    if let Ok(address) = listener.local_addr() {
-        tracing::info!(%address, "serving dtenge-net");
-    }
-    axum::serve(listener, app).await
+    let state = Arc::new(ServerState { clock, evidence, hosted, participants, protocol: config.protocol });
+    Router::new().route("/rpc", post(rpc)).route("/health", get(health)).with_state(state)
 }
 
 struct ServerState {
     clock: Arc<dyn Clock>,
     evidence: Arc<dyn Evidence>,
     hosted: HashMap<ParticipantId, Hosted>,
+    participants: Arc<Participants>,
+    protocol: ProtocolRange,
 }
 
 struct Hosted {
@@ -108,213 +136,87 @@ async fn health() -> &'static str {
 }
 
 async fn rpc(State(state): State<Arc<ServerState>>, request: axum::extract::Request) -> Response {
+    let started = std::time::Instant::now();
+    let response = rpc_inner(&state, request).await;
+    telemetry::http_request("/rpc", response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn rpc_inner(state: &ServerState, request: axum::extract::Request) -> Response {
+    let speaks = state.protocol;
     if content_length(request.headers()).is_some_and(|length| length > MAX_ENVELOPE_BYTES as u64) {
-        return text(StatusCode::PAYLOAD_TOO_LARGE, format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes"));
+        return text(speaks, StatusCode::PAYLOAD_TOO_LARGE, format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes"));
     }
+    let peer_tls = request.extensions().get::<PeerTlsKey>().copied();
     let bytes = match Limited::new(request.into_body(), MAX_ENVELOPE_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return text(StatusCode::PAYLOAD_TOO_LARGE, format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes"));
+            return text(speaks, StatusCode::PAYLOAD_TOO_LARGE, format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes"));
         }
-        Err(error) => return text(StatusCode::BAD_REQUEST, format!("cannot read request: {error}")),
+        Err(error) => return text(speaks, StatusCode::BAD_REQUEST, format!("cannot read request: {error}")),
     };
     let envelope = match Envelope::decode(&bytes) {
         Ok(envelope) => envelope,
-        Err(error) => return text(StatusCode::BAD_REQUEST, error.to_string()),
+        Err(error) => return text(speaks, StatusCode::BAD_REQUEST, error.to_string()),
     };
+    if !speaks.speaks(envelope.version) {
+        tracing::warn!(from = %envelope.from, version = envelope.version, %speaks, "protocol version refused");
+        let message = format!(
+            "{} wrote protocol version {}; {} speaks {speaks}: upgrade the older side (docs/deploy.md gives the order)",
+            envelope.from, envelope.version, envelope.to
+        );
+        return text(speaks, StatusCode::BAD_REQUEST, message);
+    }
     let Some(hosted) = state.hosted.get(&envelope.to) else {
-        return text(StatusCode::NOT_FOUND, format!("participant {} is not served here", envelope.to));
+        return text(speaks, StatusCode::NOT_FOUND, format!("participant {} is not served here", envelope.to));
     };
     let digest = envelope.digest();
-    if let Err(error) = hosted.gate.admit(&envelope, Direction::Request) {
+    let header = Header { version: envelope.version, trace: envelope.trace };
+    let admitted = check_tls_identity(state, peer_tls, &envelope.from)
+        .and_then(|()| hosted.gate.admit(&envelope, Direction::Request));
+    if let Err(error) = admitted {
         tracing::warn!(from = %envelope.from, to = %envelope.to, %error, "request refused");
-        let answer = hosted.responder.answer(&envelope.from, digest, Outcome::Rejected(error), state.clock.as_ref());
-        return binary(StatusCode::FORBIDDEN, answer.encode());
+        let answer =
+            hosted.responder.answer(&envelope.from, digest, Outcome::Rejected(error), header, state.clock.as_ref());
+        return binary(speaks, StatusCode::FORBIDDEN, answer.encode());
     }
     state.evidence.keep(&envelope);
-    let Envelope { from, body, .. } = envelope;
-    let outcome = outcome_of(hosted.handler.handle(&from, body).await);
-    let answer = hosted.responder.answer(&from, digest, outcome, state.clock.as_ref());
+    let Envelope { from, to, body, trace, .. } = envelope;
+    let span = tracing::info_span!("rpc", trace = %telemetry::TraceId(trace), from = %from, to = %to);
+    let handled =
+        tracing::Instrument::instrument(telemetry::in_trace(trace, hosted.handler.handle(&from, body)), span).await;
+    let outcome = outcome_of(handled);
+    let answer = hosted.responder.answer(&from, digest, outcome, header, state.clock.as_ref());
     state.evidence.keep(&answer);
-    binary(StatusCode::OK, answer.encode())
+    binary(speaks, StatusCode::OK, answer.encode())
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+/// Over TLS, `from`'s registered TLS key must be the connection's.
+fn check_tls_identity(state: &ServerState, peer: Option<PeerTlsKey>, from: &ParticipantId) -> Result<(), NetError> {
+    let Some(PeerTlsKey(connected)) = peer else {
+        return Ok(());
+    };
+    let registered = state.participants.get(from).and_then(|info| info.tls_key);
+    if registered == Some(connected) {
+        return Ok(());
+    }
+    Err(NetError::TlsIdentity { from: from.clone() })
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-fn text(status: StatusCode, message: String) -> Response {
-    (status, message).into_response()
+fn protocol_header(speaks: ProtocolRange) -> (header::HeaderName, HeaderValue) {
+    let value = HeaderValue::from_str(&speaks.to_string()).unwrap_or(HeaderValue::from_static("1"));
+    (header::HeaderName::from_static(PROTOCOL_HEADER), value)
 }
 
-fn binary(status: StatusCode, bytes: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, OCTET_STREAM)], bytes).into_response()
+fn text(speaks: ProtocolRange, status: StatusCode, message: String) -> Response {
+    (status, [protocol_header(speaks)], message).into_response()
 }
 
-/// Settings of an [`HttpBus`].
-#[derive(Debug, Clone)]
-pub struct HttpBusConfig {
-    /// How long a call waits for its answer, connecting included.
-    pub timeout: Duration,
-}
-
-impl Default for HttpBusConfig {
-    fn default() -> Self {
-        HttpBusConfig { timeout: DEFAULT_CALL_TIMEOUT }
-    }
-}
-
-/// Calls remote participants over HTTP at their directory endpoints.
-///
-/// Create one per identity and share it: it owns the identity's request
-/// nonces and its replay cache for answers, and pools connections.
-pub struct HttpBus {
-    me: ParticipantId,
-    key: Arc<dyn Signer>,
-    participants: Arc<Participants>,
-    clock: Arc<dyn Clock>,
-    evidence: Arc<dyn Evidence>,
-    gate: Gate,
-    nonces: NonceSource,
-    client: Client<HttpConnector, Full<Bytes>>,
-    config: HttpBusConfig,
-}
-
-impl HttpBus {
-    /// A bus calling as `me`, with the default configuration.
-    pub fn new(
-        me: ParticipantId,
-        key: Arc<dyn Signer>,
-        participants: Arc<Participants>,
-        clock: Arc<dyn Clock>,
-        evidence: Arc<dyn Evidence>,
-    ) -> Arc<Self> {
-        Self::with_config(me, key, participants, clock, evidence, HttpBusConfig::default())
-    }
-
-    /// A bus calling as `me`, with `config`.
-    pub fn with_config(
-        me: ParticipantId,
-        key: Arc<dyn Signer>,
-        participants: Arc<Participants>,
-        clock: Arc<dyn Clock>,
-        evidence: Arc<dyn Evidence>,
-        config: HttpBusConfig,
-    ) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        Arc::new(HttpBus {
-            gate: Gate::new(me.clone(), Arc::clone(&participants), Arc::clone(&clock)),
-            nonces: NonceSource::new(clock.now()),
-            me,
-            key,
-            participants,
-            clock,
-            evidence,
-            client,
-            config,
-        })
-    }
-
-    /// POSTs `bytes` and returns the answer envelope.
-    async fn exchange(&self, to: &ParticipantId, uri: hyper::Uri, bytes: Vec<u8>) -> Result<Envelope, NetError> {
-        let unreachable = |reason: String| NetError::Unreachable { to: to.clone(), reason };
-        let request = hyper::Request::post(uri)
-            .header(header::CONTENT_TYPE, OCTET_STREAM)
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| unreachable(e.to_string()))?;
-        let response = self.client.request(request).await.map_err(|e| unreachable(error_chain(&e)))?;
-        let status = response.status();
-        if content_length(response.headers()).is_some_and(|length| length > MAX_ENVELOPE_BYTES as u64) {
-            return Err(NetError::Decode(format!("answer from {to} exceeds {MAX_ENVELOPE_BYTES} bytes")));
-        }
-        let body = Limited::new(response.into_body(), MAX_ENVELOPE_BYTES)
-            .collect()
-            .await
-            .map_err(|e| unreachable(format!("reading the answer: {e}")))?
-            .to_bytes();
-        match Envelope::decode(&body) {
-            Ok(answer) => Ok(answer),
-            Err(error) if status.is_success() => Err(error),
-            Err(_) => Err(status_error(to, status, &body)),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Bus for HttpBus {
-    fn me(&self) -> &ParticipantId {
-        &self.me
-    }
-
-    async fn call(&self, to: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        check_body_size(&body)?;
-        let info = self.participants.get(to).ok_or_else(|| NetError::UnknownParticipant(to.clone()))?;
-        let endpoint = info.endpoint.as_deref().ok_or_else(|| NetError::Unreachable {
-            to: to.clone(),
-            reason: "no endpoint in the participants directory".into(),
-        })?;
-        let uri = rpc_uri(endpoint).map_err(|reason| NetError::Unreachable {
-            to: to.clone(),
-            reason: format!("endpoint {endpoint:?}: {reason}"),
-        })?;
-        let request = Envelope::seal(
-            self.me.clone(),
-            to.clone(),
-            self.clock.now(),
-            self.nonces.next(Direction::Request),
-            body,
-            self.key.as_ref(),
-        );
-        let digest = request.digest();
-        let bytes = request.encode();
-        self.evidence.keep(&request);
-        let answer = tokio::time::timeout(self.config.timeout, self.exchange(to, uri, bytes))
-            .await
-            .map_err(|_| NetError::Timeout { to: to.clone() })??;
-        accept_answer(&self.gate, to, digest, &answer, self.evidence.as_ref())
-    }
-}
-
-/// `http://<endpoint>/rpc`; an endpoint may also be a full `http://` URL.
-fn rpc_uri(endpoint: &str) -> Result<hyper::Uri, String> {
-    let base = endpoint.trim_end_matches('/');
-    let url = if base.starts_with("http://") { format!("{base}/rpc") } else { format!("http://{base}/rpc") };
-    url.parse().map_err(|e: hyper::http::uri::InvalidUri| e.to_string())
-}
-
-/// A server answer that carried no envelope.
-fn status_error(to: &ParticipantId, status: StatusCode, body: &[u8]) -> NetError {
-    let message: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    let reason = format!("HTTP {status}: {message}");
-    if status == StatusCode::NOT_FOUND || status.is_server_error() {
-        NetError::Unreachable { to: to.clone(), reason }
-    } else {
-        NetError::Decode(reason)
-    }
-}
-
-/// An error with its causes, for messages ("client error (Connect): connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoint_becomes_rpc_uri() {
-        assert_eq!(rpc_uri("127.0.0.1:7101").map(|u| u.to_string()), Ok("http://127.0.0.1:7101/rpc".into()));
-        assert_eq!(rpc_uri("http://node:80/").map(|u| u.to_string()), Ok("http://node:80/rpc".into()));
-        assert!(rpc_uri("not a host").is_err());
-    }
+fn binary(speaks: ProtocolRange, status: StatusCode, bytes: Vec<u8>) -> Response {
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+    (status, [content_type, protocol_header(speaks)], bytes).into_response()
 }

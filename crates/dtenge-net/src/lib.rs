@@ -32,9 +32,14 @@
 //! * Every accepted envelope is handed to [`Evidence`].
 //! * Bodies are opaque here: each service crate defines its own borsh
 //!   messages. No body exceeds [`MAX_BODY_BYTES`].
-//! * No TLS: the HTTP transport is for loopback and private networks.
-//!   Authenticity and integrity come from the envelope signatures;
-//!   confidentiality, if needed, must come from the network (VPN, mTLS proxy).
+//! * Every envelope carries its protocol version; a service reads and answers
+//!   [`MIN_PROTOCOL_VERSION`]..=[`PROTOCOL_VERSION`] and writes to each peer the
+//!   newest version both speak, or refuses naming both ([`NetError::ProtocolMismatch`]).
+//! * Over the network, a participant whose registry entry names a TLS key is
+//!   reached only over mutually authenticated TLS pinned to that key
+//!   ([`tls`]); the directory can be replaced while services run
+//!   ([`Participants::replace`]), and a revoked key is refused everywhere
+//!   ([`NetError::RevokedKey`]).
 
 pub mod authz;
 mod clock;
@@ -45,19 +50,27 @@ mod exchange;
 mod faults;
 mod gate;
 mod http;
+mod http_bus;
 mod local;
 mod participants;
+pub mod telemetry;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use envelope::{ANSWER_NONCE_BIT, Direction, ENVELOPE_DOMAIN, Envelope};
+pub use envelope::{
+    ANSWER_NONCE_BIT, Direction, ENVELOPE_DOMAIN, ENVELOPE_DOMAIN_V1, Envelope, Header, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION, ProtocolRange,
+};
 pub use error::{HandlerError, NetError};
 pub use evidence::{Evidence, MEMORY_EVIDENCE_LIMIT, MemoryEvidence, NoEvidence};
 pub use exchange::{Answer, Outcome};
 pub use faults::{Fate, FaultPlan, FaultStats, FaultyNetwork};
 pub use gate::{Gate, MAX_AGE_MS, MAX_FUTURE_MS, MAX_REPLAY_NONCES_PER_SENDER, NonceSource, REPLAY_WINDOW_MS};
-pub use http::{HttpBus, HttpBusConfig, LocalService, serve};
+pub use http::{LocalService, PROTOCOL_HEADER, ServerConfig, router, serve};
+pub use http_bus::{HttpBus, HttpBusConfig};
 pub use local::LocalNetwork;
-pub use participants::{DirectoryError, ParticipantInfo, Participants, Role};
+pub use participants::{DirectoryError, ParticipantInfo, Participants, RevokedKey, Role};
+pub use tls::{TlsError, TlsIdentity, serve_router};
 
 use dtenge_types::ParticipantId;
 

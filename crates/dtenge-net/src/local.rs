@@ -35,8 +35,10 @@ use std::time::Duration;
 use dtenge_crypto::Signer;
 use dtenge_types::ParticipantId;
 
+use crate::envelope::{Header, PROTOCOL_VERSION};
 use crate::exchange::{Responder, accept_answer, check_body_size, outcome_of};
 use crate::gate::NonceSource;
+use crate::telemetry;
 use crate::{Bus, Clock, DEFAULT_CALL_TIMEOUT, Direction, Envelope, Evidence, Gate, Handler, NetError, Participants};
 
 /// The in-process transport. See the module docs.
@@ -131,9 +133,10 @@ impl LocalNetwork {
         })?;
         self.evidence.keep(&request);
         let digest = request.digest();
-        let Envelope { from, to, body, .. } = request;
-        let outcome = outcome_of(served.handler.handle(&from, body).await);
-        let answer = served.responder.answer(&from, digest, outcome, self.clock.as_ref());
+        let header = Header { version: request.version, trace: request.trace };
+        let Envelope { from, to, body, trace, .. } = request;
+        let outcome = outcome_of(telemetry::in_trace(trace, served.handler.handle(&from, body)).await);
+        let answer = served.responder.answer(&from, digest, outcome, header, self.clock.as_ref());
         // A partition that started while the handler ran swallows the answer.
         self.check_link(&from, &to)?;
         Ok(answer)
@@ -191,7 +194,8 @@ impl Bus for LocalBus {
     async fn call(&self, to: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, NetError> {
         check_body_size(&body)?;
         let network = &self.network;
-        let request = Envelope::seal(
+        let request = Envelope::seal_as(
+            Header { version: PROTOCOL_VERSION, trace: telemetry::current_trace() },
             self.me.clone(),
             to.clone(),
             network.clock.now(),

@@ -64,6 +64,7 @@ fn world(fates: &[Fate]) -> World {
         role,
         public_key: key(seed).public_key(),
         endpoint: None,
+        tls_key: None,
     };
     let participants = Arc::new(Participants::new(vec![info("STB1", Role::Stb, 1), info("NOTARY", Role::Notary, 2)]));
     let clock = ManualClock::new(Timestamp(1_700_000_000_000));

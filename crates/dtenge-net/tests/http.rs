@@ -78,6 +78,7 @@ async fn start(config: HttpBusConfig) -> Net {
         role,
         public_key: key(seed).public_key(),
         endpoint,
+        tls_key: None,
     };
     let participants = Arc::new(Participants::new(vec![
         entry("STB1", Role::Stb, 1, None),
@@ -219,6 +220,6 @@ async fn participant_not_hosted_at_its_endpoint_is_unreachable() {
 
 #[tokio::test]
 async fn slow_handler_times_out() {
-    let net = start(HttpBusConfig { timeout: Duration::from_millis(100) }).await;
+    let net = start(HttpBusConfig { timeout: Duration::from_millis(100), ..HttpBusConfig::default() }).await;
     assert_eq!(net.stb.call(&id("NOTARY"), b"hang".to_vec()).await, Err(NetError::Timeout { to: id("NOTARY") }));
 }

@@ -69,6 +69,7 @@ fn info(name: &str, role: Role, seed: u8) -> ParticipantInfo {
         role,
         public_key: key(seed).public_key(),
         endpoint: None,
+        tls_key: None,
     }
 }
 

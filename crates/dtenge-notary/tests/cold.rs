@@ -158,6 +158,7 @@ impl Harness {
             role: Role::Nbk,
             public_key: node_key().public_key(),
             endpoint: None,
+            tls_key: None,
         }]));
         let mut jc = JournalConfig::new(self.dir.path().join("journal"));
         jc.sync = SyncMode::None;

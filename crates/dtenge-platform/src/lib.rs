@@ -6,6 +6,9 @@
 //! message interface.
 //!
 //! - [`spec`]: participants, keys and ledger parameters (`platform.json`, `keys/`);
+//! - [`registry`]: the participant registry signed by NBK, verified at start and updated live;
+//! - [`config`]: a service's TOML configuration file;
+//! - [`ceremony`]: keys made on each participant's host, the registry built and changed from their requests;
 //! - [`services`]: opening one service from its journal (shared by both ways of running);
 //! - [`assembly`]: every service in one process over the in-process network;
 //! - [`process`]: one service per process over HTTP;
@@ -18,11 +21,14 @@
 
 pub mod assembly;
 pub mod audit_log;
+pub mod ceremony;
+pub mod config;
 pub mod demo_set;
 pub mod evidence;
 pub mod ledger_audit;
 pub mod operator;
 pub mod process;
+pub mod registry;
 pub mod services;
 pub mod sim;
 pub mod spec;

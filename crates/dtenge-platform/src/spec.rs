@@ -1,8 +1,9 @@
 //! Who takes part in a platform and with which keys (SPEC §1).
 //!
 //! A data directory holds `platform.json` (public: participants, their roles,
-//! keys and endpoints; the ledger parameters) and `keys/` (secret seeds, mode
-//! 0600, one file each). A fresh directory gets the demo set of participants:
+//! keys and endpoints; the ledger parameters) — or, for a platform of separate
+//! services, the same description signed by NBK in `registry.json`
+//! ([`crate::registry`]) — and `keys/` (secret seeds, mode 0600, one file each). A fresh directory gets the demo set of participants:
 //! NBK, the Treasury, three banks, the notary, the oracle, the DA directory and
 //! the event providers of the seed's scenarios.
 
@@ -141,6 +142,19 @@ impl Keys {
         Ok(key)
     }
 
+    /// Creates a new key (mode 0600); refuses if the file exists, since a key
+    /// is never overwritten.
+    pub fn create(&self, name: &str) -> Result<SecretKey, PlatformError> {
+        let path = self.dir.join(format!("{name}.key"));
+        if path.exists() {
+            return Err(PlatformError::Config(format!("{} exists: a key is never overwritten", path.display())));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| PlatformError::io(&self.dir, e))?;
+        let key = SecretKey::generate();
+        write_private(&path, &hex::encode(key.seed()))?;
+        Ok(key)
+    }
+
     /// Loads an existing key.
     pub fn load(&self, name: &str) -> Result<SecretKey, PlatformError> {
         let path = self.dir.join(format!("{name}.key"));
@@ -154,8 +168,9 @@ impl Keys {
     }
 }
 
+/// Writes a new file of mode 0600 (a private key); refuses an existing one.
 #[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -167,8 +182,9 @@ fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
     file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| PlatformError::io(path, e))
 }
 
+/// Writes a new private file.
 #[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), PlatformError> {
     std::fs::write(path, text).map_err(|e| PlatformError::io(path, e))
 }
 
@@ -202,6 +218,7 @@ impl PlatformSpec {
                 role,
                 public_key: key.public_key(),
                 endpoint: endpoints.get(id).cloned(),
+                tls_key: None,
             });
             Ok(())
         };
@@ -299,8 +316,14 @@ impl PlatformSpec {
         }
     }
 
-    /// Reads `platform.json`.
+    /// Reads the platform of a data directory: its signed registry
+    /// (`registry.json`, verified against `registry.pub`) where there is one —
+    /// a platform of separate services — or else `platform.json` (`dtenge serve`).
     pub fn load(data: &Path) -> Result<PlatformSpec, PlatformError> {
+        if data.join(crate::registry::REGISTRY_FILE).exists() {
+            let (_, body) = crate::registry::load_verified(data, None)?;
+            return Ok(body.platform);
+        }
         let path = data.join("platform.json");
         let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
         let mut spec: PlatformSpec =

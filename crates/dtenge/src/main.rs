@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use dtenge_crypto::SecretKey;
+use dtenge_platform::config::{LogFormat, ServiceConfig};
 use dtenge_types::{Amount, IinBin, decode_transaction};
 
 /// jemalloc rather than glibc malloc: with many threads glibc's arenas keep
@@ -22,6 +23,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` or `json` (one object per line, with the trace id of the request or payment).
+    #[arg(long, global = true)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Subcommand)]
@@ -34,6 +38,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Serve the API over TLS with this PEM certificate chain (from your CA); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run every scenario of the seed end to end against a fresh embedded platform and report PASS/FAIL.
     Demo {
@@ -95,15 +105,30 @@ enum Command {
         /// (`dtenge node --id NOTARY-2`); 1 keeps the single notary NOTARY.
         #[arg(long, default_value_t = 1)]
         notary_replicas: u64,
-    },
-    /// Run one service of a platform prepared with `dtenge init` (NOTARY or NOTARY-1…N, ORACLE, DIRECTORY, NBK, TREASURY, STB1…).
-    Node {
-        /// The data directory prepared with `dtenge init`.
+        /// Give every service a TLS key: mutually authenticated TLS between them, keys pinned in the signed registry.
         #[arg(long)]
-        data: PathBuf,
+        tls: bool,
+    },
+    /// Run one service (NOTARY or NOTARY-1…N, ORACLE, DIRECTORY, NBK, TREASURY, STB1…) of a platform whose signed registry is in its data directory.
+    Node {
+        /// The service's configuration file (TOML; examples in deploy/config/); the flags below override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (keys/, registry.json, journals).
+        #[arg(long)]
+        data: Option<PathBuf>,
         /// The participant whose service to run.
         #[arg(long)]
-        id: String,
+        id: Option<String>,
+        /// Listen here instead of the endpoint the registry lists.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Also serve GET /metrics over plain HTTP here (for Prometheus).
+        #[arg(long)]
+        metrics_listen: Option<String>,
+        /// NBK's registry key (hex), instead of DATA/registry.pub.
+        #[arg(long)]
+        registry_key: Option<String>,
     },
     /// Run the platform as separate processes under concurrent transfers, double-spend attempts and random SIGKILLs, then audit every invariant (exit 1 on any violation).
     Chaos {
@@ -130,11 +155,41 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Generate an Ed25519 EDS key; prints the public key (the DA address).
+    /// Generate keys. With --id: a participant's keys on its own host (DATA/keys/, mode 0600) and the request
+    /// to send NBK (DATA/<ID>.request.json). Without: one Ed25519 EDS key; prints the public key (the DA address).
     Keygen {
-        /// Write the secret seed (hex) to this file, created with mode 0600.
-        #[arg(long)]
+        /// Write the secret seed (hex) to this file, created with mode 0600 (single key).
+        #[arg(long, conflicts_with = "id")]
         out: Option<PathBuf>,
+        /// The participant id (STB4, NBK, NOTARY…): make its keys and its request.
+        #[arg(long, requires = "data")]
+        id: Option<String>,
+        /// Its data directory on this host.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Its role: nbk, stb, treasury, notary, oracle, directory, provider.
+        #[arg(long, default_value = "stb")]
+        role: String,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where its service will listen (host:port), for services.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// No TLS key (one machine, plain HTTP).
+        #[arg(long)]
+        no_tls: bool,
+        /// The BIN of its own DA (NBK, banks, the Treasury): makes the DA's key too.
+        #[arg(long)]
+        bin: Option<String>,
+        /// For a provider: the oracle registries it may write (events, parameters, invoices, fx), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        registries: Vec<String>,
+    },
+    /// NBK's tooling for the signed participant registry (key ceremony, joining, rotation, revocation).
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
     },
     /// Check a 12-digit IIN/BIN and its check digit.
     Iin {
@@ -154,6 +209,85 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum RegistryAction {
+    /// The first registry (serial 1) from every participant's request file.
+    Init {
+        /// NBK's registry signing key (hex seed file, created with mode 0600 if missing).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed registry.
+        #[arg(long)]
+        out: PathBuf,
+        /// The participants' request files (from `dtenge keygen --id`).
+        #[arg(long, required = true, num_args = 1..)]
+        request: Vec<PathBuf>,
+    },
+    /// A participant joins: its request is added, serial + 1.
+    Add {
+        /// The current signed registry (replaced by the new one).
+        #[arg(long)]
+        registry: PathBuf,
+        /// NBK's registry signing key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The new participant's request file.
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// A participant's keys are replaced by those of its new request; the old ones are revoked.
+    Rotate {
+        /// The current signed registry (replaced by the new one).
+        #[arg(long)]
+        registry: PathBuf,
+        /// NBK's registry signing key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The participant's new request file (new keys, same id).
+        #[arg(long)]
+        request: PathBuf,
+    },
+    /// A participant is withdrawn and its keys revoked everywhere.
+    Revoke {
+        /// The current signed registry (replaced by the new one).
+        #[arg(long)]
+        registry: PathBuf,
+        /// NBK's registry signing key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The participant.
+        #[arg(long)]
+        id: String,
+        /// Why (shown in every refusal of its keys).
+        #[arg(long)]
+        reason: String,
+    },
+    /// A participant's service moves to another address.
+    Move {
+        /// The current signed registry (replaced by the new one).
+        #[arg(long)]
+        registry: PathBuf,
+        /// NBK's registry signing key.
+        #[arg(long)]
+        key: PathBuf,
+        /// The participant.
+        #[arg(long)]
+        id: String,
+        /// Its new endpoint (host:port).
+        #[arg(long)]
+        endpoint: String,
+    },
+    /// Checks a registry's signature and prints it.
+    Show {
+        /// The signed registry.
+        #[arg(long)]
+        registry: PathBuf,
+        /// The trust anchor (hex public key; default: its own signer, printed).
+        #[arg(long)]
+        trust: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditAction {
     /// Check every service's audit log under DATA/audit: the hash chain, every signature, the signed heads (exit 1 on tampering).
     Verify {
@@ -164,11 +298,15 @@ enum AuditAction {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
-        Command::Serve { data, listen } => run_async(serve(data, listen)),
-        Command::Init { data, host, base_port, notary_replicas } => init(&data, &host, base_port, notary_replicas),
+    let cli = Cli::parse();
+    let log = LogSetup { format: cli.log_format, filter: None };
+    let result = match cli.command {
+        Command::Serve { data, listen, tls_cert, tls_key } => {
+            run_async(&log, serve(data, listen, tls_cert.zip(tls_key)))
+        }
+        Command::Init { data, host, base_port, notary_replicas, tls } => init(&data, &host, base_port, notary_replicas, tls),
         Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, claims, json } => {
-            run_async(bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
+            run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
         }
         Command::Demo { data, json, scenario, list } => {
             if list {
@@ -177,15 +315,25 @@ fn main() -> ExitCode {
                 }
                 return ExitCode::SUCCESS;
             }
-            match run_async(demo(data, json, scenario)) {
+            match run_async(&log, demo(data, json, scenario)) {
                 Ok(true) => return ExitCode::SUCCESS,
                 Ok(false) => return ExitCode::FAILURE,
                 Err(e) => Err(e),
             }
         }
-        Command::Node { data, id } => run_async(node(data, id)),
+        Command::Node { config, data, id, listen, metrics_listen, registry_key } => {
+            let flags = ServiceConfig {
+                id,
+                data,
+                listen,
+                registry_key,
+                metrics: dtenge_platform::config::MetricsSection { listen: metrics_listen },
+                ..ServiceConfig::default()
+            };
+            node(config, flags, log)
+        }
         Command::Chaos { data, seconds, seed, json, notary_replicas } => {
-            match run_async(chaos(data, seconds, seed, json, notary_replicas)) {
+            match run_async(&log, chaos(data, seconds, seed, json, notary_replicas)) {
                 Ok(true) => return ExitCode::SUCCESS,
                 Ok(false) => return ExitCode::FAILURE,
                 Err(e) => Err(e),
@@ -196,7 +344,11 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(e) => Err(e),
         },
-        Command::Keygen { out } => keygen(out),
+        Command::Keygen { out, id: None, .. } => keygen(out),
+        Command::Keygen { id: Some(id), data, role, name, endpoint, no_tls, bin, registries, .. } => {
+            participant_keygen(id, data, &role, name, endpoint, !no_tls, bin, registries)
+        }
+        Command::Registry { action } => registry(action),
         Command::Iin { number } => iin(&number),
         Command::Amount { text } => amount(&text),
         Command::Decode { file } => decode(&file),
@@ -210,14 +362,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_async<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+/// How log lines are written: `--log-format` (or the config's `[log]`), and
+/// `RUST_LOG` (or the config's filter; default `warn`).
+struct LogSetup {
+    format: Option<LogFormat>,
+    filter: Option<String>,
+}
+
+fn init_logs(log: &LogSetup) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::try_new(log.filter.as_deref().unwrap_or("warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Metrics recorded before the recorder exists would be lost.
+    dtenge_net::telemetry::metrics_handle();
+    match log.format.unwrap_or_default() {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
+    }
+}
+
+fn run_async<T>(log: &LogSetup, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    init_logs(log);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(work)
@@ -245,7 +412,14 @@ async fn shutdown_signal() {
     }
 }
 
-async fn serve(data: PathBuf, listen: String) -> Result<()> {
+async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -> Result<()> {
+    let tls = match &tls {
+        Some((cert, key)) => Some(
+            dtenge_net::tls::api_server_config(cert, key)
+                .context("cannot set up TLS for the API (--tls-cert/--tls-key)")?,
+        ),
+        None => None,
+    };
     use std::sync::Arc;
     let platform = Arc::new(
         dtenge_platform::Platform::open(
@@ -276,10 +450,12 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
     let api = api_service.router();
     let (ui, created_staff) =
         dtenge_ui::open_for_serve(&platform, api.clone()).context("cannot open the web interface")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!("dtenge is running: NBK, TREASURY, STB1, STB2, STB3, NOTARY, ORACLE, DIRECTORY in one process");
-    println!("  API:    http://{addr}/api/v1");
-    println!("  health: http://{addr}/api/v1/health");
-    println!("  UI:     http://{addr}/ui/");
+    println!("  API:     {scheme}://{addr}/api/v1");
+    println!("  health:  {scheme}://{addr}/api/v1/health");
+    println!("  UI:      {scheme}://{addr}/ui/");
+    println!("  metrics: {scheme}://{addr}/metrics");
     println!("  data:   {}", data.display());
     match created_staff {
         Some(staff) => {
@@ -294,8 +470,17 @@ async fn serve(data: PathBuf, listen: String) -> Result<()> {
         ),
     }
     println!("Stop with Ctrl+C; state survives restarts (and kill -9).");
-    let app = api.merge(dtenge_ui::router(Arc::clone(&ui)));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
+    let app = dtenge_net::telemetry::http_layer(
+        api.merge(dtenge_ui::router(Arc::clone(&ui)))
+            .route("/metrics", axum::routing::get(dtenge_net::telemetry::metrics_route)),
+    );
+    match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?,
+        Some(config) => tokio::select! {
+            served = dtenge_net::serve_router(listener, app, Some(config)) => served.context("server failed")?,
+            () = shutdown_signal() => {}
+        },
+    }
     ticker.abort();
     ui.close().context("cannot close the web interface's journal cleanly")?;
     api_service.close().context("cannot close the API's idempotency journal cleanly")?;
@@ -428,11 +613,14 @@ async fn bench(
     Ok(())
 }
 
-fn init(data: &std::path::Path, host: &str, base_port: u16, notary_replicas: u64) -> Result<()> {
-    let spec = dtenge_platform::process::init(data, host, base_port, notary_replicas)?;
+fn init(data: &std::path::Path, host: &str, base_port: u16, notary_replicas: u64, tls: bool) -> Result<()> {
+    let options = dtenge_platform::process::InitOptions { host: host.to_string(), base_port, notary_replicas, tls };
+    let spec = dtenge_platform::process::init_with(data, &options)?;
     println!(
-        "platform prepared in {}; start each service with `dtenge node --data {} --id ID`:",
+        "platform prepared in {} (registry signed with keys/REGISTRY.key, trusted through registry.pub{}); start each \
+         service with `dtenge node --data {} --id ID`:",
         data.display(),
+        if tls { "; mutual TLS between services" } else { "" },
         data.display()
     );
     for p in spec.participants.iter().filter(|p| p.endpoint.is_some()) {
@@ -441,11 +629,21 @@ fn init(data: &std::path::Path, host: &str, base_port: u16, notary_replicas: u64
     Ok(())
 }
 
-async fn node(data: PathBuf, id: String) -> Result<()> {
-    println!("dtenge node {id} starting from {}", data.display());
-    dtenge_platform::process::run(&data, &id, true, shutdown_signal()).await?;
-    println!("dtenge node {id} stopped");
-    Ok(())
+/// `dtenge node`: the configuration file (if any) with the flags on top.
+fn node(config: Option<PathBuf>, flags: ServiceConfig, mut log: LogSetup) -> Result<()> {
+    let file = match &config {
+        Some(path) => ServiceConfig::load(path)?,
+        None => ServiceConfig::default(),
+    };
+    let options = file.options(&flags)?;
+    log.format = log.format.or(file.log.format);
+    log.filter = file.log.filter.clone();
+    run_async(&log, async move {
+        println!("dtenge node {} starting from {}", options.id, options.data.display());
+        dtenge_platform::process::run_with(&options, shutdown_signal()).await?;
+        println!("dtenge node {} stopped", options.id);
+        Ok(())
+    })
 }
 
 async fn chaos(
@@ -584,6 +782,160 @@ fn write_secret(path: &PathBuf, text: &str) -> Result<()> {
 #[cfg(not(unix))]
 fn write_secret(path: &PathBuf, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn participant_keygen(
+    id: String,
+    data: Option<PathBuf>,
+    role: &str,
+    name: Option<String>,
+    endpoint: Option<String>,
+    tls: bool,
+    bin: Option<String>,
+    registries: Vec<String>,
+) -> Result<()> {
+    use dtenge_platform::ceremony;
+    let data = data.context("--id needs --data (where the keys are kept on this host)")?;
+    let id = dtenge_types::ParticipantId::new(&id)?;
+    let role = parse_role(role)?;
+    let institution = match bin {
+        Some(bin) => {
+            Some((IinBin::parse(bin.trim())?, format!("{} (own DA)", name.clone().unwrap_or_else(|| id.to_string()))))
+        }
+        None => None,
+    };
+    let registries = registries
+        .iter()
+        .map(|r| serde_json::from_value(serde_json::Value::String(capitalised(r.trim()))))
+        .collect::<std::result::Result<_, _>>()
+        .context("--registries: events, parameters, invoices or fx")?;
+    let options = ceremony::KeygenOptions {
+        id: id.clone(),
+        name: name.unwrap_or_else(|| id.to_string()),
+        role,
+        endpoint,
+        tls,
+        institution,
+        registries,
+    };
+    let request = ceremony::keygen(&data, &options)?;
+    println!("keys of {id} made in {} (mode 0600; they never leave this host)", data.join("keys").display());
+    println!("  EDS key:  {}", request.participant.public_key);
+    if let Some(tls) = request.participant.tls_key {
+        println!("  TLS key:  {tls}");
+    }
+    for da in &request.institutions {
+        println!("  own DA:   {} ({})", da.address, da.bin);
+    }
+    println!("send NBK the request (public keys only): {}", ceremony::request_path(&data, id.as_str()).display());
+    Ok(())
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn parse_role(text: &str) -> Result<dtenge_net::Role> {
+    use dtenge_net::Role;
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "nbk" => Role::Nbk,
+        "stb" | "bank" => Role::Stb,
+        "treasury" => Role::Treasury,
+        "notary" => Role::Notary,
+        "oracle" => Role::Oracle,
+        "directory" => Role::Directory,
+        "provider" => Role::Provider,
+        other => bail!("role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider"),
+    })
+}
+
+fn registry(action: RegistryAction) -> Result<()> {
+    use dtenge_platform::ceremony;
+    use dtenge_platform::registry::{RegistryBody, SignedRegistry, parse_anchor};
+    let now = dtenge_net::Clock::now(&dtenge_net::SystemClock).millis();
+    let signing_key = |path: &std::path::Path, create: bool| -> Result<SecretKey> {
+        if !path.exists() && create {
+            let key = SecretKey::generate();
+            write_secret(&path.to_path_buf(), &hex::encode(key.seed()))?;
+            eprintln!(
+                "registry signing key made: {} (keep it offline; its public key is the trust anchor)",
+                path.display()
+            );
+            return Ok(key);
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let seed: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("{}: not a 32-byte hex key", path.display()))?;
+        Ok(SecretKey::from_seed(seed))
+    };
+    // The current registry, checked against the key about to sign its successor.
+    let current = |registry: &std::path::Path, key: &SecretKey| -> Result<RegistryBody> {
+        Ok(SignedRegistry::load(registry)?.verify(&key.public_key())?)
+    };
+    let write = |path: &std::path::Path, body: &RegistryBody, key: &SecretKey| -> Result<()> {
+        SignedRegistry::sign(body, key)?.save(path)?;
+        println!("registry serial {} signed by {} → {}", body.serial, key.public_key(), path.display());
+        Ok(())
+    };
+    match action {
+        RegistryAction::Init { key, out, request } => {
+            let key = signing_key(&key, true)?;
+            let requests =
+                request.iter().map(|p| ceremony::load_request(p)).collect::<std::result::Result<Vec<_>, _>>()?;
+            let body = ceremony::genesis(&requests, &ceremony::GenesisOptions::default(), now)?;
+            write(&out, &body, &key)?;
+            println!("trust anchor (registry_key of every service): {}", key.public_key());
+        }
+        RegistryAction::Add { registry, key, request } => {
+            let key = signing_key(&key, false)?;
+            let body = ceremony::add(&current(&registry, &key)?, &ceremony::load_request(&request)?, now)?;
+            write(&registry, &body, &key)?;
+        }
+        RegistryAction::Rotate { registry, key, request } => {
+            let key = signing_key(&key, false)?;
+            let body = ceremony::rotate(&current(&registry, &key)?, &ceremony::load_request(&request)?, now)?;
+            write(&registry, &body, &key)?;
+        }
+        RegistryAction::Revoke { registry, key, id, reason } => {
+            let key = signing_key(&key, false)?;
+            let id = dtenge_types::ParticipantId::new(&id)?;
+            let body = ceremony::revoke(&current(&registry, &key)?, &id, &reason, now)?;
+            write(&registry, &body, &key)?;
+        }
+        RegistryAction::Move { registry, key, id, endpoint } => {
+            let key = signing_key(&key, false)?;
+            let id = dtenge_types::ParticipantId::new(&id)?;
+            let body = ceremony::move_endpoint(&current(&registry, &key)?, &id, &endpoint, now)?;
+            write(&registry, &body, &key)?;
+        }
+        RegistryAction::Show { registry, trust } => {
+            let signed = SignedRegistry::load(&registry)?;
+            let anchor = match trust {
+                Some(text) => parse_anchor(&text).map_err(|e| anyhow::anyhow!("--trust: {e}"))?,
+                None => signed.signer,
+            };
+            let body = signed.verify(&anchor)?;
+            println!("serial {} signed by {} (signature verified)", body.serial, signed.signer);
+            for p in &body.platform.participants {
+                println!(
+                    "  {:<10} {:<9} {:<22} key {}{}",
+                    p.id.as_str(),
+                    format!("{:?}", p.role),
+                    p.endpoint.as_deref().unwrap_or("-"),
+                    p.public_key,
+                    p.tls_key.map(|k| format!(" tls {k}")).unwrap_or_default()
+                );
+            }
+            for r in &body.revoked {
+                println!("  revoked: {} key {} (serial {}, {})", r.participant, r.key, r.serial, r.reason);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn iin(number: &str) -> Result<()> {
