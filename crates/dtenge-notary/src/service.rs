@@ -24,7 +24,7 @@ use dtenge_types::{ParticipantId, Timestamp, TxId};
 
 use crate::cold::{ColdError, ColdStore, MemoryCold};
 use crate::engine::{ColdProbe, Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
-use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptBody, Verdict};
+use crate::messages::{BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, Verdict};
 use crate::protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 
 /// Take a snapshot after this many journaled batches.
@@ -296,7 +296,10 @@ impl Handler for NotaryService {
         dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             NotaryRequest::Notarise(batch) => match self.notarise(from, batch).await {
-                Ok(verdicts) => NotaryAnswer::Verdicts(verdicts),
+                Ok(verdicts) => {
+                    record_decisions(&verdicts);
+                    NotaryAnswer::Verdicts(verdicts)
+                }
                 Err(NotaryCallError::Refused(r)) => NotaryAnswer::Refused(r),
                 Err(e) => return Err(HandlerError::Unavailable(e.to_string())),
             },
@@ -324,6 +327,22 @@ impl Handler for NotaryService {
             }
         };
         Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}
+
+/// Metrics of one answered batch: its size and each decision by outcome
+/// (`committed`, or the rejection's kind: `conflict` is a double-spend attempt).
+fn record_decisions(verdicts: &[Verdict]) {
+    metrics::histogram!("dtenge_notary_batch_size").record(verdicts.len() as f64);
+    for verdict in verdicts {
+        let outcome = match verdict {
+            Verdict::Committed(_) => "committed",
+            Verdict::Rejected(NotaryRejection::Conflict { .. }) => "conflict",
+            Verdict::Rejected(NotaryRejection::UnknownInput { .. }) => "unknown_input",
+            Verdict::Rejected(NotaryRejection::OutsideWindow { .. }) => "outside_window",
+            Verdict::Rejected(_) => "rejected",
+        };
+        metrics::counter!("dtenge_notary_decisions_total", "outcome" => outcome).increment(1);
     }
 }
 

@@ -232,8 +232,9 @@ pub fn add(current: &RegistryBody, request: &ParticipantRequest, now_ms: u64) ->
     Ok(body)
 }
 
-/// A participant's keys are replaced by the ones in its new request; the old
-/// ones are revoked ("rotated").
+/// A participant's keys are replaced by the ones in its new request (its EDS
+/// key; its TLS key too if the request has one); the old ones are revoked
+/// ("rotated").
 pub fn rotate(
     current: &RegistryBody,
     request: &ParticipantRequest,
@@ -252,11 +253,13 @@ pub fn rotate(
         return Err(config(format!("{id}'s request carries its current key: make new keys to rotate")));
     }
     old.public_key = request.participant.public_key;
-    old.tls_key = request.participant.tls_key;
+    // A request without a TLS key rotates the EDS key alone.
+    let new_tls = request.participant.tls_key.or(old_tls);
+    old.tls_key = new_tls;
     let serial = body.serial;
     let revoke = |key| RevokedKey { participant: id.clone(), key, serial, reason: "rotated".into() };
     body.revoked.push(revoke(old_key));
-    if let Some(tls) = old_tls.filter(|tls| Some(*tls) != request.participant.tls_key) {
+    if let Some(tls) = old_tls.filter(|tls| Some(*tls) != new_tls) {
         body.revoked.push(revoke(tls));
     }
     replace_in_params(&mut body.platform.params, id, old_key, Some(request.participant.public_key));

@@ -240,3 +240,28 @@ mod tests {
         assert!(none.options(&ServiceConfig::default()).unwrap_err().to_string().contains("--id"));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod examples {
+    use super::*;
+
+    /// deploy/config/*.toml: the examples a bank's engineer copies must stay valid.
+    #[test]
+    fn every_example_in_deploy_config_is_a_valid_configuration() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+        let anchor = dtenge_crypto::SecretKey::from_seed([5; 32]).public_key().to_string();
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace("REPLACE-WITH-THE-HEX-KEY-NBK-PUBLISHED", &anchor);
+            let file = ServiceConfig::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let options = file.options(&ServiceConfig::default()).unwrap();
+            assert!(options.tls_key.is_some() && options.metrics_listen.is_some(), "{}", path.display());
+            seen.push(options.id);
+        }
+        seen.sort();
+        assert_eq!(seen, ["DIRECTORY", "NBK", "NOTARY", "ORACLE", "STB1", "TREASURY"]);
+    }
+}

@@ -25,6 +25,7 @@ pub mod ceremony;
 pub mod config;
 pub mod demo_set;
 pub mod evidence;
+pub mod gauges;
 pub mod ledger_audit;
 pub mod operator;
 pub mod process;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_net::{Handler, HandlerError};
-use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
+pub use dtenge_node::accounts::AccountId;
+use dtenge_node::accounts::{Holder, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_node::state::Status;
 use dtenge_types::{Address, Amount, CbsRef, IinBin, ParticipantId, Token, TokenId, TxId};
@@ -71,7 +72,7 @@ pub enum OperatorRequest {
 }
 
 /// The node's answer.
-#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize, serde::Serialize)]
 pub enum OperatorAnswer {
     /// A DA.
     Account {
@@ -203,4 +204,53 @@ impl Handler for OperatorGate {
         let answer = self.operate(request).await;
         borsh::to_vec(&answer).map_err(|e| HandlerError::Unavailable(e.to_string()))
     }
+}
+
+/// An operator's connection to its own node from the node's host (`dtenge
+/// operator`): speaks as the node, with the node's EDS key and — when the
+/// registry lists one — its TLS key, to the endpoints of the data
+/// directory's signed registry.
+pub fn connect(
+    data: &std::path::Path,
+    id: &str,
+    registry_key: Option<dtenge_crypto::PublicKey>,
+) -> Result<Arc<dtenge_net::HttpBus>, crate::PlatformError> {
+    let (_, body) = crate::registry::load_verified(data, registry_key)?;
+    let me = ParticipantId::new(id).map_err(|e| crate::PlatformError::Config(e.to_string()))?;
+    let info = body
+        .platform
+        .participant(id)
+        .ok_or_else(|| crate::PlatformError::Config(format!("{id} is not in the signed registry")))?
+        .clone();
+    let key = Arc::new(crate::spec::Keys::at(data).load(id)?);
+    let tls = match info.tls_key {
+        Some(_) => Some(Arc::new(
+            dtenge_net::TlsIdentity::load(&crate::ceremony::tls_key_path(data, id))
+                .map_err(|e| crate::PlatformError::Config(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let participants = Arc::new(body.directory()?);
+    let config = dtenge_net::HttpBusConfig { tls, ..dtenge_net::HttpBusConfig::default() };
+    Ok(dtenge_net::HttpBus::with_config(
+        me,
+        key,
+        participants,
+        Arc::new(dtenge_net::SystemClock),
+        Arc::new(dtenge_net::NoEvidence),
+        config,
+    ))
+}
+
+/// Sends one operator request to `to` (the node itself, normally) and decodes the answer.
+pub async fn ask(
+    bus: &dtenge_net::HttpBus,
+    to: &ParticipantId,
+    request: &OperatorRequest,
+) -> Result<OperatorAnswer, dtenge_net::NetError> {
+    use dtenge_net::Bus;
+    let body = borsh::to_vec(request).map_err(|e| dtenge_net::NetError::Decode(e.to_string()))?;
+    let answer = bus.call(to, body).await?;
+    dtenge_types::encoding::decode(&answer, dtenge_net::MAX_BODY_BYTES)
+        .map_err(|e| dtenge_net::NetError::Decode(e.to_string()))
 }

@@ -303,7 +303,8 @@ pub async fn start_with(options: &NodeOptions) -> Result<Running, PlatformError>
         Service::Node(node) => Worker::Node(Arc::clone(node)),
         Service::Oracle(oracle) => Worker::Oracle(Arc::clone(oracle)),
         Service::Replica(replica) => Worker::Replica(Arc::clone(replica), group),
-        Service::Notary(_) | Service::Directory(_) => Worker::None,
+        Service::Notary(notary) => Worker::Notary(Arc::clone(notary)),
+        Service::Directory(_) => Worker::None,
     };
     tasks.push(tokio::spawn(background(spec, data.to_path_buf(), worker, bus)));
     let sources =
@@ -354,6 +355,7 @@ enum Worker {
     Oracle(Arc<dtenge_oracle::service::OracleService>),
     /// A notary replica joins its group (see [`dtenge_notary::NotaryReplica::join`]).
     Replica(Arc<dtenge_notary::NotaryReplica>, BTreeMap<u64, dtenge_types::ParticipantId>),
+    Notary(Arc<dtenge_notary::NotaryService>),
     None,
 }
 
@@ -376,17 +378,30 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
             }
         }
     }
+    let mut sampled = std::time::Instant::now();
     loop {
         tokio::time::sleep(TICK).await;
+        let sample = sampled.elapsed() >= crate::gauges::GAUGE_EVERY;
+        if sample {
+            sampled = std::time::Instant::now();
+        }
         match &worker {
             Worker::Node(node) => {
                 for line in node.tick().await {
                     tracing::debug!(node = %node.id(), "{line}");
                 }
+                if sample {
+                    crate::gauges::record_node(node);
+                }
             }
             Worker::Oracle(oracle) => {
                 if let Err(e) = oracle.tick().await {
                     tracing::warn!(error = %e, "oracle tick");
+                }
+            }
+            Worker::Notary(notary) => {
+                if sample {
+                    crate::gauges::record_notary(notary);
                 }
             }
             Worker::Replica(..) | Worker::None => return,

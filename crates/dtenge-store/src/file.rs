@@ -504,10 +504,12 @@ impl LogWriter for FileLog {
 
     fn sync(&mut self) -> Result<(), StoreError> {
         self.flush()?;
-        if self.sync == SyncMode::Fsync
-            && let Err(source) = self.file.sync_data()
-        {
-            return Err(StoreError::io(self.active_path(), source));
+        if self.sync == SyncMode::Fsync {
+            let started = std::time::Instant::now();
+            if let Err(source) = self.file.sync_data() {
+                return Err(StoreError::io(self.active_path(), source));
+            }
+            metrics::histogram!("dtenge_journal_sync_seconds").record(started.elapsed().as_secs_f64());
         }
         Ok(())
     }

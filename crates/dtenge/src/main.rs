@@ -186,6 +186,23 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         registries: Vec<String>,
     },
+    /// A node operator's requests to its own node, from the node's host (signed with the node's key): prints the answer as JSON.
+    Operator {
+        /// The node's data directory (its keys and signed registry).
+        #[arg(long)]
+        data: PathBuf,
+        /// The node (NBK, STB1…).
+        #[arg(long)]
+        id: String,
+        /// Send to this participant instead of the node itself (only the node itself answers operator requests).
+        #[arg(long)]
+        to: Option<String>,
+        /// NBK's registry key (hex), instead of DATA/registry.pub.
+        #[arg(long)]
+        registry_key: Option<String>,
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
     /// NBK's tooling for the signed participant registry (key ceremony, joining, rotation, revocation).
     Registry {
         #[command(subcommand)]
@@ -206,6 +223,51 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorAction {
+    /// The node's DA with this address.
+    Account {
+        /// The address (hex public key).
+        #[arg(long)]
+        address: String,
+    },
+    /// A standard payment from one of the node's DAs.
+    Pay {
+        /// The paying DA's id.
+        #[arg(long)]
+        from: String,
+        /// The payee's address.
+        #[arg(long)]
+        to: String,
+        /// The amount (`150`, `4 000,00`).
+        #[arg(long)]
+        amount: String,
+    },
+    /// NBK issues DT (after the CBS confirmed).
+    Issue {
+        /// NBK's issuing DA.
+        #[arg(long)]
+        issuer: String,
+        /// The recipient's address.
+        #[arg(long)]
+        to: String,
+        /// The amount.
+        #[arg(long)]
+        amount: String,
+        /// The CBS confirmation reference.
+        #[arg(long)]
+        cbs_reference: String,
+    },
+    /// A DA's standard DT balance.
+    Balance {
+        /// The DA's id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Unfinished work: transactions in flight, deliveries outstanding.
+    Pending,
 }
 
 #[derive(Subcommand)]
@@ -349,6 +411,9 @@ fn main() -> ExitCode {
             participant_keygen(id, data, &role, name, endpoint, !no_tls, bin, registries)
         }
         Command::Registry { action } => registry(action),
+        Command::Operator { data, id, to, registry_key, action } => {
+            run_async(&log, operator(data, id, to, registry_key, action))
+        }
         Command::Iin { number } => iin(&number),
         Command::Amount { text } => amount(&text),
         Command::Decode { file } => decode(&file),
@@ -437,10 +502,16 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
     let ticker = {
         let platform = Arc::clone(&platform);
         tokio::spawn(async move {
+            let mut sampled = std::time::Instant::now();
             loop {
                 tokio::time::sleep(dtenge_platform::process::TICK).await;
                 for line in platform.tick().await {
                     tracing::debug!("{line}");
+                }
+                if sampled.elapsed() >= dtenge_platform::gauges::GAUGE_EVERY {
+                    sampled = std::time::Instant::now();
+                    platform.nodes.values().for_each(|node| dtenge_platform::gauges::record_node(node));
+                    dtenge_platform::gauges::record_notary(&platform.notary);
                 }
             }
         })
@@ -830,6 +901,49 @@ fn participant_keygen(
     }
     println!("send NBK the request (public keys only): {}", ceremony::request_path(&data, id.as_str()).display());
     Ok(())
+}
+
+async fn operator(
+    data: PathBuf,
+    id: String,
+    to: Option<String>,
+    registry_key: Option<String>,
+    action: OperatorAction,
+) -> Result<()> {
+    use dtenge_platform::operator::{OperatorRequest, ask, connect};
+    let anchor = match registry_key {
+        Some(text) => {
+            Some(dtenge_platform::registry::parse_anchor(&text).map_err(|e| anyhow::anyhow!("--registry-key: {e}"))?)
+        }
+        None => None,
+    };
+    let address = |text: &str| -> Result<dtenge_types::Address> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).context("not a DA address (hex)")
+    };
+    let account = |text: &str| dtenge_node_account(text);
+    let request = match action {
+        OperatorAction::Account { address: a } => OperatorRequest::Account { address: address(&a)? },
+        OperatorAction::Pay { from, to, amount } => {
+            OperatorRequest::Pay { from: account(&from)?, to: address(&to)?, amount: amount.parse()? }
+        }
+        OperatorAction::Issue { issuer, to, amount, cbs_reference } => OperatorRequest::Issue {
+            issuer: account(&issuer)?,
+            to: address(&to)?,
+            amount: amount.parse()?,
+            cbs_reference,
+        },
+        OperatorAction::Balance { account: a } => OperatorRequest::Balance { account: account(&a)? },
+        OperatorAction::Pending => OperatorRequest::Pending,
+    };
+    let bus = connect(&data, &id, anchor)?;
+    let to = dtenge_types::ParticipantId::new(to.as_deref().unwrap_or(&id))?;
+    let answer = ask(&bus, &to, &request).await.with_context(|| format!("{to} refused or did not answer"))?;
+    println!("{}", serde_json::to_string(&answer)?);
+    Ok(())
+}
+
+fn dtenge_node_account(text: &str) -> Result<dtenge_platform::operator::AccountId> {
+    Ok(serde_json::from_value(serde_json::Value::String(text.to_string()))?)
 }
 
 fn capitalised(text: &str) -> String {

@@ -1,0 +1,42 @@
+//! Gauges sampled from the services' state for `/metrics` (every
+//! [`GAUGE_EVERY`]): what each node holds per currency (their sum over the
+//! nodes is the supply in circulation), its unsettled work (transactions in
+//! flight, deliveries outstanding: the queues a stuck link fills), and the
+//! notary's live set.
+//!
+//! Invariant: sampling only reads (under the services' own read locks) and
+//! is bounded by the vault's size; it never runs on a payment's path.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dtenge_node::service::NodeService;
+use dtenge_notary::NotaryService;
+
+/// How often the gauges are sampled.
+pub const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
+/// Samples a node's holdings and unsettled work.
+pub fn record_node(node: &NodeService) {
+    let id = node.id().to_string();
+    let (holdings, in_flight, undelivered) = node.read(|s| {
+        let mut holdings: BTreeMap<String, u128> = BTreeMap::new();
+        for (_, stored) in s.vault.iter() {
+            *holdings.entry(stored.token.currency.to_string()).or_default() += u128::from(stored.token.amount.tiyn());
+        }
+        (holdings, s.in_flight().len(), s.undelivered().len())
+    });
+    for (currency, tiyn) in holdings {
+        metrics::gauge!("dtenge_node_holdings_tiyn", "node" => id.clone(), "currency" => currency).set(tiyn as f64);
+    }
+    metrics::gauge!("dtenge_node_unsettled", "node" => id.clone(), "kind" => "in_flight").set(in_flight as f64);
+    metrics::gauge!("dtenge_node_unsettled", "node" => id, "kind" => "undelivered").set(undelivered as f64);
+}
+
+/// Samples the notary's live set and history.
+pub fn record_notary(notary: &NotaryService) {
+    let (committed, unspent, spent) = notary.stats();
+    metrics::gauge!("dtenge_notary_committed").set(committed as f64);
+    metrics::gauge!("dtenge_notary_unspent").set(unspent as f64);
+    metrics::gauge!("dtenge_notary_spent").set(spent as f64);
+}
