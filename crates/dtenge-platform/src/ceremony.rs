@@ -199,14 +199,11 @@ fn admit(platform: &mut PlatformSpec, request: &ParticipantRequest) -> Result<()
     if p.role == Role::Provider {
         platform.providers.push(ProviderSpec { id: p.id.clone(), registries: request.registries.clone() });
     }
-    match p.role {
-        Role::Nbk | Role::Stb | Role::Treasury => {
-            platform.params.hosts.insert(p.id.clone(), p.public_key);
-        }
-        Role::Oracle => {
-            platform.params.oracles.insert(p.public_key);
-        }
-        Role::Notary | Role::Directory | Role::Provider => {}
+    if p.role.is_node() {
+        platform.params.hosts.insert(p.id.clone(), p.public_key);
+    }
+    if p.role == Role::Oracle {
+        platform.params.oracles.insert(p.public_key);
     }
     Ok(())
 }

@@ -961,7 +961,10 @@ fn parse_role(text: &str) -> Result<dtenge_net::Role> {
         "oracle" => Role::Oracle,
         "directory" => Role::Directory,
         "provider" => Role::Provider,
-        other => bail!("role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider"),
+        "counterparty-central-bank" | "ccb" => Role::CounterpartyCentralBank,
+        other => bail!(
+            "role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank"
+        ),
     })
 }
 
