@@ -2,16 +2,23 @@
 //! (`POST /rpc` body) and as an answer body, and runs the receiver's gate on
 //! whatever decodes.
 //!
+//! Both wire forms go through the one decoder: protocol 1 (round 1's) and
+//! protocol 2 (a version word, then a trace id). The same bytes are also read
+//! as the `dtenge-protocol` header every answer carries (`"1-2"`).
+//!
 //! Properties: decoding never panics; an accepted envelope is exactly its
-//! canonical encoding (one encoding per value); the gate (directory, clock,
-//! signature, replay cache) refuses or admits without panicking, and never
-//! admits the same envelope twice.
+//! canonical encoding (one encoding per value; protocol 1 has no trace); a
+//! parsed protocol range prints as text that parses back to it; the gate
+//! (directory, clock, signature, replay cache) refuses or admits without
+//! panicking, and never admits the same envelope twice.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use dtenge_crypto::SecretKey;
-use dtenge_net::{Answer, Direction, Envelope, Gate, ManualClock, ParticipantInfo, Participants, Role};
+use dtenge_net::{
+    Answer, Direction, Envelope, Gate, ManualClock, ParticipantInfo, Participants, ProtocolRange, Role,
+};
 use dtenge_types::{ParticipantId, Timestamp};
 use libfuzzer_sys::fuzz_target;
 
@@ -31,6 +38,10 @@ fn directory() -> &'static Arc<Participants> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Some(range) = std::str::from_utf8(data).ok().and_then(ProtocolRange::parse) {
+        assert!(range.min >= 1 && range.min <= range.max, "parsed an empty range {range:?}");
+        assert_eq!(ProtocolRange::parse(&range.to_string()), Some(range), "header text does not round-trip");
+    }
     if let Ok(answer) = Answer::decode(data) {
         assert_eq!(dtenge_types::encoding::encode(&answer), data, "answer accepted in a non-canonical form");
     }
@@ -38,6 +49,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(envelope.encode(), data, "envelope accepted in a non-canonical form");
+    assert!(envelope.version >= 1, "decoded protocol version 0");
+    if envelope.version == 1 {
+        assert_eq!(envelope.trace, 0, "protocol 1 has no trace id");
+    }
     assert_eq!(Envelope::decode(&envelope.encode()).as_ref(), Ok(&envelope));
     let _ = envelope.digest();
     // The receiver's checks, at the envelope's own time so freshness passes
