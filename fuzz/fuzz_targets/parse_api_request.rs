@@ -55,6 +55,7 @@ fn directory() -> &'static Participants {
             role: Role::Stb,
             public_key: key().public_key(),
             endpoint: None,
+            tls_key: None,
         }])
     })
 }
