@@ -130,10 +130,25 @@ fn dtenge(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// NBK's registry key (hex), as every service's configuration names it.
+static ANCHOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// `dtenge operator` from `host`'s namespace with its data directory; Ok(answer JSON) or Err(stderr).
 fn operator(host: &Host, to: Option<&str>, action: &[&str]) -> Result<Value, String> {
-    let mut args =
-        vec!["netns", "exec", &host.ns, BIN, "operator", "--data", host.data.to_str().unwrap(), "--id", &host.id];
+    let anchor = ANCHOR.get().expect("the registry is signed before operators run");
+    let mut args = vec![
+        "netns",
+        "exec",
+        &host.ns,
+        BIN,
+        "operator",
+        "--data",
+        host.data.to_str().unwrap(),
+        "--id",
+        &host.id,
+        "--registry-key",
+        anchor,
+    ];
     if let Some(to) = to {
         args.extend(["--to", to]);
     }
@@ -270,6 +285,7 @@ fn services_on_separate_hosts_pay_survive_a_cut_link_admit_a_bank_and_refuse_a_r
         .unwrap()
         .trim()
         .to_string();
+    ANCHOR.set(anchor.clone()).unwrap();
     for h in &hosts {
         std::fs::copy(&registry, h.data.join("registry.json")).unwrap();
         configure(h, &anchor);
