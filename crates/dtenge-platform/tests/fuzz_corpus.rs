@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use dtenge_net::{Answer, Clock, Envelope, ManualClock};
+use dtenge_net::{Answer, Clock, Envelope, ManualClock, ProtocolRange};
 use dtenge_node::accounts::{Holder, HolderKind, KycState};
 use dtenge_node::conversion::ConversionKind;
 use dtenge_node::directory::{DirectoryAnswer, DirectoryRequest};
@@ -144,7 +144,12 @@ fn verdicts_decode_check(seeds: &BTreeMap<&'static str, Vec<(String, Vec<u8>)>>)
 /// Whether `bytes` gets past the target's decoder (its own selector included).
 fn decodes(target: &str, bytes: &[u8]) -> bool {
     match target {
-        "decode_envelope" => Envelope::decode(bytes).is_ok() || Answer::decode(bytes).is_ok(),
+        "decode_envelope" => {
+            Envelope::decode(bytes).is_ok()
+                || Answer::decode(bytes).is_ok()
+                // The target also reads its bytes as the `dtenge-protocol` header.
+                || std::str::from_utf8(bytes).ok().and_then(ProtocolRange::parse).is_some()
+        }
         "decode_service_message" => {
             let Some((&which, rest)) = bytes.split_first() else { return false };
             match which % 10 {
