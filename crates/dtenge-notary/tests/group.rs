@@ -92,6 +92,7 @@ impl Group {
                 role: Role::Nbk,
                 public_key: key_of("NBK").public_key(),
                 endpoint: None,
+                tls_key: None,
             },
             ParticipantInfo {
                 id: pid("STB1"),
@@ -99,6 +100,7 @@ impl Group {
                 role: Role::Stb,
                 public_key: key_of("STB1").public_key(),
                 endpoint: None,
+                tls_key: None,
             },
         ];
         for n in 1..=REPLICAS {
@@ -109,6 +111,7 @@ impl Group {
                 role: Role::Notary,
                 public_key: key_of(id.as_str()).public_key(),
                 endpoint: None,
+                tls_key: None,
             });
         }
         let participants = Arc::new(Participants::new(list));

@@ -19,7 +19,8 @@ fn pid(s: &str) -> ParticipantId {
 }
 
 fn init(dir: &std::path::Path, tls: bool) {
-    process::init_with(dir, &InitOptions { host: "127.0.0.1".into(), base_port: 39_000, notary_replicas: 1, tls }).unwrap();
+    process::init_with(dir, &InitOptions { host: "127.0.0.1".into(), base_port: 39_000, notary_replicas: 1, tls })
+        .unwrap();
 }
 
 fn error_of(result: Result<process::Running, dtenge_platform::PlatformError>) -> String {

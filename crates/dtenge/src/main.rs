@@ -366,7 +366,9 @@ fn main() -> ExitCode {
         Command::Serve { data, listen, tls_cert, tls_key } => {
             run_async(&log, serve(data, listen, tls_cert.zip(tls_key)))
         }
-        Command::Init { data, host, base_port, notary_replicas, tls } => init(&data, &host, base_port, notary_replicas, tls),
+        Command::Init { data, host, base_port, notary_replicas, tls } => {
+            init(&data, &host, base_port, notary_replicas, tls)
+        }
         Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, claims, json } => {
             run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
         }
