@@ -5,7 +5,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use dtenge_node::NodeError;
+use dtenge_node::{NodeError, Refusal, RefusalCode};
+use dtenge_oracle::OracleRefusal;
 
 /// An API error.
 #[derive(Debug, Clone)]
@@ -82,39 +83,59 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The one table from a node's refusal code to the HTTP status that says whose
+/// problem it is.
+pub fn status_of(code: RefusalCode) -> StatusCode {
+    match code {
+        RefusalCode::NotFound => StatusCode::NOT_FOUND,
+        RefusalCode::Invalid | RefusalCode::Overflow => StatusCode::BAD_REQUEST,
+        RefusalCode::Forbidden => StatusCode::FORBIDDEN,
+        RefusalCode::FundsInFlight
+        | RefusalCode::TokenBusy
+        | RefusalCode::NotaryRejected
+        | RefusalCode::AddressTaken => StatusCode::CONFLICT,
+        RefusalCode::Unavailable | RefusalCode::Storage => StatusCode::SERVICE_UNAVAILABLE,
+        RefusalCode::InsufficientFunds
+        | RefusalCode::TooFragmented
+        | RefusalCode::NothingToSpend
+        | RefusalCode::MarkingLimit
+        | RefusalCode::SupplyOverflow
+        | RefusalCode::DailyTotalOverflow
+        | RefusalCode::AccountClosed
+        | RefusalCode::KycNotVerified
+        | RefusalCode::ClientSigns
+        | RefusalCode::UnknownRecipient
+        | RefusalCode::NotHostedHere
+        | RefusalCode::Rule(_)
+        | RefusalCode::OracleRefused
+        | RefusalCode::LimitExceeded
+        | RefusalCode::EnforcementOrder
+        | RefusalCode::BalanceNotZero
+        | RefusalCode::PayeeRefused
+        | RefusalCode::BadReceipt => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError::new(status_of(refusal.code), &refusal.code.to_string(), refusal.message)
+    }
+}
+
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {
-        let message = e.to_string();
-        match e {
-            NodeError::InsufficientFunds { .. } => Self::unprocessable("insufficient_funds", message),
-            NodeError::FundsInFlight { .. } => Self::new(StatusCode::CONFLICT, "funds_in_flight", message),
-            NodeError::TooFragmented { .. } => Self::unprocessable("too_fragmented", message),
-            NodeError::UnknownToken(_) => Self::not_found(message),
-            NodeError::TokenBusy(_) => Self::new(StatusCode::CONFLICT, "token_busy", message),
-            NodeError::NothingToSpend => Self::unprocessable("nothing_to_spend", message),
-            NodeError::MarkingLimit { .. } => Self::unprocessable("marking_limit", message),
-            NodeError::TooManyOutputs(_) | NodeError::Types(_) | NodeError::Invalid(_) => {
-                Self::bad_request("invalid", message)
-            }
-            NodeError::Overflow => Self::bad_request("overflow", message),
-            NodeError::SupplyOverflow { .. } => Self::unprocessable("supply_overflow", message),
-            NodeError::DailyTotalOverflow { .. } => Self::unprocessable("daily_total_overflow", message),
-            NodeError::UnknownAccount(_) => Self::not_found(message),
-            NodeError::AccountClosed(_) => Self::unprocessable("account_closed", message),
-            NodeError::KycNotVerified(_) => Self::unprocessable("kyc_not_verified", message),
-            NodeError::ClientSigns(_) => Self::unprocessable("client_signs", message),
-            NodeError::UnknownRecipient(_) => Self::unprocessable("unknown_recipient", message),
-            NodeError::NotHostedHere(_) => Self::unprocessable("not_hosted_here", message),
-            NodeError::Rejected(r) => Self::unprocessable(&format!("rule_{}", r.code()), message),
-            NodeError::NotaryRejected(_) => Self::new(StatusCode::CONFLICT, "notary_rejected", message),
-            NodeError::Oracle(_) => Self::unprocessable("oracle_refused", message),
-            NodeError::Unavailable(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message),
-            NodeError::Storage(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message),
-            NodeError::LimitExceeded { .. } => Self::unprocessable("limit_exceeded", message),
-            NodeError::Enforcement(_) => Self::unprocessable("enforcement_order", message),
-            NodeError::BalanceNotZero { .. } => Self::unprocessable("balance_not_zero", message),
-            NodeError::Forbidden(_) => Self::forbidden(message),
-            NodeError::PayeeRefused { .. } => Self::unprocessable("payee_refused", message),
+        ApiError::from(e.refusal())
+    }
+}
+
+/// A refusal by the oracle: 403 when the caller may not write there, 422
+/// (`oracle_refused`) otherwise.
+impl From<OracleRefusal> for ApiError {
+    fn from(refusal: OracleRefusal) -> ApiError {
+        if refusal.code.is_permission() {
+            ApiError::forbidden(refusal.message)
+        } else {
+            ApiError::unprocessable("oracle_refused", refusal.message)
         }
     }
 }

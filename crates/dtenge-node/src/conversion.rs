@@ -243,7 +243,7 @@ impl NodeService {
         let nbk = self.nbk()?;
         match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
-            NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
+            NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
             NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
                 Err(NodeError::Unavailable("NBK answered without the request".into()))
             }
@@ -255,7 +255,7 @@ impl NodeService {
         let nbk = self.nbk()?;
         match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
-            NodeAnswer::Refused(why) => Err(NodeError::Invalid(why)),
+            NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
             NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
                 Err(NodeError::Unavailable("NBK answered without the request".into()))
             }

@@ -69,8 +69,41 @@ pub enum DirectoryAnswer {
     Entry(Option<DaEntry>),
     /// Entries.
     Entries(Vec<DaEntry>),
-    /// Refused, why.
-    Refused(String),
+    /// Refused: what and why.
+    Refused(DirectoryRefusal),
+}
+
+/// Why the directory refused a registration.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, thiserror::Error)]
+pub enum DirectoryRefusal {
+    /// A node registers only DAs it hosts itself.
+    #[error("{from} may register only DAs it hosts itself")]
+    NotTheHost {
+        /// Who asked.
+        from: ParticipantId,
+    },
+    /// The address is another node's: an address belongs to one DA platform-wide.
+    #[error("address {address} is already registered at {host}")]
+    AddressTaken {
+        /// The address.
+        address: Address,
+        /// Its host.
+        host: ParticipantId,
+    },
+    /// The directory's storage failed; retry later.
+    #[error("directory storage: {0}")]
+    Storage(String),
+}
+
+impl DirectoryRefusal {
+    /// The refusal's stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DirectoryRefusal::NotTheHost { .. } => "not_the_host",
+            DirectoryRefusal::AddressTaken { .. } => "address_taken",
+            DirectoryRefusal::Storage(_) => "storage",
+        }
+    }
 }
 
 /// The running directory.
@@ -112,9 +145,9 @@ impl DirectoryService {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn register(&self, from: &ParticipantId, entry: DaEntry) -> Result<(), String> {
+    async fn register(&self, from: &ParticipantId, entry: DaEntry) -> Result<(), DirectoryRefusal> {
         if entry.host != *from {
-            return Err(format!("{from} may register only DAs it hosts itself"));
+            return Err(DirectoryRefusal::NotTheHost { from: from.clone() });
         }
         let pending = {
             let mut entries = self.entries();
@@ -125,18 +158,18 @@ impl DirectoryService {
                 // entry (an opening registered, then lost in a crash before
                 // the node journaled it, is opened again).
                 Some(existing) if existing.host != entry.host => {
-                    return Err(format!("address {} is already registered at {}", entry.address, existing.host));
+                    return Err(DirectoryRefusal::AddressTaken { address: entry.address, host: existing.host.clone() });
                 }
                 Some(_) | None => {
                     let bytes = RECORD.encode(&entry);
-                    let pending = self.journal.append(bytes).map_err(|e| e.to_string())?;
+                    let pending = self.journal.append(bytes).map_err(|e| DirectoryRefusal::Storage(e.to_string()))?;
                     entries.insert(entry.address, entry);
                     Some(pending)
                 }
             }
         };
         if let Some(p) = pending {
-            p.durable().await.map_err(|e| e.to_string())?;
+            p.durable().await.map_err(|e| DirectoryRefusal::Storage(e.to_string()))?;
         }
         Ok(())
     }

@@ -21,13 +21,16 @@ pub mod conversion;
 pub mod directory;
 pub mod guard;
 pub mod pvp;
+pub mod refusal;
 pub mod regime;
 pub mod service;
 pub mod state;
 pub mod vault;
 pub mod witness;
 
-use dtenge_types::{Amount, TokenId, TypesError};
+use dtenge_types::{Amount, ParticipantId, TokenId, TypesError};
+
+pub use refusal::{Refusal, RefusalCode};
 
 /// What a node refuses, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,12 +130,25 @@ pub enum NodeError {
     /// node credits only addresses registered to it.
     #[error("address {0} is not registered to this node: tokens for it are credited only where the directory says")]
     NotHostedHere(String),
+    /// The directory gives the address to another node's DA: an address
+    /// belongs to one DA platform-wide.
+    #[error("address {address} is already registered at {host}")]
+    AddressTaken {
+        /// The address.
+        address: dtenge_types::Address,
+        /// The node whose DA has it.
+        host: ParticipantId,
+    },
     /// The recipient address is not registered anywhere.
     #[error("no digital account with address {0} is registered on the platform")]
     UnknownRecipient(String),
     /// A request is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// A delivered transaction's notary receipt does not verify or is for
+    /// another transaction.
+    #[error("receipt: {0}")]
+    BadReceipt(String),
     /// The kernel refused the transaction.
     #[error("transaction invalid (rule {code}): {0}", code = .0.code())]
     Rejected(#[from] dtenge_ledger::Rejection),
@@ -141,7 +157,7 @@ pub enum NodeError {
     NotaryRejected(dtenge_notary::NotaryRejection),
     /// The oracle refused it.
     #[error("oracle: {0}")]
-    Oracle(String),
+    Oracle(dtenge_oracle::OracleRefusal),
     /// A service is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -180,9 +196,19 @@ pub enum NodeError {
     #[error("the recipient's bank {bank} refused: {reason}")]
     PayeeRefused {
         /// The payee's bank.
-        bank: String,
-        /// Its reason.
-        reason: String,
+        bank: ParticipantId,
+        /// Its refusal.
+        reason: Refusal,
+    },
+    /// Another node refused a request this operation needed (NBK a
+    /// conversion, a counterparty's bank its PvP leg); the code is that
+    /// node's.
+    #[error("{node} refused: {refusal}")]
+    RefusedBy {
+        /// The node that refused.
+        node: ParticipantId,
+        /// Its refusal.
+        refusal: Refusal,
     },
     /// Only the body that placed an order may lift it, and only with a valid signature.
     #[error("{0}")]

@@ -13,6 +13,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Ed25519;
 use dtenge_ledger::Context;
+use dtenge_oracle::OracleError;
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{
@@ -76,7 +77,7 @@ impl NodeService {
     ) -> Result<TxOutcome, NodeError> {
         let account = self.account(from)?;
         let OracleAnswer::Rate(Some(rate)) = self.ask_oracle(OracleRequest::GetRate { base, quote }).await? else {
-            return Err(NodeError::Oracle(format!("no current {base}/{quote} rate on the oracle")));
+            return Err(NodeError::Oracle(OracleError::NoRate { first: base, second: quote }.refusal()));
         };
         let quote_amount = convert(amount, rate.rate.numerator, rate.rate.denominator).ok_or(NodeError::Overflow)?;
         if quote_amount.is_zero() {
@@ -168,9 +169,7 @@ impl NodeService {
         };
         let contribution = match self.call_node(&counterparty_node, request).await? {
             NodeAnswer::Pvp(c) => *c,
-            NodeAnswer::Refused(why) => {
-                return Err(NodeError::Invalid(format!("the counterparty's bank refused: {why}")));
-            }
+            NodeAnswer::Refused(refusal) => return Err(NodeError::RefusedBy { node: counterparty_node, refusal }),
             _ => return Err(NodeError::Unavailable("the counterparty's bank answered something else".into())),
         };
         // B may only add: our inputs and outputs must come first, unchanged,
@@ -199,8 +198,8 @@ impl NodeService {
         let mut tx = Transaction::unsigned(body.clone());
         match self.ask_oracle(OracleRequest::Attest { body, request: AttestRequest::Pvp { base } }).await? {
             OracleAnswer::Attestation(att) => tx.attestations.try_push(att)?,
-            OracleAnswer::Refused(why) => return Err(NodeError::Oracle(why)),
-            _ => return Err(NodeError::Oracle("the oracle answered something else".into())),
+            OracleAnswer::Refused(refusal) => return Err(NodeError::Oracle(refusal)),
+            _ => return Err(NodeError::Unavailable("the oracle answered something else".into())),
         }
         for key in &keys {
             tx.sign(key)?;

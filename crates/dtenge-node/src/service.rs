@@ -25,6 +25,7 @@ use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
 use dtenge_notary::{NotaryClient, NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
+use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
 use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{
     Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
@@ -37,7 +38,7 @@ use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
 use crate::archive::Archive;
 use crate::batcher::{Batcher, SendBatch};
 use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
+use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
 use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, PendingOutflows, Standing};
 use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Outgoing, Status};
 use crate::vault::Balances;
@@ -188,8 +189,8 @@ pub enum LinkRequest {
 pub enum LinkAnswer {
     /// Accepted (a delivery is durable on the receiving node).
     Accepted,
-    /// Refused for good, why.
-    Refused(String),
+    /// Refused for good: the code and the message.
+    Refused(crate::Refusal),
     /// Could not be handled now (storage); try again later.
     Unavailable(String),
 }
@@ -199,8 +200,8 @@ pub enum LinkAnswer {
 pub enum NodeAnswer {
     /// Accepted (or already known).
     Accepted,
-    /// Refused, why.
-    Refused(String),
+    /// Refused: the code and the message.
+    Refused(crate::Refusal),
     /// A conversion request as NBK holds it.
     Conversion(Box<crate::conversion::ConversionRequest>),
     /// A PvP with this node's leg added and signed.
@@ -273,7 +274,7 @@ async fn send_link_batch(
     let answer = bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
     match borsh::from_slice::<NodeAnswer>(&answer) {
         Ok(NodeAnswer::Batch(answers)) if answers.len() == count => Ok(answers),
-        Ok(NodeAnswer::Refused(why)) => Err(NodeError::Unavailable(format!("{to} refused the batch: {why}"))),
+        Ok(NodeAnswer::Refused(refusal)) => Err(NodeError::RefusedBy { node: to.clone(), refusal }),
         Ok(_) => Err(NodeError::Unavailable(format!("{to} answered the batch with something else"))),
         Err(e) => Err(NodeError::Unavailable(format!("{to} answer: {e}"))),
     }
@@ -568,10 +569,19 @@ impl NodeService {
             kind: account.holder.kind,
         };
         match self.directory(DirectoryRequest::Register(entry)).await? {
-            DirectoryAnswer::Refused(why) => Err(NodeError::Invalid(why)),
-            _ => {
+            DirectoryAnswer::Refused(DirectoryRefusal::Storage(why)) => Err(NodeError::Unavailable(why)),
+            DirectoryAnswer::Refused(DirectoryRefusal::AddressTaken { address, host }) => {
+                Err(NodeError::AddressTaken { address, host })
+            }
+            DirectoryAnswer::Refused(refusal @ DirectoryRefusal::NotTheHost { .. }) => {
+                Err(NodeError::Invalid(refusal.to_string()))
+            }
+            DirectoryAnswer::Done => {
                 self.remember_host(account.address, self.config.id.clone());
                 Ok(())
+            }
+            DirectoryAnswer::Entry(_) | DirectoryAnswer::Entries(_) => {
+                Err(NodeError::Unavailable("the directory answered a registration with something else".into()))
             }
         }
     }
@@ -1039,7 +1049,9 @@ impl NodeService {
             .oracle(OracleRequest::GetContract { parameter: parameter.clone(), contract: contract.clone() })
             .await?;
         let OracleAnswer::Contract(Some(c)) = state else {
-            return Err(NodeError::Oracle(format!("contract {contract} under {parameter} is not registered")));
+            return Err(NodeError::Oracle(
+                OracleError::UnknownContract { parameter: parameter.clone(), contract: contract.clone() }.refusal(),
+            ));
         };
         let unmark = cash_out || c.contract.final_recipient;
         let purpose =
@@ -1090,7 +1102,7 @@ impl NodeService {
     async fn event(&self, event: &EventId) -> Result<EventState, NodeError> {
         match self.oracle(OracleRequest::GetEvent(event.clone())).await? {
             OracleAnswer::Event(Some(e)) => Ok(e),
-            _ => Err(NodeError::Oracle(format!("event {event} is not registered on the oracle"))),
+            _ => Err(NodeError::Oracle(OracleError::UnknownEvent { event: event.clone() }.refusal())),
         }
     }
 
@@ -1117,7 +1129,10 @@ impl NodeService {
         let releasable =
             if state.spec.kind.is_campaign() { state.releasable_for(&account.address) } else { state.releasable() };
         if releasable.is_zero() {
-            return Err(NodeError::Oracle(format!("nothing is releasable for event {event}")));
+            return Err(NodeError::Oracle(OracleRefusal::new(
+                OracleCode::EventNotOccurred,
+                format!("nothing is releasable for event {event}"),
+            )));
         }
         let held = self.state().vault.available(&account.id, Self::held_by(event))?;
         let amount = releasable.min(held);
@@ -1148,7 +1163,7 @@ impl NodeService {
     pub async fn pay_invoice(&self, from: &AccountId, invoice: InvoiceId) -> Result<TxOutcome, NodeError> {
         let account = self.account(from)?;
         let OracleAnswer::Invoice(Some(state)) = self.oracle(OracleRequest::GetInvoice(invoice.clone())).await? else {
-            return Err(NodeError::Oracle(format!("e-invoice {invoice} is not registered")));
+            return Err(NodeError::Oracle(OracleError::UnknownInvoice { invoice: invoice.clone() }.refusal()));
         };
         let inv = state.invoice;
         if inv.buyer != account.address {
@@ -1363,8 +1378,8 @@ impl NodeService {
             let answer = self.oracle(OracleRequest::Attest { body: tx.body.clone(), request }).await?;
             match answer {
                 OracleAnswer::Attestation(a) => tx.attestations.try_push(a)?,
-                OracleAnswer::Refused(why) => return Err(NodeError::Oracle(why)),
-                _ => return Err(NodeError::Oracle("the oracle answered something else".into())),
+                OracleAnswer::Refused(refusal) => return Err(NodeError::Oracle(refusal)),
+                _ => return Err(NodeError::Unavailable("the oracle answered something else".into())),
             }
         }
         for key in &plan.signers {
@@ -1592,7 +1607,7 @@ impl NodeService {
             return Ok(None);
         }
         let claim = TxClaim::of(tx, inputs)?;
-        self.notary.verify(receipt, &claim).map_err(|e| NodeError::Invalid(format!("receipt: {e}")))?;
+        self.notary.verify(receipt, &claim).map_err(|e| NodeError::BadReceipt(e.to_string()))?;
         let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
         Ok(Some(dtenge_ledger::check(tx, inputs, &ctx)?))
     }
@@ -1869,7 +1884,7 @@ impl NodeService {
     async fn handle_batch(&self, from: &ParticipantId, items: Vec<LinkRequest>) -> Vec<LinkAnswer> {
         let refuse = |e: NodeError| match e {
             NodeError::Storage(e) | NodeError::Unavailable(e) => LinkAnswer::Unavailable(e),
-            e => LinkAnswer::Refused(e.to_string()),
+            e => LinkAnswer::Refused(e.refusal()),
         };
         // Rules and receipts first, item by item; the transactions'
         // signatures then verify together in one batch.
@@ -1952,7 +1967,7 @@ impl Handler for NodeService {
                 Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                     return Err(HandlerError::Unavailable(e));
                 }
-                Err(e) => NodeAnswer::Refused(e.to_string()),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
             },
             NodeRequest::Convert { kind, amount, bank_address, funding_tx } => {
                 match self.accept_conversion(from, kind, amount, bank_address, funding_tx).await {
@@ -1960,7 +1975,7 @@ impl Handler for NodeService {
                     Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                         return Err(HandlerError::Unavailable(e));
                     }
-                    Err(e) => NodeAnswer::Refused(e.to_string()),
+                    Err(e) => NodeAnswer::Refused(e.refusal()),
                 }
             }
             NodeRequest::PvpPropose { body, inputs, counterparty, quote, quote_amount } => {
@@ -1969,33 +1984,35 @@ impl Handler for NodeService {
                     Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                         return Err(HandlerError::Unavailable(e));
                     }
-                    Err(e) => NodeAnswer::Refused(e.to_string()),
+                    Err(e) => NodeAnswer::Refused(e.refusal()),
                 }
             }
             NodeRequest::PvpAbandon { tx } => match self.abandon_cosigned(from, tx) {
                 Ok(()) => NodeAnswer::Accepted,
-                Err(e) => NodeAnswer::Refused(e.to_string()),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
             },
             NodeRequest::CanReceive { address, amount } => match self.accepts_incoming(&address, amount).await {
                 Ok(()) => NodeAnswer::Accepted,
                 Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
                     return Err(HandlerError::Unavailable(e));
                 }
-                Err(e) => NodeAnswer::Refused(e.to_string()),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
             },
             NodeRequest::Policy(policy) => match self.adopt_policy(from, *policy).await {
                 Ok(()) => NodeAnswer::Accepted,
                 Err(NodeError::Storage(e)) => return Err(HandlerError::Unavailable(e)),
-                Err(e) => NodeAnswer::Refused(e.to_string()),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
             },
             NodeRequest::Report { from: start, to, threshold } => {
                 if self.participants.get(from).is_some_and(|p| p.role == Role::Nbk) {
                     match self.bank_report(start, to, threshold) {
                         Ok(report) => NodeAnswer::Report(Box::new(report)),
-                        Err(e) => NodeAnswer::Refused(e.to_string()),
+                        Err(e) => NodeAnswer::Refused(e.refusal()),
                     }
                 } else {
-                    NodeAnswer::Refused(format!("{from} is not NBK: reports go to the regulator only"))
+                    NodeAnswer::Refused(
+                        NodeError::Forbidden(format!("{from} is not NBK: reports go to the regulator only")).refusal(),
+                    )
                 }
             }
             NodeRequest::Batch(items) => {
@@ -2009,8 +2026,10 @@ impl Handler for NodeService {
             }
             NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
                 Ok(request) if request.bank == *from => NodeAnswer::Conversion(Box::new(request)),
-                Ok(_) => NodeAnswer::Refused(format!("request {id} belongs to another bank")),
-                Err(e) => NodeAnswer::Refused(e.to_string()),
+                Ok(_) => {
+                    NodeAnswer::Refused(NodeError::Forbidden(format!("request {id} belongs to another bank")).refusal())
+                }
+                Err(e) => NodeAnswer::Refused(e.refusal()),
             },
         };
         Ok(borsh::to_vec(&answer).unwrap_or_default())

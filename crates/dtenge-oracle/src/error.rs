@@ -5,6 +5,7 @@
 //! transaction), returned as values; the state is never changed by a refused
 //! request.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_types::{Amount, ContractNo, Currency, EventId, InvoiceId, ParameterId, ParticipantId, Timestamp, TxId};
 
 use crate::model::{EventStatus, LimitKind, Registry};
@@ -399,4 +400,242 @@ pub enum OracleError {
         /// Who asked to abandon it.
         node: ParticipantId,
     },
+}
+
+/// What an [`OracleError`] is, as a stable code: what a caller (a node, the
+/// API, the simulation) decides on. Carried over the wire in
+/// [`OracleRefusal`]; variants are only ever appended (the wire encoding is
+/// the variant's position), and a code's text never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
+pub enum OracleCode {
+    /// [`OracleError::NotOwner`].
+    NotOwner,
+    /// [`OracleError::NotNotarised`].
+    NotNotarised,
+    /// [`OracleError::UnknownProvider`].
+    UnknownProvider,
+    /// [`OracleError::NotAllowed`].
+    NotAllowed,
+    /// [`OracleError::InvalidInput`].
+    InvalidInput,
+    /// [`OracleError::NotInFuture`].
+    NotInFuture,
+    /// [`OracleError::UnknownEvent`].
+    UnknownEvent,
+    /// [`OracleError::DuplicateEvent`].
+    DuplicateEvent,
+    /// [`OracleError::WrongEventKind`].
+    WrongEventKind,
+    /// [`OracleError::EventClosed`].
+    EventClosed,
+    /// [`OracleError::EventExpired`].
+    EventExpired,
+    /// [`OracleError::EventAlreadyOccurred`].
+    EventAlreadyOccurred,
+    /// [`OracleError::OccurrenceExceedsAmount`].
+    OccurrenceExceedsAmount,
+    /// [`OracleError::EventNotOccurred`].
+    EventNotOccurred,
+    /// [`OracleError::ReleaseExceedsReleasable`].
+    ReleaseExceedsReleasable,
+    /// [`OracleError::ReleasePending`].
+    ReleasePending,
+    /// [`OracleError::NothingReleased`].
+    NothingReleased,
+    /// [`OracleError::AlreadyHeld`].
+    AlreadyHeld,
+    /// [`OracleError::HoldPending`].
+    HoldPending,
+    /// [`OracleError::NotHeld`].
+    NotHeld,
+    /// [`OracleError::HoldMismatch`].
+    HoldMismatch,
+    /// [`OracleError::NotCampaignHold`].
+    NotCampaignHold,
+    /// [`OracleError::EventNotCancelled`].
+    EventNotCancelled,
+    /// [`OracleError::UnknownParameter`].
+    UnknownParameter,
+    /// [`OracleError::DuplicateParameter`].
+    DuplicateParameter,
+    /// [`OracleError::MarkingMismatch`].
+    MarkingMismatch,
+    /// [`OracleError::UnknownContract`].
+    UnknownContract,
+    /// [`OracleError::DuplicateContract`].
+    DuplicateContract,
+    /// [`OracleError::ContractExpired`].
+    ContractExpired,
+    /// [`OracleError::LimitExceeded`].
+    LimitExceeded,
+    /// [`OracleError::AmendBelowUsed`].
+    AmendBelowUsed,
+    /// [`OracleError::NothingPaid`].
+    NothingPaid,
+    /// [`OracleError::UnknownInvoice`].
+    UnknownInvoice,
+    /// [`OracleError::DuplicateInvoice`].
+    DuplicateInvoice,
+    /// [`OracleError::InvoicePaid`].
+    InvoicePaid,
+    /// [`OracleError::InvoiceReserved`].
+    InvoiceReserved,
+    /// [`OracleError::NoRate`].
+    NoRate,
+    /// [`OracleError::NotTwoCurrencies`].
+    NotTwoCurrencies,
+    /// [`OracleError::NoAttestationNeeded`].
+    NoAttestationNeeded,
+    /// [`OracleError::WrongRequest`].
+    WrongRequest,
+    /// [`OracleError::TxIdMismatch`].
+    TxIdMismatch,
+    /// [`OracleError::WindowClosed`].
+    WindowClosed,
+    /// [`OracleError::NoReservation`].
+    NoReservation,
+    /// [`OracleError::Overflow`].
+    Overflow,
+    /// [`OracleError::Abandoned`].
+    Abandoned,
+    /// [`OracleError::NotYourReservation`].
+    NotYourReservation,
+}
+
+impl OracleCode {
+    /// The code's stable text (`snake_case`).
+    pub fn code(self) -> &'static str {
+        match self {
+            OracleCode::NotOwner => "not_owner",
+            OracleCode::NotNotarised => "not_notarised",
+            OracleCode::UnknownProvider => "unknown_provider",
+            OracleCode::NotAllowed => "not_allowed",
+            OracleCode::InvalidInput => "invalid_input",
+            OracleCode::NotInFuture => "not_in_future",
+            OracleCode::UnknownEvent => "unknown_event",
+            OracleCode::DuplicateEvent => "duplicate_event",
+            OracleCode::WrongEventKind => "wrong_event_kind",
+            OracleCode::EventClosed => "event_closed",
+            OracleCode::EventExpired => "event_expired",
+            OracleCode::EventAlreadyOccurred => "event_already_occurred",
+            OracleCode::OccurrenceExceedsAmount => "occurrence_exceeds_amount",
+            OracleCode::EventNotOccurred => "event_not_occurred",
+            OracleCode::ReleaseExceedsReleasable => "release_exceeds_releasable",
+            OracleCode::ReleasePending => "release_pending",
+            OracleCode::NothingReleased => "nothing_released",
+            OracleCode::AlreadyHeld => "already_held",
+            OracleCode::HoldPending => "hold_pending",
+            OracleCode::NotHeld => "not_held",
+            OracleCode::HoldMismatch => "hold_mismatch",
+            OracleCode::NotCampaignHold => "not_campaign_hold",
+            OracleCode::EventNotCancelled => "event_not_cancelled",
+            OracleCode::UnknownParameter => "unknown_parameter",
+            OracleCode::DuplicateParameter => "duplicate_parameter",
+            OracleCode::MarkingMismatch => "marking_mismatch",
+            OracleCode::UnknownContract => "unknown_contract",
+            OracleCode::DuplicateContract => "duplicate_contract",
+            OracleCode::ContractExpired => "contract_expired",
+            OracleCode::LimitExceeded => "limit_exceeded",
+            OracleCode::AmendBelowUsed => "amend_below_used",
+            OracleCode::NothingPaid => "nothing_paid",
+            OracleCode::UnknownInvoice => "unknown_invoice",
+            OracleCode::DuplicateInvoice => "duplicate_invoice",
+            OracleCode::InvoicePaid => "invoice_paid",
+            OracleCode::InvoiceReserved => "invoice_reserved",
+            OracleCode::NoRate => "no_rate",
+            OracleCode::NotTwoCurrencies => "not_two_currencies",
+            OracleCode::NoAttestationNeeded => "no_attestation_needed",
+            OracleCode::WrongRequest => "wrong_request",
+            OracleCode::TxIdMismatch => "tx_id_mismatch",
+            OracleCode::WindowClosed => "window_closed",
+            OracleCode::NoReservation => "no_reservation",
+            OracleCode::Overflow => "overflow",
+            OracleCode::Abandoned => "abandoned",
+            OracleCode::NotYourReservation => "not_your_reservation",
+        }
+    }
+
+    /// Whether the refusal says the caller may not write there (a provider
+    /// writing outside its registries, or to what another provider owns).
+    pub fn is_permission(self) -> bool {
+        matches!(self, OracleCode::UnknownProvider | OracleCode::NotAllowed)
+    }
+}
+
+impl OracleError {
+    /// The stable code of this refusal.
+    pub fn code(&self) -> OracleCode {
+        match self {
+            OracleError::NotOwner { .. } => OracleCode::NotOwner,
+            OracleError::NotNotarised { .. } => OracleCode::NotNotarised,
+            OracleError::UnknownProvider { .. } => OracleCode::UnknownProvider,
+            OracleError::NotAllowed { .. } => OracleCode::NotAllowed,
+            OracleError::InvalidInput { .. } => OracleCode::InvalidInput,
+            OracleError::NotInFuture { .. } => OracleCode::NotInFuture,
+            OracleError::UnknownEvent { .. } => OracleCode::UnknownEvent,
+            OracleError::DuplicateEvent { .. } => OracleCode::DuplicateEvent,
+            OracleError::WrongEventKind { .. } => OracleCode::WrongEventKind,
+            OracleError::EventClosed { .. } => OracleCode::EventClosed,
+            OracleError::EventExpired { .. } => OracleCode::EventExpired,
+            OracleError::EventAlreadyOccurred { .. } => OracleCode::EventAlreadyOccurred,
+            OracleError::OccurrenceExceedsAmount { .. } => OracleCode::OccurrenceExceedsAmount,
+            OracleError::EventNotOccurred { .. } => OracleCode::EventNotOccurred,
+            OracleError::ReleaseExceedsReleasable { .. } => OracleCode::ReleaseExceedsReleasable,
+            OracleError::ReleasePending { .. } => OracleCode::ReleasePending,
+            OracleError::NothingReleased { .. } => OracleCode::NothingReleased,
+            OracleError::AlreadyHeld { .. } => OracleCode::AlreadyHeld,
+            OracleError::HoldPending { .. } => OracleCode::HoldPending,
+            OracleError::NotHeld { .. } => OracleCode::NotHeld,
+            OracleError::HoldMismatch { .. } => OracleCode::HoldMismatch,
+            OracleError::NotCampaignHold { .. } => OracleCode::NotCampaignHold,
+            OracleError::EventNotCancelled { .. } => OracleCode::EventNotCancelled,
+            OracleError::UnknownParameter { .. } => OracleCode::UnknownParameter,
+            OracleError::DuplicateParameter { .. } => OracleCode::DuplicateParameter,
+            OracleError::MarkingMismatch { .. } => OracleCode::MarkingMismatch,
+            OracleError::UnknownContract { .. } => OracleCode::UnknownContract,
+            OracleError::DuplicateContract { .. } => OracleCode::DuplicateContract,
+            OracleError::ContractExpired { .. } => OracleCode::ContractExpired,
+            OracleError::LimitExceeded { .. } => OracleCode::LimitExceeded,
+            OracleError::AmendBelowUsed { .. } => OracleCode::AmendBelowUsed,
+            OracleError::NothingPaid { .. } => OracleCode::NothingPaid,
+            OracleError::UnknownInvoice { .. } => OracleCode::UnknownInvoice,
+            OracleError::DuplicateInvoice { .. } => OracleCode::DuplicateInvoice,
+            OracleError::InvoicePaid { .. } => OracleCode::InvoicePaid,
+            OracleError::InvoiceReserved { .. } => OracleCode::InvoiceReserved,
+            OracleError::NoRate { .. } => OracleCode::NoRate,
+            OracleError::NotTwoCurrencies { .. } => OracleCode::NotTwoCurrencies,
+            OracleError::NoAttestationNeeded { .. } => OracleCode::NoAttestationNeeded,
+            OracleError::WrongRequest { .. } => OracleCode::WrongRequest,
+            OracleError::TxIdMismatch { .. } => OracleCode::TxIdMismatch,
+            OracleError::WindowClosed { .. } => OracleCode::WindowClosed,
+            OracleError::NoReservation { .. } => OracleCode::NoReservation,
+            OracleError::Overflow { .. } => OracleCode::Overflow,
+            OracleError::Abandoned { .. } => OracleCode::Abandoned,
+            OracleError::NotYourReservation { .. } => OracleCode::NotYourReservation,
+        }
+    }
+
+    /// The refusal as it crosses the wire.
+    pub fn refusal(&self) -> OracleRefusal {
+        OracleRefusal { code: self.code(), message: self.to_string() }
+    }
+}
+
+/// A refusal by the oracle as another service receives it: the stable code
+/// to decide on, and the message for people.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct OracleRefusal {
+    /// What was refused.
+    pub code: OracleCode,
+    /// What was wrong and what to do, for people.
+    pub message: String,
+}
+
+impl OracleRefusal {
+    /// A refusal made by the caller from what the oracle answered (e.g. an
+    /// event that a lookup did not find).
+    pub fn new(code: OracleCode, message: impl Into<String>) -> OracleRefusal {
+        OracleRefusal { code, message: message.into() }
+    }
 }

@@ -43,7 +43,7 @@ pub mod service;
 mod state;
 
 pub use attest::sign_statement;
-pub use error::OracleError;
+pub use error::{OracleCode, OracleError, OracleRefusal};
 pub use model::{
     AttestRequest, CAMPAIGN_RELEASE_PERIOD_MS, Contract, ContractAmendment, ContractPurpose, ContractState, EventKind,
     EventSpec, EventState, EventStatus, FxRate, HeldFunds, Invoice, InvoiceState, LimitKind, Parameter, ParameterState,

@@ -214,8 +214,8 @@ pub enum OracleAnswer {
     Contract(Option<ContractState>),
     /// A rate.
     Rate(Option<RateState>),
-    /// Refused: why.
-    Refused(String),
+    /// Refused: the stable code and the message for people.
+    Refused(crate::OracleRefusal),
 }
 
 /// Why the oracle service cannot run.
@@ -525,7 +525,7 @@ impl Handler for OracleService {
             borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not an oracle request: {e}")))?;
         let answer = match self.request(from, request).await {
             Ok(answer) => answer,
-            Err(ServiceFailure::Refused(e)) => OracleAnswer::Refused(e.to_string()),
+            Err(ServiceFailure::Refused(e)) => OracleAnswer::Refused(e.refusal()),
             Err(ServiceFailure::Forbidden(e)) => return Err(HandlerError::Forbidden(e)),
             Err(e) => return Err(HandlerError::Unavailable(e.to_string())),
         };

@@ -483,20 +483,11 @@ impl Sim {
                 Status::UnderReview => "under-review".into(),
                 other => format!("{other:?}"),
             },
-            Err(e) => {
-                let text = e.to_string();
-                if text.contains("insufficient") {
-                    "refused: insufficient funds".into()
-                } else if text.contains("unreachable")
-                    || text.contains("no answer")
-                    || text.contains("Unavailable")
-                    || text.contains("unavailable")
-                {
-                    "unavailable".into()
-                } else {
-                    format!("refused: {}", text.chars().take(60).collect::<String>())
-                }
-            }
+            Err(e) => match e.code() {
+                dtenge_node::RefusalCode::InsufficientFunds => "refused: insufficient funds".into(),
+                code if code.is_transient() => "unavailable".into(),
+                code => format!("refused: {code}"),
+            },
         }
     }
 
@@ -659,7 +650,7 @@ impl Sim {
                 self.events[i].reported = true;
                 "ok".to_string()
             }
-            Ok(OracleAnswer::Refused(why)) => format!("refused: {why}"),
+            Ok(OracleAnswer::Refused(refusal)) => format!("refused: {}", refusal.code.code()),
             Ok(other) => format!("{other:?}"),
             Err(_) => "unavailable".into(),
         };

@@ -11,12 +11,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dtenge_net::{Answer, Clock, Envelope, ManualClock, ProtocolRange};
+use dtenge_node::NodeError;
 use dtenge_node::accounts::{Holder, HolderKind, KycState};
 use dtenge_node::conversion::ConversionKind;
 use dtenge_node::directory::{DirectoryAnswer, DirectoryRequest};
 use dtenge_node::service::{NodeAnswer, NodeRequest, PayTo};
 use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRequest, Receipt, TxClaim};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
+use dtenge_oracle::{OracleCode, OracleRefusal};
 use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions, PlatformSpec};
 use dtenge_types::{Amount, CbsRef, IinBin, ParticipantId, Timestamp};
@@ -110,9 +112,18 @@ async fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
             ("seed_receipt_request".into(), tagged(0, borsh::to_vec(&NotaryRequest::Receipt(tx.id())).unwrap())),
             ("seed_verdicts".into(), tagged(1, verdicts)),
             ("seed_oracle_notices".into(), tagged(2, event)),
-            ("seed_oracle_refused".into(), tagged(3, borsh::to_vec(&OracleAnswer::Refused("no".into())).unwrap())),
+            (
+                "seed_oracle_refused".into(),
+                tagged(
+                    3,
+                    borsh::to_vec(&OracleAnswer::Refused(OracleRefusal::new(OracleCode::NoReservation, "no"))).unwrap(),
+                ),
+            ),
             ("seed_deliver".into(), tagged(4, borsh::to_vec(&deliver).unwrap())),
-            ("seed_node_refused".into(), tagged(5, borsh::to_vec(&NodeAnswer::Refused("no".into())).unwrap())),
+            (
+                "seed_node_refused".into(),
+                tagged(5, borsh::to_vec(&NodeAnswer::Refused(NodeError::Invalid("no".into()).refusal())).unwrap()),
+            ),
             ("seed_lookup".into(), tagged(6, borsh::to_vec(&DirectoryRequest::Lookup(client.address)).unwrap())),
             ("seed_directory_done".into(), tagged(7, borsh::to_vec(&DirectoryAnswer::Done).unwrap())),
             ("seed_batch".into(), tagged(8, borsh::to_vec(&batch).unwrap())),

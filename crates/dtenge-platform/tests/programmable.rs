@@ -52,7 +52,7 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
     // A provider without the Events registry cannot report it.
     let refused = w.provider("SRC", OracleRequest::ReportOccurrence { event: event.clone(), amount: None }).await;
     assert!(
-        matches!(refused, OracleAnswer::Refused(ref why) if why.contains("Only registered providers may write")),
+        matches!(refused, OracleAnswer::Refused(ref r) if r.code == dtenge_oracle::OracleCode::NotAllowed),
         "{refused:?}"
     );
     // The IFA reports the change of ownership: the next tick releases.

@@ -73,7 +73,10 @@ async fn dt_against_a_foreign_currency_settles_both_legs_atomically() {
     // A leg that cannot be paid (the foreign bank lacks the FCY): nothing moves on either side.
     // 150 000 DT would need 1 200 FCY; the foreign bank has 900.
     let err = stb1.pvp(&stb1_acct, fbank.address, Currency::DT, dt(150_000), fcy).await.unwrap_err();
-    assert!(err.to_string().contains("refused"), "{err}");
+    assert!(
+        matches!(&err, dtenge_node::NodeError::RefusedBy { refusal, .. } if refusal.code == dtenge_node::RefusalCode::InsufficientFunds),
+        "{err:?}"
+    );
     assert_eq!(balance_of(&p, "STB1", "STB1-DA", Currency::DT), dt(187_500));
     assert_eq!(balance_of(&p, ids::FCB, ids::FOREIGN_BANK_DA, fcy), dt(900));
     // And nothing stays reserved: a feasible exchange still goes through.

@@ -11,12 +11,14 @@
 
 use dtenge_crypto::SecretKey;
 use dtenge_net::{Answer, Clock, Envelope, NetError, Outcome};
+use dtenge_node::RefusalCode;
 use dtenge_node::accounts::{Account, HolderKind, KycState};
 use dtenge_node::service::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo};
 use dtenge_node::state::Status;
 use dtenge_notary::{
     BatchRefusal, NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict,
 };
+use dtenge_oracle::OracleCode;
 use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::{Keys, ids};
@@ -231,13 +233,13 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
     forged.sign(&SecretKey::from_seed([66; 32])).unwrap();
     assert_eq!(forged.id(), tx.id(), "signatures are not part of the id");
     match w.deliver("STB1", "STB2", forged, inputs.clone(), receipt.clone()).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("transaction invalid"), "{why}"),
+        NodeAnswer::Refused(r) => assert!(matches!(r.code, RefusalCode::Rule(_)), "{r:?}"),
         other => panic!("{other:?}"),
     }
     // The genuine transaction with a receipt the notary never signed.
     let fake_receipt = Receipt::sign(receipt.body.clone(), &w.key("STB1"));
     match w.deliver("STB1", "STB2", tx.clone(), inputs.clone(), fake_receipt).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("receipt"), "{why}"),
+        NodeAnswer::Refused(r) => assert_eq!(r.code, RefusalCode::BadReceipt, "{r:?}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.snapshot(), before, "nothing credited, nothing recorded");
@@ -256,7 +258,7 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
     let (_, _, other_receipt) = w.committed(ids::NBK, &issued.unwrap());
     let before = w.snapshot();
     match w.deliver("STB1", "STB2", tx.clone(), inputs.clone(), other_receipt).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("receipt"), "{why}"),
+        NodeAnswer::Refused(r) => assert_eq!(r.code, RefusalCode::BadReceipt, "{r:?}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.snapshot(), before, "nothing credited, nothing recorded");
@@ -301,10 +303,18 @@ async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credit
     let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
     let NodeAnswer::Batch(answers) = borsh::from_slice(&answer).unwrap() else { panic!("not a batch answer") };
     assert_eq!(answers.len(), 4);
-    assert!(matches!(&answers[0], LinkAnswer::Refused(why) if why.contains("transaction invalid")), "{:?}", answers[0]);
+    assert!(
+        matches!(&answers[0], LinkAnswer::Refused(r) if matches!(r.code, RefusalCode::Rule(_))),
+        "{:?}",
+        answers[0]
+    );
     assert_eq!(answers[1], LinkAnswer::Accepted);
     assert_eq!(answers[2], LinkAnswer::Accepted);
-    assert!(matches!(&answers[3], LinkAnswer::Refused(_)), "an address the bank does not host: {:?}", answers[3]);
+    assert!(
+        matches!(&answers[3], LinkAnswer::Refused(r) if r.code == RefusalCode::NotHostedHere),
+        "an address the bank does not host: {:?}",
+        answers[3]
+    );
     let stb2 = w.node("STB2");
     assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(10), "only the genuine delivery is credited");
 
@@ -361,7 +371,7 @@ async fn a_release_with_a_forged_oracle_attestation_is_refused_by_the_recipients
     attestations[0].signature.0[0] ^= 0x01;
     forged.attestations = attestations.try_into().unwrap();
     match w.deliver(ids::TREASURY, "STB2", forged, inputs.clone(), receipt.clone()).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("transaction invalid"), "{why}"),
+        NodeAnswer::Refused(r) => assert!(matches!(r.code, RefusalCode::Rule(_)), "{r:?}"),
         other => panic!("{other:?}"),
     }
     // An attestation signed by a key that is not the platform's oracle.
@@ -373,7 +383,7 @@ async fn a_release_with_a_forged_oracle_attestation_is_refused_by_the_recipients
         dtenge_crypto::Signer::sign(&impostor, &attestations[0].statement.signing_message(&tx.id()));
     forged.attestations = attestations.try_into().unwrap();
     match w.deliver(ids::TREASURY, "STB2", forged, inputs.clone(), receipt.clone()).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("transaction invalid"), "{why}"),
+        NodeAnswer::Refused(r) => assert!(matches!(r.code, RefusalCode::Rule(_)), "{r:?}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.snapshot(), before, "nothing credited");
@@ -401,7 +411,7 @@ async fn a_bank_cannot_act_for_another_banks_client_at_the_nodes() {
     let ask = NodeRequest::ConversionStatus { id: request.id.clone() };
     let answer = w.p.bus("STB2").unwrap().call(&pid(ids::NBK), borsh::to_vec(&ask).unwrap()).await.unwrap();
     match borsh::from_slice::<NodeAnswer>(&answer).unwrap() {
-        NodeAnswer::Refused(why) => assert!(why.contains("belongs to another bank"), "{why}"),
+        NodeAnswer::Refused(r) => assert_eq!(r.code, RefusalCode::Forbidden, "{r:?}"),
         other => panic!("{other:?}"),
     }
     // STB2 hands STB1 a transfer out of STB1's client's DA signed with STB2's own key,
@@ -419,7 +429,7 @@ async fn a_bank_cannot_act_for_another_banks_client_at_the_nodes() {
         outputs_digest: claim.outputs_digest(),
     };
     match w.deliver("STB2", "STB1", forged, inputs, Receipt::sign(body, &w.key("STB2"))).await {
-        NodeAnswer::Refused(why) => assert!(why.contains("receipt"), "{why}"),
+        NodeAnswer::Refused(r) => assert_eq!(r.code, RefusalCode::BadReceipt, "{r:?}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.snapshot(), before_status);
@@ -452,7 +462,7 @@ async fn a_provider_cannot_write_outside_its_registry_at_the_oracle() {
     // SRC (e-invoices) and FXDESK (rates) may not register events.
     for provider in ["SRC", "FXDESK"] {
         match w.provider(provider, OracleRequest::RegisterEvent(spec("SEC-X-1"))).await {
-            OracleAnswer::Refused(why) => assert!(why.contains("Only registered providers may write"), "{why}"),
+            OracleAnswer::Refused(r) => assert_eq!(r.code, OracleCode::NotAllowed, "{r:?}"),
             other => panic!("{provider}: {other:?}"),
         }
     }
@@ -462,7 +472,7 @@ async fn a_provider_cannot_write_outside_its_registry_at_the_oracle() {
         OracleRequest::CancelEvent { event: EventId::new("SEC-IFA-1").unwrap() },
     ] {
         match w.provider("SSIS", request).await {
-            OracleAnswer::Refused(why) => assert!(why.contains("IFA"), "{why}"),
+            OracleAnswer::Refused(r) => assert_eq!(r.code, OracleCode::NotOwner, "{r:?}"),
             other => panic!("{other:?}"),
         }
     }

@@ -168,15 +168,6 @@ fn unavailable(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
 }
 
-/// A refusal by the oracle: 403 when the caller may not write there, 422 otherwise.
-fn refused(why: String) -> ApiError {
-    if why.contains("Only registered providers may write") {
-        ApiError::forbidden(why)
-    } else {
-        ApiError::unprocessable("oracle_refused", why)
-    }
-}
-
 /// Sends `request` to the oracle as the caller and returns its answer; a
 /// refusal becomes an error.
 async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Result<OracleAnswer, ApiError> {
@@ -189,7 +180,7 @@ async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Resul
         other => unavailable(format!("the oracle did not answer: {other}")),
     })?;
     match borsh::from_slice::<OracleAnswer>(&answer) {
-        Ok(OracleAnswer::Refused(why)) => Err(refused(why)),
+        Ok(OracleAnswer::Refused(refusal)) => Err(refusal.into()),
         Ok(answer) => Ok(answer),
         Err(e) => Err(unavailable(format!("the oracle's answer does not decode: {e}"))),
     }

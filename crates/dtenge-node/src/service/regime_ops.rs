@@ -258,7 +258,7 @@ impl NodeService {
         };
         match answer {
             LinkAnswer::Accepted => Ok(()),
-            LinkAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.to_string(), reason }),
+            LinkAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.clone(), reason }),
             LinkAnswer::Unavailable(why) => {
                 tracing::warn!(bank = %host, %why, "payee's bank could not answer the pre-check; paying anyway");
                 Ok(())
