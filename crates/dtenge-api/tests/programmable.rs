@@ -506,10 +506,11 @@ async fn pvp_through_the_api_settles_both_legs_or_neither() {
     let exchange = |amount: u64| json!({"account": stb1_own, "counterparty": fbank.address.to_string(), "base": "DT", "amount_tiyn": amount, "quote": "FCY"});
     let done = api.post("STB1", "/api/v1/pvp", exchange(1_250_000)).await;
     assert_eq!(done.ok(StatusCode::OK)["status"]["status"], "success");
-    // 150 000 DT would need 1 200 FCY; the foreign bank has 900 left: refused, nothing moves.
+    // 150 000 DT would need 1 200 FCY; the foreign bank has 900 left: refused with the
+    // foreign bank's own code, nothing moves.
     let before = api.balance("STB1", &stb1_da).await;
     let refused = api.post("STB1", "/api/v1/pvp", exchange(15_000_000)).await;
-    assert_eq!(refused.error(StatusCode::BAD_REQUEST), "invalid", "{}", refused.message());
+    assert_eq!(refused.error(StatusCode::UNPROCESSABLE_ENTITY), "insufficient_funds", "{}", refused.message());
     assert_eq!(api.balance("STB1", &stb1_da).await, before);
     let same = api.post("STB1", "/api/v1/pvp", json!({"account": stb1_own, "counterparty": fbank.address.to_string(), "base": "DT", "amount_tiyn": 100, "quote": "DT"})).await;
     assert_eq!(same.error(StatusCode::BAD_REQUEST), "bad_currency");

@@ -814,7 +814,7 @@ async fn cross_border(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "A PvP whose foreign leg cannot be paid (1 200 FCY needed, 900 held) moves nothing on either side",
         &["Kazakh bank (STB1)", "Foreign bank"],
-        "the counterparty's bank refused: insufficient funds",
+        "insufficient_funds: FCB refused: insufficient funds",
         || async move { s.pvp(&k, &f, "DT", 150_000, ids::FOREIGN_CURRENCY).await },
     )
     .await;
