@@ -377,23 +377,29 @@ pub async fn notary_only(
     let node = ParticipantId::new("NBK").map_err(fail)?;
     let k = config.inputs.max(1);
     let mut counter: u64 = 0;
-    let mut commitment = || {
+    // Tokens are hosted by the submitting node: a spend opens each input
+    // to it (the notary checks the opening and the host).
+    let mut sealed = || {
         counter += 1;
-        Commitment(hash(b"bench", &[&counter.to_le_bytes()]))
+        hash(b"bench", &[&counter.to_le_bytes()])
     };
+    let bound = |s: &dtenge_crypto::Digest| Commitment::bound(&node, s);
     let window = || TimeWindow::starting(clock.now(), 3_600_000);
     // Issue the commitments to spend, in large batches.
-    let mut unspent: Vec<Commitment> = Vec::with_capacity(total_claims * k);
+    let mut unspent: Vec<dtenge_crypto::Digest> = Vec::with_capacity(total_claims * k);
     for chunk in 0..(total_claims * k).div_ceil(60 * batch) {
         let claims: Vec<TxClaim> = (0..batch)
             .map(|i| {
-                let outs: Vec<Commitment> = (0..60).map(|_| commitment()).collect();
-                unspent.extend(outs.iter().copied());
+                let seals: Vec<dtenge_crypto::Digest> = (0..60).map(|_| sealed()).collect();
+                let outs: Vec<Commitment> = seals.iter().map(&bound).collect();
+                unspent.extend(seals);
                 TxClaim {
                     tx: TxId(hash(b"bench-issue", &[&(chunk as u64).to_le_bytes(), &(i as u64).to_le_bytes()])),
                     inputs: Default::default(),
                     outputs: outs.try_into().unwrap_or_default(),
                     window: window(),
+                    openings: Default::default(),
+                    consents: Default::default(),
                 }
             })
             .collect();
@@ -408,13 +414,18 @@ pub async fn notary_only(
     while pos + batch * k <= unspent.len() {
         let claims: Vec<TxClaim> = (0..batch)
             .map(|i| {
-                let ins: Vec<Commitment> = unspent[pos + i * k..pos + (i + 1) * k].to_vec();
+                let seals = &unspent[pos + i * k..pos + (i + 1) * k];
+                let ins: Vec<Commitment> = seals.iter().map(&bound).collect();
+                let openings: Vec<dtenge_notary::InputOpening> =
+                    seals.iter().map(|s| dtenge_notary::InputOpening { host: node.clone(), sealed: *s }).collect();
                 n += 1;
                 TxClaim {
                     tx: TxId(hash(b"bench-spend", &[&n.to_le_bytes()])),
                     inputs: ins.try_into().unwrap_or_default(),
-                    outputs: vec![commitment()].try_into().unwrap_or_default(),
+                    outputs: vec![bound(&sealed())].try_into().unwrap_or_default(),
                     window: window(),
+                    openings: openings.try_into().unwrap_or_default(),
+                    consents: Default::default(),
                 }
             })
             .collect();

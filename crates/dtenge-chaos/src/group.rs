@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_net::{Bus, SystemClock};
-use dtenge_notary::{NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict};
+use dtenge_notary::{InputOpening, NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict};
 use dtenge_types::{Commitment, ParticipantId, TimeWindow, TxId};
 
 use crate::{ChaosError, Rng, Services, Tally};
@@ -62,21 +62,24 @@ async fn leader(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> Option<Partic
 }
 
 /// A claim spending a commitment that does not exist (refused once committed).
-fn probe_claim(rng: &mut Rng) -> Option<TxClaim> {
+fn probe_claim(rng: &mut Rng, host: &ParticipantId) -> Option<TxClaim> {
     let n = rng.next_u64().to_le_bytes();
     let now = dtenge_net::Clock::now(&SystemClock);
+    let opening = InputOpening { host: host.clone(), sealed: hash(b"dtenge/chaos/probe-input", &[&n]) };
     Some(TxClaim {
         tx: TxId(hash(b"dtenge/chaos/probe-tx", &[&n])),
-        inputs: vec![Commitment(hash(b"dtenge/chaos/probe-input", &[&n]))].try_into().ok()?,
+        inputs: vec![opening.commitment()].try_into().ok()?,
         outputs: vec![Commitment(hash(b"dtenge/chaos/probe-output", &[&n]))].try_into().ok()?,
         window: TimeWindow::starting(now, 60_000),
+        openings: vec![opening].try_into().ok()?,
+        consents: Default::default(),
     })
 }
 
 /// Probes until a batch is committed (answered with verdicts); the time it took.
 async fn time_to_commit(client: &NotaryClient, rng: &mut Rng, since: Instant) -> Option<u64> {
     while since.elapsed() < Duration::from_secs(30) {
-        let claim = probe_claim(rng)?;
+        let claim = probe_claim(rng, client.me())?;
         if let Ok(verdicts) = client.notarise(vec![claim]).await
             && matches!(verdicts.first(), Some(Verdict::Rejected(_)))
         {

@@ -142,6 +142,8 @@ mod tests {
             inputs: vec![Commitment(hash(b"c", &[&n.to_le_bytes()]))].try_into().unwrap(),
             outputs: Default::default(),
             window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(1) },
+            openings: Default::default(),
+            consents: Default::default(),
         }
     }
 

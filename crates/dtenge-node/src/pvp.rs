@@ -35,6 +35,9 @@ pub struct PvpContribution {
     pub inputs: Vec<Token>,
     /// B's signature over the body's id.
     pub signature: TxSignature,
+    /// B's node's consent that A submits the transaction spending B's tokens
+    /// (the notary accepts an input only from its host or with its consent).
+    pub consent: dtenge_notary::HostConsent,
 }
 
 /// `floor(amount × numerator / denominator)`.
@@ -205,6 +208,7 @@ impl NodeService {
             tx.sign(key)?;
         }
         tx.signatures.try_push(contribution.signature)?;
+        self.remember_consent(final_id, contribution.consent);
         let ctx = Context { now: self.clock().now(), params: &self.config().params };
         dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
         let account = self
@@ -270,6 +274,7 @@ impl NodeService {
             signer: dtenge_crypto::Signer::public_key(key),
             signature: dtenge_crypto::Signer::sign(key, &id.signing_message()),
         };
-        Ok(PvpContribution { body: full, inputs: b_inputs.into_iter().map(|(_, t)| t).collect(), signature })
+        let consent = self.consent_to(&id);
+        Ok(PvpContribution { body: full, inputs: b_inputs.into_iter().map(|(_, t)| t).collect(), signature, consent })
     }
 }

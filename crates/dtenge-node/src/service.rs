@@ -48,6 +48,10 @@ pub use regime_ops::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedR
 
 /// How long a transaction may take from building to commit.
 pub const WINDOW_MS: u64 = 60_000;
+/// Most consents of other hosts kept (PvPs in flight); past it the oldest
+/// is dropped (a PvP still unsubmitted then is refused by the notary and
+/// aborted, both legs together).
+const MAX_CONSENTS: usize = 4096;
 /// Notarisation attempts before a transaction is left to the resolver.
 const NOTARY_ATTEMPTS: usize = 3;
 
@@ -261,6 +265,10 @@ pub struct NodeService {
     opening: tokio::sync::Mutex<()>,
     /// Payments the guard cleared that no DA's book counts yet.
     pending: PendingOutflows,
+    /// Other hosts' consents to transactions this node submits (PvP).
+    /// Kept in arrival order, the oldest dropped first past `MAX_CONSENTS`.
+    #[allow(clippy::type_complexity)]
+    consents: Mutex<(std::collections::VecDeque<TxId>, std::collections::HashMap<TxId, dtenge_notary::HostConsent>)>,
 }
 
 /// Sends one batch of deliveries and pre-checks to node `to`.
@@ -368,6 +376,7 @@ impl NodeService {
             notary,
             opening: tokio::sync::Mutex::new(()),
             pending: PendingOutflows::default(),
+            consents: Mutex::default(),
         }))
     }
 
@@ -809,6 +818,39 @@ impl NodeService {
             self.state().vault.unreserve(&inputs, tx);
         }
         Ok(())
+    }
+
+    /// Keeps another host's consent to a transaction this node submits (a
+    /// PvP): its claims carry it. Kept in memory only: after a crash an
+    /// uncommitted PvP is refused by the notary (`NotHost`) and aborted,
+    /// both legs together.
+    pub(crate) fn remember_consent(&self, tx: TxId, consent: dtenge_notary::HostConsent) {
+        let mut consents = self.consents.lock().unwrap_or_else(|p| p.into_inner());
+        let (order, by_tx) = &mut *consents;
+        while by_tx.len() >= MAX_CONSENTS {
+            let Some(oldest) = order.pop_front() else { break };
+            by_tx.remove(&oldest);
+        }
+        if by_tx.insert(tx, consent).is_none() {
+            order.push_back(tx);
+        }
+    }
+
+    /// This node's consent that another node submits `tx`, which spends
+    /// tokens this node hosts.
+    pub(crate) fn consent_to(&self, tx: &TxId) -> dtenge_notary::HostConsent {
+        dtenge_notary::HostConsent::sign(self.config.id.clone(), tx, self.key.as_ref())
+    }
+
+    /// The notary claim for `tx`, with the consent of another host if one
+    /// was given.
+    fn claim_of(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxClaim, NodeError> {
+        let claim = TxClaim::of(tx, inputs)?;
+        let consent = self.consents.lock().unwrap_or_else(|p| p.into_inner()).1.get(&claim.tx).cloned();
+        Ok(match consent {
+            Some(consent) => claim.with_consent(consent)?,
+            None => claim,
+        })
     }
 
     /// Frees the inputs of prepared transactions whose window has closed.
@@ -1408,7 +1450,7 @@ impl NodeService {
     /// Notarises a prepared transaction and sees it through.
     async fn submit(&self, tx: Transaction, inputs: Vec<Token>, _account: AccountId) -> Result<TxOutcome, NodeError> {
         let id = tx.id();
-        let claim = TxClaim::of(&tx, &inputs)?;
+        let claim = self.claim_of(&tx, &inputs)?;
         let mut last_error = None;
         for _ in 0..NOTARY_ATTEMPTS {
             match self.notarise(&claim).await {
@@ -1774,7 +1816,7 @@ impl NodeService {
         };
         for (tx, inputs) in in_flight {
             let id = tx.id();
-            let Ok(claim) = TxClaim::of(&tx, &inputs) else { continue };
+            let Ok(claim) = self.claim_of(&tx, &inputs) else { continue };
             let now = self.clock.now();
             let outcome = if now > tx.body.window.not_after {
                 match self.notary_receipt(&id).await {

@@ -83,6 +83,11 @@ impl NotaryClient {
         }
     }
 
+    /// The participant this client speaks for.
+    pub fn me(&self) -> &ParticipantId {
+        self.bus.me()
+    }
+
     /// The replicas, in registry order.
     pub fn replicas(&self) -> &[ParticipantId] {
         &self.replicas

@@ -32,6 +32,15 @@
 //! the spent-set can later be split across machines; a transaction touching
 //! several shards is checked in all of them before any is changed.
 //!
+//! Commitments bind the token's host (`Commitment::bound`): a claim opens
+//! each input to its host and the service admits it only from that host
+//! (or with its consent). Commitments recorded before that format existed
+//! (format version 0 of the journal and snapshot) cannot be opened so: they
+//! are kept as the *legacy* part of the live set, and an input whose bound
+//! commitment is unknown spends the legacy commitment its opening names
+//! (`Commitment(sealed)`, the earlier formula), recording both as spent.
+//! The legacy set only shrinks; nothing new enters it.
+//!
 //! Invariant: a commitment moves Unspent → Spent once and never back; a
 //! transaction is committed at most once; a commit changes all its inputs and
 //! outputs or none; every commitment and committed transaction ever seen is in
@@ -45,14 +54,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The engine's maps: keys are SHA-256 outputs, so a fast, randomly seeded
 /// hasher is enough (foldhash; the seed resists crafted collisions).
 pub(crate) type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+/// A set of the same kind.
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
 
+use dtenge_store::versioned::Tagged;
+
 use crate::cold::{ColdError, ColdStore, Frozen, Generation, MemoryCold};
+use crate::format;
 use crate::live::DigestSet;
-use crate::messages::{NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
+use crate::messages::{InputOpening, NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
 
 /// Number of internal partitions of the unspent set.
 pub const SHARDS: usize = 16;
@@ -142,11 +156,27 @@ pub struct NotaryState {
     config: NotaryConfig,
     last_seq: u64,
     spent_total: u64,
+    /// Unspent commitments recorded before commitments bound their host
+    /// (a subset of `unspent`; see the module's comment).
+    legacy: HashSet<Commitment>,
 }
 
 /// The snapshot: the memory part only (the cold store is persisted first).
+/// Format version 1 ([`format::SNAPSHOT`]); untagged ones are version 0.
 #[derive(BorshSerialize, BorshDeserialize)]
 struct Snapshot {
+    unspent: Vec<Commitment>,
+    spent: Vec<(Commitment, TxId)>,
+    txs: Vec<ReceiptBody>,
+    last_seq: u64,
+    spent_total: u64,
+    /// The legacy part of `unspent`.
+    legacy: Vec<Commitment>,
+}
+
+/// The format version 0 snapshot (`DTNOTAR2`), before commitments bound their host.
+#[derive(BorshDeserialize)]
+struct SnapshotV0 {
     unspent: Vec<Commitment>,
     spent: Vec<(Commitment, TxId)>,
     txs: Vec<ReceiptBody>,
@@ -193,27 +223,62 @@ impl NotaryState {
             config: NotaryConfig { generation_entries: config.generation_entries.max(1), ..config },
             last_seq: 0,
             spent_total: 0,
+            legacy: HashSet::default(),
         }
     }
 
-    /// Restores a snapshot taken with [`NotaryState::to_snapshot`] (or the
-    /// older all-in-memory layout), checking its shape.
+    /// Restores a snapshot taken with [`NotaryState::to_snapshot`] (or an
+    /// earlier format), checking its shape.
     pub fn from_snapshot(bytes: &[u8], cold: Arc<ColdStore>, config: NotaryConfig) -> Result<NotaryState, String> {
         let mut state = NotaryState::with_cold(cold, config);
+        let body = match format::SNAPSHOT.read(bytes).map_err(|e| e.to_string())? {
+            Tagged::Versioned { body, .. } => body,
+            Tagged::Untagged(old) => {
+                state.restore_v0(old)?;
+                state.maybe_freeze(None);
+                return Ok(state);
+            }
+        };
+        let snap: Snapshot = borsh::from_slice(body).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
+        state.restore(snap.unspent, snap.spent, snap.txs, snap.last_seq, snap.spent_total);
+        for c in snap.legacy {
+            if !state.unspent[shard_of(&c)].contains(c.0.as_bytes()) {
+                return Err(format!("notary snapshot names legacy commitment {c:?} that is not unspent"));
+            }
+            state.legacy.insert(c);
+        }
+        state.maybe_freeze(None);
+        Ok(state)
+    }
+
+    fn restore(
+        &mut self,
+        unspent: Vec<Commitment>,
+        spent: Vec<(Commitment, TxId)>,
+        txs: Vec<ReceiptBody>,
+        last_seq: u64,
+        spent_total: u64,
+    ) {
+        for c in unspent {
+            self.unspent[shard_of(&c)].insert(c.0.as_bytes());
+        }
+        for (c, tx) in spent {
+            self.current.insert_spent(c, tx);
+        }
+        for body in txs {
+            self.current.insert_receipt(body);
+        }
+        self.last_seq = last_seq;
+        self.spent_total = spent_total;
+    }
+
+    /// A snapshot written before format tags (`DTNOTAR2`, or the older
+    /// all-in-memory layout): every unspent commitment in it is legacy.
+    fn restore_v0(&mut self, bytes: &[u8]) -> Result<(), String> {
         if let Some(rest) = bytes.strip_prefix(SNAPSHOT_MAGIC.as_slice()) {
-            let snap: Snapshot =
+            let snap: SnapshotV0 =
                 borsh::from_slice(rest).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
-            for c in snap.unspent {
-                state.unspent[shard_of(&c)].insert(c.0.as_bytes());
-            }
-            for (c, tx) in snap.spent {
-                state.current.insert_spent(c, tx);
-            }
-            for body in snap.txs {
-                state.current.insert_receipt(body);
-            }
-            state.last_seq = snap.last_seq;
-            state.spent_total = snap.spent_total;
+            self.restore(snap.unspent, snap.spent, snap.txs, snap.last_seq, snap.spent_total);
         } else {
             let legacy: LegacySnapshot =
                 borsh::from_slice(bytes).map_err(|e| format!("notary snapshot does not decode: {e}"))?;
@@ -223,21 +288,36 @@ impl NotaryState {
             for (c, e) in legacy.shards.into_iter().flatten() {
                 match e {
                     Entry::Unspent => {
-                        state.unspent[shard_of(&c)].insert(c.0.as_bytes());
+                        self.unspent[shard_of(&c)].insert(c.0.as_bytes());
                     }
                     Entry::Spent(tx) => {
-                        state.current.insert_spent(c, tx);
-                        state.spent_total += 1;
+                        self.current.insert_spent(c, tx);
+                        self.spent_total += 1;
                     }
                 }
             }
             for body in legacy.txs.into_values() {
-                state.current.insert_receipt(body);
+                self.current.insert_receipt(body);
             }
-            state.last_seq = legacy.last_seq;
+            self.last_seq = legacy.last_seq;
         }
-        state.maybe_freeze(None);
-        Ok(state)
+        self.mark_unspent_legacy();
+        Ok(())
+    }
+
+    /// Marks every unspent commitment as legacy: called where the journal
+    /// passes from records written before commitments bound their host to
+    /// records written after (every commitment unspent then is of the
+    /// earlier formula).
+    pub fn mark_unspent_legacy(&mut self) {
+        for shard in &self.unspent {
+            self.legacy.extend(shard.iter().map(|k| Commitment(Digest(k))));
+        }
+    }
+
+    /// Unspent commitments recorded before commitments bound their host.
+    pub fn legacy_count(&self) -> usize {
+        self.legacy.len()
     }
 
     /// The memory part as snapshot bytes (the cold store must be persisted
@@ -256,10 +336,10 @@ impl NotaryState {
         spent.dedup();
         txs.sort_unstable_by_key(|a| a.tx);
         txs.dedup_by(|a, b| a.tx == b.tx);
-        let snap = Snapshot { unspent, spent, txs, last_seq: self.last_seq, spent_total: self.spent_total };
-        let mut out = SNAPSHOT_MAGIC.to_vec();
-        out.extend(borsh::to_vec(&snap).unwrap_or_default());
-        out
+        let mut legacy: Vec<Commitment> = self.legacy.iter().copied().collect();
+        legacy.sort_unstable();
+        let snap = Snapshot { unspent, spent, txs, last_seq: self.last_seq, spent_total: self.spent_total, legacy };
+        format::SNAPSHOT.encode(&snap)
     }
 
     /// The memory generations, newest first.
@@ -340,6 +420,18 @@ impl NotaryState {
         })
     }
 
+    /// The status of token `id` as its host knows it: as
+    /// [`NotaryState::status`] of its commitment, or for a token recorded
+    /// before commitments bound their host, of its legacy commitment. For
+    /// audits.
+    pub fn token_status(&self, id: &dtenge_types::TokenId, token: &dtenge_types::Token) -> Option<Result<(), TxId>> {
+        let opening = InputOpening::of(id, token);
+        self.status(&opening.commitment()).or_else(|| {
+            let legacy = opening.legacy_commitment();
+            self.status(&legacy).filter(|_| self.legacy.contains(&legacy))
+        })
+    }
+
     /// A digest of the live set (every unspent commitment, in order):
     /// replicas of a group that applied the same log have the same one.
     pub fn unspent_digest(&self) -> Digest {
@@ -412,6 +504,26 @@ impl NotaryState {
         now: Timestamp,
         may_issue: bool,
     ) -> Result<Vec<Decision>, ColdError> {
+        self.decide_admitted(batch, digests, probe, now, may_issue, &[])
+    }
+
+    /// As [`NotaryState::decide_digested`], with the rejections the checks
+    /// made before the lock found (`refused[i]` for claim `i`: an input not
+    /// opened to its commitment, or not hosted by the submitter and without
+    /// its host's consent). A claim committed before is still answered with
+    /// its receipt body (a retry of a committed transaction never fails).
+    ///
+    /// # Errors
+    /// The cold store could not be read: nothing can be decided.
+    pub fn decide_admitted(
+        &self,
+        batch: &NotariseBatch,
+        digests: &[(Digest, Digest)],
+        probe: Option<&ColdProbe>,
+        now: Timestamp,
+        may_issue: bool,
+        refused: &[Option<NotaryRejection>],
+    ) -> Result<Vec<Decision>, ColdError> {
         let written = self.cold.generations_written();
         let expected: usize = batch.claims.iter().map(|c| 1 + c.outputs.len()).sum();
         let probe = probe.filter(|p| p.written == written && p.maybe.len() == expected).map(|p| p.maybe.as_slice());
@@ -420,6 +532,8 @@ impl NotaryState {
         let mut overlay: HashMap<Commitment, Entry> = HashMap::with_capacity_and_hasher(touched, Default::default());
         let mut new_txs: HashMap<TxId, ReceiptBody> =
             HashMap::with_capacity_and_hasher(batch.claims.len(), Default::default());
+        // Legacy commitments spent by earlier claims of this batch.
+        let mut legacy_spent: HashMap<Commitment, TxId> = HashMap::default();
         let mut seq = self.last_seq;
         let mut decisions = Vec::with_capacity(batch.claims.len());
         for (i, claim) in batch.claims.iter().enumerate() {
@@ -437,11 +551,24 @@ impl NotaryState {
             };
             let decision = if let Some(body) = earlier {
                 Decision::AlreadyCommitted(body)
+            } else if let Some(Some(rejection)) = refused.get(i) {
+                Decision::Reject(rejection.clone())
             } else {
-                match check(claim, now, may_issue, |c| look(c, None), |output, c| look(c, hint(1 + output)))? {
+                let look_legacy = |input: usize| self.look_legacy(claim, input, &legacy_spent);
+                match check(
+                    claim,
+                    now,
+                    may_issue,
+                    |c| look(c, None),
+                    look_legacy,
+                    |output, c| look(c, hint(1 + output)),
+                )? {
                     Err(rejection) => Decision::Reject(rejection),
-                    Ok(()) => {
+                    Ok(legacy) => {
                         seq = seq.saturating_add(1);
+                        for l in legacy {
+                            legacy_spent.insert(l, claim.tx);
+                        }
                         for c in claim.inputs.iter() {
                             overlay.insert(*c, Entry::Spent(claim.tx));
                         }
@@ -521,8 +648,9 @@ impl NotaryState {
         probe: Option<&ColdProbe>,
         now: Timestamp,
         may_issue: bool,
+        refused: &[Option<NotaryRejection>],
     ) -> Result<Vec<Decision>, ColdError> {
-        let decisions = self.decide_digested(batch, digests, probe, now, may_issue)?;
+        let decisions = self.decide_admitted(batch, digests, probe, now, may_issue, refused)?;
         for (claim, decision) in batch.claims.iter().zip(&decisions) {
             if let Decision::Commit(body) = decision {
                 self.commit(claim, body.clone());
@@ -541,11 +669,41 @@ impl NotaryState {
         })
     }
 
+    /// The legacy commitment input `input` of `claim` spends, if its bound
+    /// commitment is unknown: `Unspent` while in the legacy set, `Spent` if
+    /// an earlier claim of the batch (`spent_in_batch`) took it, `None` if
+    /// it is no legacy commitment (anything else a claim could name is not
+    /// one: only what was unspent at the upgrade is).
+    fn look_legacy(
+        &self,
+        claim: &TxClaim,
+        input: usize,
+        spent_in_batch: &HashMap<Commitment, TxId>,
+    ) -> Option<(Commitment, Entry)> {
+        let legacy = claim.openings.get(input)?.legacy_commitment();
+        if let Some(by) = spent_in_batch.get(&legacy) {
+            return Some((legacy, Entry::Spent(*by)));
+        }
+        self.legacy.contains(&legacy).then_some((legacy, Entry::Unspent))
+    }
+
     fn commit(&mut self, claim: &TxClaim, body: ReceiptBody) {
-        for c in claim.inputs.iter() {
-            let removed = self.unspent[shard_of(c)].remove(c.0.as_bytes());
-            assert!(removed, "journal spends {c:?} which was not unspent");
+        let mut spent: u64 = 0;
+        for (input, c) in claim.inputs.iter().enumerate() {
+            if !self.unspent[shard_of(c)].remove(c.0.as_bytes()) {
+                // A token recorded before commitments bound their host: its
+                // legacy commitment goes, and both are kept as spent (a
+                // second spend of the token conflicts by either).
+                let legacy = claim.openings.get(input).map(InputOpening::legacy_commitment);
+                let legacy = legacy.filter(|l| self.legacy.remove(l));
+                let Some(legacy) = legacy else { panic!("journal spends {c:?} which was not unspent") };
+                let removed = self.unspent[shard_of(&legacy)].remove(legacy.0.as_bytes());
+                assert!(removed, "legacy commitment {legacy:?} was not unspent");
+                self.current.insert_spent(legacy, claim.tx);
+                spent += 1;
+            }
             self.current.insert_spent(*c, claim.tx);
+            spent += 1;
         }
         for c in claim.outputs.iter() {
             let fresh = self.unspent[shard_of(c)].insert(c.0.as_bytes());
@@ -553,7 +711,7 @@ impl NotaryState {
         }
         self.last_seq = self.last_seq.saturating_add(1);
         debug_assert_eq!(body.seq, self.last_seq, "a receipt's sequence number is the commit's");
-        self.spent_total = self.spent_total.saturating_add(claim.inputs.len() as u64);
+        self.spent_total = self.spent_total.saturating_add(spent);
         self.current.insert_receipt(body);
     }
 
@@ -658,14 +816,16 @@ pub fn digests(batch: &NotariseBatch) -> Vec<(Digest, Digest)> {
     batch.claims.iter().map(|c| (c.inputs_digest(), c.outputs_digest())).collect()
 }
 
-/// The rules for one new claim against the (overlaid) state.
+/// The rules for one new claim against the (overlaid) state; if it may
+/// commit, the legacy commitments it spends.
 fn check(
     claim: &TxClaim,
     now: Timestamp,
     may_issue: bool,
     look_input: impl Fn(&Commitment) -> Result<Option<Entry>, ColdError>,
+    look_legacy: impl Fn(usize) -> Option<(Commitment, Entry)>,
     look_output: impl Fn(usize, &Commitment) -> Result<Option<Entry>, ColdError>,
-) -> Result<Result<(), NotaryRejection>, ColdError> {
+) -> Result<Result<Vec<Commitment>, NotaryRejection>, ColdError> {
     if !claim.window.contains(now) {
         return Ok(Err(NotaryRejection::OutsideWindow { now, window: claim.window }));
     }
@@ -677,8 +837,16 @@ fn check(
     if let Some(pair) = all.windows(2).find(|pair| pair[0] == pair[1]) {
         return Ok(Err(NotaryRejection::RepeatedCommitment { commitment: *pair[0] }));
     }
+    let mut legacy_inputs: Vec<Commitment> = Vec::new();
     for (input, c) in claim.inputs.iter().enumerate() {
-        match look_input(c)? {
+        let entry = match look_input(c)? {
+            Some(entry) => Some(entry),
+            None => look_legacy(input).map(|(legacy, entry)| {
+                legacy_inputs.push(legacy);
+                entry
+            }),
+        };
+        match entry {
             Some(Entry::Unspent) => {}
             Some(Entry::Spent(spent_by)) => {
                 return Ok(Err(NotaryRejection::Conflict { input, commitment: *c, spent_by }));
@@ -686,10 +854,15 @@ fn check(
             None => return Ok(Err(NotaryRejection::UnknownInput { input, commitment: *c })),
         }
     }
+    // Two inputs opened to the same legacy commitment (under two hosts).
+    legacy_inputs.sort_unstable();
+    if let Some(pair) = legacy_inputs.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Ok(Err(NotaryRejection::RepeatedCommitment { commitment: pair[0] }));
+    }
     for (output, c) in claim.outputs.iter().enumerate() {
         if look_output(output, c)?.is_some() {
             return Ok(Err(NotaryRejection::DuplicateOutput { output }));
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(legacy_inputs))
 }

@@ -6,6 +6,7 @@
 //! - [`messages`]: the signed batch a node sends, receipts and rejections;
 //! - [`engine`]: the spent-set state machine (`decide`, then `apply`): the live
 //!   set and recent history in memory;
+//! - [`format`]: format versions of the journal and snapshot (and how version 0 reads);
 //! - [`cold`]: older history on disk (fjall) or in memory, behind a filter;
 //! - [`service`]: the running notary: lock, journal with group commit, message handler;
 //! - [`group`]: the notary as a replicated group on openraft (N replicas);
@@ -19,6 +20,7 @@
 pub mod client;
 pub mod cold;
 pub mod engine;
+pub mod format;
 pub mod group;
 mod live;
 pub mod messages;
@@ -30,8 +32,8 @@ pub use cold::{ColdBackend, ColdChunk, ColdError, ColdKey, ColdStore, FjallCold,
 pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
 pub use group::replica::{GroupOptions, NotaryReplica, ReplicaStores};
 pub use messages::{
-    BatchRefusal, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, ReceiptError,
-    ReceiptVerifier, TxClaim, Verdict,
+    BatchRefusal, HostConsent, InputOpening, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt,
+    ReceiptBody, ReceiptError, ReceiptVerifier, TxClaim, Verdict,
 };
 pub use protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 pub use service::{NotaryCallError, NotaryError, NotaryService};

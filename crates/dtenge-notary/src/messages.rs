@@ -18,6 +18,66 @@ use serde::{Deserialize, Serialize};
 /// Most transactions in one batch.
 pub const MAX_BATCH: usize = 4096;
 
+/// How a claim opens one input's commitment to its host: the commitment is
+/// `Commitment::bound(host, sealed)`, and `sealed` hides everything else of
+/// the token (amount, owner, marking). The notary learns the host of what is
+/// spent — the submitting node, which it sees anyway — and nothing of what
+/// is created: outputs stay bare commitments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct InputOpening {
+    /// The node hosting the input.
+    pub host: ParticipantId,
+    /// The token's sealed hash ([`dtenge_types::Token::sealed`]).
+    pub sealed: Digest,
+}
+
+impl InputOpening {
+    /// How a claim opens token `id`.
+    pub fn of(id: &dtenge_types::TokenId, token: &dtenge_types::Token) -> InputOpening {
+        InputOpening { host: token.host.clone(), sealed: token.sealed(id) }
+    }
+
+    /// The commitment this opening opens.
+    pub fn commitment(&self) -> Commitment {
+        Commitment::bound(&self.host, &self.sealed)
+    }
+
+    /// The commitment the same token had before commitments bound their
+    /// host (format version 0): the sealed hash alone. The notary spends it
+    /// only if it holds it as legacy ([`crate::engine`]).
+    pub fn legacy_commitment(&self) -> Commitment {
+        Commitment(self.sealed)
+    }
+}
+
+/// A host's consent to a transaction another node submits that spends
+/// tokens it hosts (the counterparty's leg of a PvP): its node key's
+/// signature over [`HostConsent::digest`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct HostConsent {
+    /// The consenting host.
+    pub host: ParticipantId,
+    /// Its signature.
+    pub signature: Signature,
+}
+
+impl HostConsent {
+    /// What a host signs to let another node spend its tokens in `tx`.
+    pub fn digest(tx: &TxId) -> Digest {
+        digest_of(b"dtenge/notary/host-consent/v1", tx)
+    }
+
+    /// `host`'s consent to `tx`, signed with its node key.
+    pub fn sign(host: ParticipantId, tx: &TxId, key: &dyn Signer) -> HostConsent {
+        HostConsent { host, signature: key.sign(Self::digest(tx).as_bytes()) }
+    }
+
+    /// Checks the signature with the host's registered `key`.
+    pub fn verify(&self, tx: &TxId, key: &PublicKey, verifier: &dyn Verifier) -> bool {
+        verifier.verify(key, Self::digest(tx).as_bytes(), &self.signature).is_ok()
+    }
+}
+
 /// One transaction as the notary sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct TxClaim {
@@ -29,6 +89,12 @@ pub struct TxClaim {
     pub outputs: BoundedVec<Commitment, MAX_OUTPUTS>,
     /// When it may commit.
     pub window: TimeWindow,
+    /// Each input's opening, in the same order: the notary checks that it
+    /// gives the input's commitment and names the submitting node, or a host
+    /// that consented.
+    pub openings: BoundedVec<InputOpening, MAX_INPUTS>,
+    /// Consents of other hosts whose tokens the transaction spends.
+    pub consents: BoundedVec<HostConsent, MAX_INPUTS>,
 }
 
 impl TxClaim {
@@ -38,8 +104,9 @@ impl TxClaim {
         inputs: &[dtenge_types::Token],
     ) -> Result<TxClaim, dtenge_types::TypesError> {
         let id = tx.id();
-        let input_commitments: Vec<Commitment> =
-            tx.body.inputs.iter().zip(inputs).map(|(token_id, token)| token.commitment(token_id)).collect();
+        let openings: Vec<InputOpening> =
+            tx.body.inputs.iter().zip(inputs).map(|(token_id, token)| InputOpening::of(token_id, token)).collect();
+        let input_commitments: Vec<Commitment> = openings.iter().map(InputOpening::commitment).collect();
         let output_commitments: Vec<Commitment> = tx
             .body
             .outputs
@@ -52,7 +119,36 @@ impl TxClaim {
             inputs: BoundedVec::new(input_commitments)?,
             outputs: BoundedVec::new(output_commitments)?,
             window: tx.body.window,
+            openings: BoundedVec::new(openings)?,
+            consents: BoundedVec::default(),
         })
+    }
+
+    /// The claim with another host's consent added.
+    ///
+    /// # Errors
+    /// More consents than inputs.
+    pub fn with_consent(mut self, consent: HostConsent) -> Result<TxClaim, dtenge_types::TypesError> {
+        self.consents.try_push(consent)?;
+        Ok(self)
+    }
+
+    /// Whether every input is opened to its commitment and hosted by
+    /// `submitter` or by a host in `consented`: the rejection naming the first
+    /// input that is not.
+    pub fn check_hosts(&self, submitter: &ParticipantId, consented: &[&ParticipantId]) -> Result<(), NotaryRejection> {
+        if self.openings.len() != self.inputs.len() {
+            return Err(NotaryRejection::BadOpening { input: self.openings.len().min(self.inputs.len()) });
+        }
+        for (input, (opening, commitment)) in self.openings.iter().zip(self.inputs.iter()).enumerate() {
+            if opening.commitment() != *commitment {
+                return Err(NotaryRejection::BadOpening { input });
+            }
+            if opening.host != *submitter && !consented.contains(&&opening.host) {
+                return Err(NotaryRejection::NotHost { input, host: opening.host.clone() });
+            }
+        }
+        Ok(())
     }
 
     /// The digest a receipt names for the inputs.
@@ -387,6 +483,14 @@ pub enum NotaryRejection {
     /// The same commitment appears twice in the transaction.
     #[error("the transaction names commitment {commitment:?} twice")]
     RepeatedCommitment { commitment: Commitment },
+    /// An input is hosted by another node than the one submitting, which did
+    /// not consent: only a token's host (or a transaction it co-signed) may
+    /// spend it.
+    #[error("input {input} is hosted by {host}, which neither submitted nor consented to the transaction")]
+    NotHost { input: usize, host: ParticipantId },
+    /// An input's opening does not give its commitment (or is missing).
+    #[error("input {input}'s opening does not match its commitment")]
+    BadOpening { input: usize },
 }
 
 /// The answer for one claim.

@@ -91,10 +91,20 @@ impl NotaryService {
             Some((_, bytes)) => NotaryState::from_snapshot(bytes, cold, config).map_err(NotaryError::Replay)?,
             None => NotaryState::with_cold(cold, config),
         };
+        // Where records of format version 0 end, the commitments then
+        // unspent are of the earlier formula (see `format`).
+        let mut before_bound = false;
         for (seq, bytes) in &recovery.records {
-            let record: NotaryRecord = borsh::from_slice(bytes)
+            let (record, version) = crate::format::decode_record(bytes)
                 .map_err(|e| NotaryError::Replay(format!("record {seq} does not decode: {e}")))?;
+            if version > 0 && before_bound {
+                state.mark_unspent_legacy();
+            }
+            before_bound = version == 0;
             state.apply(&record);
+        }
+        if before_bound {
+            state.mark_unspent_legacy();
         }
         if let Some(e) = state.cold().failure() {
             return Err(NotaryError::Cold(e));
@@ -111,13 +121,16 @@ impl NotaryService {
 
     /// Notarises a batch sent by `from`.
     pub async fn notarise(&self, from: &ParticipantId, batch: NotariseBatch) -> Result<Vec<Verdict>, NotaryCallError> {
-        let may_issue = admit(&self.participants, from, &batch).map_err(NotaryCallError::Refused)?;
+        let admitted = admit(&self.participants, from, &batch).map_err(NotaryCallError::Refused)?;
         let digests = crate::engine::digests(&batch);
         let probe = ColdProbe::new(&self.cold, &batch);
-        // The journal record is the batch, the committed positions and the
-        // time, encoded one after another (borsh): the batch — nearly all of
-        // the bytes — is encoded here, outside the lock.
-        let batch_bytes = borsh::to_vec(&batch).map_err(|e| NotaryCallError::Internal(e.to_string()))?;
+        // The journal record is its format's tag, then the batch, the
+        // committed positions and the time, encoded one after another
+        // (borsh): the batch — nearly all of the bytes — is encoded here,
+        // outside the lock.
+        let mut batch_bytes = Vec::new();
+        crate::format::RECORD.tag_into(&mut batch_bytes);
+        batch.serialize(&mut batch_bytes).map_err(|e| NotaryCallError::Internal(e.to_string()))?;
         let now = self.clock.now();
         let (decisions, durable) = {
             let mut state = self.state();
@@ -125,7 +138,7 @@ impl NotaryService {
                 return Err(NotaryCallError::Internal(e.to_string()));
             }
             let decisions = state
-                .decide_digested(&batch, &digests, Some(&probe), now, may_issue)
+                .decide_admitted(&batch, &digests, Some(&probe), now, admitted.may_issue, &admitted.refused)
                 .map_err(|e| NotaryCallError::Internal(e.to_string()))?;
             let committed: Vec<u32> = decisions
                 .iter()
@@ -215,14 +228,25 @@ impl NotaryService {
     }
 }
 
+/// What the checks before the lock found about a batch.
+pub(crate) struct Admitted {
+    /// Whether the node may send claims without inputs (NBK only).
+    pub(crate) may_issue: bool,
+    /// Per claim: why it cannot commit whatever the state (an input not
+    /// opened to its commitment, or not the submitter's without its host's
+    /// consent).
+    pub(crate) refused: Vec<Option<NotaryRejection>>,
+}
+
 /// Checks a batch before anything is decided: not empty, from a registered
-/// participant who is its sender, signed by it. Returns whether it may issue
-/// (claims without inputs: NBK only).
+/// participant who is its sender, signed by it; each claim's inputs opened
+/// and hosted by the sender or by a host that consented (signatures checked
+/// against the registry).
 pub(crate) fn admit(
     participants: &Participants,
     from: &ParticipantId,
     batch: &NotariseBatch,
-) -> Result<bool, BatchRefusal> {
+) -> Result<Admitted, BatchRefusal> {
     if batch.claims.is_empty() {
         return Err(BatchRefusal::Empty);
     }
@@ -230,7 +254,23 @@ pub(crate) fn admit(
     if batch.node != *from || !batch.verify(&node.public_key, &Ed25519) {
         return Err(BatchRefusal::BadSignature(batch.node.clone()));
     }
-    Ok(dtenge_net::authz::permits(node.role, dtenge_net::authz::Operation::NotaryIssue))
+    let refused = batch
+        .claims
+        .iter()
+        .map(|claim| {
+            let consented: Vec<&ParticipantId> = claim
+                .consents
+                .iter()
+                .filter(|c| participants.get(&c.host).is_some_and(|p| c.verify(&claim.tx, &p.public_key, &Ed25519)))
+                .map(|c| &c.host)
+                .collect();
+            claim.check_hosts(&batch.node, &consented).err()
+        })
+        .collect();
+    Ok(Admitted {
+        may_issue: dtenge_net::authz::permits(node.role, dtenge_net::authz::Operation::NotaryIssue),
+        refused,
+    })
 }
 
 /// One verdict per decision, every receipt of the batch under one signature
@@ -340,15 +380,16 @@ fn record_decisions(verdicts: &[Verdict]) {
             Verdict::Rejected(NotaryRejection::Conflict { .. }) => "conflict",
             Verdict::Rejected(NotaryRejection::UnknownInput { .. }) => "unknown_input",
             Verdict::Rejected(NotaryRejection::OutsideWindow { .. }) => "outside_window",
+            Verdict::Rejected(NotaryRejection::NotHost { .. } | NotaryRejection::BadOpening { .. }) => "not_host",
             Verdict::Rejected(_) => "rejected",
         };
         metrics::counter!("dtenge_notary_decisions_total", "outcome" => outcome).increment(1);
     }
 }
 
-/// The journal bytes of a [`NotaryRecord`] from its batch's encoding: borsh
-/// encodes a struct as its fields one after another, so this equals
-/// `borsh::to_vec(&NotaryRecord { batch, committed, committed_at })`.
+/// The journal bytes of a [`NotaryRecord`] from its tag and its batch's
+/// encoding: borsh encodes a struct as its fields one after another, so this
+/// equals `format::RECORD.encode(&NotaryRecord { batch, committed, committed_at })`.
 fn record_bytes(mut batch_bytes: Vec<u8>, committed: &[u32], at: Timestamp) -> Result<Vec<u8>, NotaryCallError> {
     let internal = |e: std::io::Error| NotaryCallError::Internal(e.to_string());
     committed.serialize(&mut batch_bytes).map_err(internal)?;
@@ -372,17 +413,23 @@ mod tests {
             inputs: vec![Commitment(hash(b"i", &[&[n]]))].try_into().unwrap_or_default(),
             outputs: vec![Commitment(hash(b"o", &[&[n]]))].try_into().unwrap_or_default(),
             window: TimeWindow { not_before: Timestamp(1), not_after: Timestamp(9) },
+            openings: Default::default(),
+            consents: Default::default(),
         };
         let batch =
             NotariseBatch::signed(node, vec![claim(1), claim(2), claim(3)], &key).unwrap_or_else(|e| panic!("{e}"));
         for committed in [vec![], vec![1], vec![0, 2]] {
             let record = NotaryRecord { batch: batch.clone(), committed, committed_at: Timestamp(1_234) };
-            let whole = borsh::to_vec(&record).unwrap_or_default();
-            let built = record_bytes(borsh::to_vec(&batch).unwrap_or_default(), &record.committed, Timestamp(1_234))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let whole = crate::format::RECORD.encode(&record);
+            let built = record_bytes(
+                crate::format::RECORD.tag(&borsh::to_vec(&batch).unwrap_or_default()),
+                &record.committed,
+                Timestamp(1_234),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(built, whole);
-            let decoded: NotaryRecord = borsh::from_slice(&built).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(decoded, record);
+            let (decoded, version) = crate::format::decode_record(&built).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((decoded, version), (record, 1));
         }
     }
 }

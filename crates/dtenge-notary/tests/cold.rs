@@ -20,8 +20,10 @@ fn node_key() -> SecretKey {
     SecretKey::from_seed([1; 32])
 }
 
+/// The only participant: it issues (an issuer's role) and hosts every
+/// token the tests spend (claims open their inputs to [`support::HOST`]).
 fn node() -> ParticipantId {
-    ParticipantId::new("NBK").unwrap()
+    ParticipantId::new(support::HOST).unwrap()
 }
 
 fn batch(claims: Vec<TxClaim>) -> NotariseBatch {

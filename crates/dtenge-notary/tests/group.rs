@@ -339,14 +339,14 @@ async fn the_minority_side_of_a_partition_acknowledges_nothing() {
     let old = group.leader().await;
     group.cuts.isolated.lock().unwrap().push(old.id().clone());
     // A node that still reaches the isolated old leader gets no verdict from it.
-    let batch = NotariseBatch::signed(pid("NBK"), vec![claim(2, &[10], &[20])], key_of("NBK").as_ref()).unwrap();
-    let answer = old.notarise(&pid("NBK"), batch).await;
+    let batch = NotariseBatch::signed(pid("STB1"), vec![claim(2, &[10], &[20])], key_of("STB1").as_ref()).unwrap();
+    let answer = old.notarise(&pid("STB1"), batch).await;
     assert!(
         matches!(answer, Err(NotaryCallError::NoQuorum(_)) | Err(NotaryCallError::NotLeader(_))),
         "the minority acknowledged: {answer:?}"
     );
     // The majority elects a leader and serves; the node's client finds it.
-    let spent = nbk.notarise(vec![claim(3, &[10], &[30])]).await.unwrap();
+    let spent = group.client("STB1").notarise(vec![claim(3, &[10], &[30])]).await.unwrap();
     committed(&spent[0]);
     // Healed: the old leader drops what it never committed and agrees.
     group.cuts.isolated.lock().unwrap().clear();
@@ -422,7 +422,7 @@ async fn a_leader_whose_disk_fails_stops_and_the_group_goes_on() {
     group.member(broken).log.fail_next_sync();
     // The broken leader cannot make the batch durable: it answers nothing
     // committed itself; the client finds the new leader.
-    let spent = nbk.notarise(vec![claim(2, &[10], &[20])]).await.unwrap();
+    let spent = group.client("STB1").notarise(vec![claim(2, &[10], &[20])]).await.unwrap();
     committed(&spent[0]);
     let new = group.leader().await;
     assert_ne!(new.node_id(), broken, "the replica with the failed disk no longer leads");

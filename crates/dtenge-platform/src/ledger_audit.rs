@@ -108,7 +108,7 @@ impl Facts {
     /// Adds one node's state, looking its tokens and transactions up at the notary.
     pub fn add_node(&mut self, notary: &NotaryState, id: &ParticipantId, state: &NodeState) {
         for (token_id, stored) in state.vault.iter() {
-            let at_notary = match notary.status(&stored.token.commitment(token_id)) {
+            let at_notary = match notary.token_status(token_id, &stored.token) {
                 Some(Ok(())) => AtNotary::Unspent,
                 Some(Err(by)) => AtNotary::SpentBy(by),
                 None => AtNotary::Unknown,

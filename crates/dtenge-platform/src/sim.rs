@@ -910,7 +910,7 @@ fn audit(sim: &Sim) -> Vec<String> {
                 if let Some(other) = holders.insert(*token_id, id.clone()) {
                     problems.push(format!("token {token_id} is held by both {other} and {id}"));
                 }
-                match notary.status(&stored.token.commitment(token_id)) {
+                match notary.token_status(token_id, &stored.token) {
                     Some(Ok(())) => {}
                     Some(Err(by)) => problems.push(format!("{id} holds {token_id}, spent at the notary by {by}")),
                     None => problems.push(format!("{id} holds {token_id}, unknown to the notary")),
@@ -939,7 +939,7 @@ fn audit(sim: &Sim) -> Vec<String> {
                 }
                 if o.status == Status::Success {
                     for (token, input) in o.inputs.iter().zip(o.tx.body.inputs.iter()) {
-                        if notary.status(&token.commitment(input)) != Some(Err(*tx)) {
+                        if notary.token_status(input, token) != Some(Err(*tx)) {
                             problems.push(format!("{tx}'s input {input} is not spent by it at the notary"));
                         }
                     }

@@ -40,7 +40,7 @@ async fn funded() -> (tempfile::TempDir, Platform, dtenge_node::accounts::Accoun
 }
 
 #[tokio::test]
-async fn the_same_token_spent_from_two_nodes_at_once_commits_exactly_once() {
+async fn the_same_token_spent_twice_at_once_commits_exactly_once_and_only_from_its_host() {
     let (_dir, p, client) = funded().await;
     let stb1 = p.node("STB1").unwrap();
     let (token_id, token, key) = stb1.read(|s| {
@@ -70,14 +70,22 @@ async fn the_same_token_spent_from_two_nodes_at_once_commits_exactly_once() {
         borsh::to_vec(&NotaryRequest::Notarise(batch)).unwrap()
     };
     let notary = ParticipantId::new(ids::NOTARY).unwrap();
-    let (bus1, bus2) = (p.bus("STB1").unwrap(), p.bus("STB2").unwrap());
+    // The token's host sends both (over two connections); another bank
+    // cannot spend it at all (claims are bound to their host).
+    let (bus1, bus2) = (p.bus("STB1").unwrap(), p.bus("STB1").unwrap());
     let (ra, rb) =
-        tokio::join!(bus1.call(&notary, request("STB1", a.clone())), bus2.call(&notary, request("STB2", b.clone())));
+        tokio::join!(bus1.call(&notary, request("STB1", a.clone())), bus2.call(&notary, request("STB1", b.clone())));
     let verdict = |bytes: Vec<u8>| match borsh::from_slice::<NotaryAnswer>(&bytes).unwrap() {
         NotaryAnswer::Verdicts(mut v) => v.remove(0),
         other => panic!("{other:?}"),
     };
     let (va, vb) = (verdict(ra.unwrap()), verdict(rb.unwrap()));
+    let stb2 = p.bus("STB2").unwrap();
+    let other_bank = verdict(stb2.call(&notary, request("STB2", spend(3))).await.unwrap());
+    assert!(
+        matches!(other_bank, Verdict::Rejected(NotaryRejection::NotHost { input: 0, .. })),
+        "a bank that is not the token's host is refused: {other_bank:?}"
+    );
     let committed: Vec<&Verdict> = [&va, &vb].into_iter().filter(|v| matches!(v, Verdict::Committed(_))).collect();
     assert_eq!(committed.len(), 1, "exactly one wins: {va:?} / {vb:?}");
     let (winner, loser) = if matches!(va, Verdict::Committed(_)) { (&a, &vb) } else { (&b, &va) };
@@ -86,7 +94,7 @@ async fn the_same_token_spent_from_two_nodes_at_once_commits_exactly_once() {
         other => panic!("the loser must see the conflict naming the winner: {other:?}"),
     }
     // A retry of the winner gets the identical receipt.
-    let retry_node = if matches!(va, Verdict::Committed(_)) { "STB1" } else { "STB2" };
+    let retry_node = "STB1";
     let bus = p.bus(retry_node).unwrap();
     let again = verdict(bus.call(&notary, request(retry_node, winner.clone())).await.unwrap());
     assert_eq!(&again, committed[0]);

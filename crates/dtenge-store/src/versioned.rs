@@ -40,6 +40,10 @@ pub mod kinds {
     pub const DIRECTORY_RECORD: u16 = 6;
     /// The DA directory's snapshot.
     pub const DIRECTORY_SNAPSHOT: u16 = 7;
+    /// The notary's journal record (a single notary).
+    pub const NOTARY_RECORD: u16 = 8;
+    /// The notary's snapshot (a single notary, or a replica's memory part).
+    pub const NOTARY_SNAPSHOT: u16 = 9;
 }
 
 /// A kind of stored payload and the format version this release writes.

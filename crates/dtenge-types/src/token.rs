@@ -6,8 +6,10 @@
 //! debit mandate, SPEC §4.1, §4.4). Marked and encumbered tokens are never
 //! mixed in one token: holds and mandates apply to standard money only.
 //!
-//! The notary knows a token only by its commitment: the hash of its id and its
-//! canonical encoding. Two tokens with the same contents still differ by id.
+//! The notary knows a token only by its commitment: its host bound to the hash
+//! of its id and its canonical encoding (the *sealed* hash). Two tokens with
+//! the same contents still differ by id; a claim can open a commitment to its
+//! host without showing anything else of the token.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Digest, Hasher};
@@ -59,14 +61,22 @@ impl Token {
         }
     }
 
-    /// The commitment the notary stores for this token under `id`.
-    pub fn commitment(&self, id: &TokenId) -> Commitment {
+    /// The hash of the whole token under `id`: hides amount, owner,
+    /// marking and host; half of the token's commitment.
+    pub fn sealed(&self, id: &TokenId) -> Digest {
         let mut hasher = Hasher::new(b"dtenge/token/v1");
         let mut writer = HashWriter(&mut hasher);
         // Writing into a hasher cannot fail.
         let _ = BorshSerialize::serialize(id, &mut writer);
         let _ = BorshSerialize::serialize(self, &mut writer);
-        Commitment(hasher.finish())
+        hasher.finish()
+    }
+
+    /// The commitment the notary stores for this token under `id`: its
+    /// host bound to its sealed hash ([`Commitment::bound`]), so that a
+    /// claim can show the notary an input's host and nothing else.
+    pub fn commitment(&self, id: &TokenId) -> Commitment {
+        Commitment::bound(&self.host, &self.sealed(id))
     }
 }
 
@@ -92,6 +102,18 @@ pub enum TokenKind {
 )]
 #[serde(transparent)]
 pub struct Commitment(pub Digest);
+
+impl Commitment {
+    /// The commitment of a token hosted by `host` whose sealed hash is
+    /// `sealed` ([`Token::sealed`]). Whoever knows a commitment cannot name
+    /// another host for it (that would need a second preimage); whoever
+    /// knows the token can open it only to its real host.
+    pub fn bound(host: &ParticipantId, sealed: &Digest) -> Commitment {
+        let host = host.as_str().as_bytes();
+        let length = u32::try_from(host.len()).unwrap_or(u32::MAX).to_le_bytes();
+        Commitment(dtenge_crypto::hash(b"dtenge/commitment/v2", &[&length[..], host, &sealed.as_bytes()[..]]))
+    }
+}
 
 /// Purpose-binding rules carried by a token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -235,7 +235,7 @@ impl Machine {
                 let at = entry.at.max(state.last_time);
                 let decisions = state
                     .engine
-                    .decide_and_apply(&entry.batch, &digests, Some(&probe), at, entry.may_issue)
+                    .decide_and_apply(&entry.batch, &digests, Some(&probe), at, entry.may_issue, &entry.refused)
                     .map_err(|e| StorageIOError::apply(log_id, AnyError::new(&e)))?;
                 state.last_time = at;
                 state.last_applied = Some(log_id);

@@ -275,8 +275,8 @@ impl NotaryReplica {
 
     /// Notarises a batch sent by `from`, if this replica leads.
     pub async fn notarise(&self, from: &ParticipantId, batch: NotariseBatch) -> Result<Vec<Verdict>, NotaryCallError> {
-        let may_issue = admit(&self.participants, from, &batch).map_err(NotaryCallError::Refused)?;
-        let entry = LogBatch { batch, at: self.clock.now(), may_issue };
+        let admitted = admit(&self.participants, from, &batch).map_err(NotaryCallError::Refused)?;
+        let entry = LogBatch { batch, at: self.clock.now(), may_issue: admitted.may_issue, refused: admitted.refused };
         let written = tokio::time::timeout(self.options.commit_timeout, self.raft.client_write(entry)).await;
         match written {
             Err(_) => Err(NotaryCallError::NoQuorum(format!(

@@ -22,7 +22,7 @@ use openraft::{
 
 use crate::cold::ColdChunk;
 use crate::group::GroupConfig;
-use crate::messages::NotariseBatch;
+use crate::messages::{NotariseBatch, NotaryRejection};
 
 /// One entry of the group's log: a batch as the node signed it, at the
 /// leader's time.
@@ -36,6 +36,9 @@ pub struct LogBatch {
     /// Whether the submitting node may send claims without inputs (NBK),
     /// as the leader's registry said: every replica decides with it.
     pub may_issue: bool,
+    /// Per claim, what the leader's checks of the inputs' hosts refused
+    /// (`None`: nothing): every replica decides with it too.
+    pub refused: Vec<Option<NotaryRejection>>,
 }
 
 /// A log position's leader: term and node.

@@ -5,11 +5,20 @@
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::engine::digests;
-use dtenge_notary::{ColdProbe, Decision, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
+use dtenge_notary::{ColdProbe, Decision, InputOpening, NotariseBatch, NotaryRecord, NotaryState, TxClaim};
 use dtenge_types::{Commitment, ParticipantId, TimeWindow, Timestamp, TxId};
 
+/// The node hosting every numbered commitment (claims open their inputs to it).
+pub const HOST: &str = "STB1";
+
+/// The sealed hash of token `n`.
+pub fn sealed(n: u64) -> dtenge_crypto::Digest {
+    hash(b"test-sealed", &[&n.to_le_bytes()])
+}
+
+/// The commitment of token `n`, hosted by [`HOST`].
 pub fn c(n: u64) -> Commitment {
-    Commitment(hash(b"test-commitment", &[&n.to_le_bytes()]))
+    Commitment::bound(&ParticipantId::new(HOST).unwrap(), &sealed(n))
 }
 
 pub fn t(n: u64) -> TxId {
@@ -24,6 +33,13 @@ pub fn claim(tx: u64, inputs: &[u64], outputs: &[u64]) -> TxClaim {
         inputs: inputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
         outputs: outputs.iter().map(|n| c(*n)).collect::<Vec<_>>().try_into().unwrap(),
         window: TimeWindow { not_before: Timestamp(0), not_after: Timestamp(2_000_000) },
+        openings: inputs
+            .iter()
+            .map(|n| InputOpening { host: ParticipantId::new(HOST).unwrap(), sealed: sealed(*n) })
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap(),
+        consents: Default::default(),
     }
 }
 

@@ -1,0 +1,83 @@
+//! Format versions of what the notary stores (`dtenge_store::versioned`).
+//!
+//! - version 0 (untagged; release 9e7a3dd and until commitments bound their
+//!   host): a claim is `{tx, inputs, outputs, window}`, and every commitment
+//!   is the token's sealed hash alone;
+//! - version 1: a claim also opens each input to its host and carries other
+//!   hosts' consents; commitments bind the host (`Commitment::bound`).
+//!
+//! A journal of version 0 records replays as it did; the commitments left
+//! unspent where version 1 begins are kept as the engine's legacy set.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::Signature;
+use dtenge_store::versioned::{Format, FormatError, Tagged, kinds};
+use dtenge_types::{BoundedVec, Commitment, MAX_INPUTS, MAX_OUTPUTS, ParticipantId, TimeWindow, Timestamp, TxId};
+
+use crate::engine::NotaryRecord;
+use crate::messages::{MAX_BATCH, NotariseBatch, TxClaim};
+
+/// A single notary's journal record.
+pub const RECORD: Format = Format { kind: kinds::NOTARY_RECORD, version: 1, name: "notary record" };
+/// The engine's snapshot (a single notary's, or a replica's memory part).
+pub const SNAPSHOT: Format = Format { kind: kinds::NOTARY_SNAPSHOT, version: 1, name: "notary snapshot" };
+
+/// A claim in format version 0.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct TxClaimV0 {
+    tx: TxId,
+    inputs: BoundedVec<Commitment, MAX_INPUTS>,
+    outputs: BoundedVec<Commitment, MAX_OUTPUTS>,
+    window: TimeWindow,
+}
+
+/// A batch in format version 0.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct NotariseBatchV0 {
+    node: ParticipantId,
+    claims: BoundedVec<TxClaimV0, MAX_BATCH>,
+    signature: Signature,
+}
+
+/// A journal record in format version 0.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct NotaryRecordV0 {
+    batch: NotariseBatchV0,
+    committed: Vec<u32>,
+    committed_at: Timestamp,
+}
+
+/// A stored journal record and the format version it was written in. A
+/// version 0 record reads with no openings or consents (it was decided
+/// without them; its batch signature covered the older encoding).
+///
+/// # Errors
+/// A version newer than this release reads, or a body that does not decode.
+pub fn decode_record(stored: &[u8]) -> Result<(NotaryRecord, u16), FormatError> {
+    match RECORD.read(stored)? {
+        Tagged::Versioned { version, body } => {
+            let record = borsh::from_slice(body).map_err(|e| RECORD.undecodable(version, e))?;
+            Ok((record, version))
+        }
+        Tagged::Untagged(body) => {
+            let old: NotaryRecordV0 = borsh::from_slice(body).map_err(|e| RECORD.undecodable(0, e))?;
+            let claims: Vec<TxClaim> = old
+                .batch
+                .claims
+                .into_vec()
+                .into_iter()
+                .map(|c| TxClaim {
+                    tx: c.tx,
+                    inputs: c.inputs,
+                    outputs: c.outputs,
+                    window: c.window,
+                    openings: BoundedVec::default(),
+                    consents: BoundedVec::default(),
+                })
+                .collect();
+            let claims = BoundedVec::new(claims).map_err(|e| RECORD.undecodable(0, e))?;
+            let batch = NotariseBatch { node: old.batch.node, claims, signature: old.batch.signature };
+            Ok((NotaryRecord { batch, committed: old.committed, committed_at: old.committed_at }, 0))
+        }
+    }
+}
