@@ -153,6 +153,7 @@ async fn a_forged_envelope_or_notarisation_batch_is_refused_by_the_notary_and_ch
     // A bank issuing money from nothing (only NBK may).
     let mut issue = claim.clone();
     issue.inputs = Vec::new().try_into().unwrap();
+    issue.openings = Vec::new().try_into().unwrap();
     let answer = bus.call(&pid(ids::NOTARY), w.notarise_body("STB1", issue, &stb1)).await.unwrap();
     match verdict(&answer) {
         Verdict::Rejected(r @ NotaryRejection::IssueNotAllowed) => {
