@@ -26,6 +26,13 @@
 //! makes everything written so far durable and is called before a snapshot
 //! lets the journal drop records. After a crash, replaying the journal tail
 //! writes the same entries again (same values: writes are idempotent).
+//! That holds only for commits the journal kept: a single notary applies a
+//! batch before its record is durable, so once its journal is named
+//! ([`ColdStore::write_after_durable`]) a generation is written only after
+//! every record appended before it froze is durable. Otherwise a crash could
+//! leave the cold store a commit the journal lost; another transaction then
+//! takes its sequence number and the lost one's receipt reads as committed,
+//! although its inputs were never spent and its outputs never created.
 //!
 //! Invariant: an entry is dropped from memory only after the backend holds it
 //! and the filter has its key.
@@ -37,6 +44,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
+
+use dtenge_store::{Journal, Pending};
 
 use crate::messages::ReceiptBody;
 
@@ -626,6 +635,10 @@ pub(crate) struct Frozen {
     pub(crate) written: Arc<AtomicBool>,
 }
 
+/// A generation handed to the background writer, with the moment its
+/// journal records are durable (when the store waits for a journal).
+type ToWrite = (Frozen, Option<Pending>);
+
 /// How generations reach the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -641,7 +654,12 @@ pub struct ColdStore {
     backend: std::sync::RwLock<Option<Arc<dyn ColdBackend>>>,
     durable: bool,
     filter: Arc<Filter>,
-    queue: Mutex<Option<std::sync::mpsc::Sender<Frozen>>>,
+    /// Generations to write, each with the moment its journal records are
+    /// durable (when a journal is named).
+    queue: Mutex<Option<std::sync::mpsc::Sender<ToWrite>>>,
+    /// The journal whose records the generations hold, if writes must wait
+    /// for it ([`ColdStore::write_after_durable`]).
+    journal: Mutex<Option<Journal>>,
     shared: Arc<WriterShared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -697,13 +715,20 @@ impl ColdStore {
         let (queue, writer) = match mode {
             WriteMode::Inline => (None, None),
             WriteMode::Background => {
-                let (tx, rx) = std::sync::mpsc::channel::<Frozen>();
+                let (tx, rx) = std::sync::mpsc::channel::<ToWrite>();
                 let (backend, filter, shared) = (Arc::clone(&backend), Arc::clone(&filter), Arc::clone(&shared));
                 let handle = std::thread::Builder::new()
                     .name("notary-cold".into())
                     .spawn(move || {
-                        for frozen in rx {
-                            let result = write_generation(backend.as_ref(), &filter, &shared, &frozen);
+                        for (frozen, durable) in rx {
+                            let result = match durable.map(Pending::wait) {
+                                // Its commits may be lost with the journal's
+                                // tail: it must not outlive them here.
+                                Some(Err(e)) => Err(ColdError::Io(format!(
+                                    "a generation is not written: the journal did not make its records durable ({e})"
+                                ))),
+                                _ => write_generation(backend.as_ref(), &filter, &shared, &frozen),
+                            };
                             let mut failure = shared.failure.lock().unwrap_or_else(|p| p.into_inner());
                             if let Err(e) = result {
                                 tracing::error!("notary cold store write failed: {e}");
@@ -722,6 +747,7 @@ impl ColdStore {
             backend: std::sync::RwLock::new(Some(backend)),
             filter,
             queue: Mutex::new(queue),
+            journal: Mutex::new(None),
             shared,
             writer: Mutex::new(writer),
         })
@@ -746,13 +772,29 @@ impl ColdStore {
         backend.clone().ok_or_else(|| ColdError::Io("the cold store is closed".into()))
     }
 
+    /// From now on a generation is written only once every record appended
+    /// to `journal` before the generation froze is durable: the cold store
+    /// then never holds a commit that a crash takes from the journal. For an
+    /// owner that applies commits before their records are durable (the
+    /// single notary); a replica of a group applies only committed entries.
+    /// Only the background writer waits: an inline store is in memory and
+    /// does not outlive the process.
+    pub fn write_after_durable(&self, journal: Journal) {
+        *self.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some(journal);
+    }
+
     pub(crate) fn submit(&self, frozen: Frozen) -> Result<(), ColdError> {
         if let Some(e) = self.failure() {
             return Err(e);
         }
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         match queue.as_ref() {
-            Some(queue) => queue.send(frozen).map_err(|_| ColdError::Io("the cold writer stopped".into())),
+            Some(queue) => {
+                // Taken as the generation freezes, under the engine's lock,
+                // after the journal append of the last commit it holds.
+                let durable = self.journal.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(Journal::sync_point);
+                queue.send((frozen, durable)).map_err(|_| ColdError::Io("the cold writer stopped".into()))
+            }
             None => {
                 drop(queue);
                 let result = write_generation(self.backend()?.as_ref(), &self.filter, &self.shared, &frozen);

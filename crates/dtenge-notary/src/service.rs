@@ -109,6 +109,9 @@ impl NotaryService {
         if let Some(e) = state.cold().failure() {
             return Err(NotaryError::Cold(e));
         }
+        // Batches are applied before their records are durable: no
+        // generation may reach the cold store ahead of them.
+        state.cold().write_after_durable(journal.clone());
         let cold = Arc::clone(state.cold());
         Ok(Arc::new(NotaryService { key, participants, clock, journal, state: Mutex::new(state), cold }))
     }

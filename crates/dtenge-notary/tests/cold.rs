@@ -154,30 +154,10 @@ impl Harness {
     }
 
     fn open(&self) -> (Arc<NotaryService>, Journal) {
-        let participants = Arc::new(Participants::new(vec![ParticipantInfo {
-            id: node(),
-            name: "issuer".into(),
-            role: Role::Nbk,
-            public_key: node_key().public_key(),
-            endpoint: None,
-            tls_key: None,
-        }]));
         let mut jc = JournalConfig::new(self.dir.path().join("journal"));
         jc.sync = SyncMode::None;
         let (journal, recovery) = Journal::open(jc).unwrap();
-        let backend = Arc::new(FjallCold::open(&self.dir.path().join("cold")).unwrap());
-        let cold = Arc::new(ColdStore::open(backend, self.config.filter_bytes, WriteMode::Background).unwrap());
-        let service = NotaryService::recover_with(
-            Arc::new(SecretKey::from_seed([9; 32])),
-            participants,
-            ManualClock::new(NOW),
-            journal.clone(),
-            recovery,
-            cold,
-            self.config,
-        )
-        .unwrap();
-        (service, journal)
+        (service_over(journal.clone(), recovery, &self.dir.path().join("cold"), self.config), journal)
     }
 }
 
@@ -302,6 +282,90 @@ async fn a_crash_between_cold_writes_and_the_snapshot_loses_nothing() {
             Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(1000 + i), spent_by: t(300 + i) })
         );
     }
+    notary.close().unwrap();
+}
+
+/// A notary service (NBK its only participant) over `journal` and a fjall
+/// cold store in `cold_dir`, written in the background.
+fn service_over(
+    journal: Journal,
+    recovery: dtenge_store::Recovery,
+    cold_dir: &std::path::Path,
+    config: NotaryConfig,
+) -> Arc<NotaryService> {
+    let participants = Arc::new(Participants::new(vec![ParticipantInfo {
+        id: node(),
+        name: "issuer".into(),
+        role: Role::Nbk,
+        public_key: node_key().public_key(),
+        endpoint: None,
+        tls_key: None,
+    }]));
+    let backend = Arc::new(FjallCold::open(cold_dir).unwrap());
+    let cold = Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Background).unwrap());
+    NotaryService::recover_with(
+        Arc::new(SecretKey::from_seed([9; 32])),
+        participants,
+        ManualClock::new(NOW),
+        journal,
+        recovery,
+        cold,
+        config,
+    )
+    .unwrap()
+}
+
+/// A notary over an in-memory journal and a fjall cold store in `cold_dir`
+/// that outlives a crash, freezing a generation at every commit.
+fn notary_on(journal: Journal, recovery: dtenge_store::Recovery, cold_dir: &std::path::Path) -> Arc<NotaryService> {
+    let config = NotaryConfig { generation_entries: 1, generation_ms: u64::MAX, filter_bytes: 1 << 16 };
+    service_over(journal, recovery, cold_dir, config)
+}
+
+/// The chaos run that lost value (session 4): the notary applied a batch,
+/// the generation holding it went to the cold store at once, and the
+/// notary was killed before the batch's journal record was durable. After
+/// the restart another transaction took the lost commit's sequence number,
+/// and the stale receipt in the cold store then read as committed: the
+/// payer's resubmission was answered "already committed", so its node
+/// dropped the inputs — which the notary never spent — and its outputs,
+/// which the notary never created, were refused as unknown later. A
+/// generation must reach the cold store only after its records are durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_the_journal_lost_in_a_crash_is_not_answered_from_the_cold_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, disk) = Journal::in_memory();
+    let notary = notary_on(journal, dtenge_store::Recovery::default(), dir.path());
+    receipt_body(&verdict(&notary, claim(1, &[], &[10, 11])).await);
+    // Tx 2 is decided and applied (its generation frozen), but its record
+    // never becomes durable: the process dies first.
+    disk.pause_syncs(true);
+    let lost = {
+        let notary = Arc::clone(&notary);
+        tokio::spawn(async move { notary.notarise(&node(), batch(vec![claim(2, &[10], &[20])])).await })
+    };
+    while notary.stats().0 < 2 {
+        tokio::task::yield_now().await;
+    }
+    let (journal, recovery) = disk.crash_and_reopen();
+    assert!(lost.await.unwrap().is_err(), "nothing was answered for tx 2");
+    drop(notary); // the cold writer finishes what it was handed, as a killed process's OS would
+    assert_eq!(recovery.records.len(), 1, "the journal kept the issue only");
+
+    let notary = notary_on(journal, recovery, dir.path());
+    assert_eq!(notary.stats().0, 1);
+    // Another transaction takes sequence number 2.
+    assert_eq!(receipt_body(&verdict(&notary, claim(3, &[11], &[30])).await).seq, 2);
+    assert_eq!(notary.receipt(&t(2)).await.unwrap(), None, "tx 2 was never committed as far as the journal knows");
+    let state = notary.state_copy();
+    assert_eq!(state.status(&c(10)), Some(Ok(())), "tx 2's input is unspent");
+    assert_eq!(state.status(&c(20)), None, "tx 2's output does not exist");
+    // The payer's node resubmits tx 2: it commits now, for real.
+    let again = receipt_body(&verdict(&notary, claim(2, &[10], &[20])).await);
+    assert_eq!(again.seq, 3);
+    let state = notary.state_copy();
+    assert_eq!((state.status(&c(10)), state.status(&c(20))), (Some(Err(t(2))), Some(Ok(()))));
+    assert_eq!(notary.stats(), (3, 2, 2));
     notary.close().unwrap();
 }
 

@@ -11,7 +11,14 @@
 //! - every node agrees with the notary: each held token is unspent there, and
 //!   the notary has exactly as many unspent commitments as the nodes hold
 //!   tokens (so no committed output is lost between nodes either);
-//! - nothing is left in flight or undelivered once recovery ran.
+//! - nothing is left in flight or undelivered once recovery ran;
+//! - every input of a committed transaction is spent by it at the notary.
+//!
+//! When a committed output is held by no node, the report names it
+//! (`unheld_outputs`): the transaction that made it, what the notary says
+//! about it, the transactions that took the token as an input, and what
+//! every node's journal says about each (Prepared, Committed, Delivered,
+//! Aborted, Received) — so a failing run explains itself.
 //!
 //! The checks run over [`Facts`], plain data gathered from the states, so a
 //! test can feed the auditor a broken ledger and see each violation reported.
@@ -61,6 +68,9 @@ pub struct Holding {
 pub struct TxFact {
     /// The tokens it consumed.
     pub inputs: Vec<TokenId>,
+    /// What the notary says about each input (empty if no node knows the
+    /// input tokens: only a payer's journal holds them).
+    pub inputs_at_notary: Vec<AtNotary>,
     /// Whether the notary committed it.
     pub at_notary: bool,
     /// Nodes that recorded it as their committed outgoing transaction.
@@ -84,6 +94,54 @@ pub struct Acked {
     pub payees: Vec<ParticipantId>,
 }
 
+/// What one node's journal says about a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalView {
+    /// The node built it: `Prepared`, then as `status` says (`Committed`
+    /// with `Delivered` to every node but `undelivered`, or `Aborted`).
+    Built {
+        /// Where it stands.
+        status: Status,
+        /// Nodes it is still to be delivered to.
+        undelivered: BTreeSet<ParticipantId>,
+    },
+    /// The node journaled `Received` from `from`.
+    Received {
+        /// The sending node.
+        from: ParticipantId,
+    },
+}
+
+impl std::fmt::Display for JournalView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalView::Built { status: Status::Success, undelivered } if undelivered.is_empty() => {
+                write!(f, "Prepared, Committed, Delivered to every node")
+            }
+            JournalView::Built { status: Status::Success, undelivered } => {
+                let names: Vec<&str> = undelivered.iter().map(ParticipantId::as_str).collect();
+                write!(f, "Prepared, Committed, not Delivered to {}", names.join(", "))
+            }
+            JournalView::Built { status: Status::Rejected { reason }, .. } => write!(f, "Prepared, Aborted ({reason})"),
+            JournalView::Built { .. } => write!(f, "Prepared, neither Committed nor Aborted"),
+            JournalView::Received { from } => write!(f, "Received from {from}"),
+        }
+    }
+}
+
+/// A committed output unspent at the notary, and the transaction that made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeBy {
+    /// The transaction.
+    pub tx: TxId,
+    /// The output's currency.
+    pub currency: Currency,
+    /// The output's amount.
+    pub amount: Amount,
+    /// The node hosting its owner's DA.
+    pub host: ParticipantId,
+}
+
 /// Plain facts gathered from the notary and the nodes.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -97,6 +155,16 @@ pub struct Facts {
     pub notary_committed: u64,
     /// Work recovery left undone (in flight, undelivered), one line each.
     pub unresolved: Vec<String>,
+    /// Outputs of transactions the nodes know (whatever their outcome) that
+    /// are unspent at the notary: each must be held by some node.
+    pub unspent_outputs: BTreeMap<TokenId, MadeBy>,
+    /// Transactions (whatever their outcome) taking each token as an input.
+    pub consumers: BTreeMap<TokenId, BTreeSet<TxId>>,
+    /// What each node's journal says about each transaction it knows.
+    pub journals: BTreeMap<TxId, Vec<(ParticipantId, JournalView)>>,
+    /// Each transaction a node knows: its notary sequence number if the
+    /// notary committed it.
+    pub notary_seq: BTreeMap<TxId, Option<u64>>,
 }
 
 impl Facts {
@@ -108,11 +176,7 @@ impl Facts {
     /// Adds one node's state, looking its tokens and transactions up at the notary.
     pub fn add_node(&mut self, notary: &NotaryState, id: &ParticipantId, state: &NodeState) {
         for (token_id, stored) in state.vault.iter() {
-            let at_notary = match notary.token_status(token_id, &stored.token) {
-                Some(Ok(())) => AtNotary::Unspent,
-                Some(Err(by)) => AtNotary::SpentBy(by),
-                None => AtNotary::Unknown,
-            };
+            let at_notary = at_notary(notary, token_id, &stored.token);
             self.holdings.push(Holding {
                 node: id.clone(),
                 token: *token_id,
@@ -122,11 +186,22 @@ impl Facts {
             });
         }
         state.for_each_outgoing(|tx_id, out| {
+            self.note(
+                notary,
+                id,
+                tx_id,
+                &out.tx,
+                JournalView::Built { status: out.status.clone(), undelivered: out.undelivered.clone() },
+            );
             if out.status != Status::Success {
                 return true;
             }
             let fact = self.fact(notary, tx_id, &out.tx);
             fact.sent_by.insert(id.clone());
+            if fact.inputs_at_notary.is_empty() {
+                fact.inputs_at_notary =
+                    out.tx.body.inputs.iter().zip(&out.inputs).map(|(i, t)| at_notary(notary, i, t)).collect();
+            }
             if matches!(out.tx.body.command, Command::Redeem { .. }) {
                 // Destroyed: the issuer's inputs less the change it keeps.
                 let consumed = dt_sum(out.inputs.iter().map(|t| (t.currency, t.amount)));
@@ -135,7 +210,8 @@ impl Facts {
             }
             true
         });
-        state.for_each_received(|tx_id, tx, _from| {
+        state.for_each_received(|tx_id, tx, from| {
+            self.note(notary, id, tx_id, tx, JournalView::Received { from: from.clone() });
             self.fact(notary, tx_id, tx).received_by.insert(id.clone());
             true
         });
@@ -144,6 +220,32 @@ impl Facts {
         }
         for (tx, to) in state.undelivered() {
             self.unresolved.push(format!("{id}: {tx} not yet delivered to {to}"));
+        }
+    }
+
+    /// Records what `node`'s journal says about `tx`, which inputs it takes
+    /// and which of its outputs are unspent at the notary.
+    fn note(
+        &mut self,
+        notary: &NotaryState,
+        node: &ParticipantId,
+        id: &TxId,
+        tx: &dtenge_types::Transaction,
+        view: JournalView,
+    ) {
+        self.journals.entry(*id).or_default().push((node.clone(), view));
+        if self.notary_seq.contains_key(id) {
+            return;
+        }
+        self.notary_seq.insert(*id, notary.committed(id).map(|body| body.seq));
+        for input in tx.body.inputs.iter() {
+            self.consumers.entry(*input).or_default().insert(*id);
+        }
+        for (token_id, token) in tx.output_ids().zip(tx.body.outputs.iter()) {
+            if at_notary(notary, &token_id, token) == AtNotary::Unspent {
+                let made = MadeBy { tx: *id, currency: token.currency, amount: token.amount, host: token.host.clone() };
+                self.unspent_outputs.insert(token_id, made);
+            }
         }
     }
 
@@ -158,6 +260,15 @@ impl Facts {
             },
             ..TxFact::default()
         })
+    }
+}
+
+/// What the notary says about a token.
+fn at_notary(notary: &NotaryState, id: &TokenId, token: &dtenge_types::Token) -> AtNotary {
+    match notary.token_status(id, token) {
+        Some(Ok(())) => AtNotary::Unspent,
+        Some(Err(by)) => AtNotary::SpentBy(by),
+        None => AtNotary::Unknown,
     }
 }
 
@@ -185,6 +296,9 @@ pub struct AuditReport {
     pub disagreements: Vec<String>,
     /// Work recovery left undone (must be empty).
     pub unresolved: Vec<String>,
+    /// Committed outputs nobody holds, per transaction that made them, with
+    /// what the notary and every node's journal say (must be empty).
+    pub unheld_outputs: Vec<String>,
     /// DT issued, in tiyn.
     pub issued: u64,
     /// DT redeemed, in tiyn.
@@ -202,6 +316,7 @@ impl AuditReport {
             && self.lost.is_empty()
             && self.disagreements.is_empty()
             && self.unresolved.is_empty()
+            && self.unheld_outputs.is_empty()
             && self.supply_conserved
     }
 
@@ -212,6 +327,7 @@ impl AuditReport {
         all.extend(self.lost.iter().map(|v| format!("lost: {v}")));
         all.extend(self.disagreements.iter().map(|v| format!("disagreement: {v}")));
         all.extend(self.unresolved.iter().map(|v| format!("unresolved: {v}")));
+        all.extend(self.unheld_outputs.iter().map(|v| format!("unheld: {v}")));
         if !self.supply_conserved {
             all.push(format!(
                 "supply: {} held, but issued {} − redeemed {}",
@@ -235,6 +351,16 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
     for (tx, fact) in &facts.transactions {
         if !fact.at_notary {
             disagreements.push(format!("{tx} is recorded as committed by a node but not at the notary"));
+        }
+        for (input, status) in fact.inputs.iter().zip(&fact.inputs_at_notary) {
+            if fact.at_notary && *status != AtNotary::SpentBy(*tx) {
+                let there = match status {
+                    AtNotary::Unspent => "unspent".to_string(),
+                    AtNotary::SpentBy(other) => format!("spent by {other}"),
+                    AtNotary::Unknown => "unknown".to_string(),
+                };
+                disagreements.push(format!("{tx} is committed at the notary but its input {input} is {there} there"));
+            }
         }
         for input in &fact.inputs {
             if let Some(first) = spent_by.insert(*input, *tx)
@@ -288,6 +414,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
             }
         }
     }
+    let unheld_outputs = unheld(facts);
     let issued = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.issued));
     let redeemed = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.redeemed));
     let held = total(facts.holdings.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
@@ -303,11 +430,60 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
         lost,
         disagreements,
         unresolved: facts.unresolved.clone(),
+        unheld_outputs,
         issued: tiyn(issued),
         redeemed: tiyn(redeemed),
         held: tiyn(held),
         supply_conserved,
     }
+}
+
+/// One line per transaction with outputs unspent at the notary that no node
+/// holds: the outputs, the notary's word, the transactions that took them
+/// as inputs, and every node's journal on each.
+fn unheld(facts: &Facts) -> Vec<String> {
+    let held: BTreeSet<TokenId> = facts.holdings.iter().map(|h| h.token).collect();
+    let mut by_tx: BTreeMap<TxId, Vec<(&TokenId, &MadeBy)>> = BTreeMap::new();
+    for (token, made) in &facts.unspent_outputs {
+        if !held.contains(token) {
+            by_tx.entry(made.tx).or_default().push((token, made));
+        }
+    }
+    let story = |tx: &TxId| -> String {
+        let notary = match facts.notary_seq.get(tx) {
+            Some(Some(seq)) => format!("notary: committed #{seq}"),
+            _ => "notary: not committed".to_string(),
+        };
+        let journals: Vec<String> =
+            facts.journals.get(tx).into_iter().flatten().map(|(node, view)| format!("{node}: {view}")).collect();
+        format!("{notary}; {}", journals.join("; "))
+    };
+    let mut lines = Vec::new();
+    for (tx, outputs) in &by_tx {
+        let listed: Vec<String> =
+            outputs.iter().map(|(token, m)| format!("{token} ({} {} at {})", m.amount, m.currency, m.host)).collect();
+        let mut line = format!(
+            "{tx} made {} output(s) unspent at the notary that no node holds: {} [{}]",
+            outputs.len(),
+            listed.join(", "),
+            story(tx)
+        );
+        for (token, _) in outputs {
+            for consumer in facts.consumers.get(*token).into_iter().flatten() {
+                line.push_str(&format!("; {token} is an input of {consumer} [{}]", story(consumer)));
+            }
+        }
+        lines.push(line);
+    }
+    let explained: usize = by_tx.values().map(Vec::len).sum();
+    let unspent_held = facts.holdings.iter().filter(|h| h.at_notary == AtNotary::Unspent).count();
+    let unexplained = facts.notary_unspent.saturating_sub(unspent_held).saturating_sub(explained);
+    if unexplained > 0 {
+        lines.push(format!(
+            "{unexplained} commitment(s) unspent at the notary are outputs of no transaction any node's journal holds"
+        ));
+    }
+    lines
 }
 
 /// Recovers the notary, the oracle and every node of the platform in `data`
@@ -465,6 +641,66 @@ mod tests {
         let (mut facts, acked) = honest();
         facts.notary_unspent = 2;
         assert_eq!(check(&facts, &acked).disagreements.len(), 1, "an output nobody holds");
+    }
+
+    #[test]
+    fn a_committed_output_nobody_holds_is_named_with_the_notarys_and_every_journals_word() {
+        let (mut facts, acked) = honest();
+        // Tx 4 (token 4, 50 DT for STB2) committed at the notary as #3, but
+        // its payer STB1 journaled it aborted and STB2 never received it.
+        facts.notary_unspent = 2;
+        facts
+            .unspent_outputs
+            .insert(token(2), MadeBy { tx: tx(2), currency: Currency::DT, amount: dt(100), host: node("STB2") });
+        facts
+            .unspent_outputs
+            .insert(token(4), MadeBy { tx: tx(4), currency: Currency::DT, amount: dt(50), host: node("STB2") });
+        facts.notary_seq.insert(tx(4), Some(3));
+        facts.journals.insert(
+            tx(4),
+            vec![(
+                node("STB1"),
+                JournalView::Built {
+                    status: Status::Rejected { reason: "conflict".into() },
+                    undelivered: BTreeSet::new(),
+                },
+            )],
+        );
+        facts.consumers.insert(token(4), [tx(5)].into());
+        facts.journals.insert(tx(5), vec![(node("STB2"), JournalView::Received { from: node("STB3") })]);
+        let report = check(&facts, &acked);
+        assert!(!report.passed());
+        assert_eq!(report.unheld_outputs.len(), 1, "{:?}", report.unheld_outputs);
+        let line = &report.unheld_outputs[0];
+        for expected in [
+            tx(4).to_string(),
+            token(4).to_string(),
+            "notary: committed #3".into(),
+            "STB1: Prepared, Aborted (conflict)".into(),
+            format!("is an input of {}", tx(5)),
+            "STB2: Received from STB3".into(),
+        ] {
+            assert!(line.contains(&expected), "{expected:?} missing from {line}");
+        }
+        assert!(!line.contains(&token(2).to_string()), "a held output is not named: {line}");
+        assert!(report.violations().iter().any(|v| v.starts_with("unheld: ")));
+
+        // A commitment no journal explains is counted.
+        facts.notary_unspent = 3;
+        let report = check(&facts, &acked);
+        assert_eq!(report.unheld_outputs.len(), 2);
+        assert!(report.unheld_outputs[1].starts_with("1 commitment(s)"), "{:?}", report.unheld_outputs);
+    }
+
+    #[test]
+    fn a_committed_transaction_whose_input_is_unspent_at_the_notary_disagrees() {
+        let (mut facts, acked) = honest();
+        facts.transactions.get_mut(&tx(2)).unwrap().inputs_at_notary = vec![AtNotary::SpentBy(tx(2))];
+        assert!(check(&facts, &acked).passed());
+        facts.transactions.get_mut(&tx(2)).unwrap().inputs_at_notary = vec![AtNotary::Unspent];
+        let report = check(&facts, &acked);
+        assert_eq!(report.disagreements.len(), 1, "{report:?}");
+        assert!(report.disagreements[0].contains("is unspent there"), "{report:?}");
     }
 
     #[test]
