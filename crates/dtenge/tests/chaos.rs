@@ -1,15 +1,44 @@
 //! `dtenge chaos` for a short run: separate processes, concurrent transfers,
 //! double-spend attempts, SIGKILLs every few seconds; the audit must pass.
+//! A failing run's data directory (journals, archives, service logs) is kept
+//! under `target/chaos-failures/` and its path printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// A run's data directory: removed when the test passes, moved to
+/// `target/chaos-failures/` when it panics.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+            return;
+        }
+        let failures = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap_or(Path::new(".")).join("chaos-failures");
+        let name = self.0.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let kept = failures.join(name);
+        let moved = std::fs::create_dir_all(&failures).and_then(|()| std::fs::rename(&self.0, &kept));
+        match moved {
+            Ok(()) => eprintln!("chaos: the failing run's data directory is kept at {}", kept.display()),
+            Err(e) => eprintln!("chaos: the failing run's data directory stays at {} ({e})", self.0.display()),
+        }
+    }
+}
 
 #[test]
 fn a_short_chaos_run_keeps_every_invariant() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("platform");
+    let seed = 8;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let run =
+        RunDir(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-seed{seed}-{stamp}-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&run.0);
+    std::fs::create_dir_all(&run.0).unwrap();
+    let data = run.0.join("platform");
     let output = Command::new(env!("CARGO_BIN_EXE_dtenge"))
-        .args(["chaos", "--seconds", "25", "--seed", "8", "--json", "--data", data.to_str().unwrap()])
+        .args(["chaos", "--seconds", "25", "--seed", &seed.to_string(), "--json", "--data", data.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
