@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+# One build of each crate: incremental caches would double the target directory.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   echo "chromium and chromedriver: installed"
