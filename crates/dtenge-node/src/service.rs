@@ -1622,10 +1622,12 @@ impl NodeService {
         inputs: Vec<Token>,
         receipt: Receipt,
     ) -> Result<(), NodeError> {
-        let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return Ok(()) };
+        let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return self.known_durably().await };
         self.outputs_hosted_here(&tx).await?;
         dtenge_ledger::verify(&checked, &Ed25519)?;
-        let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else { return Ok(()) };
+        let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else {
+            return self.known_durably().await;
+        };
         pending.durable().await.map_err(store)?;
         self.sweep_local(owners.into_iter()).await;
         Ok(())
@@ -1633,6 +1635,15 @@ impl NodeService {
 
     fn knows(&self, id: &TxId) -> bool {
         self.state().knows_tx(id)
+    }
+
+    /// Waits until what made a transaction known here is durable, before a
+    /// repeat of its delivery is answered: the first delivery's `Received`
+    /// may still be in the journal's group commit, and a crash would lose
+    /// it after the sender was told the payee has it. A record is applied
+    /// after it is appended, so the sync point taken now covers it.
+    async fn known_durably(&self) -> Result<(), NodeError> {
+        self.journal.sync_point().durable().await.map(|_| ()).map_err(store)
     }
 
     /// Checks a delivered transaction: the notary's receipt and every rule of
@@ -1931,6 +1942,9 @@ impl NodeService {
         // Rules and receipts first, item by item; the transactions'
         // signatures then verify together in one batch.
         let mut answers: Vec<Option<LinkAnswer>> = Vec::with_capacity(items.len());
+        // Deliveries of transactions already known: answered only once what
+        // made them known is durable (see `known_durably`).
+        let mut known: Vec<usize> = Vec::new();
         let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             answers.push(match item {
@@ -1948,7 +1962,10 @@ impl NodeService {
                         }
                         Err(e) => Some(refuse(e)),
                     },
-                    Ok(None) => Some(LinkAnswer::Accepted),
+                    Ok(None) => {
+                        known.push(i);
+                        Some(LinkAnswer::Accepted)
+                    }
                     Err(e) => Some(refuse(e)),
                 },
             });
@@ -1976,16 +1993,22 @@ impl NodeService {
                     received.extend(owners);
                     LinkAnswer::Accepted
                 }
-                Ok(None) => LinkAnswer::Accepted,
+                Ok(None) => {
+                    known.push(i);
+                    LinkAnswer::Accepted
+                }
                 Err(e) => refuse(e),
             });
         }
         let mut answers: Vec<LinkAnswer> =
             answers.into_iter().map(|a| a.unwrap_or_else(|| LinkAnswer::Unavailable("not handled".into()))).collect();
-        if let Some(pending) = last
+        // The sync point, taken after this batch's own writes, covers them
+        // and whatever made the known ones known.
+        let wait = if known.is_empty() { last } else { Some(self.journal.sync_point()) };
+        if let Some(pending) = wait
             && let Err(e) = pending.durable().await
         {
-            for i in written {
+            for i in written.into_iter().chain(known) {
                 if let Some(a) = answers.get_mut(i) {
                     *a = LinkAnswer::Unavailable(e.to_string());
                 }
