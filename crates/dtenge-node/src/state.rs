@@ -847,8 +847,17 @@ impl NodeState {
         );
     }
 
+    /// Applies a commit once per transaction: the submitting operation and
+    /// the resolver (`resolve_in_flight`) may both journal `Committed` for
+    /// one transaction, and a second application would put back outputs
+    /// spent since and take a redemption off the supply twice. Only a
+    /// transaction still under review commits; one settled into the archive
+    /// is not in memory at all.
     fn committed(&mut self, id: &TxId, receipt: &[u8], deliver_to: &BTreeSet<ParticipantId>, at: Timestamp) {
         let Some(out) = self.unsettled.get_mut(id) else { return };
+        if out.status != Status::UnderReview {
+            return;
+        }
         let previous = std::mem::replace(&mut out.status, Status::Success);
         out.receipt = Some(receipt.to_vec());
         out.undelivered = deliver_to.clone();

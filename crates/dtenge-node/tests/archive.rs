@@ -350,3 +350,69 @@ fn a_lost_tail_is_not_a_duplicate_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     a_lost_tail_is_not_a_duplicate(|| Archive::open(dir.path()).unwrap());
 }
+
+/// The journal of `script(2)` with the first payment's `Committed` journaled
+/// a second time — the operation and the resolver both settled it — after
+/// the second payment spent its change, and before its delivery.
+fn with_a_second_commit(s: &Script) -> (Vec<NodeRecord>, usize) {
+    let r = &s.records;
+    // 0 opened, 1 received, 2 notified, 3 prepared p0, 4 committed p0,
+    // 5 delivered p0, 6 prepared p1, 7 committed p1, 8 delivered p1,
+    // 9 prepared p2, 10 aborted p2.
+    assert!(matches!(&r[4], NodeRecord::Committed { tx, .. } if *tx == s.paid[0]));
+    assert!(matches!(&r[7], NodeRecord::Committed { tx, .. } if *tx == s.paid[1]));
+    let order = [0, 1, 2, 3, 4, 6, 7, 8, 4, 5, 9, 10];
+    (order.iter().map(|i| r[*i].clone()).collect(), 8)
+}
+
+#[test]
+fn a_second_commit_of_one_payment_applies_once_live() {
+    let s = script(2);
+    let reference = replay(Archive::memory(), &s.records);
+    let (journal, second) = with_a_second_commit(&s);
+    let mut state = NodeState::with_archive(Archive::memory());
+    for r in &journal[..second] {
+        state.apply(r);
+    }
+    let before = state.vault.balances(&s.alice.id).expect("representable");
+    let history = state.book(&s.alice.id).history;
+    state.apply(&journal[second]);
+    assert_eq!(
+        state.vault.balances(&s.alice.id).expect("representable"),
+        before,
+        "the change the next payment spent is not put back"
+    );
+    assert_eq!(state.book(&s.alice.id).history, history, "no second history line");
+    for r in &journal[second + 1..] {
+        state.apply(r);
+    }
+    assert_eq!(state.vault.balances(&s.alice.id).expect("representable").standard, dt(980));
+    assert_eq!(memory(&state), memory(&reference), "the same state as with one commit");
+    assert_eq!(state.archive().counts(), reference.archive().counts());
+}
+
+fn a_second_commit_applies_once_on_replay(archive: impl Fn() -> Archive) {
+    let s = script(2);
+    let reference = replay(Archive::memory(), &s.records);
+    let (journal, _) = with_a_second_commit(&s);
+    // Into an empty archive, then again into the one it filled (a restart).
+    for _ in 0..2 {
+        let mut state = replay(archive(), &journal);
+        assert_eq!(state.drop_entries_ahead_of_journal(), 0);
+        assert_eq!(state.vault.balances(&s.alice.id).expect("representable").standard, dt(980));
+        assert_eq!(memory(&state), memory(&reference), "replay applies the commit once");
+        assert_eq!(state.archive().counts(), reference.archive().counts());
+    }
+}
+
+#[test]
+fn a_second_commit_applies_once_on_replay_in_memory() {
+    let shared = Archive::memory();
+    a_second_commit_applies_once_on_replay(|| shared.clone());
+}
+
+#[test]
+fn a_second_commit_applies_once_on_replay_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    a_second_commit_applies_once_on_replay(|| Archive::open(dir.path()).unwrap());
+}

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dtenge_crypto::SecretKey;
 use dtenge_node::NodeError;
 use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
+use dtenge_node::archive::Archive;
 use dtenge_node::build::{self, Draft, Payee};
 use dtenge_node::guard::{self, Clearance, Cleared, Outflow, PendingOutflows, Standing};
 use dtenge_node::state::{NodeRecord, NodeState};
@@ -20,6 +21,8 @@ struct Issuer {
     address: Address,
     now: u64,
     serial: u64,
+    /// Every record applied, in order: the node's journal.
+    journal: Vec<NodeRecord>,
 }
 
 impl Issuer {
@@ -27,9 +30,16 @@ impl Issuer {
         let key = SecretKey::from_seed([42; 32]);
         let address = Address(key.public_key());
         let account = AccountId("NBK-000001".into());
-        let mut state = NodeState::default();
-        state.apply(&NodeRecord::AccountOpened(Account {
-            id: account.clone(),
+        let mut issuer = Issuer {
+            state: NodeState::with_archive(Archive::memory()),
+            account,
+            address,
+            now: 1_750_000_000_000,
+            serial: 0,
+            journal: Vec::new(),
+        };
+        issuer.apply(NodeRecord::AccountOpened(Account {
+            id: issuer.account.clone(),
             holder: Holder {
                 iin_bin: IinBin::with_check_digit(&[9, 4, 0, 7, 4, 0, 0, 0, 0, 0, 1]).unwrap(),
                 name: "National Bank".into(),
@@ -41,7 +51,12 @@ impl Issuer {
             opened_at: Timestamp(0),
             closed: false,
         }));
-        Issuer { state, account, address, now: 1_750_000_000_000, serial: 0 }
+        issuer
+    }
+
+    fn apply(&mut self, record: NodeRecord) {
+        self.state.apply(&record);
+        self.journal.push(record);
     }
 
     fn draft(&mut self) -> (Draft, CbsRef) {
@@ -64,7 +79,7 @@ impl Issuer {
             at: Timestamp(self.now),
         };
         self.state.admit(&record)?;
-        self.state.apply(&record);
+        self.apply(record);
         Ok(tx)
     }
 
@@ -76,11 +91,11 @@ impl Issuer {
             at: Timestamp(self.now),
         };
         self.state.admit(&record).unwrap();
-        self.state.apply(&record);
+        self.apply(record);
     }
 
     fn abort(&mut self, tx: &Transaction) {
-        self.state.apply(&NodeRecord::Aborted { tx: tx.id(), reason: "test".into(), spent_elsewhere: Vec::new() });
+        self.apply(NodeRecord::Aborted { tx: tx.id(), reason: "test".into(), spent_elsewhere: Vec::new() });
     }
 
     /// The payer's guard's permission for a redemption of `amount` (no orders here).
@@ -101,6 +116,12 @@ impl Issuer {
     }
 
     fn redeem(&mut self, amount: Amount) -> Result<(), NodeError> {
+        let tx = self.prepare_redemption(amount)?;
+        self.commit(&tx);
+        Ok(())
+    }
+
+    fn prepare_redemption(&mut self, amount: Amount) -> Result<Transaction, NodeError> {
         let (draft, reference) = self.draft();
         let clearance = self.cleared(amount);
         let inputs = self.state.vault.select(&clearance, amount, |t| t.is_standard()).unwrap();
@@ -110,9 +131,47 @@ impl Issuer {
         let record =
             NodeRecord::Prepared { tx: tx.clone(), inputs, account: self.account.clone(), at: Timestamp(self.now) };
         self.state.admit(&record)?;
-        self.state.apply(&record);
-        self.commit(&tx);
-        Ok(())
+        self.apply(record);
+        Ok(tx)
+    }
+
+    /// Prepares an issue of `amount` to a bank's DA at STB1.
+    fn prepare_issue_to_bank(&mut self, amount: Amount) -> Transaction {
+        let (draft, reference) = self.draft();
+        let bank = Address(SecretKey::from_seed([7; 32]).public_key());
+        let payee = Payee { address: bank, host: ParticipantId::new("STB1").unwrap(), amount };
+        let tx = Transaction::unsigned(build::issue(&draft, &payee, reference, Currency::DT).unwrap());
+        let record = NodeRecord::Prepared {
+            tx: tx.clone(),
+            inputs: Vec::new(),
+            account: self.account.clone(),
+            at: Timestamp(self.now),
+        };
+        self.state.admit(&record).unwrap();
+        self.apply(record);
+        tx
+    }
+
+    /// A `Committed` record as the node journals it: deliveries to `to`.
+    fn committed(&self, tx: &Transaction, to: &[&str]) -> NodeRecord {
+        NodeRecord::Committed {
+            tx: tx.id(),
+            receipt: Vec::new(),
+            deliver_to: to.iter().map(|n| ParticipantId::new(*n).unwrap()).collect(),
+            at: Timestamp(self.now),
+        }
+    }
+
+    /// The state a restart rebuilds from the first `records` of the journal
+    /// over this issuer's archive (which may hold more), as `NodeService::recover` does.
+    fn recovered(&self, records: usize) -> NodeState {
+        let mut state = NodeState::with_archive(self.state.archive().clone());
+        for record in &self.journal[..records] {
+            state.apply(record);
+        }
+        state.drop_entries_ahead_of_journal();
+        state.rebuild_supply(&[(Currency::DT, self.address)].into()).unwrap();
+        state
     }
 }
 
@@ -202,4 +261,28 @@ fn an_issue_in_flight_counts_against_the_supply_until_it_is_aborted() {
     issuer.prepare_issue(Amount::from_tiyn(10)).expect("exactly the maximum fits");
     issuer.abort(&first);
     issuer.prepare_issue(Amount::from_tiyn(11)).expect("the aborted issue no longer counts");
+}
+
+/// A redemption's `Committed` journaled twice (the operation and the
+/// resolver both settled it, here with a delivery outstanding so the first
+/// does not yet move it to the archive) takes it off the supply once, live
+/// and on replay.
+#[test]
+fn a_redemption_committed_twice_counts_once() {
+    let mut issuer = Issuer::new();
+    let issue = issuer.prepare_issue(dt(1_000)).unwrap();
+    issuer.commit(&issue);
+    let redemption = issuer.prepare_redemption(dt(300)).unwrap();
+    let commit = issuer.committed(&redemption, &["STB1"]);
+    issuer.apply(commit.clone());
+    issuer.apply(commit);
+    assert_eq!(issuer.state.supply(&Currency::DT), dt(700), "live");
+    assert_eq!(issuer.state.vault.balances(&issuer.account).unwrap().total, dt(700));
+    let replayed = issuer.recovered(issuer.journal.len());
+    assert_eq!(replayed.supply(&Currency::DT), dt(700), "replayed");
+    assert_eq!(replayed.vault.balances(&issuer.account).unwrap().total, dt(700));
+}
+
+fn dt(n: u64) -> Amount {
+    Amount::from_tenge(n).unwrap()
 }
