@@ -715,11 +715,20 @@ impl NodeState {
     /// transactions numbered past this state's count, history lines and
     /// notifications numbered past a DA's book. They are removed, so a
     /// redelivery of a lost transaction is not taken for a duplicate and
-    /// new lines reuse the numbers. Called once after recovery; returns how
-    /// many entries went. (Settled copies of outgoing transactions whose
-    /// later records were lost stay: memory, read first, has them unsettled.)
+    /// new lines reuse the numbers; and settled copies of outgoing
+    /// transactions the journal has unsettled (their `Committed`, `Aborted`
+    /// or last `Delivered` was lost), so no reader of settled history — the
+    /// issuer's supply, reports, audits — counts a commit the journal does
+    /// not hold, or one transaction twice. Called once after recovery;
+    /// returns how many entries went.
     pub fn drop_entries_ahead_of_journal(&mut self) -> usize {
         let mut stale: Vec<Vec<u8>> = Vec::new();
+        for id in self.unsettled.keys() {
+            let key = archive::key(Table::Outgoing, &[id]);
+            if self.archive.contains(&key) {
+                stale.push(key);
+            }
+        }
         let count = self.received_count;
         self.archive.scan::<ReceivedTx>(&[Table::Received as u8], false, |k, r| {
             if r.number > count {

@@ -416,3 +416,34 @@ fn a_second_commit_applies_once_on_replay_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     a_second_commit_applies_once_on_replay(|| Archive::open(dir.path()).unwrap());
 }
+
+/// A crash loses a payment's `Delivered` (journaled without waiting) after
+/// applying it moved the payment into the archive as settled: the journal
+/// has it committed with a delivery outstanding. Recovery drops the settled
+/// copy, so every reader sees the payment once, as the journal has it, and
+/// the redelivery settles it again.
+#[test]
+fn a_settled_copy_the_journal_lost_is_dropped_at_recovery() {
+    let shared = Archive::memory();
+    let s = script(2);
+    let upto = s.records.iter().position(|r| matches!(r, NodeRecord::Delivered { .. })).unwrap();
+    // Applied and archived up to the first payment's delivery; the journal
+    // ends at its commit (the delivery was lost).
+    drop(replay(shared.clone(), &s.records[..=upto]));
+    assert_eq!(shared.counts().outgoing, 1);
+    let mut state = replay(shared.clone(), &s.records[..upto]);
+    assert!(state.drop_entries_ahead_of_journal() >= 1);
+    let mut seen = Vec::new();
+    state.for_each_outgoing(|id, o| {
+        seen.push((*id, o.undelivered.clone()));
+        true
+    });
+    assert_eq!(seen, vec![(s.paid[0], BTreeSet::from([pid("STB2")]))], "once, with its delivery outstanding");
+    assert_eq!(state.archive().counts().outgoing, 0);
+    for r in &s.records[upto..] {
+        state.apply(r);
+    }
+    let reference = replay(Archive::memory(), &s.records);
+    assert_eq!(memory(&state), memory(&reference));
+    assert_eq!(state.archive().counts(), reference.archive().counts());
+}

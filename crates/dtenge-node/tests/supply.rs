@@ -283,6 +283,46 @@ fn a_redemption_committed_twice_counts_once() {
     assert_eq!(replayed.vault.balances(&issuer.account).unwrap().total, dt(700));
 }
 
+/// The archive may hold what the journal lost in a crash: a redemption
+/// settled by a `Committed` that never became durable, an issue settled by
+/// a `Delivered` that was not waited for. The supply rebuilt at recovery
+/// counts what the journal holds — the redemption not yet, the issue once —
+/// and the resolver's later commit takes the redemption off once.
+#[test]
+fn the_supply_trusts_the_journal_not_settled_copies_it_lost() {
+    let mut issuer = Issuer::new();
+    let own = issuer.prepare_issue(dt(1_000)).unwrap();
+    issuer.commit(&own);
+    let redemption = issuer.prepare_redemption(dt(300)).unwrap();
+    let to_bank = issuer.prepare_issue_to_bank(dt(500));
+    issuer.apply(issuer.committed(&to_bank, &["STB1"]));
+    // Durable up to here; what follows was applied and archived, then lost.
+    let durable = issuer.journal.len();
+    let redeemed = issuer.committed(&redemption, &[]);
+    issuer.apply(redeemed.clone());
+    let delivered = NodeRecord::Delivered { tx: to_bank.id(), to: ParticipantId::new("STB1").unwrap() };
+    issuer.apply(delivered.clone());
+    assert_eq!(issuer.state.supply(&Currency::DT), dt(1_200));
+    assert_eq!(issuer.state.archive().counts().outgoing, 3, "everything settled into the archive");
+
+    let mut state = issuer.recovered(durable);
+    assert_eq!(state.supply(&Currency::DT), dt(1_500), "both issues once, the redemption not committed");
+    let mut counted = 0;
+    state.for_each_outgoing(|_, _| {
+        counted += 1;
+        true
+    });
+    assert_eq!(counted, 3, "each transaction once");
+    // The resolver finds the redemption committed at the notary; the payee is delivered again.
+    state.apply(&redeemed);
+    state.apply(&delivered);
+    assert_eq!(state.supply(&Currency::DT), dt(1_200));
+    assert_eq!(state.vault.balances(&issuer.account).unwrap().total, dt(700));
+    let running = state.supply(&Currency::DT);
+    state.rebuild_supply(&[(Currency::DT, issuer.address)].into()).unwrap();
+    assert_eq!(state.supply(&Currency::DT), running);
+}
+
 fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap()
 }
