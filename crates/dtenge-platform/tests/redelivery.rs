@@ -36,8 +36,17 @@ fn instance(w: &World, id: &str, journal: Journal, recovery: Recovery) -> Arc<No
         cbs: None,
     };
     let participants = Arc::new(p.participants());
-    NodeService::recover(config, key, p.bus(id).unwrap(), p.clock.clone(), participants, journal, recovery, Archive::memory())
-        .unwrap()
+    NodeService::recover(
+        config,
+        key,
+        p.bus(id).unwrap(),
+        p.clock.clone(),
+        participants,
+        journal,
+        recovery,
+        Archive::memory(),
+    )
+    .unwrap()
 }
 
 /// A committed payment from a DA at STB1 to one at STB2: the transaction,
@@ -58,10 +67,18 @@ enum Way {
 }
 
 /// Delivers the payment to `node` from STB1; `Ok` if the node accepted it.
-async fn deliver(node: Arc<NodeService>, way: Way, tx: Transaction, inputs: Vec<Token>, receipt: Receipt) -> Result<(), String> {
+async fn deliver(
+    node: Arc<NodeService>,
+    way: Way,
+    tx: Transaction,
+    inputs: Vec<Token>,
+    receipt: Receipt,
+) -> Result<(), String> {
     let request = match way {
         Way::Deliver => NodeRequest::Deliver { tx: Box::new(tx), inputs, receipt },
-        Way::Batch => NodeRequest::Batch(vec![LinkRequest::Deliver { tx: Box::new(tx), inputs, receipt: Box::new(receipt) }]),
+        Way::Batch => {
+            NodeRequest::Batch(vec![LinkRequest::Deliver { tx: Box::new(tx), inputs, receipt: Box::new(receipt) }])
+        }
     };
     let answer = node.handle(&pid("STB1"), borsh::to_vec(&request).unwrap()).await.map_err(|e| e.to_string())?;
     match borsh::from_slice::<NodeAnswer>(&answer).unwrap() {
