@@ -21,22 +21,33 @@ use crate::messages::{MAX_BATCH, NotariseBatch, TxClaim};
 pub const RECORD: Format = Format { kind: kinds::NOTARY_RECORD, version: 1, name: "notary record" };
 /// The engine's snapshot (a single notary's, or a replica's memory part).
 pub const SNAPSHOT: Format = Format { kind: kinds::NOTARY_SNAPSHOT, version: 1, name: "notary snapshot" };
+/// A group replica's Raft log record (see `group::log`): version 0 (untagged,
+/// release 2f8af32) held log entries whose batches had claims of version 0
+/// and no leader's host findings.
+pub const LOG_RECORD: Format = Format { kind: kinds::NOTARY_LOG_RECORD, version: 1, name: "notary group log record" };
+/// A group replica's Raft log snapshot (the entries kept, the vote, …).
+pub const LOG_SNAPSHOT: Format =
+    Format { kind: kinds::NOTARY_LOG_SNAPSHOT, version: 1, name: "notary group log snapshot" };
+/// A group replica's state machine snapshot (the same layout in versions 0
+/// and 1: its engine part carries its own tag, [`SNAPSHOT`]).
+pub const REPLICA_SNAPSHOT: Format =
+    Format { kind: kinds::NOTARY_REPLICA_SNAPSHOT, version: 1, name: "notary replica snapshot" };
 
 /// A claim in format version 0.
 #[derive(BorshSerialize, BorshDeserialize)]
-struct TxClaimV0 {
-    tx: TxId,
-    inputs: BoundedVec<Commitment, MAX_INPUTS>,
-    outputs: BoundedVec<Commitment, MAX_OUTPUTS>,
-    window: TimeWindow,
+pub(crate) struct TxClaimV0 {
+    pub(crate) tx: TxId,
+    pub(crate) inputs: BoundedVec<Commitment, MAX_INPUTS>,
+    pub(crate) outputs: BoundedVec<Commitment, MAX_OUTPUTS>,
+    pub(crate) window: TimeWindow,
 }
 
 /// A batch in format version 0.
 #[derive(BorshSerialize, BorshDeserialize)]
-struct NotariseBatchV0 {
-    node: ParticipantId,
-    claims: BoundedVec<TxClaimV0, MAX_BATCH>,
-    signature: Signature,
+pub(crate) struct NotariseBatchV0 {
+    pub(crate) node: ParticipantId,
+    pub(crate) claims: BoundedVec<TxClaimV0, MAX_BATCH>,
+    pub(crate) signature: Signature,
 }
 
 /// A journal record in format version 0.

@@ -44,6 +44,12 @@ pub mod kinds {
     pub const NOTARY_RECORD: u16 = 8;
     /// The notary's snapshot (a single notary, or a replica's memory part).
     pub const NOTARY_SNAPSHOT: u16 = 9;
+    /// A notary group replica's Raft log journal record (entries, vote, …).
+    pub const NOTARY_LOG_RECORD: u16 = 10;
+    /// A notary group replica's Raft log journal snapshot.
+    pub const NOTARY_LOG_SNAPSHOT: u16 = 11;
+    /// A notary group replica's state machine snapshot (its memory part).
+    pub const NOTARY_REPLICA_SNAPSHOT: u16 = 12;
 }
 
 /// A kind of stored payload and the format version this release writes.

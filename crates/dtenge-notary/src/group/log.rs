@@ -20,6 +20,14 @@
 //! the replica — it never answers from a log it could not make durable.
 //! Memory holds the entries not yet purged (the group purges after each
 //! snapshot of the state machine).
+//!
+//! Records and journal snapshots carry format tags ([`crate::format::LOG_RECORD`],
+//! [`crate::format::LOG_SNAPSHOT`]). An untagged one is version 0 (release
+//! 2f8af32): its votes, positions, blank and membership entries read as they
+//! were; a version 0 *batch* entry is refused, naming both versions, rather
+//! than re-decided under version 1's rules (host openings, the leader's
+//! findings), which could decide it otherwise than the replicas that applied
+//! it did.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -31,8 +39,12 @@ use dtenge_store::{Journal, Recovery, StoreError};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError, Vote};
 
+use crate::format::{LOG_RECORD, LOG_SNAPSHOT, NotariseBatchV0};
 use crate::group::GroupConfig;
-use crate::group::wire::{WireEntry, WireLogId, WireVote};
+use crate::group::wire::{WireEntry, WireLogId, WireMembership, WirePayload, WireVote};
+use crate::service::NotaryError;
+use dtenge_store::versioned::{Format, FormatError, Tagged};
+use dtenge_types::Timestamp;
 
 /// After this many journal records since its last snapshot, a purge also
 /// writes a journal snapshot of what is left, dropping older records.
@@ -63,6 +75,111 @@ struct LogSnapshot {
     committed: Option<WireLogId>,
     purged: Option<WireLogId>,
     entries: Vec<WireEntry>,
+}
+
+/// A log entry's batch in format version 0: no host findings, claims of
+/// version 0 (decoded only to be refused: its fields are never read).
+#[derive(BorshSerialize, BorshDeserialize)]
+#[allow(dead_code)]
+pub(crate) struct LogBatchV0 {
+    pub(crate) batch: NotariseBatchV0,
+    pub(crate) at: Timestamp,
+    pub(crate) may_issue: bool,
+}
+
+/// An entry's payload in format version 0.
+#[derive(BorshSerialize, BorshDeserialize)]
+#[allow(clippy::large_enum_variant)] // decoded once, at recovery
+pub(crate) enum WirePayloadV0 {
+    Blank,
+    Normal(LogBatchV0),
+    Membership(WireMembership),
+}
+
+/// A log entry in format version 0.
+#[derive(BorshSerialize, BorshDeserialize)]
+pub(crate) struct WireEntryV0 {
+    pub(crate) log_id: WireLogId,
+    pub(crate) payload: WirePayloadV0,
+}
+
+/// A log record in format version 0 (untagged).
+#[derive(BorshSerialize, BorshDeserialize)]
+pub(crate) enum LogRecordV0 {
+    Vote(WireVote),
+    Entries(Vec<WireEntryV0>),
+    Truncate(u64),
+    Purge(WireLogId),
+    Committed(Option<WireLogId>),
+}
+
+/// A log snapshot in format version 0 (untagged).
+#[derive(BorshSerialize, BorshDeserialize)]
+pub(crate) struct LogSnapshotV0 {
+    pub(crate) vote: Option<WireVote>,
+    pub(crate) committed: Option<WireLogId>,
+    pub(crate) purged: Option<WireLogId>,
+    pub(crate) entries: Vec<WireEntryV0>,
+}
+
+/// Version 0 entries in version 1: the same, except that a batch is refused.
+fn entries_from_v0(entries: Vec<WireEntryV0>, format: Format) -> Result<Vec<WireEntry>, FormatError> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let payload = match e.payload {
+                WirePayloadV0::Blank => WirePayload::Blank,
+                WirePayloadV0::Membership(m) => WirePayload::Membership(m),
+                WirePayloadV0::Normal(_) => {
+                    return Err(format.undecodable(
+                        0,
+                        format!(
+                            "entry {} is a notarisation batch of format version 0 (claims without host openings); \
+                             this release applies batches of version {} only and does not re-decide an older \
+                             batch under newer rules: finish this log with the release that wrote it",
+                            e.log_id.index, format.version
+                        ),
+                    ));
+                }
+            };
+            Ok(WireEntry { log_id: e.log_id, payload })
+        })
+        .collect()
+}
+
+/// A stored log record of any version this release reads.
+fn decode_record(stored: &[u8]) -> Result<LogRecord, FormatError> {
+    match LOG_RECORD.read(stored)? {
+        Tagged::Versioned { version, body } => borsh::from_slice(body).map_err(|e| LOG_RECORD.undecodable(version, e)),
+        Tagged::Untagged(body) => {
+            let old: LogRecordV0 = borsh::from_slice(body).map_err(|e| LOG_RECORD.undecodable(0, e))?;
+            Ok(match old {
+                LogRecordV0::Vote(v) => LogRecord::Vote(v),
+                LogRecordV0::Entries(e) => LogRecord::Entries(entries_from_v0(e, LOG_RECORD)?),
+                LogRecordV0::Truncate(i) => LogRecord::Truncate(i),
+                LogRecordV0::Purge(p) => LogRecord::Purge(p),
+                LogRecordV0::Committed(c) => LogRecord::Committed(c),
+            })
+        }
+    }
+}
+
+/// A stored log snapshot of any version this release reads.
+fn decode_snapshot(stored: &[u8]) -> Result<LogSnapshot, FormatError> {
+    match LOG_SNAPSHOT.read(stored)? {
+        Tagged::Versioned { version, body } => {
+            borsh::from_slice(body).map_err(|e| LOG_SNAPSHOT.undecodable(version, e))
+        }
+        Tagged::Untagged(body) => {
+            let old: LogSnapshotV0 = borsh::from_slice(body).map_err(|e| LOG_SNAPSHOT.undecodable(0, e))?;
+            Ok(LogSnapshot {
+                vote: old.vote,
+                committed: old.committed,
+                purged: old.purged,
+                entries: entries_from_v0(old.entries, LOG_SNAPSHOT)?,
+            })
+        }
+    }
 }
 
 #[derive(Default)]
@@ -127,17 +244,13 @@ impl LogStore {
     /// The log a journal held when it was opened.
     ///
     /// # Errors
-    /// A record or the snapshot does not decode: the journal is damaged.
-    pub fn recover(journal: Journal, recovery: Recovery) -> Result<LogStore, StoreError> {
-        let damaged = |what: String| StoreError::Corrupt {
-            file: std::path::PathBuf::from("<raft log>"),
-            offset: 0,
-            reason: what,
-        };
+    /// A record or the snapshot does not decode (damaged, or of a format
+    /// version this release does not read: the message names both).
+    pub fn recover(journal: Journal, recovery: Recovery) -> Result<LogStore, NotaryError> {
+        let damaged = NotaryError::Replay;
         let mut memory = LogMemory::default();
         if let Some((seq, bytes)) = &recovery.snapshot {
-            let snap: LogSnapshot =
-                borsh::from_slice(bytes).map_err(|e| damaged(format!("log snapshot at {seq} does not decode: {e}")))?;
+            let snap = decode_snapshot(bytes).map_err(|e| damaged(format!("raft log snapshot at {seq}: {e}")))?;
             memory.vote = snap.vote.map(Into::into);
             memory.committed = snap.committed.map(Into::into);
             memory.purged = snap.purged.map(Into::into);
@@ -147,8 +260,7 @@ impl LogStore {
             }
         }
         for (seq, bytes) in &recovery.records {
-            let record: LogRecord =
-                borsh::from_slice(bytes).map_err(|e| damaged(format!("log record {seq} does not decode: {e}")))?;
+            let record = decode_record(bytes).map_err(|e| damaged(format!("raft log record {seq}: {e}")))?;
             memory.apply(record);
         }
         memory.records_since_compaction = recovery.records.len() as u64;
@@ -163,7 +275,7 @@ impl LogStore {
     /// journal's order is the order of the changes to memory).
     #[allow(clippy::result_large_err)] // openraft's error type, returned as openraft expects it
     fn journal(&self, memory: &mut LogMemory, record: &LogRecord) -> Result<dtenge_store::Pending, StorageError<u64>> {
-        let bytes = borsh::to_vec(record).map_err(io_error)?;
+        let bytes = LOG_RECORD.encode(record);
         memory.records_since_compaction += 1;
         self.journal.append(bytes).map_err(io_error)
     }
@@ -205,7 +317,7 @@ impl LogStore {
                 return Ok(());
             }
             memory.records_since_compaction = 0;
-            (self.journal.last_seq(), borsh::to_vec(&memory.snapshot()).map_err(io_error)?)
+            (self.journal.last_seq(), LOG_SNAPSHOT.encode(&memory.snapshot()))
         };
         if seq == 0 {
             return Ok(());
@@ -320,5 +432,110 @@ impl RaftLogStorage<GroupConfig> for LogStore {
             memory.purge(log_id);
         }
         self.compact().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use dtenge_crypto::{Digest, Signature};
+    use dtenge_store::versioned::Format;
+    use dtenge_types::{BoundedVec, Commitment, ParticipantId, TimeWindow, TxId};
+
+    use super::*;
+    use crate::format::TxClaimV0;
+    use crate::group::wire::WireLeader;
+
+    fn at(index: u64) -> WireLogId {
+        WireLogId { leader: WireLeader { term: 1, node: 1 }, index }
+    }
+
+    fn membership() -> WireMembership {
+        WireMembership { configs: vec![vec![1, 2, 3]], nodes: (1..=3).map(|n| (n, format!("NOTARY-{n}"))).collect() }
+    }
+
+    /// A batch entry as release 2f8af32 wrote it (untagged, claims of version 0).
+    fn batch_v0(index: u64) -> WireEntryV0 {
+        let claim = TxClaimV0 {
+            tx: TxId(Digest([index as u8; 32])),
+            inputs: BoundedVec::new(vec![Commitment(Digest([1; 32]))]).unwrap(),
+            outputs: BoundedVec::new(vec![Commitment(Digest([2; 32]))]).unwrap(),
+            window: TimeWindow::starting(Timestamp(1_000), 60_000),
+        };
+        let batch = NotariseBatchV0 {
+            node: ParticipantId::new("STB1").unwrap(),
+            claims: BoundedVec::new(vec![claim]).unwrap(),
+            signature: Signature([9; 64]),
+        };
+        WireEntryV0 {
+            log_id: at(index),
+            payload: WirePayloadV0::Normal(LogBatchV0 { batch, at: Timestamp(1_000), may_issue: false }),
+        }
+    }
+
+    fn recover(snapshot: Option<Vec<u8>>, records: Vec<Vec<u8>>) -> Result<LogStore, NotaryError> {
+        let recovery = Recovery {
+            snapshot: snapshot.map(|s| (0, s)),
+            records: records.into_iter().enumerate().map(|(i, r)| (i as u64 + 1, r)).collect(),
+            truncated_tail_bytes: 0,
+        };
+        LogStore::recover(Journal::in_memory().0, recovery)
+    }
+
+    #[test]
+    fn what_this_release_writes_is_tagged_and_reads_back() {
+        let log = recover(None, Vec::new()).unwrap();
+        let stored = {
+            let mut memory = log.memory();
+            let record = LogRecord::Entries(vec![WireEntry { log_id: at(1), payload: WirePayload::Blank }]);
+            let _pending = log.journal(&mut memory, &record).unwrap();
+            LOG_RECORD.encode(&record)
+        };
+        assert!(matches!(LOG_RECORD.read(&stored).unwrap(), Tagged::Versioned { version: 1, .. }));
+        let log = recover(Some(LOG_SNAPSHOT.encode(&log.memory().snapshot())), vec![stored]).unwrap();
+        assert_eq!(log.entries(..).len(), 1);
+    }
+
+    #[test]
+    fn an_untagged_log_without_batches_reads_as_version_0() {
+        let snapshot = LogSnapshotV0 {
+            vote: Some(WireVote { leader: WireLeader { term: 1, node: 1 }, committed: true }),
+            committed: Some(at(1)),
+            purged: None,
+            entries: vec![WireEntryV0 { log_id: at(1), payload: WirePayloadV0::Blank }],
+        };
+        let records = vec![
+            borsh::to_vec(&LogRecordV0::Entries(vec![WireEntryV0 {
+                log_id: at(2),
+                payload: WirePayloadV0::Membership(membership()),
+            }]))
+            .unwrap(),
+            borsh::to_vec(&LogRecordV0::Committed(Some(at(2)))).unwrap(),
+        ];
+        let log = recover(Some(borsh::to_vec(&snapshot).unwrap()), records).unwrap();
+        assert_eq!(log.committed_index(), Some(2));
+        let entries = log.entries(..);
+        assert_eq!(entries.len(), 2);
+        assert!(matches!(entries[1].payload, openraft::EntryPayload::Membership(_)));
+    }
+
+    #[test]
+    fn an_untagged_batch_entry_is_refused_naming_both_versions_never_misread() {
+        let record = borsh::to_vec(&LogRecordV0::Entries(vec![batch_v0(7)])).unwrap();
+        // Read as today's record without the tag check it would not be the batch the node signed.
+        let e = recover(None, vec![record]).err().unwrap().to_string();
+        assert!(e.contains("notary group log record in format version 0"), "{e}");
+        assert!(e.contains("entry 7") && e.contains("version 1 only"), "{e}");
+        let snapshot = LogSnapshotV0 { vote: None, committed: None, purged: None, entries: vec![batch_v0(3)] };
+        let e = recover(Some(borsh::to_vec(&snapshot).unwrap()), Vec::new()).err().unwrap().to_string();
+        assert!(e.contains("notary group log snapshot in format version 0") && e.contains("version 1 only"), "{e}");
+    }
+
+    #[test]
+    fn a_record_of_a_newer_release_is_refused_naming_both_versions() {
+        let newer = Format { version: 2, ..LOG_RECORD }.encode(&LogRecord::Truncate(4));
+        let e = recover(None, vec![newer]).err().unwrap().to_string();
+        assert!(e.contains("version 2") && e.contains("up to 1"), "{e}");
     }
 }

@@ -17,6 +17,9 @@
 //! store); the engine ignores cold entries beyond its own commit count, so
 //! replaying the log after the snapshot decides exactly as the first time.
 //!
+//! A snapshot's memory part carries a format tag ([`REPLICA_SNAPSHOT`]);
+//! one written before tags reads as version 0, the same layout.
+//!
 //! Invariants: every replica applies the same entries in the same order with
 //! the same time, so every replica has the same state and produces the same
 //! receipt bodies ([`MachineState::digest`] compares them); a cold store or
@@ -36,8 +39,11 @@ use openraft::{
     StoredMembership,
 };
 
+use dtenge_store::versioned::FormatError;
+
 use crate::cold::{ColdKey, ColdStore};
 use crate::engine::{ColdProbe, Decision, NotaryConfig, NotaryState, digests};
+use crate::format::REPLICA_SNAPSHOT;
 use crate::group::GroupConfig;
 use crate::group::wire::{WireLogId, WireMembership, stored_membership_from_wire, stored_membership_to_wire};
 
@@ -140,6 +146,13 @@ fn snapshot_error(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::write_snapshot(None, AnyError::error(e.to_string())).into()
 }
 
+/// A stored snapshot: tagged ([`REPLICA_SNAPSHOT`]) or, written before
+/// tags (version 0), the same layout untagged.
+fn decode_snapshot(bytes: &[u8]) -> Result<StoredSnapshot, FormatError> {
+    let limit = usize::try_from(crate::group::replica::MAX_SNAPSHOT_MEMORY_BYTES).unwrap_or(usize::MAX);
+    REPLICA_SNAPSHOT.decode(bytes, limit)
+}
+
 fn meta_of(stored: &StoredSnapshot) -> SnapshotMeta<u64, BasicNode> {
     SnapshotMeta {
         last_log_id: stored.last_applied.map(Into::into),
@@ -162,8 +175,7 @@ impl Machine {
     ) -> Result<Machine, String> {
         let (state, current) = match &recovery.snapshot {
             Some((_, bytes)) => {
-                let stored: StoredSnapshot =
-                    borsh::from_slice(bytes).map_err(|e| format!("replica snapshot does not decode: {e}"))?;
+                let stored = decode_snapshot(bytes).map_err(|e| e.to_string())?;
                 let engine = NotaryState::from_snapshot(&stored.engine, Arc::clone(&cold), config)?;
                 let meta = meta_of(&stored);
                 let state = MachineState {
@@ -281,7 +293,7 @@ impl RaftSnapshotBuilder<GroupConfig> for Machine {
             }
         };
         let meta = meta_of(&stored);
-        let bytes = Arc::new(borsh::to_vec(&stored).map_err(snapshot_error)?);
+        let bytes = Arc::new(REPLICA_SNAPSHOT.encode(&stored));
         self.keep(meta.clone(), Arc::clone(&bytes)).await?;
         Ok(Snapshot {
             meta,
@@ -326,7 +338,7 @@ impl RaftStateMachine<GroupConfig> for Machine {
         snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError<u64>> {
         let SnapshotData { memory, cold } = *snapshot;
-        let stored: StoredSnapshot = borsh::from_slice(&memory).map_err(snapshot_error)?;
+        let stored = decode_snapshot(&memory).map_err(snapshot_error)?;
         let ours = Arc::clone(&self.shared.cold);
         // In process (the sender's store at hand): copy its cold store now.
         if let Some(source) = cold.filter(|source| !Arc::ptr_eq(source, &ours)) {

@@ -62,14 +62,25 @@ pub struct GroupOptions {
 }
 
 impl Default for GroupOptions {
-    /// Heartbeat 100 ms, elections after 300–600 ms of silence (a leader
-    /// killed under load is replaced well within 2 s, while nine processes
-    /// sharing two cores do not trigger spurious elections), a snapshot every
+    /// Heartbeat 50 ms, election timeouts 150–300 ms, a snapshot every
     /// 20 000 entries keeping 256 after it, 3 s to commit.
+    ///
+    /// Why these timeouts: openraft 0.9 adds a leader lease (the longest
+    /// election timeout) to a follower's timeout while it knows a leader, so
+    /// a follower starts an election after lease + its timeout, 450–600 ms
+    /// of silence — 9–12 missed heartbeats, far above what a loaded 2-core
+    /// machine delays one by (a fdatasync, a scheduling slice: milliseconds).
+    /// When the leader dies under load the followers' logs often differ; if
+    /// the one with the shorter log times out first it is refused, and the
+    /// other's first attempt collides with it in the same term, so a second
+    /// round (one more timeout) is the common case: lease + 2 timeouts +
+    /// ticks (every 1.5 heartbeats) ≈ 0.6–1.05 s before the new leader
+    /// commits, under the 2 s the failover must take. With 300–600 ms the
+    /// same sum reached 2.2 s.
     fn default() -> Self {
         GroupOptions {
-            heartbeat_ms: 100,
-            election_ms: (300, 600),
+            heartbeat_ms: 50,
+            election_ms: (150, 300),
             snapshot_every: Some(20_000),
             keep_after_snapshot: 256,
             commit_timeout: Duration::from_secs(3),
@@ -314,10 +325,13 @@ impl NotaryReplica {
 
     /// Adds participant `id` as replica `node_id`: first as a learner (it
     /// receives a snapshot and the log), then among the voters, in place of
-    /// `replacing` if given (`None`: the group grows). Leader only.
+    /// `replacing` if given (`None`: the group grows). Leader only; if the
+    /// leadership moves meanwhile the change fails (possibly halfway, in the
+    /// joint configuration) and is run again, with the same arguments, on
+    /// the new leader, which completes it.
     ///
     /// # Errors
-    /// This replica does not lead, or the change did not commit.
+    /// This replica does not lead (or stopped leading), or the change did not commit.
     pub async fn replace_member(
         &self,
         node_id: u64,
@@ -325,6 +339,14 @@ impl NotaryReplica {
         replacing: Option<u64>,
     ) -> Result<(), NotaryError> {
         self.raft.add_learner(node_id, BasicNode { addr: id.to_string() }, true).await.map_err(group_error)?;
+        // openraft's wait for the learner ends without an error when this
+        // replica stops leading: say so rather than fail later, less clearly.
+        if !self.is_leader() {
+            return Err(group_error(format!(
+                "{} stopped leading while {id} caught up: run the change on the new leader",
+                self.me
+            )));
+        }
         let mut voters: BTreeSet<u64> =
             self.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
         voters.insert(node_id);
