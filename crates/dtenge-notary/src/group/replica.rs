@@ -66,17 +66,12 @@ impl Default for GroupOptions {
     /// 20 000 entries keeping 256 after it, 3 s to commit.
     ///
     /// Why these timeouts: openraft 0.9 adds a leader lease (the longest
-    /// election timeout) to a follower's timeout while it knows a leader, so
-    /// a follower starts an election after lease + its timeout, 450–600 ms
-    /// of silence — 9–12 missed heartbeats, far above what a loaded 2-core
-    /// machine delays one by (a fdatasync, a scheduling slice: milliseconds).
-    /// When the leader dies under load the followers' logs often differ; if
-    /// the one with the shorter log times out first it is refused, and the
-    /// other's first attempt collides with it in the same term, so a second
-    /// round (one more timeout) is the common case: lease + 2 timeouts +
-    /// ticks (every 1.5 heartbeats) ≈ 0.6–1.05 s before the new leader
-    /// commits, under the 2 s the failover must take. With 300–600 ms the
-    /// same sum reached 2.2 s.
+    /// election timeout) to a follower's wait while it knows a leader, so a
+    /// follower waits many missed heartbeats before it stands (no spurious
+    /// elections on a loaded machine), and a leader killed under load often
+    /// costs two election rounds (followers whose logs differ refuse each
+    /// other once). Short timeouts keep that sum within the failover target;
+    /// docs/notary.md gives the arithmetic and the measured figures.
     fn default() -> Self {
         GroupOptions {
             heartbeat_ms: 50,
