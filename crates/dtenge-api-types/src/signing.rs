@@ -69,6 +69,10 @@ pub const MAX_HEADER_BYTES: usize = 4096;
 pub const MAX_COVERED: usize = 16;
 /// Most signatures one request may carry.
 pub const MAX_SIGNATURES: usize = 4;
+/// The 401 code of a signature created before the server's last restart:
+/// it accepts nothing it may have accepted before the restart, so the
+/// client signs the request again after the answer's `Retry-After`.
+pub const SIGNED_BEFORE_RESTART: &str = "signed_before_restart";
 
 /// Why a request's signature was refused; each has a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,10 @@
 //!          ─► Idempotency-Key? ── no ──► handler
 //!                               └─ yes ─► new: handler, its tx/DA bound durably, answer recorded
 //!                                         answered before: the same answer again
-//!                                         interrupted by a restart: answered from what it produced
+//!                                         cut off by a crash: as [`resume`] decides for the operation —
+//!                                           the outcome of the transaction or DA bound to the key,
+//!                                           or 409 `interrupted` for good, or run again if it
+//!                                           provably left nothing durable
 //! ```
 //!
 //! It is a layer on the whole router (`crate::router`), so an endpoint
@@ -25,7 +28,7 @@ use dtenge_node::state::Status;
 
 use crate::access::{self, HEALTH};
 use crate::auth::{Caller, authenticate};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::idempotency::{Begin, Binding, Bound, Slot, fingerprint, parse_key};
 use crate::state::{Admitted, MAX_BODY_BYTES, Shared};
 
@@ -34,25 +37,128 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// The header a replayed answer carries.
 pub const REPLAYED: &str = "idempotent-replayed";
 
-/// Operations whose answer is the outcome of the one transaction they build.
-const TRANSACTION_OPERATIONS: &[Operation] = &[
-    Operation::Transfer,
-    Operation::SubmitSignedTransfer,
-    Operation::Hold,
-    Operation::ReleaseHold,
-    Operation::CancelHold,
-    Operation::ExpireHold,
-    Operation::MarkByAddress,
-    Operation::MarkByParameter,
-    Operation::PayMarked,
-    Operation::PayUnderContract,
-    Operation::PayInvoice,
-    Operation::PayVat,
-    Operation::GrantMandate,
-    Operation::DebitMandate,
-    Operation::RevokeMandate,
-    Operation::Pvp,
-];
+/// How a keyed POST interrupted by a crash (its key `Started`, its answer
+/// never recorded) is answered when the client retries it: decided here,
+/// once per operation. The match is exhaustive, so a new operation cannot
+/// be added without deciding how its retries are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Its one durable effect is the transaction it builds, bound to the key
+    /// before the node journals it: the retry is answered with that
+    /// transaction's outcome from the node's journal (memory or archive).
+    /// Nothing bound, or a bound transaction the node never journaled,
+    /// means nothing reached the notary: it runs again.
+    Transaction,
+    /// Its one durable effect is the DA it opens, bound to the key before
+    /// the node journals it: answered with that DA; nothing bound, run again.
+    Account,
+    /// It keeps nothing durable (its answer is a proposal held in memory,
+    /// lost with the process): it runs again.
+    Repeat,
+    /// It changes state the key is not bound to, so whether it took effect
+    /// cannot be told from the key: 409 `interrupted`, recorded as the key's
+    /// answer — never run again with this key. `check` is where the client
+    /// finds out what became of it.
+    Interrupted {
+        /// The endpoint that shows the outcome.
+        check: &'static str,
+    },
+    /// Not a POST of the API: no key is kept for it.
+    Unkeyed,
+}
+
+/// How retries of `operation` are answered after a crash (see [`Resume`]).
+pub fn resume(operation: Operation) -> Resume {
+    use Operation as O;
+    let interrupted = |check| Resume::Interrupted { check };
+    match operation {
+        O::Transfer
+        | O::SubmitSignedTransfer
+        | O::Hold
+        | O::ReleaseHold
+        | O::CancelHold
+        | O::ExpireHold
+        | O::MarkByAddress
+        | O::MarkByParameter
+        | O::PayMarked
+        | O::PayUnderContract
+        | O::PayInvoice
+        | O::PayVat
+        | O::GrantMandate
+        | O::DebitMandate
+        | O::RevokeMandate
+        | O::Pvp => Resume::Transaction,
+        O::OpenAccount => Resume::Account,
+        O::PrepareTransfer => Resume::Repeat,
+        O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
+        O::RequestConversion => interrupted("GET /api/v1/conversions"),
+        O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),
+        O::RegisterProvider => {
+            interrupted("nothing to read it back: POST it again with a new key (it replaces the provider's entry)")
+        }
+        O::RegisterEvent | O::ReportOccurrence | O::CancelEvent => interrupted("GET /api/v1/oracle/events/{id}"),
+        O::RegisterParameter => {
+            interrupted("nothing to read it back: POST it again with a new key (an id already registered is refused)")
+        }
+        O::RegisterContract | O::AmendContract => interrupted("GET /api/v1/oracle/contracts/{parameter}/{number}"),
+        O::RegisterInvoice => interrupted("GET /api/v1/oracle/invoices/{id}"),
+        O::SetRate => interrupted("GET /api/v1/oracle/fx-rates/{base}/{quote}"),
+        O::SetProfile | O::CloseAccount => interrupted("GET /api/v1/accounts/{id}/profile"),
+        O::Rekey => interrupted("GET /api/v1/accounts/{id}"),
+        O::PublishLimits => interrupted("GET /api/v1/limits"),
+        O::PlaceOrder => interrupted("GET /api/v1/enforcement/orders"),
+        O::ListAccounts
+        | O::ReadAccount
+        | O::ReadBalance
+        | O::ReadHistory
+        | O::ReadNotifications
+        | O::FindHolder
+        | O::ReadTransaction
+        | O::ReadLineage
+        | O::ReadReceipt
+        | O::ListConversions
+        | O::ReadConversion
+        | O::ReadSupply
+        | O::ReadVolumes
+        | O::ListHolds
+        | O::ListEvents
+        | O::ReadEvent
+        | O::ReadContract
+        | O::ReadInvoice
+        | O::ReadRate
+        | O::ReadProfile
+        | O::ReadLimits
+        | O::ListOrders
+        | O::ReadAggregates
+        | O::ReadLargePayments
+        | O::ReadMarkedFunds
+        | O::NodeDeliver
+        | O::NodeConvert
+        | O::NodeConversionStatus
+        | O::NodePvpPropose
+        | O::NodePvpAbandon
+        | O::NodeCanReceive
+        | O::NodePolicy
+        | O::NodeReport
+        | O::NodeBatch
+        | O::NodeOperator
+        | O::OracleRegisterProvider
+        | O::OracleWrite
+        | O::OracleAttest
+        | O::OracleConfirm
+        | O::OracleAbandon
+        | O::OracleNotices
+        | O::OracleRead
+        | O::DirectoryRegister
+        | O::DirectoryLookup
+        | O::DirectoryFind
+        | O::NotaryNotarise
+        | O::NotaryIssue
+        | O::NotaryReceipt
+        | O::NotaryGroup
+        | O::NotaryStatus => Resume::Unkeyed,
+    }
+}
 
 /// The layer's function.
 pub async fn admit(State(state): State<Shared>, request: Request, next: Next) -> Response {
@@ -97,7 +203,12 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
     match state.idempotency.begin(&slot, print, now.millis()).await? {
         Begin::Replay { status, body } => Ok(answer(status, body, true)),
         Begin::Run => run(&state, &caller, slot, request, next).await,
-        Begin::Recover(bound) => match recovered(&state, &caller, operation, &bound)? {
+        Begin::Recover(bound) => match recovered(&state, &caller, operation, &slot.key, &bound).inspect_err(|_| {
+            // Leave the key as it was (interrupted), so a later retry decides again.
+            if let Err(e) = state.idempotency.fail(&slot) {
+                tracing::warn!(error = %e, "could not reopen an interrupted key");
+            }
+        })? {
             Recovery::Answer(status, body) => {
                 if let Err(e) = state.idempotency.finish(&slot, status, body.clone()) {
                     tracing::warn!(error = %e, "could not record a recovered answer");
@@ -109,10 +220,6 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
                 Ok(answer(status, body, true))
             }
             Recovery::RunAgain => run(&state, &caller, slot, request, next).await,
-            Recovery::Refuse(e) => {
-                state.idempotency.fail(&slot).map_err(|e| ApiError::unavailable("storage", e.to_string()))?;
-                Err(e)
-            }
         },
     }
 }
@@ -156,44 +263,83 @@ enum Recovery {
     NotFinal(u16, Vec<u8>),
     /// Nothing durable was produced: run the request again.
     RunAgain,
-    /// Produced something this endpoint cannot answer from: refuse rather than repeat it.
-    Refuse(ApiError),
 }
 
-/// The answer to an interrupted request, from what it produced.
-fn recovered(state: &Shared, caller: &Caller, operation: Operation, bound: &[Bound]) -> Result<Recovery, ApiError> {
-    if bound.is_empty() {
-        return Ok(Recovery::RunAgain);
+/// The answer to a request interrupted by a crash, as [`resume`] decides for its operation.
+fn recovered(
+    state: &Shared,
+    caller: &Caller,
+    operation: Operation,
+    key: &str,
+    bound: &[Bound],
+) -> Result<Recovery, ApiError> {
+    match resume(operation) {
+        Resume::Transaction => {
+            let node = state.node_of(caller)?;
+            let known = bound
+                .iter()
+                .rev()
+                .filter_map(Bound::tx)
+                .find_map(|tx| node.read(|s| s.outgoing(&tx)).map(|o| (tx, o)));
+            let Some((tx, outgoing)) = known else { return Ok(Recovery::RunAgain) };
+            let notary_seq = outgoing
+                .receipt
+                .as_deref()
+                .and_then(|r| borsh::from_slice::<dtenge_notary::messages::Receipt>(r).ok())
+                .map(|r| r.body.seq);
+            let view =
+                TxOutcomeView { tx: tx.to_string(), status: crate::dto::status_view(&outgoing.status), notary_seq };
+            let body = serde_json::to_vec(&view).unwrap_or_default();
+            Ok(match outgoing.status {
+                Status::Success | Status::Rejected { .. } => Recovery::Answer(200, body),
+                Status::RequestAccepted | Status::UnderReview => Recovery::NotFinal(200, body),
+            })
+        }
+        Resume::Account => {
+            let node = state.node_of(caller)?;
+            let known = bound.iter().filter_map(Bound::account).find_map(|a| node.read(|s| s.account_of(&a).cloned()));
+            let Some(account) = known else { return Ok(Recovery::RunAgain) };
+            let view: AccountView = crate::dto::account_view(&account, node.id().as_str());
+            Ok(Recovery::Answer(201, serde_json::to_vec(&view).unwrap_or_default()))
+        }
+        Resume::Repeat | Resume::Unkeyed => Ok(Recovery::RunAgain),
+        Resume::Interrupted { check } => {
+            let refusal = interrupted(operation, key, check);
+            let body = ErrorBody { error: ErrorDetail { code: refusal.code.clone(), message: refusal.message.clone() } };
+            Ok(Recovery::Answer(refusal.status.as_u16(), serde_json::to_vec(&body).unwrap_or_default()))
+        }
     }
-    let node = state.node_of(caller)?;
-    if TRANSACTION_OPERATIONS.contains(&operation) {
-        let known =
-            bound.iter().rev().filter_map(Bound::tx).find_map(|tx| node.read(|s| s.outgoing(&tx)).map(|o| (tx, o)));
-        let Some((tx, outgoing)) = known else { return Ok(Recovery::RunAgain) };
-        let notary_seq = outgoing
-            .receipt
-            .as_deref()
-            .and_then(|r| borsh::from_slice::<dtenge_notary::messages::Receipt>(r).ok())
-            .map(|r| r.body.seq);
-        let view = TxOutcomeView { tx: tx.to_string(), status: crate::dto::status_view(&outgoing.status), notary_seq };
-        let body = serde_json::to_vec(&view).unwrap_or_default();
-        return Ok(match outgoing.status {
-            Status::Success | Status::Rejected { .. } => Recovery::Answer(200, body),
-            Status::RequestAccepted | Status::UnderReview => Recovery::NotFinal(200, body),
-        });
-    }
-    if operation == Operation::OpenAccount {
-        let known = bound.iter().filter_map(Bound::account).find_map(|a| node.read(|s| s.account_of(&a).cloned()));
-        let Some(account) = known else { return Ok(Recovery::RunAgain) };
-        let view: AccountView = crate::dto::account_view(&account, node.id().as_str());
-        return Ok(Recovery::Answer(201, serde_json::to_vec(&view).unwrap_or_default()));
-    }
-    Ok(Recovery::Refuse(ApiError::new(
+}
+
+/// 409 `interrupted`: the answer, for good, to a key whose request was cut
+/// off by a crash and whose effect the key cannot tell.
+pub fn interrupted(operation: Operation, key: &str, check: &str) -> ApiError {
+    ApiError::new(
         StatusCode::CONFLICT,
         "interrupted",
         format!(
-            "a request with this Idempotency-Key ({}) was interrupted by a restart after it changed state; it is not run again — check the result with a GET",
+            "the request with Idempotency-Key {key} ({}) was interrupted by a server restart before its answer was recorded; \
+             it may or may not have taken effect and is not run again with this key: see {check}, and send it with a new key only if it did not",
             operation.name()
         ),
-    )))
+    )
+}
+
+/// How a retry after a crash is answered, per POST endpoint, as Markdown
+/// (the retry table of `docs/security.md`, generated from [`resume`]).
+pub fn retry_table() -> String {
+    let mut out = String::from("| endpoint (operation) | a retry with the same key after a crash is answered with |\n|---|---|\n");
+    for (method, path, op) in crate::access::ROUTES.iter().filter(|(m, _, _)| *m == "POST") {
+        let answer = match resume(*op) {
+            Resume::Transaction => {
+                "the outcome of the transaction bound to the key (the node's journal); nothing bound or journaled: run again".to_string()
+            }
+            Resume::Account => "the DA bound to the key; nothing bound: run again".to_string(),
+            Resume::Repeat => "run again (nothing durable: a proposal held in memory)".to_string(),
+            Resume::Interrupted { check } => format!("409 `interrupted`, for good; the outcome: {check}"),
+            Resume::Unkeyed => "— (a server bug: a POST without a decision)".to_string(),
+        };
+        out.push_str(&format!("| `{method} {path}` ({}) | {answer} |\n", op.name()));
+    }
+    out
 }

@@ -9,14 +9,25 @@
 //! window: a nonce is remembered for [`REPLAY_WINDOW_MS`] after it was
 //! accepted (longer than its signature stays fresh), and when a
 //! participant's window is full the request is refused with 503 and
-//! `Retry-After` — the cache never forgets a nonce early. Across a restart
-//! the cache is empty, so the server refuses signatures created in a second
-//! before the one it started in: nothing signed before a crash can be
-//! replayed after it, unless the crash and the restart fell in the same
-//! second (`created` has one-second resolution; refusing the whole start
-//! second would refuse every honest client for a second after each start).
+//! `Retry-After` — the cache never forgets a nonce early.
+//!
+//! Across a restart the cache is empty, so the server must not accept
+//! anything it may have accepted before. It keeps a *horizon*
+//! (`DATA/api/replay-horizon`): a second at or after the `created` of every
+//! request it accepted, written and fsynced before a request signed later
+//! than the horizon is accepted (set [`HORIZON_AHEAD_S`] ahead, so it is
+//! rewritten about once per that many seconds). A restarted server refuses
+//! every signature created at or before the old horizon or before its own
+//! start, with 401 `signed_before_restart` and `Retry-After`: the client
+//! signs again (the typed client does so by itself). That closes the window
+//! exactly, including signatures created in the crash's own second and
+//! ones dated ahead of the server's clock; what it costs is that an honest
+//! request signed within [`HORIZON_AHEAD_S`] s (plus the clock skew the
+//! signer used) of the crash is refused once after a quick restart.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use axum::http::{HeaderMap, Method, Uri};
@@ -35,6 +46,10 @@ pub const REPLAY_WINDOW_MS: u64 = (MAX_AGE_S + MAX_FUTURE_S + 2) * 1_000;
 /// Nonces remembered per participant unless configured otherwise: enough for
 /// about 14 500 requests per second from one participant, sustained.
 pub const REPLAY_CAPACITY_DEFAULT: usize = 1 << 20;
+/// How far past a request's `created` the durable replay horizon is set.
+pub const HORIZON_AHEAD_S: u64 = 2;
+/// The horizon's file under the API's data directory.
+pub const HORIZON_FILE: &str = "replay-horizon";
 
 /// Who called.
 #[derive(Debug, Clone)]
@@ -68,19 +83,107 @@ struct Window {
 /// Remembers nonces to refuse replays (see the module docs).
 pub struct ReplayGuard {
     capacity: usize,
-    /// No signature created before this second is accepted (the cache starts empty).
+    /// No signature created before this second is accepted: this process's
+    /// start, or past the horizon a previous process left.
     not_before_s: u64,
     windows: Mutex<HashMap<ParticipantId, Window>>,
+    /// The durable horizon; `None` for an API that keeps nothing on disk.
+    horizon: Option<Horizon>,
+}
+
+/// The durable horizon (see the module docs): the file and the second it holds.
+struct Horizon {
+    path: PathBuf,
+    at_s: Mutex<u64>,
+}
+
+impl Horizon {
+    /// Makes sure the file says at least `created_s`: written (fsynced,
+    /// renamed into place) before the request is accepted.
+    fn cover(&self, created_s: u64) -> std::io::Result<()> {
+        let mut at = self.at_s.lock().unwrap_or_else(|p| p.into_inner());
+        if created_s <= *at {
+            return Ok(());
+        }
+        let next = created_s.checked_add(HORIZON_AHEAD_S).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("created {created_s} s is out of range"))
+        })?;
+        write_durably(&self.path, next.to_string().as_bytes())?;
+        *at = next;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Why the replay horizon cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HorizonError {
+    /// The file cannot be read or written.
+    #[error("replay horizon {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not hold a number of seconds.
+    #[error("replay horizon {path} holds {text:?}, not a number of seconds; restore it from a backup, or write a second after the last request the server accepted")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// What it holds.
+        text: String,
+    },
 }
 
 impl ReplayGuard {
-    /// A guard started at `now` holding at most `capacity` nonces per participant.
+    /// A guard started at `now` holding at most `capacity` nonces per
+    /// participant, in memory only: it refuses signatures created before `now`'s second.
     pub fn new(capacity: usize, now: Timestamp) -> ReplayGuard {
         ReplayGuard {
             capacity: capacity.max(1),
             not_before_s: now.millis() / 1_000,
             windows: Mutex::new(HashMap::new()),
+            horizon: None,
         }
+    }
+
+    /// A guard over the durable horizon in `dir`: it also refuses every
+    /// signature created at or before the horizon a previous process left.
+    pub fn durable(capacity: usize, now: Timestamp, dir: &Path) -> Result<ReplayGuard, HorizonError> {
+        let path = dir.join(HORIZON_FILE);
+        let io = |source| HorizonError::Io { path: path.display().to_string(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let previous = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().parse::<u64>().map_err(|_| HorizonError::Malformed {
+                path: path.display().to_string(),
+                text: text.chars().take(40).collect(),
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
+        };
+        let start_s = now.millis() / 1_000;
+        let not_before_s = previous.map_or(start_s, |h| start_s.max(h.saturating_add(1)));
+        let mut guard = ReplayGuard::new(capacity, now);
+        guard.not_before_s = not_before_s;
+        guard.horizon = Some(Horizon { path, at_s: Mutex::new(previous.unwrap_or(0)) });
+        Ok(guard)
+    }
+
+    /// The first `created` second this guard accepts.
+    pub fn not_before_s(&self) -> u64 {
+        self.not_before_s
     }
 
     fn record(&self, who: &ParticipantId, nonce: &str, now_ms: u64) -> Seen {
@@ -185,13 +288,20 @@ pub fn authenticate(
     };
     let verified = signing::verify(&message, now_s, key_of, &Ed25519).map_err(refusal)?;
     if verified.created < replay.not_before_s {
+        let wait_s = replay.not_before_s.saturating_sub(now_s).max(1);
         return Err(ApiError::unauthorized(
-            "stale_signature",
+            signing::SIGNED_BEFORE_RESTART,
             format!(
-                "the signature was created at {} s, before the platform (re)started at {} s; sign the request again",
+                "the signature was created at {} s; after its restart the server accepts only signatures created from {} s on (nothing signed before can be replayed); sign the request again in {wait_s} s",
                 verified.created, replay.not_before_s
             ),
-        ));
+        )
+        .retry_after(wait_s));
+    }
+    if let Some(horizon) = &replay.horizon {
+        horizon.cover(verified.created).map_err(|e| {
+            ApiError::unavailable("storage", format!("the replay horizon cannot be written: {e}")).retry_after(1)
+        })?;
     }
     let id = ParticipantId::new(verified.keyid.as_str())
         .map_err(|e| ApiError::unauthorized("unknown_participant", e.to_string()))?;

@@ -153,6 +153,20 @@ pub fn page<T>(q: &ListQuery, items: Vec<T>) -> Result<Page<T>, ApiError> {
     Ok(pager.finish(None))
 }
 
+/// `total + add` tiyn for a figure the API shows, or 422 `total_overflow`
+/// naming it when u64 tiyn cannot hold it — never a saturated figure.
+pub fn add_tiyn(total: u64, add: u64, what: &str) -> Result<u64, ApiError> {
+    total.checked_add(add).ok_or_else(|| total_overflow(what))
+}
+
+/// 422 `total_overflow`: a total the API would show is past u64 tiyn.
+pub fn total_overflow(what: &str) -> ApiError {
+    ApiError::unprocessable(
+        "total_overflow",
+        format!("{what} is more than {} tiyn, the largest figure the API gives; ask for a narrower period or scope", u64::MAX),
+    )
+}
+
 /// Parses an amount in tiyn, refusing zero.
 pub fn positive_amount(tiyn: u64, what: &str) -> Result<Amount, ApiError> {
     if tiyn == 0 {

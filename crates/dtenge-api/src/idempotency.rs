@@ -15,10 +15,11 @@
 //! ```
 //!
 //! After a crash a key with `Started` but no `Finished` is *interrupted*. A
-//! retry of it asks the node what became of the transaction or DA bound to
-//! it (`crate::gate` builds the same answer the endpoint gives) — nothing is
-//! done twice; with nothing bound, nothing durable happened and the request
-//! runs again.
+//! retry of it is answered as `crate::admission::resume` decides for its
+//! operation: from the node's record of the transaction or DA bound to it
+//! (nothing bound: nothing durable happened, it runs again), or — for an
+//! operation whose effect is not bound to the key — with 409 `interrupted`,
+//! recorded as the key's answer. Nothing is done twice.
 //!
 //! Invariants: records live for [`RETENTION_MS`] (a retry after that is a new
 //! request); the live records are at most [`RECORDS_MAX`] — when full, a new

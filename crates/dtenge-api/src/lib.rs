@@ -111,16 +111,26 @@ pub struct Api {
     state: Shared,
 }
 
+/// Why the API's records cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The idempotency journal.
+    #[error("the API's idempotency journal: {0}")]
+    Idempotency(#[from] idempotency::IdempotencyError),
+    /// The replay horizon.
+    #[error(transparent)]
+    Horizon(#[from] auth::HorizonError),
+}
+
 impl Api {
-    /// Opens the API over `platform`; `durable` fsyncs the idempotency journal.
-    pub fn open(
-        platform: Arc<Platform>,
-        options: ApiOptions,
-        durable: bool,
-    ) -> Result<Api, idempotency::IdempotencyError> {
-        let dir = platform.data.join("api").join("idempotency");
-        let records = idempotency::Idempotency::open(&dir, durable, platform.clock.now().millis())?;
-        Ok(Api { state: AppState::new(platform, Arc::new(records), options) })
+    /// Opens the API over `platform`: its idempotency journal (fsynced when
+    /// `durable`) and its replay horizon, both under `DATA/api`.
+    pub fn open(platform: Arc<Platform>, options: ApiOptions, durable: bool) -> Result<Api, OpenError> {
+        let dir = platform.data.join("api");
+        let now = platform.clock.now();
+        let records = idempotency::Idempotency::open(&dir.join("idempotency"), durable, now.millis())?;
+        let replay = auth::ReplayGuard::durable(options.replay_capacity, now, &dir)?;
+        Ok(Api { state: AppState::with_replay(platform, Arc::new(records), replay, options) })
     }
 
     /// Its router.

@@ -54,6 +54,16 @@ impl AppState {
     /// State over a platform with its idempotency records.
     pub fn new(platform: Arc<Platform>, idempotency: Arc<Idempotency>, options: ApiOptions) -> Shared {
         let replay = ReplayGuard::new(options.replay_capacity, platform.clock.now());
+        Self::with_replay(platform, idempotency, replay, options)
+    }
+
+    /// State with a given replay guard (the durable one of [`crate::Api`]).
+    pub fn with_replay(
+        platform: Arc<Platform>,
+        idempotency: Arc<Idempotency>,
+        replay: ReplayGuard,
+        options: ApiOptions,
+    ) -> Shared {
         Arc::new(AppState { platform, replay, idempotency, options })
     }
 

@@ -361,6 +361,33 @@ async fn accounts_open_read_kyc_balance_directory_and_their_user_errors() {
 
 // ---- payments ------------------------------------------------------------------------------
 
+/// RFC 8032 at the boundary (issue 17): a client key in a non-canonical
+/// encoding (y = p + k) is refused at DA opening, naming the reason, and
+/// nothing is opened — though signature verification itself (ZIP-215) would
+/// accept the point.
+#[tokio::test]
+async fn a_non_canonical_client_key_is_refused_at_opening_and_nothing_changes() {
+    let api = Api::new().await;
+    let before = api.snapshot();
+    let mut named = 0;
+    for k in 0u8..19 {
+        for sign in [0u8, 0x80] {
+            let mut bytes = [0xffu8; 32];
+            bytes[0] = 0xed + k;
+            bytes[31] = 0x7f | sign;
+            let body = json!({"iin_bin": fresh_iin(63), "name": "Device", "kind": "individual",
+                "client_public_key": hex::encode(bytes)});
+            let answer = api.post("STB1", "/api/v1/accounts", body).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "y = p + {k}: {}", answer.text);
+            if answer.message().contains("canonical") {
+                named += 1;
+            }
+        }
+    }
+    assert!(named > 0, "some y = p + k are valid points refused only for their encoding");
+    assert_eq!(api.snapshot(), before);
+}
+
 #[tokio::test]
 async fn a_transfer_across_banks_with_status_receipt_lineage_history_and_notifications() {
     let api = Api::funded().await;

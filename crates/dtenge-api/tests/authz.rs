@@ -178,18 +178,33 @@ async fn the_counterparty_central_bank_is_refused_nbks_regulator_powers_and_noth
 const BEGIN: &str = "<!-- authorisation table: generated from dtenge_net::authz; refresh with DTENGE_WRITE_DOCS=1 cargo test -p dtenge-api --test authz -->";
 const END: &str = "<!-- end of the generated authorisation table -->";
 
+const RETRY_BEGIN: &str = "<!-- retry table: generated from dtenge_api::admission::resume; refresh with DTENGE_WRITE_DOCS=1 cargo test -p dtenge-api --test authz -->";
+const RETRY_END: &str = "<!-- end of the generated retry table -->";
+
+/// `doc` with the text between `begin` and `end` replaced by `table`.
+fn refreshed(doc: &str, begin: &str, end: &str, table: &str) -> String {
+    let (before, rest) = doc.split_once(begin).unwrap_or_else(|| panic!("docs/security.md has the marker {begin}"));
+    let (_, after) = rest.split_once(end).unwrap_or_else(|| panic!("docs/security.md has the marker {end}"));
+    format!("{before}{begin}\n\n{table}\n{end}{after}")
+}
+
+/// docs/security.md shows the authorisation table and the retry table as
+/// the code has them: an endpoint missing from either, or a row that
+/// differs, fails here.
 #[test]
 fn docs_security_md_shows_the_authorisation_table_in_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/security.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let (before, rest) = doc.split_once(BEGIN).expect("docs/security.md has the table's begin marker");
-    let (_, after) = rest.split_once(END).expect("docs/security.md has the table's end marker");
-    let fresh = format!("{before}{BEGIN}\n\n{}\n{END}{after}", dtenge_api::access::security_tables());
+    let fresh = refreshed(&doc, BEGIN, END, &dtenge_api::access::security_tables());
+    let fresh = refreshed(&fresh, RETRY_BEGIN, RETRY_END, &dtenge_api::admission::retry_table());
     if std::env::var_os("DTENGE_WRITE_DOCS").is_some() {
         std::fs::write(&path, &fresh).unwrap();
     }
     assert!(
         doc == fresh,
-        "docs/security.md does not show the table in code; refresh it with DTENGE_WRITE_DOCS=1 cargo test -p dtenge-api --test authz"
+        "docs/security.md does not show the tables in code; refresh it with DTENGE_WRITE_DOCS=1 cargo test -p dtenge-api --test authz"
     );
+    for (method, path, _) in ROUTES {
+        assert!(doc.contains(&format!("`{method} {path}`")), "docs/security.md leaves out {method} {path}");
+    }
 }

@@ -54,6 +54,10 @@ pub use hyper::Method;
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// Default time allowed for one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Times a request refused as signed before the server's restart is signed again.
+pub const RESIGN_ATTEMPTS: u32 = 3;
+/// Longest wait before signing again.
+pub const RESIGN_WAIT_MAX: Duration = Duration::from_secs(15);
 
 /// What went wrong with a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -236,7 +240,38 @@ impl Client {
 
     /// Sends a signed request and returns the raw answer, whatever its status.
     /// `path_and_query` starts with `/`; `headers` are added as given (e.g. `Idempotency-Key`).
+    ///
+    /// A server that restarted refuses signatures created before it may
+    /// accept them again (401 `signed_before_restart`, with `Retry-After`):
+    /// the request is then signed afresh and sent again, at most
+    /// [`RESIGN_ATTEMPTS`] times, waiting as told (at most [`RESIGN_WAIT_MAX`]).
     pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let response = self.send_once(method.clone(), path_and_query, body.clone(), headers).await?;
+            let signed_too_early = response.status == 401
+                && response.error().code() == Some(dtenge_api_types::signing::SIGNED_BEFORE_RESTART);
+            if !signed_too_early || attempt >= RESIGN_ATTEMPTS {
+                return Ok(response);
+            }
+            attempt += 1;
+            let wait_s = response
+                .headers
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(Duration::from_secs(wait_s.max(1)).min(RESIGN_WAIT_MAX)).await;
+        }
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         path_and_query: &str,

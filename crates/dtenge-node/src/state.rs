@@ -974,6 +974,9 @@ impl NodeState {
     ) -> HistoryEntry {
         let me = self.accounts.get(account).map(|a| a.address);
         let mine = |t: &&Token| Some(t.owner) == me;
+        // Never reached: one DA's inputs (or outputs) of a transaction are tokens of
+        // one currency, whose outstanding supply `NodeState::admit` keeps within u64
+        // (`SupplyOverflow`); `tests/supply.rs` checks the lines at the edge.
         let sum =
             |ts: &mut dyn Iterator<Item = &Token>| Amount::checked_sum(ts.map(|t| t.amount)).unwrap_or(Amount::MAX);
         let in_mine = sum(&mut inputs.iter().filter(mine));

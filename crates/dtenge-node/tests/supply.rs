@@ -216,6 +216,9 @@ proptest! {
                             if commit {
                                 issuer.commit(&tx);
                                 model += u128::from(tiyn);
+                                let line = issuer.state.history(&issuer.account, 1);
+                                let amounts = line.first().map(|l| (l.incoming, l.outgoing));
+                                prop_assert_eq!(amounts, Some((Amount::from_tiyn(tiyn), Amount::ZERO)), "history is exact at the edge");
                             } else {
                                 issuer.abort(&tx);
                             }
@@ -233,6 +236,9 @@ proptest! {
                                 prop_assert!(fits, "a day's total past the representable range was admitted");
                                 model -= u128::from(amount);
                                 redeemed_today += u128::from(amount);
+                                let line = issuer.state.history(&issuer.account, 1);
+                                let amounts = line.first().map(|l| (l.incoming, l.outgoing));
+                                prop_assert_eq!(amounts, Some((Amount::ZERO, Amount::from_tiyn(amount))), "history is exact at the edge");
                             }
                             Err(NodeError::DailyTotalOverflow { .. }) => prop_assert!(!fits),
                             Err(other) => prop_assert!(false, "unexpected refusal: {other}"),

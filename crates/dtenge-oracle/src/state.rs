@@ -43,7 +43,15 @@ pub struct OracleState {
     pub(crate) broken_abandonments: Vec<(TxId, ParticipantId)>,
 }
 
-/// `a + b`; saturates where a validated record cannot overflow.
+/// `a + b` where admission proved the sum fits before the record was
+/// journaled: an occurrence only if `occurred + amount` fits
+/// (`registry.rs`, `OracleError::Overflow { what: "occurrences" }`), a
+/// contract reservation only if `used + amount` stays within the contract's
+/// maximum (`attest.rs`, `LimitExceeded`), and a confirmation only moves a
+/// reserved amount into `confirmed` (their sum stays `used`). Applying a
+/// journaled record cannot fail, so the unreachable overflow keeps the
+/// maximum instead of panicking; `tests/properties.rs` drives contracts at
+/// the u64 edge.
 fn add(a: Amount, b: Amount) -> Amount {
     a.checked_add(b).unwrap_or(Amount::MAX)
 }

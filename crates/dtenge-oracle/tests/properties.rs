@@ -25,16 +25,26 @@ enum Op {
     Amend { contract: usize, max_transfer: u64, max_cashout: u64 },
 }
 
+/// Small amounts, and amounts at the u64 edge (with maxima amended there):
+/// usage is admitted only while it fits, so no total saturates.
+fn amount() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => 1..700u64, 1 => (u64::MAX - 700)..=u64::MAX, 1 => (u64::MAX / 2 - 350)..(u64::MAX / 2 + 350)]
+}
+
+fn maximum(small: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![3 => 0..small, 1 => (u64::MAX - 1_000)..=u64::MAX]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..2usize, any::<bool>(), 1..700u64)
+        4 => (0..2usize, any::<bool>(), amount())
             .prop_map(|(contract, cash_out, tiyn)| Op::PayContract { contract, cash_out, tiyn }),
         3 => (0..3usize).prop_map(|invoice| Op::PayInvoice { invoice }),
         3 => any::<usize>().prop_map(|pick| Op::Confirm { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Release { pick }),
         1 => (0..3 * HOUR_MS, any::<bool>()).prop_map(|(ms, committed)| Op::Expire { ms, committed }),
         1 => any::<usize>().prop_map(|pick| Op::Reattest { pick }),
-        1 => (0..2usize, 0..2_000u64, 0..600u64)
+        1 => (0..2usize, maximum(2_000), maximum(600))
             .prop_map(|(contract, max_transfer, max_cashout)| Op::Amend { contract, max_transfer, max_cashout }),
     ]
 }

@@ -519,7 +519,7 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
         })
     };
     let api_service = dtenge_api::Api::open(Arc::clone(&platform), dtenge_api::ApiOptions::default(), true)
-        .context("cannot open the API's idempotency journal")?;
+        .context("cannot open the API's records (DATA/api)")?;
     let api = api_service.router();
     let (ui, created_staff) =
         dtenge_ui::open_for_serve(&platform, api.clone()).context("cannot open the web interface")?;

@@ -16,7 +16,7 @@ use dtenge_api_types::{
     ConversionKindDto, ConversionRequestBody, ConversionView, DayVolume, Decision, ListQuery, Page, SupplyView,
 };
 
-use crate::dto::{astana, page, positive_amount, status_view};
+use crate::dto::{add_tiyn, astana, page, positive_amount, status_view, total_overflow};
 use crate::error::ApiError;
 use crate::state::{ApiPath, ApiQuery, Authenticated, Shared, Signed};
 
@@ -140,14 +140,17 @@ async fn supply(State(state): State<Shared>, _caller: Authenticated) -> Result<J
     let mut supply_tiyn: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_node_tiyn = BTreeMap::new();
     for (id, node) in &state.platform.nodes {
-        let mut node_total = 0u64;
-        node.read(|s| {
+        let node_total = node.read(|s| {
+            let mut node_total = 0u64;
             for (_, stored) in s.vault.iter() {
-                let entry = supply_tiyn.entry(stored.token.currency.to_string()).or_default();
-                *entry = entry.saturating_add(stored.token.amount.tiyn());
-                node_total = node_total.saturating_add(stored.token.amount.tiyn());
+                let tiyn = stored.token.amount.tiyn();
+                let currency = stored.token.currency.to_string();
+                let entry = supply_tiyn.entry(currency.clone()).or_default();
+                *entry = add_tiyn(*entry, tiyn, &format!("the supply of {currency}"))?;
+                node_total = add_tiyn(node_total, tiyn, &format!("the holdings of {id}"))?;
             }
-        });
+            Ok::<_, ApiError>(node_total)
+        })?;
         by_node_tiyn.insert(id.to_string(), node_total);
     }
     let (committed, unspent, _) = state.platform.notary.stats();
@@ -162,18 +165,29 @@ async fn volumes(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<DayVolume>>, ApiError> {
     let mut days: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut overflow = None;
     for node in state.platform.nodes.values() {
         node.for_each_outgoing(|_, o| {
             if o.status == dtenge_node::state::Status::Success && q.in_period(o.tx.body.window.not_before.millis()) {
                 let at = o.tx.body.window.not_before;
-                let moved = Amount::checked_sum(o.inputs.iter().map(|t| t.amount)).unwrap_or(Amount::ZERO);
                 let day = astana(Timestamp(at.millis())).chars().take(10).collect::<String>();
+                let what = format!("the volume of {day}");
+                let moved = Amount::checked_sum(o.inputs.iter().map(|t| t.amount)).map(Amount::tiyn);
                 let entry = days.entry(day).or_default();
-                entry.0 = entry.0.saturating_add(1);
-                entry.1 = entry.1.saturating_add(moved.tiyn());
+                entry.0 = entry.0.saturating_add(1); // a count of transactions, not money
+                match moved.ok_or_else(|| total_overflow(&what)).and_then(|m| add_tiyn(entry.1, m, &what)) {
+                    Ok(total) => entry.1 = total,
+                    Err(e) => {
+                        overflow = Some(e);
+                        return false;
+                    }
+                }
             }
             true
         });
+        if let Some(e) = overflow.take() {
+            return Err(e);
+        }
     }
     Ok(Json(
         days.into_iter()

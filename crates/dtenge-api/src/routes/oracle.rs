@@ -31,7 +31,7 @@ use dtenge_api_types::{
     RegistryDto,
 };
 
-use crate::dto::{address, astana, page, positive_amount};
+use crate::dto::{address, astana, page, positive_amount, total_overflow};
 use crate::error::ApiError;
 use crate::routes::programmable::{future_ms, text_id};
 use crate::state::{ApiPath, ApiQuery, AppState, Authenticated, Shared, Signed};
@@ -73,15 +73,22 @@ fn status_name(s: EventStatus) -> &'static str {
 }
 
 /// An event on the wire.
-pub fn event_view(e: &EventState) -> EventView {
+pub fn event_view(e: &EventState) -> Result<EventView, ApiError> {
     let s = &e.spec;
     let (kind, target) = match s.kind {
         EventKind::Single => (EventKindDto::Single, None),
         EventKind::Recurring => (EventKindDto::Recurring, None),
         EventKind::Campaign { target } => (EventKindDto::Campaign, Some(target.tiyn())),
     };
-    let pending_holds = Amount::checked_sum(e.pending_holds.values().map(|h| h.amount)).unwrap_or(Amount::MAX);
-    EventView {
+    let id = &s.id;
+    let sum = |amounts: &mut dyn Iterator<Item = Amount>, what: &str| {
+        Amount::checked_sum(amounts).ok_or_else(|| total_overflow(&format!("{what} of event {id}")))
+    };
+    let pending_holds = sum(&mut e.pending_holds.values().map(|h| h.amount), "the holds being made")?;
+    let held = sum(&mut e.holds.values().map(|h| h.amount), "the funds held")?;
+    let released = sum(&mut e.releases.values().map(|h| h.amount), "the funds released")?;
+    let pending_releases = sum(&mut e.pending_releases.values().map(|h| h.amount), "the releases being made")?;
+    Ok(EventView {
         id: s.id.to_string(),
         kind,
         target_tiyn: target,
@@ -95,12 +102,12 @@ pub fn event_view(e: &EventState) -> EventView {
         provider: e.provider.to_string(),
         status: status_name(e.status).into(),
         occurred_tiyn: e.occurred.tiyn(),
-        held_tiyn: e.held_total().tiyn(),
-        released_tiyn: e.released_total().tiyn(),
+        held_tiyn: held.tiyn(),
+        released_tiyn: released.tiyn(),
         releasable_tiyn: e.releasable().tiyn(),
         pending_holds_tiyn: pending_holds.tiyn(),
-        pending_releases_tiyn: e.release_reserved_total().tiyn(),
-    }
+        pending_releases_tiyn: pending_releases.tiyn(),
+    })
 }
 
 /// A contract on the wire.
@@ -119,6 +126,7 @@ pub fn contract_view(c: &ContractState) -> ContractView {
         provider: c.provider.to_string(),
         transferred_tiyn: c.transferred.confirmed.tiyn(),
         transfer_reserved_tiyn: c.transferred.reserved.tiyn(),
+        // What is left is never below zero: an amendment may lower the maximum under what was used.
         transfer_remaining_tiyn: k.max_transfer.saturating_sub(c.transferred.used()).tiyn(),
         cashed_out_tiyn: c.cashed_out.confirmed.tiyn(),
         cashout_reserved_tiyn: c.cashed_out.reserved.tiyn(),
@@ -127,15 +135,16 @@ pub fn contract_view(c: &ContractState) -> ContractView {
 }
 
 /// An e-invoice on the wire.
-pub fn invoice_view(s: &InvoiceState) -> InvoiceView {
+pub fn invoice_view(s: &InvoiceState) -> Result<InvoiceView, ApiError> {
     let i = &s.invoice;
-    let total = i.net.checked_add(i.vat).unwrap_or(Amount::MAX);
+    // The oracle refuses to register an invoice whose total does not fit (`OracleError::Overflow`).
+    let total = i.net.checked_add(i.vat).ok_or_else(|| total_overflow(&format!("the total of e-invoice {}", i.id)))?;
     let state = match (&s.paid_by, &s.reserved_by) {
         (Some(_), _) => "paid",
         (None, Some(_)) => "being_paid",
         (None, None) => "unpaid",
     };
-    InvoiceView {
+    Ok(InvoiceView {
         id: i.id.to_string(),
         seller: i.seller.to_string(),
         buyer: i.buyer.to_string(),
@@ -148,7 +157,7 @@ pub fn invoice_view(s: &InvoiceState) -> InvoiceView {
         paid: s.paid_by.is_some(),
         paid_by: s.paid_by.map(|t| t.to_string()),
         reserved_by: s.reserved_by.map(|t| t.to_string()),
-    }
+    })
 }
 
 /// An exchange rate on the wire.
@@ -322,7 +331,7 @@ async fn register_event(
         let spec = event_spec(&body, now)?;
         let id = spec.id.clone();
         ask(&state, &caller, OracleRequest::RegisterEvent(spec)).await?;
-        created(&event_view(&fetch_event(&state, &caller, &id).await?))
+        created(&event_view(&fetch_event(&state, &caller, &id).await?)?)
     }
     .await?;
     Ok((status, Json(json)))
@@ -339,10 +348,10 @@ async fn list_events(
     let OracleAnswer::Events(events) = ask(&state, &caller, OracleRequest::ListEvents).await? else {
         return Err(unavailable("the oracle answered something else"));
     };
-    let mut items: Vec<EventView> = events
-        .iter()
-        .filter(|e| sees_event(&caller, e))
-        .map(event_view)
+    let views: Vec<EventView> =
+        events.iter().filter(|e| sees_event(&caller, e)).map(event_view).collect::<Result<_, _>>()?;
+    let mut items: Vec<EventView> = views
+        .into_iter()
         .filter(|v| {
             q.in_period(v.valid_until_ms)
                 && q.status.as_deref().is_none_or(|s| s == v.status)
@@ -368,7 +377,7 @@ async fn get_event(
     if !sees_event(&caller, &e) {
         return Err(ApiError::forbidden(format!("event {id} concerns neither {} nor its node", caller.id)));
     }
-    Ok(Json(event_view(&e)))
+    Ok(Json(event_view(&e)?))
 }
 
 #[utoipa::path(post, path = "/api/v1/oracle/events/{id}/occurrences", tag = "oracle", request_body(content = OccurrenceRequest, description = "May be omitted"),
@@ -387,7 +396,7 @@ async fn report_occurrence(
         let amount = body.amount_tiyn.map(|a| positive_amount(a, "amount_tiyn")).transpose()?;
         let event = own_event(&state, &caller, &id).await?;
         ask(&state, &caller, OracleRequest::ReportOccurrence { event: event.clone(), amount }).await?;
-        let view = event_view(&fetch_event(&state, &caller, &event).await?);
+        let view = event_view(&fetch_event(&state, &caller, &event).await?)?;
         Ok::<_, ApiError>((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
     }
     .await?;
@@ -407,7 +416,7 @@ async fn cancel_event(
     let (status, json) = async {
         let event = own_event(&state, &caller, &id).await?;
         ask(&state, &caller, OracleRequest::CancelEvent { event: event.clone() }).await?;
-        let view = event_view(&fetch_event(&state, &caller, &event).await?);
+        let view = event_view(&fetch_event(&state, &caller, &event).await?)?;
         Ok::<_, ApiError>((StatusCode::OK, serde_json::to_value(view).unwrap_or_default()))
     }
     .await?;
@@ -580,7 +589,7 @@ async fn register_invoice(
         };
         let id = invoice.id.clone();
         ask(&state, &caller, OracleRequest::RegisterInvoice(invoice)).await?;
-        created(&invoice_view(&fetch_invoice(&state, &caller, &id).await?))
+        created(&invoice_view(&fetch_invoice(&state, &caller, &id).await?)?)
     }
     .await?;
     Ok((status, Json(json)))
@@ -599,7 +608,7 @@ async fn get_invoice(
     if !caller.role.is_node() && i.provider != caller.id {
         return Err(ApiError::forbidden(format!("e-invoice {id} was registered by {}", i.provider)));
     }
-    Ok(Json(invoice_view(&i)))
+    Ok(Json(invoice_view(&i)?))
 }
 
 // ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ use dtenge_api_types::{
     VatPaymentRequest,
 };
 
-use crate::dto::{address, astana, positive_amount};
+use crate::dto::{add_tiyn, address, astana, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
 use crate::routes::payments::{memo, outcome_view};
@@ -202,14 +202,15 @@ async fn account_holds(
                 tokens: 0,
             });
             let tiyn = stored.token.amount.tiyn();
-            entry.amount_tiyn = entry.amount_tiyn.saturating_add(tiyn);
+            let what = format!("the funds held for event {}", h.event);
+            entry.amount_tiyn = add_tiyn(entry.amount_tiyn, tiyn, &what)?;
             if stored.reserved_by.is_some() {
-                entry.in_flight_tiyn = entry.in_flight_tiyn.saturating_add(tiyn);
+                entry.in_flight_tiyn = add_tiyn(entry.in_flight_tiyn, tiyn, &what)?;
             }
-            entry.tokens = entry.tokens.saturating_add(1);
+            entry.tokens = entry.tokens.saturating_add(1); // a count, not money
         }
-        groups
-    });
+        Ok::<_, ApiError>(groups)
+    })?;
     Ok(Json(
         groups
             .into_values()

@@ -421,14 +421,20 @@ async fn marked_funds(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<MarkedReportView>>, ApiError> {
     let reports = gather(&state, &caller, &q).await?;
+    let moved_of = |m: &dtenge_node::service::MarkedReport| {
+        Amount::checked_sum(m.moves.iter().map(|v| v.amount))
+            .map(Amount::tiyn)
+            .ok_or_else(|| crate::dto::total_overflow(&format!("what moved under marking {}", m.marking)))
+    };
     Ok(Json(
         reports
             .iter()
             .flat_map(|r| r.marked.iter())
-            .map(|m| MarkedReportView {
+            .map(|m| {
+                Ok(MarkedReportView {
                 marking: m.marking.clone(),
                 initiator_node: m.initiator_node.to_string(),
-                moved_tiyn: m.moves.iter().map(|v| v.amount.tiyn()).fold(0u64, u64::saturating_add),
+                moved_tiyn: moved_of(m)?,
                 moves: m
                     .moves
                     .iter()
@@ -439,7 +445,8 @@ async fn marked_funds(
                         to_banks: v.to_banks.iter().map(|b| b.to_string()).collect(),
                     })
                     .collect(),
+                })
             })
-            .collect(),
+            .collect::<Result<Vec<_>, ApiError>>()?,
     ))
 }
