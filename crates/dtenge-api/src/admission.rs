@@ -276,11 +276,8 @@ fn recovered(
     match resume(operation) {
         Resume::Transaction => {
             let node = state.node_of(caller)?;
-            let known = bound
-                .iter()
-                .rev()
-                .filter_map(Bound::tx)
-                .find_map(|tx| node.read(|s| s.outgoing(&tx)).map(|o| (tx, o)));
+            let known =
+                bound.iter().rev().filter_map(Bound::tx).find_map(|tx| node.read(|s| s.outgoing(&tx)).map(|o| (tx, o)));
             let Some((tx, outgoing)) = known else { return Ok(Recovery::RunAgain) };
             let notary_seq = outgoing
                 .receipt
@@ -305,7 +302,8 @@ fn recovered(
         Resume::Repeat | Resume::Unkeyed => Ok(Recovery::RunAgain),
         Resume::Interrupted { check } => {
             let refusal = interrupted(operation, key, check);
-            let body = ErrorBody { error: ErrorDetail { code: refusal.code.clone(), message: refusal.message.clone() } };
+            let body =
+                ErrorBody { error: ErrorDetail { code: refusal.code.clone(), message: refusal.message.clone() } };
             Ok(Recovery::Answer(refusal.status.as_u16(), serde_json::to_vec(&body).unwrap_or_default()))
         }
     }
@@ -328,7 +326,9 @@ pub fn interrupted(operation: Operation, key: &str, check: &str) -> ApiError {
 /// How a retry after a crash is answered, per POST endpoint, as Markdown
 /// (the retry table of `docs/security.md`, generated from [`resume`]).
 pub fn retry_table() -> String {
-    let mut out = String::from("| endpoint (operation) | a retry with the same key after a crash is answered with |\n|---|---|\n");
+    let mut out = String::from(
+        "| endpoint (operation) | a retry with the same key after a crash is answered with |\n|---|---|\n",
+    );
     for (method, path, op) in crate::access::ROUTES.iter().filter(|(m, _, _)| *m == "POST") {
         let answer = match resume(*op) {
             Resume::Transaction => {

@@ -138,7 +138,9 @@ pub enum HorizonError {
         source: std::io::Error,
     },
     /// The file does not hold a number of seconds.
-    #[error("replay horizon {path} holds {text:?}, not a number of seconds; restore it from a backup, or write a second after the last request the server accepted")]
+    #[error(
+        "replay horizon {path} holds {text:?}, not a number of seconds; restore it from a backup, or write a second after the last request the server accepted"
+    )]
     Malformed {
         /// The file.
         path: String,

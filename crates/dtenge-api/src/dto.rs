@@ -163,7 +163,10 @@ pub fn add_tiyn(total: u64, add: u64, what: &str) -> Result<u64, ApiError> {
 pub fn total_overflow(what: &str) -> ApiError {
     ApiError::unprocessable(
         "total_overflow",
-        format!("{what} is more than {} tiyn, the largest figure the API gives; ask for a narrower period or scope", u64::MAX),
+        format!(
+            "{what} is more than {} tiyn, the largest figure the API gives; ask for a narrower period or scope",
+            u64::MAX
+        ),
     )
 }
 

@@ -136,10 +136,9 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     assert!(requests.len() >= 30, "every POST route: {}", requests.len());
 
     // Before the crash: each admitted, and one transfer committed by the node but never answered.
-    let paid_body = serde_json::to_vec(
-        &json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 2_300}]}),
-    )
-    .unwrap();
+    let paid_body =
+        serde_json::to_vec(&json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 2_300}]}))
+            .unwrap();
     let paid_tx = {
         let store = Arc::new(Idempotency::open(&records, false, clock.now().millis()).unwrap());
         for (method, path, op, who, body) in &requests {
@@ -171,9 +170,11 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     // The committed transfer: its outcome, paid once, however often it is asked.
     for _ in 0..2 {
         let now_s = clock.now().millis() / 1_000;
-        let answer =
-            send(&router, signed(&platform, "STB1", "/api/v1/transfers", &paid_body, Some("crash-paid"), now_s, &next_nonce()))
-                .await;
+        let answer = send(
+            &router,
+            signed(&platform, "STB1", "/api/v1/transfers", &paid_body, Some("crash-paid"), now_s, &next_nonce()),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
         assert_eq!(answer.json["tx"], paid_tx.to_string());
         assert_eq!(answer.json["status"]["status"], "success");
@@ -214,9 +215,11 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     clock.advance(5_000);
     let router = open_api(&platform).router();
     let now_s = clock.now().millis() / 1_000;
-    let answer =
-        send(&router, signed(&platform, "STB1", "/api/v1/transfers", &paid_body, Some("crash-paid"), now_s, &next_nonce()))
-            .await;
+    let answer = send(
+        &router,
+        signed(&platform, "STB1", "/api/v1/transfers", &paid_body, Some("crash-paid"), now_s, &next_nonce()),
+    )
+    .await;
     assert_eq!(answer.json["tx"], paid_tx.to_string());
     let conversion = requests.iter().find(|r| r.2 == Operation::RequestConversion).unwrap();
     let answer = send(
@@ -240,7 +243,8 @@ async fn nothing_accepted_before_a_restart_is_accepted_after_it() {
     let (farmer2, farmer2_address) = demo(&platform, "STB2", HolderKind::Individual, 7);
     let start1 = standard(&platform, "STB1", &farmer1);
     let body =
-        serde_json::to_vec(&json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 500}]})).unwrap();
+        serde_json::to_vec(&json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 500}]}))
+            .unwrap();
     let now_s = || clock.now().millis() / 1_000;
 
     // Accepted before the crash: one signed now, one dated as far ahead as the server allows.
@@ -273,7 +277,8 @@ async fn nothing_accepted_before_a_restart_is_accepted_after_it() {
     // Signed again once the horizon has passed: accepted.
     clock.advance((MAX_FUTURE_S + 5) * 1_000);
     let router = open_api(&platform).router();
-    let answer = send(&router, signed(&platform, "STB1", "/api/v1/transfers", &body, None, now_s(), "fresh-0001")).await;
+    let answer =
+        send(&router, signed(&platform, "STB1", "/api/v1/transfers", &body, None, now_s(), "fresh-0001")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     assert_eq!(standard(&platform, "STB1", &farmer1), start1 - 1_500);
 }

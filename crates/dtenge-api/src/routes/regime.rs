@@ -432,19 +432,19 @@ async fn marked_funds(
             .flat_map(|r| r.marked.iter())
             .map(|m| {
                 Ok(MarkedReportView {
-                marking: m.marking.clone(),
-                initiator_node: m.initiator_node.to_string(),
-                moved_tiyn: moved_of(m)?,
-                moves: m
-                    .moves
-                    .iter()
-                    .map(|v| MarkedMoveView {
-                        tx: v.tx.to_string(),
-                        level: v.level,
-                        amount_tiyn: v.amount.tiyn(),
-                        to_banks: v.to_banks.iter().map(|b| b.to_string()).collect(),
-                    })
-                    .collect(),
+                    marking: m.marking.clone(),
+                    initiator_node: m.initiator_node.to_string(),
+                    moved_tiyn: moved_of(m)?,
+                    moves: m
+                        .moves
+                        .iter()
+                        .map(|v| MarkedMoveView {
+                            tx: v.tx.to_string(),
+                            level: v.level,
+                            amount_tiyn: v.amount.tiyn(),
+                            to_banks: v.to_banks.iter().map(|b| b.to_string()).collect(),
+                        })
+                        .collect(),
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?,
