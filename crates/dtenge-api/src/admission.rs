@@ -94,11 +94,11 @@ pub fn resume(operation: Operation) -> Resume {
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),
         O::RegisterProvider => {
-            interrupted("nothing to read it back: POST it again with a new key (it replaces the provider's entry)")
+            interrupted("no GET shows it; sending it again with a new key is safe (it replaces the provider's entry)")
         }
         O::RegisterEvent | O::ReportOccurrence | O::CancelEvent => interrupted("GET /api/v1/oracle/events/{id}"),
         O::RegisterParameter => {
-            interrupted("nothing to read it back: POST it again with a new key (an id already registered is refused)")
+            interrupted("no GET shows it; send it again with a new key (an id already registered is refused)")
         }
         O::RegisterContract | O::AmendContract => interrupted("GET /api/v1/oracle/contracts/{parameter}/{number}"),
         O::RegisterInvoice => interrupted("GET /api/v1/oracle/invoices/{id}"),
@@ -317,7 +317,7 @@ pub fn interrupted(operation: Operation, key: &str, check: &str) -> ApiError {
         "interrupted",
         format!(
             "the request with Idempotency-Key {key} ({}) was interrupted by a server restart before its answer was recorded; \
-             it may or may not have taken effect and is not run again with this key: see {check}, and send it with a new key only if it did not",
+             it may or may not have taken effect and is not run again with this key; to find out: {check}; send it with a new key only if it did not take effect",
             operation.name()
         ),
     )
@@ -336,7 +336,7 @@ pub fn retry_table() -> String {
             }
             Resume::Account => "the DA bound to the key; nothing bound: run again".to_string(),
             Resume::Repeat => "run again (nothing durable: a proposal held in memory)".to_string(),
-            Resume::Interrupted { check } => format!("409 `interrupted`, for good; the outcome: {check}"),
+            Resume::Interrupted { check } => format!("409 `interrupted`, for good; to find out: {check}"),
             Resume::Unkeyed => "— (a server bug: a POST without a decision)".to_string(),
         };
         out.push_str(&format!("| `{method} {path}` ({}) | {answer} |\n", op.name()));
