@@ -116,7 +116,7 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     let start1 = standard(&platform, "STB1", &farmer1);
     let start2 = standard(&platform, "STB2", &farmer2);
     let conversions = |p: &Platform| p.nodes.values().map(|n| n.read(|s| s.conversions.len())).sum::<usize>();
-    let conversions_before = conversions(&platform);
+    let conversions_before = conversions(platform.as_ref());
 
     // The requests, one per POST route; bodies that would succeed where it matters
     // (a transfer, a conversion request), `{}` elsewhere (the decision comes first).
@@ -206,7 +206,7 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     // The transfer admitted before the crash ran once after it; the conversion request never ran.
     assert_eq!(standard(&platform, "STB1", &farmer1), start1 - 2_300 - 1_700);
     assert_eq!(standard(&platform, "STB2", &farmer2), start2 + 2_300 + 1_700);
-    assert_eq!(conversions(&platform), conversions_before);
+    assert_eq!(conversions(platform.as_ref()), conversions_before);
 
     // Once more after a second restart: every answer stays as it was.
     api.close().unwrap();
@@ -229,7 +229,7 @@ async fn every_post_cut_off_by_a_crash_is_answered_by_its_operation_and_never_pa
     .await;
     assert_eq!(answer.code(), "interrupted");
     assert_eq!(standard(&platform, "STB1", &farmer1), start1 - 2_300 - 1_700);
-    assert_eq!(conversions(&platform), conversions_before);
+    assert_eq!(conversions(platform.as_ref()), conversions_before);
 }
 
 /// Requests captured before a restart cannot be replayed after it — not
@@ -240,7 +240,7 @@ async fn nothing_accepted_before_a_restart_is_accepted_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let (platform, clock) = platform(dir.path()).await;
     let (farmer1, _) = demo(&platform, "STB1", HolderKind::Individual, 5);
-    let (farmer2, farmer2_address) = demo(&platform, "STB2", HolderKind::Individual, 7);
+    let (_, farmer2_address) = demo(&platform, "STB2", HolderKind::Individual, 7);
     let start1 = standard(&platform, "STB1", &farmer1);
     let body =
         serde_json::to_vec(&json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 500}]}))
