@@ -177,6 +177,17 @@ impl ReplayGuard {
         };
         let start_s = now.millis() / 1_000;
         let not_before_s = previous.map_or(start_s, |h| start_s.max(h.saturating_add(1)));
+        // A horizon is never set further ahead of the clock than a signature may be dated; if it
+        // is, the clock went back, and every request is refused until it passes the horizon again.
+        if not_before_s > start_s.saturating_add(MAX_FUTURE_S + HORIZON_AHEAD_S + 1) {
+            tracing::warn!(
+                horizon_s = not_before_s,
+                now_s = start_s,
+                "the replay horizon in {} is {} s ahead of the clock: signed requests are refused until then (did the clock go back?)",
+                path.display(),
+                not_before_s - start_s
+            );
+        }
         let mut guard = ReplayGuard::new(capacity, now);
         guard.not_before_s = not_before_s;
         guard.horizon = Some(Horizon { path, at_s: Mutex::new(previous.unwrap_or(0)) });
