@@ -888,8 +888,8 @@ async fn refused_signatures_are_401_name_the_problem_and_change_nothing() {
     let headers = signed("STB1", &key, "GET", "/api/v1/accounts", b"", START / 1_000 - 1, &api.nonce());
     api.send(build("GET", "/api/v1/accounts", headers).body(Body::empty()).unwrap()).await.expect_error(
         StatusCode::UNAUTHORIZED,
-        "stale_signature",
-        "(re)started",
+        "signed_before_restart",
+        "after its restart",
     );
     // Too old, too far ahead; just inside both bounds passes (a minute after the start, so
     // that the oldest fresh signature is not older than the server).
