@@ -25,6 +25,7 @@ pub mod refusal;
 pub mod regime;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod vault;
 pub mod witness;
 

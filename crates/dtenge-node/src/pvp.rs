@@ -23,22 +23,9 @@ use dtenge_types::{
 use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::guard::{Clearance, Outflow};
+pub use crate::service::PvpContribution;
 use crate::service::{NodeAnswer, NodeRequest, NodeService, TxOutcome};
 use crate::state::NodeRecord;
-
-/// B's contribution to a PvP, returned to A's node.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct PvpContribution {
-    /// The complete body (A's part, then B's inputs and outputs).
-    pub body: TxBody,
-    /// B's inputs.
-    pub inputs: Vec<Token>,
-    /// B's signature over the body's id.
-    pub signature: TxSignature,
-    /// B's node's consent that A submits the transaction spending B's tokens
-    /// (the notary accepts an input only from its host or with its consent).
-    pub consent: dtenge_notary::HostConsent,
-}
 
 /// `floor(amount × numerator / denominator)`.
 fn convert(amount: Amount, numerator: u64, denominator: u64) -> Option<Amount> {

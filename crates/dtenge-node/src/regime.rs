@@ -13,12 +13,14 @@
 //!
 //! Everything here is journaled by the node as [`crate::state::NodeRecord`]s.
 
+use std::collections::BTreeMap;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::PublicKey;
 use dtenge_types::{Address, Amount, OrderAct, OrderRef, ParticipantId, SignedOrder, Timestamp, TxId};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::AccountId;
+use crate::accounts::{AccountId, HolderKind};
 
 /// Identification level of an individual's DA.
 #[derive(
@@ -207,4 +209,83 @@ pub fn rekey_proof_message(account: &AccountId, old: &Address, new: &Address) ->
 /// The Astana (UTC+5) calendar day of an instant, as days since the epoch.
 pub fn astana_day(at: Timestamp) -> u64 {
     at.millis().saturating_add(5 * 3_600_000) / Timestamp::DAY_MS
+}
+
+/// One day's totals at one bank (no holder details).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DayAggregate {
+    /// Astana calendar day, as days since the epoch.
+    pub day: u64,
+    /// Payments that left this bank's DAs.
+    pub payments_out: u64,
+    /// Their total.
+    pub amount_out: Amount,
+    /// Payments that reached this bank's DAs.
+    pub payments_in: u64,
+    /// Their total.
+    pub amount_in: Amount,
+}
+
+/// A payment at or above NBK's reporting threshold: no names, no IINs.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct LargePayment {
+    /// The transaction.
+    pub tx: TxId,
+    /// The payer's bank.
+    pub bank: ParticipantId,
+    /// When.
+    pub at: Timestamp,
+    /// Amount that left the payer's DA.
+    pub amount: Amount,
+    /// The command (transfer, contract_payment, collect, …).
+    pub kind: String,
+    /// The payer's holder kind.
+    pub payer_kind: HolderKind,
+}
+
+/// One step of marked funds, as the marking initiator's node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct MarkedMove {
+    /// The transaction.
+    pub tx: TxId,
+    /// The marking level of the receiving tokens (0 = marking recipient), if address-marked.
+    pub level: Option<u8>,
+    /// Marked amount that moved on.
+    pub amount: Amount,
+    /// Amount that left the marking (paid out as standard money).
+    pub unmarked: Amount,
+    /// Banks of the receivers.
+    pub to_banks: Vec<ParticipantId>,
+}
+
+/// Traceability of one marking (by address reference or parameter).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct MarkedReport {
+    /// `address:<reference>` or `parameter:<id>`.
+    pub marking: String,
+    /// The initiator's node.
+    pub initiator_node: ParticipantId,
+    /// Every move seen.
+    pub moves: Vec<MarkedMove>,
+}
+
+/// What a bank reports to NBK.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BankReport {
+    /// The bank.
+    pub bank: ParticipantId,
+    /// DAs open / closed.
+    pub accounts_open: u64,
+    /// Closed DAs.
+    pub accounts_closed: u64,
+    /// Individuals' DAs per tier.
+    pub tiers: BTreeMap<String, u64>,
+    /// Freezes and arrests in force.
+    pub active_orders: u64,
+    /// Per day.
+    pub days: Vec<DayAggregate>,
+    /// Payments at or above the threshold.
+    pub large_payments: Vec<LargePayment>,
+    /// Marked funds this node initiated (traceability copies).
+    pub marked: Vec<MarkedReport>,
 }

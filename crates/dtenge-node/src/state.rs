@@ -23,6 +23,7 @@ use dtenge_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
+pub use crate::status::Status;
 use crate::accounts::{Account, AccountId, KycState};
 use crate::archive::{self, Archive, Seq, Table};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
@@ -62,23 +63,6 @@ impl NodeState {
     pub fn decode_snapshot(stored: &[u8]) -> Result<NodeState, FormatError> {
         SNAPSHOT.decode(stored, STORED_BYTES_MAX)
     }
-}
-
-/// Status of a request or transaction as users see it (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Status {
-    /// Received and recorded.
-    RequestAccepted,
-    /// Waiting for NBK approval, a checker, or the notary.
-    UnderReview,
-    /// Done.
-    Success,
-    /// Refused, with the reason.
-    Rejected {
-        /// Why.
-        reason: String,
-    },
 }
 
 /// One line of a DA's history.

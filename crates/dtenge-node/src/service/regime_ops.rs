@@ -12,7 +12,8 @@ use dtenge_types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, Plan, TxOutcome, standard_dt};
+use super::plan::Plan;
+use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
@@ -22,85 +23,6 @@ use crate::regime::{
     astana_day, rekey_proof_message,
 };
 use crate::state::{NodeRecord, Notification, Status};
-
-/// One day's totals at one bank (no holder details).
-#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, Serialize, Deserialize)]
-pub struct DayAggregate {
-    /// Astana calendar day, as days since the epoch.
-    pub day: u64,
-    /// Payments that left this bank's DAs.
-    pub payments_out: u64,
-    /// Their total.
-    pub amount_out: Amount,
-    /// Payments that reached this bank's DAs.
-    pub payments_in: u64,
-    /// Their total.
-    pub amount_in: Amount,
-}
-
-/// A payment at or above NBK's reporting threshold: no names, no IINs.
-#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, Serialize, Deserialize)]
-pub struct LargePayment {
-    /// The transaction.
-    pub tx: TxId,
-    /// The payer's bank.
-    pub bank: ParticipantId,
-    /// When.
-    pub at: Timestamp,
-    /// Amount that left the payer's DA.
-    pub amount: Amount,
-    /// The command (transfer, contract_payment, collect, …).
-    pub kind: String,
-    /// The payer's holder kind.
-    pub payer_kind: HolderKind,
-}
-
-/// One step of marked funds, as the marking initiator's node sees it.
-#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, Serialize, Deserialize)]
-pub struct MarkedMove {
-    /// The transaction.
-    pub tx: TxId,
-    /// The marking level of the receiving tokens (0 = marking recipient), if address-marked.
-    pub level: Option<u8>,
-    /// Marked amount that moved on.
-    pub amount: Amount,
-    /// Amount that left the marking (paid out as standard money).
-    pub unmarked: Amount,
-    /// Banks of the receivers.
-    pub to_banks: Vec<ParticipantId>,
-}
-
-/// Traceability of one marking (by address reference or parameter).
-#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, Serialize, Deserialize)]
-pub struct MarkedReport {
-    /// `address:<reference>` or `parameter:<id>`.
-    pub marking: String,
-    /// The initiator's node.
-    pub initiator_node: ParticipantId,
-    /// Every move seen.
-    pub moves: Vec<MarkedMove>,
-}
-
-/// What a bank reports to NBK.
-#[derive(Debug, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, Serialize, Deserialize)]
-pub struct BankReport {
-    /// The bank.
-    pub bank: ParticipantId,
-    /// DAs open / closed.
-    pub accounts_open: u64,
-    /// Closed DAs.
-    pub accounts_closed: u64,
-    /// Individuals' DAs per tier.
-    pub tiers: BTreeMap<String, u64>,
-    /// Freezes and arrests in force.
-    pub active_orders: u64,
-    /// Per day.
-    pub days: Vec<DayAggregate>,
-    /// Payments at or above the threshold.
-    pub large_payments: Vec<LargePayment>,
-    /// Marked funds this node initiated (traceability copies).
-    pub marked: Vec<MarkedReport>,
-}
 
 impl NodeService {
     // ------------------------------------------------------------------

@@ -1,0 +1,331 @@
+//! What other nodes send this node: deliveries of committed transactions
+//! (one or a batch, verified together), payee pre-checks, PvP legs,
+//! conversions, NBK's policy and report requests.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
+use dtenge_ledger::Context;
+use dtenge_net::{Bus, Handler, HandlerError, Role};
+use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
+use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
+use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
+use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
+use dtenge_types::{
+    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
+    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
+};
+
+use super::plan::Plan;
+use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
+use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use crate::NodeError;
+use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::archive::Archive;
+use crate::build::{self, Draft, Payee};
+use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
+use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
+use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
+use crate::vault::Balances;
+
+#[async_trait::async_trait]
+impl Handler for NodeService {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        let request: NodeRequest =
+            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a node request: {e}")))?;
+        dtenge_net::authz::admit(&self.participants, from, &request)?;
+        let answer = match request {
+            NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, *tx, inputs, receipt).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                    return Err(HandlerError::Unavailable(e));
+                }
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+            NodeRequest::Convert { kind, amount, bank_address, funding_tx } => {
+                match self.accept_conversion(from, kind, amount, bank_address, funding_tx).await {
+                    Ok(request) => NodeAnswer::Conversion(Box::new(request)),
+                    Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                        return Err(HandlerError::Unavailable(e));
+                    }
+                    Err(e) => NodeAnswer::Refused(e.refusal()),
+                }
+            }
+            NodeRequest::PvpPropose { body, inputs, counterparty, quote, quote_amount } => {
+                match self.cosign_pvp(from, *body, inputs, counterparty, quote, quote_amount).await {
+                    Ok(c) => NodeAnswer::Pvp(Box::new(c)),
+                    Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                        return Err(HandlerError::Unavailable(e));
+                    }
+                    Err(e) => NodeAnswer::Refused(e.refusal()),
+                }
+            }
+            NodeRequest::PvpAbandon { tx } => match self.abandon_cosigned(from, tx) {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+            NodeRequest::CanReceive { address, amount } => match self.accepts_incoming(&address, amount).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                    return Err(HandlerError::Unavailable(e));
+                }
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+            NodeRequest::Policy(policy) => match self.adopt_policy(from, *policy).await {
+                Ok(()) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) => return Err(HandlerError::Unavailable(e)),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+            NodeRequest::Report { from: start, to, threshold } => {
+                if self.participants.get(from).is_some_and(|p| p.role == Role::Nbk) {
+                    match self.bank_report(start, to, threshold) {
+                        Ok(report) => NodeAnswer::Report(Box::new(report)),
+                        Err(e) => NodeAnswer::Refused(e.refusal()),
+                    }
+                } else {
+                    NodeAnswer::Refused(
+                        NodeError::Forbidden(format!("{from} is not NBK: reports go to the regulator only")).refusal(),
+                    )
+                }
+            }
+            NodeRequest::Batch(items) => {
+                if items.len() > MAX_LINK_BATCH {
+                    return Err(HandlerError::BadRequest(format!(
+                        "a batch carries at most {MAX_LINK_BATCH} items, this one {}",
+                        items.len()
+                    )));
+                }
+                NodeAnswer::Batch(self.handle_batch(from, items).await)
+            }
+            NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
+                Ok(request) if request.bank == *from => NodeAnswer::Conversion(Box::new(request)),
+                Ok(_) => {
+                    NodeAnswer::Refused(NodeError::Forbidden(format!("request {id} belongs to another bank")).refusal())
+                }
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+        };
+        Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}
+
+impl NodeService {
+    /// Refuses a transaction that names this node as the host of an
+    /// address the directory gives to another node or to none: a token is
+    /// credited only to the DA the directory names.
+    pub(super) async fn outputs_hosted_here(&self, tx: &Transaction) -> Result<(), NodeError> {
+        for t in tx.body.outputs.iter().filter(|t| t.host == self.config.id) {
+            if !self.hosted_here(&t.owner).await? {
+                return Err(NodeError::NotHostedHere(t.owner.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `address`, which another node means to pay, is a DA of this
+    /// node (as the directory says) that may receive `amount` now.
+    pub(super) async fn accepts_incoming(&self, address: &Address, amount: Amount) -> Result<(), NodeError> {
+        if !self.hosted_here(address).await? {
+            return Err(NodeError::NotHostedHere(address.to_string()));
+        }
+        self.incoming_check(address, amount)
+    }
+
+    /// Accepts a committed transaction from another node.
+    pub async fn receive(
+        &self,
+        from: &ParticipantId,
+        tx: Transaction,
+        inputs: Vec<Token>,
+        receipt: Receipt,
+    ) -> Result<(), NodeError> {
+        let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return self.known_durably().await };
+        self.outputs_hosted_here(&tx).await?;
+        dtenge_ledger::verify(&checked, &Ed25519)?;
+        let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else {
+            return self.known_durably().await;
+        };
+        pending.durable().await.map_err(store)?;
+        self.sweep_local(owners.into_iter()).await;
+        Ok(())
+    }
+
+    pub(super) fn knows(&self, id: &TxId) -> bool {
+        self.state().knows_tx(id)
+    }
+
+    /// Waits until what made a transaction known here is durable, before a
+    /// repeat of its delivery is answered: the first delivery's `Received`
+    /// may still be in the journal's group commit, and a crash would lose
+    /// it after the sender was told the payee has it. A record is applied
+    /// after it is appended, so the sync point taken now covers it.
+    pub(super) async fn known_durably(&self) -> Result<(), NodeError> {
+        self.journal.sync_point().durable().await.map(|_| ()).map_err(store)
+    }
+
+    /// Checks a delivered transaction: the notary's receipt and every rule of
+    /// the kernel. The signatures the kernel gathered are left to the caller
+    /// to verify (one transaction, or many in one batch). `None` if the
+    /// transaction is already known.
+    pub(super) fn check_delivery(
+        &self,
+        tx: &Transaction,
+        inputs: &[Token],
+        receipt: &Receipt,
+    ) -> Result<Option<dtenge_ledger::Checked>, NodeError> {
+        if self.knows(&tx.id()) {
+            return Ok(None);
+        }
+        let claim = TxClaim::of(tx, inputs)?;
+        self.notary.verify(receipt, &claim).map_err(|e| NodeError::BadReceipt(e.to_string()))?;
+        let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
+        Ok(Some(dtenge_ledger::check(tx, inputs, &ctx)?))
+    }
+
+    /// Journals `Received` (and notifications) for a delivered transaction
+    /// that passed [`NodeService::check_delivery`] and signature verification,
+    /// without waiting for durability (the caller waits, once for a whole
+    /// batch). `None` if it became known meanwhile; otherwise the journal's
+    /// pending write and the owners of its outputs (for the reverse waterfall
+    /// once durable).
+    pub(super) fn journal_delivery(
+        &self,
+        from: &ParticipantId,
+        tx: &Transaction,
+        inputs: &[Token],
+        receipt: &Receipt,
+    ) -> Result<Option<(dtenge_store::Pending, Vec<Address>)>, NodeError> {
+        let id = tx.id();
+        if self.knows(&id) {
+            return Ok(None);
+        }
+        let bytes = borsh::to_vec(receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
+        let now = self.clock.now();
+        let mut records = vec![NodeRecord::Received {
+            tx: tx.clone(),
+            inputs: inputs.to_vec(),
+            receipt: bytes,
+            from: from.clone(),
+            at: now,
+        }];
+        {
+            let state = self.state();
+            for t in tx.body.outputs.iter() {
+                if let Some(account) = state.credited_account(t) {
+                    let text = match &t.encumbrance {
+                        Some(Encumbrance::Hold(_)) => continue,
+                        _ => format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
+                    };
+                    records.push(NodeRecord::Notified {
+                        account: account.id.clone(),
+                        notification: Notification { at: now, text, tx: Some(id) },
+                    });
+                }
+                if let Some(Encumbrance::Hold(h)) = &t.encumbrance
+                    && let Some(account) = state.account_of(&h.recipient)
+                {
+                    records.push(NodeRecord::Notified {
+                        account: account.id.clone(),
+                        notification: Notification {
+                            at: now,
+                            text: format!("{} DT held for you until event {} occurs", t.amount, h.event),
+                            tx: Some(id),
+                        },
+                    });
+                }
+            }
+        }
+        let owners = tx.body.outputs.iter().map(|t| t.owner).collect();
+        Ok(self.append(records)?.map(|pending| (pending, owners)))
+    }
+
+    /// Handles a batch of deliveries and pre-checks from `from`, in order.
+    /// Deliveries are journaled one after another and answered once the last
+    /// of them is durable (one group commit for the batch).
+    pub(super) async fn handle_batch(&self, from: &ParticipantId, items: Vec<LinkRequest>) -> Vec<LinkAnswer> {
+        let refuse = |e: NodeError| match e {
+            NodeError::Storage(e) | NodeError::Unavailable(e) => LinkAnswer::Unavailable(e),
+            e => LinkAnswer::Refused(e.refusal()),
+        };
+        // Rules and receipts first, item by item; the transactions'
+        // signatures then verify together in one batch.
+        let mut answers: Vec<Option<LinkAnswer>> = Vec::with_capacity(items.len());
+        // Deliveries of transactions already known: answered only once what
+        // made them known is durable (see `known_durably`).
+        let mut known: Vec<usize> = Vec::new();
+        let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            answers.push(match item {
+                LinkRequest::CanReceive { address, amount } => {
+                    Some(match self.accepts_incoming(address, *amount).await {
+                        Ok(()) => LinkAnswer::Accepted,
+                        Err(e) => refuse(e),
+                    })
+                }
+                LinkRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
+                    Ok(Some(c)) => match self.outputs_hosted_here(tx).await {
+                        Ok(()) => {
+                            checked.push((i, c));
+                            None
+                        }
+                        Err(e) => Some(refuse(e)),
+                    },
+                    Ok(None) => {
+                        known.push(i);
+                        Some(LinkAnswer::Accepted)
+                    }
+                    Err(e) => Some(refuse(e)),
+                },
+            });
+        }
+        let verdicts = dtenge_ledger::verify_each(&checked.iter().map(|(_, c)| c).collect::<Vec<_>>(), &Ed25519);
+        for ((i, _), verdict) in checked.iter().zip(verdicts) {
+            if let (Err(rejection), Some(a)) = (verdict, answers.get_mut(*i)) {
+                *a = Some(refuse(NodeError::Rejected(rejection)));
+            }
+        }
+        let mut written = Vec::new();
+        let mut received: Vec<Address> = Vec::new();
+        let mut last = None;
+        for (i, item) in items.iter().enumerate() {
+            let (Some(slot), LinkRequest::Deliver { tx, inputs, receipt }) = (answers.get_mut(i), item) else {
+                continue;
+            };
+            if slot.is_some() {
+                continue;
+            }
+            *slot = Some(match self.journal_delivery(from, tx, inputs, receipt) {
+                Ok(Some((pending, owners))) => {
+                    last = Some(pending);
+                    written.push(i);
+                    received.extend(owners);
+                    LinkAnswer::Accepted
+                }
+                Ok(None) => {
+                    known.push(i);
+                    LinkAnswer::Accepted
+                }
+                Err(e) => refuse(e),
+            });
+        }
+        let mut answers: Vec<LinkAnswer> =
+            answers.into_iter().map(|a| a.unwrap_or_else(|| LinkAnswer::Unavailable("not handled".into()))).collect();
+        // The sync point, taken after this batch's own writes, covers them
+        // and whatever made the known ones known.
+        let wait = if known.is_empty() { last } else { Some(self.journal.sync_point()) };
+        if let Some(pending) = wait
+            && let Err(e) = pending.durable().await
+        {
+            for i in written.into_iter().chain(known) {
+                if let Some(a) = answers.get_mut(i) {
+                    *a = LinkAnswer::Unavailable(e.to_string());
+                }
+            }
+            return answers;
+        }
+        self.sweep_local(received.into_iter()).await;
+        answers
+    }
+}

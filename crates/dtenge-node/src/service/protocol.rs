@@ -1,0 +1,182 @@
+//! The messages between nodes: requests, batched link requests (deliveries
+//! and payee pre-checks), and answers, refusals typed with stable codes.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_net::Bus;
+use dtenge_notary::Receipt;
+use dtenge_types::{Address, Amount, ParticipantId, Timestamp, Token, Transaction, TxBody, TxId, TxSignature};
+
+use crate::NodeError;
+use crate::regime::BankReport;
+
+/// Messages between nodes.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum NodeRequest {
+    /// A committed transaction for the receiver's DAs, or a traceability copy.
+    Deliver {
+        /// The transaction.
+        tx: Box<Transaction>,
+        /// Its inputs as the sender resolved them.
+        inputs: Vec<Token>,
+        /// The notary's receipt.
+        receipt: Receipt,
+    },
+    /// A bank asks NBK to convert (SPEC §5).
+    Convert {
+        /// Which way.
+        kind: crate::conversion::ConversionKind,
+        /// How much.
+        amount: Amount,
+        /// The bank's DA.
+        bank_address: Address,
+        /// For a redemption: the payment of the DT to NBK.
+        funding_tx: Option<TxId>,
+    },
+    /// A bank asks NBK for one of its requests.
+    ConversionStatus {
+        /// The request.
+        id: String,
+    },
+    /// Another node proposes a PvP to one of this node's DAs.
+    PvpPropose {
+        /// The proposer's part.
+        body: Box<TxBody>,
+        /// The proposer's inputs.
+        inputs: Vec<Token>,
+        /// This node's DA.
+        counterparty: Address,
+        /// What it gives.
+        quote: dtenge_types::Currency,
+        /// How much.
+        quote_amount: Amount,
+    },
+    /// A payer's node asks the payee's node, before building a payment,
+    /// whether the DA accepts it (closed, revoked key, balance cap).
+    CanReceive {
+        /// The payee's address.
+        address: Address,
+        /// How much.
+        amount: Amount,
+    },
+    /// NBK publishes its limit policy.
+    Policy(Box<crate::regime::LimitPolicy>),
+    /// NBK asks for the bank's aggregate report.
+    Report {
+        /// From.
+        from: Timestamp,
+        /// To.
+        to: Timestamp,
+        /// Large-payment threshold.
+        threshold: Amount,
+    },
+    /// Deliveries and pre-checks of concurrent payments to the same node, in
+    /// one envelope (at most [`MAX_LINK_BATCH`]); answered with
+    /// [`NodeAnswer::Batch`], one answer per item, in order.
+    Batch(Vec<LinkRequest>),
+    /// The proposer of a PvP gives it up: the receiver frees the leg it
+    /// co-signed at once.
+    PvpAbandon {
+        /// The transaction.
+        tx: TxId,
+    },
+}
+
+impl dtenge_net::authz::Authorized for NodeRequest {
+    fn operation(&self) -> dtenge_net::authz::Operation {
+        use dtenge_net::authz::Operation;
+        match self {
+            NodeRequest::Deliver { .. } => Operation::NodeDeliver,
+            NodeRequest::Convert { .. } => Operation::NodeConvert,
+            NodeRequest::ConversionStatus { .. } => Operation::NodeConversionStatus,
+            NodeRequest::PvpPropose { .. } => Operation::NodePvpPropose,
+            NodeRequest::CanReceive { .. } => Operation::NodeCanReceive,
+            NodeRequest::Policy(_) => Operation::NodePolicy,
+            NodeRequest::Report { .. } => Operation::NodeReport,
+            NodeRequest::Batch(_) => Operation::NodeBatch,
+            NodeRequest::PvpAbandon { .. } => Operation::NodePvpAbandon,
+        }
+    }
+}
+
+/// Most items in one [`NodeRequest::Batch`].
+pub const MAX_LINK_BATCH: usize = 256;
+
+/// What one node sends another in a [`NodeRequest::Batch`].
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum LinkRequest {
+    /// As [`NodeRequest::Deliver`].
+    Deliver {
+        /// The transaction.
+        tx: Box<Transaction>,
+        /// Its inputs as the sender resolved them.
+        inputs: Vec<Token>,
+        /// The notary's receipt.
+        receipt: Box<Receipt>,
+    },
+    /// As [`NodeRequest::CanReceive`].
+    CanReceive {
+        /// The payee's address.
+        address: Address,
+        /// How much.
+        amount: Amount,
+    },
+}
+
+/// The answer to one [`LinkRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum LinkAnswer {
+    /// Accepted (a delivery is durable on the receiving node).
+    Accepted,
+    /// Refused for good: the code and the message.
+    Refused(crate::Refusal),
+    /// Could not be handled now (storage); try again later.
+    Unavailable(String),
+}
+
+/// Answers between nodes.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+pub enum NodeAnswer {
+    /// Accepted (or already known).
+    Accepted,
+    /// Refused: the code and the message.
+    Refused(crate::Refusal),
+    /// A conversion request as NBK holds it.
+    Conversion(Box<crate::conversion::ConversionRequest>),
+    /// A PvP with this node's leg added and signed.
+    Pvp(Box<PvpContribution>),
+    /// A bank's report to NBK.
+    Report(Box<BankReport>),
+    /// One answer per item of a [`NodeRequest::Batch`], in order.
+    Batch(Vec<LinkAnswer>),
+}
+
+/// Sends one batch of deliveries and pre-checks to node `to`.
+pub(super) async fn send_link_batch(
+    bus: &dyn Bus,
+    to: &ParticipantId,
+    items: Vec<LinkRequest>,
+) -> Result<Vec<LinkAnswer>, NodeError> {
+    let count = items.len();
+    let body = borsh::to_vec(&NodeRequest::Batch(items)).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let answer = bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
+    match borsh::from_slice::<NodeAnswer>(&answer) {
+        Ok(NodeAnswer::Batch(answers)) if answers.len() == count => Ok(answers),
+        Ok(NodeAnswer::Refused(refusal)) => Err(NodeError::RefusedBy { node: to.clone(), refusal }),
+        Ok(_) => Err(NodeError::Unavailable(format!("{to} answered the batch with something else"))),
+        Err(e) => Err(NodeError::Unavailable(format!("{to} answer: {e}"))),
+    }
+}
+
+/// B's contribution to a PvP, returned to A's node.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PvpContribution {
+    /// The complete body (A's part, then B's inputs and outputs).
+    pub body: TxBody,
+    /// B's inputs.
+    pub inputs: Vec<Token>,
+    /// B's signature over the body's id.
+    pub signature: TxSignature,
+    /// B's node's consent that A submits the transaction spending B's tokens
+    /// (the notary accepts an input only from its host or with its consent).
+    pub consent: dtenge_notary::HostConsent,
+}

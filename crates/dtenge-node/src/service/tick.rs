@@ -1,0 +1,184 @@
+//! The background tick: oracle notices (release, cancel), expired holds and
+//! awaited signatures, transactions left unresolved (after a crash or while
+//! the notary was down), deliveries outstanding.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
+use dtenge_ledger::Context;
+use dtenge_net::{Bus, Handler, HandlerError, Role};
+use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
+use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
+use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
+use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
+use dtenge_types::{
+    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
+    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
+};
+
+use super::plan::Plan;
+use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
+use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use crate::NodeError;
+use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::archive::Archive;
+use crate::build::{self, Draft, Payee};
+use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
+use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
+use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
+use crate::vault::Balances;
+
+impl NodeService {
+    /// One round of background work: oracle notices, expiries, deliveries
+    /// and unresolved transactions. Returns what it did, for logs and tests.
+    pub async fn tick(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        self.expire_awaiting();
+        match self.import_cbs().await {
+            Ok(lines) => done.extend(lines),
+            Err(e) => done.push(format!("CBS: {e}")),
+        }
+        if let Err(e) = self.process_notices(&mut done).await {
+            done.push(format!("notices: {e}"));
+        }
+        self.expire_holds(&mut done).await;
+        self.resolve_in_flight(&mut done).await;
+        let pending: BTreeSet<TxId> = self.state().undelivered().into_iter().map(|(id, _)| id).collect();
+        for id in pending {
+            self.deliver_pending(id).await;
+        }
+        done
+    }
+
+    pub(super) async fn process_notices(&self, done: &mut Vec<String>) -> Result<(), NodeError> {
+        let after = self.notice_cursor.load(Ordering::SeqCst);
+        let OracleAnswer::Notices(notices) = self.oracle(OracleRequest::Notices { after }).await? else {
+            return Ok(());
+        };
+        for notice in notices {
+            match &notice.kind {
+                NoticeKind::EventOccurred { event } | NoticeKind::CampaignSucceeded { event } => {
+                    for account in self.holders_of(event) {
+                        match self.release(&account, event).await {
+                            Ok(o) => done.push(format!("released for {event} from {account}: {}", o.tx)),
+                            Err(e) => done.push(format!("release for {event} from {account}: {e}")),
+                        }
+                    }
+                }
+                NoticeKind::EventCancelled { event } => {
+                    for account in self.holders_of(event) {
+                        match self.unhold(&account, event, false).await {
+                            Ok(o) => done.push(format!("returned {event} to {account}: {}", o.tx)),
+                            Err(e) => done.push(format!("return for {event} to {account}: {e}")),
+                        }
+                    }
+                }
+                NoticeKind::EventRegistered(spec) => {
+                    let notes: Vec<NodeRecord> = {
+                        let state = self.state();
+                        [spec.sender, Some(spec.recipient)]
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| state.account_of(&a))
+                            .map(|a| NodeRecord::Notified {
+                                account: a.id.clone(),
+                                notification: Notification {
+                                    at: self.clock.now(),
+                                    text: format!("Event {} registered on the oracle", spec.id),
+                                    tx: None,
+                                },
+                            })
+                            .collect()
+                    };
+                    self.record(notes).await?;
+                }
+                NoticeKind::ParameterRegistered { .. } => {}
+            }
+            self.notice_cursor.fetch_max(notice.seq, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn expire_holds(&self, done: &mut Vec<String>) {
+        let now = self.clock.now();
+        let due: Vec<(AccountId, EventId)> = {
+            let state = self.state();
+            let mut due = BTreeSet::new();
+            for (_, s) in state.vault.iter() {
+                if let (Some(Encumbrance::Hold(h)), None) = (&s.token.encumbrance, s.reserved_by)
+                    && h.valid_until < now
+                {
+                    due.insert((s.account.clone(), h.event.clone()));
+                }
+            }
+            due.into_iter().collect()
+        };
+        for (account, event) in due {
+            match self.unhold(&account, &event, true).await {
+                Ok(o) => done.push(format!("expired {event} back to {account}: {}", o.tx)),
+                Err(e) => done.push(format!("expiry of {event} for {account}: {e}")),
+            }
+        }
+    }
+
+    /// Transactions prepared but never settled (a crash, or the notary was
+    /// down): committed if the notary has them, resubmitted while their window
+    /// is open, aborted after.
+    pub(super) async fn resolve_in_flight(&self, done: &mut Vec<String>) {
+        let in_flight: Vec<(Transaction, Vec<Token>)> = {
+            let state = self.state();
+            state.in_flight().into_iter().filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs))).collect()
+        };
+        for (tx, inputs) in in_flight {
+            let id = tx.id();
+            let Ok(claim) = self.claim_of(&tx, &inputs) else { continue };
+            let now = self.clock.now();
+            let outcome = if now > tx.body.window.not_after {
+                match self.notary_receipt(&id).await {
+                    Ok(Some(receipt)) => self.settle(&tx, &inputs, &claim, Verdict::Committed(receipt)).await,
+                    Ok(None) => self
+                        .record(vec![NodeRecord::Aborted {
+                            tx: id,
+                            reason: "not committed within its time window".into(),
+                            spent_elsewhere: Vec::new(),
+                        }])
+                        .await
+                        .map(|()| TxOutcome {
+                            tx: id,
+                            status: Status::Rejected { reason: "expired".into() },
+                            notary_seq: None,
+                        }),
+                    Err(e) => Err(e),
+                }
+            } else {
+                match self.notarise(&claim).await {
+                    Ok(verdict) => self.settle(&tx, &inputs, &claim, verdict).await,
+                    Err(e) => Err(e),
+                }
+            };
+            done.push(format!("resolved {id}: {outcome:?}"));
+        }
+    }
+
+    /// Frees the inputs of prepared transactions whose window has closed.
+    pub(super) fn expire_awaiting(&self) {
+        let now = self.clock.now();
+        let expired: Vec<(TxId, Vec<TokenId>)> = {
+            let mut awaiting = self.awaiting.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<TxId> =
+                awaiting.iter().filter(|(_, p)| p.body.window.not_after < now).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| awaiting.remove(&id).map(|p| (id, p.body.inputs.to_vec()))).collect()
+        };
+        let now_expired: Vec<(TxId, Vec<TokenId>)> = {
+            let mut cosigned = self.cosigned.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<TxId> = cosigned.iter().filter(|(_, (_, _, until))| *until < now).map(|(id, _)| *id).collect();
+            ids.into_iter().filter_map(|id| cosigned.remove(&id).map(|(_, inputs, _)| (id, inputs))).collect()
+        };
+        let mut state = self.state();
+        for (id, inputs) in expired.into_iter().chain(now_expired) {
+            state.vault.unreserve(&inputs, id);
+        }
+    }
+}
