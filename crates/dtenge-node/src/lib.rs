@@ -3,11 +3,15 @@
 //! - [`accounts`]: digital accounts, holders, KYC, key custody;
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
 //! - [`build`]: transaction shapes for every command, with change;
+//! - [`guard`]: the payer's guard, whose clearance the vault hands tokens out against;
 //! - [`conversion`]: STB–NBK conversion through the CBS file exchange;
 //! - [`regime`]: KYC tiers and NBK's limits, linked bank accounts (waterfall),
 //!   enforcement orders, key rotation records;
 //! - [`state`]: the node's journaled state machine: accounts, vault, in-flight
-//!   transactions, history, notifications, lineage.
+//!   transactions, history, notifications, lineage;
+//! - [`status`]: where a request or transaction stands;
+//! - [`service`]: the running node — operations, the one outgoing pipeline,
+//!   incoming deliveries, the background tick.
 //!
 //! Invariant: a token is in at most one transaction in flight (reservation),
 //! and leaves the vault only when the notary has committed the transaction
@@ -20,7 +24,6 @@ pub mod build;
 pub mod conversion;
 pub mod directory;
 pub mod guard;
-pub mod pvp;
 pub mod refusal;
 pub mod regime;
 pub mod service;

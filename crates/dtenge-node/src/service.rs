@@ -3,7 +3,7 @@
 //! clients of the directory, oracle and other nodes); the work is in its
 //! rooms:
 //!
-//! - [`protocol`]: the messages between nodes;
+//! - `protocol`: the messages between nodes;
 //! - `operations`: what a DA's holder asks for, each an operation that
 //!   passes the payer's guard and becomes a `plan` (tokens selected and
 //!   reserved against the guard's clearance, build shape, attestations,
@@ -27,34 +27,26 @@
 //! Other services are reached only through the [`Bus`]; the same code runs
 //! with every service in one process or each in its own.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signer};
-use dtenge_ledger::{Context, Params};
-use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants, Role};
-use dtenge_notary::{NotaryClient, NotaryRejection, Receipt, TxClaim, Verdict};
-use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
-use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
+use dtenge_crypto::Signer;
+use dtenge_ledger::Params;
+use dtenge_net::{Bus, Clock, Participants, Role};
+use dtenge_notary::{NotaryClient, TxClaim, Verdict};
+use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_types::{Address, Amount, IinBin, Memo, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
-use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
+use crate::accounts::Account;
 use crate::archive::Archive;
 use crate::batcher::{Batcher, SendBatch};
-use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, PendingOutflows, Standing};
-use crate::state::{HistoryEntry, NodeRecord, NodeState, Notification, Outgoing, Status};
-use crate::vault::Balances;
+use crate::build::{Draft, Payee};
+use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
+use crate::guard::{Clearance, PendingOutflows};
+use crate::state::{NodeRecord, NodeState, Status};
 
 mod accounts;
 mod incoming;
@@ -62,9 +54,11 @@ mod operations;
 mod pipeline;
 mod plan;
 mod protocol;
+mod pvp;
 mod regime_ops;
 mod tick;
 
+use plan::Plan;
 pub use protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PvpContribution};
 
 pub use crate::regime::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
@@ -529,5 +523,4 @@ async fn durable(pending: Option<dtenge_store::Pending>) -> Result<(), NodeError
 fn store(e: StoreError) -> NodeError {
     NodeError::Storage(e.to_string())
 }
-
 

@@ -2,16 +2,11 @@
 //! instruction to the CBS, importing confirmations, approval, issuing or
 //! redeeming, returning refused redemptions) and a bank's (asking NBK).
 
-use std::path::PathBuf;
-
-use dtenge_cbs::{CbsSimulator, Confirmation, ConfirmationStatus, Direction, Exchange, Instruction};
+use dtenge_cbs::{CbsSimulator, ConfirmationStatus, Direction, Exchange, Instruction};
 use dtenge_net::Role;
-use dtenge_types::{Address, Amount, CbsRef, ParticipantId, Timestamp, TxId};
+use dtenge_types::{Address, Amount, CbsRef, ParticipantId, TxId};
 
-use super::{
-    CBS_DECIDER, ConversionKind, ConversionRequest, Match, NBK_BIC, ReturnMade, bic_of, check_conversion_amount,
-    direction_name, match_confirmation, return_memo,
-};
+use super::{CBS_DECIDER, ConversionKind, ConversionRequest, Match, ReturnMade, bic_of, check_conversion_amount, match_confirmation, return_memo};
 use crate::NodeError;
 use crate::accounts::{AccountId, HolderKind};
 use crate::service::{NodeAnswer, NodeRequest, NodeService, PayTo};

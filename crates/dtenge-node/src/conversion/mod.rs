@@ -17,13 +17,11 @@
 use std::path::PathBuf;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_cbs::{CbsSimulator, Confirmation, ConfirmationStatus, Direction, Exchange, Instruction};
-use dtenge_net::Role;
+use dtenge_cbs::{Confirmation, ConfirmationStatus, Direction};
 use dtenge_types::{Address, Amount, CbsRef, ParticipantId, Timestamp, TxId};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
-use crate::accounts::{AccountId, HolderKind};
 use crate::status::Status;
 
 mod desk;

@@ -2,31 +2,16 @@
 //! KYC, and the reads of balances and settled history.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
-use dtenge_ledger::Context;
-use dtenge_net::{Bus, Handler, HandlerError, Role};
-use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
-use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
-use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_crypto::{PublicKey, SecretKey};
+use dtenge_types::{Address, IinBin, TokenId, TxId};
 
-use super::plan::Plan;
-use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use super::NodeService;
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
 use crate::archive::Archive;
-use crate::build::{self, Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
-use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
+use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing};
 use crate::vault::Balances;
 
 impl NodeService {

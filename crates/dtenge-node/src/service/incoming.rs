@@ -2,33 +2,16 @@
 //! (one or a batch, verified together), payee pre-checks, PvP legs,
 //! conversions, NBK's policy and report requests.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
+use dtenge_crypto::Ed25519;
 use dtenge_ledger::Context;
-use dtenge_net::{Bus, Handler, HandlerError, Role};
-use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
-use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
-use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_net::{Handler, HandlerError, Role};
+use dtenge_notary::{Receipt, TxClaim};
+use dtenge_types::{Address, Amount, Encumbrance, Hold, ParticipantId, Token, Transaction, TxId};
 
-use super::plan::Plan;
 use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use super::{NodeService, durable, store};
 use crate::NodeError;
-use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
-use crate::archive::Archive;
-use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
-use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
-use crate::vault::Balances;
+use crate::state::{NodeRecord, Notification};
 
 #[async_trait::async_trait]
 impl Handler for NodeService {

@@ -4,32 +4,18 @@
 //! ([`super::plan`]); the pipeline ([`super::pipeline`]) does the rest.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
-use dtenge_ledger::Context;
-use dtenge_net::{Bus, Handler, HandlerError, Role};
-use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
-use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
+use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_types::{Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, InvoiceId, MandateId, MandateTerms, Marking, MarkingRule, Memo, ParameterId, Timestamp, Token, TokenId, Transaction};
 
-use super::plan::Plan;
-use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use super::plan::{Plan, Signers};
+use super::{NodeService, PayTo, TxOutcome, standard_dt};
 use crate::NodeError;
-use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
-use crate::archive::Archive;
-use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
-use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
-use crate::vault::Balances;
+use crate::accounts::AccountId;
+use crate::build::{self};
+use crate::guard::{Exemption, Outflow};
 
 #[derive(Clone)]
 struct AddressRuleKey {
@@ -57,7 +43,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let draft = self.draft(&account, memo);
         let plan = self
-            .plan(clearance, Vec::new(), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            .plan(clearance, Signers::Nobody, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
@@ -85,23 +71,8 @@ impl NodeService {
                 revoked.signer
             )));
         }
-        let ctx = Context { now: self.clock.now(), params: &self.config.params };
-        if let Err(rejection) = dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519) {
-            self.state().vault.unreserve(&input_ids, id);
-            return Err(NodeError::Rejected(rejection));
-        }
-        let Plan { account, inputs, mut clearance, .. } = plan;
-        let prepared = NodeRecord::Prepared {
-            tx: tx.clone(),
-            inputs: inputs.clone(),
-            account: account.clone(),
-            at: self.clock.now(),
-        };
-        if let Err(e) = self.record_cleared(vec![prepared], Some(&mut clearance)).await {
-            self.state().vault.unreserve(&input_ids, id);
-            return Err(e);
-        }
-        self.submit(tx, inputs, account).await
+        // The pipeline validates the holder's signature with the rest.
+        self.execute(Plan { signers: Signers::Client(tx), ..plan }).await
     }
 
     /// A standard payment to one or several DAs (SPEC §4.3).
@@ -113,7 +84,7 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
         let plan =
-            self.plan(clearance, keys, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let outcome = self.execute(plan).await?;
         self.sweep_local(payees.iter().map(|p| p.address)).await;
         Ok(outcome)
@@ -168,7 +139,7 @@ impl NodeService {
                 && t.encumbrance.is_none()
         };
         let plan =
-            self.plan(clearance, keys, None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
         self.execute(plan).await
     }
 
@@ -186,7 +157,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
             build::mark_address(&draft, inputs, &payee, rule)
         })?;
         self.execute(plan).await
@@ -206,7 +177,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
             build::mark_parameter(&draft, inputs, &payee, parameter)
         })?;
         self.execute(plan).await
@@ -272,7 +243,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Commit { amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, keys, Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
             build::hold(&draft, inputs, amount, hold)
         })?;
         self.execute(plan).await
@@ -318,7 +289,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Exempt(Exemption::Release)).await?;
         let draft = self.draft(&account, None);
         let plan =
-            self.plan(clearance, Vec::new(), Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
+            self.plan(clearance, Signers::Nobody, Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
                 build::release(&draft, inputs, amount)
             })?;
         self.execute(plan).await
@@ -331,7 +302,7 @@ impl NodeService {
         let draft = self.draft(&account, None);
         let attest = (!expire).then_some(AttestRequest::Plain);
         let clearance = self.clear(&account, Outflow::Exempt(Exemption::Return)).await?;
-        let plan = self.plan(clearance, Vec::new(), attest, held, Self::held_by(event), |inputs| {
+        let plan = self.plan(clearance, Signers::Nobody, attest, held, Self::held_by(event), |inputs| {
             build::unhold(&draft, inputs, event.clone(), expire)
         })?;
         self.execute(plan).await
@@ -380,7 +351,7 @@ impl NodeService {
                 account: account.id.clone(),
                 body,
                 inputs: inputs.into_iter().map(|(_, t)| t).collect(),
-                signers: keys,
+                signers: Signers::Custodial(keys),
                 attest: Some(AttestRequest::Plain),
                 clearance,
             }
@@ -403,7 +374,7 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
-        let plan = self.plan(clearance, keys, None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
         self.execute(plan).await
     }
 
@@ -421,7 +392,7 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let terms = MandateTerms { mandate, grantee, valid_until };
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
             build::grant_mandate(&draft, inputs, amount, terms)
         })?;
         self.execute(plan).await
@@ -447,7 +418,7 @@ impl NodeService {
         let draft = self.draft(&grantee_account, memo);
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
         let owner_host = self.config.id.clone();
-        let plan = self.plan(clearance, keys, None, to.amount, wanted, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, to.amount, wanted, |inputs| {
             build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
         })?;
         self.execute(plan).await
@@ -461,7 +432,7 @@ impl NodeService {
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate);
         let all = self.state().vault.available(&account.id, wanted)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, keys, None, all, wanted, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, all, wanted, |inputs| {
             build::revoke_mandate(&draft, inputs, mandate.clone())
         })?;
         self.execute(plan).await
@@ -490,7 +461,7 @@ impl NodeService {
             account: account.id.clone(),
             body,
             inputs: Vec::new(),
-            signers: keys,
+            signers: Signers::Custodial(keys),
             attest: None,
             clearance,
         })
@@ -508,7 +479,7 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Conversion { amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, keys, None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
             build::redeem(&draft, inputs, amount, cbs_reference)
         })?;
         self.execute(plan).await

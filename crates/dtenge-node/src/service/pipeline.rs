@@ -1,49 +1,114 @@
 //! The one pipeline every outgoing transaction follows, and the only place
-//! that journals `Prepared` and `Committed`:
+//! that journals `Prepared`, `Committed` and `Aborted`:
 //!
 //! ```text
-//!  Plan ─► attest ─► sign ─► validate ─► journal Prepared (durable) ─► notarise
-//!       ─► settle: journal Committed / Aborted ─► deliver to payees' nodes ─► confirm to the oracle
+//!  clear (the payer's guard) ─► plan: select + build + reserve (under the clearance)
+//!    ─► execute: attest ─► sign ─► validate ─► journal Prepared (durable) ─► notarise
+//!    ─► settle: journal Committed / Aborted ─► deliver to payees' nodes ─► confirm to the oracle
+//!  resolve (tick): what was prepared and never settled
 //! ```
+//!
+//! An operation (`operations`) only decides what its plan is.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
 use dtenge_ledger::Context;
-use dtenge_net::{Bus, Handler, HandlerError, Role};
 use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
-use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
-use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_oracle::model::AttestRequest;
+use dtenge_oracle::service::{OracleAnswer, OracleRequest};
+use dtenge_types::{Address, Amount, Encumbrance, Hold, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
-use super::plan::Plan;
-use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use super::plan::{Plan, Signers};
+use super::protocol::{LinkAnswer, LinkRequest};
+use super::{NOTARY_ATTEMPTS, NodeService, TxOutcome, durable, standard_dt};
 use crate::NodeError;
-use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
-use crate::archive::Archive;
-use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
-use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
-use crate::vault::Balances;
+use crate::accounts::Account;
+use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
+use crate::state::{NodeRecord, Notification, Status};
 
 impl NodeService {
+    /// Selects, builds and reserves under one lock, so concurrent operations
+    /// never pick the same tokens.
+    pub(super) fn plan(
+        &self,
+        clearance: Clearance,
+        signers: Signers,
+        attest: Option<AttestRequest>,
+        amount: Amount,
+        wanted: impl Fn(&Token) -> bool,
+        build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
+    ) -> Result<Plan, NodeError> {
+        let mut state = self.state();
+        let inputs = state.vault.select(&clearance, amount, wanted)?;
+        let body = build(&inputs)?;
+        let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
+        state.vault.reserve(&clearance, &ids, body.id())?;
+        Ok(Plan {
+            account: clearance.account().clone(),
+            body,
+            inputs: inputs.into_iter().map(|(_, t)| t).collect(),
+            signers,
+            attest,
+            clearance,
+        })
+    }
+
+    /// Runs the payer's guard for `outflow` from `account` (see [`crate::guard`]):
+    /// tops the DA up from its linked bank account when the guard asks, then
+    /// asks again.
+    pub(crate) async fn clear(&self, account: &Account, outflow: Outflow) -> Result<Clearance, NodeError> {
+        let mut topped_up = false;
+        loop {
+            let cleared = {
+                let state = self.state();
+                let current =
+                    state.accounts.get(&account.id).ok_or_else(|| NodeError::UnknownAccount(account.id.to_string()))?;
+                let standing = Standing {
+                    account: current,
+                    limits: state.limits_of(current),
+                    spent_today: state.spent_on_day(&current.id, self.clock.now()),
+                    orders: state.active_orders(&current.id),
+                    free_standard: state.vault.available(&current.id, standard_dt)?,
+                    linked_bank_account: state.profile(&current.id).linked_bank_account,
+                };
+                guard::clear(&standing, outflow, &self.pending)?
+            };
+            match cleared {
+                Cleared::Go(clearance) => return Ok(clearance),
+                Cleared::TopUp { shortfall, bank_account } if !topped_up => {
+                    // Boxed: the top-up is itself a guarded conversion.
+                    Box::pin(self.waterfall(account, shortfall, &bank_account)).await?;
+                    topped_up = true;
+                }
+                Cleared::TopUp { shortfall, .. } => {
+                    return Err(NodeError::FundsInFlight { requested: shortfall, available: Amount::ZERO });
+                }
+            }
+        }
+    }
+
+    /// The custodial key the node signs with for `account`.
+    pub(super) fn keys_of(account: &Account) -> Result<Vec<SecretKey>, NodeError> {
+        let key = account.key().cloned().ok_or_else(|| NodeError::ClientSigns(account.id.to_string()))?;
+        Ok(vec![key])
+    }
+
+    pub(crate) fn custodial_keys(account: &Account) -> Result<Vec<SecretKey>, NodeError> {
+        Self::keys_of(account)
+    }
+
+    /// Runs a plan through every stage: attest, sign, validate, journal
+    /// `Prepared`, notarise, settle, deliver. A refused operation leaves
+    /// nothing reserved: its tokens here, and what the oracle's attestation
+    /// held back.
     pub(super) async fn execute(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
         let id = plan.body.id();
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
         let attested = plan.attest.is_some();
         match self.prepare(plan).await {
-            Ok((tx, inputs, account)) => self.submit(tx, inputs, account).await,
+            Ok((tx, inputs)) => self.submit(tx, inputs).await,
             Err(e) => {
-                // A refused operation leaves nothing reserved: its tokens
-                // here, and what the oracle's attestation held back.
                 self.state().vault.unreserve(&input_ids, id);
                 if attested {
                     self.abandon_attestation(id).await;
@@ -68,10 +133,19 @@ impl NodeService {
         }
     }
 
-    /// Attests, signs, validates and journals `Prepared`.
-    pub(super) async fn prepare(&self, plan: Plan) -> Result<(Transaction, Vec<Token>, AccountId), NodeError> {
-        let mut tx = Transaction::unsigned(plan.body);
-        if let Some(request) = plan.attest {
+    /// Attests, signs, validates and journals `Prepared` (durable; the
+    /// payer's clearance stops counting as pending in the same critical
+    /// section in which the DA's book starts counting the transaction).
+    async fn prepare(&self, plan: Plan) -> Result<(Transaction, Vec<Token>), NodeError> {
+        let Plan { account, body, inputs, signers, attest, mut clearance } = plan;
+        let mut tx = match &signers {
+            Signers::Client(signed) if signed.id() != body.id() => {
+                return Err(NodeError::Invalid("the signed transaction is not the one prepared".into()));
+            }
+            Signers::Client(signed) => signed.clone(),
+            _ => Transaction::unsigned(body),
+        };
+        if let Some(request) = attest {
             let answer = self.oracle(OracleRequest::Attest { body: tx.body.clone(), request }).await?;
             match answer {
                 OracleAnswer::Attestation(a) => tx.attestations.try_push(a)?,
@@ -79,31 +153,43 @@ impl NodeService {
                 _ => return Err(NodeError::Unavailable("the oracle answered something else".into())),
             }
         }
-        for key in &plan.signers {
-            tx.sign(key)?;
+        // The signatures this node makes here are right by construction
+        // (deterministic Ed25519 over the transaction id), so only the
+        // others (the holder's, the counterparty's, oracle attestations)
+        // are verified; the payee's node verifies every signature again.
+        let mut own: Vec<PublicKey> = Vec::new();
+        match signers {
+            Signers::Nobody | Signers::Client(_) => {}
+            Signers::Custodial(keys) => {
+                for key in &keys {
+                    tx.sign(key)?;
+                    own.push(key.public_key());
+                }
+            }
+            Signers::Host => {
+                tx.sign(self.key.as_ref())?;
+                own.push(self.key.public_key());
+            }
+            Signers::WithCounterparty { keys, counterparty } => {
+                for key in &keys {
+                    tx.sign(key)?;
+                    own.push(key.public_key());
+                }
+                tx.signatures.try_push(counterparty)?;
+            }
         }
         let ctx = Context { now: self.clock.now(), params: &self.config.params };
-        let mut checked = dtenge_ledger::check(&tx, &plan.inputs, &ctx)?;
-        // The signatures this node has just made with its custodial keys are
-        // right by construction (deterministic Ed25519 over the transaction
-        // id), so only the others (oracle attestations) are verified here;
-        // the payee's node verifies every signature again.
-        let own: Vec<PublicKey> = plan.signers.iter().map(SecretKey::public_key).collect();
+        let mut checked = dtenge_ledger::check(&tx, &inputs, &ctx)?;
         checked.signatures.retain(|s| !own.contains(&s.public_key));
         dtenge_ledger::verify(&checked, &Ed25519)?;
-        let mut clearance = plan.clearance;
-        let prepared = NodeRecord::Prepared {
-            tx: tx.clone(),
-            inputs: plan.inputs.clone(),
-            account: plan.account.clone(),
-            at: self.clock.now(),
-        };
+        let prepared =
+            NodeRecord::Prepared { tx: tx.clone(), inputs: inputs.clone(), account, at: self.clock.now() };
         self.record_cleared(vec![prepared], Some(&mut clearance)).await?;
-        Ok((tx, plan.inputs, plan.account))
+        Ok((tx, inputs))
     }
 
     /// Notarises a prepared transaction and sees it through.
-    pub(super) async fn submit(&self, tx: Transaction, inputs: Vec<Token>, _account: AccountId) -> Result<TxOutcome, NodeError> {
+    async fn submit(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
         let id = tx.id();
         let claim = self.claim_of(&tx, &inputs)?;
         let mut last_error = None;
@@ -117,11 +203,11 @@ impl NodeService {
         Ok(TxOutcome { tx: id, status: Status::UnderReview, notary_seq: None })
     }
 
-    pub(super) async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
+    async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
         self.notary_batcher.call(claim.clone()).await
     }
 
-    pub(super) async fn settle(
+    async fn settle(
         &self,
         tx: &Transaction,
         inputs: &[Token],
@@ -250,7 +336,7 @@ impl NodeService {
 
     /// The notary claim for `tx`, with the consent of another host if one
     /// was given.
-    pub(super) fn claim_of(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxClaim, NodeError> {
+    fn claim_of(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxClaim, NodeError> {
         let claim = TxClaim::of(tx, inputs)?;
         let consent = self.consents.lock().unwrap_or_else(|p| p.into_inner()).1.get(&claim.tx).cloned();
         Ok(match consent {
@@ -259,16 +345,27 @@ impl NodeService {
         })
     }
 
-    pub(super) async fn notary_receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NodeError> {
+    async fn notary_receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NodeError> {
         self.notary.receipt(tx).await.map_err(|e| NodeError::Unavailable(format!("notary: {e}")))
     }
 
-    pub(crate) async fn submit_prepared(
-        &self,
-        tx: Transaction,
-        inputs: Vec<Token>,
-        account: AccountId,
-    ) -> Result<TxOutcome, NodeError> {
-        self.submit(tx, inputs, account).await
+    /// Sees through a transaction prepared but never settled (a crash, or
+    /// the notary was down): committed if the notary has it, submitted
+    /// again while its window is open, aborted after.
+    pub(super) async fn resolve(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxOutcome, NodeError> {
+        let id = tx.id();
+        let claim = self.claim_of(tx, inputs)?;
+        if self.clock.now() <= tx.body.window.not_after {
+            let verdict = self.notarise(&claim).await?;
+            return self.settle(tx, inputs, &claim, verdict).await;
+        }
+        match self.notary_receipt(&id).await? {
+            Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
+            None => {
+                let reason = "not committed within its time window".to_string();
+                self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
+                Ok(TxOutcome { tx: id, status: Status::Rejected { reason: "expired".into() }, notary_seq: None })
+            }
+        }
     }
 }

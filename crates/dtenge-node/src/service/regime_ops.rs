@@ -4,24 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature, Verifier};
-use dtenge_ledger::Context;
+use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature};
 use dtenge_net::Role;
-use dtenge_types::{
-    Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId,
-};
-use serde::{Deserialize, Serialize};
+use dtenge_types::{Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId};
 
-use super::plan::Plan;
+use super::plan::{Plan, Signers};
 use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
 use crate::guard::{Exemption, Outflow};
-use crate::regime::{
-    AccountProfile, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer, OrderEntry, Reidentification, Tier,
-    astana_day, rekey_proof_message,
-};
+use crate::regime::{AccountProfile, BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer, OrderEntry, Reidentification, Tier, astana_day, rekey_proof_message};
 use crate::state::{NodeRecord, Notification, Status};
 
 impl NodeService {
@@ -245,7 +238,7 @@ impl NodeService {
         let payees = vec![Payee { address: to, host: self.config.id.clone(), amount }];
         let draft = self.draft(from, memo);
         let plan =
-            self.plan(clearance, keys, None, amount, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+            self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
         let outcome = self.execute(plan).await?;
         if outcome.status != Status::Success {
             return Err(NodeError::Unavailable(format!("transaction {} is not settled yet", outcome.tx)));
@@ -438,42 +431,13 @@ impl NodeService {
         let payee = Payee { address: beneficiary, host, amount };
         let clearance = self.clear(account, Outflow::Collection { amount, authority: signed.order.authority }).await?;
         let draft = self.draft(account, Some(Memo::new(format!("collection {}", signed.order.reference))?));
-        let plan = self.plan(clearance, Vec::new(), None, amount, standard_dt, |inputs| {
+        let plan = self.plan(clearance, Signers::Host, None, amount, standard_dt, |inputs| {
             build::collect(&draft, inputs, &payee, signed.clone())
         })?;
-        let outcome = self.execute_host_signed(plan).await?;
+        let outcome = self.execute(plan).await?;
         self.record(vec![NodeRecord::OrderCollected { authority: key.0, reference: key.1, tx: outcome.tx, amount }])
             .await?;
         Ok(Some(outcome))
-    }
-
-    /// Signs a planned transaction with this node's own key (as the host of
-    /// the DA), validates, journals and submits it.
-    async fn execute_host_signed(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
-        let id = plan.body.id();
-        let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
-        let prepared = async {
-            let mut tx = Transaction::unsigned(plan.body);
-            tx.sign(self.key.as_ref())?;
-            let ctx = Context { now: self.clock.now(), params: &self.config.params };
-            dtenge_ledger::validate(&tx, &plan.inputs, &ctx, &Ed25519)?;
-            self.record(vec![NodeRecord::Prepared {
-                tx: tx.clone(),
-                inputs: plan.inputs.clone(),
-                account: plan.account.clone(),
-                at: self.clock.now(),
-            }])
-            .await?;
-            Ok::<_, NodeError>((tx, plan.inputs, plan.account))
-        }
-        .await;
-        match prepared {
-            Ok((tx, inputs, account)) => self.submit(tx, inputs, account).await,
-            Err(e) => {
-                self.state().vault.unreserve(&input_ids, id);
-                Err(e)
-            }
-        }
     }
 
     /// Orders recorded on this node, newest first.
@@ -579,12 +543,12 @@ impl NodeService {
                     account: account.id.clone(),
                     body,
                     inputs: tokens.into_iter().map(|(_, t)| t).collect(),
-                    signers: Vec::new(),
+                    signers: Signers::Host,
                     attest: None,
                     clearance,
                 }
             };
-            let outcome = self.execute_host_signed(plan).await?;
+            let outcome = self.execute(plan).await?;
             if outcome.status != Status::Success {
                 return Err(NodeError::Unavailable(format!("rotation {} is not settled yet; retry later", outcome.tx)));
             }

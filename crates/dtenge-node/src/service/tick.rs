@@ -3,32 +3,15 @@
 //! the notary was down), deliveries outstanding.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
-use dtenge_ledger::Context;
-use dtenge_net::{Bus, Handler, HandlerError, Role};
-use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
-use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{
-    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, IinBin, InvoiceId, MandateId, MandateTerms,
-    Marking, MarkingRule, Memo, ParameterId, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_types::{Encumbrance, EventId, Hold, Token, TokenId, Transaction, TxId};
 
-use super::plan::Plan;
-use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, PayTo, TxOutcome, durable, standard_dt, store};
+use super::NodeService;
 use crate::NodeError;
-use crate::accounts::{Account, AccountId, Custody, Holder, KycState};
-use crate::archive::Archive;
-use crate::build::{self, Draft, Payee};
-use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRefusal, DirectoryRequest};
-use crate::guard::{self, Clearance, Cleared, Exemption, Outflow, Standing};
-use crate::state::{HistoryEntry, NodeRecord, Notification, Outgoing, Status};
-use crate::vault::Balances;
+use crate::accounts::AccountId;
+use crate::state::{NodeRecord, Notification};
 
 impl NodeService {
     /// One round of background work: oracle notices, expiries, deliveries
@@ -132,33 +115,8 @@ impl NodeService {
             state.in_flight().into_iter().filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs))).collect()
         };
         for (tx, inputs) in in_flight {
-            let id = tx.id();
-            let Ok(claim) = self.claim_of(&tx, &inputs) else { continue };
-            let now = self.clock.now();
-            let outcome = if now > tx.body.window.not_after {
-                match self.notary_receipt(&id).await {
-                    Ok(Some(receipt)) => self.settle(&tx, &inputs, &claim, Verdict::Committed(receipt)).await,
-                    Ok(None) => self
-                        .record(vec![NodeRecord::Aborted {
-                            tx: id,
-                            reason: "not committed within its time window".into(),
-                            spent_elsewhere: Vec::new(),
-                        }])
-                        .await
-                        .map(|()| TxOutcome {
-                            tx: id,
-                            status: Status::Rejected { reason: "expired".into() },
-                            notary_seq: None,
-                        }),
-                    Err(e) => Err(e),
-                }
-            } else {
-                match self.notarise(&claim).await {
-                    Ok(verdict) => self.settle(&tx, &inputs, &claim, verdict).await,
-                    Err(e) => Err(e),
-                }
-            };
-            done.push(format!("resolved {id}: {outcome:?}"));
+            let outcome = self.resolve(&tx, &inputs).await;
+            done.push(format!("resolved {}: {outcome:?}", tx.id()));
         }
     }
 

@@ -10,22 +10,16 @@
 //! B's node reserves B's tokens only for the transaction's window; if A's
 //! node never commits it, they are freed on B's next tick after the window.
 
-use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_crypto::Ed25519;
-use dtenge_ledger::Context;
 use dtenge_oracle::OracleError;
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_types::{
-    Address, Amount, Command, Currency, ParticipantId, Token, TokenId, Transaction, TxBody, TxId, TxSignature,
-};
+use dtenge_types::{Address, Amount, Command, Currency, ParticipantId, Token, TokenId, TxBody, TxId, TxSignature};
 
 use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::guard::{Clearance, Outflow};
-pub use crate::service::PvpContribution;
-use crate::service::{NodeAnswer, NodeRequest, NodeService, TxOutcome};
-use crate::state::NodeRecord;
+use super::plan::{Plan, Signers};
+use super::{NodeAnswer, NodeRequest, NodeService, PvpContribution, TxOutcome};
 
 /// `floor(amount × numerator / denominator)`.
 fn convert(amount: Amount, numerator: u64, denominator: u64) -> Option<Amount> {
@@ -103,7 +97,7 @@ impl NodeService {
         let mut cosigned = None;
         let result = self
             .finish_pvp(
-                &clearance,
+                clearance,
                 keys,
                 partial_body.clone(),
                 a_inputs,
@@ -141,7 +135,7 @@ impl NodeService {
 
     async fn finish_pvp(
         &self,
-        clearance: &Clearance,
+        clearance: Clearance,
         keys: Vec<dtenge_crypto::SecretKey>,
         partial: TxBody,
         a_inputs: Vec<Token>,
@@ -183,32 +177,21 @@ impl NodeService {
             let mut state = self.state_mut();
             let ours: Vec<TokenId> = partial.inputs.to_vec();
             state.vault.unreserve(&ours, partial.id());
-            state.vault.reserve(clearance, &ours, final_id)?;
+            state.vault.reserve(&clearance, &ours, final_id)?;
         }
-        let mut tx = Transaction::unsigned(body.clone());
-        match self.ask_oracle(OracleRequest::Attest { body, request: AttestRequest::Pvp { base } }).await? {
-            OracleAnswer::Attestation(att) => tx.attestations.try_push(att)?,
-            OracleAnswer::Refused(refusal) => return Err(NodeError::Oracle(refusal)),
-            _ => return Err(NodeError::Unavailable("the oracle answered something else".into())),
-        }
-        for key in &keys {
-            tx.sign(key)?;
-        }
-        tx.signatures.try_push(contribution.signature)?;
         self.remember_consent(final_id, contribution.consent);
-        let ctx = Context { now: self.clock().now(), params: &self.config().params };
-        dtenge_ledger::validate(&tx, &inputs, &ctx, &Ed25519)?;
         let account = self
             .read(|s| s.account_of(a).map(|acc| acc.id.clone()))
             .ok_or_else(|| NodeError::UnknownAccount(a.to_string()))?;
-        self.record_all(vec![NodeRecord::Prepared {
-            tx: tx.clone(),
-            inputs: inputs.clone(),
-            account: account.clone(),
-            at: self.clock().now(),
-        }])
-        .await?;
-        self.submit_prepared(tx, inputs, account).await
+        self.execute(Plan {
+            account,
+            body,
+            inputs,
+            signers: Signers::WithCounterparty { keys, counterparty: contribution.signature },
+            attest: Some(AttestRequest::Pvp { base }),
+            clearance,
+        })
+        .await
     }
 
     /// B's node: adds B's leg to a proposed PvP and signs it.
