@@ -523,4 +523,3 @@ async fn durable(pending: Option<dtenge_store::Pending>) -> Result<(), NodeError
 fn store(e: StoreError) -> NodeError {
     NodeError::Storage(e.to_string())
 }
-

@@ -23,10 +23,10 @@ use dtenge_types::{
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
-pub use crate::status::Status;
 use crate::accounts::{Account, AccountId, KycState};
 use crate::archive::{self, Archive, Seq, Table};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
+pub use crate::status::Status;
 use crate::vault::Vault;
 use dtenge_crypto::PublicKey;
 use dtenge_types::OrderRef;

@@ -6,7 +6,10 @@ use dtenge_cbs::{CbsSimulator, ConfirmationStatus, Direction, Exchange, Instruct
 use dtenge_net::Role;
 use dtenge_types::{Address, Amount, CbsRef, ParticipantId, TxId};
 
-use super::{CBS_DECIDER, ConversionKind, ConversionRequest, Match, ReturnMade, bic_of, check_conversion_amount, match_confirmation, return_memo};
+use super::{
+    CBS_DECIDER, ConversionKind, ConversionRequest, Match, ReturnMade, bic_of, check_conversion_amount,
+    match_confirmation, return_memo,
+};
 use crate::NodeError;
 use crate::accounts::{AccountId, HolderKind};
 use crate::service::{NodeAnswer, NodeRequest, NodeService, PayTo};

@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use dtenge_oracle::model::{AttestRequest, ContractPurpose, EventState};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_oracle::{OracleCode, OracleError, OracleRefusal};
-use dtenge_types::{Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, InvoiceId, MandateId, MandateTerms, Marking, MarkingRule, Memo, ParameterId, Timestamp, Token, TokenId, Transaction};
+use dtenge_types::{
+    Address, Amount, CbsRef, ContractNo, Encumbrance, EventId, Hold, InvoiceId, MandateId, MandateTerms, Marking,
+    MarkingRule, Memo, ParameterId, Timestamp, Token, TokenId, Transaction,
+};
 
 use super::plan::{Plan, Signers};
 use super::{NodeService, PayTo, TxOutcome, standard_dt};
@@ -42,8 +45,9 @@ impl NodeService {
         let payees = self.payees(to).await?;
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(clearance, Signers::Nobody, None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+        let plan = self.plan(clearance, Signers::Nobody, None, total, standard_dt, |inputs| {
+            build::transfer(&draft, inputs, &payees)
+        })?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
@@ -83,8 +87,9 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan =
-            self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
+            build::transfer(&draft, inputs, &payees)
+        })?;
         let outcome = self.execute(plan).await?;
         self.sweep_local(payees.iter().map(|p| p.address)).await;
         Ok(outcome)
@@ -138,8 +143,9 @@ impl NodeService {
             matches!(&t.marking, Some(Marking::Address(m)) if m.rule == rule.rule && m.level == rule.level)
                 && t.encumbrance.is_none()
         };
-        let plan =
-            self.plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| build::marked_transfer(&draft, inputs, &payees))?;
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| {
+            build::marked_transfer(&draft, inputs, &payees)
+        })?;
         self.execute(plan).await
     }
 
@@ -177,9 +183,14 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
-            build::mark_parameter(&draft, inputs, &payee, parameter)
-        })?;
+        let plan = self.plan(
+            clearance,
+            Signers::Custodial(keys),
+            Some(AttestRequest::Plain),
+            amount,
+            standard_dt,
+            |inputs| build::mark_parameter(&draft, inputs, &payee, parameter),
+        )?;
         self.execute(plan).await
     }
 
@@ -243,9 +254,14 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Commit { amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
-            build::hold(&draft, inputs, amount, hold)
-        })?;
+        let plan = self.plan(
+            clearance,
+            Signers::Custodial(keys),
+            Some(AttestRequest::Plain),
+            amount,
+            standard_dt,
+            |inputs| build::hold(&draft, inputs, amount, hold),
+        )?;
         self.execute(plan).await
     }
 
@@ -374,7 +390,9 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| build::pay_vat(&draft, inputs, &payee))?;
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| {
+            build::pay_vat(&draft, inputs, &payee)
+        })?;
         self.execute(plan).await
     }
 

@@ -17,7 +17,9 @@ use dtenge_ledger::Context;
 use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_types::{Address, Amount, Encumbrance, Hold, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
+use dtenge_types::{
+    Address, Amount, Encumbrance, Hold, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId,
+};
 
 use super::plan::{Plan, Signers};
 use super::protocol::{LinkAnswer, LinkRequest};
@@ -182,8 +184,7 @@ impl NodeService {
         let mut checked = dtenge_ledger::check(&tx, &inputs, &ctx)?;
         checked.signatures.retain(|s| !own.contains(&s.public_key));
         dtenge_ledger::verify(&checked, &Ed25519)?;
-        let prepared =
-            NodeRecord::Prepared { tx: tx.clone(), inputs: inputs.clone(), account, at: self.clock.now() };
+        let prepared = NodeRecord::Prepared { tx: tx.clone(), inputs: inputs.clone(), account, at: self.clock.now() };
         self.record_cleared(vec![prepared], Some(&mut clearance)).await?;
         Ok((tx, inputs))
     }

@@ -15,11 +15,11 @@ use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{Address, Amount, Command, Currency, ParticipantId, Token, TokenId, TxBody, TxId, TxSignature};
 
+use super::plan::{Plan, Signers};
+use super::{NodeAnswer, NodeRequest, NodeService, PvpContribution, TxOutcome};
 use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::guard::{Clearance, Outflow};
-use super::plan::{Plan, Signers};
-use super::{NodeAnswer, NodeRequest, NodeService, PvpContribution, TxOutcome};
 
 /// `floor(amount × numerator / denominator)`.
 fn convert(amount: Amount, numerator: u64, denominator: u64) -> Option<Amount> {

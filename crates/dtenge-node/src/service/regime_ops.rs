@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature};
 use dtenge_net::Role;
-use dtenge_types::{Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId};
+use dtenge_types::{
+    Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId,
+};
 
 use super::plan::{Plan, Signers};
 use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
@@ -14,7 +16,10 @@ use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
 use crate::guard::{Exemption, Outflow};
-use crate::regime::{AccountProfile, BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer, OrderEntry, Reidentification, Tier, astana_day, rekey_proof_message};
+use crate::regime::{
+    AccountProfile, BankReport, DayAggregate, LargePayment, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer,
+    MarkedMove, MarkedReport, OrderEntry, Reidentification, Tier, astana_day, rekey_proof_message,
+};
 use crate::state::{NodeRecord, Notification, Status};
 
 impl NodeService {
@@ -237,8 +242,9 @@ impl NodeService {
         let keys = Self::keys_of(from)?;
         let payees = vec![Payee { address: to, host: self.config.id.clone(), amount }];
         let draft = self.draft(from, memo);
-        let plan =
-            self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| build::transfer(&draft, inputs, &payees))?;
+        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+            build::transfer(&draft, inputs, &payees)
+        })?;
         let outcome = self.execute(plan).await?;
         if outcome.status != Status::Success {
             return Err(NodeError::Unavailable(format!("transaction {} is not settled yet", outcome.tx)));
