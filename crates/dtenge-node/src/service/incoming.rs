@@ -6,10 +6,10 @@ use dtenge_crypto::Ed25519;
 use dtenge_ledger::Context;
 use dtenge_net::{Handler, HandlerError, Role};
 use dtenge_notary::{Receipt, TxClaim};
-use dtenge_types::{Address, Amount, Encumbrance, Hold, ParticipantId, Token, Transaction, TxId};
+use dtenge_types::{Address, Amount, Encumbrance, ParticipantId, Token, Transaction, TxId};
 
 use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
-use super::{NodeService, durable, store};
+use super::{NodeService, store};
 use crate::NodeError;
 use crate::state::{NodeRecord, Notification};
 

@@ -17,7 +17,7 @@ use super::plan::{Plan, Signers};
 use super::{NodeService, PayTo, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::AccountId;
-use crate::build::{self};
+use crate::build;
 use crate::guard::{Exemption, Outflow};
 
 #[derive(Clone)]

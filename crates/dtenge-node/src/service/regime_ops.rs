@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature};
+use dtenge_crypto::{Ed25519, PublicKey, SecretKey, Signature, Verifier};
 use dtenge_net::Role;
 use dtenge_types::{
     Address, Amount, Marking, Memo, OrderAct, ParticipantId, SignedOrder, Timestamp, TokenId, Transaction, TxBody, TxId,

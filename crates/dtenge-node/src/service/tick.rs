@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
-use dtenge_types::{Encumbrance, EventId, Hold, Token, TokenId, Transaction, TxId};
+use dtenge_types::{Encumbrance, EventId, Token, TokenId, Transaction, TxId};
 
 use super::NodeService;
 use crate::NodeError;
