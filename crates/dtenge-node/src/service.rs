@@ -36,7 +36,7 @@ use dtenge_net::{Bus, Clock, Participants, Role};
 use dtenge_notary::{NotaryClient, TxClaim, Verdict};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
-use dtenge_types::{Address, Amount, IinBin, Memo, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId};
+use dtenge_types::{Address, Amount, IinBin, Memo, ParticipantId, Timestamp, Token, TokenId, TxId};
 use serde::{Deserialize, Serialize};
 
 use crate::NodeError;

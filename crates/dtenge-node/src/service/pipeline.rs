@@ -17,9 +17,7 @@ use dtenge_ledger::Context;
 use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_types::{
-    Address, Amount, Encumbrance, Hold, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId,
-};
+use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
 use super::plan::{Plan, Signers};
 use super::protocol::{LinkAnswer, LinkRequest};
