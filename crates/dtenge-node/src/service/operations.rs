@@ -226,7 +226,7 @@ impl NodeService {
         };
         let plan = self.plan(
             clearance,
-            keys,
+            Signers::Custodial(keys),
             Some(AttestRequest::ContractPayment { purpose }),
             recipient.amount,
             wanted,
