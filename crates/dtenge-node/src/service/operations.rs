@@ -76,7 +76,7 @@ impl NodeService {
             )));
         }
         // The pipeline validates the holder's signature with the rest.
-        self.execute(Plan { signers: Signers::Client(tx), ..plan }).await
+        self.execute(Plan { signers: Signers::Client(Box::new(tx)), ..plan }).await
     }
 
     /// A standard payment to one or several DAs (SPEC §4.3).

@@ -142,7 +142,7 @@ impl NodeService {
             Signers::Client(signed) if signed.id() != body.id() => {
                 return Err(NodeError::Invalid("the signed transaction is not the one prepared".into()));
             }
-            Signers::Client(signed) => signed.clone(),
+            Signers::Client(signed) => (**signed).clone(),
             _ => Transaction::unsigned(body),
         };
         if let Some(request) = attest {

@@ -21,7 +21,7 @@ pub(super) enum Signers {
     /// order, a key rotation): the holder's key is not needed.
     Host,
     /// The holder, who keeps its key: the transaction it signed.
-    Client(Transaction),
+    Client(Box<Transaction>),
     /// The DA's custodial keys and the counterparty's signature on its leg (PvP).
     WithCounterparty {
         /// The DA's keys.
