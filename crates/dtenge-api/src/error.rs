@@ -94,7 +94,7 @@ pub fn status_of(code: RefusalCode) -> StatusCode {
         | RefusalCode::TokenBusy
         | RefusalCode::NotaryRejected
         | RefusalCode::AddressTaken => StatusCode::CONFLICT,
-        RefusalCode::Unavailable | RefusalCode::Storage => StatusCode::SERVICE_UNAVAILABLE,
+        RefusalCode::Unavailable | RefusalCode::Storage | RefusalCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
         RefusalCode::InsufficientFunds
         | RefusalCode::TooFragmented
         | RefusalCode::NothingToSpend
@@ -118,7 +118,10 @@ pub fn status_of(code: RefusalCode) -> StatusCode {
 
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
-        ApiError::new(status_of(refusal.code), &refusal.code.to_string(), refusal.message)
+        let busy = refusal.code == RefusalCode::Busy;
+        let error = ApiError::new(status_of(refusal.code), &refusal.code.to_string(), refusal.message);
+        // A full queue empties within a second: the caller comes back then.
+        if busy { error.retry_after(1) } else { error }
     }
 }
 
@@ -137,5 +140,20 @@ impl From<OracleRefusal> for ApiError {
         } else {
             ApiError::unprocessable("oracle_refused", refusal.message)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_is_503_with_retry_after() {
+        let busy = Refusal { code: RefusalCode::Busy, message: "queue full".into() };
+        let response = ApiError::from(busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(axum::http::header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        let conflict = Refusal { code: RefusalCode::FundsInFlight, message: "in flight".into() };
+        assert!(ApiError::from(conflict).into_response().headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 }

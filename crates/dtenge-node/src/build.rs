@@ -2,7 +2,7 @@
 //! with change back to the payer. Pure functions: the node selects and reserves
 //! tokens, these lay out the outputs, the kernel validates the result.
 
-use dtenge_types::{Address, TypesError};
+use dtenge_types::{Address, MAX_OUTPUTS, TypesError};
 use dtenge_types::{
     AddressMarking, Amount, BoundedVec, CbsRef, Command, ContractNo, Currency, Encumbrance, EventId, Hold, InvoiceId,
     MandateId, MandateTerms, Marking, MarkingRule, Memo, ParameterId, ParameterMarking, ParticipantId, TimeWindow,
@@ -10,6 +10,10 @@ use dtenge_types::{
 };
 
 use crate::NodeError;
+
+/// The smallest part change is split into (1,00): splitting finer would only
+/// fragment a DA's funds.
+pub const MIN_CHANGE_PART: u64 = 100;
 
 /// Where a payment goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +39,10 @@ pub struct Draft {
     pub window_ms: u64,
     /// Purpose text.
     pub memo: Option<Memo>,
+    /// Into how many tokens the payer's standard change is split (at least
+    /// one): a DA that pays often needs several free tokens to pay
+    /// concurrently, or every payment waits for the previous one's change.
+    pub change_parts: usize,
 }
 
 impl Draft {
@@ -49,8 +57,26 @@ impl Draft {
         })
     }
 
-    fn change(&self, currency: Currency, amount: Amount) -> Option<Token> {
-        (!amount.is_zero()).then(|| Token::standard(currency, amount, self.payer, self.host.clone()))
+    /// The payer's change of `amount`, in up to `change_parts` tokens of
+    /// at least [`MIN_CHANGE_PART`] each, within the room `used` outputs
+    /// leave; the parts sum to `amount` exactly.
+    fn change(&self, currency: Currency, amount: Amount, used: usize) -> Vec<Token> {
+        if amount.is_zero() {
+            return Vec::new();
+        }
+        let tiyn = amount.tiyn();
+        let room = u64::try_from(MAX_OUTPUTS.saturating_sub(used)).unwrap_or(1).max(1);
+        let wanted = u64::try_from(self.change_parts).unwrap_or(1).max(1);
+        let parts = wanted.min(room).min((tiyn / MIN_CHANGE_PART).max(1));
+        // parts >= 1 and each * parts <= tiyn: neither line can wrap.
+        let each = tiyn / parts;
+        let last = tiyn - each * (parts - 1);
+        (0..parts)
+            .map(|i| {
+                let part = if i + 1 == parts { last } else { each };
+                Token::standard(currency, Amount::from_tiyn(part), self.payer, self.host.clone())
+            })
+            .collect()
     }
 }
 
@@ -82,7 +108,7 @@ pub fn redeem(
     cbs_reference: CbsRef,
 ) -> Result<TxBody, NodeError> {
     let rest = left(inputs, amount)?;
-    let outputs = d.change(Currency::DT, rest).into_iter().collect();
+    let outputs = d.change(Currency::DT, rest, 0);
     d.body(inputs, outputs, Command::Redeem { cbs_reference })
 }
 
@@ -91,7 +117,7 @@ pub fn transfer(d: &Draft, inputs: &[(TokenId, Token)], payees: &[Payee]) -> Res
     let rest = left(inputs, paid(payees)?)?;
     let mut outputs: Vec<Token> =
         payees.iter().map(|p| Token::standard(Currency::DT, p.amount, p.address, p.host.clone())).collect();
-    outputs.extend(d.change(Currency::DT, rest));
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
     d.body(inputs, outputs, Command::Transfer)
 }
 
@@ -113,7 +139,7 @@ pub fn mark_address(
     let mut token = Token::standard(Currency::DT, recipient.amount, recipient.address, recipient.host.clone());
     token.marking = Some(marking);
     let mut outputs = vec![token];
-    outputs.extend(d.change(Currency::DT, rest));
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
     d.body(inputs, outputs, Command::MarkAddress)
 }
 
@@ -195,7 +221,7 @@ pub fn mark_parameter(
     let mut token = Token::standard(Currency::DT, recipient.amount, recipient.address, recipient.host.clone());
     token.marking = Some(marking);
     let mut outputs = vec![token];
-    outputs.extend(d.change(Currency::DT, rest));
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
     d.body(inputs, outputs, Command::MarkParameter { parameter })
 }
 
@@ -231,7 +257,7 @@ pub fn hold(d: &Draft, inputs: &[(TokenId, Token)], amount: Amount, hold: Hold) 
     let mut held = Token::standard(Currency::DT, amount, d.payer, d.host.clone());
     held.encumbrance = Some(Encumbrance::Hold(hold));
     let mut outputs = vec![held];
-    outputs.extend(d.change(Currency::DT, rest));
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
     d.body(inputs, outputs, Command::Hold { event })
 }
 
@@ -255,7 +281,7 @@ pub fn release(d: &Draft, inputs: &[(TokenId, Token)], amount: Amount) -> Result
 /// Returns held funds to the payer: after valid-until (`expire`) or on a
 /// cancelled event.
 pub fn unhold(d: &Draft, inputs: &[(TokenId, Token)], event: EventId, expire: bool) -> Result<TxBody, NodeError> {
-    let back = d.change(Currency::DT, total(inputs)?).into_iter().collect();
+    let back = d.change(Currency::DT, total(inputs)?, 0);
     let command = if expire { Command::Expire { event } } else { Command::CancelHold { event } };
     d.body(inputs, back, command)
 }
@@ -291,7 +317,7 @@ pub fn pay_invoice(
     if !vat.is_zero() {
         outputs.push(vat_token(seller.address, seller.host.clone(), vat));
     }
-    outputs.extend(d.change(Currency::DT, std_change));
+    outputs.extend(d.change(Currency::DT, std_change, outputs.len()));
     if !vat_change.is_zero() {
         outputs.push(vat_token(d.payer, d.host.clone(), vat_change));
     }
@@ -322,7 +348,7 @@ pub fn grant_mandate(
     let mut reserved = Token::standard(Currency::DT, amount, d.payer, d.host.clone());
     reserved.encumbrance = Some(Encumbrance::Mandate(terms));
     let mut outputs = vec![reserved];
-    outputs.extend(d.change(Currency::DT, rest));
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
     d.body(inputs, outputs, Command::GrantMandate { mandate })
 }
 
@@ -349,7 +375,7 @@ pub fn debit(
 
 /// The owner takes reserved funds back.
 pub fn revoke_mandate(d: &Draft, inputs: &[(TokenId, Token)], mandate: MandateId) -> Result<TxBody, NodeError> {
-    let back = d.change(Currency::DT, total(inputs)?).into_iter().collect();
+    let back = d.change(Currency::DT, total(inputs)?, 0);
     d.body(inputs, back, Command::RevokeMandate { mandate })
 }
 
@@ -364,7 +390,7 @@ pub fn collect(
 ) -> Result<TxBody, NodeError> {
     let change = left(inputs, to.amount)?;
     let mut outputs = vec![Token::standard(Currency::DT, to.amount, to.address, to.host.clone())];
-    outputs.extend(d.change(Currency::DT, change));
+    outputs.extend(d.change(Currency::DT, change, outputs.len()));
     d.body(inputs, outputs, Command::Collect { order })
 }
 

@@ -168,6 +168,9 @@ pub enum NodeError {
     /// Storage failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// A bounded queue of the node is full (backpressure): retry shortly.
+    #[error("busy, retry shortly: {0}")]
+    Busy(String),
     /// A KYC-tier limit would be broken.
     #[error(
         "{tier} tier {limit} of {limit_amount} would be exceeded: {detail}",

@@ -74,6 +74,8 @@ pub enum RefusalCode {
     BadReceipt,
     /// The address belongs to another node's DA.
     AddressTaken,
+    /// The node's bounded queue for this stage is full; retry shortly.
+    Busy,
 }
 
 impl RefusalCode {
@@ -109,13 +111,14 @@ impl RefusalCode {
             RefusalCode::PayeeRefused => "payee_refused",
             RefusalCode::BadReceipt => "bad_receipt",
             RefusalCode::AddressTaken => "address_taken",
+            RefusalCode::Busy => "busy",
         }
     }
 
     /// Whether a retry of the same request may succeed once a service is
     /// back (nothing about the request itself was wrong).
     pub fn is_transient(self) -> bool {
-        matches!(self, RefusalCode::Unavailable | RefusalCode::Storage)
+        matches!(self, RefusalCode::Unavailable | RefusalCode::Storage | RefusalCode::Busy)
     }
 }
 
@@ -171,6 +174,7 @@ impl NodeError {
             NodeError::RefusedBy { refusal, .. } => refusal.code,
             NodeError::BadReceipt(_) => RefusalCode::BadReceipt,
             NodeError::AddressTaken { .. } => RefusalCode::AddressTaken,
+            NodeError::Busy(_) => RefusalCode::Busy,
         }
     }
 

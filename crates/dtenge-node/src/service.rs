@@ -71,6 +71,15 @@ pub const WINDOW_MS: u64 = 60_000;
 const MAX_CONSENTS: usize = 4096;
 /// Notarisation attempts before a transaction is left to the resolver.
 const NOTARY_ATTEMPTS: usize = 3;
+/// Free standard tokens a paying DA is kept at (its change is split until it
+/// has them), so that many of its payments can be in flight at once.
+const FREE_TOKENS: usize = 8;
+/// Most payments a node lets wait for change in flight; past it the caller
+/// is told to come back (backpressure), never queued without bound.
+const MAX_WAITING_FOR_CHANGE: usize = 4096;
+/// Longest a payment waits for change in flight before it is refused as
+/// `funds_in_flight`: longer than a transaction's notarisation attempts take.
+const WAIT_FOR_CHANGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who this node is and whom it talks to.
 #[derive(Debug, Clone)]
@@ -141,6 +150,10 @@ pub struct NodeService {
     opening: tokio::sync::Mutex<()>,
     /// Payments the guard cleared that no DA's book counts yet.
     pending: PendingOutflows,
+    /// Payments waiting for change in flight (see [`NodeService::plan`]).
+    waiting_for_change: std::sync::atomic::AtomicUsize,
+    /// Woken whenever records are applied: change arrived, reservations freed.
+    vault_changed: tokio::sync::Notify,
     /// Other hosts' consents to transactions this node submits (PvP).
     /// Kept in arrival order, the oldest dropped first past `MAX_CONSENTS`.
     #[allow(clippy::type_complexity)]
@@ -223,6 +236,8 @@ impl NodeService {
             notary,
             opening: tokio::sync::Mutex::new(()),
             pending: PendingOutflows::default(),
+            waiting_for_change: std::sync::atomic::AtomicUsize::new(0),
+            vault_changed: tokio::sync::Notify::new(),
             consents: Mutex::default(),
         }))
     }
@@ -337,6 +352,8 @@ impl NodeService {
         if let Some(clearance) = clearance {
             clearance.counted_in_book();
         }
+        drop(state);
+        self.vault_changed.notify_waiters();
         Ok(last)
     }
 
@@ -393,7 +410,15 @@ impl NodeService {
     }
 
     fn draft(&self, payer: &Account, memo: Option<Memo>) -> Draft {
-        Draft { host: self.config.id.clone(), payer: payer.address, now: self.clock.now(), window_ms: WINDOW_MS, memo }
+        let free = self.state().vault.free_tokens(&payer.id, standard_dt);
+        Draft {
+            host: self.config.id.clone(),
+            payer: payer.address,
+            now: self.clock.now(),
+            window_ms: WINDOW_MS,
+            memo,
+            change_parts: FREE_TOKENS.saturating_sub(free).max(1),
+        }
     }
 
     /// Resolves payees' hosting nodes through the directory.

@@ -179,6 +179,11 @@ impl Vault {
             .collect()
     }
 
+    /// How many unreserved tokens of `account` match `wanted`.
+    pub fn free_tokens(&self, account: &AccountId, wanted: impl Fn(&Token) -> bool) -> usize {
+        self.of_account(account).filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token)).count()
+    }
+
     /// Total of unreserved tokens of `account` matching `wanted`.
     /// [`NodeError::Overflow`] only if the sum is not representable, which
     /// the issuers' supply limit rules out for tokens of one currency.

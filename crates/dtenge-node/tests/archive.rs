@@ -63,6 +63,7 @@ fn script(payments: usize) -> Script {
         now: Timestamp(NOON),
         window_ms: 60_000,
         memo: None,
+        change_parts: 1,
     };
     let to_alice = Payee { address: alice.address, host: pid("STB1"), amount: dt(1_000) };
     let funding =
@@ -83,7 +84,8 @@ fn script(payments: usize) -> Script {
     let mut aborted = None;
     for i in 0..=payments {
         let at = Timestamp(NOON + 1_000 * i as u64);
-        let draft = Draft { host: pid("STB1"), payer: alice.address, now: at, window_ms: 60_000, memo: None };
+        let draft =
+            Draft { host: pid("STB1"), payer: alice.address, now: at, window_ms: 60_000, memo: None, change_parts: 1 };
         let payee = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
         let tx = Transaction::unsigned(build::transfer(&draft, std::slice::from_ref(&coin), &[payee]).unwrap());
         let id = tx.id();
@@ -312,6 +314,7 @@ fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
         now: Timestamp(NOON),
         window_ms: 60_000,
         memo: None,
+        change_parts: 1,
     };
     let other = Transaction::unsigned(
         build::issue(

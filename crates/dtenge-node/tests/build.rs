@@ -45,7 +45,7 @@ impl Env {
     }
 
     fn draft(&self, payer: &SecretKey) -> Draft {
-        Draft { host: node(), payer: addr(payer), now: self.now, window_ms: 60_000, memo: None }
+        Draft { host: node(), payer: addr(payer), now: self.now, window_ms: 60_000, memo: None, change_parts: 1 }
     }
 
     fn account(k: &SecretKey) -> AccountId {
@@ -136,6 +136,34 @@ fn transfer_builds_payment_and_change_the_kernel_accepts() {
     let body = build::transfer(&e.draft(&user), &inputs, &[payee(&bus, dt(100)), payee(&taxi, dt(200))]).unwrap();
     e.commit(body, &[&user], None);
     assert_eq!(e.bal(&user).standard, dt(4_550));
+}
+
+#[test]
+fn change_split_into_parts_sums_exactly_within_the_output_limit_and_the_kernel_accepts_it() {
+    let mut e = Env::new();
+    let (user, bus) = (key("user"), key("bus"));
+    e.issue(&user, dt(10_000));
+    let mine = |e: &Env| e.vault.iter().filter(|(_, s)| s.token.owner == addr(&user)).count();
+    // Eight parts of a change of 9 999,99 (the last takes the remainder).
+    let split = Draft { change_parts: 8, ..e.draft(&user) };
+    let inputs = e.vault.select(&cleared(&Env::account(&user)), Amount::from_tiyn(1), Token::is_standard).unwrap();
+    let body = build::transfer(&split, &inputs, &[payee(&bus, Amount::from_tiyn(1))]).unwrap();
+    let change: Vec<u64> = body.outputs.iter().filter(|t| t.owner == addr(&user)).map(|t| t.amount.tiyn()).collect();
+    assert_eq!(change.len(), 8);
+    assert_eq!(change.iter().sum::<u64>(), dt(10_000).tiyn() - 1);
+    e.commit(body, &[&user], None);
+    assert_eq!((mine(&e), e.bal(&user).standard), (8, Amount::from_tiyn(dt(10_000).tiyn() - 1)));
+    // No part below 1,00: a change of 2,50 makes two parts, not eight.
+    let inputs = e.vault.select(&cleared(&Env::account(&user)), dt(1_000), Token::is_standard).unwrap();
+    let spend = inputs[0].1.amount.tiyn() - 250;
+    let body = build::transfer(&split, &inputs[..1], &[payee(&bus, Amount::from_tiyn(spend))]).unwrap();
+    let change: Vec<u64> = body.outputs.iter().filter(|t| t.owner == addr(&user)).map(|t| t.amount.tiyn()).collect();
+    assert_eq!(change, vec![125, 125]);
+    // Payees first: 63 of them leave room for one change token only.
+    let many: Vec<Payee> = (0..63).map(|_| payee(&bus, Amount::from_tiyn(1))).collect();
+    let body = build::transfer(&split, &inputs[..1], &many).unwrap();
+    assert_eq!(body.outputs.len(), MAX_OUTPUTS);
+    e.commit(body, &[&user], None);
 }
 
 #[test]

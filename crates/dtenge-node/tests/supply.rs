@@ -63,7 +63,14 @@ impl Issuer {
         self.now += 1;
         self.serial += 1;
         let host = ParticipantId::new("NBK").unwrap();
-        let draft = Draft { host, payer: self.address, now: Timestamp(self.now), window_ms: 60_000, memo: None };
+        let draft = Draft {
+            host,
+            payer: self.address,
+            now: Timestamp(self.now),
+            window_ms: 60_000,
+            memo: None,
+            change_parts: 1,
+        };
         (draft, CbsRef::new(format!("CBS-{}", self.serial)).unwrap())
     }
 

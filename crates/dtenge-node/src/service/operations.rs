@@ -45,9 +45,11 @@ impl NodeService {
         let payees = self.payees(to).await?;
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, Signers::Nobody, None, total, standard_dt, |inputs| {
-            build::transfer(&draft, inputs, &payees)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Nobody, None, total, standard_dt, |inputs| {
+                build::transfer(&draft, inputs, &payees)
+            })
+            .await?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
@@ -87,9 +89,11 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
-            build::transfer(&draft, inputs, &payees)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
+                build::transfer(&draft, inputs, &payees)
+            })
+            .await?;
         let outcome = self.execute(plan).await?;
         self.sweep_local(payees.iter().map(|p| p.address)).await;
         Ok(outcome)
@@ -143,9 +147,11 @@ impl NodeService {
             matches!(&t.marking, Some(Marking::Address(m)) if m.rule == rule.rule && m.level == rule.level)
                 && t.encumbrance.is_none()
         };
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| {
-            build::marked_transfer(&draft, inputs, &payees)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| {
+                build::marked_transfer(&draft, inputs, &payees)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -163,9 +169,11 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
-            build::mark_address(&draft, inputs, &payee, rule)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+                build::mark_address(&draft, inputs, &payee, rule)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -183,14 +191,11 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, memo);
-        let plan = self.plan(
-            clearance,
-            Signers::Custodial(keys),
-            Some(AttestRequest::Plain),
-            amount,
-            standard_dt,
-            |inputs| build::mark_parameter(&draft, inputs, &payee, parameter),
-        )?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+                build::mark_parameter(&draft, inputs, &payee, parameter)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -224,14 +229,16 @@ impl NodeService {
         let wanted = |t: &Token| {
             matches!(&t.marking, Some(Marking::Parameter(m)) if m.parameter == parameter) && t.encumbrance.is_none()
         };
-        let plan = self.plan(
-            clearance,
-            Signers::Custodial(keys),
-            Some(AttestRequest::ContractPayment { purpose }),
-            recipient.amount,
-            wanted,
-            |inputs| build::contract_payment(&draft, inputs, &payee, contract.clone(), unmark),
-        )?;
+        let plan = self
+            .plan(
+                clearance,
+                Signers::Custodial(keys),
+                Some(AttestRequest::ContractPayment { purpose }),
+                recipient.amount,
+                wanted,
+                |inputs| build::contract_payment(&draft, inputs, &payee, contract.clone(), unmark),
+            )
+            .await?;
         self.execute(plan).await
     }
 
@@ -254,14 +261,11 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Commit { amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(
-            clearance,
-            Signers::Custodial(keys),
-            Some(AttestRequest::Plain),
-            amount,
-            standard_dt,
-            |inputs| build::hold(&draft, inputs, amount, hold),
-        )?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+                build::hold(&draft, inputs, amount, hold)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -304,10 +308,11 @@ impl NodeService {
         let amount = releasable.min(held);
         let clearance = self.clear(&account, Outflow::Exempt(Exemption::Release)).await?;
         let draft = self.draft(&account, None);
-        let plan =
-            self.plan(clearance, Signers::Nobody, Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
+        let plan = self
+            .plan(clearance, Signers::Nobody, Some(AttestRequest::Plain), held, Self::held_by(event), |inputs| {
                 build::release(&draft, inputs, amount)
-            })?;
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -318,9 +323,11 @@ impl NodeService {
         let draft = self.draft(&account, None);
         let attest = (!expire).then_some(AttestRequest::Plain);
         let clearance = self.clear(&account, Outflow::Exempt(Exemption::Return)).await?;
-        let plan = self.plan(clearance, Signers::Nobody, attest, held, Self::held_by(event), |inputs| {
-            build::unhold(&draft, inputs, event.clone(), expire)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Nobody, attest, held, Self::held_by(event), |inputs| {
+                build::unhold(&draft, inputs, event.clone(), expire)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -390,9 +397,11 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| {
-            build::pay_vat(&draft, inputs, &payee)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| {
+                build::pay_vat(&draft, inputs, &payee)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -410,9 +419,11 @@ impl NodeService {
         let keys = Self::keys_of(&account)?;
         let terms = MandateTerms { mandate, grantee, valid_until };
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
-            build::grant_mandate(&draft, inputs, amount, terms)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+                build::grant_mandate(&draft, inputs, amount, terms)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -436,9 +447,11 @@ impl NodeService {
         let draft = self.draft(&grantee_account, memo);
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
         let owner_host = self.config.id.clone();
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, to.amount, wanted, |inputs| {
-            build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, to.amount, wanted, |inputs| {
+                build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -450,9 +463,11 @@ impl NodeService {
         let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate);
         let all = self.state().vault.available(&account.id, wanted)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, all, wanted, |inputs| {
-            build::revoke_mandate(&draft, inputs, mandate.clone())
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, all, wanted, |inputs| {
+                build::revoke_mandate(&draft, inputs, mandate.clone())
+            })
+            .await?;
         self.execute(plan).await
     }
 
@@ -497,9 +512,11 @@ impl NodeService {
         let clearance = self.clear(&account, Outflow::Conversion { amount }).await?;
         let keys = Self::keys_of(&account)?;
         let draft = self.draft(&account, None);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
-            build::redeem(&draft, inputs, amount, cbs_reference)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+                build::redeem(&draft, inputs, amount, cbs_reference)
+            })
+            .await?;
         self.execute(plan).await
     }
 }

@@ -21,7 +21,7 @@ use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, 
 
 use super::plan::{Plan, Signers};
 use super::protocol::{LinkAnswer, LinkRequest};
-use super::{NOTARY_ATTEMPTS, NodeService, TxOutcome, durable, standard_dt};
+use super::{MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, TxOutcome, WAIT_FOR_CHANGE, durable, standard_dt};
 use crate::NodeError;
 use crate::accounts::Account;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
@@ -29,8 +29,12 @@ use crate::state::{NodeRecord, Notification, Status};
 
 impl NodeService {
     /// Selects, builds and reserves under one lock, so concurrent operations
-    /// never pick the same tokens.
-    pub(super) fn plan(
+    /// never pick the same tokens. When the DA owns enough but part of it is
+    /// change of its own payments in flight, the payment waits for that
+    /// change (at most [`WAIT_FOR_CHANGE`], behind at most
+    /// [`MAX_WAITING_FOR_CHANGE`] others: past that the caller is told
+    /// [`NodeError::Busy`]) instead of being refused.
+    pub(super) async fn plan(
         &self,
         clearance: Clearance,
         signers: Signers,
@@ -39,19 +43,38 @@ impl NodeService {
         wanted: impl Fn(&Token) -> bool,
         build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
     ) -> Result<Plan, NodeError> {
-        let mut state = self.state();
-        let inputs = state.vault.select(&clearance, amount, wanted)?;
-        let body = build(&inputs)?;
-        let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
-        state.vault.reserve(&clearance, &ids, body.id())?;
-        Ok(Plan {
-            account: clearance.account().clone(),
-            body,
-            inputs: inputs.into_iter().map(|(_, t)| t).collect(),
-            signers,
-            attest,
-            clearance,
-        })
+        let mut queued: Option<Queued<'_>> = None;
+        let deadline = tokio::time::Instant::now() + WAIT_FOR_CHANGE;
+        loop {
+            // Registered before looking, so a change applied in between still wakes it.
+            let changed = self.vault_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.state();
+                match state.vault.select(&clearance, amount, &wanted) {
+                    Ok(inputs) => {
+                        let body = build(&inputs)?;
+                        let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
+                        state.vault.reserve(&clearance, &ids, body.id())?;
+                        return Ok(Plan {
+                            account: clearance.account().clone(),
+                            body,
+                            inputs: inputs.into_iter().map(|(_, t)| t).collect(),
+                            signers,
+                            attest,
+                            clearance,
+                        });
+                    }
+                    Err(NodeError::FundsInFlight { .. }) if tokio::time::Instant::now() < deadline => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if queued.is_none() {
+                queued = Some(Queued::enter(&self.waiting_for_change)?);
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
     }
 
     /// Runs the payer's guard for `outflow` from `account` (see [`crate::guard`]):
@@ -366,5 +389,48 @@ impl NodeService {
                 Ok(TxOutcome { tx: id, status: Status::Rejected { reason: "expired".into() }, notary_seq: None })
             }
         }
+    }
+}
+
+/// A place in the bounded line of payments waiting for change in flight.
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(waiting: &'a std::sync::atomic::AtomicUsize) -> Result<Queued<'a>, NodeError> {
+        use std::sync::atomic::Ordering;
+        let before = waiting.fetch_add(1, Ordering::AcqRel);
+        if before >= MAX_WAITING_FOR_CHANGE {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(NodeError::Busy(format!(
+                "{MAX_WAITING_FOR_CHANGE} payments already wait for change in flight at this node"
+            )));
+        }
+        Ok(Queued(waiting))
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn the_line_waiting_for_change_is_bounded_and_frees_its_places() {
+        let waiting = AtomicUsize::new(MAX_WAITING_FOR_CHANGE - 1);
+        let last = Queued::enter(&waiting).expect("one place left");
+        match Queued::enter(&waiting) {
+            Err(e) => assert_eq!(e.code(), crate::refusal::RefusalCode::Busy),
+            Ok(_) => panic!("a full line admitted one more"),
+        }
+        assert_eq!(waiting.load(Ordering::Acquire), MAX_WAITING_FOR_CHANGE);
+        drop(last);
+        assert_eq!(waiting.load(Ordering::Acquire), MAX_WAITING_FOR_CHANGE - 1);
     }
 }

@@ -242,9 +242,11 @@ impl NodeService {
         let keys = Self::keys_of(from)?;
         let payees = vec![Payee { address: to, host: self.config.id.clone(), amount }];
         let draft = self.draft(from, memo);
-        let plan = self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
-            build::transfer(&draft, inputs, &payees)
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+                build::transfer(&draft, inputs, &payees)
+            })
+            .await?;
         let outcome = self.execute(plan).await?;
         if outcome.status != Status::Success {
             return Err(NodeError::Unavailable(format!("transaction {} is not settled yet", outcome.tx)));
@@ -437,9 +439,11 @@ impl NodeService {
         let payee = Payee { address: beneficiary, host, amount };
         let clearance = self.clear(account, Outflow::Collection { amount, authority: signed.order.authority }).await?;
         let draft = self.draft(account, Some(Memo::new(format!("collection {}", signed.order.reference))?));
-        let plan = self.plan(clearance, Signers::Host, None, amount, standard_dt, |inputs| {
-            build::collect(&draft, inputs, &payee, signed.clone())
-        })?;
+        let plan = self
+            .plan(clearance, Signers::Host, None, amount, standard_dt, |inputs| {
+                build::collect(&draft, inputs, &payee, signed.clone())
+            })
+            .await?;
         let outcome = self.execute(plan).await?;
         self.record(vec![NodeRecord::OrderCollected { authority: key.0, reference: key.1, tx: outcome.tx, amount }])
             .await?;
@@ -541,6 +545,7 @@ impl NodeService {
                     now: self.clock.now(),
                     window_ms: super::WINDOW_MS,
                     memo: None,
+                    change_parts: 1,
                 };
                 let body: TxBody = build::rekey(&draft, &tokens, account.address)?;
                 let ids: Vec<TokenId> = tokens.iter().map(|(i, _)| *i).collect();
