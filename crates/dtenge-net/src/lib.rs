@@ -55,6 +55,7 @@ mod local;
 mod participants;
 pub mod telemetry;
 pub mod tls;
+mod typed;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use envelope::{
@@ -71,6 +72,7 @@ pub use http_bus::{HttpBus, HttpBusConfig};
 pub use local::LocalNetwork;
 pub use participants::{DirectoryError, ParticipantInfo, Participants, RevokedKey, Role};
 pub use tls::{TlsError, TlsIdentity, serve_router};
+pub use typed::{BusExt, Request, decode_body, decode_request};
 
 use dtenge_types::ParticipantId;
 

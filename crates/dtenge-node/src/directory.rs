@@ -73,6 +73,11 @@ pub enum DirectoryAnswer {
     Refused(DirectoryRefusal),
 }
 
+impl dtenge_net::Request for DirectoryRequest {
+    type Answer = DirectoryAnswer;
+    const SERVICE: &'static str = "directory";
+}
+
 /// Why the directory refused a registration.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, thiserror::Error)]
 pub enum DirectoryRefusal {
@@ -183,8 +188,7 @@ impl DirectoryService {
 #[async_trait::async_trait]
 impl Handler for DirectoryService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
-        let request: DirectoryRequest =
-            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a directory request: {e}")))?;
+        let request: DirectoryRequest = dtenge_net::decode_request(&body)?;
         dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             DirectoryRequest::Register(entry) => match self.register(from, entry).await {

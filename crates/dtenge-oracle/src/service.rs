@@ -218,6 +218,11 @@ pub enum OracleAnswer {
     Refused(crate::OracleRefusal),
 }
 
+impl dtenge_net::Request for OracleRequest {
+    type Answer = OracleAnswer;
+    const SERVICE: &'static str = "oracle";
+}
+
 /// Why the oracle service cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum OracleServiceError {
@@ -521,8 +526,7 @@ pub enum ServiceFailure {
 #[async_trait::async_trait]
 impl Handler for OracleService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
-        let request: OracleRequest =
-            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not an oracle request: {e}")))?;
+        let request: OracleRequest = dtenge_net::decode_request(&body)?;
         let answer = match self.request(from, request).await {
             Ok(answer) => answer,
             Err(ServiceFailure::Refused(e)) => OracleAnswer::Refused(e.refusal()),

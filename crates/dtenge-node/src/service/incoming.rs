@@ -16,8 +16,7 @@ use crate::state::{NodeRecord, Notification};
 #[async_trait::async_trait]
 impl Handler for NodeService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
-        let request: NodeRequest =
-            borsh::from_slice(&body).map_err(|e| HandlerError::BadRequest(format!("not a node request: {e}")))?;
+        let request: NodeRequest = dtenge_net::decode_request(&body)?;
         dtenge_net::authz::admit(&self.participants, from, &request)?;
         let answer = match request {
             NodeRequest::Deliver { tx, inputs, receipt } => match self.receive(from, *tx, inputs, receipt).await {

@@ -2,7 +2,7 @@
 //! and payee pre-checks), and answers, refusals typed with stable codes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_net::Bus;
+use dtenge_net::{Bus, BusExt};
 use dtenge_notary::Receipt;
 use dtenge_types::{Address, Amount, ParticipantId, Timestamp, Token, Transaction, TxBody, TxId, TxSignature};
 
@@ -150,6 +150,11 @@ pub enum NodeAnswer {
     Batch(Vec<LinkAnswer>),
 }
 
+impl dtenge_net::Request for NodeRequest {
+    type Answer = NodeAnswer;
+    const SERVICE: &'static str = "node";
+}
+
 /// Sends one batch of deliveries and pre-checks to node `to`.
 pub(super) async fn send_link_batch(
     bus: &dyn Bus,
@@ -157,13 +162,11 @@ pub(super) async fn send_link_batch(
     items: Vec<LinkRequest>,
 ) -> Result<Vec<LinkAnswer>, NodeError> {
     let count = items.len();
-    let body = borsh::to_vec(&NodeRequest::Batch(items)).map_err(|e| NodeError::Storage(e.to_string()))?;
-    let answer = bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
-    match borsh::from_slice::<NodeAnswer>(&answer) {
+    match bus.request(to, &NodeRequest::Batch(items)).await {
         Ok(NodeAnswer::Batch(answers)) if answers.len() == count => Ok(answers),
         Ok(NodeAnswer::Refused(refusal)) => Err(NodeError::RefusedBy { node: to.clone(), refusal }),
         Ok(_) => Err(NodeError::Unavailable(format!("{to} answered the batch with something else"))),
-        Err(e) => Err(NodeError::Unavailable(format!("{to} answer: {e}"))),
+        Err(e) => Err(NodeError::Unavailable(format!("{to}: {e}"))),
     }
 }
 
