@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use dtenge_crypto::Signer;
 use dtenge_ledger::Params;
-use dtenge_net::{Bus, Clock, Participants, Role};
+use dtenge_net::{Bus, BusExt, Clock, Participants, Role};
 use dtenge_notary::{NotaryClient, TxClaim, Verdict};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_store::{Journal, Recovery, StoreError};
@@ -80,6 +80,8 @@ const MAX_WAITING_FOR_CHANGE: usize = 4096;
 /// Longest a payment waits for change in flight before it is refused as
 /// `funds_in_flight`: longer than a transaction's notarisation attempts take.
 const WAIT_FOR_CHANGE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a waiting payment looks again without being woken.
+const RECHECK_CHANGE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Who this node is and whom it talks to.
 #[derive(Debug, Clone)]
@@ -150,6 +152,8 @@ pub struct NodeService {
     opening: tokio::sync::Mutex<()>,
     /// Payments the guard cleared that no DA's book counts yet.
     pending: PendingOutflows,
+    /// Transactions going through the pipeline now (see [`plan::InPipeline`]).
+    in_pipeline: plan::Pipeline,
     /// Payments waiting for change in flight (see [`NodeService::plan`]).
     waiting_for_change: std::sync::atomic::AtomicUsize,
     /// Woken whenever records are applied: change arrived, reservations freed.
@@ -236,6 +240,7 @@ impl NodeService {
             notary,
             opening: tokio::sync::Mutex::new(()),
             pending: PendingOutflows::default(),
+            in_pipeline: Default::default(),
             waiting_for_change: std::sync::atomic::AtomicUsize::new(0),
             vault_changed: tokio::sync::Notify::new(),
             consents: Mutex::default(),
@@ -278,9 +283,7 @@ impl NodeService {
 
     /// Sends a request to another node.
     pub(crate) async fn call_node(&self, to: &ParticipantId, request: NodeRequest) -> Result<NodeAnswer, NodeError> {
-        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
-        let answer = self.bus.call(to, body).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))?;
-        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("{to} answer: {e}")))
+        self.bus.request(to, &request).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))
     }
 
     /// Sends `request` to node `to` in the next batch of this node's
@@ -486,23 +489,17 @@ impl NodeService {
     }
 
     async fn oracle(&self, request: OracleRequest) -> Result<OracleAnswer, NodeError> {
-        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
-        let answer = self
-            .bus
-            .call(&self.config.oracle, body)
+        self.bus
+            .request(&self.config.oracle, &request)
             .await
-            .map_err(|e| NodeError::Unavailable(format!("oracle: {e}")))?;
-        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("oracle answer: {e}")))
+            .map_err(|e| NodeError::Unavailable(format!("oracle: {e}")))
     }
 
     async fn directory(&self, request: DirectoryRequest) -> Result<DirectoryAnswer, NodeError> {
-        let body = borsh::to_vec(&request).map_err(|e| NodeError::Storage(e.to_string()))?;
-        let answer = self
-            .bus
-            .call(&self.config.directory, body)
+        self.bus
+            .request(&self.config.directory, &request)
             .await
-            .map_err(|e| NodeError::Unavailable(format!("directory: {e}")))?;
-        borsh::from_slice(&answer).map_err(|e| NodeError::Unavailable(format!("directory answer: {e}")))
+            .map_err(|e| NodeError::Unavailable(format!("directory: {e}")))
     }
 
     /// Persists and releases the node's archive (at shutdown, after its

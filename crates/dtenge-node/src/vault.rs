@@ -179,6 +179,11 @@ impl Vault {
             .collect()
     }
 
+    /// The transactions holding reservations on `account`'s tokens.
+    pub fn reserving(&self, account: &AccountId) -> BTreeSet<TxId> {
+        self.of_account(account).filter_map(|(_, s)| s.reserved_by).collect()
+    }
+
     /// How many unreserved tokens of `account` match `wanted`.
     pub fn free_tokens(&self, account: &AccountId, wanted: impl Fn(&Token) -> bool) -> usize {
         self.of_account(account).filter(|(_, s)| s.reserved_by.is_none() && wanted(&s.token)).count()

@@ -52,6 +52,8 @@ impl NodeService {
             .await?;
         let tx = Transaction::unsigned(plan.body.clone());
         self.expire_awaiting();
+        // Parked until the holder signs: nothing to wait for meanwhile.
+        let plan = Plan { in_pipeline: Default::default(), ..plan };
         self.awaiting.lock().unwrap_or_else(|p| p.into_inner()).insert(tx.id(), plan);
         Ok(tx)
     }
@@ -377,6 +379,7 @@ impl NodeService {
                 signers: Signers::Custodial(keys),
                 attest: Some(AttestRequest::Plain),
                 clearance,
+                in_pipeline: Default::default(),
             }
         };
         self.execute(plan).await
@@ -497,6 +500,7 @@ impl NodeService {
             signers: Signers::Custodial(keys),
             attest: None,
             clearance,
+            in_pipeline: Default::default(),
         })
         .await
     }

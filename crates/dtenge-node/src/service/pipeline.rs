@@ -19,9 +19,12 @@ use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
-use super::plan::{Plan, Signers};
+use super::plan::{InPipeline, Plan, Signers};
 use super::protocol::{LinkAnswer, LinkRequest};
-use super::{MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, TxOutcome, WAIT_FOR_CHANGE, durable, standard_dt};
+use super::{
+    MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE, durable,
+    standard_dt,
+};
 use crate::NodeError;
 use crate::accounts::Account;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
@@ -30,10 +33,13 @@ use crate::state::{NodeRecord, Notification, Status};
 impl NodeService {
     /// Selects, builds and reserves under one lock, so concurrent operations
     /// never pick the same tokens. When the DA owns enough but part of it is
-    /// change of its own payments in flight, the payment waits for that
-    /// change (at most [`WAIT_FOR_CHANGE`], behind at most
-    /// [`MAX_WAITING_FOR_CHANGE`] others: past that the caller is told
-    /// [`NodeError::Busy`]) instead of being refused.
+    /// reserved by its own transactions going through the pipeline, the
+    /// payment waits for their change (at most [`WAIT_FOR_CHANGE`], behind
+    /// at most [`MAX_WAITING_FOR_CHANGE`] others: past that the caller is
+    /// told [`NodeError::Busy`]) instead of being refused. Reservations that
+    /// nothing will settle soon (a transaction under review, one awaiting
+    /// its holder's signature, a PvP leg signed for another node) are
+    /// refused at once, as before.
     pub(super) async fn plan(
         &self,
         clearance: Clearance,
@@ -57,6 +63,7 @@ impl NodeService {
                         let body = build(&inputs)?;
                         let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
                         state.vault.reserve(&clearance, &ids, body.id())?;
+                        let in_pipeline = InPipeline::enter(&self.in_pipeline, body.id());
                         return Ok(Plan {
                             account: clearance.account().clone(),
                             body,
@@ -64,17 +71,36 @@ impl NodeService {
                             signers,
                             attest,
                             clearance,
+                            in_pipeline,
                         });
                     }
-                    Err(NodeError::FundsInFlight { .. }) if tokio::time::Instant::now() < deadline => {}
+                    Err(e @ NodeError::FundsInFlight { .. }) => {
+                        let reserving = state.vault.reserving(clearance.account());
+                        drop(state);
+                        if tokio::time::Instant::now() >= deadline || !self.settling_soon(reserving) {
+                            return Err(e);
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }
             if queued.is_none() {
                 queued = Some(Queued::enter(&self.waiting_for_change)?);
             }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
+            // Woken when records are applied; the short bound also catches a
+            // reservation freed without a record (an abandoned attempt).
+            let wake = deadline.min(tokio::time::Instant::now() + RECHECK_CHANGE);
+            let _ = tokio::time::timeout_at(wake, changed).await;
         }
+    }
+
+    /// Whether any of `reserving` (transactions holding a DA's tokens) is
+    /// going through the pipeline now, so that its change comes back soon
+    /// (not parked awaiting its holder's signature, not left to the
+    /// resolver, not a PvP leg this node signed for another node).
+    fn settling_soon(&self, reserving: BTreeSet<TxId>) -> bool {
+        let in_pipeline = self.in_pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        reserving.iter().any(|tx| in_pipeline.contains(tx))
     }
 
     /// Runs the payer's guard for `outflow` from `account` (see [`crate::guard`]):
@@ -125,7 +151,10 @@ impl NodeService {
     /// `Prepared`, notarise, settle, deliver. A refused operation leaves
     /// nothing reserved: its tokens here, and what the oracle's attestation
     /// held back.
-    pub(super) async fn execute(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
+    pub(super) async fn execute(&self, mut plan: Plan) -> Result<TxOutcome, NodeError> {
+        // Left only once the outcome is applied (below), so a payment waiting
+        // for this one's change never sees it neither in flight nor settled.
+        let _in_pipeline = std::mem::take(&mut plan.in_pipeline);
         let id = plan.body.id();
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
         let attested = plan.attest.is_some();
@@ -133,6 +162,7 @@ impl NodeService {
             Ok((tx, inputs)) => self.submit(tx, inputs).await,
             Err(e) => {
                 self.state().vault.unreserve(&input_ids, id);
+                self.vault_changed.notify_waiters();
                 if attested {
                     self.abandon_attestation(id).await;
                 }
@@ -160,7 +190,7 @@ impl NodeService {
     /// payer's clearance stops counting as pending in the same critical
     /// section in which the DA's book starts counting the transaction).
     async fn prepare(&self, plan: Plan) -> Result<(Transaction, Vec<Token>), NodeError> {
-        let Plan { account, body, inputs, signers, attest, mut clearance } = plan;
+        let Plan { account, body, inputs, signers, attest, mut clearance, in_pipeline: _ } = plan;
         let mut tx = match &signers {
             Signers::Client(signed) if signed.id() != body.id() => {
                 return Err(NodeError::Invalid("the signed transaction is not the one prepared".into()));

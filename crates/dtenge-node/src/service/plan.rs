@@ -3,9 +3,12 @@
 //! signs. A plan holds its [`Clearance`], which only the guard gives and the
 //! vault hands tokens out against, so no plan exists that skipped the guard.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use dtenge_crypto::SecretKey;
 use dtenge_oracle::model::AttestRequest;
-use dtenge_types::{Token, Transaction, TxBody, TxSignature};
+use dtenge_types::{Token, Transaction, TxBody, TxId, TxSignature};
 
 use crate::accounts::AccountId;
 use crate::guard::Clearance;
@@ -46,4 +49,31 @@ pub(super) struct Plan {
     /// The payer's guard's permission; dropped once `Prepared` is journaled
     /// (the DA's book then counts the amount) or the operation is refused.
     pub(super) clearance: Clearance,
+    /// Marks the transaction as going through the pipeline while the plan
+    /// (then its execution) lives: payments waiting for change wait only
+    /// for such transactions.
+    pub(super) in_pipeline: InPipeline,
+}
+
+/// The transactions going through the pipeline now.
+pub(super) type Pipeline = Arc<Mutex<HashSet<TxId>>>;
+
+/// One transaction's place in [`Pipeline`], left when dropped.
+#[derive(Default)]
+pub(super) struct InPipeline(Option<(Pipeline, TxId)>);
+
+impl InPipeline {
+    /// Enters `tx` into `pipeline`.
+    pub(super) fn enter(pipeline: &Pipeline, tx: TxId) -> InPipeline {
+        pipeline.lock().unwrap_or_else(|p| p.into_inner()).insert(tx);
+        InPipeline(Some((Arc::clone(pipeline), tx)))
+    }
+}
+
+impl Drop for InPipeline {
+    fn drop(&mut self) {
+        if let Some((pipeline, tx)) = self.0.take() {
+            pipeline.lock().unwrap_or_else(|p| p.into_inner()).remove(&tx);
+        }
+    }
 }

@@ -190,6 +190,7 @@ impl NodeService {
             signers: Signers::WithCounterparty { keys, counterparty: contribution.signature },
             attest: Some(AttestRequest::Pvp { base }),
             clearance,
+            in_pipeline: Default::default(),
         })
         .await
     }

@@ -557,6 +557,7 @@ impl NodeService {
                     signers: Signers::Host,
                     attest: None,
                     clearance,
+                    in_pipeline: Default::default(),
                 }
             };
             let outcome = self.execute(plan).await?;
