@@ -138,4 +138,19 @@ pub enum NetError {
         /// Why (rotated, compromised, left the platform…).
         reason: String,
     },
+    /// The receiver restarted and the envelope was sent before the first
+    /// time its new run accepts (its replay horizon): the previous run may
+    /// have accepted it, so it is never accepted again. The sender seals the
+    /// request again once its clock has passed `not_before`.
+    #[error(
+        "message from {from} sent at {sent_at:?}, before the receiver's replay horizon {not_before:?} (it restarted):          seal the request again with a later time"
+    )]
+    SignedBeforeRestart {
+        /// The sender.
+        from: ParticipantId,
+        /// The envelope's time.
+        sent_at: Timestamp,
+        /// The first `sent_at` the receiver accepts.
+        not_before: Timestamp,
+    },
 }

@@ -16,6 +16,12 @@
 //!   at most [`MAX_FUTURE_MS`] after the receiver's clock, its signature
 //!   verifies against the sender's registered key, and its (sender, nonce)
 //!   has not been accepted before within the replay window.
+//! * With a [`ReplayHorizon`] (every service of a multi-process platform), an
+//!   envelope sent before the horizon its identity's previous run left, or
+//!   before this run started, is refused ([`NetError::SignedBeforeRestart`]),
+//!   and the horizon is durably moved past an envelope's `sent_at` before it
+//!   is accepted: a restart does not reopen the replay window (see
+//!   [`crate::horizon`]).
 //! * The replay cache records a nonce only after the signature verified, so
 //!   forged envelopes cannot fill it. It remembers every accepted nonce for
 //!   [`REPLAY_WINDOW_MS`] (longer than any envelope stays fresh) and holds at
@@ -35,7 +41,7 @@ use dtenge_crypto::Ed25519;
 use dtenge_types::{ParticipantId, Timestamp};
 
 use crate::envelope::ANSWER_NONCE_BIT;
-use crate::{Clock, Direction, Envelope, NetError, Participants};
+use crate::{Clock, Direction, Envelope, HandlerError, NetError, Participants, ReplayHorizon};
 
 /// An envelope older than this (by the receiver's clock) is stale.
 pub const MAX_AGE_MS: u64 = 60_000;
@@ -56,6 +62,9 @@ pub struct Gate {
     participants: Arc<Participants>,
     clock: Arc<dyn Clock>,
     replay: ReplayCache,
+    /// The durable horizon of a served identity; `None` for a caller's gate
+    /// (answers are bound to requests this run sealed) and in-process networks.
+    horizon: Option<Arc<ReplayHorizon>>,
 }
 
 impl Gate {
@@ -70,7 +79,14 @@ impl Gate {
         clock: Arc<dyn Clock>,
         limit_per_sender: usize,
     ) -> Self {
-        Gate { me, participants, clock, replay: ReplayCache::new(limit_per_sender.max(1)) }
+        Gate { me, participants, clock, replay: ReplayCache::new(limit_per_sender.max(1)), horizon: None }
+    }
+
+    /// This gate, refusing what an earlier run may have accepted and keeping
+    /// `horizon` ahead of everything it accepts.
+    pub fn with_horizon(mut self, horizon: Option<Arc<ReplayHorizon>>) -> Self {
+        self.horizon = horizon;
+        self
     }
 
     /// Whose envelopes this gate admits.
@@ -108,8 +124,21 @@ impl Gate {
             }
             return Err(bad);
         }
+        if let Some(horizon) = &self.horizon {
+            horizon.check(&envelope.from, envelope.sent_at)?;
+        }
         if !self.replay.record(&envelope.from, envelope.nonce, now) {
             return Err(NetError::Replayed { from: envelope.from.clone(), nonce: envelope.nonce });
+        }
+        if let Some(horizon) = &self.horizon {
+            // Only a verified envelope moves the horizon, so forgeries cannot push it ahead.
+            horizon.cover(envelope.sent_at).map_err(|e| {
+                tracing::error!(me = %self.me, error = %e, "the replay horizon cannot be written");
+                NetError::Refused(HandlerError::Unavailable(format!(
+                    "{} cannot record its replay horizon: {e}",
+                    self.me
+                )))
+            })?;
         }
         Ok(())
     }

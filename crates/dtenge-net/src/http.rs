@@ -53,7 +53,7 @@ use crate::gate::NonceSource;
 use crate::tls::PeerTlsKey;
 use crate::{
     Clock, Direction, Envelope, Evidence, Gate, Handler, MAX_ENVELOPE_BYTES, NetError, Outcome, Participants,
-    ProtocolRange, telemetry,
+    ProtocolRange, ReplayHorizon, telemetry,
 };
 
 pub(crate) const OCTET_STREAM: &str = "application/octet-stream";
@@ -69,11 +69,15 @@ pub type LocalService = (ParticipantId, Arc<dyn Signer>, Arc<dyn Handler>);
 pub struct ServerConfig {
     /// The protocol versions accepted (and answered in).
     pub protocol: ProtocolRange,
+    /// The durable replay horizon of each served identity ([`crate::horizon`]).
+    /// A process that serves over the network gives every identity one, or a
+    /// restart lets a captured envelope be accepted again.
+    pub replay_horizons: HashMap<ParticipantId, Arc<ReplayHorizon>>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { protocol: ProtocolRange::CURRENT }
+        ServerConfig { protocol: ProtocolRange::CURRENT, replay_horizons: HashMap::new() }
     }
 }
 
@@ -108,7 +112,8 @@ pub fn router(
             let hosted = Hosted {
                 responder: Responder { me: id.clone(), key, nonces: Arc::new(NonceSource::new(clock.now())) },
                 handler,
-                gate: Gate::new(id.clone(), Arc::clone(&participants), Arc::clone(&clock)),
+                gate: Gate::new(id.clone(), Arc::clone(&participants), Arc::clone(&clock))
+                    .with_horizon(config.replay_horizons.get(&id).cloned()),
             };
             (id, hosted)
         })

@@ -13,8 +13,12 @@
 //! Invariants:
 //! * Every call ends within the configured timeout ([`HttpBusConfig`]);
 //!   connection failures are [`NetError::Unreachable`].
-//! * A request is sent again only when the callee refused it before any gate
-//!   saw it (an undecodable version), so nothing is handled twice.
+//! * A request is sent again only when the callee refused it before any
+//!   handler saw it: an undecodable version, or a restarted callee's
+//!   [`NetError::SignedBeforeRestart`] (then sealed anew, with a time past
+//!   the callee's replay horizon and a new nonce, after waiting for this
+//!   side's clock to pass it; at most [`MAX_RESEALS`] times). So nothing is
+//!   handled twice.
 //! * The caller's evidence holds each request it sent and each answer it
 //!   accepted.
 
@@ -36,9 +40,12 @@ use crate::gate::NonceSource;
 use crate::http::{OCTET_STREAM, PROTOCOL_HEADER, content_length};
 use crate::tls::{Connector, TlsIdentity};
 use crate::{
-    Clock, DEFAULT_CALL_TIMEOUT, Direction, Envelope, Evidence, Gate, MAX_ENVELOPE_BYTES, NetError, Participants,
-    ProtocolRange, telemetry,
+    Clock, DEFAULT_CALL_TIMEOUT, Direction, Envelope, Evidence, Gate, HORIZON_AHEAD_MS, MAX_ENVELOPE_BYTES,
+    MAX_FUTURE_MS, NetError, Participants, ProtocolRange, telemetry,
 };
+
+/// How often one call seals its request again for a restarted callee.
+pub const MAX_RESEALS: u32 = 3;
 
 /// Settings of an [`HttpBus`].
 #[derive(Clone)]
@@ -249,9 +256,33 @@ impl HttpBus {
         }
     }
 
+    /// [`HttpBus::attempt`], sealed again when a restarted callee refused
+    /// the envelope as sent before its replay horizon.
+    async fn attempt_resealing(
+        &self,
+        to: &ParticipantId,
+        version: u16,
+        body: &[u8],
+    ) -> Result<Option<Vec<u8>>, NetError> {
+        let mut reseals = 0;
+        loop {
+            match self.attempt(to, version, body).await {
+                Err(NetError::SignedBeforeRestart { not_before, .. }) if reseals < MAX_RESEALS => {
+                    reseals += 1;
+                    let behind = not_before.millis().saturating_sub(self.clock.now().millis());
+                    // The callee never sets its horizon further ahead than an envelope may be dated.
+                    let wait = behind.saturating_add(1).min(MAX_FUTURE_MS + HORIZON_AHEAD_MS);
+                    tracing::info!(%to, wait_ms = wait, "callee restarted: sealing the request again past its horizon");
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn call_in_versions(&self, to: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, NetError> {
         let first = self.version_for(to)?;
-        if let Some(answer) = self.attempt(to, first, &body).await? {
+        if let Some(answer) = self.attempt_resealing(to, first, &body).await? {
             return Ok(answer);
         }
         let second = self.version_for(to)?;
@@ -263,7 +294,7 @@ impl HttpBus {
             });
         }
         tracing::info!(%to, from = first, to_version = second, "callee speaks an older protocol: stepping down");
-        self.attempt(to, second, &body).await?.ok_or_else(|| NetError::ProtocolMismatch {
+        self.attempt_resealing(to, second, &body).await?.ok_or_else(|| NetError::ProtocolMismatch {
             peer: to.clone(),
             peer_speaks: self.spoken_by(to).unwrap_or(ProtocolRange { min: 1, max: 1 }),
             we_speak: self.config.protocol,

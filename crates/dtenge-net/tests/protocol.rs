@@ -76,7 +76,7 @@ async fn notary(speaks: ProtocolRange, strip_header: bool) -> Server {
         vec![(id("NOTARY"), key(2), Arc::new(Echo))],
         clock.clone(),
         evidence.clone(),
-        ServerConfig { protocol: speaks },
+        ServerConfig { protocol: speaks, ..ServerConfig::default() },
     );
     if strip_header {
         app = app.layer(axum::middleware::map_response(|mut response: axum::response::Response| async move {

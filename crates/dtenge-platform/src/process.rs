@@ -283,10 +283,16 @@ pub async fn start_with(options: &NodeOptions) -> Result<Running, PlatformError>
             async move { live.current_bytes().as_ref().clone() }
         }
     };
-    let app =
-        dtenge_net::router(participants, vec![(me.clone(), key, handler)], clock, evidence, ServerConfig::default())
-            .route("/metrics", get(dtenge_net::telemetry::metrics_route))
-            .route("/registry", get(registry_route));
+    // Without it a restart would accept again an envelope captured before it (dtenge_net::horizon).
+    let horizon = dtenge_net::ReplayHorizon::open(data, &me, clock.now())
+        .map_err(|e| PlatformError::Config(format!("cannot open {id}'s replay horizon: {e}")))?;
+    let server_config = ServerConfig {
+        replay_horizons: [(me.clone(), Arc::new(horizon))].into_iter().collect(),
+        ..ServerConfig::default()
+    };
+    let app = dtenge_net::router(participants, vec![(me.clone(), key, handler)], clock, evidence, server_config)
+        .route("/metrics", get(dtenge_net::telemetry::metrics_route))
+        .route("/registry", get(registry_route));
     let listener =
         tokio::net::TcpListener::bind(&listen).await.map_err(|e| PlatformError::io(Path::new(&listen), e))?;
     let server = tokio::spawn(async move {
