@@ -5,7 +5,7 @@
 //!          ─► Idempotency-Key? ── no ──► handler
 //!                               └─ yes ─► new: handler, its tx/DA bound durably, answer recorded
 //!                                         answered before: the same answer again
-//!                                         cut off by a crash: as [`resume`] decides for the operation —
+//!                                         cut off by a crash, or answered 5xx: as [`resume`] decides for the operation —
 //!                                           the outcome of the transaction or DA bound to the key,
 //!                                           or 409 `interrupted` for good, or run again if it
 //!                                           provably left nothing durable
@@ -160,6 +160,27 @@ pub fn resume(operation: Operation) -> Resume {
     }
 }
 
+/// What a server error (5xx) does to a keyed request's key: decided from
+/// [`resume`], so the same per-operation decision governs a crash and a 5xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterServerError {
+    /// Its effect is bound to the key before it happens: with something
+    /// bound the retry is answered from it (the payment's outcome, the DA);
+    /// with nothing bound nothing took effect and the key is free again.
+    FromBound,
+    /// It may have taken an effect the key cannot tell: the key stays
+    /// interrupted and the retry gets 409 `interrupted`, for good.
+    Interrupted,
+}
+
+/// See [`AfterServerError`].
+pub fn after_server_error(operation: Operation) -> AfterServerError {
+    match resume(operation) {
+        Resume::Transaction | Resume::Account | Resume::Repeat | Resume::Unkeyed => AfterServerError::FromBound,
+        Resume::Interrupted { .. } => AfterServerError::Interrupted,
+    }
+}
+
 /// The layer's function.
 pub async fn admit(State(state): State<Shared>, request: Request, next: Next) -> Response {
     match admit_or_refuse(state, request, next).await {
@@ -202,7 +223,7 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
     let print = fingerprint(method.as_str(), &path_and_query, &bytes);
     match state.idempotency.begin(&slot, print, now.millis()).await? {
         Begin::Replay { status, body } => Ok(answer(status, body, true)),
-        Begin::Run => run(&state, &caller, slot, request, next).await,
+        Begin::Run => run(&state, &caller, operation, slot, request, next).await,
         Begin::Recover(bound) => match recovered(&state, &caller, operation, &slot.key, &bound).inspect_err(|_| {
             // Leave the key as it was (interrupted), so a later retry decides again.
             if let Err(e) = state.idempotency.fail(&slot) {
@@ -219,13 +240,20 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
                 state.idempotency.fail(&slot).map_err(|e| ApiError::unavailable("storage", e.to_string()))?;
                 Ok(answer(status, body, true))
             }
-            Recovery::RunAgain => run(&state, &caller, slot, request, next).await,
+            Recovery::RunAgain => run(&state, &caller, operation, slot, request, next).await,
         },
     }
 }
 
 /// Runs the handler with what it produces bound to the key, and records its answer.
-async fn run(state: &Shared, caller: &Caller, slot: Slot, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn run(
+    state: &Shared,
+    caller: &Caller,
+    operation: Operation,
+    slot: Slot,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let witness =
         Arc::new(Binding { store: Arc::clone(&state.idempotency), slot: slot.clone(), node: caller.id.clone() });
     let response = dtenge_node::witness::witnessed(witness, next.run(request)).await;
@@ -234,8 +262,13 @@ async fn run(state: &Shared, caller: &Caller, slot: Slot, request: Request, next
         .await
         .map_err(|e| ApiError::unavailable("internal", format!("reading the answer: {e}")))?;
     // A conflict (funds in flight, a request in progress) is not an outcome: the same request
-    // may succeed a moment later, so it is not the answer the key keeps.
-    let recorded = if parts.status.is_server_error() || parts.status == StatusCode::CONFLICT {
+    // may succeed a moment later, so it is not the answer the key keeps. Nor is a server error
+    // (a timeout, a lost answer), but the request may have taken effect before it: the retry is
+    // then answered as after a crash (`after_server_error`), never run again.
+    let recorded = if parts.status.is_server_error() && after_server_error(operation) == AfterServerError::Interrupted {
+        state.idempotency.interrupt(&slot);
+        Ok(())
+    } else if parts.status.is_server_error() || parts.status == StatusCode::CONFLICT {
         state.idempotency.fail(&slot)
     } else {
         state.idempotency.finish(&slot, parts.status.as_u16(), bytes.to_vec())
@@ -316,8 +349,9 @@ pub fn interrupted(operation: Operation, key: &str, check: &str) -> ApiError {
         StatusCode::CONFLICT,
         "interrupted",
         format!(
-            "the request with Idempotency-Key {key} ({}) was interrupted by a server restart before its answer was recorded; \
-             it may or may not have taken effect and is not run again with this key; to find out: {check}; send it with a new key only if it did not take effect",
+            "the request with Idempotency-Key {key} ({}) was interrupted (by a server restart, or by a server error after it \
+             may have taken effect) before its outcome was recorded; it may or may not have taken effect and is not run again \
+             with this key; to find out: {check}; send it with a new key only if it did not take effect",
             operation.name()
         ),
     )
@@ -327,7 +361,7 @@ pub fn interrupted(operation: Operation, key: &str, check: &str) -> ApiError {
 /// (the retry table of `docs/security.md`, generated from [`resume`]).
 pub fn retry_table() -> String {
     let mut out = String::from(
-        "| endpoint (operation) | a retry with the same key after a crash is answered with |\n|---|---|\n",
+        "| endpoint (operation) | a retry with the same key after a crash or a server error (5xx) is answered with |\n|---|---|\n",
     );
     for (method, path, op) in crate::access::ROUTES.iter().filter(|(m, _, _)| *m == "POST") {
         let answer = match resume(*op) {

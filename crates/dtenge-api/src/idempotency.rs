@@ -11,8 +11,15 @@
 //!        durable before the work       durable before the node          an answer a retry
 //!                                      journals the tx or DA            gets again
 //!                                                                 or Released(key): a server
-//!                                                                 error before anything was bound
+//!                                                                 error before anything was bound,
+//!                                                                 where `resume` says nothing unbound
+//!                                                                 can have taken effect
 //! ```
+//!
+//! A server error (5xx) is not an answer a key keeps, but it does not free
+//! the key either when the request may have taken effect: with something
+//! bound, or for an operation whose effect the key cannot tell, the key
+//! stays interrupted, exactly as after a crash.
 //!
 //! After a crash a key with `Started` but no `Finished` is *interrupted*. A
 //! retry of it is answered as `crate::admission::resume` decides for its
@@ -349,6 +356,20 @@ impl Idempotency {
                 entry.state = State::Interrupted(bound);
             }
             Ok(())
+        }
+    }
+
+    /// A request failed on the server's side after it may have taken an
+    /// effect the key is not bound to: the key stays interrupted whatever is
+    /// bound, as if a crash had cut it off (which is also what the journal
+    /// says after one: `Started`, never finished), so a retry is answered as
+    /// `crate::admission::resume` decides and never runs it again.
+    pub fn interrupt(&self, slot: &Slot) {
+        let mut inner = self.inner();
+        if let Some(entry) = inner.entries.get_mut(slot)
+            && let State::Running(bound) = &entry.state
+        {
+            entry.state = State::Interrupted(bound.clone());
         }
     }
 

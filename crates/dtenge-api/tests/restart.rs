@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dtenge_api::access::ROUTES;
-use dtenge_api::admission::{REPLAYED, Resume, resume};
+use dtenge_api::admission::{AfterServerError, REPLAYED, Resume, after_server_error, resume};
 use dtenge_api::auth::signed_headers;
 use dtenge_api::idempotency::{Begin, Binding, Idempotency, Slot, fingerprint};
 use dtenge_api_types::signing::{MAX_FUTURE_S, SIGNED_BEFORE_RESTART};
@@ -313,4 +313,72 @@ async fn the_client_signs_again_after_a_restart_refusal() {
     let listed = client.list_accounts(&dtenge_client::ListQuery::default()).await;
     ticking.abort();
     assert!(listed.is_ok(), "{listed:?}");
+}
+
+/// A keyed request answered with a server error (5xx) is governed by the
+/// same per-operation decision as one cut off by a crash: an operation whose
+/// effect the key cannot tell is never run again with that key (409
+/// `interrupted`, for good); a payment is answered with the outcome of the
+/// transaction bound to its key, paid once; a request that produced nothing
+/// before the error runs again, once.
+#[tokio::test]
+async fn a_keyed_request_answered_5xx_is_answered_by_its_operation_and_never_run_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, clock) = platform(dir.path()).await;
+    let api = open_api(&platform);
+    let router = api.router();
+    let (farmer1, _) = demo(&platform, "STB1", HolderKind::Individual, 5);
+    let (farmer2, farmer2_address) = demo(&platform, "STB3", HolderKind::Individual, 9);
+    let start1 = standard(&platform, "STB1", &farmer1);
+    let start2 = standard(&platform, "STB3", &farmer2);
+    let conversions = |p: &Platform| p.nodes.values().map(|n| n.read(|s| s.conversions.len())).sum::<usize>();
+    let conversions_before = conversions(platform.as_ref());
+    let mut nonce = 0u64;
+    let mut post = |who: &'static str, path: &'static str, body: Value, key: &'static str| {
+        nonce += 1;
+        let now_s = clock.now().millis() / 1_000;
+        let body = serde_json::to_vec(&body).unwrap();
+        signed(&platform, who, path, &body, Some(key), now_s, &format!("fivexx-{nonce:08}"))
+    };
+    let pid = |s: &str| ParticipantId::new(s).unwrap();
+
+    // A conversion request while NBK cannot be reached: 5xx. Whether NBK recorded it cannot
+    // be told from the key (an answer lost after NBK journaled it looks the same).
+    let conversion = json!({"kind": "issue", "amount_tiyn": 1_000});
+    platform.network.partition(&pid(ids::NBK));
+    let failed = send(&router, post("STB3", "/api/v1/conversions", conversion.clone(), "conv-1")).await;
+    platform.network.heal(&pid(ids::NBK));
+    assert!(failed.status.is_server_error(), "{} {}", failed.status, failed.json);
+    assert_eq!(after_server_error(Operation::RequestConversion), AfterServerError::Interrupted);
+    for _ in 0..2 {
+        let again = send(&router, post("STB3", "/api/v1/conversions", conversion.clone(), "conv-1")).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "interrupted"), "{}", again.json);
+        let message = again.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("conv-1") && message.contains("GET /api/v1/conversions"), "{message}");
+        assert!(again.replayed, "the key's answer, for good");
+    }
+    assert_eq!(conversions(platform.as_ref()), conversions_before, "never run again with that key");
+    // Asked with a new key once the outcome was checked, it runs (once).
+    let fresh = send(&router, post("STB3", "/api/v1/conversions", conversion.clone(), "conv-2")).await;
+    assert!(fresh.status.is_success(), "{} {}", fresh.status, fresh.json);
+    assert_eq!(conversions(platform.as_ref()), conversions_before + 1);
+
+    // A transfer while the directory cannot be reached (the payee's host is unknown to the
+    // payer's node): refused before anything was bound (no transaction was built), so the retry
+    // runs it, and it is paid once.
+    let transfer = json!({"from": farmer1.0, "to": [{"address": farmer2_address, "amount_tiyn": 1_200}]});
+    platform.network.partition(&pid(ids::DIRECTORY));
+    let failed = send(&router, post("STB1", "/api/v1/transfers", transfer.clone(), "pay-1")).await;
+    platform.network.heal(&pid(ids::DIRECTORY));
+    assert!(failed.status.is_server_error(), "{} {}", failed.status, failed.json);
+    assert_eq!(after_server_error(Operation::Transfer), AfterServerError::FromBound);
+    assert_eq!(standard(&platform, "STB1", &farmer1), start1, "nothing moved");
+    let paid = send(&router, post("STB1", "/api/v1/transfers", transfer.clone(), "pay-1")).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.json);
+    assert_eq!(paid.json["status"]["status"], "success", "{}", paid.json);
+    let again = send(&router, post("STB1", "/api/v1/transfers", transfer.clone(), "pay-1")).await;
+    assert_eq!((again.status, &again.json["tx"]), (StatusCode::OK, &paid.json["tx"]));
+    assert!(again.replayed);
+    assert_eq!(standard(&platform, "STB1", &farmer1), start1 - 1_200, "paid once");
+    assert_eq!(standard(&platform, "STB3", &farmer2), start2 + 1_200);
 }

@@ -143,7 +143,8 @@ pub enum NetError {
     /// have accepted it, so it is never accepted again. The sender seals the
     /// request again once its clock has passed `not_before`.
     #[error(
-        "message from {from} sent at {sent_at:?}, before the receiver's replay horizon {not_before:?} (it restarted):          seal the request again with a later time"
+        "message from {from} sent at {sent_at:?}, before the receiver's replay horizon {not_before:?} (it restarted): \
+         seal the request again with a later time"
     )]
     SignedBeforeRestart {
         /// The sender.
