@@ -119,10 +119,15 @@ pub struct HistoryView {
     /// The command (`transfer`, `hold`, `pay_invoice`, …).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Money in.
+    /// Money in, in the smallest unit of `currency`.
     pub incoming_tiyn: u64,
-    /// Money out.
+    /// Money out, in the smallest unit of `currency`.
     pub outgoing_tiyn: u64,
+    /// The currency of both amounts (`DT`, or a PvP counterparty's): a
+    /// transaction moving several currencies for the DA has one line per
+    /// currency. Absent only on lines recorded before lines were per currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// Counterparty addresses.
     pub counterparties: Vec<String>,
     /// Purpose text.

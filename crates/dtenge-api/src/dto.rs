@@ -96,6 +96,7 @@ pub fn history_view(h: &HistoryEntry) -> HistoryView {
         kind: h.kind.clone(),
         incoming_tiyn: h.incoming.tiyn(),
         outgoing_tiyn: h.outgoing.tiyn(),
+        currency: h.currency.map(|c| c.to_string()),
         counterparties: h.counterparties.iter().map(Address::to_string).collect(),
         memo: h.memo.clone(),
         status: status_view(&h.status),

@@ -65,8 +65,11 @@ impl NodeState {
     }
 }
 
-/// One line of a DA's history.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+/// One line of a DA's history: what one transaction moved in or out of the
+/// DA in one currency. A transaction that moves several currencies for the
+/// DA (a PvP leg) has one line per currency, numbered consecutively, so no
+/// amount ever adds one currency's minor units to another's.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// The transaction.
     pub tx: TxId,
@@ -85,7 +88,45 @@ pub struct HistoryEntry {
     pub memo: Option<String>,
     /// Outcome.
     pub status: Status,
+    /// The currency of `incoming` and `outgoing`. `None` only on a line
+    /// archived before lines were per currency (then read as the one
+    /// currency its transaction moved for the DA).
+    #[serde(default)]
+    pub currency: Option<Currency>,
 }
+
+// Hand-written so that a line archived before `currency` existed (its
+// encoding ends after `status`) still reads, as `currency: None`.
+impl BorshDeserialize for HistoryEntry {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let tx = TxId::deserialize_reader(reader)?;
+        let at = Timestamp::deserialize_reader(reader)?;
+        let kind = String::deserialize_reader(reader)?;
+        let incoming = Amount::deserialize_reader(reader)?;
+        let outgoing = Amount::deserialize_reader(reader)?;
+        let counterparties = Vec::<Address>::deserialize_reader(reader)?;
+        let memo = Option::<String>::deserialize_reader(reader)?;
+        let status = Status::deserialize_reader(reader)?;
+        let mut tag = [0u8; 1];
+        let currency = match reader.read(&mut tag)? {
+            0 => None,
+            _ => match tag[0] {
+                0 => None,
+                1 => Some(Currency::deserialize_reader(reader)?),
+                other => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("history line: currency tag {other}"),
+                    ));
+                }
+            },
+        };
+        Ok(HistoryEntry { tx, at, kind, incoming, outgoing, counterparties, memo, status, currency })
+    }
+}
+
+/// Most history lines one transaction gives one DA (one per currency it moves).
+const LINES_PER_TX_MAX: u64 = 16;
 
 /// Something a DA holder is told (SPEC §5: incoming funds and holds).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -295,8 +336,13 @@ impl Book {
 }
 
 /// Whether a history line counts toward the DA's daily spending.
+/// Tier limits are in DT (`guard::Outflow::Pay`), so only DT lines count.
 fn counts_as_spent(e: &HistoryEntry) -> bool {
-    !e.outgoing.is_zero() && !matches!(e.status, Status::Rejected { .. }) && e.kind != "collect" && e.kind != "rekey"
+    !e.outgoing.is_zero()
+        && e.currency.is_none_or(|c| c == Currency::DT)
+        && !matches!(e.status, Status::Rejected { .. })
+        && e.kind != "collect"
+        && e.kind != "rekey"
 }
 
 /// A received transaction as the archive keeps it.
@@ -522,9 +568,10 @@ impl NodeState {
         // Today's spending is a running total of the payer's book: a payment
         // that would take it past the representable range is refused, not
         // counted short.
-        let entry = self.history_entry(tx, inputs, account, *at, Status::UnderReview);
-        if counts_as_spent(&entry) && self.spent_on_day(account, *at).checked_add(entry.outgoing).is_none() {
-            return Err(NodeError::DailyTotalOverflow { account: account.to_string() });
+        for entry in self.history_entries(tx, inputs, account, *at, Status::UnderReview) {
+            if counts_as_spent(&entry) && self.spent_on_day(account, *at).checked_add(entry.outgoing).is_none() {
+                return Err(NodeError::DailyTotalOverflow { account: account.to_string() });
+            }
         }
         Ok(())
     }
@@ -799,18 +846,28 @@ impl NodeState {
 
     /// Sets a line's status. `previous` comes from memory: the archived line
     /// may already carry a later status when a journal tail is replayed.
+    /// The lines of one transaction (one per currency) follow the first.
     fn set_history_status(&mut self, account: &AccountId, seq: u64, previous: &Status, status: Status) {
-        let Some(mut entry) = self.history_line(account, seq) else { return };
-        entry.status = previous.clone();
-        let counted = counts_as_spent(&entry);
-        entry.status = status;
-        if counted
-            && !counts_as_spent(&entry)
-            && let Some(book) = self.books.get_mut(account)
-        {
-            book.unspend(entry.at, entry.outgoing);
+        let Some(first) = self.history_line(account, seq) else { return };
+        let tx = first.tx;
+        let mut line = Some(first);
+        let mut at = seq;
+        while let Some(mut entry) = line.take() {
+            entry.status = previous.clone();
+            let counted = counts_as_spent(&entry);
+            entry.status = status.clone();
+            if counted
+                && !counts_as_spent(&entry)
+                && let Some(book) = self.books.get_mut(account)
+            {
+                book.unspend(entry.at, entry.outgoing);
+            }
+            self.archive.put(&archive::key(Table::History, &[account, &Seq(at)]), &entry);
+            at = at.saturating_add(1);
+            if at.saturating_sub(seq) < LINES_PER_TX_MAX {
+                line = self.history_line(account, at).filter(|next| next.tx == tx);
+            }
         }
-        self.archive.put(&archive::key(Table::History, &[account, &Seq(seq)]), &entry);
     }
 
     fn prepared(&mut self, tx: &Transaction, inputs: &[Token], account: &AccountId, at: Timestamp) {
@@ -823,8 +880,13 @@ impl NodeState {
         if let Some((currency, amount)) = issued(tx) {
             self.add_supply(currency, amount, true);
         }
-        let entry = self.history_entry(tx, inputs, account, at, Status::UnderReview);
-        let history_seq = self.add_history(account, &entry);
+        let mut history_seq = 0;
+        for (i, entry) in self.history_entries(tx, inputs, account, at, Status::UnderReview).iter().enumerate() {
+            let seq = self.add_history(account, entry);
+            if i == 0 {
+                history_seq = seq;
+            }
+        }
         self.unsettled.insert(
             id,
             Outgoing {
@@ -870,8 +932,9 @@ impl NodeState {
         let receivers: BTreeSet<AccountId> =
             tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).filter(|a| *a != account).collect();
         for receiver in receivers {
-            let entry = self.history_entry(&tx, &inputs, &receiver, at, Status::Success);
-            self.add_history(&receiver, &entry);
+            for entry in self.history_entries(&tx, &inputs, &receiver, at, Status::Success) {
+                self.add_history(&receiver, &entry);
+            }
         }
         self.settle_if_done(id);
     }
@@ -942,45 +1005,69 @@ impl NodeState {
         let receivers: BTreeSet<AccountId> =
             tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).collect();
         for account in receivers {
-            let entry = self.history_entry(tx, inputs, &account, at, Status::Success);
-            self.add_history(&account, &entry);
+            for entry in self.history_entries(tx, inputs, &account, at, Status::Success) {
+                self.add_history(&account, &entry);
+            }
         }
     }
 
-    /// A history line for `account` from its side of `tx`.
-    fn history_entry(
+    /// The history lines for `account` from its side of `tx`: one per
+    /// currency of the DA's tokens it spends or receives (one line, in the
+    /// transaction's currency, when it moves none of them, e.g. a change of
+    /// kind only), at most [`LINES_PER_TX_MAX`].
+    fn history_entries(
         &self,
         tx: &Transaction,
         inputs: &[Token],
         account: &AccountId,
         at: Timestamp,
         status: Status,
-    ) -> HistoryEntry {
+    ) -> Vec<HistoryEntry> {
         let me = self.accounts.get(account).map(|a| a.address);
-        let mine = |t: &&Token| Some(t.owner) == me;
-        // Never reached: one DA's inputs (or outputs) of a transaction are tokens of
-        // one currency, whose outstanding supply `NodeState::admit` keeps within u64
-        // (`SupplyOverflow`); `tests/supply.rs` checks the lines at the edge.
-        let sum =
-            |ts: &mut dyn Iterator<Item = &Token>| Amount::checked_sum(ts.map(|t| t.amount)).unwrap_or(Amount::MAX);
-        let in_mine = sum(&mut inputs.iter().filter(mine));
-        let out_mine = sum(&mut tx.body.outputs.iter().filter(mine));
-        let mut counterparties: Vec<Address> = Vec::new();
-        for t in inputs.iter().chain(tx.body.outputs.iter()) {
-            if Some(t.owner) != me && !counterparties.contains(&t.owner) {
-                counterparties.push(t.owner);
+        let mine = |t: &Token| Some(t.owner) == me;
+        let mut currencies: Vec<Currency> = Vec::new();
+        for t in inputs.iter().chain(tx.body.outputs.iter()).filter(|t| mine(t)) {
+            if !currencies.contains(&t.currency) {
+                currencies.push(t.currency);
             }
         }
-        HistoryEntry {
-            tx: tx.id(),
-            at,
-            kind: tx.body.command.name().to_string(),
-            incoming: out_mine.saturating_sub(in_mine),
-            outgoing: in_mine.saturating_sub(out_mine),
-            counterparties,
-            memo: tx.body.memo.as_ref().map(|m| m.to_string()),
-            status,
+        if currencies.is_empty()
+            && let Some(t) = tx.body.outputs.iter().chain(inputs.iter()).next()
+        {
+            currencies.push(t.currency);
         }
+        currencies.sort();
+        currencies.truncate(usize::try_from(LINES_PER_TX_MAX).unwrap_or(usize::MAX));
+        // Never reached: one currency's tokens of one transaction sum within
+        // that currency's outstanding supply, which `NodeState::admit` keeps
+        // within u64 (`SupplyOverflow`); `tests/supply.rs` checks the lines at the edge.
+        let sum =
+            |ts: &mut dyn Iterator<Item = &Token>| Amount::checked_sum(ts.map(|t| t.amount)).unwrap_or(Amount::MAX);
+        currencies
+            .into_iter()
+            .map(|currency| {
+                let of = |t: &&Token| t.currency == currency;
+                let in_mine = sum(&mut inputs.iter().filter(of).filter(|t| mine(t)));
+                let out_mine = sum(&mut tx.body.outputs.iter().filter(of).filter(|t| mine(t)));
+                let mut counterparties: Vec<Address> = Vec::new();
+                for t in inputs.iter().chain(tx.body.outputs.iter()).filter(of) {
+                    if !mine(t) && !counterparties.contains(&t.owner) {
+                        counterparties.push(t.owner);
+                    }
+                }
+                HistoryEntry {
+                    tx: tx.id(),
+                    at,
+                    kind: tx.body.command.name().to_string(),
+                    incoming: out_mine.saturating_sub(in_mine),
+                    outgoing: in_mine.saturating_sub(out_mine),
+                    counterparties,
+                    memo: tx.body.memo.as_ref().map(|m| m.to_string()),
+                    status: status.clone(),
+                    currency: Some(currency),
+                }
+            })
+            .collect()
     }
 
     /// Outgoing transactions prepared but neither committed nor aborted (after a restart: to resolve with the notary).
