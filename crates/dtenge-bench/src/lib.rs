@@ -7,7 +7,11 @@
 //! acknowledged commit), CPU cores used and peak memory.
 //!
 //! `notary only`: signed batches of claims straight to the notary service
-//! (journal with group commit on): input checks per second.
+//! (journal with group commit on): input checks per second. With
+//! `notary_replicas` > 1 the notary is a replicated group (openraft) in this
+//! process, each replica on its own fsynced log, snapshots and cold store,
+//! over the in-process network: a batch goes to the leader and is answered
+//! once a majority has it durable and the leader applied it.
 //!
 //! Nothing here asserts a time; the figures are printed.
 
@@ -42,6 +46,8 @@ pub struct BenchConfig {
     pub rate: Option<u64>,
     /// Notary only: how many claims to prepare (the run ends early when they are used up).
     pub claims: usize,
+    /// Replicas of the notary (1: a single notary; 3: a group in this process).
+    pub notary_replicas: u64,
 }
 
 /// The figures.
@@ -84,12 +90,22 @@ pub struct BenchReport {
     pub notary_hot_history: u64,
     /// History entries the notary moved to its cold store during the run.
     pub notary_cold_entries: u64,
+    /// Replicas of the notary (1: a single notary).
+    pub notary_replicas: u64,
+    /// A group's Raft term at the end (1 + elections after the first: a
+    /// term above 1 in a run without faults is a spurious election).
+    pub notary_term: u64,
 }
 
-fn notary_memory(notary: &dtenge_notary::NotaryService) -> (u64, u64, u64) {
+fn notary_memory(notary: &dtenge_platform::PlatformNotary) -> (u64, u64, u64) {
     let hot = notary.hot_counts();
     let cold = notary.state_copy().cold().written().1;
     (hot.unspent as u64, (hot.spent + hot.receipts) as u64, cold)
+}
+
+/// A group's Raft term: the highest any replica reached.
+fn group_term(replicas: &[Arc<dtenge_notary::NotaryReplica>]) -> u64 {
+    replicas.iter().map(|r| r.raft().metrics().borrow().current_term).max().unwrap_or(0)
 }
 
 /// Process CPU seconds (user + system) from /proc.
@@ -195,6 +211,16 @@ pub async fn full_path(
     config: &BenchConfig,
     progress: impl Fn(u64, f64) + Send + Sync + 'static,
 ) -> Result<BenchReport, BenchError> {
+    if config.notary_replicas > 1 && !config.data.join("platform.json").exists() {
+        std::fs::create_dir_all(&config.data).map_err(fail)?;
+        let spec = dtenge_platform::spec::PlatformSpec::demo_with(
+            &config.data,
+            &std::collections::BTreeMap::new(),
+            config.notary_replicas,
+        )
+        .map_err(fail)?;
+        spec.save(&config.data).map_err(fail)?;
+    }
     let platform = Arc::new(
         Platform::open(&config.data, Arc::new(SystemClock), PlatformOptions { durable: true }).await.map_err(fail)?,
     );
@@ -309,6 +335,7 @@ pub async fn full_path(
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
+    let notary_term = group_term(platform.notary.replicas());
     let _ = platform.close();
     Ok(BenchReport {
         mode: "full_path".into(),
@@ -328,7 +355,175 @@ pub async fn full_path(
         notary_unspent,
         notary_hot_history,
         notary_cold_entries,
+        notary_replicas: config.notary_replicas.max(1),
+        notary_term,
     })
+}
+
+/// The notary being measured: one service, or a group's replicas.
+enum Target {
+    Single(Arc<dtenge_notary::NotaryService>),
+    Group(Vec<Arc<dtenge_notary::NotaryReplica>>),
+}
+
+impl Target {
+    /// Notarises on the single notary, or on the group's leader (following
+    /// it if it changes).
+    async fn notarise(
+        &self,
+        node: &dtenge_types::ParticipantId,
+        batch: dtenge_notary::NotariseBatch,
+    ) -> Result<Vec<dtenge_notary::Verdict>, BenchError> {
+        match self {
+            Target::Single(notary) => notary.notarise(node, batch).await.map_err(fail),
+            Target::Group(replicas) => {
+                let mut last = String::new();
+                for _ in 0..100 {
+                    let Some(leader) = replicas.iter().find(|r| r.is_leader()) else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    match leader.notarise(node, batch.clone()).await {
+                        Ok(verdicts) => return Ok(verdicts),
+                        Err(dtenge_notary::NotaryCallError::NotLeader(_)) => last = "leader changed".into(),
+                        Err(e) => return Err(fail(e)),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(fail(format!("no leader took the batch: {last}")))
+            }
+        }
+    }
+
+    fn memory(&self) -> (u64, u64, u64) {
+        match self {
+            Target::Single(notary) => {
+                let hot = notary.hot_counts();
+                let cold = notary.state_copy().cold().written().1;
+                (hot.unspent as u64, (hot.spent + hot.receipts) as u64, cold)
+            }
+            Target::Group(replicas) => replicas.iter().find(|r| r.is_leader()).map_or((0, 0, 0), |r| {
+                r.with_state(|s| {
+                    let hot = s.engine.hot_counts();
+                    (hot.unspent as u64, (hot.spent + hot.receipts) as u64, s.engine.cold().written().1)
+                })
+            }),
+        }
+    }
+
+    fn term(&self) -> u64 {
+        match self {
+            Target::Single(_) => 0,
+            Target::Group(replicas) => group_term(replicas),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Target::Single(notary) => {
+                let _ = notary.close();
+            }
+            Target::Group(replicas) => {
+                for r in replicas {
+                    let _ = r.shutdown().await;
+                }
+            }
+        }
+    }
+}
+
+fn fsynced_journal(dir: std::path::PathBuf) -> Result<(dtenge_store::Journal, dtenge_store::Recovery), BenchError> {
+    let mut jc = dtenge_store::JournalConfig::new(dir);
+    jc.sync = dtenge_store::SyncMode::Fsync;
+    dtenge_store::Journal::open(jc).map_err(fail)
+}
+
+fn on_disk_cold(
+    dir: &std::path::Path,
+    config: dtenge_notary::NotaryConfig,
+) -> Result<Arc<dtenge_notary::ColdStore>, BenchError> {
+    let backend = Arc::new(dtenge_notary::FjallCold::open(dir).map_err(fail)?);
+    Ok(Arc::new(
+        dtenge_notary::ColdStore::open(backend, config.filter_bytes, dtenge_notary::WriteMode::Background)
+            .map_err(fail)?,
+    ))
+}
+
+/// A group of `n` replicas in this process, over the in-process network,
+/// each on its own fsynced storage under `data`; waits for a leader.
+async fn open_group(
+    data: &std::path::Path,
+    n: u64,
+    node: (&dtenge_types::ParticipantId, dtenge_crypto::PublicKey),
+    clock: Arc<dyn dtenge_net::Clock>,
+) -> Result<Vec<Arc<dtenge_notary::NotaryReplica>>, BenchError> {
+    use dtenge_crypto::SecretKey;
+    use dtenge_net::{ParticipantInfo, Role};
+    use dtenge_types::ParticipantId;
+
+    let mut list = vec![ParticipantInfo {
+        id: node.0.clone(),
+        name: "bench issuer".into(),
+        role: Role::Nbk,
+        public_key: node.1,
+        endpoint: None,
+        tls_key: None,
+    }];
+    let mut members = std::collections::BTreeMap::new();
+    let mut keys = Vec::new();
+    for k in 1..=n {
+        let id = ParticipantId::new(&format!("NOTARY-{k}")).map_err(fail)?;
+        let key = Arc::new(SecretKey::generate());
+        list.push(ParticipantInfo {
+            id: id.clone(),
+            name: id.to_string(),
+            role: Role::Notary,
+            public_key: key.public_key(),
+            endpoint: None,
+            tls_key: None,
+        });
+        members.insert(k, id.clone());
+        keys.push((k, id, key));
+    }
+    let participants = Arc::new(dtenge_net::Participants::new(list));
+    let network =
+        dtenge_net::LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), Arc::new(dtenge_net::NoEvidence));
+    let config = dtenge_notary::NotaryConfig::default();
+    let mut replicas = Vec::new();
+    for (k, id, key) in keys {
+        let dir = data.join(format!("notary-bench-{k}"));
+        let stores = dtenge_notary::ReplicaStores {
+            log: fsynced_journal(dir.join("log"))?,
+            snapshots: fsynced_journal(dir.join("snapshots"))?,
+            cold: on_disk_cold(&dir.join("cold"), config)?,
+            config,
+        };
+        let bus = network.bus(id.clone(), key.clone());
+        let replica = dtenge_notary::NotaryReplica::start(
+            k,
+            id.clone(),
+            key.clone(),
+            Arc::clone(&participants),
+            Arc::clone(&clock),
+            bus,
+            stores,
+            dtenge_notary::GroupOptions::default(),
+        )
+        .await
+        .map_err(fail)?;
+        network.register(id, key, replica.clone());
+        replicas.push(replica);
+    }
+    for r in &replicas {
+        r.initialize(&members).await.map_err(fail)?;
+    }
+    for _ in 0..500 {
+        if replicas.iter().any(|r| r.is_leader()) {
+            return Ok(replicas);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(fail("the notary group elected no leader within 10 s"))
 }
 
 /// The notary alone: signed batches of `batch` claims with `inputs` inputs
@@ -353,28 +548,30 @@ pub async fn notary_only(
         tls_key: None,
     }]));
     let clock: Arc<dyn dtenge_net::Clock> = Arc::new(SystemClock);
-    let mut jc = dtenge_store::JournalConfig::new(config.data.join("notary-bench"));
-    jc.sync = dtenge_store::SyncMode::Fsync;
-    let (journal, recovery) = dtenge_store::Journal::open(jc).map_err(fail)?;
-    // History leaves memory for an on-disk cold store, as in a deployment.
-    let notary_config = dtenge_notary::NotaryConfig::default();
-    let backend = Arc::new(dtenge_notary::FjallCold::open(&config.data.join("notary-bench-cold")).map_err(fail)?);
-    let cold = Arc::new(
-        dtenge_notary::ColdStore::open(backend, notary_config.filter_bytes, dtenge_notary::WriteMode::Background)
-            .map_err(fail)?,
-    );
-    let notary = NotaryService::recover_with(
-        notary_key,
-        participants,
-        clock.clone(),
-        journal.clone(),
-        recovery,
-        cold,
-        notary_config,
-    )
-    .map_err(fail)?;
-    let total_claims = config.claims.max(batch);
     let node = ParticipantId::new("NBK").map_err(fail)?;
+    let notary = if config.notary_replicas > 1 {
+        Arc::new(Target::Group(
+            open_group(&config.data, config.notary_replicas, (&node, node_key.public_key()), clock.clone()).await?,
+        ))
+    } else {
+        let (journal, recovery) = fsynced_journal(config.data.join("notary-bench"))?;
+        // History leaves memory for an on-disk cold store, as in a deployment.
+        let notary_config = dtenge_notary::NotaryConfig::default();
+        let cold = on_disk_cold(&config.data.join("notary-bench-cold"), notary_config)?;
+        Arc::new(Target::Single(
+            NotaryService::recover_with(
+                notary_key,
+                participants,
+                clock.clone(),
+                journal,
+                recovery,
+                cold,
+                notary_config,
+            )
+            .map_err(fail)?,
+        ))
+    };
+    let total_claims = config.claims.max(batch);
     let k = config.inputs.max(1);
     let mut counter: u64 = 0;
     // Tokens are hosted by the submitting node: a spend opens each input
@@ -484,8 +681,9 @@ pub async fn notary_only(
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
-    let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&notary);
-    let _ = notary.close();
+    let (notary_unspent, notary_hot_history, notary_cold_entries) = notary.memory();
+    let notary_term = notary.term();
+    notary.close().await;
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     Ok(BenchReport {
         mode: "notary_only".into(),
@@ -505,5 +703,7 @@ pub async fn notary_only(
         notary_unspent,
         notary_hot_history,
         notary_cold_entries,
+        notary_replicas: config.notary_replicas.max(1),
+        notary_term,
     })
 }

@@ -3,7 +3,7 @@
 //! the end every replica's state digest must be equal.
 //!
 //! ```text
-//!  every 6–9 s: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
+//!  every 4–6 s: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
 //!               restart it 0.3–1 s later
 //!  once, mid-run: SIGSTOP a follower for 3 s (no message in or out: cut off), SIGCONT (healed)
 //!  end: Status of every replica until all report the same applied index and digest
@@ -90,7 +90,7 @@ async fn time_to_commit(client: &NotaryClient, rng: &mut Rng, since: Instant) ->
     None
 }
 
-/// Kills the leader every 6–9 s (restarting it), freezes a follower once;
+/// Kills the leader every 4–6 s (restarting it), freezes a follower once;
 /// returns what it measured when the load stops.
 pub(crate) async fn leader_killer(
     seed: u64,
@@ -106,7 +106,7 @@ pub(crate) async fn leader_killer(
     let mut outcome = GroupOutcome::default();
     let mut rounds = 0u64;
     loop {
-        let until = Instant::now() + Duration::from_millis(rng.range(6_000, 9_000));
+        let until = Instant::now() + Duration::from_millis(rng.range(4_000, 6_000));
         while Instant::now() < until {
             if tally.stop.load(Ordering::Relaxed) {
                 return Ok(outcome);

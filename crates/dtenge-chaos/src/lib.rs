@@ -84,7 +84,7 @@ pub struct ChaosConfig {
     /// Longest pause between two kills.
     pub max_kill_interval: Duration,
     /// Replicas of the notary group (1: the single notary). With more, the
-    /// leader is also killed every 6–9 s and a follower is cut off once.
+    /// leader is also killed every 4–6 s and a follower is cut off once.
     pub notary_replicas: u64,
 }
 

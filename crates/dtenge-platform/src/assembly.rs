@@ -12,6 +12,12 @@
 //! Services are wired through [`LocalNetwork`]: each gets a bus bound to its
 //! own identity and key, so every message is signed and checked exactly as
 //! over the network.
+//!
+//! A platform whose registry names a notary group (`NOTARY-1` … `NOTARY-N`)
+//! runs every replica here too, each on its own storage under
+//! `DATA/notary/NOTARY-k/`, talking over the same in-process network (for
+//! benchmarks and tests: the replicas share the process's fate, so this
+//! measures what replication costs, not what it survives).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,10 +26,10 @@ use std::sync::Arc;
 use dtenge_net::{Bus, Clock, Evidence, LocalNetwork, Participants, Role};
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::NodeService;
-use dtenge_notary::NotaryService;
+use dtenge_notary::{HotCounts, NotaryCallError, NotaryError, NotaryReplica, NotaryService, NotaryState, Receipt};
 use dtenge_oracle::service::OracleService;
 use dtenge_store::Journal;
-use dtenge_types::ParticipantId;
+use dtenge_types::{ParticipantId, TxId};
 
 use crate::PlatformError;
 use crate::audit_log::AuditLog;
@@ -43,6 +49,96 @@ impl Default for PlatformOptions {
     }
 }
 
+/// The platform's notary: one service, or the replicas of a group.
+pub enum PlatformNotary {
+    /// A single notary.
+    Single(Arc<NotaryService>),
+    /// A replicated group, every replica in this process.
+    Group(Vec<Arc<NotaryReplica>>),
+}
+
+impl PlatformNotary {
+    /// The replica that applied the most (a group), whose state the
+    /// figures below read.
+    fn furthest(replicas: &[Arc<NotaryReplica>]) -> Option<&Arc<NotaryReplica>> {
+        replicas.iter().max_by_key(|r| r.applied_index())
+    }
+
+    /// A copy of the engine's state.
+    pub fn state_copy(&self) -> NotaryState {
+        match self {
+            PlatformNotary::Single(n) => n.state_copy(),
+            PlatformNotary::Group(r) => {
+                Self::furthest(r).map(|r| r.with_state(|s| s.engine.clone())).unwrap_or_default()
+            }
+        }
+    }
+
+    /// `(committed transactions, unspent, spent)`.
+    pub fn stats(&self) -> (u64, usize, usize) {
+        match self {
+            PlatformNotary::Single(n) => n.stats(),
+            PlatformNotary::Group(r) => Self::furthest(r).map_or((0, 0, 0), |r| {
+                r.with_state(|s| {
+                    let (unspent, spent) = s.engine.counts();
+                    (s.engine.committed_count(), unspent, spent)
+                })
+            }),
+        }
+    }
+
+    /// Entries held in memory (live set and recent history).
+    pub fn hot_counts(&self) -> HotCounts {
+        match self {
+            PlatformNotary::Single(n) => n.hot_counts(),
+            PlatformNotary::Group(r) => {
+                Self::furthest(r).map(|r| r.with_state(|s| s.engine.hot_counts())).unwrap_or_default()
+            }
+        }
+    }
+
+    /// The receipt of `tx`, if committed: the single notary's, or read on
+    /// the group's leader (a replica that does not lead refuses, so each is
+    /// asked in turn; the last refusal is returned if none leads).
+    ///
+    /// # Errors
+    /// The notary could not answer (no leader, no quorum, a store failed).
+    pub async fn receipt(&self, tx: &TxId) -> Result<Option<Receipt>, NotaryCallError> {
+        match self {
+            PlatformNotary::Single(n) => n.receipt(tx).await,
+            PlatformNotary::Group(replicas) => {
+                let mut last = NotaryCallError::NoQuorum("the notary group has no replica".into());
+                for r in replicas {
+                    match r.receipt(tx).await {
+                        Ok(answer) => return Ok(answer),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+
+    /// The group's replicas (none for a single notary).
+    pub fn replicas(&self) -> &[Arc<NotaryReplica>] {
+        match self {
+            PlatformNotary::Single(_) => &[],
+            PlatformNotary::Group(r) => r,
+        }
+    }
+
+    /// Makes the notary's storage durable.
+    ///
+    /// # Errors
+    /// A store failed.
+    pub fn close(&self) -> Result<(), NotaryError> {
+        match self {
+            PlatformNotary::Single(n) => n.close(),
+            PlatformNotary::Group(replicas) => replicas.iter().try_for_each(|r| r.close()),
+        }
+    }
+}
+
 /// The running platform, in one process.
 pub struct Platform {
     /// Its description.
@@ -54,7 +150,7 @@ pub struct Platform {
     /// The in-process network.
     pub network: Arc<LocalNetwork>,
     /// The notary.
-    pub notary: Arc<NotaryService>,
+    pub notary: PlatformNotary,
     /// The oracle.
     pub oracle: Arc<OracleService>,
     /// The DA directory.
@@ -77,10 +173,18 @@ impl Platform {
         let network = LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), evidence);
 
         // Services in dependency order: notary, directory, oracle, nodes.
-        let mut order: Vec<ParticipantId> =
-            [ids::NOTARY, ids::DIRECTORY, ids::ORACLE].iter().map(|s| pid(s)).collect::<Result<_, _>>()?;
+        let group = spec.notary_group();
+        let mut order: Vec<ParticipantId> = Vec::new();
+        if group.is_empty() {
+            order.push(pid(ids::NOTARY)?);
+        }
+        order.extend([ids::DIRECTORY, ids::ORACLE].iter().map(|s| pid(s)).collect::<Result<Vec<_>, _>>()?);
         order.extend(spec.nodes().iter().map(|p| p.id.clone()));
         let (mut notary, mut oracle, mut directory) = (None, None, None);
+        if !group.is_empty() {
+            notary =
+                Some(Self::open_group(&spec, data, &network, &clock, &participants, &group, options.durable).await?);
+        }
         let mut nodes = BTreeMap::new();
         for id in order {
             let key = Arc::new(keys.load(id.as_str())?);
@@ -90,7 +194,7 @@ impl Platform {
             journals.push(journal);
             network.register(id.clone(), key, service.handler());
             match service {
-                Service::Notary(s) => notary = Some(s),
+                Service::Notary(s) => notary = Some(PlatformNotary::Single(s)),
                 Service::Replica(_) => {
                     return Err(PlatformError::Config(
                         "a replicated notary group runs one replica per process (`dtenge node --id NOTARY-1`)".into(),
@@ -121,6 +225,42 @@ impl Platform {
             services::bootstrap_node(&platform.spec, data, node, &bus).await?;
         }
         Ok(platform)
+    }
+
+    /// Starts every replica of the notary group `group` on `network` and
+    /// waits for a leader.
+    async fn open_group(
+        spec: &PlatformSpec,
+        data: &Path,
+        network: &Arc<LocalNetwork>,
+        clock: &Arc<dyn Clock>,
+        participants: &Arc<Participants>,
+        group: &BTreeMap<u64, ParticipantId>,
+        durable: bool,
+    ) -> Result<PlatformNotary, PlatformError> {
+        let keys = Keys::at(data);
+        let mut replicas = Vec::new();
+        for id in group.values() {
+            let key = Arc::new(keys.load(id.as_str())?);
+            let bus = network.bus(id.clone(), key.clone());
+            let replica =
+                services::open_replica(spec, data, id, bus, Arc::clone(clock), Arc::clone(participants), durable)
+                    .await?;
+            network.register(id.clone(), key, replica.clone());
+            replicas.push(replica);
+        }
+        // In one process the replicas share their fate: none is ever wiped
+        // alone, so each may initialise the group (a no-op once it is).
+        for r in &replicas {
+            r.initialize(group).await.map_err(|e| PlatformError::service(r.id().as_str(), e))?;
+        }
+        for _ in 0..500 {
+            if replicas.iter().any(|r| r.is_leader()) {
+                return Ok(PlatformNotary::Group(replicas));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(PlatformError::Config("the notary group elected no leader within 10 s".into()))
     }
 
     /// A bus speaking as participant `id` (providers, operators, tests).

@@ -35,7 +35,12 @@ pub fn record_node(node: &NodeService) {
 
 /// Samples the notary's live set and history.
 pub fn record_notary(notary: &NotaryService) {
-    let (committed, unspent, spent) = notary.stats();
+    record_notary_stats(notary.stats());
+}
+
+/// Sets the notary gauges from `(committed, unspent, spent)` (a single
+/// notary's or a group replica's, see `Platform::notary`).
+pub fn record_notary_stats((committed, unspent, spent): (u64, usize, usize)) {
     metrics::gauge!("dtenge_notary_committed").set(committed as f64);
     metrics::gauge!("dtenge_notary_unspent").set(unspent as f64);
     metrics::gauge!("dtenge_notary_spent").set(spent as f64);

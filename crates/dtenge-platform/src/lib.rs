@@ -34,7 +34,7 @@ pub mod services;
 pub mod sim;
 pub mod spec;
 
-pub use assembly::{Platform, PlatformOptions};
+pub use assembly::{Platform, PlatformNotary, PlatformOptions};
 pub use spec::PlatformSpec;
 
 use std::path::Path;

@@ -27,6 +27,19 @@
 //! concurrency between operations is covered by the platform's concurrency
 //! tests and `dtenge chaos`, not here.
 //!
+//! With `notary_replicas` > 1 the notary is a replicated group (openraft)
+//! over the same faulty network: its replicas' own messages (appends, votes,
+//! snapshots) and the nodes' calls to them are lost, their answers lost, or
+//! duplicated, with rates of [`GroupFaultRates`]; a seeded step may isolate
+//! one replica from the others (a minority partition) until a heal; restarts
+//! pick replicas too. openraft's timers (heartbeats, elections) run on real
+//! time, so *when* its messages go and who leads is not seeded: their fates
+//! come from a second generator seeded from the seed, take no simulated time
+//! and are not traced; the trace holds what is seeded (the workload, the
+//! nodes' other messages, cuts, isolations, restarts) and the outcomes, which
+//! do not depend on who leads. At the end the replicas must agree (same
+//! applied index, same state digest) before the audit reads one of them.
+//!
 //! Invariant: the simulation reaches the services only through their public
 //! operations and the message interface (the same `Bus` the services use);
 //! it reads their state only to audit.
@@ -44,7 +57,10 @@ use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::{NodeService, PayTo};
 use dtenge_node::state::Status;
-use dtenge_notary::{NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, NotaryService, TxClaim, Verdict};
+use dtenge_notary::{
+    NotariseBatch, NotaryAnswer, NotaryClient, NotaryRejection, NotaryReplica, NotaryRequest, NotaryService,
+    NotaryState, TxClaim, Verdict,
+};
 use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest, OracleService};
 use dtenge_store::Journal;
@@ -123,6 +139,43 @@ impl Default for FaultRates {
     }
 }
 
+/// How often a replicated notary group's own messages (and the nodes' calls
+/// to its replicas) meet each fault, per mille.
+#[derive(Debug, Clone)]
+pub struct GroupFaultRates {
+    /// Requests lost.
+    pub lose_request: u64,
+    /// Answers lost after the callee acted.
+    pub lose_answer: u64,
+    /// Requests delivered twice.
+    pub duplicate: u64,
+}
+
+impl Default for GroupFaultRates {
+    fn default() -> Self {
+        GroupFaultRates { lose_request: 20, lose_answer: 20, duplicate: 20 }
+    }
+}
+
+/// What happened to the group's messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupFaultStats {
+    /// Messages to or from a replica that met no fault.
+    pub delivered: u64,
+    /// Refused on a cut link (an isolated replica, a node cut from the notary).
+    pub cut: u64,
+    /// Requests lost.
+    pub lost_requests: u64,
+    /// Answers lost.
+    pub lost_answers: u64,
+    /// Requests delivered twice.
+    pub duplicated: u64,
+    /// Replicas isolated from the others by a seeded step.
+    pub isolations: u64,
+    /// Replicas restarted by a seeded step.
+    pub restarts: u64,
+}
+
 /// One simulation run.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -134,12 +187,23 @@ pub struct SimConfig {
     pub clients_per_bank: usize,
     /// Fault rates.
     pub faults: FaultRates,
+    /// Replicas of the notary (1: a single notary; 3, 5 …: a group).
+    pub notary_replicas: u64,
+    /// Fault rates of the group's messages.
+    pub group_faults: GroupFaultRates,
 }
 
 impl SimConfig {
     /// The suite's default size for `seed`.
     pub fn new(seed: u64) -> SimConfig {
-        SimConfig { seed, steps: 200, clients_per_bank: 3, faults: FaultRates::default() }
+        SimConfig {
+            seed,
+            steps: 200,
+            clients_per_bank: 3,
+            faults: FaultRates::default(),
+            notary_replicas: 1,
+            group_faults: GroupFaultRates::default(),
+        }
     }
 }
 
@@ -162,6 +226,8 @@ pub struct SimReport {
     pub acknowledged: usize,
     /// Transactions the notary committed.
     pub committed: u64,
+    /// What happened to a notary group's messages (zero for a single notary).
+    pub group: GroupFaultStats,
 }
 
 /// A run that broke an invariant (or could not run).
@@ -184,6 +250,12 @@ struct SimPlan {
     cuts: Mutex<BTreeSet<(ParticipantId, ParticipantId)>>,
     enabled: std::sync::atomic::AtomicBool,
     trace: Arc<Trace>,
+    /// The notary group's replicas (empty: a single notary).
+    replicas: BTreeSet<ParticipantId>,
+    /// Fates of messages to or from a replica (see the module docs).
+    group_rng: Mutex<SimRng>,
+    group_rates: GroupFaultRates,
+    group_stats: Mutex<GroupFaultStats>,
 }
 
 /// Milliseconds a caller waits before giving up on a lost message.
@@ -194,19 +266,66 @@ fn link(a: &ParticipantId, b: &ParticipantId) -> (ParticipantId, ParticipantId) 
 }
 
 impl SimPlan {
+    /// Whether the link is cut. A node's link to the notary stands for its
+    /// links to every replica of a group (cut together, so that whether a
+    /// node reaches the notary does not depend on who leads).
     fn is_cut(&self, from: &ParticipantId, to: &ParticipantId) -> bool {
-        self.cuts.lock().unwrap_or_else(PoisonError::into_inner).contains(&link(from, to))
+        let cuts = self.cuts.lock().unwrap_or_else(PoisonError::into_inner);
+        if cuts.contains(&link(from, to)) {
+            return true;
+        }
+        let (a, b) = (self.replicas.contains(from), self.replicas.contains(to));
+        match (pid(ids::NOTARY), a, b) {
+            (Ok(notary), false, true) => cuts.contains(&link(from, &notary)),
+            (Ok(notary), true, false) => cuts.contains(&link(&notary, to)),
+            _ => false,
+        }
+    }
+
+    fn group_count(&self, f: impl FnOnce(&mut GroupFaultStats)) {
+        f(&mut self.group_stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The fate of a message to or from a replica: from the group's own
+    /// generator, no simulated time, not traced.
+    fn group_fate(&self) -> Fate {
+        let r = self.group_rng.lock().unwrap_or_else(PoisonError::into_inner).below(1000);
+        let f = &self.group_rates;
+        let fate = if r < f.lose_request {
+            Fate::LoseRequest
+        } else if r < f.lose_request + f.lose_answer {
+            Fate::LoseAnswer
+        } else if r < f.lose_request + f.lose_answer + f.duplicate {
+            Fate::Duplicate
+        } else {
+            Fate::Deliver
+        };
+        self.group_count(|s| match fate {
+            Fate::LoseRequest => s.lost_requests += 1,
+            Fate::LoseAnswer => s.lost_answers += 1,
+            Fate::Duplicate => s.duplicated += 1,
+            _ => s.delivered += 1,
+        });
+        fate
     }
 }
 
 impl FaultPlan for SimPlan {
     fn fate(&self, from: &ParticipantId, to: &ParticipantId) -> Fate {
+        let group = self.replicas.contains(from) || self.replicas.contains(to);
         if self.is_cut(from, to) {
-            self.trace.line(format!("  {from}→{to} cut"));
+            if group {
+                self.group_count(|s| s.cut += 1);
+            } else {
+                self.trace.line(format!("  {from}→{to} cut"));
+            }
             return Fate::Cut;
         }
         if !self.enabled.load(std::sync::atomic::Ordering::SeqCst) {
             return Fate::Deliver;
+        }
+        if group {
+            return self.group_fate();
         }
         let (fate, latency) = {
             let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
@@ -265,7 +384,10 @@ struct SimPlatform {
     participants: Arc<Participants>,
     net: Arc<FaultyNetwork>,
     plan: Arc<SimPlan>,
-    notary: Arc<NotaryService>,
+    /// The single notary (`None`: a group).
+    notary: Option<Arc<NotaryService>>,
+    /// The group's running replicas.
+    replicas: BTreeMap<ParticipantId, Arc<NotaryReplica>>,
     oracle: Arc<OracleService>,
     nodes: BTreeMap<ParticipantId, Arc<NodeService>>,
     _directory: Arc<DirectoryService>,
@@ -292,10 +414,10 @@ fn open_service(
 
 /// Writes every key the demo platform needs, derived from `rng`, so that
 /// addresses, transaction ids and signatures repeat from run to run.
-fn seed_keys(data: &Path, rng: &mut SimRng) -> Result<(), PlatformError> {
+fn seed_keys(data: &Path, rng: &mut SimRng, notary_replicas: u64) -> Result<(), PlatformError> {
     // The names of the demo's keys: ask the demo itself in a scratch directory.
     let scratch = data.join("scratch-keys");
-    PlatformSpec::demo(&scratch, &BTreeMap::new())?;
+    PlatformSpec::demo_with(&scratch, &BTreeMap::new(), notary_replicas)?;
     let mut names: Vec<String> = std::fs::read_dir(scratch.join("keys"))
         .map_err(|e| PlatformError::io(&scratch, e))?
         .filter_map(|e| e.ok())
@@ -313,19 +435,31 @@ fn seed_keys(data: &Path, rng: &mut SimRng) -> Result<(), PlatformError> {
 }
 
 impl SimPlatform {
-    async fn open(data: &Path, rng: &mut SimRng, rates: FaultRates, trace: Arc<Trace>) -> Result<Self, PlatformError> {
-        seed_keys(data, rng)?;
-        let spec = PlatformSpec::load_or_create(data, &BTreeMap::new())?;
+    async fn open(data: &Path, rng: &mut SimRng, config: &SimConfig, trace: Arc<Trace>) -> Result<Self, PlatformError> {
+        seed_keys(data, rng, config.notary_replicas)?;
+        let spec = if config.notary_replicas > 1 {
+            let spec = PlatformSpec::demo_with(data, &BTreeMap::new(), config.notary_replicas)?;
+            spec.save(data)?;
+            spec
+        } else {
+            PlatformSpec::load_or_create(data, &BTreeMap::new())?
+        };
+        let group = spec.notary_group();
         let participants = Arc::new(spec.directory());
         let clock = ManualClock::new(START);
         let network = LocalNetwork::new(Arc::clone(&participants), clock.clone(), Arc::new(NoEvidence));
+        let plan_seed = rng.next_u64();
         let plan = Arc::new(SimPlan {
-            rng: Mutex::new(SimRng::new(rng.next_u64())),
+            rng: Mutex::new(SimRng::new(plan_seed)),
             clock: clock.clone(),
-            rates,
+            rates: config.faults.clone(),
             cuts: Mutex::default(),
             enabled: std::sync::atomic::AtomicBool::new(false),
             trace,
+            replicas: group.values().cloned().collect(),
+            group_rng: Mutex::new(SimRng::new(plan_seed ^ 0x6772_6f75_7020_6661)),
+            group_rates: config.group_faults.clone(),
+            group_stats: Mutex::default(),
         });
         let net = FaultyNetwork::new(network, plan.clone());
         let mut journals = BTreeMap::new();
@@ -335,10 +469,17 @@ impl SimPlatform {
             journals.insert(id, journal);
             Ok(service)
         };
-        let (Service::Notary(notary), Service::Directory(directory), Service::Oracle(oracle)) =
-            (open(ids::NOTARY)?, open(ids::DIRECTORY)?, open(ids::ORACLE)?)
+        let notary = if group.is_empty() {
+            match open(ids::NOTARY)? {
+                Service::Notary(notary) => Some(notary),
+                _ => return Err(PlatformError::Config("the notary has another role".into())),
+            }
+        } else {
+            None
+        };
+        let (Service::Directory(directory), Service::Oracle(oracle)) = (open(ids::DIRECTORY)?, open(ids::ORACLE)?)
         else {
-            return Err(PlatformError::Config("notary, directory and oracle have other roles".into()));
+            return Err(PlatformError::Config("directory and oracle have other roles".into()));
         };
         let mut sim = SimPlatform {
             data: data.to_path_buf(),
@@ -348,11 +489,18 @@ impl SimPlatform {
             net,
             plan,
             notary,
+            replicas: BTreeMap::new(),
             oracle,
             nodes: BTreeMap::new(),
             _directory: directory,
             journals,
         };
+        for id in group.values() {
+            sim.start_replica(id).await?;
+        }
+        for replica in sim.replicas.values() {
+            replica.initialize(&group).await.map_err(|e| PlatformError::service(replica.id().as_str(), e))?;
+        }
         let nodes: Vec<ParticipantId> = sim.spec.nodes().iter().map(|p| p.id.clone()).collect();
         for id in nodes {
             sim.start(&id)?;
@@ -369,8 +517,8 @@ impl SimPlatform {
         let (service, journal) = open_service(&self.spec, &self.data, &self.net, &self.clock, &self.participants, id)?;
         self.journals.insert(id.clone(), journal);
         match service {
-            Service::Notary(s) => self.notary = s,
-            Service::Replica(_) => return Err(PlatformError::Config("the simulation runs a single notary".into())),
+            Service::Notary(s) => self.notary = Some(s),
+            Service::Replica(_) => return Err(PlatformError::Config("a replica starts with `start_replica`".into())),
             Service::Oracle(s) => self.oracle = s,
             Service::Directory(s) => self._directory = s,
             Service::Node(s) => {
@@ -387,6 +535,71 @@ impl SimPlatform {
             journal.close().map_err(|e| PlatformError::service(id.as_str(), e))?;
         }
         self.start(id)
+    }
+
+    /// Opens replica `id` of the notary group from its storage and registers it.
+    async fn start_replica(&mut self, id: &ParticipantId) -> Result<(), PlatformError> {
+        let key = Arc::new(Keys::at(&self.data).load(id.as_str())?);
+        let bus = self.net.bus(id.clone(), key.clone());
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let replica =
+            services::open_replica(&self.spec, &self.data, id, bus, clock, Arc::clone(&self.participants), false)
+                .await?;
+        self.net.network().register(id.clone(), key, replica.clone());
+        self.replicas.insert(id.clone(), replica);
+        Ok(())
+    }
+
+    /// Stops replica `id` (openraft stopped, its stores closed) and starts
+    /// it again from what its stores kept.
+    async fn restart_replica(&mut self, id: &ParticipantId) -> Result<(), PlatformError> {
+        if let Some(replica) = self.replicas.remove(id) {
+            replica.shutdown().await.map_err(|e| PlatformError::service(id.as_str(), e))?;
+        }
+        self.start_replica(id).await
+    }
+
+    /// Stops every replica of the group.
+    async fn stop_group(&mut self) {
+        for (_, replica) in std::mem::take(&mut self.replicas) {
+            let _ = replica.shutdown().await;
+        }
+    }
+
+    /// The notary's state: the single notary's, or the replica that applied
+    /// the most (after settling, every replica's is the same).
+    fn notary_state(&self) -> NotaryState {
+        match &self.notary {
+            Some(notary) => notary.state_copy(),
+            None => self
+                .replicas
+                .values()
+                .max_by_key(|r| r.applied_index())
+                .map(|r| r.with_state(|s| s.engine.clone()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Waits (real time: openraft's) until every replica has applied the
+    /// same entries to the same state; what differs otherwise.
+    async fn group_agrees(&self) -> Result<(), String> {
+        let mut last = String::new();
+        for _ in 0..300 {
+            let seen: Vec<(u64, dtenge_crypto::Digest)> =
+                self.replicas.values().map(|r| (r.applied_index(), r.state_digest())).collect();
+            if seen.windows(2).all(|w| w[0] == w[1]) {
+                return Ok(());
+            }
+            last = self
+                .replicas
+                .values()
+                .zip(&seen)
+                .map(|(r, (applied, digest))| format!("{}: applied {applied}, digest {}", r.id(), digest.short()))
+                .collect::<Vec<_>>()
+                .join("; ");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(format!("the notary replicas do not agree: {last}"))
     }
 
     /// A bus speaking as `id` through the faults.
@@ -579,7 +792,7 @@ impl Sim {
             54..=57 => self.resubmit().await?,
             58..=63 => self.cut_link()?,
             64..=68 => self.heal_link(),
-            69..=71 => self.restart()?,
+            69..=71 => self.restart().await?,
             72..=78 => self.deliver_held().await,
             79..=87 => {
                 self.count("tick");
@@ -716,7 +929,7 @@ impl Sim {
         };
         let claim = TxClaim::of(&signed, &inputs).map_err(|e| PlatformError::Config(e.to_string()))?;
         let verdict = self.notarise(node_id.as_str(), claim).await;
-        let committed = self.p.notary.state_copy().committed(&tx);
+        let committed = self.p.notary_state().committed(&tx);
         let class = match (&verdict, committed) {
             (Ok(Verdict::Committed(r)), Some(body)) if r.body == body => "same receipt".to_string(),
             (Ok(v), _) => {
@@ -732,10 +945,16 @@ impl Sim {
 
     async fn notarise(&self, node: &str, claim: TxClaim) -> Result<Verdict, String> {
         let key = Keys::at(&self.p.data).load(node).map_err(|e| e.to_string())?;
+        let bus = self.p.bus(node).map_err(|e| e.to_string())?;
+        if self.p.notary.is_none() {
+            // A group: reached as a node reaches it, following the leader.
+            let client = NotaryClient::new(bus, Arc::new(key), &self.p.participants);
+            let mut verdicts = client.notarise(vec![claim]).await.map_err(|e| e.to_string())?;
+            return if verdicts.len() == 1 { Ok(verdicts.remove(0)) } else { Err(format!("{verdicts:?}")) };
+        }
         let batch = NotariseBatch::signed(pid(node).map_err(|e| e.to_string())?, vec![claim], &key)
             .map_err(|e| e.to_string())?;
         let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| e.to_string())?;
-        let bus = self.p.bus(node).map_err(|e| e.to_string())?;
         let answer = bus.call(&pid(ids::NOTARY).map_err(|e| e.to_string())?, body).await.map_err(|e| e.to_string())?;
         match borsh::from_slice::<NotaryAnswer>(&answer) {
             Ok(NotaryAnswer::Verdicts(mut v)) if v.len() == 1 => Ok(v.remove(0)),
@@ -759,12 +978,39 @@ impl Sim {
     }
 
     fn cut_link(&mut self) -> Result<(), PlatformError> {
+        if !self.p.replicas.is_empty() && self.rng.chance(300) {
+            self.isolate_replica();
+            return Ok(());
+        }
         let links = self.links()?;
         let (a, b) = links[self.rng.index(links.len())].clone();
         self.log(format!("cut {a} ↔ {b}"));
         self.count("cut");
         self.p.plan.cuts.lock().unwrap_or_else(PoisonError::into_inner).insert((a, b));
         Ok(())
+    }
+
+    /// Cuts one replica off from the other replicas (nodes still reach it:
+    /// it must acknowledge nothing), unless a link between replicas is cut
+    /// already: a majority stays connected.
+    fn isolate_replica(&mut self) {
+        let replicas: Vec<ParticipantId> = self.p.plan.replicas.iter().cloned().collect();
+        let k = self.rng.index(replicas.len());
+        let mut cuts = self.p.plan.cuts.lock().unwrap_or_else(PoisonError::into_inner);
+        if cuts.iter().any(|(a, b)| replicas.contains(a) && replicas.contains(b)) {
+            drop(cuts);
+            self.log(format!("isolate {}: another replica link is cut", replicas[k]));
+            return;
+        }
+        for (i, other) in replicas.iter().enumerate() {
+            if i != k {
+                cuts.insert(link(&replicas[k], other));
+            }
+        }
+        drop(cuts);
+        self.p.plan.group_count(|s| s.isolations += 1);
+        self.log(format!("isolate {} from the other replicas", replicas[k]));
+        self.count("isolate replica");
     }
 
     fn heal_link(&mut self) {
@@ -780,13 +1026,21 @@ impl Sim {
         self.count("heal");
     }
 
-    fn restart(&mut self) -> Result<(), PlatformError> {
+    async fn restart(&mut self) -> Result<(), PlatformError> {
         let mut candidates: Vec<ParticipantId> = self.p.nodes.keys().cloned().collect();
-        candidates.push(pid(ids::NOTARY)?);
+        if self.p.plan.replicas.is_empty() {
+            candidates.push(pid(ids::NOTARY)?);
+        } else {
+            candidates.extend(self.p.plan.replicas.iter().cloned());
+        }
         candidates.push(pid(ids::ORACLE)?);
         let id = candidates[self.rng.index(candidates.len())].clone();
         self.log(format!("restart {id}"));
         self.count("restart");
+        if self.p.plan.replicas.contains(&id) {
+            self.p.plan.group_count(|s| s.restarts += 1);
+            return self.p.restart_replica(&id).await;
+        }
         self.p.restart(&id)
     }
 
@@ -862,6 +1116,11 @@ impl Sim {
             self.p.tick().await;
             self.p.tick().await;
         }
+        if !self.p.replicas.is_empty()
+            && let Err(e) = self.p.group_agrees().await
+        {
+            self.problems.push(e);
+        }
     }
 }
 
@@ -889,7 +1148,7 @@ fn cbs_ref(rng: &mut SimRng) -> Result<CbsRef, PlatformError> {
 fn audit(sim: &Sim) -> Vec<String> {
     let mut problems = Vec::new();
     let p = &sim.p;
-    let notary = p.notary.state_copy();
+    let notary = p.notary_state();
     // No acknowledged transfer lost.
     for (tx, node) in &sim.acknowledged {
         if notary.committed(tx).is_none() {
@@ -990,7 +1249,7 @@ fn final_state(sim: &Sim) -> Vec<String> {
         }
         out.push(line);
     }
-    let notary = sim.p.notary.state_copy();
+    let notary = sim.p.notary_state();
     out.push(format!("final notary: {} committed, {:?} (unspent, spent)", notary.committed_count(), notary.counts()));
     out
 }
@@ -1005,10 +1264,18 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         SimFailure { seed: config.seed, problems, trace_tail: tail }
     };
     let mut rng = SimRng::new(config.seed);
-    let platform = SimPlatform::open(data, &mut rng, config.faults.clone(), Arc::clone(&trace))
-        .await
-        .map_err(|e| failure(vec![format!("cannot start: {e}")], &trace))?;
-    let agency = open_agency(&platform, &mut rng).await.map_err(|e| failure(vec![format!("setup: {e}")], &trace))?;
+    let mut platform = match SimPlatform::open(data, &mut rng, config, Arc::clone(&trace)).await {
+        Ok(p) => p,
+        Err(e) => return Err(failure(vec![format!("cannot start: {e}")], &trace)),
+    };
+    let agency = match open_agency(&platform, &mut rng).await {
+        Ok(a) => a,
+        Err(e) => {
+            platform.stop_group().await;
+            platform.close();
+            return Err(failure(vec![format!("setup: {e}")], &trace));
+        }
+    };
     let mut sim = Sim {
         p: platform,
         rng,
@@ -1022,6 +1289,7 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         problems: Vec::new(),
     };
     if let Err(e) = sim.setup(config.clients_per_bank).await {
+        sim.p.stop_group().await;
         sim.p.close();
         return Err(failure(vec![format!("setup: {e}")], &trace));
     }
@@ -1038,6 +1306,8 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
     for line in final_state(&sim) {
         trace.line(line);
     }
+    let notary = sim.p.notary_state();
+    sim.p.stop_group().await;
     sim.p.close();
     if !problems.is_empty() {
         return Err(failure(problems, &trace));
@@ -1048,7 +1318,6 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         hasher.update(line.as_bytes());
         hasher.update(b"\n");
     }
-    let notary = sim.p.notary.state_copy();
     Ok(SimReport {
         seed: config.seed,
         digest: hasher.finish().to_string(),
@@ -1058,5 +1327,6 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         network: sim.p.net.stats(),
         acknowledged: sim.acknowledged.len(),
         committed: notary.committed_count(),
+        group: sim.p.plan.group_stats.lock().unwrap_or_else(PoisonError::into_inner).clone(),
     })
 }

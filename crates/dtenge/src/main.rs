@@ -86,6 +86,9 @@ enum Command {
         /// Notary only: claims to prepare before measuring (the run ends when they are used up).
         #[arg(long, default_value_t = 1_000_000)]
         claims: usize,
+        /// Replicas of the notary (1: a single notary; 3, 5 …: a replicated group, every replica in this process).
+        #[arg(long, default_value_t = 1)]
+        notary_replicas: u64,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -146,7 +149,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Run the notary as a replicated group of this many replicas (odd): its leader is then
-        /// killed every 6–9 s too and a follower is cut off once.
+        /// killed every 4–6 s too and a follower is cut off once.
         #[arg(long, default_value_t = 1)]
         notary_replicas: u64,
     },
@@ -369,8 +372,20 @@ fn main() -> ExitCode {
         Command::Init { data, host, base_port, notary_replicas, tls } => {
             init(&data, &host, base_port, notary_replicas, tls)
         }
-        Command::Bench { data, seconds, users, inputs, concurrency, rate, notary_only, claims, json } => {
-            run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, notary_only, claims, json))
+        Command::Bench {
+            data,
+            seconds,
+            users,
+            inputs,
+            concurrency,
+            rate,
+            notary_only,
+            claims,
+            notary_replicas,
+            json,
+        } => {
+            let options = BenchOptions { notary_only, claims, notary_replicas, json };
+            run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, options))
         }
         Command::Demo { data, json, scenario, list } => {
             if list {
@@ -513,7 +528,7 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
                 if sampled.elapsed() >= dtenge_platform::gauges::GAUGE_EVERY {
                     sampled = std::time::Instant::now();
                     platform.nodes.values().for_each(|node| dtenge_platform::gauges::record_node(node));
-                    dtenge_platform::gauges::record_notary(&platform.notary);
+                    dtenge_platform::gauges::record_notary_stats(platform.notary.stats());
                 }
             }
         })
@@ -609,7 +624,14 @@ fn show(balances: &std::collections::BTreeMap<String, u64>) -> String {
     balances.iter().map(|(kind, tiyn)| format!("{kind} {}", Amount::from_tiyn(*tiyn))).collect::<Vec<_>>().join(" · ")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `dtenge bench` flags beyond the load's shape.
+struct BenchOptions {
+    notary_only: bool,
+    claims: usize,
+    notary_replicas: u64,
+    json: bool,
+}
+
 async fn bench(
     data: Option<PathBuf>,
     seconds: u64,
@@ -617,10 +639,12 @@ async fn bench(
     inputs: usize,
     concurrency: usize,
     rate: Option<u64>,
-    notary_only: bool,
-    claims: usize,
-    json: bool,
+    options: BenchOptions,
 ) -> Result<()> {
+    let BenchOptions { notary_only, claims, notary_replicas, json } = options;
+    if notary_replicas == 0 || notary_replicas.is_multiple_of(2) {
+        bail!("--notary-replicas must be odd (1, 3, 5 …), not {notary_replicas}");
+    }
     if users < 2 {
         bail!("--users must be at least 2");
     }
@@ -633,7 +657,8 @@ async fn bench(
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    let config = dtenge_bench::BenchConfig { data: dir, seconds, users, inputs, concurrency, rate, claims };
+    let config =
+        dtenge_bench::BenchConfig { data: dir, seconds, users, inputs, concurrency, rate, claims, notary_replicas };
     let bar = indicatif::ProgressBar::new(seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
@@ -663,6 +688,9 @@ async fn bench(
         return Ok(());
     }
     println!("mode:            {}", report.mode);
+    if report.notary_replicas > 1 {
+        println!("notary:          {} replicas, Raft term {} at the end", report.notary_replicas, report.notary_term);
+    }
     println!("transfers/s:     {:.0}", report.tx_per_s);
     println!("input checks/s:  {:.0}", report.input_checks_per_s);
     println!("latency p50:     {:.2} ms", report.p50_ms);
