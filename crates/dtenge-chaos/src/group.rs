@@ -1,11 +1,15 @@
 //! Chaos for a replicated notary group (`--notary-replicas 3`): the leader is
-//! killed again and again under load, a follower is cut off and healed, and at
-//! the end every replica's state digest must be equal.
+//! killed again and again under load, followers are killed, one replica is
+//! partitioned away from the others and healed, and at the end every
+//! replica's state digest must be equal.
 //!
 //! ```text
-//!  every 4–6 s: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
-//!               restart it 0.3–1 s later
-//!  once, mid-run: SIGSTOP a follower for 3 s (no message in or out: cut off), SIGCONT (healed)
+//!  every 4–6 s, a round:
+//!    most rounds: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
+//!                 restart it 0.3–1 s later
+//!    rounds 2, 7, 12 …: SIGKILL a follower, restart it 0.3–1 s later
+//!    round 3: partition the leader from the other replicas for 3 s (cut-links file), probing it
+//!             directly: it must acknowledge nothing; heal
 //!  end: Status of every replica until all report the same applied index and digest
 //! ```
 //!
@@ -14,10 +18,14 @@
 //! committed, so its answer times the first commit of the new leader, and it
 //! changes nothing the audit sees.
 //!
-//! The cut-off is a freeze (SIGSTOP): the replica neither sends nor receives,
-//! as if its links were cut; the transport's fault layer
-//! (`dtenge_net::FaultyNetwork`) cuts links between live replicas in the
-//! in-process tests (`the_minority_side_of_a_partition_acknowledges_nothing`).
+//! The partition is the transport's fault layer ([`dtenge_net::CutLinks`]):
+//! every service is started with `DTENGE_CUT_LINKS` naming one file, and the
+//! chaos writes into it the links between the isolated replica and each of
+//! the others; both ends then refuse to call across them, while the nodes
+//! (and this harness) still reach every replica. So the isolated replica is
+//! asked to notarise and must not answer with verdicts (the minority side
+//! acknowledges nothing); the nodes' payments go to the majority's new
+//! leader.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use dtenge_crypto::{SecretKey, hash};
 use dtenge_net::{Bus, SystemClock};
-use dtenge_notary::{InputOpening, NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict};
+use dtenge_notary::{
+    InputOpening, NotariseBatch, NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict,
+};
 use dtenge_types::{Commitment, ParticipantId, TimeWindow, TxId};
 
 use crate::{ChaosError, Rng, Services, Tally};
@@ -36,6 +46,11 @@ pub(crate) struct GroupOutcome {
     pub(crate) leader_kills: u64,
     pub(crate) failover_ms: Vec<u64>,
     pub(crate) isolations: u64,
+    pub(crate) follower_kills: u64,
+    /// Batches sent straight to a partitioned replica while it was cut off.
+    pub(crate) minority_probes: u64,
+    /// Of which answered with verdicts (must stay 0).
+    pub(crate) minority_acknowledged: u64,
     pub(crate) problems: Vec<String>,
 }
 
@@ -90,8 +105,9 @@ async fn time_to_commit(client: &NotaryClient, rng: &mut Rng, since: Instant) ->
     None
 }
 
-/// Kills the leader every 4–6 s (restarting it), freezes a follower once;
-/// returns what it measured when the load stops.
+/// Every 4–6 s kills the leader (most rounds) or a follower (restarting
+/// it), partitions the leader away once (see the module docs); returns what
+/// it measured when the load stops.
 pub(crate) async fn leader_killer(
     seed: u64,
     services: &Services,
@@ -102,7 +118,7 @@ pub(crate) async fn leader_killer(
     participants: &dtenge_net::Participants,
 ) -> Result<GroupOutcome, ChaosError> {
     let mut rng = Rng::new(seed);
-    let client = NotaryClient::new(Arc::clone(&bus), key, participants);
+    let client = NotaryClient::new(Arc::clone(&bus), key.clone(), participants);
     let mut outcome = GroupOutcome::default();
     let mut rounds = 0u64;
     loop {
@@ -115,27 +131,34 @@ pub(crate) async fn leader_killer(
         }
         rounds += 1;
         if rounds == 3 {
-            isolate_a_follower(services, tally, &bus, replicas, &mut outcome).await?;
+            partition_the_leader(services, tally, &bus, &key, replicas, &mut rng, &mut outcome).await?;
             continue;
         }
-        let Some(victim) = leader(&bus, replicas).await else {
+        let Some(leader) = leader(&bus, replicas).await else {
             outcome.problems.push("no replica says it leads".into());
             continue;
         };
+        if rounds % 5 == 2 {
+            let Some(follower) = replicas.iter().find(|r| **r != leader) else { continue };
+            if tally.replica_down.swap(true, Ordering::Relaxed) {
+                continue;
+            }
+            services.kill(follower.as_str())?;
+            outcome.follower_kills += 1;
+            count_kill(tally, follower, "follower");
+            tokio::time::sleep(Duration::from_millis(rng.range(300, 1_000))).await;
+            services.spawn(follower.as_str())?;
+            tally.replica_down.store(false, Ordering::Relaxed);
+            continue;
+        }
+        let victim = leader;
         if tally.replica_down.swap(true, Ordering::Relaxed) {
             continue; // another replica is down: the group keeps its majority
         }
         services.kill(victim.as_str())?;
         let killed = Instant::now();
         outcome.leader_kills += 1;
-        tally.kills.fetch_add(1, Ordering::Relaxed);
-        *tally
-            .kills_by
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(victim.to_string())
-            .or_default() += 1;
-        *tally.last_kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{victim} (leader)"));
+        count_kill(tally, &victim, "leader");
         let restart = Duration::from_millis(rng.range(300, 1_000));
         let (measured, ()) = tokio::join!(time_to_commit(&client, &mut rng, killed), async {
             tokio::time::sleep(restart).await;
@@ -149,21 +172,58 @@ pub(crate) async fn leader_killer(
     }
 }
 
-async fn isolate_a_follower(
+fn count_kill(tally: &Tally, victim: &ParticipantId, what: &str) {
+    tally.kills.fetch_add(1, Ordering::Relaxed);
+    *tally.kills_by.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(victim.to_string()).or_default() +=
+        1;
+    *tally.last_kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{victim} ({what})"));
+}
+
+/// Cuts the leader off from the other replicas for 3 s through the cut-links
+/// file, asking it meanwhile to notarise probes directly: any verdict is a
+/// minority acknowledging; then heals.
+async fn partition_the_leader(
     services: &Services,
     tally: &Tally,
     bus: &Arc<dyn Bus>,
+    key: &Arc<SecretKey>,
     replicas: &[ParticipantId],
+    rng: &mut Rng,
     outcome: &mut GroupOutcome,
 ) -> Result<(), ChaosError> {
-    let leader = leader(bus, replicas).await;
-    let Some(follower) = replicas.iter().find(|r| Some(*r) != leader.as_ref()) else { return Ok(()) };
+    let Some(isolated) = leader(bus, replicas).await else {
+        outcome.problems.push("no replica says it leads (partition round)".into());
+        return Ok(());
+    };
     if tally.replica_down.swap(true, Ordering::Relaxed) {
         return Ok(()); // another replica is down: the group keeps its majority
     }
-    services.signal(follower.as_str(), "STOP")?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    services.signal(follower.as_str(), "CONT")?;
+    let links: Vec<(ParticipantId, ParticipantId)> =
+        replicas.iter().filter(|r| **r != isolated).map(|r| (isolated.clone(), r.clone())).collect();
+    let file = services.cut_links_file();
+    let io = |what: &str, source| ChaosError::Process { what: format!("{what} {}", file.display()), source };
+    dtenge_net::CutLinks::write(&file, &links).map_err(|e| io("write", e))?;
+    let cut_at = Instant::now();
+    // Past the readers' re-read delay, every replica refuses the cut links.
+    tokio::time::sleep(dtenge_net::CutLinks::REREAD * 2).await;
+    while cut_at.elapsed() < Duration::from_secs(3) {
+        let Some(claim) = probe_claim(rng, bus.me()) else { break };
+        let Ok(batch) = NotariseBatch::signed(bus.me().clone(), vec![claim], key.as_ref()) else { break };
+        let Ok(body) = borsh::to_vec(&NotaryRequest::Notarise(batch)) else { break };
+        outcome.minority_probes += 1;
+        if let Ok(answer) = bus.call(&isolated, body).await
+            && let Ok(NotaryAnswer::Verdicts(v)) = borsh::from_slice::<NotaryAnswer>(&answer)
+        {
+            outcome.minority_acknowledged += 1;
+            outcome.problems.push(format!("{isolated}, cut off from the other replicas, answered verdicts {v:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("remove", e)),
+    }
     tally.replica_down.store(false, Ordering::Relaxed);
     outcome.isolations += 1;
     Ok(())

@@ -84,7 +84,8 @@ pub struct ChaosConfig {
     /// Longest pause between two kills.
     pub max_kill_interval: Duration,
     /// Replicas of the notary group (1: the single notary). With more, the
-    /// leader is also killed every 4–6 s and a follower is cut off once.
+    /// leader (or a follower) is also killed every 4–6 s and the leader is
+    /// partitioned away once.
     pub notary_replicas: u64,
 }
 
@@ -152,8 +153,15 @@ pub struct ChaosReport {
     pub failover_ms_p50: u64,
     /// Leader kill → next committed batch, longest, in milliseconds.
     pub failover_ms_max: u64,
-    /// Followers cut off (frozen) and healed.
+    /// SIGKILLs of a follower by the group's own round (counted in `kills`
+    /// too; the random killer may kill replicas besides).
+    pub notary_follower_kills: u64,
+    /// Replicas partitioned from the others (cut-links file) and healed.
     pub notary_isolations: u64,
+    /// Batches sent straight to a partitioned replica while cut off.
+    pub minority_probes: u64,
+    /// Of which it answered with verdicts: must be 0 (the minority side acknowledges nothing).
+    pub minority_acknowledged: u64,
     /// Every replica reported the same applied index and state digest at the end.
     pub replicas_agree: bool,
     /// Double spends that succeeded (attempts committed + spends found twice by the audit): must be 0.
@@ -206,6 +214,9 @@ impl Rng {
     }
 }
 
+/// The cut-links file in the data directory (see `group`).
+const CUT_LINKS_FILE: &str = "cut-links";
+
 /// The child processes, one per service.
 struct Services {
     data: PathBuf,
@@ -224,6 +235,7 @@ impl Services {
             .open(logs.join(format!("{id}.log")))
             .map_err(|e| io("log of", e))?;
         let child = Command::new(&self.binary)
+            .env(dtenge_platform::process::CUT_LINKS_ENV, self.cut_links_file())
             .args(["node", "--data"])
             .arg(&self.data)
             .args(["--id", id])
@@ -236,6 +248,11 @@ impl Services {
         Ok(())
     }
 
+    /// The cut-links file every service reads (the transport's fault layer).
+    fn cut_links_file(&self) -> PathBuf {
+        self.data.join(CUT_LINKS_FILE)
+    }
+
     /// SIGKILL and reap.
     fn kill(&self, id: &str) -> Result<(), ChaosError> {
         let child = self.children.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
@@ -243,18 +260,6 @@ impl Services {
             let io = |source| ChaosError::Process { what: format!("kill {id}"), source };
             child.kill().map_err(io)?;
             child.wait().map_err(io)?;
-        }
-        Ok(())
-    }
-
-    /// Sends a signal (`STOP`, `CONT`) to a running service.
-    fn signal(&self, id: &str, signal: &str) -> Result<(), ChaosError> {
-        let pid = self.children.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(Child::id);
-        if let Some(pid) = pid {
-            Command::new("kill")
-                .args([format!("-{signal}"), pid.to_string()])
-                .status()
-                .map_err(|source| ChaosError::Process { what: format!("SIG{signal} {id}"), source })?;
         }
         Ok(())
     }
@@ -561,7 +566,10 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         notary_leader_kills: outcome.leader_kills,
         failover_ms_p50,
         failover_ms_max,
+        notary_follower_kills: outcome.follower_kills,
         notary_isolations: outcome.isolations,
+        minority_probes: outcome.minority_probes,
+        minority_acknowledged: outcome.minority_acknowledged,
         replicas_agree,
         double_spends: ds_committed.saturating_add(audit.double_spends.len() as u64),
         lost: audit.lost.len() as u64,

@@ -58,11 +58,14 @@ pub struct HttpBusConfig {
     /// names a TLS key are called over mutually authenticated TLS; without it,
     /// over plain HTTP (and such callees refuse).
     pub tls: Option<Arc<TlsIdentity>>,
+    /// The transport's fault layer (tests only): calls across a link this
+    /// file cuts are refused unsent ([`crate::CutLinks`]).
+    pub cuts: Option<Arc<crate::CutLinks>>,
 }
 
 impl Default for HttpBusConfig {
     fn default() -> Self {
-        HttpBusConfig { timeout: DEFAULT_CALL_TIMEOUT, protocol: ProtocolRange::CURRENT, tls: None }
+        HttpBusConfig { timeout: DEFAULT_CALL_TIMEOUT, protocol: ProtocolRange::CURRENT, tls: None, cuts: None }
     }
 }
 
@@ -72,6 +75,7 @@ impl std::fmt::Debug for HttpBusConfig {
             .field("timeout", &self.timeout)
             .field("protocol", &self.protocol)
             .field("tls", &self.tls.is_some())
+            .field("cuts", &self.cuts.as_ref().map(|c| c.path().to_path_buf()))
             .finish()
     }
 }
@@ -314,6 +318,14 @@ impl crate::Bus for HttpBus {
 
     async fn call(&self, to: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, NetError> {
         check_body_size(&body)?;
+        if let Some(cuts) = &self.config.cuts
+            && cuts.is_cut(&self.me, to)
+        {
+            return Err(NetError::Unreachable {
+                to: to.clone(),
+                reason: format!("the link {} ↔ {to} is cut by {}", self.me, cuts.path().display()),
+            });
+        }
         let started = Instant::now();
         let result = tokio::time::timeout(self.config.timeout, self.call_in_versions(to, body))
             .await

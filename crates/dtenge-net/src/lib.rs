@@ -43,6 +43,7 @@
 
 pub mod authz;
 mod clock;
+mod cuts;
 mod envelope;
 mod error;
 mod evidence;
@@ -59,6 +60,7 @@ pub mod tls;
 mod typed;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cuts::CutLinks;
 pub use envelope::{
     ANSWER_NONCE_BIT, Direction, ENVELOPE_DOMAIN, ENVELOPE_DOMAIN_V1, Envelope, Header, MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION, ProtocolRange,

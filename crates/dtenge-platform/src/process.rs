@@ -123,7 +123,14 @@ pub struct NodeOptions {
     pub registry_poll: Duration,
     /// How long a call to another service may take.
     pub call_timeout: Duration,
+    /// The transport's fault layer, for tests only: a file of links this
+    /// service's calls must not cross (`dtenge chaos` partitions replicas
+    /// with it; [`dtenge_net::CutLinks`]). From [`CUT_LINKS_ENV`].
+    pub cut_links: Option<PathBuf>,
 }
+
+/// The environment variable naming a service's cut-links file (tests only).
+pub const CUT_LINKS_ENV: &str = "DTENGE_CUT_LINKS";
 
 impl NodeOptions {
     /// The defaults for participant `id`'s service in `data`.
@@ -138,6 +145,7 @@ impl NodeOptions {
             metrics_listen: None,
             registry_sources: vec![ids::NBK.to_string()],
             registry_poll: REGISTRY_POLL,
+            cut_links: std::env::var_os(CUT_LINKS_ENV).map(PathBuf::from),
             call_timeout: dtenge_net::DEFAULT_CALL_TIMEOUT,
         }
     }
@@ -230,7 +238,11 @@ pub async fn start_with(options: &NodeOptions) -> Result<Running, PlatformError>
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit = AuditLog::open(&data.join("audit"), id, me.clone(), key.clone())?;
     let evidence: Arc<dyn Evidence> = audit.clone();
-    let config = HttpBusConfig { timeout: options.call_timeout, tls: tls.clone(), ..HttpBusConfig::default() };
+    let cuts = options.cut_links.as_deref().map(|path| {
+        tracing::warn!(file = %path.display(), "calls across the links this file lists are refused (a test's fault layer)");
+        Arc::new(dtenge_net::CutLinks::new(path))
+    });
+    let config = HttpBusConfig { timeout: options.call_timeout, tls: tls.clone(), cuts, ..HttpBusConfig::default() };
     let http_bus = HttpBus::with_config(
         me.clone(),
         key.clone(),

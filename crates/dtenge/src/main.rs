@@ -149,7 +149,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Run the notary as a replicated group of this many replicas (odd): its leader is then
-        /// killed every 4–6 s too and a follower is cut off once.
+        /// killed every 4–6 s too (some rounds a follower), and the leader is partitioned away once.
         #[arg(long, default_value_t = 1)]
         notary_replicas: u64,
     },
@@ -797,12 +797,15 @@ async fn chaos(
         println!("lost:                 {}", report.lost);
         if report.notary_replicas > 1 {
             println!(
-                "notary group:         {} replicas, {} leader kills, failover p50 {} ms max {} ms, {} follower cut off and healed, replicas agree: {}",
+                "notary group:         {} replicas, {} leader kills, {} follower kills, failover p50 {} ms max {} ms, {} partitioned and healed ({} of {} probes acknowledged while cut off), replicas agree: {}",
                 report.notary_replicas,
                 report.notary_leader_kills,
+                report.notary_follower_kills,
                 report.failover_ms_p50,
                 report.failover_ms_max,
                 report.notary_isolations,
+                report.minority_acknowledged,
+                report.minority_probes,
                 report.replicas_agree
             );
         }
