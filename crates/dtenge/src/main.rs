@@ -153,6 +153,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         notary_replicas: u64,
     },
+    /// One deterministic simulation run: every service in this process over a
+    /// faulty network driven by one seed (workload, faults, restarts), audited at the end.
+    Sim {
+        /// Seed of the run (the same seed gives the same trace digest).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Operations and faults to play.
+        #[arg(long, default_value_t = 200)]
+        steps: usize,
+        /// Replicas of the notary (1: a single notary; 3, 5 …: a group whose own messages meet faults too).
+        #[arg(long, default_value_t = 1)]
+        notary_replicas: u64,
+    },
     /// The hash-chained audit logs of signed messages and decisions.
     Audit {
         #[command(subcommand)]
@@ -418,6 +431,11 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Command::Sim { seed, steps, notary_replicas } => match simulate(seed, steps, notary_replicas) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Audit { action: AuditAction::Verify { data } } => match audit_verify(&data) {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::FAILURE,
@@ -470,6 +488,43 @@ fn run_async<T>(log: &LogSetup, work: impl std::future::Future<Output = Result<T
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(work)
+}
+
+/// `dtenge sim`: one seeded run on one thread (the simulation's own
+/// concurrent calls keep their order, as in its tests); false if the audit failed.
+fn simulate(seed: u64, steps: usize, notary_replicas: u64) -> Result<bool> {
+    if notary_replicas == 0 || notary_replicas.is_multiple_of(2) {
+        bail!("--notary-replicas must be odd (1, 3, 5 …), not {notary_replicas}");
+    }
+    let dir = std::env::temp_dir().join(format!("dtenge-sim-{}-{seed}", std::process::id()));
+    let config =
+        dtenge_platform::sim::SimConfig { steps, notary_replicas, ..dtenge_platform::sim::SimConfig::new(seed) };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    let outcome = runtime.block_on(dtenge_platform::sim::run(&config, &dir));
+    drop(runtime);
+    let _ = std::fs::remove_dir_all(&dir);
+    match outcome {
+        Ok(report) => {
+            println!("seed:          {}", report.seed);
+            println!("trace digest:  {} ({} lines)", report.digest, report.trace_lines);
+            println!("acknowledged:  {} payments; notary committed {}", report.acknowledged, report.committed);
+            println!("network:       {:?}", report.network);
+            if notary_replicas > 1 {
+                println!("group:         {:?}", report.group);
+            }
+            println!("operations:    {:?}", report.counts);
+            println!("audit:         passed");
+            Ok(true)
+        }
+        Err(failure) => {
+            for line in &failure.trace_tail {
+                eprintln!("{line}");
+            }
+            eprintln!("{failure}");
+            Ok(false)
+        }
+    }
 }
 
 /// Resolves on Ctrl+C or SIGTERM.
