@@ -28,17 +28,20 @@ impl Drop for RunDir {
     }
 }
 
-#[test]
-fn a_short_chaos_run_keeps_every_invariant() {
-    let seed = 8;
+/// Runs `dtenge chaos` for `seconds` with `replicas` notary replicas; the
+/// JSON report, after checking that the run passed.
+fn chaos(seed: u64, seconds: u64, replicas: u64) -> (RunDir, serde_json::Value) {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let run =
-        RunDir(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-seed{seed}-{stamp}-{}", std::process::id())));
+    let run = RunDir(
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("chaos-seed{seed}-r{replicas}-{stamp}-{}", std::process::id())),
+    );
     let _ = std::fs::remove_dir_all(&run.0);
     std::fs::create_dir_all(&run.0).unwrap();
     let data = run.0.join("platform");
     let output = Command::new(env!("CARGO_BIN_EXE_dtenge"))
-        .args(["chaos", "--seconds", "25", "--seed", &seed.to_string(), "--json", "--data", data.to_str().unwrap()])
+        .args(["chaos", "--seconds", &seconds.to_string(), "--seed", &seed.to_string(), "--json"])
+        .args(["--notary-replicas", &replicas.to_string(), "--data", data.to_str().unwrap()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -47,6 +50,12 @@ fn a_short_chaos_run_keeps_every_invariant() {
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON report ({e}): {stdout}\n{stderr}"));
     assert!(output.status.success(), "chaos failed: {report:#}\n{stderr}");
     assert_eq!(report["passed"], true, "{report:#}");
+    (run, report)
+}
+
+#[test]
+fn a_short_chaos_run_keeps_every_invariant() {
+    let (_run, report) = chaos(8, 25, 1);
     assert_eq!(report["double_spends"], 0);
     assert_eq!(report["lost"], 0);
     assert_eq!(report["supply_conserved"], true);
@@ -55,4 +64,21 @@ fn a_short_chaos_run_keeps_every_invariant() {
     assert!(report["double_spend_attempts"].as_u64().unwrap() > 0, "{report:#}");
     assert_eq!(report["double_spends_refused"], report["double_spend_attempts"]);
     assert!(report["audit_log_records"].as_u64().unwrap() > 0);
+}
+
+/// The notary as a group of 3 processes: leaders and a follower killed, the
+/// leader partitioned away (cut-links file) and probed directly while cut
+/// off: it acknowledges nothing, the majority serves, the replicas agree.
+#[test]
+fn a_short_chaos_run_with_a_notary_group_keeps_every_invariant() {
+    let (_run, report) = chaos(9, 30, 3);
+    assert_eq!(report["double_spends"], 0);
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["supply_conserved"], true);
+    assert_eq!(report["replicas_agree"], true, "{report:#}");
+    assert!(report["notary_leader_kills"].as_u64().unwrap() >= 1, "{report:#}");
+    assert_eq!(report["notary_isolations"], 1, "the leader was partitioned away and healed: {report:#}");
+    assert!(report["minority_probes"].as_u64().unwrap() >= 1, "{report:#}");
+    assert_eq!(report["minority_acknowledged"], 0, "{report:#}");
+    assert!(report["committed"].as_u64().unwrap() > 50, "{report:#}");
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use dtenge_net::{Bus, NetError};
 use dtenge_types::ParticipantId;
-use openraft::error::{Fatal, NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::error::{
+    Fatal, NetworkError, PayloadTooLarge, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
 use openraft::{AnyError, BasicNode, Snapshot, Vote};
@@ -31,6 +33,12 @@ use crate::protocol::{NotaryAnswer, NotaryRequest};
 
 /// Bytes of the memory part per snapshot piece.
 pub const MEMORY_PIECE_BYTES: usize = 4 << 20;
+
+/// Most bytes of one append: openraft gives an append one heartbeat
+/// interval (it times the whole call, the follower's fdatasync included),
+/// and a follower behind by many large batches must still catch up in
+/// appends that fit both that time and a message.
+pub const APPEND_BUDGET_BYTES: usize = 1 << 20;
 
 /// Makes links to the other replicas over one bus.
 pub struct GroupNetwork {
@@ -53,9 +61,15 @@ pub struct PeerLink {
 /// Why a call to a replica failed.
 #[derive(Debug, thiserror::Error)]
 enum LinkError {
-    /// Not reachable now (down, cut off, timed out).
+    /// Not reachable now (down, cut off, refused): openraft backs off
+    /// before it tries that replica again.
     #[error(transparent)]
     Unreachable(NetError),
+    /// No answer in time: retried without backing off (a slow answer is
+    /// not a replica gone; backing off for 500 ms on it stalled a loaded
+    /// group).
+    #[error("no answer from {0} in time")]
+    Slow(ParticipantId),
     /// It answered something that makes no sense here.
     #[error("replica answered: {0}")]
     Answer(String),
@@ -65,7 +79,7 @@ impl<E: std::error::Error> From<LinkError> for RPCError<u64, BasicNode, E> {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Unreachable(_) => RPCError::Unreachable(Unreachable::new(&e)),
-            LinkError::Answer(_) => RPCError::Network(NetworkError::new(&e)),
+            LinkError::Slow(_) | LinkError::Answer(_) => RPCError::Network(NetworkError::new(&e)),
         }
     }
 }
@@ -74,17 +88,21 @@ impl From<LinkError> for StreamingError<GroupConfig, Fatal<u64>> {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Unreachable(_) => StreamingError::Unreachable(Unreachable::new(&e)),
-            LinkError::Answer(_) => StreamingError::Network(NetworkError::new(&e)),
+            LinkError::Slow(_) | LinkError::Answer(_) => StreamingError::Network(NetworkError::new(&e)),
         }
     }
 }
 
 impl PeerLink {
     async fn call(&self, request: GroupRequest, ttl: Duration) -> Result<GroupAnswer, LinkError> {
-        let to = self.to.as_ref().map_err(|e| LinkError::Answer(e.clone()))?;
         let body = borsh::to_vec(&NotaryRequest::Group(request)).map_err(|e| LinkError::Answer(e.to_string()))?;
+        self.call_encoded(body, ttl).await
+    }
+
+    async fn call_encoded(&self, body: Vec<u8>, ttl: Duration) -> Result<GroupAnswer, LinkError> {
+        let to = self.to.as_ref().map_err(|e| LinkError::Answer(e.clone()))?;
         let answer = match tokio::time::timeout(ttl, self.bus.call(to, body)).await {
-            Err(_) => return Err(LinkError::Unreachable(NetError::Timeout { to: to.clone() })),
+            Err(_) | Ok(Err(NetError::Timeout { .. })) => return Err(LinkError::Slow(to.clone())),
             Ok(Err(e)) => return Err(LinkError::Unreachable(e)),
             Ok(Ok(bytes)) => bytes,
         };
@@ -94,6 +112,17 @@ impl PeerLink {
             Err(e) => Err(LinkError::Answer(e.to_string())),
         }
     }
+}
+
+/// How many entries an append of `entries` entries encoded in `bytes`
+/// should carry instead, if it is over [`APPEND_BUDGET_BYTES`] (`None`: send
+/// it; a single entry always goes: a batch fits a message by construction).
+fn fewer_entries(entries: usize, bytes: usize) -> Option<u64> {
+    if bytes <= APPEND_BUDGET_BYTES || entries <= 1 {
+        return None;
+    }
+    let fitting = (entries as u128 * APPEND_BUDGET_BYTES as u128 / bytes.max(1) as u128) as u64;
+    Some(fitting.clamp(1, entries as u64 - 1))
 }
 
 impl RaftNetworkFactory<GroupConfig> for GroupNetwork {
@@ -111,13 +140,19 @@ impl RaftNetwork<GroupConfig> for PeerLink {
         rpc: AppendEntriesRequest<GroupConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let entries = rpc.entries.len();
         let request = GroupRequest::Append(WireAppend {
             vote: rpc.vote.into(),
             prev: rpc.prev_log_id.map(Into::into),
             entries: rpc.entries.into_iter().map(Into::into).collect(),
             leader_commit: rpc.leader_commit.map(Into::into),
         });
-        match self.call(request, option.hard_ttl()).await? {
+        let body = borsh::to_vec(&NotaryRequest::Group(request)).map_err(|e| LinkError::Answer(e.to_string()))?;
+        if let Some(fewer) = fewer_entries(entries, body.len()) {
+            // openraft sends fewer entries for the next appends to this replica.
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fewer)));
+        }
+        match self.call_encoded(body, option.hard_ttl()).await? {
             GroupAnswer::Appended(a) => Ok(match a {
                 WireAppended::Success => AppendEntriesResponse::Success,
                 WireAppended::PartialSuccess(l) => AppendEntriesResponse::PartialSuccess(l.map(Into::into)),
@@ -218,5 +253,21 @@ impl PeerLink {
             GroupAnswer::SnapshotStored => Ok(()),
             other => Err(LinkError::Answer(format!("{other:?} to a snapshot piece")).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_append_over_the_budget_asks_for_fewer_entries_never_none() {
+        assert_eq!(fewer_entries(300, APPEND_BUDGET_BYTES), None, "at the budget it goes");
+        assert_eq!(fewer_entries(1, 10 * APPEND_BUDGET_BYTES), None, "a single entry always goes");
+        // 300 entries in 33 MiB: about 9 fit in 1 MiB.
+        assert_eq!(fewer_entries(300, 33 * APPEND_BUDGET_BYTES), Some(9));
+        // Just over: one fewer at least, never zero.
+        assert_eq!(fewer_entries(2, APPEND_BUDGET_BYTES + 1), Some(1));
+        assert_eq!(fewer_entries(300, APPEND_BUDGET_BYTES + 1), Some(299));
     }
 }
