@@ -472,7 +472,7 @@ async fn open_group(
     let mut members = std::collections::BTreeMap::new();
     let mut keys = Vec::new();
     for k in 1..=n {
-        let id = ParticipantId::new(&format!("NOTARY-{k}")).map_err(fail)?;
+        let id = ParticipantId::new(format!("NOTARY-{k}")).map_err(fail)?;
         let key = Arc::new(SecretKey::generate());
         list.push(ParticipantInfo {
             id: id.clone(),
