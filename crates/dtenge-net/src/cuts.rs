@@ -123,6 +123,8 @@ impl CutLinks {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn id(s: &str) -> ParticipantId {
