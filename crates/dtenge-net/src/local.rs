@@ -135,7 +135,10 @@ impl LocalNetwork {
         let digest = request.digest();
         let header = Header { version: request.version, trace: request.trace };
         let Envelope { from, to, body, trace, .. } = request;
-        let outcome = outcome_of(telemetry::in_trace(trace, served.handler.handle(&from, body)).await);
+        // As over HTTP: the callee's lines carry the trace in an `rpc` span.
+        let span = tracing::info_span!("rpc", trace = %telemetry::TraceId(trace), from = %from, to = %to);
+        let handled = telemetry::in_trace(trace, served.handler.handle(&from, body));
+        let outcome = outcome_of(tracing::Instrument::instrument(handled, span).await);
         let answer = served.responder.answer(&from, digest, outcome, header, self.clock.as_ref());
         // A partition that started while the handler ran swallows the answer.
         self.check_link(&from, &to)?;

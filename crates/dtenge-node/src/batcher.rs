@@ -23,7 +23,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use dtenge_net::telemetry::{TraceId, in_trace};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::NodeError;
 
@@ -40,7 +42,16 @@ pub const IN_FLIGHT: usize = 1;
 pub(crate) type SendBatch<Q, A> =
     Arc<dyn Fn(Vec<Q>) -> Pin<Box<dyn Future<Output = Result<Vec<A>, NodeError>> + Send>> + Send + Sync>;
 
-type Waiting<Q, A> = (Q, oneshot::Sender<Result<A, String>>);
+/// A request, the trace id of the operation that asked (see
+/// `dtenge_net::telemetry`), and where its answer goes.
+type Waiting<Q, A> = (Q, u64, oneshot::Sender<Result<A, String>>);
+
+/// Whose batcher it is and where it sends, for metrics (`node`, `to` labels).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatcherName {
+    node: String,
+    to: String,
+}
 
 /// Batches the requests of concurrent operations to one destination.
 pub(crate) struct Batcher<Q, A> {
@@ -48,6 +59,7 @@ pub(crate) struct Batcher<Q, A> {
     max: usize,
     in_flight: usize,
     queue: OnceLock<mpsc::UnboundedSender<Waiting<Q, A>>>,
+    name: BatcherName,
 }
 
 impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
@@ -59,19 +71,32 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
 
     /// As [`Batcher::new`], with `in_flight` batches outstanding at most.
     pub(crate) fn with_slots(max: usize, in_flight: usize, send: SendBatch<Q, A>) -> Batcher<Q, A> {
-        Batcher { send, max: max.max(1), in_flight: in_flight.max(1), queue: OnceLock::new() }
+        Batcher {
+            send,
+            max: max.max(1),
+            in_flight: in_flight.max(1),
+            queue: OnceLock::new(),
+            name: BatcherName::default(),
+        }
+    }
+
+    /// Names the batcher in its metrics: `node`'s batches to `to` (`notary`
+    /// for the notary, whichever replica leads; else the other node's id).
+    pub(crate) fn named(mut self, node: &str, to: &str) -> Self {
+        self.name = BatcherName { node: node.to_string(), to: to.to_string() };
+        self
     }
 
     /// Sends `request` in the next batch and waits for its answer.
     pub(crate) async fn call(&self, request: Q) -> Result<A, NodeError> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(rx, self.send.clone(), self.max, self.in_flight));
+            tokio::spawn(run(rx, self.send.clone(), self.max, self.in_flight, self.name.clone()));
             tx
         });
         let (tell, told) = oneshot::channel();
         queue
-            .send((request, tell))
+            .send((request, dtenge_net::telemetry::current_trace(), tell))
             .map_err(|_| NodeError::Unavailable("the node's batching queue has stopped".into()))?;
         match told.await {
             Ok(answer) => answer.map_err(NodeError::Unavailable),
@@ -86,6 +111,7 @@ async fn run<Q: Send + 'static, A: Send + 'static>(
     send: SendBatch<Q, A>,
     max: usize,
     in_flight: usize,
+    name: BatcherName,
 ) {
     let slots = Arc::new(Semaphore::new(in_flight));
     loop {
@@ -103,18 +129,37 @@ async fn run<Q: Send + 'static, A: Send + 'static>(
                 Err(_) => break,
             }
         }
+        crate::metrics::batch(&name.node, &name.to, taken.len(), queue.len());
         let send = send.clone();
+        let to = name.to.clone();
         tokio::spawn(async move {
-            let (requests, waiters): (Vec<Q>, Vec<_>) = taken.into_iter().unzip();
+            let mut requests = Vec::with_capacity(taken.len());
+            let mut traces = Vec::with_capacity(taken.len());
+            let mut waiters = Vec::with_capacity(taken.len());
+            for (request, trace, waiter) in taken {
+                requests.push(request);
+                traces.push(trace);
+                waiters.push(waiter);
+            }
             let count = requests.len();
-            let answers: Vec<Result<A, String>> = match send(requests).await {
-                Ok(answers) if answers.len() == count => answers.into_iter().map(Ok).collect(),
-                Ok(answers) => {
-                    let why = format!("{} answers came back for {count} requests", answers.len());
-                    (0..count).map(|_| Err(why.clone())).collect()
-                }
-                Err(e) => (0..count).map(|_| Err(e.to_string())).collect(),
-            };
+            // The batch travels in the first operation's trace (its
+            // envelope carries it; its log lines are in a `batch{trace}`
+            // span); a line names the others, so each one's log can be followed.
+            let trace = traces.first().copied().unwrap_or(0);
+            let span = tracing::info_span!("batch", trace = %TraceId(trace), %to);
+            if traces.iter().any(|t| *t != trace) {
+                let others: Vec<String> = traces.iter().map(|t| TraceId(*t).to_string()).collect();
+                span.in_scope(|| tracing::debug!(traces = ?others, "one batch for the requests of several traces"));
+            }
+            let answers: Vec<Result<A, String>> =
+                match Instrument::instrument(in_trace(trace, send(requests)), span).await {
+                    Ok(answers) if answers.len() == count => answers.into_iter().map(Ok).collect(),
+                    Ok(answers) => {
+                        let why = format!("{} answers came back for {count} requests", answers.len());
+                        (0..count).map(|_| Err(why.clone())).collect()
+                    }
+                    Err(e) => (0..count).map(|_| Err(e.to_string())).collect(),
+                };
             drop(slot);
             for (waiter, answer) in waiters.into_iter().zip(answers) {
                 let _ = waiter.send(answer);

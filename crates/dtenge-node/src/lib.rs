@@ -24,6 +24,7 @@ pub mod build;
 pub mod conversion;
 pub mod directory;
 pub mod guard;
+pub mod metrics;
 pub mod refusal;
 pub mod regime;
 pub mod service;

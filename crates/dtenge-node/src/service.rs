@@ -214,6 +214,7 @@ impl NodeService {
             return Err(NodeError::Storage(failure));
         }
         let notary = Arc::new(NotaryClient::new(bus.clone(), key.clone(), &participants));
+        crate::metrics::describe();
         let send_batch: SendBatch<TxClaim, Verdict> = {
             let notary = Arc::clone(&notary);
             Arc::new(move |claims| {
@@ -223,6 +224,7 @@ impl NodeService {
                 })
             })
         };
+        let notary_batcher = Batcher::new(dtenge_notary::MAX_BATCH, send_batch).named(config.id.as_str(), "notary");
         Ok(Arc::new(NodeService {
             config,
             key,
@@ -234,7 +236,7 @@ impl NodeService {
             notice_cursor: AtomicU64::new(0),
             awaiting: Mutex::new(std::collections::HashMap::new()),
             cosigned: Mutex::new(std::collections::HashMap::new()),
-            notary_batcher: Batcher::new(dtenge_notary::MAX_BATCH, send_batch),
+            notary_batcher,
             links: Mutex::new(std::collections::HashMap::new()),
             hosts: Mutex::new(std::collections::HashMap::new()),
             notary,
@@ -294,12 +296,13 @@ impl NodeService {
             links
                 .entry(to.clone())
                 .or_insert_with(|| {
+                    let name = to.to_string();
                     let (bus, to) = (self.bus.clone(), to.clone());
                     let send: SendBatch<LinkRequest, LinkAnswer> = Arc::new(move |items| {
                         let (bus, to) = (bus.clone(), to.clone());
                         Box::pin(async move { protocol::send_link_batch(bus.as_ref(), &to, items).await })
                     });
-                    Arc::new(Batcher::new(MAX_LINK_BATCH, send))
+                    Arc::new(Batcher::new(MAX_LINK_BATCH, send).named(self.config.id.as_str(), &name))
                 })
                 .clone()
         };

@@ -337,10 +337,11 @@ impl Handler for NotaryService {
         let request: NotaryRequest = dtenge_types::encoding::decode(&body, dtenge_net::MAX_BODY_BYTES)
             .map_err(|e| HandlerError::BadRequest(format!("not a notary request: {e}")))?;
         dtenge_net::authz::admit(&self.participants, from, &request)?;
+        let txs = batch_txs(&request);
         let answer = match request {
             NotaryRequest::Notarise(batch) => match self.notarise(from, batch).await {
                 Ok(verdicts) => {
-                    record_decisions(&verdicts);
+                    record_decisions(&txs, &verdicts);
                     NotaryAnswer::Verdicts(verdicts)
                 }
                 Err(NotaryCallError::Refused(r)) => NotaryAnswer::Refused(r),
@@ -374,10 +375,12 @@ impl Handler for NotaryService {
 }
 
 /// Metrics of one answered batch: its size and each decision by outcome
-/// (`committed`, or the rejection's kind: `conflict` is a double-spend attempt).
-fn record_decisions(verdicts: &[Verdict]) {
+/// (`committed`, or the rejection's kind: `conflict` is a double-spend
+/// attempt); a debug line per decision names its transaction (in the trace
+/// of the request that carried it: see `dtenge_net::telemetry`).
+pub(crate) fn record_decisions(txs: &[TxId], verdicts: &[Verdict]) {
     metrics::histogram!("dtenge_notary_batch_size").record(verdicts.len() as f64);
-    for verdict in verdicts {
+    for (tx, verdict) in txs.iter().zip(verdicts) {
         let outcome = match verdict {
             Verdict::Committed(_) => "committed",
             Verdict::Rejected(NotaryRejection::Conflict { .. }) => "conflict",
@@ -387,6 +390,15 @@ fn record_decisions(verdicts: &[Verdict]) {
             Verdict::Rejected(_) => "rejected",
         };
         metrics::counter!("dtenge_notary_decisions_total", "outcome" => outcome).increment(1);
+        tracing::debug!(%tx, outcome, "notary decision");
+    }
+}
+
+/// The transactions of a notarise request, in order (for [`record_decisions`]).
+pub(crate) fn batch_txs(request: &NotaryRequest) -> Vec<TxId> {
+    match request {
+        NotaryRequest::Notarise(batch) => batch.claims.iter().map(|c| c.tx).collect(),
+        _ => Vec::new(),
     }
 }
 

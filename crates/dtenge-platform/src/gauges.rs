@@ -2,7 +2,8 @@
 //! [`GAUGE_EVERY`]): what each node holds per currency (their sum over the
 //! nodes is the supply in circulation), its unsettled work (transactions in
 //! flight, deliveries outstanding: the queues a stuck link fills), and the
-//! notary's live set.
+//! notary's live set (a single notary's, or a replica's with its place in
+//! the group).
 //!
 //! Invariant: sampling only reads (under the services' own read locks) and
 //! is bounded by the vault's size; it never runs on a payment's path.
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dtenge_node::service::NodeService;
-use dtenge_notary::NotaryService;
+use dtenge_notary::{NotaryReplica, NotaryService};
 
 /// How often the gauges are sampled.
 pub const GAUGE_EVERY: Duration = Duration::from_secs(5);
@@ -36,6 +37,18 @@ pub fn record_node(node: &NodeService) {
 /// Samples the notary's live set and history.
 pub fn record_notary(notary: &NotaryService) {
     record_notary_stats(notary.stats());
+}
+
+/// Samples a notary replica: the same live-set gauges as a single notary
+/// (from its state machine, which every replica applies), plus where it
+/// stands in its group — leader or not, the last log index applied.
+pub fn record_replica(replica: &NotaryReplica) {
+    record_notary_stats(replica.with_state(|s| {
+        let (unspent, spent) = s.engine.counts();
+        (s.engine.committed_count(), unspent, spent)
+    }));
+    metrics::gauge!("dtenge_notary_replica_leader").set(if replica.is_leader() { 1.0 } else { 0.0 });
+    metrics::gauge!("dtenge_notary_replica_applied_index").set(replica.applied_index() as f64);
 }
 
 /// Sets the notary gauges from `(committed, unspent, spent)` (a single

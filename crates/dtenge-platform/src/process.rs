@@ -382,8 +382,8 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
     if let Worker::Replica(replica, group) = &worker {
         if let Err(e) = replica.join(group).await {
             tracing::error!(error = %e, "the notary replica could not join its group");
+            return;
         }
-        return;
     }
     if let Worker::Node(node) = &worker {
         loop {
@@ -422,7 +422,12 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
                     crate::gauges::record_notary(notary);
                 }
             }
-            Worker::Replica(..) | Worker::None => return,
+            Worker::Replica(replica, _) => {
+                if sample {
+                    crate::gauges::record_replica(replica);
+                }
+            }
+            Worker::None => return,
         }
     }
 }

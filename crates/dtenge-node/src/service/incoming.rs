@@ -280,6 +280,7 @@ impl NodeService {
             }
             *slot = Some(match self.journal_delivery(from, tx, inputs, receipt) {
                 Ok(Some((pending, owners))) => {
+                    crate::metrics::received(&self.config.id, from, &tx.id());
                     last = Some(pending);
                     written.push(i);
                     received.extend(owners);

@@ -166,7 +166,9 @@ impl NodeService {
                 if attested {
                     self.abandon_attestation(id).await;
                 }
-                Err(e)
+                let refused = Err(e);
+                crate::metrics::payment(&self.config.id, &id, &refused);
+                refused
             }
         }
     }
@@ -242,6 +244,13 @@ impl NodeService {
 
     /// Notarises a prepared transaction and sees it through.
     async fn submit(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
+        let id = tx.id();
+        let result = self.see_through(tx, inputs).await;
+        crate::metrics::payment(&self.config.id, &id, &result);
+        result
+    }
+
+    async fn see_through(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
         let id = tx.id();
         let claim = self.claim_of(&tx, &inputs)?;
         let mut last_error = None;

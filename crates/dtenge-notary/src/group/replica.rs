@@ -504,8 +504,15 @@ impl Handler for NotaryReplica {
         // The platform's authorisation table: replica-to-replica messages
         // only from participants with the notary role.
         dtenge_net::authz::admit(&self.participants, from, &request)?;
+        let txs = crate::service::batch_txs(&request);
         let answer = match request {
-            NotaryRequest::Notarise(batch) => answer_of(self.notarise(from, batch).await.map(NotaryAnswer::Verdicts))?,
+            NotaryRequest::Notarise(batch) => {
+                let verdicts = self.notarise(from, batch).await;
+                if let Ok(verdicts) = &verdicts {
+                    crate::service::record_decisions(&txs, verdicts);
+                }
+                answer_of(verdicts.map(NotaryAnswer::Verdicts))?
+            }
             NotaryRequest::Receipt(tx) => answer_of(self.receipt(&tx).await.map(NotaryAnswer::Receipt))?,
             NotaryRequest::Status => NotaryAnswer::Status(self.status()),
             NotaryRequest::Group(request) => NotaryAnswer::Group(self.group(request).await?),
