@@ -318,8 +318,7 @@ impl ServerCertVerifier for PinnedServer {
 }
 
 /// What a plain-HTTP client gets from a TLS-only endpoint.
-const PLAINTEXT_REFUSAL: &str = "this endpoint speaks only TLS (mutually authenticated with a key from the signed \
-                                 participant registry); plain HTTP is refused\n";
+const PLAINTEXT_REFUSAL: &str = "this endpoint speaks only TLS; plain HTTP is refused (use https://)\n";
 
 /// Serves `router` on `listener`: plain HTTP without `tls`, otherwise TLS
 /// only (see the module docs), until the future is dropped.

@@ -315,6 +315,7 @@ impl LiveRegistry {
             participants,
             current: Mutex::new((body.serial, Arc::new(signed.to_bytes()))),
         };
+        metrics::gauge!("dtenge_registry_serial").set(body.serial as f64);
         Ok((Arc::new(live), body))
     }
 

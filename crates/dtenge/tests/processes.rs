@@ -56,6 +56,8 @@ fn node(running: &Running) -> &std::sync::Arc<dtenge_node::service::NodeService>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_crosses_separate_processes() {
+    // This process's metrics (NBK's and STB1's services run here) from the start.
+    dtenge_net::telemetry::metrics_handle();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let status = Command::new(env!("CARGO_BIN_EXE_dtenge"))
@@ -114,6 +116,20 @@ async fn a_payment_crosses_separate_processes() {
         node(&stb1).read(|s| s.outgoing(&paid.tx).unwrap().undelivered.is_empty()),
         "delivered to the STB2 process"
     );
+
+    // What this process's `/metrics` shows of it: calls to the notary and
+    // to STB2's process over HTTP, the registry in force, STB1's payments.
+    let text = dtenge_net::telemetry::render_metrics();
+    for series in [
+        r#"dtenge_rpc_calls_total{to="NOTARY",outcome="ok"}"#,
+        r#"dtenge_rpc_calls_total{to="STB2",outcome="ok"}"#,
+        r#"dtenge_rpc_call_seconds_count{to="NOTARY"}"#,
+        "dtenge_registry_serial 1",
+        r#"dtenge_node_payments_total{node="STB1",outcome="committed"} 2"#,
+        r#"dtenge_node_payments_total{node="NBK",outcome="committed"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(series)), "no {series} in:\n{text}");
+    }
 
     // Stop STB2's process and read its journal: the payment is there.
     let _ = Command::new("kill").args(["-TERM", &stb2.0.id().to_string()]).status();
