@@ -299,3 +299,99 @@ async fn serve_over_tls_answers_only_tls() {
         .await;
     assert!(refused.is_err(), "a certificate the client does not trust is refused");
 }
+
+/// Every `"dtenge_…"` name in `text` (a metric name, as written in code, docs or queries).
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("dtenge_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+        let before = rest[..at].chars().next_back();
+        // Crate paths (`dtenge_net::…`) and longer identifiers are not metric names.
+        if !tail[end..].starts_with("::") && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            names.insert(tail[..end].to_string());
+        }
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// A histogram's series, or a family written as `name`, `_a`, `_b` in the docs, as the base names.
+fn base_name(name: &str) -> &str {
+    ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name)
+}
+
+fn rust_sources(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_and_the_docs_name_only_metrics_the_code_records() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // What the code records: names inside `counter!`/`gauge!`/`histogram!` calls.
+    let mut code = String::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if src.is_dir() {
+            rust_sources(&src, &mut code);
+        }
+    }
+    let mut recorded = BTreeSet::new();
+    for macro_name in ["counter!(", "gauge!(", "histogram!("] {
+        for (at, _) in code.match_indices(macro_name) {
+            // The metric's name is the macro's first argument.
+            let argument = code[at + macro_name.len()..].trim_start();
+            if let Some(quoted) = argument.strip_prefix('"') {
+                recorded.insert(quoted.split('"').next().unwrap().to_string());
+            }
+        }
+    }
+    assert!(recorded.len() >= 15, "the scan found the recorded metrics: {recorded:?}");
+
+    let dashboard = std::fs::read_to_string(root.join("deploy/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            queried.extend(metric_names(target["expr"].as_str().unwrap_or("")).iter().map(|n| base_name(n).to_string()));
+        }
+    }
+    let docs = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+    let section = docs.split("## 7. Metrics and logs").nth(1).unwrap().split("\n## ").next().unwrap();
+    // The table writes a family as `dtenge_notary_unspent`, `_spent`: expand the short forms.
+    let mut documented = BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `dtenge_")) {
+        let first = row.split('|').nth(1).unwrap();
+        let names: Vec<&str> = first.split('`').filter(|s| s.starts_with("dtenge_") || s.starts_with('_')).collect();
+        let head = names[0];
+        for name in &names {
+            if let Some(suffix) = name.strip_prefix('_') {
+                let stem = head.rsplit_once('_').map_or(head, |(s, _)| s);
+                // `_replica_applied_index` after `dtenge_notary_replica_leader` → dtenge_notary_replica_applied_index
+                let stem = stem.strip_suffix("_replica").unwrap_or(stem);
+                documented.insert(format!("{stem}_{suffix}"));
+            } else {
+                documented.insert((*name).to_string());
+            }
+        }
+    }
+
+    for name in &queried {
+        assert!(recorded.contains(name), "the dashboard queries {name}, which nothing records");
+    }
+    for name in &documented {
+        assert!(recorded.contains(name), "docs/deploy.md lists {name}, which nothing records");
+    }
+    for name in &recorded {
+        assert!(documented.contains(name), "{name} is recorded but docs/deploy.md does not list it");
+        assert!(queried.contains(name), "{name} is recorded but no dashboard panel shows it");
+    }
+}
