@@ -96,6 +96,61 @@ pub fn init_with(data: &Path, options: &InitOptions) -> Result<PlatformSpec, Pla
     Ok(spec)
 }
 
+/// What [`seal_one_process`] found in a data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// A signed registry was there and verifies.
+    Verified {
+        /// Its serial.
+        serial: u64,
+    },
+    /// A fresh directory: the demo platform, signed now (serial 1).
+    Created,
+    /// A `platform.json` of an earlier release, without a registry: signed
+    /// now as it is (serial 1).
+    Signed,
+}
+
+/// The registry of `dtenge serve` (every service in one process): the
+/// platform it runs is read from a signed registry, verified at every start
+/// against `registry.pub` — a registry that was changed after signing, or
+/// signed by another key, stops the start. A fresh directory (or one of an
+/// earlier release, with only `platform.json`) is signed here with
+/// `keys/REGISTRY.key`, as `dtenge init` does: on one machine the signing
+/// key lives in the same directory, the one-machine shortcut of the key
+/// ceremony, so this guards against a changed or damaged file, not against
+/// whoever holds the directory.
+pub fn seal_one_process(data: &Path) -> Result<Sealed, PlatformError> {
+    let registry_file = data.join(registry::REGISTRY_FILE);
+    let anchor_file = data.join(registry::ANCHOR_FILE);
+    if registry_file.exists() {
+        let (_, body) = registry::load_verified(data, None)?;
+        metrics::gauge!("dtenge_registry_serial").set(body.serial as f64);
+        return Ok(Sealed::Verified { serial: body.serial });
+    }
+    let signing = Keys::at(data).get_or_create(registry::SIGNING_KEY)?;
+    if anchor_file.exists() {
+        let anchor = registry::load_anchor(&anchor_file)?;
+        if anchor != signing.public_key() {
+            return Err(PlatformError::Config(format!(
+                "{} is missing, and {} trusts another key than keys/{}.key: restore the signed registry",
+                registry_file.display(),
+                anchor_file.display(),
+                registry::SIGNING_KEY
+            )));
+        }
+    }
+    let existed = data.join("platform.json").exists();
+    let spec = PlatformSpec::load_or_create(data, &BTreeMap::new())?;
+    let body = registry::RegistryBody { serial: 1, issued_at_ms: now_ms(), platform: spec, revoked: Vec::new() };
+    // The anchor first: a crash before the registry is written leaves a
+    // directory that is signed again at the next start, with the same key.
+    registry::save_anchor(&anchor_file, &signing.public_key())?;
+    SignedRegistry::sign(&body, &signing)?.save(&registry_file)?;
+    metrics::gauge!("dtenge_registry_serial").set(1.0);
+    Ok(if existed { Sealed::Signed } else { Sealed::Created })
+}
+
 fn now_ms() -> u64 {
     SystemClock.now().millis()
 }

@@ -558,6 +558,10 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
         None => None,
     };
     use std::sync::Arc;
+    // The platform is read from a registry signed (on one machine) with
+    // keys/REGISTRY.key and verified at every start, like every `dtenge node`'s.
+    let sealed = dtenge_platform::process::seal_one_process(&data)
+        .with_context(|| format!("refusing to start from {}", data.display()))?;
     let platform = Arc::new(
         dtenge_platform::Platform::open(
             &data,
@@ -600,6 +604,18 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
     println!("  UI:      {scheme}://{addr}/ui/");
     println!("  metrics: {scheme}://{addr}/metrics");
     println!("  data:   {}", data.display());
+    match sealed {
+        dtenge_platform::process::Sealed::Verified { serial } => {
+            println!("  registry: signed, serial {serial}, verified against registry.pub")
+        }
+        dtenge_platform::process::Sealed::Created => {
+            println!("  registry: signed now (serial 1) with keys/REGISTRY.key; verified at every start")
+        }
+        dtenge_platform::process::Sealed::Signed => println!(
+            "  registry: platform.json of an earlier release signed now (serial 1) with keys/REGISTRY.key; verified at \
+             every start"
+        ),
+    }
     match created_staff {
         Some(staff) => {
             println!("  web interface staff (created now; also in {}):", dtenge_ui::credentials_path(&data).display());

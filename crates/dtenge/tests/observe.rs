@@ -77,7 +77,10 @@ async fn ready(c: &Client) {
 /// A plain-HTTP GET: (status, body).
 async fn get(addr: &str, path: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     split_response(&response)
@@ -244,7 +247,10 @@ async fn get_tls(addr: &str, path: &str, root: &rustls::pki_types::CertificateDe
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let mut stream = connector.connect(name, tcp).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut response = Vec::new();
     // A peer may close without close_notify after `Connection: close`; what arrived is the answer.
     let _ = stream.read_to_end(&mut response).await;
@@ -306,7 +312,8 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     let mut rest = text;
     while let Some(at) = rest.find("dtenge_") {
         let tail = &rest[at..];
-        let end = tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
         let before = rest[..at].chars().next_back();
         // Crate paths (`dtenge_net::…`) and longer identifiers are not metric names.
         if !tail[end..].starts_with("::") && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -361,7 +368,8 @@ fn the_dashboard_and_the_docs_name_only_metrics_the_code_records() {
     let mut queried = BTreeSet::new();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().into_iter().flatten() {
-            queried.extend(metric_names(target["expr"].as_str().unwrap_or("")).iter().map(|n| base_name(n).to_string()));
+            queried
+                .extend(metric_names(target["expr"].as_str().unwrap_or("")).iter().map(|n| base_name(n).to_string()));
         }
     }
     let docs = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();

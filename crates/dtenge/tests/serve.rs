@@ -103,3 +103,40 @@ fn serve_answers_health_and_survives_kill_9() {
     assert_eq!(status, 200);
     assert_eq!(committed(&body), after, "state survives kill -9");
 }
+
+/// `dtenge serve` reads its platform from a signed registry and refuses to
+/// start from one changed after signing, or from a bare platform.json once
+/// a registry was signed with another key.
+#[test]
+fn serve_refuses_a_registry_changed_after_signing() {
+    use dtenge_platform::process::{Sealed, seal_one_process};
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(seal_one_process(dir.path()).unwrap(), Sealed::Created);
+    assert_eq!(seal_one_process(dir.path()).unwrap(), Sealed::Verified { serial: 1 });
+    let file = dir.path().join("registry.json");
+    let signed = std::fs::read_to_string(&file).unwrap();
+
+    let refused = |why: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dtenge"))
+            .args(["serve", "--data", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "serve started: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(stderr.contains(why), "{stderr}");
+    };
+    // A participant's role changed by hand after signing.
+    assert!(signed.contains("\"role\": \"Stb\""), "{signed}");
+    std::fs::write(&file, signed.replacen("\"role\": \"Stb\"", "\"role\": \"Nbk\"", 1)).unwrap();
+    refused("signature does not verify");
+    // The registry removed and another signing key put in place.
+    std::fs::remove_file(&file).unwrap();
+    let key = dir.path().join("keys").join("REGISTRY.key");
+    std::fs::remove_file(&key).unwrap();
+    refused("trusts another key");
+    // A directory of an earlier release (platform.json only) is signed as it is.
+    let old = tempfile::tempdir().unwrap();
+    dtenge_platform::spec::PlatformSpec::load_or_create(old.path(), &Default::default()).unwrap();
+    assert_eq!(seal_one_process(old.path()).unwrap(), Sealed::Signed);
+    assert_eq!(seal_one_process(old.path()).unwrap(), Sealed::Verified { serial: 1 });
+}
