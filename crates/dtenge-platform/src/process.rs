@@ -434,11 +434,11 @@ enum Worker {
 
 /// Bootstrap (retried until the peers answer), then periodic ticks.
 async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker, bus: Arc<dyn Bus>) {
-    if let Worker::Replica(replica, group) = &worker {
-        if let Err(e) = replica.join(group).await {
-            tracing::error!(error = %e, "the notary replica could not join its group");
-            return;
-        }
+    if let Worker::Replica(replica, group) = &worker
+        && let Err(e) = replica.join(group).await
+    {
+        tracing::error!(error = %e, "the notary replica could not join its group");
+        return;
     }
     if let Worker::Node(node) = &worker {
         loop {
