@@ -197,6 +197,19 @@ fn undelivered(host: &Host) -> u64 {
     operator(host, None, &["pending"]).unwrap()["Pending"]["undelivered"].as_u64().unwrap()
 }
 
+/// `GET /metrics` from the plain metrics listener of `host`'s service, inside its namespace.
+fn scrape(host: &Host) -> Option<String> {
+    let script =
+        "exec 3<>/dev/tcp/127.0.0.1/9100 && printf 'GET /metrics HTTP/1.0\\r\\nHost: m\\r\\n\\r\\n' >&3 && cat <&3";
+    let out = run("ip", &["netns", "exec", &host.ns, "bash", "-c", script]);
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+/// The value of a series (name and labels exactly as rendered) in a scrape.
+fn series(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 fn dt(amount: u64) -> u64 {
     amount * 100
 }
@@ -397,4 +410,24 @@ fn services_on_separate_hosts_pay_survive_a_cut_link_admit_a_bank_and_refuse_a_r
         });
         assert!(refusal.contains("STB3's key") && refusal.contains("rotated"), "{target}: {refusal}");
     }
+
+    // 6. Every service's own metrics listener (for Prometheus, in its own
+    // namespace): the registry in force is the rotation's (serial 3: genesis,
+    // STB4 added, STB3 rotated) everywhere, applied without a restart, and
+    // each service counts what it did.
+    let mut all = hosts.iter().filter(|h| h.id != "STB3").cloned().collect::<Vec<_>>();
+    all.push(stb4.clone());
+    for h in &all {
+        until(&format!("{}'s /metrics shows registry serial 3", h.id), || {
+            scrape(h).filter(|text| series(text, "dtenge_registry_serial") == Some(3.0))
+        });
+    }
+    let notary = scrape(&host("NOTARY")).unwrap();
+    let decided = series(&notary, r#"dtenge_notary_decisions_total{outcome="committed"}"#).unwrap_or(0.0);
+    assert!(decided >= 9.0, "the notary decided every issue and payment: {decided}\n{notary}");
+    let paid = scrape(&stb1).unwrap();
+    let committed = series(&paid, r#"dtenge_node_payments_total{node="STB1",outcome="committed"}"#).unwrap_or(0.0);
+    assert!(committed >= 4.0, "STB1's payments: {committed}\n{paid}");
+    assert!(series(&paid, r#"dtenge_rpc_calls_total{to="STB2",outcome="ok"}"#).unwrap_or(0.0) >= 1.0, "{paid}");
+    assert!(paid.contains("dtenge_journal_sync_seconds_bucket"), "{paid}");
 }
