@@ -152,6 +152,15 @@ pub async fn in_trace<F: std::future::Future>(trace: u64, work: F) -> F::Output 
     TRACE.scope(trace, work).await
 }
 
+/// Runs background work (a service's periodic tick: retries, deliveries,
+/// recovery) in a fresh trace, inside a `tick{trace}` span, so its log lines
+/// and the envelopes it sends carry an id like a request's do.
+pub async fn in_background_trace<F: std::future::Future>(work: F) -> F::Output {
+    let trace = new_trace();
+    let span = tracing::info_span!("tick", trace = %TraceId(trace));
+    tracing::Instrument::instrument(in_trace(trace, work), span).await
+}
+
 /// The current trace id, 0 outside any.
 pub fn current_trace() -> u64 {
     TRACE.try_with(|trace| *trace).unwrap_or(0)

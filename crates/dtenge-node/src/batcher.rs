@@ -142,10 +142,10 @@ async fn run<Q: Send + 'static, A: Send + 'static>(
                 waiters.push(waiter);
             }
             let count = requests.len();
-            // The batch travels in the first operation's trace (its
+            // The batch travels in the first traced operation's trace (its
             // envelope carries it; its log lines are in a `batch{trace}`
             // span); a line names the others, so each one's log can be followed.
-            let trace = traces.first().copied().unwrap_or(0);
+            let trace = traces.iter().copied().find(|t| *t != 0).unwrap_or(0);
             let span = tracing::info_span!("batch", trace = %TraceId(trace), %to);
             if traces.iter().any(|t| *t != trace) {
                 let others: Vec<String> = traces.iter().map(|t| TraceId(*t).to_string()).collect();

@@ -460,7 +460,7 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
         }
         match &worker {
             Worker::Node(node) => {
-                for line in node.tick().await {
+                for line in dtenge_net::telemetry::in_background_trace(node.tick()).await {
                     tracing::debug!(node = %node.id(), "{line}");
                 }
                 if sample {
@@ -468,7 +468,7 @@ async fn background(spec: PlatformSpec, data: std::path::PathBuf, worker: Worker
                 }
             }
             Worker::Oracle(oracle) => {
-                if let Err(e) = oracle.tick().await {
+                if let Err(e) = dtenge_net::telemetry::in_background_trace(oracle.tick()).await {
                     tracing::warn!(error = %e, "oracle tick");
                 }
             }

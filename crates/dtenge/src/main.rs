@@ -581,7 +581,7 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
             let mut sampled = std::time::Instant::now();
             loop {
                 tokio::time::sleep(dtenge_platform::process::TICK).await;
-                for line in platform.tick().await {
+                for line in dtenge_net::telemetry::in_background_trace(platform.tick()).await {
                     tracing::debug!("{line}");
                 }
                 if sampled.elapsed() >= dtenge_platform::gauges::GAUGE_EVERY {
