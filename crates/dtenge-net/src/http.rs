@@ -212,6 +212,24 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
+/// Answers a plain resource other services fetch with `HttpBus::get` (a
+/// service's copy of the signed registry) under the same versioning as every
+/// envelope: the answer names the versions the service `speaks`, and a caller
+/// naming versions it shares none of is refused with both named.
+pub fn versioned_resource(speaks: ProtocolRange, request: &HeaderMap, body: Vec<u8>) -> Response {
+    let theirs = request.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok()).and_then(ProtocolRange::parse);
+    match theirs {
+        Some(theirs) if speaks.common(&theirs).is_none() => {
+            let message = format!(
+                "the caller speaks protocol {theirs}, this service speaks {speaks}: no version in common; upgrade the \
+                 older side (docs/deploy.md gives the order)"
+            );
+            text(speaks, StatusCode::BAD_REQUEST, message)
+        }
+        _ => binary(speaks, StatusCode::OK, body),
+    }
+}
+
 fn protocol_header(speaks: ProtocolRange) -> (header::HeaderName, HeaderValue) {
     let value = HeaderValue::from_str(&speaks.to_string()).unwrap_or(HeaderValue::from_static("1"));
     (header::HeaderName::from_static(PROTOCOL_HEADER), value)

@@ -150,10 +150,28 @@ impl HttpBus {
     pub async fn get(&self, to: &ParticipantId, path: &str, max_bytes: usize) -> Result<Bytes, NetError> {
         let uri = self.uri(to, path)?;
         let unreachable = |reason: String| NetError::Unreachable { to: to.clone(), reason };
-        let request = hyper::Request::get(uri).body(Full::new(Bytes::new())).map_err(|e| unreachable(e.to_string()))?;
+        let request = hyper::Request::get(uri)
+            .header(PROTOCOL_HEADER, self.config.protocol.to_string())
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| unreachable(e.to_string()))?;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| unreachable(error_chain(&e)))?;
             let status = response.status();
+            // A server that names no versions predates them: one release back, still read.
+            let speaks = response
+                .headers()
+                .get(PROTOCOL_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(ProtocolRange::parse);
+            if let Some(theirs) = speaks
+                && self.config.protocol.common(&theirs).is_none()
+            {
+                return Err(NetError::ProtocolMismatch {
+                    peer: to.clone(),
+                    peer_speaks: theirs,
+                    we_speak: self.config.protocol,
+                });
+            }
             let body = Limited::new(response.into_body(), max_bytes)
                 .collect()
                 .await

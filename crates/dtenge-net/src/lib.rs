@@ -71,7 +71,7 @@ pub use exchange::{Answer, Outcome};
 pub use faults::{Fate, FaultPlan, FaultStats, FaultyNetwork};
 pub use gate::{Gate, MAX_AGE_MS, MAX_FUTURE_MS, MAX_REPLAY_NONCES_PER_SENDER, NonceSource, REPLAY_WINDOW_MS};
 pub use horizon::{HORIZON_AHEAD_MS, HorizonError, ReplayHorizon};
-pub use http::{LocalService, PROTOCOL_HEADER, ServerConfig, router, serve};
+pub use http::{LocalService, PROTOCOL_HEADER, ServerConfig, router, serve, versioned_resource};
 pub use http_bus::{HttpBus, HttpBusConfig, MAX_RESEALS};
 pub use local::LocalNetwork;
 pub use participants::{DirectoryError, ParticipantInfo, Participants, RevokedKey, Role};

@@ -12,6 +12,7 @@ use dtenge_crypto::SecretKey;
 use dtenge_net::{
     Bus, Envelope, Handler, HandlerError, Header, HttpBus, HttpBusConfig, ManualClock, MemoryEvidence, NetError,
     PROTOCOL_HEADER, ParticipantInfo, Participants, ProtocolRange, Role, ServerConfig, router, serve_router,
+    versioned_resource,
 };
 use dtenge_types::{ParticipantId, Timestamp};
 use http_body_util::{BodyExt, Full};
@@ -77,6 +78,12 @@ async fn notary(speaks: ProtocolRange, strip_header: bool) -> Server {
         clock.clone(),
         evidence.clone(),
         ServerConfig { protocol: speaks, ..ServerConfig::default() },
+    )
+    .route(
+        "/registry",
+        axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+            versioned_resource(speaks, &headers, b"signed registry".to_vec())
+        }),
     );
     if strip_header {
         app = app.layer(axum::middleware::map_response(|mut response: axum::response::Response| async move {
@@ -188,4 +195,43 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains(r#"dtenge_http_requests_total{route="/rpc",status="200"}"#), "{text}");
     assert!(text.contains(r#"dtenge_rpc_calls_total{to="NOTARY",outcome="ok"}"#), "{text}");
     assert!(text.contains("dtenge_rpc_call_seconds_bucket"), "latency is a histogram: {text}");
+}
+
+/// Issue 20.7: the plain resources services fetch from each other (a
+/// service's copy of the signed registry) are versioned like envelopes.
+#[tokio::test]
+async fn a_fetched_registry_is_versioned_like_every_envelope() {
+    let current = notary(ProtocolRange::CURRENT, false).await;
+    let fetched = bus(&current, ProtocolRange::CURRENT).get(&id("NOTARY"), "/registry", 1024).await.unwrap();
+    assert_eq!(&fetched[..], b"signed registry");
+
+    // A caller from a future that dropped every version this server speaks.
+    let future = ProtocolRange { min: 9, max: 9 };
+    match bus(&current, future).get(&id("NOTARY"), "/registry", 1024).await {
+        Err(NetError::ProtocolMismatch { peer_speaks, we_speak, .. }) => {
+            assert_eq!((peer_speaks, we_speak), (ProtocolRange::CURRENT, future))
+        }
+        other => panic!("a caller sharing no version must be refused naming both: {other:?}"),
+    }
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = hyper::Request::get(format!("http://{}/registry", current.address))
+        .header(PROTOCOL_HEADER, "9")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("protocol 9") && text.contains(&ProtocolRange::CURRENT.to_string()), "{text}");
+
+    // A server that speaks only a version this caller does not.
+    let newer = notary(future, false).await;
+    assert!(matches!(
+        bus(&newer, ProtocolRange::CURRENT).get(&id("NOTARY"), "/registry", 1024).await,
+        Err(NetError::ProtocolMismatch { .. })
+    ));
+
+    // A server from before versioning names none: still read.
+    let old = notary(ProtocolRange::CURRENT, true).await;
+    let fetched = bus(&old, ProtocolRange::CURRENT).get(&id("NOTARY"), "/registry", 1024).await.unwrap();
+    assert_eq!(&fetched[..], b"signed registry");
 }

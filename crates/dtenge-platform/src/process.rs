@@ -345,9 +345,15 @@ pub async fn start_with(options: &NodeOptions) -> Result<Running, PlatformError>
     };
     let registry_route = {
         let live = Arc::clone(&live);
-        move || {
+        move |headers: axum::http::HeaderMap| {
             let live = Arc::clone(&live);
-            async move { live.current_bytes().as_ref().clone() }
+            async move {
+                dtenge_net::versioned_resource(
+                    dtenge_net::ProtocolRange::CURRENT,
+                    &headers,
+                    live.current_bytes().as_ref().clone(),
+                )
+            }
         }
     };
     // Without it a restart would accept again an envelope captured before it (dtenge_net::horizon).
