@@ -111,8 +111,17 @@ impl NodeService {
     /// is open, aborted after.
     pub(super) async fn resolve_in_flight(&self, done: &mut Vec<String>) {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
+            // Not those whose own operation is still seeing them through
+            // (notarising, settling): asking the notary again would only
+            // double the traffic, never settle them sooner.
+            let owned = self.in_pipeline.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let state = self.state();
-            state.in_flight().into_iter().filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs))).collect()
+            state
+                .in_flight()
+                .into_iter()
+                .filter(|id| !owned.contains(id))
+                .filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs)))
+                .collect()
         };
         for (tx, inputs) in in_flight {
             let outcome = self.resolve(&tx, &inputs).await;
