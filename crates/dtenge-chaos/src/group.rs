@@ -32,7 +32,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dtenge_crypto::{SecretKey, hash};
-use dtenge_net::{Bus, SystemClock};
+use dtenge_net::{Bus, BusExt, SystemClock};
 use dtenge_notary::{
     InputOpening, NotariseBatch, NotaryAnswer, NotaryClient, NotaryRequest, NotaryStatus, TxClaim, Verdict,
 };
@@ -56,9 +56,7 @@ pub(crate) struct GroupOutcome {
 
 /// Asks `replica` where it stands.
 pub(crate) async fn status(bus: &Arc<dyn Bus>, replica: &ParticipantId) -> Option<NotaryStatus> {
-    let body = borsh::to_vec(&NotaryRequest::Status).ok()?;
-    let answer = bus.call(replica, body).await.ok()?;
-    match borsh::from_slice::<NotaryAnswer>(&answer) {
+    match bus.request(replica, &NotaryRequest::Status).await {
         Ok(NotaryAnswer::Status(s)) => Some(s),
         _ => None,
     }
@@ -209,11 +207,8 @@ async fn partition_the_leader(
     while cut_at.elapsed() < Duration::from_secs(3) {
         let Some(claim) = probe_claim(rng, bus.me()) else { break };
         let Ok(batch) = NotariseBatch::signed(bus.me().clone(), vec![claim], key.as_ref()) else { break };
-        let Ok(body) = borsh::to_vec(&NotaryRequest::Notarise(batch)) else { break };
         outcome.minority_probes += 1;
-        if let Ok(answer) = bus.call(&isolated, body).await
-            && let Ok(NotaryAnswer::Verdicts(v)) = borsh::from_slice::<NotaryAnswer>(&answer)
-        {
+        if let Ok(NotaryAnswer::Verdicts(v)) = bus.request(&isolated, &NotaryRequest::Notarise(batch)).await {
             outcome.minority_acknowledged += 1;
             outcome.problems.push(format!("{isolated}, cut off from the other replicas, answered verdicts {v:?}"));
         }

@@ -32,9 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use borsh::BorshDeserialize;
 use dtenge_crypto::SecretKey;
-use dtenge_net::{Bus, Clock, HttpBus, HttpBusConfig, NoEvidence, Participants, Role, SystemClock};
+use dtenge_net::{Bus, BusExt, Clock, HttpBus, HttpBusConfig, NoEvidence, Participants, Role, SystemClock};
 use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_notary::{NotaryClient, NotaryClientError, TxClaim, Verdict};
 use dtenge_platform::ledger_audit::{self, Acked};
@@ -364,9 +363,7 @@ impl Buses {
 
     async fn operate(&self, node: &ParticipantId, request: &OperatorRequest) -> Result<OperatorAnswer, String> {
         let bus = self.of(node)?;
-        let body = borsh::to_vec(request).map_err(|e| e.to_string())?;
-        let answer = bus.call(node, body).await.map_err(|e| e.to_string())?;
-        OperatorAnswer::try_from_slice(&answer).map_err(|e| format!("{node} answered something else: {e}"))
+        bus.request(node, request).await.map_err(|e| format!("{node}: {e}"))
     }
 
     /// Retries until the node answers without refusing (setup only: nothing is killed then).

@@ -69,3 +69,8 @@ pub enum NotaryAnswer {
     /// To `Status`.
     Status(NotaryStatus),
 }
+
+impl dtenge_net::Request for NotaryRequest {
+    type Answer = NotaryAnswer;
+    const SERVICE: &'static str = "notary";
+}

@@ -334,8 +334,7 @@ impl From<NotaryError> for NotaryCallError {
 #[async_trait::async_trait]
 impl Handler for NotaryService {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
-        let request: NotaryRequest = dtenge_types::encoding::decode(&body, dtenge_net::MAX_BODY_BYTES)
-            .map_err(|e| HandlerError::BadRequest(format!("not a notary request: {e}")))?;
+        let request: NotaryRequest = dtenge_net::decode_request(&body)?;
         dtenge_net::authz::admit(&self.participants, from, &request)?;
         let txs = batch_txs(&request);
         let answer = match request {

@@ -108,6 +108,11 @@ pub enum OperatorAnswer {
     Refused(String),
 }
 
+impl dtenge_net::Request for OperatorRequest {
+    type Answer = OperatorAnswer;
+    const SERVICE: &'static str = "node's operator desk";
+}
+
 /// The node's handler, plus the operator interface for envelopes signed by the node itself.
 pub struct OperatorGate {
     node: Arc<NodeService>,
@@ -198,8 +203,7 @@ impl Handler for OperatorGate {
         if from != self.node.id() {
             return self.inner.handle(from, body).await;
         }
-        let request = OperatorRequest::try_from_slice(&body)
-            .map_err(|e| HandlerError::BadRequest(format!("not an operator request: {e}")))?;
+        let request: OperatorRequest = dtenge_net::decode_request(&body)?;
         dtenge_net::authz::admit(self.node.participants(), from, &request)?;
         let answer = self.operate(request).await;
         borsh::to_vec(&answer).map_err(|e| HandlerError::Unavailable(e.to_string()))
@@ -248,9 +252,6 @@ pub async fn ask(
     to: &ParticipantId,
     request: &OperatorRequest,
 ) -> Result<OperatorAnswer, dtenge_net::NetError> {
-    use dtenge_net::Bus;
-    let body = borsh::to_vec(request).map_err(|e| dtenge_net::NetError::Decode(e.to_string()))?;
-    let answer = bus.call(to, body).await?;
-    dtenge_types::encoding::decode(&answer, dtenge_net::MAX_BODY_BYTES)
-        .map_err(|e| dtenge_net::NetError::Decode(e.to_string()))
+    use dtenge_net::BusExt;
+    bus.request(to, request).await
 }

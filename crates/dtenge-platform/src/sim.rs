@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use dtenge_crypto::SecretKey;
 use dtenge_net::{
-    Bus, Clock, Fate, FaultPlan, FaultStats, FaultyNetwork, LocalNetwork, ManualClock, NoEvidence, Participants,
+    Bus, BusExt, Clock, Fate, FaultPlan, FaultStats, FaultyNetwork, LocalNetwork, ManualClock, NoEvidence, Participants,
 };
 use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
 use dtenge_node::directory::DirectoryService;
@@ -776,9 +776,7 @@ impl Sim {
     async fn provider_call(&self, provider: &str, request: OracleRequest) -> Result<OracleAnswer, String> {
         let bus = self.p.bus(provider).map_err(|e| e.to_string())?;
         let oracle = pid(ids::ORACLE).map_err(|e| e.to_string())?;
-        let body = borsh::to_vec(&request).map_err(|e| e.to_string())?;
-        let answer = bus.call(&oracle, body).await.map_err(|e| e.to_string())?;
-        borsh::from_slice(&answer).map_err(|e| e.to_string())
+        bus.request(&oracle, &request).await.map_err(|e| e.to_string())
     }
 
     async fn step(&mut self, step: usize) -> Result<(), PlatformError> {
@@ -954,9 +952,8 @@ impl Sim {
         }
         let batch = NotariseBatch::signed(pid(node).map_err(|e| e.to_string())?, vec![claim], &key)
             .map_err(|e| e.to_string())?;
-        let body = borsh::to_vec(&NotaryRequest::Notarise(batch)).map_err(|e| e.to_string())?;
-        let answer = bus.call(&pid(ids::NOTARY).map_err(|e| e.to_string())?, body).await.map_err(|e| e.to_string())?;
-        match borsh::from_slice::<NotaryAnswer>(&answer) {
+        let notary = pid(ids::NOTARY).map_err(|e| e.to_string())?;
+        match bus.request(&notary, &NotaryRequest::Notarise(batch)).await {
             Ok(NotaryAnswer::Verdicts(mut v)) if v.len() == 1 => Ok(v.remove(0)),
             other => Err(format!("{other:?}")),
         }

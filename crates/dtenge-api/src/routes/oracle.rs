@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dtenge_net::{HandlerError, NetError, Role};
+use dtenge_net::{BusExt, HandlerError, NetError, Role};
 use dtenge_oracle::model::{
     Contract, ContractAmendment, ContractState, EventKind, EventSpec, EventState, EventStatus, FxRate, Invoice,
     InvoiceState, RateState, Registry,
@@ -182,16 +182,13 @@ fn unavailable(message: impl Into<String>) -> ApiError {
 async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Result<OracleAnswer, ApiError> {
     let bus = state.platform.bus(caller.id.as_str()).map_err(|e| unavailable(format!("{}: {e}", caller.id)))?;
     let oracle = ParticipantId::new(ids::ORACLE).map_err(|e| unavailable(e.to_string()))?;
-    let body = borsh::to_vec(&request).map_err(|e| unavailable(e.to_string()))?;
-    let answer = bus.call(&oracle, body).await.map_err(|e| match e {
-        NetError::Refused(HandlerError::Forbidden(why)) => ApiError::forbidden(why),
-        NetError::Refused(HandlerError::BadRequest(why)) => ApiError::bad_request("invalid", why),
-        other => unavailable(format!("the oracle did not answer: {other}")),
-    })?;
-    match borsh::from_slice::<OracleAnswer>(&answer) {
+    match bus.request(&oracle, &request).await {
         Ok(OracleAnswer::Refused(refusal)) => Err(refusal.into()),
         Ok(answer) => Ok(answer),
-        Err(e) => Err(unavailable(format!("the oracle's answer does not decode: {e}"))),
+        Err(NetError::Refused(HandlerError::Forbidden(why))) => Err(ApiError::forbidden(why)),
+        Err(NetError::Refused(HandlerError::BadRequest(why))) => Err(ApiError::bad_request("invalid", why)),
+        Err(NetError::Decode(why)) => Err(unavailable(format!("the oracle's answer does not decode: {why}"))),
+        Err(other) => Err(unavailable(format!("the oracle did not answer: {other}"))),
     }
 }
 

@@ -499,8 +499,7 @@ fn answer_of(result: Result<NotaryAnswer, NotaryCallError>) -> Result<NotaryAnsw
 #[async_trait::async_trait]
 impl Handler for NotaryReplica {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
-        let request: NotaryRequest = dtenge_types::encoding::decode(&body, dtenge_net::MAX_BODY_BYTES)
-            .map_err(|e| HandlerError::BadRequest(format!("not a notary request: {e}")))?;
+        let request: NotaryRequest = dtenge_net::decode_request(&body)?;
         // The platform's authorisation table: replica-to-replica messages
         // only from participants with the notary role.
         dtenge_net::authz::admit(&self.participants, from, &request)?;
