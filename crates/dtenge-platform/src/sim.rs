@@ -37,8 +37,9 @@
 //! come from a second generator seeded from the seed, take no simulated time
 //! and are not traced; the trace holds what is seeded (the workload, the
 //! nodes' other messages, cuts, isolations, restarts) and the outcomes, which
-//! do not depend on who leads. At the end the replicas must agree (same
-//! applied index, same state digest) before the audit reads one of them.
+//! can depend on who leads: with a group a seed is not always replayed to the
+//! same digest (docs/reliability-sim.md). At the end the replicas must agree
+//! (same applied index, same state digest) before the audit reads one of them.
 //!
 //! Invariant: the simulation reaches the services only through their public
 //! operations and the message interface (the same `Bus` the services use);
