@@ -17,6 +17,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong and what to do.
     pub message: String,
+    /// When another service refused (`oracle_refused`): that service's own
+    /// stable code, e.g. the oracle's `event_not_occurred` or `invoice_paid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A status as shown everywhere (SPEC §6).

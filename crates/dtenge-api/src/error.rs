@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (sent as `Retry-After`).
     pub retry_after: Option<u64>,
+    /// The refusing service's own code (`ErrorDetail::reason`).
+    pub reason: Option<String>,
 }
 
 pub use dtenge_api_types::{ErrorBody, ErrorDetail};
@@ -26,7 +28,7 @@ pub use dtenge_api_types::{ErrorBody, ErrorDetail};
 impl ApiError {
     /// An error with a status.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.to_string(), message: message.into(), retry_after: None }
+        ApiError { status, code: code.to_string(), message: message.into(), retry_after: None, reason: None }
     }
 
     /// 400.
@@ -65,6 +67,12 @@ impl ApiError {
         self
     }
 
+    /// The same error, naming the refusing service's own code.
+    pub fn reason(mut self, code: &str) -> ApiError {
+        self.reason = Some(code.to_string());
+        self
+    }
+
     /// 422.
     pub fn unprocessable(code: &str, message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
@@ -74,7 +82,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after;
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, reason: self.reason } };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
@@ -127,7 +135,11 @@ impl From<Refusal> for ApiError {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {
-        ApiError::from(e.refusal())
+        let error = ApiError::from(e.refusal());
+        match &e {
+            NodeError::Oracle(refusal) => error.reason(refusal.code.code()),
+            _ => error,
+        }
     }
 }
 
@@ -135,10 +147,11 @@ impl From<NodeError> for ApiError {
 /// (`oracle_refused`) otherwise.
 impl From<OracleRefusal> for ApiError {
     fn from(refusal: OracleRefusal) -> ApiError {
+        let reason = refusal.code.code();
         if refusal.code.is_permission() {
-            ApiError::forbidden(refusal.message)
+            ApiError::forbidden(refusal.message).reason(reason)
         } else {
-            ApiError::unprocessable("oracle_refused", refusal.message)
+            ApiError::unprocessable("oracle_refused", refusal.message).reason(reason)
         }
     }
 }

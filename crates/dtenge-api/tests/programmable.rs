@@ -190,6 +190,7 @@ async fn a_hold_registered_by_a_provider_is_released_by_its_occurrence() {
     // Nothing is releasable before the event occurs.
     let early = api.post("TREASURY", "/api/v1/holds/IFA-2026-001/release", json!({"account": ga.id})).await;
     assert_eq!(early.error(StatusCode::UNPROCESSABLE_ENTITY), "oracle_refused");
+    assert_eq!(early.json["error"]["reason"], "event_not_occurred", "{}", early.json);
     let seen = api.get("IFA", "/api/v1/oracle/events/IFA-2026-001").await;
     assert_eq!(seen.ok(StatusCode::OK)["held_tiyn"], 400_000);
     // The recipient's bank sees it too; a bank it does not concern does not.
@@ -366,9 +367,10 @@ async fn an_e_invoice_is_paid_with_vat_once() {
     let state = api.get("SRC", "/api/v1/oracle/invoices/EI-2026-0001").await;
     let v = state.ok(StatusCode::OK);
     assert_eq!((v["state"].as_str(), v["paid"].as_bool()), (Some("paid"), Some(true)));
-    // An e-invoice is paid once.
+    // An e-invoice is paid once: the oracle's record says so, and its code comes along.
     let again = api.post("STB1", "/api/v1/invoices/EI-2026-0001/pay", json!({"account": le1.id})).await;
-    assert_eq!(again.error(StatusCode::BAD_REQUEST), "invalid");
+    assert_eq!(again.error(StatusCode::UNPROCESSABLE_ENTITY), "oracle_refused");
+    assert_eq!(again.json["error"]["reason"], "invoice_paid", "{}", again.json);
 
     // LE2 pays its VAT to the tax authority.
     let vat = api.post("STB2", "/api/v1/vat-payments", json!({"account": le2.id, "amount_tiyn": 12_000})).await;

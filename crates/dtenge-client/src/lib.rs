@@ -72,6 +72,9 @@ pub enum ClientError {
         code: String,
         /// What was wrong.
         message: String,
+        /// The refusing service's own code when another service refused
+        /// (`oracle_refused`: the oracle's code).
+        reason: Option<String>,
     },
     /// The request did not get an answer (connection refused, timeout, bad URL).
     #[error("transport: {0}")]
@@ -94,6 +97,15 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ClientError::Http { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The refusing service's own code, for [`ClientError::Http`] answers
+    /// that carry one (`oracle_refused`).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ClientError::Http { reason, .. } => reason.as_deref(),
             _ => None,
         }
     }
@@ -127,11 +139,17 @@ impl RawResponse {
     /// The answer as a [`ClientError::Http`].
     pub fn error(&self) -> ClientError {
         match serde_json::from_slice::<ErrorBody>(&self.body) {
-            Ok(b) => ClientError::Http { status: self.status, code: b.error.code, message: b.error.message },
+            Ok(b) => ClientError::Http {
+                status: self.status,
+                code: b.error.code,
+                message: b.error.message,
+                reason: b.error.reason,
+            },
             Err(_) => ClientError::Http {
                 status: self.status,
                 code: format!("http_{}", self.status),
                 message: String::from_utf8_lossy(&self.body[..self.body.len().min(500)]).into_owned(),
+                reason: None,
             },
         }
     }

@@ -16,7 +16,8 @@ use dtenge_client::{
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
-use dtenge_node::NodeError;
+use dtenge_node::{NodeError, RefusalCode};
+use dtenge_oracle::OracleCode;
 use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions};
@@ -47,20 +48,82 @@ pub enum DemoError {
     /// The platform failed to start.
     #[error("platform: {0}")]
     Platform(String),
-    /// A step's precondition failed, or the API refused it.
+    /// A step's precondition failed.
     #[error("{0}")]
     Step(String),
+    /// The API refused a step (its status, stable code and message).
+    #[error("{0}")]
+    Api(ClientError),
+    /// A node refused a step driven on it directly.
+    #[error("{}: {0}", .0.code())]
+    Node(NodeError),
+    /// A transaction the API accepted was rejected afterwards.
+    #[error("transaction {tx} rejected: {reason}")]
+    Rejected {
+        /// The transaction.
+        tx: String,
+        /// Why, as the status shows it.
+        reason: String,
+    },
 }
 
 impl From<NodeError> for DemoError {
     fn from(e: NodeError) -> Self {
-        DemoError::Step(e.to_string())
+        DemoError::Node(e)
     }
 }
 
 impl From<ClientError> for DemoError {
     fn from(e: ClientError) -> Self {
-        DemoError::Step(e.to_string())
+        DemoError::Api(e)
+    }
+}
+
+/// What a step that must be refused is refused with: a stable code, never
+/// the words of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The node's code, which is also the API's `code` (`insufficient_funds`,
+    /// `rule_802`, …).
+    Code(RefusalCode),
+    /// The oracle refused: the API's `oracle_refused` with the oracle's own
+    /// code as its `reason`.
+    Oracle(OracleCode),
+}
+
+impl From<RefusalCode> for Refused {
+    fn from(code: RefusalCode) -> Self {
+        Refused::Code(code)
+    }
+}
+
+impl From<OracleCode> for Refused {
+    fn from(code: OracleCode) -> Self {
+        Refused::Oracle(code)
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Code(code) => write!(f, "{code}"),
+            Refused::Oracle(code) => write!(f, "{} ({})", RefusalCode::OracleRefused, code.code()),
+        }
+    }
+}
+
+impl Refused {
+    /// Whether `error` is this refusal.
+    pub fn matches(self, error: &DemoError) -> bool {
+        match (self, error) {
+            (Refused::Code(code), DemoError::Api(e)) => e.code() == Some(code.to_string().as_str()),
+            (Refused::Code(code), DemoError::Node(e)) => e.code() == code,
+            (Refused::Oracle(code), DemoError::Api(e)) => {
+                e.code() == Some(RefusalCode::OracleRefused.code()) && e.reason() == Some(code.code())
+            }
+            (Refused::Oracle(code), DemoError::Node(NodeError::Oracle(refusal))) => refusal.code == code,
+            _ => false,
+        }
     }
 }
 
@@ -126,7 +189,7 @@ pub type StepResult = Result<TxOutcomeView, DemoError>;
 fn outcome(view: TxOutcomeView) -> StepResult {
     if view.status.status == "rejected" {
         let why = view.status.reason.clone().unwrap_or_default();
-        return Err(DemoError::Step(format!("transaction {} rejected: {why}", view.tx)));
+        return Err(DemoError::Rejected { tx: view.tx.to_string(), reason: why });
     }
     Ok(view)
 }
@@ -640,7 +703,7 @@ impl Ctx {
         &mut self,
         title: &str,
         labels: &[&str],
-        expect_refusal: Option<&str>,
+        expect_refusal: Option<Refused>,
         work: F,
     ) -> Option<T>
     where
@@ -658,11 +721,9 @@ impl Ctx {
         let (passed, outcome, value) = match (expect_refusal, result) {
             (None, Ok(v)) => (true, "done".to_string(), Some(v)),
             (None, Err(e)) => (false, format!("failed: {e}"), None),
-            (Some(reason), Err(e)) => {
-                let text = e.to_string();
-                (text.contains(reason), format!("refused: {text}"), None)
-            }
-            (Some(reason), Ok(_)) => (false, format!("was accepted, but must be refused ({reason})"), None),
+            (Some(expected), Err(e)) if expected.matches(&e) => (true, format!("refused: {e}"), None),
+            (Some(expected), Err(e)) => (false, format!("refused: {e}; expected {expected}"), None),
+            (Some(expected), Ok(_)) => (false, format!("was accepted, but must be refused ({expected})"), None),
         };
         self.steps.push(StepReport {
             title: title.to_string(),
@@ -683,14 +744,13 @@ impl Ctx {
         self.record(title, labels, None, work).await
     }
 
-    /// A step that must be refused with an error (`HTTP <status> <code>: <message>`)
-    /// containing `reason`.
-    pub async fn refused<T, F, Fut>(&mut self, title: &str, labels: &[&str], reason: &str, work: F)
+    /// A step that must be refused, with the stable code `expected`.
+    pub async fn refused<T, F, Fut>(&mut self, title: &str, labels: &[&str], expected: impl Into<Refused>, work: F)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, DemoError>>,
     {
-        self.record(title, labels, Some(reason), work).await;
+        self.record(title, labels, Some(expected.into()), work).await;
     }
 
     /// A check on the state, recorded as a step.

@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use dtenge_node::accounts::{AccountId, HolderKind};
+use dtenge_node::RefusalCode;
 use dtenge_node::service::PayTo;
+use dtenge_oracle::OracleCode;
 use dtenge_platform::spec::ids;
 use dtenge_types::{Address, Amount, CbsRef, Timestamp};
 
@@ -145,7 +147,7 @@ async fn national_fund(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "4. The contractor tries to pay an unintended recipient: refused, funds stay",
         &["General contractor", "Unintended recipient"],
-        "rule_802: transaction invalid (rule 802): output 0: recipient is not allowed at marking level 1",
+        RefusalCode::Rule(802),
         || async move { s1.pay_marked(&k, &[(&o, 1_000_000)]).await },
     )
     .await;
@@ -153,7 +155,7 @@ async fn national_fund(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "5. The contractor tries to pay Subcontractor B 2 500 000: over the level-1 limit (2 000 000 left)",
         &["General contractor", "Subcontractor B"],
-        "marking_limit: marking level 1 allows",
+        RefusalCode::MarkingLimit,
         || async move { s1.pay_marked(&k, &[(&b, 2_500_000)]).await },
     )
     .await;
@@ -168,7 +170,7 @@ async fn national_fund(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "7. Subcontractor A pays the supplier 1 000 000 more: over its share of the level-2 limit",
         &["Subcontractor A", "Supplier (end)"],
-        "marking_limit: marking level 2 allows",
+        RefusalCode::MarkingLimit,
         || async move { s2.pay_marked(&a, &[(&s, 1_000_000)]).await },
     )
     .await;
@@ -245,7 +247,7 @@ async fn road_repairs(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "5. 6 000 000 more under C-1 would exceed its 20 000 000 maximum",
         &["General contractor", "Subcontractor"],
-        "oracle_refused",
+        RefusalCode::OracleRefused,
         || async move { s.contract_payment(&k, PARAMETER, "C-1", &u, 6_000_000, false).await },
     )
     .await;
@@ -267,7 +269,7 @@ async fn road_repairs(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "8. Another 1 000 000 cash-out is over the 5 000 000 cash-out cap",
         &["Subcontractor", "Subcontractor's bank (STB2)"],
-        "oracle_refused",
+        RefusalCode::OracleRefused,
         || async move { s.contract_payment(&u, PARAMETER, "C-1", &b, 1_000_000, true).await },
     )
     .await;
@@ -275,7 +277,7 @@ async fn road_repairs(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "9. Marked funds cannot move by a plain transfer",
         &["Subcontractor", "General contractor"],
-        "insufficient_funds",
+        RefusalCode::InsufficientFunds,
         || async move { s.transfer(&u, &[(&k, 1_000)]).await },
     )
     .await;
@@ -318,7 +320,7 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     c.check("6. Farmer 2 is told the funds are held for them", &["Farmer 2 (seller)"], told, format!("{notices:?}"))
         .await;
     let (t, s, f) = (treasury.clone(), sec.clone(), seller.clone());
-    c.refused("SEC cannot spend the held funds meanwhile", &["SEC (lender)"], "insufficient_funds", || async move {
+    c.refused("SEC cannot spend the held funds meanwhile", &["SEC (lender)"], RefusalCode::InsufficientFunds, || async move {
         t.transfer(&s, &[(&f, 7_000_000)]).await
     })
     .await;
@@ -339,7 +341,7 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     c.check(
         "A second report of the same single event is refused by the oracle",
         &[],
-        again.as_ref().is_err_and(|e| e.to_string().contains("oracle_refused")),
+        again.as_ref().is_err_and(|e| e.to_string().contains(RefusalCode::OracleRefused)),
         format!("{again:?}"),
     )
     .await;
@@ -410,7 +412,7 @@ async fn investment_subsidies(c: &mut Ctx) -> Result<(), DemoError> {
     c.check(
         "A trigger after valid-until is refused by the oracle",
         &[],
-        late.as_ref().is_err_and(|e| e.to_string().contains("oracle_refused")),
+        late.as_ref().is_err_and(|e| e.to_string().contains(RefusalCode::OracleRefused)),
         format!("{late:?}"),
     )
     .await;
@@ -458,12 +460,12 @@ async fn digital_vat(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "LE 2 tries to spend VAT tokens at a shop: VAT tokens go only to an e-invoice's VAT part or the tax authority",
         &["LE 2", "A shop"],
-        "insufficient_funds",
+        RefusalCode::InsufficientFunds,
         || async move { s.transfer(&a, &[(&b, 560)]).await },
     )
     .await;
     let (s, a) = (stb1.clone(), le1.clone());
-    c.refused("LE 1 tries to pay EI-1 again: an e-invoice is paid once", &["LE 1"], "is already paid", || async move {
+    c.refused("LE 1 tries to pay EI-1 again: an e-invoice is paid once", &["LE 1"], OracleCode::InvoicePaid, || async move {
         s.pay_invoice(&a, "EI-2026-0001").await
     })
     .await;
@@ -512,7 +514,7 @@ async fn cryptocard(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "A debit beyond the authorised reserve is refused",
         &["Crypto exchange", "STB-Issuer (STB1)"],
-        "insufficient_funds",
+        RefusalCode::InsufficientFunds,
         || async move { s.debit(&is, &ex, MANDATE, &is, 2_000_000).await },
     )
     .await;
@@ -583,7 +585,7 @@ async fn vouchers(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "The school cannot hand the held budget to the canteen without meals",
         &["School No. 12", "Canteen operator"],
-        "insufficient_funds",
+        RefusalCode::InsufficientFunds,
         || async move { t.transfer(&s, &[(&k, 250_000)]).await },
     )
     .await;
@@ -634,7 +636,7 @@ async fn crowdfunding(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "Before the deadline nothing can be released to the charity",
         &["Backer 1", "Charity fund"],
-        "oracle_refused: oracle: nothing is releasable",
+        OracleCode::EventNotOccurred,
         || async move { n.release(&acct, "CAMPAIGN-A").await },
     )
     .await;
@@ -643,7 +645,7 @@ async fn crowdfunding(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "A contribution after the deadline is refused by the oracle",
         &["Backer 3"],
-        "oracle_refused",
+        RefusalCode::OracleRefused,
         || async move { n.hold(&acct, "CAMPAIGN-B", Some(100_000)).await },
     )
     .await;
@@ -698,7 +700,7 @@ async fn escrow(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "Nothing can be released before the register confirms",
         &["Buyer", "Seller"],
-        "oracle_refused: oracle: nothing is releasable",
+        OracleCode::EventNotOccurred,
         || async move { s.release(&b, EV).await },
     )
     .await;
@@ -747,7 +749,7 @@ async fn taxi_split(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "A split larger than the balance pays nobody",
         &["Rider", "Driver", "Taxi operator"],
-        "insufficient_funds",
+        RefusalCode::InsufficientFunds,
         || async move { s.transfer(&r, &[(&d, 3_000), (&o, 100)]).await },
     )
     .await;
@@ -780,7 +782,7 @@ async fn health_insurance(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "Paying an unlicensed provider is refused",
         &["Insured person", "Unlicensed provider"],
-        "recipient is not allowed at marking level 1",
+        RefusalCode::Rule(802),
         || async move { s.pay_marked(&i, &[(&p, 50_000)]).await },
     )
     .await;
@@ -814,7 +816,7 @@ async fn cross_border(c: &mut Ctx) -> Result<(), DemoError> {
     c.refused(
         "A PvP whose foreign leg cannot be paid (1 200 FCY needed, 900 held) moves nothing on either side",
         &["Kazakh bank (STB1)", "Foreign bank"],
-        "insufficient_funds: FCB refused: insufficient funds",
+        RefusalCode::InsufficientFunds,
         || async move { s.pvp(&k, &f, "DT", 150_000, ids::FOREIGN_CURRENCY).await },
     )
     .await;

@@ -2,7 +2,7 @@
 //! on and a message for people.
 //!
 //! Every [`NodeError`] has a [`RefusalCode`]; a refusal that crosses the wire
-//! ([`crate::service::NodeAnswer::Refused`], [`crate::service::LinkAnswer::Refused`])
+//! ([`crate::service::NodeAnswer::Refused`], [`crate::service::PeerAnswer::Refused`])
 //! carries the code, never only text, so callers (another node, the API, the
 //! simulation) decide on the code. The API turns a code into an HTTP status
 //! through one table (`dtenge-api`'s `error.rs`).

@@ -59,7 +59,7 @@ mod regime_ops;
 mod tick;
 
 use plan::Plan;
-pub use protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PvpContribution};
+pub use protocol::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PvpContribution};
 
 pub use crate::regime::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
 
@@ -141,7 +141,7 @@ pub struct NodeService {
     /// Claims of concurrent payments, sent to the notary in batches.
     notary_batcher: Batcher<TxClaim, Verdict>,
     /// Deliveries and pre-checks to each other node, sent in batches.
-    links: Mutex<std::collections::HashMap<ParticipantId, Arc<Batcher<LinkRequest, LinkAnswer>>>>,
+    links: Mutex<std::collections::HashMap<ParticipantId, Arc<Batcher<PeerRequest, PeerAnswer>>>>,
     /// Hosts of other nodes' DAs already looked up: the directory never moves
     /// an address to another host, so a positive answer stays true.
     hosts: Mutex<std::collections::HashMap<Address, ParticipantId>>,
@@ -290,7 +290,7 @@ impl NodeService {
 
     /// Sends `request` to node `to` in the next batch of this node's
     /// deliveries and pre-checks for it.
-    pub(crate) async fn call_link(&self, to: &ParticipantId, request: LinkRequest) -> Result<LinkAnswer, NodeError> {
+    pub(crate) async fn call_peer(&self, to: &ParticipantId, request: PeerRequest) -> Result<PeerAnswer, NodeError> {
         let link = {
             let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
             links
@@ -298,9 +298,9 @@ impl NodeService {
                 .or_insert_with(|| {
                     let name = to.to_string();
                     let (bus, to) = (self.bus.clone(), to.clone());
-                    let send: SendBatch<LinkRequest, LinkAnswer> = Arc::new(move |items| {
+                    let send: SendBatch<PeerRequest, PeerAnswer> = Arc::new(move |items| {
                         let (bus, to) = (bus.clone(), to.clone());
-                        Box::pin(async move { protocol::send_link_batch(bus.as_ref(), &to, items).await })
+                        Box::pin(async move { protocol::send_peer_batch(bus.as_ref(), &to, items).await })
                     });
                     Arc::new(Batcher::new(MAX_LINK_BATCH, send).named(self.config.id.as_str(), &name))
                 })

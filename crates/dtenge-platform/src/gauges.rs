@@ -17,18 +17,18 @@ use dtenge_notary::{NotaryReplica, NotaryService};
 /// How often the gauges are sampled.
 pub const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
-/// Samples a node's holdings and unsettled work.
+/// Samples a node's vault (per currency) and unsettled work.
 pub fn record_node(node: &NodeService) {
     let id = node.id().to_string();
-    let (holdings, in_flight, undelivered) = node.read(|s| {
-        let mut holdings: BTreeMap<String, u128> = BTreeMap::new();
+    let (vault, in_flight, undelivered) = node.read(|s| {
+        let mut vault: BTreeMap<String, u128> = BTreeMap::new();
         for (_, stored) in s.vault.iter() {
-            *holdings.entry(stored.token.currency.to_string()).or_default() += u128::from(stored.token.amount.tiyn());
+            *vault.entry(stored.token.currency.to_string()).or_default() += u128::from(stored.token.amount.tiyn());
         }
-        (holdings, s.in_flight().len(), s.undelivered().len())
+        (vault, s.in_flight().len(), s.undelivered().len())
     });
-    for (currency, tiyn) in holdings {
-        metrics::gauge!("dtenge_node_holdings_tiyn", "node" => id.clone(), "currency" => currency).set(tiyn as f64);
+    for (currency, tiyn) in vault {
+        metrics::gauge!("dtenge_node_vault_tiyn", "node" => id.clone(), "currency" => currency).set(tiyn as f64);
     }
     metrics::gauge!("dtenge_node_unsettled", "node" => id.clone(), "kind" => "in_flight").set(in_flight as f64);
     metrics::gauge!("dtenge_node_unsettled", "node" => id, "kind" => "undelivered").set(undelivered as f64);

@@ -50,7 +50,7 @@ pub enum AtNotary {
 
 /// A token a node holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holding {
+pub struct VaultToken {
     /// The node.
     pub node: ParticipantId,
     /// The token.
@@ -146,7 +146,7 @@ pub struct MadeBy {
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     /// Every token every node holds.
-    pub holdings: Vec<Holding>,
+    pub vault: Vec<VaultToken>,
     /// Committed transactions as the nodes recorded them.
     pub transactions: BTreeMap<TxId, TxFact>,
     /// Unspent commitments at the notary.
@@ -177,7 +177,7 @@ impl Facts {
     pub fn add_node(&mut self, notary: &NotaryState, id: &ParticipantId, state: &NodeState) {
         for (token_id, stored) in state.vault.iter() {
             let at_notary = at_notary(notary, token_id, &stored.token);
-            self.holdings.push(Holding {
+            self.vault.push(VaultToken {
                 node: id.clone(),
                 token: *token_id,
                 currency: stored.token.currency,
@@ -288,7 +288,7 @@ pub struct AuditReport {
     pub committed: u64,
     /// Acknowledged transfers checked.
     pub acknowledged: usize,
-    /// Spends or holdings that happened twice (must be empty).
+    /// Spends or vault tokens that happened twice (must be empty).
     pub double_spends: Vec<String>,
     /// Acknowledged transfers missing anywhere (must be empty).
     pub lost: Vec<String>,
@@ -372,7 +372,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
     }
     // No token held twice, or held after it was spent.
     let mut held_by: BTreeMap<TokenId, &ParticipantId> = BTreeMap::new();
-    for h in &facts.holdings {
+    for h in &facts.vault {
         if let Some(other) = held_by.insert(h.token, &h.node) {
             double_spends.push(format!("token {} held by {other} and by {}", h.token, h.node));
         }
@@ -389,11 +389,11 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
             }
         }
     }
-    if facts.holdings.len() != facts.notary_unspent {
+    if facts.vault.len() != facts.notary_unspent {
         disagreements.push(format!(
             "the notary has {} unspent commitments but the nodes hold {} tokens",
             facts.notary_unspent,
-            facts.holdings.len()
+            facts.vault.len()
         ));
     }
     // Every acknowledged transfer committed and recorded at both ends.
@@ -417,7 +417,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
     let unheld_outputs = unheld(facts);
     let issued = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.issued));
     let redeemed = total(facts.transactions.values().filter(|f| f.at_notary).map(|f| f.redeemed));
-    let held = total(facts.holdings.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
+    let held = total(facts.vault.iter().filter(|h| h.currency == Currency::DT).map(|h| h.amount));
     let supply_conserved = match (issued, redeemed, held) {
         (Some(i), Some(r), Some(h)) => i.checked_sub(r) == Some(h),
         _ => false,
@@ -442,7 +442,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
 /// holds: the outputs, the notary's word, the transactions that took them
 /// as inputs, and every node's journal on each.
 fn unheld(facts: &Facts) -> Vec<String> {
-    let held: BTreeSet<TokenId> = facts.holdings.iter().map(|h| h.token).collect();
+    let held: BTreeSet<TokenId> = facts.vault.iter().map(|h| h.token).collect();
     let mut by_tx: BTreeMap<TxId, Vec<(&TokenId, &MadeBy)>> = BTreeMap::new();
     for (token, made) in &facts.unspent_outputs {
         if !held.contains(token) {
@@ -476,7 +476,7 @@ fn unheld(facts: &Facts) -> Vec<String> {
         lines.push(line);
     }
     let explained: usize = by_tx.values().map(Vec::len).sum();
-    let unspent_held = facts.holdings.iter().filter(|h| h.at_notary == AtNotary::Unspent).count();
+    let unspent_held = facts.vault.iter().filter(|h| h.at_notary == AtNotary::Unspent).count();
     let unexplained = facts.notary_unspent.saturating_sub(unspent_held).saturating_sub(explained);
     if unexplained > 0 {
         lines.push(format!(
@@ -550,8 +550,8 @@ mod tests {
     fn dt(n: u64) -> Amount {
         Amount::from_tenge(n).unwrap()
     }
-    fn holding(at: &str, n: u8, amount: u64) -> Holding {
-        Holding {
+    fn vault_token(at: &str, n: u8, amount: u64) -> VaultToken {
+        VaultToken {
             node: node(at),
             token: token(n),
             currency: Currency::DT,
@@ -583,7 +583,7 @@ mod tests {
                 ..TxFact::default()
             },
         );
-        facts.holdings.push(holding("STB2", 2, 100));
+        facts.vault.push(vault_token("STB2", 2, 100));
         (facts, vec![Acked { tx: tx(2), payer: node("STB1"), payees: vec![node("STB2")] }])
     }
 
@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn a_token_held_twice_breaks_supply_and_agreement() {
         let (mut facts, acked) = honest();
-        facts.holdings.push(holding("STB3", 2, 100));
+        facts.vault.push(vault_token("STB3", 2, 100));
         let report = check(&facts, &acked);
         assert!(!report.double_spends.is_empty());
         assert!(!report.supply_conserved);
@@ -636,7 +636,7 @@ mod tests {
     #[test]
     fn a_node_holding_a_spent_token_disagrees_with_the_notary() {
         let (mut facts, acked) = honest();
-        facts.holdings[0].at_notary = AtNotary::SpentBy(tx(7));
+        facts.vault[0].at_notary = AtNotary::SpentBy(tx(7));
         assert_eq!(check(&facts, &acked).disagreements.len(), 1);
         let (mut facts, acked) = honest();
         facts.notary_unspent = 2;
@@ -707,9 +707,9 @@ mod tests {
     fn supply_counts_redemptions_and_unresolved_work_fails() {
         let (mut facts, acked) = honest();
         facts.transactions.get_mut(&tx(2)).unwrap().redeemed = dt(40);
-        facts.holdings[0].amount = dt(60);
+        facts.vault[0].amount = dt(60);
         assert!(check(&facts, &acked).supply_conserved);
-        facts.holdings[0].amount = dt(61);
+        facts.vault[0].amount = dt(61);
         assert!(!check(&facts, &acked).supply_conserved);
         let (mut facts, acked) = honest();
         facts.unresolved.push("STB1: x still in flight".into());

@@ -5,7 +5,7 @@
 //! believe the payee has the payment and stop delivering it, while the payee
 //! lost it: value lost. Shown on a second instance of STB2 over an in-memory
 //! journal whose syncs are held back, by both ways a delivery arrives (one
-//! `Deliver`, a `Batch` of link requests).
+//! `Deliver`, a `Batch` of peer requests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -16,7 +16,7 @@ use dtenge_crypto::Signer;
 use dtenge_net::{Handler, Role};
 use dtenge_node::accounts::{HolderKind, KycState};
 use dtenge_node::archive::Archive;
-use dtenge_node::service::{LinkAnswer, LinkRequest, NodeAnswer, NodeConfig, NodeRequest, NodeService, PayTo};
+use dtenge_node::service::{PeerAnswer, PeerRequest, NodeAnswer, NodeConfig, NodeRequest, NodeService, PayTo};
 use dtenge_notary::Receipt;
 use dtenge_platform::spec::{Keys, ids};
 use dtenge_store::{Journal, Recovery};
@@ -77,13 +77,13 @@ async fn deliver(
     let request = match way {
         Way::Deliver => NodeRequest::Deliver { tx: Box::new(tx), inputs, receipt },
         Way::Batch => {
-            NodeRequest::Batch(vec![LinkRequest::Deliver { tx: Box::new(tx), inputs, receipt: Box::new(receipt) }])
+            NodeRequest::Batch(vec![PeerRequest::Deliver { tx: Box::new(tx), inputs, receipt: Box::new(receipt) }])
         }
     };
     let answer = node.handle(&pid("STB1"), borsh::to_vec(&request).unwrap()).await.map_err(|e| e.to_string())?;
     match borsh::from_slice::<NodeAnswer>(&answer).unwrap() {
         NodeAnswer::Accepted => Ok(()),
-        NodeAnswer::Batch(answers) if answers == vec![LinkAnswer::Accepted] => Ok(()),
+        NodeAnswer::Batch(answers) if answers == vec![PeerAnswer::Accepted] => Ok(()),
         other => Err(format!("{other:?}")),
     }
 }

@@ -13,7 +13,7 @@ use dtenge_crypto::SecretKey;
 use dtenge_net::{Answer, Clock, Envelope, NetError, Outcome};
 use dtenge_node::RefusalCode;
 use dtenge_node::accounts::{Account, HolderKind, KycState};
-use dtenge_node::service::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo};
+use dtenge_node::service::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo};
 use dtenge_node::state::Status;
 use dtenge_notary::{
     BatchRefusal, NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict,
@@ -296,23 +296,23 @@ async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credit
     let mut forged = Transaction::unsigned(tx1.body.clone());
     forged.sign(&SecretKey::from_seed([66; 32])).unwrap();
     let batch = NodeRequest::Batch(vec![
-        LinkRequest::Deliver { tx: Box::new(forged), inputs: inputs1.clone(), receipt: Box::new(receipt1.clone()) },
-        LinkRequest::CanReceive { address: payee.address, amount: dt(5) },
-        LinkRequest::Deliver { tx: Box::new(tx2), inputs: inputs2, receipt: Box::new(receipt2) },
-        LinkRequest::CanReceive { address: Address(SecretKey::from_seed([99; 32]).public_key()), amount: dt(5) },
+        PeerRequest::Deliver { tx: Box::new(forged), inputs: inputs1.clone(), receipt: Box::new(receipt1.clone()) },
+        PeerRequest::CanReceive { address: payee.address, amount: dt(5) },
+        PeerRequest::Deliver { tx: Box::new(tx2), inputs: inputs2, receipt: Box::new(receipt2) },
+        PeerRequest::CanReceive { address: Address(SecretKey::from_seed([99; 32]).public_key()), amount: dt(5) },
     ]);
     let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
     let NodeAnswer::Batch(answers) = borsh::from_slice(&answer).unwrap() else { panic!("not a batch answer") };
     assert_eq!(answers.len(), 4);
     assert!(
-        matches!(&answers[0], LinkAnswer::Refused(r) if matches!(r.code, RefusalCode::Rule(_))),
+        matches!(&answers[0], PeerAnswer::Refused(r) if matches!(r.code, RefusalCode::Rule(_))),
         "{:?}",
         answers[0]
     );
-    assert_eq!(answers[1], LinkAnswer::Accepted);
-    assert_eq!(answers[2], LinkAnswer::Accepted);
+    assert_eq!(answers[1], PeerAnswer::Accepted);
+    assert_eq!(answers[2], PeerAnswer::Accepted);
     assert!(
-        matches!(&answers[3], LinkAnswer::Refused(r) if r.code == RefusalCode::NotHostedHere),
+        matches!(&answers[3], PeerAnswer::Refused(r) if r.code == RefusalCode::NotHostedHere),
         "an address the bank does not host: {:?}",
         answers[3]
     );
@@ -320,14 +320,14 @@ async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credit
     assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(10), "only the genuine delivery is credited");
 
     // The genuine first payment, redelivered in a batch with itself: credited once.
-    let genuine = LinkRequest::Deliver { tx: Box::new(tx1), inputs: inputs1, receipt: Box::new(receipt1) };
+    let genuine = PeerRequest::Deliver { tx: Box::new(tx1), inputs: inputs1, receipt: Box::new(receipt1) };
     let batch = NodeRequest::Batch(vec![genuine.clone(), genuine]);
     let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
-    assert!(matches!(borsh::from_slice(&answer).unwrap(), NodeAnswer::Batch(a) if a == vec![LinkAnswer::Accepted; 2]));
+    assert!(matches!(borsh::from_slice(&answer).unwrap(), NodeAnswer::Batch(a) if a == vec![PeerAnswer::Accepted; 2]));
     assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(20));
 
     let before = w.snapshot();
-    let check = LinkRequest::CanReceive { address: payee.address, amount: dt(1) };
+    let check = PeerRequest::CanReceive { address: payee.address, amount: dt(1) };
     let oversize = NodeRequest::Batch(vec![check; MAX_LINK_BATCH + 1]);
     let error = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&oversize).unwrap()).await.unwrap_err();
     assert!(error.to_string().contains(&format!("at most {MAX_LINK_BATCH} items")), "{error}");

@@ -196,7 +196,7 @@ async fn a_token_is_credited_only_where_the_directory_says_its_address_lives() {
         other => panic!("{other:?}"),
     };
     let deliver = |to: &'static str| {
-        let request = dtenge_node::service::NodeRequest::Batch(vec![dtenge_node::service::LinkRequest::Deliver {
+        let request = dtenge_node::service::NodeRequest::Batch(vec![dtenge_node::service::PeerRequest::Deliver {
             tx: Box::new(tx.clone()),
             inputs: inputs.clone(),
             receipt: Box::new(receipt.clone()),
@@ -213,12 +213,12 @@ async fn a_token_is_credited_only_where_the_directory_says_its_address_lives() {
     // STB3 refuses: the directory gives Bob's address to STB2.
     let refused = deliver("STB3").await;
     assert!(
-        matches!(refused, dtenge_node::service::LinkAnswer::Refused(ref r) if r.code == dtenge_node::RefusalCode::NotHostedHere),
+        matches!(refused, dtenge_node::service::PeerAnswer::Refused(ref r) if r.code == dtenge_node::RefusalCode::NotHostedHere),
         "{refused:?}"
     );
     assert!(w.node("STB3").read(|s| !s.knows_tx(&tx.id())));
     // STB2 takes it as a copy but credits nothing: the token names another host.
-    assert!(matches!(deliver("STB2").await, dtenge_node::service::LinkAnswer::Accepted));
+    assert!(matches!(deliver("STB2").await, dtenge_node::service::PeerAnswer::Accepted));
     assert_eq!(w.node("STB2").balances(&bob.id).unwrap().total, Amount::ZERO);
 }
 

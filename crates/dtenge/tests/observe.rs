@@ -184,9 +184,9 @@ async fn metrics_name_every_family_and_json_logs_carry_one_trace_per_payment() {
     at_least("dtenge_notary_unspent", &[], 1.0);
     let committed = at_least("dtenge_notary_committed", &[], n);
     at_least("dtenge_notary_spent", &[], n);
-    let supply = at_least("dtenge_node_holdings_tiyn", &[r#"currency="DT""#], 1.0);
-    let stb1_holds = at_least("dtenge_node_holdings_tiyn", &[r#"node="STB1""#, r#"currency="DT""#], 0.0);
-    assert!(stb1_holds < supply, "STB1's holdings are a part of the supply");
+    let supply = at_least("dtenge_node_vault_tiyn", &[r#"currency="DT""#], 1.0);
+    let stb1_holds = at_least("dtenge_node_vault_tiyn", &[r#"node="STB1""#, r#"currency="DT""#], 0.0);
+    assert!(stb1_holds < supply, "STB1's vault is a part of the supply");
     assert!(value(&metrics, "dtenge_node_unsettled", &[r#"node="STB1""#, r#"kind="undelivered""#]).is_some());
     // HTTP requests by route template and status.
     at_least("dtenge_http_requests_total", &[r#"route="/api/v1/transfers""#, r#"status="200""#], n);

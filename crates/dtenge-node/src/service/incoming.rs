@@ -8,7 +8,7 @@ use dtenge_net::{Handler, HandlerError, Role};
 use dtenge_notary::{Receipt, TxClaim};
 use dtenge_types::{Address, Amount, Encumbrance, ParticipantId, Token, Transaction, TxId};
 
-use super::protocol::{LinkAnswer, LinkRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
+use super::protocol::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
 use super::{NodeService, store};
 use crate::NodeError;
 use crate::state::{NodeRecord, Notification};
@@ -226,27 +226,27 @@ impl NodeService {
     /// Handles a batch of deliveries and pre-checks from `from`, in order.
     /// Deliveries are journaled one after another and answered once the last
     /// of them is durable (one group commit for the batch).
-    pub(super) async fn handle_batch(&self, from: &ParticipantId, items: Vec<LinkRequest>) -> Vec<LinkAnswer> {
+    pub(super) async fn handle_batch(&self, from: &ParticipantId, items: Vec<PeerRequest>) -> Vec<PeerAnswer> {
         let refuse = |e: NodeError| match e {
-            NodeError::Storage(e) | NodeError::Unavailable(e) => LinkAnswer::Unavailable(e),
-            e => LinkAnswer::Refused(e.refusal()),
+            NodeError::Storage(e) | NodeError::Unavailable(e) => PeerAnswer::Unavailable(e),
+            e => PeerAnswer::Refused(e.refusal()),
         };
         // Rules and receipts first, item by item; the transactions'
         // signatures then verify together in one batch.
-        let mut answers: Vec<Option<LinkAnswer>> = Vec::with_capacity(items.len());
+        let mut answers: Vec<Option<PeerAnswer>> = Vec::with_capacity(items.len());
         // Deliveries of transactions already known: answered only once what
         // made them known is durable (see `known_durably`).
         let mut known: Vec<usize> = Vec::new();
         let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             answers.push(match item {
-                LinkRequest::CanReceive { address, amount } => {
+                PeerRequest::CanReceive { address, amount } => {
                     Some(match self.accepts_incoming(address, *amount).await {
-                        Ok(()) => LinkAnswer::Accepted,
+                        Ok(()) => PeerAnswer::Accepted,
                         Err(e) => refuse(e),
                     })
                 }
-                LinkRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
+                PeerRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
                     Ok(Some(c)) => match self.outputs_hosted_here(tx).await {
                         Ok(()) => {
                             checked.push((i, c));
@@ -256,7 +256,7 @@ impl NodeService {
                     },
                     Ok(None) => {
                         known.push(i);
-                        Some(LinkAnswer::Accepted)
+                        Some(PeerAnswer::Accepted)
                     }
                     Err(e) => Some(refuse(e)),
                 },
@@ -272,7 +272,7 @@ impl NodeService {
         let mut received: Vec<Address> = Vec::new();
         let mut last = None;
         for (i, item) in items.iter().enumerate() {
-            let (Some(slot), LinkRequest::Deliver { tx, inputs, receipt }) = (answers.get_mut(i), item) else {
+            let (Some(slot), PeerRequest::Deliver { tx, inputs, receipt }) = (answers.get_mut(i), item) else {
                 continue;
             };
             if slot.is_some() {
@@ -284,17 +284,17 @@ impl NodeService {
                     last = Some(pending);
                     written.push(i);
                     received.extend(owners);
-                    LinkAnswer::Accepted
+                    PeerAnswer::Accepted
                 }
                 Ok(None) => {
                     known.push(i);
-                    LinkAnswer::Accepted
+                    PeerAnswer::Accepted
                 }
                 Err(e) => refuse(e),
             });
         }
-        let mut answers: Vec<LinkAnswer> =
-            answers.into_iter().map(|a| a.unwrap_or_else(|| LinkAnswer::Unavailable("not handled".into()))).collect();
+        let mut answers: Vec<PeerAnswer> =
+            answers.into_iter().map(|a| a.unwrap_or_else(|| PeerAnswer::Unavailable("not handled".into()))).collect();
         // The sync point, taken after this batch's own writes, covers them
         // and whatever made the known ones known.
         let wait = if known.is_empty() { last } else { Some(self.journal.sync_point()) };
@@ -303,7 +303,7 @@ impl NodeService {
         {
             for i in written.into_iter().chain(known) {
                 if let Some(a) = answers.get_mut(i) {
-                    *a = LinkAnswer::Unavailable(e.to_string());
+                    *a = PeerAnswer::Unavailable(e.to_string());
                 }
             }
             return answers;

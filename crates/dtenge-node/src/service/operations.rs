@@ -344,8 +344,8 @@ impl NodeService {
         if inv.buyer != account.address {
             return Err(NodeError::Invalid(format!("e-invoice {invoice} is addressed to another buyer")));
         }
-        if state.paid_by.is_some() {
-            return Err(NodeError::Invalid(format!("e-invoice {invoice} is already paid")));
+        if let Some(tx) = state.paid_by {
+            return Err(NodeError::Oracle(OracleError::InvoicePaid { invoice, tx }.refusal()));
         }
         let seller = self.payees(&[PayTo { address: inv.seller, amount: Amount::from_tiyn(1) }]).await?.remove(0);
         let draft = self.draft(&account, None);

@@ -20,7 +20,7 @@ use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
 use super::plan::{InPipeline, Plan, Signers};
-use super::protocol::{LinkAnswer, LinkRequest};
+use super::protocol::{PeerAnswer, PeerRequest};
 use super::{
     MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE, durable,
     standard_dt,
@@ -373,13 +373,13 @@ impl NodeService {
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
         for to in targets {
-            let request = LinkRequest::Deliver {
+            let request = PeerRequest::Deliver {
                 tx: Box::new(tx.clone()),
                 inputs: inputs.clone(),
                 receipt: Box::new(receipt.clone()),
             };
-            match self.call_link(&to, request).await {
-                Ok(LinkAnswer::Accepted) => {
+            match self.call_peer(&to, request).await {
+                Ok(PeerAnswer::Accepted) => {
                     // Not waited for: if a crash loses it, the node delivers
                     // again and the payee, who already has it, accepts the
                     // repeat without a second credit. Waiting would put one
@@ -388,8 +388,8 @@ impl NodeService {
                         tracing::warn!(tx = %id, %to, error = %e, "delivered, but not journaled; it will be delivered again");
                     }
                 }
-                Ok(LinkAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
-                Ok(LinkAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
+                Ok(PeerAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
+                Ok(PeerAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
                 Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
             }
         }

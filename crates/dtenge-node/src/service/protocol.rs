@@ -1,4 +1,4 @@
-//! The messages between nodes: requests, batched link requests (deliveries
+//! The messages between nodes: requests, batched peer requests (deliveries
 //! and payee pre-checks), and answers, refusals typed with stable codes.
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -72,7 +72,7 @@ pub enum NodeRequest {
     /// Deliveries and pre-checks of concurrent payments to the same node, in
     /// one envelope (at most [`MAX_LINK_BATCH`]); answered with
     /// [`NodeAnswer::Batch`], one answer per item, in order.
-    Batch(Vec<LinkRequest>),
+    Batch(Vec<PeerRequest>),
     /// The proposer of a PvP gives it up: the receiver frees the leg it
     /// co-signed at once.
     PvpAbandon {
@@ -103,7 +103,7 @@ pub const MAX_LINK_BATCH: usize = 256;
 
 /// What one node sends another in a [`NodeRequest::Batch`].
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
-pub enum LinkRequest {
+pub enum PeerRequest {
     /// As [`NodeRequest::Deliver`].
     Deliver {
         /// The transaction.
@@ -122,9 +122,9 @@ pub enum LinkRequest {
     },
 }
 
-/// The answer to one [`LinkRequest`].
+/// The answer to one [`PeerRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub enum LinkAnswer {
+pub enum PeerAnswer {
     /// Accepted (a delivery is durable on the receiving node).
     Accepted,
     /// Refused for good: the code and the message.
@@ -147,7 +147,7 @@ pub enum NodeAnswer {
     /// A bank's report to NBK.
     Report(Box<BankReport>),
     /// One answer per item of a [`NodeRequest::Batch`], in order.
-    Batch(Vec<LinkAnswer>),
+    Batch(Vec<PeerAnswer>),
 }
 
 impl dtenge_net::Request for NodeRequest {
@@ -156,11 +156,11 @@ impl dtenge_net::Request for NodeRequest {
 }
 
 /// Sends one batch of deliveries and pre-checks to node `to`.
-pub(super) async fn send_link_batch(
+pub(super) async fn send_peer_batch(
     bus: &dyn Bus,
     to: &ParticipantId,
-    items: Vec<LinkRequest>,
-) -> Result<Vec<LinkAnswer>, NodeError> {
+    items: Vec<PeerRequest>,
+) -> Result<Vec<PeerAnswer>, NodeError> {
     let count = items.len();
     match bus.request(to, &NodeRequest::Batch(items)).await {
         Ok(NodeAnswer::Batch(answers)) if answers.len() == count => Ok(answers),

@@ -11,7 +11,7 @@ use dtenge_types::{
 };
 
 use super::plan::{Plan, Signers};
-use super::{LinkAnswer, LinkRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
+use super::{PeerAnswer, PeerRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
@@ -164,7 +164,7 @@ impl NodeService {
         if *host == self.config.id {
             return self.incoming_check(address, amount);
         }
-        let answer = match self.call_link(host, LinkRequest::CanReceive { address: *address, amount }).await {
+        let answer = match self.call_peer(host, PeerRequest::CanReceive { address: *address, amount }).await {
             Ok(answer) => answer,
             // The payee's bank is unreachable: the payment goes ahead (money
             // must not stop because one bank is down) and the delivery waits
@@ -177,9 +177,9 @@ impl NodeService {
             Err(e) => return Err(e),
         };
         match answer {
-            LinkAnswer::Accepted => Ok(()),
-            LinkAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.clone(), reason }),
-            LinkAnswer::Unavailable(why) => {
+            PeerAnswer::Accepted => Ok(()),
+            PeerAnswer::Refused(reason) => Err(NodeError::PayeeRefused { bank: host.clone(), reason }),
+            PeerAnswer::Unavailable(why) => {
                 tracing::warn!(bank = %host, %why, "payee's bank could not answer the pre-check; paying anyway");
                 Ok(())
             }
