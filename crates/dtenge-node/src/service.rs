@@ -77,6 +77,10 @@ const FREE_TOKENS: usize = 8;
 /// Most payments a node lets wait for change in flight; past it the caller
 /// is told to come back (backpressure), never queued without bound.
 const MAX_WAITING_FOR_CHANGE: usize = 4096;
+/// Most transactions a node lets go through its pipeline at once (between
+/// plan and settlement); past it an operation is refused `busy` before
+/// anything is reserved, and every queue behind the pipeline stays bounded.
+const MAX_IN_PIPELINE: usize = 16_384;
 /// Longest a payment waits for change in flight before it is refused as
 /// `funds_in_flight`: longer than a transaction's notarisation attempts take.
 const WAIT_FOR_CHANGE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -22,7 +22,7 @@ use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, 
 use super::plan::{InPipeline, Plan, Signers};
 use super::protocol::{PeerAnswer, PeerRequest};
 use super::{
-    MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE, durable,
+    MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE, durable,
     standard_dt,
 };
 use crate::NodeError;
@@ -62,8 +62,9 @@ impl NodeService {
                     Ok(inputs) => {
                         let body = build(&inputs)?;
                         let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
+                        // Entered first: a full pipeline refuses before anything is reserved.
+                        let in_pipeline = InPipeline::enter(&self.in_pipeline, body.id(), MAX_IN_PIPELINE)?;
                         state.vault.reserve(&clearance, &ids, body.id())?;
-                        let in_pipeline = InPipeline::enter(&self.in_pipeline, body.id());
                         return Ok(Plan {
                             account: clearance.account().clone(),
                             body,
@@ -154,16 +155,25 @@ impl NodeService {
     pub(super) async fn execute(&self, mut plan: Plan) -> Result<TxOutcome, NodeError> {
         // Left only once the outcome is applied (below), so a payment waiting
         // for this one's change never sees it neither in flight nor settled.
-        let _in_pipeline = std::mem::take(&mut plan.in_pipeline);
         let id = plan.body.id();
         let input_ids: Vec<TokenId> = plan.body.inputs.to_vec();
         let attested = plan.attest.is_some();
-        match self.prepare(plan).await {
-            Ok((tx, inputs)) => self.submit(tx, inputs).await,
+        // A plan made without `plan` (an issue, an e-invoice, a key rotation,
+        // a PvP, a client's signature arriving) enters here, under the same bound.
+        let entered = match std::mem::take(&mut plan.in_pipeline) {
+            entered if entered.is_entered() => Ok(entered),
+            _ => InPipeline::enter(&self.in_pipeline, id, MAX_IN_PIPELINE),
+        };
+        let (prepared, asked_oracle) = match entered {
+            Ok(entered) => (self.prepare(plan).await.map(|prepared| (prepared, entered)), attested),
+            Err(e) => (Err(e), false),
+        };
+        match prepared {
+            Ok(((tx, inputs), _in_pipeline)) => self.submit(tx, inputs).await,
             Err(e) => {
                 self.state().vault.unreserve(&input_ids, id);
                 self.vault_changed.notify_waiters();
-                if attested {
+                if asked_oracle {
                     self.abandon_attestation(id).await;
                 }
                 let refused = Err(e);
@@ -471,5 +481,23 @@ mod tests {
         assert_eq!(waiting.load(Ordering::Acquire), MAX_WAITING_FOR_CHANGE);
         drop(last);
         assert_eq!(waiting.load(Ordering::Acquire), MAX_WAITING_FOR_CHANGE - 1);
+    }
+
+    #[test]
+    fn the_pipeline_admits_up_to_its_bound_and_frees_places_when_left() {
+        let pipeline = super::super::plan::Pipeline::default();
+        let tx = |n: u8| TxId(dtenge_crypto::Digest([n; 32]));
+        let first = InPipeline::enter(&pipeline, tx(1), 2).expect("room");
+        let second = InPipeline::enter(&pipeline, tx(2), 2).expect("room");
+        match InPipeline::enter(&pipeline, tx(3), 2) {
+            Err(e) => assert_eq!(e.code(), crate::refusal::RefusalCode::Busy),
+            Ok(_) => panic!("a full pipeline admitted one more"),
+        }
+        assert_eq!(pipeline.lock().map(|s| s.len()).unwrap_or_default(), 2, "a refused entry leaves no trace");
+        drop(first);
+        let third = InPipeline::enter(&pipeline, tx(3), 2).expect("a place was freed");
+        assert!(second.is_entered() && third.is_entered());
+        drop((second, third));
+        assert_eq!(pipeline.lock().map(|s| s.len()).unwrap_or_default(), 0);
     }
 }

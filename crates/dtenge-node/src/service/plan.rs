@@ -10,6 +10,7 @@ use dtenge_crypto::SecretKey;
 use dtenge_oracle::model::AttestRequest;
 use dtenge_types::{Token, Transaction, TxBody, TxId, TxSignature};
 
+use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::guard::Clearance;
 
@@ -63,10 +64,23 @@ pub(super) type Pipeline = Arc<Mutex<HashSet<TxId>>>;
 pub(super) struct InPipeline(Option<(Pipeline, TxId)>);
 
 impl InPipeline {
-    /// Enters `tx` into `pipeline`.
-    pub(super) fn enter(pipeline: &Pipeline, tx: TxId) -> InPipeline {
-        pipeline.lock().unwrap_or_else(|p| p.into_inner()).insert(tx);
-        InPipeline(Some((Arc::clone(pipeline), tx)))
+    /// Enters `tx` into `pipeline`, unless `bound` transactions are in it
+    /// already: then the caller is told to come back (backpressure), so
+    /// every queue behind the pipeline's entry — notary batches, deliveries,
+    /// the journal's group commits — holds at most `bound` transactions'
+    /// work.
+    pub(super) fn enter(pipeline: &Pipeline, tx: TxId, bound: usize) -> Result<InPipeline, NodeError> {
+        let mut set = pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= bound && !set.contains(&tx) {
+            return Err(NodeError::Busy(format!("{bound} transactions are going through this node's pipeline")));
+        }
+        set.insert(tx);
+        Ok(InPipeline(Some((Arc::clone(pipeline), tx))))
+    }
+
+    /// Whether this is a place in the pipeline (not the empty default).
+    pub(super) fn is_entered(&self) -> bool {
+        self.0.is_some()
     }
 }
 
