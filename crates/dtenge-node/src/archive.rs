@@ -149,8 +149,8 @@ impl FjallStore {
             .keyspace("archive", || {
                 // Writes stay in fjall's journal buffer until `persist`
                 // (fjall's default hands every insert to the operating
-                // system: one `write` call per history line; buffering gave
-                // the full path 5 % more transfers/s). Nothing is lost that
+                // system: one `write` call per history line; buffering saves
+                // those calls on the full path). Nothing is lost that
                 // the node's own journal cannot replay: see the module docs.
                 // (The database-level flag does not reach keyspaces, and a
                 // keyspace keeps the options it was created with.)

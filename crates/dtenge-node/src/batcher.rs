@@ -32,9 +32,9 @@ use crate::NodeError;
 /// Batches a batcher may have outstanding at once, unless told otherwise:
 /// while one is out, new requests queue up and leave together as the next
 /// batch, so fewer slots make larger batches under load (fewer signatures).
-/// One slot: with two, the full path's batches held 2.2 requests on average
-/// at 64 payers; with one, 3.4, for 16 % more transfers/s and no worse p99
-/// (docs/performance.md, sixth round). Under light load a batch holds one
+/// One slot: with two, the full path's batches stayed smaller; with one they
+/// grow, for more transfers/s and no worse p99 (docs/performance.md,
+/// "History"). Under light load a batch holds one
 /// request and leaves at once.
 pub const IN_FLIGHT: usize = 1;
 
@@ -119,8 +119,8 @@ async fn run<Q: Send + 'static, A: Send + 'static>(
         let Some(first) = queue.recv().await else { return };
         // Let the tasks that are ready to run go first: those about to ask
         // join this batch instead of waiting for the next one. Costs one turn
-        // of the scheduler, no timer: ≈ 19 % more transfers/s on the full path
-        // at 64 payers (a second turn added nothing).
+        // of the scheduler, no timer, and batches grow on the full path
+        // (a second turn added nothing).
         tokio::task::yield_now().await;
         let mut taken = vec![first];
         while taken.len() < max {

@@ -234,7 +234,7 @@ const COLD_L0_TABLES: u8 = 16;
 const COLD_LEVEL_RATIO: f32 = 16.0;
 /// Target size of a table (fjall's default: 64 MiB). A compaction holds the
 /// index and filter of the table it writes in memory: smaller tables keep
-/// those peaks small. Input checks per second did not change (8 vs 64 MiB).
+/// those peaks small. The notary's throughput did not change with it.
 const COLD_TABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Block cache: reads reach the backend only when the filter says "maybe"
 /// (a real conflict, a retry, or a rare false positive).

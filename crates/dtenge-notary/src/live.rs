@@ -7,7 +7,7 @@
 //! misses the TLB, and on a virtual machine a TLB miss is a two-level page
 //! walk: the probes were the engine's largest cost in the profile, and
 //! turning on huge pages for the whole machine made the notary alone
-//! 60–90 % faster (docs/performance.md, fifth round). A
+//! much faster (docs/performance.md, "History"). A
 //! table of 2 MiB or more lives in its own anonymous mapping that asks the
 //! kernel for transparent huge pages (`madvise(MADV_HUGEPAGE)`, through
 //! memmap2's safe API), so only these tables — dense and fully used — get

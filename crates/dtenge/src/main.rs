@@ -13,8 +13,7 @@ use dtenge_types::{Amount, IinBin, decode_transaction};
 
 /// jemalloc rather than glibc malloc: with many threads glibc's arenas keep
 /// freed memory, so resident memory crept up through a long run; jemalloc
-/// returns it (decay) and is also faster here (docs/performance.md, "Fourth
-/// round").
+/// returns it (decay) and is also faster here (docs/performance.md, "Tunables").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
