@@ -38,8 +38,8 @@ pub struct BenchConfig {
     pub seconds: u64,
     /// Number of paying DAs (spread over STB1-STB3).
     pub users: usize,
-    /// Inputs per transfer (funds are split into 1 DT tokens; each transfer pays `inputs` DT).
-    pub inputs: usize,
+    /// Who pays whom (see [`Workload`]).
+    pub workload: Workload,
     /// Concurrent payers.
     pub concurrency: usize,
     /// Open-loop rate (transfers/s), or as fast as possible.
@@ -50,11 +50,47 @@ pub struct BenchConfig {
     pub notary_replicas: u64,
 }
 
+/// Who pays whom on the full path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Every DA pays a random other DA `n` DT from whatever tokens it holds
+    /// (funded with 1 DT tokens; received payments come as larger ones, so
+    /// a transfer spends 1–2 inputs whatever `n` is): the workload of the
+    /// figures in docs/performance.md.
+    Mixed(usize),
+    /// Exactly `k` inputs and two outputs per transfer, as OpenCBDC measures
+    /// (2-in-2-out): half the DAs pay, funded with 1 DT tokens only, and
+    /// never receive; the other half receive. Each payment is `k` DT less
+    /// 0,50: the largest-first selection takes `k` 1 DT tokens, and the
+    /// 0,50 change is below the split minimum, so it is one output.
+    Exact(usize),
+    /// One DA, funded by a single token, pays the others with every payer
+    /// at once: a bank's payout system on one hot DA.
+    HotDa,
+}
+
+impl Workload {
+    /// The name the report gives it.
+    pub fn name(self) -> String {
+        match self {
+            Workload::Mixed(n) => format!("mixed ({n} DT per transfer)"),
+            Workload::Exact(k) => format!("exact ({k} inputs, 2 outputs)"),
+            Workload::HotDa => "one hot DA".into(),
+        }
+    }
+}
+
+/// Payments each paying DA is funded for in the [`Workload::Exact`] run,
+/// per second measured.
+const EXACT_PAYMENTS_PER_SECOND: usize = 60;
+
 /// The figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     /// What ran: `full_path` or `notary_only`.
     pub mode: String,
+    /// Who paid whom ([`Workload::name`]).
+    pub workload: String,
     /// Committed transfers (or notarised claims) per second.
     pub tx_per_s: f64,
     /// Input checks per second (notary).
@@ -83,6 +119,14 @@ pub struct BenchReport {
     pub rss_growth_after_warmup_pct: Option<f64>,
     /// Average inputs per committed transfer.
     pub inputs_per_tx: f64,
+    /// Average outputs per committed transfer (payee and change).
+    pub outputs_per_tx: f64,
+    /// CPU time of the whole process per committed transfer, µs.
+    pub cpu_us_per_tx: f64,
+    /// The cryptographic floor of a transfer measured on this machine just
+    /// before the run: one Ed25519 signature plus one signature's share of
+    /// a batch verification of 1 024, µs (see [`crypto_floor_us`]).
+    pub crypto_floor_us: f64,
     /// Notary memory at the end: unspent commitments (the live set).
     pub notary_unspent: u64,
     /// Notary memory at the end: recent history entries (spent commitments
@@ -225,21 +269,62 @@ pub async fn full_path(
         Platform::open(&config.data, Arc::new(SystemClock), PlatformOptions { durable: true }).await.map_err(fail)?,
     );
     let banks = ["STB1", "STB2", "STB3"];
-    let per_user_tokens = config.inputs.max(1).saturating_mul(20);
-    let mut users: Vec<(String, Account)> = Vec::with_capacity(config.users);
+    // Who pays (indices into `users`), who receives, how much, and what each
+    // user is funded with: `(1 DT tokens, one token of this many DT)`.
+    let payers_count = match config.workload {
+        Workload::Mixed(_) => config.users,
+        Workload::Exact(_) => (config.users / 2).max(1),
+        Workload::HotDa => 1,
+    };
+    let funding = |user: usize| -> (usize, u64) {
+        match config.workload {
+            Workload::Mixed(n) => (n.max(1).saturating_mul(20), 0),
+            Workload::Exact(k) if user < payers_count => (
+                k.max(1)
+                    .saturating_mul(EXACT_PAYMENTS_PER_SECOND)
+                    .saturating_mul(usize::try_from(config.seconds).unwrap_or(usize::MAX).max(1)),
+                0,
+            ),
+            Workload::Exact(_) => (0, 0),
+            Workload::HotDa if user == 0 => (0, 10_000_000),
+            Workload::HotDa => (0, 0),
+        }
+    };
+    let amount = match config.workload {
+        Workload::Mixed(n) => dt(u64::try_from(n.max(1)).unwrap_or(1)),
+        Workload::Exact(k) => {
+            dt(u64::try_from(k.max(1)).unwrap_or(1)).checked_sub(Amount::from_tiyn(50)).unwrap_or(Amount::ZERO)
+        }
+        Workload::HotDa => dt(1),
+    };
+    let mut users: Vec<(usize, (String, Account))> = Vec::with_capacity(config.users);
     let nbk = platform.node(ids::NBK).map_err(fail)?.clone();
+    // Users are numbered bank by bank, so payers (the first) spread over the banks.
+    let mut order: Vec<(usize, usize)> = Vec::with_capacity(config.users);
+    for (b, _) in banks.iter().enumerate() {
+        let count = config.users / banks.len() + usize::from(b < config.users % banks.len());
+        order.extend((0..count).map(|i| (b, i)));
+    }
+    order.sort_by_key(|&(b, i)| (i, b));
     for (b, bank) in banks.iter().enumerate() {
         let node = platform.node(bank).map_err(fail)?.clone();
-        let count = config.users / banks.len() + usize::from(b < config.users % banks.len());
-        let total = u64::try_from(count.saturating_mul(per_user_tokens)).unwrap_or(u64::MAX);
-        if total == 0 {
+        let mine: Vec<usize> = (0..order.len()).filter(|u| order[*u].0 == b).collect();
+        let count = mine.len();
+        let total = mine.iter().try_fold(0u64, |sum, u| {
+            let (units, single) = funding(*u);
+            sum.checked_add(u64::try_from(units).ok()?)?.checked_add(single)
+        });
+        let total = total.ok_or_else(|| fail("the funding does not fit in an amount"))?;
+        if total == 0 && count == 0 {
             continue;
         }
-        let request = node.request_conversion(ConversionKind::Issue, dt(total)).await.map_err(fail)?;
-        nbk.import_cbs().await.map_err(fail)?;
-        nbk.approve_conversion(&request.id, "bench").await.map_err(fail)?;
+        if total > 0 {
+            let request = node.request_conversion(ConversionKind::Issue, dt(total)).await.map_err(fail)?;
+            nbk.import_cbs().await.map_err(fail)?;
+            nbk.approve_conversion(&request.id, "bench").await.map_err(fail)?;
+        }
         let own = node.own_account().map_err(fail)?;
-        for i in 0..count {
+        for (i, user) in mine.into_iter().enumerate() {
             let n = u8::try_from((b * 1000 + i) % 250).unwrap_or(0);
             let iin = dtenge_platform::demo_set::demo_iin_bin(HolderKind::Individual, n);
             let account = node
@@ -251,20 +336,28 @@ pub async fn full_path(
                 .await
                 .map_err(fail)?;
             // Split the funds into 1 DT tokens, 60 outputs per transaction.
-            let mut left = per_user_tokens;
+            let (units, single) = funding(user);
+            let mut left = units;
             while left > 0 {
                 let n = left.min(60);
                 let to: Vec<PayTo> = (0..n).map(|_| PayTo { address: account.address, amount: dt(1) }).collect();
                 node.pay(&own, &to, None).await.map_err(fail)?;
                 left -= n;
             }
-            users.push((bank.to_string(), account));
+            if single > 0 {
+                node.pay(&own, &[PayTo { address: account.address, amount: dt(single) }], None).await.map_err(fail)?;
+            }
+            users.push((user, (bank.to_string(), account)));
         }
     }
+    users.sort_by_key(|(user, _)| *user);
+    let users: Vec<(String, Account)> = users.into_iter().map(|(_, u)| u).collect();
     let users = Arc::new(users);
+    let crypto_floor_us = crypto_floor_us();
     let committed = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let inputs_total = Arc::new(AtomicU64::new(0));
+    let outputs_total = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let histogram =
         Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
@@ -273,16 +366,17 @@ pub async fn full_path(
     let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
     let mut tasks = Vec::new();
     for w in 0..config.concurrency.max(1) {
-        let (platform, users, committed, refused, inputs_total, stop, histogram) = (
+        let (platform, users, committed, refused, inputs_total, outputs_total, stop, histogram) = (
             platform.clone(),
             users.clone(),
             committed.clone(),
             refused.clone(),
             inputs_total.clone(),
+            outputs_total.clone(),
             stop.clone(),
             histogram.clone(),
         );
-        let amount = dt(u64::try_from(config.inputs.max(1)).unwrap_or(1));
+        let workload = config.workload;
         tasks.push(tokio::spawn(async move {
             let mut seq = w;
             let mut next = Instant::now();
@@ -292,8 +386,7 @@ pub async fn full_path(
                     next += i;
                 }
                 seq = seq.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                let payer = (seq >> 33) % users.len();
-                let payee = (payer + 1 + (seq >> 13) % (users.len() - 1).max(1)) % users.len();
+                let (payer, payee) = pick(workload, payers_count, users.len(), seq);
                 let (bank, from) = &users[payer];
                 let Ok(node) = platform.node(bank) else { break };
                 let t0 = Instant::now();
@@ -304,8 +397,11 @@ pub async fn full_path(
                             let _ = h.record(micros.max(1));
                         }
                         committed.fetch_add(1, Ordering::Relaxed);
-                        let n = node.read(|s| s.outgoing(&outcome.tx).map_or(0, |o| o.tx.body.inputs.len()));
-                        inputs_total.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+                        let (ins, outs) = node.read(|s| {
+                            s.outgoing(&outcome.tx).map_or((0, 0), |o| (o.tx.body.inputs.len(), o.tx.body.outputs.len()))
+                        });
+                        inputs_total.fetch_add(u64::try_from(ins).unwrap_or(0), Ordering::Relaxed);
+                        outputs_total.fetch_add(u64::try_from(outs).unwrap_or(0), Ordering::Relaxed);
                     }
                     Err(_) => {
                         refused.fetch_add(1, Ordering::Relaxed);
@@ -337,8 +433,10 @@ pub async fn full_path(
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
     let notary_term = group_term(platform.notary.replicas());
     let _ = platform.close();
+    let per_tx = |total: u64| if done == 0 { 0.0 } else { total as f64 / done as f64 };
     Ok(BenchReport {
         mode: "full_path".into(),
+        workload: config.workload.name(),
         tx_per_s: done as f64 / wall,
         input_checks_per_s: inputs_total.load(Ordering::Relaxed) as f64 / wall,
         p50_ms: ms(0.5),
@@ -351,13 +449,60 @@ pub async fn full_path(
         peak_rss_mib: peak_rss_mib(),
         rss_samples_mib,
         rss_growth_after_warmup_pct,
-        inputs_per_tx: if done == 0 { 0.0 } else { inputs_total.load(Ordering::Relaxed) as f64 / done as f64 },
+        inputs_per_tx: per_tx(inputs_total.load(Ordering::Relaxed)),
+        outputs_per_tx: per_tx(outputs_total.load(Ordering::Relaxed)),
+        cpu_us_per_tx: if done == 0 { 0.0 } else { cpu * 1e6 / done as f64 },
+        crypto_floor_us,
         notary_unspent,
         notary_hot_history,
         notary_cold_entries,
         notary_replicas: config.notary_replicas.max(1),
         notary_term,
     })
+}
+
+/// The payer and payee of the next transfer, from a pseudo-random `seq`.
+fn pick(workload: Workload, payers: usize, users: usize, seq: usize) -> (usize, usize) {
+    let others = (users - 1).max(1);
+    match workload {
+        Workload::Mixed(_) => {
+            let payer = (seq >> 33) % users;
+            (payer, (payer + 1 + (seq >> 13) % others) % users)
+        }
+        Workload::Exact(_) => {
+            let receivers = (users - payers).max(1);
+            ((seq >> 33) % payers, (payers + (seq >> 13) % receivers) % users)
+        }
+        Workload::HotDa => (0, 1 + (seq >> 13) % others),
+    }
+}
+
+/// One Ed25519 signature plus one signature's share of verifying a batch
+/// of 1 024, µs, measured now on this machine: the least CPU any transfer
+/// costs (the payer signs, the payee's node verifies), before the notary's
+/// share of a claim, the kernel's checks and every journal record.
+pub fn crypto_floor_us() -> f64 {
+    use dtenge_crypto::{Ed25519, SecretKey, Verifier, VerifyItem};
+    const N: usize = 1024;
+    let keys: Vec<SecretKey> = (0..N).map(|i| SecretKey::from_seed([u8::try_from(i % 251).unwrap_or(0); 32])).collect();
+    let messages: Vec<[u8; 32]> = (0..N).map(|i| [u8::try_from(i % 256).unwrap_or(0); 32]).collect();
+    let publics: Vec<_> = keys.iter().map(SecretKey::public_key).collect();
+    let started = Instant::now();
+    let signatures: Vec<_> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+    let signing = started.elapsed().as_secs_f64();
+    let items: Vec<VerifyItem<'_>> = publics
+        .iter()
+        .zip(&messages)
+        .zip(&signatures)
+        .map(|((public_key, message), signature)| VerifyItem { public_key, message, signature })
+        .collect();
+    let started = Instant::now();
+    let verified = Ed25519.verify_batch(&items).is_ok();
+    let verifying = started.elapsed().as_secs_f64();
+    if !verified {
+        return f64::NAN;
+    }
+    (signing + verifying) * 1e6 / N as f64
 }
 
 /// The notary being measured: one service, or a group's replicas.
@@ -572,7 +717,12 @@ pub async fn notary_only(
         ))
     };
     let total_claims = config.claims.max(batch);
-    let k = config.inputs.max(1);
+    // Inputs and outputs per claim: `Exact(k)` claims k in, 2 out.
+    let (k, outputs) = match config.workload {
+        Workload::Mixed(n) => (n.max(1), 1),
+        Workload::Exact(k) => (k.max(1), 2),
+        Workload::HotDa => (1, 2),
+    };
     let mut counter: u64 = 0;
     // Tokens are hosted by the submitting node: a spend opens each input
     // to it (the notary checks the opening and the host).
@@ -619,7 +769,7 @@ pub async fn notary_only(
                 TxClaim {
                     tx: TxId(hash(b"bench-spend", &[&n.to_le_bytes()])),
                     inputs: ins.try_into().unwrap_or_default(),
-                    outputs: vec![bound(&sealed())].try_into().unwrap_or_default(),
+                    outputs: (0..outputs).map(|_| bound(&sealed())).collect::<Vec<_>>().try_into().unwrap_or_default(),
                     window: window(),
                     openings: openings.try_into().unwrap_or_default(),
                     consents: Default::default(),
@@ -687,6 +837,7 @@ pub async fn notary_only(
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     Ok(BenchReport {
         mode: "notary_only".into(),
+        workload: format!("claims of {k} inputs, {outputs} outputs"),
         tx_per_s: done_claims as f64 / wall,
         input_checks_per_s: (done_claims * k as u64) as f64 / wall,
         p50_ms: ms(0.5),
@@ -700,6 +851,9 @@ pub async fn notary_only(
         rss_samples_mib,
         rss_growth_after_warmup_pct,
         inputs_per_tx: k as f64,
+        outputs_per_tx: outputs as f64,
+        cpu_us_per_tx: if done_claims == 0 { 0.0 } else { cpu * 1e6 / done_claims as f64 },
+        crypto_floor_us: crypto_floor_us(),
         notary_unspent,
         notary_hot_history,
         notary_cold_entries,
