@@ -40,6 +40,9 @@ pub struct BenchConfig {
     pub users: usize,
     /// Who pays whom (see [`Workload`]).
     pub workload: Workload,
+    /// Pay through the HTTP API (signed requests over loopback, as a bank's
+    /// integration does) instead of calling the nodes.
+    pub api: bool,
     /// Concurrent payers.
     pub concurrency: usize,
     /// Open-loop rate (transfers/s), or as fast as possible.
@@ -354,6 +357,7 @@ pub async fn full_path(
     let users: Vec<(String, Account)> = users.into_iter().map(|(_, u)| u).collect();
     let users = Arc::new(users);
     let crypto_floor_us = crypto_floor_us();
+    let clients = if config.api { Some(Arc::new(api_clients(&platform, &banks).await?)) } else { None };
     let committed = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let inputs_total = Arc::new(AtomicU64::new(0));
@@ -377,6 +381,7 @@ pub async fn full_path(
             histogram.clone(),
         );
         let workload = config.workload;
+        let clients = clients.clone();
         tasks.push(tokio::spawn(async move {
             let mut seq = w;
             let mut next = Instant::now();
@@ -390,15 +395,23 @@ pub async fn full_path(
                 let (bank, from) = &users[payer];
                 let Ok(node) = platform.node(bank) else { break };
                 let t0 = Instant::now();
-                match node.pay(&from.id, &[PayTo { address: users[payee].1.address, amount }], None).await {
-                    Ok(outcome) => {
+                let paid = match &clients {
+                    Some(clients) => pay_over_api(clients, bank, from, &users[payee].1, amount).await,
+                    None => node
+                        .pay(&from.id, &[PayTo { address: users[payee].1.address, amount }], None)
+                        .await
+                        .map(|outcome| outcome.tx)
+                        .map_err(|e| e.to_string()),
+                };
+                match paid {
+                    Ok(tx) => {
                         let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
                         if let Ok(mut h) = histogram.lock() {
                             let _ = h.record(micros.max(1));
                         }
                         committed.fetch_add(1, Ordering::Relaxed);
                         let (ins, outs) = node.read(|s| {
-                            s.outgoing(&outcome.tx).map_or((0, 0), |o| (o.tx.body.inputs.len(), o.tx.body.outputs.len()))
+                            s.outgoing(&tx).map_or((0, 0), |o| (o.tx.body.inputs.len(), o.tx.body.outputs.len()))
                         });
                         inputs_total.fetch_add(u64::try_from(ins).unwrap_or(0), Ordering::Relaxed);
                         outputs_total.fetch_add(u64::try_from(outs).unwrap_or(0), Ordering::Relaxed);
@@ -435,7 +448,7 @@ pub async fn full_path(
     let _ = platform.close();
     let per_tx = |total: u64| if done == 0 { 0.0 } else { total as f64 / done as f64 };
     Ok(BenchReport {
-        mode: "full_path".into(),
+        mode: if config.api { "full_path_api".into() } else { "full_path".into() },
         workload: config.workload.name(),
         tx_per_s: done as f64 / wall,
         input_checks_per_s: inputs_total.load(Ordering::Relaxed) as f64 / wall,
@@ -459,6 +472,55 @@ pub async fn full_path(
         notary_replicas: config.notary_replicas.max(1),
         notary_term,
     })
+}
+
+/// The API of `platform` served over HTTP on a loopback port, and a signed
+/// client per bank (each bank signs with its own key, as its integration
+/// would).
+async fn api_clients(
+    platform: &Arc<Platform>,
+    banks: &[&str],
+) -> Result<std::collections::BTreeMap<String, dtenge_client::Client>, BenchError> {
+    let api = dtenge_api::Api::open(Arc::clone(platform), dtenge_api::ApiOptions::default(), true).map_err(fail)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(fail)?;
+    let addr = listener.local_addr().map_err(fail)?;
+    let router = api.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let keys = dtenge_platform::spec::Keys::at(&platform.data);
+    let clock: Arc<dyn dtenge_net::Clock> = Arc::new(SystemClock);
+    let mut clients = std::collections::BTreeMap::new();
+    for bank in banks {
+        let key: Arc<dyn dtenge_crypto::Signer> = Arc::new(keys.load(bank).map_err(fail)?);
+        let participant = dtenge_types::ParticipantId::new(bank).map_err(fail)?;
+        let client = dtenge_client::Client::new(&format!("http://{addr}"), participant, key, Arc::clone(&clock))
+            .map_err(fail)?;
+        clients.insert(bank.to_string(), client);
+    }
+    Ok(clients)
+}
+
+/// One transfer through the API: `POST /api/v1/transfers`, signed by the
+/// payer's bank; the committed transaction's id.
+async fn pay_over_api(
+    clients: &std::collections::BTreeMap<String, dtenge_client::Client>,
+    bank: &str,
+    from: &Account,
+    to: &Account,
+    amount: Amount,
+) -> Result<dtenge_types::TxId, String> {
+    let client = clients.get(bank).ok_or_else(|| format!("no API client for {bank}"))?;
+    let request = dtenge_api_types::TransferRequest {
+        from: from.id.to_string(),
+        to: vec![dtenge_api_types::Recipient::address(to.address.to_string(), amount.tiyn())],
+        memo: None,
+    };
+    let view = client.transfer(&request, None).await.map_err(|e| e.to_string())?;
+    if view.status.status != "success" {
+        return Err(format!("transaction {} is {}", view.tx, view.status.status));
+    }
+    view.tx.parse().map_err(|e: dtenge_types::TypesError| e.to_string())
 }
 
 /// The payer and payee of the next transfer, from a pseudo-random `seq`.

@@ -77,6 +77,10 @@ enum Command {
         /// Every payer pays from one hot DA funded by a single token (payments/s from one DA).
         #[arg(long, conflicts_with = "inputs")]
         hot_da: bool,
+        /// Pay through the HTTP API with signed requests (what a bank's integration gets) instead of calling the
+        /// nodes.
+        #[arg(long, conflicts_with = "notary_only")]
+        api: bool,
         /// Concurrent payers.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -400,8 +404,9 @@ fn main() -> ExitCode {
             notary_replicas,
             json,
             hot_da,
+            api,
         } => {
-            let options = BenchOptions { notary_only, claims, notary_replicas, json, hot_da };
+            let options = BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api };
             run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, options))
         }
         Command::Demo { data, json, scenario, list } => {
@@ -703,6 +708,7 @@ fn show(balances: &std::collections::BTreeMap<String, u64>) -> String {
 struct BenchOptions {
     notary_only: bool,
     hot_da: bool,
+    api: bool,
     claims: usize,
     notary_replicas: u64,
     json: bool,
@@ -717,7 +723,7 @@ async fn bench(
     rate: Option<u64>,
     options: BenchOptions,
 ) -> Result<()> {
-    let BenchOptions { notary_only, claims, notary_replicas, json, hot_da } = options;
+    let BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api } = options;
     if notary_replicas == 0 || notary_replicas.is_multiple_of(2) {
         bail!("--notary-replicas must be odd (1, 3, 5 …), not {notary_replicas}");
     }
@@ -739,7 +745,16 @@ async fn bench(
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     let config =
-        dtenge_bench::BenchConfig { data: dir, seconds, users, workload, concurrency, rate, claims, notary_replicas };
+        dtenge_bench::BenchConfig { data: dir,
+        seconds,
+        users,
+        workload,
+        api,
+        concurrency,
+        rate,
+        claims,
+        notary_replicas,
+    };
     let bar = indicatif::ProgressBar::new(seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
