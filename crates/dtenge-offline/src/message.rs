@@ -6,8 +6,8 @@
 //!       + one Certificate per hop (bank: "key K is a device, with these limits")
 //!       + Hops (holder's element: "[lo, hi) of my parent goes to payee P")
 //! ```
-//! Sizes (borsh): a load is 96 bytes + the bank id, a certificate 116 + the
-//! bank id, a hop 124; docs/offline.md has the table and measured figures.
+//! Sizes (borsh): a load is 120 bytes + the bank id (4 + its length), a
+//! certificate 136 + the bank id, a hop 124; docs/offline.md has the figures.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Digest, PublicKey, Signature, hash};
