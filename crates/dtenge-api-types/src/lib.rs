@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod common;
 pub mod conversions;
+pub mod offline;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;
@@ -27,6 +28,7 @@ pub mod signing;
 pub use accounts::*;
 pub use common::*;
 pub use conversions::*;
+pub use offline::*;
 pub use oracle::*;
 pub use payments::*;
 pub use programmable::*;

@@ -107,6 +107,12 @@ pub fn resume(operation: Operation) -> Resume {
         O::Rekey => interrupted("GET /api/v1/accounts/{id}"),
         O::PublishLimits => interrupted("GET /api/v1/limits"),
         O::PlaceOrder => interrupted("GET /api/v1/enforcement/orders"),
+        // A certificate is a signature only; asking again gives a fresh one.
+        O::OfflineCertify => Resume::Repeat,
+        O::OfflineFund => interrupted("GET /api/v1/accounts/{id}/history (a payment to the offline reserve)"),
+        O::OfflineDeposit => {
+            interrupted("send the chain again with a new key: a chain settled once answers `already_settled`")
+        }
         O::ListAccounts
         | O::ReadAccount
         | O::ReadBalance
@@ -132,6 +138,7 @@ pub fn resume(operation: Operation) -> Resume {
         | O::ReadAggregates
         | O::ReadLargePayments
         | O::ReadMarkedFunds
+        | O::OfflineTrust
         | O::NodeDeliver
         | O::NodeConvert
         | O::NodeConversionStatus

@@ -458,6 +458,34 @@ impl Client {
         self.post_json("/api/v1/transfers", request, idempotency_key).await
     }
 
+    /// `POST /api/v1/offline/certificates`: the bank certifies a device key.
+    pub async fn offline_certify(&self, request: &CertifyDevice) -> Result<CertificateView, ClientError> {
+        self.post_json("/api/v1/offline/certificates", request, None).await
+    }
+
+    /// `POST /api/v1/offline/loads`: funds a device's purse from a DA into the bank's offline reserve.
+    pub async fn offline_fund(
+        &self,
+        request: &FundPurse,
+        idempotency_key: Option<&str>,
+    ) -> Result<LoadView, ClientError> {
+        self.post_json("/api/v1/offline/loads", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/offline/deposits`: deposits a chain received offline into a DA.
+    pub async fn offline_deposit(
+        &self,
+        request: &DepositChain,
+        idempotency_key: Option<&str>,
+    ) -> Result<DepositView, ClientError> {
+        self.post_json("/api/v1/offline/deposits", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/offline/trust`: bank keys and revocation lists for wallets.
+    pub async fn offline_trust(&self) -> Result<OfflineTrustView, ClientError> {
+        self.get_json("/api/v1/offline/trust").await
+    }
+
     /// `POST /api/v1/transfers/prepare`: a transaction for a client-signing holder to sign.
     pub async fn prepare_transfer(&self, request: &TransferRequest) -> Result<PreparedView, ClientError> {
         self.post_json("/api/v1/transfers/prepare", request, None).await

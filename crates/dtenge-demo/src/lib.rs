@@ -23,6 +23,7 @@
 //!
 //! The clock is a [`dtenge_net::ManualClock`]: "180 days pass" advances it.
 
+mod offline;
 pub mod runner;
 pub mod scenarios;
 

@@ -57,6 +57,20 @@ pub enum DemoError {
     /// A node refused a step driven on it directly.
     #[error("{}: {0}", .0.code())]
     Node(NodeError),
+    /// An offline purse refused (on the device, no network).
+    #[error("{}: {0}", .0.api_code())]
+    Offline(dtenge_offline::OfflineError),
+    /// A deposit of offline value was refused as a double spend, and the
+    /// bank named the device that signed the same value twice.
+    #[error("double spend: device {culprit} signed the same value twice (proof {proof_bytes} bytes); {loss_tiyn} tiyn lost")]
+    DoubleSpend {
+        /// The device key the proof names.
+        culprit: String,
+        /// The proof's size.
+        proof_bytes: usize,
+        /// What the bank could not settle.
+        loss_tiyn: u64,
+    },
     /// A transaction the API accepted was rejected afterwards.
     #[error("transaction {tx} rejected: {reason}")]
     Rejected {
@@ -70,6 +84,12 @@ pub enum DemoError {
 impl From<NodeError> for DemoError {
     fn from(e: NodeError) -> Self {
         DemoError::Node(e)
+    }
+}
+
+impl From<dtenge_offline::OfflineError> for DemoError {
+    fn from(e: dtenge_offline::OfflineError) -> Self {
+        DemoError::Offline(e)
     }
 }
 
@@ -89,6 +109,10 @@ pub enum Refused {
     /// The oracle refused: the API's `oracle_refused` with the oracle's own
     /// code as its `reason`.
     Oracle(OracleCode),
+    /// An offline purse refused on the device.
+    Offline(dtenge_offline::OfflineCode),
+    /// A deposit refused as a double spend proven against this device.
+    DoubleSpendBy(dtenge_crypto::PublicKey),
 }
 
 impl From<RefusalCode> for Refused {
@@ -108,6 +132,8 @@ impl std::fmt::Display for Refused {
         match self {
             Refused::Code(code) => write!(f, "{code}"),
             Refused::Oracle(code) => write!(f, "{} ({})", RefusalCode::OracleRefused, code.code()),
+            Refused::Offline(code) => write!(f, "offline {code:?}"),
+            Refused::DoubleSpendBy(device) => write!(f, "double spend by device {device}"),
         }
     }
 }
@@ -122,6 +148,8 @@ impl Refused {
                 e.code() == Some(RefusalCode::OracleRefused.code()) && e.reason() == Some(code.code())
             }
             (Refused::Oracle(code), DemoError::Node(NodeError::Oracle(refusal))) => refusal.code == code,
+            (Refused::Offline(code), DemoError::Offline(e)) => e.code() == code,
+            (Refused::DoubleSpendBy(device), DemoError::DoubleSpend { culprit, .. }) => *culprit == device.to_string(),
             _ => false,
         }
     }

@@ -97,6 +97,11 @@ pub fn all() -> Vec<Scenario> {
             title: "Cross-border PvP (DT against a second central bank's currency)",
             run: |c| Box::pin(cross_border(c)),
         },
+        Scenario {
+            name: "offline-p2p",
+            title: "Offline device-to-device payments (two phones, no network; a cloned purse caught)",
+            run: |c| Box::pin(crate::offline::offline_p2p(c)),
+        },
     ]
 }
 

@@ -28,3 +28,16 @@ async fn one_scenario_can_be_run_by_name_and_unknown_names_are_refused() {
     let err = dtenge_demo::run(Some(dir.path()), &["no-such".to_string()], |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("digital-vat"), "the error lists the scenarios: {err}");
 }
+
+#[tokio::test]
+async fn offline_p2p_settles_and_catches_the_cloned_purse() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dtenge_demo::run(Some(dir.path()), &["offline-p2p".to_string()], |_| {}).await.unwrap();
+    let r = &reports[0];
+    for s in &r.steps {
+        println!("{} — {}", if s.passed { "PASS" } else { "FAIL" }, s.title);
+        assert!(s.passed, "{}: {}", s.title, s.outcome);
+    }
+    assert!(r.passed);
+    assert!(r.steps.iter().any(|s| s.expect == "refused" && s.title.contains("double spend")));
+}

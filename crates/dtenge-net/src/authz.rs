@@ -319,6 +319,14 @@ operations! {
     NotaryGroup = "notary.group",
     /// Notary: where it (or a replica) stands — leader, applied, state digest.
     NotaryStatus = "notary.status",
+    /// `POST /api/v1/offline/certificates`.
+    OfflineCertify = "offline_certify",
+    /// `POST /api/v1/offline/loads`.
+    OfflineFund = "offline_fund",
+    /// `POST /api/v1/offline/deposits`.
+    OfflineDeposit = "offline_deposit",
+    /// `GET /api/v1/offline/trust`.
+    OfflineTrust = "offline_trust",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -374,6 +382,9 @@ pub fn rule(op: Operation) -> Rule {
         O::NotaryReceipt => Rule::new(RECEIPT_READERS, S::Any),
         O::NotaryStatus => Rule::new(NODES, S::Any),
         O::NotaryGroup => Rule::new(NOTARIES, S::Any),
+        // Offline purses are a second-tier bank's retail service (issue 21.3).
+        O::OfflineCertify | O::OfflineFund | O::OfflineDeposit => Rule::new(&[Role::Stb], S::OwnNode),
+        O::OfflineTrust => Rule::new(NODES, S::Any),
     }
 }
 

@@ -33,6 +33,7 @@ use dtenge_types::{ParticipantId, TxId};
 
 use crate::PlatformError;
 use crate::audit_log::AuditLog;
+use crate::offline::OfflineDesk;
 use crate::services::{self, Service, pid};
 use crate::spec::{Keys, PlatformSpec, ids};
 
@@ -157,6 +158,8 @@ pub struct Platform {
     pub directory: Arc<DirectoryService>,
     /// Participant nodes by id.
     pub nodes: BTreeMap<ParticipantId, Arc<NodeService>>,
+    /// Banks' offline desks (issue 21.3), by bank.
+    pub offline: BTreeMap<ParticipantId, Arc<OfflineDesk>>,
     journals: Vec<Journal>,
     audit: Arc<AuditLog>,
 }
@@ -208,7 +211,7 @@ impl Platform {
             }
         }
         let missing = |what: &str| PlatformError::Config(format!("the platform has no {what}"));
-        let platform = Platform {
+        let mut platform = Platform {
             spec,
             data: data.to_path_buf(),
             clock,
@@ -217,6 +220,7 @@ impl Platform {
             oracle: oracle.ok_or_else(|| missing("oracle"))?,
             directory: directory.ok_or_else(|| missing("directory"))?,
             nodes,
+            offline: BTreeMap::new(),
             journals,
             audit,
         };
@@ -224,6 +228,7 @@ impl Platform {
             let bus = platform.bus(node.id().as_str())?;
             services::bootstrap_node(&platform.spec, data, node, &bus).await?;
         }
+        platform.open_offline_desks(&keys, options.durable)?;
         Ok(platform)
     }
 
@@ -261,6 +266,40 @@ impl Platform {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         Err(PlatformError::Config("the notary group elected no leader within 10 s".into()))
+    }
+
+    /// Every second-tier bank's offline desk, its journal in
+    /// `DATA/offline/<BANK>` and its reserve DA's key `keys/<BANK>-OFFLINE.key`.
+    fn open_offline_desks(&mut self, keys: &Keys, durable: bool) -> Result<(), PlatformError> {
+        let banks: Vec<(ParticipantId, dtenge_crypto::PublicKey)> =
+            self.spec.nodes().iter().map(|p| (p.id.clone(), p.public_key)).collect();
+        for (id, node) in &self.nodes {
+            if self.role(id) != Some(Role::Stb) {
+                continue;
+            }
+            let own = format!("{id}-DA");
+            let Some(bin) = self.spec.institutions.iter().find(|i| i.key == own).map(|i| i.bin) else {
+                continue;
+            };
+            let (desk, journal) = OfflineDesk::open(
+                &self.data.join("offline").join(id.as_str()),
+                durable,
+                Arc::clone(node),
+                keys.load(id.as_str())?,
+                keys.get_or_create(&format!("{id}-OFFLINE"))?,
+                bin,
+                banks.clone(),
+                Arc::clone(&self.clock),
+            )?;
+            self.journals.push(journal);
+            self.offline.insert(id.clone(), Arc::new(desk));
+        }
+        Ok(())
+    }
+
+    /// A bank's offline desk.
+    pub fn offline_desk(&self, bank: &ParticipantId) -> Option<&Arc<OfflineDesk>> {
+        self.offline.get(bank)
     }
 
     /// A bus speaking as participant `id` (providers, operators, tests).

@@ -27,6 +27,7 @@ pub mod demo_set;
 pub mod evidence;
 pub mod gauges;
 pub mod ledger_audit;
+pub mod offline;
 pub mod operator;
 pub mod process;
 pub mod registry;

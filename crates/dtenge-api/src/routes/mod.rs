@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod conversions;
+pub mod offline;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;

@@ -1,0 +1,302 @@
+//! A bank's offline desk (issue 21.3, docs/offline.md): the online side of
+//! `dtenge-offline`. It certifies devices, funds purses — a normal payment
+//! from the client's DA into the bank's offline reserve DA through the
+//! node's one pipeline, then a signed [`Load`] — and settles deposits: the
+//! [`DepositBook`] decides, the decision is journaled and durable, and only
+//! then does the reserve pay the depositor's DA (again a normal payment).
+//! A double spend is refused with its proof and the device is revoked on
+//! the bank's signed [`RevocationList`].
+//!
+//! The notary sees nothing new: funding and settlement are ordinary
+//! transfers. The bank learns of an offline payment only when it is
+//! deposited.
+//!
+//! Journal (`DATA/offline/<BANK>`): `Loaded`, `Deposit` (chain + decision),
+//! `Settled`. A deposit journaled but not `Settled` (a crash between the
+//! decision and the reserve's payment) is reported by
+//! [`OfflineDesk::unsettled`] and not paid again automatically: paying it
+//! twice would be worse than paying it late (docs/offline.md).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_crypto::{Digest, PublicKey, SecretKey};
+use dtenge_net::Clock;
+use dtenge_node::NodeError;
+use dtenge_node::accounts::{Account, AccountId, Holder, HolderKind, KycState};
+use dtenge_node::service::{NodeService, PayTo};
+use dtenge_node::status::Status;
+use dtenge_offline::{
+    Certificate, Chain, Conflict, Decision, DepositBook, Limits, Load, MAX_REVOKED, OfflineError, RevocationList, Trust,
+};
+use dtenge_store::Journal;
+use dtenge_types::{Address, Amount, BoundedVec, IinBin, Memo, ParticipantId, Timestamp, TxId, encoding};
+
+use crate::PlatformError;
+use crate::services::open_journal;
+
+/// Largest desk journal record (a deposit chain and its decision).
+const MAX_RECORD_BYTES: usize = 8 * 1024;
+
+/// The limits a bank gives the devices it certifies (docs/offline.md).
+pub const DEFAULT_LIMITS: Limits = Limits {
+    balance_max: Amount::from_tiyn(5_000_000),
+    payment_max: Amount::from_tiyn(2_000_000),
+    payments_max: 50,
+    offline_ms_max: 3 * 24 * 3_600_000,
+};
+
+/// What the desk journals.
+#[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
+enum DeskRecord {
+    /// A purse funded: the reserve received `tx`.
+    Loaded { load: Load, tx: TxId },
+    /// A deposit decided (before anything is paid).
+    Deposit { chain: Chain, decision: Decision },
+    /// The reserve paid a settled deposit.
+    Settled { tip: Digest, tx: TxId },
+}
+
+/// Why the desk refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// The offline protocol refused (bad chain, limit, wrong bank).
+    #[error(transparent)]
+    Offline(#[from] OfflineError),
+    /// The node refused a payment (funds, guard, limits).
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The journal failed: nothing was answered.
+    #[error("offline desk journal: {0}")]
+    Journal(String),
+}
+
+/// What a deposit came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepositOutcome {
+    /// Paid from the reserve into the DA.
+    Settled {
+        /// Tiyn.
+        amount: Amount,
+        /// The reserve's payment.
+        tx: TxId,
+    },
+    /// This chain was settled before (by `tx` if known).
+    AlreadySettled {
+        /// The earlier payment.
+        tx: Option<TxId>,
+    },
+    /// A double spend: refused, the device revoked.
+    DoubleSpend(Box<Conflict>),
+}
+
+#[derive(Debug, Default)]
+struct DeskState {
+    book: DepositBook,
+    serial: u64,
+    settled: BTreeMap<Digest, TxId>,
+    decided: BTreeMap<Digest, Amount>,
+}
+
+impl DeskState {
+    fn apply(&mut self, record: &DeskRecord) {
+        match record {
+            DeskRecord::Loaded { load, .. } => self.serial = self.serial.max(load.serial),
+            DeskRecord::Deposit { chain, decision } => {
+                if let Decision::Settle { tip, amount, .. } = decision {
+                    self.decided.insert(*tip, *amount);
+                }
+                self.book.apply(chain, decision);
+            }
+            DeskRecord::Settled { tip, tx } => {
+                self.settled.insert(*tip, *tx);
+            }
+        }
+    }
+}
+
+/// One bank's offline desk.
+pub struct OfflineDesk {
+    bank: ParticipantId,
+    node: Arc<NodeService>,
+    key: SecretKey,
+    reserve_key: SecretKey,
+    reserve_bin: IinBin,
+    trust: Trust,
+    clock: Arc<dyn Clock>,
+    journal: Journal,
+    state: tokio::sync::Mutex<DeskState>,
+}
+
+impl OfflineDesk {
+    /// Opens the desk of `node` (journal in `dir`); `key` is the bank's own
+    /// key, `reserve_key` its offline reserve DA's, `banks` every bank key
+    /// wallets and the desk trust.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        dir: &Path,
+        durable: bool,
+        node: Arc<NodeService>,
+        key: SecretKey,
+        reserve_key: SecretKey,
+        reserve_bin: IinBin,
+        banks: Vec<(ParticipantId, PublicKey)>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(OfflineDesk, Journal), PlatformError> {
+        let bank = node.id().clone();
+        let (journal, recovery) = open_journal(dir, durable)?;
+        let mut state = DeskState { book: DepositBook::new(bank.clone()), ..DeskState::default() };
+        for (seq, bytes) in &recovery.records {
+            let record: DeskRecord = encoding::decode(bytes, MAX_RECORD_BYTES)
+                .map_err(|e| PlatformError::service(format!("offline desk {bank}"), format!("record {seq}: {e}")))?;
+            state.apply(&record);
+        }
+        let trust = Trust::new(banks).map_err(|e| PlatformError::Config(e.to_string()))?;
+        let desk = OfflineDesk {
+            bank,
+            node,
+            key,
+            reserve_key,
+            reserve_bin,
+            trust,
+            clock,
+            journal: journal.clone(),
+            state: tokio::sync::Mutex::new(state),
+        };
+        Ok((desk, journal))
+    }
+
+    /// The bank.
+    pub fn bank(&self) -> &ParticipantId {
+        &self.bank
+    }
+
+    /// The bank keys the desk (and its wallets) trust.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// The offline reserve DA's address.
+    pub fn reserve_address(&self) -> Address {
+        Address(self.reserve_key.public_key())
+    }
+
+    /// The reserve DA, opened on first use (an institution DA of the bank).
+    async fn reserve(&self) -> Result<Account, DeskError> {
+        let holder = Holder {
+            iin_bin: self.reserve_bin,
+            name: format!("{} offline reserve", self.bank),
+            kind: HolderKind::Institution,
+        };
+        Ok(self.node.open_account_with_key(holder, self.reserve_key.clone(), KycState::Verified).await?)
+    }
+
+    /// Certifies a device whose element reports `next_counter`, with the
+    /// bank's limits, from now.
+    pub fn certify(&self, device: PublicKey, next_counter: u32) -> Result<Certificate, DeskError> {
+        device
+            .check_canonical()
+            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+        let limits = DEFAULT_LIMITS;
+        let valid_until = Timestamp(self.clock.now().millis().saturating_add(limits.offline_ms_max));
+        let message = Certificate::signing_message(&self.bank, &device, &limits, next_counter, valid_until);
+        Ok(Certificate {
+            bank: self.bank.clone(),
+            device,
+            limits,
+            counter_from: next_counter,
+            valid_until,
+            signature: self.key.sign(message.as_bytes()),
+        })
+    }
+
+    /// Funds a purse: `amount` from DA `from` into the offline reserve (the
+    /// node's pipeline and guard), then a signed load for `device`.
+    pub async fn fund(&self, from: &AccountId, device: PublicKey, amount: Amount) -> Result<(Load, TxId), DeskError> {
+        device
+            .check_canonical()
+            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+        if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
+            return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
+        }
+        let reserve = self.reserve().await?;
+        let mut state = self.state.lock().await;
+        let serial = state.serial.saturating_add(1);
+        let memo = Memo::new(format!("offline load {serial}")).ok();
+        let outcome = self.node.pay(from, &[PayTo { address: reserve.address, amount }], memo).await?;
+        if outcome.status != Status::Success {
+            return Err(NodeError::Invalid(format!(
+                "funding payment {} did not commit: {:?}",
+                outcome.tx, outcome.status
+            ))
+            .into());
+        }
+        let loaded_at = self.clock.now();
+        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
+        let load = Load {
+            bank: self.bank.clone(),
+            serial,
+            device,
+            amount,
+            loaded_at,
+            signature: self.key.sign(message.as_bytes()),
+        };
+        self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx: outcome.tx }).await?;
+        Ok((load, outcome.tx))
+    }
+
+    /// Settles a deposit of `chain` (its last hop names the DA): decided,
+    /// journaled and durable, then paid from the reserve.
+    pub async fn deposit(&self, chain: Chain) -> Result<DepositOutcome, DeskError> {
+        let mut state = self.state.lock().await;
+        let decision = state.book.decide(&chain, &self.trust, self.clock.now())?;
+        match &decision {
+            Decision::Already { tip } => Ok(DepositOutcome::AlreadySettled { tx: state.settled.get(tip).copied() }),
+            Decision::Conflict(conflict) => {
+                let conflict = conflict.clone();
+                self.record(&mut state, DeskRecord::Deposit { chain, decision }).await?;
+                Ok(DepositOutcome::DoubleSpend(conflict))
+            }
+            Decision::Settle { tip, amount, to } => {
+                let (tip, amount, to) = (*tip, *amount, Address(*to));
+                let reserve = self.reserve().await?;
+                self.record(&mut state, DeskRecord::Deposit { chain, decision }).await?;
+                let memo = Memo::new(format!("offline deposit {}", tip.short())).ok();
+                let outcome = self.node.pay(&reserve.id, &[PayTo { address: to, amount }], memo).await?;
+                self.record(&mut state, DeskRecord::Settled { tip, tx: outcome.tx }).await?;
+                Ok(DepositOutcome::Settled { amount, tx: outcome.tx })
+            }
+        }
+    }
+
+    async fn record(&self, state: &mut DeskState, record: DeskRecord) -> Result<(), DeskError> {
+        let pending = self.journal.append(encoding::encode(&record)).map_err(|e| DeskError::Journal(e.to_string()))?;
+        pending.durable().await.map_err(|e| DeskError::Journal(e.to_string()))?;
+        state.apply(&record);
+        Ok(())
+    }
+
+    /// The bank's signed list of devices caught paying twice.
+    pub async fn revocations(&self) -> RevocationList {
+        let state = self.state.lock().await;
+        let mut devices: Vec<PublicKey> = state.book.revoked().iter().copied().collect();
+        devices.truncate(MAX_REVOKED);
+        let devices = BoundedVec::new(devices).unwrap_or_else(|_| BoundedVec::empty());
+        let serial = state.book.conflicts().len() as u64;
+        let message = RevocationList::signing_message(&self.bank, serial, &devices);
+        RevocationList { bank: self.bank.clone(), serial, devices, signature: self.key.sign(message.as_bytes()) }
+    }
+
+    /// Double spends detected, oldest first.
+    pub async fn conflicts(&self) -> Vec<Conflict> {
+        self.state.lock().await.book.conflicts().to_vec()
+    }
+
+    /// Deposits decided for settlement whose reserve payment is not journaled.
+    pub async fn unsettled(&self) -> Vec<(Digest, Amount)> {
+        let state = self.state.lock().await;
+        state.decided.iter().filter(|(tip, _)| !state.settled.contains_key(*tip)).map(|(t, a)| (*t, *a)).collect()
+    }
+}
