@@ -90,6 +90,9 @@ pub fn resume(operation: Operation) -> Resume {
         | O::Pvp => Resume::Transaction,
         O::OpenAccount => Resume::Account,
         O::PrepareTransfer => Resume::Repeat,
+        // The card book answers a message's retransmission the same, journaled.
+        O::CardMessage => Resume::Repeat,
+        O::LinkCard => interrupted("GET /api/v1/cards/{token}"),
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),
@@ -132,6 +135,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::ReadAggregates
         | O::ReadLargePayments
         | O::ReadMarkedFunds
+        | O::ReadCard
+        | O::ReadCardPayment
         | O::NodeDeliver
         | O::NodeConvert
         | O::NodeConversionStatus

@@ -48,6 +48,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "nbk", description = "Platform statistics for NBK"),
         (name = "enforcement", description = "Orders of authorised bodies against DAs: freeze, arrest, collection, lift (the authority posts; banks and the authority list)"),
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
+        (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
         (name = "platform", description = "Health")
     )
 )]
@@ -164,6 +165,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::cards::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -187,6 +189,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::cards::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_client::{
-    AddressPayee, Client, ClientError, ContractPaymentRequest, ContractRequest, ContractView, ConversionKindDto,
-    DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest, HoldRequest, HolderKindDto,
-    InvoiceRequest, InvoiceView, KycDto, ListQuery, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest,
-    MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest, PvpRequest, RateRequest, RateView, Recipient,
-    TransferRequest, TxOutcomeView, VatPaymentRequest,
+    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest,
+    ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest,
+    HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest,
+    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest,
+    PvpRequest, RateRequest, RateView, Recipient, TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
@@ -345,6 +345,33 @@ impl Api {
     /// `POST /api/v1/mandates/{mandate}/revoke`.
     pub async fn revoke_mandate(&self, account: &Da, mandate: &str) -> StepResult {
         outcome(self.client.revoke_mandate(mandate, &account.id, None).await?)
+    }
+
+    /// `POST /api/v1/cards`: links a card (token, last four, expiry `YYMM`) to `account`.
+    pub async fn link_card(&self, account: &Da, token: &str, last4: &str, expiry: &str) -> Result<CardView, DemoError> {
+        let request = LinkCardRequest {
+            account: account.id.clone(),
+            token: token.to_string(),
+            last4: last4.to_string(),
+            expiry: expiry.to_string(),
+        };
+        Ok(self.client.link_card(&request, None).await?)
+    }
+
+    /// `POST /api/v1/cards/messages`: relays a card network message to this
+    /// bank as issuer. A decline (any response code but `00`) is an error
+    /// naming its code, so a scenario expects it like any refusal.
+    pub async fn card_message(
+        &self,
+        message: &dtenge_node::cards::CardMessage,
+    ) -> Result<CardMessageResponse, DemoError> {
+        let request = dtenge_api::routes::cards::card_message_request(message);
+        let answer = self.client.card_message(&request, None).await?;
+        if answer.response_code == "00" {
+            Ok(answer)
+        } else {
+            Err(DemoError::Step(format!("{} declined with response code {}", answer.mti, answer.response_code)))
+        }
     }
 
     /// `POST /api/v1/pvp`: `tenge` of `base` against `quote` at the FX oracle's rate.

@@ -319,6 +319,16 @@ operations! {
     NotaryGroup = "notary.group",
     /// Notary: where it (or a replica) stands — leader, applied, state digest.
     NotaryStatus = "notary.status",
+
+    // Bank cards (issue 22), appended.
+    /// `POST /api/v1/cards`.
+    LinkCard = "link_card",
+    /// `GET /api/v1/cards/{token}`.
+    ReadCard = "read_card",
+    /// `POST /api/v1/cards/messages`.
+    CardMessage = "card_message",
+    /// `GET /api/v1/cards/payments/{rrn}`.
+    ReadCardPayment = "read_card_payment",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -374,6 +384,9 @@ pub fn rule(op: Operation) -> Rule {
         O::NotaryReceipt => Rule::new(RECEIPT_READERS, S::Any),
         O::NotaryStatus => Rule::new(NODES, S::Any),
         O::NotaryGroup => Rule::new(NOTARIES, S::Any),
+        // The issuing bank's card processing relays the network's messages
+        // for cards linked to its own DAs.
+        O::LinkCard | O::ReadCard | O::CardMessage | O::ReadCardPayment => Rule::new(NODES, S::OwnNode),
     }
 }
 

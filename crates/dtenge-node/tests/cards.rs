@@ -130,3 +130,20 @@ fn a_snapshot_written_before_cards_reads_with_an_empty_card_book() {
     let record = NodeRecord::Card(Box::new(CardRecord::Forgotten { at: NOW }));
     assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
 }
+
+#[test]
+fn a_message_interrupted_by_a_restart_holds_back_its_payment_until_it_is_answered() {
+    let (mut book, mut network, token, expiry, acquirer) = setup();
+    let auth = network.authorisation(&token, expiry, &acquirer, tenge(50), NOW).unwrap();
+    let Decision::Act(action) = book.decide(&auth, NOW) else { panic!() };
+    // Journaled before its transaction was prepared; the answer never was.
+    book.apply(&CardRecord::Acting { message: auth.clone(), action: action.clone(), tx: tx(9) });
+    assert_eq!(book.interrupted().len(), 1);
+    let reversal = network.reversal(&auth, false, NOW).unwrap();
+    assert_eq!(book.decide(&reversal, NOW), Decision::Decline(ResponseCode::IssuerUnavailable));
+    assert_eq!(book.decide(&auth, NOW), Decision::Decline(ResponseCode::IssuerUnavailable));
+    let answer = carried_out(&mut book, &auth, &action, 9);
+    assert!(book.interrupted().is_empty());
+    assert_eq!(book.decide(&auth, NOW), Decision::Repeat(answer));
+    assert!(matches!(book.decide(&reversal, NOW), Decision::Act(CardAction::Reverse { .. })));
+}

@@ -337,6 +337,16 @@ impl CardBook {
                 Decision::Decline(ResponseCode::Duplicate)
             };
         }
+        let key = message.key();
+        let touches = |a: &Acting| {
+            let rrns = [Some(&a.message.rrn), a.message.original_rrn.as_ref()];
+            rrns.contains(&Some(&message.rrn)) || message.original_rrn.as_ref().is_some_and(|o| rrns.contains(&Some(o)))
+        };
+        if self.acting.iter().any(|(k, a)| *k == key || touches(a)) {
+            // A message of this payment was interrupted by a restart: it is
+            // resolved first (its retransmission, or the tick).
+            return Decision::Decline(ResponseCode::IssuerUnavailable);
+        }
         if message.currency != CURRENCY_KZT || message.amount.is_zero() {
             return Decision::Decline(ResponseCode::InvalidAmount);
         }

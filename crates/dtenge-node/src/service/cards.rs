@@ -108,7 +108,10 @@ impl NodeService {
         let _cards = self.cards.lock().await;
         let key = message.key();
         let interrupted = self.state().cards.acting(&key).cloned();
-        if let Some(acting) = interrupted.filter(|a| a.message == message) {
+        if let Some(acting) = interrupted {
+            if acting.message != message {
+                return Ok(CardResponse::declined(&message, ResponseCode::Duplicate));
+            }
             match self.read(|s| s.outgoing(&acting.tx)).map(|o| o.status) {
                 Some(Status::Success) => {
                     return self.answer(&message, Outcome::Done(acting.tx), Some(&acting.action)).await;
@@ -119,8 +122,10 @@ impl NodeService {
                         acting.tx
                     )));
                 }
-                // Never committed: decided afresh below.
-                Some(Status::Rejected { .. }) | None => {}
+                // Never committed: nothing moved.
+                Some(Status::Rejected { .. }) | None => {
+                    return self.answer(&message, Outcome::Declined(ResponseCode::SystemMalfunction), None).await;
+                }
             }
         }
         let now = self.clock.now();
@@ -328,16 +333,21 @@ impl NodeService {
         let _cards = self.cards.lock().await;
         let interrupted = self.state().cards.interrupted();
         for acting in interrupted {
-            if self.read(|s| s.outgoing(&acting.tx)).is_some_and(|o| o.status == Status::Success) {
-                match self.answer(&acting.message, Outcome::Done(acting.tx), Some(&acting.action)).await {
-                    Ok(r) => done.push(format!(
-                        "card message {} {} answered after a restart: {}",
-                        acting.message.mti.code(),
-                        acting.message.rrn,
-                        r.code.code()
-                    )),
-                    Err(e) => done.push(format!("card message {}: {e}", acting.message.rrn)),
-                }
+            // The lock is held: no card transaction is being prepared now, so
+            // one the journal does not know was never prepared.
+            let outcome = match self.read(|s| s.outgoing(&acting.tx)).map(|o| o.status) {
+                Some(Status::Success) => Outcome::Done(acting.tx),
+                Some(Status::Rejected { .. }) | None => Outcome::Declined(ResponseCode::SystemMalfunction),
+                Some(Status::UnderReview | Status::RequestAccepted) => continue,
+            };
+            match self.answer(&acting.message, outcome, Some(&acting.action)).await {
+                Ok(r) => done.push(format!(
+                    "card message {} {} answered after a restart: {}",
+                    acting.message.mti.code(),
+                    acting.message.rrn,
+                    r.code.code()
+                )),
+                Err(e) => done.push(format!("card message {}: {e}", acting.message.rrn)),
             }
         }
         let now = self.clock.now();
