@@ -16,6 +16,7 @@
 //! Astana-time (UTC+5) string beside them.
 
 pub mod accounts;
+pub mod cards;
 pub mod common;
 pub mod conversions;
 pub mod offline;
@@ -26,6 +27,7 @@ pub mod regime;
 pub mod signing;
 
 pub use accounts::*;
+pub use cards::*;
 pub use common::*;
 pub use conversions::*;
 pub use offline::*;

@@ -81,6 +81,10 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/regulator/aggregates", Operation::ReadAggregates),
     ("GET", "/api/v1/regulator/large-payments", Operation::ReadLargePayments),
     ("GET", "/api/v1/regulator/marked-funds", Operation::ReadMarkedFunds),
+    ("POST", "/api/v1/cards", Operation::LinkCard),
+    ("GET", "/api/v1/cards/{token}", Operation::ReadCard),
+    ("POST", "/api/v1/cards/messages", Operation::CardMessage),
+    ("GET", "/api/v1/cards/payments/{rrn}", Operation::ReadCardPayment),
 ];
 
 /// The operation of a route, by method and path template.

@@ -55,6 +55,10 @@ pub enum Resume {
     /// It keeps nothing durable (its answer is a proposal held in memory,
     /// lost with the process): it runs again.
     Repeat,
+    /// The node journals its effect and answer under the request's own key
+    /// (a card message's MTI, STAN and RRN): it runs again and the node
+    /// answers the same, moving nothing a second time.
+    Replayed,
     /// It changes state the key is not bound to, so whether it took effect
     /// cannot be told from the key: 409 `interrupted`, recorded as the key's
     /// answer — never run again with this key. `check` is where the client
@@ -90,6 +94,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::Pvp => Resume::Transaction,
         O::OpenAccount => Resume::Account,
         O::PrepareTransfer => Resume::Repeat,
+        O::CardMessage => Resume::Replayed,
+        O::LinkCard => interrupted("GET /api/v1/cards/{token}"),
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),
@@ -139,6 +145,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::ReadLargePayments
         | O::ReadMarkedFunds
         | O::OfflineTrust
+        | O::ReadCard
+        | O::ReadCardPayment
         | O::NodeDeliver
         | O::NodeConvert
         | O::NodeConversionStatus
@@ -183,7 +191,9 @@ pub enum AfterServerError {
 /// See [`AfterServerError`].
 pub fn after_server_error(operation: Operation) -> AfterServerError {
     match resume(operation) {
-        Resume::Transaction | Resume::Account | Resume::Repeat | Resume::Unkeyed => AfterServerError::FromBound,
+        Resume::Transaction | Resume::Account | Resume::Repeat | Resume::Replayed | Resume::Unkeyed => {
+            AfterServerError::FromBound
+        }
         Resume::Interrupted { .. } => AfterServerError::Interrupted,
     }
 }
@@ -339,7 +349,7 @@ fn recovered(
             let view: AccountView = crate::dto::account_view(&account, node.id().as_str());
             Ok(Recovery::Answer(201, serde_json::to_vec(&view).unwrap_or_default()))
         }
-        Resume::Repeat | Resume::Unkeyed => Ok(Recovery::RunAgain),
+        Resume::Repeat | Resume::Replayed | Resume::Unkeyed => Ok(Recovery::RunAgain),
         Resume::Interrupted { check } => {
             let refusal = interrupted(operation, key, check);
             let body =
@@ -377,6 +387,10 @@ pub fn retry_table() -> String {
             }
             Resume::Account => "the DA bound to the key; nothing bound: run again".to_string(),
             Resume::Repeat => "run again (nothing durable: a proposal held in memory)".to_string(),
+            Resume::Replayed => {
+                "run again: the node answers a repeat of the message the same from its journal, moving nothing twice"
+                    .to_string()
+            }
             Resume::Interrupted { check } => format!("409 `interrupted`, for good; to find out: {check}"),
             Resume::Unkeyed => "— (a server bug: a POST without a decision)".to_string(),
         };

@@ -49,6 +49,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "enforcement", description = "Orders of authorised bodies against DAs: freeze, arrest, collection, lift (the authority posts; banks and the authority list)"),
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
         (name = "offline", description = "Offline device-to-device payments (banks): device certificates, purse funding into the bank's offline reserve, deposits of chains received offline, bank keys and revocation lists for wallets"),
+        (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
         (name = "platform", description = "Health")
     )
 )]
@@ -166,6 +167,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
         .merge(routes::offline::routes())
+        .merge(routes::cards::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -190,6 +192,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
         .merge(routes::offline::routes())
+        .merge(routes::cards::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

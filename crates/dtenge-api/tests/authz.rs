@@ -117,6 +117,7 @@ fn concrete(path: &str) -> String {
         .replace("{number}", "C-1")
         .replace("{base}", "DT")
         .replace("{quote}", "FCY")
+        .replace("{rrn}", "000000000001")
 }
 
 #[tokio::test]

@@ -160,7 +160,7 @@ pub use model::{
     check_amount, check_bic, check_instruction_id,
 };
 pub use simulator::CbsSimulator;
-pub use time::{MAX_TIMESTAMP_MS, format_astana, parse_iso_datetime};
+pub use time::{MAX_TIMESTAMP_MS, astana_month_start, format_astana, parse_iso_datetime};
 pub use xml::{MAX_DEPTH, MAX_ELEMENTS, parse_plain_amount};
 
 /// The ISO 20022 namespace of an instruction (FinancialInstitutionCreditTransfer).

@@ -52,6 +52,14 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
+/// The first instant of `month` (1–12) of `year` in Astana (a card's
+/// expiry month ends there); clamped to the epoch for earlier dates.
+pub fn astana_month_start(year: i64, month: i64) -> Timestamp {
+    let local_s = days_from_civil(year, month, 1).saturating_mul(S_PER_DAY);
+    let ms = local_s.saturating_sub(ASTANA_OFFSET_S).saturating_mul(MS_PER_S);
+    Timestamp(u64::try_from(ms).unwrap_or(0))
+}
+
 /// Astana local date and time of `at`: (year, month, day, hour, minute, second, millisecond).
 fn astana_parts(at: Timestamp) -> (i64, i64, i64, i64, i64, i64, i64) {
     // Clamp so the arithmetic below cannot overflow; callers validate the range.

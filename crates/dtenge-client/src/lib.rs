@@ -841,6 +841,37 @@ impl Client {
         self.post_json("/api/v1/nbk/limits", body, None).await
     }
 
+    // ---- cards ----------------------------------------------------------
+
+    /// `POST /api/v1/cards`: links a card (token, last four, expiry) to a DA of the caller's node.
+    pub async fn link_card(
+        &self,
+        request: &LinkCardRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CardView, ClientError> {
+        self.post_json("/api/v1/cards", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/cards/{token}`: a card linked at the caller's node.
+    pub async fn card(&self, token: &str) -> Result<CardView, ClientError> {
+        self.get_json(&format!("/api/v1/cards/{}", segment(token))).await
+    }
+
+    /// `POST /api/v1/cards/messages`: relays a card network message to the
+    /// caller as issuing bank; the answer carries the scheme's response code.
+    pub async fn card_message(
+        &self,
+        request: &CardMessageRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<CardMessageResponse, ClientError> {
+        self.post_json("/api/v1/cards/messages", request, idempotency_key).await
+    }
+
+    /// `GET /api/v1/cards/payments/{rrn}`: a card payment at the caller's node.
+    pub async fn card_payment(&self, rrn: &str) -> Result<CardPaymentView, ClientError> {
+        self.get_json(&format!("/api/v1/cards/payments/{}", segment(rrn))).await
+    }
+
     // ---- enforcement ----------------------------------------------------
 
     /// `POST /api/v1/enforcement/orders` (an authority): signs `order` with

@@ -213,6 +213,25 @@ async fn the_client_has_a_method_for_every_documented_operation() {
     let _ = c.regulator_aggregates(&r).await;
     let _ = c.regulator_large_payments(&r).await;
     let _ = c.regulator_marked_funds(&r).await;
+    let card = LinkCardRequest { account: "X-1".into(), token: "x".into(), last4: "1".into(), expiry: "1".into() };
+    let _ = c.link_card(&card, None).await;
+    let _ = c.card("tok_coverage_01").await;
+    let message = CardMessageRequest {
+        mti: "0100".into(),
+        processing_code: "000000".into(),
+        amount_tiyn: 1,
+        currency: 398,
+        transmitted_at_ms: 1,
+        stan: "000001".into(),
+        card_token: "tok_coverage_01".into(),
+        card_expiry: None,
+        acquirer_id: "1".into(),
+        acquirer_account: "x".into(),
+        rrn: "000000000001".into(),
+        original_rrn: None,
+    };
+    let _ = c.card_message(&message, None).await;
+    let _ = c.card_payment("000000000001").await;
 
     let doc = serde_json::to_value(dtenge_api::openapi()).unwrap();
     let mut documented = BTreeSet::new();

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_client::{
-    AddressPayee, Client, ClientError, ContractPaymentRequest, ContractRequest, ContractView, ConversionKindDto,
-    DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest, HoldRequest, HolderKindDto,
-    InvoiceRequest, InvoiceView, KycDto, ListQuery, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest,
-    MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest, PvpRequest, RateRequest, RateView, Recipient,
-    TransferRequest, TxOutcomeView, VatPaymentRequest,
+    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest,
+    ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest,
+    HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest,
+    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest,
+    PvpRequest, RateRequest, RateView, Recipient, TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
@@ -71,6 +71,14 @@ pub enum DemoError {
         /// What the bank could not settle.
         loss_tiyn: u64,
     },
+    /// The issuing bank declined a card message (DE 39 other than `00`).
+    #[error("{mti} declined with response code {response_code}")]
+    Declined {
+        /// The answer's message type.
+        mti: String,
+        /// DE 39.
+        response_code: String,
+    },
     /// A transaction the API accepted was rejected afterwards.
     #[error("transaction {tx} rejected: {reason}")]
     Rejected {
@@ -113,6 +121,8 @@ pub enum Refused {
     Offline(dtenge_offline::OfflineCode),
     /// A deposit refused as a double spend proven against this device.
     DoubleSpendBy(dtenge_crypto::PublicKey),
+    /// A card message declined with this response code.
+    Card(dtenge_node::cards::ResponseCode),
 }
 
 impl From<RefusalCode> for Refused {
@@ -134,6 +144,7 @@ impl std::fmt::Display for Refused {
             Refused::Oracle(code) => write!(f, "{} ({})", RefusalCode::OracleRefused, code.code()),
             Refused::Offline(code) => write!(f, "offline {code:?}"),
             Refused::DoubleSpendBy(device) => write!(f, "double spend by device {device}"),
+            Refused::Card(code) => write!(f, "response code {}", code.code()),
         }
     }
 }
@@ -150,6 +161,7 @@ impl Refused {
             (Refused::Oracle(code), DemoError::Node(NodeError::Oracle(refusal))) => refusal.code == code,
             (Refused::Offline(code), DemoError::Offline(e)) => e.code() == code,
             (Refused::DoubleSpendBy(device), DemoError::DoubleSpend { culprit, .. }) => *culprit == device.to_string(),
+            (Refused::Card(code), DemoError::Declined { response_code, .. }) => response_code == code.code(),
             _ => false,
         }
     }
@@ -436,6 +448,33 @@ impl Api {
     /// `POST /api/v1/mandates/{mandate}/revoke`.
     pub async fn revoke_mandate(&self, account: &Da, mandate: &str) -> StepResult {
         outcome(self.client.revoke_mandate(mandate, &account.id, None).await?)
+    }
+
+    /// `POST /api/v1/cards`: links a card (token, last four, expiry `YYMM`) to `account`.
+    pub async fn link_card(&self, account: &Da, token: &str, last4: &str, expiry: &str) -> Result<CardView, DemoError> {
+        let request = LinkCardRequest {
+            account: account.id.clone(),
+            token: token.to_string(),
+            last4: last4.to_string(),
+            expiry: expiry.to_string(),
+        };
+        Ok(self.client.link_card(&request, None).await?)
+    }
+
+    /// `POST /api/v1/cards/messages`: relays a card network message to this
+    /// bank as issuer. A decline (any response code but `00`) is an error
+    /// naming its code, so a scenario expects it like any refusal.
+    pub async fn card_message(
+        &self,
+        message: &dtenge_node::cards::CardMessage,
+    ) -> Result<CardMessageResponse, DemoError> {
+        let request = dtenge_api::routes::cards::card_message_request(message);
+        let answer = self.client.card_message(&request, None).await?;
+        if answer.response_code == "00" {
+            Ok(answer)
+        } else {
+            Err(DemoError::Declined { mti: answer.mti, response_code: answer.response_code })
+        }
     }
 
     /// `POST /api/v1/pvp`: `tenge` of `base` against `quote` at the FX oracle's rate.

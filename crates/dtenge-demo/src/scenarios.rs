@@ -13,6 +13,7 @@ use std::pin::Pin;
 
 use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_node::RefusalCode;
+use dtenge_node::cards::ResponseCode;
 use dtenge_node::service::PayTo;
 use dtenge_oracle::OracleCode;
 use dtenge_platform::spec::ids;
@@ -20,7 +21,7 @@ use dtenge_types::{Address, Amount, CbsRef, Timestamp};
 
 use dtenge_client::EventKindDto;
 
-use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event};
+use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event, Refused};
 
 type Run = for<'a> fn(&'a mut Ctx) -> Pin<Box<dyn Future<Output = Result<(), DemoError>> + 'a>>;
 
@@ -101,6 +102,11 @@ pub fn all() -> Vec<Scenario> {
             name: "offline-p2p",
             title: "Offline device-to-device payments (two phones, no network; a cloned purse caught)",
             run: |c| Box::pin(crate::offline::offline_p2p(c)),
+        },
+        Scenario {
+            name: "card-payment",
+            title: "A bank card linked to a DA (ISO 8583 messages from the card network simulator)",
+            run: |c| Box::pin(card_payment(c)),
         },
     ]
 }
@@ -823,6 +829,152 @@ async fn cross_border(c: &mut Ctx) -> Result<(), DemoError> {
         &["Kazakh bank (STB1)", "Foreign bank"],
         RefusalCode::InsufficientFunds,
         || async move { s.pvp(&k, &f, "DT", 150_000, ids::FOREIGN_CURRENCY).await },
+    )
+    .await;
+    Ok(())
+}
+
+fn card<T>(r: Result<T, dtenge_node::NodeError>) -> Result<T, DemoError> {
+    r.map_err(|e| DemoError::Step(e.to_string()))
+}
+
+/// Issue 22: the card network simulator writes the messages of a card
+/// payment; STB1's card processing relays each to the API as the issuing
+/// bank. Dana's card pays from her DA; the merchant's acquirer (STB2)
+/// settles to its own DA.
+async fn card_payment(c: &mut Ctx) -> Result<(), DemoError> {
+    use dtenge_node::cards::network_simulator::CardNetworkSimulator;
+    use dtenge_node::cards::{AcquirerId, CardExpiry, CardToken};
+
+    let dana = c.open_da("Dana (cardholder)", "STB1", HolderKind::Individual, 500).await?;
+    let issuer = c.adopt_institution("STB1 (issuing bank)", "STB1-DA").await?;
+    c.fund(&issuer, 1_000).await?;
+    let acquirer_da = c.adopt_institution("STB2 (acquirer, settlement DA)", "STB2-DA").await?;
+    let stb1 = c.api("STB1")?;
+    let acquirer = card(AcquirerId::new("400002"))?;
+    let mut network = CardNetworkSimulator::new(c.now().millis() % 1_000_000);
+    card(network.add_acquirer(acquirer.clone(), addr(&acquirer_da)?))?;
+    let token = card(CardToken::new("tok_dana_5f2c91a7"))?;
+    let expiry = card(CardExpiry::parse("2812"))?;
+    let labels = ["Dana (cardholder)", "STB1 (issuing bank)", "STB2 (acquirer, settlement DA)"];
+
+    let (s, da) = (stb1.clone(), dana.clone());
+    c.step("Setup: STB1 links Dana's card to her DA (token and last four digits only)", &labels, || async move {
+        s.link_card(&da, "tok_dana_5f2c91a7", "4417", "2812").await
+    })
+    .await;
+    let now = c.now();
+    let auth = card(network.authorisation(&token, expiry, &acquirer, dt(120), now))?;
+    let (s, m) = (stb1.clone(), auth.clone());
+    let approved = c
+        .step("1. Authorisation 0100 for 120 DT: approved (00), 120 DT held on Dana's DA", &labels, || async move {
+            s.card_message(&m).await
+        })
+        .await;
+    let (s, m, first) = (stb1.clone(), auth.clone(), approved.clone());
+    c.step("2. The network retransmits the 0100: the same answer, nothing more held", &labels, || async move {
+        let again = s.card_message(&m).await?;
+        if Some(&again) == first.as_ref() {
+            Ok(again)
+        } else {
+            Err(DemoError::Step(format!("a retransmission was answered differently: {again:?}")))
+        }
+    })
+    .await;
+    let clearing = card(network.presentment(&auth, dt(90), now))?;
+    let (s, m) = (stb1.clone(), clearing.clone());
+    c.step(
+        "3. Clearing 1240 for 90 of the 120: 90 DT to the acquirer's settlement DA, the other 30 released to Dana",
+        &labels,
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let (s, m) = (stb1.clone(), clearing.clone());
+    c.step("4. The clearing is retransmitted: nothing moves a second time", &labels, || async move {
+        s.card_message(&m).await
+    })
+    .await;
+    let refund = card(network.refund(&auth, dt(40), now))?;
+    let (s, m) = (stb1.clone(), refund);
+    c.step("5. Refund 1240 (processing code 20) of 40 DT: paid back to Dana", &labels, || async move {
+        s.card_message(&m).await
+    })
+    .await;
+    let too_much = card(network.refund(&auth, dt(60), now))?;
+    let (s, m) = (stb1.clone(), too_much);
+    c.refused(
+        "A refund of 60 more is refused: only 50 of the 90 captured is left (13)",
+        &labels,
+        Refused::Card(ResponseCode::InvalidAmount),
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let big = card(network.authorisation(&token, expiry, &acquirer, dt(5_000), now))?;
+    let (s, m) = (stb1.clone(), big);
+    c.refused(
+        "An authorisation for more than Dana has is declined: insufficient funds (51)",
+        &labels,
+        Refused::Card(ResponseCode::InsufficientFunds),
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let hold = card(network.authorisation(&token, expiry, &acquirer, dt(400), now))?;
+    let (s, m) = (stb1.clone(), hold.clone());
+    c.step("A second authorisation holds 400 DT", &labels, || async move { s.card_message(&m).await }).await;
+    let held = card(network.authorisation(&token, expiry, &acquirer, dt(100), now))?;
+    let (s, m) = (stb1.clone(), held);
+    c.refused(
+        "An authorisation for 100 more: the money is there but held, so not permitted to the cardholder (57)",
+        &labels,
+        Refused::Card(ResponseCode::NotPermitted),
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let reversal = card(network.reversal(&hold, false, now))?;
+    let (s, m) = (stb1.clone(), reversal);
+    c.step("Reversal 0400 of the 400 DT authorisation: all of it released", &labels, || async move {
+        s.card_message(&m).await
+    })
+    .await;
+    let wrong_expiry = card(network.authorisation(&token, card(CardExpiry::parse("2411"))?, &acquirer, dt(10), now))?;
+    let (s, m) = (stb1.clone(), wrong_expiry);
+    c.refused(
+        "A card presented with a past expiry date is declined: expired card (54)",
+        &labels,
+        Refused::Card(ResponseCode::ExpiredCard),
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let lapsing = card(network.authorisation(&token, expiry, &acquirer, dt(70), now))?;
+    let (s, m) = (stb1.clone(), lapsing.clone());
+    c.step("An authorisation of 70 DT that is never cleared", &labels, || async move { s.card_message(&m).await })
+        .await;
+    c.clock.advance(8 * Timestamp::DAY_MS);
+    c.tick().await;
+    let mandated = c.balance("Dana (cardholder)", "mandated").await;
+    c.check(
+        "After the scheme's 7 days the hold returns by itself",
+        &labels,
+        mandated == 0,
+        format!("{mandated} tiyn still held"),
+    )
+    .await;
+    let late = card(network.presentment(&lapsing, dt(70), c.now()))?;
+    let (s, m) = (stb1.clone(), late);
+    c.refused(
+        "A clearing after the authorisation expired is refused (12)",
+        &labels,
+        Refused::Card(ResponseCode::InvalidTransaction),
+        || async move { s.card_message(&m).await },
+    )
+    .await;
+    let standard = c.balance("Dana (cardholder)", "standard").await;
+    let acquired = c.balance("STB2 (acquirer, settlement DA)", "standard").await;
+    c.check(
+        "Dana paid exactly 90 captured less 40 refunded; the acquirer received the 90",
+        &labels,
+        standard == dt(450).tiyn() && acquired >= dt(90).tiyn(),
+        format!("Dana {standard} tiyn, acquirer {acquired} tiyn"),
     )
     .await;
     Ok(())

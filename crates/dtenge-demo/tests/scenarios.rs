@@ -41,3 +41,20 @@ async fn offline_p2p_settles_and_catches_the_cloned_purse() {
     assert!(r.passed);
     assert!(r.steps.iter().any(|s| s.expect == "refused" && s.title.contains("double spend")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_payment_scenario_passes_with_every_decline_it_tries() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dtenge_demo::run(Some(dir.path()), &["card-payment".to_string()], |_| {}).await.unwrap();
+    let r = &reports[0];
+    for s in &r.steps {
+        assert!(s.passed, "{}: {}", s.title, s.outcome);
+    }
+    for code in ["13", "51", "54", "57", "12"] {
+        assert!(
+            r.steps.iter().any(|s| s.expect == "refused" && s.outcome.contains(&format!("response code {code}"))),
+            "card-payment tries a decline with {code}"
+        );
+    }
+    assert!(r.passed);
+}

@@ -327,6 +327,16 @@ operations! {
     OfflineDeposit = "offline_deposit",
     /// `GET /api/v1/offline/trust`.
     OfflineTrust = "offline_trust",
+
+    // Bank cards (issue 22), appended.
+    /// `POST /api/v1/cards`.
+    LinkCard = "link_card",
+    /// `GET /api/v1/cards/{token}`.
+    ReadCard = "read_card",
+    /// `POST /api/v1/cards/messages`.
+    CardMessage = "card_message",
+    /// `GET /api/v1/cards/payments/{rrn}`.
+    ReadCardPayment = "read_card_payment",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -385,6 +395,9 @@ pub fn rule(op: Operation) -> Rule {
         // Offline purses are a second-tier bank's retail service (issue 21.3).
         O::OfflineCertify | O::OfflineFund | O::OfflineDeposit => Rule::new(&[Role::Stb], S::OwnNode),
         O::OfflineTrust => Rule::new(NODES, S::Any),
+        // The issuing bank's card processing relays the network's messages
+        // for cards linked to its own DAs.
+        O::LinkCard | O::ReadCard | O::CardMessage | O::ReadCardPayment => Rule::new(NODES, S::OwnNode),
     }
 }
 

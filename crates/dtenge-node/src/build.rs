@@ -373,6 +373,26 @@ pub fn debit(
     d.body(inputs, outputs, Command::Debit { mandate: terms.mandate })
 }
 
+/// Card clearing: the mandate's grantee (the issuing bank) pays
+/// `acquirer.amount` of a card payment's held funds to the acquirer; the
+/// rest returns to `owner` as standard money — a payment is captured once.
+pub fn card_capture(
+    d: &Draft,
+    inputs: &[(TokenId, Token)],
+    acquirer: &Payee,
+    owner: Address,
+    owner_host: ParticipantId,
+) -> Result<TxBody, NodeError> {
+    let Some((_, first)) = inputs.first() else { return Err(NodeError::NothingToSpend) };
+    let Some(Encumbrance::Mandate(terms)) = first.encumbrance.clone() else { return Err(NodeError::NothingToSpend) };
+    let rest = left(inputs, acquirer.amount)?;
+    let mut outputs = vec![Token::standard(Currency::DT, acquirer.amount, acquirer.address, acquirer.host.clone())];
+    if !rest.is_zero() {
+        outputs.push(Token::standard(Currency::DT, rest, owner, owner_host));
+    }
+    d.body(inputs, outputs, Command::Debit { mandate: terms.mandate })
+}
+
 /// The owner takes reserved funds back.
 pub fn revoke_mandate(d: &Draft, inputs: &[(TokenId, Token)], mandate: MandateId) -> Result<TxBody, NodeError> {
     let back = d.change(Currency::DT, total(inputs)?, 0);

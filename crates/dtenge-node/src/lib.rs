@@ -4,6 +4,7 @@
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
 //! - [`build`]: transaction shapes for every command, with change;
 //! - [`guard`]: the payer's guard, whose clearance the vault hands tokens out against;
+//! - [`cards`]: bank cards linked to a DA, card payments, the card network's messages and its simulator;
 //! - [`conversion`]: STB–NBK conversion through the CBS file exchange;
 //! - [`regime`]: KYC tiers and NBK's limits, linked bank accounts (waterfall),
 //!   enforcement orders, key rotation records;
@@ -21,6 +22,7 @@ pub mod accounts;
 pub mod archive;
 pub mod batcher;
 pub mod build;
+pub mod cards;
 pub mod conversion;
 pub mod directory;
 pub mod guard;

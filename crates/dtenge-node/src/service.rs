@@ -49,6 +49,7 @@ use crate::guard::{Clearance, PendingOutflows};
 use crate::state::{NodeRecord, NodeState, Status};
 
 mod accounts;
+mod cards;
 mod incoming;
 mod operations;
 mod pipeline;
@@ -154,6 +155,8 @@ pub struct NodeService {
     notary: Arc<NotaryClient>,
     /// Held while a DA is being opened (directory first, then the journal).
     opening: tokio::sync::Mutex<()>,
+    /// Held while a card message (or a card expiry) is decided and carried out.
+    cards: tokio::sync::Mutex<()>,
     /// Payments the guard cleared that no DA's book counts yet.
     pending: PendingOutflows,
     /// Transactions going through the pipeline now (see [`plan::InPipeline`]).
@@ -245,6 +248,7 @@ impl NodeService {
             hosts: Mutex::new(std::collections::HashMap::new()),
             notary,
             opening: tokio::sync::Mutex::new(()),
+            cards: tokio::sync::Mutex::new(()),
             pending: PendingOutflows::default(),
             in_pipeline: Default::default(),
             waiting_for_change: std::sync::atomic::AtomicUsize::new(0),

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_store::versioned::Tagged;
 use dtenge_store::versioned::kinds;
 use dtenge_store::{Format, FormatError};
 use dtenge_types::{
@@ -34,8 +35,10 @@ use dtenge_types::OrderRef;
 /// The node's journal records. Format 0 (release 9e7a3dd) wrote them
 /// untagged; format 1 tags them; [`NodeRecord`]'s variants were only appended to.
 pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 1, name: "node record" };
-/// The node's snapshots ([`NodeState`] without its archive), tagged from format 1.
-pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 1, name: "node snapshot" };
+/// The node's snapshots ([`NodeState`] without its archive), tagged from
+/// format 1; format 2 adds the card book at the end (older ones read with
+/// an empty one).
+pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 2, name: "node snapshot" };
 
 /// Largest record or snapshot a node decodes.
 const STORED_BYTES_MAX: usize = dtenge_store::RECORD_BYTES_MAX;
@@ -61,7 +64,26 @@ impl NodeState {
 
     /// A snapshot, whichever format version wrote it.
     pub fn decode_snapshot(stored: &[u8]) -> Result<NodeState, FormatError> {
-        SNAPSHOT.decode(stored, STORED_BYTES_MAX)
+        let (version, body) = match SNAPSHOT.read(stored)? {
+            Tagged::Versioned { version, body } => (version, body),
+            Tagged::Untagged(body) => (0, body),
+        };
+        if version >= 2 {
+            return SNAPSHOT.decode(stored, STORED_BYTES_MAX);
+        }
+        // Formats 0 and 1 end where format 2 appends the card book: read
+        // them as format 2 with an empty one.
+        if body.len() > STORED_BYTES_MAX {
+            return Err(SNAPSHOT.undecodable(version, format!("{} bytes exceed the limit", body.len())));
+        }
+        let mut upgraded = body.to_vec();
+        upgraded
+            .extend(borsh::to_vec(&crate::cards::CardBook::default()).map_err(|e| SNAPSHOT.undecodable(version, e))?);
+        let state: NodeState = borsh::from_slice(&upgraded).map_err(|e| SNAPSHOT.undecodable(version, e))?;
+        if borsh::to_vec(&state).map_err(|e| SNAPSHOT.undecodable(version, e))? != upgraded {
+            return Err(SNAPSHOT.undecodable(version, "the encoding is not canonical"));
+        }
+        Ok(state)
     }
 }
 
@@ -295,6 +317,8 @@ pub enum NodeRecord {
         /// When.
         at: Timestamp,
     },
+    /// The card book changed (issue 22.1).
+    Card(Box<crate::cards::CardRecord>),
 }
 
 /// Per-DA figures kept in memory (bounded by the number of DAs): the
@@ -404,6 +428,9 @@ pub struct NodeState {
     pub reidentifications: Vec<Reidentification>,
     /// Revoked keys and the DA they belonged to.
     pub revoked: BTreeMap<Address, AccountId>,
+    /// Cards linked to this node's DAs, their payments and answers to the
+    /// card network (last: snapshot format 2 appended it).
+    pub cards: crate::cards::CardBook,
     /// What this node issued and has not redeemed, per currency (issuers
     /// only), counted from the moment an issue is prepared, so concurrent
     /// issues cannot together pass [`Amount::MAX`]: every balance and total
@@ -738,6 +765,7 @@ impl NodeState {
                     a.closed = true;
                 }
             }
+            NodeRecord::Card(record) => self.cards.apply(record),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the OpenAPI document is generated from the handlers themselves.
 
 pub mod accounts;
+pub mod cards;
 pub mod conversions;
 pub mod offline;
 pub mod oracle;

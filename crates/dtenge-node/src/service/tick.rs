@@ -27,6 +27,7 @@ impl NodeService {
             done.push(format!("notices: {e}"));
         }
         self.expire_holds(&mut done).await;
+        self.expire_card_authorisations(&mut done).await;
         self.resolve_in_flight(&mut done).await;
         let pending: BTreeSet<TxId> = self.state().undelivered().into_iter().map(|(id, _)| id).collect();
         for id in pending {
