@@ -55,10 +55,10 @@ pub enum DemoError {
     #[error("{0}")]
     Api(ClientError),
     /// A node refused a step driven on it directly.
-    #[error("{}: {0}", .0.code())]
+    #[error("{code}: {0}", code = .0.code())]
     Node(NodeError),
     /// An offline purse refused (on the device, no network).
-    #[error("{}: {0}", .0.api_code())]
+    #[error("{code}: {0}", code = .0.api_code())]
     Offline(dtenge_offline::OfflineError),
     /// A deposit of offline value was refused as a double spend, and the
     /// bank named the device that signed the same value twice.

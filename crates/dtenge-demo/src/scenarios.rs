@@ -352,7 +352,7 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     c.check(
         "A second report of the same single event is refused by the oracle",
         &[],
-        again.as_ref().is_err_and(|e| e.to_string().contains(RefusalCode::OracleRefused)),
+        again.as_ref().is_err_and(|e| Refused::Code(RefusalCode::OracleRefused).matches(e)),
         format!("{again:?}"),
     )
     .await;
@@ -423,7 +423,7 @@ async fn investment_subsidies(c: &mut Ctx) -> Result<(), DemoError> {
     c.check(
         "A trigger after valid-until is refused by the oracle",
         &[],
-        late.as_ref().is_err_and(|e| e.to_string().contains(RefusalCode::OracleRefused)),
+        late.as_ref().is_err_and(|e| Refused::Code(RefusalCode::OracleRefused).matches(e)),
         format!("{late:?}"),
     )
     .await;
