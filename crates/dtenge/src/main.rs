@@ -1066,8 +1066,10 @@ fn parse_role(text: &str) -> Result<dtenge_net::Role> {
         "directory" => Role::Directory,
         "provider" => Role::Provider,
         "counterparty-central-bank" | "ccb" => Role::CounterpartyCentralBank,
+        "stablecoin-issuer" => Role::StablecoinIssuer,
         other => bail!(
-            "role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank"
+            "role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank, \
+             stablecoin-issuer"
         ),
     })
 }
