@@ -77,6 +77,11 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/regulator/aggregates", Operation::ReadAggregates),
     ("GET", "/api/v1/regulator/large-payments", Operation::ReadLargePayments),
     ("GET", "/api/v1/regulator/marked-funds", Operation::ReadMarkedFunds),
+    ("GET", "/api/v1/stablecoins", Operation::ListStablecoins),
+    ("GET", "/api/v1/stablecoins/{code}/reserves", Operation::ReadReserves),
+    ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),
+    ("POST", "/api/v1/stablecoins/{code}/burn", Operation::BurnStablecoin),
+    ("POST", "/api/v1/stablecoins/{code}/transfers", Operation::Transfer),
 ];
 
 /// The operation of a route, by method and path template.
@@ -123,6 +128,7 @@ pub fn kind_name(kind: dtenge_net::Role) -> &'static str {
         Role::Notary => "notary",
         Role::Oracle => "oracle",
         Role::Directory => "directory",
+        Role::StablecoinIssuer => "stablecoin issuer",
     }
 }
 

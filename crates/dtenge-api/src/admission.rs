@@ -87,7 +87,9 @@ pub fn resume(operation: Operation) -> Resume {
         | O::GrantMandate
         | O::DebitMandate
         | O::RevokeMandate
-        | O::Pvp => Resume::Transaction,
+        | O::Pvp
+        | O::MintStablecoin
+        | O::BurnStablecoin => Resume::Transaction,
         O::OpenAccount => Resume::Account,
         O::PrepareTransfer => Resume::Repeat,
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
@@ -156,7 +158,10 @@ pub fn resume(operation: Operation) -> Resume {
         | O::NotaryIssue
         | O::NotaryReceipt
         | O::NotaryGroup
-        | O::NotaryStatus => Resume::Unkeyed,
+        | O::NotaryStatus
+        | O::ReadReserves
+        | O::ListStablecoins
+        | O::OracleAttestReserves => Resume::Unkeyed,
     }
 }
 

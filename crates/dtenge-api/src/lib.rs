@@ -48,6 +48,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "nbk", description = "Platform statistics for NBK"),
         (name = "enforcement", description = "Orders of authorised bodies against DAs: freeze, arrest, collection, lift (the authority posts; banks and the authority list)"),
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
+        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-attested proof of reserves (any participant), every stablecoin's supply and reserve (NBK)"),
         (name = "platform", description = "Health")
     )
 )]
@@ -164,6 +165,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::stablecoins::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -187,6 +189,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::stablecoins::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

@@ -7,3 +7,4 @@ pub mod oracle;
 pub mod payments;
 pub mod programmable;
 pub mod regime;
+pub mod stablecoins;
