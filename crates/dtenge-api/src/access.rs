@@ -81,7 +81,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/stablecoins/{code}/reserves", Operation::ReadReserves),
     ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),
     ("POST", "/api/v1/stablecoins/{code}/burn", Operation::BurnStablecoin),
-    ("POST", "/api/v1/stablecoins/{code}/transfers", Operation::Transfer),
+    ("POST", "/api/v1/stablecoins/{code}/transfers", Operation::TransferStablecoin),
 ];
 
 /// The operation of a route, by method and path template.

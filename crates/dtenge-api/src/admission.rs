@@ -89,7 +89,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::RevokeMandate
         | O::Pvp
         | O::MintStablecoin
-        | O::BurnStablecoin => Resume::Transaction,
+        | O::BurnStablecoin
+        | O::TransferStablecoin => Resume::Transaction,
         O::OpenAccount => Resume::Account,
         O::PrepareTransfer => Resume::Repeat,
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),

@@ -333,6 +333,7 @@ operations! {
     ReadReserves = "read_reserves",
     ListStablecoins = "list_stablecoins",
     OracleAttestReserves = "oracle.attest_reserves",
+    TransferStablecoin = "transfer_stablecoin",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -392,6 +393,7 @@ pub fn rule(op: Operation) -> Rule {
         O::NotaryStatus => Rule::new(NODES, S::Any),
         O::NotaryGroup => Rule::new(NOTARIES, S::Any),
         O::OracleAttestReserves => Rule::new(PUBLIC, S::Any),
+        O::TransferStablecoin => Rule::new(NODES, S::OwnNode),
     }
 }
 

@@ -183,7 +183,8 @@ enum Command {
         /// Its data directory on this host.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Its role: nbk, stb, treasury, notary, oracle, directory, provider.
+        /// Its role: nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank,
+        /// stablecoin-issuer.
         #[arg(long, default_value = "stb")]
         role: String,
         /// Its name.
