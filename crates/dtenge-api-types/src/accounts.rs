@@ -98,6 +98,9 @@ pub struct BalanceView {
     pub vat_tiyn: u64,
     /// Reserved for debit mandates.
     pub mandated_tiyn: u64,
+    /// In a stablecoin's reserve (a licensed issuer's DA): spent only by a burn.
+    #[serde(default)]
+    pub reserve_tiyn: u64,
     /// Everything.
     pub total_tiyn: u64,
     /// The total as shown to people, `4 000,00`.

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// The code of a request the authorisation table refuses for the caller's
+/// participant kind (403).
+pub const OPERATION_FORBIDDEN: &str = "operation_forbidden";
+
 /// The JSON body of every error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

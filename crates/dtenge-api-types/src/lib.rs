@@ -25,6 +25,7 @@ pub mod payments;
 pub mod programmable;
 pub mod regime;
 pub mod signing;
+pub mod stablecoins;
 
 pub use accounts::*;
 pub use cards::*;
@@ -35,3 +36,4 @@ pub use oracle::*;
 pub use payments::*;
 pub use programmable::*;
 pub use regime::*;
+pub use stablecoins::*;

@@ -85,6 +85,11 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/cards/{token}", Operation::ReadCard),
     ("POST", "/api/v1/cards/messages", Operation::CardMessage),
     ("GET", "/api/v1/cards/payments/{rrn}", Operation::ReadCardPayment),
+    ("GET", "/api/v1/stablecoins", Operation::ListStablecoins),
+    ("GET", "/api/v1/stablecoins/{code}/reserves", Operation::ReadReserves),
+    ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),
+    ("POST", "/api/v1/stablecoins/{code}/burn", Operation::BurnStablecoin),
+    ("POST", "/api/v1/stablecoins/{code}/transfers", Operation::TransferStablecoin),
 ];
 
 /// The operation of a route, by method and path template.
@@ -107,7 +112,7 @@ pub fn check(caller: &Caller, method: &Method, path: Option<&str>) -> Result<Ope
         Ok(op)
     } else {
         Err(ApiError::forbidden_code(
-            "operation_forbidden",
+            dtenge_api_types::OPERATION_FORBIDDEN,
             format!(
                 "{} ({}) may not {method} {} (operation {}): see the authorisation table in docs/security.md",
                 caller.id,
@@ -131,6 +136,7 @@ pub fn kind_name(kind: dtenge_net::Role) -> &'static str {
         Role::Notary => "notary",
         Role::Oracle => "oracle",
         Role::Directory => "directory",
+        Role::StablecoinIssuer => "stablecoin issuer",
     }
 }
 

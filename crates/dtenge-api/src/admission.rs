@@ -91,7 +91,10 @@ pub fn resume(operation: Operation) -> Resume {
         | O::GrantMandate
         | O::DebitMandate
         | O::RevokeMandate
-        | O::Pvp => Resume::Transaction,
+        | O::Pvp
+        | O::MintStablecoin
+        | O::BurnStablecoin
+        | O::TransferStablecoin => Resume::Transaction,
         O::OpenAccount => Resume::Account,
         O::PrepareTransfer => Resume::Repeat,
         O::CardMessage => Resume::Replayed,
@@ -171,7 +174,10 @@ pub fn resume(operation: Operation) -> Resume {
         | O::NotaryIssue
         | O::NotaryReceipt
         | O::NotaryGroup
-        | O::NotaryStatus => Resume::Unkeyed,
+        | O::NotaryStatus
+        | O::ReadReserves
+        | O::ListStablecoins
+        | O::OracleAttestReserves => Resume::Unkeyed,
     }
 }
 

@@ -81,6 +81,7 @@ pub fn balance_view(account: &str, b: &Balances) -> BalanceView {
         held_tiyn: b.held.tiyn(),
         vat_tiyn: b.vat.tiyn(),
         mandated_tiyn: b.mandated.tiyn(),
+        reserve_tiyn: b.reserve.tiyn(),
         total_tiyn: b.total.tiyn(),
         total: b.total.to_string(),
         other_currencies: b.other_currencies.iter().map(|(c, a)| (c.clone(), a.tiyn())).collect(),

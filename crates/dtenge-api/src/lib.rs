@@ -50,6 +50,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
         (name = "offline", description = "Offline device-to-device payments (banks): device certificates, purse funding into the bank's offline reserve, deposits of chains received offline, bank keys and revocation lists for wallets"),
         (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
+        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-attested proof of reserves (any participant), every stablecoin's supply and reserve (NBK)"),
         (name = "platform", description = "Health")
     )
 )]
@@ -168,6 +169,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::regime::routes())
         .merge(routes::offline::routes())
         .merge(routes::cards::routes())
+        .merge(routes::stablecoins::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -193,6 +195,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::regime::routes())
         .merge(routes::offline::routes())
         .merge(routes::cards::routes())
+        .merge(routes::stablecoins::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

@@ -32,6 +32,7 @@ fn participant_of(kind: Role) -> &'static str {
         Role::Notary => ids::NOTARY,
         Role::Oracle => ids::ORACLE,
         Role::Directory => ids::DIRECTORY,
+        Role::StablecoinIssuer => ids::COIN_ISSUER,
     }
 }
 

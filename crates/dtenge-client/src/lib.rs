@@ -701,6 +701,51 @@ impl Client {
         self.post_json("/api/v1/pvp", request, idempotency_key).await
     }
 
+    // ---- stablecoins ------------------------------------------------------
+
+    /// `GET /api/v1/stablecoins` (NBK): every stablecoin's supply and reserve.
+    pub async fn stablecoins(&self) -> Result<Vec<StablecoinView>, ClientError> {
+        self.get_json("/api/v1/stablecoins").await
+    }
+
+    /// `GET /api/v1/stablecoins/{code}/reserves` (any participant): the
+    /// oracle-attested proof of reserves.
+    pub async fn reserves(&self, code: &str) -> Result<ReservesView, ClientError> {
+        self.get_json(&format!("/api/v1/stablecoins/{}/reserves", segment(code))).await
+    }
+
+    /// `POST /api/v1/stablecoins/{code}/mint` (the licensed issuer): mints
+    /// against the same DT moved into the reserve.
+    pub async fn mint(
+        &self,
+        code: &str,
+        request: &SupplyChangeRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json(&format!("/api/v1/stablecoins/{}/mint", segment(code)), request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/stablecoins/{code}/burn` (the licensed issuer): burns
+    /// stablecoin it holds, releasing the same DT from the reserve.
+    pub async fn burn(
+        &self,
+        code: &str,
+        request: &SupplyChangeRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json(&format!("/api/v1/stablecoins/{}/burn", segment(code)), request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/stablecoins/{code}/transfers`: a payment in the stablecoin.
+    pub async fn stablecoin_transfer(
+        &self,
+        code: &str,
+        request: &StablecoinTransferRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json(&format!("/api/v1/stablecoins/{}/transfers", segment(code)), request, idempotency_key).await
+    }
+
     // ---- the oracle's registries ------------------------------------------
 
     /// `POST /api/v1/oracle/providers` (NBK): registers an event provider or replaces its registries.

@@ -8,11 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_client::{
-    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest,
-    ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest,
-    HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest,
-    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest,
-    PvpRequest, RateRequest, RateView, Recipient, TransferRequest, TxOutcomeView, VatPaymentRequest,
+    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest, ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest, HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest, PvpRequest, RateRequest, RateView, Recipient, ReservesView, StablecoinTransferRequest, SupplyChangeRequest, TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
@@ -25,13 +21,14 @@ use dtenge_types::{Amount, Currency, IinBin, Timestamp};
 use serde::Serialize;
 
 /// The participants the scenarios act as, each with its own signing client.
-pub const ACTORS: [&str; 14] = [
+pub const ACTORS: [&str; 15] = [
     "STB1",
     "STB2",
     "STB3",
     ids::TREASURY,
     ids::NBK,
     ids::FCB,
+    ids::COIN_ISSUER,
     "IFA",
     "SSIS",
     "PORTAL",
@@ -123,6 +120,9 @@ pub enum Refused {
     DoubleSpendBy(dtenge_crypto::PublicKey),
     /// A card message declined with this response code.
     Card(dtenge_node::cards::ResponseCode),
+    /// The authorisation table refuses the operation to the caller's kind
+    /// (403 `operation_forbidden`).
+    NotPermitted,
 }
 
 impl From<RefusalCode> for Refused {
@@ -145,6 +145,7 @@ impl std::fmt::Display for Refused {
             Refused::Offline(code) => write!(f, "offline {code:?}"),
             Refused::DoubleSpendBy(device) => write!(f, "double spend by device {device}"),
             Refused::Card(code) => write!(f, "response code {}", code.code()),
+            Refused::NotPermitted => f.write_str(dtenge_api_types::OPERATION_FORBIDDEN),
         }
     }
 }
@@ -162,6 +163,9 @@ impl Refused {
             (Refused::Offline(code), DemoError::Offline(e)) => e.code() == code,
             (Refused::DoubleSpendBy(device), DemoError::DoubleSpend { culprit, .. }) => *culprit == device.to_string(),
             (Refused::Card(code), DemoError::Declined { response_code, .. }) => response_code == code.code(),
+            (Refused::NotPermitted, DemoError::Api(e)) => {
+                e.status() == Some(403) && e.code() == Some(dtenge_api_types::OPERATION_FORBIDDEN)
+            }
             _ => false,
         }
     }
@@ -489,6 +493,33 @@ impl Api {
         outcome(self.client.pvp(&request, None).await?)
     }
 
+    /// `POST /api/v1/stablecoins/{code}/mint` (the licensed issuer).
+    pub async fn mint(&self, code: &str, issuer: &Da, tenge: u64) -> StepResult {
+        let request = SupplyChangeRequest { account: issuer.id.clone(), amount_tiyn: tiyn(tenge), memo: None };
+        outcome(self.client.mint(code, &request, None).await?)
+    }
+
+    /// `POST /api/v1/stablecoins/{code}/burn` (the licensed issuer).
+    pub async fn burn(&self, code: &str, issuer: &Da, tenge: u64) -> StepResult {
+        let request = SupplyChangeRequest { account: issuer.id.clone(), amount_tiyn: tiyn(tenge), memo: None };
+        outcome(self.client.burn(code, &request, None).await?)
+    }
+
+    /// `POST /api/v1/stablecoins/{code}/transfers`: a payment in the stablecoin.
+    pub async fn coin_transfer(&self, code: &str, from: &Da, to: &[(&Da, u64)]) -> StepResult {
+        let request = StablecoinTransferRequest {
+            from: from.id.clone(),
+            to: to.iter().map(|(da, tenge)| Recipient::address(da.address.clone(), tiyn(*tenge))).collect(),
+            memo: None,
+        };
+        outcome(self.client.stablecoin_transfer(code, &request, None).await?)
+    }
+
+    /// `GET /api/v1/stablecoins/{code}/reserves`: the oracle-attested proof of reserves.
+    pub async fn reserves(&self, code: &str) -> Result<ReservesView, DemoError> {
+        Ok(self.client.reserves(code).await?)
+    }
+
     /// `POST /api/v1/oracle/events` (provider).
     pub async fn register_event(&self, e: &Event<'_>) -> Result<EventView, DemoError> {
         let request = EventRequest {
@@ -718,6 +749,7 @@ impl Ctx {
             ("held", view.held_tiyn),
             ("vat", view.vat_tiyn),
             ("mandated", view.mandated_tiyn),
+            ("reserve", view.reserve_tiyn),
         ] {
             if tiyn > 0 {
                 map.insert(kind.to_string(), tiyn);
@@ -741,6 +773,7 @@ impl Ctx {
                     dtenge_types::TokenKind::Held => "held",
                     dtenge_types::TokenKind::Vat => "vat",
                     dtenge_types::TokenKind::Mandated => "mandated",
+                    dtenge_types::TokenKind::Reserve => "reserve",
                 };
                 let key = if stored.token.currency == Currency::DT {
                     kind.to_string()
@@ -834,7 +867,8 @@ impl Ctx {
         });
     }
 
-    /// A DA's balance of one kind (`standard`, `marked`, `held`, `vat`, `mandated`).
+    /// A DA's balance of one kind (`standard`, `marked`, `held`, `vat`,
+    /// `mandated`, `reserve`; `standard_KZTC` for a currency other than DT).
     pub async fn balance(&self, label: &str, kind: &str) -> u64 {
         self.balances(&[label]).await.first().and_then(|(_, b)| b.get(kind).copied()).unwrap_or(0)
     }
@@ -843,6 +877,52 @@ impl Ctx {
     /// operation, the platform's own round.
     pub async fn tick(&self) {
         self.platform.tick().await;
+    }
+
+    /// What the kernel every node runs says of a plain transfer of all of
+    /// `da`'s DT in `stablecoin`'s reserve to `to`, signed with `da`'s own
+    /// key (kept under `key` in the platform's key directory): an issuer
+    /// bypassing its node's operations, whose transaction any validating
+    /// node would be handed. `Ok` if the kernel accepts it.
+    pub fn spend_reserve_directly(&self, da: &Da, key: &str, stablecoin: &str, to: &Da) -> Result<(), DemoError> {
+        use dtenge_types::{Command, Encumbrance, ReserveTerms, TimeWindow, Token, Transaction, TxBody};
+        let coin = Currency::new(stablecoin).map_err(|e| DemoError::Step(e.to_string()))?;
+        let node = self.platform.node(&da.node).map_err(|e| DemoError::Platform(e.to_string()))?;
+        let id = AccountId(da.id.clone());
+        let terms = Some(Encumbrance::Reserve(ReserveTerms { stablecoin: coin }));
+        let inputs: Vec<(dtenge_types::TokenId, Token)> = node.read(|s| {
+            s.vault
+                .of_account(&id)
+                .filter(|(_, st)| st.token.encumbrance == terms)
+                .map(|(i, st)| (*i, st.token.clone()))
+                .collect()
+        });
+        let total = Amount::checked_sum(inputs.iter().map(|(_, t)| t.amount))
+            .ok_or_else(|| DemoError::Step("reserve total overflows".into()))?;
+        let to_address = to.address.parse().map_err(|e: dtenge_types::TypesError| DemoError::Step(e.to_string()))?;
+        let to_host = dtenge_types::ParticipantId::new(to.node.clone()).map_err(|e| DemoError::Step(e.to_string()))?;
+        let body = TxBody {
+            inputs: inputs
+                .iter()
+                .map(|(i, _)| *i)
+                .collect::<Vec<_>>()
+                .try_into()
+                .map_err(|e: dtenge_types::TypesError| DemoError::Step(e.to_string()))?,
+            outputs: vec![Token::standard(Currency::DT, total, to_address, to_host)]
+                .try_into()
+                .map_err(|e: dtenge_types::TypesError| DemoError::Step(e.to_string()))?,
+            command: Command::Transfer,
+            window: TimeWindow::starting(self.now(), 60_000),
+            memo: None,
+        };
+        let signer = Keys::at(&self.platform.data).load(key).map_err(|e| DemoError::Platform(e.to_string()))?;
+        let mut tx = Transaction::unsigned(body);
+        tx.sign(&signer).map_err(|e| DemoError::Step(e.to_string()))?;
+        let tokens: Vec<Token> = inputs.into_iter().map(|(_, t)| t).collect();
+        let ctx = dtenge_ledger::Context { now: self.now(), params: &self.platform.spec.params };
+        dtenge_ledger::validate(&tx, &tokens, &ctx, &dtenge_crypto::Ed25519)
+            .map(|_| ())
+            .map_err(|r| DemoError::Node(NodeError::Rejected(r)))
     }
 
     /// The clock's now.

@@ -1,6 +1,7 @@
 //! The scenarios: the seed's 2024 scenarios (Tab. 5), the applications it
 //! studies (vouchers, crowdfunding, escrow, taxi split, health insurance) and
-//! the 2025 plan's cross-border PvP. Each follows the seed's step list and
+//! the 2025 plan's cross-border PvP, and the 2023 experiment's DT-backed
+//! stablecoin. Each follows the seed's step list and
 //! tries what must fail. Every operation is a request to the platform's HTTP
 //! API through the typed client ([`crate::runner::Api`]) as the participant
 //! that performs it: the bank or the Treasury for its customers' DAs, NBK for
@@ -107,6 +108,11 @@ pub fn all() -> Vec<Scenario> {
             name: "card-payment",
             title: "A bank card linked to a DA (ISO 8583 messages from the card network simulator)",
             run: |c| Box::pin(card_payment(c)),
+        },
+        Scenario {
+            name: "stablecoin",
+            title: "DT-backed stablecoin (mint against DT, pay, redeem; proof of reserves)",
+            run: |c| Box::pin(stablecoin(c)),
         },
     ]
 }
@@ -975,6 +981,121 @@ async fn card_payment(c: &mut Ctx) -> Result<(), DemoError> {
         &labels,
         standard == dt(450).tiyn() && acquired >= dt(90).tiyn(),
         format!("Dana {standard} tiyn, acquirer {acquired} tiyn"),
+    )
+    .await;
+    Ok(())
+}
+
+async fn stablecoin(c: &mut Ctx) -> Result<(), DemoError> {
+    const COIN: &str = ids::STABLECOIN;
+    let issuer = c.adopt_institution("Stablecoin issuer", ids::COIN_ISSUER_DA).await?;
+    let alice = c.open_da("Alice", "STB1", HolderKind::Individual, 50_000).await?;
+    let bob = c.open_da("Bob", "STB2", HolderKind::Individual, 0).await?;
+    let coin_key = format!("standard_{COIN}");
+    let (s, a, i) = (c.api("STB1")?, alice.clone(), issuer.clone());
+    c.step(
+        "Alice buys 20 000 of the stablecoin: she pays the licensed issuer 20 000 DT",
+        &["Alice", "Stablecoin issuer"],
+        || async move { s.transfer(&a, &[(&i, 20_000)]).await },
+    )
+    .await;
+    let (k, i) = (c.api(ids::COIN_ISSUER)?, issuer.clone());
+    c.step(
+        "The issuer mints 20 000 KZTC: the same transaction moves 20 000 DT into its reserve",
+        &["Stablecoin issuer"],
+        || async move { k.mint(COIN, &i, 20_000).await },
+    )
+    .await;
+    let reserve = c.balance("Stablecoin issuer", "reserve").await;
+    let minted = c.balance("Stablecoin issuer", &coin_key).await;
+    c.check(
+        "The issuer holds 20 000 KZTC and 20 000 DT in reserve",
+        &["Stablecoin issuer"],
+        reserve == dt(20_000).tiyn() && minted == dt(20_000).tiyn(),
+        format!("reserve {reserve}, stablecoin {minted}"),
+    )
+    .await;
+    let (k, i) = (c.api(ids::COIN_ISSUER)?, issuer.clone());
+    c.refused(
+        "Minting 1 more without DT to put in the reserve is refused",
+        &["Stablecoin issuer"],
+        RefusalCode::InsufficientFunds,
+        || async move { k.mint(COIN, &i, 1).await },
+    )
+    .await;
+    let (s, a) = (c.api("STB1")?, alice.clone());
+    c.refused(
+        "A bank cannot mint the issuer's stablecoin (not a licensed issuer)",
+        &["Alice"],
+        Refused::NotPermitted,
+        || async move { s.mint(COIN, &a, 100).await },
+    )
+    .await;
+    let (k, i, a) = (c.api(ids::COIN_ISSUER)?, issuer.clone(), alice.clone());
+    c.step("The issuer pays Alice her 20 000 KZTC", &["Stablecoin issuer", "Alice"], || async move {
+        k.coin_transfer(COIN, &i, &[(&a, 20_000)]).await
+    })
+    .await;
+    let (s, a, b) = (c.api("STB1")?, alice.clone(), bob.clone());
+    c.step("Alice pays Bob 7 500 KZTC (another bank)", &["Alice", "Bob"], || async move {
+        s.coin_transfer(COIN, &a, &[(&b, 7_500)]).await
+    })
+    .await;
+    let (k, i, b) = (c.api(ids::COIN_ISSUER)?, issuer.clone(), bob.clone());
+    c.refused(
+        "The issuer cannot spend its reserve: a DT payment from it finds only its free DT (none)",
+        &["Stablecoin issuer", "Bob"],
+        RefusalCode::InsufficientFunds,
+        || async move { k.transfer(&i, &[(&b, 1_000)]).await },
+    )
+    .await;
+    let r = c.spend_reserve_directly(&issuer, ids::COIN_ISSUER_DA, COIN, &bob);
+    c.refused(
+        "Nor by a transaction it signs itself: the kernel every node runs refuses a transfer of reserve DT",
+        &["Stablecoin issuer", "Bob"],
+        RefusalCode::Rule(1506),
+        || async move { r },
+    )
+    .await;
+    let (s, b, i) = (c.api("STB2")?, bob.clone(), issuer.clone());
+    c.step(
+        "Bob redeems 5 000: he pays the stablecoin back to the issuer",
+        &["Bob", "Stablecoin issuer"],
+        || async move { s.coin_transfer(COIN, &b, &[(&i, 5_000)]).await },
+    )
+    .await;
+    let (k, i) = (c.api(ids::COIN_ISSUER)?, issuer.clone());
+    c.step(
+        "The issuer burns the 5 000 KZTC: the same transaction releases 5 000 DT from the reserve",
+        &["Stablecoin issuer"],
+        || async move { k.burn(COIN, &i, 5_000).await },
+    )
+    .await;
+    let (k, i, b) = (c.api(ids::COIN_ISSUER)?, issuer.clone(), bob.clone());
+    c.step("The issuer pays Bob 5 000 DT", &["Stablecoin issuer", "Bob"], || async move {
+        k.transfer(&i, &[(&b, 5_000)]).await
+    })
+    .await;
+    let (k, i) = (c.api(ids::COIN_ISSUER)?, issuer.clone());
+    c.refused(
+        "Burning more than the issuer holds is refused",
+        &["Stablecoin issuer"],
+        RefusalCode::InsufficientFunds,
+        || async move { k.burn(COIN, &i, 1).await },
+    )
+    .await;
+    let proof = c.api("STB2")?.reserves(COIN).await;
+    let ok = proof.as_ref().is_ok_and(|p| {
+        p.verified
+            && p.stablecoin.covered
+            && p.stablecoin.supply_tiyn == dt(15_000).tiyn()
+            && p.stablecoin.reserve_tiyn == dt(15_000).tiyn()
+    });
+    c.check(
+        "Proof of reserves, signed by the oracle: supply 15 000 KZTC, reserve 15 000 DT",
+        &["Alice", "Bob", "Stablecoin issuer"],
+        ok,
+        format!("{proof:?}"),
     )
     .await;
     Ok(())

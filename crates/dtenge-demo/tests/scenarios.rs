@@ -58,3 +58,20 @@ async fn the_card_payment_scenario_passes_with_every_decline_it_tries() {
     }
     assert!(r.passed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stablecoin_scenario_mints_pays_redeems_and_refuses_minting_without_reserve_and_spending_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dtenge_demo::run(Some(dir.path()), &["stablecoin".to_string()], |_| {}).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    for s in &r.steps {
+        assert!(s.passed, "{}: {}", s.title, s.outcome);
+    }
+    assert!(r.passed);
+    let refused: Vec<&str> = r.steps.iter().filter(|s| s.expect == "refused").map(|s| s.outcome.as_str()).collect();
+    // Minting without DT for the reserve, a bank minting, the reserve paid out by the node and by
+    // a hand-made transaction (kernel rule 1506), a burn of more than held.
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    assert!(refused.iter().any(|o| o.contains("rule_1506")), "{refused:?}");
+}

@@ -70,6 +70,7 @@ fn encumbrance_name(encumbrance: &Encumbrance) -> &'static str {
     match encumbrance {
         Encumbrance::Hold(_) => "held for an oracle event",
         Encumbrance::Mandate(_) => "reserved for a debit mandate",
+        Encumbrance::Reserve(_) => "in a stablecoin's reserve",
     }
 }
 

@@ -55,6 +55,10 @@ pub struct Params {
     /// Authorised bodies whose signed orders may freeze, arrest and collect.
     #[serde(default)]
     pub authorities: BTreeSet<PublicKey>,
+    /// DT-backed stablecoins and their licensed issuers' DAs (SPEC §9): only
+    /// that DA mints and burns the stablecoin, each time against its reserve.
+    #[serde(default)]
+    pub stablecoins: BTreeMap<Currency, Address>,
 }
 
 impl Params {

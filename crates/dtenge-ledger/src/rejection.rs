@@ -5,7 +5,7 @@
 //! Codes are grouped by hundreds: 1xx structure, 2xx time, 3xx signatures,
 //! 4xx value, 5xx inputs, 6xx attestations, 7xx issue/redeem, 8xx marking by
 //! address, 9xx marking by parameter, 10xx holds, 11xx VAT, 12xx mandates,
-//! 13xx PvP, 14xx enforcement orders and key rotation.
+//! 13xx PvP, 14xx enforcement orders and key rotation, 15xx stablecoins.
 
 use dtenge_crypto::PublicKey;
 use dtenge_types::{Amount, Currency, Timestamp};
@@ -232,6 +232,31 @@ pub enum Rejection {
     /// Key rotation must leave every token as it was but for the owner.
     #[error("output {output}: {reason}")]
     RekeyOutputMismatch { output: usize, reason: &'static str },
+
+    // 15xx stablecoins
+    /// Mint or burn of a currency that is not a registered stablecoin.
+    #[error("{currency} is not a registered stablecoin")]
+    UnknownStablecoin { currency: Currency },
+    /// The stablecoin minted or burned differs from the DT moved into or out of its reserve.
+    #[error("{command} changes the stablecoin supply by {stablecoin} but its reserve by {reserve}: they must be equal")]
+    ReserveMismatch { command: &'static str, stablecoin: Amount, reserve: Amount },
+    /// Mint and burn spend only the licensed issuer's own tokens.
+    #[error("input {input} is not held by the stablecoin's issuer")]
+    NotStablecoinIssuer { input: usize },
+    /// An output of a mint or burn that is neither the stablecoin, its reserve nor the issuer's DT.
+    #[error("output {output}: {reason}")]
+    StablecoinOutput { output: usize, reason: &'static str },
+    /// A mint or burn that changes nothing.
+    #[error("{command} mints or burns nothing")]
+    NothingMintedOrBurned { command: &'static str },
+    /// Reserve tokens created or spent by another command than the stablecoin's mint or burn.
+    #[error(
+        "{command} may not create or spend stablecoin reserve tokens ({which}): only a mint adds to a reserve and only a burn releases it"
+    )]
+    ReserveUntouchable { command: &'static str, which: &'static str },
+    /// A stablecoin issued or redeemed like a central bank's currency, without its reserve.
+    #[error("{currency} is a stablecoin: it is created only by a mint against DT and destroyed only by a burn")]
+    StablecoinWithoutReserve { currency: Currency },
 }
 
 impl Rejection {
@@ -301,6 +326,13 @@ impl Rejection {
             UnknownHost { .. } => 1404,
             MixedHosts { .. } => 1405,
             RekeyOutputMismatch { .. } => 1406,
+            UnknownStablecoin { .. } => 1501,
+            ReserveMismatch { .. } => 1502,
+            NotStablecoinIssuer { .. } => 1503,
+            StablecoinOutput { .. } => 1504,
+            NothingMintedOrBurned { .. } => 1505,
+            ReserveUntouchable { .. } => 1506,
+            StablecoinWithoutReserve { .. } => 1507,
         }
     }
 

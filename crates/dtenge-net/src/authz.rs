@@ -30,7 +30,8 @@ use dtenge_types::ParticipantId;
 use crate::{HandlerError, Participants, Role};
 
 /// Participant kinds that run a participant node (they host DAs).
-pub const NODES: &[Role] = &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank];
+pub const NODES: &[Role] =
+    &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer];
 /// Kinds that convert non-cash money at NBK (SPEC §5).
 pub const BANKS: &[Role] = &[Role::Stb, Role::Treasury];
 /// The regulator and issuer of DT.
@@ -41,7 +42,7 @@ pub const TREASURY: &[Role] = &[Role::Treasury];
 pub const PROVIDERS: &[Role] = &[Role::Provider];
 /// Who reads the oracle's registries.
 pub const ORACLE_READERS: &[Role] =
-    &[Role::Provider, Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank];
+    &[Role::Provider, Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer];
 /// Who may create money at the notary (claims without inputs): the issuers of a currency.
 pub const ISSUERS: &[Role] = &[Role::Nbk, Role::CounterpartyCentralBank];
 /// Who asks the notary what became of a transaction.
@@ -49,15 +50,21 @@ pub const RECEIPT_READERS: &[Role] =
     &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::Oracle];
 /// The replicas of a notary group.
 pub const NOTARIES: &[Role] = &[Role::Notary];
+/// Licensed stablecoin issuers: mint and burn their own stablecoin.
+pub const STABLECOIN_ISSUERS: &[Role] = &[Role::StablecoinIssuer];
+/// Everyone who asks through the API or of a service (not the services that only serve).
+pub const PUBLIC: &[Role] =
+    &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer, Role::Provider];
 /// Nobody: an operation no participant may ask for.
 pub const NOBODY: &[Role] = &[];
 
 /// Every participant kind, in the order the table is shown.
-pub const KINDS: [Role; 8] = [
+pub const KINDS: [Role; 9] = [
     Role::Nbk,
     Role::Stb,
     Role::Treasury,
     Role::CounterpartyCentralBank,
+    Role::StablecoinIssuer,
     Role::Provider,
     Role::Notary,
     Role::Oracle,
@@ -337,6 +344,14 @@ operations! {
     CardMessage = "card_message",
     /// `GET /api/v1/cards/payments/{rrn}`.
     ReadCardPayment = "read_card_payment",
+
+    // Stablecoins (SPEC §9): API endpoints, then the oracle's attestation of reserves.
+    MintStablecoin = "mint_stablecoin",
+    BurnStablecoin = "burn_stablecoin",
+    ReadReserves = "read_reserves",
+    ListStablecoins = "list_stablecoins",
+    OracleAttestReserves = "oracle.attest_reserves",
+    TransferStablecoin = "transfer_stablecoin",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -363,6 +378,9 @@ pub fn rule(op: Operation) -> Rule {
         O::ApproveConversion | O::RejectConversion => Rule::new(NBK, S::Any),
         O::ReadSupply | O::ReadVolumes | O::PublishLimits | O::RegisterProvider => Rule::new(NBK, S::Any),
         O::ReadAggregates | O::ReadLargePayments | O::ReadMarkedFunds => Rule::new(NBK, S::Any),
+        O::MintStablecoin | O::BurnStablecoin => Rule::new(STABLECOIN_ISSUERS, S::OwnNode),
+        O::ReadReserves => Rule::new(PUBLIC, S::Any),
+        O::ListStablecoins => Rule::new(NBK, S::Any),
         O::RegisterEvent | O::RegisterParameter | O::RegisterInvoice | O::SetRate => {
             Rule::new(PROVIDERS, S::Registries)
         }
@@ -398,6 +416,8 @@ pub fn rule(op: Operation) -> Rule {
         // The issuing bank's card processing relays the network's messages
         // for cards linked to its own DAs.
         O::LinkCard | O::ReadCard | O::CardMessage | O::ReadCardPayment => Rule::new(NODES, S::OwnNode),
+        O::OracleAttestReserves => Rule::new(PUBLIC, S::Any),
+        O::TransferStablecoin => Rule::new(NODES, S::OwnNode),
     }
 }
 

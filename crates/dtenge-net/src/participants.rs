@@ -45,6 +45,10 @@ pub enum Role {
     /// its own currency; none of NBK's regulator powers. Appended last: roles
     /// are borsh-encoded in registries and evidence.
     CounterpartyCentralBank,
+    /// A licensed stablecoin issuer (SPEC §9): runs a node hosting its DA,
+    /// mints and burns its own DT-backed stablecoin against its reserve;
+    /// no bank's or regulator's powers.
+    StablecoinIssuer,
 }
 
 impl Role {

@@ -5,8 +5,8 @@
 use dtenge_types::{Address, MAX_OUTPUTS, TypesError};
 use dtenge_types::{
     AddressMarking, Amount, BoundedVec, CbsRef, Command, ContractNo, Currency, Encumbrance, EventId, Hold, InvoiceId,
-    MandateId, MandateTerms, Marking, MarkingRule, Memo, ParameterId, ParameterMarking, ParticipantId, TimeWindow,
-    Timestamp, Token, TokenId, TxBody,
+    MandateId, MandateTerms, Marking, MarkingRule, Memo, ParameterId, ParameterMarking, ParticipantId, ReserveTerms,
+    TimeWindow, Timestamp, Token, TokenId, TxBody,
 };
 
 use crate::NodeError;
@@ -114,11 +114,57 @@ pub fn redeem(
 
 /// A standard transfer to one or several payees, change to the payer.
 pub fn transfer(d: &Draft, inputs: &[(TokenId, Token)], payees: &[Payee]) -> Result<TxBody, NodeError> {
+    transfer_in(d, Currency::DT, inputs, payees)
+}
+
+/// A standard transfer in `currency` (DT, or a stablecoin between its holders).
+pub fn transfer_in(
+    d: &Draft,
+    currency: Currency,
+    inputs: &[(TokenId, Token)],
+    payees: &[Payee],
+) -> Result<TxBody, NodeError> {
     let rest = left(inputs, paid(payees)?)?;
     let mut outputs: Vec<Token> =
-        payees.iter().map(|p| Token::standard(Currency::DT, p.amount, p.address, p.host.clone())).collect();
-    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
+        payees.iter().map(|p| Token::standard(currency, p.amount, p.address, p.host.clone())).collect();
+    outputs.extend(d.change(currency, rest, outputs.len()));
     d.body(inputs, outputs, Command::Transfer)
+}
+
+fn reserve_token(d: &Draft, stablecoin: Currency, amount: Amount) -> Token {
+    let mut token = Token::standard(Currency::DT, amount, d.payer, d.host.clone());
+    token.encumbrance = Some(Encumbrance::Reserve(ReserveTerms { stablecoin }));
+    token
+}
+
+/// Mint: the licensed issuer (the payer) puts `amount` of its standard DT
+/// in `stablecoin`'s reserve and gets `amount` of the stablecoin.
+pub fn mint(d: &Draft, inputs: &[(TokenId, Token)], stablecoin: Currency, amount: Amount) -> Result<TxBody, NodeError> {
+    let rest = left(inputs, amount)?;
+    let mut outputs =
+        vec![Token::standard(stablecoin, amount, d.payer, d.host.clone()), reserve_token(d, stablecoin, amount)];
+    outputs.extend(d.change(Currency::DT, rest, outputs.len()));
+    d.body(inputs, outputs, Command::Mint { stablecoin })
+}
+
+/// Burn: the licensed issuer destroys `amount` of the stablecoin it holds
+/// and gets the same DT back from the reserve; `inputs` are its stablecoin
+/// and reserve tokens (each at least `amount`).
+pub fn burn(d: &Draft, inputs: &[(TokenId, Token)], stablecoin: Currency, amount: Amount) -> Result<TxBody, NodeError> {
+    let total_of = |f: &dyn Fn(&Token) -> bool| {
+        Amount::checked_sum(inputs.iter().filter(|(_, t)| f(t)).map(|(_, t)| t.amount)).ok_or(NodeError::Overflow)
+    };
+    let coins = total_of(&|t| t.currency == stablecoin)?;
+    let reserve = total_of(&|t| t.currency == Currency::DT)?;
+    let short = |available| NodeError::InsufficientFunds { requested: amount, available };
+    let coin_rest = coins.checked_sub(amount).ok_or_else(|| short(coins))?;
+    let reserve_rest = reserve.checked_sub(amount).ok_or_else(|| short(reserve))?;
+    let mut outputs = vec![Token::standard(Currency::DT, amount, d.payer, d.host.clone())];
+    if !reserve_rest.is_zero() {
+        outputs.push(reserve_token(d, stablecoin, reserve_rest));
+    }
+    outputs.extend(d.change(stablecoin, coin_rest, outputs.len()));
+    d.body(inputs, outputs, Command::Burn { stablecoin })
 }
 
 /// Marks funds by address: `amount` to the marking recipient (level 0) with

@@ -57,6 +57,7 @@ mod plan;
 mod protocol;
 mod pvp;
 mod regime_ops;
+mod stablecoin;
 mod tick;
 
 use plan::Plan;

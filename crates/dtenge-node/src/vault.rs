@@ -38,6 +38,9 @@ pub struct Balances {
     pub vat: Amount,
     /// Reserved for debit mandates.
     pub mandated: Amount,
+    /// In a stablecoin's reserve (a licensed issuer's DA): spent only by a burn.
+    #[serde(default)]
+    pub reserve: Amount,
     /// Everything in DT.
     pub total: Amount,
     /// Standard tokens of other currencies (cross-border), by currency code.
@@ -221,6 +224,7 @@ impl Vault {
                 TokenKind::Held => &mut b.held,
                 TokenKind::Vat => &mut b.vat,
                 TokenKind::Mandated => &mut b.mandated,
+                TokenKind::Reserve => &mut b.reserve,
             };
             add(slot, s.token.amount)?;
             add(&mut b.total, s.token.amount)?;

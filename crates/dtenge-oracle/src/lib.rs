@@ -39,6 +39,7 @@ pub mod format;
 pub mod model;
 mod record;
 mod registry;
+pub mod reserves;
 pub mod service;
 mod state;
 

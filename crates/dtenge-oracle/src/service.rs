@@ -128,6 +128,9 @@ pub enum OracleRequest {
         /// The transaction.
         tx: TxId,
     },
+    /// Anyone: sign a stablecoin's supply and reserve as read now (proof of
+    /// reserves, `crate::reserves`).
+    AttestReserves(crate::reserves::ReservesReport),
 }
 
 /// What a node is told.
@@ -191,6 +194,7 @@ impl dtenge_net::authz::Authorized for OracleRequest {
             | OracleRequest::GetContract { .. }
             | OracleRequest::GetRate { .. }
             | OracleRequest::ListEvents => Operation::OracleRead,
+            OracleRequest::AttestReserves(_) => Operation::OracleAttestReserves,
         }
     }
 }
@@ -216,6 +220,8 @@ pub enum OracleAnswer {
     Rate(Option<RateState>),
     /// Refused: the stable code and the message for people.
     Refused(crate::OracleRefusal),
+    /// A stablecoin's signed supply and reserve.
+    Reserves(crate::reserves::ReservesAttestation),
 }
 
 impl dtenge_net::Request for OracleRequest {
@@ -387,6 +393,10 @@ impl OracleService {
             }
             OracleRequest::ListEvents => {
                 return Ok(OracleAnswer::Events(self.inner().state.events().cloned().collect()));
+            }
+            OracleRequest::AttestReserves(report) => {
+                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, now);
+                return Ok(OracleAnswer::Reserves(signed));
             }
         }
         Ok(OracleAnswer::Done)

@@ -207,7 +207,7 @@ pub fn open(
         Role::Directory => Service::Directory(
             DirectoryService::recover(participants, journal.clone(), recovery).map_err(|e| fail(&e))?,
         ),
-        Role::Nbk | Role::Stb | Role::Treasury | Role::CounterpartyCentralBank => {
+        Role::Nbk | Role::Stb | Role::Treasury | Role::CounterpartyCentralBank | Role::StablecoinIssuer => {
             let config = NodeConfig {
                 id: id.clone(),
                 role: info.role,

@@ -98,6 +98,12 @@ pub mod ids {
     pub const FOREIGN_CURRENCY: &str = "FCY";
     /// The enforcement authority (court bailiffs), whose signed orders freeze, arrest and collect.
     pub const BAILIFF: &str = "BAILIFF";
+    /// A licensed stablecoin issuer (SPEC §9), running its own node.
+    pub const COIN_ISSUER: &str = "COINCO";
+    /// Its DA: mints and burns the stablecoin, holds its reserve.
+    pub const COIN_ISSUER_DA: &str = "COINCO-DA";
+    /// The DT-backed stablecoin's code.
+    pub const STABLECOIN: &str = "KZTC";
 }
 
 fn pid(s: &str) -> ParticipantId {
@@ -228,6 +234,7 @@ impl PlatformSpec {
             add(stb, &format!("Second-tier bank {}", i + 1), Role::Stb)?;
         }
         add(ids::FCB, "Foreign central bank (second currency for cross-border PvP)", Role::CounterpartyCentralBank)?;
+        add(ids::COIN_ISSUER, "Licensed stablecoin issuer (KZTC, backed 1:1 by DT)", Role::StablecoinIssuer)?;
         if notary_replicas == 1 {
             add(ids::NOTARY, "Notary", Role::Notary)?;
         } else {
@@ -286,12 +293,21 @@ impl PlatformSpec {
 
         inst(ids::FCB_DA, ids::FCB, 20, "Foreign central bank (issuer of FCY)", HolderKind::Institution)?;
         inst(ids::FOREIGN_BANK_DA, ids::FCB, 21, "Foreign commercial bank", HolderKind::Institution)?;
+        inst(
+            ids::COIN_ISSUER_DA,
+            ids::COIN_ISSUER,
+            30,
+            "Licensed stablecoin issuer (issuer of KZTC)",
+            HolderKind::Institution,
+        )?;
 
         let oracle = keys.get_or_create(ids::ORACLE)?;
         let mut params = Params { max_window_ms: Params::DEFAULT_MAX_WINDOW_MS, ..Params::default() };
         params.issuers.insert(Currency::DT, Address(keys.get_or_create(ids::NBK_DA)?.public_key()));
         let foreign = Currency::new(ids::FOREIGN_CURRENCY).map_err(|e| PlatformError::Config(e.to_string()))?;
         params.issuers.insert(foreign, Address(keys.get_or_create(ids::FCB_DA)?.public_key()));
+        let stablecoin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
+        params.stablecoins.insert(stablecoin, Address(keys.get_or_create(ids::COIN_ISSUER_DA)?.public_key()));
         params.oracles.insert(oracle.public_key());
         params.tax_authorities.insert(Address(keys.get_or_create(ids::TAX_DA)?.public_key()));
         params.authorities.insert(keys.get_or_create(ids::BAILIFF)?.public_key());

@@ -29,7 +29,7 @@ pub use ids::{
 pub use iin::{IinBin, IinBinKind};
 pub use token::{
     AddressMarking, Commitment, Encumbrance, Hold, HoldKind, MandateTerms, Marking, MarkingLevel, MarkingRule,
-    ParameterMarking, Token, TokenKind,
+    ParameterMarking, ReserveTerms, Token, TokenKind,
 };
 pub use tx::{
     Attestation, Command, EnforcementOrder, OrderAct, SignedOrder, Statement, Transaction, TxBody, TxSignature,

@@ -55,6 +55,7 @@ impl Token {
         match (&self.marking, &self.encumbrance) {
             (_, Some(Encumbrance::Hold(_))) => TokenKind::Held,
             (_, Some(Encumbrance::Mandate(_))) => TokenKind::Mandated,
+            (_, Some(Encumbrance::Reserve(_))) => TokenKind::Reserve,
             (Some(Marking::Vat), None) => TokenKind::Vat,
             (Some(_), None) => TokenKind::Marked,
             (None, None) => TokenKind::Standard,
@@ -94,6 +95,8 @@ pub enum TokenKind {
     Vat,
     /// Reserved for a debit mandate.
     Mandated,
+    /// DT in a stablecoin's reserve: spent only by a burn of that stablecoin.
+    Reserve,
 }
 
 /// The hash of a token and its id: all the notary ever learns of a token.
@@ -191,6 +194,16 @@ pub enum Encumbrance {
     Hold(Hold),
     /// Reserved for debits by a grantee under a mandate (§4.4).
     Mandate(MandateTerms),
+    /// DT backing a stablecoin 1:1 (SPEC §9): created only by a mint of that
+    /// stablecoin and spent only by its burn.
+    Reserve(ReserveTerms),
+}
+
+/// What reserve DT back, identical in every token of one reserve.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ReserveTerms {
+    /// The stablecoin whose supply these DT back.
+    pub stablecoin: Currency,
 }
 
 /// The terms of a hold, identical in every token it holds.

@@ -119,6 +119,18 @@ pub enum Command {
         /// The key that owns the tokens from now on.
         new: Address,
     },
+    /// A licensed issuer mints its stablecoin: the same transaction moves
+    /// the same amount of its standard DT into the stablecoin's reserve (§9).
+    Mint {
+        /// The stablecoin minted.
+        stablecoin: Currency,
+    },
+    /// A licensed issuer burns its stablecoin: the same transaction releases
+    /// the same amount of DT from the stablecoin's reserve to the issuer.
+    Burn {
+        /// The stablecoin burned.
+        stablecoin: Currency,
+    },
 }
 
 impl Command {
@@ -143,6 +155,8 @@ impl Command {
             Command::Pvp => "pvp",
             Command::Collect { .. } => "collect",
             Command::Rekey { .. } => "rekey",
+            Command::Mint { .. } => "mint",
+            Command::Burn { .. } => "burn",
         }
     }
 }

@@ -674,8 +674,10 @@ async fn nbk_overview(State(ui): State<Shared>, Me(user): Me) -> Result<Json<Val
     let volumes = client.volumes(&ListQuery::default()).await?;
     let health = client.health().await?;
     let conversions = client.conversions(&all(100)).await?;
+    let stablecoins = client.stablecoins().await?;
     Ok(Json(json!({
         "supply": supply,
+        "stablecoins": stablecoins,
         "volumes": volumes,
         "health": health,
         "conversions": conversions.items,

@@ -131,6 +131,11 @@ async fn a_maker_approving_their_own_request_is_refused() {
     assert_eq!(overview.status, StatusCode::OK, "{}", overview.json);
     assert!(overview.json["conversions"].as_array().unwrap().iter().any(|c| c["id"] == conversion.as_str()));
     assert!(overview.json["health"]["nodes"].as_array().unwrap().len() >= 5);
+    // Each stablecoin's supply and reserve (nothing minted yet on this platform).
+    let coins = overview.json["stablecoins"].as_array().unwrap();
+    let kztc = coins.iter().find(|c| c["code"] == "KZTC").expect("the stablecoin is listed");
+    assert_eq!((kztc["supply_tiyn"].as_u64(), kztc["reserve_tiyn"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(kztc["covered"], true);
     env.platform.tick().await;
     let approved =
         call(app, "POST", &format!("/ui/api/nbk/conversions/{conversion}/approve"), Some(&operator), None).await;

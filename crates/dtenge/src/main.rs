@@ -190,7 +190,8 @@ enum Command {
         /// Its data directory on this host.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Its role: nbk, stb, treasury, notary, oracle, directory, provider.
+        /// Its role: nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank,
+        /// stablecoin-issuer.
         #[arg(long, default_value = "stb")]
         role: String,
         /// Its name.
@@ -1097,8 +1098,10 @@ fn parse_role(text: &str) -> Result<dtenge_net::Role> {
         "directory" => Role::Directory,
         "provider" => Role::Provider,
         "counterparty-central-bank" | "ccb" => Role::CounterpartyCentralBank,
+        "stablecoin-issuer" => Role::StablecoinIssuer,
         other => bail!(
-            "role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank"
+            "role {other:?}: one of nbk, stb, treasury, notary, oracle, directory, provider, counterparty-central-bank, \
+             stablecoin-issuer"
         ),
     })
 }

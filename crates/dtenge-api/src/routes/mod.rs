@@ -9,3 +9,4 @@ pub mod oracle;
 pub mod payments;
 pub mod programmable;
 pub mod regime;
+pub mod stablecoins;

@@ -179,7 +179,7 @@ fn unavailable(message: impl Into<String>) -> ApiError {
 
 /// Sends `request` to the oracle as the caller and returns its answer; a
 /// refusal becomes an error.
-async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Result<OracleAnswer, ApiError> {
+pub(crate) async fn ask(state: &AppState, caller: &Caller, request: OracleRequest) -> Result<OracleAnswer, ApiError> {
     let bus = state.platform.bus(caller.id.as_str()).map_err(|e| unavailable(format!("{}: {e}", caller.id)))?;
     let oracle = ParticipantId::new(ids::ORACLE).map_err(|e| unavailable(e.to_string()))?;
     match bus.request(&oracle, &request).await {
@@ -294,7 +294,7 @@ fn sees_event(caller: &Caller, e: &EventState) -> bool {
     match caller.role {
         Role::Provider => e.provider == caller.id,
         Role::Nbk => true,
-        Role::Stb | Role::Treasury | Role::CounterpartyCentralBank => {
+        Role::Stb | Role::Treasury | Role::CounterpartyCentralBank | Role::StablecoinIssuer => {
             e.spec.kind.is_campaign()
                 || e.spec.recipient_node == caller.id
                 || e.spec.sender_node.as_ref() == Some(&caller.id)

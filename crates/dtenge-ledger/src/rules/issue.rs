@@ -16,6 +16,9 @@ use crate::common::{single_currency, standard_inputs, sum};
 
 fn issuer_of(v: &View<'_>, tokens: &[Token]) -> Result<dtenge_types::Address, Rejection> {
     let currency = single_currency(tokens, v.command)?.ok_or(Rejection::NoOutputs { command: v.command })?;
+    if v.ctx.params.stablecoins.contains_key(&currency) {
+        return Err(Rejection::StablecoinWithoutReserve { currency });
+    }
     v.ctx.params.issuers.get(&currency).copied().ok_or(Rejection::UnknownCurrency { currency })
 }
 

@@ -11,6 +11,7 @@ mod issue;
 mod mandate;
 mod parameter;
 mod pvp;
+mod stablecoin;
 mod transfer;
 mod vat;
 
@@ -54,7 +55,9 @@ pub(crate) fn expected_statement(command: &Command) -> Option<&'static str> {
         | Command::Debit { .. }
         | Command::RevokeMandate { .. }
         | Command::Collect { .. }
-        | Command::Rekey { .. } => None,
+        | Command::Rekey { .. }
+        | Command::Mint { .. }
+        | Command::Burn { .. } => None,
     }
 }
 
@@ -63,6 +66,7 @@ pub(crate) fn check(tx: &Transaction, inputs: &[Token], ctx: &Context<'_>) -> Re
     let command = body.command.name();
     let view = View { id: tx.id(), tx, inputs, outputs: &body.outputs, ctx, command };
     structure(&view)?;
+    stablecoin::reserve_untouched(&view)?;
     time_window(&view)?;
     let mut signatures = Vec::with_capacity(tx.signatures.len().saturating_add(1));
     let statement = attestation(&view, &mut signatures)?;
@@ -159,7 +163,8 @@ fn attestation<'a>(v: &View<'a>, signatures: &mut Vec<SignatureCheck>) -> Result
 /// one currency; only plain transfers and PvP may mix currencies.
 fn one_currency_unless_plain(v: &View<'_>) -> Result<(), Rejection> {
     let plain = match &v.tx.body.command {
-        Command::Pvp | Command::Rekey { .. } => true,
+        // Mint and burn check their own two currencies (DT and the stablecoin).
+        Command::Pvp | Command::Rekey { .. } | Command::Mint { .. } | Command::Burn { .. } => true,
         Command::Transfer => v.inputs.iter().all(|t| t.marking.is_none()),
         _ => false,
     };
@@ -202,6 +207,8 @@ fn dispatch(
         Command::Pvp => pvp::pvp(v, attested()?),
         Command::Collect { order } => enforcement::collect(v, order, signatures),
         Command::Rekey { old, new } => enforcement::rekey(v, old, new),
+        Command::Mint { stablecoin } => stablecoin::mint(v, *stablecoin),
+        Command::Burn { stablecoin } => stablecoin::burn(v, *stablecoin),
     }
 }
 

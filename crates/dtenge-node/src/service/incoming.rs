@@ -198,7 +198,7 @@ impl NodeService {
                 if let Some(account) = state.credited_account(t) {
                     let text = match &t.encumbrance {
                         Some(Encumbrance::Hold(_)) => continue,
-                        _ => format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
+                        _ => format!("Incoming {} {} ({})", t.amount, t.currency, tx.body.command.name()),
                     };
                     records.push(NodeRecord::Notified {
                         account: account.id.clone(),

@@ -49,6 +49,21 @@ impl NodeService {
         wanted: impl Fn(&Token) -> bool,
         build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
     ) -> Result<Plan, NodeError> {
+        self.plan_with(clearance, signers, attest, |vault, clearance| vault.select(clearance, amount, &wanted), build)
+            .await
+    }
+
+    /// [`Self::plan`] with the selection given: a transaction spending
+    /// several kinds of tokens (a stablecoin burn: the stablecoin and its
+    /// reserve) selects each kind under the same lock.
+    pub(super) async fn plan_with(
+        &self,
+        clearance: Clearance,
+        signers: Signers,
+        attest: Option<AttestRequest>,
+        select: impl Fn(&crate::vault::Vault, &Clearance) -> Result<Vec<(TokenId, Token)>, NodeError>,
+        build: impl FnOnce(&[(TokenId, Token)]) -> Result<TxBody, NodeError>,
+    ) -> Result<Plan, NodeError> {
         let mut queued: Option<Queued<'_>> = None;
         let deadline = tokio::time::Instant::now() + WAIT_FOR_CHANGE;
         loop {
@@ -58,7 +73,7 @@ impl NodeService {
             changed.as_mut().enable();
             {
                 let mut state = self.state();
-                match state.vault.select(&clearance, amount, &wanted) {
+                match select(&state.vault, &clearance) {
                     Ok(inputs) => {
                         let body = build(&inputs)?;
                         let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
@@ -364,7 +379,7 @@ impl NodeService {
                     account: account.id.clone(),
                     notification: Notification {
                         at: now,
-                        text: format!("Incoming {} DT ({})", t.amount, tx.body.command.name()),
+                        text: format!("Incoming {} {} ({})", t.amount, t.currency, tx.body.command.name()),
                         tx: Some(tx.id()),
                     },
                 });

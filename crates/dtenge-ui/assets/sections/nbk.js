@@ -1,10 +1,13 @@
-// NBK operator view: supply, volumes by day, conversion requests to approve, health of every node.
+// NBK operator view: supply, each stablecoin's supply and reserve, volumes by day, conversion requests to approve, health of every node.
 import { api, esc, money, statusBadge, t, time, table, rerender, toast, kindName } from '../app.js';
 
 async function render(main) {
   const d = await api('/ui/api/nbk/overview');
   const supply = Object.entries(d.supply.supply_tiyn).map(([cur, v]) => `<div class="card total" id="supply-${esc(cur)}"><div class="label">${esc(t('nbk.supply'))} · ${esc(cur)}</div><div class="value">${money(v)}</div></div>`).join('');
   const byNode = Object.entries(d.supply.by_node_tiyn).map(([node, v]) => `<div class="card"><div class="label">${esc(node)}</div><div class="value">${money(v)}</div></div>`).join('');
+  const coins = d.stablecoins.map((s) => `<tr data-stablecoin="${esc(s.code)}"><td><b>${esc(s.code)}</b></td><td class="mono">${esc(s.issuer.slice(0, 16))}…</td>` +
+    `<td class="num">${money(s.supply_tiyn)}</td><td class="num">${money(s.reserve_tiyn)}</td>` +
+    `<td class="${s.covered ? 'health-ok' : 'bad'}">${esc(t(s.covered ? 'nbk.covered' : 'nbk.not_covered'))}</td></tr>`);
   const maxVol = Math.max(1, ...d.volumes.map((v) => v.volume_tiyn));
   const vols = d.volumes.slice(-14).reverse().map((v) => `<tr><td>${esc(v.day)}</td><td class="num">${v.transactions}</td><td class="num">${money(v.volume_tiyn)}</td>` +
     `<td class="vol-cell"><div class="bar" data-w="${Math.round((v.volume_tiyn / maxVol) * 100)}"></div></td></tr>`);
@@ -19,6 +22,7 @@ async function render(main) {
     <div class="cards">${supply}<div class="card"><div class="label">${esc(t('nbk.notary'))}</div><div class="value">${d.supply.notary_committed}</div></div>
       <div class="card"><div class="label">${esc(t('nbk.unspent'))}</div><div class="value">${d.supply.notary_unspent}</div></div></div>
     <h2>${esc(t('nbk.by_node'))}</h2><div class="cards">${byNode}</div>
+    <h2>${esc(t('nbk.stablecoins'))}</h2><div id="nbk-stablecoins">${table([{ key: 'col.stablecoin' }, { key: 'col.issuer' }, { key: 'col.coin_supply', num: true }, { key: 'col.reserve', num: true }, { key: 'col.coverage' }], coins)}</div>
     <h2>${esc(t('nbk.pending'))}</h2><div id="nbk-pending">${table([...convCols, { key: 'col.actions' }], pending.map((c) => convRow(c, true)))}</div>
     <div class="row2">
       <div><h2>${esc(t('nbk.volumes'))}</h2>${table([{ key: 'col.day' }, { key: 'col.txs', num: true }, { key: 'col.volume', num: true }, { key: 'col.chart' }], vols)}</div>
