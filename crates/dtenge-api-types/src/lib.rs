@@ -21,6 +21,7 @@ pub mod conversions;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;
+pub mod qr;
 pub mod regime;
 pub mod signing;
 
@@ -30,4 +31,5 @@ pub use conversions::*;
 pub use oracle::*;
 pub use payments::*;
 pub use programmable::*;
+pub use qr::{QrCheck, QrPayRequest, QrPayment, QrSubmit, QrView};
 pub use regime::*;

@@ -77,6 +77,10 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/regulator/aggregates", Operation::ReadAggregates),
     ("GET", "/api/v1/regulator/large-payments", Operation::ReadLargePayments),
     ("GET", "/api/v1/regulator/marked-funds", Operation::ReadMarkedFunds),
+    ("POST", "/api/v1/qr/check", Operation::CheckQr),
+    ("POST", "/api/v1/qr/pay", Operation::PayQr),
+    ("POST", "/api/v1/qr/prepare", Operation::PrepareQrPayment),
+    ("POST", "/api/v1/qr/submit", Operation::SubmitQrPayment),
 ];
 
 /// The operation of a route, by method and path template.

@@ -87,9 +87,11 @@ pub fn resume(operation: Operation) -> Resume {
         | O::GrantMandate
         | O::DebitMandate
         | O::RevokeMandate
-        | O::Pvp => Resume::Transaction,
+        | O::Pvp
+        | O::PayQr
+        | O::SubmitQrPayment => Resume::Transaction,
         O::OpenAccount => Resume::Account,
-        O::PrepareTransfer => Resume::Repeat,
+        O::PrepareTransfer | O::PrepareQrPayment | O::CheckQr => Resume::Repeat,
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod qr_book;
 pub mod routes;
 pub mod state;
 
@@ -48,6 +49,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "nbk", description = "Platform statistics for NBK"),
         (name = "enforcement", description = "Orders of authorised bodies against DAs: freeze, arrest, collection, lift (the authority posts; banks and the authority list)"),
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
+        (name = "qr", description = "QR payments: EMVCo merchant-presented QR codes with a DT template, static or dynamic (signed by the merchant's bank, paid once)"),
         (name = "platform", description = "Health")
     )
 )]
@@ -120,6 +122,9 @@ pub enum OpenError {
     /// The replay horizon.
     #[error(transparent)]
     Horizon(#[from] auth::HorizonError),
+    /// The record of dynamic QRs paid.
+    #[error("the API's QR journal: {0}")]
+    Qr(#[from] qr_book::QrBookError),
 }
 
 impl Api {
@@ -130,7 +135,8 @@ impl Api {
         let now = platform.clock.now();
         let records = idempotency::Idempotency::open(&dir.join("idempotency"), durable, now.millis())?;
         let replay = auth::ReplayGuard::durable(options.replay_capacity, now, &dir)?;
-        Ok(Api { state: AppState::with_replay(platform, Arc::new(records), replay, options) })
+        let qr = qr_book::QrBook::open(&dir.join("qr"), durable)?;
+        Ok(Api { state: AppState::with_replay(platform, Arc::new(records), Arc::new(qr), replay, options) })
     }
 
     /// Its router.
@@ -140,6 +146,7 @@ impl Api {
 
     /// Makes the idempotency records durable and closes their journal.
     pub fn close(&self) -> Result<(), dtenge_store::StoreError> {
+        self.state.qr.close()?;
         self.state.idempotency.close()
     }
 }
@@ -164,6 +171,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::qr::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -187,6 +195,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::programmable::routes())
         .merge(routes::oracle::routes())
         .merge(routes::regime::routes())
+        .merge(routes::qr::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

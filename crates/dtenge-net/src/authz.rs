@@ -319,6 +319,16 @@ operations! {
     NotaryGroup = "notary.group",
     /// Notary: where it (or a replica) stands — leader, applied, state digest.
     NotaryStatus = "notary.status",
+
+    // QR payments (issue 21), appended here to keep merges easy.
+    /// `POST /api/v1/qr/check`.
+    CheckQr = "check_qr",
+    /// `POST /api/v1/qr/pay`.
+    PayQr = "pay_qr",
+    /// `POST /api/v1/qr/prepare`.
+    PrepareQrPayment = "prepare_qr_payment",
+    /// `POST /api/v1/qr/submit`.
+    SubmitQrPayment = "submit_qr_payment",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -374,6 +384,7 @@ pub fn rule(op: Operation) -> Rule {
         O::NotaryReceipt => Rule::new(RECEIPT_READERS, S::Any),
         O::NotaryStatus => Rule::new(NODES, S::Any),
         O::NotaryGroup => Rule::new(NOTARIES, S::Any),
+        O::CheckQr | O::PayQr | O::PrepareQrPayment | O::SubmitQrPayment => Rule::new(NODES, S::OwnNode),
     }
 }
 

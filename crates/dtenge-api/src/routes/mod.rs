@@ -6,4 +6,5 @@ pub mod conversions;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;
+pub mod qr;
 pub mod regime;
