@@ -221,6 +221,16 @@ impl Api {
         outcome(self.client.transfer(&request, None).await?)
     }
 
+    /// `POST /api/v1/qr/pay`: pays a merchant's QR (`tenge` only for a static one).
+    pub async fn pay_qr(&self, from: &Da, payload: &str, tenge: Option<u64>) -> StepResult {
+        let request = dtenge_client::QrPayRequest {
+            from: from.id.clone(),
+            payload: payload.to_string(),
+            amount_tiyn: tenge.map(tiyn),
+        };
+        outcome(self.client.pay_qr(&request, None).await?)
+    }
+
     /// `POST /api/v1/transfers/marked`: pays address-marked funds.
     pub async fn pay_marked(&self, from: &Da, to: &[(&Da, u64)]) -> StepResult {
         let request = MarkedTransferRequest { from: from.id.clone(), to: payees(to), reference: None, memo: None };

@@ -28,3 +28,15 @@ async fn one_scenario_can_be_run_by_name_and_unknown_names_are_refused() {
     let err = dtenge_demo::run(Some(dir.path()), &["no-such".to_string()], |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("digital-vat"), "the error lists the scenarios: {err}");
 }
+
+#[tokio::test]
+async fn the_qr_merchant_scenario_pays_once_and_refuses_expired_and_tampered_qrs() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dtenge_demo::run(Some(dir.path()), &["qr-merchant".to_string()], |_| {}).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    for s in &reports[0].steps {
+        assert!(s.passed, "{}: {}", s.title, s.outcome);
+    }
+    assert_eq!(reports[0].steps.iter().filter(|s| s.expect != "ok").count(), 3, "three refusals");
+    assert!(reports[0].passed);
+}
