@@ -254,8 +254,8 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     );
     shot(&c, &shots, "wallet-03-qr").await;
     click(&c, "#qr-pay").await;
-    wait_for(&c, "document.getElementById('message').className === 'good'", "the payment").await;
-    assert!(message(&c).await.contains("success"));
+    wait_for(&c, "document.getElementById('message').textContent.includes('success')", "the payment").await;
+    assert_eq!(js(&c, "return document.getElementById('message').className;").await, json!("good"));
     assert_eq!(stb2.balance(&shop.id.to_string()).await.unwrap().total_tiyn, shop_before + 123_450);
     shot(&c, &shots, "wallet-04-paid").await;
 

@@ -24,7 +24,7 @@ function money(tiyn) {
 function say(text, good) {
   const m = $('message');
   m.textContent = text;
-  m.className = good ? 'good' : 'bad';
+  m.className = text ? (good ? 'good' : 'bad') : '';
 }
 
 async function call(name, body) {
@@ -120,7 +120,7 @@ async function readQr(form) {
   dl($('qr-details'), rows);
   $('qr-amount-row').hidden = Boolean(p.amount_tiyn);
   $('qr-found').hidden = false;
-  say('', true);
+  say('');
 }
 
 async function payQr() {
