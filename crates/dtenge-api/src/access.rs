@@ -90,6 +90,10 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),
     ("POST", "/api/v1/stablecoins/{code}/burn", Operation::BurnStablecoin),
     ("POST", "/api/v1/stablecoins/{code}/transfers", Operation::TransferStablecoin),
+    ("POST", "/api/v1/qr/check", Operation::CheckQr),
+    ("POST", "/api/v1/qr/pay", Operation::PayQr),
+    ("POST", "/api/v1/qr/prepare", Operation::PrepareQrPayment),
+    ("POST", "/api/v1/qr/submit", Operation::SubmitQrPayment),
 ];
 
 /// The operation of a route, by method and path template.

@@ -94,9 +94,11 @@ pub fn resume(operation: Operation) -> Resume {
         | O::Pvp
         | O::MintStablecoin
         | O::BurnStablecoin
-        | O::TransferStablecoin => Resume::Transaction,
+        | O::TransferStablecoin
+        | O::PayQr
+        | O::SubmitQrPayment => Resume::Transaction,
         O::OpenAccount => Resume::Account,
-        O::PrepareTransfer => Resume::Repeat,
+        O::PrepareTransfer | O::PrepareQrPayment | O::CheckQr => Resume::Repeat,
         O::CardMessage => Resume::Replayed,
         O::LinkCard => interrupted("GET /api/v1/cards/{token}"),
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod qr_book;
 pub mod routes;
 pub mod state;
 
@@ -51,6 +52,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "offline", description = "Offline device-to-device payments (banks): device certificates, purse funding into the bank's offline reserve, deposits of chains received offline, bank keys and revocation lists for wallets"),
         (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
         (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-attested proof of reserves (any participant), every stablecoin's supply and reserve (NBK)"),
+        (name = "qr", description = "QR payments: EMVCo merchant-presented QR codes with a DT template, static or dynamic (signed by the merchant's bank, paid once)"),
         (name = "platform", description = "Health")
     )
 )]
@@ -123,6 +125,9 @@ pub enum OpenError {
     /// The replay horizon.
     #[error(transparent)]
     Horizon(#[from] auth::HorizonError),
+    /// The record of dynamic QRs paid.
+    #[error("the API's QR journal: {0}")]
+    Qr(#[from] qr_book::QrBookError),
 }
 
 impl Api {
@@ -133,7 +138,8 @@ impl Api {
         let now = platform.clock.now();
         let records = idempotency::Idempotency::open(&dir.join("idempotency"), durable, now.millis())?;
         let replay = auth::ReplayGuard::durable(options.replay_capacity, now, &dir)?;
-        Ok(Api { state: AppState::with_replay(platform, Arc::new(records), replay, options) })
+        let qr = qr_book::QrBook::open(&dir.join("qr"), durable)?;
+        Ok(Api { state: AppState::with_replay(platform, Arc::new(records), Arc::new(qr), replay, options) })
     }
 
     /// Its router.
@@ -143,6 +149,7 @@ impl Api {
 
     /// Makes the idempotency records durable and closes their journal.
     pub fn close(&self) -> Result<(), dtenge_store::StoreError> {
+        self.state.qr.close()?;
         self.state.idempotency.close()
     }
 }
@@ -170,6 +177,7 @@ fn router_over(state: Shared) -> axum::Router {
         .merge(routes::offline::routes())
         .merge(routes::cards::routes())
         .merge(routes::stablecoins::routes())
+        .merge(routes::qr::routes())
         .with_state(Arc::clone(&state))
         .split_for_parts();
     // Every route (not the description pages below) passes the admission layer.
@@ -196,6 +204,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::offline::routes())
         .merge(routes::cards::routes())
         .merge(routes::stablecoins::routes())
+        .merge(routes::qr::routes())
         .split_for_parts();
     let mut doc = doc;
     document_errors(&mut doc);

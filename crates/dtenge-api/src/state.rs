@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{Caller, REPLAY_CAPACITY_DEFAULT, ReplayGuard};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
+use crate::qr_book::QrBook;
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub replay: ReplayGuard,
     /// Idempotency records.
     pub idempotency: Arc<Idempotency>,
+    /// Dynamic QRs paid once.
+    pub qr: Arc<QrBook>,
     /// Options.
     pub options: ApiOptions,
 }
@@ -54,17 +57,18 @@ impl AppState {
     /// State over a platform with its idempotency records.
     pub fn new(platform: Arc<Platform>, idempotency: Arc<Idempotency>, options: ApiOptions) -> Shared {
         let replay = ReplayGuard::new(options.replay_capacity, platform.clock.now());
-        Self::with_replay(platform, idempotency, replay, options)
+        Self::with_replay(platform, idempotency, Arc::new(QrBook::memory()), replay, options)
     }
 
     /// State with a given replay guard (the durable one of [`crate::Api`]).
     pub fn with_replay(
         platform: Arc<Platform>,
         idempotency: Arc<Idempotency>,
+        qr: Arc<QrBook>,
         replay: ReplayGuard,
         options: ApiOptions,
     ) -> Shared {
-        Arc::new(AppState { platform, replay, idempotency, options })
+        Arc::new(AppState { platform, replay, idempotency, qr, options })
     }
 
     /// The caller's own participant node (the table lets only node kinds

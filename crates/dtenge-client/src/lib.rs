@@ -512,6 +512,32 @@ impl Client {
         self.get_json(&format!("/api/v1/notary/receipts/{}", segment(tx))).await
     }
 
+    // ---- QR payments ----------------------------------------------------
+
+    /// `POST /api/v1/qr/check`: what a QR asks to pay, checked by the caller's bank.
+    pub async fn check_qr(&self, payload: &str) -> Result<QrView, ClientError> {
+        self.post_json("/api/v1/qr/check", &QrCheck { payload: payload.to_string() }, None).await
+    }
+
+    /// `POST /api/v1/qr/pay`: a custodial DA pays a QR (a dynamic one at most once).
+    pub async fn pay_qr(
+        &self,
+        request: &QrPayRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/qr/pay", request, idempotency_key).await
+    }
+
+    /// `POST /api/v1/qr/prepare`: a QR payment for a client-signing holder to sign.
+    pub async fn prepare_qr(&self, request: &QrPayRequest) -> Result<PreparedView, ClientError> {
+        self.post_json("/api/v1/qr/prepare", request, None).await
+    }
+
+    /// `POST /api/v1/qr/submit`: the signed QR payment (canonical encoding, hex).
+    pub async fn submit_qr(&self, transaction_hex: &str) -> Result<TxOutcomeView, ClientError> {
+        self.post_json("/api/v1/qr/submit", &QrSubmit { transaction: transaction_hex.to_string() }, None).await
+    }
+
     // ---- conversion and statistics --------------------------------------
 
     /// `POST /api/v1/conversions` (banks and the Treasury).

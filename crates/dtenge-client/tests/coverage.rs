@@ -77,6 +77,11 @@ async fn the_client_has_a_method_for_every_documented_operation() {
     let _ = c.transaction("x").await;
     let _ = c.lineage("x").await;
     let _ = c.receipt("x").await;
+    let qr = QrPayRequest { from: "X-1".into(), payload: "x".into(), amount_tiyn: None };
+    let _ = c.check_qr("x").await;
+    let _ = c.pay_qr(&qr, None).await;
+    let _ = c.prepare_qr(&qr).await;
+    let _ = c.submit_qr("00").await;
     let _ = c.request_conversion(ConversionKindDto::Issue, 1, None).await;
     let _ = c.conversions(&q).await;
     let _ = c.conversion("x").await;

@@ -123,6 +123,8 @@ pub enum Refused {
     /// The authorisation table refuses the operation to the caller's kind
     /// (403 `operation_forbidden`).
     NotPermitted,
+    /// A stable code of the API's own (the QR endpoints' `qr_expired`, …).
+    Api(&'static str),
 }
 
 impl From<RefusalCode> for Refused {
@@ -146,6 +148,7 @@ impl std::fmt::Display for Refused {
             Refused::DoubleSpendBy(device) => write!(f, "double spend by device {device}"),
             Refused::Card(code) => write!(f, "response code {}", code.code()),
             Refused::NotPermitted => f.write_str(dtenge_api_types::OPERATION_FORBIDDEN),
+            Refused::Api(code) => f.write_str(code),
         }
     }
 }
@@ -163,6 +166,7 @@ impl Refused {
             (Refused::Offline(code), DemoError::Offline(e)) => e.code() == code,
             (Refused::DoubleSpendBy(device), DemoError::DoubleSpend { culprit, .. }) => *culprit == device.to_string(),
             (Refused::Card(code), DemoError::Declined { response_code, .. }) => response_code == code.code(),
+            (Refused::Api(code), DemoError::Api(e)) => e.code() == Some(code),
             (Refused::NotPermitted, DemoError::Api(e)) => {
                 e.status() == Some(403) && e.code() == Some(dtenge_api_types::OPERATION_FORBIDDEN)
             }
@@ -326,6 +330,16 @@ impl Api {
             memo: None,
         };
         outcome(self.client.transfer(&request, None).await?)
+    }
+
+    /// `POST /api/v1/qr/pay`: pays a merchant's QR (`tenge` only for a static one).
+    pub async fn pay_qr(&self, from: &Da, payload: &str, tenge: Option<u64>) -> StepResult {
+        let request = dtenge_client::QrPayRequest {
+            from: from.id.clone(),
+            payload: payload.to_string(),
+            amount_tiyn: tenge.map(tiyn),
+        };
+        outcome(self.client.pay_qr(&request, None).await?)
     }
 
     /// `POST /api/v1/transfers/marked`: pays address-marked funds.

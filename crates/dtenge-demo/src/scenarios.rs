@@ -114,6 +114,11 @@ pub fn all() -> Vec<Scenario> {
             title: "DT-backed stablecoin (mint against DT, pay, redeem; proof of reserves)",
             run: |c| Box::pin(stablecoin(c)),
         },
+        Scenario {
+            name: "qr-merchant",
+            title: "QR payment at a shop (dynamic QR signed by the shop's bank; expired and tampered QRs refused)",
+            run: |c| Box::pin(qr_merchant(c)),
+        },
     ]
 }
 
@@ -1096,6 +1101,79 @@ async fn stablecoin(c: &mut Ctx) -> Result<(), DemoError> {
         &["Alice", "Bob", "Stablecoin issuer"],
         ok,
         format!("{proof:?}"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Issue 21.4: a shop at STB2 shows a dynamic EMVCo QR its bank signed; a
+/// customer of STB1 pays it once; paying it again, an expired QR and a QR
+/// whose amount was changed (CRC recomputed) are refused and move nothing.
+async fn qr_merchant(c: &mut Ctx) -> Result<(), DemoError> {
+    use dtenge_client::qr::{self, QrPayment};
+    let customer = c.open_da("Customer", "STB1", HolderKind::Individual, 10_000).await?;
+    let shop = c.open_da("Coffee shop", "STB2", HolderKind::LegalEntity, 0).await?;
+    let bank_key = dtenge_platform::spec::Keys::at(&c.platform.data)
+        .load("STB2")
+        .map_err(|e| DemoError::Platform(format!("key of STB2: {e}")))?;
+    let now_s = c.now().millis() / 1_000;
+    let order = |reference: &str, tenge: u64, ttl_s: u64| QrPayment {
+        address: shop.address.clone(),
+        bank: "STB2".into(),
+        name: "Coffee shop".into(),
+        city: "Astana".into(),
+        amount_tiyn: Some(crate::runner::tiyn(tenge)),
+        reference: Some(reference.into()),
+        expires_at_s: Some(now_s + ttl_s),
+    };
+    let sign = |p: &QrPayment| qr::encode_dynamic(p, &bank_key).map_err(|e| DemoError::Step(e.to_string()));
+    let paid = sign(&order("ORDER-1001", 2_500, 300))?;
+    let soon = sign(&order("ORDER-1002", 900, 60))?;
+    // The amount changed from 1 000 to 9 000 and the CRC recomputed: only the bank's signature catches it.
+    let honest = sign(&order("ORDER-1003", 1_000, 300))?;
+    let changed = honest.replacen("54071000.00", "54079000.00", 1);
+    let body = changed.get(..changed.len().saturating_sub(4)).unwrap_or_default();
+    let tampered = format!("{body}{:04X}", qr::crc16(body.as_bytes()));
+
+    let stb1 = c.api("STB1")?;
+    let (s, who, text) = (stb1.clone(), customer.clone(), paid.clone());
+    c.step(
+        "The customer pays the shop's dynamic QR: 2 500 DT, reference ORDER-1001",
+        &["Customer", "Coffee shop"],
+        || async move { s.pay_qr(&who, &text, None).await },
+    )
+    .await;
+    let (s, who, text) = (stb1.clone(), customer.clone(), paid.clone());
+    c.refused(
+        "The same QR again is refused: already paid",
+        &["Customer", "Coffee shop"],
+        Refused::Api("qr_already_paid"),
+        || async move { s.pay_qr(&who, &text, None).await },
+    )
+    .await;
+    c.clock.advance(61_000);
+    let (s, who) = (stb1.clone(), customer.clone());
+    c.refused(
+        "A QR valid for 60 s, a minute later, is refused: expired",
+        &["Customer", "Coffee shop"],
+        Refused::Api("qr_expired"),
+        || async move { s.pay_qr(&who, &soon, None).await },
+    )
+    .await;
+    let (s, who) = (stb1.clone(), customer.clone());
+    c.refused(
+        "A QR whose amount was changed (CRC recomputed) is refused: the bank's signature fails",
+        &["Customer", "Coffee shop"],
+        Refused::Api("qr_bad_signature"),
+        || async move { s.pay_qr(&who, &tampered, None).await },
+    )
+    .await;
+    let got = c.balance("Coffee shop", "standard").await;
+    c.check(
+        "The shop received 2 500 DT, once",
+        &["Customer", "Coffee shop"],
+        got == dt(2_500).tiyn(),
+        format!("{got}"),
     )
     .await;
     Ok(())

@@ -75,3 +75,15 @@ async fn the_stablecoin_scenario_mints_pays_redeems_and_refuses_minting_without_
     assert_eq!(refused.len(), 5, "{refused:?}");
     assert!(refused.iter().any(|o| o.contains("rule_1506")), "{refused:?}");
 }
+
+#[tokio::test]
+async fn the_qr_merchant_scenario_pays_once_and_refuses_expired_and_tampered_qrs() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dtenge_demo::run(Some(dir.path()), &["qr-merchant".to_string()], |_| {}).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    for s in &reports[0].steps {
+        assert!(s.passed, "{}: {}", s.title, s.outcome);
+    }
+    assert_eq!(reports[0].steps.iter().filter(|s| s.expect != "ok").count(), 3, "three refusals");
+    assert!(reports[0].passed);
+}

@@ -352,6 +352,16 @@ operations! {
     ListStablecoins = "list_stablecoins",
     OracleAttestReserves = "oracle.attest_reserves",
     TransferStablecoin = "transfer_stablecoin",
+
+    // QR payments (issue 21), appended here to keep merges easy.
+    /// `POST /api/v1/qr/check`.
+    CheckQr = "check_qr",
+    /// `POST /api/v1/qr/pay`.
+    PayQr = "pay_qr",
+    /// `POST /api/v1/qr/prepare`.
+    PrepareQrPayment = "prepare_qr_payment",
+    /// `POST /api/v1/qr/submit`.
+    SubmitQrPayment = "submit_qr_payment",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -418,6 +428,7 @@ pub fn rule(op: Operation) -> Rule {
         O::LinkCard | O::ReadCard | O::CardMessage | O::ReadCardPayment => Rule::new(NODES, S::OwnNode),
         O::OracleAttestReserves => Rule::new(PUBLIC, S::Any),
         O::TransferStablecoin => Rule::new(NODES, S::OwnNode),
+        O::CheckQr | O::PayQr | O::PrepareQrPayment | O::SubmitQrPayment => Rule::new(NODES, S::OwnNode),
     }
 }
 

@@ -29,6 +29,7 @@ pub mod session;
 pub mod staff;
 pub mod store;
 mod views;
+pub mod wallet;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -54,6 +55,7 @@ pub struct Ui {
     sessions: session::Sessions,
     store: store::Store,
     clock: Arc<dyn Clock>,
+    wallet: Option<Arc<wallet::Wallet>>,
 }
 
 impl Ui {
@@ -80,12 +82,22 @@ impl Ui {
             );
         }
         let store = store::Store::open(&platform.data.join("ui").join("requests"))?;
+        // The reference wallet opens DAs at one bank, calling the API as that bank.
+        let wallet = match (ParticipantId::new(wallet::WALLET_BANK), keys.load(wallet::WALLET_BANK)) {
+            (Ok(id), Ok(key)) if platform.node(wallet::WALLET_BANK).is_ok() => {
+                let key: Arc<dyn Signer> = Arc::new(key);
+                let client = Client::in_process(api.clone(), id, Arc::clone(&key), Arc::clone(&platform.clock));
+                Some(Arc::new(wallet::Wallet::new(wallet::WALLET_BANK, client, key, Arc::clone(&platform.clock))))
+            }
+            _ => None,
+        };
         Ok(Arc::new(Ui {
             clients,
             staff,
             sessions: session::Sessions::default(),
             store,
             clock: Arc::clone(&platform.clock),
+            wallet,
         }))
     }
 
@@ -113,9 +125,14 @@ pub fn open_for_serve(platform: &Platform, api: Router) -> Result<(Arc<Ui>, Opti
     Ok((Ui::open(platform, api, staff)?, created))
 }
 
-/// The routes under `/ui` (merge them into the API router).
+/// The routes under `/ui` and the reference wallet's under `/wallet` (merge them into the API router).
 pub fn router(ui: Arc<Ui>) -> Router {
-    views::routes().merge(assets::routes()).with_state(ui)
+    let wallet = ui.wallet.clone();
+    let routes = views::routes().merge(assets::routes()).with_state(ui);
+    match wallet {
+        Some(w) => routes.merge(wallet::router(w)),
+        None => routes,
+    }
 }
 
 /// Where the credentials of demo staff are written, for messages.

@@ -612,6 +612,7 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
     println!("  API:     {scheme}://{addr}/api/v1");
     println!("  health:  {scheme}://{addr}/api/v1/health");
     println!("  UI:      {scheme}://{addr}/ui/");
+    println!("  wallet:  {scheme}://{addr}/wallet/");
     println!("  metrics: {scheme}://{addr}/metrics");
     println!("  data:   {}", data.display());
     match sealed {

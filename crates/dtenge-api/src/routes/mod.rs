@@ -8,5 +8,6 @@ pub mod offline;
 pub mod oracle;
 pub mod payments;
 pub mod programmable;
+pub mod qr;
 pub mod regime;
 pub mod stablecoins;

@@ -120,6 +120,12 @@ async fn submit_transfer(
         .map_err(|_| ApiError::bad_request("bad_hex", "transaction must be hex"))?;
     let tx: Transaction = dtenge_types::decode_transaction(&bytes)
         .map_err(|e| ApiError::bad_request("bad_transaction", e.to_string()))?;
+    if state.qr.is_awaiting(&tx.id()) {
+        return Err(ApiError::unprocessable(
+            "qr_submit_elsewhere",
+            "this transaction pays a QR: submit it at /api/v1/qr/submit, which records the QR as paid",
+        ));
+    }
     Ok(Json(outcome_view(node.submit_signed(tx).await?)))
 }
 

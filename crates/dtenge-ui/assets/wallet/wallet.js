@@ -1,0 +1,201 @@
+// The reference wallet's page: opens a DA with a key made here, shows
+// balances by kind, history and notifications, pays an address or IIN, pays
+// a QR read from an image or pasted, shows "my QR", and a merchant's dynamic
+// QR with its payment seen. Every call to /wallet/api is signed with the
+// holder's key (signing.js); every payment is signed here too.
+
+import { t, setLang, currentLang } from './i18n.js';
+import {
+  loadHolder, saveHolder, newKeys, sign, signedHeaders, hex, unhex,
+  signatureBase, signatureParams, contentDigest,
+} from './signing.js';
+
+let holder = null;
+let found = null;
+let polling = null;
+
+const $ = (id) => document.getElementById(id);
+
+function money(tiyn) {
+  const whole = Math.floor(tiyn / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+  return `${whole},${String(tiyn % 100).padStart(2, '0')}`;
+}
+
+function say(text, good) {
+  const m = $('message');
+  m.textContent = text;
+  m.className = text ? (good ? 'good' : 'bad') : '';
+}
+
+async function call(name, body) {
+  const path = `/wallet/api/${name}`;
+  const text = JSON.stringify(body);
+  const headers = await signedHeaders(holder, 'POST', path, text);
+  const res = await fetch(path, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: text });
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((answer.error && answer.error.message) || `HTTP ${res.status}`);
+  return answer;
+}
+
+function show(tab) {
+  for (const s of document.querySelectorAll('section.tab')) s.hidden = s.id !== tab;
+  for (const b of document.querySelectorAll('nav button')) b.classList.toggle('on', b.dataset.tab === tab);
+  if (polling && tab !== 'merchant') { clearInterval(polling); polling = null; }
+  if (tab === 'home') refresh().catch((e) => say(e.message));
+  if (tab === 'receive') receive().catch((e) => say(e.message));
+}
+
+function dl(el, rows) {
+  el.replaceChildren();
+  for (const [k, v] of rows) {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v;
+    el.append(dt, dd);
+  }
+}
+
+function lines(el, items, text) {
+  el.replaceChildren();
+  if (!items.length) { const li = document.createElement('li'); li.textContent = t('nothing'); el.append(li); }
+  for (const item of items) { const li = document.createElement('li'); li.textContent = text(item); el.append(li); }
+}
+
+async function refresh() {
+  const home = await call('home', { account: holder.account });
+  $('account-id').textContent = home.account.id;
+  const b = home.balance;
+  dl($('balances'), [[t('standard'), money(b.standard_tiyn)], [t('marked'), money(b.marked_tiyn)],
+    [t('held'), money(b.held_tiyn)], [t('vat'), money(b.vat_tiyn)], [t('total'), money(b.total_tiyn)]]);
+  lines($('history'), home.history, (h) => `${h.at} ${h.incoming_tiyn ? '+' + money(h.incoming_tiyn) : '−' + money(h.outgoing_tiyn)} ${h.memo || ''} (${h.status.status})`);
+  lines($('notifications'), home.notifications, (n) => `${n.at} ${n.text}`);
+}
+
+// Prepared by the bank, signed here (the holder's key signs the transaction id), submitted.
+async function signAndSubmit(prepared, qr) {
+  const signature = await sign(holder.keys.privateKey, unhex(prepared.signing_message));
+  const done = await call('pay/submit', { account: holder.account, transaction: prepared.transaction, signature: hex(signature), qr });
+  say(`${t('paid')}: ${done.tx} (${done.status.status})`, done.status.status === 'success');
+  return done;
+}
+
+async function openAccount(form) {
+  const data = Object.fromEntries(new FormData(form));
+  const made = await newKeys();
+  holder = { keys: made.keys, publicHex: made.publicHex, account: null };
+  const account = await call('open', { iin_bin: data.iin_bin.trim(), name: data.name.trim() });
+  holder.account = account.id;
+  await saveHolder(holder);
+  start();
+}
+
+async function pay(form) {
+  const data = Object.fromEntries(new FormData(form));
+  const body = { account: holder.account, amount: data.amount, memo: data.memo };
+  if (data.to_address.trim()) body.to_address = data.to_address.trim();
+  else { body.to_iin_bin = data.to_iin_bin.trim(); body.to_bank = data.to_bank.trim(); }
+  const prepared = await call('pay/prepare', body);
+  await signAndSubmit(prepared, false);
+}
+
+function fileBase64(file) {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).split(',')[1] || '');
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(file);
+  });
+}
+
+async function readQr(form) {
+  const file = form.image.files[0];
+  const answer = file
+    ? await call('qr/read', { account: holder.account, image_base64: await fileBase64(file) })
+    : await call('qr/check', { account: holder.account, payload: form.payload.value.trim() });
+  found = answer;
+  const p = answer.qr.payment;
+  const rows = [[t('payee'), `${p.name}, ${p.city} (${p.bank})`]];
+  if (p.amount_tiyn) rows.push([t('amount'), money(p.amount_tiyn)]);
+  if (p.reference) rows.push([t('reference'), p.reference]);
+  if (p.expires_at_s) rows.push([t('expires'), new Date(p.expires_at_s * 1000).toLocaleTimeString()]);
+  dl($('qr-details'), rows);
+  $('qr-amount-row').hidden = Boolean(p.amount_tiyn);
+  $('qr-found').hidden = false;
+  say('');
+}
+
+async function payQr() {
+  const body = { account: holder.account, qr_payload: found.payload };
+  if (!found.qr.payment.amount_tiyn) body.amount = $('qr-amount').value;
+  const prepared = await call('pay/prepare', body);
+  await signAndSubmit(prepared, true);
+  $('qr-found').hidden = true;
+}
+
+function svgSrc(svg) {
+  return `data:image/svg+xml;base64,${btoa(svg)}`;
+}
+
+async function receive() {
+  const r = await call('receive', { account: holder.account });
+  $('receive-qr').src = svgSrc(r.svg);
+  $('receive-address').textContent = r.address;
+}
+
+async function merchantQr(form) {
+  const data = Object.fromEntries(new FormData(form));
+  const r = await call('merchant/qr', { account: holder.account, amount: data.amount, reference: data.reference.trim() });
+  $('merchant-qr-img').src = svgSrc(r.svg);
+  $('merchant-payload').value = r.payload;
+  $('merchant-status').textContent = t('waiting');
+  $('merchant-qr').hidden = false;
+  if (polling) clearInterval(polling);
+  const reference = data.reference.trim();
+  polling = setInterval(async () => {
+    try {
+      const s = await call('merchant/status', { account: holder.account, reference });
+      if (s.paid) {
+        clearInterval(polling); polling = null;
+        $('merchant-status').textContent = `${t('received')}: ${money(s.amount_tiyn)} (${s.tx})`;
+        $('merchant-status').className = 'good';
+      }
+    } catch (e) { say(e.message); }
+  }, 1000);
+}
+
+function on(id, f) {
+  $(id).addEventListener('submit', (ev) => { ev.preventDefault(); f(ev.target).catch((e) => say(`${t('refused')}: ${e.message}`)); });
+}
+
+function start() {
+  $('open').hidden = true;
+  $('tabs').hidden = false;
+  show('home');
+}
+
+async function main() {
+  $('lang').value = currentLang();
+  setLang(currentLang());
+  $('lang').addEventListener('change', () => setLang($('lang').value));
+  for (const b of document.querySelectorAll('nav button')) b.addEventListener('click', () => show(b.dataset.tab));
+  on('open-form', openAccount);
+  on('pay-form', pay);
+  on('qr-form', readQr);
+  on('merchant-form', merchantQr);
+  $('qr-pay').addEventListener('click', () => payQr().catch((e) => say(`${t('refused')}: ${e.message}`)));
+  holder = await loadHolder();
+  if (holder && holder.account) start(); else $('open').hidden = false;
+  document.body.dataset.ready = 'yes';
+}
+
+// For the browser test: the signing primitives and what the stored key is.
+window.dtengeWallet = {
+  signatureBase, signatureParams, contentDigest,
+  keyInfo: () => holder && {
+    extractable: holder.keys.privateKey.extractable,
+    algorithm: holder.keys.privateKey.algorithm.name,
+    publicHex: holder.publicHex,
+    account: holder.account,
+  },
+};
+
+main().catch((e) => say(e.message));
