@@ -360,8 +360,13 @@ fn recovered(
         Resume::Repeat | Resume::Replayed | Resume::Unkeyed => Ok(Recovery::RunAgain),
         Resume::Interrupted { check } => {
             let refusal = interrupted(operation, key, check);
-            let body =
-                ErrorBody { error: ErrorDetail { code: refusal.code.clone(), message: refusal.message.clone(), reason: refusal.reason.clone() } };
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code: refusal.code.clone(),
+                    message: refusal.message.clone(),
+                    reason: refusal.reason.clone(),
+                },
+            };
             Ok(Recovery::Answer(refusal.status.as_u16(), serde_json::to_vec(&body).unwrap_or_default()))
         }
     }

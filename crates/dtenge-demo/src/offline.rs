@@ -85,7 +85,6 @@ fn pay(from: &mut Phone, to: &Phone, tenge: u64, c: &Ctx) -> Result<Vec<Vec<u8>>
     Ok(from.pay(to.device_key(), Amount::from_tiyn(tiyn(tenge)), c.now())?)
 }
 
-
 pub(crate) async fn offline_p2p(c: &mut Ctx) -> Result<(), DemoError> {
     let alia = c.open_da("Alia", "STB1", HolderKind::Individual, 3_000).await?;
     let bob = c.open_da("Bob", "STB2", HolderKind::Individual, 0).await?;

@@ -8,13 +8,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_client::{
-    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest, ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest, HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest, MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest, PvpRequest, RateRequest, RateView, Recipient, ReservesView, StablecoinTransferRequest, SupplyChangeRequest, TransferRequest, TxOutcomeView, VatPaymentRequest,
+    AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest,
+    ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest,
+    HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest,
+    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest,
+    PvpRequest, RateRequest, RateView, Recipient, ReservesView, StablecoinTransferRequest, SupplyChangeRequest,
+    TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
+use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_node::{NodeError, RefusalCode};
 use dtenge_oracle::OracleCode;
-use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::{Amount, Currency, IinBin, Timestamp};
@@ -59,7 +64,9 @@ pub enum DemoError {
     Offline(dtenge_offline::OfflineError),
     /// A deposit of offline value was refused as a double spend, and the
     /// bank named the device that signed the same value twice.
-    #[error("double spend: device {culprit} signed the same value twice (proof {proof_bytes} bytes); {loss_tiyn} tiyn lost")]
+    #[error(
+        "double spend: device {culprit} signed the same value twice (proof {proof_bytes} bytes); {loss_tiyn} tiyn lost"
+    )]
     DoubleSpend {
         /// The device key the proof names.
         culprit: String,

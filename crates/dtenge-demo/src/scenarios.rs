@@ -12,8 +12,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_node::RefusalCode;
+use dtenge_node::accounts::{AccountId, HolderKind};
 use dtenge_node::cards::ResponseCode;
 use dtenge_node::service::PayTo;
 use dtenge_oracle::OracleCode;
@@ -342,9 +342,12 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     c.check("6. Farmer 2 is told the funds are held for them", &["Farmer 2 (seller)"], told, format!("{notices:?}"))
         .await;
     let (t, s, f) = (treasury.clone(), sec.clone(), seller.clone());
-    c.refused("SEC cannot spend the held funds meanwhile", &["SEC (lender)"], RefusalCode::InsufficientFunds, || async move {
-        t.transfer(&s, &[(&f, 7_000_000)]).await
-    })
+    c.refused(
+        "SEC cannot spend the held funds meanwhile",
+        &["SEC (lender)"],
+        RefusalCode::InsufficientFunds,
+        || async move { t.transfer(&s, &[(&f, 7_000_000)]).await },
+    )
     .await;
     let r = ifa.report_occurrence(EV, None).await;
     c.check("7-8. Farmer 2 transfers the animals; the IFA reports it to the oracle", &[], r.is_ok(), format!("{r:?}"))
@@ -487,9 +490,12 @@ async fn digital_vat(c: &mut Ctx) -> Result<(), DemoError> {
     )
     .await;
     let (s, a) = (stb1.clone(), le1.clone());
-    c.refused("LE 1 tries to pay EI-1 again: an e-invoice is paid once", &["LE 1"], OracleCode::InvoicePaid, || async move {
-        s.pay_invoice(&a, "EI-2026-0001").await
-    })
+    c.refused(
+        "LE 1 tries to pay EI-1 again: an e-invoice is paid once",
+        &["LE 1"],
+        OracleCode::InvoicePaid,
+        || async move { s.pay_invoice(&a, "EI-2026-0001").await },
+    )
     .await;
     let (s, a) = (stb2.clone(), le2.clone());
     c.step("6. LE 2 pays its 60 VAT to the SRC", &["LE 2", "Tax authority (SRC)"], || async move {

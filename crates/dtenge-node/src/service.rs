@@ -61,7 +61,7 @@ mod stablecoin;
 mod tick;
 
 use plan::Plan;
-pub use protocol::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PvpContribution};
+pub use protocol::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest, PvpContribution};
 
 pub use crate::regime::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
 

@@ -16,7 +16,7 @@ use dtenge_crypto::Signer;
 use dtenge_net::{Handler, Role};
 use dtenge_node::accounts::{HolderKind, KycState};
 use dtenge_node::archive::Archive;
-use dtenge_node::service::{PeerAnswer, PeerRequest, NodeAnswer, NodeConfig, NodeRequest, NodeService, PayTo};
+use dtenge_node::service::{NodeAnswer, NodeConfig, NodeRequest, NodeService, PayTo, PeerAnswer, PeerRequest};
 use dtenge_notary::Receipt;
 use dtenge_platform::spec::{Keys, ids};
 use dtenge_store::{Journal, Recovery};

@@ -13,7 +13,7 @@ use dtenge_crypto::SecretKey;
 use dtenge_net::{Answer, Clock, Envelope, NetError, Outcome};
 use dtenge_node::RefusalCode;
 use dtenge_node::accounts::{Account, HolderKind, KycState};
-use dtenge_node::service::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo};
+use dtenge_node::service::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PayTo, PeerAnswer, PeerRequest};
 use dtenge_node::state::Status;
 use dtenge_notary::{
     BatchRefusal, NotariseBatch, NotaryAnswer, NotaryRejection, NotaryRequest, Receipt, TxClaim, Verdict,

@@ -746,8 +746,8 @@ async fn bench(
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    let config =
-        dtenge_bench::BenchConfig { data: dir,
+    let config = dtenge_bench::BenchConfig {
+        data: dir,
         seconds,
         users,
         workload,

@@ -8,7 +8,7 @@ use dtenge_net::{Handler, HandlerError, Role};
 use dtenge_notary::{Receipt, TxClaim};
 use dtenge_types::{Address, Amount, Encumbrance, ParticipantId, Token, Transaction, TxId};
 
-use super::protocol::{PeerAnswer, PeerRequest, MAX_LINK_BATCH, NodeAnswer, NodeRequest};
+use super::protocol::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest};
 use super::{NodeService, store};
 use crate::NodeError;
 use crate::state::{NodeRecord, Notification};

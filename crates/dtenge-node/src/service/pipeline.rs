@@ -22,8 +22,8 @@ use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, 
 use super::plan::{InPipeline, Plan, Signers};
 use super::protocol::{PeerAnswer, PeerRequest};
 use super::{
-    MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE, durable,
-    standard_dt,
+    MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE,
+    durable, standard_dt,
 };
 use crate::NodeError;
 use crate::accounts::Account;

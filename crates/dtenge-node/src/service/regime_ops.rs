@@ -11,7 +11,7 @@ use dtenge_types::{
 };
 
 use super::plan::{Plan, Signers};
-use super::{PeerAnswer, PeerRequest, NodeAnswer, NodeRequest, NodeService, TxOutcome, standard_dt};
+use super::{NodeAnswer, NodeRequest, NodeService, PeerAnswer, PeerRequest, TxOutcome, standard_dt};
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, Custody, HolderKind};
 use crate::build::{self, Payee};
