@@ -493,7 +493,7 @@ async fn api_clients(
     let mut clients = std::collections::BTreeMap::new();
     for bank in banks {
         let key: Arc<dyn dtenge_crypto::Signer> = Arc::new(keys.load(bank).map_err(fail)?);
-        let participant = dtenge_types::ParticipantId::new(bank).map_err(fail)?;
+        let participant = dtenge_types::ParticipantId::new(*bank).map_err(fail)?;
         let client = dtenge_client::Client::new(&format!("http://{addr}"), participant, key, Arc::clone(&clock))
             .map_err(fail)?;
         clients.insert(bank.to_string(), client);

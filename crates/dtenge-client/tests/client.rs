@@ -36,7 +36,7 @@ fn pid(who: &str) -> ParticipantId {
 #[track_caller]
 fn http_error(e: &ClientError, status: u16, code: &str) {
     match e {
-        ClientError::Http { status: s, code: c, message } => {
+        ClientError::Http { status: s, code: c, message, .. } => {
             assert_eq!((*s, c.as_str()), (status, code), "{message}");
             assert!(!message.is_empty());
         }
