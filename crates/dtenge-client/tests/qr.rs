@@ -37,7 +37,9 @@ fn key(p: &Platform, who: &str) -> Arc<dyn Signer> {
 #[track_caller]
 fn refused(e: &ClientError, status: u16, code: &str) {
     match e {
-        ClientError::Http { status: s, code: c, message, .. } => assert_eq!((*s, c.as_str()), (status, code), "{message}"),
+        ClientError::Http { status: s, code: c, message, .. } => {
+            assert_eq!((*s, c.as_str()), (status, code), "{message}")
+        }
         other => panic!("expected HTTP {status} {code}, got {other:?}"),
     }
 }
