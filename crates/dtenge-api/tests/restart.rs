@@ -91,11 +91,17 @@ fn standard(platform: &Platform, node: &str, account: &AccountId) -> u64 {
 
 /// A participant whose kind the table lets call `op` (a node kind when one may).
 fn caller_for(op: Operation) -> &'static str {
-    [(Role::Stb, "STB1"), (Role::Treasury, ids::TREASURY), (Role::Nbk, ids::NBK), (Role::Provider, "SRC")]
-        .into_iter()
-        .find(|(kind, _)| authz::permits(*kind, op))
-        .map(|(_, who)| who)
-        .unwrap_or_else(|| panic!("no test caller may {}", op.name()))
+    [
+        (Role::Stb, "STB1"),
+        (Role::Treasury, ids::TREASURY),
+        (Role::Nbk, ids::NBK),
+        (Role::Provider, "SRC"),
+        (Role::StablecoinIssuer, ids::COIN_ISSUER),
+    ]
+    .into_iter()
+    .find(|(kind, _)| authz::permits(*kind, op))
+    .map(|(_, who)| who)
+    .unwrap_or_else(|| panic!("no test caller may {}", op.name()))
 }
 
 /// Every POST of the API, admitted (its key `Started`, durably) and then cut

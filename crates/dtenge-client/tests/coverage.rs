@@ -237,6 +237,13 @@ async fn the_client_has_a_method_for_every_documented_operation() {
     };
     let _ = c.card_message(&message, None).await;
     let _ = c.card_payment("000000000001").await;
+    let _ = c.stablecoins().await;
+    let _ = c.reserves("KZTC").await;
+    let change = SupplyChangeRequest { account: "X-1".into(), amount_tiyn: 1, memo: None };
+    let _ = c.mint("KZTC", &change, None).await;
+    let _ = c.burn("KZTC", &change, None).await;
+    let pay = StablecoinTransferRequest { from: "X-1".into(), to: vec![Recipient::address("x", 1)], memo: None };
+    let _ = c.stablecoin_transfer("KZTC", &pay, None).await;
 
     let doc = serde_json::to_value(dtenge_api::openapi()).unwrap();
     let mut documented = BTreeSet::new();
