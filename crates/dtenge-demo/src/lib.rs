@@ -27,4 +27,5 @@ mod offline;
 pub mod runner;
 pub mod scenarios;
 
-pub use runner::{Api, Ctx, Da, DemoError, ScenarioReport, StepReport, run};
+pub use runner::{Api, Ctx, Da, DemoError, ScenarioReport, StepReport};
+pub use scenarios::run;

@@ -647,7 +647,7 @@ pub struct Ctx {
     pub clock: Arc<ManualClock>,
     clients: BTreeMap<String, Api>,
     accounts: BTreeMap<String, Da>,
-    steps: Vec<StepReport>,
+    pub(crate) steps: Vec<StepReport>,
     serial: u8,
 }
 
@@ -951,7 +951,7 @@ impl Ctx {
         self.clock.now()
     }
 
-    fn finish(self, name: &str, title: &str) -> ScenarioReport {
+    pub(crate) fn finish(self, name: &str, title: &str) -> ScenarioReport {
         let _ = self.platform.close();
         let passed = !self.steps.is_empty() && self.steps.iter().all(|s| s.passed);
         ScenarioReport { name: name.to_string(), title: title.to_string(), passed, steps: self.steps }
@@ -961,52 +961,4 @@ impl Ctx {
 /// A valid IIN (individuals) or BIN (others) for demo holders.
 pub fn demo_id(kind: HolderKind, serial: u8) -> IinBin {
     dtenge_platform::demo_set::demo_iin_bin(kind, serial.wrapping_add(100))
-}
-
-/// Runs the named scenarios (all if empty), each on a fresh platform under
-/// `data` (a temporary directory if `None`), calling `progress` after each.
-pub async fn run(
-    data: Option<&Path>,
-    only: &[String],
-    mut progress: impl FnMut(&ScenarioReport),
-) -> Result<Vec<ScenarioReport>, DemoError> {
-    let all = crate::scenarios::all();
-    for name in only {
-        if !all.iter().any(|s| s.name == name) {
-            let names: Vec<&str> = all.iter().map(|s| s.name).collect();
-            return Err(DemoError::Step(format!("no scenario {name}; scenarios: {}", names.join(", "))));
-        }
-    }
-    let temp = match data {
-        Some(_) => None,
-        None => {
-            Some(std::env::temp_dir().join(format!("dtenge-demo-{}-{}", std::process::id(), Timestamp(0).millis())))
-        }
-    };
-    let root =
-        data.map(Path::to_path_buf).or(temp.clone()).ok_or_else(|| DemoError::Platform("no data directory".into()))?;
-    let mut reports = Vec::new();
-    for scenario in all.into_iter().filter(|s| only.is_empty() || only.iter().any(|n| n == s.name)) {
-        let dir = root.join(scenario.name);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| DemoError::Platform(format!("{}: {e}", dir.display())))?;
-        }
-        let mut ctx = Ctx::open(&dir).await?;
-        if let Err(e) = (scenario.run)(&mut ctx).await {
-            ctx.steps.push(StepReport {
-                title: "scenario setup".into(),
-                expect: "ok".into(),
-                outcome: format!("failed: {e}"),
-                passed: false,
-                balances: Vec::new(),
-            });
-        }
-        let report = ctx.finish(scenario.name, scenario.title);
-        progress(&report);
-        reports.push(report);
-    }
-    if let Some(t) = temp {
-        let _ = std::fs::remove_dir_all(t);
-    }
-    Ok(reports)
 }

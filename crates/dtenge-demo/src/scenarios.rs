@@ -10,6 +10,7 @@
 //! interface: the foreign central bank issuing its currency.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 
 use dtenge_node::RefusalCode;
@@ -22,7 +23,7 @@ use dtenge_types::{Address, Amount, CbsRef, Timestamp};
 
 use dtenge_client::EventKindDto;
 
-use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event, Refused};
+use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event, Refused, ScenarioReport, StepReport};
 
 type Run = for<'a> fn(&'a mut Ctx) -> Pin<Box<dyn Future<Output = Result<(), DemoError>> + 'a>>;
 
@@ -1183,4 +1184,52 @@ async fn qr_merchant(c: &mut Ctx) -> Result<(), DemoError> {
     )
     .await;
     Ok(())
+}
+
+/// Runs the named scenarios (all if empty), each on a fresh platform under
+/// `data` (a temporary directory if `None`), calling `progress` after each.
+pub async fn run(
+    data: Option<&Path>,
+    only: &[String],
+    mut progress: impl FnMut(&ScenarioReport),
+) -> Result<Vec<ScenarioReport>, DemoError> {
+    let all = all();
+    for name in only {
+        if !all.iter().any(|s| s.name == name) {
+            let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+            return Err(DemoError::Step(format!("no scenario {name}; scenarios: {}", names.join(", "))));
+        }
+    }
+    let temp = match data {
+        Some(_) => None,
+        None => {
+            Some(std::env::temp_dir().join(format!("dtenge-demo-{}-{}", std::process::id(), Timestamp(0).millis())))
+        }
+    };
+    let root =
+        data.map(Path::to_path_buf).or(temp.clone()).ok_or_else(|| DemoError::Platform("no data directory".into()))?;
+    let mut reports = Vec::new();
+    for scenario in all.into_iter().filter(|s| only.is_empty() || only.iter().any(|n| n == s.name)) {
+        let dir = root.join(scenario.name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| DemoError::Platform(format!("{}: {e}", dir.display())))?;
+        }
+        let mut ctx = Ctx::open(&dir).await?;
+        if let Err(e) = (scenario.run)(&mut ctx).await {
+            ctx.steps.push(StepReport {
+                title: "scenario setup".into(),
+                expect: "ok".into(),
+                outcome: format!("failed: {e}"),
+                passed: false,
+                balances: Vec::new(),
+            });
+        }
+        let report = ctx.finish(scenario.name, scenario.title);
+        progress(&report);
+        reports.push(report);
+    }
+    if let Some(t) = temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    Ok(reports)
 }

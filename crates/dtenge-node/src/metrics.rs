@@ -16,8 +16,7 @@ use dtenge_notary::NotaryRejection;
 use dtenge_types::{ParticipantId, TxId};
 
 use crate::NodeError;
-use crate::service::TxOutcome;
-use crate::state::Status;
+use crate::status::{Status, TxOutcome};
 
 /// Registers the descriptions of the node's metrics (once per process is
 /// enough; repeating is harmless).

@@ -46,7 +46,7 @@ use crate::batcher::{Batcher, SendBatch};
 use crate::build::{Draft, Payee};
 use crate::directory::{DaEntry, DirectoryAnswer, DirectoryRequest};
 use crate::guard::{Clearance, PendingOutflows};
-use crate::state::{NodeRecord, NodeState, Status};
+use crate::state::{NodeRecord, NodeState};
 
 mod accounts;
 mod cards;
@@ -118,16 +118,7 @@ pub struct PayTo {
     pub amount: Amount,
 }
 
-/// What became of an operation's transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TxOutcome {
-    /// The transaction.
-    pub tx: TxId,
-    /// Where it stands (Success once committed).
-    pub status: Status,
-    /// The notary's commit position, once committed.
-    pub notary_seq: Option<u64>,
-}
+pub use crate::status::TxOutcome;
 
 /// The running node.
 pub struct NodeService {

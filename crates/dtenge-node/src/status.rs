@@ -2,6 +2,7 @@
 //! node's records, its conversion requests and the API share.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use dtenge_types::TxId;
 use serde::{Deserialize, Serialize};
 
 /// Status of a request or transaction as users see it (SPEC §6).
@@ -19,4 +20,15 @@ pub enum Status {
         /// Why.
         reason: String,
     },
+}
+
+/// What became of an operation's transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxOutcome {
+    /// The transaction.
+    pub tx: TxId,
+    /// Where it stands (Success once committed).
+    pub status: Status,
+    /// The notary's commit position, once committed.
+    pub notary_seq: Option<u64>,
 }
