@@ -143,6 +143,12 @@ pub struct Clearance {
 }
 
 impl Clearance {
+    /// A clearance for tests of the vault alone (no guard, nothing counted).
+    #[cfg(test)]
+    pub(crate) fn for_tests(account: AccountId) -> Clearance {
+        Clearance { account, outflow: Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO }, counted: None }
+    }
+
     /// The DA it clears.
     pub fn account(&self) -> &AccountId {
         &self.account

@@ -416,7 +416,9 @@ impl NodeService {
     }
 
     fn draft(&self, payer: &Account, memo: Option<Memo>) -> Draft {
-        let free = self.state().vault.free_tokens(&payer.id, standard_dt);
+        // An account unknown to the vault has no free tokens.
+        let free =
+            self.state().vault.free_standard(&payer.id, dtenge_types::Currency::DT).map_or(0, |(_, count)| count);
         Draft {
             host: self.config.id.clone(),
             payer: payer.address,

@@ -17,13 +17,13 @@ use dtenge_ledger::Context;
 use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_types::{Amount, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
+use dtenge_types::{Amount, Currency, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
 use super::plan::{InPipeline, Plan, Signers};
 use super::protocol::{PeerAnswer, PeerRequest};
 use super::{
     MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE,
-    durable, standard_dt,
+    durable,
 };
 use crate::NodeError;
 use crate::accounts::Account;
@@ -134,7 +134,7 @@ impl NodeService {
                     limits: state.limits_of(current),
                     spent_today: state.spent_on_day(&current.id, self.clock.now()),
                     orders: state.active_orders(&current.id),
-                    free_standard: state.vault.available(&current.id, standard_dt)?,
+                    free_standard: state.vault.free_standard(&current.id, Currency::DT)?.0,
                     linked_bank_account: state.profile(&current.id).linked_bank_account,
                 };
                 guard::clear(&standing, outflow, &self.pending)?
