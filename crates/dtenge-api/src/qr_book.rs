@@ -276,3 +276,72 @@ pub fn already_paid(tx: Option<TxId>) -> ApiError {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    //! The book after a restart: what was claimed, paid and released reads
+    //! back from the journal (and from a snapshot past `SNAPSHOT_EVERY`).
+
+    use super::*;
+
+    fn key(n: u64) -> QrKey {
+        let mut k = [0u8; 32];
+        k[..8].copy_from_slice(&n.to_le_bytes());
+        k
+    }
+
+    const UNTIL: u64 = 4_000_000_000;
+
+    fn refused(e: ApiError) -> String {
+        format!("{}: {}", e.code, e.message)
+    }
+
+    #[tokio::test]
+    async fn claims_payments_and_releases_survive_a_restart() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let tx = tx_id([7; 32]);
+        {
+            let book = QrBook::open(dir.path(), true)?;
+            book.claim(key(1), UNTIL, 0).await.map_err(refused)?;
+            book.paid(key(1), tx).await.map_err(refused)?;
+            book.claim(key(2), UNTIL, 0).await.map_err(refused)?;
+            book.release(key(2)).await.map_err(refused)?;
+            book.claim(key(3), UNTIL, 0).await.map_err(refused)?;
+            book.close()?;
+        }
+        let book = QrBook::open(dir.path(), true)?;
+        assert_eq!(book.standing(&key(1)), Standing::Paid(tx));
+        assert_eq!(book.standing(&key(2)), Standing::Open);
+        assert_eq!(book.standing(&key(3)), Standing::Claimed);
+        let again = book.claim(key(1), UNTIL, 0).await.err().ok_or("a paid QR was claimed again after a restart")?;
+        assert_eq!(again.code, "qr_already_paid");
+        assert!(book.claim(key(3), UNTIL, 0).await.is_err(), "a claimed QR was claimed again after a restart");
+        book.claim(key(2), UNTIL, 0).await.map_err(refused)?;
+        book.close()?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_carries_the_book_across_a_restart() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let tx = tx_id([9; 32]);
+        {
+            let book = QrBook::open(dir.path(), false)?;
+            // Past one snapshot, then records after it.
+            for n in 0..SNAPSHOT_EVERY + 10 {
+                book.claim(key(n), UNTIL, 0).await.map_err(refused)?;
+            }
+            book.paid(key(5), tx).await.map_err(refused)?;
+            book.release(key(SNAPSHOT_EVERY + 1)).await.map_err(refused)?;
+            book.close()?;
+        }
+        let book = QrBook::open(dir.path(), false)?;
+        assert_eq!(book.standing(&key(5)), Standing::Paid(tx));
+        assert_eq!(book.standing(&key(0)), Standing::Claimed);
+        assert_eq!(book.standing(&key(SNAPSHOT_EVERY + 9)), Standing::Claimed);
+        assert_eq!(book.standing(&key(SNAPSHOT_EVERY + 1)), Standing::Open);
+        assert_eq!(book.standing(&key(SNAPSHOT_EVERY + 10)), Standing::Open);
+        book.close()?;
+        Ok(())
+    }
+}
