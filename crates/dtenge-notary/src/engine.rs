@@ -64,7 +64,7 @@ use dtenge_types::{Commitment, Timestamp, TxId};
 use dtenge_store::versioned::Tagged;
 
 use crate::cold::{ColdError, ColdStore, Frozen, Generation, MemoryCold};
-use crate::format;
+use crate::format::{self, NotaryRecord};
 use crate::live::DigestSet;
 use crate::messages::{InputOpening, NotariseBatch, NotaryRejection, ReceiptBody, TxClaim};
 
@@ -103,18 +103,6 @@ impl Default for NotaryConfig {
     fn default() -> Self {
         NotaryConfig { generation_entries: 256 * 1024, generation_ms: 10_000, filter_bytes: 32 * 1024 * 1024 }
     }
-}
-
-/// What the journal stores: a batch as the node signed it (evidence) and the
-/// positions of the claims that committed, at the notary's time.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct NotaryRecord {
-    /// The signed batch.
-    pub batch: NotariseBatch,
-    /// Indices of the claims committed, in commit order.
-    pub committed: Vec<u32>,
-    /// The notary's clock at commit.
-    pub committed_at: Timestamp,
 }
 
 /// The outcome the engine decided for one claim.

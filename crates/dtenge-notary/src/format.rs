@@ -14,8 +14,19 @@ use dtenge_crypto::Signature;
 use dtenge_store::versioned::{Format, FormatError, Tagged, kinds};
 use dtenge_types::{BoundedVec, Commitment, MAX_INPUTS, MAX_OUTPUTS, ParticipantId, TimeWindow, Timestamp, TxId};
 
-use crate::engine::NotaryRecord;
 use crate::messages::{MAX_BATCH, NotariseBatch, TxClaim};
+
+/// What the journal stores: a batch as the node signed it (evidence) and the
+/// positions of the claims that committed, at the notary's time.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct NotaryRecord {
+    /// The signed batch.
+    pub batch: NotariseBatch,
+    /// Indices of the claims committed, in commit order.
+    pub committed: Vec<u32>,
+    /// The notary's clock at commit.
+    pub committed_at: Timestamp,
+}
 
 /// A single notary's journal record.
 pub const RECORD: Format = Format { kind: kinds::NOTARY_RECORD, version: 1, name: "notary record" };

@@ -29,7 +29,8 @@ pub mod service;
 
 pub use client::{NotaryClient, NotaryClientError};
 pub use cold::{ColdBackend, ColdChunk, ColdError, ColdKey, ColdStore, FjallCold, MemoryCold, WriteMode};
-pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryRecord, NotaryState};
+pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryState};
+pub use format::NotaryRecord;
 pub use group::replica::{GroupOptions, NotaryReplica, ReplicaStores};
 pub use messages::{
     BatchRefusal, HostConsent, InputOpening, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt,

@@ -23,7 +23,8 @@ use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{ParticipantId, Timestamp, TxId};
 
 use crate::cold::{ColdError, ColdStore, MemoryCold};
-use crate::engine::{ColdProbe, Decision, HotCounts, NotaryConfig, NotaryRecord, NotaryState};
+use crate::engine::{ColdProbe, Decision, HotCounts, NotaryConfig, NotaryState};
+use crate::format::NotaryRecord;
 use crate::messages::{BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, Verdict};
 use crate::protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 

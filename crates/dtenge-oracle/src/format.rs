@@ -17,8 +17,9 @@ use dtenge_store::{Format, FormatError, Tagged};
 use dtenge_types::{Currency, EventId, InvoiceId, ParameterId, ParticipantId, Statement, Timestamp, TxId};
 
 use crate::OracleRecord;
-use crate::model::{EventState, InvoiceState, ParameterState, Provider, RateState, Reservation, ReservationEntry};
-use crate::service::Notice;
+use crate::model::{
+    EventState, InvoiceState, Notice, ParameterState, Provider, RateState, Reservation, ReservationEntry,
+};
 use crate::state::OracleState;
 
 /// The oracle's journal records.

@@ -536,3 +536,42 @@ pub enum AttestRequest {
         base: Currency,
     },
 }
+
+/// What a node is told.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Notice {
+    /// Position in the oracle's notice log, from 1.
+    pub seq: u64,
+    /// The node it is for; `None`: every node.
+    pub to: Option<ParticipantId>,
+    /// What happened.
+    pub kind: NoticeKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// An event was registered with these terms (to the sender's and recipient's nodes).
+    EventRegistered(EventSpec),
+    /// An event occurred: held funds may be released.
+    EventOccurred {
+        /// The event.
+        event: EventId,
+    },
+    /// An event was cancelled (or a campaign missed its target): held funds return.
+    EventCancelled {
+        /// The event.
+        event: EventId,
+    },
+    /// A campaign met its target: every contribution may be released.
+    CampaignSucceeded {
+        /// The event.
+        event: EventId,
+    },
+    /// A marking parameter was registered for an initiator on this node.
+    ParameterRegistered {
+        /// The parameter.
+        parameter: ParameterId,
+    },
+}

@@ -25,12 +25,12 @@ use dtenge_store::{Journal, Recovery, StoreError};
 use dtenge_types::{
     Address, Amount, Attestation, ContractNo, Currency, EventId, InvoiceId, ParameterId, ParticipantId, TxBody, TxId,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::model::{
     AttestRequest, Contract, ContractAmendment, ContractState, EventSpec, EventState, FxRate, Invoice, InvoiceState,
     RateState, Registry,
 };
+pub use crate::model::{Notice, NoticeKind};
 use crate::{OracleError, OracleRecord, OracleState, sign_statement};
 
 /// What nodes, providers and the operator ask the oracle.
@@ -131,45 +131,6 @@ pub enum OracleRequest {
     /// Anyone: sign a stablecoin's supply and reserve as read now (proof of
     /// reserves, `crate::reserves`).
     AttestReserves(crate::reserves::ReservesReport),
-}
-
-/// What a node is told.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Notice {
-    /// Position in the oracle's notice log, from 1.
-    pub seq: u64,
-    /// The node it is for; `None`: every node.
-    pub to: Option<ParticipantId>,
-    /// What happened.
-    pub kind: NoticeKind,
-}
-
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// An event was registered with these terms (to the sender's and recipient's nodes).
-    EventRegistered(EventSpec),
-    /// An event occurred: held funds may be released.
-    EventOccurred {
-        /// The event.
-        event: EventId,
-    },
-    /// An event was cancelled (or a campaign missed its target): held funds return.
-    EventCancelled {
-        /// The event.
-        event: EventId,
-    },
-    /// A campaign met its target: every contribution may be released.
-    CampaignSucceeded {
-        /// The event.
-        event: EventId,
-    },
-    /// A marking parameter was registered for an initiator on this node.
-    ParameterRegistered {
-        /// The parameter.
-        parameter: ParameterId,
-    },
 }
 
 impl dtenge_net::authz::Authorized for OracleRequest {

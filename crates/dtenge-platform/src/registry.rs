@@ -357,6 +357,26 @@ impl LiveRegistry {
     }
 }
 
+// Reading a platform belongs with the registry: it prefers the signed one.
+impl PlatformSpec {
+    /// Reads the platform of a data directory: its signed registry
+    /// (`registry.json`, verified against `registry.pub`) where there is one —
+    /// a platform of separate services — or else `platform.json` (`dtenge serve`).
+    pub fn load(data: &Path) -> Result<PlatformSpec, PlatformError> {
+        if data.join(REGISTRY_FILE).exists() {
+            let (_, body) = load_verified(data, None)?;
+            return Ok(body.platform);
+        }
+        let path = data.join("platform.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
+        let mut spec: PlatformSpec =
+            serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))?;
+        spec.fill_hosts();
+        spec.fill_counterparty_central_banks();
+        Ok(spec)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

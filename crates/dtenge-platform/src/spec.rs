@@ -332,23 +332,6 @@ impl PlatformSpec {
         }
     }
 
-    /// Reads the platform of a data directory: its signed registry
-    /// (`registry.json`, verified against `registry.pub`) where there is one —
-    /// a platform of separate services — or else `platform.json` (`dtenge serve`).
-    pub fn load(data: &Path) -> Result<PlatformSpec, PlatformError> {
-        if data.join(crate::registry::REGISTRY_FILE).exists() {
-            let (_, body) = crate::registry::load_verified(data, None)?;
-            return Ok(body.platform);
-        }
-        let path = data.join("platform.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| PlatformError::io(&path, e))?;
-        let mut spec: PlatformSpec =
-            serde_json::from_str(&text).map_err(|e| PlatformError::Config(format!("{}: {e}", path.display())))?;
-        spec.fill_hosts();
-        spec.fill_counterparty_central_banks();
-        Ok(spec)
-    }
-
     /// `platform.json` files written before participant kinds had a
     /// counterparty central bank list the issuer of a foreign currency as
     /// NBK, with NBK's powers: the participant of kind NBK whose node hosts

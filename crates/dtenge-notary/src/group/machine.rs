@@ -149,7 +149,7 @@ fn snapshot_error(e: impl std::fmt::Display) -> StorageError<u64> {
 /// A stored snapshot: tagged ([`REPLICA_SNAPSHOT`]) or, written before
 /// tags (version 0), the same layout untagged.
 fn decode_snapshot(bytes: &[u8]) -> Result<StoredSnapshot, FormatError> {
-    let limit = usize::try_from(crate::group::replica::MAX_SNAPSHOT_MEMORY_BYTES).unwrap_or(usize::MAX);
+    let limit = usize::try_from(MAX_SNAPSHOT_MEMORY_BYTES).unwrap_or(usize::MAX);
     REPLICA_SNAPSHOT.decode(bytes, limit)
 }
 
@@ -368,6 +368,9 @@ impl RaftStateMachine<GroupConfig> for Machine {
         }))
     }
 }
+
+/// Largest memory part of a snapshot a replica accepts.
+pub const MAX_SNAPSHOT_MEMORY_BYTES: u64 = 4 << 30;
 
 /// Entries per piece when a cold store is copied or sent.
 pub const COLD_PIECE_ENTRIES: usize = 16 * 1024;

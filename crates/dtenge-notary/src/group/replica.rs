@@ -30,6 +30,7 @@ use crate::cold::{ColdChunk, ColdStore};
 use crate::engine::NotaryConfig;
 use crate::group::GroupConfig;
 use crate::group::log::LogStore;
+pub use crate::group::machine::MAX_SNAPSHOT_MEMORY_BYTES;
 use crate::group::machine::{Applied, Machine, MachineState, SnapshotData};
 use crate::group::network::GroupNetwork;
 use crate::group::wire::{
@@ -38,9 +39,6 @@ use crate::group::wire::{
 use crate::messages::{NotariseBatch, Receipt, Verdict};
 use crate::protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 use crate::service::{NotaryCallError, NotaryError, admit, verdicts};
-
-/// Largest memory part of a snapshot a replica accepts.
-pub const MAX_SNAPSHOT_MEMORY_BYTES: u64 = 4 << 30;
 
 /// How a group runs.
 #[derive(Debug, Clone, Copy)]
