@@ -1,7 +1,7 @@
 //! The static part of the interface, embedded in the binary: one HTML page,
-//! a stylesheet, the app module, the RU/EN dictionaries and one module per
-//! section (`sections/*.js`; add a section by adding a module here and to
-//! `app.js`). Served with a Content-Security-Policy that allows only this
+//! a stylesheet, the shell (`app.js`), the helpers every section shares
+//! (`core.js`), the RU/EN dictionaries and one module per section
+//! (`sections/*.js`; add a section by adding a module here and to `app.js`). Served with a Content-Security-Policy that allows only this
 //! origin — the machine is offline and nothing is fetched from elsewhere.
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::Ui;
 pub const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
+    ("core.js", "text/javascript; charset=utf-8", include_str!("../assets/core.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../assets/i18n.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
     ("sections/home.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/home.js")),

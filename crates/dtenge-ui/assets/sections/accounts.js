@@ -1,5 +1,5 @@
 // Accounts: open a DA for a legal entity by BIN (maker-checker); the DAs with their authorisation status.
-import { api, esc, statusBadge, t, time, table, formData, prepareRequest, rerender, toast, state } from '../app.js';
+import { api, esc, statusBadge, t, time, table, formData, prepareRequest, rerender, toast, state } from '../core.js';
 
 async function render(main) {
   const accounts = await api('/ui/api/accounts');

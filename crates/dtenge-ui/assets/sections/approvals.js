@@ -1,5 +1,5 @@
 // Requests for approval: what makers prepared, for a different checker to approve or reject.
-import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject, canDecide, state } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject, canDecide, state } from '../core.js';
 import { bindDecisions } from './transfers.js';
 
 function details(r) {

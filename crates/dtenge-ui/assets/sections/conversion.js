@@ -1,5 +1,5 @@
 // Shared by Issuance and Redeeming: a maker's conversion request, the requests at NBK and the prepared ones.
-import { api, esc, money, statusBadge, t, time, table, formData, prepareRequest, rerender, toast, state } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, formData, prepareRequest, rerender, toast, state } from '../core.js';
 
 export async function renderConversion(main, { type, nbkKind, title, newText }) {
   const all = await api('/ui/api/conversions');

@@ -1,5 +1,5 @@
 // Holding: funds held for oracle events — request time, recipient, amount, maker, status; release or cancel (maker-checker).
-import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, rerender, toast, state } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, rerender, toast, state } from '../core.js';
 
 async function render(main) {
   const rows = await api('/ui/api/holds');

@@ -1,5 +1,5 @@
 // Main page: balances by kind, accounts, recent operations and requests.
-import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject } from '../core.js';
 
 async function render(main) {
   const d = await api('/ui/api/dashboard');

@@ -1,5 +1,5 @@
 // NBK operator view: supply, each stablecoin's supply and reserve, volumes by day, conversion requests to approve, health of every node.
-import { api, esc, money, statusBadge, t, time, table, rerender, toast, kindName } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, rerender, toast, kindName } from '../core.js';
 
 async function render(main) {
   const d = await api('/ui/api/nbk/overview');

@@ -1,6 +1,6 @@
 // Regulator (NBK operator): aggregates by bank and day, large payments above a threshold, marked-funds traceability.
 // Data from the API's NBK-only regulator endpoints: each bank reports its own aggregates — no names, no IINs.
-import { api, esc, money, t, time, table, formData, astanaDayStart, toast } from '../app.js';
+import { api, esc, money, t, time, table, formData, astanaDayStart, toast } from '../core.js';
 
 const chosen = { from: '', to: '', threshold: '1 000 000' };
 

@@ -1,5 +1,5 @@
 // Reports: type, incoming/outgoing, period; shown on the page and downloaded as CSV or XLSX.
-import { api, esc, money, t, table, formData, astanaDayStart, state } from '../app.js';
+import { api, esc, money, t, table, formData, astanaDayStart, state } from '../core.js';
 
 const chosen = { type: 'operations', direction: 'all', from: '', to: '' };
 

@@ -1,5 +1,5 @@
 // Transfers in DT: a new transfer (optionally marked) prepared by a maker; the table with filters and pages.
-import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, astanaDayStart, canDecide, rerender, toast, state } from '../app.js';
+import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, astanaDayStart, canDecide, rerender, toast, state } from '../core.js';
 
 const filter = { page: 1, per_page: 10, status: '', type: 'transfer,marked_transfer', from: '', to: '' };
 
