@@ -38,6 +38,13 @@ use crate::NodeError;
 /// request and leaves at once.
 pub const IN_FLIGHT: usize = 1;
 
+/// Requests a batcher queues at most: past that a caller is refused
+/// [`NodeError::Busy`] (503 with `Retry-After` at the API) instead of
+/// waiting in an ever longer line. The pipeline's admission bound keeps
+/// payments well under it; it bounds what admission does not count (payee
+/// pre-checks, deliveries the tick repeats).
+pub const QUEUE_MAX: usize = 16_384;
+
 /// Sends one batch and returns one answer per request, in order.
 pub(crate) type SendBatch<Q, A> =
     Arc<dyn Fn(Vec<Q>) -> Pin<Box<dyn Future<Output = Result<Vec<A>, NodeError>> + Send>> + Send + Sync>;
@@ -58,7 +65,8 @@ pub(crate) struct Batcher<Q, A> {
     send: SendBatch<Q, A>,
     max: usize,
     in_flight: usize,
-    queue: OnceLock<mpsc::UnboundedSender<Waiting<Q, A>>>,
+    queue_max: usize,
+    queue: OnceLock<mpsc::Sender<Waiting<Q, A>>>,
     name: BatcherName,
 }
 
@@ -75,6 +83,7 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
             send,
             max: max.max(1),
             in_flight: in_flight.max(1),
+            queue_max: QUEUE_MAX,
             queue: OnceLock::new(),
             name: BatcherName::default(),
         }
@@ -87,17 +96,32 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
         self
     }
 
-    /// Sends `request` in the next batch and waits for its answer.
+    /// As it is, queueing at most `queue_max` requests (tests).
+    #[cfg(test)]
+    fn queueing(mut self, queue_max: usize) -> Self {
+        self.queue_max = queue_max.max(1);
+        self
+    }
+
+    /// Sends `request` in the next batch and waits for its answer; a full
+    /// queue refuses at once ([`NodeError::Busy`]).
     pub(crate) async fn call(&self, request: Q) -> Result<A, NodeError> {
         let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
+            let (tx, rx) = mpsc::channel(self.queue_max);
             tokio::spawn(run(rx, self.send.clone(), self.max, self.in_flight, self.name.clone()));
             tx
         });
         let (tell, told) = oneshot::channel();
-        queue
-            .send((request, dtenge_net::telemetry::current_trace(), tell))
-            .map_err(|_| NodeError::Unavailable("the node's batching queue has stopped".into()))?;
+        queue.try_send((request, dtenge_net::telemetry::current_trace(), tell)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NodeError::Busy(format!(
+                "{} requests already wait to be batched to {}",
+                self.queue_max,
+                if self.name.to.is_empty() { "their destination" } else { self.name.to.as_str() }
+            )),
+            mpsc::error::TrySendError::Closed(_) => {
+                NodeError::Unavailable("the node's batching queue has stopped".into())
+            }
+        })?;
         match told.await {
             Ok(answer) => answer.map_err(NodeError::Unavailable),
             Err(_) => Err(NodeError::Unavailable("the batch was dropped".into())),
@@ -107,7 +131,7 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
 
 /// The batching loop: ends when the batcher (the only sender) is gone.
 async fn run<Q: Send + 'static, A: Send + 'static>(
-    mut queue: mpsc::UnboundedReceiver<Waiting<Q, A>>,
+    mut queue: mpsc::Receiver<Waiting<Q, A>>,
     send: SendBatch<Q, A>,
     max: usize,
     in_flight: usize,
@@ -323,5 +347,27 @@ mod tests {
         let batcher = Batcher::new(MAX_BATCH, failing);
         let error = batcher.call(claim(1)).await.unwrap_err();
         assert!(error.to_string().contains("connection refused"), "{error}");
+    }
+
+    /// A destination that never answers: one batch goes out, `queue_max`
+    /// requests wait behind it, and the next caller is refused busy at once
+    /// — it neither waits nor grows the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_busy_at_once() {
+        let stuck: SendBatch<TxClaim, Verdict> = Arc::new(|_claims: Vec<TxClaim>| Box::pin(std::future::pending()));
+        let batcher = Arc::new(Batcher::new(1, stuck).queueing(4));
+        let mut waiting = Vec::new();
+        for n in 0..5 {
+            let batcher = batcher.clone();
+            waiting.push(tokio::spawn(async move { batcher.call(claim(n)).await }));
+            // The first leaves as a batch; the next four fill the queue.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let refused = tokio::time::timeout(Duration::from_secs(1), batcher.call(claim(99))).await;
+        assert!(matches!(refused, Ok(Err(NodeError::Busy(_)))), "{refused:?}");
+        assert!(waiting.iter().all(|w| !w.is_finished()), "the queued requests still wait for their batch");
+        for w in waiting {
+            w.abort();
+        }
     }
 }
