@@ -32,7 +32,7 @@ use dtenge_offline::{
     Certificate, Chain, Conflict, Decision, DepositBook, Limits, Load, MAX_REVOKED, OfflineError, RevocationList, Trust,
 };
 use dtenge_store::Journal;
-use dtenge_types::{Address, Amount, BoundedVec, IinBin, Memo, ParticipantId, Timestamp, TxId, encoding};
+use dtenge_types::{Address, Amount, BoundedVec, Currency, IinBin, Memo, ParticipantId, Timestamp, TxId, encoding};
 
 use crate::PlatformError;
 use crate::services::open_journal;
@@ -47,6 +47,10 @@ pub const DEFAULT_LIMITS: Limits = Limits {
     payments_max: 50,
     offline_ms_max: 3 * 24 * 3_600_000,
 };
+
+/// How far back in the reserve's history a client-signed funding payment
+/// is looked for (the wallet asks for its load right after paying).
+pub const PAID_LOOKBACK: usize = 10_000;
 
 /// What the desk journals.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -98,12 +102,17 @@ struct DeskState {
     serial: u64,
     settled: BTreeMap<Digest, TxId>,
     decided: BTreeMap<Digest, Amount>,
+    /// Funding payments that have a load (each funds one, once).
+    loads: BTreeMap<TxId, Load>,
 }
 
 impl DeskState {
     fn apply(&mut self, record: &DeskRecord) {
         match record {
-            DeskRecord::Loaded { load, .. } => self.serial = self.serial.max(load.serial),
+            DeskRecord::Loaded { load, tx } => {
+                self.serial = self.serial.max(load.serial);
+                self.loads.insert(*tx, load.clone());
+            }
             DeskRecord::Deposit { chain, decision } => {
                 if let Decision::Settle { tip, amount, .. } = decision {
                     self.decided.insert(*tip, *amount);
@@ -184,7 +193,7 @@ impl OfflineDesk {
     }
 
     /// The reserve DA, opened on first use (an institution DA of the bank).
-    async fn reserve(&self) -> Result<Account, DeskError> {
+    pub async fn reserve(&self) -> Result<Account, DeskError> {
         let holder = Holder {
             iin_bin: self.reserve_bin,
             name: format!("{} offline reserve", self.bank),
@@ -245,6 +254,73 @@ impl OfflineDesk {
         };
         self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx: outcome.tx }).await?;
         Ok((load, outcome.tx))
+    }
+
+    /// Issues the load for a payment the client signed itself (a DA whose
+    /// key is the person's, so the bank cannot pay from it): `tx` must have
+    /// committed paying `amount` from DA `from` into the reserve. A payment
+    /// funds one load: asked again for the same device, the same load is
+    /// answered; for another device, refused.
+    pub async fn load_paid(
+        &self,
+        from: &AccountId,
+        tx: TxId,
+        device: PublicKey,
+        amount: Amount,
+    ) -> Result<Load, DeskError> {
+        device
+            .check_canonical()
+            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+        if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
+            return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
+        }
+        let payer = self.node.account(from)?.address;
+        let reserve = self.reserve().await?;
+        let mut state = self.state.lock().await;
+        if let Some(load) = state.loads.get(&tx) {
+            return if load.device == device && load.amount == amount {
+                Ok(load.clone())
+            } else {
+                Err(OfflineError::Limit("this payment already funded another load").into())
+            };
+        }
+        let mut line = None;
+        let mut seen = 0usize;
+        self.node.history_newest_first(&reserve.id, |_, entry| {
+            seen = seen.saturating_add(1);
+            if entry.tx == tx {
+                line = Some(entry);
+                return false;
+            }
+            seen < PAID_LOOKBACK
+        });
+        let line = line.ok_or_else(|| {
+            NodeError::Invalid(format!("{tx} is not among the offline reserve's last {PAID_LOOKBACK} payments"))
+        })?;
+        let paid = line.status == Status::Success
+            && line.currency.is_none_or(|c| c == Currency::DT)
+            && line.incoming == amount
+            && line.outgoing.is_zero()
+            && line.counterparties.contains(&payer);
+        if !paid {
+            return Err(NodeError::Invalid(format!(
+                "{tx} is not a committed payment of {amount} from {from} into the offline reserve"
+            ))
+            .into());
+        }
+        let serial = state.serial.saturating_add(1);
+        let loaded_at = self.clock.now();
+        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
+        let load = Load {
+            bank: self.bank.clone(),
+            serial,
+            device,
+            amount,
+            loaded_at,
+            signature: self.key.sign(message.as_bytes()),
+        };
+        self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx }).await?;
+        Ok(load)
     }
 
     /// Settles a deposit of `chain` (its last hop names the DA): decided,

@@ -15,7 +15,7 @@ use dtenge_api_types::{
 use dtenge_crypto::PublicKey;
 use dtenge_offline::{OfflineError, decode_chain};
 use dtenge_platform::offline::{DepositOutcome, DeskError, OfflineDesk};
-use dtenge_types::{Address, Amount, encoding};
+use dtenge_types::{Address, Amount, TxId, encoding};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -68,12 +68,15 @@ async fn certify(State(state): State<Shared>, req: Signed<CertifyDevice>) -> Res
     let desk = desk_of(&state, &req.caller.id)?;
     let device = device_key(&req.body.device_key)?;
     let c = desk.certify(device, req.body.next_counter)?;
+    // Opened here so a holder can pay into it before asking for a load.
+    let reserve = desk.reserve().await?;
     Ok(Json(CertificateView {
         certificate: hex::encode(encoding::encode(&c)),
         balance_max_tiyn: c.limits.balance_max.tiyn(),
         payment_max_tiyn: c.limits.payment_max.tiyn(),
         payments_max: c.limits.payments_max,
         valid_until_ms: c.valid_until.millis(),
+        reserve: reserve.address.to_string(),
     }))
 }
 
@@ -85,7 +88,16 @@ async fn fund(State(state): State<Shared>, req: Signed<FundPurse>) -> Result<Jso
     let from = own_account(req.caller.id.as_str(), &req.body.from)?;
     let device = device_key(&req.body.device_key)?;
     let amount = positive_amount(req.body.amount_tiyn, "amount_tiyn")?;
-    let (load, tx) = desk.fund(&from, device, amount).await?;
+    let (load, tx) = match req.body.paid_tx.as_deref() {
+        Some(paid) => {
+            let tx: TxId = paid
+                .trim()
+                .parse()
+                .map_err(|e| ApiError::bad_request("bad_tx_id", format!("paid_tx: not a transaction id ({e})")))?;
+            (desk.load_paid(&from, tx, device, amount).await?, tx)
+        }
+        None => desk.fund(&from, device, amount).await?,
+    };
     Ok(Json(LoadView {
         load: hex::encode(encoding::encode(&load)),
         serial: load.serial,
