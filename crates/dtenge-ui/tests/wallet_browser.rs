@@ -593,12 +593,13 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     assert_eq!(total(&stb1, &bob_da).await, 12_000);
     assert_eq!(total(&stb1, &reserve).await, reserve_before);
 
-    // Russian, 360 px: nothing wider than the screen.
-    bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("ru").await.unwrap();
-    wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Офлайн'", "Russian").await;
+    // The pages ran in Russian (the default); now English. 360 px: nothing wider than the screen.
+    assert_eq!(js(&bob, "return document.querySelector('nav [data-tab=offline]').textContent;").await, json!("Офлайн"));
+    bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     top(&bob).await;
-    shot(&bob, &shots, "wallet-offline-06-ru").await;
+    shot(&bob, &shots, "wallet-offline-06-en").await;
 
     alia.close().await.unwrap();
     bob.close().await.unwrap();
