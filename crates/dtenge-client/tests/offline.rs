@@ -308,24 +308,38 @@ async fn a_payment_the_holder_signed_into_the_reserve_funds_one_load() {
     let thief = SoftwareElement::from_seed([83; 32]).device_key();
     http_error(
         &stb1.offline_fund(&ask(thief, 30_000, &done.tx, &dana.id), None).await.unwrap_err(),
-        422,
-        "offline_limit",
+        409,
+        "offline_payment_used",
     );
     http_error(
         &stb1.offline_fund(&ask(device, 29_000, &done.tx, &dana.id), None).await.unwrap_err(),
-        422,
-        "offline_limit",
+        409,
+        "offline_payment_used",
     );
-    // Claimed from another DA than the payer's: no load.
-    assert!(stb1.offline_fund(&ask(thief, 30_000, &done.tx, &other.id), None).await.is_err());
+    // A second payment of Dana's, claimed from another DA than the payer's: no load; from hers: a load.
+    let prepared = stb1.prepare_transfer(&pay_reserve(10_000, &dana)).await.unwrap();
+    let mut tx = dtenge_types::decode_transaction(&hex::decode(&prepared.transaction).unwrap()).unwrap();
+    tx.sign(&holder).unwrap();
+    let second = stb1.submit_transfer(&hex::encode(encoding::encode(&tx))).await.unwrap();
+    http_error(
+        &stb1.offline_fund(&ask(thief, 10_000, &second.tx, &other.id), None).await.unwrap_err(),
+        422,
+        "offline_not_paid",
+    );
+    let load2 = stb1.offline_fund(&ask(device, 10_000, &second.tx, &dana.id), None).await.unwrap();
+    assert_ne!(load2.load, first.load);
     // A payment that did not go to the reserve: no load.
     let elsewhere =
         TransferRequest { from: own.clone(), to: vec![Recipient::address(other.address.clone(), 500)], memo: None };
     let elsewhere = stb1.transfer(&elsewhere, None).await.unwrap();
-    assert!(stb1.offline_fund(&ask(device, 500, &elsewhere.tx, &own), None).await.is_err());
+    http_error(
+        &stb1.offline_fund(&ask(device, 500, &elsewhere.tx, &own), None).await.unwrap_err(),
+        422,
+        "offline_not_paid",
+    );
     // Not a transaction id at all.
     http_error(&stb1.offline_fund(&ask(device, 500, "zz", &dana.id), None).await.unwrap_err(), 400, "bad_tx_id");
-    assert_eq!(stb1.balance(&dana.id).await.unwrap().standard_tiyn, 70_000);
+    assert_eq!(stb1.balance(&dana.id).await.unwrap().standard_tiyn, 60_000);
     assert_eq!(nbk.supply().await.unwrap().supply_tiyn, supply, "a load moves DT, creates none");
 }
 

@@ -81,6 +81,13 @@ pub enum DeskError {
     /// The journal failed: nothing was answered.
     #[error("offline desk journal: {0}")]
     Journal(String),
+    /// The payment named to fund a load is not a committed payment of that
+    /// amount from that DA into the reserve.
+    #[error("no load for this payment: {0}")]
+    NotPaid(String),
+    /// The payment named to fund a load already funded another one.
+    #[error("this payment already funded another load")]
+    PaymentUsed,
 }
 
 /// What a deposit came to.
@@ -288,7 +295,7 @@ impl OfflineDesk {
             return if load.device == device && load.amount == amount {
                 Ok(load.clone())
             } else {
-                Err(OfflineError::Limit("this payment already funded another load").into())
+                Err(DeskError::PaymentUsed)
             };
         }
         let mut line = None;
@@ -302,7 +309,7 @@ impl OfflineDesk {
             seen < PAID_LOOKBACK
         });
         let line = line.ok_or_else(|| {
-            NodeError::Invalid(format!("{tx} is not among the offline reserve's last {PAID_LOOKBACK} payments"))
+            DeskError::NotPaid(format!("{tx} is not among the offline reserve's last {PAID_LOOKBACK} payments"))
         })?;
         let paid = line.status == Status::Success
             && line.currency.is_none_or(|c| c == Currency::DT)
@@ -310,10 +317,9 @@ impl OfflineDesk {
             && line.outgoing.is_zero()
             && line.counterparties.contains(&payer);
         if !paid {
-            return Err(NodeError::Invalid(format!(
+            return Err(DeskError::NotPaid(format!(
                 "{tx} is not a committed payment of {amount} from {from} into the offline reserve"
-            ))
-            .into());
+            )));
         }
         let serial = state.serial.saturating_add(1);
         let loaded_at = self.clock.now();

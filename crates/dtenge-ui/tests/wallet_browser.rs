@@ -595,6 +595,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
 
     // The pages ran in Russian (the default); now English. 360 px: nothing wider than the screen.
     assert_eq!(js(&bob, "return document.querySelector('nav [data-tab=offline]').textContent;").await, json!("Офлайн"));
+    assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
     wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));

@@ -8,6 +8,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use dtenge_api_types::{
     CertificateView, CertifyDevice, DepositChain, DepositView, FundPurse, LoadView, OfflineBank, OfflineTrustView,
     RevocationView,
@@ -41,6 +42,8 @@ impl From<DeskError> for ApiError {
             DeskError::Offline(e) => e.into(),
             DeskError::Node(e) => e.into(),
             DeskError::Journal(reason) => ApiError::unavailable("offline_journal", reason),
+            DeskError::NotPaid(reason) => ApiError::unprocessable("offline_not_paid", reason),
+            e @ DeskError::PaymentUsed => ApiError::new(StatusCode::CONFLICT, "offline_payment_used", e.to_string()),
         }
     }
 }
@@ -82,7 +85,8 @@ async fn certify(State(state): State<Shared>, req: Signed<CertifyDevice>) -> Res
 
 #[utoipa::path(post, path = "/api/v1/offline/loads", tag = "offline", request_body = FundPurse,
     responses((status = 200, body = LoadView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 async fn fund(State(state): State<Shared>, req: Signed<FundPurse>) -> Result<Json<LoadView>, ApiError> {
     let desk = desk_of(&state, &req.caller.id)?;
     let from = own_account(req.caller.id.as_str(), &req.body.from)?;
@@ -108,7 +112,8 @@ async fn fund(State(state): State<Shared>, req: Signed<FundPurse>) -> Result<Jso
 
 #[utoipa::path(post, path = "/api/v1/offline/deposits", tag = "offline", request_body = DepositChain,
     responses((status = 200, body = DepositView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 async fn deposit(State(state): State<Shared>, req: Signed<DepositChain>) -> Result<Json<DepositView>, ApiError> {
     let node = state.node_of(&req.caller)?;
     let bytes =

@@ -205,10 +205,19 @@ async function signHops(purse, plan, payee, now) {
   for (const p of plan) purse.holdings[p.index].next = p.hi;
   await write(purse);
   const out = [];
-  for (const p of planned) {
-    const parent = await tipOf(p.chain);
-    const message = await countedMessage(p.counter, hopBody(parent, p.lo, p.hi, payee, now));
-    const signature = hex(new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, purse.device.keys.privateKey, message)));
+  for (const [i, p] of planned.entries()) {
+    let signature;
+    try {
+      const parent = await tipOf(p.chain);
+      const message = await countedMessage(p.counter, hopBody(parent, p.lo, p.hi, payee, now));
+      signature = hex(new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, purse.device.keys.privateKey, message)));
+    } catch (e) {
+      // Nothing was signed for these ranges: they are still this purse's
+      // (their counter values stay used — never reused).
+      for (const q of planned.slice(i)) purse.holdings[q.index].next = q.lo;
+      await write(purse);
+      throw e;
+    }
     p.chain.certificates.push(c);
     p.chain.hops.push({ lo: p.lo, hi: p.hi, payee, counter: p.counter, at: now, signature });
     out.push(encodeChain(p.chain));
