@@ -31,6 +31,11 @@ pub struct CertificateView {
     pub payments_max: u32,
     /// When the device must have reconnected (ms since the epoch).
     pub valid_until_ms: u64,
+    /// The bank's offline reserve DA (address): a holder who signs its own
+    /// payments funds a purse by paying it, then names that payment in
+    /// [`FundPurse::paid_tx`].
+    #[serde(default)]
+    pub reserve: String,
 }
 
 /// `POST /api/v1/offline/loads`: fund a device's purse from a DA.
@@ -42,6 +47,13 @@ pub struct FundPurse {
     pub device_key: String,
     /// Amount in tiyn.
     pub amount_tiyn: u64,
+    /// A committed payment of `amount_tiyn` from `from` into the bank's
+    /// offline reserve, signed by the DA's holder (a DA whose key the bank
+    /// does not hold): the bank issues the load for it instead of paying
+    /// from the DA itself. A payment funds one load; asking again answers
+    /// the same load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_tx: Option<String>,
 }
 
 /// A funded purse.

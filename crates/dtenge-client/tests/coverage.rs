@@ -71,7 +71,9 @@ async fn the_client_has_a_method_for_every_documented_operation() {
     let _ = c.submit_transfer("00").await;
     let device = "00".repeat(32);
     let _ = c.offline_certify(&CertifyDevice { device_key: device.clone(), next_counter: 0 }).await;
-    let _ = c.offline_fund(&FundPurse { from: "X-1".into(), device_key: device, amount_tiyn: 1 }, None).await;
+    let _ = c
+        .offline_fund(&FundPurse { from: "X-1".into(), device_key: device, amount_tiyn: 1, paid_tx: None }, None)
+        .await;
     let _ = c.offline_deposit(&DepositChain { chain: "00".into() }, None).await;
     let _ = c.offline_trust().await;
     let _ = c.transaction("x").await;

@@ -92,7 +92,7 @@ async fn purse(c: &Client, element: SoftwareElement, trust: Trust) -> Purse<Soft
 }
 
 async fn fund(c: &Client, from: &str, device: PublicKey, tiyn: u64) -> Load {
-    let request = FundPurse { from: from.into(), device_key: device.to_string(), amount_tiyn: tiyn };
+    let request = FundPurse { from: from.into(), device_key: device.to_string(), amount_tiyn: tiyn, paid_tx: None };
     let view = c.offline_fund(&request, None).await.unwrap();
     encoding::decode(&hex::decode(&view.load).unwrap(), 1024).unwrap()
 }
@@ -208,8 +208,12 @@ async fn fund_pay_offline_deposit_settle_and_catch_a_cloned_device() {
         422,
         "offline_malformed",
     );
-    let over =
-        FundPurse { from: alia.id.clone(), device_key: alia_purse.device_key().to_string(), amount_tiyn: 5_000_001 };
+    let over = FundPurse {
+        from: alia.id.clone(),
+        device_key: alia_purse.device_key().to_string(),
+        amount_tiyn: 5_000_001,
+        paid_tx: None,
+    };
     http_error(&stb1.offline_fund(&over, None).await.unwrap_err(), 422, "offline_limit");
     assert_eq!(stb1.balance(&alia.id).await.unwrap().standard_tiyn, 100_000);
 
@@ -226,4 +230,119 @@ async fn fund_pay_offline_deposit_settle_and_catch_a_cloned_device() {
     let again = stb2.offline_deposit(&DepositChain { chain: hex::encode(bob_chain.encode()) }, None).await.unwrap();
     assert_eq!(again.outcome, "double_spend", "the book after a restart still knows the settled range");
     assert_eq!(stb2.balance(&bob.id).await.unwrap().standard_tiyn, 50_000);
+}
+
+/// A DA whose key is the person's funds a purse by paying the reserve itself
+/// (the client-signed path); the bank then issues the load for that payment,
+/// once: asked again it answers the same load, for another device or amount
+/// it refuses, and a payment that is not into the reserve gets no load.
+#[tokio::test]
+async fn a_payment_the_holder_signed_into_the_reserve_funds_one_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp(START));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let p = Arc::new(Platform::open(dir.path(), dyn_clock, PlatformOptions { durable: true }).await.unwrap());
+    let Clients { stb1, nbk, .. } = clients(&p, &clock);
+    let request = stb1.request_conversion(ConversionKindDto::Issue, 1_000_000, None).await.unwrap();
+    p.tick().await;
+    nbk.approve_conversion(&request.id, "op-1").await.unwrap();
+    let own = p.node("STB1").unwrap().own_account().unwrap().to_string();
+    let holder = dtenge_crypto::SecretKey::from_seed([81; 32]);
+    let open = OpenAccount {
+        iin_bin: demo_iin_bin(HolderKind::Individual, 64).to_string(),
+        name: "Dana".into(),
+        kind: HolderKindDto::Individual,
+        kyc: Some(KycDto::Verified),
+        client_public_key: Some(holder.public_key().to_string()),
+    };
+    let dana = stb1.open_account(&open, None).await.unwrap();
+    let other = open_da(&stb1, 65, "Erlan").await;
+    for to in [&dana, &other] {
+        let t = TransferRequest {
+            from: own.clone(),
+            to: vec![Recipient::address(to.address.clone(), 100_000)],
+            memo: None,
+        };
+        stb1.transfer(&t, None).await.unwrap();
+    }
+    let supply = nbk.supply().await.unwrap().supply_tiyn;
+
+    // The bank cannot pay from Dana's DA itself.
+    let device = SoftwareElement::from_seed([82; 32]).device_key();
+    let certified =
+        stb1.offline_certify(&CertifyDevice { device_key: device.to_string(), next_counter: 0 }).await.unwrap();
+    assert!(
+        stb1.offline_fund(
+            &FundPurse { from: dana.id.clone(), device_key: device.to_string(), amount_tiyn: 30_000, paid_tx: None },
+            None
+        )
+        .await
+        .is_err()
+    );
+
+    // Dana pays the reserve (prepared by the bank, signed by her key), then asks for the load.
+    let pay_reserve = |tiyn: u64, from: &dtenge_client::AccountView| TransferRequest {
+        from: from.id.clone(),
+        to: vec![Recipient::address(certified.reserve.clone(), tiyn)],
+        memo: None,
+    };
+    let prepared = stb1.prepare_transfer(&pay_reserve(30_000, &dana)).await.unwrap();
+    let mut tx = dtenge_types::decode_transaction(&hex::decode(&prepared.transaction).unwrap()).unwrap();
+    tx.sign(&holder).unwrap();
+    let done = stb1.submit_transfer(&hex::encode(encoding::encode(&tx))).await.unwrap();
+    assert_eq!(done.status.status, "success");
+    let ask = |device: PublicKey, tiyn: u64, tx: &str, from: &str| FundPurse {
+        from: from.into(),
+        device_key: device.to_string(),
+        amount_tiyn: tiyn,
+        paid_tx: Some(tx.into()),
+    };
+    let first = stb1.offline_fund(&ask(device, 30_000, &done.tx, &dana.id), None).await.unwrap();
+    let load: Load = encoding::decode(&hex::decode(&first.load).unwrap(), 1024).unwrap();
+    assert_eq!((load.device, load.amount), (device, Amount::from_tiyn(30_000)));
+    assert_eq!(first.tx, done.tx);
+    // Asked again (a lost answer): the same load, nothing new.
+    let again = stb1.offline_fund(&ask(device, 30_000, &done.tx, &dana.id), None).await.unwrap();
+    assert_eq!(again.load, first.load);
+    // The same payment for another device, or another amount: refused.
+    let thief = SoftwareElement::from_seed([83; 32]).device_key();
+    http_error(
+        &stb1.offline_fund(&ask(thief, 30_000, &done.tx, &dana.id), None).await.unwrap_err(),
+        409,
+        "offline_payment_used",
+    );
+    http_error(
+        &stb1.offline_fund(&ask(device, 29_000, &done.tx, &dana.id), None).await.unwrap_err(),
+        409,
+        "offline_payment_used",
+    );
+    // A second payment of Dana's, claimed from another DA than the payer's: no load; from hers: a load.
+    let prepared = stb1.prepare_transfer(&pay_reserve(10_000, &dana)).await.unwrap();
+    let mut tx = dtenge_types::decode_transaction(&hex::decode(&prepared.transaction).unwrap()).unwrap();
+    tx.sign(&holder).unwrap();
+    let second = stb1.submit_transfer(&hex::encode(encoding::encode(&tx))).await.unwrap();
+    http_error(
+        &stb1.offline_fund(&ask(thief, 10_000, &second.tx, &other.id), None).await.unwrap_err(),
+        422,
+        "offline_not_paid",
+    );
+    let load2 = stb1.offline_fund(&ask(device, 10_000, &second.tx, &dana.id), None).await.unwrap();
+    assert_ne!(load2.load, first.load);
+    // A payment that did not go to the reserve: no load.
+    let elsewhere =
+        TransferRequest { from: own.clone(), to: vec![Recipient::address(other.address.clone(), 500)], memo: None };
+    let elsewhere = stb1.transfer(&elsewhere, None).await.unwrap();
+    http_error(
+        &stb1.offline_fund(&ask(device, 500, &elsewhere.tx, &own), None).await.unwrap_err(),
+        422,
+        "offline_not_paid",
+    );
+    // Not a transaction id at all.
+    http_error(&stb1.offline_fund(&ask(device, 500, "zz", &dana.id), None).await.unwrap_err(), 400, "bad_tx_id");
+    assert_eq!(stb1.balance(&dana.id).await.unwrap().standard_tiyn, 60_000);
+    assert_eq!(nbk.supply().await.unwrap().supply_tiyn, supply, "a load moves DT, creates none");
+}
+
+async fn open_da(c: &Client, n: u8, name: &str) -> dtenge_client::AccountView {
+    open(c, n, name).await
 }

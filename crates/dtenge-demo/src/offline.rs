@@ -55,7 +55,8 @@ async fn phone_over(bank: &Api, element: SoftwareElement, trust: Trust) -> Resul
 }
 
 async fn fund(bank: &Api, da: &Da, device: PublicKey, tenge: u64) -> Result<Load, DemoError> {
-    let request = FundPurse { from: da.id.clone(), device_key: device.to_string(), amount_tiyn: tiyn(tenge) };
+    let request =
+        FundPurse { from: da.id.clone(), device_key: device.to_string(), amount_tiyn: tiyn(tenge), paid_tx: None };
     let view = bank.client().offline_fund(&request, None).await?;
     unhex(&view.load)
 }

@@ -335,6 +335,9 @@ impl Platform {
                 done.push(format!("{id}: {line}"));
             }
         }
+        for desk in self.offline.values() {
+            done.extend(desk.finish_owed().await);
+        }
         done
     }
 

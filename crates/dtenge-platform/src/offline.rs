@@ -32,7 +32,7 @@ use dtenge_offline::{
     Certificate, Chain, Conflict, Decision, DepositBook, Limits, Load, MAX_REVOKED, OfflineError, RevocationList, Trust,
 };
 use dtenge_store::Journal;
-use dtenge_types::{Address, Amount, BoundedVec, IinBin, Memo, ParticipantId, Timestamp, TxId, encoding};
+use dtenge_types::{Address, Amount, BoundedVec, Currency, IinBin, Memo, ParticipantId, Timestamp, TxId, encoding};
 
 use crate::PlatformError;
 use crate::services::open_journal;
@@ -47,6 +47,16 @@ pub const DEFAULT_LIMITS: Limits = Limits {
     payments_max: 50,
     offline_ms_max: 3 * 24 * 3_600_000,
 };
+
+/// How far back in the reserve's history a client-signed funding payment
+/// is looked for (the wallet asks for its load right after paying).
+pub const PAID_LOOKBACK: usize = 10_000;
+
+/// The memo of a deposit's reserve payment: it names the deposit (its tip),
+/// so a restart can tell whether the payment committed.
+fn deposit_memo(tip: &Digest) -> String {
+    format!("offline deposit {tip}")
+}
 
 /// What the desk journals.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -71,6 +81,13 @@ pub enum DeskError {
     /// The journal failed: nothing was answered.
     #[error("offline desk journal: {0}")]
     Journal(String),
+    /// The payment named to fund a load is not a committed payment of that
+    /// amount from that DA into the reserve.
+    #[error("no load for this payment: {0}")]
+    NotPaid(String),
+    /// The payment named to fund a load already funded another one.
+    #[error("this payment already funded another load")]
+    PaymentUsed,
 }
 
 /// What a deposit came to.
@@ -97,16 +114,22 @@ struct DeskState {
     book: DepositBook,
     serial: u64,
     settled: BTreeMap<Digest, TxId>,
-    decided: BTreeMap<Digest, Amount>,
+    /// Deposits decided for settlement: amount and the DA address paid.
+    decided: BTreeMap<Digest, (Amount, PublicKey)>,
+    /// Funding payments that have a load (each funds one, once).
+    loads: BTreeMap<TxId, Load>,
 }
 
 impl DeskState {
     fn apply(&mut self, record: &DeskRecord) {
         match record {
-            DeskRecord::Loaded { load, .. } => self.serial = self.serial.max(load.serial),
+            DeskRecord::Loaded { load, tx } => {
+                self.serial = self.serial.max(load.serial);
+                self.loads.insert(*tx, load.clone());
+            }
             DeskRecord::Deposit { chain, decision } => {
-                if let Decision::Settle { tip, amount, .. } = decision {
-                    self.decided.insert(*tip, *amount);
+                if let Decision::Settle { tip, amount, to } = decision {
+                    self.decided.insert(*tip, (*amount, *to));
                 }
                 self.book.apply(chain, decision);
             }
@@ -184,7 +207,7 @@ impl OfflineDesk {
     }
 
     /// The reserve DA, opened on first use (an institution DA of the bank).
-    async fn reserve(&self) -> Result<Account, DeskError> {
+    pub async fn reserve(&self) -> Result<Account, DeskError> {
         let holder = Holder {
             iin_bin: self.reserve_bin,
             name: format!("{} offline reserve", self.bank),
@@ -247,6 +270,72 @@ impl OfflineDesk {
         Ok((load, outcome.tx))
     }
 
+    /// Issues the load for a payment the client signed itself (a DA whose
+    /// key is the person's, so the bank cannot pay from it): `tx` must have
+    /// committed paying `amount` from DA `from` into the reserve. A payment
+    /// funds one load: asked again for the same device, the same load is
+    /// answered; for another device, refused.
+    pub async fn load_paid(
+        &self,
+        from: &AccountId,
+        tx: TxId,
+        device: PublicKey,
+        amount: Amount,
+    ) -> Result<Load, DeskError> {
+        device
+            .check_canonical()
+            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+        if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
+            return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
+        }
+        let payer = self.node.account(from)?.address;
+        let reserve = self.reserve().await?;
+        let mut state = self.state.lock().await;
+        if let Some(load) = state.loads.get(&tx) {
+            return if load.device == device && load.amount == amount {
+                Ok(load.clone())
+            } else {
+                Err(DeskError::PaymentUsed)
+            };
+        }
+        let mut line = None;
+        let mut seen = 0usize;
+        self.node.history_newest_first(&reserve.id, |_, entry| {
+            seen = seen.saturating_add(1);
+            if entry.tx == tx {
+                line = Some(entry);
+                return false;
+            }
+            seen < PAID_LOOKBACK
+        });
+        let line = line.ok_or_else(|| {
+            DeskError::NotPaid(format!("{tx} is not among the offline reserve's last {PAID_LOOKBACK} payments"))
+        })?;
+        let paid = line.status == Status::Success
+            && line.currency.is_none_or(|c| c == Currency::DT)
+            && line.incoming == amount
+            && line.outgoing.is_zero()
+            && line.counterparties.contains(&payer);
+        if !paid {
+            return Err(DeskError::NotPaid(format!(
+                "{tx} is not a committed payment of {amount} from {from} into the offline reserve"
+            )));
+        }
+        let serial = state.serial.saturating_add(1);
+        let loaded_at = self.clock.now();
+        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
+        let load = Load {
+            bank: self.bank.clone(),
+            serial,
+            device,
+            amount,
+            loaded_at,
+            signature: self.key.sign(message.as_bytes()),
+        };
+        self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx }).await?;
+        Ok(load)
+    }
+
     /// Settles a deposit of `chain` (its last hop names the DA): decided,
     /// journaled and durable, then paid from the reserve.
     pub async fn deposit(&self, chain: Chain) -> Result<DepositOutcome, DeskError> {
@@ -263,8 +352,16 @@ impl OfflineDesk {
                 let (tip, amount, to) = (*tip, *amount, Address(*to));
                 let reserve = self.reserve().await?;
                 self.record(&mut state, DeskRecord::Deposit { chain, decision }).await?;
-                let memo = Memo::new(format!("offline deposit {}", tip.short())).ok();
+                let memo = Memo::new(deposit_memo(&tip)).ok();
                 let outcome = self.node.pay(&reserve.id, &[PayTo { address: to, amount }], memo).await?;
+                if outcome.status != Status::Success {
+                    // Not journaled as settled: `finish_owed` sees it through (paid once).
+                    return Err(NodeError::Unavailable(format!(
+                        "the reserve's payment {} is {:?}; the deposit is owed and will be paid",
+                        outcome.tx, outcome.status
+                    ))
+                    .into());
+                }
                 self.record(&mut state, DeskRecord::Settled { tip, tx: outcome.tx }).await?;
                 Ok(DepositOutcome::Settled { amount, tx: outcome.tx })
             }
@@ -297,6 +394,181 @@ impl OfflineDesk {
     /// Deposits decided for settlement whose reserve payment is not journaled.
     pub async fn unsettled(&self) -> Vec<(Digest, Amount)> {
         let state = self.state.lock().await;
-        state.decided.iter().filter(|(tip, _)| !state.settled.contains_key(*tip)).map(|(t, a)| (*t, *a)).collect()
+        state.decided.iter().filter(|(tip, _)| !state.settled.contains_key(*tip)).map(|(t, (a, _))| (*t, *a)).collect()
+    }
+
+    /// Pays the deposits decided for settlement whose reserve payment was
+    /// never journaled (a crash, or the payment failed, between the decision
+    /// and `Settled`); `Platform::tick` calls it, so a restart finishes them.
+    /// Each is paid at most once: a committed reserve payment carrying the
+    /// deposit's memo (its full tip) is journaled as its settlement instead
+    /// of paying again; while the node still resolves a reserve payment left
+    /// in flight, nothing is paid (the next tick looks again). Lines of what
+    /// was done, for the tick's log.
+    pub async fn finish_owed(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        // Held throughout: `deposit` pays from the reserve only under it, so
+        // no payment of this desk is in flight but a crash's leftover.
+        let mut state = self.state.lock().await;
+        let owed: Vec<(Digest, Amount, PublicKey)> = state
+            .decided
+            .iter()
+            .filter(|(tip, _)| !state.settled.contains_key(*tip))
+            .map(|(tip, (amount, to))| (*tip, *amount, *to))
+            .collect();
+        if owed.is_empty() {
+            return done;
+        }
+        let reserve = match self.reserve().await {
+            Ok(r) => r,
+            Err(e) => {
+                done.push(format!("{}: offline deposits owed, reserve unavailable: {e}", self.bank));
+                return done;
+            }
+        };
+        let in_flight =
+            self.node.read(|s| s.unsettled().any(|(_, o)| o.account == reserve.id && o.status == Status::UnderReview));
+        if in_flight {
+            done.push(format!(
+                "{}: {} offline deposits owed wait for a reserve payment in flight",
+                self.bank,
+                owed.len()
+            ));
+            return done;
+        }
+        for (tip, amount, to) in owed {
+            let memo = deposit_memo(&tip);
+            let mut paid = None;
+            let mut seen = 0usize;
+            self.node.history_newest_first(&reserve.id, |_, line| {
+                seen = seen.saturating_add(1);
+                if line.memo.as_deref() == Some(memo.as_str())
+                    && line.status == Status::Success
+                    && line.outgoing == amount
+                {
+                    paid = Some(line.tx);
+                    return false;
+                }
+                seen < PAID_LOOKBACK
+            });
+            let tx = match paid {
+                Some(tx) => tx,
+                None => {
+                    let pay = [PayTo { address: Address(to), amount }];
+                    match self.node.pay(&reserve.id, &pay, Memo::new(memo).ok()).await {
+                        Ok(o) if o.status == Status::Success => o.tx,
+                        Ok(o) => {
+                            done.push(format!(
+                                "{}: offline deposit {} owed, payment {}: {:?}",
+                                self.bank,
+                                tip.short(),
+                                o.tx,
+                                o.status
+                            ));
+                            continue;
+                        }
+                        Err(e) => {
+                            done.push(format!(
+                                "{}: offline deposit {} owed, payment refused: {e}",
+                                self.bank,
+                                tip.short()
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match self.record(&mut state, DeskRecord::Settled { tip, tx }).await {
+                Ok(()) => done.push(format!("{}: offline deposit {} settled by {tx}", self.bank, tip.short())),
+                Err(e) => done.push(format!(
+                    "{}: offline deposit {} paid by {tx}, not journaled: {e}",
+                    self.bank,
+                    tip.short()
+                )),
+            }
+        }
+        done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use dtenge_node::accounts::HolderKind;
+    use dtenge_offline::{Purse, SecureElement, SoftwareElement};
+
+    use super::*;
+    use crate::demo_set::demo_iin_bin;
+    use crate::{Platform, PlatformOptions};
+
+    /// The crash windows of a deposit: decided and journaled, then the
+    /// process dies (a) before the reserve pays, (b) after it paid but before
+    /// `Settled`. After a restart the tick pays (a) once and journals (b)
+    /// without paying again; later ticks and repeated deposits pay nothing.
+    #[tokio::test]
+    async fn a_restart_finishes_deposits_decided_but_not_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(dtenge_net::SystemClock);
+        let options = || PlatformOptions { durable: true };
+        let p = Arc::new(Platform::open(dir.path(), Arc::clone(&clock), options()).await.unwrap());
+        crate::demo_set::ensure(&p).await.unwrap();
+        let bank = ParticipantId::new("STB1").unwrap();
+        let node = Arc::clone(p.node("STB1").unwrap());
+        let payer = node.accounts_of(&demo_iin_bin(HolderKind::Individual, 5))[0].clone();
+        let payee = node.accounts_of(&demo_iin_bin(HolderKind::LegalEntity, 4))[0].clone();
+        let standard = |n: &NodeService, id: &AccountId| n.balances(id).unwrap().standard.tiyn();
+        let payee_before = standard(&node, &payee.id);
+
+        let desk = Arc::clone(p.offline_desk(&bank).unwrap());
+        let element = SoftwareElement::from_seed([9; 32]);
+        let certificate = desk.certify(element.device_key(), 0).unwrap();
+        let mut purse = Purse::new(element, certificate, desk.trust().clone()).unwrap();
+        for tiyn in [10_000, 20_000] {
+            let (load, _) = desk.fund(&payer.id, purse.device_key(), Amount::from_tiyn(tiyn)).await.unwrap();
+            purse.add_load(load).unwrap();
+        }
+        let chains = purse.deposit(payee.address.0, clock.now()).unwrap();
+        assert_eq!(chains.len(), 2);
+        let reserve = desk.reserve().await.unwrap();
+        assert_eq!(standard(&node, &reserve.id), 30_000);
+
+        // What `deposit` does up to each crash.
+        let mut paid_before_crash = 0;
+        for (i, chain) in chains.iter().enumerate() {
+            let mut state = desk.state.lock().await;
+            let decision = state.book.decide(chain, &desk.trust, clock.now()).unwrap();
+            let Decision::Settle { tip, amount, to } = decision.clone() else { panic!("{decision:?}") };
+            desk.record(&mut state, DeskRecord::Deposit { chain: chain.clone(), decision }).await.unwrap();
+            if i == 1 {
+                let pay = [PayTo { address: Address(to), amount }];
+                let o = node.pay(&reserve.id, &pay, Memo::new(deposit_memo(&tip)).ok()).await.unwrap();
+                assert_eq!(o.status, Status::Success);
+                paid_before_crash = amount.tiyn();
+            }
+        }
+        assert_eq!(desk.unsettled().await.len(), 2);
+        drop((desk, node));
+        p.close().unwrap();
+        drop(p);
+
+        // Restart: both are owed until the tick.
+        let p = Arc::new(Platform::open(dir.path(), Arc::clone(&clock), options()).await.unwrap());
+        let desk = Arc::clone(p.offline_desk(&bank).unwrap());
+        let node = Arc::clone(p.node("STB1").unwrap());
+        assert_eq!(desk.unsettled().await.len(), 2);
+        assert_eq!(standard(&node, &payee.id), payee_before + paid_before_crash);
+        let log = p.tick().await;
+        assert!(log.iter().filter(|l| l.contains("offline deposit")).count() == 2, "{log:?}");
+        assert!(desk.unsettled().await.is_empty());
+        assert_eq!(standard(&node, &payee.id), payee_before + 30_000, "each deposit paid once");
+        assert_eq!(standard(&node, &reserve.id), 0);
+        // Nothing more: another tick, the same chains deposited again.
+        p.tick().await;
+        for chain in chains {
+            assert!(matches!(desk.deposit(chain).await.unwrap(), DepositOutcome::AlreadySettled { tx: Some(_) }));
+        }
+        assert_eq!(standard(&node, &payee.id), payee_before + 30_000);
+        assert_eq!(standard(&node, &reserve.id), 0);
     }
 }

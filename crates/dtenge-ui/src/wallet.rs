@@ -40,7 +40,8 @@ use base64::Engine as _;
 use dtenge_api_types::qr::{self, QrPayment};
 use dtenge_api_types::signing::{self, Message};
 use dtenge_client::{
-    AccountView, Client, HolderKindDto, KycDto, ListQuery, OpenAccount, QrPayRequest, Recipient, TransferRequest,
+    AccountView, CertifyDevice, Client, DepositChain, FundPurse, HolderKindDto, KycDto, ListQuery, OpenAccount,
+    QrPayRequest, Recipient, TransferRequest,
 };
 use dtenge_crypto::{Ed25519, PublicKey, Signature, Signer, Verifier};
 use dtenge_net::Clock;
@@ -426,6 +427,84 @@ async fn merchant_status(
     ))
 }
 
+// The offline purse (issue 21.5, docs/offline.md "The wallet's purse"): the
+// device key, its counter, the holdings and the verification of a received
+// payment live in the page (offline.js) and work with no network; these calls
+// are the online ends — certify, load, trust, deposit — each for the signer's
+// own DA.
+
+async fn offline_certify(
+    State(w): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, UiError> {
+    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
+    w.own(&key, &body).await?;
+    let next_counter = body
+        .get("next_counter")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or_else(|| UiError::BadInput("next_counter: a counter value (0 to 4294967295) is required".into()))?;
+    let request = CertifyDevice { device_key: field(&body, "device_key")?.to_string(), next_counter };
+    let certificate = w.client.offline_certify(&request).await?;
+    let trust = w.client.offline_trust().await?;
+    Ok(Json(json!({"certificate": certificate, "trust": trust})))
+}
+
+async fn offline_load(
+    State(w): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, UiError> {
+    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
+    let account = w.own(&key, &body).await?;
+    let amount_tiyn = crate::execute::amount_tiyn(field(&body, "amount")?, "amount")?;
+    let request = FundPurse {
+        from: account.id.clone(),
+        device_key: field(&body, "device_key")?.to_string(),
+        amount_tiyn,
+        paid_tx: Some(field(&body, "tx")?.to_string()),
+    };
+    let load = w.client.offline_fund(&request, None).await?;
+    Ok(Json(serde_json::to_value(load).unwrap_or_default()))
+}
+
+async fn offline_trust(
+    State(w): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, UiError> {
+    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
+    w.own(&key, &body).await?;
+    Ok(Json(serde_json::to_value(w.client.offline_trust().await?).unwrap_or_default()))
+}
+
+async fn offline_deposit(
+    State(w): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, UiError> {
+    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
+    w.own(&key, &body).await?;
+    let text = field(&body, "chain")?;
+    let bytes = hex::decode(text).map_err(|_| UiError::BadInput("chain: not hex".into()))?;
+    let chain = dtenge_offline::decode_chain(&bytes).map_err(|e| UiError::BadInput(format!("chain: {e}")))?;
+    // A holder deposits into its own DA only: the deposit hop names the signer's address.
+    if chain.hops.as_slice().last().map(|h| h.payee) != Some(key) {
+        return Err(UiError::Forbidden("chain: its last hop does not pay this DA".into()));
+    }
+    let view = w.client.offline_deposit(&DepositChain { chain: text.to_string() }, None).await?;
+    Ok(Json(serde_json::to_value(view).unwrap_or_default()))
+}
+
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
@@ -435,6 +514,8 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("wallet.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/wallet.js")),
     ("signing.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/signing.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/i18n.js")),
+    ("offline.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/offline.js")),
+    ("purse.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/purse.js")),
 ];
 
 /// The page.
@@ -476,6 +557,10 @@ pub fn router(wallet: Arc<Wallet>) -> Router {
         .route("/wallet/api/receive", post(receive))
         .route("/wallet/api/merchant/qr", post(merchant_qr))
         .route("/wallet/api/merchant/status", post(merchant_status))
+        .route("/wallet/api/offline/certify", post(offline_certify))
+        .route("/wallet/api/offline/load", post(offline_load))
+        .route("/wallet/api/offline/trust", post(offline_trust))
+        .route("/wallet/api/offline/deposit", post(offline_deposit))
         .layer(axum::extract::DefaultBodyLimit::max(IMAGE_BYTES_MAX * 2))
         .with_state(wallet)
 }

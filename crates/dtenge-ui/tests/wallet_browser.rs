@@ -66,6 +66,21 @@ async fn start_driver() -> (Driver, u16) {
     panic!("chromedriver did not listen on port {port} within 10 s");
 }
 
+/// A Chromium session at 360 × 800; each session is its own profile (its own IndexedDB).
+async fn session(port: u16, chromium: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=360,800", "--lang=en-US"],
+            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}}}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a Chromium session through chromedriver ({e}): {INSTALL}"))
+}
+
 async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
@@ -173,17 +188,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     let (stb1, stb2) = (bank("STB1"), bank("STB2"));
 
     let (_driver, port) = start_driver().await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=360,800", "--lang=en-US"],
-            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}}}),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap_or_else(|e| panic!("cannot start a Chromium session through chromedriver ({e}): {INSTALL}"));
+    let c = session(port, &chromium).await;
 
     c.goto(&format!("{base}/wallet/")).await.unwrap();
     wait_for(&c, "document.body.dataset.ready === 'yes'", "the wallet page").await;
@@ -301,6 +306,304 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     shot(&c, &shots, "wallet-08-receive-kk").await;
 
     c.close().await.unwrap();
+    ticker.abort();
+    server.abort();
+}
+
+/// Sets (or lifts) chromedriver's network emulation for a session: `offline`
+/// makes every request of that browser fail, the API's origin included.
+async fn network(c: &Client, driver_port: u16, offline: bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let id = c.session_id().await.unwrap().expect("a session id");
+    let path = format!("/session/{id}/chromium/network_conditions");
+    let (method, body) = if offline {
+        (
+            "POST",
+            json!({"network_conditions": {"offline": true, "latency": 0, "download_throughput": 1_048_576, "upload_throughput": 1_048_576}})
+                .to_string(),
+        )
+    } else {
+        ("DELETE", String::new())
+    };
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", driver_port)).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("chromedriver answers within 10 s")
+            .unwrap();
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if n == 0 || answer.len() >= head_end + 4 + length {
+                break;
+            }
+        } else if n == 0 {
+            break;
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "chromedriver network conditions: {answer}");
+}
+
+/// Runs an async script whose last argument is the callback; answers what it passed.
+async fn js_async(c: &Client, script: &str) -> Value {
+    c.execute_async(script, vec![]).await.unwrap()
+}
+
+/// Whether this page can reach the server now (a signed wallet call and a plain GET).
+async fn reaches_server(c: &Client) -> bool {
+    let r = js_async(
+        c,
+        "const done = arguments[0]; fetch('/wallet/', {cache: 'no-store'}).then(() => done('reached'), (e) => done('failed: ' + e));",
+    )
+    .await;
+    r.as_str().unwrap() == "reached"
+}
+
+fn clear_message() -> &'static str {
+    "const m = document.getElementById('message'); m.textContent = ''; m.className = ''; return true;"
+}
+
+async fn open_da(c: &Client, base: &str, iin: &str, name: &str) -> Value {
+    c.goto(&format!("{base}/wallet/")).await.unwrap();
+    wait_for(c, "document.body.dataset.ready === 'yes'", "the wallet page").await;
+    fill(c, "#open-form [name=iin_bin]", iin).await;
+    fill(c, "#open-form [name=name]", name).await;
+    click(c, "#open-form button").await;
+    wait_for(
+        c,
+        "!document.getElementById('tabs').hidden && document.getElementById('account-id').textContent",
+        "the DA",
+    )
+    .await;
+    js(c, "return window.dtengeWallet.keyInfo();").await
+}
+
+async fn total(bank: &ApiClient, da: &str) -> u64 {
+    bank.balance(da).await.unwrap().total_tiyn
+}
+
+/// Scrolls to the purse's status.
+async fn top(c: &Client) {
+    js(c, "window.scrollTo(0, 0); return true;").await;
+}
+
+async fn purse_text(c: &Client) -> String {
+    js(c, "return document.getElementById('purse-status').textContent;").await.as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() {
+    use dtenge_client::DepositChain;
+    use dtenge_offline::{Purpose, decode_chain, encode_payment, verify_chain};
+
+    let chromium = on_path("chromium").unwrap_or_else(|| panic!("chromium not found on PATH: {INSTALL}"));
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("wallet-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let env = common::open(data.path()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(axum::serve(listener, env.app.clone()).into_future());
+    let ticker = {
+        let platform = Arc::clone(&env.platform);
+        tokio::spawn(async move {
+            loop {
+                platform.tick().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let keys = Keys::at(&env.platform.data);
+    let key: Arc<dyn Signer> = Arc::new(keys.load("STB1").unwrap());
+    let stb1 = ApiClient::in_process(
+        env.app.clone(),
+        ParticipantId::new("STB1").unwrap(),
+        key,
+        Arc::clone(&env.platform.clock),
+    );
+    let desk = Arc::clone(env.platform.offline_desk(&ParticipantId::new("STB1").unwrap()).unwrap());
+
+    // Two people, two browser profiles.
+    let (_driver, port) = start_driver().await;
+    let (alia, bob) = (session(port, &chromium).await, session(port, &chromium).await);
+    let alia_info =
+        open_da(&alia, &base, &demo_iin_bin(HolderKind::Individual, 71).to_string(), "Aliya Serikovna").await;
+    let bob_info = open_da(&bob, &base, &demo_iin_bin(HolderKind::Individual, 72).to_string(), "Bolat Askarov").await;
+    let (alia_da, bob_da) =
+        (alia_info["account"].as_str().unwrap().to_string(), bob_info["account"].as_str().unwrap().to_string());
+    let farmer =
+        env.platform.node("STB1").unwrap().accounts_of(&demo_iin_bin(HolderKind::Individual, 5))[0].id.to_string();
+    stb1.transfer(
+        &TransferRequest {
+            from: farmer,
+            to: vec![Recipient::address(alia_info["publicHex"].as_str().unwrap().to_string(), 500_000)],
+            memo: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+
+    // Online: both set up a purse (device key made in the browser, certified by STB1); Alia loads 300.
+    for c in [&alia, &bob] {
+        click(c, "nav [data-tab=offline]").await;
+        js(c, clear_message()).await;
+        click(c, "#purse-setup").await;
+        wait_for(c, "document.getElementById('message').className !== ''", "the purse set up").await;
+        assert_eq!(
+            js(c, "return document.getElementById('message').className;").await,
+            json!("good"),
+            "{}",
+            message(c).await
+        );
+    }
+    let device_of = |c: &Client| {
+        let c = c.clone();
+        async move {
+            js_async(&c, "const done = arguments[0]; window.dtengeWallet.purse.deviceInfo().then(done, (e) => done({error: String(e)}));")
+                .await
+        }
+    };
+    let (alia_device, bob_device) = (device_of(&alia).await, device_of(&bob).await);
+    for d in [&alia_device, &bob_device] {
+        assert_eq!((d["extractable"].clone(), d["algorithm"].clone()), (json!(false), json!("Ed25519")), "{d}");
+    }
+    assert_ne!(alia_device["publicHex"], alia_info["publicHex"], "the device key is not the DA's key");
+    let reserve = desk.reserve().await.unwrap().id.to_string();
+    let reserve_before = total(&stb1, &reserve).await;
+    js(&alia, clear_message()).await;
+    fill(&alia, "#purse-load-form [name=amount]", "300,00").await;
+    click(&alia, "#purse-load-form button").await;
+    wait_for(&alia, "document.getElementById('message').className !== ''", "the load").await;
+    assert_eq!(
+        js(&alia, "return document.getElementById('message').className;").await,
+        json!("good"),
+        "{}",
+        message(&alia).await
+    );
+    assert!(purse_text(&alia).await.contains("300,00"), "{}", purse_text(&alia).await);
+    assert_eq!(total(&stb1, &alia_da).await, 500_000 - 30_000);
+    assert_eq!(total(&stb1, &reserve).await, reserve_before + 30_000);
+    top(&alia).await;
+    shot(&alia, &shots, "wallet-offline-01-loaded").await;
+
+    // The network is cut for both: the server cannot be reached while they exchange.
+    network(&alia, port, true).await;
+    network(&bob, port, true).await;
+    assert!(!reaches_server(&alia).await && !reaches_server(&bob).await, "the network is not cut");
+
+    // Alia pays Bob's device 120 offline; the payment is text (QR/NFC-sized).
+    let bob_key = bob_device["publicHex"].as_str().unwrap().to_string();
+    js(&alia, clear_message()).await;
+    fill(&alia, "#offline-pay-form [name=payee]", &bob_key).await;
+    fill(&alia, "#offline-pay-form [name=amount]", "120,00").await;
+    click(&alia, "#offline-pay-form button").await;
+    wait_for(&alia, "document.getElementById('message').className !== ''", "the offline payment").await;
+    assert_eq!(
+        js(&alia, "return document.getElementById('message').className;").await,
+        json!("good"),
+        "{}",
+        message(&alia).await
+    );
+    let payment = js(&alia, "return document.getElementById('offline-out').value;").await.as_str().unwrap().to_string();
+    assert!(purse_text(&alia).await.contains("180,00"), "{}", purse_text(&alia).await);
+    js(&alia, "document.getElementById('offline-pay-form').scrollIntoView(); return true;").await;
+    shot(&alia, &shots, "wallet-offline-02-signed").await;
+
+    // JS ↔ Rust: the bytes the page built decode and verify with dtenge-offline as a payment to Bob's device.
+    let bytes = hex::decode(&payment).unwrap();
+    println!("offline payment built in the browser: {} bytes", bytes.len());
+    let chain = decode_chain(&bytes).expect("dtenge-offline decodes the page's chain");
+    assert_eq!(encode_payment(&chain).unwrap(), bytes, "re-encoded by Rust to the same bytes, ≤ 1 KiB");
+    let receiver: dtenge_crypto::PublicKey = bob_key.parse().unwrap();
+    let holding = verify_chain(&chain, desk.trust(), Purpose::Payment { receiver }, env.platform.clock.now())
+        .expect("dtenge-offline verifies the page's chain");
+    assert_eq!(holding.amount(), 12_000);
+
+    // Bob, still offline: a tampered copy is refused by the page's own check; the real one is accepted, pending.
+    let mut tampered = bytes.clone();
+    let at = tampered.len() - 10;
+    tampered[at] ^= 1;
+    for (text, good) in [(hex::encode(&tampered), false), (payment.clone(), true)] {
+        js(&bob, clear_message()).await;
+        bob.execute(
+            "document.querySelector('#offline-receive-form [name=payment]').value = arguments[0]; return true;",
+            vec![json!(text)],
+        )
+        .await
+        .unwrap();
+        click(&bob, "#offline-receive-form button").await;
+        wait_for(&bob, "document.getElementById('message').className !== ''", "the check").await;
+        let class = js(&bob, "return document.getElementById('message').className;").await;
+        assert_eq!(class, json!(if good { "good" } else { "bad" }), "{}", message(&bob).await);
+        if !good {
+            assert!(message(&bob).await.contains("offline_bad_signature"), "{}", message(&bob).await);
+            js(&bob, "document.getElementById('offline-receive-form').scrollIntoView(); return true;").await;
+            shot(&bob, &shots, "wallet-offline-03-tampered").await;
+        }
+    }
+    assert!(purse_text(&bob).await.contains("120,00"), "{}", purse_text(&bob).await);
+    assert!(!reaches_server(&bob).await, "Bob checked the payment with the network cut");
+    top(&bob).await;
+    shot(&bob, &shots, "wallet-offline-04-received").await;
+    assert_eq!(total(&stb1, &bob_da).await, 0, "nothing settles before the deposit");
+
+    // Reconnect: Bob deposits, then Alia deposits what is left in her purse.
+    network(&alia, port, false).await;
+    network(&bob, port, false).await;
+    assert!(reaches_server(&bob).await);
+    for c in [&bob, &alia] {
+        js(c, clear_message()).await;
+        click(c, "#purse-deposit").await;
+        wait_for(c, "document.getElementById('message').className !== ''", "the deposit").await;
+        assert_eq!(
+            js(c, "return document.getElementById('message').className;").await,
+            json!("good"),
+            "{}",
+            message(c).await
+        );
+    }
+    assert_eq!(total(&stb1, &bob_da).await, 12_000);
+    assert_eq!(total(&stb1, &alia_da).await, 500_000 - 30_000 + 18_000);
+    assert_eq!(total(&stb1, &reserve).await, reserve_before, "the reserve paid out exactly what was loaded");
+    assert!(message(&bob).await.contains("120,00"), "{}", message(&bob).await);
+    top(&bob).await;
+    shot(&bob, &shots, "wallet-offline-05-deposited").await;
+
+    // The same chain deposited again: nothing changes.
+    let records = js_async(&bob, "const done = arguments[0]; window.dtengeWallet.purse.records().then(done);").await;
+    let deposited = records["settled"][0]["chain"].as_str().unwrap().to_string();
+    assert_eq!(records["settled"][0]["outcome"], json!("settled"));
+    let again = stb1.offline_deposit(&DepositChain { chain: deposited }, None).await.unwrap();
+    assert_eq!((again.outcome.as_str(), again.amount_tiyn), ("already_settled", 0));
+    assert_eq!(total(&stb1, &bob_da).await, 12_000);
+    assert_eq!(total(&stb1, &reserve).await, reserve_before);
+
+    // The pages ran in Russian (the default); now English. 360 px: nothing wider than the screen.
+    assert_eq!(js(&bob, "return document.querySelector('nav [data-tab=offline]').textContent;").await, json!("Офлайн"));
+    assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
+    bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
+    assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
+    top(&bob).await;
+    shot(&bob, &shots, "wallet-offline-06-en").await;
+
+    alia.close().await.unwrap();
+    bob.close().await.unwrap();
     ticker.abort();
     server.abort();
 }

@@ -8,6 +8,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use dtenge_api_types::{
     CertificateView, CertifyDevice, DepositChain, DepositView, FundPurse, LoadView, OfflineBank, OfflineTrustView,
     RevocationView,
@@ -15,7 +16,7 @@ use dtenge_api_types::{
 use dtenge_crypto::PublicKey;
 use dtenge_offline::{OfflineError, decode_chain};
 use dtenge_platform::offline::{DepositOutcome, DeskError, OfflineDesk};
-use dtenge_types::{Address, Amount, encoding};
+use dtenge_types::{Address, Amount, TxId, encoding};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,6 +42,8 @@ impl From<DeskError> for ApiError {
             DeskError::Offline(e) => e.into(),
             DeskError::Node(e) => e.into(),
             DeskError::Journal(reason) => ApiError::unavailable("offline_journal", reason),
+            DeskError::NotPaid(reason) => ApiError::unprocessable("offline_not_paid", reason),
+            e @ DeskError::PaymentUsed => ApiError::new(StatusCode::CONFLICT, "offline_payment_used", e.to_string()),
         }
     }
 }
@@ -68,24 +71,37 @@ async fn certify(State(state): State<Shared>, req: Signed<CertifyDevice>) -> Res
     let desk = desk_of(&state, &req.caller.id)?;
     let device = device_key(&req.body.device_key)?;
     let c = desk.certify(device, req.body.next_counter)?;
+    // Opened here so a holder can pay into it before asking for a load.
+    let reserve = desk.reserve().await?;
     Ok(Json(CertificateView {
         certificate: hex::encode(encoding::encode(&c)),
         balance_max_tiyn: c.limits.balance_max.tiyn(),
         payment_max_tiyn: c.limits.payment_max.tiyn(),
         payments_max: c.limits.payments_max,
         valid_until_ms: c.valid_until.millis(),
+        reserve: reserve.address.to_string(),
     }))
 }
 
 #[utoipa::path(post, path = "/api/v1/offline/loads", tag = "offline", request_body = FundPurse,
     responses((status = 200, body = LoadView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 async fn fund(State(state): State<Shared>, req: Signed<FundPurse>) -> Result<Json<LoadView>, ApiError> {
     let desk = desk_of(&state, &req.caller.id)?;
     let from = own_account(req.caller.id.as_str(), &req.body.from)?;
     let device = device_key(&req.body.device_key)?;
     let amount = positive_amount(req.body.amount_tiyn, "amount_tiyn")?;
-    let (load, tx) = desk.fund(&from, device, amount).await?;
+    let (load, tx) = match req.body.paid_tx.as_deref() {
+        Some(paid) => {
+            let tx: TxId = paid
+                .trim()
+                .parse()
+                .map_err(|e| ApiError::bad_request("bad_tx_id", format!("paid_tx: not a transaction id ({e})")))?;
+            (desk.load_paid(&from, tx, device, amount).await?, tx)
+        }
+        None => desk.fund(&from, device, amount).await?,
+    };
     Ok(Json(LoadView {
         load: hex::encode(encoding::encode(&load)),
         serial: load.serial,
@@ -96,7 +112,8 @@ async fn fund(State(state): State<Shared>, req: Signed<FundPurse>) -> Result<Jso
 
 #[utoipa::path(post, path = "/api/v1/offline/deposits", tag = "offline", request_body = DepositChain,
     responses((status = 200, body = DepositView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
 async fn deposit(State(state): State<Shared>, req: Signed<DepositChain>) -> Result<Json<DepositView>, ApiError> {
     let node = state.node_of(&req.caller)?;
     let bytes =

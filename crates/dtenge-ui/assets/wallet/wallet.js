@@ -9,6 +9,8 @@ import {
   loadHolder, saveHolder, newKeys, sign, signedHeaders, hex, unhex,
   signatureBase, signatureParams, contentDigest,
 } from './signing.js';
+import * as purse from './purse.js';
+import * as offline from './offline.js';
 
 let holder = null;
 let found = null;
@@ -43,6 +45,7 @@ function show(tab) {
   if (polling && tab !== 'merchant') { clearInterval(polling); polling = null; }
   if (tab === 'home') refresh().catch((e) => say(e.message));
   if (tab === 'receive') receive().catch((e) => say(e.message));
+  if (tab === 'offline') showPurse().catch((e) => say(e.message));
 }
 
 function dl(el, rows) {
@@ -162,8 +165,93 @@ async function merchantQr(form) {
   }, 1000);
 }
 
+// The offline purse (purse.js): set up, load and deposit need the network;
+// paying and receiving do not.
+
+// "120", "120,50", "1 200.5" → tiyn.
+function tiynOf(text) {
+  const t = String(text).replace(/[\s\u00a0]/g, '').replace(',', '.');
+  const m = /^(\d{1,13})(?:\.(\d{1,2}))?$/.exec(t);
+  if (!m) throw new Error(`${t}: not an amount`);
+  return Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0'));
+}
+
+// A protocol refusal is named in the page's language, with the code and the protocol's own words.
+function offlineFailure(e) {
+  if (!e.code) { say(`${t('refused')}: ${e.message}`); return; }
+  const named = t(e.code) === e.code ? '' : `${t(e.code)} — `;
+  say(`${t('refused')}: ${named}${e.message} (${e.code})`);
+}
+
+async function showPurse() {
+  const s = await purse.status();
+  $('purse-device').textContent = s ? s.device : '';
+  if (!s) {
+    dl($('purse-status'), [[t('purse_none'), '']]);
+    lines($('purse-holdings'), [], () => '');
+    return;
+  }
+  const rows = [[t('purse_balance'), money(s.balance)], [t('purse_pending'), money(s.pending)]];
+  if (s.certificate) {
+    rows.push([t('purse_until'), new Date(s.certificate.validUntil).toLocaleString()]);
+    rows.push([t('purse_left'), String(s.certificate.paymentsLeft)]);
+  }
+  dl($('purse-status'), rows);
+  const items = [
+    ...s.holdings.map((h) => `${t(h.kind === 'loaded' ? 'held_loaded' : 'held_received')}: ${money(h.free)} (${h.bank}, ${h.hops})`),
+    ...s.sent.map((x) => `${t('sent_offline')}: −${money(x.amount)}`),
+    ...s.settled.map((x) => `${t('deposited')}: ${money(x.amount)} — ${t(x.outcome)}`),
+  ];
+  lines($('purse-holdings'), items, (x) => x);
+}
+
+async function purseSetup() {
+  await purse.setup((name, body) => call(name, { account: holder.account, ...body }));
+  say(t('purse_ready'), true);
+  await showPurse();
+}
+
+async function purseLoad(form) {
+  const amount = form.amount.value.trim();
+  const online = (name, body) => call(name, { account: holder.account, ...body });
+  const payReserve = async (reserve, text) => {
+    const prepared = await call('pay/prepare', { account: holder.account, to_address: reserve, amount: text, memo: 'offline purse' });
+    const done = await signAndSubmit(prepared, false);
+    if (done.status.status !== 'success') throw new Error(`${done.tx}: ${done.status.status}`);
+    return done.tx;
+  };
+  const tiyn = await purse.load(online, payReserve, amount);
+  say(`${t('loaded')}: ${money(tiyn)}`, true);
+  await showPurse();
+}
+
+async function offlinePay(form) {
+  const chains = await purse.pay(form.payee.value, tiynOf(form.amount.value), Date.now());
+  $('offline-out').value = chains.join('\n');
+  $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
+  $('offline-sent').hidden = false;
+  say(`${t('sent_offline')}: ${money(tiynOf(form.amount.value))}`, true);
+  await showPurse();
+}
+
+async function offlineReceive(form) {
+  const tiyn = await purse.receive(form.payment.value, Date.now());
+  form.payment.value = '';
+  say(`${t('received_pending')}: ${money(tiyn)}`, true);
+  await showPurse();
+}
+
+async function purseDeposit() {
+  const answers = await purse.deposit((name, body) => call(name, { account: holder.account, ...body }), holder.publicHex, Date.now());
+  const total = answers.reduce((s, a) => s + (a.amount_tiyn || 0), 0);
+  const bad = answers.find((a) => a.outcome === 'double_spend');
+  if (bad) say(`${t('deposited')}: ${t('double_spend')} (${bad.culprit})`);
+  else say(`${t('deposited')}: ${money(total)} — ${t('settled')}`, true);
+  await showPurse();
+}
+
 function on(id, f) {
-  $(id).addEventListener('submit', (ev) => { ev.preventDefault(); f(ev.target).catch((e) => say(`${t('refused')}: ${e.message}`)); });
+  $(id).addEventListener('submit', (ev) => { ev.preventDefault(); f(ev.target).catch(offlineFailure); });
 }
 
 function start() {
@@ -182,6 +270,11 @@ async function main() {
   on('qr-form', readQr);
   on('merchant-form', merchantQr);
   $('qr-pay').addEventListener('click', () => payQr().catch((e) => say(`${t('refused')}: ${e.message}`)));
+  on('purse-load-form', purseLoad);
+  on('offline-pay-form', offlinePay);
+  on('offline-receive-form', offlineReceive);
+  $('purse-setup').addEventListener('click', () => purseSetup().catch(offlineFailure));
+  $('purse-deposit').addEventListener('click', () => purseDeposit().catch(offlineFailure));
   holder = await loadHolder();
   if (holder && holder.account) start(); else $('open').hidden = false;
   document.body.dataset.ready = 'yes';
@@ -196,6 +289,10 @@ window.dtengeWallet = {
     publicHex: holder.publicHex,
     account: holder.account,
   },
+  // The purse: its device key, and the chains it sent and deposited.
+  purse: { deviceInfo: purse.deviceInfo, records: purse.records },
+  // The offline protocol, for the test to build and check messages with.
+  offline,
 };
 
 main().catch((e) => say(e.message));
