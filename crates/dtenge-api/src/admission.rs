@@ -179,7 +179,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::NotaryStatus
         | O::ReadReserves
         | O::ListStablecoins
-        | O::OracleAttestReserves => Resume::Unkeyed,
+        | O::OracleAttestReserves
+        | O::NodeHoldings => Resume::Unkeyed,
     }
 }
 
@@ -223,6 +224,11 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request bodies are at most 1 MiB"))?;
+    if path.as_deref().is_some_and(|p| access::unsigned(&parts.method, p)) {
+        // Public: no signature checked, no key kept; bounded in size (above) and rate.
+        state.public.take()?;
+        return Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await);
+    }
     let now = state.platform.clock.now();
     let participants = state.platform.participants();
     let caller = authenticate(

@@ -77,8 +77,22 @@ impl Modify for SignedRequests {
 /// statuses (bad input, bad signature, not allowed, not found, conflict,
 /// refused by a rule, service unavailable): documented once here instead of
 /// on every handler, so the document lists every status the API can give.
+/// Each operation also states its security: the three signature headers
+/// together, or none for the unsigned routes (`access::unsigned`), which
+/// never answer 401 or 403.
 fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let signed = SecurityRequirement::new("signature", Vec::<String>::new())
+        .add("signature-input", Vec::<String>::new())
+        .add("content-digest", Vec::<String>::new());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [(axum::http::Method::GET, &mut item.get), (axum::http::Method::POST, &mut item.post)] {
+            if let Some(op) = op {
+                op.security = Some(if access::unsigned(&method, path) { Vec::new() } else { vec![signed.clone()] });
+            }
+        }
+    }
     let statuses = [
         ("400", "Bad input: the message names the field"),
         ("401", "Missing, bad, stale or replayed request signature"),
@@ -92,8 +106,13 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
         if path == "/api/v1/health" {
             continue;
         }
-        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+        for (method, op) in [(axum::http::Method::GET, &mut item.get), (axum::http::Method::POST, &mut item.post)] {
+            let Some(op) = op else { continue };
+            let public = access::unsigned(&method, path);
             for (status, description) in statuses {
+                if public && (status == "401" || status == "403") {
+                    continue;
+                }
                 op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                     RefOr::T(
                         ResponseBuilder::new()

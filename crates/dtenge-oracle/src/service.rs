@@ -128,9 +128,13 @@ pub enum OracleRequest {
         /// The transaction.
         tx: TxId,
     },
-    /// Anyone: sign a stablecoin's supply and reserve as read now (proof of
-    /// reserves, `crate::reserves`).
-    AttestReserves(crate::reserves::ReservesReport),
+    /// Anyone: count a stablecoin's supply and reserve now, asking every
+    /// participant node for its holdings, and sign the count (proof of
+    /// reserves, `crate::reserves`). The request carries no figures.
+    AttestReserves {
+        /// The stablecoin.
+        stablecoin: Currency,
+    },
 }
 
 /// What a node is told.
@@ -194,7 +198,7 @@ impl dtenge_net::authz::Authorized for OracleRequest {
             | OracleRequest::GetContract { .. }
             | OracleRequest::GetRate { .. }
             | OracleRequest::ListEvents => Operation::OracleRead,
-            OracleRequest::AttestReserves(_) => Operation::OracleAttestReserves,
+            OracleRequest::AttestReserves { .. } => Operation::OracleAttestReserves,
         }
     }
 }
@@ -253,16 +257,20 @@ pub struct OracleService {
     journal: Journal,
     /// The notary (one process or a replicated group), asked for receipts.
     notary: NotaryClient,
+    /// The nodes, asked for their holdings when the oracle counts reserves.
+    holdings: Arc<dyn crate::reserves::HoldingsSource>,
     inner: Mutex<Inner>,
 }
 
 impl OracleService {
-    /// Recovers from the journal and serves.
+    /// Recovers from the journal and serves; `holdings` is how it asks the
+    /// nodes for their holdings of a stablecoin.
     pub fn recover(
         key: Arc<dyn Signer>,
         participants: Arc<Participants>,
         clock: Arc<dyn Clock>,
         bus: Arc<dyn Bus>,
+        holdings: Arc<dyn crate::reserves::HoldingsSource>,
         journal: Journal,
         recovery: Recovery,
     ) -> Result<Arc<OracleService>, OracleServiceError> {
@@ -278,7 +286,7 @@ impl OracleService {
             apply(&mut inner, &record);
         }
         let notary = NotaryClient::new(Arc::clone(&bus), Arc::clone(&key), &participants);
-        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, inner: Mutex::new(inner) }))
+        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, holdings, inner: Mutex::new(inner) }))
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -394,8 +402,17 @@ impl OracleService {
             OracleRequest::ListEvents => {
                 return Ok(OracleAnswer::Events(self.inner().state.events().cloned().collect()));
             }
-            OracleRequest::AttestReserves(report) => {
-                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, now);
+            OracleRequest::AttestReserves { stablecoin } => {
+                let nodes: Vec<ParticipantId> = self
+                    .participants
+                    .all()
+                    .filter(|p| dtenge_net::authz::NODES.contains(&p.role))
+                    .map(|p| p.id.clone())
+                    .collect();
+                let report = crate::reserves::recount(self.holdings.as_ref(), &nodes, stablecoin)
+                    .await
+                    .map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
+                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, self.clock.now());
                 return Ok(OracleAnswer::Reserves(signed));
             }
         }

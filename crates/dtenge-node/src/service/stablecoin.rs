@@ -26,6 +26,24 @@ fn in_reserve_of(stablecoin: Currency) -> impl Fn(&Token) -> bool {
 }
 
 impl NodeService {
+    /// This node's holdings of `stablecoin`, for the oracle's count of
+    /// reserves: the stablecoin in its vault (every holder) and the DT
+    /// encumbered as its reserve. Sums only: no DA is named.
+    pub fn stablecoin_holdings(&self, stablecoin: Currency) -> Result<dtenge_oracle::reserves::Holdings, NodeError> {
+        let reserve_terms = Some(Encumbrance::Reserve(ReserveTerms { stablecoin }));
+        let state = self.state();
+        let mut holdings = dtenge_oracle::reserves::Holdings::default();
+        for (_, stored) in state.vault.iter() {
+            let t = &stored.token;
+            if t.currency == stablecoin {
+                holdings.supply = holdings.supply.checked_add(t.amount).ok_or(NodeError::Overflow)?;
+            } else if t.currency == Currency::DT && t.encumbrance == reserve_terms {
+                holdings.reserve = holdings.reserve.checked_add(t.amount).ok_or(NodeError::Overflow)?;
+            }
+        }
+        Ok(holdings)
+    }
+
     /// The stablecoin `account` is the licensed issuer of.
     fn stablecoin_of(&self, account: &Account) -> Result<Currency, NodeError> {
         self.config
