@@ -66,6 +66,11 @@ pub struct CardMessageRequest {
     /// DE 90's RRN: for a refund, the purchase it pays back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_rrn: Option<String>,
+    /// DE 95 replacement amount, in tiyn: on a reversal (0400/0420), what the
+    /// payment really comes to; the rest of the hold is released and this
+    /// much stays held (a partial reversal). Absent or 0: a full reversal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_amount_tiyn: Option<u64>,
 }
 
 /// The issuing bank's answer to a card message.

@@ -234,6 +234,7 @@ async fn the_client_has_a_method_for_every_documented_operation() {
         acquirer_account: "x".into(),
         rrn: "000000000001".into(),
         original_rrn: None,
+        replacement_amount_tiyn: None,
     };
     let _ = c.card_message(&message, None).await;
     let _ = c.card_payment("000000000001").await;

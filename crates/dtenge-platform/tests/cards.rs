@@ -141,6 +141,70 @@ async fn an_authorisation_holds_a_partial_capture_pays_the_acquirer_and_releases
     assert_eq!(standard(&stb1, &alice), dt(500));
 }
 
+/// ISO 8583 DE 95: a reversal carrying a replacement amount releases only the
+/// reversed part; the rest stays held and is what clearing may capture. Its
+/// retransmission, or another partial reversal to the same amount, changes
+/// nothing a second time.
+#[tokio::test]
+async fn a_partial_reversal_releases_the_reversed_part_and_the_rest_stays_held() {
+    let w = World::new().await;
+    let mut c = network(&w.p);
+    let stb1 = w.node("STB1");
+    let stb2 = w.node("STB2");
+    let (_, stb2_da) = institution(&w.p, "STB2-DA");
+    let (alice, card) = cardholder(&w, 1, dt(500)).await;
+    let now = w.clock.now();
+    let auth = c.network.authorisation(&card, expiry(), &c.acquirer, dt(200), now).unwrap();
+    assert_eq!(send(&stb1, &auth).await.code, ResponseCode::Approved);
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (dt(200), dt(300)));
+
+    // 0400 with DE 95 = 150: 50 released, 150 still held.
+    let partial = c.network.partial_reversal(&auth, dt(150), false, now).unwrap();
+    let released = send(&stb1, &partial).await;
+    assert_eq!(
+        (released.mti, released.code, released.amount),
+        (Mti::ReversalResponse, ResponseCode::Approved, dt(50)),
+        "{released:?}"
+    );
+    assert!(released.tx.is_some());
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (dt(150), dt(350)));
+    let payment = stb1.card_payment(&auth.rrn).unwrap();
+    assert_eq!((payment.state, payment.authorised, payment.txs.len()), (PaymentState::Authorised, dt(150), 2));
+
+    // Retransmitted: the same answer, nothing more released.
+    assert_eq!(send(&stb1, &c.network.retransmission(&partial)).await, released);
+    // Another partial reversal to the same amount (a new STAN): approved, nothing to release.
+    let same = c.network.partial_reversal(&auth, dt(150), true, now).unwrap();
+    let same_answer = send(&stb1, &same).await;
+    assert_eq!((same_answer.code, same_answer.amount, same_answer.tx), (ResponseCode::Approved, Amount::ZERO, None));
+    // A replacement above what is held is an invalid amount.
+    let above = c.network.partial_reversal(&auth, dt(151), false, now).unwrap();
+    assert_eq!(send(&stb1, &above).await.code, ResponseCode::InvalidAmount);
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (dt(150), dt(350)));
+    assert_eq!(stb1.card_payment(&auth.rrn).unwrap().txs.len(), 2, "no other transaction");
+
+    // Clearing may capture what is still authorised, not the original amount.
+    let over = c.network.presentment(&auth, dt(160), now).unwrap();
+    assert_eq!(send(&stb1, &over).await.code, ResponseCode::InvalidAmount);
+    let acquirer_before = standard(&stb2, &stb2_da);
+    let clearing = c.network.presentment(&auth, dt(120), now).unwrap();
+    let captured = send(&stb1, &clearing).await;
+    assert_eq!((captured.code, captured.amount), (ResponseCode::Approved, dt(120)));
+    assert_eq!(standard(&stb2, &stb2_da), acquirer_before.checked_add(dt(120)).unwrap());
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (Amount::ZERO, dt(380)));
+
+    // A partial reversal then a full one: everything left goes back.
+    let auth2 = c.network.authorisation(&card, expiry(), &c.acquirer, dt(100), now).unwrap();
+    assert_eq!(send(&stb1, &auth2).await.code, ResponseCode::Approved);
+    let p2 = c.network.partial_reversal(&auth2, dt(30), false, now).unwrap();
+    assert_eq!(send(&stb1, &p2).await.amount, dt(70));
+    let full = c.network.reversal(&auth2, false, now).unwrap();
+    let back = send(&stb1, &full).await;
+    assert_eq!((back.code, back.amount), (ResponseCode::Approved, dt(30)));
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (Amount::ZERO, dt(380)));
+    assert_eq!(stb1.card_payment(&auth2.rrn).unwrap().state, PaymentState::Reversed);
+}
+
 #[tokio::test]
 async fn a_message_reusing_a_stan_and_rrn_with_other_data_is_refused_as_a_duplicate() {
     let w = World::new().await;

@@ -65,6 +65,7 @@ pub fn card_message_of(m: &CardMessageRequest) -> Result<CardMessage, ApiError> 
             Some(r) => Some(field(Rrn::new(r.clone()), "bad_card_message")?),
             None => None,
         },
+        replacement: m.replacement_amount_tiyn.map(Amount::from_tiyn),
     })
 }
 
@@ -83,6 +84,7 @@ pub fn card_message_request(m: &CardMessage) -> CardMessageRequest {
         acquirer_account: m.acquirer_account.to_string(),
         rrn: m.rrn.to_string(),
         original_rrn: m.original_rrn.as_ref().map(|r| r.to_string()),
+        replacement_amount_tiyn: m.replacement.map(|a| a.tiyn()),
     }
 }
 

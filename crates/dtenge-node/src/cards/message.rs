@@ -390,6 +390,10 @@ pub struct CardMessage {
     pub rrn: Rrn,
     /// DE 90's RRN: for a refund, the purchase it pays back.
     pub original_rrn: Option<Rrn>,
+    /// DE 95 replacement amount, in tiyn: on a reversal, what the payment
+    /// really comes to — a partial reversal releases the rest and keeps this
+    /// much held; absent (or zero) on a full reversal.
+    pub replacement: Option<Amount>,
 }
 
 impl CardMessage {
