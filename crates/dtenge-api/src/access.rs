@@ -132,6 +132,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/cards/{token}", Operation::ReadCard),
     ("POST", "/api/v1/cards/messages", Operation::CardMessage),
     ("GET", "/api/v1/cards/payments/{rrn}", Operation::ReadCardPayment),
+    ("POST", "/api/v1/cards/{token}/unlink", Operation::UnlinkCard),
     ("GET", "/api/v1/stablecoins", Operation::ListStablecoins),
     ("GET", "/api/v1/stablecoins/{code}/reserves", Operation::ReadReserves),
     ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),

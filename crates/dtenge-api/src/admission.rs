@@ -101,6 +101,7 @@ pub fn resume(operation: Operation) -> Resume {
         O::PrepareTransfer | O::PrepareQrPayment | O::CheckQr => Resume::Repeat,
         O::CardMessage => Resume::Replayed,
         O::LinkCard => interrupted("GET /api/v1/cards/{token}"),
+        O::UnlinkCard => interrupted("GET /api/v1/cards/{token} (404: unlinked)"),
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),

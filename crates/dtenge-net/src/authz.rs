@@ -376,6 +376,8 @@ operations! {
     /// Node: the oracle counts a stablecoin's supply and reserve (proof of
     /// reserves) and asks each node for its holdings.
     NodeHoldings = "node.holdings",
+    /// `POST /api/v1/cards/{token}/unlink`.
+    UnlinkCard = "unlink_card",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -446,6 +448,7 @@ pub fn rule(op: Operation) -> Rule {
         O::CheckQr | O::PayQr | O::PrepareQrPayment | O::SubmitQrPayment => Rule::new(NODES, S::OwnNode),
         // Only the oracle counts reserves; a node's holdings are sums, no DA named.
         O::NodeHoldings => Rule::new(ORACLES, S::Any),
+        O::UnlinkCard => Rule::new(NODES, S::OwnNode),
     }
 }
 

@@ -205,6 +205,67 @@ async fn a_partial_reversal_releases_the_reversed_part_and_the_rest_stays_held()
     assert_eq!(stb1.card_payment(&auth2.rrn).unwrap().state, PaymentState::Reversed);
 }
 
+/// Unlinking a card: new authorisations under its token are declined 14
+/// (no card under the token), while the holds already open keep their
+/// course — one is cleared, one reversed, one expires by itself — and a
+/// retransmission of an answered message is still answered the same.
+#[tokio::test]
+async fn an_unlinked_card_is_declined_14_and_its_open_holds_keep_their_course() {
+    let w = World::new().await;
+    let mut c = network(&w.p);
+    let stb1 = w.node("STB1");
+    let stb2 = w.node("STB2");
+    let (_, stb1_da) = institution(&w.p, "STB1-DA");
+    let (_, stb2_da) = institution(&w.p, "STB2-DA");
+    issue(&w.p, stb1_da.address, dt(1_000), "CBS-CARD-UNLINK").await;
+    let (alice, card) = cardholder(&w, 1, dt(500)).await;
+    let now = w.clock.now();
+    let to_clear = c.network.authorisation(&card, expiry(), &c.acquirer, dt(100), now).unwrap();
+    let to_reverse = c.network.authorisation(&card, expiry(), &c.acquirer, dt(60), now).unwrap();
+    let to_expire = c.network.authorisation(&card, expiry(), &c.acquirer, dt(40), now).unwrap();
+    let first = send(&stb1, &to_clear).await;
+    assert_eq!(first.code, ResponseCode::Approved);
+    for m in [&to_reverse, &to_expire] {
+        assert_eq!(send(&stb1, m).await.code, ResponseCode::Approved);
+    }
+    assert_eq!(mandated(&stb1, &alice), dt(200));
+
+    let unlinked = stb1.unlink_card(&card).await.unwrap();
+    assert_eq!(unlinked.token, card);
+    assert!(stb1.card(&card).is_none());
+    assert!(stb1.unlink_card(&card).await.is_err(), "unlinking twice is refused");
+
+    // New authorisations and advices: 14, nothing held.
+    let after = c.network.authorisation(&card, expiry(), &c.acquirer, dt(10), now).unwrap();
+    let declined = send(&stb1, &after).await;
+    assert_eq!((declined.code, declined.amount, declined.tx), (ResponseCode::InvalidCard, Amount::ZERO, None));
+    let advice = c.network.advice(&card, expiry(), &c.acquirer, dt(10), now).unwrap();
+    assert_eq!(send(&stb1, &advice).await.code, ResponseCode::InvalidCard);
+    assert_eq!(mandated(&stb1, &alice), dt(200));
+    // An answered message retransmitted: the same answer.
+    assert_eq!(send(&stb1, &to_clear).await, first);
+
+    // The open holds keep their course.
+    let acquirer_before = standard(&stb2, &stb2_da);
+    let clearing = c.network.presentment(&to_clear, dt(100), now).unwrap();
+    assert_eq!(send(&stb1, &clearing).await.code, ResponseCode::Approved);
+    assert_eq!(standard(&stb2, &stb2_da), acquirer_before.checked_add(dt(100)).unwrap());
+    let reversal = c.network.reversal(&to_reverse, false, now).unwrap();
+    assert_eq!(send(&stb1, &reversal).await.code, ResponseCode::Approved);
+    assert_eq!(mandated(&stb1, &alice), dt(40));
+    let refund = c.network.refund(&to_clear, dt(30), now).unwrap();
+    assert_eq!(send(&stb1, &refund).await.code, ResponseCode::Approved);
+    w.clock.advance(8 * Timestamp::DAY_MS);
+    w.p.tick().await;
+    assert_eq!(stb1.card_payment(&to_expire.rrn).unwrap().state, PaymentState::Expired);
+    assert_eq!((mandated(&stb1, &alice), standard(&stb1, &alice)), (Amount::ZERO, dt(430)));
+
+    // The token may be linked again (to the same or another DA), and pays again.
+    stb1.link_card(&alice.id, card.clone(), Last4::new("4242").unwrap(), expiry()).await.unwrap();
+    let again = c.network.authorisation(&card, expiry(), &c.acquirer, dt(10), w.clock.now()).unwrap();
+    assert_eq!(send(&stb1, &again).await.code, ResponseCode::Approved);
+}
+
 #[tokio::test]
 async fn a_message_reusing_a_stan_and_rrn_with_other_data_is_refused_as_a_duplicate() {
     let w = World::new().await;

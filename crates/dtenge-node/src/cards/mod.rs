@@ -256,6 +256,15 @@ pub enum CardRecord {
         /// The time of the tick that dropped them.
         at: Timestamp,
     },
+    /// A card was unlinked from its DA: new authorisations under its token
+    /// are declined 14 (no card under the token); its open payments keep
+    /// their course (they name the DA themselves).
+    Unlinked {
+        /// The card's token.
+        token: CardToken,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 /// An answered message, kept to answer its retransmissions.
@@ -499,6 +508,9 @@ impl CardBook {
                     p.txs.extend(*tx);
                     p.last_at = *at;
                 }
+            }
+            CardRecord::Unlinked { token, .. } => {
+                self.cards.remove(token);
             }
             CardRecord::Forgotten { at } => {
                 let at = *at;

@@ -85,6 +85,21 @@ impl NodeService {
         Ok(card)
     }
 
+    /// Unlinks a card (the holder lost it, closed it, or moves it to another
+    /// DA): from now on an authorisation under its token is declined 14;
+    /// open authorisations keep their course — clearing, reversal, expiry and
+    /// refunds of its payments are answered as before. Its token may be
+    /// linked again.
+    pub async fn unlink_card(&self, token: &CardToken) -> Result<Card, NodeError> {
+        let _cards = self.cards.lock().await;
+        let card = self
+            .card(token)
+            .ok_or_else(|| NodeError::Invalid(format!("no card {token} is linked at {}", self.config.id)))?;
+        let at = self.clock.now();
+        self.record(vec![NodeRecord::Card(Box::new(CardRecord::Unlinked { token: token.clone(), at }))]).await?;
+        Ok(card)
+    }
+
     /// A linked card.
     pub fn card(&self, token: &CardToken) -> Option<Card> {
         self.state().cards.card(token).cloned()
