@@ -463,3 +463,102 @@ async fn linking_keeps_token_and_last_four_only_and_refuses_what_cannot_pay_by_c
     assert!(CardExpiry::parse("2713").is_err() && CardToken::new("4111 1111 1111 1111").is_err());
     assert_eq!(stb1.card(&card).unwrap().account, alice.id);
 }
+
+/// Cuts `STB1`'s journal just before the record of the answer to `key`, and
+/// everything after it: the state a kill -9 leaves when it comes after the
+/// card transaction committed and before the answer was durable (the
+/// journal drops an unacknowledged torn tail the same way on open).
+fn lose_the_answer(data: &std::path::Path, key: &dtenge_node::cards::MessageKey) {
+    let dir = data.join("nodes").join("STB1");
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("journal-"))
+        .collect();
+    segments.sort();
+    let segment = segments.last().unwrap();
+    let bytes = std::fs::read(segment).unwrap();
+    let (mut at, mut cut) = (dtenge_store::format::SEGMENT_HEADER.len(), None);
+    while at + dtenge_store::format::FRAME_HEADER_BYTES <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        let payload = &bytes[at + 16..at + 16 + len];
+        if let Ok(dtenge_node::state::NodeRecord::Card(record)) = dtenge_node::state::NodeRecord::decode(payload)
+            && let dtenge_node::cards::CardRecord::Answered { message, .. } = *record
+            && message.key() == *key
+        {
+            cut = Some(at);
+        }
+        at += 16 + len;
+    }
+    let cut = cut.expect("the answer is in the last segment");
+    let file = std::fs::OpenOptions::new().write(true).open(segment).unwrap();
+    file.set_len(cut as u64).unwrap();
+    file.sync_all().unwrap();
+}
+
+/// Issue 22's crash point: the card transaction committed, the node died
+/// before its answer was journaled. After the restart the retransmitted
+/// message is answered exactly as the lost answer was (from the committed
+/// transaction), and the money moved once — for an authorisation (held once)
+/// and for a clearing (paid to the acquirer's node once).
+#[tokio::test]
+async fn a_crash_after_the_card_transaction_and_before_its_answer_is_answered_the_same_and_moves_money_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(Timestamp(1_767_225_600_000));
+    let open = || Platform::open(dir.path(), clock.clone(), PlatformOptions { durable: true });
+    let balances = |p: &Platform, node: &str, address: Address| {
+        p.node(node).unwrap().read(|s| s.vault.balances(&s.account_of(&address).unwrap().id).unwrap())
+    };
+
+    // The authorisation: held, answered, then the answer lost.
+    let (auth, approved, alice, acquirer_da) = {
+        let p = open().await.unwrap();
+        let mut c = network(&p);
+        let (_, acquirer_da) = institution(&p, "STB2-DA");
+        let stb1 = p.node("STB1").unwrap().clone();
+        let alice = stb1.open_account(holder(5, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+        issue(&p, alice.address, dt(200), "CBS-CARD-CRASH").await;
+        let card = stb1.link_card(&alice.id, token(5), Last4::new("0005").unwrap(), expiry()).await.unwrap().token;
+        let auth = c.network.authorisation(&card, expiry(), &c.acquirer, dt(80), clock.now()).unwrap();
+        let approved = send(&stb1, &auth).await;
+        assert_eq!(approved.code, ResponseCode::Approved);
+        p.close().unwrap();
+        (auth, approved, alice, acquirer_da)
+    };
+    lose_the_answer(dir.path(), &auth.key());
+    let (clearing, captured, acquirer_before) = {
+        let p = open().await.unwrap();
+        let stb1 = p.node("STB1").unwrap().clone();
+        assert!(stb1.read(|s| s.cards.answer(&auth.key()).is_none()), "the answer was lost");
+        assert_eq!(send(&stb1, &auth).await, approved, "the retransmission gets the lost answer");
+        assert_eq!(send(&stb1, &auth).await, approved);
+        let held = balances(&p, "STB1", alice.address);
+        assert_eq!((held.mandated, held.standard), (dt(80), dt(120)), "held once");
+
+        // The clearing: paid to the acquirer, answered, then the answer lost.
+        let mut c = network(&p);
+        let clearing = c.network.presentment(&auth, dt(70), clock.now()).unwrap();
+        let acquirer_before = balances(&p, "STB2", acquirer_da.address).standard;
+        let captured = send(&stb1, &clearing).await;
+        assert_eq!((captured.code, captured.amount), (ResponseCode::Approved, dt(70)));
+        p.close().unwrap();
+        (clearing, captured, acquirer_before)
+    };
+    lose_the_answer(dir.path(), &clearing.key());
+    let p = open().await.unwrap();
+    let stb1 = p.node("STB1").unwrap().clone();
+    assert!(stb1.read(|s| s.cards.answer(&clearing.key()).is_none()), "the answer was lost");
+    assert_eq!(send(&stb1, &clearing).await, captured, "the retransmission gets the lost answer");
+    // Deliveries the crash cut off are sent again by the tick.
+    p.tick().await;
+    assert_eq!(send(&stb1, &clearing).await, captured);
+    let held = balances(&p, "STB1", alice.address);
+    assert_eq!((held.mandated, held.standard), (Amount::ZERO, dt(130)), "70 paid, 10 back, once");
+    assert_eq!(balances(&p, "STB2", acquirer_da.address).standard, acquirer_before.checked_add(dt(70)).unwrap());
+    let payment = stb1.card_payment(&auth.rrn).unwrap();
+    assert_eq!((payment.state, payment.captured, payment.txs.len()), (PaymentState::Captured, dt(70), 2));
+    p.close().unwrap();
+}
