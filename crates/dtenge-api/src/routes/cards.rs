@@ -169,6 +169,7 @@ async fn card_message(
 ) -> Result<Json<CardMessageResponse>, ApiError> {
     let node = state.node_of(&req.caller)?;
     let message = card_message_of(&req.body)?;
+    field(message.check_references(), "bad_card_message")?;
     if !message.mti.is_request() {
         return Err(ApiError::bad_request(
             "bad_card_message",

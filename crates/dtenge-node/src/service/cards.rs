@@ -115,6 +115,7 @@ impl NodeService {
     /// (storage, or a transaction still being resolved): the network
     /// retransmits.
     pub async fn card_message(&self, message: CardMessage) -> Result<CardResponse, NodeError> {
+        message.check_references()?;
         if !message.mti.is_request() {
             return Err(NodeError::Invalid(format!(
                 "MTI {} is a response; the issuer answers requests",
