@@ -3,7 +3,7 @@
 //! JSON under `/api/v1` for banks, the Treasury, oracle providers and NBK
 //! operators; the OpenAPI 3 document at `/api/openapi.json`, generated from
 //! the handlers, and a readable reference at `/api/docs`. Every request but
-//! health and the description is signed by the calling participant
+//! health, the public proof of reserves and the description is signed by the calling participant
 //! ([`auth`]); every error is JSON naming the problem ([`error`]).
 //!
 //! The only crate that speaks HTTP/JSON to people and participants' systems
@@ -38,7 +38,7 @@ pub use state::{ApiOptions, AppState, Shared};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health is signed by the calling participant the standard way: RFC 9421 HTTP Message Signatures with Ed25519 (Signature-Input, Signature: covering @method, @target-uri, content-digest and idempotency-key when present; created, keyid = participant id, nonce, tag=\"fapi-2-request\") over an RFC 9530 Content-Digest (sha-256); see docs/api.md. POSTs take an Idempotency-Key. Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
+    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health and the public proof of reserves (GET /api/v1/stablecoins/{code}/reserves) is signed by the calling participant the standard way: RFC 9421 HTTP Message Signatures with Ed25519 (Signature-Input, Signature: covering @method, @target-uri, content-digest and idempotency-key when present; created, keyid = participant id, nonce, tag=\"fapi-2-request\") over an RFC 9530 Content-Digest (sha-256); see docs/api.md. POSTs take an Idempotency-Key. Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
     modifiers(&SignedRequests),
     tags(
         (name = "accounts", description = "Digital accounts on the caller's node"),
@@ -51,7 +51,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
         (name = "offline", description = "Offline device-to-device payments (banks): device certificates, purse funding into the bank's offline reserve, deposits of chains received offline, bank keys and revocation lists for wallets"),
         (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
-        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-attested proof of reserves (any participant), every stablecoin's supply and reserve (NBK)"),
+        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-counted proof of reserves (public, unsigned), every stablecoin's supply and reserve (NBK)"),
         (name = "qr", description = "QR payments: EMVCo merchant-presented QR codes with a DT template, static or dynamic (signed by the merchant's bank, paid once)"),
         (name = "platform", description = "Health")
     )
