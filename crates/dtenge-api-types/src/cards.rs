@@ -33,7 +33,16 @@ pub struct CardView {
     pub expiry: String,
     /// When it was linked (ms since the epoch).
     pub linked_at_ms: u64,
+    /// When it was unlinked (ms since the epoch): only in the answer to an unlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlinked_at_ms: Option<u64>,
 }
+
+/// Unlinking a card (`POST /api/v1/cards/{token}/unlink`): nothing but the
+/// token in the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkCardRequest {}
 
 /// A message of the card network to the issuing bank (`POST /api/v1/cards/messages`), ISO 8583 as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,6 +75,11 @@ pub struct CardMessageRequest {
     /// DE 90's RRN: for a refund, the purchase it pays back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_rrn: Option<String>,
+    /// DE 95 replacement amount, in tiyn: on a reversal (0400/0420), what the
+    /// payment really comes to; the rest of the hold is released and this
+    /// much stays held (a partial reversal). Absent or 0: a full reversal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_amount_tiyn: Option<u64>,
 }
 
 /// The issuing bank's answer to a card message.

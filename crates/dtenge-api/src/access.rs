@@ -11,8 +11,55 @@ use dtenge_net::authz::{self, Operation};
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// The one unsigned route.
+/// The health route: unsigned, outside the authorisation table.
 pub const HEALTH: &str = "/api/v1/health";
+/// The public proof of reserves: unsigned (its operation's scope is
+/// [`authz::Scope::Unsigned`]), bounded in size and rate.
+pub const RESERVES: &str = "/api/v1/stablecoins/{code}/reserves";
+
+/// Whether the route `method path` is served without a signature: health,
+/// and every route whose operation the table makes public.
+pub fn unsigned(method: &Method, path: &str) -> bool {
+    path == HEALTH || operation_of(method, path).is_some_and(|op| authz::rule(op).scope == authz::Scope::Unsigned)
+}
+
+/// Unsigned requests served per second, all callers together, beyond
+/// health: each proof of reserves makes the oracle ask every node, so an
+/// unsigned caller must not be able to make it do that without bound.
+pub const PUBLIC_PER_SECOND: u32 = 20;
+
+/// The budget of unsigned requests ([`PUBLIC_PER_SECOND`]), over the
+/// process's monotonic clock (a rate bound, not a ledger time).
+#[derive(Debug)]
+pub struct PublicBudget {
+    window: std::sync::Mutex<(std::time::Instant, u32)>,
+}
+
+impl Default for PublicBudget {
+    fn default() -> Self {
+        PublicBudget { window: std::sync::Mutex::new((std::time::Instant::now(), 0)) }
+    }
+}
+
+impl PublicBudget {
+    /// Takes one request from this second's budget, or 429 `rate_limited`.
+    pub fn take(&self) -> Result<(), ApiError> {
+        let mut window = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        if window.1 >= PUBLIC_PER_SECOND {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("at most {PUBLIC_PER_SECOND} unsigned requests a second are served; try again in a second"),
+            ));
+        }
+        window.1 = window.1.saturating_add(1);
+        Ok(())
+    }
+}
 
 /// Every signed route: method, path template (as in the OpenAPI document), operation.
 pub const ROUTES: &[(&str, &str, Operation)] = &[
@@ -85,6 +132,7 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/api/v1/cards/{token}", Operation::ReadCard),
     ("POST", "/api/v1/cards/messages", Operation::CardMessage),
     ("GET", "/api/v1/cards/payments/{rrn}", Operation::ReadCardPayment),
+    ("POST", "/api/v1/cards/{token}/unlink", Operation::UnlinkCard),
     ("GET", "/api/v1/stablecoins", Operation::ListStablecoins),
     ("GET", "/api/v1/stablecoins/{code}/reserves", Operation::ReadReserves),
     ("POST", "/api/v1/stablecoins/{code}/mint", Operation::MintStablecoin),

@@ -101,6 +101,7 @@ pub fn resume(operation: Operation) -> Resume {
         O::PrepareTransfer | O::PrepareQrPayment | O::CheckQr => Resume::Repeat,
         O::CardMessage => Resume::Replayed,
         O::LinkCard => interrupted("GET /api/v1/cards/{token}"),
+        O::UnlinkCard => interrupted("GET /api/v1/cards/{token} (404: unlinked)"),
         O::SetKyc => interrupted("GET /api/v1/accounts/{id}"),
         O::RequestConversion => interrupted("GET /api/v1/conversions"),
         O::ApproveConversion | O::RejectConversion => interrupted("GET /api/v1/conversions/{id}"),
@@ -179,7 +180,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::NotaryStatus
         | O::ReadReserves
         | O::ListStablecoins
-        | O::OracleAttestReserves => Resume::Unkeyed,
+        | O::OracleAttestReserves
+        | O::NodeStablecoinCount => Resume::Unkeyed,
     }
 }
 
@@ -223,6 +225,11 @@ async fn admit_or_refuse(state: Shared, request: Request, next: Next) -> Result<
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "request bodies are at most 1 MiB"))?;
+    if path.as_deref().is_some_and(|p| access::unsigned(&parts.method, p)) {
+        // Public: no signature checked, no key kept; bounded in size (above) and rate.
+        state.public.take()?;
+        return Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await);
+    }
     let now = state.platform.clock.now();
     let participants = state.platform.participants();
     let caller = authenticate(

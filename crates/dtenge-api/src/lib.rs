@@ -3,7 +3,7 @@
 //! JSON under `/api/v1` for banks, the Treasury, oracle providers and NBK
 //! operators; the OpenAPI 3 document at `/api/openapi.json`, generated from
 //! the handlers, and a readable reference at `/api/docs`. Every request but
-//! health and the description is signed by the calling participant
+//! health, the public proof of reserves and the description is signed by the calling participant
 //! ([`auth`]); every error is JSON naming the problem ([`error`]).
 //!
 //! The only crate that speaks HTTP/JSON to people and participants' systems
@@ -38,7 +38,7 @@ pub use state::{ApiOptions, AppState, Shared};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health is signed by the calling participant the standard way: RFC 9421 HTTP Message Signatures with Ed25519 (Signature-Input, Signature: covering @method, @target-uri, content-digest and idempotency-key when present; created, keyid = participant id, nonce, tag=\"fapi-2-request\") over an RFC 9530 Content-Digest (sha-256); see docs/api.md. POSTs take an Idempotency-Key. Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
+    info(title = "dtenge API", version = "1", description = "Digital Tenge platform API. Every request except /api/v1/health and the public proof of reserves (GET /api/v1/stablecoins/{code}/reserves) is signed by the calling participant the standard way: RFC 9421 HTTP Message Signatures with Ed25519 (Signature-Input, Signature: covering @method, @target-uri, content-digest and idempotency-key when present; created, keyid = participant id, nonce, tag=\"fapi-2-request\") over an RFC 9530 Content-Digest (sha-256); see docs/api.md. POSTs take an Idempotency-Key. Money is integer tiyn (1 DT = 100 tiyn); times are ms since the epoch with Astana-time (UTC+5) strings beside them."),
     modifiers(&SignedRequests),
     tags(
         (name = "accounts", description = "Digital accounts on the caller's node"),
@@ -51,7 +51,7 @@ pub use state::{ApiOptions, AppState, Shared};
         (name = "regulator", description = "NBK's regulator view: aggregates by bank and day, large payments, marked-funds traceability; no names or IINs"),
         (name = "offline", description = "Offline device-to-device payments (banks): device certificates, purse funding into the bank's offline reserve, deposits of chains received offline, bank keys and revocation lists for wallets"),
         (name = "cards", description = "Bank cards linked to a DA on the caller's node (issuing bank): linking, the card network's ISO 8583 messages as JSON, card payments"),
-        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-attested proof of reserves (any participant), every stablecoin's supply and reserve (NBK)"),
+        (name = "stablecoins", description = "DT-backed stablecoins: the licensed issuer mints and burns against its reserve, holders pay in the stablecoin, the oracle-counted proof of reserves (public, unsigned), every stablecoin's supply and reserve (NBK)"),
         (name = "qr", description = "QR payments: EMVCo merchant-presented QR codes with a DT template, static or dynamic (signed by the merchant's bank, paid once)"),
         (name = "platform", description = "Health")
     )
@@ -77,8 +77,22 @@ impl Modify for SignedRequests {
 /// statuses (bad input, bad signature, not allowed, not found, conflict,
 /// refused by a rule, service unavailable): documented once here instead of
 /// on every handler, so the document lists every status the API can give.
+/// Each operation also states its security: the three signature headers
+/// together, or none for the unsigned routes (`access::unsigned`), which
+/// never answer 401 or 403.
 fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let signed = SecurityRequirement::new("signature", Vec::<String>::new())
+        .add("signature-input", Vec::<String>::new())
+        .add("content-digest", Vec::<String>::new());
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, op) in [(axum::http::Method::GET, &mut item.get), (axum::http::Method::POST, &mut item.post)] {
+            if let Some(op) = op {
+                op.security = Some(if access::unsigned(&method, path) { Vec::new() } else { vec![signed.clone()] });
+            }
+        }
+    }
     let statuses = [
         ("400", "Bad input: the message names the field"),
         ("401", "Missing, bad, stale or replayed request signature"),
@@ -92,8 +106,13 @@ fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
         if path == "/api/v1/health" {
             continue;
         }
-        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+        for (method, op) in [(axum::http::Method::GET, &mut item.get), (axum::http::Method::POST, &mut item.post)] {
+            let Some(op) = op else { continue };
+            let public = access::unsigned(&method, path);
             for (status, description) in statuses {
+                if public && (status == "401" || status == "403") {
+                    continue;
+                }
                 op.responses.responses.entry(status.to_string()).or_insert_with(|| {
                     RefOr::T(
                         ResponseBuilder::new()

@@ -48,6 +48,8 @@ pub struct AppState {
     pub qr: Arc<QrBook>,
     /// Options.
     pub options: ApiOptions,
+    /// The rate budget of unsigned requests.
+    pub public: crate::access::PublicBudget,
 }
 
 /// Shared state handle.
@@ -68,7 +70,7 @@ impl AppState {
         replay: ReplayGuard,
         options: ApiOptions,
     ) -> Shared {
-        Arc::new(AppState { platform, replay, idempotency, qr, options })
+        Arc::new(AppState { platform, replay, idempotency, qr, options, public: Default::default() })
     }
 
     /// The caller's own participant node (the table lets only node kinds

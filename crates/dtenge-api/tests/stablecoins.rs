@@ -276,3 +276,150 @@ async fn the_issuer_mints_against_dt_holders_pay_and_the_proof_of_reserves_is_si
     assert_eq!(coins[0]["issuer"], issuer.address.as_str());
     assert_eq!(api.get("STB1", "/api/v1/stablecoins").await.error(StatusCode::FORBIDDEN), "operation_forbidden");
 }
+
+/// What every vault really holds of KZTC and of DT in its reserve, read
+/// here node by node, independently of the API and the oracle.
+fn vault_sum(platform: &Platform) -> (u64, u64) {
+    let coin = dtenge_types::Currency::new("KZTC").unwrap();
+    let reserve = Some(dtenge_types::Encumbrance::Reserve(dtenge_types::ReserveTerms { stablecoin: coin }));
+    let (mut s, mut r) = (0, 0);
+    for node in platform.nodes.values() {
+        node.read(|st| {
+            for (_, stored) in st.vault.iter() {
+                if stored.token.currency == coin {
+                    s += stored.token.amount.tiyn();
+                } else if stored.token.currency == dtenge_types::Currency::DT && stored.token.encumbrance == reserve {
+                    r += stored.token.amount.tiyn();
+                }
+            }
+        });
+    }
+    (s, r)
+}
+
+impl Api {
+    /// A request with no signature at all.
+    async fn unsigned(&self, path: &str) -> Answer {
+        let request = Request::builder().method("GET").uri(path).body(Body::empty()).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let json =
+            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+        Answer { status, json }
+    }
+
+    /// The public proof of reserves, checked against the vaults and the
+    /// oracle's key; returns (supply, reserve).
+    async fn proof_matches_the_vaults(&self) -> (u64, u64) {
+        let proof = self.unsigned("/api/v1/stablecoins/KZTC/reserves").await;
+        let p = proof.ok(StatusCode::OK).clone();
+        let counted =
+            (p["stablecoin"]["supply_tiyn"].as_u64().unwrap(), p["stablecoin"]["reserve_tiyn"].as_u64().unwrap());
+        assert_eq!(counted, vault_sum(&self.platform), "the oracle's count is the vaults' real sum");
+        assert_eq!(p["verified"], true);
+        let oracle = self.platform.spec.participant("ORACLE").unwrap().public_key;
+        let report = dtenge_oracle::reserves::ReservesReport {
+            stablecoin: dtenge_types::Currency::new("KZTC").unwrap(),
+            supply: dtenge_types::Amount::from_tiyn(counted.0),
+            reserve: dtenge_types::Amount::from_tiyn(counted.1),
+        };
+        let at = Timestamp(p["at_ms"].as_u64().unwrap());
+        let message = dtenge_oracle::reserves::ReservesAttestation::signing_message(&report, at);
+        assert_eq!(hex::encode(message), p["signing_message"].as_str().unwrap());
+        let signature: [u8; 64] = hex::decode(p["signature"].as_str().unwrap()).unwrap().try_into().unwrap();
+        use dtenge_crypto::Verifier;
+        dtenge_crypto::Ed25519.verify(&oracle, &message, &dtenge_crypto::Signature(signature)).unwrap();
+        counted
+    }
+}
+
+/// The proof of reserves is public (no signature; in the OpenAPI document
+/// with no security requirement; bounded in rate) and the oracle counts it
+/// itself: after a mint, payments across nodes and a burn, what it signs is
+/// what the vaults really hold. Nobody can hand it figures: its request
+/// names only the stablecoin, and only the oracle may ask a node for its
+/// counts.
+#[tokio::test]
+async fn the_proof_of_reserves_is_public_and_the_oracle_signs_its_own_count_of_the_vaults() {
+    let api = Api::new().await;
+    let doc = serde_json::to_value(dtenge_api::openapi()).unwrap();
+    let op = &doc["paths"]["/api/v1/stablecoins/{code}/reserves"]["get"];
+    assert_eq!(op["security"], json!([]), "public: no security requirement");
+    assert!(op["responses"].get("401").is_none() && op["responses"].get("429").is_some(), "{op}");
+    let signed_op = &doc["paths"]["/api/v1/stablecoins/{code}/mint"]["post"];
+    assert_eq!(signed_op["security"].as_array().map(Vec::len), Some(1), "{signed_op}");
+
+    assert_eq!(api.proof_matches_the_vaults().await, (0, 0));
+    let alice = api.open("STB1", "individual", 1).await;
+    let bob = api.open("STB2", "individual", 2).await;
+    api.fund("STB1", &alice, 1_000_000).await;
+    let spec_issuer = api.platform.spec.institutions.iter().find(|i| i.key == "COINCO-DA").unwrap().clone();
+    let coinco = api.platform.node("COINCO").unwrap();
+    let issuer_id = coinco.read(|s| s.account_of(&spec_issuer.address).unwrap().id.to_string());
+    let pay = |from: &str, to: &str, amount: u64| json!({"from": from, "to": [{"address": to, "amount_tiyn": amount}]});
+    let r = api.post("STB1", "/api/v1/transfers", pay(&alice.id, &spec_issuer.address.to_string(), 600_000)).await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    let supply = |amount: u64| json!({"account": issuer_id, "amount_tiyn": amount});
+    let r = api.post("COINCO", "/api/v1/stablecoins/KZTC/mint", supply(500_000)).await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    assert_eq!(api.proof_matches_the_vaults().await, (500_000, 500_000));
+    // Payments spread the supply over three nodes; the count follows it.
+    let r = api.post("COINCO", "/api/v1/stablecoins/KZTC/transfers", pay(&issuer_id, &alice.address, 300_000)).await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    let r = api.post("STB1", "/api/v1/stablecoins/KZTC/transfers", pay(&alice.id, &bob.address, 120_000)).await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    assert_eq!(api.proof_matches_the_vaults().await, (500_000, 500_000));
+    let r = api
+        .post("STB2", "/api/v1/stablecoins/KZTC/transfers", pay(&bob.id, &spec_issuer.address.to_string(), 70_000))
+        .await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    let r = api.post("COINCO", "/api/v1/stablecoins/KZTC/burn", supply(150_000)).await;
+    assert_eq!(r.ok(StatusCode::OK)["status"]["status"], "success");
+    assert_eq!(api.proof_matches_the_vaults().await, (350_000, 350_000));
+    assert_eq!(api.unsigned("/api/v1/stablecoins/NONE/reserves").await.error(StatusCode::NOT_FOUND), "not_found");
+    // A signed request to a signed route still needs its signature.
+    assert_eq!(api.unsigned("/api/v1/stablecoins").await.error(StatusCode::UNAUTHORIZED), "missing_signature");
+
+    // Only the oracle may ask a node for its count: a bank asking is refused by the table.
+    use dtenge_net::BusExt;
+    let coin = dtenge_types::Currency::new("KZTC").unwrap();
+    let ask = dtenge_node::service::NodeRequest::StablecoinCount { stablecoin: coin };
+    let coinco_id = dtenge_types::ParticipantId::new("COINCO").unwrap();
+    let bank = api.platform.bus("STB1").unwrap().request(&coinco_id, &ask).await;
+    assert!(
+        matches!(bank, Err(dtenge_net::NetError::Refused(dtenge_net::HandlerError::Forbidden(_)))),
+        "a bank may not read a node's count: {bank:?}"
+    );
+    let oracle = api.platform.bus("ORACLE").unwrap().request(&coinco_id, &ask).await.unwrap();
+    assert!(matches!(oracle, dtenge_node::service::NodeAnswer::StablecoinCount(h) if h.reserve.tiyn() == 350_000));
+
+    // The shared auditor (crash test, chaos, simulation) checks the stablecoin too.
+    let notary = api.platform.notary.state_copy();
+    let mut facts = dtenge_platform::ledger_audit::Facts::from_notary(&notary);
+    facts.stablecoins = api.platform.spec.params.stablecoins.keys().copied().collect();
+    for (id, node) in &api.platform.nodes {
+        node.read(|s| facts.add_node(&notary, id, s));
+    }
+    let report = dtenge_platform::ledger_audit::check(&facts, &[]);
+    assert!(report.passed(), "{:#?}", report.violations());
+    assert_eq!((report.stablecoins[0].supply, report.stablecoins[0].reserve), (350_000, 350_000));
+    // A reserve token left out of the count fails it: DT not conserved, reserve ≠ supply.
+    let at = facts.vault.iter().position(|h| h.reserve_of.is_some()).unwrap();
+    facts.vault.remove(at);
+    let report = dtenge_platform::ledger_audit::check(&facts, &[]);
+    assert!(!report.supply_conserved && report.reserve_mismatches.len() == 1, "{:#?}", report.violations());
+
+    // Bounded in rate: unsigned requests beyond the second's budget get 429.
+    let mut limited = false;
+    for _ in 0..(4 * dtenge_api::access::PUBLIC_PER_SECOND) {
+        let a = api.unsigned("/api/v1/stablecoins/KZTC/reserves").await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(a.error(StatusCode::TOO_MANY_REQUESTS), "rate_limited");
+            limited = true;
+            break;
+        }
+        a.ok(StatusCode::OK);
+    }
+    assert!(limited, "unsigned requests are rate-bounded");
+}

@@ -938,6 +938,13 @@ impl Client {
         self.post_json("/api/v1/cards/messages", request, idempotency_key).await
     }
 
+    /// `POST /api/v1/cards/{token}/unlink`: unlinks a card; new authorisations
+    /// under its token are declined 14, open ones keep their course.
+    pub async fn unlink_card(&self, token: &str, idempotency_key: Option<&str>) -> Result<CardView, ClientError> {
+        self.post_json(&format!("/api/v1/cards/{}/unlink", segment(token)), &UnlinkCardRequest {}, idempotency_key)
+            .await
+    }
+
     /// `GET /api/v1/cards/payments/{rrn}`: a card payment at the caller's node.
     pub async fn card_payment(&self, rrn: &str) -> Result<CardPaymentView, ClientError> {
         self.get_json(&format!("/api/v1/cards/payments/{}", segment(rrn))).await

@@ -236,9 +236,11 @@ async fn the_client_has_a_method_for_every_documented_operation() {
         acquirer_account: "x".into(),
         rrn: "000000000001".into(),
         original_rrn: None,
+        replacement_amount_tiyn: None,
     };
     let _ = c.card_message(&message, None).await;
     let _ = c.card_payment("000000000001").await;
+    let _ = c.unlink_card("tok_0000000001", None).await;
     let _ = c.stablecoins().await;
     let _ = c.reserves("KZTC").await;
     let change = SupplyChangeRequest { account: "X-1".into(), amount_tiyn: 1, memo: None };

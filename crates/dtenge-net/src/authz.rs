@@ -55,6 +55,11 @@ pub const STABLECOIN_ISSUERS: &[Role] = &[Role::StablecoinIssuer];
 /// Everyone who asks through the API or of a service (not the services that only serve).
 pub const PUBLIC: &[Role] =
     &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer, Role::Provider];
+/// Every kind, and anyone who does not sign at all: only with
+/// [`Scope::Unsigned`] (the public proof of reserves).
+pub const EVERYONE: &[Role] = &KINDS;
+/// The oracle (it asks nodes only for their count, to count reserves).
+pub const ORACLES: &[Role] = &[Role::Oracle];
 /// Nobody: an operation no participant may ask for.
 pub const NOBODY: &[Role] = &[];
 
@@ -88,6 +93,9 @@ pub enum Scope {
     Authority,
     /// Only a node's own key (its operator's back office).
     Itself,
+    /// Nothing: public, no signature needed (a signature, if any, is not
+    /// checked); the API still bounds its size and rate.
+    Unsigned,
 }
 
 impl Scope {
@@ -101,6 +109,7 @@ impl Scope {
             Scope::Concerned => "only what concerns the caller (NBK: all)",
             Scope::Authority => "only a registered enforcement authority",
             Scope::Itself => "only the node's own key",
+            Scope::Unsigned => "public: no signature needed (bounded in size and rate)",
         }
     }
 }
@@ -362,6 +371,13 @@ operations! {
     PrepareQrPayment = "prepare_qr_payment",
     /// `POST /api/v1/qr/submit`.
     SubmitQrPayment = "submit_qr_payment",
+
+    // Issue 22's gaps, appended.
+    /// Node: the oracle counts a stablecoin's supply and reserve (proof of
+    /// reserves) and asks each node for its count.
+    NodeStablecoinCount = "node.stablecoin_count",
+    /// `POST /api/v1/cards/{token}/unlink`.
+    UnlinkCard = "unlink_card",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -389,7 +405,8 @@ pub fn rule(op: Operation) -> Rule {
         O::ReadSupply | O::ReadVolumes | O::PublishLimits | O::RegisterProvider => Rule::new(NBK, S::Any),
         O::ReadAggregates | O::ReadLargePayments | O::ReadMarkedFunds => Rule::new(NBK, S::Any),
         O::MintStablecoin | O::BurnStablecoin => Rule::new(STABLECOIN_ISSUERS, S::OwnNode),
-        O::ReadReserves => Rule::new(PUBLIC, S::Any),
+        // The proof of reserves is public (SPEC §9): anyone may check it.
+        O::ReadReserves => Rule::new(EVERYONE, S::Unsigned),
         O::ListStablecoins => Rule::new(NBK, S::Any),
         O::RegisterEvent | O::RegisterParameter | O::RegisterInvoice | O::SetRate => {
             Rule::new(PROVIDERS, S::Registries)
@@ -429,6 +446,9 @@ pub fn rule(op: Operation) -> Rule {
         O::OracleAttestReserves => Rule::new(PUBLIC, S::Any),
         O::TransferStablecoin => Rule::new(NODES, S::OwnNode),
         O::CheckQr | O::PayQr | O::PrepareQrPayment | O::SubmitQrPayment => Rule::new(NODES, S::OwnNode),
+        // Only the oracle counts reserves; a node's count are sums, no DA named.
+        O::NodeStablecoinCount => Rule::new(ORACLES, S::Any),
+        O::UnlinkCard => Rule::new(NODES, S::OwnNode),
     }
 }
 
@@ -530,6 +550,17 @@ mod tests {
     }
 
     #[test]
+    fn only_the_proof_of_reserves_is_public_and_only_the_oracle_asks_nodes_for_holdings() {
+        let public: Vec<Operation> =
+            Operation::ALL.iter().copied().filter(|op| rule(*op).scope == Scope::Unsigned).collect();
+        assert_eq!(public, vec![Operation::ReadReserves]);
+        for kind in KINDS {
+            assert!(permits(kind, Operation::ReadReserves), "{kind:?}");
+            assert_eq!(permits(kind, Operation::NodeStablecoinCount), kind == Role::Oracle, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn services_that_only_serve_never_ask_through_the_api() {
         for op in Operation::ALL {
             for kind in [Role::Notary, Role::Directory] {
@@ -537,9 +568,15 @@ mod tests {
                 if kind == Role::Notary && matches!(op, Operation::NotaryGroup) {
                     continue;
                 }
+                // A public operation needs no identity at all.
+                if rule(*op).scope == Scope::Unsigned {
+                    continue;
+                }
                 assert!(!permits(kind, *op), "{kind:?} may not ask for {}", op.name());
             }
-            if !matches!(op, Operation::NotaryReceipt) {
+            if !matches!(op, Operation::NotaryReceipt | Operation::NodeStablecoinCount)
+                && rule(*op).scope != Scope::Unsigned
+            {
                 assert!(!permits(Role::Oracle, *op), "the oracle may not ask for {}", op.name());
             }
         }

@@ -439,6 +439,31 @@ pub fn card_capture(
     d.body(inputs, outputs, Command::Debit { mandate: terms.mandate })
 }
 
+/// A partial reversal of a card hold (DE 95): the grantee returns all but
+/// `keep` of the held funds to the owner as standard money, and `keep` stays
+/// held to the owner under the same terms (a debit whose only payee is the
+/// owner; the grantee signs, so the owner's key is not needed).
+pub fn card_release(
+    d: &Draft,
+    inputs: &[(TokenId, Token)],
+    keep: Amount,
+    owner: Address,
+    owner_host: ParticipantId,
+) -> Result<TxBody, NodeError> {
+    let Some((_, first)) = inputs.first() else { return Err(NodeError::NothingToSpend) };
+    let Some(Encumbrance::Mandate(terms)) = first.encumbrance.clone() else { return Err(NodeError::NothingToSpend) };
+    let released = left(inputs, keep)?;
+    if released.is_zero() || keep.is_zero() {
+        return Err(NodeError::Invalid("a partial reversal releases part and keeps part".into()));
+    }
+    let held = Token {
+        encumbrance: Some(Encumbrance::Mandate(terms.clone())),
+        ..Token::standard(Currency::DT, keep, owner, owner_host.clone())
+    };
+    let outputs = vec![Token::standard(Currency::DT, released, owner, owner_host), held];
+    d.body(inputs, outputs, Command::Debit { mandate: terms.mandate })
+}
+
 /// The owner takes reserved funds back.
 pub fn revoke_mandate(d: &Draft, inputs: &[(TokenId, Token)], mandate: MandateId) -> Result<TxBody, NodeError> {
     let back = d.change(Currency::DT, total(inputs)?, 0);

@@ -61,7 +61,9 @@ mod stablecoin;
 mod tick;
 
 use plan::Plan;
-pub use protocol::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest, PvpContribution};
+pub use protocol::{
+    MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest, PvpContribution, StablecoinCountOverBus,
+};
 
 pub use crate::regime::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
 

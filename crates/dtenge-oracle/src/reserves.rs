@@ -1,13 +1,14 @@
-//! Proof of reserves of a DT-backed stablecoin (SPEC §9): the oracle signs
-//! a stablecoin's supply and reserve as the platform read them at one
-//! instant, so anyone holding the oracle's key (the participant registry)
-//! can check the figures came through the oracle unchanged. The oracle does
-//! not recount them: the kernel is what keeps reserve = supply (every mint
-//! and burn moves both by the same amount), the figures show it.
+//! Proof of reserves of a DT-backed stablecoin (SPEC §9): the oracle counts
+//! a stablecoin's supply and reserve itself — it asks every participant node
+//! for its count ([`StablecoinCountSource`]) and signs its own sum — so anyone
+//! holding the oracle's key (the participant registry) can check the figures
+//! are the oracle's count. Nobody hands it figures to sign: the request names
+//! only the stablecoin. The kernel is what keeps reserve = supply (every mint
+//! and burn moves both by the same amount); the count shows it.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Hasher, PublicKey, Signature, Signer, Verifier};
-use dtenge_types::{Amount, Currency, Timestamp};
+use dtenge_types::{Amount, Currency, ParticipantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A stablecoin's figures, as read from every node's vault.
@@ -54,4 +55,74 @@ impl ReservesAttestation {
         let message = Self::signing_message(&self.report, self.at);
         verifier.verify(&self.oracle, &message, &self.signature).is_ok()
     }
+}
+
+/// One node's count of a stablecoin: what its vault holds of the
+/// stablecoin (any holder) and of DT in its reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, BorshSerialize, BorshDeserialize)]
+pub struct StablecoinCount {
+    /// The stablecoin held on the node.
+    pub supply: Amount,
+    /// DT encumbered as the stablecoin's reserve on the node.
+    pub reserve: Amount,
+}
+
+/// Where the oracle asks a node for its count (the node's protocol lives
+/// in `dtenge-node`, which depends on this crate: the platform hands the
+/// oracle an implementation that speaks it, signed as the oracle).
+#[async_trait::async_trait]
+pub trait StablecoinCountSource: Send + Sync {
+    /// `node`'s counts of `stablecoin`, or why it could not be asked.
+    async fn count(&self, node: &ParticipantId, stablecoin: Currency) -> Result<StablecoinCount, String>;
+}
+
+/// Why the oracle cannot count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecountError {
+    /// A node did not answer: a partial count is never signed.
+    #[error("node {node} did not give its count of {stablecoin}: {why}; no proof of reserves without every node")]
+    NodeUnavailable {
+        /// The node.
+        node: ParticipantId,
+        /// The stablecoin.
+        stablecoin: Currency,
+        /// What went wrong.
+        why: String,
+    },
+    /// The sum does not fit an amount (no real book gets there).
+    #[error("the {what} of {stablecoin} overflows an amount")]
+    Overflow {
+        /// Supply or reserve.
+        what: &'static str,
+        /// The stablecoin.
+        stablecoin: Currency,
+    },
+}
+
+/// The oracle's own count: the sum of every node's count.
+pub fn sum(stablecoin: Currency, parts: &[StablecoinCount]) -> Result<ReservesReport, RecountError> {
+    let (mut supply, mut reserve) = (Amount::ZERO, Amount::ZERO);
+    for part in parts {
+        supply = supply.checked_add(part.supply).ok_or(RecountError::Overflow { what: "supply", stablecoin })?;
+        reserve = reserve.checked_add(part.reserve).ok_or(RecountError::Overflow { what: "reserve", stablecoin })?;
+    }
+    Ok(ReservesReport { stablecoin, supply, reserve })
+}
+
+/// Asks each of `nodes` for its count of `stablecoin` and sums them.
+pub async fn recount(
+    source: &dyn StablecoinCountSource,
+    nodes: &[ParticipantId],
+    stablecoin: Currency,
+) -> Result<ReservesReport, RecountError> {
+    let mut parts = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let part = source.count(node, stablecoin).await.map_err(|why| RecountError::NodeUnavailable {
+            node: node.clone(),
+            stablecoin,
+            why,
+        })?;
+        parts.push(part);
+    }
+    sum(stablecoin, &parts)
 }

@@ -128,9 +128,13 @@ pub enum OracleRequest {
         /// The transaction.
         tx: TxId,
     },
-    /// Anyone: sign a stablecoin's supply and reserve as read now (proof of
-    /// reserves, `crate::reserves`).
-    AttestReserves(crate::reserves::ReservesReport),
+    /// Anyone: count a stablecoin's supply and reserve now, asking every
+    /// participant node for its count, and sign the count (proof of
+    /// reserves, `crate::reserves`). The request carries no figures.
+    AttestReserves {
+        /// The stablecoin.
+        stablecoin: Currency,
+    },
 }
 
 impl dtenge_net::authz::Authorized for OracleRequest {
@@ -155,7 +159,7 @@ impl dtenge_net::authz::Authorized for OracleRequest {
             | OracleRequest::GetContract { .. }
             | OracleRequest::GetRate { .. }
             | OracleRequest::ListEvents => Operation::OracleRead,
-            OracleRequest::AttestReserves(_) => Operation::OracleAttestReserves,
+            OracleRequest::AttestReserves { .. } => Operation::OracleAttestReserves,
         }
     }
 }
@@ -214,16 +218,20 @@ pub struct OracleService {
     journal: Journal,
     /// The notary (one process or a replicated group), asked for receipts.
     notary: NotaryClient,
+    /// The nodes, asked for their count when the oracle counts reserves.
+    counts: Arc<dyn crate::reserves::StablecoinCountSource>,
     inner: Mutex<Inner>,
 }
 
 impl OracleService {
-    /// Recovers from the journal and serves.
+    /// Recovers from the journal and serves; `counts` is how it asks the
+    /// nodes for their count of a stablecoin.
     pub fn recover(
         key: Arc<dyn Signer>,
         participants: Arc<Participants>,
         clock: Arc<dyn Clock>,
         bus: Arc<dyn Bus>,
+        counts: Arc<dyn crate::reserves::StablecoinCountSource>,
         journal: Journal,
         recovery: Recovery,
     ) -> Result<Arc<OracleService>, OracleServiceError> {
@@ -239,7 +247,7 @@ impl OracleService {
             apply(&mut inner, &record);
         }
         let notary = NotaryClient::new(Arc::clone(&bus), Arc::clone(&key), &participants);
-        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, inner: Mutex::new(inner) }))
+        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, counts, inner: Mutex::new(inner) }))
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -355,8 +363,17 @@ impl OracleService {
             OracleRequest::ListEvents => {
                 return Ok(OracleAnswer::Events(self.inner().state.events().cloned().collect()));
             }
-            OracleRequest::AttestReserves(report) => {
-                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, now);
+            OracleRequest::AttestReserves { stablecoin } => {
+                let nodes: Vec<ParticipantId> = self
+                    .participants
+                    .all()
+                    .filter(|p| dtenge_net::authz::NODES.contains(&p.role))
+                    .map(|p| p.id.clone())
+                    .collect();
+                let report = crate::reserves::recount(self.counts.as_ref(), &nodes, stablecoin)
+                    .await
+                    .map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
+                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, self.clock.now());
                 return Ok(OracleAnswer::Reserves(signed));
             }
         }

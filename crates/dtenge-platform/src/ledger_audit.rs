@@ -7,7 +7,11 @@
 //!   has spent;
 //! - no acknowledged transfer is lost: each is committed at the notary and
 //!   recorded at its payer's node (committed) and its payees' nodes;
-//! - supply = issued − redeemed (DT held in all vaults);
+//! - supply = issued − redeemed (DT held in all vaults, a stablecoin's
+//!   reserve counted: it is DT the issuer holds encumbered);
+//! - per DT-backed stablecoin, reserve = supply: the DT encumbered as its
+//!   reserve equals the stablecoin held in all vaults (the kernel moves both
+//!   together at every mint and burn);
 //! - every node agrees with the notary: each held token is unspent there, and
 //!   the notary has exactly as many unspent commitments as the nodes hold
 //!   tokens (so no committed output is lost between nodes either);
@@ -59,6 +63,8 @@ pub struct VaultToken {
     pub currency: Currency,
     /// Its amount.
     pub amount: Amount,
+    /// For DT encumbered as a stablecoin's reserve: that stablecoin.
+    pub reserve_of: Option<Currency>,
     /// Its commitment's status at the notary.
     pub at_notary: AtNotary,
 }
@@ -165,6 +171,9 @@ pub struct Facts {
     /// Each transaction a node knows: its notary sequence number if the
     /// notary committed it.
     pub notary_seq: BTreeMap<TxId, Option<u64>>,
+    /// The registered DT-backed stablecoins (`Params::stablecoins`); any
+    /// currency a reserve token names is audited too.
+    pub stablecoins: BTreeSet<Currency>,
 }
 
 impl Facts {
@@ -182,6 +191,10 @@ impl Facts {
                 token: *token_id,
                 currency: stored.token.currency,
                 amount: stored.token.amount,
+                reserve_of: match &stored.token.encumbrance {
+                    Some(dtenge_types::Encumbrance::Reserve(terms)) => Some(terms.stablecoin),
+                    _ => None,
+                },
                 at_notary,
             });
         }
@@ -307,6 +320,21 @@ pub struct AuditReport {
     pub held: u64,
     /// held = issued − redeemed.
     pub supply_conserved: bool,
+    /// Per stablecoin: supply held in all vaults and DT in its reserve.
+    pub stablecoins: Vec<StablecoinFigures>,
+    /// Stablecoins whose reserve differs from their supply (must be empty).
+    pub reserve_mismatches: Vec<String>,
+}
+
+/// A stablecoin's figures as the auditor counted them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StablecoinFigures {
+    /// Its code.
+    pub code: String,
+    /// Held in all vaults, in tiyn.
+    pub supply: u64,
+    /// DT in its reserve, in tiyn.
+    pub reserve: u64,
 }
 
 impl AuditReport {
@@ -318,6 +346,7 @@ impl AuditReport {
             && self.unresolved.is_empty()
             && self.unheld_outputs.is_empty()
             && self.supply_conserved
+            && self.reserve_mismatches.is_empty()
     }
 
     /// Every violation, one line each.
@@ -328,6 +357,7 @@ impl AuditReport {
         all.extend(self.disagreements.iter().map(|v| format!("disagreement: {v}")));
         all.extend(self.unresolved.iter().map(|v| format!("unresolved: {v}")));
         all.extend(self.unheld_outputs.iter().map(|v| format!("unheld: {v}")));
+        all.extend(self.reserve_mismatches.iter().map(|v| format!("stablecoin: {v}")));
         if !self.supply_conserved {
             all.push(format!(
                 "supply: {} held, but issued {} − redeemed {}",
@@ -423,6 +453,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
         _ => false,
     };
     let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
+    let (stablecoins, reserve_mismatches) = reserves(facts);
     AuditReport {
         committed: facts.notary_committed,
         acknowledged: acked.len(),
@@ -435,7 +466,32 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
         redeemed: tiyn(redeemed),
         held: tiyn(held),
         supply_conserved,
+        stablecoins,
+        reserve_mismatches,
     }
+}
+
+/// Per stablecoin (registered, or named by a reserve token): the supply in
+/// all vaults against the DT in its reserve; a line for each that differs.
+fn reserves(facts: &Facts) -> (Vec<StablecoinFigures>, Vec<String>) {
+    let mut codes = facts.stablecoins.clone();
+    codes.extend(facts.vault.iter().filter_map(|h| h.reserve_of));
+    let mut figures = Vec::new();
+    let mut mismatches = Vec::new();
+    for code in codes {
+        let supply = total(facts.vault.iter().filter(|h| h.currency == code).map(|h| h.amount));
+        let reserve = total(
+            facts.vault.iter().filter(|h| h.currency == Currency::DT && h.reserve_of == Some(code)).map(|h| h.amount),
+        );
+        match (supply, reserve) {
+            (Some(s), Some(r)) if s == r => {}
+            (Some(s), Some(r)) => mismatches.push(format!("{code}: reserve {r} DT but supply {s} {code}")),
+            _ => mismatches.push(format!("{code}: the supply or the reserve overflows")),
+        }
+        let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
+        figures.push(StablecoinFigures { code: code.to_string(), supply: tiyn(supply), reserve: tiyn(reserve) });
+    }
+    (figures, mismatches)
 }
 
 /// One line per transaction with outputs unspent at the notary that no node
@@ -521,6 +577,7 @@ pub fn gather(data: &Path) -> Result<Facts, PlatformError> {
     let (_, journal) = open(&crate::services::pid(crate::spec::ids::ORACLE)?)?;
     journal.close().map_err(|e| PlatformError::service("oracle journal", e))?;
     let mut facts = Facts::from_notary(&notary);
+    facts.stablecoins = spec.params.stablecoins.keys().copied().collect();
     for info in spec.nodes() {
         let (service, journal) = open(&info.id)?;
         if let Service::Node(node) = service {
@@ -556,6 +613,7 @@ mod tests {
             token: token(n),
             currency: Currency::DT,
             amount: dt(amount),
+            reserve_of: None,
             at_notary: AtNotary::Unspent,
         }
     }
@@ -714,5 +772,52 @@ mod tests {
         let (mut facts, acked) = honest();
         facts.unresolved.push("STB1: x still in flight".into());
         assert!(!check(&facts, &acked).passed());
+    }
+
+    /// STB2's 100 DT split: 60 free, 40 the reserve of KZTC, of which 40
+    /// are held (30 at STB2, 10 at STB3).
+    fn with_stablecoin() -> (Facts, Vec<Acked>) {
+        let (mut facts, acked) = honest();
+        let kztc = Currency::new("KZTC").unwrap();
+        facts.stablecoins.insert(kztc);
+        facts.vault[0].amount = dt(60);
+        facts.vault.push(VaultToken { reserve_of: Some(kztc), ..vault_token("STB2", 3, 40) });
+        facts.vault.push(VaultToken { currency: kztc, ..vault_token("STB2", 4, 30) });
+        facts.vault.push(VaultToken { currency: kztc, ..vault_token("STB3", 5, 10) });
+        facts.notary_unspent = facts.vault.len();
+        (facts, acked)
+    }
+
+    #[test]
+    fn a_stablecoins_reserve_equals_its_supply_and_counts_in_dt() {
+        let (facts, acked) = with_stablecoin();
+        let report = check(&facts, &acked);
+        assert!(report.passed(), "{:?}", report.violations());
+        assert_eq!(report.held, dt(100).tiyn(), "the reserve is DT: counted in the supply of DT");
+        assert_eq!(
+            report.stablecoins,
+            vec![StablecoinFigures { code: "KZTC".into(), supply: dt(40).tiyn(), reserve: dt(40).tiyn() }]
+        );
+    }
+
+    #[test]
+    fn a_reserve_token_dropped_from_the_count_fails_the_audit() {
+        let (mut facts, acked) = with_stablecoin();
+        facts.vault.retain(|h| h.reserve_of.is_none());
+        facts.notary_unspent = facts.vault.len();
+        let report = check(&facts, &acked);
+        assert!(!report.passed());
+        assert!(!report.supply_conserved, "DT held falls short of issued − redeemed");
+        assert_eq!(report.reserve_mismatches.len(), 1, "{:?}", report.violations());
+        assert!(report.violations().iter().any(|v| v.starts_with("stablecoin: KZTC")), "{:?}", report.violations());
+
+        // A stablecoin token more than the reserve backs fails too, DT untouched.
+        let (mut facts, acked) = with_stablecoin();
+        let kztc = Currency::new("KZTC").unwrap();
+        facts.vault.push(VaultToken { currency: kztc, ..vault_token("STB3", 6, 1) });
+        facts.notary_unspent = facts.vault.len();
+        let report = check(&facts, &acked);
+        assert!(report.supply_conserved);
+        assert_eq!(report.reserve_mismatches.len(), 1, "{:?}", report.violations());
     }
 }

@@ -201,9 +201,14 @@ pub fn open(
                 .map_err(|e| fail(&e))?,
             )
         }
-        Role::Oracle => Service::Oracle(
-            OracleService::recover(key, participants, clock, bus, journal.clone(), recovery).map_err(|e| fail(&e))?,
-        ),
+        Role::Oracle => {
+            // The oracle counts reserves by asking the nodes over its own bus.
+            let counts = Arc::new(dtenge_node::service::StablecoinCountOverBus::new(Arc::clone(&bus)));
+            Service::Oracle(
+                OracleService::recover(key, participants, clock, bus, counts, journal.clone(), recovery)
+                    .map_err(|e| fail(&e))?,
+            )
+        }
         Role::Directory => Service::Directory(
             DirectoryService::recover(participants, journal.clone(), recovery).map_err(|e| fail(&e))?,
         ),

@@ -14,7 +14,9 @@ use dtenge_types::{Amount, Timestamp};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use dtenge_api_types::{CardMessageRequest, CardMessageResponse, CardPaymentView, CardView, LinkCardRequest};
+use dtenge_api_types::{
+    CardMessageRequest, CardMessageResponse, CardPaymentView, CardView, LinkCardRequest, UnlinkCardRequest,
+};
 
 use crate::dto::address;
 use crate::error::ApiError;
@@ -28,6 +30,7 @@ pub fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(read_card))
         .routes(routes!(card_message))
         .routes(routes!(read_card_payment))
+        .routes(routes!(unlink_card))
 }
 
 fn field<T>(value: Result<T, dtenge_node::NodeError>, code: &str) -> Result<T, ApiError> {
@@ -41,6 +44,7 @@ fn card_view(card: dtenge_node::cards::Card) -> CardView {
         account: card.account.to_string(),
         expiry: card.expiry.to_string(),
         linked_at_ms: card.linked_at.millis(),
+        unlinked_at_ms: None,
     }
 }
 
@@ -65,6 +69,7 @@ pub fn card_message_of(m: &CardMessageRequest) -> Result<CardMessage, ApiError> 
             Some(r) => Some(field(Rrn::new(r.clone()), "bad_card_message")?),
             None => None,
         },
+        replacement: m.replacement_amount_tiyn.map(Amount::from_tiyn),
     })
 }
 
@@ -83,6 +88,7 @@ pub fn card_message_request(m: &CardMessage) -> CardMessageRequest {
         acquirer_account: m.acquirer_account.to_string(),
         rrn: m.rrn.to_string(),
         original_rrn: m.original_rrn.as_ref().map(|r| r.to_string()),
+        replacement_amount_tiyn: m.replacement.map(|a| a.tiyn()),
     }
 }
 
@@ -163,6 +169,7 @@ async fn card_message(
 ) -> Result<Json<CardMessageResponse>, ApiError> {
     let node = state.node_of(&req.caller)?;
     let message = card_message_of(&req.body)?;
+    field(message.check_references(), "bad_card_message")?;
     if !message.mti.is_request() {
         return Err(ApiError::bad_request(
             "bad_card_message",
@@ -186,4 +193,23 @@ async fn read_card_payment(
         .card_payment(&rrn)
         .ok_or_else(|| ApiError::not_found(format!("no card payment {rrn} at {}", node.id())))?;
     Ok(Json(payment_view(payment)))
+}
+
+#[utoipa::path(post, path = "/api/v1/cards/{token}/unlink", tag = "cards", request_body = UnlinkCardRequest,
+    params(("token" = String, Path, description = "The card's scheme token")),
+    description = "Unlinks a card linked at the caller's node: later authorisations under its token are declined with response code 14; authorisations already open keep their course (clearing, reversal, expiry, refunds). The token may be linked again.",
+    responses((status = 200, body = CardView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn unlink_card(
+    State(state): State<Shared>,
+    ApiPath(token): ApiPath<String>,
+    req: Signed<UnlinkCardRequest>,
+) -> Result<Json<CardView>, ApiError> {
+    let node = state.node_of(&req.caller)?;
+    let token = field(CardToken::new(token), "bad_card")?;
+    if node.card(&token).is_none() {
+        return Err(ApiError::not_found(format!("no card {token} is linked at {}", node.id())));
+    }
+    let card = node.unlink_card(&token).await?;
+    let at = state.platform.clock.now().millis();
+    Ok(Json(CardView { unlinked_at_ms: Some(at), ..card_view(card) }))
 }

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use dtenge_crypto::Ed25519;
-use dtenge_oracle::reserves::{ReservesAttestation, ReservesReport};
+use dtenge_oracle::reserves::ReservesAttestation;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::ids;
 use dtenge_types::{Address, Amount, Currency, Encumbrance, ReserveTerms};
@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use dtenge_api_types::{ReservesView, StablecoinTransferRequest, StablecoinView, SupplyChangeRequest, TxOutcomeView};
 
+use crate::auth::Caller;
 use crate::dto::{add_tiyn, astana, positive_amount};
 use crate::error::ApiError;
 use crate::routes::accounts::own_account;
@@ -89,32 +90,41 @@ async fn list(State(state): State<Shared>, _caller: Authenticated) -> Result<Jso
 }
 
 #[utoipa::path(get, path = "/api/v1/stablecoins/{code}/reserves", tag = "stablecoins",
+    description = "Public, unsigned: the oracle's own count of the stablecoin's supply and reserve (it asks every participant node for its holdings) and its signature over that count. At most 20 unsigned requests a second are served (429 beyond).",
     params(("code" = String, Path, description = "The stablecoin's code, e.g. KZTC")),
     responses((status = 200, body = ReservesView), (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
-async fn reserves(
-    State(state): State<Shared>,
-    Authenticated(caller): Authenticated,
-    ApiPath(code): ApiPath<String>,
-) -> Result<Json<ReservesView>, ApiError> {
+        (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
+async fn reserves(State(state): State<Shared>, ApiPath(code): ApiPath<String>) -> Result<Json<ReservesView>, ApiError> {
     let (currency, issuer) = stablecoin(&state, &code)?;
-    let view = figures(&state, currency, issuer)?;
-    let report = ReservesReport {
-        stablecoin: currency,
-        supply: Amount::from_tiyn(view.supply_tiyn),
-        reserve: Amount::from_tiyn(view.reserve_tiyn),
+    // The API only relays: the request names the stablecoin, the oracle
+    // counts and signs. It is sent as NBK, the platform's operator, whose
+    // node runs this API; the caller is not known (no signature).
+    let operator = Caller {
+        id: dtenge_types::ParticipantId::new(ids::NBK)
+            .map_err(|e| ApiError::unavailable("unavailable", e.to_string()))?,
+        role: dtenge_net::Role::Nbk,
     };
-    let signed = match ask(&state, &caller, OracleRequest::AttestReserves(report.clone())).await? {
+    let signed = match ask(&state, &operator, OracleRequest::AttestReserves { stablecoin: currency }).await? {
         OracleAnswer::Reserves(signed) => signed,
         _ => return Err(ApiError::unavailable("unavailable", "the oracle answered something else")),
     };
-    if signed.report != report {
-        return Err(ApiError::unavailable("unavailable", "the oracle signed other figures than it was shown"));
+    if signed.report.stablecoin != currency {
+        return Err(ApiError::unavailable("unavailable", "the oracle counted another stablecoin"));
     }
     let oracle_key = state.platform.spec.participant(ids::ORACLE).map(|p| p.public_key);
     let verified = oracle_key == Some(signed.oracle) && signed.verify(&Ed25519);
+    let (supply, reserve) = (signed.report.supply.tiyn(), signed.report.reserve.tiyn());
     Ok(Json(ReservesView {
-        stablecoin: view,
+        stablecoin: StablecoinView {
+            code: currency.to_string(),
+            issuer: issuer.to_string(),
+            supply_tiyn: supply,
+            reserve_tiyn: reserve,
+            covered: reserve >= supply,
+            supply: signed.report.supply.to_string(),
+            reserve: signed.report.reserve.to_string(),
+        },
         at_ms: signed.at.millis(),
         at: astana(signed.at),
         oracle: signed.oracle.to_string(),

@@ -362,8 +362,10 @@ pub struct MessageKey {
     pub rrn: Rrn,
 }
 
-/// A message from the card network to the issuer.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+/// A message from the card network to the issuer. Its borsh encoding is
+/// hand-written (below) so that messages journaled before DE 95 existed
+/// still read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardMessage {
     /// The message type (a request or advice).
     pub mti: Mti,
@@ -390,9 +392,100 @@ pub struct CardMessage {
     pub rrn: Rrn,
     /// DE 90's RRN: for a refund, the purchase it pays back.
     pub original_rrn: Option<Rrn>,
+    /// DE 95 replacement amount, in tiyn: on a reversal, what the payment
+    /// really comes to — a partial reversal releases the rest and keeps this
+    /// much held; absent (or zero) on a full reversal.
+    pub replacement: Option<Amount>,
+}
+
+/// The encoding of DE 90 and DE 95 together, in the place DE 90 had alone
+/// (`Option<Rrn>`: tag 0 none, 1 an RRN), so that records written before
+/// DE 95 read unchanged; tag 2 is a replacement amount. One message never
+/// carries both ([`CardMessage::check_references`]).
+#[derive(BorshSerialize, BorshDeserialize)]
+enum References {
+    None,
+    Original(Rrn),
+    Replacement(Amount),
+}
+
+impl BorshSerialize for CardMessage {
+    fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+        let references = match (&self.original_rrn, self.replacement) {
+            (None, None) => References::None,
+            (Some(rrn), None) => References::Original(rrn.clone()),
+            (None, Some(amount)) => References::Replacement(amount),
+            (Some(_), Some(_)) => {
+                return Err(std::io::Error::other("a card message carries DE 90 or DE 95, not both"));
+            }
+        };
+        BorshSerialize::serialize(&self.mti, writer)?;
+        BorshSerialize::serialize(&self.transaction, writer)?;
+        BorshSerialize::serialize(&self.amount, writer)?;
+        BorshSerialize::serialize(&self.currency, writer)?;
+        BorshSerialize::serialize(&self.transmitted_at, writer)?;
+        BorshSerialize::serialize(&self.stan, writer)?;
+        BorshSerialize::serialize(&self.card, writer)?;
+        BorshSerialize::serialize(&self.card_expiry, writer)?;
+        BorshSerialize::serialize(&self.acquirer, writer)?;
+        BorshSerialize::serialize(&self.acquirer_account, writer)?;
+        BorshSerialize::serialize(&self.rrn, writer)?;
+        BorshSerialize::serialize(&references, writer)
+    }
+}
+
+impl BorshDeserialize for CardMessage {
+    fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
+        let mti = Mti::deserialize_reader(reader)?;
+        let transaction = TransactionType::deserialize_reader(reader)?;
+        let amount = Amount::deserialize_reader(reader)?;
+        let currency = u16::deserialize_reader(reader)?;
+        let transmitted_at = Timestamp::deserialize_reader(reader)?;
+        let stan = Stan::deserialize_reader(reader)?;
+        let card = CardToken::deserialize_reader(reader)?;
+        let card_expiry = Option::<CardExpiry>::deserialize_reader(reader)?;
+        let acquirer = AcquirerId::deserialize_reader(reader)?;
+        let acquirer_account = Address::deserialize_reader(reader)?;
+        let rrn = Rrn::deserialize_reader(reader)?;
+        let (original_rrn, replacement) = match References::deserialize_reader(reader)? {
+            References::None => (None, None),
+            References::Original(rrn) => (Some(rrn), None),
+            References::Replacement(amount) => (None, Some(amount)),
+        };
+        Ok(CardMessage {
+            mti,
+            transaction,
+            amount,
+            currency,
+            transmitted_at,
+            stan,
+            card,
+            card_expiry,
+            acquirer,
+            acquirer_account,
+            rrn,
+            original_rrn,
+            replacement,
+        })
+    }
 }
 
 impl CardMessage {
+    /// DE 90 belongs to a refund and DE 95 to a reversal; a message with
+    /// both is refused before anything is journaled.
+    pub fn check_references(&self) -> Result<(), NodeError> {
+        if self.original_rrn.is_some() && self.replacement.is_some() {
+            return Err(invalid(
+                "card message",
+                "DE 90 (a refund's original) and DE 95 (a reversal's replacement amount) never come together",
+            ));
+        }
+        if self.replacement.is_some() && !matches!(self.mti, Mti::ReversalRequest | Mti::ReversalAdvice) {
+            return Err(invalid("DE 95 replacement amount", "only a reversal (0400, 0420) carries one"));
+        }
+        Ok(())
+    }
+
     /// What a retransmission repeats.
     pub fn key(&self) -> MessageKey {
         MessageKey { mti: self.mti, stan: self.stan.clone(), rrn: self.rrn.clone() }

@@ -6,6 +6,7 @@
 //! ```text
 //!  0100/0120 ──► Authorised (funds held under a mandate to the bank's DA, the scheme's expiry)
 //!                  ├─ 1240 purchase ──► Captured (≤ authorised to the acquirer, the rest back) ─ 1240 refund ─► refunded (≤ captured)
+//!                  ├─ 0400/0420 with DE 95 ─► still Authorised, for the replacement amount (the rest back)
 //!                  ├─ 0400/0420 ─────► Reversed (all back)
 //!                  └─ the scheme's expiry passes ─► Expired (all back, by the node's tick)
 //! ```
@@ -88,7 +89,8 @@ pub struct CardPayment {
     pub acquirer: AcquirerId,
     /// The acquirer's settlement DA.
     pub acquirer_account: Address,
-    /// Held at authorisation.
+    /// Held at authorisation, lowered by a partial reversal (DE 95) to its
+    /// replacement amount: what is held now until clearing.
     pub authorised: Amount,
     /// Paid to the acquirer at clearing.
     pub captured: Amount,
@@ -146,6 +148,14 @@ pub enum CardAction {
         /// How much.
         amount: Amount,
     },
+    /// Return all but `keep` of the held funds; `keep` stays held (0400,
+    /// 0420 with a DE 95 replacement amount: a partial reversal).
+    Release {
+        /// The payment.
+        rrn: Rrn,
+        /// The replacement amount: what stays held.
+        keep: Amount,
+    },
 }
 
 /// The pure decision on a message.
@@ -193,6 +203,15 @@ pub enum Effect {
         /// The transaction.
         tx: TxId,
     },
+    /// A payment was partly reversed: `kept` stays held, the rest went back.
+    Released {
+        /// The payment.
+        rrn: Rrn,
+        /// What stays held (the new authorised amount).
+        kept: Amount,
+        /// The transaction.
+        tx: TxId,
+    },
 }
 
 /// The card book's journal records (inside [`crate::state::NodeRecord::Card`];
@@ -235,6 +254,15 @@ pub enum CardRecord {
     /// Answers and finished payments older than their keeping time are dropped.
     Forgotten {
         /// The time of the tick that dropped them.
+        at: Timestamp,
+    },
+    /// A card was unlinked from its DA: new authorisations under its token
+    /// are declined 14 (no card under the token); its open payments keep
+    /// their course (they name the DA themselves).
+    Unlinked {
+        /// The card's token.
+        token: CardToken,
+        /// When.
         at: Timestamp,
     },
 }
@@ -359,7 +387,19 @@ impl CardBook {
                     None => Decision::Decline(ResponseCode::OriginalNotFound),
                     Some(p) if p.card != message.card => Decision::Decline(ResponseCode::OriginalNotFound),
                     Some(p) => match p.state {
-                        PaymentState::Authorised => Decision::Act(CardAction::Reverse { rrn: p.rrn.clone() }),
+                        PaymentState::Authorised => match message.replacement.filter(|r| !r.is_zero()) {
+                            // A full reversal, or a partial one of a hold past its end
+                            // (everything returns at the end anyway).
+                            None => Decision::Act(CardAction::Reverse { rrn: p.rrn.clone() }),
+                            Some(_) if p.valid_until < now => Decision::Act(CardAction::Reverse { rrn: p.rrn.clone() }),
+                            Some(keep) if keep < p.authorised => {
+                                Decision::Act(CardAction::Release { rrn: p.rrn.clone(), keep })
+                            }
+                            // Already held for exactly that much (a second partial
+                            // reversal to the same amount): nothing to release.
+                            Some(keep) if keep == p.authorised => Decision::Acknowledge,
+                            Some(_) => Decision::Decline(ResponseCode::InvalidAmount),
+                        },
                         // Already back with the holder: nothing left to release.
                         PaymentState::Reversed | PaymentState::Expired => Decision::Acknowledge,
                         PaymentState::Captured => Decision::Decline(ResponseCode::InvalidTransaction),
@@ -443,6 +483,7 @@ impl CardBook {
             CardAction::Capture { rrn, amount } => Effect::Captured { rrn: rrn.clone(), amount: *amount, tx },
             CardAction::Reverse { rrn } => Effect::Reversed { rrn: rrn.clone(), tx },
             CardAction::Refund { rrn, amount } => Effect::Refunded { rrn: rrn.clone(), amount: *amount, tx },
+            CardAction::Release { rrn, keep } => Effect::Released { rrn: rrn.clone(), kept: *keep, tx },
         }
     }
 
@@ -467,6 +508,9 @@ impl CardBook {
                     p.txs.extend(*tx);
                     p.last_at = *at;
                 }
+            }
+            CardRecord::Unlinked { token, .. } => {
+                self.cards.remove(token);
             }
             CardRecord::Forgotten { at } => {
                 let at = *at;
@@ -501,6 +545,14 @@ impl CardBook {
                 if let Some(p) = self.payments.get_mut(rrn) {
                     // `decide` refused any refund past the captured amount.
                     p.refunded = p.refunded.checked_add(*amount).unwrap_or(p.captured);
+                    p.txs.push(*tx);
+                    p.last_at = at;
+                }
+            }
+            Effect::Released { rrn, kept, tx } => {
+                if let Some(p) = self.payments.get_mut(rrn) {
+                    // `decide` asked for less than was held.
+                    p.authorised = (*kept).min(p.authorised);
                     p.txs.push(*tx);
                     p.last_at = at;
                 }

@@ -84,6 +84,7 @@ impl CardNetworkSimulator {
             acquirer_account,
             rrn,
             original_rrn,
+            replacement: None,
         })
     }
 
@@ -147,6 +148,19 @@ impl CardNetworkSimulator {
             None,
             now,
         )
+    }
+
+    /// 0400 (or 0420) with DE 95: the payment `original` really comes to
+    /// `replacement`; the rest of its hold is released.
+    pub fn partial_reversal(
+        &mut self,
+        original: &CardMessage,
+        replacement: Amount,
+        advice: bool,
+        now: Timestamp,
+    ) -> Result<CardMessage, NodeError> {
+        let message = self.reversal(original, advice, now)?;
+        Ok(CardMessage { replacement: Some(replacement), ..message })
     }
 
     /// 1240: clears the authorisation `original` for `amount` (all of it or part).

@@ -76,9 +76,11 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
-            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
-                Err(NodeError::Unavailable("NBK answered without the request".into()))
-            }
+            NodeAnswer::Accepted
+            | NodeAnswer::Pvp(_)
+            | NodeAnswer::Report(_)
+            | NodeAnswer::Batch(_)
+            | NodeAnswer::StablecoinCount(_) => Err(NodeError::Unavailable("NBK answered without the request".into())),
         }
     }
 
@@ -88,9 +90,11 @@ impl NodeService {
         match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
-            NodeAnswer::Accepted | NodeAnswer::Pvp(_) | NodeAnswer::Report(_) | NodeAnswer::Batch(_) => {
-                Err(NodeError::Unavailable("NBK answered without the request".into()))
-            }
+            NodeAnswer::Accepted
+            | NodeAnswer::Pvp(_)
+            | NodeAnswer::Report(_)
+            | NodeAnswer::Batch(_)
+            | NodeAnswer::StablecoinCount(_) => Err(NodeError::Unavailable("NBK answered without the request".into())),
         }
     }
 

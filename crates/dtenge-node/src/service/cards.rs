@@ -8,6 +8,7 @@
 //! | 0100 / 0120 authorisation | the amount held under a mandate `CARD-<RRN>` whose grantee is the bank's own DA, until the scheme's expiry | `Commit` | the holder's custodial key |
 //! | 1240 purchase (clearing) | a debit of the held funds: the captured amount to the acquirer's settlement DA, the rest back as standard money | `MandateDebit` | the bank's DA (grantee) |
 //! | 0400 / 0420 reversal, expiry | the mandate revoked: everything back | `Exempt(Return)` | the holder's custodial key |
+//! | 0400 / 0420 with DE 95 (partial reversal) | a debit of the held funds: all but the replacement amount back as standard money, the replacement amount held under the same terms | `Exempt(Return)` | the bank's DA (grantee) |
 //! | 1240 refund | a payment from the bank's DA to the cardholder | `Pay` (the bank's DA) | the bank's DA |
 //!
 //! One message is handled at a time per node (`cards` lock): the decision
@@ -84,6 +85,21 @@ impl NodeService {
         Ok(card)
     }
 
+    /// Unlinks a card (the holder lost it, closed it, or moves it to another
+    /// DA): from now on an authorisation under its token is declined 14;
+    /// open authorisations keep their course — clearing, reversal, expiry and
+    /// refunds of its payments are answered as before. Its token may be
+    /// linked again.
+    pub async fn unlink_card(&self, token: &CardToken) -> Result<Card, NodeError> {
+        let _cards = self.cards.lock().await;
+        let card = self
+            .card(token)
+            .ok_or_else(|| NodeError::Invalid(format!("no card {token} is linked at {}", self.config.id)))?;
+        let at = self.clock.now();
+        self.record(vec![NodeRecord::Card(Box::new(CardRecord::Unlinked { token: token.clone(), at }))]).await?;
+        Ok(card)
+    }
+
     /// A linked card.
     pub fn card(&self, token: &CardToken) -> Option<Card> {
         self.state().cards.card(token).cloned()
@@ -99,6 +115,7 @@ impl NodeService {
     /// (storage, or a transaction still being resolved): the network
     /// retransmits.
     pub async fn card_message(&self, message: CardMessage) -> Result<CardResponse, NodeError> {
+        message.check_references()?;
         if !message.mti.is_request() {
             return Err(NodeError::Invalid(format!(
                 "MTI {} is a response; the issuer answers requests",
@@ -173,6 +190,13 @@ impl NodeService {
                     CardAction::Reverse { rrn } => {
                         self.state().cards.payment(rrn).map(|p| p.authorised).unwrap_or(Amount::ZERO)
                     }
+                    // What went back: the hold less what it keeps.
+                    CardAction::Release { rrn, keep } => self
+                        .state()
+                        .cards
+                        .payment(rrn)
+                        .and_then(|p| p.authorised.checked_sub(*keep))
+                        .unwrap_or(Amount::ZERO),
                 };
                 self.journal_answer(message, CardResponse::approved(message, amount, Some(tx)), effect).await
             }
@@ -197,6 +221,7 @@ impl NodeService {
             CardAction::Capture { rrn, amount } => self.plan_capture(rrn, *amount).await,
             CardAction::Reverse { rrn } => self.plan_return(rrn).await,
             CardAction::Refund { rrn, amount } => self.plan_refund(rrn, *amount).await,
+            CardAction::Release { rrn, keep } => self.plan_release(rrn, *keep).await,
         };
         let plan = match planned {
             Ok(plan) => plan,
@@ -308,6 +333,24 @@ impl NodeService {
         let mandate = payment.mandate.clone();
         self.plan(clearance, Signers::Custodial(keys), None, held, &wanted, |inputs| {
             build::revoke_mandate(&draft, inputs, mandate)
+        })
+        .await
+    }
+
+    /// A partial reversal: all held funds but `keep` back to the holder, `keep`
+    /// still held; the bank signs as the grantee (no holder key needed).
+    async fn plan_release(&self, rrn: &Rrn, keep: Amount) -> Result<Plan, NodeError> {
+        let payment = self.payment(rrn)?;
+        let holder = self.account(&payment.account)?;
+        let bank = self.account(&self.own_account()?)?;
+        let keys = Self::keys_of(&bank)?;
+        let clearance = self.clear(&holder, Outflow::Exempt(Exemption::Return)).await?;
+        let wanted = Self::mandated(&payment.mandate);
+        let held = self.state().vault.available(&holder.id, &wanted)?;
+        let draft = self.draft(&bank, Memo::new(format!("card partial reversal {rrn}")).ok());
+        let host = self.config.id.clone();
+        self.plan(clearance, Signers::Custodial(keys), None, held, &wanted, |inputs| {
+            build::card_release(&draft, inputs, keep, holder.address, host)
         })
         .await
     }

@@ -81,6 +81,10 @@ impl Handler for NodeService {
                 }
                 NodeAnswer::Batch(self.handle_batch(from, items).await)
             }
+            NodeRequest::StablecoinCount { stablecoin } => match self.stablecoin_count(stablecoin) {
+                Ok(counts) => NodeAnswer::StablecoinCount(counts),
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
             NodeRequest::ConversionStatus { id } => match self.conversion(&id) {
                 Ok(request) if request.bank == *from => NodeAnswer::Conversion(Box::new(request)),
                 Ok(_) => {

@@ -79,6 +79,12 @@ pub enum NodeRequest {
         /// The transaction.
         tx: TxId,
     },
+    /// The oracle counts a stablecoin's supply and reserve: this node's
+    /// counts of it (sums over its vault, no DA named).
+    StablecoinCount {
+        /// The stablecoin.
+        stablecoin: dtenge_types::Currency,
+    },
 }
 
 impl dtenge_net::authz::Authorized for NodeRequest {
@@ -94,6 +100,7 @@ impl dtenge_net::authz::Authorized for NodeRequest {
             NodeRequest::Report { .. } => Operation::NodeReport,
             NodeRequest::Batch(_) => Operation::NodeBatch,
             NodeRequest::PvpAbandon { .. } => Operation::NodePvpAbandon,
+            NodeRequest::StablecoinCount { .. } => Operation::NodeStablecoinCount,
         }
     }
 }
@@ -148,6 +155,8 @@ pub enum NodeAnswer {
     Report(Box<BankReport>),
     /// One answer per item of a [`NodeRequest::Batch`], in order.
     Batch(Vec<PeerAnswer>),
+    /// The node's count of a stablecoin ([`NodeRequest::StablecoinCount`]).
+    StablecoinCount(dtenge_oracle::reserves::StablecoinCount),
 }
 
 impl dtenge_net::Request for NodeRequest {
@@ -182,4 +191,34 @@ pub struct PvpContribution {
     /// B's node's consent that A submits the transaction spending B's tokens
     /// (the notary accepts an input only from its host or with its consent).
     pub consent: dtenge_notary::HostConsent,
+}
+
+/// How the oracle asks nodes for their count of a stablecoin: over its
+/// own bus, so each request is signed as the oracle and the node's
+/// authorisation table sees the oracle's kind.
+pub struct StablecoinCountOverBus {
+    bus: std::sync::Arc<dyn Bus>,
+}
+
+impl StablecoinCountOverBus {
+    /// Asks through `bus` (the oracle's).
+    pub fn new(bus: std::sync::Arc<dyn Bus>) -> StablecoinCountOverBus {
+        StablecoinCountOverBus { bus }
+    }
+}
+
+#[async_trait::async_trait]
+impl dtenge_oracle::reserves::StablecoinCountSource for StablecoinCountOverBus {
+    async fn count(
+        &self,
+        node: &ParticipantId,
+        stablecoin: dtenge_types::Currency,
+    ) -> Result<dtenge_oracle::reserves::StablecoinCount, String> {
+        match self.bus.request(node, &NodeRequest::StablecoinCount { stablecoin }).await {
+            Ok(NodeAnswer::StablecoinCount(counts)) => Ok(counts),
+            Ok(NodeAnswer::Refused(refusal)) => Err(format!("refused: {refusal:?}")),
+            Ok(_) => Err("answered something else".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }

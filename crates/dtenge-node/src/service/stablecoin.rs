@@ -26,6 +26,27 @@ fn in_reserve_of(stablecoin: Currency) -> impl Fn(&Token) -> bool {
 }
 
 impl NodeService {
+    /// This node's count of `stablecoin`, for the oracle's count of
+    /// reserves: the stablecoin in its vault (every holder) and the DT
+    /// encumbered as its reserve. Sums only: no DA is named.
+    pub fn stablecoin_count(
+        &self,
+        stablecoin: Currency,
+    ) -> Result<dtenge_oracle::reserves::StablecoinCount, NodeError> {
+        let reserve_terms = Some(Encumbrance::Reserve(ReserveTerms { stablecoin }));
+        let state = self.state();
+        let mut counts = dtenge_oracle::reserves::StablecoinCount::default();
+        for (_, stored) in state.vault.iter() {
+            let t = &stored.token;
+            if t.currency == stablecoin {
+                counts.supply = counts.supply.checked_add(t.amount).ok_or(NodeError::Overflow)?;
+            } else if t.currency == Currency::DT && t.encumbrance == reserve_terms {
+                counts.reserve = counts.reserve.checked_add(t.amount).ok_or(NodeError::Overflow)?;
+            }
+        }
+        Ok(counts)
+    }
+
     /// The stablecoin `account` is the licensed issuer of.
     fn stablecoin_of(&self, account: &Account) -> Result<Currency, NodeError> {
         self.config
