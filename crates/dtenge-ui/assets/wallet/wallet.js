@@ -23,6 +23,14 @@ function money(tiyn) {
   return `${whole},${String(tiyn % 100).padStart(2, '0')}`;
 }
 
+// Astana time (UTC+5), day first, as the bank's other pages show it — not the browser's locale.
+function when(ms, withDate = true) {
+  const d = new Date(Number(ms) + 5 * 3600 * 1000);
+  const p = (x) => String(x).padStart(2, '0');
+  const clock = `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`;
+  return withDate ? `${p(d.getUTCDate())}.${p(d.getUTCMonth() + 1)}.${d.getUTCFullYear()} ${clock}` : clock;
+}
+
 function say(text, good) {
   const m = $('message');
   m.textContent = text;
@@ -119,7 +127,7 @@ async function readQr(form) {
   const rows = [[t('payee'), `${p.name}, ${p.city} (${p.bank})`]];
   if (p.amount_tiyn) rows.push([t('amount'), money(p.amount_tiyn)]);
   if (p.reference) rows.push([t('reference'), p.reference]);
-  if (p.expires_at_s) rows.push([t('expires'), new Date(p.expires_at_s * 1000).toLocaleTimeString()]);
+  if (p.expires_at_s) rows.push([t('expires'), when(p.expires_at_s * 1000, false)]);
   dl($('qr-details'), rows);
   $('qr-amount-row').hidden = Boolean(p.amount_tiyn);
   $('qr-found').hidden = false;
@@ -193,12 +201,12 @@ async function showPurse() {
   }
   const rows = [[t('purse_balance'), money(s.balance)], [t('purse_pending'), money(s.pending)]];
   if (s.certificate) {
-    rows.push([t('purse_until'), new Date(s.certificate.validUntil).toLocaleString()]);
+    rows.push([t('purse_until'), when(s.certificate.validUntil)]);
     rows.push([t('purse_left'), String(s.certificate.paymentsLeft)]);
   }
   dl($('purse-status'), rows);
   const items = [
-    ...s.holdings.map((h) => `${t(h.kind === 'loaded' ? 'held_loaded' : 'held_received')}: ${money(h.free)} (${h.bank}, ${h.hops})`),
+    ...s.holdings.map((h) => `${t(h.kind === 'loaded' ? 'held_loaded' : 'held_received')}: ${money(h.free)} (${h.bank}, ${t('hops')}: ${h.hops})`),
     ...s.sent.map((x) => `${t('sent_offline')}: −${money(x.amount)}`),
     ...s.settled.map((x) => `${t('deposited')}: ${money(x.amount)} — ${t(x.outcome)}`),
   ];
