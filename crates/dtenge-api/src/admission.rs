@@ -181,7 +181,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::ReadReserves
         | O::ListStablecoins
         | O::OracleAttestReserves
-        | O::NodeStablecoinCount => Resume::Unkeyed,
+        | O::NodeStablecoinCount
+        | O::NodeOfflineDeposit => Resume::Unkeyed,
     }
 }
 

@@ -378,6 +378,9 @@ operations! {
     NodeStablecoinCount = "node.stablecoin_count",
     /// `POST /api/v1/cards/{token}/unlink`.
     UnlinkCard = "unlink_card",
+    /// Node: another bank hands a deposit of this bank's offline load
+    /// (deposits between banks on their own hosts).
+    NodeOfflineDeposit = "node.offline_deposit",
 }
 
 /// The table: who may ask for `op`, and what is checked beyond the kind.
@@ -449,6 +452,7 @@ pub fn rule(op: Operation) -> Rule {
         // Only the oracle counts reserves; a node's count are sums, no DA named.
         O::NodeStablecoinCount => Rule::new(ORACLES, S::Any),
         O::UnlinkCard => Rule::new(NODES, S::OwnNode),
+        O::NodeOfflineDeposit => Rule::new(BANKS, S::Any),
     }
 }
 

@@ -62,7 +62,8 @@ mod tick;
 
 use plan::Plan;
 pub use protocol::{
-    MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest, PvpContribution, StablecoinCountOverBus,
+    DepositRefusal, MAX_LINK_BATCH, NodeAnswer, NodeRequest, OfflineDeposits, PeerAnswer, PeerRequest, PvpContribution,
+    StablecoinCountOverBus,
 };
 
 pub use crate::regime::{BankReport, DayAggregate, LargePayment, MarkedMove, MarkedReport};
@@ -139,6 +140,9 @@ pub struct NodeService {
     cosigned: Mutex<std::collections::HashMap<TxId, Cosigned>>,
     /// Claims of concurrent payments, sent to the notary in batches.
     notary_batcher: Batcher<TxClaim, Verdict>,
+    /// This bank's offline desk, serving other banks' deposits of its loads
+    /// (set by the platform that opens the desk).
+    offline: std::sync::OnceLock<Arc<dyn protocol::OfflineDeposits>>,
     /// Deliveries and pre-checks to each other node, sent in batches.
     links: Mutex<std::collections::HashMap<ParticipantId, Arc<Batcher<PeerRequest, PeerAnswer>>>>,
     /// Hosts of other nodes' DAs already looked up: the directory never moves
@@ -238,6 +242,7 @@ impl NodeService {
             awaiting: Mutex::new(std::collections::HashMap::new()),
             cosigned: Mutex::new(std::collections::HashMap::new()),
             notary_batcher,
+            offline: std::sync::OnceLock::new(),
             links: Mutex::new(std::collections::HashMap::new()),
             hosts: Mutex::new(std::collections::HashMap::new()),
             notary,
@@ -288,6 +293,52 @@ impl NodeService {
     /// Sends a request to another node.
     pub(crate) async fn call_node(&self, to: &ParticipantId, request: NodeRequest) -> Result<NodeAnswer, NodeError> {
         self.bus.request(to, &request).await.map_err(|e| NodeError::Unavailable(format!("{to}: {e}")))
+    }
+
+    /// Serves other banks' deposits of this bank's offline loads with
+    /// `desk` (once; a second desk is ignored).
+    pub fn serve_offline_deposits(&self, desk: Arc<dyn OfflineDeposits>) {
+        let _ = self.offline.set(desk);
+    }
+
+    /// Hands `chain`, which spends a load of `bank`, to `bank`'s node: its
+    /// desk settles it from its reserve into the DA the chain names.
+    pub async fn hand_deposit(
+        &self,
+        bank: &ParticipantId,
+        chain: dtenge_offline::Chain,
+    ) -> Result<dtenge_offline::DepositOutcome, DepositRefusal> {
+        match self.call_node(bank, NodeRequest::OfflineDeposit { chain: Box::new(chain) }).await? {
+            NodeAnswer::OfflineDeposit(outcome) => Ok(*outcome),
+            NodeAnswer::OfflineRefused { code, message } => match dtenge_offline::OfflineCode::from_number(code) {
+                Some(code) => Err(DepositRefusal::OfflineCode { code, message }),
+                None => Err(NodeError::Unavailable(format!(
+                    "{bank} refused the deposit with unknown code {code}: {message}"
+                ))
+                .into()),
+            },
+            NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: bank.clone(), refusal }.into()),
+            _ => Err(NodeError::Unavailable(format!("{bank} answered a deposit with something else")).into()),
+        }
+    }
+
+    /// Another bank's deposit of one of this bank's loads, to this bank's desk.
+    async fn take_deposit(&self, chain: dtenge_offline::Chain) -> NodeAnswer {
+        let Some(desk) = self.offline.get().cloned() else {
+            return NodeAnswer::Refused(
+                NodeError::Forbidden(format!("{} runs no offline desk", self.config.id)).refusal(),
+            );
+        };
+        match desk.deposit(chain).await {
+            Ok(outcome) => NodeAnswer::OfflineDeposit(Box::new(outcome)),
+            Err(DepositRefusal::Offline(e)) => {
+                NodeAnswer::OfflineRefused { code: e.code() as u16, message: e.to_string() }
+            }
+            Err(DepositRefusal::OfflineCode { code, message }) => {
+                NodeAnswer::OfflineRefused { code: code as u16, message }
+            }
+            Err(DepositRefusal::Node(e)) => NodeAnswer::Refused(e.refusal()),
+        }
     }
 
     /// Sends `request` to node `to` in the next batch of this node's

@@ -91,6 +91,26 @@ pub enum Decision {
     Conflict(Box<Conflict>),
 }
 
+/// What a deposit came to at the bank whose load it spends (also the answer
+/// that bank's node gives another bank's node handing it a deposit).
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum DepositOutcome {
+    /// Paid from the reserve into the DA.
+    Settled {
+        /// Tiyn.
+        amount: Amount,
+        /// The reserve's payment.
+        tx: dtenge_types::TxId,
+    },
+    /// This chain was settled before (by `tx` if known).
+    AlreadySettled {
+        /// The earlier payment.
+        tx: Option<dtenge_types::TxId>,
+    },
+    /// A double spend: refused, the device revoked.
+    DoubleSpend(Box<Conflict>),
+}
+
 /// A bank's deposits, by load.
 #[derive(Debug, Clone, Default)]
 pub struct DepositBook {

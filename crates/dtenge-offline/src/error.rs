@@ -130,7 +130,38 @@ impl OfflineError {
 
     /// The code as the API's snake_case error code.
     pub fn api_code(&self) -> &'static str {
-        match self.code() {
+        self.code().api_code()
+    }
+}
+
+impl OfflineCode {
+    /// Every code, in number order.
+    pub const ALL: [OfflineCode; 15] = [
+        OfflineCode::Malformed,
+        OfflineCode::UnknownBank,
+        OfflineCode::BadSignature,
+        OfflineCode::ChainBroken,
+        OfflineCode::Revoked,
+        OfflineCode::Expired,
+        OfflineCode::Range,
+        OfflineCode::Limit,
+        OfflineCode::Time,
+        OfflineCode::TooManyHops,
+        OfflineCode::Insufficient,
+        OfflineCode::Element,
+        OfflineCode::Unattributable,
+        OfflineCode::TooManyDeposits,
+        OfflineCode::WrongBank,
+    ];
+
+    /// The code numbered `n` (as it travels between services), if any.
+    pub fn from_number(n: u16) -> Option<OfflineCode> {
+        OfflineCode::ALL.into_iter().find(|c| *c as u16 == n)
+    }
+
+    /// The API's snake_case error code.
+    pub fn api_code(self) -> &'static str {
+        match self {
             OfflineCode::Malformed => "offline_malformed",
             OfflineCode::UnknownBank => "offline_unknown_bank",
             OfflineCode::BadSignature => "offline_bad_signature",

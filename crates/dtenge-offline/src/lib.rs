@@ -30,7 +30,7 @@ mod message;
 mod purse;
 mod verify;
 
-pub use book::{Conflict, Decision, DepositBook, MAX_DEPOSITS_PER_LOAD, Proof};
+pub use book::{Conflict, Decision, DepositBook, DepositOutcome, MAX_DEPOSITS_PER_LOAD, Proof};
 pub use element::{Counted, ElementError, SecureElement, SoftwareElement};
 pub use error::{OfflineCode, OfflineError};
 pub use message::{

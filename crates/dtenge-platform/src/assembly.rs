@@ -292,7 +292,9 @@ impl Platform {
                 Arc::clone(&self.clock),
             )?;
             self.journals.push(journal);
-            self.offline.insert(id.clone(), Arc::new(desk));
+            let desk = Arc::new(desk);
+            node.serve_offline_deposits(Arc::clone(&desk) as Arc<dyn dtenge_node::service::OfflineDeposits>);
+            self.offline.insert(id.clone(), desk);
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use dtenge_node::NodeError;
 use dtenge_node::accounts::{Account, AccountId, Holder, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo};
 use dtenge_node::status::Status;
+pub use dtenge_offline::DepositOutcome;
 use dtenge_offline::{
     Certificate, Chain, Conflict, Decision, DepositBook, Limits, Load, MAX_REVOKED, OfflineError, RevocationList, Trust,
 };
@@ -98,25 +99,6 @@ pub enum DeskError {
     PaymentUsed,
 }
 
-/// What a deposit came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DepositOutcome {
-    /// Paid from the reserve into the DA.
-    Settled {
-        /// Tiyn.
-        amount: Amount,
-        /// The reserve's payment.
-        tx: TxId,
-    },
-    /// This chain was settled before (by `tx` if known).
-    AlreadySettled {
-        /// The earlier payment.
-        tx: Option<TxId>,
-    },
-    /// A double spend: refused, the device revoked.
-    DoubleSpend(Box<Conflict>),
-}
-
 #[derive(Debug, Default)]
 struct DeskState {
     book: DepositBook,
@@ -145,6 +127,20 @@ impl DeskState {
                 self.settled.insert(*tip, *tx);
             }
         }
+    }
+}
+
+// Another bank's node hands this desk a deposit of one of its loads.
+#[async_trait::async_trait]
+impl dtenge_node::service::OfflineDeposits for OfflineDesk {
+    async fn deposit(&self, chain: Chain) -> Result<DepositOutcome, dtenge_node::service::DepositRefusal> {
+        use dtenge_node::service::DepositRefusal;
+        OfflineDesk::deposit(self, chain).await.map_err(|e| match e {
+            DeskError::Offline(e) => DepositRefusal::Offline(e),
+            DeskError::Node(e) => DepositRefusal::Node(e),
+            DeskError::Journal(why) => DepositRefusal::Node(NodeError::Storage(format!("offline desk journal: {why}"))),
+            other => DepositRefusal::Node(NodeError::Invalid(other.to_string())),
+        })
     }
 }
 
@@ -581,5 +577,67 @@ mod tests {
         }
         assert_eq!(standard(&node, &payee.id), payee_before + 35_000);
         assert_eq!(standard(&node, &reserve.id), 0);
+    }
+
+    /// A deposit at one bank of another bank's load travels as a node
+    /// request (what a deployment with each bank on its own host does): STB2's
+    /// node hands the chain to STB1's, whose desk pays its reserve into the
+    /// STB2 DA; handing it again pays nothing, a tampered chain is refused
+    /// with the offline protocol's code, and a bank with no desk says so.
+    #[tokio::test]
+    async fn a_deposit_of_another_banks_load_travels_between_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(dtenge_net::SystemClock);
+        let p =
+            Arc::new(Platform::open(dir.path(), Arc::clone(&clock), PlatformOptions { durable: false }).await.unwrap());
+        crate::demo_set::ensure(&p).await.unwrap();
+        let stb1 = ParticipantId::new("STB1").unwrap();
+        let node1 = Arc::clone(p.node("STB1").unwrap());
+        let node2 = Arc::clone(p.node("STB2").unwrap());
+        let payer = node1.accounts_of(&demo_iin_bin(HolderKind::Individual, 5))[0].clone();
+        let payee = node2.accounts_of(&demo_iin_bin(HolderKind::Individual, 7))[0].clone();
+        let standard = |n: &NodeService, id: &AccountId| n.balances(id).unwrap().standard.tiyn();
+        let payee_before = standard(&node2, &payee.id);
+
+        let desk = Arc::clone(p.offline_desk(&stb1).unwrap());
+        let element = SoftwareElement::from_seed([11; 32]);
+        let certificate = desk.certify(element.device_key(), 0).unwrap();
+        let mut purse = Purse::new(element, certificate, desk.trust().clone()).unwrap();
+        let (load, _) = desk.fund(&payer.id, purse.device_key(), Amount::from_tiyn(25_000)).await.unwrap();
+        purse.add_load(load).unwrap();
+        let chain = purse.deposit(payee.address.0, clock.now()).unwrap().remove(0);
+        let reserve = desk.reserve().await.unwrap();
+        assert_eq!(standard(&node1, &reserve.id), 25_000);
+
+        // Tampered: one amount changed, refused by STB1's desk with the protocol's code; nothing moves.
+        let mut tampered = chain.clone();
+        let mut hops = tampered.hops.as_slice().to_vec();
+        hops[0].hi = hops[0].hi.saturating_sub(1);
+        tampered.hops = BoundedVec::new(hops).unwrap();
+        match node2.hand_deposit(&stb1, tampered).await {
+            Err(dtenge_node::service::DepositRefusal::OfflineCode { code, .. }) => {
+                assert_ne!(code.api_code(), "", "a stable code travels");
+            }
+            other => panic!("a tampered chain was not refused by the offline protocol: {other:?}"),
+        }
+        assert_eq!(standard(&node2, &payee.id), payee_before);
+
+        let outcome = node2.hand_deposit(&stb1, chain.clone()).await.unwrap();
+        assert!(matches!(outcome, DepositOutcome::Settled { amount, .. } if amount.tiyn() == 25_000), "{outcome:?}");
+        assert_eq!(standard(&node2, &payee.id), payee_before + 25_000);
+        assert_eq!(standard(&node1, &reserve.id), 0);
+        let again = node2.hand_deposit(&stb1, chain.clone()).await.unwrap();
+        assert!(matches!(again, DepositOutcome::AlreadySettled { tx: Some(_) }), "{again:?}");
+        assert_eq!(standard(&node2, &payee.id), payee_before + 25_000, "paid once");
+
+        // The Treasury's node runs no desk: a clear refusal, nothing moved.
+        let treasury = ParticipantId::new(crate::spec::ids::TREASURY).unwrap();
+        let refused = node2.hand_deposit(&treasury, chain).await;
+        assert!(
+            matches!(&refused, Err(dtenge_node::service::DepositRefusal::Node(NodeError::RefusedBy { refusal, .. }))
+                if refusal.code == dtenge_node::RefusalCode::Forbidden),
+            "{refused:?}"
+        );
+        assert_eq!(standard(&node2, &payee.id), payee_before + 25_000);
     }
 }

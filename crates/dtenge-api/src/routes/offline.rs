@@ -4,7 +4,8 @@
 //! keys and revocation lists wallets fetch when online.
 //!
 //! A deposit is handed to the desk of the bank whose load the chain spends
-//! (its reserve pays); in one process that desk is on this platform.
+//! (its reserve pays): on this platform directly, or, when that bank runs
+//! elsewhere, through the depositing bank's node (`NodeRequest::OfflineDeposit`).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +15,7 @@ use dtenge_api_types::{
     RevocationView,
 };
 use dtenge_crypto::PublicKey;
+use dtenge_node::service::DepositRefusal;
 use dtenge_offline::{OfflineError, decode_chain};
 use dtenge_platform::offline::{DepositOutcome, DeskError, OfflineDesk};
 use dtenge_types::{Address, Amount, TxId, encoding};
@@ -33,6 +35,16 @@ pub fn routes() -> OpenApiRouter<Shared> {
 impl From<OfflineError> for ApiError {
     fn from(e: OfflineError) -> ApiError {
         ApiError::unprocessable(e.api_code(), e.to_string())
+    }
+}
+
+impl From<DepositRefusal> for ApiError {
+    fn from(e: DepositRefusal) -> ApiError {
+        match e {
+            DepositRefusal::Offline(e) => e.into(),
+            DepositRefusal::OfflineCode { code, message } => ApiError::unprocessable(code.api_code(), message),
+            DepositRefusal::Node(e) => e.into(),
+        }
     }
 }
 
@@ -127,8 +139,14 @@ async fn deposit(State(state): State<Shared>, req: Signed<DepositChain>) -> Resu
             format!("the chain is deposited to {to}, which is not a DA at {}", node.id()),
         ));
     }
-    let desk = desk_of(&state, &chain.load.bank)?;
-    let view = match desk.deposit(chain).await? {
+    let outcome = match state.platform.offline_desk(&chain.load.bank) {
+        Some(desk) => desk.deposit(chain).await?,
+        None => {
+            let bank = chain.load.bank.clone();
+            node.hand_deposit(&bank, chain).await?
+        }
+    };
+    let view = match outcome {
         DepositOutcome::Settled { amount, tx } => DepositView {
             outcome: "settled".into(),
             amount_tiyn: amount.tiyn(),

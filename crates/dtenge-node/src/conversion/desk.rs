@@ -80,7 +80,11 @@ impl NodeService {
             | NodeAnswer::Pvp(_)
             | NodeAnswer::Report(_)
             | NodeAnswer::Batch(_)
-            | NodeAnswer::StablecoinCount(_) => Err(NodeError::Unavailable("NBK answered without the request".into())),
+            | NodeAnswer::StablecoinCount(_)
+            | NodeAnswer::OfflineDeposit(_)
+            | NodeAnswer::OfflineRefused { .. } => {
+                Err(NodeError::Unavailable("NBK answered without the request".into()))
+            }
         }
     }
 
@@ -94,7 +98,11 @@ impl NodeService {
             | NodeAnswer::Pvp(_)
             | NodeAnswer::Report(_)
             | NodeAnswer::Batch(_)
-            | NodeAnswer::StablecoinCount(_) => Err(NodeError::Unavailable("NBK answered without the request".into())),
+            | NodeAnswer::StablecoinCount(_)
+            | NodeAnswer::OfflineDeposit(_)
+            | NodeAnswer::OfflineRefused { .. } => {
+                Err(NodeError::Unavailable("NBK answered without the request".into()))
+            }
         }
     }
 

@@ -81,6 +81,7 @@ impl Handler for NodeService {
                 }
                 NodeAnswer::Batch(self.handle_batch(from, items).await)
             }
+            NodeRequest::OfflineDeposit { chain } => self.take_deposit(*chain).await,
             NodeRequest::StablecoinCount { stablecoin } => match self.stablecoin_count(stablecoin) {
                 Ok(counts) => NodeAnswer::StablecoinCount(counts),
                 Err(e) => NodeAnswer::Refused(e.refusal()),

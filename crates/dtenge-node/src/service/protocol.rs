@@ -85,6 +85,13 @@ pub enum NodeRequest {
         /// The stablecoin.
         stablecoin: dtenge_types::Currency,
     },
+    /// Another bank hands this node a deposit of a chain that spends one of
+    /// this bank's offline loads (its reserve pays the depositor's DA): how
+    /// deposits cross banks when each runs on its own host.
+    OfflineDeposit {
+        /// The chain, its last hop naming the DA.
+        chain: Box<dtenge_offline::Chain>,
+    },
 }
 
 impl dtenge_net::authz::Authorized for NodeRequest {
@@ -101,6 +108,7 @@ impl dtenge_net::authz::Authorized for NodeRequest {
             NodeRequest::Batch(_) => Operation::NodeBatch,
             NodeRequest::PvpAbandon { .. } => Operation::NodePvpAbandon,
             NodeRequest::StablecoinCount { .. } => Operation::NodeStablecoinCount,
+            NodeRequest::OfflineDeposit { .. } => Operation::NodeOfflineDeposit,
         }
     }
 }
@@ -157,6 +165,44 @@ pub enum NodeAnswer {
     Batch(Vec<PeerAnswer>),
     /// The node's count of a stablecoin ([`NodeRequest::StablecoinCount`]).
     StablecoinCount(dtenge_oracle::reserves::StablecoinCount),
+    /// What a deposit came to ([`NodeRequest::OfflineDeposit`]).
+    OfflineDeposit(Box<dtenge_offline::DepositOutcome>),
+    /// The offline protocol refused a deposit: its stable code
+    /// (`dtenge_offline::OfflineCode` as a number) and the message.
+    OfflineRefused {
+        /// `OfflineCode as u16`.
+        code: u16,
+        /// What was wrong, for people.
+        message: String,
+    },
+}
+
+/// A bank's offline desk as its node serves other banks' deposits of its
+/// loads (the desk lives in the platform, over the node).
+#[async_trait::async_trait]
+pub trait OfflineDeposits: Send + Sync {
+    /// Settles `chain` from this bank's reserve, or says why not.
+    async fn deposit(&self, chain: dtenge_offline::Chain) -> Result<dtenge_offline::DepositOutcome, DepositRefusal>;
+}
+
+/// Why a deposit handed to another bank was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DepositRefusal {
+    /// The offline protocol refused (bad chain, limit, wrong bank).
+    #[error(transparent)]
+    Offline(#[from] dtenge_offline::OfflineError),
+    /// The offline protocol refused, as it travelled between nodes: its
+    /// stable code and message.
+    #[error("{message}")]
+    OfflineCode {
+        /// The code.
+        code: dtenge_offline::OfflineCode,
+        /// What was wrong.
+        message: String,
+    },
+    /// The node refused (the reserve's payment, storage, no desk, the bus).
+    #[error(transparent)]
+    Node(#[from] NodeError),
 }
 
 impl dtenge_net::Request for NodeRequest {
