@@ -131,22 +131,22 @@ impl DepositBook {
         if self.bank.as_ref() != Some(&chain.load.bank) {
             return Err(OfflineError::WrongBank(chain.load.bank.to_string()));
         }
-        let holding = verify_chain(chain, trust, Purpose::Deposit, now)?;
-        let earlier = self.loads.get(&holding.load).map(Vec::as_slice).unwrap_or_default();
+        let entitled = verify_chain(chain, trust, Purpose::Deposit, now)?;
+        let earlier = self.loads.get(&entitled.load).map(Vec::as_slice).unwrap_or_default();
         let ids = chain.hop_ids();
         for prior in earlier {
             let prior_ids = prior.hop_ids();
-            if prior_ids.last() == Some(&holding.tip) {
-                return Ok(Decision::Already { tip: holding.tip });
+            if prior_ids.last() == Some(&entitled.tip) {
+                return Ok(Decision::Already { tip: entitled.tip });
             }
             let (plo, phi) = prior.range();
-            if !(holding.lo < phi && plo < holding.hi) {
+            if !(entitled.lo < phi && plo < entitled.hi) {
                 continue;
             }
             let Some(at) = ids.iter().zip(&prior_ids).position(|(a, b)| a != b) else {
                 return Err(OfflineError::Unattributable);
             };
-            let parent = if at == 0 { holding.load } else { ids[at.saturating_sub(1)] };
+            let parent = if at == 0 { entitled.load } else { ids[at.saturating_sub(1)] };
             let proof = Proof {
                 certificate: chain.certificates.as_slice()[at].clone(),
                 parent,
@@ -154,18 +154,18 @@ impl DepositBook {
                 second: chain.hops.as_slice()[at].clone(),
             };
             proof.check(trust)?;
-            let loss = holding.hi.min(phi).saturating_sub(holding.lo.max(plo));
+            let loss = entitled.hi.min(phi).saturating_sub(entitled.lo.max(plo));
             return Ok(Decision::Conflict(Box::new(Conflict {
                 proof,
-                tip: holding.tip,
+                tip: entitled.tip,
                 loss: Amount::from_tiyn(loss),
             })));
         }
         if earlier.len() >= MAX_DEPOSITS_PER_LOAD {
             return Err(OfflineError::TooManyDeposits(earlier.len()));
         }
-        let amount = Amount::from_tiyn(holding.amount());
-        Ok(Decision::Settle { tip: holding.tip, amount, to: holding.holder })
+        let amount = Amount::from_tiyn(entitled.amount());
+        Ok(Decision::Settle { tip: entitled.tip, amount, to: entitled.owner })
     }
 
     /// Applies a decision [`DepositBook::decide`] made for `chain` (also on

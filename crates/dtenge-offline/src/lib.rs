@@ -38,4 +38,4 @@ pub use message::{
     MAX_REVOKED, RevocationList, decode_chain, decode_revocations, encode_payment,
 };
 pub use purse::{MAX_HOLDINGS, Purse};
-pub use verify::{Holding, Purpose, TIME_SKEW_MS, Trust, verify_chain};
+pub use verify::{Entitlement, Purpose, TIME_SKEW_MS, Trust, verify_chain};

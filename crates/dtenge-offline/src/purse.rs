@@ -105,13 +105,13 @@ impl<E: SecureElement> Purse<E> {
     /// Offline: verifies a payment received from another device and keeps it.
     pub fn receive(&mut self, bytes: &[u8], now: Timestamp) -> Result<Amount, OfflineError> {
         let chain = crate::message::decode_chain(bytes)?;
-        let holding = verify_chain(&chain, &self.trust, Purpose::Payment { receiver: self.device_key() }, now)?;
-        if self.held.iter().any(|h| h.chain.hop_ids().last() == Some(&holding.tip)) {
+        let entitled = verify_chain(&chain, &self.trust, Purpose::Payment { receiver: self.device_key() }, now)?;
+        if self.held.iter().any(|h| h.chain.hop_ids().last() == Some(&entitled.tip)) {
             return Err(OfflineError::Limit("this payment was received already"));
         }
-        self.admit(holding.amount())?;
-        self.held.push(Held { chain, next: holding.lo, hi: holding.hi });
-        Ok(Amount::from_tiyn(holding.amount()))
+        self.admit(entitled.amount())?;
+        self.held.push(Held { chain, next: entitled.lo, hi: entitled.hi });
+        Ok(Amount::from_tiyn(entitled.amount()))
     }
 
     /// Whether `amount` more fits the balance limit and the holdings list.

@@ -80,9 +80,9 @@ pub enum Purpose {
     Deposit,
 }
 
-/// What a verified chain gives its holder.
+/// What a verified chain entitles its last key to: a range of one load.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holding {
+pub struct Entitlement {
     /// The load's id (the chain's root).
     pub load: Digest,
     /// The bank whose reserve holds it.
@@ -92,12 +92,12 @@ pub struct Holding {
     /// One past the last.
     pub hi: u64,
     /// The key it ends at (a device, or on deposit a DA address).
-    pub holder: PublicKey,
+    pub owner: PublicKey,
     /// The last hop's id.
     pub tip: Digest,
 }
 
-impl Holding {
+impl Entitlement {
     /// Tiyn held.
     pub fn amount(&self) -> u64 {
         self.hi.saturating_sub(self.lo)
@@ -105,7 +105,12 @@ impl Holding {
 }
 
 /// Verifies a chain offline against `trust` at the verifier's time `now`.
-pub fn verify_chain(chain: &Chain, trust: &Trust, purpose: Purpose, now: Timestamp) -> Result<Holding, OfflineError> {
+pub fn verify_chain(
+    chain: &Chain,
+    trust: &Trust,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<Entitlement, OfflineError> {
     let hops = chain.hops.as_slice();
     let certificates = chain.certificates.as_slice();
     let max = match purpose {
@@ -125,11 +130,11 @@ pub fn verify_chain(chain: &Chain, trust: &Trust, purpose: Purpose, now: Timesta
         return Err(OfflineError::Range(0));
     }
     let latest = now.millis().saturating_add(TIME_SKEW_MS);
-    let (mut parent, mut holder) = (load.id(), load.device);
+    let (mut parent, mut owner) = (load.id(), load.device);
     let (mut lo, mut hi, mut parent_at) = (0u64, load.amount.tiyn(), load.loaded_at);
     let last = hops.len().saturating_sub(1);
     for (index, (hop, certificate)) in hops.iter().zip(certificates).enumerate() {
-        if certificate.device != holder {
+        if certificate.device != owner {
             return Err(OfflineError::ChainBroken {
                 index,
                 reason: "the certificate names another device than the payer",
@@ -144,11 +149,11 @@ pub fn verify_chain(chain: &Chain, trust: &Trust, purpose: Purpose, now: Timesta
         }
         let deposit_hop = purpose == Purpose::Deposit && index == last;
         if !deposit_hop {
-            if matches!(purpose, Purpose::Payment { .. }) && trust.is_revoked(&holder) {
-                return Err(OfflineError::Revoked(holder));
+            if matches!(purpose, Purpose::Payment { .. }) && trust.is_revoked(&owner) {
+                return Err(OfflineError::Revoked(owner));
             }
             if hop.at > certificate.valid_until {
-                return Err(OfflineError::Expired(holder));
+                return Err(OfflineError::Expired(owner));
             }
             if !certificate.covers_counter(hop.counter) {
                 return Err(OfflineError::Limit("counter outside the certificate: too many offline payments"));
@@ -163,15 +168,13 @@ pub fn verify_chain(chain: &Chain, trust: &Trust, purpose: Purpose, now: Timesta
         if hop.at < parent_at || hop.at.millis() > latest {
             return Err(OfflineError::Time(index));
         }
-        Ed25519
-            .verify(&holder, &hop.message(&parent), &hop.signature)
-            .map_err(|_| OfflineError::BadSignature("hop"))?;
+        Ed25519.verify(&owner, &hop.message(&parent), &hop.signature).map_err(|_| OfflineError::BadSignature("hop"))?;
         parent = hop.id(&parent);
-        holder = hop.payee;
+        owner = hop.payee;
         (lo, hi, parent_at) = (hop.lo, hop.hi, hop.at);
     }
     if let Purpose::Payment { receiver } = purpose {
-        if holder != receiver {
+        if owner != receiver {
             return Err(OfflineError::ChainBroken { index: last, reason: "the payment is to another device" });
         }
         if let Some(payer) = certificates.last()
@@ -180,5 +183,5 @@ pub fn verify_chain(chain: &Chain, trust: &Trust, purpose: Purpose, now: Timesta
             return Err(OfflineError::Expired(payer.device));
         }
     }
-    Ok(Holding { load: load.id(), bank: load.bank.clone(), lo, hi, holder, tip: parent })
+    Ok(Entitlement { load: load.id(), bank: load.bank.clone(), lo, hi, owner, tip: parent })
 }
