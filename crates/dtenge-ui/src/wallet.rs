@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -155,6 +155,46 @@ impl Wallet {
     }
 }
 
+/// A holder's request, its signature checked ([`Wallet::admit`]): the
+/// signing key and the JSON body.
+struct Signed {
+    key: PublicKey,
+    body: Value,
+}
+
+impl FromRequest<Shared> for Signed {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, w: &Shared) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        // The body limit travels in the extensions.
+        let mut body = Request::new(body);
+        *body.extensions_mut() = std::mem::take(&mut parts.extensions);
+        let bytes = Bytes::from_request(body, w).await.map_err(IntoResponse::into_response)?;
+        let (key, body) =
+            w.admit(&parts.method, &parts.uri, &parts.headers, &bytes).map_err(IntoResponse::into_response)?;
+        Ok(Signed { key, body })
+    }
+}
+
+/// A holder's signed request about its own DA, the one the body names
+/// ([`Wallet::own`]).
+struct OwnDa {
+    key: PublicKey,
+    account: AccountView,
+    body: Value,
+}
+
+impl FromRequest<Shared> for OwnDa {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, w: &Shared) -> Result<Self, Response> {
+        let Signed { key, body } = Signed::from_request(req, w).await?;
+        let account = w.own(&key, &body).await.map_err(IntoResponse::into_response)?;
+        Ok(OwnDa { key, account, body })
+    }
+}
+
 fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str, UiError> {
     body.get(name)
         .and_then(Value::as_str)
@@ -204,14 +244,7 @@ fn money(tiyn: u64) -> String {
     format!("{}.{:02}", tiyn / 100, tiyn % 100)
 }
 
-async fn open(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
+async fn open(State(w): State<Shared>, Signed { key, body }: Signed) -> Result<Json<Value>, UiError> {
     let kind = match optional(&body, "kind").unwrap_or("individual") {
         "individual" => HolderKindDto::Individual,
         "legal_entity" => HolderKindDto::LegalEntity,
@@ -230,15 +263,7 @@ async fn open(
     Ok(Json(serde_json::to_value(account).unwrap_or_default()))
 }
 
-async fn home(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn home(State(w): State<Shared>, OwnDa { account, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let q = ListQuery { per_page: Some(LINES_SHOWN), ..ListQuery::default() };
     let balance = w.client.balance(&account.id).await?;
     let history = w.client.history(&account.id, &q).await?;
@@ -248,15 +273,7 @@ async fn home(
     ))
 }
 
-async fn read_qr(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn read_qr(State(w): State<Shared>, OwnDa { body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let image = base64::engine::general_purpose::STANDARD
         .decode(field(&body, "image_base64")?)
         .map_err(|_| UiError::BadInput("image_base64: not base64".into()))?;
@@ -275,27 +292,11 @@ async fn checked_qr(w: &Wallet, payload: String) -> Result<Json<Value>, UiError>
     Ok(Json(json!({"payload": payload, "qr": view})))
 }
 
-async fn check_qr(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn check_qr(State(w): State<Shared>, OwnDa { body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     checked_qr(&w, field(&body, "payload")?.to_string()).await
 }
 
-async fn prepare(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn prepare(State(w): State<Shared>, OwnDa { account, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let amount = optional(&body, "amount").map(|a| crate::execute::amount_tiyn(a, "amount")).transpose()?;
     let prepared = if let Some(payload) = optional(&body, "qr_payload") {
         let request = QrPayRequest { from: account.id.clone(), payload: payload.to_string(), amount_tiyn: amount };
@@ -313,15 +314,7 @@ async fn prepare(
     Ok(Json(serde_json::to_value(prepared).unwrap_or_default()))
 }
 
-async fn submit(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn submit(State(w): State<Shared>, OwnDa { key, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let bytes =
         hex::decode(field(&body, "transaction")?).map_err(|_| UiError::BadInput("transaction: not hex".into()))?;
     let mut tx: Transaction =
@@ -347,15 +340,7 @@ async fn submit(
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
 
-async fn receive(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn receive(State(w): State<Shared>, OwnDa { account, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let payee = payee_of(&w, &account);
     let payload = qr::encode_static(&payee).map_err(|e| UiError::BadInput(e.to_string()))?;
     Ok(Json(json!({"payload": payload, "svg": qr_svg(&payload)?, "address": account.address})))
@@ -381,15 +366,7 @@ struct MerchantQr {
     ttl_s: Option<u64>,
 }
 
-async fn merchant_qr(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn merchant_qr(State(w): State<Shared>, OwnDa { account, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let ask: MerchantQr = serde_json::from_value(body).map_err(|e| UiError::BadInput(format!("request body: {e}")))?;
     let ttl_s = ask.ttl_s.unwrap_or(300);
     if ttl_s == 0 || ttl_s > QR_TTL_S_MAX {
@@ -409,15 +386,7 @@ async fn merchant_qr(
     ))
 }
 
-async fn merchant_status(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn merchant_status(State(w): State<Shared>, OwnDa { account, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let memo = format!("QR {}", field(&body, "reference")?);
     let q = ListQuery { per_page: Some(LINES_SHOWN), ..ListQuery::default() };
     let history = w.client.history(&account.id, &q).await?;
@@ -433,15 +402,7 @@ async fn merchant_status(
 // are the online ends — certify, load, trust, deposit — each for the signer's
 // own DA.
 
-async fn offline_certify(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn offline_certify(State(w): State<Shared>, OwnDa { body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let next_counter = body
         .get("next_counter")
         .and_then(Value::as_u64)
@@ -453,15 +414,7 @@ async fn offline_certify(
     Ok(Json(json!({"certificate": certificate, "trust": trust})))
 }
 
-async fn offline_load(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    let account = w.own(&key, &body).await?;
+async fn offline_load(State(w): State<Shared>, OwnDa { account, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let amount_tiyn = crate::execute::amount_tiyn(field(&body, "amount")?, "amount")?;
     let request = FundPurse {
         from: account.id.clone(),
@@ -473,27 +426,11 @@ async fn offline_load(
     Ok(Json(serde_json::to_value(load).unwrap_or_default()))
 }
 
-async fn offline_trust(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn offline_trust(State(w): State<Shared>, OwnDa { .. }: OwnDa) -> Result<Json<Value>, UiError> {
     Ok(Json(serde_json::to_value(w.client.offline_trust().await?).unwrap_or_default()))
 }
 
-async fn offline_deposit(
-    State(w): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, UiError> {
-    let (key, body) = w.admit(&method, &uri, &headers, &body)?;
-    w.own(&key, &body).await?;
+async fn offline_deposit(State(w): State<Shared>, OwnDa { key, body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
     let text = field(&body, "chain")?;
     let bytes = hex::decode(text).map_err(|_| UiError::BadInput("chain: not hex".into()))?;
     let chain = dtenge_offline::decode_chain(&bytes).map_err(|e| UiError::BadInput(format!("chain: {e}")))?;
