@@ -507,6 +507,19 @@ mod tests {
     use crate::demo_set::demo_iin_bin;
     use crate::{Platform, PlatformOptions};
 
+    /// A purse on a software element made from `seed`, certified by `desk`,
+    /// with one load from `payer` per amount.
+    async fn funded_purse(desk: &OfflineDesk, payer: &AccountId, seed: u8, loads: &[u64]) -> Purse<SoftwareElement> {
+        let element = SoftwareElement::from_seed([seed; 32]);
+        let certificate = desk.certify(element.device_key(), 0).unwrap();
+        let mut purse = Purse::new(element, certificate, desk.trust().clone()).unwrap();
+        for tiyn in loads {
+            let (load, _) = desk.fund(payer, purse.device_key(), Amount::from_tiyn(*tiyn)).await.unwrap();
+            purse.add_load(load).unwrap();
+        }
+        purse
+    }
+
     /// The crash windows of a deposit: decided and journaled, then the
     /// process dies (a) before the reserve pays, (b) after it paid but before
     /// `Settled`. After a restart the tick pays (a) once and journals (b)
@@ -526,13 +539,7 @@ mod tests {
         let payee_before = standard(&node, &payee.id);
 
         let desk = Arc::clone(p.offline_desk(&bank).unwrap());
-        let element = SoftwareElement::from_seed([9; 32]);
-        let certificate = desk.certify(element.device_key(), 0).unwrap();
-        let mut purse = Purse::new(element, certificate, desk.trust().clone()).unwrap();
-        for tiyn in [10_000, 20_000, 5_000] {
-            let (load, _) = desk.fund(&payer.id, purse.device_key(), Amount::from_tiyn(tiyn)).await.unwrap();
-            purse.add_load(load).unwrap();
-        }
+        let mut purse = funded_purse(&desk, &payer.id, 9, &[10_000, 20_000, 5_000]).await;
         let chains = purse.deposit(payee.address.0, clock.now()).unwrap();
         assert_eq!(chains.len(), 3);
         let reserve = desk.reserve().await.unwrap();
@@ -600,11 +607,7 @@ mod tests {
         let payee_before = standard(&node2, &payee.id);
 
         let desk = Arc::clone(p.offline_desk(&stb1).unwrap());
-        let element = SoftwareElement::from_seed([11; 32]);
-        let certificate = desk.certify(element.device_key(), 0).unwrap();
-        let mut purse = Purse::new(element, certificate, desk.trust().clone()).unwrap();
-        let (load, _) = desk.fund(&payer.id, purse.device_key(), Amount::from_tiyn(25_000)).await.unwrap();
-        purse.add_load(load).unwrap();
+        let mut purse = funded_purse(&desk, &payer.id, 11, &[25_000]).await;
         let chain = purse.deposit(payee.address.0, clock.now()).unwrap().remove(0);
         let reserve = desk.reserve().await.unwrap();
         assert_eq!(standard(&node1, &reserve.id), 25_000);
