@@ -15,7 +15,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -127,23 +126,12 @@ async fn download(c: &Client, href: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn treasury_staff_work_through_the_browser() {
     let chromium = on_path("chromium").unwrap_or_else(|| panic!("chromium not found on PATH: {INSTALL}"));
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("ui-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = common::screenshots("ui-screenshots");
 
     let data = tempfile::tempdir().unwrap();
     let env = common::open(data.path()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, env.app.clone()).into_future());
-    let ticker = {
-        let platform = Arc::clone(&env.platform);
-        tokio::spawn(async move {
-            loop {
-                platform.tick().await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let served = common::serve(&env).await;
+    let base = served.base.clone();
 
     let (_driver, port) = start_driver().await;
     let mut caps = serde_json::Map::new();
@@ -323,8 +311,7 @@ async fn treasury_staff_work_through_the_browser() {
     sign_out(&c).await;
 
     c.close().await.unwrap();
-    ticker.abort();
-    server.abort();
+    drop(served);
     for name in [
         "01-main-page",
         "02-accounts",

@@ -163,23 +163,12 @@ async fn signing_matches_the_rust_vector(c: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     let chromium = on_path("chromium").unwrap_or_else(|| panic!("chromium not found on PATH: {INSTALL}"));
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("wallet-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = common::screenshots("wallet-screenshots");
 
     let data = tempfile::tempdir().unwrap();
     let env = common::open(data.path()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, env.app.clone()).into_future());
-    let ticker = {
-        let platform = Arc::clone(&env.platform);
-        tokio::spawn(async move {
-            loop {
-                platform.tick().await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let served = common::serve(&env).await;
+    let base = served.base.clone();
     let keys = Keys::at(&env.platform.data);
     let bank = |who: &str| -> ApiClient {
         let key: Arc<dyn Signer> = Arc::new(keys.load(who).unwrap());
@@ -306,8 +295,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     shot(&c, &shots, "wallet-08-receive-kk").await;
 
     c.close().await.unwrap();
-    ticker.abort();
-    server.abort();
+    drop(served);
 }
 
 /// Sets (or lifts) chromedriver's network emulation for a session: `offline`
@@ -411,22 +399,11 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     use dtenge_offline::{Purpose, decode_chain, encode_payment, verify_chain};
 
     let chromium = on_path("chromium").unwrap_or_else(|| panic!("chromium not found on PATH: {INSTALL}"));
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("wallet-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = common::screenshots("wallet-screenshots");
     let data = tempfile::tempdir().unwrap();
     let env = common::open(data.path()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, env.app.clone()).into_future());
-    let ticker = {
-        let platform = Arc::clone(&env.platform);
-        tokio::spawn(async move {
-            loop {
-                platform.tick().await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let served = common::serve(&env).await;
+    let base = served.base.clone();
     let keys = Keys::at(&env.platform.data);
     let key: Arc<dyn Signer> = Arc::new(keys.load("STB1").unwrap());
     let stb1 = ApiClient::in_process(
@@ -604,6 +581,5 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
 
     alia.close().await.unwrap();
     bob.close().await.unwrap();
-    ticker.abort();
-    server.abort();
+    drop(served);
 }

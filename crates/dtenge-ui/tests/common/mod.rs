@@ -49,3 +49,39 @@ pub async fn open(data: &std::path::Path) -> Env {
 pub fn bin(serial: u8) -> String {
     demo_iin_bin(HolderKind::LegalEntity, serial).to_string()
 }
+
+/// The app on a loopback port, with the platform's tick every 200 ms as
+/// `dtenge serve` runs it; both stop when this is dropped.
+pub struct Served {
+    pub base: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        self.server.abort();
+    }
+}
+
+pub async fn serve(env: &Env) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, env.app.clone())));
+    let platform = Arc::clone(&env.platform);
+    let ticker = tokio::spawn(async move {
+        loop {
+            platform.tick().await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    Served { base, server, ticker }
+}
+
+/// `target/<dir>/`, made if missing: where a browser test saves screenshots.
+pub fn screenshots(dir: &str) -> std::path::PathBuf {
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join(dir);
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
