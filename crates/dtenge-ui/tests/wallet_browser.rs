@@ -14,8 +14,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use common::driver::{INSTALL, click, fill, on_path, shot, start_driver, wait_for};
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,42 +30,6 @@ use dtenge_platform::spec::Keys;
 use dtenge_types::ParticipantId;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-const INSTALL: &str =
-    "the browser test needs Chromium and its WebDriver: `apt-get install -y chromium chromium-driver`";
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
-}
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_driver() -> (Driver, u16) {
-    let driver = on_path("chromedriver").unwrap_or_else(|| panic!("chromedriver not found on PATH: {INSTALL}"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): {INSTALL}"));
-    let driver = Driver(child);
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return (driver, port);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("chromedriver did not listen on port {port} within 10 s");
-}
 
 /// A Chromium session at 360 × 800; each session is its own profile (its own IndexedDB).
 async fn session(port: u16, chromium: &Path) -> Client {
@@ -83,34 +48,6 @@ async fn session(port: u16, chromium: &Path) -> Client {
 
 async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
-}
-
-/// Polls a JavaScript condition until it is true (at most 20 s).
-async fn wait_for(c: &Client, condition: &str, what: &str) {
-    for _ in 0..400 {
-        if js(c, &format!("return !!({condition});")).await == Value::Bool(true) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = js(c, "return document.body.innerText;").await;
-    panic!("waited 20 s for {what} ({condition}); the page says:\n{}", text.as_str().unwrap_or_default());
-}
-
-async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap();
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
-}
-
-async fn shot(c: &Client, dir: &Path, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    assert_eq!(&png[1..4], b"PNG");
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
 async fn message(c: &Client) -> String {

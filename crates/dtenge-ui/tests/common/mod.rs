@@ -2,6 +2,8 @@
 //! participants, the API router, the UI with staff whose passwords the test knows.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod driver;
+
 use std::sync::Arc;
 
 use dtenge_node::accounts::HolderKind;
