@@ -180,6 +180,12 @@ struct QueueState {
     closing: bool,
     writer_done: bool,
     failure: Option<StoreError>,
+    /// The writer waits on `work` for records: only then does an append
+    /// wake it (a wake is a syscall; while it writes or syncs, the records
+    /// queued meanwhile are its next batch anyway).
+    writer_idle: bool,
+    /// Threads waiting on `progress`: with none, there is nobody to wake.
+    progress_waiters: usize,
 }
 
 struct Queued {
@@ -195,6 +201,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
     condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `progress`, counted, so that the writer wakes only when
+/// somebody waits.
+fn wait_progress<'a>(shared: &Shared, mut state: MutexGuard<'a, QueueState>) -> MutexGuard<'a, QueueState> {
+    state.progress_waiters += 1;
+    let mut state = wait(&shared.progress, state);
+    state.progress_waiters -= 1;
+    state
 }
 
 impl Shared {
@@ -278,6 +293,8 @@ impl Journal {
                 closing: false,
                 writer_done: false,
                 failure: None,
+                writer_idle: false,
+                progress_waiters: 0,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -335,14 +352,17 @@ impl Journal {
             if state.queue.len() < shared.max_queued_records {
                 break;
             }
-            state = wait(&shared.progress, state);
+            state = wait_progress(shared, state);
         }
         let seq = state.next_seq;
         state.next_seq += 1;
         let (done, receiver) = oneshot::channel();
         state.queue.push_back(Queued { seq, record, done });
+        let idle = state.writer_idle;
         drop(state);
-        shared.work.notify_one();
+        if idle {
+            shared.work.notify_one();
+        }
         Ok(Pending { seq, done: receiver })
     }
 
@@ -387,7 +407,7 @@ impl Journal {
             if state.durable_seq >= seq {
                 return Ok(());
             }
-            state = wait(&shared.progress, state);
+            state = wait_progress(shared, state);
         }
     }
 
@@ -495,16 +515,21 @@ fn run_writer(shared: &Shared, log: &Mutex<Option<Box<dyn LogWriter>>>) {
 fn take_batch(shared: &Shared, batch: &mut Vec<Queued>) -> bool {
     let mut state = lock(&shared.state);
     while state.queue.is_empty() && !state.closing && state.failure.is_none() {
+        state.writer_idle = true;
         state = wait(&shared.work, state);
+        state.writer_idle = false;
     }
     if state.failure.is_some() || state.queue.is_empty() {
         return false;
     }
     let take = state.queue.len().min(shared.max_batch_records);
     batch.extend(state.queue.drain(..take));
+    let waiting = state.progress_waiters > 0;
     drop(state);
     // Room in the queue for blocked appenders.
-    shared.progress.notify_all();
+    if waiting {
+        shared.progress.notify_all();
+    }
     true
 }
 
@@ -521,7 +546,7 @@ fn write_batch(log: &Mutex<Option<Box<dyn LogWriter>>>, batch: &[Queued]) -> Res
 
 fn acknowledge(shared: &Shared, batch: &mut Vec<Queued>, bytes: u64) {
     let Some(last) = batch.last() else { return };
-    {
+    let waiting = {
         let mut state = lock(&shared.state);
         debug_assert!(last.seq > state.durable_seq, "durable_seq only grows");
         state.durable_seq = last.seq;
@@ -531,8 +556,11 @@ fn acknowledge(shared: &Shared, batch: &mut Vec<Queued>, bytes: u64) {
         for (seq, done) in reached {
             let _ = done.send(Ok(seq));
         }
+        state.progress_waiters > 0
+    };
+    if waiting {
+        shared.progress.notify_all();
     }
-    shared.progress.notify_all();
     shared.records_written.fetch_add(batch.len() as u64, Ordering::Relaxed);
     shared.batches.fetch_add(1, Ordering::Relaxed);
     shared.bytes_written.fetch_add(bytes, Ordering::Relaxed);
