@@ -872,13 +872,30 @@ impl NodeState {
         seq
     }
 
-    /// Sets a line's status. `previous` comes from memory: the archived line
-    /// may already carry a later status when a journal tail is replayed.
-    /// The lines of one transaction (one per currency) follow the first.
-    fn set_history_status(&mut self, account: &AccountId, seq: u64, previous: &Status, status: Status) {
-        let Some(first) = self.history_line(account, seq) else { return };
-        let tx = first.tx;
-        let mut line = Some(first);
+    /// Sets the status of `account`'s lines of `made`'s transaction (as
+    /// `prepared` was given it), from line `seq` on. `previous` comes from
+    /// memory: the archived line may already carry a later status when a
+    /// journal tail is replayed. The lines of one transaction (one per
+    /// currency) follow the first.
+    fn set_history_status(
+        &mut self,
+        account: &AccountId,
+        seq: u64,
+        made: (&Transaction, &[Token], Timestamp),
+        previous: &Status,
+        status: Status,
+    ) {
+        if seq == 0 {
+            return;
+        }
+        // A transaction of one currency has one line, the one `prepared`
+        // wrote from the same transaction: it is made again rather than
+        // read back (every release wrote one line for one currency).
+        let (tx, inputs, made_at) = made;
+        let mut lines = self.history_entries(tx, inputs, account, made_at, previous.clone());
+        let single = lines.len() == 1;
+        let mut line = if single { lines.pop() } else { self.history_line(account, seq) };
+        let Some(tx) = line.as_ref().map(|l| l.tx) else { return };
         let mut at = seq;
         while let Some(mut entry) = line.take() {
             entry.status = previous.clone();
@@ -892,7 +909,7 @@ impl NodeState {
             }
             self.archive.put(&archive::key(Table::History, &[account, &Seq(at)]), &entry);
             at = at.saturating_add(1);
-            if at.saturating_sub(seq) < LINES_PER_TX_MAX {
+            if !single && at.saturating_sub(seq) < LINES_PER_TX_MAX {
                 line = self.history_line(account, at).filter(|next| next.tx == tx);
             }
         }
@@ -948,6 +965,7 @@ impl NodeState {
         let inputs = out.inputs.clone();
         let account = out.account.clone();
         let seq = out.history_seq;
+        let made_at = out.at;
         for input in tx.body.inputs.iter() {
             self.vault.remove(input);
         }
@@ -955,7 +973,7 @@ impl NodeState {
             self.add_supply(currency, amount, false);
         }
         self.add_own_outputs(&tx, at);
-        self.set_history_status(&account, seq, &previous, Status::Success);
+        self.set_history_status(&account, seq, (&tx, &inputs, made_at), &previous, Status::Success);
         // Other DAs of this node that received something (same-node payments).
         let receivers: BTreeSet<AccountId> =
             tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).filter(|a| *a != account).collect();
@@ -973,6 +991,7 @@ impl NodeState {
         let ids: Vec<TokenId> = out.tx.body.inputs.to_vec();
         let account = out.account.clone();
         let seq = out.history_seq;
+        let (tx, inputs, made_at) = (out.tx.clone(), out.inputs.clone(), out.at);
         let unissued = issued(&out.tx);
         self.vault.unreserve(&ids, *id);
         if let Some((currency, amount)) = unissued {
@@ -981,7 +1000,8 @@ impl NodeState {
         for gone in spent_elsewhere {
             self.vault.remove(gone);
         }
-        self.set_history_status(&account, seq, &previous, Status::Rejected { reason: reason.to_string() });
+        let rejected = Status::Rejected { reason: reason.to_string() };
+        self.set_history_status(&account, seq, (&tx, &inputs, made_at), &previous, rejected);
         self.settle_if_done(id);
     }
 

@@ -450,3 +450,110 @@ fn a_settled_copy_the_journal_lost_is_dropped_at_recovery() {
     assert_eq!(memory(&state), memory(&reference));
     assert_eq!(state.archive().counts(), reference.archive().counts());
 }
+
+/// A DA's archived history lines, oldest first.
+fn lines(state: &NodeState, account: &AccountId) -> Vec<dtenge_node::state::HistoryEntry> {
+    let mut all = state.history(account, usize::MAX);
+    all.reverse();
+    all
+}
+
+/// A payment's lines change status when it settles (they are made again
+/// from the transaction, or read back when it moved several currencies),
+/// and the next transaction's line, right after them, keeps its own.
+#[test]
+fn a_settled_payment_sets_its_own_lines_and_only_those() {
+    let alice = account(1, "alice");
+    let bob = Address(key("bob").public_key());
+    let usdx = Currency::new("USDX").unwrap();
+    let nbk = Draft {
+        host: pid("NBK"),
+        payer: Address(key("nbk").public_key()),
+        now: Timestamp(NOON),
+        window_ms: 60_000,
+        memo: None,
+        change_parts: 1,
+    };
+    let to_alice = |amount| Payee { address: alice.address, host: pid("STB1"), amount };
+    let fund = |n: &str, currency| {
+        Transaction::unsigned(build::issue(&nbk, &to_alice(dt(100)), CbsRef::new(n).unwrap(), currency).unwrap())
+    };
+    let (dt_a, dt_b, coin) = (fund("C-1", Currency::DT), fund("C-2", Currency::DT), fund("C-3", usdx));
+    let token = |tx: &Transaction| (TokenId { tx: tx.id(), index: 0 }, tx.body.outputs[0].clone());
+    let mut records = vec![NodeRecord::AccountOpened(alice.clone())];
+    for funding in [&dt_a, &dt_b, &coin] {
+        records.push(NodeRecord::Received {
+            tx: funding.clone(),
+            inputs: vec![],
+            receipt: vec![1],
+            from: pid("NBK"),
+            at: Timestamp(NOON),
+        });
+    }
+    let draft = Draft {
+        host: pid("STB1"),
+        payer: alice.address,
+        now: Timestamp(NOON + 1_000),
+        window_ms: 60_000,
+        memo: None,
+        change_parts: 1,
+    };
+    let to_bob = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
+    // DT and USDX in one transaction: two lines.
+    let mut body = build::transfer(&draft, &[token(&dt_a)], std::slice::from_ref(&to_bob)).unwrap();
+    body.inputs.try_push(token(&coin).0).unwrap();
+    body.outputs.try_push(Token::standard(usdx, dt(5), bob, pid("STB2"))).unwrap();
+    body.outputs.try_push(Token::standard(usdx, dt(95), alice.address, pid("STB1"))).unwrap();
+    let both = Transaction::unsigned(body);
+    // Then a DT payment, prepared before the first settles: its line comes next.
+    let single = Transaction::unsigned(build::transfer(&draft, &[token(&dt_b)], &[to_bob]).unwrap());
+    let at = Timestamp(NOON + 1_000);
+    records.push(NodeRecord::Prepared {
+        tx: both.clone(),
+        inputs: vec![token(&dt_a).1, token(&coin).1],
+        account: alice.id.clone(),
+        at,
+    });
+    records.push(NodeRecord::Prepared {
+        tx: single.clone(),
+        inputs: vec![token(&dt_b).1],
+        account: alice.id.clone(),
+        at,
+    });
+    let status = |state: &NodeState| -> Vec<(TxId, Option<Currency>, Status)> {
+        lines(state, &alice.id).into_iter().skip(3).map(|l| (l.tx, l.currency, l.status)).collect()
+    };
+    let mut state = replay(Archive::memory(), &records);
+    let review = Status::UnderReview;
+    assert_eq!(
+        status(&state),
+        vec![
+            (both.id(), Some(Currency::DT), review.clone()),
+            (both.id(), Some(usdx), review.clone()),
+            (single.id(), Some(Currency::DT), review.clone()),
+        ]
+    );
+    let prepared_line = lines(&state, &alice.id)[5].clone();
+
+    state.apply(&NodeRecord::Committed {
+        tx: single.id(),
+        receipt: vec![2],
+        deliver_to: BTreeSet::from([pid("STB2")]),
+        at,
+    });
+    state.apply(&NodeRecord::Aborted { tx: both.id(), reason: "conflict".into(), spent_elsewhere: vec![] });
+    let rejected = Status::Rejected { reason: "conflict".into() };
+    assert_eq!(
+        status(&state),
+        vec![
+            (both.id(), Some(Currency::DT), rejected.clone()),
+            (both.id(), Some(usdx), rejected),
+            (single.id(), Some(Currency::DT), Status::Success),
+        ]
+    );
+    // The line made again is the line prepared, with its new status.
+    let settled_line = lines(&state, &alice.id)[5].clone();
+    assert_eq!(dtenge_node::state::HistoryEntry { status: Status::UnderReview, ..settled_line }, prepared_line);
+    assert_eq!(state.book(&alice.id).history, 6, "no line added by settling");
+    assert_eq!(state.spent_on_day(&alice.id, at), dt(10), "only the committed payment counts as spent");
+}
