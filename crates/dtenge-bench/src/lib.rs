@@ -43,6 +43,9 @@ pub struct BenchConfig {
     /// Pay through the HTTP API (signed requests over loopback, as a bank's
     /// integration does) instead of calling the nodes.
     pub api: bool,
+    /// Whether the platform makes its writes durable (fsync, archives on
+    /// disk). Off only to measure what durability costs.
+    pub durable: bool,
     /// Concurrent payers.
     pub concurrency: usize,
     /// Open-loop rate (transfers/s), or as fast as possible.
@@ -269,7 +272,9 @@ pub async fn full_path(
         spec.save(&config.data).map_err(fail)?;
     }
     let platform = Arc::new(
-        Platform::open(&config.data, Arc::new(SystemClock), PlatformOptions { durable: true }).await.map_err(fail)?,
+        Platform::open(&config.data, Arc::new(SystemClock), PlatformOptions { durable: config.durable })
+            .await
+            .map_err(fail)?,
     );
     let banks = ["STB1", "STB2", "STB3"];
     // Who pays (indices into `users`), who receives, how much, and what each
@@ -448,7 +453,11 @@ pub async fn full_path(
     let _ = platform.close();
     let per_tx = |total: u64| if done == 0 { 0.0 } else { total as f64 / done as f64 };
     Ok(BenchReport {
-        mode: if config.api { "full_path_api".into() } else { "full_path".into() },
+        mode: format!(
+            "full_path{}{}",
+            if config.api { "_api" } else { "" },
+            if config.durable { "" } else { "_volatile (nothing durable: for comparison only)" }
+        ),
         workload: config.workload.name(),
         tx_per_s: done as f64 / wall,
         input_checks_per_s: inputs_total.load(Ordering::Relaxed) as f64 / wall,

@@ -81,6 +81,10 @@ enum Command {
         /// nodes.
         #[arg(long, conflicts_with = "notary_only")]
         api: bool,
+        /// Make nothing durable (no fsync; the nodes' archives and the notary's cold store in memory): what
+        /// durability costs, for comparison only — a platform run this way loses money in a crash.
+        #[arg(long, conflicts_with = "notary_only")]
+        volatile: bool,
         /// Concurrent payers.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
@@ -406,8 +410,9 @@ fn main() -> ExitCode {
             json,
             hot_da,
             api,
+            volatile,
         } => {
-            let options = BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api };
+            let options = BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api, volatile };
             run_async(&log, bench(data, seconds, users, inputs, concurrency, rate, options))
         }
         Command::Demo { data, json, scenario, list } => {
@@ -711,6 +716,7 @@ struct BenchOptions {
     notary_only: bool,
     hot_da: bool,
     api: bool,
+    volatile: bool,
     claims: usize,
     notary_replicas: u64,
     json: bool,
@@ -725,7 +731,7 @@ async fn bench(
     rate: Option<u64>,
     options: BenchOptions,
 ) -> Result<()> {
-    let BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api } = options;
+    let BenchOptions { notary_only, claims, notary_replicas, json, hot_da, api, volatile } = options;
     if notary_replicas == 0 || notary_replicas.is_multiple_of(2) {
         bail!("--notary-replicas must be odd (1, 3, 5 …), not {notary_replicas}");
     }
@@ -752,6 +758,7 @@ async fn bench(
         users,
         workload,
         api,
+        durable: !volatile,
         concurrency,
         rate,
         claims,

@@ -83,3 +83,28 @@ fn demo_runs_a_scenario_and_reports_json_and_fails_on_unknown_names() {
     assert!(!ok);
     assert!(err.contains("no scenario no-such-scenario"), "{err}");
 }
+
+/// `dtenge bench` runs the full path and reports what it measured; with
+/// `--volatile` the same path runs with nothing durable and says so.
+#[test]
+fn bench_measures_the_full_path_durable_or_volatile_and_says_which() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let args = ["bench", "--seconds", "1", "--users", "6", "--concurrency", "4", "--json", "--data", data];
+    for volatile in [false, true] {
+        let mut args = args.to_vec();
+        if volatile {
+            args.push("--volatile");
+        }
+        let (ok, out, err) = dtenge(&args, b"");
+        assert!(ok, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mode = report["mode"].as_str().unwrap();
+        assert_eq!(mode.starts_with("full_path_volatile"), volatile, "{mode}");
+        assert_eq!(mode == "full_path", !volatile, "{mode}");
+        assert!(report["committed"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(report["inputs_per_tx"].as_f64(), Some(1.0), "{out}");
+    }
+    let (ok, _, err) = dtenge(&["bench", "--notary-only", "--volatile"], b"");
+    assert!(!ok && err.contains("--volatile"), "{err}");
+}
