@@ -53,6 +53,22 @@ pub const DEFAULT_LIMITS: Limits = Limits {
 /// is looked for (the wallet asks for its load right after paying).
 pub const PAID_LOOKBACK: usize = 10_000;
 
+/// Refuses a device key that is not a valid Ed25519 key.
+fn check_device(device: &PublicKey) -> Result<(), DeskError> {
+    device.check_canonical().map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+    Ok(())
+}
+
+/// Refuses a load for a bad device key, or of an amount outside 1 tiyn and
+/// a device's offline balance.
+fn check_load(device: &PublicKey, amount: Amount) -> Result<(), DeskError> {
+    check_device(device)?;
+    if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
+        return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
+    }
+    Ok(())
+}
+
 /// The memo of a deposit's reserve payment: it names the deposit (its tip),
 /// so a restart can tell whether the payment committed.
 fn deposit_memo(tip: &Digest) -> String {
@@ -223,9 +239,7 @@ impl OfflineDesk {
     /// Certifies a device whose element reports `next_counter`, with the
     /// bank's limits, from now.
     pub fn certify(&self, device: PublicKey, next_counter: u32) -> Result<Certificate, DeskError> {
-        device
-            .check_canonical()
-            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
+        check_device(&device)?;
         let limits = DEFAULT_LIMITS;
         let valid_until = Timestamp(self.clock.now().millis().saturating_add(limits.offline_ms_max));
         let message = Certificate::signing_message(&self.bank, &device, &limits, next_counter, valid_until);
@@ -239,15 +253,24 @@ impl OfflineDesk {
         })
     }
 
+    /// The bank's load number `serial` of `amount` for `device`, dated now.
+    fn sign_load(&self, serial: u64, device: PublicKey, amount: Amount) -> Load {
+        let loaded_at = self.clock.now();
+        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
+        Load {
+            bank: self.bank.clone(),
+            serial,
+            device,
+            amount,
+            loaded_at,
+            signature: self.key.sign(message.as_bytes()),
+        }
+    }
+
     /// Funds a purse: `amount` from DA `from` into the offline reserve (the
     /// node's pipeline and guard), then a signed load for `device`.
     pub async fn fund(&self, from: &AccountId, device: PublicKey, amount: Amount) -> Result<(Load, TxId), DeskError> {
-        device
-            .check_canonical()
-            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
-        if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
-            return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
-        }
+        check_load(&device, amount)?;
         let reserve = self.reserve().await?;
         let mut state = self.state.lock().await;
         let serial = state.serial.saturating_add(1);
@@ -260,16 +283,7 @@ impl OfflineDesk {
             ))
             .into());
         }
-        let loaded_at = self.clock.now();
-        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
-        let load = Load {
-            bank: self.bank.clone(),
-            serial,
-            device,
-            amount,
-            loaded_at,
-            signature: self.key.sign(message.as_bytes()),
-        };
+        let load = self.sign_load(serial, device, amount);
         self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx: outcome.tx }).await?;
         Ok((load, outcome.tx))
     }
@@ -286,12 +300,7 @@ impl OfflineDesk {
         device: PublicKey,
         amount: Amount,
     ) -> Result<Load, DeskError> {
-        device
-            .check_canonical()
-            .map_err(|_| OfflineError::Malformed("device key is not a valid Ed25519 key".into()))?;
-        if amount.is_zero() || amount > DEFAULT_LIMITS.balance_max {
-            return Err(OfflineError::Limit("a load is between 1 tiyn and the device's offline balance").into());
-        }
+        check_load(&device, amount)?;
         let payer = self.node.account(from)?.address;
         let reserve = self.reserve().await?;
         let mut state = self.state.lock().await;
@@ -326,16 +335,7 @@ impl OfflineDesk {
             )));
         }
         let serial = state.serial.saturating_add(1);
-        let loaded_at = self.clock.now();
-        let message = Load::signing_message(&self.bank, serial, &device, amount, loaded_at);
-        let load = Load {
-            bank: self.bank.clone(),
-            serial,
-            device,
-            amount,
-            loaded_at,
-            signature: self.key.sign(message.as_bytes()),
-        };
+        let load = self.sign_load(serial, device, amount);
         self.record(&mut state, DeskRecord::Loaded { load: load.clone(), tx }).await?;
         Ok(load)
     }
