@@ -72,26 +72,18 @@ impl NodeService {
                 Some(self.pay(&own, &[PayTo { address: issuer, amount }], memo).await?.tx)
             }
         };
-        let nbk = self.nbk()?;
-        match self.call_node(&nbk, NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await? {
-            NodeAnswer::Conversion(request) => Ok(*request),
-            NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
-            NodeAnswer::Accepted
-            | NodeAnswer::Pvp(_)
-            | NodeAnswer::Report(_)
-            | NodeAnswer::Batch(_)
-            | NodeAnswer::StablecoinCount(_)
-            | NodeAnswer::OfflineDeposit(_)
-            | NodeAnswer::OfflineRefused { .. } => {
-                Err(NodeError::Unavailable("NBK answered without the request".into()))
-            }
-        }
+        self.ask_nbk(NodeRequest::Convert { kind, amount, bank_address, funding_tx }).await
     }
 
     /// STB: the status of a conversion request at NBK.
     pub async fn conversion_status(&self, id: &str) -> Result<ConversionRequest, NodeError> {
+        self.ask_nbk(NodeRequest::ConversionStatus { id: id.to_string() }).await
+    }
+
+    /// Sends NBK's node a request it answers with a conversion request.
+    async fn ask_nbk(&self, request: NodeRequest) -> Result<ConversionRequest, NodeError> {
         let nbk = self.nbk()?;
-        match self.call_node(&nbk, NodeRequest::ConversionStatus { id: id.to_string() }).await? {
+        match self.call_node(&nbk, request).await? {
             NodeAnswer::Conversion(request) => Ok(*request),
             NodeAnswer::Refused(refusal) => Err(NodeError::RefusedBy { node: nbk, refusal }),
             NodeAnswer::Accepted
