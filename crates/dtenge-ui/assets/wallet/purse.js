@@ -17,8 +17,8 @@ import {
   verifyPayment,
 } from './offline.js';
 
-const DB = 'dtenge-wallet';
-const STORE = 'holder';
+import { stored } from './signing.js';
+
 const KEY = 'purse';
 /** Most holdings a purse keeps (MAX_HOLDINGS in dtenge-offline). */
 export const MAX_HOLDINGS = 64;
@@ -29,34 +29,13 @@ const HOP_BYTES = 124;
 
 const fail = (code, message) => { throw new OfflineError(code, message); };
 
-function db() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-}
-
 async function read() {
-  const d = await db();
-  return new Promise((resolve, reject) => {
-    const req = d.transaction(STORE, 'readonly').objectStore(STORE).get(KEY);
-    req.onsuccess = () => resolve(req.result || null);
-    req.onerror = () => reject(req.error);
-  });
+  return (await stored('readonly', (s) => s.get(KEY))) || null;
 }
 
 // Resolves once the write is committed (durable as IndexedDB makes it).
 async function write(purse) {
-  const d = await db();
-  return new Promise((resolve, reject) => {
-    const t = d.transaction(STORE, 'readwrite', { durability: 'strict' });
-    t.objectStore(STORE).put(purse, KEY);
-    t.oncomplete = () => resolve();
-    t.onerror = () => reject(t.error);
-    t.onabort = () => reject(t.error || new Error('purse write aborted'));
-  });
+  await stored('readwrite', (s) => s.put(purse, KEY));
 }
 
 // One purse operation at a time across every tab of this origin.

@@ -52,23 +52,27 @@ function db() {
   });
 }
 
-async function tx(mode, f) {
+// One transaction on the wallet's store (the holder's keys, and the purse in
+// purse.js); resolves with `f`'s request's result once the transaction is
+// committed — a write durable as IndexedDB makes it.
+export async function stored(mode, f) {
   const d = await db();
   return new Promise((resolve, reject) => {
-    const t = d.transaction(STORE, mode);
+    const t = d.transaction(STORE, mode, { durability: 'strict' });
     const req = f(t.objectStore(STORE));
     t.oncomplete = () => resolve(req.result);
     t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error || new Error('wallet store transaction aborted'));
   });
 }
 
 // The stored holder: { keys: CryptoKeyPair, publicHex, account }.
 export function loadHolder() {
-  return tx('readonly', (s) => s.get('me'));
+  return stored('readonly', (s) => s.get('me'));
 }
 
 export function saveHolder(holder) {
-  return tx('readwrite', (s) => s.put(holder, 'me'));
+  return stored('readwrite', (s) => s.put(holder, 'me'));
 }
 
 export async function newKeys() {
