@@ -456,7 +456,7 @@ pub async fn full_path(
         mode: format!(
             "full_path{}{}",
             if config.api { "_api" } else { "" },
-            if config.durable { "" } else { "_volatile (nothing durable: for comparison only)" }
+            if config.durable { "" } else { "_volatile" }
         ),
         workload: config.workload.name(),
         tx_per_s: done as f64 / wall,

@@ -29,6 +29,11 @@ fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap()
 }
 
+/// What `payer` at `host` builds from at `now` (a one-minute window, one change output).
+fn draft(host: ParticipantId, payer: Address, now: Timestamp) -> Draft {
+    Draft { host, payer, now, window_ms: 60_000, memo: None, change_parts: 1 }
+}
+
 fn account(n: u64, name: &str) -> Account {
     let iin = (0..10u8).find_map(|b| IinBin::with_check_digit(&[9, 0, 0, 1, 0, 1, 3, 0, b, 0, n as u8])).unwrap();
     Account {
@@ -57,14 +62,7 @@ fn script(payments: usize) -> Script {
     let alice = account(1, "alice");
     let bob = Address(key("bob").public_key());
     let mut records = vec![NodeRecord::AccountOpened(alice.clone())];
-    let nbk = Draft {
-        host: pid("NBK"),
-        payer: Address(key("nbk").public_key()),
-        now: Timestamp(NOON),
-        window_ms: 60_000,
-        memo: None,
-        change_parts: 1,
-    };
+    let nbk = draft(pid("NBK"), Address(key("nbk").public_key()), Timestamp(NOON));
     let to_alice = Payee { address: alice.address, host: pid("STB1"), amount: dt(1_000) };
     let funding =
         Transaction::unsigned(build::issue(&nbk, &to_alice, CbsRef::new("C-1").unwrap(), Currency::DT).unwrap());
@@ -84,8 +82,7 @@ fn script(payments: usize) -> Script {
     let mut aborted = None;
     for i in 0..=payments {
         let at = Timestamp(NOON + 1_000 * i as u64);
-        let draft =
-            Draft { host: pid("STB1"), payer: alice.address, now: at, window_ms: 60_000, memo: None, change_parts: 1 };
+        let draft = draft(pid("STB1"), alice.address, at);
         let payee = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
         let tx = Transaction::unsigned(build::transfer(&draft, std::slice::from_ref(&coin), &[payee]).unwrap());
         let id = tx.id();
@@ -308,14 +305,7 @@ fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
     let mut state = replay(archive(), &s.records[..1]);
     let removed = state.drop_entries_ahead_of_journal();
     assert!(removed >= 2, "the lost arrival and its history line and notification: {removed}");
-    let nbk = Draft {
-        host: pid("NBK"),
-        payer: Address(key("nbk").public_key()),
-        now: Timestamp(NOON),
-        window_ms: 60_000,
-        memo: None,
-        change_parts: 1,
-    };
+    let nbk = draft(pid("NBK"), Address(key("nbk").public_key()), Timestamp(NOON));
     let other = Transaction::unsigned(
         build::issue(
             &nbk,
@@ -466,14 +456,7 @@ fn a_settled_payment_sets_its_own_lines_and_only_those() {
     let alice = account(1, "alice");
     let bob = Address(key("bob").public_key());
     let usdx = Currency::new("USDX").unwrap();
-    let nbk = Draft {
-        host: pid("NBK"),
-        payer: Address(key("nbk").public_key()),
-        now: Timestamp(NOON),
-        window_ms: 60_000,
-        memo: None,
-        change_parts: 1,
-    };
+    let nbk = draft(pid("NBK"), Address(key("nbk").public_key()), Timestamp(NOON));
     let to_alice = |amount| Payee { address: alice.address, host: pid("STB1"), amount };
     let fund = |n: &str, currency| {
         Transaction::unsigned(build::issue(&nbk, &to_alice(dt(100)), CbsRef::new(n).unwrap(), currency).unwrap())
@@ -490,14 +473,7 @@ fn a_settled_payment_sets_its_own_lines_and_only_those() {
             at: Timestamp(NOON),
         });
     }
-    let draft = Draft {
-        host: pid("STB1"),
-        payer: alice.address,
-        now: Timestamp(NOON + 1_000),
-        window_ms: 60_000,
-        memo: None,
-        change_parts: 1,
-    };
+    let draft = draft(pid("STB1"), alice.address, Timestamp(NOON + 1_000));
     let to_bob = Payee { address: bob, host: pid("STB2"), amount: dt(10) };
     // DT and USDX in one transaction: two lines.
     let mut body = build::transfer(&draft, &[token(&dt_a)], std::slice::from_ref(&to_bob)).unwrap();

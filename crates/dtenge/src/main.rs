@@ -793,6 +793,9 @@ async fn bench(
         return Ok(());
     }
     println!("mode:            {} — {}", report.mode, report.workload);
+    if volatile {
+        println!("durability:      none (no fsync, archives in memory): for comparison only");
+    }
     if report.notary_replicas > 1 {
         println!("notary:          {} replicas, Raft term {} at the end", report.notary_replicas, report.notary_term);
     }
