@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::driver::{INSTALL, click, fill, on_path, shot, start_driver, wait_for};
+use common::driver::{INSTALL, click, fill, on_path, shot, start_driver, text, wait_for};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -76,10 +76,10 @@ async fn treasury_staff_work_through_the_browser() {
     c.goto(&format!("{base}/ui/")).await.unwrap();
     // The interface starts in Russian; switch to English on the sign-in page.
     wait_for(&c, "!document.getElementById('login-view').hidden", "the sign-in form").await;
-    assert_eq!(c.find(Locator::Css("#login-submit")).await.unwrap().text().await.unwrap(), "Войти");
+    assert_eq!(text(&c, "#login-submit").await, "Войти");
     shot(&c, &shots, "00-sign-in-ru").await;
     click(&c, "#login-view [data-lang=en]").await;
-    assert_eq!(c.find(Locator::Css("#login-submit")).await.unwrap().text().await.unwrap(), "Sign in");
+    assert_eq!(text(&c, "#login-submit").await, "Sign in");
 
     // A wrong password is refused on the page.
     fill(&c, "#login-user", "maker").await;
@@ -123,7 +123,7 @@ async fn treasury_staff_work_through_the_browser() {
         "the transfer under review",
     )
     .await;
-    let row = c.find(Locator::Css("tr[data-request=\"R-000002\"]")).await.unwrap().text().await.unwrap();
+    let row = text(&c, "tr[data-request=\"R-000002\"]").await;
     assert!(row.contains("LLP General Contractor") && row.contains("2 500,00") && row.contains("ROADS-2026"), "{row}");
     assert!(row.contains("STB1") && row.contains(&common::bin(4)), "{row}");
     shot(&c, &shots, "03-transfers-maker").await;
@@ -160,7 +160,7 @@ async fn treasury_staff_work_through_the_browser() {
     .await;
     shot(&c, &shots, "08-transfers-success").await;
     section(&c, "accounts").await;
-    let accounts = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    let accounts = text(&c, "#main").await;
     assert!(accounts.contains("LLP Steppe Builders") && accounts.contains("Authorised"), "{accounts}");
     section(&c, "home").await;
     shot(&c, &shots, "09-main-page-after").await;
@@ -189,9 +189,9 @@ async fn treasury_staff_work_through_the_browser() {
     click(&c, "#lang-ru").await;
     wait_for(&c, "document.getElementById('nav-home').textContent === 'Главная'", "Russian menu").await;
     section(&c, "transfers").await;
-    let row = c.find(Locator::Css("tr[data-request=\"R-000002\"]")).await.unwrap().text().await.unwrap();
+    let row = text(&c, "tr[data-request=\"R-000002\"]").await;
     assert!(row.contains("Успешно"), "{row}");
-    assert!(c.find(Locator::Css("#tz-note")).await.unwrap().text().await.unwrap().contains("Астана (UTC+5)"));
+    assert!(text(&c, "#tz-note").await.contains("Астана (UTC+5)"));
     shot(&c, &shots, "11-transfers-ru").await;
     c.refresh().await.unwrap();
     wait_for(
@@ -205,7 +205,7 @@ async fn treasury_staff_work_through_the_browser() {
 
     // NBK operator: supply, volumes, conversions, node health.
     sign_in(&c, "operator", "nbk").await;
-    let nbk = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    let nbk = text(&c, "#main").await;
     assert!(nbk.contains("TREASURY") && nbk.contains("STB1") && nbk.contains("STB3"), "{nbk}");
     assert!(nbk.contains("Health of every node") && nbk.contains("DT in circulation"), "{nbk}");
     shot(&c, &shots, "12-nbk-operator").await;
@@ -218,14 +218,14 @@ async fn treasury_staff_work_through_the_browser() {
     fill(&c, "#reg-threshold", "1 000").await;
     click(&c, "#reg-show").await;
     wait_for(&c, "document.querySelector('#reg-large tr[data-tx]')", "a large payment").await;
-    let large = c.find(Locator::Css("#reg-large")).await.unwrap().text().await.unwrap();
+    let large = text(&c, "#reg-large").await;
     let ours = large.lines().find(|l| l.contains("2 500,00")).unwrap_or_else(|| panic!("no 2 500 DT payment: {large}"));
     assert!(ours.contains("TREASURY") && ours.contains("Government agency") && ours.contains("mark_address"), "{ours}");
-    let days = c.find(Locator::Css("#reg-days")).await.unwrap().text().await.unwrap();
+    let days = text(&c, "#reg-days").await;
     assert!(days.contains("TREASURY") && days.contains("STB1"), "{days}");
-    let marked = c.find(Locator::Css("#reg-marked")).await.unwrap().text().await.unwrap();
+    let marked = text(&c, "#reg-marked").await;
     assert!(marked.contains("address:ROADS-2026") && marked.contains("STB1"), "{marked}");
-    let page = c.find(Locator::Css("#main")).await.unwrap().text().await.unwrap();
+    let page = text(&c, "#main").await;
     assert!(!page.contains("LLP General Contractor") && !page.contains(&common::bin(4)), "{page}");
     shot(&c, &shots, "13-regulator").await;
     c.execute(

@@ -66,6 +66,24 @@ pub async fn fill(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// The text of the element `css` names. A section that renders again
+/// between finding the element and reading it leaves a stale reference:
+/// then the element is found again (at most 20 times).
+pub async fn text(c: &Client, css: &str) -> String {
+    for _ in 0..20 {
+        match c.find(Locator::Css(css)).await.unwrap().text().await {
+            Ok(text) => return text,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot read the text of {css}: {e}"),
+        }
+    }
+    panic!("{css} kept going stale while its text was read");
+}
+
 pub async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
