@@ -45,9 +45,11 @@ pub const ORACLE_READERS: &[Role] =
     &[Role::Provider, Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer];
 /// Who may create money at the notary (claims without inputs): the issuers of a currency.
 pub const ISSUERS: &[Role] = &[Role::Nbk, Role::CounterpartyCentralBank];
-/// Who asks the notary what became of a transaction.
+/// Who asks the notary what became of a transaction: every kind that runs
+/// a node (it resolves its own transactions in flight from their receipts)
+/// and the oracle.
 pub const RECEIPT_READERS: &[Role] =
-    &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::Oracle];
+    &[Role::Nbk, Role::Stb, Role::Treasury, Role::CounterpartyCentralBank, Role::StablecoinIssuer, Role::Oracle];
 /// The replicas of a notary group.
 pub const NOTARIES: &[Role] = &[Role::Notary];
 /// Licensed stablecoin issuers: mint and burn their own stablecoin.
@@ -561,6 +563,20 @@ mod tests {
         for kind in KINDS {
             assert!(permits(kind, Operation::ReadReserves), "{kind:?}");
             assert_eq!(permits(kind, Operation::NodeStablecoinCount), kind == Role::Oracle, "{kind:?}");
+        }
+    }
+
+    /// A node whose transaction is still in flight when its time window
+    /// closes asks the notary for its receipt: every kind that may notarise
+    /// may ask that, or its tokens stay reserved for good (the stablecoin
+    /// issuer could not, until the simulation minted stablecoins).
+    #[test]
+    fn whoever_notarises_may_ask_what_became_of_it() {
+        for kind in KINDS {
+            if permits(kind, Operation::NotaryNotarise) {
+                assert!(permits(kind, Operation::NotaryReceipt), "{kind:?} notarises but may not read its receipts");
+                assert!(permits(kind, Operation::NotaryStatus), "{kind:?} notarises but may not ask its status");
+            }
         }
     }
 
