@@ -66,8 +66,8 @@ use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest, OracleService};
 use dtenge_store::Journal;
 use dtenge_types::{
-    Address, Amount, CbsRef, Command, EventId, IinBin, ParticipantId, TimeWindow, Timestamp, Token, Transaction,
-    TxBody, TxId,
+    Address, Amount, CbsRef, Command, Currency, Encumbrance, EventId, IinBin, ParticipantId, TimeWindow, Timestamp,
+    Token, Transaction, TxBody, TxId,
 };
 
 use crate::PlatformError;
@@ -671,6 +671,8 @@ struct Sim {
     acknowledged: Vec<(TxId, ParticipantId)>,
     /// Issues and redemptions attempted: (tx, amount, is issue).
     supply_changes: Vec<(TxId, Amount, bool)>,
+    /// Clients the stablecoin issuer paid (who may pay it back).
+    coin_holders: Vec<Client>,
     problems: Vec<String>,
 }
 
@@ -749,6 +751,13 @@ impl Sim {
             .await
             .map_err(fail)?;
         self.supply_changes.push((issued.tx, dt(100_000), true));
+        // DT for the stablecoin issuer to mint against.
+        let coin_da = self.coin_issuer()?;
+        let issued = nbk
+            .issue(&nbk_account, PayTo { address: coin_da.address, amount: dt(10_000) }, cbs_ref(&mut self.rng)?)
+            .await
+            .map_err(fail)?;
+        self.supply_changes.push((issued.tx, dt(10_000), true));
         // Events the agency may hold funds for, to a random client, some short-lived.
         for (i, provider) in ["IFA", "SSIS", "EGOV", "IFA", "SSIS", "EGOV"].into_iter().enumerate() {
             let recipient = self.clients[self.rng.index(self.clients.len())].clone();
@@ -784,7 +793,8 @@ impl Sim {
         let roll = self.rng.below(100);
         self.log(format!("#{step} t={} roll={roll}", self.p.clock.now().millis()));
         match roll {
-            0..=39 => self.pay().await?,
+            0..=36 => self.pay().await?,
+            37..=39 => self.stablecoin().await?,
             40..=44 => self.hold().await?,
             45..=49 => self.report_event().await,
             50..=53 => self.double_spend().await?,
@@ -1063,6 +1073,68 @@ impl Sim {
         self.count("advance");
     }
 
+    /// The stablecoin issuer's DA (its own node hosts it).
+    fn coin_issuer(&self) -> Result<Client, PlatformError> {
+        let da = self
+            .p
+            .spec
+            .institutions
+            .iter()
+            .find(|i| i.key == ids::COIN_ISSUER_DA)
+            .cloned()
+            .ok_or_else(|| PlatformError::Config("no stablecoin issuer's DA".into()))?;
+        let node = self.p.node(ids::COIN_ISSUER)?;
+        let account = node
+            .read(|s| s.account_of(&da.address).map(|a| a.id.clone()))
+            .ok_or_else(|| PlatformError::Config("the stablecoin issuer's node hosts no DA of it".into()))?;
+        Ok(Client { label: "coinco".into(), node: node.id().clone(), account, address: da.address })
+    }
+
+    /// The KZTC stablecoin: its issuer mints against DT, pays a client in
+    /// it, a client pays it back, or the issuer burns it (each as likely);
+    /// refusals (nothing to pay or burn) are outcomes like any other.
+    async fn stablecoin(&mut self) -> Result<(), PlatformError> {
+        let coin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
+        let issuer = self.coin_issuer()?;
+        let paid_back = self.rng.below(4);
+        let client = match paid_back {
+            2 if !self.coin_holders.is_empty() => self.coin_holders[self.rng.index(self.coin_holders.len())].clone(),
+            _ => self.clients[self.rng.index(self.clients.len())].clone(),
+        };
+        let amount = dt(1 + self.rng.below(100));
+        let (what, payer) = match paid_back {
+            0 => ("mint", issuer.clone()),
+            1 => ("pay", issuer.clone()),
+            2 => ("pay back", client.clone()),
+            _ => ("burn", issuer.clone()),
+        };
+        let node = self.p.node(payer.node.as_str())?;
+        // Mostly within what the payer holds; nothing held still tries (and is refused).
+        let held = node.balances(&payer.account).ok().and_then(|b| b.other_currencies.get(ids::STABLECOIN).copied());
+        let amount = match held {
+            Some(held) if what != "mint" && !held.is_zero() => amount.min(held),
+            _ => amount,
+        };
+        let result = match what {
+            "mint" => node.mint(&issuer.account, amount, None).await,
+            "burn" => node.burn(&issuer.account, amount, None).await,
+            "pay" => node.pay_in(&issuer.account, coin, &[PayTo { address: client.address, amount }], None).await,
+            _ => node.pay_in(&client.account, coin, &[PayTo { address: issuer.address, amount }], None).await,
+        };
+        let class = Self::outcome_class(&result);
+        if let Ok(o) = &result
+            && o.status == Status::Success
+        {
+            self.acknowledged.push((o.tx, payer.node.clone()));
+            if what == "pay" && !self.coin_holders.iter().any(|c| c.address == client.address) {
+                self.coin_holders.push(client.clone());
+            }
+        }
+        self.log(format!("stablecoin {what} {} ↔ {} {amount}: {class}", issuer.label, client.label));
+        self.count(format!("stablecoin {what} {class}"));
+        Ok(())
+    }
+
     /// A client sells DT back: pays NBK's DA, and NBK destroys that much.
     async fn redeem(&mut self) -> Result<(), PlatformError> {
         let from = self.clients[self.rng.index(self.clients.len())].clone();
@@ -1161,6 +1233,8 @@ fn audit(sim: &Sim) -> Vec<String> {
     let mut holders: BTreeMap<dtenge_types::TokenId, ParticipantId> = BTreeMap::new();
     // Sums in u128: an audit must never clamp what it checks (u64 tiyn per token, far fewer than 2^64 tokens).
     let mut supply: u128 = 0;
+    // Per stablecoin: (held in all vaults, DT in its reserve).
+    let mut coins: BTreeMap<Currency, (u128, u128)> = BTreeMap::new();
     for (id, node) in &p.nodes {
         node.read(|s| {
             for (token_id, stored) in s.vault.iter() {
@@ -1175,7 +1249,15 @@ fn audit(sim: &Sim) -> Vec<String> {
                 if stored.reserved_by.is_some() {
                     problems.push(format!("{id}: {token_id} is still reserved after settling"));
                 }
-                supply += u128::from(stored.token.amount.tiyn());
+                let (token, amount) = (&stored.token, u128::from(stored.token.amount.tiyn()));
+                if token.currency == Currency::DT {
+                    supply += amount;
+                    if let Some(Encumbrance::Reserve(terms)) = &token.encumbrance {
+                        coins.entry(terms.stablecoin).or_default().1 += amount;
+                    }
+                } else {
+                    coins.entry(token.currency).or_default().0 += amount;
+                }
             }
             s.for_each_outgoing(|tx, o| {
                 let at_notary = notary.committed(tx).is_some();
@@ -1223,6 +1305,12 @@ fn audit(sim: &Sim) -> Vec<String> {
     }
     if issued.checked_sub(redeemed) != Some(supply) {
         problems.push(format!("supply is {supply} tiyn; issued {issued} − redeemed {redeemed} tiyn"));
+    }
+    // Each stablecoin is backed 1:1: its reserve equals what all vaults hold of it.
+    for (coin, (held, reserve)) in &coins {
+        if held != reserve {
+            problems.push(format!("{coin}: {held} tiyn held in all vaults, {reserve} tiyn of DT in its reserve"));
+        }
     }
     // Oracle reservations resolved.
     let oracle = p.oracle.state_copy();
@@ -1284,6 +1372,7 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         events: Vec::new(),
         acknowledged: Vec::new(),
         supply_changes: Vec::new(),
+        coin_holders: Vec::new(),
         problems: Vec::new(),
     };
     if let Err(e) = sim.setup(config.clients_per_bank).await {
