@@ -2,19 +2,21 @@
 //!
 //! `dtenge chaos`: the platform as separate processes (notary, oracle,
 //! directory, NBK, Treasury, banks — each a `dtenge node` child), concurrent
-//! transfers between many DAs on the three banks, redemptions, deliberate
-//! double-spend attempts, and SIGKILLs of random services at random moments,
+//! transfers between many DAs on the three banks, redemptions, the KZTC
+//! stablecoin minted, paid to a client, paid back and burned by its issuer
+//! (COINCO, its own process), deliberate double-spend attempts, and SIGKILLs of random services at random moments,
 //! each restarted. At the end the load stops, recovery finishes, every
 //! service stops and the auditor checks the recovered journals
 //! ([`dtenge_platform::ledger_audit`]) and the audit logs
 //! ([`dtenge_platform::audit_log`]).
 //!
 //! ```text
-//!  supervisor ── operator requests (signed with a node's key) ──► NBK, STB1..3 processes
+//!  supervisor ── operator requests (signed with a node's key) ──► NBK, STB1..3, COINCO processes
 //!      │         rogue notarise batches (signed as STB1..3)   ──► NOTARY process
-//!      │ killer: every 1.5–6 s SIGKILL one of the 9 services (shuffled rounds), restart it 0.2–1.5 s later
+//!      │ killer: every 1.5–6 s SIGKILL one of the 10 services (shuffled rounds), restart it 0.2–1.5 s later
 //!      ▼
 //!  stop load → wait until no node has work in flight → SIGTERM all → audit
+//!              (supply = issued − redeemed; per stablecoin, DT in reserve = its supply)
 //! ```
 //!
 //! The load goes only through the nodes' message interface
@@ -40,7 +42,7 @@ use dtenge_platform::ledger_audit::{self, Acked};
 use dtenge_platform::operator::{OperatorAnswer, OperatorRequest};
 use dtenge_platform::spec::{Keys, PlatformSpec, ids};
 use dtenge_types::{
-    Address, Amount, Command as TxCommand, ParticipantId, TimeWindow, Token, TokenId, Transaction, TxBody,
+    Address, Amount, Command as TxCommand, Currency, ParticipantId, TimeWindow, Token, TokenId, Transaction, TxBody,
 };
 use serde::Serialize;
 
@@ -140,6 +142,15 @@ pub struct ChaosReport {
     pub refused: u64,
     /// Redemptions acknowledged.
     pub redemptions: u64,
+    /// Stablecoin mints acknowledged.
+    pub stablecoin_mints: u64,
+    /// Stablecoin payments acknowledged (issuer to client and back).
+    pub stablecoin_payments: u64,
+    /// Stablecoin burns acknowledged.
+    pub stablecoin_burns: u64,
+    /// Per stablecoin, as the audit counted it: the supply in all vaults and
+    /// the DT in its reserve (equal, or a violation).
+    pub stablecoins: Vec<ledger_audit::StablecoinFigures>,
     /// Double-spend attempts the notary answered.
     pub double_spend_attempts: u64,
     /// Of which refused.
@@ -324,6 +335,9 @@ struct Tally {
     committed: AtomicU64,
     refused: AtomicU64,
     redemptions: AtomicU64,
+    mints: AtomicU64,
+    coin_payments: AtomicU64,
+    burns: AtomicU64,
     ds_attempts: AtomicU64,
     ds_refused: AtomicU64,
     ds_committed: AtomicU64,
@@ -422,8 +436,9 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
     }
     let buses = Arc::new(buses(&spec, &config.data)?);
     let tally = Arc::new(Tally::default());
-    let (clients, nbk_da) = setup(&spec, &buses, &tally, config.clients_per_bank).await?;
+    let (clients, nbk_da, coin_issuer) = setup(&spec, &buses, &tally, config.clients_per_bank).await?;
     let clients = Arc::new(clients);
+    let coin = Currency::new(ids::STABLECOIN).map_err(|e| ChaosError::Setup(e.to_string()))?;
 
     // The load, the double-spend attempts and the killer.
     let mut tasks = Vec::new();
@@ -431,6 +446,11 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         let seed = config.seed.wrapping_add(1_000).wrapping_add(w as u64);
         let (buses, tally, clients, nbk_da) = (buses.clone(), tally.clone(), clients.clone(), nbk_da.clone());
         tasks.push(tokio::spawn(async move { payer(seed, w, &buses, &tally, &clients, &nbk_da).await }));
+    }
+    {
+        let (buses, tally, clients) = (buses.clone(), tally.clone(), clients.clone());
+        let seed = config.seed.wrapping_add(4);
+        tasks.push(tokio::spawn(async move { coiner(seed, &buses, &tally, &clients, &coin_issuer, coin).await }));
     }
     {
         let keys = Keys::at(&config.data);
@@ -534,6 +554,11 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
             0
         }
     };
+    let mints = tally.mints.load(Ordering::Relaxed);
+    if config.seconds >= 10 && mints == 0 {
+        violations
+            .push(format!("no stablecoin mint was acknowledged in {} s: the reserve audit saw none", config.seconds));
+    }
     let kills = tally.kills.load(Ordering::Relaxed);
     let expected_kills = config.seconds / 10;
     if kills < expected_kills {
@@ -557,6 +582,10 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         notary_committed: audit.committed,
         refused: tally.refused.load(Ordering::Relaxed),
         redemptions: tally.redemptions.load(Ordering::Relaxed),
+        stablecoin_mints: mints,
+        stablecoin_payments: tally.coin_payments.load(Ordering::Relaxed),
+        stablecoin_burns: tally.burns.load(Ordering::Relaxed),
+        stablecoins: audit.stablecoins.clone(),
         double_spend_attempts: tally.ds_attempts.load(Ordering::Relaxed),
         double_spends_refused: tally.ds_refused.load(Ordering::Relaxed),
         notary_replicas: replicas.len() as u64,
@@ -600,13 +629,14 @@ fn buses(spec: &PlatformSpec, data: &Path) -> Result<Buses, ChaosError> {
     Ok(Buses(out))
 }
 
-/// Funds the banks (NBK issues) and opens and funds the client DAs. Returns the clients and NBK's DA.
+/// Funds the banks and the stablecoin issuer (NBK issues) and opens and
+/// funds the client DAs. Returns the clients, NBK's DA and the issuer's DA.
 async fn setup(
     spec: &PlatformSpec,
     buses: &Buses,
     tally: &Tally,
     per_bank: usize,
-) -> Result<(Vec<Client>, Client), ChaosError> {
+) -> Result<(Vec<Client>, Client, Client), ChaosError> {
     let account = |key: &str| -> Result<(ParticipantId, Address), ChaosError> {
         let inst = spec
             .institutions
@@ -651,7 +681,16 @@ async fn setup(
             clients.push(client);
         }
     }
-    Ok((clients, nbk_da))
+    let (coin_host, coin_address) = account(ids::COIN_ISSUER_DA)?;
+    let coin_issuer = lookup(coin_host.clone(), coin_address).await?;
+    let fund = OperatorRequest::Issue {
+        issuer: nbk_da.id.clone(),
+        to: coin_issuer.address,
+        amount: dt(1_000_000),
+        cbs_reference: "CHAOS-FUNDING-COIN".into(),
+    };
+    record(tally, &nbk, vec![coin_host], buses.until_ok(&nbk, &fund).await?);
+    Ok((clients, nbk_da, coin_issuer))
 }
 
 /// Records an acknowledged operation; returns whether it was one.
@@ -692,6 +731,49 @@ async fn payer(seed: u64, worker: usize, buses: &Buses, tally: &Tally, clients: 
         if !ok {
             // A service is down or funds are short: do not spin.
             tokio::time::sleep(Duration::from_millis(rng.range(20, 200))).await;
+        }
+    }
+}
+
+/// The stablecoin's round under the kills: its licensed issuer mints, pays a
+/// client in it, the client (on a bank's node) pays it back, the issuer
+/// burns it. A round stops at the first step not acknowledged; what it
+/// left where it was stays counted by the audit (reserve = supply).
+async fn coiner(seed: u64, buses: &Buses, tally: &Tally, clients: &[Client], issuer: &Client, coin: Currency) {
+    let mut rng = Rng::new(seed);
+    while !tally.stop.load(Ordering::Relaxed) {
+        let amount = dt(rng.range(1, 500));
+        let client = &clients[rng.index(clients.len())];
+        let round = [
+            (issuer, OperatorRequest::Mint { issuer: issuer.id.clone(), amount }, Vec::new(), &tally.mints),
+            (
+                issuer,
+                OperatorRequest::PayIn { from: issuer.id.clone(), currency: coin, to: client.address, amount },
+                vec![client.node.clone()],
+                &tally.coin_payments,
+            ),
+            (
+                client,
+                OperatorRequest::PayIn { from: client.id.clone(), currency: coin, to: issuer.address, amount },
+                vec![issuer.node.clone()],
+                &tally.coin_payments,
+            ),
+            (issuer, OperatorRequest::Burn { issuer: issuer.id.clone(), amount }, Vec::new(), &tally.burns),
+        ];
+        for (by, request, payees, count) in round {
+            let acked = match buses.operate(&by.node, &request).await {
+                Ok(answer) => record(tally, &by.node, payees, answer),
+                Err(_) => {
+                    tally.refused.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+            };
+            if !acked {
+                // A service is down: do not spin.
+                tokio::time::sleep(Duration::from_millis(rng.range(20, 200))).await;
+                break;
+            }
+            count.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

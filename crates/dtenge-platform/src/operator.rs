@@ -14,7 +14,7 @@ pub use dtenge_node::accounts::AccountId;
 use dtenge_node::accounts::{Holder, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_node::state::Status;
-use dtenge_types::{Address, Amount, CbsRef, IinBin, ParticipantId, Token, TokenId, TxId};
+use dtenge_types::{Address, Amount, CbsRef, Currency, IinBin, ParticipantId, Token, TokenId, TxId};
 
 /// What an operator asks its own node.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -69,6 +69,31 @@ pub enum OperatorRequest {
     },
     /// Unfinished work: transactions in flight and deliveries outstanding.
     Pending,
+    /// A payment in a stablecoin.
+    PayIn {
+        /// The paying DA.
+        from: AccountId,
+        /// The stablecoin.
+        currency: Currency,
+        /// The payee's address.
+        to: Address,
+        /// How much.
+        amount: Amount,
+    },
+    /// A licensed issuer mints its stablecoin against the same DT put in reserve.
+    Mint {
+        /// The issuer's DA.
+        issuer: AccountId,
+        /// How much.
+        amount: Amount,
+    },
+    /// A licensed issuer burns its stablecoin, releasing the same DT from the reserve.
+    Burn {
+        /// The issuer's DA.
+        issuer: AccountId,
+        /// How much.
+        amount: Amount,
+    },
 }
 
 /// The node's answer.
@@ -138,6 +163,13 @@ impl OperatorGate {
         OperatorAnswer::Committed { tx: outcome.tx, inputs }
     }
 
+    fn answer(&self, outcome: Result<TxOutcome, dtenge_node::NodeError>) -> OperatorAnswer {
+        match outcome {
+            Ok(outcome) => self.outcome(outcome),
+            Err(e) => OperatorAnswer::Refused(e.to_string()),
+        }
+    }
+
     async fn operate(&self, request: OperatorRequest) -> OperatorAnswer {
         let node = &self.node;
         let refused = |e: &dyn std::fmt::Display| OperatorAnswer::Refused(e.to_string());
@@ -153,30 +185,21 @@ impl OperatorGate {
                 }
             }
             OperatorRequest::Pay { from, to, amount } => {
-                match node.pay(&from, &[PayTo { address: to, amount }], None).await {
-                    Ok(outcome) => self.outcome(outcome),
-                    Err(e) => refused(&e),
-                }
+                self.answer(node.pay(&from, &[PayTo { address: to, amount }], None).await)
             }
             OperatorRequest::Issue { issuer, to, amount, cbs_reference } => {
                 let reference = match CbsRef::new(cbs_reference) {
                     Ok(r) => r,
                     Err(e) => return refused(&e),
                 };
-                match node.issue(&issuer, PayTo { address: to, amount }, reference).await {
-                    Ok(outcome) => self.outcome(outcome),
-                    Err(e) => refused(&e),
-                }
+                self.answer(node.issue(&issuer, PayTo { address: to, amount }, reference).await)
             }
             OperatorRequest::Redeem { issuer, amount, cbs_reference } => {
                 let reference = match CbsRef::new(cbs_reference) {
                     Ok(r) => r,
                     Err(e) => return refused(&e),
                 };
-                match node.redeem(&issuer, amount, reference).await {
-                    Ok(outcome) => self.outcome(outcome),
-                    Err(e) => refused(&e),
-                }
+                self.answer(node.redeem(&issuer, amount, reference).await)
             }
             OperatorRequest::Balance { account } => match node.balances(&account) {
                 Ok(b) => OperatorAnswer::Amount(b.standard),
@@ -186,6 +209,11 @@ impl OperatorGate {
                 let (in_flight, undelivered) = node.read(|s| (s.in_flight().len(), s.undelivered().len()));
                 OperatorAnswer::Pending { in_flight: in_flight as u64, undelivered: undelivered as u64 }
             }
+            OperatorRequest::PayIn { from, currency, to, amount } => {
+                self.answer(node.pay_in(&from, currency, &[PayTo { address: to, amount }], None).await)
+            }
+            OperatorRequest::Mint { issuer, amount } => self.answer(node.mint(&issuer, amount, None).await),
+            OperatorRequest::Burn { issuer, amount } => self.answer(node.burn(&issuer, amount, None).await),
         }
     }
 }

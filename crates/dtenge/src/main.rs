@@ -903,6 +903,19 @@ async fn chaos(
         println!("kills (SIGKILL):      {} {:?}", report.kills, report.kills_by_service);
         println!("acknowledged:         {} (notary committed {})", report.committed, report.notary_committed);
         println!("redemptions:          {}", report.redemptions);
+        println!(
+            "stablecoin:           {} mints, {} payments, {} burns acknowledged",
+            report.stablecoin_mints, report.stablecoin_payments, report.stablecoin_burns
+        );
+        for coin in &report.stablecoins {
+            println!(
+                "  {}:                {} in all vaults, {} DT in reserve: {}",
+                coin.code,
+                Amount::from_tiyn(coin.supply),
+                Amount::from_tiyn(coin.reserve),
+                if coin.supply == coin.reserve { "backed 1:1" } else { "NOT BACKED 1:1" }
+            );
+        }
         println!("refused / unanswered: {}", report.refused);
         println!(
             "double spends:        {} succeeded, {} of {} attempts refused",

@@ -64,6 +64,14 @@ fn a_short_chaos_run_keeps_every_invariant() {
     assert!(report["double_spend_attempts"].as_u64().unwrap() > 0, "{report:#}");
     assert_eq!(report["double_spends_refused"], report["double_spend_attempts"]);
     assert!(report["audit_log_records"].as_u64().unwrap() > 0);
+    // The stablecoin went round under the kills, and its reserve still equals its supply.
+    assert!(report["stablecoin_mints"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["stablecoin_payments"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["stablecoin_burns"].as_u64().unwrap() > 0, "{report:#}");
+    let coins = report["stablecoins"].as_array().unwrap();
+    assert_eq!(coins.len(), 1, "{report:#}");
+    assert_eq!(coins[0]["code"], "KZTC");
+    assert_eq!(coins[0]["supply"], coins[0]["reserve"], "{report:#}");
 }
 
 /// The notary as a group of 3 processes: leaders and a follower killed, the
