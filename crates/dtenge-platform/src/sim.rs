@@ -1096,13 +1096,13 @@ impl Sim {
     async fn stablecoin(&mut self) -> Result<(), PlatformError> {
         let coin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
         let issuer = self.coin_issuer()?;
-        let paid_back = self.rng.below(4);
-        let client = match paid_back {
+        let kind = self.rng.below(4);
+        let client = match kind {
             2 if !self.coin_holders.is_empty() => self.coin_holders[self.rng.index(self.coin_holders.len())].clone(),
             _ => self.clients[self.rng.index(self.clients.len())].clone(),
         };
         let amount = dt(1 + self.rng.below(100));
-        let (what, payer) = match paid_back {
+        let (what, payer) = match kind {
             0 => ("mint", issuer.clone()),
             1 => ("pay", issuer.clone()),
             2 => ("pay back", client.clone()),
@@ -1255,7 +1255,7 @@ fn audit(sim: &Sim) -> Vec<String> {
                     if let Some(Encumbrance::Reserve(terms)) = &token.encumbrance {
                         coins.entry(terms.stablecoin).or_default().1 += amount;
                     }
-                } else {
+                } else if p.spec.params.stablecoins.contains_key(&token.currency) {
                     coins.entry(token.currency).or_default().0 += amount;
                 }
             }
