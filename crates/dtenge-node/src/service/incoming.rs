@@ -117,6 +117,7 @@ impl NodeService {
         if !self.hosted_here(address).await? {
             return Err(NodeError::NotHostedHere(address.to_string()));
         }
+        let _turn = self.turn().await;
         self.incoming_check(address, amount)
     }
 
@@ -283,6 +284,7 @@ impl NodeService {
             if slot.is_some() {
                 continue;
             }
+            let _turn = self.turn().await;
             *slot = Some(match self.journal_delivery(from, tx, inputs, receipt) {
                 Ok(Some((pending, owners))) => {
                     crate::metrics::received(&self.config.id, from, &tx.id());

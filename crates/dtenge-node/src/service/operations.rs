@@ -85,7 +85,10 @@ impl NodeService {
 
     /// A standard payment to one or several DAs (SPEC §4.3).
     pub async fn pay(&self, from: &AccountId, to: &[PayTo], memo: Option<Memo>) -> Result<TxOutcome, NodeError> {
-        let account = self.account(from)?;
+        let account = {
+            let _turn = self.turn().await;
+            self.account(from)?
+        };
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.payees(to).await?;
         let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
@@ -104,6 +107,7 @@ impl NodeService {
     /// Reverse waterfall for this node's DAs that just received money.
     pub(super) async fn sweep_local(&self, addresses: impl Iterator<Item = Address>) {
         let local: BTreeSet<AccountId> = {
+            let _turn = self.turn().await;
             let state = self.state();
             addresses.filter_map(|a| state.account_of(&a).map(|acc| acc.id.clone())).collect()
         };

@@ -126,6 +126,7 @@ impl NodeService {
         let mut topped_up = false;
         loop {
             let cleared = {
+                let _turn = self.turn().await;
                 let state = self.state();
                 let current =
                     state.accounts.get(&account.id).ok_or_else(|| NodeError::UnknownAccount(account.id.to_string()))?;
@@ -310,6 +311,7 @@ impl NodeService {
                 let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
                 let mut records =
                     vec![NodeRecord::Committed { tx: id, receipt: bytes, deliver_to, at: self.clock.now() }];
+                let _turn = self.turn().await;
                 records.extend(self.notifications_for_own(tx, inputs));
                 // The notary's commit is already durable: deliver while our
                 // own `Committed` record is being made durable. A crash in
@@ -317,6 +319,7 @@ impl NodeService {
                 // `resolve_in_flight` settles from the notary's receipt
                 // (and delivers again; payees take a delivery once).
                 let pending = self.append(records)?;
+                drop(_turn);
                 let ((), durable) = tokio::join!(self.deliver_pending(id), durable(pending));
                 durable?;
                 if !tx.attestations.is_empty() {
@@ -391,6 +394,7 @@ impl NodeService {
     /// Sends a committed transaction to every node still waiting for it.
     pub(super) async fn deliver_pending(&self, id: TxId) {
         let (targets, tx, inputs, receipt) = {
+            let _turn = self.turn().await;
             let state = self.state();
             let Some(o) = state.unsettled_tx(&id) else { return };
             let Some(bytes) = &o.receipt else { return };
@@ -409,6 +413,7 @@ impl NodeService {
                     // again and the payee, who already has it, accepts the
                     // repeat without a second credit. Waiting would put one
                     // more fsync of this node's journal on every payment.
+                    let _turn = self.turn().await;
                     if let Err(e) = self.append(vec![NodeRecord::Delivered { tx: id, to: to.clone() }]) {
                         tracing::warn!(tx = %id, %to, error = %e, "delivered, but not journaled; it will be delivered again");
                     }
