@@ -272,9 +272,9 @@ impl NodeService {
     /// A task's turn at the state: async code takes it before `state`, so a
     /// task waiting for another's section parks and its runtime thread runs
     /// other payments meanwhile, instead of the thread sleeping on the state
-    /// lock (under many concurrent payments the runtime's threads otherwise
-    /// slept about 40 % of the time there; docs/performance.md). Held only
-    /// around code that does not await; sync callers take `state` directly.
+    /// lock, where under many concurrent payments they otherwise spent much
+    /// of their time (docs/performance.md). Held only around code that does
+    /// not await; sync callers take `state` directly.
     pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.turn.lock().await
     }
