@@ -29,6 +29,11 @@ fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap()
 }
 
+/// `tx` as NBK's node delivered it at `at` (no inputs: an issue).
+fn from_nbk(tx: Transaction, at: Timestamp) -> NodeRecord {
+    NodeRecord::Received { tx, inputs: vec![], receipt: vec![1], from: pid("NBK"), at }
+}
+
 /// What `payer` at `host` builds from at `now` (a one-minute window, one change output).
 fn draft(host: ParticipantId, payer: Address, now: Timestamp) -> Draft {
     Draft { host, payer, now, window_ms: 60_000, memo: None, change_parts: 1 }
@@ -66,13 +71,7 @@ fn script(payments: usize) -> Script {
     let to_alice = Payee { address: alice.address, host: pid("STB1"), amount: dt(1_000) };
     let funding =
         Transaction::unsigned(build::issue(&nbk, &to_alice, CbsRef::new("C-1").unwrap(), Currency::DT).unwrap());
-    records.push(NodeRecord::Received {
-        tx: funding.clone(),
-        inputs: vec![],
-        receipt: vec![1],
-        from: pid("NBK"),
-        at: Timestamp(NOON),
-    });
+    records.push(from_nbk(funding.clone(), Timestamp(NOON)));
     records.push(NodeRecord::Notified {
         account: alice.id.clone(),
         notification: Notification { at: Timestamp(NOON), text: "Incoming 1 000 DT".into(), tx: Some(funding.id()) },
@@ -184,13 +183,7 @@ fn a_duplicate_of_an_old_delivery_credits_nothing() {
     let before = memory(&state);
     let balance = state.vault.balances(&s.alice.id);
     // The funding arrives again, long after it was archived.
-    state.apply(&NodeRecord::Received {
-        tx: s.funding.clone(),
-        inputs: vec![],
-        receipt: vec![1],
-        from: pid("NBK"),
-        at: Timestamp(NOON + 10 * DAY),
-    });
+    state.apply(&from_nbk(s.funding.clone(), Timestamp(NOON + 10 * DAY)));
     assert_eq!(state.vault.balances(&s.alice.id), balance, "no double credit");
     assert_eq!(memory(&state), before, "nothing changed");
     assert_eq!(state.archive().counts().received, 1);
@@ -262,13 +255,7 @@ fn the_disk_archive_survives_reopen_after_persist() {
     assert_eq!(state.history(&s.alice.id, usize::MAX).len(), 7);
     assert!(state.knows_tx(&s.funding.id()));
     // A duplicate of the old funding is still refused after the restart.
-    state.apply(&NodeRecord::Received {
-        tx: s.funding.clone(),
-        inputs: vec![],
-        receipt: vec![1],
-        from: pid("NBK"),
-        at: Timestamp(NOON + DAY),
-    });
+    state.apply(&from_nbk(s.funding.clone(), Timestamp(NOON + DAY)));
     assert_eq!(state.vault.balances(&s.alice.id).expect("representable").standard, dt(950));
 }
 
@@ -316,13 +303,7 @@ fn a_lost_tail_is_not_a_duplicate(archive: impl Fn() -> Archive) {
         .unwrap(),
     );
     for tx in [other, s.funding.clone()] {
-        state.apply(&NodeRecord::Received {
-            tx,
-            inputs: vec![],
-            receipt: vec![1],
-            from: pid("NBK"),
-            at: Timestamp(NOON + 1),
-        });
+        state.apply(&from_nbk(tx, Timestamp(NOON + 1)));
     }
     assert_eq!(
         state.vault.balances(&s.alice.id).expect("representable").standard,
@@ -465,13 +446,7 @@ fn a_settled_payment_sets_its_own_lines_and_only_those() {
     let token = |tx: &Transaction| (TokenId { tx: tx.id(), index: 0 }, tx.body.outputs[0].clone());
     let mut records = vec![NodeRecord::AccountOpened(alice.clone())];
     for funding in [&dt_a, &dt_b, &coin] {
-        records.push(NodeRecord::Received {
-            tx: funding.clone(),
-            inputs: vec![],
-            receipt: vec![1],
-            from: pid("NBK"),
-            at: Timestamp(NOON),
-        });
+        records.push(from_nbk(funding.clone(), Timestamp(NOON)));
     }
     let draft = draft(pid("STB1"), alice.address, Timestamp(NOON + 1_000));
     let to_bob = Payee { address: bob, host: pid("STB2"), amount: dt(10) };

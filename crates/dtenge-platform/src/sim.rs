@@ -709,18 +709,8 @@ impl Sim {
 
     /// Funds, clients and events, with faults off.
     async fn setup(&mut self, clients_per_bank: usize) -> Result<(), PlatformError> {
-        let nbk_da = self
-            .p
-            .spec
-            .institutions
-            .iter()
-            .find(|i| i.key == ids::NBK_DA)
-            .cloned()
-            .ok_or_else(|| PlatformError::Config("no NBK DA".into()))?;
+        let nbk_account = self.institution(ids::NBK_DA, "nbk")?.account;
         let nbk = self.p.node(ids::NBK)?;
-        let nbk_account = nbk
-            .read(|s| s.account_of(&nbk_da.address).map(|a| a.id.clone()))
-            .ok_or_else(|| PlatformError::Config("no NBK account".into()))?;
         let fail = |e: dtenge_node::NodeError| PlatformError::service("setup", e);
         let mut n = 0u16;
         for bank in ids::STBS {
@@ -752,7 +742,7 @@ impl Sim {
             .map_err(fail)?;
         self.supply_changes.push((issued.tx, dt(100_000), true));
         // DT for the stablecoin issuer to mint against.
-        let coin_da = self.coin_issuer()?;
+        let coin_da = self.institution(ids::COIN_ISSUER_DA, "coinco")?;
         let issued = nbk
             .issue(&nbk_account, PayTo { address: coin_da.address, amount: dt(10_000) }, cbs_ref(&mut self.rng)?)
             .await
@@ -1073,21 +1063,20 @@ impl Sim {
         self.count("advance");
     }
 
-    /// The stablecoin issuer's DA (its own node hosts it).
-    fn coin_issuer(&self) -> Result<Client, PlatformError> {
+    /// An institution's DA (its key in the spec), on the node hosting it.
+    fn institution(&self, key: &str, label: &str) -> Result<Client, PlatformError> {
         let da = self
             .p
             .spec
             .institutions
             .iter()
-            .find(|i| i.key == ids::COIN_ISSUER_DA)
-            .cloned()
-            .ok_or_else(|| PlatformError::Config("no stablecoin issuer's DA".into()))?;
-        let node = self.p.node(ids::COIN_ISSUER)?;
+            .find(|i| i.key == key)
+            .ok_or_else(|| PlatformError::Config(format!("no institution {key} in the spec")))?;
+        let node = self.p.node(da.host.as_str())?;
         let account = node
             .read(|s| s.account_of(&da.address).map(|a| a.id.clone()))
-            .ok_or_else(|| PlatformError::Config("the stablecoin issuer's node hosts no DA of it".into()))?;
-        Ok(Client { label: "coinco".into(), node: node.id().clone(), account, address: da.address })
+            .ok_or_else(|| PlatformError::Config(format!("{} hosts no DA {key}", da.host)))?;
+        Ok(Client { label: label.into(), node: node.id().clone(), account, address: da.address })
     }
 
     /// The KZTC stablecoin: its issuer mints against DT, pays a client in
@@ -1095,7 +1084,7 @@ impl Sim {
     /// refusals (nothing to pay or burn) are outcomes like any other.
     async fn stablecoin(&mut self) -> Result<(), PlatformError> {
         let coin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
-        let issuer = self.coin_issuer()?;
+        let issuer = self.institution(ids::COIN_ISSUER_DA, "coinco")?;
         let kind = self.rng.below(4);
         let client = match kind {
             2 if !self.coin_holders.is_empty() => self.coin_holders[self.rng.index(self.coin_holders.len())].clone(),
@@ -1139,14 +1128,7 @@ impl Sim {
     async fn redeem(&mut self) -> Result<(), PlatformError> {
         let from = self.clients[self.rng.index(self.clients.len())].clone();
         let amount = dt(1 + self.rng.below(50));
-        let nbk_da = self
-            .p
-            .spec
-            .institutions
-            .iter()
-            .find(|i| i.key == ids::NBK_DA)
-            .cloned()
-            .ok_or_else(|| PlatformError::Config("no NBK DA".into()))?;
+        let nbk_da = self.institution(ids::NBK_DA, "nbk")?;
         let node = self.p.node(from.node.as_str())?;
         let paid = node.pay(&from.account, &[PayTo { address: nbk_da.address, amount }], None).await;
         let class = Self::outcome_class(&paid);
@@ -1156,8 +1138,7 @@ impl Sim {
             self.acknowledged.push((o.tx, from.node.clone()));
         }
         let nbk = self.p.node(ids::NBK)?;
-        let nbk_account = nbk.read(|s| s.account_of(&nbk_da.address).map(|a| a.id.clone()));
-        let Some(nbk_account) = nbk_account else { return Ok(()) };
+        let nbk_account = nbk_da.account;
         let available = nbk.balances(&nbk_account).map(|b| b.standard).unwrap_or(Amount::ZERO);
         let redeemed = if available >= amount {
             let result = nbk.redeem(&nbk_account, amount, cbs_ref(&mut self.rng)?).await;
