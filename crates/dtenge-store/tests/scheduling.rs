@@ -26,16 +26,12 @@ fn writers() -> Vec<(i64, i64)> {
         if !"dtenge-journal-writer".starts_with(comm.trim_end()) || comm.trim_end().len() < 15 {
             continue;
         }
-        let sched = fs::read_to_string(dir.join("sched")).unwrap();
-        let policy = sched
-            .lines()
-            .find_map(|line| line.strip_prefix("policy"))
-            .and_then(|rest| rest.split(':').nth(1))
-            .map(|value| value.trim().parse().unwrap())
-            .expect("a policy line in /proc/…/sched");
+        // Fields 19 (nice) and 41 (policy) of proc(5)'s stat; those after
+        // the command name, which may hold spaces, start with the third.
         let stat = fs::read_to_string(dir.join("stat")).unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
-        let nice = after_name.split_whitespace().nth(19 - 3).unwrap().parse().unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().collect();
+        let nice = fields[19 - 3].parse().unwrap();
+        let policy = fields[41 - 3].parse().unwrap();
         found.push((policy, nice));
     }
     found
