@@ -514,14 +514,14 @@ fn run_writer(shared: &Shared, log: &Mutex<Option<Box<dyn LogWriter>>>) {
 
 /// Makes the calling writer thread wait for a free core instead of taking
 /// one from request work when its records arrive (Linux's `SCHED_BATCH`,
-/// nice unchanged; elsewhere nothing). On a host with a core to spare it
-/// runs at once as before. When every core is busy, waking the writer for
-/// each few records used to preempt the threads handling payments, once
-/// per group commit; now the writer runs when one of them waits or its
-/// time slice ends, takes everything queued meanwhile, and syncs it as one
-/// larger group: fewer syncs and fewer context switches per record.
-/// docs/performance.md has the figures. Its fair share of the CPU stays
-/// the same, so it is never starved.
+/// nice unchanged; elsewhere nothing). With a core to spare it runs at
+/// once. When every core is busy, a normally scheduled writer, woken for
+/// every few records, would preempt the threads handling payments once per
+/// group commit; a batch thread runs when one of them waits or its time
+/// slice ends, takes everything queued meanwhile, and syncs it as one
+/// larger group: fewer syncs and context switches per record
+/// (docs/performance.md). Its fair share of the CPU is unchanged, so it is
+/// never starved.
 fn yield_to_request_work() {
     #[cfg(target_os = "linux")]
     {
