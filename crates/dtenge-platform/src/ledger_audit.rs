@@ -453,7 +453,7 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
         _ => false,
     };
     let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
-    let (stablecoins, reserve_mismatches) = reserves(facts);
+    let (stablecoins, reserve_mismatches) = facts.reserves();
     AuditReport {
         committed: facts.notary_committed,
         acknowledged: acked.len(),
@@ -471,27 +471,33 @@ pub fn check(facts: &Facts, acked: &[Acked]) -> AuditReport {
     }
 }
 
-/// Per stablecoin (registered, or named by a reserve token): the supply in
-/// all vaults against the DT in its reserve; a line for each that differs.
-fn reserves(facts: &Facts) -> (Vec<StablecoinFigures>, Vec<String>) {
-    let mut codes = facts.stablecoins.clone();
-    codes.extend(facts.vault.iter().filter_map(|h| h.reserve_of));
-    let mut figures = Vec::new();
-    let mut mismatches = Vec::new();
-    for code in codes {
-        let supply = total(facts.vault.iter().filter(|h| h.currency == code).map(|h| h.amount));
-        let reserve = total(
-            facts.vault.iter().filter(|h| h.currency == Currency::DT && h.reserve_of == Some(code)).map(|h| h.amount),
-        );
-        match (supply, reserve) {
-            (Some(s), Some(r)) if s == r => {}
-            (Some(s), Some(r)) => mismatches.push(format!("{code}: reserve {r} DT but supply {s} {code}")),
-            _ => mismatches.push(format!("{code}: the supply or the reserve overflows")),
+impl Facts {
+    /// Per stablecoin (registered, or named by a reserve token): the supply
+    /// in all vaults against the DT in its reserve; a line for each that
+    /// differs.
+    pub fn reserves(&self) -> (Vec<StablecoinFigures>, Vec<String>) {
+        let mut codes = self.stablecoins.clone();
+        codes.extend(self.vault.iter().filter_map(|h| h.reserve_of));
+        let mut figures = Vec::new();
+        let mut mismatches = Vec::new();
+        for code in codes {
+            let supply = total(self.vault.iter().filter(|h| h.currency == code).map(|h| h.amount));
+            let reserve = total(
+                self.vault
+                    .iter()
+                    .filter(|h| h.currency == Currency::DT && h.reserve_of == Some(code))
+                    .map(|h| h.amount),
+            );
+            match (supply, reserve) {
+                (Some(s), Some(r)) if s == r => {}
+                (Some(s), Some(r)) => mismatches.push(format!("{code}: reserve {r} DT but supply {s} {code}")),
+                _ => mismatches.push(format!("{code}: the supply or the reserve overflows")),
+            }
+            let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
+            figures.push(StablecoinFigures { code: code.to_string(), supply: tiyn(supply), reserve: tiyn(reserve) });
         }
-        let tiyn = |a: Option<Amount>| a.map_or(u64::MAX, |a| a.tiyn());
-        figures.push(StablecoinFigures { code: code.to_string(), supply: tiyn(supply), reserve: tiyn(reserve) });
+        (figures, mismatches)
     }
-    (figures, mismatches)
 }
 
 /// One line per transaction with outputs unspent at the notary that no node

@@ -66,13 +66,13 @@ use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest, OracleService};
 use dtenge_store::Journal;
 use dtenge_types::{
-    Address, Amount, CbsRef, Command, Currency, Encumbrance, EventId, IinBin, ParticipantId, TimeWindow, Timestamp,
-    Token, Transaction, TxBody, TxId,
+    Address, Amount, CbsRef, Command, Currency, EventId, IinBin, ParticipantId, TimeWindow, Timestamp, Token,
+    Transaction, TxBody, TxId,
 };
 
-use crate::PlatformError;
 use crate::services::{self, Service, pid};
 use crate::spec::{Keys, PlatformSpec, ids};
+use crate::{PlatformError, ledger_audit};
 
 /// The simulation's start time (2026-01-01).
 pub const START: Timestamp = Timestamp(1_767_225_600_000);
@@ -1214,10 +1214,12 @@ fn audit(sim: &Sim) -> Vec<String> {
     let mut holders: BTreeMap<dtenge_types::TokenId, ParticipantId> = BTreeMap::new();
     // Sums in u128: an audit must never clamp what it checks (u64 tiyn per token, far fewer than 2^64 tokens).
     let mut supply: u128 = 0;
-    // Per stablecoin: (held in all vaults, DT in its reserve).
-    let mut coins: BTreeMap<Currency, (u128, u128)> = BTreeMap::new();
+    // What the shared auditor needs for each stablecoin's reserve.
+    let mut facts = ledger_audit::Facts::from_notary(&notary);
+    facts.stablecoins = p.spec.params.stablecoins.keys().copied().collect();
     for (id, node) in &p.nodes {
         node.read(|s| {
+            facts.add_node(&notary, id, s);
             for (token_id, stored) in s.vault.iter() {
                 if let Some(other) = holders.insert(*token_id, id.clone()) {
                     problems.push(format!("token {token_id} is held by both {other} and {id}"));
@@ -1230,14 +1232,8 @@ fn audit(sim: &Sim) -> Vec<String> {
                 if stored.reserved_by.is_some() {
                     problems.push(format!("{id}: {token_id} is still reserved after settling"));
                 }
-                let (token, amount) = (&stored.token, u128::from(stored.token.amount.tiyn()));
-                if token.currency == Currency::DT {
-                    supply += amount;
-                    if let Some(Encumbrance::Reserve(terms)) = &token.encumbrance {
-                        coins.entry(terms.stablecoin).or_default().1 += amount;
-                    }
-                } else if p.spec.params.stablecoins.contains_key(&token.currency) {
-                    coins.entry(token.currency).or_default().0 += amount;
+                if stored.token.currency == Currency::DT {
+                    supply += u128::from(stored.token.amount.tiyn());
                 }
             }
             s.for_each_outgoing(|tx, o| {
@@ -1288,11 +1284,7 @@ fn audit(sim: &Sim) -> Vec<String> {
         problems.push(format!("supply is {supply} tiyn; issued {issued} − redeemed {redeemed} tiyn"));
     }
     // Each stablecoin is backed 1:1: its reserve equals what all vaults hold of it.
-    for (coin, (held, reserve)) in &coins {
-        if held != reserve {
-            problems.push(format!("{coin}: {held} tiyn held in all vaults, {reserve} tiyn of DT in its reserve"));
-        }
-    }
+    problems.extend(facts.reserves().1.into_iter().map(|m| format!("stablecoin: {m}")));
     // Oracle reservations resolved.
     let oracle = p.oracle.state_copy();
     for (tx, _) in oracle.reservations() {
