@@ -20,7 +20,7 @@
 //! it is remembered ([`Archive::failure`]) and the node refuses further
 //! records and snapshots until restarted (the journal rebuilds it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -119,9 +119,13 @@ impl ArchiveStore for MemoryStore {
     }
 }
 
-/// Largest memtable of a node's archive before fjall writes it out as a
-/// table: small, so a node's memory reaches its bound within seconds of load.
-const ARCHIVE_MEMTABLE_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes of writes a node's archive buffers before it hands them to fjall
+/// as one sorted table: small, so a node's memory reaches its bound within
+/// seconds of load.
+const ARCHIVE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Buffers handed over and not yet written: past this a write waits for
+/// the oldest to be written (backpressure) instead of memory growing.
+const ARCHIVE_SEALED_MAX: usize = 2;
 /// Block cache of a node's archive: it is read rarely (history pages, old
 /// deliveries, audits) and the operating system caches the files anyway.
 const ARCHIVE_CACHE_BYTES: u64 = 2 * 1024 * 1024;
@@ -130,9 +134,41 @@ const ARCHIVE_CACHE_BYTES: u64 = 2 * 1024 * 1024;
 /// tables keep those peaks small.
 const ARCHIVE_TABLE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Writes not yet in fjall, by key; `None` is a removal.
+type Entries = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What the archive holds in memory on its way to fjall: the buffer being
+/// filled, then buffers handed to the writer, oldest first.
+#[derive(Default)]
+struct Buffered {
+    fresh: Entries,
+    fresh_bytes: usize,
+    sealed: VecDeque<Arc<Entries>>,
+}
+
 /// The on-disk backend: one fjall database per node, one keyspace.
+///
+/// Writes are buffered and reach fjall as whole sorted tables (fjall's
+/// ingestion), written by a thread of the archive's own: no per-write
+/// journal entry or memtable insert in fjall, which cost the payment path
+/// more than the rest of the archive (docs/performance.md). Reads look in
+/// the buffers first. What is buffered is lost in a crash, as fjall's
+/// unpersisted journal was before: the node's journal replays it (see the
+/// module docs); [`ArchiveStore::persist`] writes every buffer out.
 pub struct FjallStore {
+    shared: Arc<FjallShared>,
+    /// Wakes the writer thread; dropped (ending the thread) on close.
+    wake: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+}
+
+struct FjallShared {
     open: std::sync::RwLock<Option<(fjall::Database, fjall::Keyspace)>>,
+    buffered: Mutex<Buffered>,
+    /// Held while a buffer is written, so buffers reach fjall one at a
+    /// time, oldest first (a later one must win over an earlier one).
+    writing: Mutex<()>,
+    /// The first failure to write a buffer; every later call reports it.
+    failure: Mutex<Option<String>>,
 }
 
 impl FjallStore {
@@ -147,44 +183,211 @@ impl FjallStore {
             .map_err(|e| format!("archive {}: {e}", dir.display()))?;
         let data = db
             .keyspace("archive", || {
-                // Writes stay in fjall's journal buffer until `persist`
-                // (fjall's default hands every insert to the operating
-                // system: one `write` call per history line; buffering saves
-                // those calls on the full path). Nothing is lost that
-                // the node's own journal cannot replay: see the module docs.
-                // (The database-level flag does not reach keyspaces, and a
-                // keyspace keeps the options it was created with.)
-                fjall::KeyspaceCreateOptions::default()
-                    .manual_journal_persist(true)
-                    .max_memtable_size(ARCHIVE_MEMTABLE_BYTES)
-                    .compaction_strategy(std::sync::Arc::new(
+                // An archive written by an earlier release may hold writes
+                // in fjall's journal; they stay there until fjall writes
+                // them out with the next buffer. (The database-level flag
+                // does not reach keyspaces, and a keyspace keeps the options
+                // it was created with.)
+                fjall::KeyspaceCreateOptions::default().manual_journal_persist(true).compaction_strategy(
+                    std::sync::Arc::new(
                         fjall::compaction::Leveled::default().with_table_target_size(ARCHIVE_TABLE_BYTES),
-                    ))
+                    ),
+                )
             })
             .map_err(|e| format!("archive {}: {e}", dir.display()))?;
-        Ok(FjallStore { open: std::sync::RwLock::new(Some((db, data))) })
+        let shared = Arc::new(FjallShared {
+            open: std::sync::RwLock::new(Some((db, data))),
+            buffered: Mutex::new(Buffered::default()),
+            writing: Mutex::new(()),
+            failure: Mutex::new(None),
+        });
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let writer = shared.clone();
+        std::thread::Builder::new()
+            .name("dtenge-archive".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    if let Err(e) = writer.write_sealed() {
+                        tracing::error!(error = %e, "node archive could not write a buffer");
+                    }
+                }
+            })
+            .map_err(|e| format!("archive {}: writer thread: {e}", dir.display()))?;
+        Ok(FjallStore { shared, wake: Mutex::new(Some(wake)) })
+    }
+
+    /// Hands the filled buffer to the writer thread, or writes the oldest
+    /// buffers here when the writer is behind.
+    fn seal(&self) -> Result<(), String> {
+        let behind = {
+            let mut buffered = self.shared.buffered();
+            if !buffered.fresh.is_empty() {
+                let fresh = std::mem::take(&mut buffered.fresh);
+                buffered.fresh_bytes = 0;
+                buffered.sealed.push_back(Arc::new(fresh));
+            }
+            buffered.sealed.len() > ARCHIVE_SEALED_MAX
+        };
+        if behind {
+            return self.shared.write_sealed();
+        }
+        if let Some(wake) = self.wake.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            // Full: a wake-up is already pending, and it writes every buffer.
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }
+
+    /// Writes every buffer out and makes it durable.
+    fn flush(&self) -> Result<(), String> {
+        self.seal()?;
+        self.shared.write_sealed()?;
+        self.shared.with(|db, _| db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()))
+    }
+}
+
+impl Drop for FjallStore {
+    /// Writes the buffers out, as fjall does with its journal when dropped,
+    /// and releases the database now (its lock, for a reopen). A crash
+    /// loses what is buffered: the node's journal replays it.
+    fn drop(&mut self) {
+        let open = self.shared.open.read().unwrap_or_else(|p| p.into_inner()).is_some();
+        if open && let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "node archive: buffered writes not written out when closed; the journal replays them");
+        }
+        self.wake.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        *self.shared.open.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl FjallShared {
+    fn buffered(&self) -> MutexGuard<'_, Buffered> {
+        self.buffered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn with<T>(&self, f: impl FnOnce(&fjall::Database, &fjall::Keyspace) -> Result<T, String>) -> Result<T, String> {
+        if let Some(failure) = self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(failure);
+        }
         let open = self.open.read().unwrap_or_else(|p| p.into_inner());
         match open.as_ref() {
             Some((db, data)) => f(db, data),
             None => Err("the archive is closed".into()),
         }
     }
+
+    /// Writes the sealed buffers to fjall, oldest first, each as one sorted
+    /// run of tables (durable when this returns); a buffer leaves memory
+    /// only once written, so a read finds every entry in one place or the other.
+    fn write_sealed(&self) -> Result<(), String> {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let Some(oldest) = self.buffered().sealed.front().cloned() else { return Ok(()) };
+            let written = self.with(|_, data| {
+                let mut ingestion = data.start_ingestion().map_err(|e| e.to_string())?;
+                for (key, value) in oldest.iter() {
+                    match value {
+                        Some(value) => ingestion.write(key.as_slice(), value.as_slice()),
+                        None => ingestion.write_tombstone(key.as_slice()),
+                    }
+                    .map_err(|e| e.to_string())?;
+                }
+                ingestion.finish().map_err(|e| e.to_string())
+            });
+            if let Err(e) = written {
+                let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                return Err(failure.get_or_insert_with(|| format!("writing a buffer: {e}")).clone());
+            }
+            self.buffered().sealed.pop_front();
+        }
+    }
+
+    /// The buffered entries under `prefix`, the newest write of each key.
+    fn buffered_under(&self, prefix: &[u8]) -> Entries {
+        let buffered = self.buffered();
+        let mut out = Entries::new();
+        for entries in buffered.sealed.iter().map(|s| &**s).chain(std::iter::once(&buffered.fresh)) {
+            for (k, v) in entries.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Visits fjall's entries and the buffered ones merged in key order
+/// (`ascending`, or descending), a buffered entry hiding fjall's under the
+/// same key and a buffered removal hiding both.
+fn merged(
+    stored: impl Iterator<Item = fjall::Guard>,
+    buffered: impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    ascending: bool,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), String> {
+    let first = |a: &[u8], b: &[u8]| if ascending { a < b } else { a > b };
+    let mut buffered = buffered.peekable();
+    for guard in stored {
+        let (key, value) = guard.into_inner().map_err(|e| e.to_string())?;
+        while let Some((k, v)) = buffered.next_if(|(k, _)| first(k, &key)) {
+            if let Some(v) = v
+                && !visit(&k, &v)
+            {
+                return Ok(());
+            }
+        }
+        if let Some((k, v)) = buffered.next_if(|(k, _)| k.as_slice() == &*key) {
+            if let Some(v) = v
+                && !visit(&k, &v)
+            {
+                return Ok(());
+            }
+            continue;
+        }
+        if !visit(&key, &value) {
+            return Ok(());
+        }
+    }
+    for (k, v) in buffered {
+        if let Some(v) = v
+            && !visit(&k, &v)
+        {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 impl ArchiveStore for FjallStore {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.with(|_, data| data.insert(key, value).map_err(|e| e.to_string()))
+        self.shared.with(|_, _| Ok(()))?;
+        let full = {
+            let mut buffered = self.shared.buffered();
+            buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len() + value.len());
+            buffered.fresh.insert(key.to_vec(), Some(value.to_vec()));
+            buffered.fresh_bytes >= ARCHIVE_BUFFER_BYTES
+        };
+        if full { self.seal() } else { Ok(()) }
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        self.with(|_, data| data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string()))
+        {
+            let buffered = self.shared.buffered();
+            let newest_first = std::iter::once(&buffered.fresh).chain(buffered.sealed.iter().rev().map(|s| &**s));
+            for entries in newest_first {
+                if let Some(found) = entries.get(key) {
+                    return Ok(found.clone());
+                }
+            }
+        }
+        self.shared.with(|_, data| data.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string()))
     }
 
     fn remove(&self, key: &[u8]) -> Result<(), String> {
-        self.with(|_, data| data.remove(key).map_err(|e| e.to_string()))
+        self.shared.with(|_, _| Ok(()))?;
+        let mut buffered = self.shared.buffered();
+        buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len());
+        buffered.fresh.insert(key.to_vec(), None);
+        Ok(())
     }
 
     fn scan(
@@ -193,30 +396,20 @@ impl ArchiveStore for FjallStore {
         newest_first: bool,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), String> {
-        self.with(|_, data| {
-            let mut step = |guard: fjall::Guard| -> Result<bool, String> {
-                let (k, v) = guard.into_inner().map_err(|e| e.to_string())?;
-                Ok(visit(&k, &v))
-            };
+        // Taken before fjall's view: an entry written out in between is in
+        // both, and the buffered copy (the same) is the one visited.
+        let buffered = self.shared.buffered_under(prefix);
+        self.shared.with(|_, data| {
             if newest_first {
-                for guard in data.prefix(prefix).rev() {
-                    if !step(guard)? {
-                        break;
-                    }
-                }
+                merged(data.prefix(prefix).rev(), buffered.into_iter().rev(), false, visit)
             } else {
-                for guard in data.prefix(prefix) {
-                    if !step(guard)? {
-                        break;
-                    }
-                }
+                merged(data.prefix(prefix), buffered.into_iter(), true, visit)
             }
-            Ok(())
         })
     }
 
     fn persist(&self) -> Result<(), String> {
-        self.with(|db, _| db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()))
+        self.flush()
     }
 
     fn durable(&self) -> bool {
@@ -224,11 +417,10 @@ impl ArchiveStore for FjallStore {
     }
 
     fn close(&self) -> Result<(), String> {
-        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
-        let result = match open.as_ref() {
-            Some((db, _)) => db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()),
-            None => Ok(()),
-        };
+        let result = self.flush();
+        // Ends the writer thread; the database closes with the last reference.
+        self.wake.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut open = self.shared.open.write().unwrap_or_else(|p| p.into_inner());
         *open = None;
         result
     }
@@ -524,6 +716,38 @@ mod tests {
             .unwrap();
         assert_eq!(first, vec![b"one".to_vec()], "a visitor stops the scan");
         store.persist().unwrap();
+
+        // Entries already written out and entries still buffered read as one.
+        store.put(b"m1", b"a").unwrap();
+        store.put(b"m3", b"c").unwrap();
+        store.put(b"m5", b"e").unwrap();
+        store.persist().unwrap();
+        store.put(b"m2", b"b").unwrap();
+        store.put(b"m3", b"c again").unwrap();
+        store.remove(b"m5").unwrap();
+        store.put(b"m6", b"f").unwrap();
+        assert_eq!(store.get(b"m5").unwrap(), None, "a removal hides what was written out");
+        assert_eq!(store.get(b"m3").unwrap().unwrap(), b"c again");
+        let scan = |newest_first: bool| {
+            let mut seen = Vec::new();
+            store
+                .scan(b"m", newest_first, &mut |k, v| {
+                    seen.push((k.to_vec(), v.to_vec()));
+                    true
+                })
+                .unwrap();
+            seen
+        };
+        let ascending: Vec<(Vec<u8>, Vec<u8>)> = [("m1", "a"), ("m2", "b"), ("m3", "c again"), ("m6", "f")]
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        let descending: Vec<_> = ascending.iter().rev().cloned().collect();
+        assert_eq!(scan(false), ascending);
+        assert_eq!(scan(true), descending);
+        store.persist().unwrap();
+        assert_eq!(scan(false), ascending, "the same once written out");
+        assert_eq!(scan(true), descending);
     }
 
     #[test]
@@ -531,6 +755,47 @@ mod tests {
         exercise(&MemoryStore::default());
         let dir = tempfile::tempdir().unwrap();
         exercise(&FjallStore::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn fjall_writes_full_buffers_out_and_reads_every_entry_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = |i: u32, round: u32| format!("{i}:{round}:{}", "x".repeat(4000)).into_bytes();
+        let count = u32::try_from(ARCHIVE_BUFFER_BYTES * (ARCHIVE_SEALED_MAX + 2) / 4000).unwrap();
+        let check = |store: &FjallStore| {
+            for i in (0..count).step_by(97) {
+                let round = u32::from(i % 3 == 0);
+                assert_eq!(store.get(&i.to_be_bytes()).unwrap().unwrap(), value(i, round), "entry {i}");
+            }
+            let mut seen = 0u32;
+            store
+                .scan(&[], false, &mut |k, v| {
+                    let i = u32::from_be_bytes(k.try_into().unwrap());
+                    assert_eq!(i, seen, "in key order, each once");
+                    assert_eq!(v, value(i, u32::from(i % 3 == 0)));
+                    seen += 1;
+                    true
+                })
+                .unwrap();
+            assert_eq!(seen, count);
+        };
+        {
+            let store = FjallStore::open(dir.path()).unwrap();
+            for i in 0..count {
+                store.put(&i.to_be_bytes(), &value(i, 0)).unwrap();
+            }
+            // Rewrites of entries already written out win over them.
+            for i in (0..count).step_by(3) {
+                store.put(&i.to_be_bytes(), &value(i, 1)).unwrap();
+            }
+            let buffered = store.shared.buffered();
+            assert!(buffered.sealed.len() <= ARCHIVE_SEALED_MAX + 1, "memory stays bounded");
+            assert!(buffered.fresh_bytes < ARCHIVE_BUFFER_BYTES);
+            drop(buffered);
+            check(&store);
+            store.close().unwrap();
+        }
+        check(&FjallStore::open(dir.path()).unwrap());
     }
 
     #[test]
