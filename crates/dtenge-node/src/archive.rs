@@ -219,16 +219,7 @@ impl FjallStore {
     /// Hands the filled buffer to the writer thread, or writes the oldest
     /// buffers here when the writer is behind.
     fn seal(&self) -> Result<(), String> {
-        let behind = {
-            let mut buffered = self.shared.buffered();
-            if !buffered.fresh.is_empty() {
-                let fresh = std::mem::take(&mut buffered.fresh);
-                buffered.fresh_bytes = 0;
-                buffered.sealed.push_back(Arc::new(fresh));
-            }
-            buffered.sealed.len() > ARCHIVE_SEALED_MAX
-        };
-        if behind {
+        if self.shared.seal_fresh() > ARCHIVE_SEALED_MAX {
             return self.shared.write_sealed();
         }
         if let Some(wake) = self.wake.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -238,31 +229,47 @@ impl FjallStore {
         Ok(())
     }
 
-    /// Writes every buffer out and makes it durable.
+    /// Writes every buffer out here and makes it durable.
     fn flush(&self) -> Result<(), String> {
-        self.seal()?;
+        self.shared.seal_fresh();
         self.shared.write_sealed()?;
         self.shared.with(|db, _| db.persist(fjall::PersistMode::SyncAll).map_err(|e| e.to_string()))
     }
 }
 
 impl Drop for FjallStore {
-    /// Writes the buffers out, as fjall does with its journal when dropped,
-    /// and releases the database now (its lock, for a reopen). A crash
-    /// loses what is buffered: the node's journal replays it.
+    /// Closes the store if it is open, writing the buffers out as fjall does
+    /// with its journal when dropped, and releasing the database now (its
+    /// lock, for a reopen). A crash loses what is buffered: the node's
+    /// journal replays it.
     fn drop(&mut self) {
         let open = self.shared.open.read().unwrap_or_else(|p| p.into_inner()).is_some();
-        if open && let Err(e) = self.flush() {
+        if open && let Err(e) = self.close() {
             tracing::warn!(error = %e, "node archive: buffered writes not written out when closed; the journal replays them");
         }
-        self.wake.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-        *self.shared.open.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
 impl FjallShared {
     fn buffered(&self) -> MutexGuard<'_, Buffered> {
         self.buffered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the buffer being filled (if it holds anything) to the end of
+    /// the line for the writer; returns how many buffers wait in it.
+    fn seal_fresh(&self) -> usize {
+        let mut buffered = self.buffered();
+        if !buffered.fresh.is_empty() {
+            let fresh = std::mem::take(&mut buffered.fresh);
+            buffered.fresh_bytes = 0;
+            buffered.sealed.push_back(Arc::new(fresh));
+        }
+        buffered.sealed.len()
+    }
+
+    /// Whether the store takes writes: open, and no buffer failed to be written.
+    fn usable(&self) -> Result<(), String> {
+        self.with(|_, _| Ok(()))
     }
 
     fn with<T>(&self, f: impl FnOnce(&fjall::Database, &fjall::Keyspace) -> Result<T, String>) -> Result<T, String> {
@@ -359,7 +366,7 @@ fn merged(
 
 impl ArchiveStore for FjallStore {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.shared.with(|_, _| Ok(()))?;
+        self.shared.usable()?;
         let full = {
             let mut buffered = self.shared.buffered();
             buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len() + value.len());
@@ -383,7 +390,7 @@ impl ArchiveStore for FjallStore {
     }
 
     fn remove(&self, key: &[u8]) -> Result<(), String> {
-        self.shared.with(|_, _| Ok(()))?;
+        self.shared.usable()?;
         let mut buffered = self.shared.buffered();
         buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len());
         buffered.fresh.insert(key.to_vec(), None);
