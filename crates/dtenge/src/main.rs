@@ -614,12 +614,12 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
         dtenge_ui::open_for_serve(&platform, api.clone()).context("cannot open the web interface")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("dtenge is running: NBK, TREASURY, STB1, STB2, STB3, NOTARY, ORACLE, DIRECTORY in one process");
-    println!("  API:     {scheme}://{addr}/api/v1");
-    println!("  health:  {scheme}://{addr}/api/v1/health");
-    println!("  UI:      {scheme}://{addr}/ui/");
-    println!("  wallet:  {scheme}://{addr}/wallet/");
-    println!("  metrics: {scheme}://{addr}/metrics");
-    println!("  data:   {}", data.display());
+    println!("  API:      {scheme}://{addr}/api/v1");
+    println!("  health:   {scheme}://{addr}/api/v1/health");
+    println!("  UI:       {scheme}://{addr}/ui/");
+    println!("  wallet:   {scheme}://{addr}/wallet/");
+    println!("  metrics:  {scheme}://{addr}/metrics");
+    println!("  data:     {}", data.display());
     match sealed {
         dtenge_platform::process::Sealed::Verified { serial } => {
             println!("  registry: signed, serial {serial}, verified against registry.pub")
