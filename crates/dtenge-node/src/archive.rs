@@ -216,6 +216,20 @@ impl FjallStore {
         Ok(FjallStore { shared, wake: Mutex::new(Some(wake)) })
     }
 
+    /// Buffers one write (`None`: a removal) and hands the buffer over once
+    /// it is full.
+    fn buffer(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
+        self.shared.usable()?;
+        let full = {
+            let mut buffered = self.shared.buffered();
+            let bytes = key.len().saturating_add(value.map_or(0, <[u8]>::len));
+            buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(bytes);
+            buffered.fresh.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+            buffered.fresh_bytes >= ARCHIVE_BUFFER_BYTES
+        };
+        if full { self.seal() } else { Ok(()) }
+    }
+
     /// Hands the filled buffer to the writer thread, or writes the oldest
     /// buffers here when the writer is behind.
     fn seal(&self) -> Result<(), String> {
@@ -366,14 +380,7 @@ fn merged(
 
 impl ArchiveStore for FjallStore {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        self.shared.usable()?;
-        let full = {
-            let mut buffered = self.shared.buffered();
-            buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len() + value.len());
-            buffered.fresh.insert(key.to_vec(), Some(value.to_vec()));
-            buffered.fresh_bytes >= ARCHIVE_BUFFER_BYTES
-        };
-        if full { self.seal() } else { Ok(()) }
+        self.buffer(key, Some(value))
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
@@ -390,11 +397,7 @@ impl ArchiveStore for FjallStore {
     }
 
     fn remove(&self, key: &[u8]) -> Result<(), String> {
-        self.shared.usable()?;
-        let mut buffered = self.shared.buffered();
-        buffered.fresh_bytes = buffered.fresh_bytes.saturating_add(key.len());
-        buffered.fresh.insert(key.to_vec(), None);
-        Ok(())
+        self.buffer(key, None)
     }
 
     fn scan(
