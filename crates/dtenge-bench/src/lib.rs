@@ -111,6 +111,9 @@ pub struct BenchReport {
     pub committed: u64,
     /// Transfers refused (funds in flight, …).
     pub refused: u64,
+    /// Refused transfers by the refusal's stable code (`funds_in_flight`,
+    /// `busy`, …; over the API the API's code), most frequent first.
+    pub refused_by: Vec<(String, u64)>,
     /// Wall seconds measured.
     pub seconds: f64,
     /// CPU cores busy on average (user + system time / wall time).
@@ -365,6 +368,7 @@ pub async fn full_path(
     let clients = if config.api { Some(Arc::new(api_clients(&platform, &banks).await?)) } else { None };
     let committed = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
+    let reasons = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     let inputs_total = Arc::new(AtomicU64::new(0));
     let outputs_total = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -375,11 +379,12 @@ pub async fn full_path(
     let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
     let mut tasks = Vec::new();
     for w in 0..config.concurrency.max(1) {
-        let (platform, users, committed, refused, inputs_total, outputs_total, stop, histogram) = (
+        let (platform, users, committed, refused, reasons, inputs_total, outputs_total, stop, histogram) = (
             platform.clone(),
             users.clone(),
             committed.clone(),
             refused.clone(),
+            reasons.clone(),
             inputs_total.clone(),
             outputs_total.clone(),
             stop.clone(),
@@ -406,7 +411,7 @@ pub async fn full_path(
                         .pay(&from.id, &[PayTo { address: users[payee].1.address, amount }], None)
                         .await
                         .map(|outcome| outcome.tx)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.code().to_string()),
                 };
                 match paid {
                     Ok(tx) => {
@@ -421,8 +426,11 @@ pub async fn full_path(
                         inputs_total.fetch_add(u64::try_from(ins).unwrap_or(0), Ordering::Relaxed);
                         outputs_total.fetch_add(u64::try_from(outs).unwrap_or(0), Ordering::Relaxed);
                     }
-                    Err(_) => {
+                    Err(code) => {
                         refused.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut reasons) = reasons.lock() {
+                            *reasons.entry(code).or_default() += 1;
+                        }
                         tokio::task::yield_now().await;
                     }
                 }
@@ -466,6 +474,7 @@ pub async fn full_path(
         p999_ms: ms(0.999),
         committed: done,
         refused: refused.load(Ordering::Relaxed),
+        refused_by: by_frequency(&reasons),
         seconds: wall,
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),
@@ -525,11 +534,20 @@ async fn pay_over_api(
         to: vec![dtenge_api_types::Recipient::address(to.address.to_string(), amount.tiyn())],
         memo: None,
     };
-    let view = client.transfer(&request, None).await.map_err(|e| e.to_string())?;
+    // The API's stable code names a refusal; a transport failure has none.
+    let view = client.transfer(&request, None).await.map_err(|e| e.code().unwrap_or("transport").to_string())?;
     if view.status.status != "success" {
-        return Err(format!("transaction {} is {}", view.tx, view.status.status));
+        return Err(view.status.status);
     }
-    view.tx.parse().map_err(|e: dtenge_types::TypesError| e.to_string())
+    view.tx.parse().map_err(|_: dtenge_types::TypesError| "bad_transaction_id".to_string())
+}
+
+/// Counts by name, most frequent first (ties by name).
+fn by_frequency(counts: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>) -> Vec<(String, u64)> {
+    let counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out: Vec<(String, u64)> = counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }
 
 /// The payer and payee of the next transfer, from a pseudo-random `seq`.
@@ -916,6 +934,10 @@ pub async fn notary_only(
         p999_ms: ms(0.999),
         committed: done_claims,
         refused: refused.load(Ordering::Relaxed),
+        refused_by: match refused.load(Ordering::Relaxed) {
+            0 => Vec::new(),
+            n => vec![("notary_rejected".to_string(), n)],
+        },
         seconds: wall,
         cpu_cores: cpu / wall,
         peak_rss_mib: peak_rss_mib(),

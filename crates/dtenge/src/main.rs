@@ -804,7 +804,9 @@ async fn bench(
     println!("latency p50:     {:.2} ms", report.p50_ms);
     println!("latency p99:     {:.2} ms", report.p99_ms);
     println!("latency p99.9:   {:.2} ms", report.p999_ms);
-    println!("committed:       {} in {:.1} s ({} refused)", report.committed, report.seconds, report.refused);
+    let why: Vec<String> = report.refused_by.iter().map(|(code, n)| format!("{n} {code}")).collect();
+    let why = if why.is_empty() { String::new() } else { format!(": {}", why.join(", ")) };
+    println!("committed:       {} in {:.1} s ({} refused{why})", report.committed, report.seconds, report.refused);
     println!("cpu:             {:.2} cores", report.cpu_cores);
     println!(
         "cpu per transfer: {:.0} µs (floor: {:.1} µs for one signature and its share of a 1 024-batch verification, \
