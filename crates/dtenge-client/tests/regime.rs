@@ -206,6 +206,63 @@ async fn tiers_limits_waterfall_and_reverse_waterfall() {
     let _ = w.bank_da_address;
 }
 
+/// The payee's bank is asked while the payer's node prepares (issue 18):
+/// whenever its refusal arrives, no money has moved — no top-up from the
+/// payer's linked bank account, nothing spent, reserved or counted against
+/// the payer's day.
+#[tokio::test]
+async fn a_payment_the_payees_bank_refuses_moves_no_money() {
+    let (_dir, w) = world().await;
+    publish(&w).await;
+    // Alia (STB1, simplified tier: at most 1 000,00) holds 900,00.
+    let alia = open(&w.stb1, 100, "Alia", None).await;
+    let simplified = ProfileBody { tier: Some(TierDto::Simplified), linked_bank_account: None, unlink: false };
+    w.stb1.set_profile(&alia.id, &simplified).await.unwrap();
+    w.stb1.transfer(&pay(&w.bank_da, &alia.address, 90_000), None).await.unwrap();
+    // Dana (STB2, standard tier, a linked bank account) holds 200,00.
+    let dana = open(&w.stb2, 101, "Dana", None).await;
+    let standard =
+        ProfileBody { tier: Some(TierDto::Standard), linked_bank_account: Some("KZ22222".into()), unlink: false };
+    w.stb2.set_profile(&dana.id, &standard).await.unwrap();
+    let stb2_da = w.p.node("STB2").unwrap().own_account().unwrap().to_string();
+    w.stb2.transfer(&pay(&stb2_da, &dana.address, 20_000), None).await.unwrap();
+
+    // 500,00 needs a top-up of 300,00: refused before the top-up.
+    let msg = http_error(
+        &w.stb2.transfer(&pay(&dana.id, &alia.address, 50_000), None).await.unwrap_err(),
+        422,
+        "payee_refused",
+    );
+    assert!(msg.contains("maximum balance"), "{msg}");
+    // 150,00 needs none: refused whether the answer came before or after `Prepared`.
+    let msg = http_error(
+        &w.stb2.transfer(&pay(&dana.id, &alia.address, 15_000), None).await.unwrap_err(),
+        422,
+        "payee_refused",
+    );
+    assert!(msg.contains("maximum balance"), "{msg}");
+
+    let profile = w.stb2.profile(&dana.id).await.unwrap();
+    assert!(profile.linked_transfers.is_empty(), "{:?}", profile.linked_transfers);
+    assert_eq!(profile.spent_today_tiyn, 0);
+    assert_eq!(w.stb2.balance(&dana.id).await.unwrap().total_tiyn, 20_000);
+    assert_eq!(w.stb1.balance(&alia.id).await.unwrap().total_tiyn, 90_000);
+    // Nothing is left reserved: all 200,00 pay at once, and Alia's bank takes 100,00.
+    w.stb2.transfer(&pay(&dana.id, &alia.address, 10_000), None).await.unwrap();
+    w.stb2.transfer(&pay(&dana.id, &w.bank_da_address, 10_000), None).await.unwrap();
+    assert_eq!(w.stb2.balance(&dana.id).await.unwrap().total_tiyn, 0);
+    assert_eq!(w.stb1.balance(&alia.id).await.unwrap().total_tiyn, 100_000);
+    // Dana's history: the two payments made; a refused one shows, if at
+    // all, as rejected with the payee's bank's reason.
+    let history = w.stb2.history(&dana.id, &dtenge_client::ListQuery::default()).await.unwrap().items;
+    let paid: Vec<u64> = history.iter().filter(|h| h.status.status == "success").map(|h| h.outgoing_tiyn).collect();
+    assert_eq!(paid.iter().filter(|&&t| t > 0).count(), 2, "{history:?}");
+    for line in history.iter().filter(|h| h.status.status != "success") {
+        assert_eq!(line.status.status, "rejected", "{line:?}");
+        assert!(line.status.reason.as_deref().unwrap_or("").contains("maximum balance"), "{line:?}");
+    }
+}
+
 #[tokio::test]
 async fn freeze_arrest_collect_and_lift_only_by_the_same_body() {
     let (_dir, w) = world().await;

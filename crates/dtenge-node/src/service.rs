@@ -60,7 +60,7 @@ mod regime_ops;
 mod stablecoin;
 mod tick;
 
-use plan::Plan;
+use plan::{PayeeCheck, Plan};
 pub use protocol::{
     DepositRefusal, MAX_LINK_BATCH, NodeAnswer, NodeRequest, OfflineDeposits, PeerAnswer, PeerRequest, PvpContribution,
     StablecoinCountOverBus,
@@ -499,18 +499,37 @@ impl NodeService {
         }
     }
 
-    /// Resolves payees' hosting nodes through the directory.
+    /// Resolves payees' hosting nodes through the directory and has each
+    /// payee's bank accept the payment (the pre-check) before anything is
+    /// reserved.
     async fn payees(&self, to: &[PayTo]) -> Result<Vec<Payee>, NodeError> {
+        let payees = self.route(to).await?;
+        self.pre_check(&payees).answer().await?;
+        Ok(payees)
+    }
+
+    /// Resolves payees' hosting nodes through the directory.
+    async fn route(&self, to: &[PayTo]) -> Result<Vec<Payee>, NodeError> {
         let mut out = Vec::with_capacity(to.len());
         for p in to {
             if p.amount.is_zero() {
                 return Err(NodeError::Invalid("every payment needs a positive amount".into()));
             }
             let host = self.host_of(&p.address).await?;
-            self.can_receive(&host, &p.address, p.amount).await?;
             out.push(Payee { address: p.address, host, amount: p.amount });
         }
         Ok(out)
+    }
+
+    /// Each payee's bank's pre-check ([`Self::can_receive`]), to be asked
+    /// alongside the payer's side of the pipeline ([`PayeeCheck`]).
+    fn pre_check<'a>(&'a self, payees: &'a [Payee]) -> PayeeCheck<'a> {
+        PayeeCheck::new(async move {
+            for p in payees {
+                self.can_receive(&p.host, &p.address, p.amount).await?;
+            }
+            Ok(())
+        })
     }
 
     /// The node hosting `address`, as the directory names it: an address

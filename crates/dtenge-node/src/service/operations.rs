@@ -90,22 +90,36 @@ impl NodeService {
             self.account(from)?
         };
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
-        let payees = self.payees(to).await?;
-        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: total }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
+        let payees = self.route(to).await?;
+        // The payees' banks are asked while this side prepares.
+        let mut check = self.pre_check(&payees);
+        let planned = async {
+            let outflow = Outflow::Pay { amount: total, standard: total };
+            let clearance = self.clear_checked(&account, outflow, &mut check).await?;
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, memo);
+            self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
                 build::transfer(&draft, inputs, &payees)
             })
-            .await?;
-        let outcome = self.execute(plan).await?;
-        self.sweep_local(payees.iter().map(|p| p.address)).await;
+            .await
+        };
+        let plan = match planned.await {
+            Ok(plan) => plan,
+            Err(refused) => return Err(check.refusal_or(refused).await),
+        };
+        let outcome = self.execute_checked(plan, check).await?;
+        // Other nodes' payees are swept by their own nodes, on receipt.
+        let local: Vec<Address> = payees.iter().filter(|p| p.host == self.config.id).map(|p| p.address).collect();
+        self.sweep_local(local.into_iter()).await;
         Ok(outcome)
     }
 
     /// Reverse waterfall for this node's DAs that just received money.
     pub(super) async fn sweep_local(&self, addresses: impl Iterator<Item = Address>) {
+        let mut addresses = addresses.peekable();
+        if addresses.peek().is_none() {
+            return;
+        }
         let local: BTreeSet<AccountId> = {
             let _turn = self.turn().await;
             let state = self.state();

@@ -19,7 +19,7 @@ use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_types::{Amount, Currency, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
 
-use super::plan::{InPipeline, Plan, Signers};
+use super::plan::{InPipeline, PayeeCheck, Plan, Signers};
 use super::protocol::{PeerAnswer, PeerRequest};
 use super::{
     MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE,
@@ -123,6 +123,17 @@ impl NodeService {
     /// tops the DA up from its linked bank account when the guard asks, then
     /// asks again.
     pub(crate) async fn clear(&self, account: &Account, outflow: Outflow) -> Result<Clearance, NodeError> {
+        self.clear_checked(account, outflow, &mut PayeeCheck::accepted()).await
+    }
+
+    /// As [`Self::clear`], while the payees' banks are asked whether they
+    /// take the payment: a top-up waits for their answer.
+    pub(super) async fn clear_checked(
+        &self,
+        account: &Account,
+        outflow: Outflow,
+        payees: &mut PayeeCheck<'_>,
+    ) -> Result<Clearance, NodeError> {
         let mut topped_up = false;
         loop {
             let cleared = {
@@ -143,6 +154,8 @@ impl NodeService {
             match cleared {
                 Cleared::Go(clearance) => return Ok(clearance),
                 Cleared::TopUp { shortfall, bank_account } if !topped_up => {
+                    // A payment the payee's bank refuses moves no money.
+                    payees.answer().await?;
                     // Boxed: the top-up is itself a guarded conversion.
                     Box::pin(self.waterfall(account, shortfall, &bank_account)).await?;
                     topped_up = true;
@@ -168,7 +181,21 @@ impl NodeService {
     /// `Prepared`, notarise, settle, deliver. A refused operation leaves
     /// nothing reserved: its tokens here, and what the oracle's attestation
     /// held back.
-    pub(super) async fn execute(&self, mut plan: Plan) -> Result<TxOutcome, NodeError> {
+    pub(super) async fn execute(&self, plan: Plan) -> Result<TxOutcome, NodeError> {
+        self.execute_checked(plan, PayeeCheck::accepted()).await
+    }
+
+    /// As [`Self::execute`], while the payees' banks are asked whether they
+    /// take the payment: their answer is awaited alongside attesting,
+    /// signing, validating and journaling `Prepared`, and before the
+    /// notary. A refusal that comes after `Prepared` is journaled settles
+    /// the transaction as `Aborted` (a rejected line in the payer's
+    /// history); one that comes before leaves nothing.
+    pub(super) async fn execute_checked(
+        &self,
+        mut plan: Plan,
+        mut payees: PayeeCheck<'_>,
+    ) -> Result<TxOutcome, NodeError> {
         // Left only once the outcome is applied (below), so a payment waiting
         // for this one's change never sees it neither in flight nor settled.
         let id = plan.body.id();
@@ -180,13 +207,38 @@ impl NodeService {
             entered if entered.is_entered() => Ok(entered),
             _ => InPipeline::enter(&self.in_pipeline, id, MAX_IN_PIPELINE),
         };
-        let (prepared, asked_oracle) = match entered {
-            Ok(entered) => (self.prepare(plan).await.map(|prepared| (prepared, entered)), attested),
-            Err(e) => (Err(e), false),
+        let refused = std::sync::atomic::AtomicBool::new(false);
+        let (prepared, asked_oracle, checked) = match entered {
+            Ok(entered) => {
+                let check = async {
+                    let answer = payees.answer().await;
+                    refused.store(answer.is_err(), std::sync::atomic::Ordering::Release);
+                    answer
+                };
+                // The check first: a local payee's answer is there at once,
+                // so nothing is journaled for a payment it refuses.
+                let (checked, prepared) = tokio::join!(biased; check, self.prepare(plan, &refused));
+                (prepared.map(|prepared| (prepared, entered)), attested, checked)
+            }
+            Err(e) => (Err(e), false, Ok(())),
         };
-        match prepared {
-            Ok(((tx, inputs), _in_pipeline)) => self.submit(tx, inputs).await,
-            Err(e) => {
+        match (prepared, checked) {
+            (Ok(((tx, inputs), _in_pipeline)), Ok(())) => self.submit(tx, inputs).await,
+            (Ok(((tx, _), _in_pipeline)), Err(refusal)) => {
+                let reason = refusal.to_string();
+                self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
+                self.vault_changed.notify_waiters();
+                if !tx.attestations.is_empty() {
+                    self.abandon_attestation(id).await;
+                }
+                let refused = Err(refusal);
+                crate::metrics::payment(&self.config.id, &id, &refused);
+                refused
+            }
+            (Err(e), checked) => {
+                // The payees' refusal, when there is one, is the answer the
+                // caller would have had with the pre-check asked first.
+                let e = checked.err().unwrap_or(e);
                 self.state().vault.unreserve(&input_ids, id);
                 self.vault_changed.notify_waiters();
                 if asked_oracle {
@@ -217,7 +269,11 @@ impl NodeService {
     /// Attests, signs, validates and journals `Prepared` (durable; the
     /// payer's clearance stops counting as pending in the same critical
     /// section in which the DA's book starts counting the transaction).
-    async fn prepare(&self, plan: Plan) -> Result<(Transaction, Vec<Token>), NodeError> {
+    async fn prepare(
+        &self,
+        plan: Plan,
+        payees_refused: &std::sync::atomic::AtomicBool,
+    ) -> Result<(Transaction, Vec<Token>), NodeError> {
         let Plan { account, body, inputs, signers, attest, mut clearance, in_pipeline: _ } = plan;
         let mut tx = match &signers {
             Signers::Client(signed) if signed.id() != body.id() => {
@@ -263,6 +319,10 @@ impl NodeService {
         let mut checked = dtenge_ledger::check(&tx, &inputs, &ctx)?;
         checked.signatures.retain(|s| !own.contains(&s.public_key));
         dtenge_ledger::verify(&checked, &Ed25519)?;
+        if payees_refused.load(std::sync::atomic::Ordering::Acquire) {
+            // Their answer is the refusal (see `execute_checked`); nothing to journal.
+            return Err(NodeError::Unavailable("the payee's bank refused the payment".into()));
+        }
         let prepared = NodeRecord::Prepared { tx: tx.clone(), inputs: inputs.clone(), account, at: self.clock.now() };
         self.record_cleared(vec![prepared], Some(&mut clearance)).await?;
         Ok((tx, inputs))

@@ -4,6 +4,8 @@
 //! vault hands tokens out against, so no plan exists that skipped the guard.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use dtenge_crypto::SecretKey;
@@ -89,5 +91,45 @@ impl Drop for InPipeline {
         if let Some((pipeline, tx)) = self.0.take() {
             pipeline.lock().unwrap_or_else(|p| p.into_inner()).remove(&tx);
         }
+    }
+}
+
+/// The question to the payees' banks, on its way.
+type Asking<'a> = Pin<Box<dyn Future<Output = Result<(), NodeError>> + Send + 'a>>;
+
+/// The payees' banks' answer to whether they take a payment (their
+/// pre-check), asked alongside the payer's side of the pipeline: the
+/// pipeline waits for it before anything leaves the node — before a top-up
+/// from the payer's linked bank account (`clear`) and before the notary
+/// (`execute`) — so a refused payment moves no money. Not polled, it asks
+/// nothing; dropped, it stops waiting.
+pub(super) struct PayeeCheck<'a> {
+    pending: Option<Asking<'a>>,
+    answer: Option<Result<(), NodeError>>,
+}
+
+impl<'a> PayeeCheck<'a> {
+    /// A check that asks `ask`'s banks.
+    pub(super) fn new(ask: impl Future<Output = Result<(), NodeError>> + Send + 'a) -> PayeeCheck<'a> {
+        PayeeCheck { pending: Some(Box::pin(ask)), answer: None }
+    }
+
+    /// Nothing to ask (no payee, or the pre-check already answered).
+    pub(super) fn accepted() -> PayeeCheck<'a> {
+        PayeeCheck { pending: None, answer: Some(Ok(())) }
+    }
+
+    /// The answer, waited for once and then remembered.
+    pub(super) async fn answer(&mut self) -> Result<(), NodeError> {
+        if let Some(pending) = self.pending.take() {
+            self.answer = Some(pending.await);
+        }
+        self.answer.clone().unwrap_or(Ok(()))
+    }
+
+    /// The payees' refusal if there is one, else `refused`: the answer the
+    /// caller would have had with the pre-check asked first.
+    pub(super) async fn refusal_or(&mut self, refused: NodeError) -> NodeError {
+        self.answer().await.err().unwrap_or(refused)
     }
 }
