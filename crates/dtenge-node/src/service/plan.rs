@@ -103,33 +103,75 @@ type Asking<'a> = Pin<Box<dyn Future<Output = Result<(), NodeError>> + Send + 'a
 /// from the payer's linked bank account (`clear`) and before the notary
 /// (`execute`) — so a refused payment moves no money. Not polled, it asks
 /// nothing; dropped, it stops waiting.
-pub(super) struct PayeeCheck<'a> {
-    pending: Option<Asking<'a>>,
-    answer: Option<Result<(), NodeError>>,
+pub(super) enum PayeeCheck<'a> {
+    /// The question, on its way; it stays until its answer is in, so a
+    /// wait given up half-way (its caller went away) leaves it to the next.
+    Asking(Asking<'a>),
+    /// The answer, remembered.
+    Answered(Result<(), NodeError>),
 }
 
 impl<'a> PayeeCheck<'a> {
     /// A check that asks `ask`'s banks.
     pub(super) fn new(ask: impl Future<Output = Result<(), NodeError>> + Send + 'a) -> PayeeCheck<'a> {
-        PayeeCheck { pending: Some(Box::pin(ask)), answer: None }
+        PayeeCheck::Asking(Box::pin(ask))
     }
 
     /// Nothing to ask (no payee, or the pre-check already answered).
     pub(super) fn accepted() -> PayeeCheck<'a> {
-        PayeeCheck { pending: None, answer: Some(Ok(())) }
+        PayeeCheck::Answered(Ok(()))
     }
 
     /// The answer, waited for once and then remembered.
     pub(super) async fn answer(&mut self) -> Result<(), NodeError> {
-        if let Some(pending) = self.pending.take() {
-            self.answer = Some(pending.await);
+        loop {
+            match self {
+                PayeeCheck::Answered(answer) => return answer.clone(),
+                PayeeCheck::Asking(question) => *self = PayeeCheck::Answered(question.await),
+            }
         }
-        self.answer.clone().unwrap_or(Ok(()))
     }
 
     /// The payees' refusal if there is one, else `refused`: the answer the
     /// caller would have had with the pre-check asked first.
     pub(super) async fn refusal_or(&mut self, refused: NodeError) -> NodeError {
         self.answer().await.err().unwrap_or(refused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_payee_check_is_asked_once_and_its_answer_remembered() {
+        let asked = AtomicUsize::new(0);
+        let mut check = PayeeCheck::new(async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Err(NodeError::Invalid("closed".into()))
+        });
+        assert_eq!(asked.load(Ordering::SeqCst), 0, "not polled, it asks nothing");
+        assert!(check.answer().await.is_err());
+        assert!(check.answer().await.is_err());
+        assert!(matches!(check.refusal_or(NodeError::Overflow).await, NodeError::Invalid(_)));
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        let mut accepted = PayeeCheck::accepted();
+        assert!(matches!(accepted.refusal_or(NodeError::Overflow).await, NodeError::Overflow));
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_half_way_leaves_the_question_to_the_next() {
+        let (tell, told) = tokio::sync::oneshot::channel::<()>();
+        let mut check = PayeeCheck::new(async {
+            let _ = told.await;
+            Err(NodeError::Invalid("over the cap".into()))
+        });
+        // The first wait is given up while the answer is not in.
+        let given_up = tokio::time::timeout(std::time::Duration::from_millis(10), check.answer()).await;
+        assert!(given_up.is_err());
+        let _ = tell.send(());
+        assert!(check.answer().await.is_err(), "a refusal is never lost to a wait given up");
     }
 }
