@@ -91,23 +91,17 @@ impl NodeService {
         };
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
         let payees = self.route(to).await?;
-        // The payees' banks are asked while this side prepares.
-        let mut check = self.pre_check(&payees);
-        let planned = async {
-            let outflow = Outflow::Pay { amount: total, standard: total };
-            let clearance = self.clear_checked(&account, outflow, &mut check).await?;
-            let keys = Self::keys_of(&account)?;
-            let draft = self.draft(&account, memo);
-            self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
-                build::transfer(&draft, inputs, &payees)
+        let outflow = Outflow::Pay { amount: total, standard: total };
+        let outcome = self
+            .pay_checked(&account, outflow, &payees, async |clearance| {
+                let keys = Self::keys_of(&account)?;
+                let draft = self.draft(&account, memo);
+                self.plan(clearance, Signers::Custodial(keys), None, total, standard_dt, |inputs| {
+                    build::transfer(&draft, inputs, &payees)
+                })
+                .await
             })
-            .await
-        };
-        let plan = match planned.await {
-            Ok(plan) => plan,
-            Err(refused) => return Err(check.refusal_or(refused).await),
-        };
-        let outcome = self.execute_checked(plan, check).await?;
+            .await?;
         // Other nodes' payees are swept by their own nodes, on receipt.
         let local: Vec<Address> = payees.iter().filter(|p| p.host == self.config.id).map(|p| p.address).collect();
         self.sweep_local(local.into_iter()).await;
@@ -141,38 +135,39 @@ impl NodeService {
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
         let account = self.account(from)?;
-        let payees = self.payees(to).await?;
+        let payees = self.route(to).await?;
         let total = Amount::checked_sum(payees.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
-        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: Amount::ZERO }).await?;
-        let keys = Self::keys_of(&account)?;
-        // All inputs must share one marking: pick the rule of the largest marked token (or the named reference).
-        let rule = {
-            let state = self.state();
-            let mut marked: Vec<(Amount, AddressRuleKey)> = state
-                .vault
-                .of_account(&account.id)
-                .filter(|(_, s)| s.reserved_by.is_none())
-                .filter_map(|(_, s)| match &s.token.marking {
-                    Some(Marking::Address(m)) if reference.is_none_or(|r| m.rule.reference.as_str() == r) => {
-                        Some((s.token.amount, AddressRuleKey { rule: m.rule.clone(), level: m.level }))
-                    }
-                    _ => None,
-                })
-                .collect();
-            marked.sort_by_key(|m| std::cmp::Reverse(m.0));
-            marked.into_iter().next().map(|(_, k)| k).ok_or(NodeError::NothingToSpend)?
-        };
-        let draft = self.draft(&account, memo);
-        let wanted = move |t: &Token| {
-            matches!(&t.marking, Some(Marking::Address(m)) if m.rule == rule.rule && m.level == rule.level)
-                && t.encumbrance.is_none()
-        };
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| {
+        let outflow = Outflow::Pay { amount: total, standard: Amount::ZERO };
+        self.pay_checked(&account, outflow, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            // All inputs must share one marking: pick the rule of the largest marked token (or the named reference).
+            let rule = {
+                let state = self.state();
+                let mut marked: Vec<(Amount, AddressRuleKey)> = state
+                    .vault
+                    .of_account(&account.id)
+                    .filter(|(_, s)| s.reserved_by.is_none())
+                    .filter_map(|(_, s)| match &s.token.marking {
+                        Some(Marking::Address(m)) if reference.is_none_or(|r| m.rule.reference.as_str() == r) => {
+                            Some((s.token.amount, AddressRuleKey { rule: m.rule.clone(), level: m.level }))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                marked.sort_by_key(|m| std::cmp::Reverse(m.0));
+                marked.into_iter().next().map(|(_, k)| k).ok_or(NodeError::NothingToSpend)?
+            };
+            let draft = self.draft(&account, memo);
+            let wanted = move |t: &Token| {
+                matches!(&t.marking, Some(Marking::Address(m)) if m.rule == rule.rule && m.level == rule.level)
+                    && t.encumbrance.is_none()
+            };
+            self.plan(clearance, Signers::Custodial(keys), None, total, wanted, |inputs| {
                 build::marked_transfer(&draft, inputs, &payees)
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// Marks funds by address for `recipient` (SPEC §4.2.1).
@@ -184,17 +179,17 @@ impl NodeService {
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
         let account = self.account(from)?;
-        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let payees = self.route(std::slice::from_ref(&recipient)).await?;
         let amount = recipient.amount;
-        let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
-                build::mark_address(&draft, inputs, &payee, rule)
+        self.pay_checked(&account, Outflow::Pay { amount, standard: amount }, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, memo);
+            self.plan(clearance, Signers::Custodial(keys), None, amount, standard_dt, |inputs| {
+                build::mark_address(&draft, inputs, &payees[0], rule)
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// Marks funds with a parameter registered on the oracle (SPEC §4.2.2).
@@ -206,17 +201,17 @@ impl NodeService {
         memo: Option<Memo>,
     ) -> Result<TxOutcome, NodeError> {
         let account = self.account(from)?;
-        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
+        let payees = self.route(std::slice::from_ref(&recipient)).await?;
         let amount = recipient.amount;
-        let clearance = self.clear(&account, Outflow::Pay { amount, standard: amount }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
-                build::mark_parameter(&draft, inputs, &payee, parameter)
+        self.pay_checked(&account, Outflow::Pay { amount, standard: amount }, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, memo);
+            self.plan(clearance, Signers::Custodial(keys), Some(AttestRequest::Plain), amount, standard_dt, |inputs| {
+                build::mark_parameter(&draft, inputs, &payees[0], parameter)
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// Pays parameter-marked funds under a contract; `cash_out_to` names the
@@ -242,24 +237,25 @@ impl NodeService {
         let unmark = cash_out || c.contract.final_recipient;
         let purpose =
             if cash_out { ContractPurpose::CashOut { bank: recipient.address } } else { ContractPurpose::Transfer };
-        let payee = self.payees(std::slice::from_ref(&recipient)).await?.remove(0);
-        let clearance = self.clear(&account, Outflow::Pay { amount: recipient.amount, standard: Amount::ZERO }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, memo);
-        let wanted = |t: &Token| {
-            matches!(&t.marking, Some(Marking::Parameter(m)) if m.parameter == parameter) && t.encumbrance.is_none()
-        };
-        let plan = self
-            .plan(
+        let payees = self.route(std::slice::from_ref(&recipient)).await?;
+        let outflow = Outflow::Pay { amount: recipient.amount, standard: Amount::ZERO };
+        self.pay_checked(&account, outflow, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, memo);
+            let wanted = |t: &Token| {
+                matches!(&t.marking, Some(Marking::Parameter(m)) if m.parameter == parameter) && t.encumbrance.is_none()
+            };
+            self.plan(
                 clearance,
                 Signers::Custodial(keys),
                 Some(AttestRequest::ContractPayment { purpose }),
                 recipient.amount,
                 wanted,
-                |inputs| build::contract_payment(&draft, inputs, &payee, contract.clone(), unmark),
+                |inputs| build::contract_payment(&draft, inputs, &payees[0], contract.clone(), unmark),
             )
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// Holds funds for an oracle event (SPEC §4.1): the event's amount, or
@@ -365,16 +361,17 @@ impl NodeService {
         if let Some(tx) = state.paid_by {
             return Err(NodeError::Oracle(OracleError::InvoicePaid { invoice, tx }.refusal()));
         }
-        let seller = self.payees(&[PayTo { address: inv.seller, amount: Amount::from_tiyn(1) }]).await?.remove(0);
+        let sellers = self.route(&[PayTo { address: inv.seller, amount: Amount::from_tiyn(1) }]).await?;
         let draft = self.draft(&account, None);
         let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
         let total = inv.net.checked_add(inv.vat).ok_or(NodeError::Overflow)?;
         let own_vat = self.state().vault.available(&account.id, is_vat)?;
         let from_standard =
             inv.net.checked_add(inv.vat.checked_sub(own_vat).unwrap_or(Amount::ZERO)).ok_or(NodeError::Overflow)?;
-        let clearance = self.clear(&account, Outflow::Pay { amount: total, standard: from_standard }).await?;
-        let keys = Self::keys_of(&account)?;
-        let plan = {
+        let outflow = Outflow::Pay { amount: total, standard: from_standard };
+        self.pay_checked(&account, outflow, &sellers, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let seller = &sellers[0];
             let mut st = self.state();
             let vat_inputs = match st.vault.select(&clearance, inv.vat, is_vat) {
                 Ok(enough) => enough,
@@ -387,10 +384,10 @@ impl NodeService {
             if !std_needed.is_zero() {
                 inputs.extend(st.vault.select(&clearance, std_needed, standard_dt)?);
             }
-            let body = build::pay_invoice(&draft, &inputs, &seller, inv.net, inv.vat, invoice)?;
+            let body = build::pay_invoice(&draft, &inputs, seller, inv.net, inv.vat, invoice)?;
             let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
             st.vault.reserve(&clearance, &ids, body.id())?;
-            Plan {
+            Ok(Plan {
                 account: account.id.clone(),
                 body,
                 inputs: inputs.into_iter().map(|(_, t)| t).collect(),
@@ -398,9 +395,9 @@ impl NodeService {
                 attest: Some(AttestRequest::Plain),
                 clearance,
                 in_pipeline: Default::default(),
-            }
-        };
-        self.execute(plan).await
+            })
+        })
+        .await
     }
 
     /// Pays VAT tokens to the tax authority, where they become standard.
@@ -413,17 +410,17 @@ impl NodeService {
             .iter()
             .next()
             .ok_or_else(|| NodeError::Invalid("no tax authority is configured".into()))?;
-        let payee = self.payees(&[PayTo { address: authority, amount }]).await?.remove(0);
-        let clearance = self.clear(&account, Outflow::Pay { amount, standard: Amount::ZERO }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, None);
-        let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| {
-                build::pay_vat(&draft, inputs, &payee)
+        let payees = self.route(&[PayTo { address: authority, amount }]).await?;
+        self.pay_checked(&account, Outflow::Pay { amount, standard: Amount::ZERO }, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, None);
+            let is_vat = |t: &Token| t.marking == Some(Marking::Vat) && t.encumbrance.is_none();
+            self.plan(clearance, Signers::Custodial(keys), None, amount, is_vat, |inputs| {
+                build::pay_vat(&draft, inputs, &payees[0])
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// Reserves funds a grantee may debit until `valid_until` (SPEC §4.4).
@@ -463,17 +460,18 @@ impl NodeService {
         }
         let keys = Self::keys_of(&grantee_account)?;
         let owner_account = self.account(owner)?;
-        let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
-        let clearance = self.clear(&owner_account, Outflow::MandateDebit { amount: to.amount }).await?;
-        let draft = self.draft(&grantee_account, memo);
-        let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
-        let owner_host = self.config.id.clone();
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, to.amount, wanted, |inputs| {
-                build::debit(&draft, inputs, &payee, owner_account.address, owner_host)
+        let payees = self.route(std::slice::from_ref(&to)).await?;
+        let outflow = Outflow::MandateDebit { amount: to.amount };
+        self.pay_checked(&owner_account, outflow, &payees, async |clearance| {
+            let draft = self.draft(&grantee_account, memo);
+            let wanted = |t: &Token| matches!(&t.encumbrance, Some(Encumbrance::Mandate(m)) if m.mandate == *mandate && m.grantee == grantee_account.address);
+            let owner_host = self.config.id.clone();
+            self.plan(clearance, Signers::Custodial(keys), None, to.amount, wanted, |inputs| {
+                build::debit(&draft, inputs, &payees[0], owner_account.address, owner_host)
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 
     /// The owner takes reserved funds back.
@@ -508,17 +506,18 @@ impl NodeService {
             .find(|(_, a)| **a == account.address)
             .map(|(c, _)| *c)
             .ok_or_else(|| NodeError::Invalid(format!("{issuer} is not the issuer of any currency")))?;
-        let payee = self.payees(std::slice::from_ref(&to)).await?.remove(0);
-        let body = build::issue(&self.draft(&account, None), &payee, cbs_reference, currency)?;
-        let clearance = self.clear(&account, Outflow::Exempt(Exemption::Issue)).await?;
-        self.execute(Plan {
-            account: account.id.clone(),
-            body,
-            inputs: Vec::new(),
-            signers: Signers::Custodial(keys),
-            attest: None,
-            clearance,
-            in_pipeline: Default::default(),
+        let payees = self.route(std::slice::from_ref(&to)).await?;
+        self.pay_checked(&account, Outflow::Exempt(Exemption::Issue), &payees, async |clearance| {
+            let body = build::issue(&self.draft(&account, None), &payees[0], cbs_reference, currency)?;
+            Ok(Plan {
+                account: account.id.clone(),
+                body,
+                inputs: Vec::new(),
+                signers: Signers::Custodial(keys),
+                attest: None,
+                clearance,
+                in_pipeline: Default::default(),
+            })
         })
         .await
     }

@@ -27,6 +27,7 @@ use super::{
 };
 use crate::NodeError;
 use crate::accounts::Account;
+use crate::build::Payee;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
 use crate::state::{NodeRecord, Notification, Status};
 
@@ -164,6 +165,34 @@ impl NodeService {
                     return Err(NodeError::FundsInFlight { requested: shortfall, available: Amount::ZERO });
                 }
             }
+        }
+    }
+
+    /// Runs a payment to `payees` from `account`: their banks are asked
+    /// whether they take it (the pre-check, [`PayeeCheck`]) while the
+    /// payer's guard clears `outflow` and `planning` makes the plan under
+    /// the clearance; the plan then runs with their answer
+    /// ([`Self::execute_checked`]). Whatever fails, a payee's bank's
+    /// refusal is the answer when there is one.
+    pub(super) async fn pay_checked<F, Fut>(
+        &self,
+        account: &Account,
+        outflow: Outflow,
+        payees: &[Payee],
+        planning: F,
+    ) -> Result<TxOutcome, NodeError>
+    where
+        F: FnOnce(Clearance) -> Fut,
+        Fut: std::future::Future<Output = Result<Plan, NodeError>>,
+    {
+        let mut check = self.pre_check(payees);
+        let planned = async {
+            let clearance = self.clear_checked(account, outflow, &mut check).await?;
+            planning(clearance).await
+        };
+        match planned.await {
+            Ok(plan) => self.execute_checked(plan, check).await,
+            Err(refused) => Err(check.refusal_or(refused).await),
         }
     }
 

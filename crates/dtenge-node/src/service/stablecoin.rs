@@ -134,15 +134,16 @@ impl NodeService {
         }
         let account = self.account(from)?;
         let total = Amount::checked_sum(to.iter().map(|p| p.amount)).ok_or(NodeError::Overflow)?;
-        let payees = self.payees(to).await?;
-        let clearance = self.clear(&account, Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO }).await?;
-        let keys = Self::keys_of(&account)?;
-        let draft = self.draft(&account, memo);
-        let plan = self
-            .plan(clearance, Signers::Custodial(keys), None, total, standard_of(currency), |inputs| {
+        let payees = self.route(to).await?;
+        let outflow = Outflow::Pay { amount: Amount::ZERO, standard: Amount::ZERO };
+        self.pay_checked(&account, outflow, &payees, async |clearance| {
+            let keys = Self::keys_of(&account)?;
+            let draft = self.draft(&account, memo);
+            self.plan(clearance, Signers::Custodial(keys), None, total, standard_of(currency), |inputs| {
                 build::transfer_in(&draft, currency, inputs, &payees)
             })
-            .await?;
-        self.execute(plan).await
+            .await
+        })
+        .await
     }
 }
