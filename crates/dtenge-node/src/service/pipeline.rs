@@ -251,33 +251,29 @@ impl NodeService {
             }
             Err(e) => (Err(e), false, Ok(())),
         };
-        match (prepared, checked) {
-            (Ok(((tx, inputs), _in_pipeline)), Ok(())) => self.submit(tx, inputs).await,
-            (Ok(((tx, _), _in_pipeline)), Err(refusal)) => {
+        // The inputs are freed by `Aborted` once `Prepared` is journaled,
+        // else here; either way nothing stays reserved.
+        let refused = match (prepared, checked) {
+            (Ok(((tx, inputs), _in_pipeline)), Ok(())) => return self.submit(tx, inputs).await,
+            (Ok((_, _in_pipeline)), Err(refusal)) => {
                 let reason = refusal.to_string();
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
-                self.vault_changed.notify_waiters();
-                if !tx.attestations.is_empty() {
-                    self.abandon_attestation(id).await;
-                }
-                let refused = Err(refusal);
-                crate::metrics::payment(&self.config.id, &id, &refused);
-                refused
+                refusal
             }
             (Err(e), checked) => {
+                self.state().vault.unreserve(&input_ids, id);
                 // The payees' refusal, when there is one, is the answer the
                 // caller would have had with the pre-check asked first.
-                let e = checked.err().unwrap_or(e);
-                self.state().vault.unreserve(&input_ids, id);
-                self.vault_changed.notify_waiters();
-                if asked_oracle {
-                    self.abandon_attestation(id).await;
-                }
-                let refused = Err(e);
-                crate::metrics::payment(&self.config.id, &id, &refused);
-                refused
+                checked.err().unwrap_or(e)
             }
+        };
+        self.vault_changed.notify_waiters();
+        if asked_oracle {
+            self.abandon_attestation(id).await;
         }
+        let refused = Err(refused);
+        crate::metrics::payment(&self.config.id, &id, &refused);
+        refused
     }
 
     /// Tells the oracle that `tx`, which it attested, will never be
