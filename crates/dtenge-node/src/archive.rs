@@ -6,7 +6,8 @@
 //!  per-DA counters (history, notices,     received           r ‖ tx id        (with its arrival number)
 //!  today's spending), received count      history lines      h ‖ DA ‖ seq     (seq per DA, from the counters)
 //!                                         notifications      n ‖ DA ‖ seq
-//!                                         lineage            l ‖ token id
+//!                                         lineage            l ‖ token id     (read only: archives before
+//!                                                                              lineage was read from o and r)
 //! ```
 //!
 //! The journal stays the source of truth. [`crate::state::NodeState::apply`]
@@ -448,7 +449,8 @@ pub(crate) enum Table {
     History = b'h',
     /// Notifications by DA and number.
     Notifications = b'n',
-    /// Parents of tokens by token id.
+    /// Parents of tokens by token id: written by earlier releases, read
+    /// when neither `Outgoing` nor `Received` has the creating transaction.
     Lineage = b'l',
 }
 
@@ -662,7 +664,7 @@ impl Archive {
         out
     }
 
-    /// Number of entries in each table: outgoing, received, history, notifications, lineage.
+    /// Number of entries in each table: outgoing, received, history, notifications.
     pub fn counts(&self) -> ArchiveCounts {
         let count = |t: Table| {
             let mut n = 0u64;
@@ -677,7 +679,6 @@ impl Archive {
             received: count(Table::Received),
             history: count(Table::History),
             notifications: count(Table::Notifications),
-            lineage: count(Table::Lineage),
         }
     }
 }
@@ -693,8 +694,6 @@ pub struct ArchiveCounts {
     pub history: u64,
     /// Notifications.
     pub notifications: u64,
-    /// Lineage entries.
-    pub lineage: u64,
 }
 
 #[cfg(test)]

@@ -394,7 +394,7 @@ impl NodeService {
     ) -> Result<(), NodeError> {
         for record in &records {
             if let NodeRecord::Prepared { tx, .. } = record {
-                crate::witness::tell(&self.config.id, crate::witness::Produced::Transaction(tx.id())).await?;
+                crate::witness::tell(&self.config.id, || crate::witness::Produced::Transaction(tx.id())).await?;
             }
         }
         let pending = {

@@ -19,7 +19,7 @@ use dtenge_store::versioned::Tagged;
 use dtenge_store::versioned::kinds;
 use dtenge_store::{Format, FormatError};
 use dtenge_types::{
-    Address, Amount, Command, Currency, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxId,
+    Address, Amount, Command, Currency, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -563,9 +563,17 @@ impl NodeState {
         self.archive.notifications(account, limit)
     }
 
-    /// The parents of a token this node has seen created.
+    /// The parents of a token this node has seen created: the inputs of the
+    /// committed transaction that created it, in flight, settled or received.
     pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
-        self.archive.lineage(token)
+        self.lineage_in_memory(token).unwrap_or_else(|| self.archive.lineage(token))
+    }
+
+    /// [`NodeState::lineage`] when the creating transaction is one of this
+    /// node's in memory (`Some` answer), `None` when the archive knows.
+    pub(crate) fn lineage_in_memory(&self, token: &TokenId) -> Option<Option<Vec<TokenId>>> {
+        let out = self.unsettled.get(&token.tx)?;
+        Some(if out.status == Status::Success { parents(&out.tx, token) } else { None })
     }
 
     /// A DA's counters (zero if it never had any).
@@ -595,7 +603,7 @@ impl NodeState {
         // Today's spending is a running total of the payer's book: a payment
         // that would take it past the representable range is refused, not
         // counted short.
-        for entry in self.history_entries(tx, inputs, account, *at, Status::UnderReview) {
+        for entry in self.history_entries(tx.id(), tx, inputs, account, *at, Status::UnderReview) {
             if counts_as_spent(&entry) && self.spent_on_day(account, *at).checked_add(entry.outgoing).is_none() {
                 return Err(NodeError::DailyTotalOverflow { account: account.to_string() });
             }
@@ -881,7 +889,7 @@ impl NodeState {
         &mut self,
         account: &AccountId,
         seq: u64,
-        made: (&Transaction, &[Token], Timestamp),
+        made: (TxId, &Transaction, &[Token], Timestamp),
         previous: &Status,
         status: Status,
     ) {
@@ -891,8 +899,8 @@ impl NodeState {
         // A transaction of one currency has one line, the one `prepared`
         // wrote from the same transaction: it is made again rather than
         // read back (every release wrote one line for one currency).
-        let (tx, inputs, made_at) = made;
-        let mut lines = self.history_entries(tx, inputs, account, made_at, previous.clone());
+        let (id, tx, inputs, made_at) = made;
+        let mut lines = self.history_entries(id, tx, inputs, account, made_at, previous.clone());
         let single = lines.len() == 1;
         let mut line = if single { lines.pop() } else { self.history_line(account, seq) };
         let Some(tx) = line.as_ref().map(|l| l.tx) else { return };
@@ -926,7 +934,7 @@ impl NodeState {
             self.add_supply(currency, amount, true);
         }
         let mut history_seq = 0;
-        for (i, entry) in self.history_entries(tx, inputs, account, at, Status::UnderReview).iter().enumerate() {
+        for (i, entry) in self.history_entries(id, tx, inputs, account, at, Status::UnderReview).iter().enumerate() {
             let seq = self.add_history(account, entry);
             if i == 0 {
                 history_seq = seq;
@@ -972,13 +980,13 @@ impl NodeState {
         if let Some((currency, amount)) = redeemed(&tx, &inputs) {
             self.add_supply(currency, amount, false);
         }
-        self.add_own_outputs(&tx, at);
-        self.set_history_status(&account, seq, (&tx, &inputs, made_at), &previous, Status::Success);
+        self.add_own_outputs(*id, &tx);
+        self.set_history_status(&account, seq, (*id, &tx, &inputs, made_at), &previous, Status::Success);
         // Other DAs of this node that received something (same-node payments).
         let receivers: BTreeSet<AccountId> =
             tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).filter(|a| *a != account).collect();
         for receiver in receivers {
-            for entry in self.history_entries(&tx, &inputs, &receiver, at, Status::Success) {
+            for entry in self.history_entries(*id, &tx, &inputs, &receiver, at, Status::Success) {
                 self.add_history(&receiver, &entry);
             }
         }
@@ -1001,7 +1009,7 @@ impl NodeState {
             self.vault.remove(gone);
         }
         let rejected = Status::Rejected { reason: reason.to_string() };
-        self.set_history_status(&account, seq, (&tx, &inputs, made_at), &previous, rejected);
+        self.set_history_status(&account, seq, (*id, &tx, &inputs, made_at), &previous, rejected);
         self.settle_if_done(id);
     }
 
@@ -1015,11 +1023,12 @@ impl NodeState {
         }
     }
 
-    /// Puts outputs owned by this node's DAs into the vault and records lineage.
-    fn add_own_outputs(&mut self, tx: &Transaction, _at: Timestamp) {
-        let parents: Vec<TokenId> = tx.body.inputs.to_vec();
-        for (id, token) in tx.output_ids().zip(tx.body.outputs.iter()) {
-            self.archive.put(&archive::key(Table::Lineage, &[&id]), &parents);
+    /// Puts outputs owned by this node's DAs into the vault. (A token's
+    /// lineage needs no entry of its own: it is read from the transaction
+    /// that created it, kept anyway — [`NodeState::lineage`].)
+    fn add_own_outputs(&mut self, tx_id: TxId, tx: &Transaction) {
+        for (index, token) in tx.body.outputs.iter().enumerate() {
+            let id = TxBody::output_id(tx_id, index);
             if let Some(account) = self.local_owner(token).cloned() {
                 self.vault.insert(id, token.clone(), account);
             }
@@ -1048,12 +1057,12 @@ impl NodeState {
         for input in tx.body.inputs.iter() {
             self.vault.remove(input);
         }
-        self.add_own_outputs(tx, at);
+        self.add_own_outputs(id, tx);
         // History for every local DA that received something.
         let receivers: BTreeSet<AccountId> =
             tx.body.outputs.iter().filter_map(|t| self.local_owner(t).cloned()).collect();
         for account in receivers {
-            for entry in self.history_entries(tx, inputs, &account, at, Status::Success) {
+            for entry in self.history_entries(id, tx, inputs, &account, at, Status::Success) {
                 self.add_history(&account, &entry);
             }
         }
@@ -1062,9 +1071,10 @@ impl NodeState {
     /// The history lines for `account` from its side of `tx`: one per
     /// currency of the DA's tokens it spends or receives (one line, in the
     /// transaction's currency, when it moves none of them, e.g. a change of
-    /// kind only), at most [`LINES_PER_TX_MAX`].
+    /// kind only), at most [`LINES_PER_TX_MAX`]. `id` is `tx`'s.
     fn history_entries(
         &self,
+        id: TxId,
         tx: &Transaction,
         inputs: &[Token],
         account: &AccountId,
@@ -1104,7 +1114,7 @@ impl NodeState {
                     }
                 }
                 HistoryEntry {
-                    tx: tx.id(),
+                    tx: id,
                     at,
                     kind: tx.body.command.name().to_string(),
                     incoming: out_mine.saturating_sub(in_mine),
@@ -1197,10 +1207,23 @@ impl Archive {
         out
     }
 
-    /// The parents of a token this node has seen created.
+    /// The parents of a token created by a settled or received transaction.
     pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
+        if let Some(out) = self.get::<Outgoing>(&archive::key(Table::Outgoing, &[&token.tx])) {
+            return if out.status == Status::Success { parents(&out.tx, token) } else { None };
+        }
+        if let Some(received) = self.get::<ReceivedTx>(&archive::key(Table::Received, &[&token.tx])) {
+            return parents(&received.tx, token);
+        }
+        // Archives written before lineage was read from the transactions
+        // kept one entry per token.
         self.get(&archive::key(Table::Lineage, &[token]))
     }
+}
+
+/// The parents of `token` if `tx` created it: the transaction's inputs.
+fn parents(tx: &Transaction, token: &TokenId) -> Option<Vec<TokenId>> {
+    (usize::from(token.index) < tx.body.outputs.len()).then(|| tx.body.inputs.to_vec())
 }
 
 /// The value after a key's table byte, decoded (the rest of the key is ignored).

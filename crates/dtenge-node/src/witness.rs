@@ -53,10 +53,11 @@ pub async fn witnessed<F: Future>(witness: Arc<dyn Witness>, work: F) -> F::Outp
     WITNESS.scope(witness, work).await
 }
 
-/// Tells the current request's witness, if any, and waits for it.
-pub(crate) async fn tell(node: &ParticipantId, what: Produced) -> Result<(), NodeError> {
+/// Tells the current request's witness, if any, what `what` makes, and
+/// waits for it (`what` is made only when there is a witness).
+pub(crate) async fn tell(node: &ParticipantId, what: impl FnOnce() -> Produced) -> Result<(), NodeError> {
     match WITNESS.try_with(Arc::clone) {
-        Ok(witness) => witness.produced(node, what).await,
+        Ok(witness) => witness.produced(node, what()).await,
         Err(_) => Ok(()),
     }
 }

@@ -1,5 +1,6 @@
 //! Node memory stays bounded (issue #7): settled outgoing transactions,
-//! received ones, history, notifications and lineage move to the archive;
+//! received ones, history and notifications move to the archive (lineage is
+//! read from the transactions kept there);
 //! reads still find them; a duplicate of an old delivery credits nothing;
 //! replaying a journal tail into an archive that already holds it — after a
 //! crash, with or without a snapshot — gives the same state, on both backends.
@@ -152,6 +153,21 @@ fn settled_records_leave_memory_and_reads_still_find_them() {
     assert_eq!(state.notifications(&s.alice.id, 10).len(), 1);
     let child = TokenId { tx: s.paid[0], index: 0 };
     assert_eq!(state.lineage(&child).unwrap(), vec![TokenId { tx: s.funding.id(), index: 0 }]);
+    // Lineage is read from the transaction that made the token: every
+    // output of a settled payment (the payee's and the change), a received
+    // issue (no parents); nothing for an aborted payment's outputs, or for
+    // an index the transaction does not have.
+    for pair in s.paid.windows(2) {
+        for index in [0, 1] {
+            // Each payment spends the previous one's change.
+            let parents = state.lineage(&TokenId { tx: pair[1], index }).unwrap();
+            assert!(matches!(parents.as_slice(), [only] if only.tx == pair[0]), "{parents:?}");
+        }
+    }
+    assert_eq!(state.lineage(&TokenId { tx: s.funding.id(), index: 0 }), Some(vec![]));
+    assert_eq!(state.lineage(&TokenId { tx: s.funding.id(), index: 1 }), None);
+    assert_eq!(state.lineage(&TokenId { tx: s.aborted, index: 0 }), None);
+    assert_eq!(state.lineage(&TokenId { tx: s.paid[0], index: 2 }), None);
     let mut all = 0;
     state.for_each_outgoing(|_, _| {
         all += 1;
@@ -171,9 +187,42 @@ fn in_flight_work_stays_in_memory_until_settled() {
     assert_eq!(state.counts().unsettled, 1, "committed, delivery outstanding");
     assert_eq!(state.undelivered(), vec![(s.paid[0], pid("STB2"))]);
     assert_eq!(state.archive().counts().outgoing, 0);
+    // Committed and still in memory: its outputs' lineage is known.
+    let parents = Some(vec![TokenId { tx: s.funding.id(), index: 0 }]);
+    assert_eq!(state.lineage(&TokenId { tx: s.paid[0], index: 0 }), parents);
     state.apply(&s.records[upto]);
     assert_eq!(state.counts().unsettled, 0);
     assert_eq!(state.archive().counts().outgoing, 1);
+}
+
+#[test]
+fn a_prepared_payment_has_no_lineage_until_committed() {
+    let s = script(1);
+    let committed = s.records.iter().position(|r| matches!(r, NodeRecord::Committed { .. })).unwrap();
+    let mut state = replay(Archive::memory(), &s.records[..committed]);
+    let token = TokenId { tx: s.paid[0], index: 0 };
+    assert_eq!(state.lineage(&token), None, "prepared only: the token does not exist");
+    state.apply(&s.records[committed]);
+    assert_eq!(state.lineage(&token), Some(vec![TokenId { tx: s.funding.id(), index: 0 }]));
+}
+
+/// Releases before lineage was read from the transactions kept it as one
+/// archive entry per token; such an entry is still read.
+#[test]
+fn lineage_an_earlier_release_archived_per_token_is_still_read() {
+    use dtenge_node::archive::{ArchiveStore, MemoryStore, VALUE};
+    let store = std::sync::Arc::new(MemoryStore::default());
+    let token = TokenId { tx: TxId(hash(b"archive-test", &[b"old"])), index: 3 };
+    let parents = vec![TokenId { tx: TxId(hash(b"archive-test", &[b"parent"])), index: 0 }];
+    let mut key = vec![b'l'];
+    key.extend(borsh::to_vec(&token).unwrap());
+    let mut value = Vec::new();
+    VALUE.tag_into(&mut value);
+    value.extend(borsh::to_vec(&parents).unwrap());
+    store.put(&key, &value).unwrap();
+    let state = NodeState::with_archive(Archive::over(store));
+    assert_eq!(state.lineage(&token), Some(parents));
+    assert_eq!(state.lineage(&TokenId { tx: token.tx, index: 0 }), None);
 }
 
 #[test]

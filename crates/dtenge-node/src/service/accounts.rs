@@ -81,7 +81,7 @@ impl NodeService {
             closed: false,
         };
         self.register(&account).await?;
-        crate::witness::tell(&self.config.id, crate::witness::Produced::Account(address)).await?;
+        crate::witness::tell(&self.config.id, || crate::witness::Produced::Account(address)).await?;
         self.record(vec![NodeRecord::AccountOpened(account.clone())]).await?;
         Ok(account)
     }
@@ -159,7 +159,15 @@ impl NodeService {
 
     /// The parents of a token this node has seen created.
     pub fn lineage(&self, token: &TokenId) -> Option<Vec<TokenId>> {
-        self.archive().lineage(token)
+        // The archive is read without holding the node's state.
+        let archive = {
+            let state = self.state();
+            if let Some(known) = state.lineage_in_memory(token) {
+                return known;
+            }
+            state.archive().clone()
+        };
+        archive.lineage(token)
     }
 
     /// Visits every transaction this node built — those in memory, then the

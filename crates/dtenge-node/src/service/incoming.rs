@@ -132,7 +132,7 @@ impl NodeService {
         let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return self.known_durably().await };
         self.outputs_hosted_here(&tx).await?;
         dtenge_ledger::verify(&checked, &Ed25519)?;
-        let Some((pending, owners)) = self.journal_delivery(from, &tx, &inputs, &receipt)? else {
+        let Some((pending, owners)) = self.journal_delivery(from, checked.id, &tx, &inputs, &receipt)? else {
             return self.known_durably().await;
         };
         pending.durable().await.map_err(store)?;
@@ -173,7 +173,7 @@ impl NodeService {
     }
 
     /// Journals `Received` (and notifications) for a delivered transaction
-    /// that passed [`NodeService::check_delivery`] and signature verification,
+    /// (`id` is its id) that passed [`NodeService::check_delivery`] and signature verification,
     /// without waiting for durability (the caller waits, once for a whole
     /// batch). `None` if it became known meanwhile; otherwise the journal's
     /// pending write and the owners of its outputs (for the reverse waterfall
@@ -181,11 +181,11 @@ impl NodeService {
     pub(super) fn journal_delivery(
         &self,
         from: &ParticipantId,
+        id: TxId,
         tx: &Transaction,
         inputs: &[Token],
         receipt: &Receipt,
     ) -> Result<Option<(dtenge_store::Pending, Vec<Address>)>, NodeError> {
-        let id = tx.id();
         if self.knows(&id) {
             return Ok(None);
         }
@@ -277,17 +277,19 @@ impl NodeService {
         let mut written = Vec::new();
         let mut received: Vec<Address> = Vec::new();
         let mut last = None;
-        for (i, item) in items.iter().enumerate() {
-            let (Some(slot), PeerRequest::Deliver { tx, inputs, receipt }) = (answers.get_mut(i), item) else {
+        // Only checked deliveries are still unanswered here.
+        for (i, id) in checked.iter().map(|(i, c)| (*i, c.id)) {
+            let (Some(slot), Some(PeerRequest::Deliver { tx, inputs, receipt })) = (answers.get_mut(i), items.get(i))
+            else {
                 continue;
             };
             if slot.is_some() {
                 continue;
             }
             let _turn = self.turn().await;
-            *slot = Some(match self.journal_delivery(from, tx, inputs, receipt) {
+            *slot = Some(match self.journal_delivery(from, id, tx, inputs, receipt) {
                 Ok(Some((pending, owners))) => {
-                    crate::metrics::received(&self.config.id, from, &tx.id());
+                    crate::metrics::received(&self.config.id, from, &id);
                     last = Some(pending);
                     written.push(i);
                     received.extend(owners);

@@ -77,10 +77,11 @@ impl NodeService {
                 match select(&state.vault, &clearance) {
                     Ok(inputs) => {
                         let body = build(&inputs)?;
+                        let id = body.id();
                         let ids: Vec<TokenId> = inputs.iter().map(|(id, _)| *id).collect();
                         // Entered first: a full pipeline refuses before anything is reserved.
-                        let in_pipeline = InPipeline::enter(&self.in_pipeline, body.id(), MAX_IN_PIPELINE)?;
-                        state.vault.reserve(&clearance, &ids, body.id())?;
+                        let in_pipeline = InPipeline::enter(&self.in_pipeline, id, MAX_IN_PIPELINE)?;
+                        state.vault.reserve(&clearance, &ids, id)?;
                         return Ok(Plan {
                             account: clearance.account().clone(),
                             body,
@@ -355,15 +356,23 @@ impl NodeService {
 
     /// Notarises a prepared transaction and sees it through.
     async fn submit(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
-        let id = tx.id();
-        let result = self.see_through(tx, inputs).await;
+        let claim = match self.claim_of(&tx, &inputs) {
+            Ok(claim) => claim,
+            Err(e) => {
+                let failed = Err(e);
+                crate::metrics::payment(&self.config.id, &tx.id(), &failed);
+                return failed;
+            }
+        };
+        let id = claim.tx;
+        let result = self.see_through(tx, inputs, claim).await;
         crate::metrics::payment(&self.config.id, &id, &result);
         result
     }
 
-    async fn see_through(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
-        let id = tx.id();
-        let claim = self.claim_of(&tx, &inputs)?;
+    /// `claim` is `tx`'s ([`NodeService::claim_of`]).
+    async fn see_through(&self, tx: Transaction, inputs: Vec<Token>, claim: TxClaim) -> Result<TxOutcome, NodeError> {
+        let id = claim.tx;
         let mut last_error = None;
         for _ in 0..NOTARY_ATTEMPTS {
             match self.notarise(&claim).await {
@@ -386,7 +395,7 @@ impl NodeService {
         claim: &TxClaim,
         verdict: Verdict,
     ) -> Result<TxOutcome, NodeError> {
-        let id = tx.id();
+        let id = claim.tx;
         match verdict {
             Verdict::Committed(receipt) => {
                 self.notary
@@ -397,7 +406,7 @@ impl NodeService {
                 let mut records =
                     vec![NodeRecord::Committed { tx: id, receipt: bytes, deliver_to, at: self.clock.now() }];
                 let _turn = self.turn().await;
-                records.extend(self.notifications_for_own(tx, inputs));
+                records.extend(self.notifications_for_own(id, tx, inputs));
                 // The notary's commit is already durable: deliver while our
                 // own `Committed` record is being made durable. A crash in
                 // between leaves `Prepared` in the journal, which
@@ -453,7 +462,7 @@ impl NodeService {
     }
 
     /// Notifications for local DAs in a transaction this node committed.
-    pub(super) fn notifications_for_own(&self, tx: &Transaction, inputs: &[Token]) -> Vec<NodeRecord> {
+    pub(super) fn notifications_for_own(&self, id: TxId, tx: &Transaction, inputs: &[Token]) -> Vec<NodeRecord> {
         let state = self.state();
         let now = self.clock.now();
         let mut out = Vec::new();
@@ -468,7 +477,7 @@ impl NodeService {
                     notification: Notification {
                         at: now,
                         text: format!("Incoming {} {} ({})", t.amount, t.currency, tx.body.command.name()),
-                        tx: Some(tx.id()),
+                        tx: Some(id),
                     },
                 });
             }
