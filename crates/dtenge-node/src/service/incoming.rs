@@ -277,7 +277,9 @@ impl NodeService {
         let mut written = Vec::new();
         let mut received: Vec<Address> = Vec::new();
         let mut last = None;
-        // Only checked deliveries are still unanswered here.
+        // Only checked deliveries are still unanswered here. One turn for
+        // all of them: journaling does not await.
+        let turn = if checked.is_empty() { None } else { Some(self.turn().await) };
         for (i, id) in checked.iter().map(|(i, c)| (*i, c.id)) {
             let (Some(slot), Some(PeerRequest::Deliver { tx, inputs, receipt })) = (answers.get_mut(i), items.get(i))
             else {
@@ -286,7 +288,6 @@ impl NodeService {
             if slot.is_some() {
                 continue;
             }
-            let _turn = self.turn().await;
             *slot = Some(match self.journal_delivery(from, id, tx, inputs, receipt) {
                 Ok(Some((pending, owners))) => {
                     crate::metrics::received(&self.config.id, from, &id);
@@ -302,6 +303,7 @@ impl NodeService {
                 Err(e) => refuse(e),
             });
         }
+        drop(turn);
         let mut answers: Vec<PeerAnswer> =
             answers.into_iter().map(|a| a.unwrap_or_else(|| PeerAnswer::Unavailable("not handled".into()))).collect();
         // The sync point, taken after this batch's own writes, covers them

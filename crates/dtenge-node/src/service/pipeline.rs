@@ -403,8 +403,12 @@ impl NodeService {
                     .map_err(|e| NodeError::Unavailable(format!("bad notary receipt: {e}")))?;
                 let deliver_to = self.recipients_of(tx, inputs);
                 let bytes = borsh::to_vec(&receipt).map_err(|e| NodeError::Storage(e.to_string()))?;
-                let mut records =
-                    vec![NodeRecord::Committed { tx: id, receipt: bytes, deliver_to, at: self.clock.now() }];
+                let mut records = vec![NodeRecord::Committed {
+                    tx: id,
+                    receipt: bytes,
+                    deliver_to: deliver_to.clone(),
+                    at: self.clock.now(),
+                }];
                 let _turn = self.turn().await;
                 records.extend(self.notifications_for_own(id, tx, inputs));
                 // The notary's commit is already durable: deliver while our
@@ -414,7 +418,8 @@ impl NodeService {
                 // (and delivers again; payees take a delivery once).
                 let pending = self.append(records)?;
                 drop(_turn);
-                let ((), durable) = tokio::join!(self.deliver_pending(id), durable(pending));
+                let delivered = self.deliver(id, deliver_to, tx, inputs, &receipt);
+                let ((), durable) = tokio::join!(delivered, durable(pending));
                 durable?;
                 if !tx.attestations.is_empty() {
                     let _ = self.oracle(OracleRequest::Confirm { tx: id }).await;
@@ -495,10 +500,23 @@ impl NodeService {
             let Ok(receipt) = borsh::from_slice::<Receipt>(bytes) else { return };
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
+        self.deliver(id, targets, &tx, &inputs, &receipt).await;
+    }
+
+    /// Sends committed `tx` (`id` is its id) to each of `targets`, and
+    /// journals `Delivered` for each that took it.
+    async fn deliver(
+        &self,
+        id: TxId,
+        targets: BTreeSet<ParticipantId>,
+        tx: &Transaction,
+        inputs: &[Token],
+        receipt: &Receipt,
+    ) {
         for to in targets {
             let request = PeerRequest::Deliver {
                 tx: Box::new(tx.clone()),
-                inputs: inputs.clone(),
+                inputs: inputs.to_vec(),
                 receipt: Box::new(receipt.clone()),
             };
             match self.call_peer(&to, request).await {
