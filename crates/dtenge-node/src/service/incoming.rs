@@ -244,14 +244,18 @@ impl NodeService {
         // made them known is durable (see `known_durably`).
         let mut known: Vec<usize> = Vec::new();
         let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
+        // Pre-checks of DAs hosted here, decided below in the batch's one turn.
+        let mut asked: Vec<(usize, &Address, Amount)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             answers.push(match item {
-                PeerRequest::CanReceive { address, amount } => {
-                    Some(match self.accepts_incoming(address, *amount).await {
-                        Ok(()) => PeerAnswer::Accepted,
-                        Err(e) => refuse(e),
-                    })
-                }
+                PeerRequest::CanReceive { address, amount } => match self.hosted_here(address).await {
+                    Ok(true) => {
+                        asked.push((i, address, *amount));
+                        None
+                    }
+                    Ok(false) => Some(refuse(NodeError::NotHostedHere(address.to_string()))),
+                    Err(e) => Some(refuse(e)),
+                },
                 PeerRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
                     Ok(Some(c)) => match self.outputs_hosted_here(tx).await {
                         Ok(()) => {
@@ -277,9 +281,18 @@ impl NodeService {
         let mut written = Vec::new();
         let mut received: Vec<Address> = Vec::new();
         let mut last = None;
-        // Only checked deliveries are still unanswered here. One turn for
-        // all of them: journaling does not await.
-        let turn = if checked.is_empty() { None } else { Some(self.turn().await) };
+        // One turn for the pre-checks and the deliveries (neither awaits);
+        // the pre-checks see the state before this batch's deliveries.
+        let turn = if checked.is_empty() && asked.is_empty() { None } else { Some(self.turn().await) };
+        for (i, address, amount) in asked {
+            if let Some(slot) = answers.get_mut(i) {
+                *slot = Some(match self.incoming_check(address, amount) {
+                    Ok(()) => PeerAnswer::Accepted,
+                    Err(e) => refuse(e),
+                });
+            }
+        }
+        // Only checked deliveries are still unanswered here.
         for (i, id) in checked.iter().map(|(i, c)| (*i, c.id)) {
             let (Some(slot), Some(PeerRequest::Deliver { tx, inputs, receipt })) = (answers.get_mut(i), items.get(i))
             else {
