@@ -356,16 +356,10 @@ impl NodeService {
 
     /// Notarises a prepared transaction and sees it through.
     async fn submit(&self, tx: Transaction, inputs: Vec<Token>) -> Result<TxOutcome, NodeError> {
-        let claim = match self.claim_of(&tx, &inputs) {
-            Ok(claim) => claim,
-            Err(e) => {
-                let failed = Err(e);
-                crate::metrics::payment(&self.config.id, &tx.id(), &failed);
-                return failed;
-            }
+        let (id, result) = match self.claim_of(&tx, &inputs) {
+            Ok(claim) => (claim.tx, self.see_through(tx, inputs, claim).await),
+            Err(e) => (tx.id(), Err(e)),
         };
-        let id = claim.tx;
-        let result = self.see_through(tx, inputs, claim).await;
         crate::metrics::payment(&self.config.id, &id, &result);
         result
     }
