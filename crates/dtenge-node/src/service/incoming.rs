@@ -104,19 +104,20 @@ impl NodeService {
     /// credited only to the DA the directory names.
     pub(super) async fn outputs_hosted_here(&self, tx: &Transaction) -> Result<(), NodeError> {
         for t in tx.body.outputs.iter().filter(|t| t.host == self.config.id) {
-            if !self.hosted_here(&t.owner).await? {
-                return Err(NodeError::NotHostedHere(t.owner.to_string()));
-            }
+            self.ensure_hosted_here(&t.owner).await?;
         }
         Ok(())
+    }
+
+    /// Refuses `address` unless the directory gives it to this node.
+    async fn ensure_hosted_here(&self, address: &Address) -> Result<(), NodeError> {
+        if self.hosted_here(address).await? { Ok(()) } else { Err(NodeError::NotHostedHere(address.to_string())) }
     }
 
     /// Whether `address`, which another node means to pay, is a DA of this
     /// node (as the directory says) that may receive `amount` now.
     pub(super) async fn accepts_incoming(&self, address: &Address, amount: Amount) -> Result<(), NodeError> {
-        if !self.hosted_here(address).await? {
-            return Err(NodeError::NotHostedHere(address.to_string()));
-        }
+        self.ensure_hosted_here(address).await?;
         let _turn = self.turn().await;
         self.incoming_check(address, amount)
     }
@@ -248,12 +249,11 @@ impl NodeService {
         let mut asked: Vec<(usize, &Address, Amount)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             answers.push(match item {
-                PeerRequest::CanReceive { address, amount } => match self.hosted_here(address).await {
-                    Ok(true) => {
+                PeerRequest::CanReceive { address, amount } => match self.ensure_hosted_here(address).await {
+                    Ok(()) => {
                         asked.push((i, address, *amount));
                         None
                     }
-                    Ok(false) => Some(refuse(NodeError::NotHostedHere(address.to_string()))),
                     Err(e) => Some(refuse(e)),
                 },
                 PeerRequest::Deliver { tx, inputs, receipt } => match self.check_delivery(tx, inputs, receipt) {
