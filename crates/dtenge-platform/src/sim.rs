@@ -1080,20 +1080,32 @@ impl Sim {
     }
 
     /// The KZTC stablecoin: its issuer mints against DT, pays a client in
-    /// it, a client pays it back, or the issuer burns it (each as likely);
-    /// refusals (nothing to pay or burn) are outcomes like any other.
+    /// it, a client holding some pays it back, or the issuer burns some
+    /// (each as likely). Mostly what the coin held allows (with none held
+    /// the issuer mints, or pays a client when only it holds some); one
+    /// time in ten as drawn, so a payer holding none is refused too.
     async fn stablecoin(&mut self) -> Result<(), PlatformError> {
         let coin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
         let issuer = self.institution(ids::COIN_ISSUER_DA, "coinco")?;
-        let kind = self.rng.below(4);
-        let client = match kind {
-            2 if !self.coin_holders.is_empty() => self.coin_holders[self.rng.index(self.coin_holders.len())].clone(),
+        let holding: Vec<Client> = self.coin_holders.iter().filter(|c| self.holds_coin(c, coin)).cloned().collect();
+        let issuer_holds = self.holds_coin(&issuer, coin);
+        let drawn = self.rng.below(4);
+        let kind = match drawn {
+            _ if self.rng.below(10) == 0 => drawn,
+            1 | 3 if !issuer_holds => 0,
+            2 if holding.is_empty() && issuer_holds => 1,
+            2 if holding.is_empty() => 0,
+            _ => drawn,
+        };
+        let client = match (kind, holding.len()) {
+            (2, n) if n > 0 => holding[self.rng.index(n)].clone(),
             _ => self.clients[self.rng.index(self.clients.len())].clone(),
         };
         let amount = dt(1 + self.rng.below(100));
         let (what, payer) = match kind {
             0 => ("mint", issuer.clone()),
             1 => ("pay", issuer.clone()),
+            2 if holding.is_empty() => ("pay back unheld", client.clone()),
             2 => ("pay back", client.clone()),
             _ => ("burn", issuer.clone()),
         };
@@ -1122,6 +1134,16 @@ impl Sim {
         self.log(format!("stablecoin {what} {} ↔ {} {amount}: {class}", issuer.label, client.label));
         self.count(format!("stablecoin {what} {class}"));
         Ok(())
+    }
+
+    /// Whether `client` holds some of `coin` now, as its node's vault says.
+    fn holds_coin(&self, client: &Client, coin: Currency) -> bool {
+        self.p
+            .node(client.node.as_str())
+            .ok()
+            .and_then(|node| node.balances(&client.account).ok())
+            .and_then(|b| b.other_currencies.get(coin.as_str()).copied())
+            .is_some_and(|held| !held.is_zero())
     }
 
     /// A client sells DT back: pays NBK's DA, and NBK destroys that much.

@@ -84,6 +84,19 @@ async fn every_seed_keeps_the_money_invariants_under_faults() {
         assert!(totals.get("pay ok").copied().unwrap_or(0) > 0, "payments went through");
         assert!(totals.keys().any(|k| k.starts_with("double-spend rejected")), "double spends were tried");
         assert!(totals.get("restart").copied().unwrap_or(0) > 0, "services restarted");
+        // A pay-back comes from a client who holds coin, and never asks for
+        // more than it holds (only a non-holder's is refused for funds).
+        assert!(totals.get("stablecoin pay back ok").copied().unwrap_or(0) > 0, "stablecoin was paid back");
+        assert_eq!(totals.get("stablecoin pay back refused: insufficient funds"), None, "a holder paid back in full");
+        // The workload mostly does what the coin held allows: refusals are the exception.
+        let coin = |outcome: &str| {
+            totals
+                .iter()
+                .filter(|(k, _)| k.starts_with("stablecoin ") && k.contains(outcome))
+                .map(|(_, v)| v)
+                .sum::<u64>()
+        };
+        assert!(coin(" ok") > 3 * coin(" refused"), "stablecoin: {} ok, {} refused", coin(" ok"), coin(" refused"));
     }
 }
 
