@@ -50,6 +50,17 @@ async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
 
+/// Every element the page marks `hidden` takes no room on screen, whatever
+/// display the stylesheet gives its kind.
+async fn nothing_hidden_shows(c: &Client) {
+    let shown = js(
+        c,
+        "return [...document.querySelectorAll('[hidden]')].filter((e) => getComputedStyle(e).display !== 'none').map((e) => e.id || e.tagName);",
+    )
+    .await;
+    assert_eq!(shown, json!([]), "marked hidden, yet displayed");
+}
+
 async fn message(c: &Client) -> String {
     js(c, "return document.getElementById('message').textContent;").await.as_str().unwrap_or_default().to_string()
 }
@@ -122,6 +133,10 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     // 360 px: nothing wider than the screen.
     assert_eq!(js(&c, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
 
+    // Before a DA is opened only the opening form shows: not the tabs.
+    assert_eq!(js(&c, "return getComputedStyle(document.getElementById('tabs')).display;").await, json!("none"));
+    nothing_hidden_shows(&c).await;
+
     // Open a DA: the key is made in the browser.
     let iin = demo_iin_bin(HolderKind::Individual, 70).to_string();
     fill(&c, "#open-form [name=iin_bin]", &iin).await;
@@ -158,6 +173,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     click(&c, "nav [data-tab=home]").await;
     wait_for(&c, "document.getElementById('balances').textContent.includes('5 000,00')", "the balance").await;
     shot(&c, &shots, "wallet-02-home").await;
+    nothing_hidden_shows(&c).await;
 
     // A shop at STB2 shows a dynamic QR its bank signed; the wallet reads it from a PNG and pays.
     let shop = env.platform.node("STB2").unwrap().accounts_of(&demo_iin_bin(HolderKind::LegalEntity, 6))[0].clone();
