@@ -375,6 +375,15 @@ impl NodeService {
         link.call(request).await
     }
 
+    /// Why this node can make nothing more durable (its journal or its
+    /// archive failed), if it cannot.
+    pub(crate) fn storage_failure(&self) -> Option<String> {
+        match self.journal.failure() {
+            Some(failure) => Some(format!("the journal failed: {failure}")),
+            None => self.state().archive().failure(),
+        }
+    }
+
     pub(crate) async fn record_all(&self, records: Vec<NodeRecord>) -> Result<(), NodeError> {
         self.record(records).await
     }

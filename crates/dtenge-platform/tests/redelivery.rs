@@ -12,42 +12,13 @@ mod support;
 
 use std::sync::Arc;
 
-use dtenge_crypto::Signer;
-use dtenge_net::{Handler, Role};
+use dtenge_net::Handler;
 use dtenge_node::accounts::{HolderKind, KycState};
-use dtenge_node::archive::Archive;
-use dtenge_node::service::{NodeAnswer, NodeConfig, NodeRequest, NodeService, PayTo, PeerAnswer, PeerRequest};
+use dtenge_node::service::{NodeAnswer, NodeRequest, NodeService, PayTo, PeerAnswer, PeerRequest};
 use dtenge_notary::Receipt;
-use dtenge_platform::spec::{Keys, ids};
 use dtenge_store::{Journal, Recovery};
 use dtenge_types::{Token, Transaction};
 use support::*;
-
-/// Another instance of node `id` of the platform, over `journal`.
-fn instance(w: &World, id: &str, journal: Journal, recovery: Recovery) -> Arc<NodeService> {
-    let p = &w.p;
-    let key: Arc<dyn Signer> = Arc::new(Keys::at(&p.data).load(id).unwrap());
-    let config = NodeConfig {
-        id: pid(id),
-        role: Role::Stb,
-        oracle: pid(ids::ORACLE),
-        directory: pid(ids::DIRECTORY),
-        params: p.spec.params.clone(),
-        cbs: None,
-    };
-    let participants = Arc::new(p.participants());
-    NodeService::recover(
-        config,
-        key,
-        p.bus(id).unwrap(),
-        p.clock.clone(),
-        participants,
-        journal,
-        recovery,
-        Archive::memory(),
-    )
-    .unwrap()
-}
 
 /// A committed payment from a DA at STB1 to one at STB2: the transaction,
 /// its inputs and the notary's receipt, as STB1 delivers them.

@@ -460,6 +460,12 @@ impl Journal {
         }
     }
 
+    /// The failure that poisoned the journal, if one has: every later
+    /// append fails with it, so nothing more can be made durable.
+    pub fn failure(&self) -> Option<StoreError> {
+        lock(&self.inner.shared.state).failure.as_ref().map(StoreError::duplicate)
+    }
+
     /// Counters of work done since the journal was opened.
     pub fn stats(&self) -> JournalStats {
         let shared = &self.inner.shared;

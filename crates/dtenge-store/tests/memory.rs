@@ -59,9 +59,11 @@ fn crash_at_any_point_keeps_every_acknowledged_record_and_a_prefix_of_the_rest()
 fn failed_sync_poisons_the_journal() {
     let (journal, handle) = Journal::in_memory();
     journal.append(b"kept".to_vec()).unwrap().wait().unwrap();
+    assert!(journal.failure().is_none(), "a healthy journal has no failure");
     handle.fail_next_sync();
     let failed = journal.append(b"lost".to_vec()).unwrap().wait();
     assert!(matches!(failed, Err(StoreError::Io { .. })), "the batch whose sync failed is not acknowledged");
+    assert!(matches!(journal.failure(), Some(StoreError::Io { .. })), "the journal says why it failed");
     assert!(matches!(journal.append(b"later".to_vec()), Err(StoreError::Io { .. })), "later appends fail");
     assert!(matches!(journal.snapshot(1, b"state"), Err(StoreError::Io { .. })), "snapshots fail too");
     assert!(matches!(journal.close(), Err(StoreError::Io { .. })), "close reports the failure");

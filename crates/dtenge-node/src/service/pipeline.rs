@@ -550,6 +550,15 @@ impl NodeService {
     /// the notary was down): committed if the notary has it, submitted
     /// again while its window is open, aborted after.
     pub(super) async fn resolve(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxOutcome, NodeError> {
+        // A node that can record nothing more sends nothing to the notary: it
+        // could not record the answer, and a payment whose payee refused it
+        // after `Prepared` (its `Aborted` write the one that failed) would be
+        // committed. After a restart the journal decides again.
+        if let Some(failure) = self.storage_failure() {
+            return Err(NodeError::Storage(format!(
+                "{failure}; nothing goes to the notary until this node restarts on working storage"
+            )));
+        }
         let id = tx.id();
         let claim = self.claim_of(tx, inputs)?;
         if self.clock.now() <= tx.body.window.not_after {

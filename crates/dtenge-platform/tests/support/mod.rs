@@ -4,12 +4,15 @@
 
 use std::sync::Arc;
 
-use dtenge_net::ManualClock;
+use dtenge_crypto::Signer;
+use dtenge_net::{ManualClock, Role};
 use dtenge_node::accounts::{Account, Holder, HolderKind, KycState};
-use dtenge_node::service::{NodeService, PayTo};
+use dtenge_node::archive::Archive;
+use dtenge_node::service::{NodeConfig, NodeService, PayTo};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_platform::spec::ids;
+use dtenge_platform::spec::{Keys, ids};
 use dtenge_platform::{Platform, PlatformOptions};
+use dtenge_store::{Journal, Recovery};
 use dtenge_types::*;
 
 pub fn dt(n: u64) -> Amount {
@@ -61,4 +64,32 @@ impl World {
         let bus = self.p.bus(id).unwrap();
         borsh::from_slice(&bus.call(&pid(ids::ORACLE), borsh::to_vec(&request).unwrap()).await.unwrap()).unwrap()
     }
+}
+
+/// Another instance of bank node `id` of the platform, over `journal`,
+/// recovered from `recovery` (not registered on the network: what it sends
+/// goes out as `id`, what is sent to `id` reaches the platform's node).
+pub fn instance(w: &World, id: &str, journal: Journal, recovery: Recovery) -> Arc<NodeService> {
+    let p = &w.p;
+    let key: Arc<dyn Signer> = Arc::new(Keys::at(&p.data).load(id).unwrap());
+    let config = NodeConfig {
+        id: pid(id),
+        role: Role::Stb,
+        oracle: pid(ids::ORACLE),
+        directory: pid(ids::DIRECTORY),
+        params: p.spec.params.clone(),
+        cbs: None,
+    };
+    let participants = Arc::new(p.participants());
+    NodeService::recover(
+        config,
+        key,
+        p.bus(id).unwrap(),
+        p.clock.clone(),
+        participants,
+        journal,
+        recovery,
+        Archive::memory(),
+    )
+    .unwrap()
 }
