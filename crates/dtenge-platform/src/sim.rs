@@ -1087,11 +1087,12 @@ impl Sim {
     async fn stablecoin(&mut self) -> Result<(), PlatformError> {
         let coin = Currency::new(ids::STABLECOIN).map_err(|e| PlatformError::Config(e.to_string()))?;
         let issuer = self.institution(ids::COIN_ISSUER_DA, "coinco")?;
-        let holding: Vec<Client> = self.coin_holders.iter().filter(|c| self.holds_coin(c, coin)).cloned().collect();
-        let issuer_holds = self.holds_coin(&issuer, coin);
+        let holding: Vec<Client> = self.coin_holders.iter().filter(|c| !self.coin_held(c).is_zero()).cloned().collect();
+        let issuer_holds = !self.coin_held(&issuer).is_zero();
         let drawn = self.rng.below(4);
+        let as_drawn = self.rng.below(10) == 0;
         let kind = match drawn {
-            _ if self.rng.below(10) == 0 => drawn,
+            _ if as_drawn => drawn,
             1 | 3 if !issuer_holds => 0,
             2 if holding.is_empty() && issuer_holds => 1,
             2 if holding.is_empty() => 0,
@@ -1111,11 +1112,8 @@ impl Sim {
         };
         let node = self.p.node(payer.node.as_str())?;
         // Mostly within what the payer holds; nothing held still tries (and is refused).
-        let held = node.balances(&payer.account).ok().and_then(|b| b.other_currencies.get(ids::STABLECOIN).copied());
-        let amount = match held {
-            Some(held) if what != "mint" && !held.is_zero() => amount.min(held),
-            _ => amount,
-        };
+        let held = self.coin_held(&payer);
+        let amount = if what != "mint" && !held.is_zero() { amount.min(held) } else { amount };
         let result = match what {
             "mint" => node.mint(&issuer.account, amount, None).await,
             "burn" => node.burn(&issuer.account, amount, None).await,
@@ -1136,14 +1134,14 @@ impl Sim {
         Ok(())
     }
 
-    /// Whether `client` holds some of `coin` now, as its node's vault says.
-    fn holds_coin(&self, client: &Client, coin: Currency) -> bool {
+    /// How much of the stablecoin `client` holds now, as its node's vault says.
+    fn coin_held(&self, client: &Client) -> Amount {
         self.p
             .node(client.node.as_str())
             .ok()
             .and_then(|node| node.balances(&client.account).ok())
-            .and_then(|b| b.other_currencies.get(coin.as_str()).copied())
-            .is_some_and(|held| !held.is_zero())
+            .and_then(|b| b.other_currencies.get(ids::STABLECOIN).copied())
+            .unwrap_or(Amount::ZERO)
     }
 
     /// A client sells DT back: pays NBK's DA, and NBK destroys that much.

@@ -31,13 +31,7 @@ async fn a_node_whose_journal_failed_leaves_its_payments_in_flight_until_it_rest
 
     // A second STB1 from a copy of the first one's journal, over storage that fails.
     let copy = tempfile::tempdir().unwrap();
-    let source = journal_dir(&w.p.data, &pid("STB1"), dtenge_net::Role::Stb);
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() && entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-        }
-    }
+    copy_dir(&journal_dir(&w.p.data, &pid("STB1"), dtenge_net::Role::Stb), copy.path());
     let (read, recovery) = Journal::open(JournalConfig::new(copy.path())).unwrap();
     read.close().unwrap();
     let (journal, disk) = Journal::in_memory();

@@ -6,6 +6,8 @@
 //! platform goes on from it: a payment on top, a restart, the same again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -13,23 +15,11 @@ use dtenge_net::ManualClock;
 use dtenge_node::service::PayTo;
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::*;
+use support::copy_dir;
 
 const FIXTURE: &str = "tests/fixtures/release-9e7a3dd";
 /// The day after the fixture's workload (its clock started at 1 767 225 600 000).
 const NOW: u64 = 1_767_312_000_000;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

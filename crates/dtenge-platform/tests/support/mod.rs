@@ -2,6 +2,7 @@
 //! a manual clock, holders with valid IINs/BINs, funded DAs, provider calls.
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::path::Path;
 use std::sync::Arc;
 
 use dtenge_crypto::Signer;
@@ -92,4 +93,18 @@ pub fn instance(w: &World, id: &str, journal: Journal, recovery: Recovery) -> Ar
         Archive::memory(),
     )
     .unwrap()
+}
+
+/// Copies the directory `from`, with everything under it, to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
