@@ -148,6 +148,12 @@ pub struct BenchReport {
     /// A group's Raft term at the end (1 + elections after the first: a
     /// term above 1 in a run without faults is a spurious election).
     pub notary_term: u64,
+    /// Claims per batch the nodes sent the notary during the run, on
+    /// average (`null` when none was sent: the notary-only mode).
+    pub claims_per_notary_batch: Option<f64>,
+    /// Requests (deliveries and payee pre-checks) per batch a node sent
+    /// another node during the run, on average (`null` when none was sent).
+    pub requests_per_node_batch: Option<f64>,
 }
 
 fn notary_memory(notary: &dtenge_platform::PlatformNotary) -> (u64, u64, u64) {
@@ -159,6 +165,54 @@ fn notary_memory(notary: &dtenge_platform::PlatformNotary) -> (u64, u64, u64) {
 /// A group's Raft term: the highest any replica reached.
 fn group_term(replicas: &[Arc<dtenge_notary::NotaryReplica>]) -> u64 {
     replicas.iter().map(|r| r.raft().metrics().borrow().current_term).max().unwrap_or(0)
+}
+
+/// The nodes' batches so far, from the process's metrics
+/// (`dtenge_node_batch_size`, see `dtenge_node::metrics`): requests and
+/// batches to the notary, and to other nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Batches {
+    notary: (f64, f64),
+    nodes: (f64, f64),
+}
+
+impl Batches {
+    fn now() -> Batches {
+        Batches::parse(&dtenge_net::telemetry::metrics_handle().render())
+    }
+
+    /// Reads the histogram's `_sum` (requests) and `_count` (batches) lines
+    /// of every node and destination out of a Prometheus text rendering.
+    fn parse(rendered: &str) -> Batches {
+        let mut out = Batches::default();
+        for line in rendered.lines() {
+            let (field, rest) = if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_sum{") {
+                (0, rest)
+            } else if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_count{") {
+                (1, rest)
+            } else {
+                continue;
+            };
+            let Some((labels, value)) = rest.split_once('}') else { continue };
+            let Ok(value) = value.trim().parse::<f64>() else { continue };
+            let to = if labels.contains("to=\"notary\"") { &mut out.notary } else { &mut out.nodes };
+            if field == 0 {
+                to.0 += value;
+            } else {
+                to.1 += value;
+            }
+        }
+        out
+    }
+
+    /// Requests per batch since `before`, to the notary and to other nodes.
+    fn per_batch_since(&self, before: &Batches) -> (Option<f64>, Option<f64>) {
+        let mean = |now: (f64, f64), then: (f64, f64)| {
+            let batches = now.1 - then.1;
+            (batches > 0.0).then(|| (now.0 - then.0) / batches)
+        };
+        (mean(self.notary, before.notary), mean(self.nodes, before.nodes))
+    }
 }
 
 /// Process CPU seconds (user + system) from /proc.
@@ -374,6 +428,7 @@ pub async fn full_path(
     let stop = Arc::new(AtomicBool::new(false));
     let histogram =
         Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
+    let batches_before = Batches::now();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
@@ -452,6 +507,7 @@ pub async fn full_path(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let (claims_per_notary_batch, requests_per_node_batch) = Batches::now().per_batch_since(&batches_before);
     let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let done = committed.load(Ordering::Relaxed);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
@@ -489,6 +545,8 @@ pub async fn full_path(
         notary_cold_entries,
         notary_replicas: config.notary_replicas.max(1),
         notary_term,
+        claims_per_notary_batch,
+        requests_per_node_batch,
     })
 }
 
@@ -952,5 +1010,38 @@ pub async fn notary_only(
         notary_cold_entries,
         notary_replicas: config.notary_replicas.max(1),
         notary_term,
+        // The bench sends its batches itself, not through a node.
+        claims_per_notary_batch: None,
+        requests_per_node_batch: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the bench reads is what the nodes' batchers record: batches to
+    /// the notary and to other nodes apart, only those of the run.
+    #[test]
+    fn batch_sizes_are_read_from_the_nodes_metrics_for_the_run_only() {
+        // Each test binary is its own process; names no node uses here.
+        dtenge_node::metrics::batch("BENCH-T1", "notary", 9, 0);
+        let before = Batches::now();
+        for size in [4, 6] {
+            dtenge_node::metrics::batch("BENCH-T1", "notary", size, 0);
+        }
+        for size in [2, 3, 7] {
+            dtenge_node::metrics::batch("BENCH-T1", "BENCH-T2", size, 0);
+        }
+        let (notary, nodes) = Batches::now().per_batch_since(&before);
+        assert_eq!(notary, Some(5.0));
+        assert_eq!(nodes, Some(4.0));
+        assert_eq!(Batches::now().per_batch_since(&Batches::now()), (None, None), "no batch, no figure");
+    }
+
+    #[test]
+    fn a_rendering_without_batches_reads_as_none() {
+        let rendered = "# TYPE other_sum counter\nother_sum{to=\"notary\"} 5\n";
+        assert_eq!(Batches::parse(rendered), Batches::default());
+    }
 }

@@ -814,6 +814,13 @@ async fn bench(
         report.cpu_us_per_tx, report.crypto_floor_us
     );
     println!("shape:           {:.2} inputs, {:.2} outputs per transfer", report.inputs_per_tx, report.outputs_per_tx);
+    if let Some(claims) = report.claims_per_notary_batch {
+        let to_nodes = report.requests_per_node_batch.map_or_else(
+            || "none to other nodes".to_string(),
+            |n| format!("{n:.1} requests per batch to another node"),
+        );
+        println!("batches:         {claims:.1} claims per notary batch, {to_nodes}");
+    }
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
     let rss_at = |t: f64| report.rss_samples_mib.iter().find(|[s, _]| *s >= t).copied();
     if let (Some([tw, warm]), Some([te, end]), Some(growth)) =
