@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  every 4–6 s, a round:
-//!    most rounds: find the leader (Status) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
+//!    most rounds: find the leader (Status, for up to 5 s) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
 //!                 restart it 0.3–1 s later
 //!    rounds 2, 7, 12 …: SIGKILL a follower, restart it 0.3–1 s later
 //!    round 3: partition the leader from the other replicas for 3 s (cut-links file), probing it
@@ -62,16 +62,28 @@ pub(crate) async fn status(bus: &Arc<dyn Bus>, replica: &ParticipantId) -> Optio
     }
 }
 
-/// The leader, as a running replica says (one that says it leads itself).
+/// How long a round waits for a replica that says it leads: an election
+/// (after a heal, or a restarted replica's) is the group's normal work, so
+/// only a group with no leader for this long is a problem.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+/// The leader, as a running replica says (one that says it leads itself),
+/// asked again until one does or [`LEADER_WAIT`] has passed.
 async fn leader(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> Option<ParticipantId> {
-    for r in replicas {
-        if let Some(s) = status(bus, r).await
-            && s.leader.as_ref() == Some(r)
-        {
-            return Some(r.clone());
+    let since = Instant::now();
+    loop {
+        for r in replicas {
+            if let Some(s) = status(bus, r).await
+                && s.leader.as_ref() == Some(r)
+            {
+                return Some(r.clone());
+            }
         }
+        if since.elapsed() >= LEADER_WAIT {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    None
 }
 
 /// A claim spending a commitment that does not exist (refused once committed).
@@ -133,7 +145,7 @@ pub(crate) async fn leader_killer(
             continue;
         }
         let Some(leader) = leader(&bus, replicas).await else {
-            outcome.problems.push("no replica says it leads".into());
+            outcome.problems.push(format!("no replica said it leads for {LEADER_WAIT:?}"));
             continue;
         };
         if rounds % 5 == 2 {
@@ -190,7 +202,7 @@ async fn partition_the_leader(
     outcome: &mut GroupOutcome,
 ) -> Result<(), ChaosError> {
     let Some(isolated) = leader(bus, replicas).await else {
-        outcome.problems.push("no replica says it leads (partition round)".into());
+        outcome.problems.push(format!("no replica said it leads for {LEADER_WAIT:?} (partition round)"));
         return Ok(());
     };
     if tally.replica_down.swap(true, Ordering::Relaxed) {
