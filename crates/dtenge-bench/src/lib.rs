@@ -178,7 +178,7 @@ struct Batches {
 
 impl Batches {
     fn now() -> Batches {
-        Batches::parse(&dtenge_net::telemetry::metrics_handle().render())
+        Batches::parse(&dtenge_net::telemetry::render_metrics())
     }
 
     /// Reads the histogram's `_sum` (requests) and `_count` (batches) lines
