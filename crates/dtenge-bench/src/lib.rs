@@ -154,6 +154,10 @@ pub struct BenchReport {
     /// Requests (deliveries and payee pre-checks) per batch a node sent
     /// another node during the run, on average (`null` when none was sent).
     pub requests_per_node_batch: Option<f64>,
+    /// Journal syncs (`fdatasync`s of every node's and the notary's
+    /// journal) during the run per committed transfer (`null` when nothing
+    /// was committed or nothing is made durable: `--volatile`).
+    pub syncs_per_transfer: Option<f64>,
 }
 
 fn notary_memory(notary: &dtenge_platform::PlatformNotary) -> (u64, u64, u64) {
@@ -167,13 +171,15 @@ fn group_term(replicas: &[Arc<dtenge_notary::NotaryReplica>]) -> u64 {
     replicas.iter().map(|r| r.raft().metrics().borrow().current_term).max().unwrap_or(0)
 }
 
-/// The nodes' batches so far, from the process's metrics
-/// (`dtenge_node_batch_size`, see `dtenge_node::metrics`): requests and
-/// batches to the notary, and to other nodes.
+/// The nodes' batches and the journals' syncs so far, from the process's
+/// metrics (`dtenge_node_batch_size`, see `dtenge_node::metrics`: requests
+/// and batches to the notary, and to other nodes; the count of
+/// `dtenge_journal_sync_seconds`, see `dtenge_store`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Batches {
     notary: (f64, f64),
     nodes: (f64, f64),
+    syncs: f64,
 }
 
 impl Batches {
@@ -181,11 +187,20 @@ impl Batches {
         Batches::parse(&dtenge_net::telemetry::render_metrics())
     }
 
-    /// Reads the histogram's `_sum` (requests) and `_count` (batches) lines
-    /// of every node and destination out of a Prometheus text rendering.
+    /// Reads the batch histogram's `_sum` (requests) and `_count` (batches)
+    /// lines of every node and destination, and the sync histogram's
+    /// `_count`, out of a Prometheus text rendering.
     fn parse(rendered: &str) -> Batches {
         let mut out = Batches::default();
         for line in rendered.lines() {
+            if let Some(rest) = line.strip_prefix("dtenge_journal_sync_seconds_count") {
+                // Unlabelled today; labels, if ever added, are summed over.
+                let value = rest.rsplit_once(['}', ' ']).map_or(rest, |(_, v)| v);
+                if let Ok(value) = value.trim().parse::<f64>() {
+                    out.syncs += value;
+                }
+                continue;
+            }
             let (field, rest) = if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_sum{") {
                 (0, rest)
             } else if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_count{") {
@@ -212,6 +227,12 @@ impl Batches {
             (batches > 0.0).then(|| (now.0 - then.0) / batches)
         };
         (mean(self.notary, before.notary), mean(self.nodes, before.nodes))
+    }
+
+    /// Journal syncs since `before` per one of `transfers` (none: `None`).
+    fn syncs_per_since(&self, before: &Batches, transfers: u64) -> Option<f64> {
+        let syncs = self.syncs - before.syncs;
+        (transfers > 0 && syncs > 0.0).then(|| syncs / transfers as f64)
     }
 }
 
@@ -507,9 +528,11 @@ pub async fn full_path(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let (claims_per_notary_batch, requests_per_node_batch) = Batches::now().per_batch_since(&batches_before);
+    let batches_after = Batches::now();
+    let (claims_per_notary_batch, requests_per_node_batch) = batches_after.per_batch_since(&batches_before);
     let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let done = committed.load(Ordering::Relaxed);
+    let syncs_per_transfer = batches_after.syncs_per_since(&batches_before, done);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
@@ -547,6 +570,7 @@ pub async fn full_path(
         notary_term,
         claims_per_notary_batch,
         requests_per_node_batch,
+        syncs_per_transfer,
     })
 }
 
@@ -1013,11 +1037,14 @@ pub async fn notary_only(
         // The bench sends its batches itself, not through a node.
         claims_per_notary_batch: None,
         requests_per_node_batch: None,
+        syncs_per_transfer: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     /// What the bench reads is what the nodes' batchers record: batches to
@@ -1037,6 +1064,25 @@ mod tests {
         assert_eq!(notary, Some(5.0));
         assert_eq!(nodes, Some(4.0));
         assert_eq!(Batches::now().per_batch_since(&Batches::now()), (None, None), "no batch, no figure");
+    }
+
+    /// Syncs are the journals' own: a journal with fsync on, appended to
+    /// and synced during the "run", is what the count sees.
+    #[test]
+    fn syncs_are_read_from_the_journals_metrics_for_the_run_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = dtenge_store::Journal::open(dtenge_store::JournalConfig::new(dir.path())).unwrap();
+        journal.append(b"before".to_vec()).unwrap().wait().unwrap();
+        let before = Batches::now();
+        for n in 0..3u8 {
+            journal.append(vec![n]).unwrap().wait().unwrap();
+        }
+        let after = Batches::now();
+        assert_eq!(after.syncs_per_since(&before, 3), Some(1.0), "one sync per waited-for append");
+        assert_eq!(after.syncs_per_since(&before, 0), None, "nothing committed, no figure");
+        assert_eq!(after.syncs_per_since(&after, 3), None, "no sync, no figure");
+        let rendered = "dtenge_journal_sync_seconds_count 7\ndtenge_journal_sync_seconds_sum 0.5\n";
+        assert_eq!(Batches::parse(rendered).syncs, 7.0);
     }
 
     #[test]

@@ -821,6 +821,9 @@ async fn bench(
         );
         println!("batches:         {claims:.1} claims per notary batch, {to_nodes}");
     }
+    if let Some(syncs) = report.syncs_per_transfer {
+        println!("journal syncs:   {syncs:.2} per transfer (every node's and the notary's)");
+    }
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
     let rss_at = |t: f64| report.rss_samples_mib.iter().find(|[s, _]| *s >= t).copied();
     if let (Some([tw, warm]), Some([te, end]), Some(growth)) =
