@@ -6,12 +6,15 @@
 //! instance of STB1, recovered from the platform's STB1 with a payment in
 //! flight (the notary was cut off), over an in-memory journal that then
 //! fails; after a restart on working storage the payment is resolved.
+//!
+//! The same question after a restart or the notary's return: a payment in
+//! flight goes to the notary again only if its payee's bank still takes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use dtenge_node::accounts::{HolderKind, KycState};
-use dtenge_node::service::PayTo;
+use dtenge_node::accounts::{Account, HolderKind, KycState};
+use dtenge_node::service::{PayTo, TxOutcome};
 use dtenge_node::state::Status;
 use dtenge_platform::services::journal_dir;
 use dtenge_platform::spec::ids;
@@ -20,14 +23,8 @@ use support::*;
 
 #[tokio::test]
 async fn a_node_whose_journal_failed_leaves_its_payments_in_flight_until_it_restarts() {
-    let w = World::new().await;
-    let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
-    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
-
     // The notary is cut off: the payment is prepared, then stays in flight.
-    w.p.network.partition(&pid(ids::NOTARY));
-    let paid = w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap();
-    assert_eq!(paid.status, Status::UnderReview);
+    let (w, _, _, paid) = in_flight().await;
 
     // A second STB1 from a copy of the first one's journal, over storage that fails.
     let copy = tempfile::tempdir().unwrap();
@@ -53,4 +50,54 @@ async fn a_node_whose_journal_failed_leaves_its_payments_in_flight_until_it_rest
     restarted.tick().await;
     assert!(w.p.notary.receipt(&paid.tx).await.unwrap().is_some(), "resolved after the restart");
     assert!(!restarted.read(|s| s.in_flight().contains(&paid.tx)));
+}
+
+/// A payment left in flight (the notary was away) goes to the notary again
+/// only if its payee's bank still takes it: here the payee closed its DA
+/// meanwhile. It is not sent, and once its window has closed — when no
+/// claim sent before can still commit — it is aborted and the payer has
+/// the money back. The same check covers a refusal that arrived after
+/// `Prepared` and whose `Aborted` a crash lost.
+#[tokio::test]
+async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
+    let (w, alice, bob, paid) = in_flight().await;
+    let payer = w.node("STB1");
+    w.node("STB2").close_account(&bob.id, false).await.unwrap();
+
+    w.p.network.heal(&pid(ids::NOTARY));
+    let done = payer.tick().await;
+    let line = done.iter().find(|l| l.contains(&paid.tx.to_string())).expect("the tick tried the payment");
+    assert!(line.contains("PayeeRefused"), "{line}");
+    assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None, "sent to the notary after its payee refused it");
+    assert!(payer.read(|s| s.in_flight().contains(&paid.tx)), "in flight until its window closes");
+
+    w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
+    payer.tick().await;
+    assert!(!payer.read(|s| s.in_flight().contains(&paid.tx)), "aborted once its window closed");
+    assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None);
+    assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
+}
+
+/// A payee's bank that still takes the payment: it goes through, once.
+#[tokio::test]
+async fn a_payment_in_flight_whose_payee_still_takes_it_is_paid_once() {
+    let (w, _, bob, paid) = in_flight().await;
+    let payer = w.node("STB1");
+    w.p.network.heal(&pid(ids::NOTARY));
+    payer.tick().await;
+    assert!(w.p.notary.receipt(&paid.tx).await.unwrap().is_some(), "resolved");
+    assert!(!payer.read(|s| s.in_flight().contains(&paid.tx)));
+    assert_eq!(w.node("STB2").read(|s| s.vault.balances(&bob.id).unwrap().total), dt(10), "received once");
+}
+
+/// Alice at STB1 pays Bob at STB2 10 DT of her 100 while the notary is cut
+/// off: the payment is prepared and stays in flight.
+async fn in_flight() -> (World, Account, Account, TxOutcome) {
+    let w = World::new().await;
+    let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    w.p.network.partition(&pid(ids::NOTARY));
+    let paid = w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(10) }], None).await.unwrap();
+    assert_eq!(paid.status, Status::UnderReview);
+    (w, alice, bob, paid)
 }

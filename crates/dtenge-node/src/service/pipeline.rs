@@ -10,14 +10,16 @@
 //!
 //! An operation (`operations`) only decides what its plan is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dtenge_crypto::{Ed25519, PublicKey, SecretKey};
 use dtenge_ledger::Context;
 use dtenge_notary::{NotaryRejection, Receipt, TxClaim, Verdict};
 use dtenge_oracle::model::AttestRequest;
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
-use dtenge_types::{Amount, Currency, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId};
+use dtenge_types::{
+    Address, Amount, Command, Currency, Encumbrance, Marking, ParticipantId, Token, TokenId, Transaction, TxBody, TxId,
+};
 
 use super::plan::{InPipeline, PayeeCheck, Plan, Signers};
 use super::protocol::{PeerAnswer, PeerRequest};
@@ -548,7 +550,8 @@ impl NodeService {
 
     /// Sees through a transaction prepared but never settled (a crash, or
     /// the notary was down): committed if the notary has it, submitted
-    /// again while its window is open, aborted after.
+    /// again while its window is open — a payment only if its payees' banks
+    /// still take it ([`Self::payees_still_accept`]) — aborted after.
     pub(super) async fn resolve(&self, tx: &Transaction, inputs: &[Token]) -> Result<TxOutcome, NodeError> {
         // A node that can record nothing more sends nothing to the notary: it
         // could not record the answer, and a payment whose payee refused it
@@ -562,6 +565,14 @@ impl NodeService {
         let id = tx.id();
         let claim = self.claim_of(tx, inputs)?;
         if self.clock.now() <= tx.body.window.not_after {
+            if let Err(refused) = self.payees_still_accept(tx, inputs).await {
+                // Not sent again; a claim sent before may still have
+                // committed, and then it settles like any other.
+                return match self.notary_receipt(&id).await? {
+                    Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
+                    None => Err(refused),
+                };
+            }
             let verdict = self.notarise(&claim).await?;
             return self.settle(tx, inputs, &claim, verdict).await;
         }
@@ -573,6 +584,32 @@ impl NodeService {
                 Ok(TxOutcome { tx: id, status: Status::Rejected { reason: "expired".into() }, notary_seq: None })
             }
         }
+    }
+
+    /// Asks a prepared payment's payees' banks again whether they take it,
+    /// before it goes to the notary again: one may have refused it after
+    /// `Prepared` (the `Aborted` that recorded the refusal lost in a crash),
+    /// or refuse it now (the DA closed, or full, while the notary was away).
+    /// A refused payment stays off the notary and is aborted once its window
+    /// has closed — only then can no claim sent before still commit. The
+    /// payees are the outputs not owned by the payer, each asked for what it
+    /// gets; as when it was first asked, a bank that cannot be reached does
+    /// not stop it. Only payments (`Transfer`) are asked, as only they are
+    /// pre-checked when made.
+    async fn payees_still_accept(&self, tx: &Transaction, inputs: &[Token]) -> Result<(), NodeError> {
+        if !matches!(tx.body.command, Command::Transfer) {
+            return Ok(());
+        }
+        let payers: BTreeSet<&Address> = inputs.iter().map(|t| &t.owner).collect();
+        let mut payees: BTreeMap<(&ParticipantId, &Address), Amount> = BTreeMap::new();
+        for output in tx.body.outputs.iter().filter(|t| !payers.contains(&t.owner)) {
+            let due = payees.entry((&output.host, &output.owner)).or_insert(Amount::ZERO);
+            *due = due.checked_add(output.amount).ok_or(NodeError::Overflow)?;
+        }
+        for ((host, address), amount) in payees {
+            self.can_receive(host, address, amount).await?;
+        }
+        Ok(())
     }
 }
 
