@@ -169,6 +169,11 @@ pub struct NodeService {
     consents: Mutex<(std::collections::VecDeque<TxId>, std::collections::HashMap<TxId, dtenge_notary::HostConsent>)>,
     /// Where a task queues before it takes `state` (see [`NodeService::turn`]).
     turn: tokio::sync::Mutex<()>,
+    /// Payments in flight that a payee's bank refused when asked again, kept
+    /// off the notary (see `pipeline::payees_still_accept`): the refusal, to
+    /// name when the payment is aborted at its window's end. One entry per
+    /// such payment in flight, removed when it settles either way.
+    refused_in_flight: Mutex<std::collections::HashMap<TxId, String>>,
 }
 
 /// A PvP leg this node signed for another node's transaction: the proposing
@@ -256,6 +261,7 @@ impl NodeService {
             vault_changed: tokio::sync::Notify::new(),
             consents: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
+            refused_in_flight: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 

@@ -55,8 +55,8 @@ async fn a_node_whose_journal_failed_leaves_its_payments_in_flight_until_it_rest
 /// A payment left in flight (the notary was away) goes to the notary again
 /// only if its payee's bank still takes it: here the payee closed its DA
 /// meanwhile. It is not sent, and once its window has closed — when no
-/// claim sent before can still commit — it is aborted and the payer has
-/// the money back. The same check covers a refusal that arrived after
+/// claim sent before can still commit — it is aborted, naming the payee's
+/// refusal, and the payer has the money back. The same check covers a refusal that arrived after
 /// `Prepared` and whose `Aborted` a crash lost.
 #[tokio::test]
 async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
@@ -74,6 +74,12 @@ async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
     w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
     payer.tick().await;
     assert!(!payer.read(|s| s.in_flight().contains(&paid.tx)), "aborted once its window closed");
+    match payer.read(|s| s.outgoing(&paid.tx)).map(|o| o.status) {
+        Some(Status::Rejected { reason }) => {
+            assert!(reason.contains("STB2") && reason.contains("closed"), "the payee's refusal is named: {reason}");
+        }
+        other => panic!("not rejected: {other:?}"),
+    }
     assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None);
     assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
 }

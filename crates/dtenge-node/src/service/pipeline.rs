@@ -564,24 +564,42 @@ impl NodeService {
         }
         let id = tx.id();
         let claim = self.claim_of(tx, inputs)?;
+        let refusals = || self.refused_in_flight.lock().unwrap_or_else(|p| p.into_inner());
         if self.clock.now() <= tx.body.window.not_after {
-            if let Err(refused) = self.payees_still_accept(tx, inputs).await {
+            match self.payees_still_accept(tx, inputs).await {
+                Ok(()) => {
+                    refusals().remove(&id);
+                }
                 // Not sent again; a claim sent before may still have
                 // committed, and then it settles like any other.
-                return match self.notary_receipt(&id).await? {
-                    Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
-                    None => Err(refused),
-                };
+                Err(refused) => {
+                    return match self.notary_receipt(&id).await? {
+                        Some(receipt) => {
+                            refusals().remove(&id);
+                            self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await
+                        }
+                        None => {
+                            refusals().insert(id, refused.to_string());
+                            Err(refused)
+                        }
+                    };
+                }
             }
             let verdict = self.notarise(&claim).await?;
             return self.settle(tx, inputs, &claim, verdict).await;
         }
-        match self.notary_receipt(&id).await? {
+        let refused = refusals().get(&id).cloned();
+        let receipt = self.notary_receipt(&id).await?;
+        refusals().remove(&id);
+        match receipt {
             Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
             None => {
-                let reason = "not committed within its time window".to_string();
+                let (reason, status) = match refused {
+                    Some(why) => (format!("{why}; not committed: its window closed"), "payee_refused"),
+                    None => ("not committed within its time window".to_string(), "expired"),
+                };
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
-                Ok(TxOutcome { tx: id, status: Status::Rejected { reason: "expired".into() }, notary_seq: None })
+                Ok(TxOutcome { tx: id, status: Status::Rejected { reason: status.into() }, notary_seq: None })
             }
         }
     }
