@@ -156,14 +156,28 @@ pub fn verify(checked: &Checked, verifier: &dyn Verifier) -> Result<(), Rejectio
 /// in one batch; returns each transaction's verdict, the same one
 /// [`verify`] gives it alone.
 pub fn verify_each(checked: &[&Checked], verifier: &dyn Verifier) -> Vec<Result<(), Rejection>> {
-    let items: Vec<VerifyItem<'_>> =
+    verify_each_with(checked, &[], verifier).0
+}
+
+/// As [`verify_each`], with `more` signatures in the same batch (the
+/// notary's receipt roots, say); also returns whether each of those
+/// verified.
+pub fn verify_each_with(
+    checked: &[&Checked],
+    more: &[VerifyItem<'_>],
+    verifier: &dyn Verifier,
+) -> (Vec<Result<(), Rejection>>, Vec<bool>) {
+    let mut items: Vec<VerifyItem<'_>> =
         checked.iter().flat_map(|c| c.signatures.iter().map(SignatureCheck::item)).collect();
+    let own = items.len();
+    items.extend_from_slice(more);
     let failed = match verifier.verify_batch(&items) {
-        Ok(()) => return checked.iter().map(|_| Ok(())).collect(),
+        Ok(()) => return (checked.iter().map(|_| Ok(())).collect(), vec![true; more.len()]),
         Err(failure) => failure.failed,
     };
+    let more_verified = (own..own.saturating_add(more.len())).map(|i| !failed.contains(&i)).collect();
     let mut start: usize = 0;
-    checked
+    let verdicts = checked
         .iter()
         .map(|c| {
             let end = start.saturating_add(c.signatures.len());
@@ -174,7 +188,8 @@ pub fn verify_each(checked: &[&Checked], verifier: &dyn Verifier) -> Vec<Result<
                 None => Ok(()),
             }
         })
-        .collect()
+        .collect();
+    (verdicts, more_verified)
 }
 
 /// The statement an attestation on `tx` must make, if its command needs one.

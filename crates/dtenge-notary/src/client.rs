@@ -26,7 +26,9 @@ use dtenge_crypto::{Ed25519, PublicKey, Signer};
 use dtenge_net::{Bus, HandlerError, NetError, Participants, Role};
 use dtenge_types::{ParticipantId, TxId};
 
-use crate::messages::{BatchRefusal, NotariseBatch, Receipt, ReceiptError, ReceiptVerifier, TxClaim, Verdict};
+use crate::messages::{
+    BatchRefusal, NotariseBatch, Receipt, ReceiptError, ReceiptVerifier, RootCheck, TxClaim, Verdict,
+};
 use crate::protocol::{NotaryAnswer, NotaryRequest};
 
 /// Longest a call keeps looking for a leader of a group (a new leader is
@@ -130,6 +132,22 @@ impl NotaryClient {
             return Err(ReceiptError::WrongNotary);
         }
         self.receipts.verify(receipt, &receipt.notary, claim, &Ed25519)
+    }
+
+    /// As [`Self::verify`], leaving the root's signature to the caller:
+    /// `None` if this client has verified that root before, else the
+    /// signature to verify (in a batch with others) and then to
+    /// [`remember`](Self::remember).
+    pub fn check_root(&self, receipt: &Receipt, claim: &TxClaim) -> Result<Option<RootCheck>, ReceiptError> {
+        if !self.keys.contains(&receipt.notary) {
+            return Err(ReceiptError::WrongNotary);
+        }
+        self.receipts.check_root(receipt, &receipt.notary, claim)
+    }
+
+    /// Remembers a root whose signature the caller verified.
+    pub fn remember(&self, root: &RootCheck) {
+        self.receipts.remember(root);
     }
 
     /// Sends `body` until a replica that can answer does (see the module docs).

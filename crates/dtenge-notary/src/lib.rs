@@ -34,7 +34,7 @@ pub use format::NotaryRecord;
 pub use group::replica::{GroupOptions, NotaryReplica, ReplicaStores};
 pub use messages::{
     BatchRefusal, HostConsent, InputOpening, MAX_BATCH, MAX_PROOF_DEPTH, NotariseBatch, NotaryRejection, Receipt,
-    ReceiptBody, ReceiptError, ReceiptVerifier, TxClaim, Verdict,
+    ReceiptBody, ReceiptError, ReceiptVerifier, RootCheck, TxClaim, Verdict,
 };
 pub use protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 pub use service::{NotaryCallError, NotaryError, NotaryService};

@@ -10,7 +10,7 @@
 //! conflict, the transaction that spent it.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use dtenge_crypto::{Digest, Hasher, PublicKey, Signature, Signer, Verifier};
+use dtenge_crypto::{Digest, Hasher, PublicKey, Signature, Signer, Verifier, VerifyItem};
 use dtenge_types::encoding::HashWriter;
 use dtenge_types::{BoundedVec, Commitment, MAX_INPUTS, MAX_OUTPUTS, ParticipantId, TimeWindow, Timestamp, TxId};
 use serde::{Deserialize, Serialize};
@@ -404,6 +404,23 @@ impl ReceiptVerifier {
         claim: &TxClaim,
         verifier: &dyn Verifier,
     ) -> Result<(), ReceiptError> {
+        let Some(root) = self.check_root(receipt, notary, claim)? else { return Ok(()) };
+        let item = root.item();
+        verifier.verify(item.public_key, item.message, item.signature).map_err(|_| ReceiptError::BadSignature)?;
+        self.remember(&root);
+        Ok(())
+    }
+
+    /// Everything [`Self::verify`] checks but the root's signature: `None`
+    /// if that root has already verified here, else the signature still to
+    /// verify — in a batch with others, say — and then to
+    /// [`remember`](Self::remember).
+    pub fn check_root(
+        &self,
+        receipt: &Receipt,
+        notary: &PublicKey,
+        claim: &TxClaim,
+    ) -> Result<Option<RootCheck>, ReceiptError> {
         let digest = receipt.check(notary, claim)?;
         let mut hasher = Hasher::new(b"dtenge/notary/verified-root/v1");
         hasher.update(receipt.notary.as_bytes());
@@ -411,27 +428,50 @@ impl ReceiptVerifier {
         hasher.update(&receipt.signature.0);
         let key = hasher.finish();
         if self.lock().0.contains(&key) {
-            return Ok(());
+            return Ok(None);
         }
-        verifier
-            .verify(&receipt.notary, digest.as_bytes(), &receipt.signature)
-            .map_err(|_| ReceiptError::BadSignature)?;
+        Ok(Some(RootCheck { key, notary: receipt.notary, digest, signature: receipt.signature }))
+    }
+
+    /// Remembers a root whose signature the caller verified.
+    pub fn remember(&self, root: &RootCheck) {
         let mut seen = self.lock();
-        if seen.0.insert(key) {
-            seen.1.push_back(key);
+        if seen.0.insert(root.key) {
+            seen.1.push_back(root.key);
             while seen.1.len() > self.capacity {
                 if let Some(old) = seen.1.pop_front() {
                     seen.0.remove(&old);
                 }
             }
         }
-        Ok(())
     }
 
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, (std::collections::HashSet<Digest>, std::collections::VecDeque<Digest>)> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A receipt's signed root not yet verified ([`ReceiptVerifier::check_root`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCheck {
+    /// Names the root, its key and its signature together.
+    key: Digest,
+    notary: PublicKey,
+    digest: Digest,
+    signature: Signature,
+}
+
+impl RootCheck {
+    /// The signature to verify, as an item of a batch verification.
+    pub fn item(&self) -> VerifyItem<'_> {
+        VerifyItem { public_key: &self.notary, message: self.digest.as_bytes(), signature: &self.signature }
+    }
+
+    /// Whether `other` is the same signed root (one verification for both).
+    pub fn same_root(&self, other: &RootCheck) -> bool {
+        self.key == other.key
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dtenge_crypto::{SecretKey, hash};
+use dtenge_crypto::{SecretKey, Verifier, hash};
 use dtenge_notary::*;
 use dtenge_types::{TimeWindow, Timestamp, TxId};
 use proptest::prelude::*;
@@ -207,6 +207,37 @@ fn receipts_verify_only_for_their_own_claim_and_notary() {
     let mut forged = receipt.clone();
     forged.body.seq += 1;
     assert_eq!(forged.verify(&key.public_key(), &cl, &v), Err(ReceiptError::BadSignature));
+}
+
+/// A verifier hands out a root's signature to verify elsewhere (in a batch)
+/// until told it verified; a root never remembered is asked for again, and
+/// the proof and the notary are checked every time.
+#[test]
+fn a_root_verified_elsewhere_is_remembered_only_when_told() {
+    let key = SecretKey::from_seed([9; 32]);
+    let mut s = NotaryState::new();
+    let mut log = Vec::new();
+    let cl = claim(1, &[], &[10]);
+    let Decision::Commit(body) = run(&mut s, &mut log, vec![cl.clone()], true)[0].clone() else { panic!() };
+    let receipt = Receipt::sign(body, &key);
+    let verifier = dtenge_notary::ReceiptVerifier::default();
+    let notary = key.public_key();
+    let root = verifier.check_root(&receipt, &notary, &cl).unwrap().expect("not verified yet");
+    let item = root.item();
+    assert_eq!(dtenge_crypto::Ed25519.verify(item.public_key, item.message, item.signature), Ok(()));
+    assert!(verifier.check_root(&receipt, &notary, &cl).unwrap().is_some(), "not remembered until told");
+    verifier.remember(&root);
+    assert_eq!(verifier.check_root(&receipt, &notary, &cl), Ok(None), "remembered");
+    assert_eq!(verifier.check_root(&receipt, &notary, &claim(1, &[], &[11])), Err(ReceiptError::Mismatch));
+    let other = SecretKey::from_seed([8; 32]).public_key();
+    assert_eq!(verifier.check_root(&receipt, &other, &cl), Err(ReceiptError::WrongNotary));
+    // Another signature over the same root is another root to verify.
+    let mut resigned = receipt.clone();
+    resigned.signature.0[0] ^= 1;
+    let again = verifier.check_root(&resigned, &notary, &cl).unwrap().expect("a different signature");
+    assert!(!again.same_root(&root));
+    let item = again.item();
+    assert!(dtenge_crypto::Ed25519.verify(item.public_key, item.message, item.signature).is_err());
 }
 
 #[derive(Debug, Clone)]

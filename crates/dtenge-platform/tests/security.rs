@@ -278,9 +278,10 @@ async fn a_delivery_with_a_forged_signature_or_receipt_is_refused_and_credits_no
 }
 
 /// Deliveries of concurrent payments travel in batches whose transactions'
-/// signatures verify together: one forged transaction in a batch is refused
-/// on its own, the genuine ones next to it are credited, and an oversize
-/// batch is refused whole.
+/// signatures and receipts' roots verify together: one forged transaction,
+/// or one receipt whose root the notary never signed, is refused on its
+/// own, the genuine ones next to it are credited, and an oversize batch is
+/// refused whole.
 #[tokio::test]
 async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credited() {
     let w = World::new().await;
@@ -295,15 +296,19 @@ async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credit
     let (tx2, inputs2, receipt2) = w.committed("STB1", &second.tx);
     let mut forged = Transaction::unsigned(tx1.body.clone());
     forged.sign(&SecretKey::from_seed([66; 32])).unwrap();
+    // The notary's key and a genuine proof, but a root signature it never made.
+    let mut unsigned_root = receipt1.clone();
+    unsigned_root.signature.0[0] ^= 1;
     let batch = NodeRequest::Batch(vec![
         PeerRequest::Deliver { tx: Box::new(forged), inputs: inputs1.clone(), receipt: Box::new(receipt1.clone()) },
         PeerRequest::CanReceive { address: payee.address, amount: dt(5) },
         PeerRequest::Deliver { tx: Box::new(tx2), inputs: inputs2, receipt: Box::new(receipt2) },
         PeerRequest::CanReceive { address: Address(SecretKey::from_seed([99; 32]).public_key()), amount: dt(5) },
+        PeerRequest::Deliver { tx: Box::new(tx1.clone()), inputs: inputs1.clone(), receipt: Box::new(unsigned_root) },
     ]);
     let answer = w.p.bus("STB1").unwrap().call(&pid("STB2"), borsh::to_vec(&batch).unwrap()).await.unwrap();
     let NodeAnswer::Batch(answers) = borsh::from_slice(&answer).unwrap() else { panic!("not a batch answer") };
-    assert_eq!(answers.len(), 4);
+    assert_eq!(answers.len(), 5);
     assert!(
         matches!(&answers[0], PeerAnswer::Refused(r) if matches!(r.code, RefusalCode::Rule(_))),
         "{:?}",
@@ -315,6 +320,11 @@ async fn a_forged_delivery_in_a_batch_is_refused_alone_and_the_others_are_credit
         matches!(&answers[3], PeerAnswer::Refused(r) if r.code == RefusalCode::NotHostedHere),
         "an address the bank does not host: {:?}",
         answers[3]
+    );
+    assert!(
+        matches!(&answers[4], PeerAnswer::Refused(r) if r.code == RefusalCode::BadReceipt),
+        "a root the notary never signed: {:?}",
+        answers[4]
     );
     let stb2 = w.node("STB2");
     assert_eq!(stb2.balances(&payee.id).unwrap().standard, dt(10), "only the genuine delivery is credited");

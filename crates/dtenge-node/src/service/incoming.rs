@@ -3,9 +3,10 @@
 //! conversions, NBK's policy and report requests.
 
 use dtenge_crypto::Ed25519;
+use dtenge_crypto::VerifyItem;
 use dtenge_ledger::Context;
 use dtenge_net::{Handler, HandlerError, Role};
-use dtenge_notary::{Receipt, TxClaim};
+use dtenge_notary::{Receipt, ReceiptError, RootCheck, TxClaim};
 use dtenge_types::{Address, Amount, Encumbrance, ParticipantId, Token, Transaction, TxId};
 
 use super::protocol::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest};
@@ -132,8 +133,10 @@ impl NodeService {
     ) -> Result<(), NodeError> {
         let Some(checked) = self.check_delivery(&tx, &inputs, &receipt)? else { return self.known_durably().await };
         self.outputs_hosted_here(&tx).await?;
-        dtenge_ledger::verify(&checked, &Ed25519)?;
-        let Some((pending, owners)) = self.journal_delivery(from, checked.id, &tx, &inputs, &receipt)? else {
+        for verdict in self.verify_deliveries(&[&checked]) {
+            verdict?;
+        }
+        let Some((pending, owners)) = self.journal_delivery(from, checked.tx.id, &tx, &inputs, &receipt)? else {
             return self.known_durably().await;
         };
         pending.durable().await.map_err(store)?;
@@ -155,22 +158,61 @@ impl NodeService {
     }
 
     /// Checks a delivered transaction: the notary's receipt and every rule of
-    /// the kernel. The signatures the kernel gathered are left to the caller
-    /// to verify (one transaction, or many in one batch). `None` if the
-    /// transaction is already known.
+    /// the kernel. The signatures — the ones the kernel gathered and the
+    /// receipt's root, unless verified before — are left to
+    /// [`Self::verify_deliveries`] (one transaction, or many in one batch).
+    /// `None` if the transaction is already known.
     pub(super) fn check_delivery(
         &self,
         tx: &Transaction,
         inputs: &[Token],
         receipt: &Receipt,
-    ) -> Result<Option<dtenge_ledger::Checked>, NodeError> {
+    ) -> Result<Option<CheckedDelivery>, NodeError> {
         if self.knows(&tx.id()) {
             return Ok(None);
         }
         let claim = TxClaim::of(tx, inputs)?;
-        self.notary.verify(receipt, &claim).map_err(|e| NodeError::BadReceipt(e.to_string()))?;
+        let root = self.notary.check_root(receipt, &claim).map_err(|e| NodeError::BadReceipt(e.to_string()))?;
         let ctx = Context { now: receipt.body.committed_at, params: &self.config.params };
-        Ok(Some(dtenge_ledger::check(tx, inputs, &ctx)?))
+        Ok(Some(CheckedDelivery { tx: dtenge_ledger::check(tx, inputs, &ctx)?, root }))
+    }
+
+    /// Verifies checked deliveries' signatures in one batch: their
+    /// transactions' and each receipt root not verified before, once however
+    /// many of them share it (a notary batch's receipts do). Returns each
+    /// delivery's verdict; the roots that verified are remembered.
+    pub(super) fn verify_deliveries(&self, deliveries: &[&CheckedDelivery]) -> Vec<Result<(), NodeError>> {
+        let mut roots: Vec<&RootCheck> = Vec::new();
+        let root_of: Vec<Option<usize>> = deliveries
+            .iter()
+            .map(|d| {
+                d.root.as_ref().map(|root| match roots.iter().position(|r| r.same_root(root)) {
+                    Some(at) => at,
+                    None => {
+                        roots.push(root);
+                        roots.len() - 1
+                    }
+                })
+            })
+            .collect();
+        let items: Vec<VerifyItem<'_>> = roots.iter().map(|r| r.item()).collect();
+        let txs: Vec<&dtenge_ledger::Checked> = deliveries.iter().map(|d| &d.tx).collect();
+        let (verdicts, roots_verified) = dtenge_ledger::verify_each_with(&txs, &items, &Ed25519);
+        for (root, verified) in roots.iter().zip(&roots_verified) {
+            if *verified {
+                self.notary.remember(root);
+            }
+        }
+        verdicts
+            .into_iter()
+            .zip(root_of)
+            .map(|(verdict, root)| {
+                if root.is_some_and(|at| !roots_verified.get(at).copied().unwrap_or(false)) {
+                    return Err(NodeError::BadReceipt(ReceiptError::BadSignature.to_string()));
+                }
+                verdict.map_err(NodeError::Rejected)
+            })
+            .collect()
     }
 
     /// Journals `Received` (and notifications) for a delivered transaction
@@ -238,13 +280,13 @@ impl NodeService {
             NodeError::Storage(e) | NodeError::Unavailable(e) => PeerAnswer::Unavailable(e),
             e => PeerAnswer::Refused(e.refusal()),
         };
-        // Rules and receipts first, item by item; the transactions'
-        // signatures then verify together in one batch.
+        // Rules and receipts first, item by item; the transactions' and the
+        // receipts' signatures then verify together in one batch.
         let mut answers: Vec<Option<PeerAnswer>> = Vec::with_capacity(items.len());
         // Deliveries of transactions already known: answered only once what
         // made them known is durable (see `known_durably`).
         let mut known: Vec<usize> = Vec::new();
-        let mut checked: Vec<(usize, dtenge_ledger::Checked)> = Vec::new();
+        let mut checked: Vec<(usize, CheckedDelivery)> = Vec::new();
         // Pre-checks of DAs hosted here, decided below in the batch's one turn.
         let mut asked: Vec<(usize, &Address, Amount)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -272,10 +314,10 @@ impl NodeService {
                 },
             });
         }
-        let verdicts = dtenge_ledger::verify_each(&checked.iter().map(|(_, c)| c).collect::<Vec<_>>(), &Ed25519);
+        let verdicts = self.verify_deliveries(&checked.iter().map(|(_, c)| c).collect::<Vec<_>>());
         for ((i, _), verdict) in checked.iter().zip(verdicts) {
-            if let (Err(rejection), Some(a)) = (verdict, answers.get_mut(*i)) {
-                *a = Some(refuse(NodeError::Rejected(rejection)));
+            if let (Err(e), Some(a)) = (verdict, answers.get_mut(*i)) {
+                *a = Some(refuse(e));
             }
         }
         let mut written = Vec::new();
@@ -293,7 +335,7 @@ impl NodeService {
             }
         }
         // Only checked deliveries are still unanswered here.
-        for (i, id) in checked.iter().map(|(i, c)| (*i, c.id)) {
+        for (i, id) in checked.iter().map(|(i, c)| (*i, c.tx.id)) {
             let (Some(slot), Some(PeerRequest::Deliver { tx, inputs, receipt })) = (answers.get_mut(i), items.get(i))
             else {
                 continue;
@@ -335,4 +377,12 @@ impl NodeService {
         self.sweep_local(received.into_iter()).await;
         answers
     }
+}
+
+/// A delivery that passed [`NodeService::check_delivery`]: the kernel's
+/// verdict with the signatures it gathered, and the receipt's root if its
+/// signature is still to verify.
+pub(super) struct CheckedDelivery {
+    tx: dtenge_ledger::Checked,
+    root: Option<RootCheck>,
 }
