@@ -579,7 +579,14 @@ impl NodeService {
                             self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await
                         }
                         None => {
-                            refusals().insert(id, refused.to_string());
+                            // Only a refusal is named at the end: a bank that
+                            // was busy is asked again at the next tick.
+                            if !matches!(
+                                refused,
+                                NodeError::Busy(_) | NodeError::Unavailable(_) | NodeError::Storage(_)
+                            ) {
+                                refusals().insert(id, refused.to_string());
+                            }
                             Err(refused)
                         }
                     };
