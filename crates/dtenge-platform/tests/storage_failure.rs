@@ -107,3 +107,30 @@ async fn in_flight() -> (World, Account, Account, TxOutcome) {
     assert_eq!(paid.status, Status::UnderReview);
     (w, alice, bob, paid)
 }
+
+/// Not only transfers: an issue by NBK, whose payee's bank is asked when it
+/// is made, is asked again too — here the DA it was for closed while the
+/// notary was away, and nothing is issued.
+#[tokio::test]
+async fn an_issue_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
+    let w = World::new().await;
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let nbk = w.node(ids::NBK);
+    let nbk_da = w.p.spec.institutions.iter().find(|i| i.key == ids::NBK_DA).unwrap().clone();
+    let issuer = nbk.read(|s| s.account_of(&nbk_da.address).unwrap().id.clone());
+    w.p.network.partition(&pid(ids::NOTARY));
+    let reference = dtenge_types::CbsRef::new("CBS-IN-FLIGHT-1").unwrap();
+    let issued = nbk.issue(&issuer, PayTo { address: bob.address, amount: dt(10) }, reference).await.unwrap();
+    assert_eq!(issued.status, Status::UnderReview);
+    w.node("STB2").close_account(&bob.id, false).await.unwrap();
+
+    w.p.network.heal(&pid(ids::NOTARY));
+    let done = nbk.tick().await;
+    let line = done.iter().find(|l| l.contains(&issued.tx.to_string())).expect("the tick tried the issue");
+    assert!(line.contains("PayeeRefused"), "{line}");
+    assert_eq!(w.p.notary.receipt(&issued.tx).await.unwrap(), None, "issued to a DA that was closed");
+    w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
+    nbk.tick().await;
+    assert!(!nbk.read(|s| s.in_flight().contains(&issued.tx)), "aborted once its window closed");
+    assert_eq!(w.p.notary.receipt(&issued.tx).await.unwrap(), None);
+}

@@ -619,10 +619,23 @@ impl NodeService {
     /// has closed — only then can no claim sent before still commit. The
     /// payees are the outputs not owned by the payer, each asked for what it
     /// gets; as when it was first asked, a bank that cannot be reached does
-    /// not stop it. Only payments (`Transfer`) are asked, as only they are
-    /// pre-checked when made.
+    /// not stop it. Asked for the commands whose operations ask their payees
+    /// when they are made (`pay_checked`, `payees`); the others (holds and
+    /// their release, redemptions, collections, mandates, key rotations)
+    /// never asked, and are not asked now.
     async fn payees_still_accept(&self, tx: &Transaction, inputs: &[Token]) -> Result<(), NodeError> {
-        if !matches!(tx.body.command, Command::Transfer) {
+        let asked_when_made = matches!(
+            tx.body.command,
+            Command::Transfer
+                | Command::MarkAddress
+                | Command::MarkParameter { .. }
+                | Command::ContractPayment { .. }
+                | Command::PayInvoice { .. }
+                | Command::PayVat
+                | Command::Debit { .. }
+                | Command::Issue { .. }
+        );
+        if !asked_when_made {
             return Ok(());
         }
         let payers: BTreeSet<&Address> = inputs.iter().map(|t| &t.owner).collect();
