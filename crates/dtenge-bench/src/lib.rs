@@ -176,22 +176,22 @@ fn group_term(replicas: &[Arc<dtenge_notary::NotaryReplica>]) -> u64 {
 /// and batches to the notary, and to other nodes; the count of
 /// `dtenge_journal_sync_seconds`, see `dtenge_store`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Batches {
+struct RunMetrics {
     notary: (f64, f64),
     nodes: (f64, f64),
     syncs: f64,
 }
 
-impl Batches {
-    fn now() -> Batches {
-        Batches::parse(&dtenge_net::telemetry::render_metrics())
+impl RunMetrics {
+    fn now() -> RunMetrics {
+        RunMetrics::parse(&dtenge_net::telemetry::render_metrics())
     }
 
     /// Reads the batch histogram's `_sum` (requests) and `_count` (batches)
     /// lines of every node and destination, and the sync histogram's
     /// `_count`, out of a Prometheus text rendering.
-    fn parse(rendered: &str) -> Batches {
-        let mut out = Batches::default();
+    fn parse(rendered: &str) -> RunMetrics {
+        let mut out = RunMetrics::default();
         for line in rendered.lines() {
             if let Some(rest) = line.strip_prefix("dtenge_journal_sync_seconds_count") {
                 // Unlabelled today; labels, if ever added, are summed over.
@@ -221,7 +221,7 @@ impl Batches {
     }
 
     /// Requests per batch since `before`, to the notary and to other nodes.
-    fn per_batch_since(&self, before: &Batches) -> (Option<f64>, Option<f64>) {
+    fn per_batch_since(&self, before: &RunMetrics) -> (Option<f64>, Option<f64>) {
         let mean = |now: (f64, f64), then: (f64, f64)| {
             let batches = now.1 - then.1;
             (batches > 0.0).then(|| (now.0 - then.0) / batches)
@@ -230,7 +230,7 @@ impl Batches {
     }
 
     /// Journal syncs since `before` per one of `transfers` (none: `None`).
-    fn syncs_per_since(&self, before: &Batches, transfers: u64) -> Option<f64> {
+    fn syncs_per_since(&self, before: &RunMetrics, transfers: u64) -> Option<f64> {
         let syncs = self.syncs - before.syncs;
         (transfers > 0 && syncs > 0.0).then(|| syncs / transfers as f64)
     }
@@ -449,7 +449,7 @@ pub async fn full_path(
     let stop = Arc::new(AtomicBool::new(false));
     let histogram =
         Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
-    let batches_before = Batches::now();
+    let metrics_before = RunMetrics::now();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
@@ -528,11 +528,11 @@ pub async fn full_path(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let batches_after = Batches::now();
-    let (claims_per_notary_batch, requests_per_node_batch) = batches_after.per_batch_since(&batches_before);
+    let metrics_after = RunMetrics::now();
+    let (claims_per_notary_batch, requests_per_node_batch) = metrics_after.per_batch_since(&metrics_before);
     let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let done = committed.load(Ordering::Relaxed);
-    let syncs_per_transfer = batches_after.syncs_per_since(&batches_before, done);
+    let syncs_per_transfer = metrics_after.syncs_per_since(&metrics_before, done);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
@@ -1053,17 +1053,17 @@ mod tests {
     fn batch_sizes_are_read_from_the_nodes_metrics_for_the_run_only() {
         // Each test binary is its own process; names no node uses here.
         dtenge_node::metrics::batch("BENCH-T1", "notary", 9, 0);
-        let before = Batches::now();
+        let before = RunMetrics::now();
         for size in [4, 6] {
             dtenge_node::metrics::batch("BENCH-T1", "notary", size, 0);
         }
         for size in [2, 3, 7] {
             dtenge_node::metrics::batch("BENCH-T1", "BENCH-T2", size, 0);
         }
-        let (notary, nodes) = Batches::now().per_batch_since(&before);
+        let (notary, nodes) = RunMetrics::now().per_batch_since(&before);
         assert_eq!(notary, Some(5.0));
         assert_eq!(nodes, Some(4.0));
-        assert_eq!(Batches::now().per_batch_since(&Batches::now()), (None, None), "no batch, no figure");
+        assert_eq!(RunMetrics::now().per_batch_since(&RunMetrics::now()), (None, None), "no batch, no figure");
     }
 
     /// Syncs are the journals' own: a journal with fsync on, appended to
@@ -1073,21 +1073,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, _) = dtenge_store::Journal::open(dtenge_store::JournalConfig::new(dir.path())).unwrap();
         journal.append(b"before".to_vec()).unwrap().wait().unwrap();
-        let before = Batches::now();
+        let before = RunMetrics::now();
         for n in 0..3u8 {
             journal.append(vec![n]).unwrap().wait().unwrap();
         }
-        let after = Batches::now();
+        let after = RunMetrics::now();
         assert_eq!(after.syncs_per_since(&before, 3), Some(1.0), "one sync per waited-for append");
         assert_eq!(after.syncs_per_since(&before, 0), None, "nothing committed, no figure");
         assert_eq!(after.syncs_per_since(&after, 3), None, "no sync, no figure");
         let rendered = "dtenge_journal_sync_seconds_count 7\ndtenge_journal_sync_seconds_sum 0.5\n";
-        assert_eq!(Batches::parse(rendered).syncs, 7.0);
+        assert_eq!(RunMetrics::parse(rendered).syncs, 7.0);
     }
 
     #[test]
     fn a_rendering_without_batches_reads_as_none() {
         let rendered = "# TYPE other_sum counter\nother_sum{to=\"notary\"} 5\n";
-        assert_eq!(Batches::parse(rendered), Batches::default());
+        assert_eq!(RunMetrics::parse(rendered), RunMetrics::default());
     }
 }

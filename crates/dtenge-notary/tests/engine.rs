@@ -192,14 +192,20 @@ fn unknown_inputs_repeated_commitments_existing_outputs_and_windows_are_refused(
     assert_eq!(s.counts(), (2, 0), "two unspent, none spent");
 }
 
-#[test]
-fn receipts_verify_only_for_their_own_claim_and_notary() {
+/// A claim committed by a fresh notary, and its receipt signed by `key`.
+fn committed() -> (SecretKey, TxClaim, Receipt) {
     let key = SecretKey::from_seed([9; 32]);
     let mut s = NotaryState::new();
     let mut log = Vec::new();
     let cl = claim(1, &[], &[10]);
     let Decision::Commit(body) = run(&mut s, &mut log, vec![cl.clone()], true)[0].clone() else { panic!() };
     let receipt = Receipt::sign(body, &key);
+    (key, cl, receipt)
+}
+
+#[test]
+fn receipts_verify_only_for_their_own_claim_and_notary() {
+    let (key, cl, receipt) = committed();
     let v = dtenge_crypto::Ed25519;
     assert_eq!(receipt.verify(&key.public_key(), &cl, &v), Ok(()));
     assert_eq!(receipt.verify(&SecretKey::from_seed([8; 32]).public_key(), &cl, &v), Err(ReceiptError::WrongNotary));
@@ -214,12 +220,7 @@ fn receipts_verify_only_for_their_own_claim_and_notary() {
 /// the proof and the notary are checked every time.
 #[test]
 fn a_root_verified_elsewhere_is_remembered_only_when_told() {
-    let key = SecretKey::from_seed([9; 32]);
-    let mut s = NotaryState::new();
-    let mut log = Vec::new();
-    let cl = claim(1, &[], &[10]);
-    let Decision::Commit(body) = run(&mut s, &mut log, vec![cl.clone()], true)[0].clone() else { panic!() };
-    let receipt = Receipt::sign(body, &key);
+    let (key, cl, receipt) = committed();
     let verifier = dtenge_notary::ReceiptVerifier::default();
     let notary = key.public_key();
     let root = verifier.check_root(&receipt, &notary, &cl).unwrap().expect("not verified yet");

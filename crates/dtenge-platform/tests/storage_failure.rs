@@ -14,7 +14,7 @@
 mod support;
 
 use dtenge_node::accounts::{Account, HolderKind, KycState};
-use dtenge_node::service::{PayTo, TxOutcome};
+use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_node::state::Status;
 use dtenge_platform::services::journal_dir;
 use dtenge_platform::spec::ids;
@@ -64,11 +64,7 @@ async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
     let payer = w.node("STB1");
     w.node("STB2").close_account(&bob.id, false).await.unwrap();
 
-    w.p.network.heal(&pid(ids::NOTARY));
-    let done = payer.tick().await;
-    let line = done.iter().find(|l| l.contains(&paid.tx.to_string())).expect("the tick tried the payment");
-    assert!(line.contains("PayeeRefused"), "{line}");
-    assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None, "sent to the notary after its payee refused it");
+    kept_off_the_notary(&w, &payer, &paid.tx).await;
     assert!(payer.read(|s| s.in_flight().contains(&paid.tx)), "in flight until its window closes");
 
     w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
@@ -124,13 +120,19 @@ async fn an_issue_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
     assert_eq!(issued.status, Status::UnderReview);
     w.node("STB2").close_account(&bob.id, false).await.unwrap();
 
-    w.p.network.heal(&pid(ids::NOTARY));
-    let done = nbk.tick().await;
-    let line = done.iter().find(|l| l.contains(&issued.tx.to_string())).expect("the tick tried the issue");
-    assert!(line.contains("PayeeRefused"), "{line}");
-    assert_eq!(w.p.notary.receipt(&issued.tx).await.unwrap(), None, "issued to a DA that was closed");
+    kept_off_the_notary(&w, &nbk, &issued.tx).await;
     w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
     nbk.tick().await;
     assert!(!nbk.read(|s| s.in_flight().contains(&issued.tx)), "aborted once its window closed");
     assert_eq!(w.p.notary.receipt(&issued.tx).await.unwrap(), None);
+}
+
+/// The notary is back and `node`'s tick tries `tx` again: its payee's bank
+/// refuses it, and it does not go to the notary.
+async fn kept_off_the_notary(w: &World, node: &NodeService, tx: &dtenge_types::TxId) {
+    w.p.network.heal(&pid(ids::NOTARY));
+    let done = node.tick().await;
+    let line = done.iter().find(|l| l.contains(&tx.to_string())).expect("the tick tried it");
+    assert!(line.contains("PayeeRefused"), "{line}");
+    assert_eq!(w.p.notary.receipt(tx).await.unwrap(), None, "sent to the notary after its payee refused it");
 }

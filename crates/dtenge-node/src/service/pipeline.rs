@@ -644,10 +644,11 @@ impl NodeService {
             let due = payees.entry((&output.host, &output.owner)).or_insert(Amount::ZERO);
             *due = due.checked_add(output.amount).ok_or(NodeError::Overflow)?;
         }
-        for ((host, address), amount) in payees {
-            self.can_receive(host, address, amount).await?;
-        }
-        Ok(())
+        let payees: Vec<Payee> = payees
+            .into_iter()
+            .map(|((host, address), amount)| Payee { address: *address, host: host.clone(), amount })
+            .collect();
+        self.pre_check(&payees).answer().await
     }
 }
 
