@@ -15,6 +15,7 @@
 //!
 //! Nothing here asserts a time; the figures are printed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -158,6 +159,23 @@ pub struct BenchReport {
     /// journal) during the run per committed transfer (`null` when nothing
     /// was committed or nothing is made durable: `--volatile`).
     pub syncs_per_transfer: Option<f64>,
+    /// Mean milliseconds a transaction spent in each stage of its node's
+    /// pipeline during the run, by the stage's label (`pre_check`,
+    /// `prepare`, `notarise`, `settle`, `deliver`; see
+    /// `dtenge_node::metrics::Stage`); a stage no transaction went through
+    /// is absent. The pre-check runs beside `prepare`, the delivery beside
+    /// `settle`.
+    pub stage_ms: BTreeMap<String, f64>,
+}
+
+impl BenchReport {
+    /// [`BenchReport::stage_ms`] in the order a payment meets the stages.
+    pub fn stages_in_order(&self) -> Vec<(&'static str, f64)> {
+        dtenge_node::metrics::Stage::ALL
+            .iter()
+            .filter_map(|stage| Some((stage.label(), *self.stage_ms.get(stage.label())?)))
+            .collect()
+    }
 }
 
 fn notary_memory(notary: &dtenge_platform::PlatformNotary) -> (u64, u64, u64) {
@@ -171,15 +189,18 @@ fn group_term(replicas: &[Arc<dtenge_notary::NotaryReplica>]) -> u64 {
     replicas.iter().map(|r| r.raft().metrics().borrow().current_term).max().unwrap_or(0)
 }
 
-/// The nodes' batches and the journals' syncs so far, from the process's
-/// metrics (`dtenge_node_batch_size`, see `dtenge_node::metrics`: requests
-/// and batches to the notary, and to other nodes; the count of
-/// `dtenge_journal_sync_seconds`, see `dtenge_store`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The nodes' batches, the journals' syncs and the pipeline's stages so
+/// far, from the process's metrics (`dtenge_node_batch_size`, see
+/// `dtenge_node::metrics`: requests and batches to the notary, and to other
+/// nodes; the count of `dtenge_journal_sync_seconds`, see `dtenge_store`;
+/// `dtenge_node_stage_seconds`: seconds and transactions per stage, every
+/// node's summed).
+#[derive(Debug, Clone, Default, PartialEq)]
 struct RunMetrics {
     notary: (f64, f64),
     nodes: (f64, f64),
     syncs: f64,
+    stages: BTreeMap<String, (f64, f64)>,
 }
 
 impl RunMetrics {
@@ -198,6 +219,22 @@ impl RunMetrics {
                 let value = rest.rsplit_once(['}', ' ']).map_or(rest, |(_, v)| v);
                 if let Ok(value) = value.trim().parse::<f64>() {
                     out.syncs += value;
+                }
+                continue;
+            }
+            if let Some((field, rest)) = line
+                .strip_prefix("dtenge_node_stage_seconds_sum{")
+                .map(|rest| (0, rest))
+                .or_else(|| line.strip_prefix("dtenge_node_stage_seconds_count{").map(|rest| (1, rest)))
+            {
+                let Some((labels, value)) = rest.split_once('}') else { continue };
+                let Ok(value) = value.trim().parse::<f64>() else { continue };
+                let Some(stage) = labels.split(',').find_map(|l| l.trim().strip_prefix("stage=\"")) else { continue };
+                let entry = out.stages.entry(stage.trim_end_matches('"').to_string()).or_default();
+                if field == 0 {
+                    entry.0 += value;
+                } else {
+                    entry.1 += value;
                 }
                 continue;
             }
@@ -227,6 +264,19 @@ impl RunMetrics {
             (batches > 0.0).then(|| (now.0 - then.0) / batches)
         };
         (mean(self.notary, before.notary), mean(self.nodes, before.nodes))
+    }
+
+    /// Mean milliseconds per stage since `before`, for the stages some
+    /// transaction went through.
+    fn stage_ms_since(&self, before: &RunMetrics) -> BTreeMap<String, f64> {
+        self.stages
+            .iter()
+            .filter_map(|(stage, &(seconds, count))| {
+                let (then_seconds, then_count) = before.stages.get(stage).copied().unwrap_or_default();
+                let count = count - then_count;
+                (count > 0.0).then(|| (stage.clone(), (seconds - then_seconds) * 1000.0 / count))
+            })
+            .collect()
     }
 
     /// Journal syncs since `before` per one of `transfers` (none: `None`).
@@ -533,6 +583,7 @@ pub async fn full_path(
     let (rss_samples_mib, rss_growth_after_warmup_pct) = rss.finish(wall);
     let done = committed.load(Ordering::Relaxed);
     let syncs_per_transfer = metrics_after.syncs_per_since(&metrics_before, done);
+    let stage_ms = metrics_after.stage_ms_since(&metrics_before);
     let h = histogram.lock().map_err(|_| fail("histogram lock"))?.clone();
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
@@ -571,6 +622,7 @@ pub async fn full_path(
         claims_per_notary_batch,
         requests_per_node_batch,
         syncs_per_transfer,
+        stage_ms,
     })
 }
 
@@ -1038,6 +1090,7 @@ pub async fn notary_only(
         claims_per_notary_batch: None,
         requests_per_node_batch: None,
         syncs_per_transfer: None,
+        stage_ms: BTreeMap::new(),
     })
 }
 
@@ -1064,6 +1117,31 @@ mod tests {
         assert_eq!(notary, Some(5.0));
         assert_eq!(nodes, Some(4.0));
         assert_eq!(RunMetrics::now().per_batch_since(&RunMetrics::now()), (None, None), "no batch, no figure");
+    }
+
+    /// Stage times are the nodes' own, summed over nodes, per stage, only
+    /// those of the run; a stage nothing went through is absent.
+    #[test]
+    fn stage_means_are_read_from_the_nodes_metrics_for_the_run_only() {
+        use dtenge_node::metrics::{Stage, StageTimes};
+        let node = StageTimes::new(&dtenge_types::ParticipantId::new("BENCH-T3").unwrap());
+        let other = StageTimes::new(&dtenge_types::ParticipantId::new("BENCH-T4").unwrap());
+        let ago = |ms: u64| Instant::now() - Duration::from_millis(ms);
+        node.record(Stage::Notarise, ago(500));
+        let before = RunMetrics::now();
+        node.record(Stage::Notarise, ago(10));
+        other.record(Stage::Notarise, ago(30));
+        node.record(Stage::Prepare, ago(4));
+        let means = RunMetrics::now().stage_ms_since(&before);
+        let notarise = means["notarise"];
+        assert!((20.0..25.0).contains(&notarise), "the mean of 10 and 30 ms, not the 500 before: {notarise}");
+        assert!((4.0..9.0).contains(&means["prepare"]), "{means:?}");
+        assert!(!means.contains_key("deliver"), "nothing delivered, no figure");
+        let rendered = "dtenge_node_stage_seconds_sum{node=\"STB1\",stage=\"settle\"} 0.5\n\
+                        dtenge_node_stage_seconds_count{node=\"STB1\",stage=\"settle\"} 4\n\
+                        dtenge_node_stage_seconds_sum{node=\"STB2\",stage=\"settle\"} 0.3\n\
+                        dtenge_node_stage_seconds_count{node=\"STB2\",stage=\"settle\"} 4\n";
+        assert_eq!(RunMetrics::parse(rendered).stage_ms_since(&RunMetrics::default())["settle"], 100.0);
     }
 
     /// Syncs are the journals' own: a journal with fsync on, appended to

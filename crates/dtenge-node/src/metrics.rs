@@ -10,7 +10,8 @@
 //! deploy/grafana-dashboard.json.
 //!
 //! Invariant: every label value comes from a bounded set — node ids (from
-//! the registry), the batcher kinds and the fixed outcome names below.
+//! the registry), the batcher kinds and the fixed outcome and stage names
+//! below.
 
 use dtenge_notary::NotaryRejection;
 use dtenge_types::{ParticipantId, TxId};
@@ -34,6 +35,70 @@ pub fn describe() {
         "Requests waiting in a node's batching queue for a destination after a batch left"
     );
     metrics::describe_counter!("dtenge_node_deliveries_received_total", "Committed transactions a node received");
+    metrics::describe_histogram!(
+        "dtenge_node_stage_seconds",
+        metrics::Unit::Seconds,
+        "Time an outgoing transaction spent in one stage of the node's pipeline, by stage"
+    );
+}
+
+/// A stage of the pipeline (`service::pipeline`) whose duration a node
+/// records per transaction in `dtenge_node_stage_seconds`. The pre-check
+/// runs beside `Prepare`, and the delivery beside `Settle`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The payees' banks answering whether they take the payment (only
+    /// when one of them is another node).
+    PreCheck,
+    /// Attest, sign, validate, journal `Prepared` until it is durable.
+    Prepare,
+    /// One claim's trip to the notary and back, waiting for its batch
+    /// included (each attempt the notary answered).
+    Notarise,
+    /// The notary's answer applied: the receipt checked and `Committed`
+    /// (or `Aborted`) journaled until it is durable.
+    Settle,
+    /// The committed transaction delivered to the other nodes that must
+    /// see it, until the last answered (only when there is one).
+    Deliver,
+}
+
+impl Stage {
+    /// Every stage, in the order a payment meets them (and of their
+    /// discriminants, which index [`StageTimes`]).
+    pub const ALL: [Stage; 5] = [Stage::PreCheck, Stage::Prepare, Stage::Notarise, Stage::Settle, Stage::Deliver];
+
+    /// The `stage` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::PreCheck => "pre_check",
+            Stage::Prepare => "prepare",
+            Stage::Notarise => "notarise",
+            Stage::Settle => "settle",
+            Stage::Deliver => "deliver",
+        }
+    }
+}
+
+/// A node's stage histograms (`dtenge_node_stage_seconds`), registered
+/// once: recording through a handle looks nothing up, and each payment
+/// records up to five.
+pub struct StageTimes([metrics::Histogram; 5]);
+
+impl StageTimes {
+    /// `node`'s histograms, one per stage. Installs the process's recorder
+    /// first if nothing has: a handle made before it would record nothing.
+    pub fn new(node: &ParticipantId) -> StageTimes {
+        dtenge_net::telemetry::metrics_handle();
+        StageTimes(Stage::ALL.map(|stage| {
+            metrics::histogram!("dtenge_node_stage_seconds", "node" => node.to_string(), "stage" => stage.label())
+        }))
+    }
+
+    /// A transaction spent from `since` until now in `stage`.
+    pub fn record(&self, stage: Stage, since: std::time::Instant) {
+        self.0[stage as usize].record(since.elapsed().as_secs_f64());
+    }
 }
 
 /// The outcome label of a transaction a node saw through (or refused).

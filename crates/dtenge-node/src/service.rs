@@ -173,6 +173,8 @@ pub struct NodeService {
     /// off the notary (see `pipeline::payees_still_accept`): the refusal, to
     /// name when the payment is aborted at its window's end. One entry per
     /// such payment in flight, removed when it settles either way.
+    /// The time its transactions spend in each stage of the pipeline.
+    stage_times: crate::metrics::StageTimes,
     refused_in_flight: Mutex<std::collections::HashMap<TxId, String>>,
 }
 
@@ -237,6 +239,7 @@ impl NodeService {
             })
         };
         let notary_batcher = Batcher::new(dtenge_notary::MAX_BATCH, send_batch).named(config.id.as_str(), "notary");
+        let stage_times = crate::metrics::StageTimes::new(&config.id);
         Ok(Arc::new(NodeService {
             config,
             key,
@@ -262,6 +265,7 @@ impl NodeService {
             consents: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
             refused_in_flight: Mutex::new(std::collections::HashMap::new()),
+            stage_times,
         }))
     }
 
@@ -540,8 +544,12 @@ impl NodeService {
     /// alongside the payer's side of the pipeline ([`PayeeCheck`]).
     fn pre_check<'a>(&'a self, payees: &'a [Payee]) -> PayeeCheck<'a> {
         PayeeCheck::new(async move {
+            let started = std::time::Instant::now();
             for p in payees {
                 self.can_receive(&p.host, &p.address, p.amount).await?;
+            }
+            if payees.iter().any(|p| p.host != self.config.id) {
+                self.stage_times.record(crate::metrics::Stage::PreCheck, started);
             }
             Ok(())
         })

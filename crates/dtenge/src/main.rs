@@ -824,6 +824,14 @@ async fn bench(
     if let Some(syncs) = report.syncs_per_transfer {
         println!("journal syncs:   {syncs:.2} per transfer (every node's and the notary's)");
     }
+    let stages: Vec<String> =
+        report.stages_in_order().iter().map(|(stage, ms)| format!("{} {ms:.1}", stage.replace('_', "-"))).collect();
+    if !stages.is_empty() {
+        println!(
+            "stages:          {} ms, means (the pre-check runs beside prepare, deliver beside settle)",
+            stages.join(", ")
+        );
+    }
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
     let rss_at = |t: f64| report.rss_samples_mib.iter().find(|[s, _]| *s >= t).copied();
     if let (Some([tw, warm]), Some([te, end]), Some(growth)) =

@@ -31,6 +31,7 @@ use crate::NodeError;
 use crate::accounts::Account;
 use crate::build::Payee;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
+use crate::metrics::Stage;
 use crate::state::{NodeRecord, Notification, Status};
 
 impl NodeService {
@@ -247,9 +248,17 @@ impl NodeService {
                     refused.store(answer.is_err(), std::sync::atomic::Ordering::Release);
                     answer
                 };
+                let prepare = async {
+                    let started = std::time::Instant::now();
+                    let prepared = self.prepare(plan, &refused).await;
+                    if prepared.is_ok() {
+                        self.stage_times.record(Stage::Prepare, started);
+                    }
+                    prepared
+                };
                 // The check first: a local payee's answer is there at once,
                 // so nothing is journaled for a payment it refuses.
-                let (checked, prepared) = tokio::join!(biased; check, self.prepare(plan, &refused));
+                let (checked, prepared) = tokio::join!(biased; check, prepare);
                 (prepared.map(|prepared| (prepared, entered)), attested, checked)
             }
             Err(e) => (Err(e), false, Ok(())),
@@ -381,7 +390,12 @@ impl NodeService {
     }
 
     async fn notarise(&self, claim: &TxClaim) -> Result<Verdict, NodeError> {
-        self.notary_batcher.call(claim.clone()).await
+        let started = std::time::Instant::now();
+        let verdict = self.notary_batcher.call(claim.clone()).await;
+        if verdict.is_ok() {
+            self.stage_times.record(Stage::Notarise, started);
+        }
+        verdict
     }
 
     async fn settle(
@@ -392,6 +406,7 @@ impl NodeService {
         verdict: Verdict,
     ) -> Result<TxOutcome, NodeError> {
         let id = claim.tx;
+        let started = std::time::Instant::now();
         match verdict {
             Verdict::Committed(receipt) => {
                 self.notary
@@ -414,9 +429,21 @@ impl NodeService {
                 // (and delivers again; payees take a delivery once).
                 let pending = self.append(records)?;
                 drop(_turn);
-                let delivered = self.deliver(id, deliver_to, tx, inputs, &receipt);
-                let ((), durable) = tokio::join!(delivered, durable(pending));
-                durable?;
+                let delivered = async {
+                    let any = !deliver_to.is_empty();
+                    let delivering = std::time::Instant::now();
+                    self.deliver(id, deliver_to, tx, inputs, &receipt).await;
+                    if any {
+                        self.stage_times.record(Stage::Deliver, delivering);
+                    }
+                };
+                let settled = async {
+                    durable(pending).await?;
+                    self.stage_times.record(Stage::Settle, started);
+                    Ok::<(), NodeError>(())
+                };
+                let ((), settled) = tokio::join!(delivered, settled);
+                settled?;
                 if !tx.attestations.is_empty() {
                     let _ = self.oracle(OracleRequest::Confirm { tx: id }).await;
                 }
@@ -431,6 +458,7 @@ impl NodeService {
                 };
                 let reason = rejection.to_string();
                 self.record(vec![NodeRecord::Aborted { tx: id, reason: reason.clone(), spent_elsewhere }]).await?;
+                self.stage_times.record(Stage::Settle, started);
                 if !tx.attestations.is_empty() {
                     self.abandon_attestation(id).await;
                 }
