@@ -156,40 +156,37 @@ pub fn verify(checked: &Checked, verifier: &dyn Verifier) -> Result<(), Rejectio
 /// in one batch; returns each transaction's verdict, the same one
 /// [`verify`] gives it alone.
 pub fn verify_each(checked: &[&Checked], verifier: &dyn Verifier) -> Vec<Result<(), Rejection>> {
-    verify_each_with(checked, &[], verifier).0
-}
-
-/// As [`verify_each`], with `more` signatures in the same batch (the
-/// notary's receipt roots, say); also returns whether each of those
-/// verified.
-pub fn verify_each_with(
-    checked: &[&Checked],
-    more: &[VerifyItem<'_>],
-    verifier: &dyn Verifier,
-) -> (Vec<Result<(), Rejection>>, Vec<bool>) {
-    let mut items: Vec<VerifyItem<'_>> =
-        checked.iter().flat_map(|c| c.signatures.iter().map(SignatureCheck::item)).collect();
-    let own = items.len();
-    items.extend_from_slice(more);
-    let failed = match verifier.verify_batch(&items) {
-        Ok(()) => return (checked.iter().map(|_| Ok(())).collect(), vec![true; more.len()]),
+    let failed = match verifier.verify_batch(&signature_items(checked)) {
+        Ok(()) => Vec::new(),
         Err(failure) => failure.failed,
     };
-    let more_verified = (own..own.saturating_add(more.len())).map(|i| !failed.contains(&i)).collect();
+    verdicts(checked, &failed)
+}
+
+/// The signatures gathered by [`check`] for several transactions, in
+/// order, as items of one batch verification (which may hold others after
+/// them: [`verdicts`] looks only at these).
+pub fn signature_items<'a>(checked: &[&'a Checked]) -> Vec<VerifyItem<'a>> {
+    checked.iter().flat_map(|c| c.signatures.iter().map(SignatureCheck::item)).collect()
+}
+
+/// Each transaction's verdict from a batch verification of
+/// [`signature_items`] that failed at the items `failed` (their indices in
+/// that list; larger ones belong to items after them and are ignored).
+pub fn verdicts(checked: &[&Checked], failed: &[usize]) -> Vec<Result<(), Rejection>> {
     let mut start: usize = 0;
-    let verdicts = checked
+    checked
         .iter()
         .map(|c| {
             let end = start.saturating_add(c.signatures.len());
-            let first = failed.iter().find(|i| (start..end).contains(*i)).map(|i| i.saturating_sub(start));
+            let first = failed.iter().filter(|i| (start..end).contains(*i)).min().map(|i| i.saturating_sub(start));
             start = end;
             match first.and_then(|i| c.signatures.get(i)) {
                 Some(bad) => Err(bad.rejection()),
                 None => Ok(()),
             }
         })
-        .collect();
-    (verdicts, more_verified)
+        .collect()
 }
 
 /// The statement an attestation on `tx` must make, if its command needs one.

@@ -134,10 +134,9 @@ impl NotaryClient {
         self.receipts.verify(receipt, &receipt.notary, claim, &Ed25519)
     }
 
-    /// As [`Self::verify`], leaving the root's signature to the caller:
-    /// `None` if this client has verified that root before, else the
-    /// signature to verify (in a batch with others) and then to
-    /// [`remember`](Self::remember).
+    /// As [`Self::verify`], leaving the root's signature for later: `None`
+    /// if this client has verified that root before, else the signature to
+    /// verify in a batch with others ([`Self::verify_batch_with`]).
     pub fn check_root(&self, receipt: &Receipt, claim: &TxClaim) -> Result<Option<RootCheck>, ReceiptError> {
         if !self.keys.contains(&receipt.notary) {
             return Err(ReceiptError::WrongNotary);
@@ -145,9 +144,14 @@ impl NotaryClient {
         self.receipts.check_root(receipt, &receipt.notary, claim)
     }
 
-    /// Remembers a root whose signature the caller verified.
-    pub fn remember(&self, root: &RootCheck) {
-        self.receipts.remember(root);
+    /// [`ReceiptVerifier::verify_batch_with`] over this client's verifier.
+    pub fn verify_batch_with(
+        &self,
+        others: &[dtenge_crypto::VerifyItem<'_>],
+        roots: &[&RootCheck],
+        verifier: &dyn dtenge_crypto::Verifier,
+    ) -> (Vec<usize>, Vec<bool>) {
+        self.receipts.verify_batch_with(others, roots, verifier)
     }
 
     /// Sends `body` until a replica that can answer does (see the module docs).

@@ -411,10 +411,35 @@ impl ReceiptVerifier {
         Ok(())
     }
 
+    /// Verifies `others` (the caller's own signatures: a delivered batch's
+    /// transactions, say) and `roots` ([`Self::check_root`]'s) in one batch
+    /// verification, and remembers the roots that verified in it — only
+    /// those: the cache never takes a caller's word. Returns the indices of
+    /// `others` that failed and, for each root, whether it verified.
+    pub fn verify_batch_with(
+        &self,
+        others: &[VerifyItem<'_>],
+        roots: &[&RootCheck],
+        verifier: &dyn Verifier,
+    ) -> (Vec<usize>, Vec<bool>) {
+        let mut items: Vec<VerifyItem<'_>> = others.to_vec();
+        items.extend(roots.iter().map(|root| root.item()));
+        let failed = match verifier.verify_batch(&items) {
+            Ok(()) => Vec::new(),
+            Err(failure) => failure.failed,
+        };
+        let verified: Vec<bool> = (others.len()..items.len()).map(|i| !failed.contains(&i)).collect();
+        for (root, ok) in roots.iter().zip(&verified) {
+            if *ok {
+                self.remember(root);
+            }
+        }
+        (failed.into_iter().filter(|i| *i < others.len()).collect(), verified)
+    }
+
     /// Everything [`Self::verify`] checks but the root's signature: `None`
     /// if that root has already verified here, else the signature still to
-    /// verify — in a batch with others, say — and then to
-    /// [`remember`](Self::remember).
+    /// verify, in a batch with others ([`Self::verify_batch_with`]).
     pub fn check_root(
         &self,
         receipt: &Receipt,
@@ -433,8 +458,8 @@ impl ReceiptVerifier {
         Ok(Some(RootCheck { key, notary: receipt.notary, digest, signature: receipt.signature }))
     }
 
-    /// Remembers a root whose signature the caller verified.
-    pub fn remember(&self, root: &RootCheck) {
+    /// Remembers a root whose signature verified here.
+    fn remember(&self, root: &RootCheck) {
         let mut seen = self.lock();
         if seen.0.insert(root.key) {
             seen.1.push_back(root.key);

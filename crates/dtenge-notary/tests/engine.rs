@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dtenge_crypto::{SecretKey, Verifier, hash};
+use dtenge_crypto::{SecretKey, hash};
 use dtenge_notary::*;
 use dtenge_types::{TimeWindow, Timestamp, TxId};
 use proptest::prelude::*;
@@ -215,30 +215,35 @@ fn receipts_verify_only_for_their_own_claim_and_notary() {
     assert_eq!(forged.verify(&key.public_key(), &cl, &v), Err(ReceiptError::BadSignature));
 }
 
-/// A verifier hands out a root's signature to verify elsewhere (in a batch)
-/// until told it verified; a root never remembered is asked for again, and
-/// the proof and the notary are checked every time.
+/// A verifier hands out a root's signature to verify in a batch with the
+/// caller's own signatures, and remembers it only once it verified in that
+/// batch — a forged root never, whatever the rest of the batch; a root not
+/// yet verified is asked for again, and the proof and the notary are
+/// checked every time.
 #[test]
-fn a_root_verified_elsewhere_is_remembered_only_when_told() {
+fn a_root_is_remembered_only_when_it_verified_in_the_batch() {
     let (key, cl, receipt) = committed();
     let verifier = dtenge_notary::ReceiptVerifier::default();
     let notary = key.public_key();
     let root = verifier.check_root(&receipt, &notary, &cl).unwrap().expect("not verified yet");
-    let item = root.item();
-    assert_eq!(dtenge_crypto::Ed25519.verify(item.public_key, item.message, item.signature), Ok(()));
-    assert!(verifier.check_root(&receipt, &notary, &cl).unwrap().is_some(), "not remembered until told");
-    verifier.remember(&root);
+    assert!(verifier.check_root(&receipt, &notary, &cl).unwrap().is_some(), "not remembered before verifying");
+    let (caller, message) = (SecretKey::from_seed([5; 32]), b"a delivered transaction".to_vec());
+    let (public, good) = (caller.public_key(), caller.sign(&message));
+    let bad = SecretKey::from_seed([6; 32]).sign(&message);
+    let item = |signature| dtenge_crypto::VerifyItem { public_key: &public, message: &message, signature };
+    let v = dtenge_crypto::Ed25519;
+    let mut forged = receipt.clone();
+    forged.signature.0[0] ^= 1;
+    let forged_root = verifier.check_root(&forged, &notary, &cl).unwrap().expect("a different signature");
+    assert!(!forged_root.same_root(&root));
+    assert_eq!(verifier.verify_batch_with(&[item(&good)], &[&forged_root], &v), (vec![], vec![false]));
+    assert!(verifier.check_root(&forged, &notary, &cl).unwrap().is_some(), "a forged root is never remembered");
+    // The caller's own failure is reported apart and does not stop a good root.
+    assert_eq!(verifier.verify_batch_with(&[item(&good), item(&bad)], &[&root], &v), (vec![1], vec![true]));
     assert_eq!(verifier.check_root(&receipt, &notary, &cl), Ok(None), "remembered");
     assert_eq!(verifier.check_root(&receipt, &notary, &claim(1, &[], &[11])), Err(ReceiptError::Mismatch));
     let other = SecretKey::from_seed([8; 32]).public_key();
     assert_eq!(verifier.check_root(&receipt, &other, &cl), Err(ReceiptError::WrongNotary));
-    // Another signature over the same root is another root to verify.
-    let mut resigned = receipt.clone();
-    resigned.signature.0[0] ^= 1;
-    let again = verifier.check_root(&resigned, &notary, &cl).unwrap().expect("a different signature");
-    assert!(!again.same_root(&root));
-    let item = again.item();
-    assert!(dtenge_crypto::Ed25519.verify(item.public_key, item.message, item.signature).is_err());
 }
 
 #[derive(Debug, Clone)]

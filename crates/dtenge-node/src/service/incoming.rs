@@ -3,7 +3,6 @@
 //! conversions, NBK's policy and report requests.
 
 use dtenge_crypto::Ed25519;
-use dtenge_crypto::VerifyItem;
 use dtenge_ledger::Context;
 use dtenge_net::{Handler, HandlerError, Role};
 use dtenge_notary::{Receipt, ReceiptError, RootCheck, TxClaim};
@@ -180,7 +179,8 @@ impl NodeService {
     /// Verifies checked deliveries' signatures in one batch: their
     /// transactions' and each receipt root not verified before, once however
     /// many of them share it (a notary batch's receipts do). Returns each
-    /// delivery's verdict; the roots that verified are remembered.
+    /// delivery's verdict; the notary client remembers the roots that
+    /// verified.
     pub(super) fn verify_deliveries(&self, deliveries: &[&CheckedDelivery]) -> Vec<Result<(), NodeError>> {
         let mut roots: Vec<&RootCheck> = Vec::new();
         let root_of: Vec<Option<usize>> = deliveries
@@ -195,15 +195,10 @@ impl NodeService {
                 })
             })
             .collect();
-        let items: Vec<VerifyItem<'_>> = roots.iter().map(|r| r.item()).collect();
         let txs: Vec<&dtenge_ledger::Checked> = deliveries.iter().map(|d| &d.tx).collect();
-        let (verdicts, roots_verified) = dtenge_ledger::verify_each_with(&txs, &items, &Ed25519);
-        for (root, verified) in roots.iter().zip(&roots_verified) {
-            if *verified {
-                self.notary.remember(root);
-            }
-        }
-        verdicts
+        let (failed, roots_verified) =
+            self.notary.verify_batch_with(&dtenge_ledger::signature_items(&txs), &roots, &Ed25519);
+        dtenge_ledger::verdicts(&txs, &failed)
             .into_iter()
             .zip(root_of)
             .map(|(verdict, root)| {
