@@ -136,3 +136,47 @@ async fn kept_off_the_notary(w: &World, node: &NodeService, tx: &dtenge_types::T
     assert!(line.contains("PayeeRefused"), "{line}");
     assert_eq!(w.p.notary.receipt(tx).await.unwrap(), None, "sent to the notary after its payee refused it");
 }
+
+/// While the notary cannot be reached, a tick asks it once and leaves every
+/// payment in flight for the next tick: no payee's bank is asked again and
+/// no claim is sent for each. Once the notary is back, one tick resolves
+/// them all, and each is paid once.
+#[tokio::test]
+async fn payments_in_flight_wait_for_the_notary_without_their_payees_asked_again() {
+    let w = World::new().await;
+    let mut payers = Vec::new();
+    for n in [1, 3, 4] {
+        payers.push(w.funded("STB1", n, HolderKind::Individual, dt(100)).await);
+    }
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let payer = w.node("STB1");
+    w.p.network.partition(&pid(ids::NOTARY));
+    let to_bob = [PayTo { address: bob.address, amount: dt(10) }];
+    let (a, b, c) = tokio::join!(
+        payer.pay(&payers[0].id, &to_bob, None),
+        payer.pay(&payers[1].id, &to_bob, None),
+        payer.pay(&payers[2].id, &to_bob, None)
+    );
+    let paid = [a.unwrap(), b.unwrap(), c.unwrap()];
+    assert!(paid.iter().all(|p| p.status == Status::UnderReview));
+    let paid = paid.map(|p| p.tx);
+
+    let done = payer.tick().await;
+    assert!(
+        done.iter().any(|l| l.starts_with("3 in flight left for the next tick: the notary cannot be reached")),
+        "{done:?}"
+    );
+    assert!(!done.iter().any(|l| l.starts_with("resolved")), "nothing tried one by one: {done:?}");
+    assert!(paid.iter().all(|tx| payer.read(|s| s.in_flight().contains(tx))));
+
+    w.p.network.heal(&pid(ids::NOTARY));
+    let done = payer.tick().await;
+    for tx in &paid {
+        let line = done.iter().find(|l| l.starts_with(&format!("resolved {tx}"))).expect("resolved in this tick");
+        assert!(line.contains("Success"), "{line}");
+    }
+    assert_eq!(w.node("STB2").read(|s| s.vault.balances(&bob.id).unwrap().total), dt(30), "each paid once");
+    for p in &payers {
+        assert_eq!(payer.read(|s| s.vault.balances(&p.id).unwrap().total), dt(90));
+    }
+}

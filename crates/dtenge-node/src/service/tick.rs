@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
+use futures_util::StreamExt;
+
 use dtenge_oracle::service::{NoticeKind, OracleAnswer, OracleRequest};
 use dtenge_types::{Encumbrance, EventId, Token, TokenId, Transaction, TxId};
 
@@ -12,6 +14,9 @@ use super::NodeService;
 use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::state::{NodeRecord, Notification};
+
+/// Unsettled transactions one tick resolves at a time.
+const RESOLVE_AT_ONCE: usize = 256;
 
 impl NodeService {
     /// One round of background work: oracle notices, expiries, deliveries
@@ -109,7 +114,11 @@ impl NodeService {
 
     /// Transactions prepared but never settled (a crash, or the notary was
     /// down): committed if the notary has them, resubmitted while their window
-    /// is open, aborted after.
+    /// is open, aborted after. The notary is asked once first: while it
+    /// cannot be reached, nothing in flight can be resolved, so none is tried
+    /// (no payee's bank asked again, no claim sent) until the next tick.
+    /// Otherwise up to [`RESOLVE_AT_ONCE`] are resolved at a time, so their
+    /// pre-checks and claims share batches.
     pub(super) async fn resolve_in_flight(&self, done: &mut Vec<String>) {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
             // Not those whose own operation is still seeing them through
@@ -124,10 +133,20 @@ impl NodeService {
                 .filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs)))
                 .collect()
         };
-        for (tx, inputs) in in_flight {
-            let outcome = self.resolve(&tx, &inputs).await;
-            done.push(format!("resolved {}: {outcome:?}", tx.id()));
+        let Some(first) = in_flight.first().map(|(tx, _)| tx.id()) else { return };
+        if let Err(e) = self.notary.receipt(&first).await {
+            done.push(format!(
+                "{} in flight left for the next tick: the notary cannot be reached: {e}",
+                in_flight.len()
+            ));
+            return;
         }
+        let resolved: Vec<String> = futures_util::stream::iter(in_flight)
+            .map(|(tx, inputs)| async move { format!("resolved {}: {:?}", tx.id(), self.resolve(&tx, &inputs).await) })
+            .buffered(RESOLVE_AT_ONCE)
+            .collect()
+            .await;
+        done.extend(resolved);
     }
 
     /// Frees the inputs of prepared transactions whose window has closed.
