@@ -173,9 +173,9 @@ pub struct NodeService {
     /// off the notary (see `pipeline::payees_still_accept`): the refusal, to
     /// name when the payment is aborted at its window's end. One entry per
     /// such payment in flight, removed when it settles either way.
+    refused_in_flight: Mutex<std::collections::HashMap<TxId, String>>,
     /// The time its transactions spend in each stage of the pipeline.
     stage_times: crate::metrics::StageTimes,
-    refused_in_flight: Mutex<std::collections::HashMap<TxId, String>>,
 }
 
 /// A PvP leg this node signed for another node's transaction: the proposing
