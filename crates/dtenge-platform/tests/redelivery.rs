@@ -108,3 +108,52 @@ async fn a_repeated_deliver_waits_for_the_first_to_be_durable() {
 async fn a_repeated_delivery_in_a_batch_waits_for_the_first_to_be_durable() {
     a_repeat_is_answered_only_once_the_first_is_durable(Way::Batch).await;
 }
+
+/// Requests and batches `node` has sent `to` so far
+/// (`dtenge_node_batch_size`'s sum and count).
+fn batches(node: &str, to: &str) -> (f64, f64) {
+    let labels = format!("{{node=\"{node}\",to=\"{to}\"}} ");
+    let read = |name: &str| {
+        dtenge_net::telemetry::render_metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{labels}")).and_then(|v| v.trim().parse::<f64>().ok()))
+            .unwrap_or(0.0)
+    };
+    (read("dtenge_node_batch_size_sum"), read("dtenge_node_batch_size_count"))
+}
+
+/// Payments committed while the payee's node was cut off are delivered by
+/// the payer's tick once it is back, together: they share batches instead
+/// of one round trip each, and each is credited once. (STB3 pays STB1,
+/// which no other test here does, so the batch counts are this test's.)
+#[tokio::test]
+async fn deliveries_outstanding_after_the_payees_node_was_away_travel_together() {
+    let w = World::new().await;
+    let mut payers = Vec::new();
+    for n in [1, 3, 4] {
+        payers.push(w.funded("STB3", n, HolderKind::Individual, dt(100)).await);
+    }
+    let bob = w.node("STB1").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let (payer, payee) = (w.node("STB3"), w.node("STB1"));
+    w.p.network.partition(&pid("STB1"));
+    let to_bob = [PayTo { address: bob.address, amount: dt(10) }];
+    let (a, b, c) = tokio::join!(
+        payer.pay(&payers[0].id, &to_bob, None),
+        payer.pay(&payers[1].id, &to_bob, None),
+        payer.pay(&payers[2].id, &to_bob, None)
+    );
+    for paid in [a, b, c] {
+        assert_eq!(paid.unwrap().status, dtenge_node::state::Status::Success, "committed; delivered later");
+    }
+    assert_eq!(payer.read(|s| s.undelivered().len()), 3);
+    assert_eq!(payee.read(|s| s.vault.balances(&bob.id).unwrap().total), dt(0));
+
+    w.p.network.heal(&pid("STB1"));
+    let before = batches("STB3", "STB1");
+    payer.tick().await;
+    let after = batches("STB3", "STB1");
+    assert_eq!(after.0 - before.0, 3.0, "three deliveries sent");
+    assert!(after.1 - before.1 < 3.0, "in fewer batches than deliveries: {before:?} → {after:?}");
+    assert_eq!(payer.read(|s| s.undelivered().len()), 0);
+    assert_eq!(payee.read(|s| s.vault.balances(&bob.id).unwrap().total), dt(30), "each credited once");
+}

@@ -15,8 +15,8 @@ use crate::NodeError;
 use crate::accounts::AccountId;
 use crate::state::{NodeRecord, Notification};
 
-/// Unsettled transactions one tick resolves at a time.
-const RESOLVE_AT_ONCE: usize = 256;
+/// Unsettled transactions one tick resolves, or delivers, at a time.
+const AT_ONCE: usize = 256;
 
 impl NodeService {
     /// One round of background work: oracle notices, expiries, deliveries
@@ -34,10 +34,10 @@ impl NodeService {
         self.expire_holds(&mut done).await;
         self.expire_card_authorisations(&mut done).await;
         self.resolve_in_flight(&mut done).await;
+        // Together, so that deliveries to one node share its batches and a
+        // node that does not answer holds up one round, not one per delivery.
         let pending: BTreeSet<TxId> = self.state().undelivered().into_iter().map(|(id, _)| id).collect();
-        for id in pending {
-            self.deliver_pending(id).await;
-        }
+        futures_util::stream::iter(pending).for_each_concurrent(AT_ONCE, |id| self.deliver_pending(id)).await;
         done
     }
 
@@ -117,7 +117,7 @@ impl NodeService {
     /// is open, aborted after. The notary is asked once first: while it
     /// cannot be reached, nothing in flight can be resolved, so none is tried
     /// (no payee's bank asked again, no claim sent) until the next tick.
-    /// Otherwise up to [`RESOLVE_AT_ONCE`] are resolved at a time, so their
+    /// Otherwise up to [`AT_ONCE`] are resolved at a time, so their
     /// pre-checks and claims share batches.
     pub(super) async fn resolve_in_flight(&self, done: &mut Vec<String>) {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
@@ -143,7 +143,7 @@ impl NodeService {
         }
         let resolved: Vec<String> = futures_util::stream::iter(in_flight)
             .map(|(tx, inputs)| async move { format!("resolved {}: {:?}", tx.id(), self.resolve(&tx, &inputs).await) })
-            .buffered(RESOLVE_AT_ONCE)
+            .buffered(AT_ONCE)
             .collect()
             .await;
         done.extend(resolved);
