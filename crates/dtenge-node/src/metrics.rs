@@ -59,7 +59,8 @@ pub enum Stage {
     /// (or `Aborted`) journaled until it is durable.
     Settle,
     /// The committed transaction delivered to the other nodes that must
-    /// see it, until the last answered (only when there is one).
+    /// see it, until the last took it (only when there is one, and only
+    /// when every one took it: the tick delivers the rest later).
     Deliver,
 }
 

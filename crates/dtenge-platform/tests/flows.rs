@@ -2,6 +2,8 @@
 //! two banks → redemption; concurrent double spends from two nodes; restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 
 use dtenge_net::ManualClock;
@@ -244,17 +246,6 @@ async fn settled_history_leaves_memory_and_survives_a_snapshot_and_restart() {
     p.close().unwrap();
 }
 
-/// Transactions `node` recorded in `stage` of its pipeline so far
-/// (`dtenge_node_stage_seconds`, every platform of this test process).
-fn stage_count(node: &str, stage: &str) -> f64 {
-    dtenge_net::telemetry::render_metrics()
-        .lines()
-        .filter(|l| l.starts_with("dtenge_node_stage_seconds_count{"))
-        .filter(|l| l.contains(&format!("node=\"{node}\"")) && l.contains(&format!("stage=\"{stage}\"")))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
-}
-
 #[tokio::test]
 async fn a_payment_to_another_bank_is_timed_in_every_stage_of_the_payers_pipeline() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,11 +257,11 @@ async fn a_payment_to_another_bank_is_timed_in_every_stage_of_the_payers_pipelin
     let bob = stb2.open_account(person(7), None, KycState::Verified).await.unwrap();
     let stages = ["pre_check", "prepare", "notarise", "settle", "deliver"];
     let payer = stb1.id().to_string();
-    let before: Vec<f64> = stages.iter().map(|s| stage_count(&payer, s)).collect();
+    let before: Vec<f64> = stages.iter().map(|s| support::timed(&payer, s)).collect();
     let paid = stb1.pay(&stb1_da, &[PayTo { address: bob.address, amount: dt(40) }], None).await.unwrap();
     assert_eq!(paid.status, Status::Success);
     for (stage, before) in stages.iter().zip(before) {
-        assert!(stage_count(&payer, stage) > before, "{payer}'s payment to another bank was timed in {stage}");
+        assert!(support::timed(&payer, stage) > before, "{payer}'s payment to another bank was timed in {stage}");
     }
     p.close().unwrap();
 }

@@ -147,6 +147,8 @@ async fn deliveries_outstanding_after_the_payees_node_was_away_travel_together()
     }
     assert_eq!(payer.read(|s| s.undelivered().len()), 3);
     assert_eq!(payee.read(|s| s.vault.balances(&bob.id).unwrap().total), dt(0));
+    assert_eq!(timed("STB3", "settle"), 3.0);
+    assert_eq!(timed("STB3", "deliver"), 0.0, "a delivery left for the tick is not timed as done");
 
     w.p.network.heal(&pid("STB1"));
     let before = batches("STB3", "STB1");

@@ -432,8 +432,9 @@ impl NodeService {
                 let delivered = async {
                     let any = !deliver_to.is_empty();
                     let delivering = std::time::Instant::now();
-                    self.deliver(id, deliver_to, tx, inputs, &receipt).await;
-                    if any {
+                    // Timed only when every node took it: one left for the
+                    // tick has not arrived yet.
+                    if self.deliver(id, deliver_to, tx, inputs, &receipt).await && any {
                         self.stage_times.record(Stage::Deliver, delivering);
                     }
                 };
@@ -524,11 +525,11 @@ impl NodeService {
             let Ok(receipt) = borsh::from_slice::<Receipt>(bytes) else { return };
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
-        self.deliver(id, targets, &tx, &inputs, &receipt).await;
+        let _all_took_it = self.deliver(id, targets, &tx, &inputs, &receipt).await;
     }
 
     /// Sends committed `tx` (`id` is its id) to each of `targets`, and
-    /// journals `Delivered` for each that took it.
+    /// journals `Delivered` for each that took it. Whether all took it.
     async fn deliver(
         &self,
         id: TxId,
@@ -536,7 +537,8 @@ impl NodeService {
         tx: &Transaction,
         inputs: &[Token],
         receipt: &Receipt,
-    ) {
+    ) -> bool {
+        let mut all_took_it = true;
         for to in targets {
             let request = PeerRequest::Deliver {
                 tx: Box::new(tx.clone()),
@@ -554,11 +556,21 @@ impl NodeService {
                         tracing::warn!(tx = %id, %to, error = %e, "delivered, but not journaled; it will be delivered again");
                     }
                 }
-                Ok(PeerAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
-                Ok(PeerAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
-                Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
+                Ok(PeerAnswer::Refused(why)) => {
+                    all_took_it = false;
+                    tracing::error!(tx = %id, %to, %why, "delivery refused");
+                }
+                Ok(PeerAnswer::Unavailable(why)) => {
+                    all_took_it = false;
+                    tracing::info!(tx = %id, %to, %why, "delivery deferred");
+                }
+                Err(e) => {
+                    all_took_it = false;
+                    tracing::info!(tx = %id, %to, error = %e, "delivery deferred");
+                }
             }
         }
+        all_took_it
     }
 
     /// The notary claim for `tx`, with the consent of another host if one

@@ -108,3 +108,13 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Transactions `node` timed in `stage` so far (`dtenge_node_stage_seconds`).
+pub fn timed(node: &str, stage: &str) -> f64 {
+    dtenge_net::telemetry::render_metrics()
+        .lines()
+        .filter(|l| l.starts_with("dtenge_node_stage_seconds_count{"))
+        .filter(|l| l.contains(&format!("node=\"{node}\"")) && l.contains(&format!("stage=\"{stage}\"")))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
