@@ -209,7 +209,8 @@ impl RunMetrics {
     }
 
     /// Reads the batch histogram's `_sum` (requests) and `_count` (batches)
-    /// lines of every node and destination, and the sync histogram's
+    /// lines of every node and destination, the stage histogram's (seconds
+    /// and transactions) of every node and stage, and the sync histogram's
     /// `_count`, out of a Prometheus text rendering.
     fn parse(rendered: &str) -> RunMetrics {
         let mut out = RunMetrics::default();
@@ -220,38 +221,12 @@ impl RunMetrics {
                 if let Ok(value) = value.trim().parse::<f64>() {
                     out.syncs += value;
                 }
-                continue;
-            }
-            if let Some((field, rest)) = line
-                .strip_prefix("dtenge_node_stage_seconds_sum{")
-                .map(|rest| (0, rest))
-                .or_else(|| line.strip_prefix("dtenge_node_stage_seconds_count{").map(|rest| (1, rest)))
-            {
-                let Some((labels, value)) = rest.split_once('}') else { continue };
-                let Ok(value) = value.trim().parse::<f64>() else { continue };
-                let Some(stage) = labels.split(',').find_map(|l| l.trim().strip_prefix("stage=\"")) else { continue };
-                let entry = out.stages.entry(stage.trim_end_matches('"').to_string()).or_default();
-                if field == 0 {
-                    entry.0 += value;
-                } else {
-                    entry.1 += value;
+            } else if let Some((labels, more)) = sum_or_count(line, "dtenge_node_stage_seconds") {
+                if let Some(stage) = labels.split(',').find_map(|l| l.trim().strip_prefix("stage=\"")) {
+                    add(out.stages.entry(stage.trim_end_matches('"').to_string()).or_default(), more);
                 }
-                continue;
-            }
-            let (field, rest) = if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_sum{") {
-                (0, rest)
-            } else if let Some(rest) = line.strip_prefix("dtenge_node_batch_size_count{") {
-                (1, rest)
-            } else {
-                continue;
-            };
-            let Some((labels, value)) = rest.split_once('}') else { continue };
-            let Ok(value) = value.trim().parse::<f64>() else { continue };
-            let to = if labels.contains("to=\"notary\"") { &mut out.notary } else { &mut out.nodes };
-            if field == 0 {
-                to.0 += value;
-            } else {
-                to.1 += value;
+            } else if let Some((labels, more)) = sum_or_count(line, "dtenge_node_batch_size") {
+                add(if labels.contains("to=\"notary\"") { &mut out.notary } else { &mut out.nodes }, more);
             }
         }
         out
@@ -259,11 +234,7 @@ impl RunMetrics {
 
     /// Requests per batch since `before`, to the notary and to other nodes.
     fn per_batch_since(&self, before: &RunMetrics) -> (Option<f64>, Option<f64>) {
-        let mean = |now: (f64, f64), then: (f64, f64)| {
-            let batches = now.1 - then.1;
-            (batches > 0.0).then(|| (now.0 - then.0) / batches)
-        };
-        (mean(self.notary, before.notary), mean(self.nodes, before.nodes))
+        (mean_since(self.notary, before.notary), mean_since(self.nodes, before.nodes))
     }
 
     /// Mean milliseconds per stage since `before`, for the stages some
@@ -271,10 +242,9 @@ impl RunMetrics {
     fn stage_ms_since(&self, before: &RunMetrics) -> BTreeMap<String, f64> {
         self.stages
             .iter()
-            .filter_map(|(stage, &(seconds, count))| {
-                let (then_seconds, then_count) = before.stages.get(stage).copied().unwrap_or_default();
-                let count = count - then_count;
-                (count > 0.0).then(|| (stage.clone(), (seconds - then_seconds) * 1000.0 / count))
+            .filter_map(|(stage, &now)| {
+                let seconds = mean_since(now, before.stages.get(stage).copied().unwrap_or_default())?;
+                Some((stage.clone(), seconds * 1000.0))
             })
             .collect()
     }
@@ -284,6 +254,32 @@ impl RunMetrics {
         let syncs = self.syncs - before.syncs;
         (transfers > 0 && syncs > 0.0).then(|| syncs / transfers as f64)
     }
+}
+
+/// A labelled histogram's `_sum` or `_count` line: its labels, and its
+/// value as what it adds to a `(sum, count)` pair.
+fn sum_or_count<'a>(line: &'a str, name: &str) -> Option<(&'a str, (f64, f64))> {
+    let rest = line.strip_prefix(name)?;
+    let (is_count, rest) = match rest.strip_prefix("_sum{") {
+        Some(rest) => (false, rest),
+        None => (true, rest.strip_prefix("_count{")?),
+    };
+    let (labels, value) = rest.split_once('}')?;
+    let value = value.trim().parse::<f64>().ok()?;
+    Some((labels, if is_count { (0.0, value) } else { (value, 0.0) }))
+}
+
+/// Adds `more` to `pair`.
+fn add(pair: &mut (f64, f64), more: (f64, f64)) {
+    pair.0 += more.0;
+    pair.1 += more.1;
+}
+
+/// The mean of a `(sum, count)` pair's growth since `then` (nothing counted:
+/// `None`).
+fn mean_since(now: (f64, f64), then: (f64, f64)) -> Option<f64> {
+    let count = now.1 - then.1;
+    (count > 0.0).then(|| (now.0 - then.0) / count)
 }
 
 /// Process CPU seconds (user + system) from /proc.

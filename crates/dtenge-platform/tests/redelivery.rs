@@ -129,21 +129,10 @@ fn batches(node: &str, to: &str) -> (f64, f64) {
 #[tokio::test]
 async fn deliveries_outstanding_after_the_payees_node_was_away_travel_together() {
     let w = World::new().await;
-    let mut payers = Vec::new();
-    for n in [1, 3, 4] {
-        payers.push(w.funded("STB3", n, HolderKind::Individual, dt(100)).await);
-    }
-    let bob = w.node("STB1").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let (_, bob, paid) = w.three_pay_bob_with_cut_off("STB3", "STB1", "STB1").await;
     let (payer, payee) = (w.node("STB3"), w.node("STB1"));
-    w.p.network.partition(&pid("STB1"));
-    let to_bob = [PayTo { address: bob.address, amount: dt(10) }];
-    let (a, b, c) = tokio::join!(
-        payer.pay(&payers[0].id, &to_bob, None),
-        payer.pay(&payers[1].id, &to_bob, None),
-        payer.pay(&payers[2].id, &to_bob, None)
-    );
-    for paid in [a, b, c] {
-        assert_eq!(paid.unwrap().status, dtenge_node::state::Status::Success, "committed; delivered later");
+    for paid in paid {
+        assert_eq!(paid.status, dtenge_node::state::Status::Success, "committed; delivered later");
     }
     assert_eq!(payer.read(|s| s.undelivered().len()), 3);
     assert_eq!(payee.read(|s| s.vault.balances(&bob.id).unwrap().total), dt(0));

@@ -144,20 +144,8 @@ async fn kept_off_the_notary(w: &World, node: &NodeService, tx: &dtenge_types::T
 #[tokio::test]
 async fn payments_in_flight_wait_for_the_notary_without_their_payees_asked_again() {
     let w = World::new().await;
-    let mut payers = Vec::new();
-    for n in [1, 3, 4] {
-        payers.push(w.funded("STB1", n, HolderKind::Individual, dt(100)).await);
-    }
-    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let (payers, bob, paid) = w.three_pay_bob_with_cut_off("STB1", "STB2", ids::NOTARY).await;
     let payer = w.node("STB1");
-    w.p.network.partition(&pid(ids::NOTARY));
-    let to_bob = [PayTo { address: bob.address, amount: dt(10) }];
-    let (a, b, c) = tokio::join!(
-        payer.pay(&payers[0].id, &to_bob, None),
-        payer.pay(&payers[1].id, &to_bob, None),
-        payer.pay(&payers[2].id, &to_bob, None)
-    );
-    let paid = [a.unwrap(), b.unwrap(), c.unwrap()];
     assert!(paid.iter().all(|p| p.status == Status::UnderReview));
     let paid = paid.map(|p| p.tx);
 

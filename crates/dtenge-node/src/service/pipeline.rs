@@ -525,7 +525,7 @@ impl NodeService {
             let Ok(receipt) = borsh::from_slice::<Receipt>(bytes) else { return };
             (o.undelivered.clone(), o.tx.clone(), o.inputs.clone(), receipt)
         };
-        let _all_took_it = self.deliver(id, targets, &tx, &inputs, &receipt).await;
+        self.deliver(id, targets, &tx, &inputs, &receipt).await;
     }
 
     /// Sends committed `tx` (`id` is its id) to each of `targets`, and
@@ -545,7 +545,9 @@ impl NodeService {
                 inputs: inputs.to_vec(),
                 receipt: Box::new(receipt.clone()),
             };
-            match self.call_peer(&to, request).await {
+            let answer = self.call_peer(&to, request).await;
+            all_took_it &= matches!(answer, Ok(PeerAnswer::Accepted));
+            match answer {
                 Ok(PeerAnswer::Accepted) => {
                     // Not waited for: if a crash loses it, the node delivers
                     // again and the payee, who already has it, accepts the
@@ -556,18 +558,9 @@ impl NodeService {
                         tracing::warn!(tx = %id, %to, error = %e, "delivered, but not journaled; it will be delivered again");
                     }
                 }
-                Ok(PeerAnswer::Refused(why)) => {
-                    all_took_it = false;
-                    tracing::error!(tx = %id, %to, %why, "delivery refused");
-                }
-                Ok(PeerAnswer::Unavailable(why)) => {
-                    all_took_it = false;
-                    tracing::info!(tx = %id, %to, %why, "delivery deferred");
-                }
-                Err(e) => {
-                    all_took_it = false;
-                    tracing::info!(tx = %id, %to, error = %e, "delivery deferred");
-                }
+                Ok(PeerAnswer::Refused(why)) => tracing::error!(tx = %id, %to, %why, "delivery refused"),
+                Ok(PeerAnswer::Unavailable(why)) => tracing::info!(tx = %id, %to, %why, "delivery deferred"),
+                Err(e) => tracing::info!(tx = %id, %to, error = %e, "delivery deferred"),
             }
         }
         all_took_it

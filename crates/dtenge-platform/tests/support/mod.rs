@@ -60,6 +60,33 @@ impl World {
         account
     }
 
+    /// Three DAs at `payer` (holders 1, 3, 4, 100 DT each) and Bob at
+    /// `payee` (holder 2); then, with `cut` cut off the network, each of
+    /// the three pays Bob 10 DT, all at once. The payers, Bob, and what
+    /// each payment answered.
+    pub async fn three_pay_bob_with_cut_off(
+        &self,
+        payer: &str,
+        payee: &str,
+        cut: &str,
+    ) -> (Vec<Account>, Account, [dtenge_node::service::TxOutcome; 3]) {
+        let mut payers = Vec::new();
+        for n in [1, 3, 4] {
+            payers.push(self.funded(payer, n, HolderKind::Individual, dt(100)).await);
+        }
+        let bob = self.node(payee).open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await;
+        let bob = bob.unwrap();
+        self.p.network.partition(&pid(cut));
+        let node = self.node(payer);
+        let to_bob = [PayTo { address: bob.address, amount: dt(10) }];
+        let (a, b, c) = tokio::join!(
+            node.pay(&payers[0].id, &to_bob, None),
+            node.pay(&payers[1].id, &to_bob, None),
+            node.pay(&payers[2].id, &to_bob, None)
+        );
+        (payers, bob, [a.unwrap(), b.unwrap(), c.unwrap()])
+    }
+
     /// `request` sent to the oracle as provider `id`.
     pub async fn provider(&self, id: &str, request: OracleRequest) -> OracleAnswer {
         let bus = self.p.bus(id).unwrap();
