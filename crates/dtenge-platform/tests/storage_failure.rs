@@ -9,16 +9,23 @@
 //!
 //! The same question after a restart or the notary's return: a payment in
 //! flight goes to the notary again only if its payee's bank still takes it.
+//! And while the notary is slow to answer, the tick still delivers what was
+//! committed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::sync::Arc;
+
+use dtenge_net::Handler;
 use dtenge_node::accounts::{Account, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_node::state::Status;
+use dtenge_platform::assembly::PlatformNotary;
 use dtenge_platform::services::journal_dir;
-use dtenge_platform::spec::ids;
+use dtenge_platform::spec::{Keys, ids};
 use dtenge_store::{Journal, JournalConfig};
+use dtenge_types::ParticipantId;
 use support::*;
 
 #[tokio::test]
@@ -167,4 +174,61 @@ async fn payments_in_flight_wait_for_the_notary_without_their_payees_asked_again
     for p in &payers {
         assert_eq!(payer.read(|s| s.vault.balances(&p.id).unwrap().total), dt(90));
     }
+}
+
+/// The notary as a handler that takes requests and answers none of them
+/// until released (a group without a leader, a call that has not timed out).
+struct Unanswering {
+    released: tokio::sync::watch::Receiver<bool>,
+    notary: Arc<dyn Handler>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Unanswering {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, dtenge_net::HandlerError> {
+        let mut released = self.released.clone();
+        let _ = released.wait_for(|r| *r).await;
+        self.notary.handle(from, body).await
+    }
+}
+
+/// A tick asks the notary about a payment in flight, and the notary keeps
+/// it waiting: payments already committed are delivered meanwhile, not
+/// after the question is answered (or times out). Once the notary answers,
+/// the same tick resolves the payment in flight.
+#[tokio::test]
+async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
+    let w = World::new().await;
+    // Committed, not delivered: three payments to Bob while his bank was cut off.
+    let (_, bob, _) = w.three_pay_bob_with_cut_off("STB3", "STB1", "STB1").await;
+    w.p.network.heal(&pid("STB1"));
+    // In flight: a payment to Carol while the notary was cut off.
+    let dave = w.funded("STB3", 5, HolderKind::Individual, dt(100)).await;
+    let carol = w.node("STB2").open_account(holder(6, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    w.p.network.partition(&pid(ids::NOTARY));
+    let to_carol = [PayTo { address: carol.address, amount: dt(10) }];
+    let in_flight = w.node("STB3").pay(&dave.id, &to_carol, None).await.unwrap();
+    assert_eq!(in_flight.status, Status::UnderReview);
+    w.p.network.heal(&pid(ids::NOTARY));
+
+    let PlatformNotary::Single(notary) = &w.p.notary else { panic!("one notary") };
+    let (release, released) = tokio::sync::watch::channel(false);
+    let key = Arc::new(Keys::at(&w.p.data).load(ids::NOTARY).unwrap());
+    w.p.network.register(pid(ids::NOTARY), key, Arc::new(Unanswering { released, notary: notary.clone() }));
+    let payer = w.node("STB3");
+    let tick = tokio::spawn(async move { payer.tick().await });
+
+    // On a tick that delivers only after the question, Bob is credited only
+    // once the call times out, and the payment in flight is left (below).
+    let credited = || w.node("STB1").read(|s| s.vault.balances(&bob.id).unwrap().total);
+    while credited() != dt(30) {
+        assert!(!tick.is_finished(), "the tick ended before Bob was credited");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    release.send(true).unwrap();
+    let done = tick.await.unwrap();
+    let line = done.iter().find(|l| l.starts_with(&format!("resolved {}", in_flight.tx))).expect("resolved");
+    assert!(line.contains("Success"), "{line}");
+    assert_eq!(w.node("STB2").read(|s| s.vault.balances(&carol.id).unwrap().total), dt(10));
+    assert_eq!(credited(), dt(30), "each credited once");
 }

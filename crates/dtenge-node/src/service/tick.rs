@@ -33,12 +33,21 @@ impl NodeService {
         }
         self.expire_holds(&mut done).await;
         self.expire_card_authorisations(&mut done).await;
-        self.resolve_in_flight(&mut done).await;
-        // Together, so that deliveries to one node share its batches and a
-        // node that does not answer holds up one round, not one per delivery.
+        // Beside each other: a notary that is slow to answer (a group
+        // without a leader, a call that times out) holds up what is in
+        // flight, not what is committed and owed to a payee.
+        let (resolved, ()) = futures_util::future::join(self.resolve_in_flight(), self.deliver_outstanding()).await;
+        done.extend(resolved);
+        done
+    }
+
+    /// Delivers every committed transaction some node has not taken yet, up
+    /// to [`AT_ONCE`] at a time: deliveries to one node share its batches,
+    /// and a node that does not answer holds up one round, not one per
+    /// delivery.
+    async fn deliver_outstanding(&self) {
         let pending: BTreeSet<TxId> = self.state().undelivered().into_iter().map(|(id, _)| id).collect();
         futures_util::stream::iter(pending).for_each_concurrent(AT_ONCE, |id| self.deliver_pending(id)).await;
-        done
     }
 
     pub(super) async fn process_notices(&self, done: &mut Vec<String>) -> Result<(), NodeError> {
@@ -119,7 +128,7 @@ impl NodeService {
     /// (no payee's bank asked again, no claim sent) until the next tick.
     /// Otherwise up to [`AT_ONCE`] are resolved at a time, so their
     /// pre-checks and claims share batches.
-    pub(super) async fn resolve_in_flight(&self, done: &mut Vec<String>) {
+    pub(super) async fn resolve_in_flight(&self) -> Vec<String> {
         let in_flight: Vec<(Transaction, Vec<Token>)> = {
             // Not those whose own operation is still seeing them through
             // (notarising, settling): asking the notary again would only
@@ -133,20 +142,18 @@ impl NodeService {
                 .filter_map(|id| state.outgoing(&id).map(|o| (o.tx, o.inputs)))
                 .collect()
         };
-        let Some(first) = in_flight.first().map(|(tx, _)| tx.id()) else { return };
+        let Some(first) = in_flight.first().map(|(tx, _)| tx.id()) else { return Vec::new() };
         if let Err(e) = self.notary.receipt(&first).await {
-            done.push(format!(
+            return vec![format!(
                 "{} in flight left for the next tick: the notary cannot be reached: {e}",
                 in_flight.len()
-            ));
-            return;
+            )];
         }
-        let resolved: Vec<String> = futures_util::stream::iter(in_flight)
+        futures_util::stream::iter(in_flight)
             .map(|(tx, inputs)| async move { format!("resolved {}: {:?}", tx.id(), self.resolve(&tx, &inputs).await) })
             .buffered(AT_ONCE)
             .collect()
-            .await;
-        done.extend(resolved);
+            .await
     }
 
     /// Frees the inputs of prepared transactions whose window has closed.
