@@ -195,7 +195,8 @@ impl Handler for Unanswering {
 /// A tick asks the notary about a payment in flight, and the notary keeps
 /// it waiting: payments already committed are delivered meanwhile, not
 /// after the question is answered (or times out). Once the notary answers,
-/// the same tick resolves the payment in flight.
+/// the same tick resolves the payment in flight, its payee's bank asked
+/// again (not timed as a new payment's pre-check).
 #[tokio::test]
 async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
     let w = World::new().await;
@@ -216,6 +217,7 @@ async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
     let key = Arc::new(Keys::at(&w.p.data).load(ids::NOTARY).unwrap());
     w.p.network.register(pid(ids::NOTARY), key, Arc::new(Unanswering { released, notary: notary.clone() }));
     let payer = w.node("STB3");
+    let pre_checks = timed("STB3", "pre_check");
     let tick = tokio::spawn(async move { payer.tick().await });
 
     // On a tick that delivers only after the question, Bob is credited only
@@ -231,4 +233,7 @@ async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
     assert!(line.contains("Success"), "{line}");
     assert_eq!(w.node("STB2").read(|s| s.vault.balances(&carol.id).unwrap().total), dt(10));
     assert_eq!(credited(), dt(30), "each credited once");
+    // Carol's bank was asked again before the claim went (STB3 pays in no
+    // other test here), but that is not a new payment's pre-check.
+    assert_eq!(timed("STB3", "pre_check"), pre_checks, "a re-ask is not timed as the pipeline's pre-check");
 }
