@@ -169,11 +169,6 @@ pub struct NodeService {
     consents: Mutex<(std::collections::VecDeque<TxId>, std::collections::HashMap<TxId, dtenge_notary::HostConsent>)>,
     /// Where a task queues before it takes `state` (see [`NodeService::turn`]).
     turn: tokio::sync::Mutex<()>,
-    /// Payments in flight that a payee's bank refused when asked again, kept
-    /// off the notary (see `pipeline::payees_still_accept`): the refusal, to
-    /// name when the payment is aborted at its window's end. One entry per
-    /// such payment in flight, removed when it settles either way.
-    refused_in_flight: Mutex<std::collections::HashMap<TxId, String>>,
     /// The time its transactions spend in each stage of the pipeline.
     stage_times: crate::metrics::StageTimes,
 }
@@ -264,7 +259,6 @@ impl NodeService {
             vault_changed: tokio::sync::Notify::new(),
             consents: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
-            refused_in_flight: Mutex::new(std::collections::HashMap::new()),
             stage_times,
         }))
     }

@@ -33,12 +33,15 @@ use dtenge_crypto::PublicKey;
 use dtenge_types::OrderRef;
 
 /// The node's journal records. Format 0 (release 9e7a3dd) wrote them
-/// untagged; format 1 tags them; [`NodeRecord`]'s variants were only appended to.
-pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 1, name: "node record" };
+/// untagged; format 1 tags them; format 2 adds
+/// [`NodeRecord::RefusedInFlight`], so a release that reads up to format 1
+/// refuses a journal that has one instead of failing on it unnamed.
+/// [`NodeRecord`]'s variants were only appended to.
+pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 2, name: "node record" };
 /// The node's snapshots ([`NodeState`] without its archive), tagged from
-/// format 1; format 2 adds the card book at the end (older ones read with
-/// an empty one).
-pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 2, name: "node snapshot" };
+/// format 1; format 2 adds the card book at the end, format 3 the refusals
+/// of payments in flight after it (older ones read with empty ones).
+pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 3, name: "node snapshot" };
 
 /// Largest record or snapshot a node decodes.
 const STORED_BYTES_MAX: usize = dtenge_store::RECORD_BYTES_MAX;
@@ -68,17 +71,22 @@ impl NodeState {
             Tagged::Versioned { version, body } => (version, body),
             Tagged::Untagged(body) => (0, body),
         };
-        if version >= 2 {
+        if version >= 3 {
             return SNAPSHOT.decode(stored, STORED_BYTES_MAX);
         }
-        // Formats 0 and 1 end where format 2 appends the card book: read
-        // them as format 2 with an empty one.
+        // Formats 0 and 1 end where format 2 appends the card book, and
+        // format 2 where format 3 appends the refusals of payments in
+        // flight: read them as format 3 with empty ones.
         if body.len() > STORED_BYTES_MAX {
             return Err(SNAPSHOT.undecodable(version, format!("{} bytes exceed the limit", body.len())));
         }
         let mut upgraded = body.to_vec();
-        upgraded
-            .extend(borsh::to_vec(&crate::cards::CardBook::default()).map_err(|e| SNAPSHOT.undecodable(version, e))?);
+        if version < 2 {
+            upgraded.extend(
+                borsh::to_vec(&crate::cards::CardBook::default()).map_err(|e| SNAPSHOT.undecodable(version, e))?,
+            );
+        }
+        upgraded.extend(borsh::to_vec(&BTreeMap::<TxId, String>::new()).map_err(|e| SNAPSHOT.undecodable(version, e))?);
         let state: NodeState = borsh::from_slice(&upgraded).map_err(|e| SNAPSHOT.undecodable(version, e))?;
         if borsh::to_vec(&state).map_err(|e| SNAPSHOT.undecodable(version, e))? != upgraded {
             return Err(SNAPSHOT.undecodable(version, "the encoding is not canonical"));
@@ -319,6 +327,16 @@ pub enum NodeRecord {
     },
     /// The card book changed (issue 22.1).
     Card(Box<crate::cards::CardRecord>),
+    /// A payment in flight that its payees' banks refused when asked again
+    /// (`Some`: kept off the notary, the refusal named when it is aborted
+    /// at its window's end), or took again after all (`None`). Record
+    /// format 2.
+    RefusedInFlight {
+        /// The transaction.
+        tx: TxId,
+        /// The refusal, or `None` once they take it.
+        refusal: Option<String>,
+    },
 }
 
 /// Per-DA figures kept in memory (bounded by the number of DAs): the
@@ -429,8 +447,12 @@ pub struct NodeState {
     /// Revoked keys and the DA they belonged to.
     pub revoked: BTreeMap<Address, AccountId>,
     /// Cards linked to this node's DAs, their payments and answers to the
-    /// card network (last: snapshot format 2 appended it).
+    /// card network (snapshot format 2 appended it).
     pub cards: crate::cards::CardBook,
+    /// Payments in flight that their payees' banks refused when asked again,
+    /// with the refusal (last: snapshot format 3 appended it). At most one
+    /// per payment in flight; gone when it settles either way.
+    refused_in_flight: BTreeMap<TxId, String>,
     /// What this node issued and has not redeemed, per currency (issuers
     /// only), counted from the moment an issue is prepared, so concurrent
     /// issues cannot together pass [`Amount::MAX`]: every balance and total
@@ -774,6 +796,14 @@ impl NodeState {
                 }
             }
             NodeRecord::Card(record) => self.cards.apply(record),
+            NodeRecord::RefusedInFlight { tx, refusal } => match refusal {
+                Some(why) if self.in_flight_has(tx) => {
+                    self.refused_in_flight.insert(*tx, why.clone());
+                }
+                _ => {
+                    self.refused_in_flight.remove(tx);
+                }
+            },
         }
     }
 
@@ -967,6 +997,7 @@ impl NodeState {
             return;
         }
         let previous = std::mem::replace(&mut out.status, Status::Success);
+        self.refused_in_flight.remove(id);
         out.receipt = Some(receipt.to_vec());
         out.undelivered = deliver_to.clone();
         let tx = out.tx.clone();
@@ -995,6 +1026,7 @@ impl NodeState {
 
     fn aborted(&mut self, id: &TxId, reason: &str, spent_elsewhere: &[TokenId]) {
         let Some(out) = self.unsettled.get_mut(id) else { return };
+        self.refused_in_flight.remove(id);
         let previous = std::mem::replace(&mut out.status, Status::Rejected { reason: reason.to_string() });
         let ids: Vec<TokenId> = out.tx.body.inputs.to_vec();
         let account = out.account.clone();
@@ -1131,6 +1163,16 @@ impl NodeState {
     /// Outgoing transactions prepared but neither committed nor aborted (after a restart: to resolve with the notary).
     pub fn in_flight(&self) -> Vec<TxId> {
         self.unsettled.iter().filter(|(_, o)| o.status == Status::UnderReview).map(|(id, _)| *id).collect()
+    }
+
+    fn in_flight_has(&self, tx: &TxId) -> bool {
+        self.unsettled.get(tx).is_some_and(|o| o.status == Status::UnderReview)
+    }
+
+    /// Why `tx`, in flight, is kept off the notary: its payees' banks'
+    /// refusal when they were asked again ([`NodeRecord::RefusedInFlight`]).
+    pub fn refusal_in_flight(&self, tx: &TxId) -> Option<&str> {
+        self.refused_in_flight.get(tx).map(String::as_str)
     }
 
     /// Committed transactions with deliveries outstanding.

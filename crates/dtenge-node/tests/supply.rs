@@ -339,3 +339,43 @@ fn the_supply_trusts_the_journal_not_settled_copies_it_lost() {
 fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap()
 }
+
+/// A refusal of a payment in flight is state, journaled: it survives a
+/// snapshot and a replay, is dropped when the payees take the payment again
+/// or it settles, and is never kept for a transaction not in flight. A
+/// snapshot written before refusals were kept (format 2) reads with none.
+#[test]
+fn a_refusal_in_flight_is_kept_until_the_payment_settles() {
+    use dtenge_store::versioned::{Format, TAG_BYTES};
+
+    let mut issuer = Issuer::new();
+    let tx = issuer.prepare_issue(Amount::from_tenge(10).unwrap()).unwrap();
+    let id = tx.id();
+    let refused = |refusal: Option<&str>| NodeRecord::RefusedInFlight { tx: id, refusal: refusal.map(str::to_string) };
+    issuer.apply(refused(Some("STB2 refused: the DA is closed")));
+    assert_eq!(issuer.state.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
+    let record = refused(Some("STB2 refused: the DA is closed"));
+    assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
+
+    let snapshot = NodeState::decode_snapshot(&issuer.state.encode_snapshot()).unwrap();
+    assert_eq!(snapshot.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
+    let mut replayed = NodeState::with_archive(Archive::memory());
+    issuer.journal.iter().for_each(|r| replayed.apply(r));
+    assert_eq!(replayed.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
+
+    issuer.apply(refused(None));
+    assert_eq!(issuer.state.refusal_in_flight(&id), None, "taken again");
+    issuer.apply(refused(Some("STB2 refused: the DA is closed")));
+    issuer.abort(&tx);
+    assert_eq!(issuer.state.refusal_in_flight(&id), None, "gone when it settles");
+    issuer.apply(refused(Some("late")));
+    assert_eq!(issuer.state.refusal_in_flight(&id), None, "not in flight");
+
+    // Format 2 was format 3 without the refusals (an empty map) at the end.
+    let current = NodeState::default().encode_snapshot();
+    let old = Format { version: 2, ..dtenge_node::state::SNAPSHOT }.tag(&current[TAG_BYTES..current.len() - 4]);
+    assert_eq!(NodeState::decode_snapshot(&old).unwrap(), NodeState::default());
+    let mut longer = old.clone();
+    longer.push(0);
+    assert!(NodeState::decode_snapshot(&longer).is_err(), "bytes past a format 2 snapshot's end are refused");
+}

@@ -24,7 +24,7 @@ use dtenge_node::state::Status;
 use dtenge_platform::assembly::PlatformNotary;
 use dtenge_platform::services::journal_dir;
 use dtenge_platform::spec::{Keys, ids};
-use dtenge_store::{Journal, JournalConfig};
+use dtenge_store::{Journal, JournalConfig, Recovery};
 use dtenge_types::ParticipantId;
 use support::*;
 
@@ -34,10 +34,7 @@ async fn a_node_whose_journal_failed_leaves_its_payments_in_flight_until_it_rest
     let (w, _, _, paid) = in_flight().await;
 
     // A second STB1 from a copy of the first one's journal, over storage that fails.
-    let copy = tempfile::tempdir().unwrap();
-    copy_dir(&journal_dir(&w.p.data, &pid("STB1"), dtenge_net::Role::Stb), copy.path());
-    let (read, recovery) = Journal::open(JournalConfig::new(copy.path())).unwrap();
-    read.close().unwrap();
+    let recovery = journal_copy(&w, "STB1");
     let (journal, disk) = Journal::in_memory();
     let node = instance(&w, "STB1", journal.clone(), recovery.clone());
     assert!(node.read(|s| s.in_flight().contains(&paid.tx)), "the copy has the payment in flight");
@@ -85,6 +82,39 @@ async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
     }
     assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None);
     assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
+}
+
+/// The payee's refusal is journaled: a node restarted after the payment's
+/// window closed still names it when it aborts the payment, rather than
+/// calling it expired.
+#[tokio::test]
+async fn a_refusal_in_flight_is_named_after_a_restart() {
+    let (w, alice, bob, paid) = in_flight().await;
+    w.node("STB2").close_account(&bob.id, false).await.unwrap();
+    kept_off_the_notary(&w, &w.node("STB1"), &paid.tx).await;
+
+    let restarted = instance(&w, "STB1", Journal::in_memory().0, journal_copy(&w, "STB1"));
+    w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
+    let done = restarted.tick().await;
+    let line = done.iter().find(|l| l.starts_with(&format!("resolved {}", paid.tx))).expect("resolved");
+    assert!(line.contains("payee_refused"), "{line}");
+    match restarted.read(|s| s.outgoing(&paid.tx)).map(|o| o.status) {
+        Some(Status::Rejected { reason }) => {
+            assert!(reason.contains("STB2") && reason.contains("closed"), "the payee's refusal is named: {reason}");
+        }
+        other => panic!("not rejected: {other:?}"),
+    }
+    assert_eq!(restarted.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
+}
+
+/// The recovery of a copy of `node`'s journal as it is now: what a restart
+/// of the node would read.
+fn journal_copy(w: &World, node: &str) -> Recovery {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&journal_dir(&w.p.data, &pid(node), dtenge_net::Role::Stb), copy.path());
+    let (read, recovery) = Journal::open(JournalConfig::new(copy.path())).unwrap();
+    read.close().unwrap();
+    recovery
 }
 
 /// A payee's bank that still takes the payment: it goes through, once.

@@ -597,28 +597,31 @@ impl NodeService {
         }
         let id = tx.id();
         let claim = self.claim_of(tx, inputs)?;
-        let refusals = || self.refused_in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        // Journaled, so a restart before the window closes still names it.
+        let refused_before = self.read(|s| s.refusal_in_flight(&id).map(str::to_string));
         if self.clock.now() <= tx.body.window.not_after {
             match self.payees_still_accept(tx, inputs).await {
                 Ok(()) => {
-                    refusals().remove(&id);
+                    if refused_before.is_some() {
+                        self.record(vec![NodeRecord::RefusedInFlight { tx: id, refusal: None }]).await?;
+                    }
                 }
                 // Not sent again; a claim sent before may still have
                 // committed, and then it settles like any other.
                 Err(refused) => {
                     return match self.notary_receipt(&id).await? {
-                        Some(receipt) => {
-                            refusals().remove(&id);
-                            self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await
-                        }
+                        Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
                         None => {
                             // Only a refusal is named at the end: a bank that
                             // was busy is asked again at the next tick.
+                            let refusal = refused.to_string();
                             if !matches!(
                                 refused,
                                 NodeError::Busy(_) | NodeError::Unavailable(_) | NodeError::Storage(_)
-                            ) {
-                                refusals().insert(id, refused.to_string());
+                            ) && refused_before.as_deref() != Some(refusal.as_str())
+                            {
+                                let record = NodeRecord::RefusedInFlight { tx: id, refusal: Some(refusal) };
+                                self.record(vec![record]).await?;
                             }
                             Err(refused)
                         }
@@ -628,13 +631,11 @@ impl NodeService {
             let verdict = self.notarise(&claim).await?;
             return self.settle(tx, inputs, &claim, verdict).await;
         }
-        let refused = refusals().get(&id).cloned();
         let receipt = self.notary_receipt(&id).await?;
-        refusals().remove(&id);
         match receipt {
             Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
             None => {
-                let (reason, status) = match refused {
+                let (reason, status) = match refused_before {
                     Some(why) => (format!("{why}; not committed: its window closed"), "payee_refused"),
                     None => ("not committed within its time window".to_string(), "expired"),
                 };
