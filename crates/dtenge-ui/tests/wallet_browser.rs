@@ -436,7 +436,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     network(&bob, port, true).await;
     assert!(!reaches_server(&alia).await && !reaches_server(&bob).await, "the network is not cut");
 
-    // Alia pays Bob's device 120 offline; the payment is text (QR/NFC-sized).
+    // Alia pays Bob's device 120 offline; the payment is a QR code, and text (NFC-sized).
     let bob_key = bob_device["publicHex"].as_str().unwrap().to_string();
     js(&alia, clear_message()).await;
     fill(&alia, "#offline-pay-form [name=payee]", &bob_key).await;
@@ -464,18 +464,53 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
         .expect("dtenge-offline verifies the page's chain");
     assert_eq!(holding.amount(), 12_000);
 
-    // Bob, still offline: a tampered copy is refused by the page's own check; the real one is accepted, pending.
+    // The QR code Alia's page drew, as an image of her screen would give it.
+    let codes = js(&alia, "return [...document.querySelectorAll('#offline-qr img')].map(i => i.src);").await;
+    let codes = codes.as_array().unwrap();
+    assert_eq!(codes.len(), 1, "one QR code per chain, one chain: {codes:?}");
+    let gif = codes[0].as_str().unwrap().strip_prefix("data:image/gif;base64,").expect("a GIF drawn in the page");
+    let image = data.path().join("offline-payment.gif");
+    std::fs::write(&image, base64::Engine::decode(&base64::engine::general_purpose::STANDARD, gif).unwrap()).unwrap();
+
+    // An image with no QR code in it is named as such.
+    let blank = data.path().join("blank.png");
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(64, 64, image::Luma([255])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    std::fs::write(&blank, png.into_inner()).unwrap();
+    js(&bob, clear_message()).await;
+    bob.find(Locator::Css("#offline-receive-form [name=image]"))
+        .await
+        .unwrap()
+        .send_keys(blank.to_str().unwrap())
+        .await
+        .unwrap();
+    wait_for(&bob, "document.getElementById('message').className !== ''", "the image read").await;
+    assert_eq!(js(&bob, "return document.getElementById('message').className;").await, json!("bad"));
+    assert!(message(&bob).await.contains("QR"), "{}", message(&bob).await);
+
+    // Bob, still offline: a tampered copy is refused by the page's own check; the real one, read by
+    // his page from the image of Alia's QR code, is accepted, pending.
     let mut tampered = bytes.clone();
     let at = tampered.len() - 10;
     tampered[at] ^= 1;
     for (text, good) in [(hex::encode(&tampered), false), (payment.clone(), true)] {
         js(&bob, clear_message()).await;
+        let pasted = if good { "" } else { text.as_str() };
         bob.execute(
             "document.querySelector('#offline-receive-form [name=payment]').value = arguments[0]; return true;",
-            vec![json!(text)],
+            vec![json!(pasted)],
         )
         .await
         .unwrap();
+        if good {
+            let scan = bob.find(Locator::Css("#offline-receive-form [name=image]")).await.unwrap();
+            scan.send_keys(image.to_str().unwrap()).await.unwrap();
+            wait_for(&bob, "document.getElementById('message').className !== ''", "the QR code read").await;
+            assert_eq!(js(&bob, "return document.getElementById('message').className;").await, json!("good"));
+            let read = js(&bob, "return document.querySelector('#offline-receive-form [name=payment]').value;").await;
+            assert_eq!(read, json!(text), "the page read the payment from its QR code");
+            js(&bob, clear_message()).await;
+        }
         click(&bob, "#offline-receive-form button").await;
         wait_for(&bob, "document.getElementById('message').className !== ''", "the check").await;
         let class = js(&bob, "return document.getElementById('message').className;").await;

@@ -11,6 +11,7 @@ import {
 } from './signing.js';
 import * as purse from './purse.js';
 import * as offline from './offline.js';
+import qrcode from './vendor/qrcode.mjs';
 
 let holder = null;
 let found = null;
@@ -233,13 +234,62 @@ async function purseLoad(form) {
   await showPurse();
 }
 
+// One QR code per chain (≤ 1 KiB, purse.js): its hex in capitals, so the
+// code's alphanumeric mode packs it; the payee's page reads any case.
+function drawQrs(chains) {
+  $('offline-qr').replaceChildren(...chains.map((chain, i) => {
+    const qr = qrcode(0, 'M');
+    qr.addData(chain.toUpperCase(), 'Alphanumeric');
+    qr.make();
+    const img = document.createElement('img');
+    img.src = qr.createDataURL(4, 16);
+    img.alt = `${t('offline_qr')} ${i + 1}/${chains.length}`;
+    return img;
+  }));
+}
+
 async function offlinePay(form) {
   const chains = await purse.pay(form.payee.value, tiynOf(form.amount.value), Date.now());
   $('offline-out').value = chains.join('\n');
   $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
+  drawQrs(chains);
   $('offline-sent').hidden = false;
   say(`${t('sent_offline')}: ${money(tiynOf(form.amount.value))}`, true);
   await showPurse();
+}
+
+// Largest side a photo is read at: a phone's camera gives far more pixels
+// than a QR code of ≤ 1 KiB needs, and reading them all is slow.
+const SCAN_SIDE_MAX = 1600;
+
+// Reads the QR code in a photo or image of the payer's screen, in the page
+// (no network), and adds its chain to what will be checked.
+async function offlineScan(input) {
+  const file = input.files[0];
+  if (!file) return;
+  input.value = '';
+  const url = await new Promise((done, failed) => {
+    const reader = new FileReader();
+    reader.onload = () => done(reader.result);
+    reader.onerror = () => failed(reader.error);
+    reader.readAsDataURL(file);
+  });
+  const img = new Image();
+  img.src = url;
+  await img.decode().catch(() => { throw new Error(t('offline_qr_none')); });
+  const scale = Math.min(1, SCAN_SIDE_MAX / Math.max(img.naturalWidth, img.naturalHeight));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+  canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const code = window.jsQR(pixels.data, pixels.width, pixels.height);
+  if (!code || !code.data.trim()) throw new Error(t('offline_qr_none'));
+  const text = code.data.trim().toLowerCase();
+  const box = $('offline-receive-form').payment;
+  box.value = box.value.trim() ? `${box.value.trim()}\n${text}` : text;
+  say(`${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
 }
 
 async function offlineReceive(form) {
@@ -281,6 +331,8 @@ async function main() {
   on('purse-load-form', purseLoad);
   on('offline-pay-form', offlinePay);
   on('offline-receive-form', offlineReceive);
+  const scan = $('offline-receive-form').image;
+  scan.addEventListener('change', () => offlineScan(scan).catch(offlineFailure));
   $('purse-setup').addEventListener('click', () => purseSetup().catch(offlineFailure));
   $('purse-deposit').addEventListener('click', () => purseDeposit().catch(offlineFailure));
   holder = await loadHolder();
