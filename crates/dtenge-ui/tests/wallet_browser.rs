@@ -33,10 +33,26 @@ use serde_json::{Value, json};
 
 /// A Chromium session at 360 × 800; each session is its own profile (its own IndexedDB).
 async fn session(port: u16, chromium: &Path) -> Client {
+    session_with(port, chromium, &[]).await
+}
+
+/// A session whose Chromium also gets `more` arguments.
+async fn session_with(port: u16, chromium: &Path, more: &[String]) -> Client {
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=360,800",
+        "--lang=en-US",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend_from_slice(more);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=360,800", "--lang=en-US"],
+        json!({"binary": chromium, "args": args,
             "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 800, "pixelRatio": 1.0}}}),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -63,6 +79,30 @@ async fn nothing_hidden_shows(c: &Client) {
 
 async fn message(c: &Client) -> String {
     js(c, "return document.getElementById('message').textContent;").await.as_str().unwrap_or_default().to_string()
+}
+
+/// A camera's video of `text`'s QR code, as Chromium's fake camera reads
+/// it (YUV4MPEG2, grey: the chroma planes at 128), two frames.
+fn y4m_of(text: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).unwrap();
+    let width = code.width();
+    let scale = 4usize;
+    let side = (width + 8) * scale;
+    let side = side + side % 2;
+    let colors = code.to_colors();
+    let mut out = format!("YUV4MPEG2 W{side} H{side} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..2 {
+        out.extend_from_slice(b"FRAME\n");
+        for y in 0..side {
+            for x in 0..side {
+                let (mx, my) = ((x / scale).wrapping_sub(4), (y / scale).wrapping_sub(4));
+                let dark = mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark;
+                out.push(if dark { 16 } else { 235 });
+            }
+        }
+        out.extend(std::iter::repeat_n(128u8, 2 * (side / 2) * (side / 2)));
+    }
+    out
 }
 
 fn png_of(text: &str) -> Vec<u8> {
@@ -342,6 +382,32 @@ async fn top(c: &Client) {
     js(c, "window.scrollTo(0, 0); return true;").await;
 }
 
+/// Waits for the page's message after an action: its class (`good` or
+/// `bad`) and its text.
+async fn said(c: &Client, what: &str) -> (String, String) {
+    wait_for(c, "document.getElementById('message').className !== ''", what).await;
+    let class = js(c, "return document.getElementById('message').className;").await;
+    (class.as_str().unwrap_or_default().to_string(), message(c).await)
+}
+
+/// Clicks `selector` with the message cleared; what the page then says.
+async fn answer_to(c: &Client, selector: &str, what: &str) -> (String, String) {
+    js(c, clear_message()).await;
+    click(c, selector).await;
+    said(c, what).await
+}
+
+/// Picks `file` in the offline receive form's image input; what the page then says.
+async fn scanned(c: &Client, file: &Path) -> (String, String) {
+    js(c, clear_message()).await;
+    let input = c.find(Locator::Css("#offline-receive-form [name=image]")).await.unwrap();
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    said(c, "the image read").await
+}
+
+/// The offline receive form's payment text box.
+const PAYMENT_BOX: &str = "document.querySelector('#offline-receive-form [name=payment]')";
+
 async fn purse_text(c: &Client) -> String {
     js(c, "return document.getElementById('purse-status').textContent;").await.as_str().unwrap().to_string()
 }
@@ -369,7 +435,14 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
 
     // Two people, two browser profiles.
     let (_driver, port) = start_driver().await;
-    let (alia, bob) = (session(port, &chromium).await, session(port, &chromium).await);
+    // Bob's camera films what the test writes to `camera` (read when the page opens the camera).
+    let camera = data.path().join("camera.y4m");
+    let fake_camera = [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", camera.display()),
+    ];
+    let (alia, bob) = (session(port, &chromium).await, session_with(port, &chromium, &fake_camera).await);
     let alia_info =
         open_da(&alia, &base, &demo_iin_bin(HolderKind::Individual, 71).to_string(), "Aliya Serikovna").await;
     let bob_info = open_da(&bob, &base, &demo_iin_bin(HolderKind::Individual, 72).to_string(), "Bolat Askarov").await;
@@ -391,15 +464,8 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     // Online: both set up a purse (device key made in the browser, certified by STB1); Alia loads 300.
     for c in [&alia, &bob] {
         click(c, "nav [data-tab=offline]").await;
-        js(c, clear_message()).await;
-        click(c, "#purse-setup").await;
-        wait_for(c, "document.getElementById('message').className !== ''", "the purse set up").await;
-        assert_eq!(
-            js(c, "return document.getElementById('message').className;").await,
-            json!("good"),
-            "{}",
-            message(c).await
-        );
+        let (class, text) = answer_to(c, "#purse-setup", "the purse set up").await;
+        assert_eq!(class, "good", "{text}");
     }
     let device_of = |c: &Client| {
         let c = c.clone();
@@ -415,16 +481,9 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     assert_ne!(alia_device["publicHex"], alia_info["publicHex"], "the device key is not the DA's key");
     let reserve = desk.reserve().await.unwrap().id.to_string();
     let reserve_before = total(&stb1, &reserve).await;
-    js(&alia, clear_message()).await;
     fill(&alia, "#purse-load-form [name=amount]", "300,00").await;
-    click(&alia, "#purse-load-form button").await;
-    wait_for(&alia, "document.getElementById('message').className !== ''", "the load").await;
-    assert_eq!(
-        js(&alia, "return document.getElementById('message').className;").await,
-        json!("good"),
-        "{}",
-        message(&alia).await
-    );
+    let (class, text) = answer_to(&alia, "#purse-load-form button", "the load").await;
+    assert_eq!(class, "good", "{text}");
     assert!(purse_text(&alia).await.contains("300,00"), "{}", purse_text(&alia).await);
     assert_eq!(total(&stb1, &alia_da).await, 500_000 - 30_000);
     assert_eq!(total(&stb1, &reserve).await, reserve_before + 30_000);
@@ -438,17 +497,10 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
 
     // Alia pays Bob's device 120 offline; the payment is a QR code, and text (NFC-sized).
     let bob_key = bob_device["publicHex"].as_str().unwrap().to_string();
-    js(&alia, clear_message()).await;
     fill(&alia, "#offline-pay-form [name=payee]", &bob_key).await;
     fill(&alia, "#offline-pay-form [name=amount]", "120,00").await;
-    click(&alia, "#offline-pay-form button").await;
-    wait_for(&alia, "document.getElementById('message').className !== ''", "the offline payment").await;
-    assert_eq!(
-        js(&alia, "return document.getElementById('message').className;").await,
-        json!("good"),
-        "{}",
-        message(&alia).await
-    );
+    let (class, text) = answer_to(&alia, "#offline-pay-form button", "the offline payment").await;
+    assert_eq!(class, "good", "{text}");
     let payment = js(&alia, "return document.getElementById('offline-out').value;").await.as_str().unwrap().to_string();
     assert!(purse_text(&alia).await.contains("180,00"), "{}", purse_text(&alia).await);
     js(&alia, "document.getElementById('offline-pay-form').scrollIntoView(); return true;").await;
@@ -464,6 +516,12 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
         .expect("dtenge-offline verifies the page's chain");
     assert_eq!(holding.amount(), 12_000);
 
+    // Alia's browser has no camera: the page says so, and shows no camera view.
+    let (class, text) = answer_to(&alia, "#offline-camera", "the camera refused").await;
+    assert_eq!(class, "bad", "{text}");
+    assert!(text.contains("камеру открыть нельзя"), "{text}");
+    assert_eq!(js(&alia, "return document.getElementById('offline-camera-view').hidden;").await, json!(true));
+
     // The QR code Alia's page drew, as an image of her screen would give it.
     let codes = js(&alia, "return [...document.querySelectorAll('#offline-qr img')].map(i => i.src);").await;
     let codes = codes.as_array().unwrap();
@@ -477,46 +535,37 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     let mut png = std::io::Cursor::new(Vec::new());
     image::GrayImage::from_pixel(64, 64, image::Luma([255])).write_to(&mut png, image::ImageFormat::Png).unwrap();
     std::fs::write(&blank, png.into_inner()).unwrap();
-    js(&bob, clear_message()).await;
-    bob.find(Locator::Css("#offline-receive-form [name=image]"))
-        .await
-        .unwrap()
-        .send_keys(blank.to_str().unwrap())
-        .await
-        .unwrap();
-    wait_for(&bob, "document.getElementById('message').className !== ''", "the image read").await;
-    assert_eq!(js(&bob, "return document.getElementById('message').className;").await, json!("bad"));
-    assert!(message(&bob).await.contains("QR"), "{}", message(&bob).await);
+    let (class, text) = scanned(&bob, &blank).await;
+    assert_eq!(class, "bad", "{text}");
+    assert!(text.contains("QR"), "{text}");
 
     // Bob, still offline: a tampered copy is refused by the page's own check; the real one, read by
     // his page from the image of Alia's QR code, is accepted, pending.
     let mut tampered = bytes.clone();
     let at = tampered.len() - 10;
     tampered[at] ^= 1;
+    let pasted = || format!("return {PAYMENT_BOX}.value;");
     for (text, good) in [(hex::encode(&tampered), false), (payment.clone(), true)] {
-        js(&bob, clear_message()).await;
-        let pasted = if good { "" } else { text.as_str() };
-        bob.execute(
-            "document.querySelector('#offline-receive-form [name=payment]').value = arguments[0]; return true;",
-            vec![json!(pasted)],
-        )
-        .await
-        .unwrap();
+        let put = format!("{PAYMENT_BOX}.value = arguments[0]; return true;");
+        bob.execute(&put, vec![json!(if good { "" } else { text.as_str() })]).await.unwrap();
         if good {
-            let scan = bob.find(Locator::Css("#offline-receive-form [name=image]")).await.unwrap();
-            scan.send_keys(image.to_str().unwrap()).await.unwrap();
-            wait_for(&bob, "document.getElementById('message').className !== ''", "the QR code read").await;
-            assert_eq!(js(&bob, "return document.getElementById('message').className;").await, json!("good"));
-            let read = js(&bob, "return document.querySelector('#offline-receive-form [name=payment]').value;").await;
-            assert_eq!(read, json!(text), "the page read the payment from its QR code");
-            js(&bob, clear_message()).await;
+            let (class, said) = scanned(&bob, &image).await;
+            assert_eq!(class, "good", "{said}");
+            assert_eq!(js(&bob, &pasted()).await, json!(text), "the page read the payment from its QR code");
+
+            // The same payment through the camera's live view: Bob films Alia's screen.
+            bob.execute(&put, vec![json!("")]).await.unwrap();
+            std::fs::write(&camera, y4m_of(&text.to_uppercase())).unwrap();
+            let (class, said) = answer_to(&bob, "#offline-camera", "the camera read").await;
+            assert_eq!(class, "good", "{said}");
+            assert_eq!(js(&bob, &pasted()).await, json!(text), "the page read the payment from the camera");
+            let camera_off = js(&bob, "return document.getElementById('offline-camera-view').hidden;").await;
+            assert_eq!(camera_off, json!(true), "the camera is off once read");
         }
-        click(&bob, "#offline-receive-form button").await;
-        wait_for(&bob, "document.getElementById('message').className !== ''", "the check").await;
-        let class = js(&bob, "return document.getElementById('message').className;").await;
-        assert_eq!(class, json!(if good { "good" } else { "bad" }), "{}", message(&bob).await);
+        let (class, said) = answer_to(&bob, "#offline-receive-form button[type=submit]", "the check").await;
+        assert_eq!(class, if good { "good" } else { "bad" }, "{said}");
         if !good {
-            assert!(message(&bob).await.contains("offline_bad_signature"), "{}", message(&bob).await);
+            assert!(said.contains("offline_bad_signature"), "{said}");
             js(&bob, "document.getElementById('offline-receive-form').scrollIntoView(); return true;").await;
             shot(&bob, &shots, "wallet-offline-03-tampered").await;
         }
@@ -532,15 +581,8 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     network(&bob, port, false).await;
     assert!(reaches_server(&bob).await);
     for c in [&bob, &alia] {
-        js(c, clear_message()).await;
-        click(c, "#purse-deposit").await;
-        wait_for(c, "document.getElementById('message').className !== ''", "the deposit").await;
-        assert_eq!(
-            js(c, "return document.getElementById('message').className;").await,
-            json!("good"),
-            "{}",
-            message(c).await
-        );
+        let (class, text) = answer_to(c, "#purse-deposit", "the deposit").await;
+        assert_eq!(class, "good", "{text}");
     }
     assert_eq!(total(&stb1, &bob_da).await, 12_000);
     assert_eq!(total(&stb1, &alia_da).await, 500_000 - 30_000 + 18_000);
@@ -563,6 +605,8 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
     wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
+    wait_for(&bob, "!document.getElementById('purse-status').textContent.includes('Офлайн')", "the purse in English")
+        .await;
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     top(&bob).await;
     shot(&bob, &shots, "wallet-offline-06-en").await;

@@ -55,6 +55,7 @@ function show(tab) {
   if (tab === 'home') refresh().catch((e) => say(e.message));
   if (tab === 'receive') receive().catch((e) => say(e.message));
   if (tab === 'offline') showPurse().catch((e) => say(e.message));
+  else stopCamera();
 }
 
 function dl(el, rows) {
@@ -258,12 +259,34 @@ async function offlinePay(form) {
   await showPurse();
 }
 
-// Largest side a photo is read at: a phone's camera gives far more pixels
-// than a QR code of ≤ 1 KiB needs, and reading them all is slow.
+// Largest side an image or a camera frame is read at: a phone's camera
+// gives far more pixels than a QR code of ≤ 1 KiB needs, and reading them
+// all is slow.
 const SCAN_SIDE_MAX = 1600;
 
-// Reads the QR code in a photo or image of the payer's screen, in the page
-// (no network), and adds its chain to what will be checked.
+// The text of the QR code in `source` (an image or a playing video of
+// `width` × `height`), read in the page; null if none is found.
+function qrIn(source, width, height) {
+  const scale = Math.min(1, SCAN_SIDE_MAX / Math.max(width, height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
+  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const code = window.jsQR(pixels.data, pixels.width, pixels.height);
+  return code && code.data.trim() ? code.data.trim() : null;
+}
+
+// Adds a chain read from a QR code to what will be checked.
+function addScanned(data) {
+  const text = data.toLowerCase();
+  const box = $('offline-receive-form').payment;
+  box.value = box.value.trim() ? `${box.value.trim()}\n${text}` : text;
+  say(`${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
+}
+
+// Reads the QR code in a photo or image of the payer's screen (no network).
 async function offlineScan(input) {
   const file = input.files[0];
   if (!file) return;
@@ -277,19 +300,44 @@ async function offlineScan(input) {
   const img = new Image();
   img.src = url;
   await img.decode().catch(() => { throw new Error(t('offline_qr_none')); });
-  const scale = Math.min(1, SCAN_SIDE_MAX / Math.max(img.naturalWidth, img.naturalHeight));
-  const canvas = document.createElement('canvas');
-  canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
-  canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
-  const code = window.jsQR(pixels.data, pixels.width, pixels.height);
-  if (!code || !code.data.trim()) throw new Error(t('offline_qr_none'));
-  const text = code.data.trim().toLowerCase();
-  const box = $('offline-receive-form').payment;
-  box.value = box.value.trim() ? `${box.value.trim()}\n${text}` : text;
-  say(`${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
+  const text = qrIn(img, img.naturalWidth, img.naturalHeight);
+  if (!text) throw new Error(t('offline_qr_none'));
+  addScanned(text);
+}
+
+// The camera's live view, read ten times a second until a QR code is found
+// or the person stops it (or leaves the tab).
+let camera = null;
+
+function stopCamera() {
+  if (!camera) return;
+  clearTimeout(camera.timer);
+  for (const track of camera.stream.getTracks()) track.stop();
+  camera = null;
+  $('offline-video').srcObject = null;
+  $('offline-camera-view').hidden = true;
+}
+
+async function offlineCamera() {
+  if (camera) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('navigator.mediaDevices');
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+  const video = $('offline-video');
+  camera = { stream, timer: 0 };
+  video.srcObject = stream;
+  $('offline-camera-view').hidden = false;
+  await video.play();
+  const look = () => {
+    if (!camera) return;
+    const text = video.videoWidth ? qrIn(video, video.videoWidth, video.videoHeight) : null;
+    if (text) {
+      stopCamera();
+      addScanned(text);
+      return;
+    }
+    camera.timer = setTimeout(look, 100);
+  };
+  look();
 }
 
 async function offlineReceive(form) {
@@ -321,7 +369,12 @@ function start() {
 async function main() {
   $('lang').value = currentLang();
   setLang(currentLang());
-  $('lang').addEventListener('change', () => setLang($('lang').value));
+  $('lang').addEventListener('change', () => {
+    setLang($('lang').value);
+    // What the open tab drew itself (balances, the purse's lines) again, in the new language.
+    const open = document.querySelector('section.tab:not([hidden])');
+    if (open) show(open.id);
+  });
   for (const b of document.querySelectorAll('nav button')) b.addEventListener('click', () => show(b.dataset.tab));
   on('open-form', openAccount);
   on('pay-form', pay);
@@ -333,6 +386,11 @@ async function main() {
   on('offline-receive-form', offlineReceive);
   const scan = $('offline-receive-form').image;
   scan.addEventListener('change', () => offlineScan(scan).catch(offlineFailure));
+  $('offline-camera').addEventListener('click', () => offlineCamera().catch((e) => {
+    stopCamera();
+    say(`${t('refused')}: ${t('offline_no_camera')} (${e.message})`);
+  }));
+  $('offline-camera-stop').addEventListener('click', stopCamera);
   $('purse-setup').addEventListener('click', () => purseSetup().catch(offlineFailure));
   $('purse-deposit').addEventListener('click', () => purseDeposit().catch(offlineFailure));
   holder = await loadHolder();
