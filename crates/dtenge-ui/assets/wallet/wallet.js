@@ -312,7 +312,7 @@ let camera = null;
 function stopCamera() {
   if (!camera) return;
   clearTimeout(camera.timer);
-  for (const track of camera.stream.getTracks()) track.stop();
+  if (camera.stream) for (const track of camera.stream.getTracks()) track.stop();
   camera = null;
   $('offline-video').srcObject = null;
   $('offline-camera-view').hidden = true;
@@ -320,10 +320,18 @@ function stopCamera() {
 
 async function offlineCamera() {
   if (camera) return;
+  // Taken before the (slow) permission prompt, so a second click opens no second camera.
+  const mine = { stream: null, timer: 0 };
+  camera = mine;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('navigator.mediaDevices');
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+  if (camera !== mine) {
+    // Stopped while the browser asked (the person left the tab).
+    for (const track of stream.getTracks()) track.stop();
+    return;
+  }
+  mine.stream = stream;
   const video = $('offline-video');
-  camera = { stream, timer: 0 };
   video.srcObject = stream;
   $('offline-camera-view').hidden = false;
   await video.play();
