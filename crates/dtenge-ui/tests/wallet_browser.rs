@@ -81,41 +81,40 @@ async fn message(c: &Client) -> String {
     js(c, "return document.getElementById('message').textContent;").await.as_str().unwrap_or_default().to_string()
 }
 
+/// `code` drawn at `scale` pixels a module with a 4-module quiet zone: its
+/// side, and whether each pixel, row by row, is dark.
+fn qr_pixels(code: &qrcode::QrCode, scale: usize) -> (usize, Vec<bool>) {
+    let width = code.width();
+    let side = (width + 8) * scale;
+    let colors = code.to_colors();
+    let dark = (0..side * side)
+        .map(|i| {
+            let (mx, my) = ((i % side / scale).wrapping_sub(4), (i / side / scale).wrapping_sub(4));
+            mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark
+        })
+        .collect();
+    (side, dark)
+}
+
 /// A camera's video of `text`'s QR code, as Chromium's fake camera reads
 /// it (YUV4MPEG2, grey: the chroma planes at 128), two frames.
 fn y4m_of(text: &str) -> Vec<u8> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).unwrap();
-    let width = code.width();
-    let scale = 4usize;
-    let side = (width + 8) * scale;
-    let side = side + side % 2;
-    let colors = code.to_colors();
+    // An even side (4 pixels a module), as 4:2:0 chroma needs.
+    let (side, dark) = qr_pixels(&code, 4);
     let mut out = format!("YUV4MPEG2 W{side} H{side} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
     for _ in 0..2 {
         out.extend_from_slice(b"FRAME\n");
-        for y in 0..side {
-            for x in 0..side {
-                let (mx, my) = ((x / scale).wrapping_sub(4), (y / scale).wrapping_sub(4));
-                let dark = mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark;
-                out.push(if dark { 16 } else { 235 });
-            }
-        }
+        out.extend(dark.iter().map(|&d| if d { 16u8 } else { 235 }));
         out.extend(std::iter::repeat_n(128u8, 2 * (side / 2) * (side / 2)));
     }
     out
 }
 
 fn png_of(text: &str) -> Vec<u8> {
-    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
-    let width = code.width();
-    let scale = 6usize;
-    let side = (width + 8) * scale;
-    let colors = code.to_colors();
-    let img = image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
-        let (mx, my) = ((x as usize / scale).wrapping_sub(4), (y as usize / scale).wrapping_sub(4));
-        let dark = mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark;
-        image::Luma([if dark { 0 } else { 255 }])
-    });
+    let (side, dark) = qr_pixels(&qrcode::QrCode::new(text.as_bytes()).unwrap(), 6);
+    let luma = dark.iter().map(|&d| if d { 0u8 } else { 255 }).collect();
+    let img = image::GrayImage::from_raw(side as u32, side as u32, luma).unwrap();
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()

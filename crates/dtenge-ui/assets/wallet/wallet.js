@@ -264,16 +264,19 @@ async function offlinePay(form) {
 // all is slow.
 const SCAN_SIDE_MAX = 1600;
 
+// Where images and camera frames are drawn to be read: one, since the
+// camera is read ten times a second.
+const scanCanvas = document.createElement('canvas');
+
 // The text of the QR code in `source` (an image or a playing video of
 // `width` × `height`), read in the page; null if none is found.
 function qrIn(source, width, height) {
   const scale = Math.min(1, SCAN_SIDE_MAX / Math.max(width, height));
-  const canvas = document.createElement('canvas');
-  canvas.width = Math.max(1, Math.round(width * scale));
-  canvas.height = Math.max(1, Math.round(height * scale));
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
-  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  scanCanvas.width = Math.max(1, Math.round(width * scale));
+  scanCanvas.height = Math.max(1, Math.round(height * scale));
+  const ctx = scanCanvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0, scanCanvas.width, scanCanvas.height);
+  const pixels = ctx.getImageData(0, 0, scanCanvas.width, scanCanvas.height);
   const code = window.jsQR(pixels.data, pixels.width, pixels.height);
   return code && code.data.trim() ? code.data.trim() : null;
 }
