@@ -606,6 +606,14 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
     wait_for(&bob, "!document.getElementById('purse-status').textContent.includes('Офлайн')", "the purse in English")
         .await;
+    // The last message too: made of the page's own words, it is said again in English.
+    wait_for(
+        &bob,
+        "document.getElementById('message').textContent.startsWith('Deposit: ') \
+         && document.getElementById('message').textContent.endsWith(' — settled')",
+        "the last message in English",
+    )
+    .await;
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     top(&bob).await;
     shot(&bob, &shots, "wallet-offline-06-en").await;

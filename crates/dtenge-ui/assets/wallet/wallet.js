@@ -32,10 +32,15 @@ function when(ms, withDate = true) {
   return withDate ? `${p(d.getUTCDate())}.${p(d.getUTCMonth() + 1)}.${d.getUTCFullYear()} ${clock}` : clock;
 }
 
+// The message on show. One made of our own words is a function, made again
+// in the new language when the person switches (main).
+let said = null;
 function say(text, good) {
+  said = { text, good };
+  const shown = typeof text === 'function' ? text() : text;
   const m = $('message');
-  m.textContent = text;
-  m.className = text ? (good ? 'good' : 'bad') : '';
+  m.textContent = shown;
+  m.className = shown ? (good ? 'good' : 'bad') : '';
 }
 
 async function call(name, body) {
@@ -87,7 +92,7 @@ async function refresh() {
 async function signAndSubmit(prepared, qr) {
   const signature = await sign(holder.keys.privateKey, unhex(prepared.signing_message));
   const done = await call('pay/submit', { account: holder.account, transaction: prepared.transaction, signature: hex(signature), qr });
-  say(`${t('paid')}: ${done.tx} (${done.status.status})`, done.status.status === 'success');
+  say(() => `${t('paid')}: ${done.tx} (${done.status.status})`, done.status.status === 'success');
   return done;
 }
 
@@ -188,9 +193,9 @@ function tiynOf(text) {
 
 // A protocol refusal is named in the page's language, with the code and the protocol's own words.
 function offlineFailure(e) {
-  if (!e.code) { say(`${t('refused')}: ${e.message}`); return; }
-  const named = t(e.code) === e.code ? '' : `${t(e.code)} — `;
-  say(`${t('refused')}: ${named}${e.message} (${e.code})`);
+  if (!e.code) { say(() => `${t('refused')}: ${e.message}`); return; }
+  const named = () => (t(e.code) === e.code ? '' : `${t(e.code)} — `);
+  say(() => `${t('refused')}: ${named()}${e.message} (${e.code})`);
 }
 
 async function showPurse() {
@@ -217,7 +222,7 @@ async function showPurse() {
 
 async function purseSetup() {
   await purse.setup((name, body) => call(name, { account: holder.account, ...body }));
-  say(t('purse_ready'), true);
+  say(() => t('purse_ready'), true);
   await showPurse();
 }
 
@@ -231,7 +236,7 @@ async function purseLoad(form) {
     return done.tx;
   };
   const tiyn = await purse.load(online, payReserve, amount);
-  say(`${t('loaded')}: ${money(tiyn)}`, true);
+  say(() => `${t('loaded')}: ${money(tiyn)}`, true);
   await showPurse();
 }
 
@@ -255,7 +260,8 @@ async function offlinePay(form) {
   $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
   drawQrs(chains);
   $('offline-sent').hidden = false;
-  say(`${t('sent_offline')}: ${money(tiynOf(form.amount.value))}`, true);
+  const sent = tiynOf(form.amount.value);
+  say(() => `${t('sent_offline')}: ${money(sent)}`, true);
   await showPurse();
 }
 
@@ -286,7 +292,7 @@ function addScanned(data) {
   const text = data.toLowerCase();
   const box = $('offline-receive-form').payment;
   box.value = box.value.trim() ? `${box.value.trim()}\n${text}` : text;
-  say(`${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
+  say(() => `${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
 }
 
 // Reads the QR code in a photo or image of the payer's screen (no network).
@@ -354,7 +360,7 @@ async function offlineCamera() {
 async function offlineReceive(form) {
   const tiyn = await purse.receive(form.payment.value, Date.now());
   form.payment.value = '';
-  say(`${t('received_pending')}: ${money(tiyn)}`, true);
+  say(() => `${t('received_pending')}: ${money(tiyn)}`, true);
   await showPurse();
 }
 
@@ -362,8 +368,8 @@ async function purseDeposit() {
   const answers = await purse.deposit((name, body) => call(name, { account: holder.account, ...body }), holder.publicHex, Date.now());
   const total = answers.reduce((s, a) => s + (a.amount_tiyn || 0), 0);
   const bad = answers.find((a) => a.outcome === 'double_spend');
-  if (bad) say(`${t('deposited')}: ${t('double_spend')} (${bad.culprit})`);
-  else say(`${t('deposited')}: ${money(total)} — ${t('settled')}`, true);
+  if (bad) say(() => `${t('deposited')}: ${t('double_spend')} (${bad.culprit})`);
+  else say(() => `${t('deposited')}: ${money(total)} — ${t('settled')}`, true);
   await showPurse();
 }
 
@@ -382,6 +388,7 @@ async function main() {
   setLang(currentLang());
   $('lang').addEventListener('change', () => {
     setLang($('lang').value);
+    if (said) say(said.text, said.good);
     // What the open tab drew itself (balances, the purse's lines) again, in the new language.
     const open = document.querySelector('section.tab:not([hidden])');
     if (open) show(open.id);
@@ -391,7 +398,7 @@ async function main() {
   on('pay-form', pay);
   on('qr-form', readQr);
   on('merchant-form', merchantQr);
-  $('qr-pay').addEventListener('click', () => payQr().catch((e) => say(`${t('refused')}: ${e.message}`)));
+  $('qr-pay').addEventListener('click', () => payQr().catch((e) => say(() => `${t('refused')}: ${e.message}`)));
   on('purse-load-form', purseLoad);
   on('offline-pay-form', offlinePay);
   on('offline-receive-form', offlineReceive);
@@ -399,7 +406,7 @@ async function main() {
   scan.addEventListener('change', () => offlineScan(scan).catch(offlineFailure));
   $('offline-camera').addEventListener('click', () => offlineCamera().catch((e) => {
     stopCamera();
-    say(`${t('refused')}: ${t('offline_no_camera')} (${e.message})`);
+    say(() => `${t('refused')}: ${t('offline_no_camera')} (${e.message})`);
   }));
   $('offline-camera-stop').addEventListener('click', stopCamera);
   $('purse-setup').addEventListener('click', () => purseSetup().catch(offlineFailure));
