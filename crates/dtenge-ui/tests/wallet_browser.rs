@@ -529,6 +529,22 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     let image = data.path().join("offline-payment.gif");
     std::fs::write(&image, base64::Engine::decode(&base64::engine::general_purpose::STANDARD, gif).unwrap()).unwrap();
 
+    // In English, Alia's page says its last message again, and the signed payment's size and code.
+    alia.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    wait_for(
+        &alia,
+        "document.getElementById('message').textContent.startsWith('Refused: no camera can be opened in this browser')",
+        "Alia's refusal in English",
+    )
+    .await;
+    wait_for(
+        &alia,
+        "document.getElementById('offline-size').textContent.endsWith(' bytes') \
+         && document.querySelector('#offline-qr img').alt === 'QR code 1/1'",
+        "the signed payment's size and code in English",
+    )
+    .await;
+
     // An image with no QR code in it is named as such.
     let blank = data.path().join("blank.png");
     let mut png = std::io::Cursor::new(Vec::new());

@@ -254,11 +254,17 @@ function drawQrs(chains) {
   }));
 }
 
+// The signed payment's sizes and QR codes, in the page's language.
+function showSent() {
+  const chains = $('offline-out').value.split('\n').filter((c) => c);
+  $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
+  drawQrs(chains);
+}
+
 async function offlinePay(form) {
   const chains = await purse.pay(form.payee.value, tiynOf(form.amount.value), Date.now());
   $('offline-out').value = chains.join('\n');
-  $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
-  drawQrs(chains);
+  showSent();
   $('offline-sent').hidden = false;
   const sent = tiynOf(form.amount.value);
   say(() => `${t('sent_offline')}: ${money(sent)}`, true);
@@ -389,6 +395,7 @@ async function main() {
   $('lang').addEventListener('change', () => {
     setLang($('lang').value);
     if (said) say(said.text, said.good);
+    if (!$('offline-sent').hidden) showSent();
     // What the open tab drew itself (balances, the purse's lines) again, in the new language.
     const open = document.querySelector('section.tab:not([hidden])');
     if (open) show(open.id);
