@@ -1,6 +1,7 @@
 //! Driving Debian's Chromium through chromedriver (fantoccini): what every
 //! browser test needs.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,11 +17,15 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
         .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
 }
 
-/// chromedriver, stopped when dropped.
+/// chromedriver and the browsers it started, stopped when dropped.
 pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver leads a process group of its own, which its browsers
+        // join: a test that panics before closing its sessions leaves no
+        // browser running once its driver is dropped.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).stderr(Stdio::null()).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -30,6 +35,7 @@ pub async fn start_driver() -> (Driver, u16) {
     let driver = on_path("chromedriver").unwrap_or_else(|| panic!("chromedriver not found on PATH: {INSTALL}"));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(driver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
