@@ -99,6 +99,16 @@ impl LocalNetwork {
         self.served.write().unwrap_or_else(PoisonError::into_inner).insert(id, served);
     }
 
+    /// Stops serving: forgets every registration. A handler usually holds a
+    /// bus, which holds this network, so its owner calls this when it is
+    /// done with the services (the platform, when dropped) — else they would
+    /// keep each other in memory. A call afterwards is answered
+    /// [`NetError::Unreachable`].
+    pub fn shut_down(&self) {
+        let served = std::mem::take(&mut *self.served.write().unwrap_or_else(PoisonError::into_inner));
+        drop(served);
+    }
+
     /// A bus that calls as `id`, signing with `key`. The participant may also serve.
     pub fn bus(self: &Arc<Self>, id: ParticipantId, key: Arc<dyn Signer>) -> Arc<dyn Bus> {
         self.warn_on_key_mismatch(&id, key.as_ref());

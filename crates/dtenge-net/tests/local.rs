@@ -105,6 +105,20 @@ async fn call_returns_the_handlers_answer() {
 }
 
 #[tokio::test]
+async fn a_shut_down_network_lets_go_of_its_handlers_and_answers_unreachable() {
+    let handler: Arc<dyn Handler> = Arc::new(EchoFrom);
+    let held = Arc::downgrade(&handler);
+    let world = world(handler);
+    assert_eq!(world.stb.call(&id("NOTARY"), b"ping".to_vec()).await.unwrap(), b"STB1:ping");
+    world.network.shut_down();
+    assert_eq!(held.strong_count(), 0, "the handler is freed");
+    match world.stb.call(&id("NOTARY"), b"ping".to_vec()).await {
+        Err(NetError::Unreachable { to, .. }) => assert_eq!(to, id("NOTARY")),
+        other => panic!("a call after shutting down: {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn handler_sees_the_verified_sender() {
     let world = world(Arc::new(EchoFrom));
     // ORACLE also calls, with its own identity.

@@ -141,8 +141,9 @@ pub struct NodeService {
     /// Claims of concurrent payments, sent to the notary in batches.
     notary_batcher: Batcher<TxClaim, Verdict>,
     /// This bank's offline desk, serving other banks' deposits of its loads
-    /// (set by the platform that opens the desk).
-    offline: std::sync::OnceLock<Arc<dyn protocol::OfflineDeposits>>,
+    /// (set by the platform that opens and owns the desk; the desk holds
+    /// this node, so the node holds it weakly).
+    offline: std::sync::OnceLock<std::sync::Weak<dyn protocol::OfflineDeposits>>,
     /// Deliveries and pre-checks to each other node, sent in batches.
     links: Mutex<std::collections::HashMap<ParticipantId, Arc<Batcher<PeerRequest, PeerAnswer>>>>,
     /// Hosts of other nodes' DAs already looked up: the directory never moves
@@ -313,9 +314,10 @@ impl NodeService {
     }
 
     /// Serves other banks' deposits of this bank's offline loads with
-    /// `desk` (once; a second desk is ignored).
-    pub fn serve_offline_deposits(&self, desk: Arc<dyn OfflineDeposits>) {
-        let _ = self.offline.set(desk);
+    /// `desk`, for as long as its owner keeps it (once; a second desk is
+    /// ignored).
+    pub fn serve_offline_deposits(&self, desk: &Arc<dyn OfflineDeposits>) {
+        let _ = self.offline.set(Arc::downgrade(desk));
     }
 
     /// Hands `chain`, which spends a load of `bank`, to `bank`'s node: its
@@ -341,7 +343,7 @@ impl NodeService {
 
     /// Another bank's deposit of one of this bank's loads, to this bank's desk.
     async fn take_deposit(&self, chain: dtenge_offline::Chain) -> NodeAnswer {
-        let Some(desk) = self.offline.get().cloned() else {
+        let Some(desk) = self.offline.get().and_then(std::sync::Weak::upgrade) else {
             return NodeAnswer::Refused(
                 NodeError::Forbidden(format!("{} runs no offline desk", self.config.id)).refusal(),
             );

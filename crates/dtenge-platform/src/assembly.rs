@@ -293,7 +293,7 @@ impl Platform {
             )?;
             self.journals.push(journal);
             let desk = Arc::new(desk);
-            node.serve_offline_deposits(Arc::clone(&desk) as Arc<dyn dtenge_node::service::OfflineDeposits>);
+            node.serve_offline_deposits(&(Arc::clone(&desk) as Arc<dyn dtenge_node::service::OfflineDeposits>));
             self.offline.insert(id.clone(), desk);
         }
         Ok(())
@@ -358,5 +358,13 @@ impl Platform {
     /// Role of a participant.
     pub fn role(&self, id: &ParticipantId) -> Option<Role> {
         self.spec.participant(id.as_str()).map(|p| p.role)
+    }
+}
+
+impl Drop for Platform {
+    /// Frees the services: the network holds each service, and each
+    /// service a bus that holds the network.
+    fn drop(&mut self) {
+        self.network.shut_down();
     }
 }

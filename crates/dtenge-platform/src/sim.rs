@@ -395,6 +395,14 @@ struct SimPlatform {
     journals: BTreeMap<ParticipantId, Journal>,
 }
 
+impl Drop for SimPlatform {
+    /// Frees the services, which the network and their buses hold in a
+    /// circle (see [`Platform`](crate::Platform)'s drop).
+    fn drop(&mut self) {
+        self.net.network().shut_down();
+    }
+}
+
 /// Opens `id`'s service from its journal with a bus through the faults and
 /// registers its handler.
 fn open_service(
