@@ -282,7 +282,7 @@ async fn a_dropped_platform_frees_its_services() {
     assert!(!desks.is_empty(), "the banks run offline desks");
     let oracle = Arc::downgrade(&w.p.oracle);
     let notary = match &w.p.notary {
-        dtenge_platform::PlatformNotary::Single(n) => Arc::downgrade(&n),
+        dtenge_platform::PlatformNotary::Single(n) => Arc::downgrade(n),
         dtenge_platform::PlatformNotary::Group(_) => unreachable!("the test platform has one notary"),
     };
     w.p.close().unwrap();
