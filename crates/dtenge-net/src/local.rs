@@ -106,6 +106,7 @@ impl LocalNetwork {
     /// [`NetError::Unreachable`].
     pub fn shut_down(&self) {
         let served = std::mem::take(&mut *self.served.write().unwrap_or_else(PoisonError::into_inner));
+        // Freed once the lock is released.
         drop(served);
     }
 

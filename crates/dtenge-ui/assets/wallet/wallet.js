@@ -262,12 +262,12 @@ function showSent() {
 }
 
 async function offlinePay(form) {
-  const chains = await purse.pay(form.payee.value, tiynOf(form.amount.value), Date.now());
+  const tiyn = tiynOf(form.amount.value);
+  const chains = await purse.pay(form.payee.value, tiyn, Date.now());
   $('offline-out').value = chains.join('\n');
   showSent();
   $('offline-sent').hidden = false;
-  const sent = tiynOf(form.amount.value);
-  say(() => `${t('sent_offline')}: ${money(sent)}`, true);
+  say(() => `${t('sent_offline')}: ${money(tiyn)}`, true);
   await showPurse();
 }
 
