@@ -88,11 +88,14 @@ async fn every_seed_keeps_the_money_invariants_under_faults() {
         // more than it holds (only a non-holder's is refused for funds).
         assert!(totals.get("stablecoin pay back ok").copied().unwrap_or(0) > 0, "stablecoin was paid back");
         assert_eq!(totals.get("stablecoin pay back refused: insufficient funds"), None, "a holder paid back in full");
-        // The workload mostly does what the coin held allows: refusals are the exception.
+        // The workload mostly does what the coin held allows: refusals are
+        // the exception. Funds in flight do not count: that refusal is the
+        // faults' (an earlier payment under review until the notary is
+        // reached again), and harsher fault rates make more of them.
         let coin = |outcome: &str| {
             totals
                 .iter()
-                .filter(|(k, _)| k.starts_with("stablecoin ") && k.contains(outcome))
+                .filter(|(k, _)| k.starts_with("stablecoin ") && k.contains(outcome) && !k.ends_with("funds_in_flight"))
                 .map(|(_, v)| v)
                 .sum::<u64>()
         };
