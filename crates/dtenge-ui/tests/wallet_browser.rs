@@ -277,6 +277,15 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     wait_for(&c, "document.getElementById('merchant-status').className === 'good'", "the merchant seeing it paid")
         .await;
     shot(&c, &shots, "wallet-07-merchant-paid").await;
+    // In English the merchant still sees the payment, not the waiting text.
+    c.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    wait_for(
+        &c,
+        "document.getElementById('merchant-status').textContent.startsWith('Payment received: ') \
+         && document.getElementById('merchant-status').className === 'good'",
+        "the merchant's payment in English",
+    )
+    .await;
 
     // Receive: my static QR; switch to Kazakh.
     click(&c, "nav [data-tab=receive]").await;

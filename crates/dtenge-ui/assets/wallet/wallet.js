@@ -43,6 +43,16 @@ function say(text, good) {
   m.className = shown ? (good ? 'good' : 'bad') : '';
 }
 
+// Elements whose text the page made of our words and what it holds (the
+// merchant's status): a language switch makes each again. Its fixed text
+// (data-i18n) no longer applies, or the switch would put it back.
+const redraws = new Map();
+function words(el, make) {
+  delete el.dataset.i18n;
+  redraws.set(el, make);
+  el.textContent = make();
+}
+
 async function call(name, body) {
   const path = `/wallet/api/${name}`;
   const text = JSON.stringify(body);
@@ -164,7 +174,8 @@ async function merchantQr(form) {
   const r = await call('merchant/qr', { account: holder.account, amount: data.amount, reference: data.reference.trim() });
   $('merchant-qr-img').src = svgSrc(r.svg);
   $('merchant-payload').value = r.payload;
-  $('merchant-status').textContent = t('waiting');
+  words($('merchant-status'), () => t('waiting'));
+  $('merchant-status').className = '';
   $('merchant-qr').hidden = false;
   if (polling) clearInterval(polling);
   const reference = data.reference.trim();
@@ -173,7 +184,7 @@ async function merchantQr(form) {
       const s = await call('merchant/status', { account: holder.account, reference });
       if (s.paid) {
         clearInterval(polling); polling = null;
-        $('merchant-status').textContent = `${t('received')}: ${money(s.amount_tiyn)} (${s.tx})`;
+        words($('merchant-status'), () => `${t('received')}: ${money(s.amount_tiyn)} (${s.tx})`);
         $('merchant-status').className = 'good';
       }
     } catch (e) { say(e.message); }
@@ -395,6 +406,7 @@ async function main() {
   $('lang').addEventListener('change', () => {
     setLang($('lang').value);
     if (said) say(said.text, said.good);
+    for (const [el, make] of redraws) el.textContent = make();
     if (!$('offline-sent').hidden) showSent();
     // What the open tab drew itself (balances, the purse's lines) again, in the new language.
     const open = document.querySelector('section.tab:not([hidden])');
