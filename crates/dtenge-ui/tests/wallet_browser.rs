@@ -278,7 +278,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
         .await;
     shot(&c, &shots, "wallet-07-merchant-paid").await;
     // In English the merchant still sees the payment, not the waiting text.
-    c.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    switch_language(&c, "en").await;
     wait_for(
         &c,
         "document.getElementById('merchant-status').textContent.startsWith('Payment received: ') \
@@ -290,7 +290,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     // Receive: my static QR; switch to Kazakh.
     click(&c, "nav [data-tab=receive]").await;
     wait_for(&c, "document.getElementById('receive-address').textContent.length === 64", "my QR").await;
-    c.find(Locator::Css("#lang")).await.unwrap().select_by_value("kk").await.unwrap();
+    switch_language(&c, "kk").await;
     wait_for(&c, "document.querySelector('nav [data-tab=receive]').textContent === 'Қабылдау'", "Kazakh").await;
     assert_eq!(js(&c, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     shot(&c, &shots, "wallet-08-receive-kk").await;
@@ -388,6 +388,11 @@ async fn total(bank: &ApiClient, da: &str) -> u64 {
 /// Scrolls to the purse's status.
 async fn top(c: &Client) {
     js(c, "window.scrollTo(0, 0); return true;").await;
+}
+
+/// Picks `lang` in the page's language menu.
+async fn switch_language(c: &Client, lang: &str) {
+    c.find(Locator::Css("#lang")).await.unwrap().select_by_value(lang).await.unwrap();
 }
 
 /// Waits for the page's message after an action: its class (`good` or
@@ -539,7 +544,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     std::fs::write(&image, base64::Engine::decode(&base64::engine::general_purpose::STANDARD, gif).unwrap()).unwrap();
 
     // In English, Alia's page says its last message again, and the signed payment's size and code.
-    alia.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    switch_language(&alia, "en").await;
     wait_for(
         &alia,
         "document.getElementById('message').textContent.startsWith('Refused: no camera can be opened in this browser')",
@@ -627,7 +632,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     // The pages ran in Russian (the default); now English. 360 px: nothing wider than the screen.
     assert_eq!(js(&bob, "return document.querySelector('nav [data-tab=offline]').textContent;").await, json!("Офлайн"));
     assert_eq!(js(&bob, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
-    bob.find(Locator::Css("#lang")).await.unwrap().select_by_value("en").await.unwrap();
+    switch_language(&bob, "en").await;
     wait_for(&bob, "document.querySelector('nav [data-tab=offline]').textContent === 'Offline'", "English").await;
     wait_for(&bob, "!document.getElementById('purse-status').textContent.includes('Офлайн')", "the purse in English")
         .await;

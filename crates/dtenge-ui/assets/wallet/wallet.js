@@ -32,25 +32,23 @@ function when(ms, withDate = true) {
   return withDate ? `${p(d.getUTCDate())}.${p(d.getUTCMonth() + 1)}.${d.getUTCFullYear()} ${clock}` : clock;
 }
 
-// The message on show. One made of our own words is a function, made again
-// in the new language when the person switches (main).
-let said = null;
-function say(text, good) {
-  said = { text, good };
-  const shown = typeof text === 'function' ? text() : text;
-  const m = $('message');
-  m.textContent = shown;
-  m.className = shown ? (good ? 'good' : 'bad') : '';
+// What the page drew of our words and what it holds (the last message, the
+// merchant's status, a signed offline payment's sizes), by what it is: a
+// language switch draws each again (main).
+const redraws = new Map();
+function drawn(what, draw) {
+  redraws.set(what, draw);
+  draw();
 }
 
-// Elements whose text the page made of our words and what it holds (the
-// merchant's status): a language switch makes each again. Its fixed text
-// (data-i18n) no longer applies, or the switch would put it back.
-const redraws = new Map();
-function words(el, make) {
-  delete el.dataset.i18n;
-  redraws.set(el, make);
-  el.textContent = make();
+// `text`: a string, or a function of the page's language for one made of our words.
+function say(text, good) {
+  const m = $('message');
+  drawn('message', () => {
+    const shown = typeof text === 'function' ? text() : text;
+    m.textContent = shown;
+    m.className = shown ? (good ? 'good' : 'bad') : '';
+  });
 }
 
 async function call(name, body) {
@@ -174,8 +172,8 @@ async function merchantQr(form) {
   const r = await call('merchant/qr', { account: holder.account, amount: data.amount, reference: data.reference.trim() });
   $('merchant-qr-img').src = svgSrc(r.svg);
   $('merchant-payload').value = r.payload;
-  words($('merchant-status'), () => t('waiting'));
-  $('merchant-status').className = '';
+  const status = $('merchant-status');
+  drawn('merchant-status', () => { status.textContent = t('waiting'); status.className = ''; });
   $('merchant-qr').hidden = false;
   if (polling) clearInterval(polling);
   const reference = data.reference.trim();
@@ -184,8 +182,10 @@ async function merchantQr(form) {
       const s = await call('merchant/status', { account: holder.account, reference });
       if (s.paid) {
         clearInterval(polling); polling = null;
-        words($('merchant-status'), () => `${t('received')}: ${money(s.amount_tiyn)} (${s.tx})`);
-        $('merchant-status').className = 'good';
+        drawn('merchant-status', () => {
+          status.textContent = `${t('received')}: ${money(s.amount_tiyn)} (${s.tx})`;
+          status.className = 'good';
+        });
       }
     } catch (e) { say(e.message); }
   }, 1000);
@@ -254,29 +254,25 @@ async function purseLoad(form) {
 // One QR code per chain (≤ 1 KiB, purse.js): its hex in capitals, so the
 // code's alphanumeric mode packs it; the payee's page reads any case.
 function drawQrs(chains) {
-  $('offline-qr').replaceChildren(...chains.map((chain, i) => {
+  $('offline-qr').replaceChildren(...chains.map((chain) => {
     const qr = qrcode(0, 'M');
     qr.addData(chain.toUpperCase(), 'Alphanumeric');
     qr.make();
     const img = document.createElement('img');
     img.src = qr.createDataURL(4, 16);
-    img.alt = `${t('offline_qr')} ${i + 1}/${chains.length}`;
     return img;
   }));
-}
-
-// The signed payment's sizes and QR codes, in the page's language.
-function showSent() {
-  const chains = $('offline-out').value.split('\n').filter((c) => c);
-  $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
-  drawQrs(chains);
 }
 
 async function offlinePay(form) {
   const tiyn = tiynOf(form.amount.value);
   const chains = await purse.pay(form.payee.value, tiyn, Date.now());
   $('offline-out').value = chains.join('\n');
-  showSent();
+  drawQrs(chains);
+  drawn('offline-sent', () => {
+    $('offline-size').textContent = chains.map((c) => `${c.length / 2} ${t('bytes')}`).join(', ');
+    $('offline-qr').querySelectorAll('img').forEach((img, i) => { img.alt = `${t('offline_qr')} ${i + 1}/${chains.length}`; });
+  });
   $('offline-sent').hidden = false;
   say(() => `${t('sent_offline')}: ${money(tiyn)}`, true);
   await showPurse();
@@ -405,9 +401,7 @@ async function main() {
   setLang(currentLang());
   $('lang').addEventListener('change', () => {
     setLang($('lang').value);
-    if (said) say(said.text, said.good);
-    for (const [el, make] of redraws) el.textContent = make();
-    if (!$('offline-sent').hidden) showSent();
+    for (const draw of redraws.values()) draw();
     // What the open tab drew itself (balances, the purse's lines) again, in the new language.
     const open = document.querySelector('section.tab:not([hidden])');
     if (open) show(open.id);
