@@ -159,6 +159,8 @@ pub fn resume(operation: Operation) -> Resume {
         | O::NodePvpPropose
         | O::NodePvpAbandon
         | O::NodeCanReceive
+        | O::NodeLease
+        | O::NodeLeaseEnd
         | O::NodePolicy
         | O::NodeReport
         | O::NodeBatch

@@ -166,6 +166,27 @@ pub struct BenchReport {
     /// is absent. The pre-check runs beside `prepare`, the delivery beside
     /// `settle`.
     pub stage_ms: BTreeMap<String, f64>,
+    /// Payments during the run that a lease spared the pre-check to the
+    /// payee's bank, and leases the nodes took (`dtenge_node::lease`;
+    /// `null` in the notary-only mode).
+    pub leases: Option<LeaseUse>,
+}
+
+/// What leases did during a run ([`BenchReport::leases`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LeaseUse {
+    /// Payments that skipped the pre-check.
+    pub spared: u64,
+    /// Leases taken (one pre-check each).
+    pub taken: u64,
+}
+
+/// Leases used and taken by every node of `platform` so far.
+fn lease_use(platform: &Platform) -> LeaseUse {
+    platform.nodes.values().map(|node| node.lease_counts()).fold(LeaseUse { spared: 0, taken: 0 }, |sum, c| LeaseUse {
+        spared: sum.spared + c.used,
+        taken: sum.taken + c.taken,
+    })
 }
 
 impl BenchReport {
@@ -496,6 +517,7 @@ pub async fn full_path(
     let histogram =
         Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(fail)?));
     let metrics_before = RunMetrics::now();
+    let leases_before = lease_use(&platform);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let interval = config.rate.map(|r| Duration::from_secs_f64(config.concurrency as f64 / r.max(1) as f64));
@@ -584,6 +606,11 @@ pub async fn full_path(
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let (notary_unspent, notary_hot_history, notary_cold_entries) = notary_memory(&platform.notary);
     let notary_term = group_term(platform.notary.replicas());
+    let leases_after = lease_use(&platform);
+    let leases = LeaseUse {
+        spared: leases_after.spared.saturating_sub(leases_before.spared),
+        taken: leases_after.taken.saturating_sub(leases_before.taken),
+    };
     let _ = platform.close();
     let per_tx = |total: u64| if done == 0 { 0.0 } else { total as f64 / done as f64 };
     Ok(BenchReport {
@@ -619,6 +646,7 @@ pub async fn full_path(
         requests_per_node_batch,
         syncs_per_transfer,
         stage_ms,
+        leases: Some(leases),
     })
 }
 
@@ -1087,6 +1115,7 @@ pub async fn notary_only(
         requests_per_node_batch: None,
         syncs_per_transfer: None,
         stage_ms: BTreeMap::new(),
+        leases: None,
     })
 }
 

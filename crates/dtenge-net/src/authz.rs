@@ -297,6 +297,10 @@ operations! {
     NodePvpAbandon = "node.pvp_abandon",
     /// Node: whether a DA accepts a payment (before it is built).
     NodeCanReceive = "node.can_receive",
+    /// Node: as `node.can_receive`, with a promise that the DA takes payments for a while (a lease).
+    NodeLease = "node.lease",
+    /// Node: the payee's bank ends a lease it gave the caller.
+    NodeLeaseEnd = "node.lease_end",
     /// Node: NBK publishes its limit policy.
     NodePolicy = "node.policy",
     /// Node: NBK asks for a bank's aggregate report.
@@ -425,9 +429,13 @@ pub fn rule(op: Operation) -> Rule {
         O::PlaceOrder => Rule::new(PROVIDERS, S::Authority),
         O::ListOrders => Rule::new(ORACLE_READERS, S::Concerned),
 
-        O::NodeDeliver | O::NodePvpPropose | O::NodePvpAbandon | O::NodeCanReceive | O::NodeBatch => {
-            Rule::new(NODES, S::Any)
-        }
+        O::NodeDeliver
+        | O::NodePvpPropose
+        | O::NodePvpAbandon
+        | O::NodeCanReceive
+        | O::NodeLease
+        | O::NodeLeaseEnd
+        | O::NodeBatch => Rule::new(NODES, S::Any),
         O::NodeConvert | O::NodeConversionStatus => Rule::new(BANKS, S::OwnRecords),
         O::NodePolicy | O::NodeReport => Rule::new(NBK, S::Any),
         O::NodeOperator => Rule::new(NODES, S::Itself),

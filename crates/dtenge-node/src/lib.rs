@@ -4,6 +4,7 @@
 //! - [`vault`]: the tokens of this node's accounts, reservations, selection, balances;
 //! - [`build`]: transaction shapes for every command, with change;
 //! - [`guard`]: the payer's guard, whose clearance the vault hands tokens out against;
+//! - [`lease`]: payee banks' promises that a DA takes payments for a while, sparing the pre-check;
 //! - [`cards`]: bank cards linked to a DA, card payments, the card network's messages and its simulator;
 //! - [`conversion`]: STB–NBK conversion through the CBS file exchange;
 //! - [`regime`]: KYC tiers and NBK's limits, linked bank accounts (waterfall),
@@ -26,6 +27,7 @@ pub mod cards;
 pub mod conversion;
 pub mod directory;
 pub mod guard;
+pub mod lease;
 pub mod metrics;
 pub mod refusal;
 pub mod regime;

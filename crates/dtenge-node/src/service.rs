@@ -51,6 +51,7 @@ use crate::state::{NodeRecord, NodeState};
 mod accounts;
 mod cards;
 mod incoming;
+mod leases;
 mod operations;
 mod pipeline;
 mod plan;
@@ -172,6 +173,8 @@ pub struct NodeService {
     turn: tokio::sync::Mutex<()>,
     /// The time its transactions spend in each stage of the pipeline.
     stage_times: crate::metrics::StageTimes,
+    /// Leases given on this node's DAs and held on other banks' ([`crate::lease`]).
+    leases: Mutex<crate::lease::Leases>,
 }
 
 /// A PvP leg this node signed for another node's transaction: the proposing
@@ -210,6 +213,7 @@ impl NodeService {
             None => NodeState::with_archive(archive.clone()),
         };
         state.set_host(config.id.clone());
+        let restarted = recovery.snapshot.is_some() || !recovery.records.is_empty();
         for (seq, bytes) in &recovery.records {
             let record =
                 NodeRecord::decode(bytes).map_err(|e| NodeError::Storage(format!("node journal record {seq}: {e}")))?;
@@ -236,6 +240,7 @@ impl NodeService {
         };
         let notary_batcher = Batcher::new(dtenge_notary::MAX_BATCH, send_batch).named(config.id.as_str(), "notary");
         let stage_times = crate::metrics::StageTimes::new(&config.id);
+        let started = clock.now();
         Ok(Arc::new(NodeService {
             config,
             key,
@@ -261,6 +266,7 @@ impl NodeService {
             consents: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
             stage_times,
+            leases: Mutex::new(crate::lease::Leases::new(started, restarted)),
         }))
     }
 
@@ -282,6 +288,15 @@ impl NodeService {
     /// not await; sync callers take `state` directly.
     pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.turn.lock().await
+    }
+
+    fn leases(&self) -> MutexGuard<'_, crate::lease::Leases> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Leases given, taken and used so far ([`crate::lease`]).
+    pub fn lease_counts(&self) -> crate::lease::LeaseCounts {
+        self.leases().counts()
     }
 
     fn state(&self) -> MutexGuard<'_, NodeState> {

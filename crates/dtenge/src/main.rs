@@ -832,6 +832,12 @@ async fn bench(
             stages.join(", ")
         );
     }
+    if let Some(leases) = report.leases {
+        println!(
+            "leases:          {} payments to other banks skipped the pre-check under a lease; {} leases taken",
+            leases.spared, leases.taken
+        );
+    }
     println!("peak memory:     {:.0} MiB", report.peak_rss_mib);
     let rss_at = |t: f64| report.rss_samples_mib.iter().find(|[s, _]| *s >= t).copied();
     if let (Some([tw, warm]), Some([te, end]), Some(growth)) =

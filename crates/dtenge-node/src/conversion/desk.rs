@@ -92,9 +92,8 @@ impl NodeService {
             | NodeAnswer::Batch(_)
             | NodeAnswer::StablecoinCount(_)
             | NodeAnswer::OfflineDeposit(_)
-            | NodeAnswer::OfflineRefused { .. } => {
-                Err(NodeError::Unavailable("NBK answered without the request".into()))
-            }
+            | NodeAnswer::OfflineRefused { .. }
+            | NodeAnswer::Lease(_) => Err(NodeError::Unavailable("NBK answered without the request".into())),
         }
     }
 

@@ -55,6 +55,18 @@ impl Handler for NodeService {
                 }
                 Err(e) => NodeAnswer::Refused(e.refusal()),
             },
+            NodeRequest::Lease { address, amount } => match self.give_lease(from, &address, amount).await {
+                Ok(Some(lease)) => NodeAnswer::Lease(lease),
+                Ok(None) => NodeAnswer::Accepted,
+                Err(NodeError::Storage(e)) | Err(NodeError::Unavailable(e)) => {
+                    return Err(HandlerError::Unavailable(e));
+                }
+                Err(e) => NodeAnswer::Refused(e.refusal()),
+            },
+            NodeRequest::LeaseEnd { address } => {
+                self.leases().end(from, &address);
+                NodeAnswer::Accepted
+            }
             NodeRequest::Policy(policy) => match self.adopt_policy(from, *policy).await {
                 Ok(()) => NodeAnswer::Accepted,
                 Err(NodeError::Storage(e)) => return Err(HandlerError::Unavailable(e)),
@@ -110,7 +122,7 @@ impl NodeService {
     }
 
     /// Refuses `address` unless the directory gives it to this node.
-    async fn ensure_hosted_here(&self, address: &Address) -> Result<(), NodeError> {
+    pub(super) async fn ensure_hosted_here(&self, address: &Address) -> Result<(), NodeError> {
         if self.hosted_here(address).await? { Ok(()) } else { Err(NodeError::NotHostedHere(address.to_string())) }
     }
 

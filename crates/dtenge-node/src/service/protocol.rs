@@ -92,6 +92,23 @@ pub enum NodeRequest {
         /// The chain, its last hop naming the DA.
         chain: Box<dtenge_offline::Chain>,
     },
+    /// As [`NodeRequest::CanReceive`], asking also for a lease
+    /// ([`crate::lease`]): answered [`NodeAnswer::Lease`], or
+    /// [`NodeAnswer::Accepted`] without one (a DA with a balance cap), or
+    /// refused as the pre-check would be.
+    Lease {
+        /// The payee's address.
+        address: Address,
+        /// The payment that asks.
+        amount: Amount,
+    },
+    /// The payee's bank ends the lease it gave the receiver on `address`
+    /// (the DA is being closed or given a new key): answered
+    /// [`NodeAnswer::Accepted`] once the receiver no longer pays under it.
+    LeaseEnd {
+        /// The DA's address.
+        address: Address,
+    },
 }
 
 impl dtenge_net::authz::Authorized for NodeRequest {
@@ -109,6 +126,8 @@ impl dtenge_net::authz::Authorized for NodeRequest {
             NodeRequest::PvpAbandon { .. } => Operation::NodePvpAbandon,
             NodeRequest::StablecoinCount { .. } => Operation::NodeStablecoinCount,
             NodeRequest::OfflineDeposit { .. } => Operation::NodeOfflineDeposit,
+            NodeRequest::Lease { .. } => Operation::NodeLease,
+            NodeRequest::LeaseEnd { .. } => Operation::NodeLeaseEnd,
         }
     }
 }
@@ -175,6 +194,9 @@ pub enum NodeAnswer {
         /// What was wrong, for people.
         message: String,
     },
+    /// The DA takes the payment, and payments for the lease's length
+    /// ([`NodeRequest::Lease`]).
+    Lease(crate::lease::Lease),
 }
 
 /// A bank's offline desk as its node serves other banks' deposits of its

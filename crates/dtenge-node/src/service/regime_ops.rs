@@ -164,6 +164,9 @@ impl NodeService {
         if *host == self.config.id {
             return self.incoming_check(address, amount);
         }
+        if let Some(answer) = self.pre_check_by_lease(host, address, amount).await {
+            return answer;
+        }
         let answer = match self.call_peer(host, PeerRequest::CanReceive { address: *address, amount }).await {
             Ok(answer) => answer,
             // The payee's bank is unreachable: the payment goes ahead (money
@@ -483,6 +486,8 @@ impl NodeService {
         if busy {
             return Err(NodeError::FundsInFlight { requested: Amount::ZERO, available: Amount::ZERO });
         }
+        // Until the new key is recorded, the old address is promised to nobody.
+        let _leasing = self.stop_leasing(&account.address, "give the DA a new key").await?;
         let (new, custody) = match client_key {
             Some((pk, proof)) => {
                 pk.check_canonical().map_err(|e| NodeError::Invalid(format!("new key: {e}")))?;
@@ -595,6 +600,8 @@ impl NodeService {
         if busy {
             return Err(NodeError::FundsInFlight { requested: balances.total, available: Amount::ZERO });
         }
+        // Until it is closed, the DA is promised to nobody.
+        let _leasing = self.stop_leasing(&account.address, "close the DA").await?;
         // Other currencies are listed, never added up: a sum across
         // currencies means nothing.
         let other: Vec<String> = balances
