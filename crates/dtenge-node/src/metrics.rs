@@ -10,8 +10,8 @@
 //! deploy/grafana-dashboard.json.
 //!
 //! Invariant: every label value comes from a bounded set — node ids (from
-//! the registry), the batcher kinds and the fixed outcome and stage names
-//! below.
+//! the registry), the batcher kinds and the fixed outcome, stage and
+//! pre-check names below.
 
 use dtenge_notary::NotaryRejection;
 use dtenge_types::{ParticipantId, TxId};
@@ -35,6 +35,10 @@ pub fn describe() {
         "Requests waiting in a node's batching queue for a destination after a batch left"
     );
     metrics::describe_counter!("dtenge_node_deliveries_received_total", "Committed transactions a node received");
+    metrics::describe_counter!(
+        "dtenge_node_pre_checks_total",
+        "Pre-checks of payments to another bank's DA, by how they were answered: a lease held, a lease request, or a request in the link's batch"
+    );
     metrics::describe_histogram!(
         "dtenge_node_stage_seconds",
         metrics::Unit::Seconds,
@@ -132,6 +136,32 @@ pub fn batch(node: &str, to: &str, size: usize, queued: usize) {
     let (node, to) = (node.to_string(), to.to_string());
     metrics::histogram!("dtenge_node_batch_size", "node" => node.clone(), "to" => to.clone()).record(size as f64);
     metrics::gauge!("dtenge_node_queue_depth", "node" => node, "to" => to).set(queued as f64);
+}
+
+/// How the pre-check of a payment to another bank's DA was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreCheck {
+    /// A lease this node held covered it: nothing was asked.
+    Lease,
+    /// A lease request answered it (with a lease or without).
+    LeaseRequest,
+    /// A request in the next batch to that bank answered it.
+    Batch,
+}
+
+impl PreCheck {
+    fn label(self) -> &'static str {
+        match self {
+            PreCheck::Lease => "lease",
+            PreCheck::LeaseRequest => "lease_request",
+            PreCheck::Batch => "batch",
+        }
+    }
+}
+
+/// A payment of `node` to another bank's DA was pre-checked `by`.
+pub fn pre_check(node: &ParticipantId, by: PreCheck) {
+    metrics::counter!("dtenge_node_pre_checks_total", "node" => node.to_string(), "by" => by.label()).increment(1);
 }
 
 /// A committed transaction from `from` was journaled here.

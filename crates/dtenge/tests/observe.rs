@@ -173,6 +173,8 @@ async fn metrics_name_every_family_and_json_logs_carry_one_trace_per_payment() {
     at_least("dtenge_node_batch_size_sum", &[r#"node="STB1""#, r#"to="STB2""#], n);
     at_least("dtenge_node_queue_depth", &[r#"node="STB1""#, r#"to="notary""#], 0.0);
     at_least("dtenge_node_deliveries_received_total", &[r#"node="STB2""#], n);
+    // The first payment to a DA at STB2 asked for a lease.
+    at_least("dtenge_node_pre_checks_total", &[r#"node="STB1""#, r#"by="lease_request""#], 1.0);
     // Notary decisions (conflicts are the `conflict` outcome; none here), batch sizes.
     at_least("dtenge_notary_decisions_total", &[r#"outcome="committed""#], n);
     assert_eq!(value(&metrics, "dtenge_notary_decisions_total", &[r#"outcome="conflict""#]), None, "no double spend");

@@ -10,6 +10,7 @@ use super::NodeService;
 use super::protocol::{NodeAnswer, NodeRequest};
 use crate::NodeError;
 use crate::lease::Lease;
+use crate::metrics::PreCheck;
 
 impl NodeService {
     /// The pre-check of a payment of `amount` to `address`, a DA of another
@@ -28,6 +29,7 @@ impl NodeService {
         {
             let mut leases = self.leases();
             if leases.covers(host, address, asked_at) {
+                crate::metrics::pre_check(&self.config.id, PreCheck::Lease);
                 return Some(Ok(()));
             }
             if !leases.start_asking(host, address, asked_at) {
@@ -44,6 +46,9 @@ impl NodeService {
             Ok(_) | Err(_) => (None, None),
         };
         self.leases().asked(host, address, asked_at, lease, answer.is_some());
+        if answer.is_some() {
+            crate::metrics::pre_check(&self.config.id, PreCheck::LeaseRequest);
+        }
         answer
     }
 

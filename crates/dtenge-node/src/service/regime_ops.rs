@@ -167,6 +167,7 @@ impl NodeService {
         if let Some(answer) = self.pre_check_by_lease(host, address, amount).await {
             return answer;
         }
+        crate::metrics::pre_check(&self.config.id, crate::metrics::PreCheck::Batch);
         let answer = match self.call_peer(host, PeerRequest::CanReceive { address: *address, amount }).await {
             Ok(answer) => answer,
             // The payee's bank is unreachable: the payment goes ahead (money
