@@ -11,7 +11,10 @@
 //! first tells every bank holding one that it ended (`NodeRequest::LeaseEnd`),
 //! and one that cannot be told keeps the DA open until its lease runs out.
 //! So no payment starts under a lease after the DA stopped taking payments;
-//! one already on its way arrives as it would after a pre-check.
+//! one already on its way arrives as it would after a pre-check. A limit
+//! policy NBK publishes while leases run stops new leases on the DAs it
+//! caps, and applies to payments under the running ones on receipt (for at
+//! most one lease's length), as to payments already on their way.
 //!
 //! Both sides count time on their own clocks: the payer's promise ends
 //! [`Lease::ttl_ms`] after it *asked*, the payee's after it *answered*, so
