@@ -64,13 +64,14 @@ pub struct LeaseCounts {
 pub struct Leases {
     /// To which banks, and until when, each of this node's DAs is promised.
     given: HashMap<Address, Vec<(ParticipantId, Timestamp)>>,
-    /// Until when each other bank's DA is promised to this node.
-    held: HashMap<(ParticipantId, Address), Timestamp>,
-    /// Lease requests on their way: one at a time per DA.
-    asking: HashSet<(ParticipantId, Address)>,
+    /// Which bank promised each other bank's DA to this node, and until
+    /// when (an address belongs to one DA, at one host, so it is the key).
+    held: HashMap<Address, (ParticipantId, Timestamp)>,
+    /// Lease requests on their way, to the DA's bank: one at a time per DA.
+    asking: HashMap<Address, ParticipantId>,
     /// Leases the payee's bank ended while this node's request for them
     /// was on its way: the answer, when it comes, is not kept.
-    ended_while_asking: HashSet<(ParticipantId, Address)>,
+    ended_while_asking: HashSet<Address>,
     /// Banks asked the old way until then.
     paused: HashMap<ParticipantId, Timestamp>,
     /// This node's DAs being closed or given a new key (how many such
@@ -93,7 +94,7 @@ impl Leases {
     /// Whether a payment to `address` at `host` may skip the pre-check now
     /// (counted as used when it may).
     pub fn covers(&mut self, host: &ParticipantId, address: &Address, now: Timestamp) -> bool {
-        let covered = self.held.get(&(host.clone(), *address)).is_some_and(|until| now < *until);
+        let covered = self.held.get(address).is_some_and(|(by, until)| by == host && now < *until);
         if covered {
             self.counts.used += 1;
         }
@@ -105,10 +106,12 @@ impl Leases {
     /// with [`MAX_LEASES`] asks on their way. When true, the caller ends it
     /// with [`Leases::asked`].
     pub fn start_asking(&mut self, host: &ParticipantId, address: &Address, now: Timestamp) -> bool {
-        if self.paused.get(host).is_some_and(|until| now < *until) || self.asking.len() >= MAX_LEASES {
+        let paused = self.paused.get(host).is_some_and(|until| now < *until);
+        if paused || self.asking.len() >= MAX_LEASES || self.asking.contains_key(address) {
             return false;
         }
-        self.asking.insert((host.clone(), *address))
+        self.asking.insert(*address, host.clone());
+        true
     }
 
     /// Ends a request [`Leases::start_asking`] began at `asked_at`: `lease`
@@ -122,9 +125,8 @@ impl Leases {
         lease: Option<Lease>,
         answered: bool,
     ) {
-        let key = (host.clone(), *address);
-        self.asking.remove(&key);
-        let ended = self.ended_while_asking.remove(&key);
+        self.asking.remove(address);
+        let ended = self.ended_while_asking.remove(address);
         if !answered {
             if self.paused.len() >= MAX_LEASES {
                 self.paused.retain(|_, until| asked_at < *until);
@@ -140,10 +142,10 @@ impl Leases {
         }
         let until = asked_at.plus_millis(lease.ttl_ms.min(LEASE_MS_MAX));
         if self.held.len() >= MAX_LEASES {
-            self.held.retain(|_, end| asked_at < *end);
+            self.held.retain(|_, (_, end)| asked_at < *end);
         }
         if self.held.len() < MAX_LEASES {
-            self.held.insert(key, until);
+            self.held.insert(*address, (host.clone(), until));
             self.counts.taken += 1;
         }
     }
@@ -151,10 +153,11 @@ impl Leases {
     /// `host` ended its lease on `address`: payments to it are asked about
     /// again (and an answer to a request on its way is not kept).
     pub fn end(&mut self, host: &ParticipantId, address: &Address) {
-        let key = (host.clone(), *address);
-        self.held.remove(&key);
-        if self.asking.contains(&key) {
-            self.ended_while_asking.insert(key);
+        if self.held.get(address).is_some_and(|(by, _)| by == host) {
+            self.held.remove(address);
+        }
+        if self.asking.get(address) == Some(host) {
+            self.ended_while_asking.insert(*address);
         }
     }
 

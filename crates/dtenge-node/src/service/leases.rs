@@ -63,12 +63,7 @@ impl NodeService {
     ) -> Result<Option<Lease>, NodeError> {
         self.ensure_hosted_here(address).await?;
         let _turn = self.turn().await;
-        self.incoming_check(address, amount)?;
-        let capped = {
-            let state = self.state();
-            state.account_of(address).is_none_or(|account| state.limits_of(account).is_some())
-        };
-        if capped {
+        if self.incoming_check_capped(address, amount)? {
             return Ok(None);
         }
         Ok(self.leases().give(*address, from, self.clock.now()))

@@ -116,6 +116,12 @@ impl NodeService {
 
     /// Whether `address` (a DA of this node) may receive `amount` now.
     pub fn incoming_check(&self, address: &Address, amount: Amount) -> Result<(), NodeError> {
+        self.incoming_check_capped(address, amount).map(|_capped| ())
+    }
+
+    /// As [`Self::incoming_check`]; when it may, whether the DA has a
+    /// balance cap (NBK's limits for its tier).
+    pub(super) fn incoming_check_capped(&self, address: &Address, amount: Amount) -> Result<bool, NodeError> {
         let account = self
             .state()
             .account_of(address)
@@ -130,7 +136,7 @@ impl NodeService {
         if account.closed {
             return Err(NodeError::AccountClosed(account.id.to_string()));
         }
-        let Some((tier, limits)) = self.limits_of(&account) else { return Ok(()) };
+        let Some((tier, limits)) = self.limits_of(&account) else { return Ok(false) };
         let (total, linked) = {
             let state = self.state();
             (state.vault.balances(&account.id)?.total, state.profile(&account.id).linked_bank_account)
@@ -140,7 +146,7 @@ impl NodeService {
             // The excess goes on to the linked bank account (reverse waterfall) if
             // there is one and the bank can sign for the DA; otherwise refuse.
             if linked.is_some() && account.key().is_some() {
-                return Ok(());
+                return Ok(true);
             }
             return Err(NodeError::LimitExceeded {
                 tier,
@@ -151,7 +157,7 @@ impl NodeService {
                 ),
             });
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Asks the payee's node whether it accepts `amount` for `address`.
