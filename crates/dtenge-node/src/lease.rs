@@ -3,15 +3,19 @@
 //! the pre-check's round trip to the payee's bank.
 //!
 //! The pre-check asks whether the payee's DA exists here, is open, is paid
-//! at its current key, and stays under its balance cap. Only the first
-//! three can be promised for a while: a DA with a balance cap (an
-//! individual's, under NBK's limit policy) is never leased and is asked
-//! every time. A DA stops taking payments — it is closed, or its key is
-//! replaced — only when no lease on it runs ([`Leases::running`]): its bank
-//! first tells every bank holding one that it ended (`NodeRequest::LeaseEnd`),
-//! and one that cannot be told keeps the DA open until its lease runs out.
-//! So no payment starts under a lease after the DA stopped taking payments;
-//! one already on its way arrives as it would after a pre-check. A limit
+//! at its current key, and stays under its balance cap. The first three
+//! can be promised for a while, and so can the last when the DA has
+//! somewhere for the excess to go: a DA linked to a bank account, whose
+//! bank signs for it, takes any amount, and what passes the cap goes on to
+//! the account on receipt (reverse waterfall). A DA with a balance cap (an
+//! individual's, under NBK's limit policy) and no linked account is never
+//! leased and is asked every time. A DA stops taking payments — it is
+//! closed, or its key is replaced — and its bank account is unlinked only
+//! when no lease on it runs ([`Leases::running`]): its bank first tells
+//! every bank holding one that it ended (`NodeRequest::LeaseEnd`), and one
+//! that cannot be told holds the change back until its lease runs out. So
+//! no payment starts under a lease after the DA stopped taking it; one
+//! already on its way arrives as it would after a pre-check. A limit
 //! policy NBK publishes while leases run stops new leases on the DAs it
 //! caps, and applies to payments under the running ones on receipt (for at
 //! most one lease's length), as to payments already on their way.
@@ -162,7 +166,7 @@ impl Leases {
     }
 
     /// Promises that `address`, one of this node's DAs that takes payments
-    /// without a balance cap, does so for [`LEASE_MS`]; `None` when the
+    /// whatever its balance, does so for [`LEASE_MS`]; `None` when the
     /// table is full of promises still running (the payer then just has its
     /// answer, as before leases).
     pub fn give(&mut self, address: Address, to: &ParticipantId, now: Timestamp) -> Option<Lease> {

@@ -131,3 +131,53 @@ async fn a_da_with_a_balance_cap_is_never_leased_and_is_asked_every_time() {
     assert_eq!((after.taken - before.taken, after.used - before.used), (0, 0), "asked every time");
     assert_eq!(w.node("STB2").balances(&bob.id).unwrap().standard, dt(10));
 }
+
+#[tokio::test]
+async fn a_capped_da_linked_to_a_bank_account_is_leased_until_it_is_unlinked() {
+    let w = World::new().await;
+    let cap = TierLimits { max_balance: dt(12), per_payment: dt(1_000), daily_outgoing: dt(1_000) };
+    let policy = LimitPolicy { version: 0, simplified: cap, standard: cap, full: cap, published_at: Timestamp(0) };
+    let alice = w.funded("STB1", 1, HolderKind::LegalEntity, dt(100)).await;
+    w.node(ids::NBK).publish_policy(policy).await.unwrap();
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await.unwrap();
+    let before = counts(&w, "STB1");
+
+    // Linked, Bob's DA takes any amount — past the cap it goes on to his
+    // bank account — so his bank promises it and STB1 stops asking.
+    for _ in 0..3 {
+        let paid = w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
+        assert_eq!(paid.status, Status::Success);
+    }
+    let leased = counts(&w, "STB1");
+    assert_eq!((leased.taken - before.taken, leased.used - before.used), (1, 2));
+    assert_eq!(w.node("STB2").balances(&bob.id).unwrap().total, dt(12), "the 3 DT past the cap went on to the account");
+
+    // Unlinked, the cap refuses again: his bank first ends STB1's lease, so
+    // the next payment is asked and refused within what was the lease.
+    w.node("STB2").set_profile(&bob.id, None, Some(None)).await.unwrap();
+    let refused = w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await;
+    assert!(
+        matches!(&refused, Err(NodeError::PayeeRefused { reason, .. }) if reason.code == RefusalCode::LimitExceeded),
+        "{refused:?}"
+    );
+    assert_eq!(counts(&w, "STB1").used, leased.used, "no payment went under the ended lease");
+    assert_eq!(w.node("STB2").balances(&bob.id).unwrap().total, dt(12));
+}
+
+#[tokio::test]
+async fn unlinking_a_leased_da_waits_for_a_lease_its_bank_cannot_end() {
+    let w = World::new().await;
+    let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await.unwrap();
+    w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
+
+    w.p.network.partition(&support::pid("STB1"));
+    let busy = w.node("STB2").set_profile(&bob.id, None, Some(None)).await;
+    assert!(matches!(&busy, Err(NodeError::Busy(why)) if why.contains("lease")), "{busy:?}");
+    assert!(w.node("STB2").read(|s| s.profile(&bob.id)).linked_bank_account.is_some(), "still linked");
+
+    w.clock.advance(LEASE_MS);
+    assert_eq!(w.node("STB2").set_profile(&bob.id, None, Some(None)).await.unwrap().linked_bank_account, None);
+}

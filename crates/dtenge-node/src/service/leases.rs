@@ -1,8 +1,8 @@
 //! Leases between banks ([`crate::lease`]): a payer's node asks the payee's
 //! bank for one with a pre-check and pays within it without asking; the
-//! payee's bank gives one on a DA without a balance cap, and lets a DA stop
-//! taking payments (closing it, a new key) only once it ended every lease
-//! on it.
+//! payee's bank gives one on a DA whose answer does not depend on its
+//! balance, and lets a DA stop taking payments (closing it, a new key,
+//! unlinking its bank account) only once it ended every lease on it.
 
 use dtenge_types::{Address, Amount, ParticipantId};
 
@@ -53,8 +53,9 @@ impl NodeService {
     }
 
     /// Bank `from`'s lease request on `address`, one of this node's DAs:
-    /// the pre-check's answer for `amount`, with a lease when the DA has no
-    /// balance cap (which no promise could keep).
+    /// the pre-check's answer for `amount`, with a lease unless the answer
+    /// depends on the DA's balance (a balance cap with nowhere for the
+    /// excess to go), which no promise could keep.
     pub(super) async fn give_lease(
         &self,
         from: &ParticipantId,
@@ -63,18 +64,19 @@ impl NodeService {
     ) -> Result<Option<Lease>, NodeError> {
         self.ensure_hosted_here(address).await?;
         let _turn = self.turn().await;
-        if self.incoming_check_capped(address, amount)? {
+        if self.incoming_check_bound(address, amount)? {
             return Ok(None);
         }
         Ok(self.leases().give(*address, from, self.clock.now()))
     }
 
     /// Stops giving leases on `address` while `what` is done to its DA
-    /// (closing it, a new key), and ends those given: each bank holding one
-    /// is told. One that cannot be told may still pay under it, so until it
-    /// runs out [`NodeError::Busy`]. Leases are given again when the
-    /// returned guard is dropped; by then the DA refuses payments to
-    /// `address`, so none is.
+    /// (closing it, a new key, unlinking its bank account), and ends those
+    /// given: every bank holding one is told, all at once. One that cannot
+    /// be told may still pay under it, so until it runs out
+    /// [`NodeError::Busy`]. Leases may be given again when the returned
+    /// guard is dropped; by then the DA refuses payments to `address`, or
+    /// its answer depends on its balance, so none is.
     pub(super) async fn stop_leasing(&self, address: &Address, what: &str) -> Result<LeasingStopped<'_>, NodeError> {
         let holders = {
             let mut leases = self.leases();
@@ -82,9 +84,15 @@ impl NodeService {
             leases.holders(address, self.clock.now())
         };
         let stopped = LeasingStopped { node: self, address: *address };
-        for holder in holders {
-            match self.call_node(&holder, NodeRequest::LeaseEnd { address: *address }).await {
-                Ok(NodeAnswer::Accepted) => self.leases().told(address, &holder),
+        // Told together, so one holder that cannot be reached delays the
+        // answer by one network timeout, not one per holder.
+        let answers = futures_util::future::join_all(
+            holders.iter().map(|holder| self.call_node(holder, NodeRequest::LeaseEnd { address: *address })),
+        )
+        .await;
+        for (holder, answer) in holders.iter().zip(answers) {
+            match answer {
+                Ok(NodeAnswer::Accepted) => self.leases().told(address, holder),
                 Ok(other) => {
                     tracing::warn!(%holder, %address, answer = ?other, "a lease could not be ended; it runs out")
                 }

@@ -40,6 +40,7 @@ impl NodeService {
             )));
         }
         let mut profile = self.state().profile(id);
+        let unlinking = matches!(linked, Some(None)) && profile.linked_bank_account.is_some();
         if let Some(t) = tier {
             profile.tier = t;
         }
@@ -51,6 +52,13 @@ impl NodeService {
             }
             profile.linked_bank_account = link;
         }
+        // Unlinked, a capped DA's answer to a payment depends on its balance
+        // again: no bank may hold a lease on it by then.
+        let _leasing = if unlinking {
+            Some(self.stop_leasing(&account.address, "unlink the DA's bank account").await?)
+        } else {
+            None
+        };
         self.record(vec![NodeRecord::ProfileSet { account: id.clone(), profile: profile.clone() }]).await?;
         Ok(profile)
     }
@@ -116,12 +124,16 @@ impl NodeService {
 
     /// Whether `address` (a DA of this node) may receive `amount` now.
     pub fn incoming_check(&self, address: &Address, amount: Amount) -> Result<(), NodeError> {
-        self.incoming_check_capped(address, amount).map(|_capped| ())
+        self.incoming_check_bound(address, amount).map(|_bound| ())
     }
 
-    /// As [`Self::incoming_check`]; when it may, whether the DA has a
-    /// balance cap (NBK's limits for its tier).
-    pub(super) fn incoming_check_capped(&self, address: &Address, amount: Amount) -> Result<bool, NodeError> {
+    /// As [`Self::incoming_check`]; when it may, whether the answer depends
+    /// on the DA's balance, so that no promise could keep it: it does when
+    /// the DA has a balance cap (NBK's limits for its tier) and nowhere for
+    /// the excess to go. A DA linked to a bank account, whose bank signs
+    /// for it, takes any amount: what passes the cap goes on to the account
+    /// on receipt (reverse waterfall).
+    pub(super) fn incoming_check_bound(&self, address: &Address, amount: Amount) -> Result<bool, NodeError> {
         let account = self
             .state()
             .account_of(address)
@@ -142,12 +154,10 @@ impl NodeService {
             (state.vault.balances(&account.id)?.total, state.profile(&account.id).linked_bank_account)
         };
         let after = total.checked_add(amount).ok_or(NodeError::Overflow)?;
+        if linked.is_some() && account.key().is_some() {
+            return Ok(false);
+        }
         if after > limits.max_balance {
-            // The excess goes on to the linked bank account (reverse waterfall) if
-            // there is one and the bank can sign for the DA; otherwise refuse.
-            if linked.is_some() && account.key().is_some() {
-                return Ok(true);
-            }
             return Err(NodeError::LimitExceeded {
                 tier,
                 limit: LimitKind::MaxBalance,
