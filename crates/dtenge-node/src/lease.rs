@@ -105,6 +105,12 @@ impl Leases {
         covered
     }
 
+    /// Whether this node would pay `address` under a lease at `now` (a read
+    /// that counts nothing, for audits).
+    pub fn holds(&self, address: &Address, now: Timestamp) -> bool {
+        self.held.get(address).is_some_and(|(_, until)| now < *until)
+    }
+
     /// Whether to ask `host` for a lease on `address` now: not while
     /// another request for it is on its way, nor while `host` is paused, nor
     /// with [`MAX_LEASES`] asks on their way. When true, the caller ends it

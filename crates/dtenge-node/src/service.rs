@@ -299,6 +299,12 @@ impl NodeService {
         self.leases().counts()
     }
 
+    /// Whether this node would pay `address`, another bank's DA, under a
+    /// lease now, without asking that bank.
+    pub fn holds_lease(&self, address: &Address) -> bool {
+        self.leases().holds(address, self.clock.now())
+    }
+
     fn state(&self) -> MutexGuard<'_, NodeState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

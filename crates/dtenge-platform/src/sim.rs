@@ -2,7 +2,8 @@
 //!
 //! One seed drives everything: the participants' keys, the clients, the
 //! workload (payments, holds and their events, redemptions, double-spend
-//! attempts, resubmissions), the network's faults (loss of requests and of
+//! attempts, resubmissions, linking and unlinking bank accounts), the
+//! network's faults (loss of requests and of
 //! answers, duplicates, held-back messages delivered late and out of order,
 //! cut links between nodes, notary and oracle) and the service restarts from
 //! their journals. At the end every link is healed, held messages are
@@ -662,6 +663,9 @@ fn holder(n: u16, kind: HolderKind) -> Result<Holder, PlatformError> {
     Ok(Holder { iin_bin: iin, name: format!("Sim holder {n}"), kind })
 }
 
+/// The bank account a client's DA is linked to.
+const IBAN: &str = "KZ86125KZT5004100100";
+
 fn dt(n: u64) -> Amount {
     Amount::from_tenge(n).unwrap_or(Amount::ZERO)
 }
@@ -681,6 +685,11 @@ struct Sim {
     supply_changes: Vec<(TxId, Amount, bool)>,
     /// Clients the stablecoin issuer paid (who may pay it back).
     coin_holders: Vec<Client>,
+    /// Clients whose DA is linked to a bank account.
+    linked: BTreeSet<AccountId>,
+    /// The client a payment went to last (likelier than any other to be
+    /// leased to its payer's bank).
+    last_payee: Option<Client>,
     problems: Vec<String>,
 }
 
@@ -736,6 +745,10 @@ impl Sim {
                     .await
                     .map_err(fail)?;
                 self.supply_changes.push((issued.tx, amount, true));
+                if self.rng.chance(500) {
+                    node.set_profile(&account.id, None, Some(Some(IBAN.into()))).await.map_err(fail)?;
+                    self.linked.insert(account.id.clone());
+                }
                 self.clients.push(Client {
                     label: format!("c{n}@{bank}"),
                     node: node.id().clone(),
@@ -801,11 +814,12 @@ impl Sim {
             64..=68 => self.heal_link(),
             69..=71 => self.restart().await?,
             72..=78 => self.deliver_held().await,
-            79..=87 => {
+            79..=86 => {
                 self.count("tick");
                 self.p.tick().await;
             }
-            88..=93 => self.advance_clock(),
+            88..=92 => self.advance_clock(),
+            87 | 93 => self.link().await?,
             _ => self.redeem().await?,
         }
         Ok(())
@@ -821,6 +835,9 @@ impl Sim {
         let node = self.p.node(from.node.as_str())?;
         let result = node.pay(&from.account, &[PayTo { address: to.address, amount }], None).await;
         let class = Self::outcome_class(&result);
+        if to.node != from.node && to.address != self.agency.address {
+            self.last_payee = Some(to.clone());
+        }
         if let Ok(o) = &result {
             if o.status == Status::Success {
                 self.acknowledged.push((o.tx, from.node.clone()));
@@ -830,6 +847,53 @@ impl Sim {
             self.log(format!("pay {} → {} {amount}: {class}", from.label, to.label));
         }
         self.count(format!("pay {class}"));
+        Ok(())
+    }
+
+    /// Links a client's DA to a bank account, or unlinks it — the last
+    /// payee's, mostly, so that another bank likely holds a lease on it.
+    /// Once an unlink is done, no other bank may still believe a lease on
+    /// the DA (ARCHITECTURE.md, invariants).
+    async fn link(&mut self) -> Result<(), PlatformError> {
+        let client = match self.last_payee.take() {
+            Some(c) if self.rng.chance(800) => c,
+            _ => self.clients[self.rng.index(self.clients.len())].clone(),
+        };
+        let node = self.p.node(client.node.as_str())?;
+        let others: Vec<Arc<NodeService>> = ids::STBS
+            .iter()
+            .filter(|b| **b != client.node.as_str())
+            .map(|b| self.p.node(b))
+            .collect::<Result<_, _>>()?;
+        if !self.linked.contains(&client.account) {
+            let result = node.set_profile(&client.account, None, Some(Some(IBAN.into()))).await;
+            if result.is_ok() {
+                self.linked.insert(client.account.clone());
+            }
+            let class = result.map(|_| "ok".to_string()).unwrap_or_else(|e| format!("refused: {}", e.code()));
+            self.log(format!("link {}: {class}", client.label));
+            self.count(format!("link {class}"));
+            return Ok(());
+        }
+        let leased = others.iter().any(|n| n.holds_lease(&client.address));
+        let result = node.set_profile(&client.account, None, Some(None)).await;
+        let class = match &result {
+            Ok(_) => {
+                self.linked.remove(&client.account);
+                if let Some(n) = others.iter().find(|n| n.holds_lease(&client.address)) {
+                    self.problems.push(format!(
+                        "{} still holds a lease on {} after its bank unlinked it",
+                        n.id(),
+                        client.label
+                    ));
+                }
+                "ok".to_string()
+            }
+            Err(e) => format!("refused: {}", e.code()),
+        };
+        let leased = if leased { " (leased)" } else { "" };
+        self.log(format!("unlink {}{leased}: {class}", client.label));
+        self.count(format!("unlink{leased} {class}"));
         Ok(())
     }
 
@@ -1374,6 +1438,8 @@ pub async fn run(config: &SimConfig, data: &Path) -> Result<SimReport, SimFailur
         acknowledged: Vec::new(),
         supply_changes: Vec::new(),
         coin_holders: Vec::new(),
+        linked: BTreeSet::new(),
+        last_payee: None,
         problems: Vec::new(),
     };
     if let Err(e) = sim.setup(config.clients_per_bank).await {

@@ -84,6 +84,9 @@ async fn every_seed_keeps_the_money_invariants_under_faults() {
         assert!(totals.get("pay ok").copied().unwrap_or(0) > 0, "payments went through");
         assert!(totals.keys().any(|k| k.starts_with("double-spend rejected")), "double spends were tried");
         assert!(totals.get("restart").copied().unwrap_or(0) > 0, "services restarted");
+        // Another bank held a lease on a DA its bank unlinked (the audit
+        // checks that none believed it afterwards).
+        assert!(totals.get("unlink (leased) ok").copied().unwrap_or(0) > 0, "a leased DA was unlinked");
         // A pay-back comes from a client who holds coin, and never asks for
         // more than it holds (only a non-holder's is refused for funds).
         assert!(totals.get("stablecoin pay back ok").copied().unwrap_or(0) > 0, "stablecoin was paid back");
