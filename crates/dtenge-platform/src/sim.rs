@@ -3,12 +3,11 @@
 //! One seed drives everything: the participants' keys, the clients, the
 //! workload (payments, holds and their events, redemptions, double-spend
 //! attempts, resubmissions, linking and unlinking bank accounts), the
-//! network's faults (loss of requests and of
-//! answers, duplicates, held-back messages delivered late and out of order,
-//! cut links between nodes, notary and oracle) and the service restarts from
-//! their journals. At the end every link is healed, held messages are
-//! delivered, retries and recovery run, and the platform is audited
-//! ([`audit`]).
+//! network's faults (loss of requests and of answers, duplicates, held-back
+//! messages delivered late and out of order, cut links between nodes,
+//! notary and oracle) and the service restarts from their journals. At the
+//! end every link is healed, held messages are delivered, retries and
+//! recovery run, and the platform is audited ([`audit`]).
 //!
 //! ```text
 //!  seed ─► SplitMix64 ─┬─► workload step (one operation, awaited to the end)
@@ -860,11 +859,6 @@ impl Sim {
             _ => self.clients[self.rng.index(self.clients.len())].clone(),
         };
         let node = self.p.node(client.node.as_str())?;
-        let others: Vec<Arc<NodeService>> = ids::STBS
-            .iter()
-            .filter(|b| **b != client.node.as_str())
-            .map(|b| self.p.node(b))
-            .collect::<Result<_, _>>()?;
         if !self.linked.contains(&client.account) {
             let result = node.set_profile(&client.account, None, Some(Some(IBAN.into()))).await;
             if result.is_ok() {
@@ -875,6 +869,11 @@ impl Sim {
             self.count(format!("link {class}"));
             return Ok(());
         }
+        let others: Vec<Arc<NodeService>> = ids::STBS
+            .iter()
+            .filter(|b| **b != client.node.as_str())
+            .map(|b| self.p.node(b))
+            .collect::<Result<_, _>>()?;
         let leased = others.iter().any(|n| n.holds_lease(&client.address));
         let result = node.set_profile(&client.account, None, Some(None)).await;
         let class = match &result {

@@ -181,3 +181,21 @@ async fn unlinking_a_leased_da_waits_for_a_lease_its_bank_cannot_end() {
     w.clock.advance(LEASE_MS);
     assert_eq!(w.node("STB2").set_profile(&bob.id, None, Some(None)).await.unwrap().linked_bank_account, None);
 }
+
+#[tokio::test]
+async fn every_holder_that_can_be_told_is_told_even_when_another_cannot() {
+    let w = World::new().await;
+    let (_, bob) = alice_paid_bob(&w).await;
+    let carol = w.funded("STB3", 3, HolderKind::Individual, dt(100)).await;
+    w.node("STB3").pay(&carol.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
+    assert!(w.node("STB1").holds_lease(&bob.address) && w.node("STB3").holds_lease(&bob.address));
+
+    // STB3 is gone; STB1 is told all the same, and pays Bob no more without asking.
+    w.p.network.partition(&support::pid("STB3"));
+    let linked = w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await;
+    assert!(linked.is_ok(), "linking ends no lease: {linked:?}");
+    let busy = w.node("STB2").set_profile(&bob.id, None, Some(None)).await;
+    assert!(matches!(&busy, Err(NodeError::Busy(why)) if why.contains("lease")), "{busy:?}");
+    assert!(!w.node("STB1").holds_lease(&bob.address), "STB1 was told its lease ended");
+    assert!(w.node("STB3").holds_lease(&bob.address), "STB3 could not be told");
+}
