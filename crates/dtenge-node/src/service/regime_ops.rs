@@ -39,26 +39,28 @@ impl NodeService {
                 "{id} is not an individual's DA: tiers and their limits apply to individuals"
             )));
         }
+        if let Some(Some(l)) = &linked
+            && (l.trim().is_empty() || l.len() > 34 || !l.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return Err(NodeError::Invalid("linked_bank_account must be 1-34 letters and digits (an IBAN)".into()));
+        }
+        // Unlinked, a capped DA's answer to a payment depends on its balance
+        // again: no bank may hold a lease on it by then. The profile is read
+        // again after that wait, so a change made meanwhile is kept.
         let mut profile = self.state().profile(id);
-        let unlinking = matches!(linked, Some(None)) && profile.linked_bank_account.is_some();
+        let _leasing = if matches!(linked, Some(None)) && profile.linked_bank_account.is_some() {
+            let stopped = self.stop_leasing(&account.address, "unlink the DA's bank account").await?;
+            profile = self.state().profile(id);
+            Some(stopped)
+        } else {
+            None
+        };
         if let Some(t) = tier {
             profile.tier = t;
         }
         if let Some(link) = linked {
-            if let Some(l) = &link
-                && (l.trim().is_empty() || l.len() > 34 || !l.chars().all(|c| c.is_ascii_alphanumeric()))
-            {
-                return Err(NodeError::Invalid("linked_bank_account must be 1-34 letters and digits (an IBAN)".into()));
-            }
             profile.linked_bank_account = link;
         }
-        // Unlinked, a capped DA's answer to a payment depends on its balance
-        // again: no bank may hold a lease on it by then.
-        let _leasing = if unlinking {
-            Some(self.stop_leasing(&account.address, "unlink the DA's bank account").await?)
-        } else {
-            None
-        };
         self.record(vec![NodeRecord::ProfileSet { account: id.clone(), profile: profile.clone() }]).await?;
         Ok(profile)
     }
