@@ -15,6 +15,9 @@ use dtenge_platform::spec::ids;
 use dtenge_types::{Amount, Timestamp};
 use support::{World, dt, holder};
 
+/// The bank account Bob's DA is linked to.
+const IBAN: &str = "KZ86125KZT5004100100";
+
 fn counts(w: &World, node: &str) -> LeaseCounts {
     w.node(node).lease_counts()
 }
@@ -25,6 +28,17 @@ async fn alice_paid_bob(w: &World) -> (Account, Account) {
     let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
     let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
     w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
+    (alice, bob)
+}
+
+/// Under NBK's policy (a balance cap of 12 DT): Alice, a company at STB1
+/// with 100 DT, and Bob, an individual at STB2 with nothing yet.
+async fn alice_and_capped_bob(w: &World) -> (Account, Account) {
+    let cap = TierLimits { max_balance: dt(12), per_payment: dt(1_000), daily_outgoing: dt(1_000) };
+    let policy = LimitPolicy { version: 0, simplified: cap, standard: cap, full: cap, published_at: Timestamp(0) };
+    let alice = w.funded("STB1", 1, HolderKind::LegalEntity, dt(100)).await;
+    w.node(ids::NBK).publish_policy(policy).await.unwrap();
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
     (alice, bob)
 }
 
@@ -111,11 +125,7 @@ async fn a_da_whose_holder_bank_cannot_tell_a_lease_holder_stays_open_until_the_
 #[tokio::test]
 async fn a_da_with_a_balance_cap_is_never_leased_and_is_asked_every_time() {
     let w = World::new().await;
-    let cap = TierLimits { max_balance: dt(12), per_payment: dt(1_000), daily_outgoing: dt(1_000) };
-    let policy = LimitPolicy { version: 0, simplified: cap, standard: cap, full: cap, published_at: Timestamp(0) };
-    let alice = w.funded("STB1", 1, HolderKind::LegalEntity, dt(100)).await;
-    w.node(ids::NBK).publish_policy(policy).await.unwrap();
-    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let (alice, bob) = alice_and_capped_bob(&w).await;
     let before = counts(&w, "STB1");
     for _ in 0..2 {
         w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
@@ -135,12 +145,8 @@ async fn a_da_with_a_balance_cap_is_never_leased_and_is_asked_every_time() {
 #[tokio::test]
 async fn a_capped_da_linked_to_a_bank_account_is_leased_until_it_is_unlinked() {
     let w = World::new().await;
-    let cap = TierLimits { max_balance: dt(12), per_payment: dt(1_000), daily_outgoing: dt(1_000) };
-    let policy = LimitPolicy { version: 0, simplified: cap, standard: cap, full: cap, published_at: Timestamp(0) };
-    let alice = w.funded("STB1", 1, HolderKind::LegalEntity, dt(100)).await;
-    w.node(ids::NBK).publish_policy(policy).await.unwrap();
-    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
-    w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await.unwrap();
+    let (alice, bob) = alice_and_capped_bob(&w).await;
+    w.node("STB2").set_profile(&bob.id, None, Some(Some(IBAN.into()))).await.unwrap();
     let before = counts(&w, "STB1");
 
     // Linked, Bob's DA takes any amount — past the cap it goes on to his
@@ -170,7 +176,7 @@ async fn unlinking_a_leased_da_waits_for_a_lease_its_bank_cannot_end() {
     let w = World::new().await;
     let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
     let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
-    w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await.unwrap();
+    w.node("STB2").set_profile(&bob.id, None, Some(Some(IBAN.into()))).await.unwrap();
     w.node("STB1").pay(&alice.id, &[PayTo { address: bob.address, amount: dt(5) }], None).await.unwrap();
 
     w.p.network.partition(&support::pid("STB1"));
@@ -192,7 +198,7 @@ async fn every_holder_that_can_be_told_is_told_even_when_another_cannot() {
 
     // STB3 is gone; STB1 is told all the same, and pays Bob no more without asking.
     w.p.network.partition(&support::pid("STB3"));
-    let linked = w.node("STB2").set_profile(&bob.id, None, Some(Some("KZ86125KZT5004100100".into()))).await;
+    let linked = w.node("STB2").set_profile(&bob.id, None, Some(Some(IBAN.into()))).await;
     assert!(linked.is_ok(), "linking ends no lease: {linked:?}");
     let busy = w.node("STB2").set_profile(&bob.id, None, Some(None)).await;
     assert!(matches!(&busy, Err(NodeError::Busy(why)) if why.contains("lease")), "{busy:?}");
