@@ -1,5 +1,5 @@
 // dtenge web interface: sign-in, language, routing. Shared helpers live in core.js; one module per section in sections/.
-import { state, t, esc, api, time, onRender } from './core.js';
+import { state, t, esc, api, time, onRender, explain } from './core.js';
 import home from './sections/home.js';
 import issuance from './sections/issuance.js';
 import transfers from './sections/transfers.js';
@@ -64,7 +64,7 @@ async function render() {
   try {
     await section.render(main);
   } catch (e) {
-    main.innerHTML = `<h1>${esc(t('nav.' + section.id))}</h1><p class="error">${esc(t('msg.error'))}: ${esc(e.message)}</p>`;
+    main.innerHTML = `<h1>${esc(t('nav.' + section.id))}</h1><p class="error">${esc(t('msg.error'))}: ${esc(explain(e))}</p>`;
   }
   main.dataset.ready = section.id;
 }

@@ -2,6 +2,7 @@
 // and forms — and a way to render the current section again. app.js (the shell) imports the sections, and
 // the sections import this module, never the shell.
 import { dict } from './i18n.js';
+import { refusalText } from './refusals.js';
 
 export const state = { me: null, lang: localStorage.getItem('dtenge.lang') || 'ru', section: null };
 
@@ -16,7 +17,8 @@ export function esc(v) {
   return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
 
-/** Calls the UI backend; throws Error(message) on an error answer. */
+/** Calls the UI backend; on an error answer throws an Error with its message, its `code` and, when the
+ * platform refused, the platform's code as `reason`. */
 export async function api(path, { method = 'GET', body } = {}) {
   const headers = { 'x-dtenge-ui': '1' };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -24,8 +26,23 @@ export async function api(path, { method = 'GET', body } = {}) {
   let data = null;
   try { data = await res.json(); } catch (_) { /* not JSON */ }
   if (res.status === 401 && !path.endsWith('/login')) { showLogin(); throw new Error(t('login.bad')); }
-  if (!res.ok) throw new Error((data && data.error && data.error.message) || res.statusText);
+  if (!res.ok) {
+    const error = (data && data.error) || {};
+    throw Object.assign(new Error(error.message || res.statusText), { code: error.code, reason: error.reason });
+  }
   return data;
+}
+
+/** An error from `api` in the page's language: what its code names (the platform's, when it refused), then
+ * the service's own words. */
+export function explain(e) {
+  return refusalText(e.reason || e.code, e.message, state.lang);
+}
+
+/** A request's reason in the page's language: named by its code when it has one (a checker's own words
+ * have none). */
+export function reasonOf(r) {
+  return refusalText(r.reason_code, r.reason, state.lang);
 }
 
 /** Tiyn as `4 000,00`. */
@@ -60,11 +77,12 @@ const ICONS = {
   closed: '<svg viewBox="0 0 20 20" aria-hidden="true"><rect x="4" y="9" width="12" height="8" rx="1.5" fill="currentColor"/><path d="M6.5 9V6.5a3.5 3.5 0 016.8-1" stroke="currentColor" stroke-width="2" fill="none"/></svg>',
 };
 
-/** A status (SPEC §6) with its icon, and the reason under it when there is one. */
-export function statusBadge(status, reason) {
+/** A status (SPEC §6) with its icon, and the reason under it when there is one (named in the page's language
+ * when it has a code). */
+export function statusBadge(status, reason, reasonCode) {
   const s = ICONS[status] ? status : 'request_accepted';
   return `<span class="status st-${s}" data-status="${esc(status)}">${ICONS[s]}${esc(t('status.' + status))}</span>` +
-    (reason ? `<span class="reason">${esc(reason)}</span>` : '');
+    (reason ? `<span class="reason">${esc(refusalText(reasonCode, reason, state.lang))}</span>` : '');
 }
 
 export function kindName(kind) { return t('kind.' + kind); }

@@ -1,10 +1,13 @@
 //! The UI backend's errors and how they reach the browser: JSON
-//! `{"error": {"code", "message"}}` with a 4xx status naming the problem,
-//! the API's own answer passed through when the platform refused.
+//! `{"error": {"code", "message", "reason"}}` (the API's own `ErrorBody`)
+//! with a 4xx status naming the problem, the API's own answer passed through
+//! when the platform refused, its stable code as `reason` — so the page names
+//! the refusal in its reader's language (`assets/refusals.js`).
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use dtenge_api_types::{ErrorBody, ErrorDetail};
 use dtenge_client::ClientError;
 
 /// What went wrong in the web interface's backend.
@@ -28,6 +31,10 @@ pub enum UiError {
     /// The request is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// A dynamic QR the bank says is already paid: the paying transaction.
+    /// The API's code for the same refusal.
+    #[error("this QR was already paid by transaction {0}; ask the merchant for a new one")]
+    QrAlreadyPaid(String),
     /// The platform's API refused or failed.
     #[error("the platform refused: {0}")]
     Api(#[from] ClientError),
@@ -49,6 +56,7 @@ impl UiError {
             UiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             UiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             UiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            UiError::QrAlreadyPaid(_) => (StatusCode::CONFLICT, "qr_already_paid"),
             UiError::Api(e) => match e.status() {
                 Some(s) if (400..500).contains(&s) => {
                     (StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST), "api_refused")
@@ -56,6 +64,15 @@ impl UiError {
                 _ => (StatusCode::BAD_GATEWAY, "api_failed"),
             },
             UiError::Storage(_) | UiError::Report(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The platform's stable code when it refused (`insufficient_funds`,
+    /// `qr_already_paid`, …): what the page names in its reader's language.
+    pub fn platform_code(&self) -> Option<String> {
+        match self {
+            UiError::Api(ClientError::Http { code, .. }) => Some(code.clone()),
+            _ => None,
         }
     }
 
@@ -74,6 +91,7 @@ impl IntoResponse for UiError {
         if status.is_server_error() {
             tracing::warn!("ui: {self}");
         }
-        (status, Json(serde_json::json!({"error": {"code": code, "message": self.message()}}))).into_response()
+        let error = ErrorDetail { code: code.to_string(), message: self.message(), reason: self.platform_code() };
+        (status, Json(ErrorBody { error })).into_response()
     }
 }

@@ -12,7 +12,7 @@ use dtenge_types::{Amount, EventId, IinBin, MarkingRef};
 use serde::Deserialize;
 
 use crate::error::UiError;
-use crate::store::{self, Action, Marking, Party, Request};
+use crate::store::{self, Action, Marking, Outcome, Party, Request};
 
 /// Longest purpose text.
 pub const MEMO_CHARS_MAX: usize = 140;
@@ -167,29 +167,20 @@ pub async fn prepare(client: &Client, body: &PrepareBody) -> Result<Action, UiEr
     }
 }
 
-/// What the platform answered: the request's status, a reason, the result id.
-pub struct Outcome {
-    /// Status.
-    pub status: &'static str,
-    /// Why (rejected, in flight).
-    pub reason: Option<String>,
-    /// Transaction, account or conversion id.
-    pub result: Option<String>,
-}
-
 fn tx_outcome(view: TxOutcomeView) -> Outcome {
     let status = match view.status.status.as_str() {
         "success" => store::status::SUCCESS,
         "rejected" => store::status::REJECTED,
         _ => store::status::REQUEST_ACCEPTED,
     };
-    let reason = match status {
-        s if s == store::status::REQUEST_ACCEPTED => {
-            Some(format!("the transaction is still settling ({}); see Operations", view.status.status))
-        }
-        _ => view.status.reason,
+    let (reason, reason_code) = match status {
+        s if s == store::status::REQUEST_ACCEPTED => (
+            Some(format!("the transaction is still settling ({}); see Operations", view.status.status)),
+            Some(store::reason_code::SETTLING.to_string()),
+        ),
+        _ => (view.status.reason, None),
     };
-    Outcome { status, reason, result: Some(view.tx) }
+    Outcome { status, reason, reason_code, result: Some(view.tx) }
 }
 
 /// Performs an approved request through the API as its participant.
@@ -209,7 +200,7 @@ pub async fn run(client: &Client, request: &Request) -> Outcome {
                 key,
             )
             .await
-            .map(|a| Outcome { status: store::status::SUCCESS, reason: None, result: Some(a.id) }),
+            .map(|a| Outcome::success(a.id)),
         Action::Transfer { from, to, amount_tiyn, memo, marking: None, .. } => client
             .transfer(
                 &TransferRequest {
@@ -241,11 +232,7 @@ pub async fn run(client: &Client, request: &Request) -> Outcome {
             } else {
                 ConversionKindDto::Redeem
             };
-            client.request_conversion(kind, *amount_tiyn, key).await.map(|c| Outcome {
-                status: store::status::SUCCESS,
-                reason: None,
-                result: Some(c.id),
-            })
+            client.request_conversion(kind, *amount_tiyn, key).await.map(|c| Outcome::success(c.id))
         }
         Action::Hold { account, event, .. } => client
             .hold(&HoldRequest { account: account.clone(), event: event.clone(), amount_tiyn: None }, key)
@@ -258,11 +245,18 @@ pub async fn run(client: &Client, request: &Request) -> Outcome {
         Ok(outcome) => outcome,
         // A refusal (4xx) changed nothing; anything else may have: say so rather than guess.
         Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
-            Outcome { status: store::status::REJECTED, reason: Some(UiError::Api(e).message()), result: None }
+            let refused = UiError::Api(e);
+            Outcome {
+                status: store::status::REJECTED,
+                reason: Some(refused.message()),
+                reason_code: refused.platform_code(),
+                result: None,
+            }
         }
         Err(e) => Outcome {
             status: store::status::REQUEST_ACCEPTED,
             reason: Some(format!("the platform gave no clear answer ({e}); check the accounts' history")),
+            reason_code: Some(store::reason_code::NO_CLEAR_ANSWER.to_string()),
             result: None,
         },
     }

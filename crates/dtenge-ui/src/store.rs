@@ -37,6 +37,39 @@ pub mod status {
     pub const REJECTED: &str = "rejected";
 }
 
+/// Codes of the reasons this interface writes itself; a reason the platform
+/// gave carries the platform's own code. The page names either in its
+/// reader's language (`assets/refusals.js`); a checker's reason is their own
+/// words and has none.
+pub mod reason_code {
+    /// The service stopped while the platform was executing the request.
+    pub const INTERRUPTED: &str = "interrupted";
+    /// The platform's answer did not say whether the request was done.
+    pub const NO_CLEAR_ANSWER: &str = "no_clear_answer";
+    /// The transaction was accepted and is still settling.
+    pub const SETTLING: &str = "settling";
+}
+
+/// What the platform answered: the request's status, a reason, the result id.
+pub struct Outcome {
+    /// Status.
+    pub status: &'static str,
+    /// Why (rejected, in flight).
+    pub reason: Option<String>,
+    /// The reason's stable code ([`reason_code`] or the platform's
+    /// refusal code), for the page to name it in its reader's language.
+    pub reason_code: Option<String>,
+    /// Transaction, account or conversion id.
+    pub result: Option<String>,
+}
+
+impl Outcome {
+    /// Done, with what it produced.
+    pub(crate) fn success(result: String) -> Outcome {
+        Outcome { status: status::SUCCESS, reason: None, reason_code: None, result: Some(result) }
+    }
+}
+
 /// A party named by IIN/BIN at a bank, resolved through the platform's directory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Party {
@@ -165,6 +198,10 @@ pub struct Request {
     pub decided_at_ms: Option<u64>,
     /// Why rejected (or a note).
     pub reason: Option<String>,
+    /// The reason's stable code ([`reason_code`] or the platform's); none for
+    /// a checker's own words. Absent from records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
     /// The transaction, account or conversion request it produced.
     pub result: Option<String>,
 }
@@ -173,9 +210,28 @@ pub struct Request {
 #[serde(tag = "record", rename_all = "snake_case")]
 enum Record {
     Prepared(Box<Request>),
-    Approved { id: String, checker: String, checker_name: String, at_ms: u64 },
-    Finished { id: String, status: String, reason: Option<String>, result: Option<String>, at_ms: u64 },
-    Rejected { id: String, checker: String, checker_name: String, reason: String, at_ms: u64 },
+    Approved {
+        id: String,
+        checker: String,
+        checker_name: String,
+        at_ms: u64,
+    },
+    Finished {
+        id: String,
+        status: String,
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason_code: Option<String>,
+        result: Option<String>,
+        at_ms: u64,
+    },
+    Rejected {
+        id: String,
+        checker: String,
+        checker_name: String,
+        reason: String,
+        at_ms: u64,
+    },
 }
 
 /// The checker deciding.
@@ -243,6 +299,7 @@ impl Store {
         for r in requests.values_mut() {
             if r.status == status::REQUEST_ACCEPTED && r.reason.is_none() {
                 r.reason = Some(INTERRUPTED.to_string());
+                r.reason_code = Some(reason_code::INTERRUPTED.to_string());
             }
         }
         Ok(Store { journal, state: Mutex::new(requests) })
@@ -287,6 +344,7 @@ impl Store {
                 checker_name: None,
                 decided_at_ms: None,
                 reason: None,
+                reason_code: None,
                 result: None,
             };
             let pending = self.append(&Record::Prepared(Box::new(request.clone())))?;
@@ -338,16 +396,16 @@ impl Store {
     /// Records what the platform answered for an approved request: its
     /// status ([`status::SUCCESS`], [`status::REJECTED`], or still
     /// [`status::REQUEST_ACCEPTED`] when the transaction is in flight).
-    pub async fn finish(
-        &self,
-        id: &str,
-        final_status: &str,
-        reason: Option<String>,
-        result: Option<String>,
-        now_ms: u64,
-    ) -> Result<Request, UiError> {
-        let record =
-            Record::Finished { id: id.to_string(), status: final_status.to_string(), reason, result, at_ms: now_ms };
+    pub async fn finish(&self, id: &str, outcome: Outcome, now_ms: u64) -> Result<Request, UiError> {
+        let Outcome { status, reason, reason_code, result } = outcome;
+        let record = Record::Finished {
+            id: id.to_string(),
+            status: status.to_string(),
+            reason,
+            reason_code,
+            result,
+            at_ms: now_ms,
+        };
         self.write(&record).await?;
         let mut state = self.lock();
         apply(&mut state, record);
@@ -443,10 +501,11 @@ fn apply(state: &mut BTreeMap<u64, Request>, record: Record) {
                 r.decided_at_ms = Some(at_ms);
             }
         }
-        Record::Finished { id, status, reason, result, .. } => {
+        Record::Finished { id, status, reason, reason_code, result, .. } => {
             if let Some(r) = parse_id(&id).ok().and_then(|s| state.get_mut(&s)) {
                 r.status = status;
                 r.reason = reason;
+                r.reason_code = reason_code;
                 r.result = result;
             }
         }
@@ -457,6 +516,7 @@ fn apply(state: &mut BTreeMap<u64, Request>, record: Record) {
                 r.checker_name = Some(checker_name);
                 r.decided_at_ms = Some(at_ms);
                 r.reason = Some(reason);
+                r.reason_code = None;
             }
         }
     }
@@ -484,7 +544,7 @@ mod tests {
         let approved = store.approve(&r.id, &checker("c"), 3).await.unwrap();
         assert_eq!(approved.status, status::REQUEST_ACCEPTED);
         assert!(matches!(store.approve(&r.id, &checker("d"), 4).await, Err(UiError::Conflict(_))));
-        let done = store.finish(&r.id, status::SUCCESS, None, Some("NBK-REQ-000001".into()), 5).await.unwrap();
+        let done = store.finish(&r.id, Outcome::success("NBK-REQ-000001".into()), 5).await.unwrap();
         assert_eq!(done.status, status::SUCCESS);
     }
 
@@ -505,8 +565,10 @@ mod tests {
         assert_eq!(store.get("TREASURY", &a.id).unwrap().status, status::UNDER_REVIEW);
         let b = store.get("TREASURY", &b.id).unwrap();
         assert_eq!((b.status.as_str(), b.reason.as_deref()), (status::REJECTED, Some("wrong amount")));
+        assert_eq!(b.reason_code, None, "a checker's own words have no code");
         let c = store.get("TREASURY", &c.id).unwrap();
         assert_eq!(c.status, status::REQUEST_ACCEPTED);
+        assert_eq!(c.reason_code.as_deref(), Some(reason_code::INTERRUPTED));
         assert!(c.reason.unwrap().contains("check the accounts"));
         let next = store.prepare("TREASURY", "m", "M", Action::Issuance { amount_tiyn: 1 }, 6).await.unwrap();
         assert_eq!(next.id, "R-000004");
@@ -514,5 +576,43 @@ mod tests {
         assert_eq!(store.all("TREASURY", &f).len(), 2);
         let f = Filter { status: Some(status::UNDER_REVIEW.into()), ..Filter::default() };
         assert_eq!(store.all("TREASURY", &f).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_its_code_and_records_from_before_codes_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refused, old) = {
+            let store = Store::open(dir.path()).unwrap();
+            let refused = store.prepare("TREASURY", "m", "M", Action::Issuance { amount_tiyn: 1 }, 1).await.unwrap();
+            store.approve(&refused.id, &checker("c"), 2).await.unwrap();
+            let outcome = Outcome {
+                status: status::REJECTED,
+                reason: Some("not enough funds (insufficient_funds)".into()),
+                reason_code: Some("insufficient_funds".into()),
+                result: None,
+            };
+            store.finish(&refused.id, outcome, 3).await.unwrap();
+            let old = store.prepare("TREASURY", "m", "M", Action::Issuance { amount_tiyn: 2 }, 4).await.unwrap();
+            store.approve(&old.id, &checker("c"), 5).await.unwrap();
+            // What a release before reason codes wrote.
+            let finished = format!(
+                r#"{{"record":"finished","id":"{}","status":"rejected","reason":"refused","result":null,"at_ms":6}}"#,
+                old.id
+            );
+            store.journal.append(finished.into_bytes()).unwrap().durable().await.unwrap();
+            store.close().unwrap();
+            (refused, old)
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let refused = store.get("TREASURY", &refused.id).unwrap();
+        assert_eq!(
+            (refused.status.as_str(), refused.reason_code.as_deref()),
+            (status::REJECTED, Some("insufficient_funds"))
+        );
+        let old = store.get("TREASURY", &old.id).unwrap();
+        assert_eq!(
+            (old.status.as_str(), old.reason.as_deref(), old.reason_code),
+            (status::REJECTED, Some("refused"), None)
+        );
     }
 }

@@ -283,7 +283,7 @@ async fn approve(State(ui): State<Shared>, Me(user): Me, Path(id): Path<String>)
     let checker = checker(&user)?;
     let approved = ui.store.approve(&id, &checker, ui.now_ms()).await?;
     let outcome = execute::run(ui.client(&user.participant)?, &approved).await;
-    let done = ui.store.finish(&id, outcome.status, outcome.reason, outcome.result, ui.now_ms()).await?;
+    let done = ui.store.finish(&id, outcome, ui.now_ms()).await?;
     Ok(Json(done))
 }
 

@@ -285,9 +285,7 @@ async fn read_qr(State(w): State<Shared>, OwnDa { body, .. }: OwnDa) -> Result<J
 async fn checked_qr(w: &Wallet, payload: String) -> Result<Json<Value>, UiError> {
     let view = w.client.check_qr(&payload).await?;
     if let Some(tx) = &view.paid_by {
-        return Err(UiError::Conflict(format!(
-            "this QR was already paid by transaction {tx}; ask the merchant for a new one"
-        )));
+        return Err(UiError::QrAlreadyPaid(tx.to_string()));
     }
     Ok(Json(json!({"payload": payload, "qr": view})))
 }
@@ -451,6 +449,8 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("wallet.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/wallet.js")),
     ("signing.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/signing.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/i18n.js")),
+    // One file for both pages: the names of refusals.
+    ("refusals.js", "text/javascript; charset=utf-8", include_str!("../assets/refusals.js")),
     ("offline.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/offline.js")),
     ("purse.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/purse.js")),
     // QR codes of offline payments, drawn and read in the page (vendor/README.md).

@@ -107,26 +107,20 @@ async fn treasury_staff_work_through_the_browser() {
 
     // Transfers: a marked transfer to LLP General Contractor (STB1), onward only to LLP Road Works (STB2).
     section(&c, "transfers").await;
-    fill(&c, "#tr-to-iin", &common::bin(4)).await;
-    select(&c, "#tr-to-bank", "STB1").await;
-    fill(&c, "#tr-amount", "2 500,00").await;
-    fill(&c, "#tr-memo", "Road repair, state contract 17").await;
+    transfer_to_general_contractor(&c, "2 500,00", "Road repair, state contract 17").await;
     click(&c, "#tr-marked").await;
     fill(&c, "#tr-reference", "ROADS-2026").await;
     fill(&c, "#tr-allowed-iin", &common::bin(6)).await;
     select(&c, "#tr-allowed-bank", "STB2").await;
     fill(&c, "#tr-limit", "2 500").await;
-    click(&c, "#tr-submit").await;
-    wait_for(
-        &c,
-        "document.querySelector('tr[data-request=\"R-000002\"] [data-status=\"under_review\"]')",
-        "the transfer under review",
-    )
-    .await;
+    submitted(&c, "R-000002").await;
     let row = text(&c, "tr[data-request=\"R-000002\"]").await;
     assert!(row.contains("LLP General Contractor") && row.contains("2 500,00") && row.contains("ROADS-2026"), "{row}");
     assert!(row.contains("STB1") && row.contains(&common::bin(4)), "{row}");
     shot(&c, &shots, "03-transfers-maker").await;
+    // A transfer of more than the Treasury holds: the platform refuses it once approved.
+    transfer_to_general_contractor(&c, "900 000 000,00", "More than the Treasury holds").await;
+    submitted(&c, "R-000003").await;
 
     // The maker's other sections.
     for (id, name) in [("issuance", "04-issuance"), ("redeeming", "05-redeeming"), ("holding", "06-holding")] {
@@ -151,6 +145,13 @@ async fn treasury_staff_work_through_the_browser() {
         )
         .await;
     }
+    click(&c, "#approve-R-000003").await;
+    wait_for(
+        &c,
+        "document.getElementById('main').dataset.ready === 'approvals' && !document.querySelector('#approve-R-000003') && document.querySelector('tr[data-request=\"R-000003\"] [data-status=\"rejected\"]')",
+        "R-000003 to be refused by the platform",
+    )
+    .await;
     section(&c, "transfers").await;
     wait_for(
         &c,
@@ -158,6 +159,9 @@ async fn treasury_staff_work_through_the_browser() {
         "Success in the transfers table",
     )
     .await;
+    // The platform's refusal, named, then its own words and code.
+    let refused = text(&c, "tr[data-request=\"R-000003\"] .reason").await;
+    assert!(refused.starts_with("Not enough funds — ") && refused.contains("(insufficient_funds)"), "{refused}");
     shot(&c, &shots, "08-transfers-success").await;
     section(&c, "accounts").await;
     let accounts = text(&c, "#main").await;
@@ -191,6 +195,8 @@ async fn treasury_staff_work_through_the_browser() {
     section(&c, "transfers").await;
     let row = text(&c, "tr[data-request=\"R-000002\"]").await;
     assert!(row.contains("Успешно"), "{row}");
+    let refused = text(&c, "tr[data-request=\"R-000003\"] .reason").await;
+    assert!(refused.starts_with("Недостаточно средств — ") && refused.contains("(insufficient_funds)"), "{refused}");
     assert!(text(&c, "#tz-note").await.contains("Астана (UTC+5)"));
     shot(&c, &shots, "11-transfers-ru").await;
     c.refresh().await.unwrap();
@@ -251,4 +257,23 @@ async fn treasury_staff_work_through_the_browser() {
     ] {
         assert!(shots.join(format!("{name}.png")).exists());
     }
+}
+
+/// Fills the new transfer's payee (LLP General Contractor at STB1), amount and purpose.
+async fn transfer_to_general_contractor(c: &Client, amount: &str, memo: &str) {
+    fill(c, "#tr-to-iin", &common::bin(4)).await;
+    select(c, "#tr-to-bank", "STB1").await;
+    fill(c, "#tr-amount", amount).await;
+    fill(c, "#tr-memo", memo).await;
+}
+
+/// Submits the transfer form and waits for request `id` under review.
+async fn submitted(c: &Client, id: &str) {
+    click(c, "#tr-submit").await;
+    wait_for(
+        c,
+        &format!("document.querySelector('tr[data-request=\"{id}\"] [data-status=\"under_review\"]')"),
+        &format!("{id} under review"),
+    )
+    .await;
 }

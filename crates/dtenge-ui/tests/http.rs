@@ -201,6 +201,9 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         .await;
         assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.json);
         assert!(unknown.json["error"]["message"].as_str().unwrap().contains("no digital account at STB2"));
+        // The interface's own refusal: its code, and no platform code.
+        assert_eq!(unknown.json["error"]["code"], "bad_input", "{}", unknown.json);
+        assert!(unknown.json["error"].get("reason").is_none(), "{}", unknown.json);
         let marked = call(app, "POST", "/ui/api/requests", Some(&maker), Some(json!({
             "type": "transfer", "from": from, "to_iin_bin": common::bin(4), "to_bank": "STB1",
             "amount": "1 500,00", "memo": "Road repair, state contract 17",
@@ -225,6 +228,8 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         .await;
         assert_eq!(refused.json["status"], "rejected", "{}", refused.json);
         assert!(!refused.json["reason"].as_str().unwrap().is_empty());
+        // With the platform's code, for the page to name it in its reader's language.
+        assert_eq!(refused.json["reason_code"], "insufficient_funds", "{}", refused.json);
 
         // Filters and pages.
         let page = call(app, "GET", "/ui/api/requests?type=marked_transfer&status=success", Some(&maker), None).await;

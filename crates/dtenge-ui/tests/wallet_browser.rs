@@ -249,9 +249,21 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     c.find(Locator::Css("#qr-form [name=image]")).await.unwrap().send_keys(image.to_str().unwrap()).await.unwrap();
     click(&c, "#qr-form button").await;
     wait_for(&c, "document.getElementById('message').className === 'bad'", "the refusal").await;
-    assert!(message(&c).await.contains("already paid"), "{}", message(&c).await);
+    // Named in the page's language (Russian, the default), then the bank's own words and its code.
+    let refusal = message(&c).await;
+    assert!(refusal.starts_with("Отказано: Этот QR-код уже оплачен — "), "{refusal}");
+    assert!(refusal.contains("already paid") && refusal.ends_with("(qr_already_paid)"), "{refusal}");
     assert_eq!(stb2.balance(&shop.id.to_string()).await.unwrap().total_tiyn, shop_before + 123_450);
     shot(&c, &shots, "wallet-05-already-paid").await;
+    // A language switch names it again.
+    switch_language(&c, "kk").await;
+    wait_for(
+        &c,
+        "document.getElementById('message').textContent.startsWith('Бас тартылды: Бұл QR-код бұрын төленген — ')",
+        "the refusal in Kazakh",
+    )
+    .await;
+    switch_language(&c, "ru").await;
 
     // The holder as a merchant: a dynamic QR signed by STB1, paid by a client of STB2, seen paid.
     click(&c, "nav [data-tab=merchant]").await;

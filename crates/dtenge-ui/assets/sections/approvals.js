@@ -21,7 +21,7 @@ function row(r, withActions) {
       : `<span class="muted">${r.maker === state.me.login ? esc(t('appr.own')) : ''}</span>`;
   }
   return `<tr data-request="${esc(r.id)}"><td class="mono">${esc(r.id)}</td><td>${time(r.created_at_ms)}</td><td>${esc(kindName(kind))}</td><td>${details(r)}</td>` +
-    `<td class="num">${s.amount ? money(s.amount) : ''}</td><td>${esc(r.maker_name)}</td><td>${esc(r.checker_name || '')}</td><td>${statusBadge(r.status, r.reason)}</td>` +
+    `<td class="num">${s.amount ? money(s.amount) : ''}</td><td>${esc(r.maker_name)}</td><td>${esc(r.checker_name || '')}</td><td>${statusBadge(r.status, r.reason, r.reason_code)}</td>` +
     (withActions ? `<td>${actions}</td>` : '') + '</tr>';
 }
 

@@ -1,5 +1,5 @@
 // Holding: funds held for oracle events — request time, recipient, amount, maker, status; release or cancel (maker-checker).
-import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, rerender, toast, state } from '../core.js';
+import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, rerender, toast, state, explain } from '../core.js';
 
 async function render(main) {
   const rows = await api('/ui/api/holds');
@@ -32,12 +32,12 @@ async function render(main) {
   if (form) {
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      try { await prepareRequest({ type: 'hold', ...formData(form) }); await rerender(); } catch (e) { toast(e.message, true); }
+      try { await prepareRequest({ type: 'hold', ...formData(form) }); await rerender(); } catch (e) { toast(explain(e), true); }
     });
   }
   for (const b of main.querySelectorAll('[data-unhold]')) {
     b.addEventListener('click', async () => {
-      try { await prepareRequest({ type: b.dataset.unhold, account: b.dataset.account, event: b.dataset.event }); await rerender(); } catch (e) { toast(e.message, true); }
+      try { await prepareRequest({ type: b.dataset.unhold, account: b.dataset.account, event: b.dataset.event }); await rerender(); } catch (e) { toast(explain(e), true); }
     });
   }
 }

@@ -15,7 +15,7 @@ async function render(main) {
   const reqs = d.recent_requests.map((r) => {
     const s = requestSubject(r);
     return `<tr><td class="mono">${esc(r.id)}</td><td>${time(r.created_at_ms)}</td><td>${esc(kindName(r.action.type === 'transfer' && r.action.marking ? 'marked_transfer' : r.action.type))}</td>` +
-      `<td>${esc(s.to ? s.to.name : s.name)}</td><td class="num">${s.amount ? money(s.amount) : ''}</td><td>${esc(r.maker_name)}</td><td>${statusBadge(r.status, r.reason)}</td></tr>`;
+      `<td>${esc(s.to ? s.to.name : s.name)}</td><td class="num">${s.amount ? money(s.amount) : ''}</td><td>${esc(r.maker_name)}</td><td>${statusBadge(r.status, r.reason, r.reason_code)}</td></tr>`;
   });
   main.innerHTML = `<h1>${esc(t('home.title'))}</h1>
     ${d.pending_review ? `<p><a href="#/approvals" class="tag" id="pending-link">${esc(t('home.pending'))}: ${d.pending_review}</a></p>` : ''}

@@ -1,5 +1,5 @@
 // NBK operator view: supply, each stablecoin's supply and reserve, volumes by day, conversion requests to approve, health of every node.
-import { api, esc, money, statusBadge, t, time, table, rerender, toast, kindName } from '../core.js';
+import { api, esc, money, statusBadge, t, time, table, rerender, toast, kindName, explain } from '../core.js';
 
 async function render(main) {
   const d = await api('/ui/api/nbk/overview');
@@ -33,7 +33,7 @@ async function render(main) {
   for (const b of main.querySelectorAll('[data-nbk-approve]')) {
     b.addEventListener('click', async () => {
       b.disabled = true;
-      try { const c = await api(`/ui/api/nbk/conversions/${b.dataset.nbkApprove}/approve`, { method: 'POST' }); toast(`${c.id}: ${t('status.' + c.status.status)}`); } catch (e) { toast(e.message, true); }
+      try { const c = await api(`/ui/api/nbk/conversions/${b.dataset.nbkApprove}/approve`, { method: 'POST' }); toast(`${c.id}: ${t('status.' + c.status.status)}`); } catch (e) { toast(explain(e), true); }
       await rerender();
     });
   }
@@ -41,7 +41,7 @@ async function render(main) {
     b.addEventListener('click', async () => {
       const reason = prompt(t('appr.reason'));
       if (!reason) return;
-      try { await api(`/ui/api/nbk/conversions/${b.dataset.nbkReject}/reject`, { method: 'POST', body: { reason } }); } catch (e) { toast(e.message, true); }
+      try { await api(`/ui/api/nbk/conversions/${b.dataset.nbkReject}/reject`, { method: 'POST', body: { reason } }); } catch (e) { toast(explain(e), true); }
       await rerender();
     });
   }

@@ -1,6 +1,6 @@
 // Regulator (NBK operator): aggregates by bank and day, large payments above a threshold, marked-funds traceability.
 // Data from the API's NBK-only regulator endpoints: each bank reports its own aggregates — no names, no IINs.
-import { api, esc, money, t, time, table, formData, astanaDayStart, toast } from '../core.js';
+import { api, esc, money, t, time, table, formData, astanaDayStart, toast, explain } from '../core.js';
 
 const chosen = { from: '', to: '', threshold: '1 000 000' };
 
@@ -54,7 +54,7 @@ async function render(main) {
   document.getElementById('reg-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     Object.assign(chosen, formData(ev.target));
-    render(main).catch((e) => toast(e.message, true));
+    render(main).catch((e) => toast(explain(e), true));
   });
 }
 

@@ -1,5 +1,5 @@
 // Transfers in DT: a new transfer (optionally marked) prepared by a maker; the table with filters and pages.
-import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, astanaDayStart, canDecide, rerender, toast, state } from '../core.js';
+import { api, esc, money, statusBadge, t, time, table, bankOptions, formData, prepareRequest, astanaDayStart, canDecide, rerender, toast, state, explain, reasonOf } from '../core.js';
 
 const filter = { page: 1, per_page: 10, status: '', type: 'transfer,marked_transfer', from: '', to: '' };
 
@@ -10,7 +10,7 @@ function row(r) {
     ? `<div class="actions"><button class="ok small" data-approve="${esc(r.id)}">${esc(t('appr.approve'))}</button><button class="bad small" data-reject="${esc(r.id)}">${esc(t('appr.reject'))}</button></div>` : '';
   return `<tr data-request="${esc(r.id)}"><td class="mono">${esc(r.id)}<span class="sub">${time(r.created_at_ms)}</span></td><td>${name}<span class="sub">${esc(a.from_name)}</span></td>` +
     `<td>${esc(a.to.bank)}</td><td>${esc(a.to.name)}<span class="sub mono">${esc(a.to.iin_bin)}</span></td><td class="num">${money(a.amount_tiyn)}</td>` +
-    `<td>${statusBadge(r.status, r.reason)}<span class="sub">${esc(t('col.maker'))}: ${esc(r.maker_name)}${r.checker_name ? ' · ' + esc(t('col.checker')) + ': ' + esc(r.checker_name) : ''}</span></td><td>${actions}</td></tr>`;
+    `<td>${statusBadge(r.status, r.reason, r.reason_code)}<span class="sub">${esc(t('col.maker'))}: ${esc(r.maker_name)}${r.checker_name ? ' · ' + esc(t('col.checker')) + ': ' + esc(r.checker_name) : ''}</span></td><td>${actions}</td></tr>`;
 }
 
 async function render(main) {
@@ -67,7 +67,7 @@ async function render(main) {
       const f = formData(tf);
       const body = { type: 'transfer', from: f.from, to_iin_bin: f.to_iin_bin, to_bank: f.to_bank, amount: f.amount, memo: f.memo };
       if (f.marked) body.marking = { reference: f.reference, allowed_iin_bin: f.allowed_iin_bin, allowed_bank: f.allowed_bank, limit: f.limit };
-      try { await prepareRequest(body); filter.page = 1; await rerender(); } catch (e) { toast(e.message, true); }
+      try { await prepareRequest(body); filter.page = 1; await rerender(); } catch (e) { toast(explain(e), true); }
     });
   }
   document.getElementById('tr-filters').addEventListener('submit', (ev) => {
@@ -89,8 +89,8 @@ export function bindDecisions(root) {
       b.disabled = true;
       try {
         const r = await api(`/ui/api/requests/${b.dataset.approve}/approve`, { method: 'POST' });
-        toast(t('msg.approved', { id: r.id, status: t('status.' + r.status) }) + (r.reason ? ' ' + r.reason : ''), r.status === 'rejected');
-      } catch (e) { toast(e.message, true); }
+        toast(t('msg.approved', { id: r.id, status: t('status.' + r.status) }) + (r.reason ? ' ' + reasonOf(r) : ''), r.status === 'rejected');
+      } catch (e) { toast(explain(e), true); }
       await rerender();
     });
   }
@@ -101,7 +101,7 @@ export function bindDecisions(root) {
       try {
         await api(`/ui/api/requests/${b.dataset.reject}/reject`, { method: 'POST', body: { reason } });
         toast(t('msg.rejected', { id: b.dataset.reject }));
-      } catch (e) { toast(e.message, true); }
+      } catch (e) { toast(explain(e), true); }
       await rerender();
     });
   }

@@ -5,6 +5,7 @@
 // holder's key (signing.js); every payment is signed here too.
 
 import { t, setLang, currentLang } from './i18n.js';
+import { refusalText } from './refusals.js';
 import {
   loadHolder, saveHolder, newKeys, sign, signedHeaders, hex, unhex,
   signatureBase, signatureParams, contentDigest,
@@ -57,7 +58,10 @@ async function call(name, body) {
   const headers = await signedHeaders(holder, 'POST', path, text);
   const res = await fetch(path, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: text });
   const answer = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error((answer.error && answer.error.message) || `HTTP ${res.status}`);
+  if (!res.ok) {
+    const error = answer.error || {};
+    throw Object.assign(new Error(error.message || `HTTP ${res.status}`), { code: error.code, reason: error.reason });
+  }
   return answer;
 }
 
@@ -65,9 +69,9 @@ function show(tab) {
   for (const s of document.querySelectorAll('section.tab')) s.hidden = s.id !== tab;
   for (const b of document.querySelectorAll('nav button')) b.classList.toggle('on', b.dataset.tab === tab);
   if (polling && tab !== 'merchant') { clearInterval(polling); polling = null; }
-  if (tab === 'home') refresh().catch((e) => say(e.message));
-  if (tab === 'receive') receive().catch((e) => say(e.message));
-  if (tab === 'offline') showPurse().catch((e) => say(e.message));
+  if (tab === 'home') refresh().catch(refused);
+  if (tab === 'receive') receive().catch(refused);
+  if (tab === 'offline') showPurse().catch(refused);
   else stopCamera();
 }
 
@@ -187,7 +191,7 @@ async function merchantQr(form) {
           status.className = 'good';
         });
       }
-    } catch (e) { say(e.message); }
+    } catch (e) { refused(e); }
   }, 1000);
 }
 
@@ -202,11 +206,16 @@ function tiynOf(text) {
   return Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0'));
 }
 
-// A protocol refusal is named in the page's language, with the code and the protocol's own words.
-function offlineFailure(e) {
-  if (!e.code) { say(() => `${t('refused')}: ${e.message}`); return; }
-  const named = () => (t(e.code) === e.code ? '' : `${t(e.code)} — `);
-  say(() => `${t('refused')}: ${named()}${e.message} (${e.code})`);
+// A refusal named in the page's language, then the refusing side's own words: the purse's (offline protocol,
+// OfflineCode) by this page's words for its code, with the code; the bank's or this server's by refusals.js
+// (the platform's code is `reason`; its words name the code already).
+function refused(e) {
+  const code = e.reason || e.code;
+  say(() => {
+    if (!code) return `${t('refused')}: ${e.message}`;
+    if (code.startsWith('offline_') && t(code) !== code) return `${t('refused')}: ${t(code)} — ${e.message} (${code})`;
+    return `${t('refused')}: ${refusalText(code, e.message, currentLang())}`;
+  });
 }
 
 async function showPurse() {
@@ -387,7 +396,7 @@ async function purseDeposit() {
 }
 
 function on(id, f) {
-  $(id).addEventListener('submit', (ev) => { ev.preventDefault(); f(ev.target).catch(offlineFailure); });
+  $(id).addEventListener('submit', (ev) => { ev.preventDefault(); f(ev.target).catch(refused); });
 }
 
 function start() {
@@ -411,19 +420,19 @@ async function main() {
   on('pay-form', pay);
   on('qr-form', readQr);
   on('merchant-form', merchantQr);
-  $('qr-pay').addEventListener('click', () => payQr().catch((e) => say(() => `${t('refused')}: ${e.message}`)));
+  $('qr-pay').addEventListener('click', () => payQr().catch(refused));
   on('purse-load-form', purseLoad);
   on('offline-pay-form', offlinePay);
   on('offline-receive-form', offlineReceive);
   const scan = $('offline-receive-form').image;
-  scan.addEventListener('change', () => offlineScan(scan).catch(offlineFailure));
+  scan.addEventListener('change', () => offlineScan(scan).catch(refused));
   $('offline-camera').addEventListener('click', () => offlineCamera().catch((e) => {
     stopCamera();
     say(() => `${t('refused')}: ${t('offline_no_camera')} (${e.message})`);
   }));
   $('offline-camera-stop').addEventListener('click', stopCamera);
-  $('purse-setup').addEventListener('click', () => purseSetup().catch(offlineFailure));
-  $('purse-deposit').addEventListener('click', () => purseDeposit().catch(offlineFailure));
+  $('purse-setup').addEventListener('click', () => purseSetup().catch(refused));
+  $('purse-deposit').addEventListener('click', () => purseDeposit().catch(refused));
   holder = await loadHolder();
   if (holder && holder.account) start(); else $('open').hidden = false;
   document.body.dataset.ready = 'yes';
@@ -444,4 +453,4 @@ window.dtengeWallet = {
   offline,
 };
 
-main().catch((e) => say(e.message));
+main().catch(refused);
