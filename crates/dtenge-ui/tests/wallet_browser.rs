@@ -164,7 +164,14 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     let (stb1, stb2) = (bank("STB1"), bank("STB2"));
 
     let (_driver, port) = start_driver().await;
-    let c = session(port, &chromium).await;
+    // The phone's camera films what the test writes to `camera` (read when the page opens the camera).
+    let camera = data.path().join("camera.y4m");
+    let fake_camera = [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", camera.display()),
+    ];
+    let c = session_with(port, &chromium, &fake_camera).await;
 
     c.goto(&format!("{base}/wallet/")).await.unwrap();
     wait_for(&c, "document.body.dataset.ready === 'yes'", "the wallet page").await;
@@ -264,6 +271,22 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     )
     .await;
     switch_language(&c, "ru").await;
+
+    // The next order, scanned with the camera: read in the page, checked by the bank, paid.
+    let next = QrPayment { amount_tiyn: Some(1_000), reference: Some("ORDER-78".into()), ..order.clone() };
+    std::fs::write(&camera, y4m_of(&qr::encode_dynamic(&next, &keys.load("STB2").unwrap()).unwrap())).unwrap();
+    click(&c, "#qr-camera").await;
+    wait_for(
+        &c,
+        "!document.getElementById('qr-found').hidden && document.getElementById('qr-details').textContent.includes('ORDER-78')",
+        "the QR read by the camera",
+    )
+    .await;
+    assert_eq!(js(&c, "return document.getElementById('qr-camera-view').hidden;").await, json!(true), "camera off");
+    shot(&c, &shots, "wallet-05b-camera-read").await;
+    click(&c, "#qr-pay").await;
+    wait_for(&c, "document.getElementById('message').textContent.includes('success')", "the scanned payment").await;
+    assert_eq!(stb2.balance(&shop.id.to_string()).await.unwrap().total_tiyn, shop_before + 123_450 + 1_000);
 
     // The holder as a merchant: a dynamic QR signed by STB1, paid by a client of STB2, seen paid.
     click(&c, "nav [data-tab=merchant]").await;

@@ -72,7 +72,7 @@ function show(tab) {
   if (tab === 'home') refresh().catch(refused);
   if (tab === 'receive') receive().catch(refused);
   if (tab === 'offline') showPurse().catch(refused);
-  else stopCamera();
+  if (camera && camera.tab !== tab) stopCamera();
 }
 
 function dl(el, rows) {
@@ -138,9 +138,19 @@ function fileBase64(file) {
 
 async function readQr(form) {
   const file = form.image.files[0];
-  const answer = file
+  showFound(file
     ? await call('qr/read', { account: holder.account, image_base64: await fileBase64(file) })
-    : await call('qr/check', { account: holder.account, payload: form.payload.value.trim() });
+    : await call('qr/check', { account: holder.account, payload: form.payload.value.trim() }));
+}
+
+// A QR read by the camera, in the page: the bank checks what it asks to pay.
+async function qrScanned(text) {
+  $('qr-form').image.value = '';
+  showFound(await call('qr/check', { account: holder.account, payload: text }));
+}
+
+// What a QR asks to pay, as the bank checked it, and the button to pay it.
+function showFound(answer) {
   found = answer;
   const p = answer.qr.payment;
   const rows = [[t('payee'), `${p.name}, ${p.city} (${p.bank})`]];
@@ -336,23 +346,28 @@ async function offlineScan(input) {
   addScanned(text);
 }
 
-// The camera's live view, read ten times a second until a QR code is found
-// or the person stops it (or leaves the tab).
+// The camera's live view — one at a time, in the offline receive form
+// (`offline`) or the QR payment tab (`qr`) — read ten times a second until a
+// QR code is found or the person stops it (or leaves the tab).
 let camera = null;
 
 function stopCamera() {
   if (!camera) return;
   clearTimeout(camera.timer);
   if (camera.stream) for (const track of camera.stream.getTracks()) track.stop();
+  $(`${camera.where}-video`).srcObject = null;
+  $(`${camera.where}-camera-view`).hidden = true;
   camera = null;
-  $('offline-video').srcObject = null;
-  $('offline-camera-view').hidden = true;
 }
 
-async function offlineCamera() {
-  if (camera) return;
+// Scans with the camera into the view of `where`; `found` gets the QR's text.
+async function scanWithCamera(where, found) {
+  if (camera) {
+    if (camera.where === where) return;
+    stopCamera();
+  }
   // Taken before the (slow) permission prompt, so a second click opens no second camera.
-  const mine = { stream: null, timer: 0 };
+  const mine = { stream: null, timer: 0, where, tab: $(`${where}-camera-view`).closest('section').id };
   camera = mine;
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error('navigator.mediaDevices');
   const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
@@ -362,21 +377,27 @@ async function offlineCamera() {
     return;
   }
   mine.stream = stream;
-  const video = $('offline-video');
+  const video = $(`${where}-video`);
   video.srcObject = stream;
-  $('offline-camera-view').hidden = false;
+  $(`${where}-camera-view`).hidden = false;
   await video.play();
   const look = () => {
-    if (!camera) return;
+    if (camera !== mine) return;
     const text = video.videoWidth ? qrIn(video, video.videoWidth, video.videoHeight) : null;
     if (text) {
       stopCamera();
-      addScanned(text);
+      Promise.resolve(found(text)).catch(refused);
       return;
     }
-    camera.timer = setTimeout(look, 100);
+    mine.timer = setTimeout(look, 100);
   };
   look();
+}
+
+// The camera failed to open: named, and nothing left running.
+function noCamera(e) {
+  stopCamera();
+  say(() => `${t('refused')}: ${t('no_camera')} (${e.message})`);
 }
 
 async function offlineReceive(form) {
@@ -426,11 +447,10 @@ async function main() {
   on('offline-receive-form', offlineReceive);
   const scan = $('offline-receive-form').image;
   scan.addEventListener('change', () => offlineScan(scan).catch(refused));
-  $('offline-camera').addEventListener('click', () => offlineCamera().catch((e) => {
-    stopCamera();
-    say(() => `${t('refused')}: ${t('offline_no_camera')} (${e.message})`);
-  }));
+  $('offline-camera').addEventListener('click', () => scanWithCamera('offline', addScanned).catch(noCamera));
   $('offline-camera-stop').addEventListener('click', stopCamera);
+  $('qr-camera').addEventListener('click', () => scanWithCamera('qr', qrScanned).catch(noCamera));
+  $('qr-camera-stop').addEventListener('click', stopCamera);
   $('purse-setup').addEventListener('click', () => purseSetup().catch(refused));
   $('purse-deposit').addEventListener('click', () => purseDeposit().catch(refused));
   holder = await loadHolder();
