@@ -69,9 +69,9 @@ function show(tab) {
   for (const s of document.querySelectorAll('section.tab')) s.hidden = s.id !== tab;
   for (const b of document.querySelectorAll('nav button')) b.classList.toggle('on', b.dataset.tab === tab);
   if (polling && tab !== 'merchant') { clearInterval(polling); polling = null; }
-  if (tab === 'home') refresh().catch(refused);
-  if (tab === 'receive') receive().catch(refused);
-  if (tab === 'offline') showPurse().catch(refused);
+  if (tab === 'home') refresh().catch(notLoaded);
+  if (tab === 'receive') receive().catch(notLoaded);
+  if (tab === 'offline') showPurse().catch(notLoaded);
   if (camera && camera.tab !== tab) stopCamera();
 }
 
@@ -201,7 +201,7 @@ async function merchantQr(form) {
           status.className = 'good';
         });
       }
-    } catch (e) { refused(e); }
+    } catch (e) { notLoaded(e); }
   }, 1000);
 }
 
@@ -394,6 +394,13 @@ async function scanWithCamera(where, found) {
   look();
 }
 
+// What could not be loaded: a refusal is named as one; anything else (the
+// network down, say) is said as it is.
+function notLoaded(e) {
+  if (e.reason || e.code) refused(e);
+  else say(e.message);
+}
+
 // The camera failed to open: named, and nothing left running.
 function noCamera(e) {
   stopCamera();
@@ -473,4 +480,4 @@ window.dtengeWallet = {
   offline,
 };
 
-main().catch(refused);
+main().catch(notLoaded);
