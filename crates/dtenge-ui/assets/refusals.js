@@ -2,7 +2,8 @@
 // English; the wallet: Kazakh too). One definition for both pages: the UI server serves this file to each.
 // A page shows the name, then the refusing service's own words and the code, so nothing it said is lost; a
 // code with no name here shows the service's words alone. Codes are the platform's (`dtenge-api`'s error
-// codes, the node's `RefusalCode`s, `rule_NNN` for a kernel rule) and the UI server's own.
+// codes, the node's `RefusalCode`s, `rule_NNN` for a kernel rule), the UI server's own, and the wallet's
+// offline purse's (its OfflineCode).
 export const REFUSALS = {
   en: {
     insufficient_funds: 'Not enough funds',
@@ -57,6 +58,16 @@ export const REFUSALS = {
     interrupted: 'The service stopped while the platform was executing the request: check the account\'s history before preparing it again',
     no_clear_answer: 'The platform gave no clear answer: check the account\'s history',
     settling: 'The transaction is still settling',
+    // The offline purse's own refusals (offline.js, purse.js: OfflineCode).
+    offline_bad_signature: 'a signature does not verify: the payment was altered or forged',
+    offline_unknown_bank: 'issued by a bank this purse does not know: go online once',
+    offline_certificate_expired: 'a device certificate has expired: the device must reconnect',
+    offline_device_revoked: 'the paying device is revoked',
+    offline_limit: 'an offline limit is reached',
+    offline_insufficient: 'not enough in the offline purse',
+    offline_malformed: 'not an offline payment',
+    offline_chain_broken: 'the payment is not for this device',
+    offline_no_purse: 'set up the offline purse first',
   },
   ru: {
     insufficient_funds: 'Недостаточно средств',
@@ -111,6 +122,16 @@ export const REFUSALS = {
     interrupted: 'Сервис остановился, пока платформа исполняла заявку: проверьте историю счёта, прежде чем готовить её снова',
     no_clear_answer: 'Платформа не дала ясного ответа: проверьте историю счёта',
     settling: 'Транзакция ещё проводится',
+    // The offline purse's own refusals (offline.js, purse.js: OfflineCode).
+    offline_bad_signature: 'подпись не сходится: платёж изменён или подделан',
+    offline_unknown_bank: 'выпущено банком, которого кошелёк не знает: подключитесь к сети',
+    offline_certificate_expired: 'срок сертификата устройства истёк: нужно подключиться к сети',
+    offline_device_revoked: 'устройство плательщика отозвано',
+    offline_limit: 'достигнут офлайн-лимит',
+    offline_insufficient: 'в офлайн-кошельке недостаточно средств',
+    offline_malformed: 'это не офлайн-платёж',
+    offline_chain_broken: 'платёж не для этого устройства',
+    offline_no_purse: 'сначала подключите офлайн-кошелёк',
   },
   kk: {
     insufficient_funds: 'Қаражат жеткіліксіз',
@@ -165,6 +186,16 @@ export const REFUSALS = {
     interrupted: 'Платформа сұрауды орындап жатқанда қызмет тоқтады: қайта дайындамас бұрын шот тарихын тексеріңіз',
     no_clear_answer: 'Платформа нақты жауап бермеді: шот тарихын тексеріңіз',
     settling: 'Транзакция әлі өңделуде',
+    // The offline purse's own refusals (offline.js, purse.js: OfflineCode).
+    offline_bad_signature: 'қолтаңба сәйкес емес: төлем өзгертілген немесе жалған',
+    offline_unknown_bank: 'әмиян білмейтін банк шығарған: желіге қосылыңыз',
+    offline_certificate_expired: 'құрылғы сертификатының мерзімі өтті: желіге қосылу қажет',
+    offline_device_revoked: 'төлеуші құрылғы кері қайтарылған',
+    offline_limit: 'офлайн лимитке жетті',
+    offline_insufficient: 'офлайн әмиянда қаражат жеткіліксіз',
+    offline_malformed: 'бұл офлайн төлем емес',
+    offline_chain_broken: 'төлем бұл құрылғыға емес',
+    offline_no_purse: 'алдымен офлайн әмиянды қосыңыз',
   },
 };
 

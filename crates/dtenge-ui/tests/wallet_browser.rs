@@ -62,6 +62,16 @@ async fn session_with(port: u16, chromium: &Path, more: &[String]) -> Client {
         .unwrap_or_else(|e| panic!("cannot start a Chromium session through chromedriver ({e}): {INSTALL}"))
 }
 
+/// Chromium's arguments for a camera that films `video` (a Y4M file, read
+/// when the page opens the camera), allowed without a prompt.
+fn fake_camera(video: &Path) -> [String; 3] {
+    [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ]
+}
+
 async fn js(c: &Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
@@ -166,12 +176,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     let (_driver, port) = start_driver().await;
     // The phone's camera films what the test writes to `camera` (read when the page opens the camera).
     let camera = data.path().join("camera.y4m");
-    let fake_camera = [
-        "--use-fake-ui-for-media-stream".to_string(),
-        "--use-fake-device-for-media-stream".to_string(),
-        format!("--use-file-for-fake-video-capture={}", camera.display()),
-    ];
-    let c = session_with(port, &chromium, &fake_camera).await;
+    let c = session_with(port, &chromium, &fake_camera(&camera)).await;
 
     c.goto(&format!("{base}/wallet/")).await.unwrap();
     wait_for(&c, "document.body.dataset.ready === 'yes'", "the wallet page").await;
@@ -485,12 +490,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
     let (_driver, port) = start_driver().await;
     // Bob's camera films what the test writes to `camera` (read when the page opens the camera).
     let camera = data.path().join("camera.y4m");
-    let fake_camera = [
-        "--use-fake-ui-for-media-stream".to_string(),
-        "--use-fake-device-for-media-stream".to_string(),
-        format!("--use-file-for-fake-video-capture={}", camera.display()),
-    ];
-    let (alia, bob) = (session(port, &chromium).await, session_with(port, &chromium, &fake_camera).await);
+    let (alia, bob) = (session(port, &chromium).await, session_with(port, &chromium, &fake_camera(&camera)).await);
     let alia_info =
         open_da(&alia, &base, &demo_iin_bin(HolderKind::Individual, 71).to_string(), "Aliya Serikovna").await;
     let bob_info = open_da(&bob, &base, &demo_iin_bin(HolderKind::Individual, 72).to_string(), "Bolat Askarov").await;

@@ -23,12 +23,6 @@ export const DICT = {
     purse_ready: 'Purse certified', loaded: 'Loaded', received_pending: 'Received (pending deposit)',
     sent_offline: 'Signed offline', deposited: 'Deposit', settled: 'settled', already_settled: 'already settled',
     double_spend: 'double spend — refused', held_loaded: 'loaded', held_received: 'received', hops: 'hops',
-    offline_bad_signature: 'a signature does not verify: the payment was altered or forged',
-    offline_unknown_bank: 'issued by a bank this purse does not know: go online once',
-    offline_certificate_expired: 'a device certificate has expired: the device must reconnect',
-    offline_device_revoked: 'the paying device is revoked', offline_limit: 'an offline limit is reached',
-    offline_insufficient: 'not enough in the offline purse', offline_malformed: 'not an offline payment',
-    offline_chain_broken: 'the payment is not for this device', offline_no_purse: 'set up the offline purse first',
   },
   ru: {
     title: 'Кошелёк цифрового тенге', open: 'Открыть цифровой счёт', iin: 'ИИН', name: 'ФИО',
@@ -53,12 +47,6 @@ export const DICT = {
     purse_ready: 'Кошелёк сертифицирован', loaded: 'Пополнено', received_pending: 'Получено (ждёт зачисления)',
     sent_offline: 'Подписано офлайн', deposited: 'Зачисление', settled: 'зачислено', already_settled: 'уже зачислено',
     double_spend: 'двойная трата — отказано', held_loaded: 'пополнение', held_received: 'получено', hops: 'переходов',
-    offline_bad_signature: 'подпись не сходится: платёж изменён или подделан',
-    offline_unknown_bank: 'выпущено банком, которого кошелёк не знает: подключитесь к сети',
-    offline_certificate_expired: 'срок сертификата устройства истёк: нужно подключиться к сети',
-    offline_device_revoked: 'устройство плательщика отозвано', offline_limit: 'достигнут офлайн-лимит',
-    offline_insufficient: 'в офлайн-кошельке недостаточно средств', offline_malformed: 'это не офлайн-платёж',
-    offline_chain_broken: 'платёж не для этого устройства', offline_no_purse: 'сначала подключите офлайн-кошелёк',
   },
   kk: {
     title: 'Цифрлық теңге әмияны', open: 'Цифрлық шот ашу', iin: 'ЖСН', name: 'Аты-жөні',
@@ -83,12 +71,6 @@ export const DICT = {
     purse_ready: 'Әмиян сертификатталды', loaded: 'Толтырылды', received_pending: 'Алынды (есептеуді күтуде)',
     sent_offline: 'Офлайн қол қойылды', deposited: 'Есептеу', settled: 'есептелді', already_settled: 'бұрын есептелген',
     double_spend: 'қос жұмсау — бас тартылды', held_loaded: 'толтыру', held_received: 'алынған', hops: 'өтулер',
-    offline_bad_signature: 'қолтаңба сәйкес емес: төлем өзгертілген немесе жалған',
-    offline_unknown_bank: 'әмиян білмейтін банк шығарған: желіге қосылыңыз',
-    offline_certificate_expired: 'құрылғы сертификатының мерзімі өтті: желіге қосылу қажет',
-    offline_device_revoked: 'төлеуші құрылғы кері қайтарылған', offline_limit: 'офлайн лимитке жетті',
-    offline_insufficient: 'офлайн әмиянда қаражат жеткіліксіз', offline_malformed: 'бұл офлайн төлем емес',
-    offline_chain_broken: 'төлем бұл құрылғыға емес', offline_no_purse: 'алдымен офлайн әмиянды қосыңыз',
   },
 };
 

@@ -216,16 +216,11 @@ function tiynOf(text) {
   return Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0'));
 }
 
-// A refusal named in the page's language, then the refusing side's own words: the purse's (offline protocol,
-// OfflineCode) by this page's words for its code, with the code; the bank's or this server's by refusals.js
-// (the platform's code is `reason`; its words name the code already).
+// A refusal — the purse's (OfflineCode), the bank's (its code is `reason`) or
+// this server's — named in the page's language, then the refusing side's own
+// words and its code (refusals.js).
 function refused(e) {
-  const code = e.reason || e.code;
-  say(() => {
-    if (!code) return `${t('refused')}: ${e.message}`;
-    if (code.startsWith('offline_') && t(code) !== code) return `${t('refused')}: ${t(code)} — ${e.message} (${code})`;
-    return `${t('refused')}: ${refusalText(code, e.message, currentLang())}`;
-  });
+  say(() => `${t('refused')}: ${refusalText(e.reason || e.code, e.message, currentLang())}`);
 }
 
 async function showPurse() {
