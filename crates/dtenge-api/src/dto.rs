@@ -20,11 +20,16 @@ pub fn astana(at: Timestamp) -> String {
 
 /// A status as shown everywhere (SPEC §6).
 pub fn status_view(s: &Status) -> StatusView {
+    let plain = |status: &str| StatusView { status: status.into(), reason: None, reason_code: None };
     match s {
-        Status::RequestAccepted => StatusView { status: "request_accepted".into(), reason: None },
-        Status::UnderReview => StatusView { status: "under_review".into(), reason: None },
-        Status::Success => StatusView { status: "success".into(), reason: None },
-        Status::Rejected { reason } => StatusView { status: "rejected".into(), reason: Some(reason.clone()) },
+        Status::RequestAccepted => plain("request_accepted"),
+        Status::UnderReview => plain("under_review"),
+        Status::Success => plain("success"),
+        Status::Rejected { reason } => StatusView {
+            status: "rejected".into(),
+            reason: Some(reason.text.clone()),
+            reason_code: reason.code.map(|code| code.to_string()),
+        },
     }
 }
 
@@ -188,4 +193,34 @@ pub fn address(text: &str, what: &str) -> Result<Address, ApiError> {
 /// Parses an IIN/BIN.
 pub fn iin_bin(text: &str) -> Result<IinBin, ApiError> {
     IinBin::parse(text).map_err(|e| ApiError::bad_request("bad_iin_bin", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use dtenge_node::RefusalCode;
+    use dtenge_node::state::Reason;
+
+    use super::*;
+
+    #[test]
+    fn a_rejection_shows_its_code_beside_its_words_when_it_has_one() {
+        let coded = Status::Rejected { reason: Reason::coded(RefusalCode::PayeeRefused, "the payee's bank refused") };
+        let view = status_view(&coded);
+        assert_eq!(
+            serde_json::to_value(&view).unwrap_or_default(),
+            serde_json::json!({"status": "rejected", "reason": "the payee's bank refused", "reason_code": "payee_refused"})
+        );
+        let rule = status_view(&Status::Rejected { reason: Reason::coded(RefusalCode::Rule(802), "rule 802") });
+        assert_eq!(rule.reason_code.as_deref(), Some("rule_802"), "the code an immediate refusal is answered with");
+        let words = status_view(&Status::Rejected { reason: Reason::text("limit for the day reached") });
+        assert_eq!(
+            serde_json::to_value(&words).unwrap_or_default(),
+            serde_json::json!({"status": "rejected", "reason": "limit for the day reached"}),
+            "a person's words have no code"
+        );
+        assert_eq!(
+            serde_json::to_value(status_view(&Status::Success)).unwrap_or_default(),
+            serde_json::json!({"status": "success"})
+        );
+    }
 }

@@ -120,7 +120,8 @@ pub fn status_of(code: RefusalCode) -> StatusCode {
         | RefusalCode::EnforcementOrder
         | RefusalCode::BalanceNotZero
         | RefusalCode::PayeeRefused
-        | RefusalCode::BadReceipt => StatusCode::UNPROCESSABLE_ENTITY,
+        | RefusalCode::BadReceipt
+        | RefusalCode::Expired => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

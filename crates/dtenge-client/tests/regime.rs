@@ -260,6 +260,7 @@ async fn a_payment_the_payees_bank_refuses_moves_no_money() {
     for line in history.iter().filter(|h| h.status.status != "success") {
         assert_eq!(line.status.status, "rejected", "{line:?}");
         assert!(line.status.reason.as_deref().unwrap_or("").contains("maximum balance"), "{line:?}");
+        assert_eq!(line.status.reason_code.as_deref(), Some("payee_refused"), "{line:?}");
     }
 }
 

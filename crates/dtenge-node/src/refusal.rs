@@ -76,6 +76,9 @@ pub enum RefusalCode {
     AddressTaken,
     /// The node's bounded queue for this stage is full; retry shortly.
     Busy,
+    /// A prepared transaction was not committed within its time window
+    /// (the status a payment ends in, never an immediate answer).
+    Expired,
 }
 
 impl RefusalCode {
@@ -112,6 +115,7 @@ impl RefusalCode {
             RefusalCode::BadReceipt => "bad_receipt",
             RefusalCode::AddressTaken => "address_taken",
             RefusalCode::Busy => "busy",
+            RefusalCode::Expired => "expired",
         }
     }
 

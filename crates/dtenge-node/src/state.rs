@@ -27,7 +27,7 @@ use crate::NodeError;
 use crate::accounts::{Account, AccountId, KycState};
 use crate::archive::{self, Archive, Seq, Table};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
-pub use crate::status::Status;
+pub use crate::status::{Reason, Status};
 use crate::vault::Vault;
 use dtenge_crypto::PublicKey;
 use dtenge_types::OrderRef;
@@ -35,13 +35,16 @@ use dtenge_types::OrderRef;
 /// The node's journal records. Format 0 (release 9e7a3dd) wrote them
 /// untagged; format 1 tags them; format 2 adds
 /// [`NodeRecord::RefusedInFlight`], so a release that reads up to format 1
-/// refuses a journal that has one instead of failing on it unnamed.
-/// [`NodeRecord`]'s variants were only appended to.
-pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 2, name: "node record" };
+/// refuses a journal that has one instead of failing on it unnamed;
+/// format 3 stores a refusal's code with its words ([`Reason`], which reads
+/// the words of earlier formats unchanged). [`NodeRecord`]'s variants were
+/// only appended to.
+pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 3, name: "node record" };
 /// The node's snapshots ([`NodeState`] without its archive), tagged from
 /// format 1; format 2 adds the card book at the end, format 3 the refusals
-/// of payments in flight after it (older ones read with empty ones).
-pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 3, name: "node snapshot" };
+/// of payments in flight after it (older ones read with empty ones), format
+/// 4 a refusal's code with its words wherever a status or refusal is kept.
+pub const SNAPSHOT: Format = Format { kind: kinds::NODE_SNAPSHOT, version: 4, name: "node snapshot" };
 
 /// Largest record or snapshot a node decodes.
 const STORED_BYTES_MAX: usize = dtenge_store::RECORD_BYTES_MAX;
@@ -99,7 +102,7 @@ impl NodeState {
 /// DA in one currency. A transaction that moves several currencies for the
 /// DA (a PvP leg) has one line per currency, numbered consecutively, so no
 /// amount ever adds one currency's minor units to another's.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize)]
 pub struct HistoryEntry {
     /// The transaction.
     pub tx: TxId,
@@ -121,7 +124,6 @@ pub struct HistoryEntry {
     /// The currency of `incoming` and `outgoing`. `None` only on a line
     /// archived before lines were per currency (then read as the one
     /// currency its transaction moved for the DA).
-    #[serde(default)]
     pub currency: Option<Currency>,
 }
 
@@ -229,8 +231,8 @@ pub enum NodeRecord {
     Aborted {
         /// The transaction.
         tx: TxId,
-        /// Why.
-        reason: String,
+        /// Why (its code from record format 3 on).
+        reason: Reason,
         /// Inputs the notary says are already spent (dropped from the vault).
         spent_elsewhere: Vec<TokenId>,
     },
@@ -334,8 +336,9 @@ pub enum NodeRecord {
     RefusedInFlight {
         /// The transaction.
         tx: TxId,
-        /// The refusal, or `None` once they take it.
-        refusal: Option<String>,
+        /// The refusal, or `None` once they take it (its code from record
+        /// format 3 on).
+        refusal: Option<Reason>,
     },
 }
 
@@ -452,7 +455,7 @@ pub struct NodeState {
     /// Payments in flight that their payees' banks refused when asked again,
     /// with the refusal (last: snapshot format 3 appended it). At most one
     /// per payment in flight; gone when it settles either way.
-    refused_in_flight: BTreeMap<TxId, String>,
+    refused_in_flight: BTreeMap<TxId, Reason>,
     /// What this node issued and has not redeemed, per currency (issuers
     /// only), counted from the moment an issue is prepared, so concurrent
     /// issues cannot together pass [`Amount::MAX`]: every balance and total
@@ -1024,10 +1027,10 @@ impl NodeState {
         self.settle_if_done(id);
     }
 
-    fn aborted(&mut self, id: &TxId, reason: &str, spent_elsewhere: &[TokenId]) {
+    fn aborted(&mut self, id: &TxId, reason: &Reason, spent_elsewhere: &[TokenId]) {
         let Some(out) = self.unsettled.get_mut(id) else { return };
         self.refused_in_flight.remove(id);
-        let previous = std::mem::replace(&mut out.status, Status::Rejected { reason: reason.to_string() });
+        let previous = std::mem::replace(&mut out.status, Status::Rejected { reason: reason.clone() });
         let ids: Vec<TokenId> = out.tx.body.inputs.to_vec();
         let account = out.account.clone();
         let seq = out.history_seq;
@@ -1040,7 +1043,7 @@ impl NodeState {
         for gone in spent_elsewhere {
             self.vault.remove(gone);
         }
-        let rejected = Status::Rejected { reason: reason.to_string() };
+        let rejected = Status::Rejected { reason: reason.clone() };
         self.set_history_status(&account, seq, (*id, &tx, &inputs, made_at), &previous, rejected);
         self.settle_if_done(id);
     }
@@ -1171,8 +1174,8 @@ impl NodeState {
 
     /// Why `tx`, in flight, is kept off the notary: its payees' banks'
     /// refusal when they were asked again ([`NodeRecord::RefusedInFlight`]).
-    pub fn refusal_in_flight(&self, tx: &TxId) -> Option<&str> {
-        self.refused_in_flight.get(tx).map(String::as_str)
+    pub fn refusal_in_flight(&self, tx: &TxId) -> Option<&Reason> {
+        self.refused_in_flight.get(tx)
     }
 
     /// Committed transactions with deliveries outstanding.

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dtenge_crypto::SecretKey;
-use dtenge_node::NodeError;
 use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, KycState};
 use dtenge_node::archive::Archive;
 use dtenge_node::build::{self, Draft, Payee};
 use dtenge_node::guard::{self, Clearance, Cleared, Outflow, PendingOutflows, Standing};
-use dtenge_node::state::{NodeRecord, NodeState};
+use dtenge_node::state::{NodeRecord, NodeState, Reason};
+use dtenge_node::{NodeError, RefusalCode};
 use dtenge_types::{Address, Amount, CbsRef, Currency, IinBin, ParticipantId, Timestamp, Transaction};
 use proptest::prelude::*;
 
@@ -351,25 +351,32 @@ fn a_refusal_in_flight_is_kept_until_the_payment_settles() {
     let mut issuer = Issuer::new();
     let tx = issuer.prepare_issue(Amount::from_tenge(10).unwrap()).unwrap();
     let id = tx.id();
-    let refused = |refusal: Option<&str>| NodeRecord::RefusedInFlight { tx: id, refusal: refusal.map(str::to_string) };
-    issuer.apply(refused(Some("STB2 refused: the DA is closed")));
-    assert_eq!(issuer.state.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
-    let record = refused(Some("STB2 refused: the DA is closed"));
+    let closed = Reason::coded(RefusalCode::AccountClosed, "STB2 refused: the DA is closed");
+    let refused = |refusal: Option<&Reason>| NodeRecord::RefusedInFlight { tx: id, refusal: refusal.cloned() };
+    issuer.apply(refused(Some(&closed)));
+    assert_eq!(issuer.state.refusal_in_flight(&id), Some(&closed));
+    let record = refused(Some(&closed));
     assert_eq!(NodeRecord::decode(&record.encode()).unwrap(), record);
 
     let snapshot = NodeState::decode_snapshot(&issuer.state.encode_snapshot()).unwrap();
-    assert_eq!(snapshot.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
+    assert_eq!(snapshot.refusal_in_flight(&id), Some(&closed));
     let mut replayed = NodeState::with_archive(Archive::memory());
     issuer.journal.iter().for_each(|r| replayed.apply(r));
-    assert_eq!(replayed.refusal_in_flight(&id), Some("STB2 refused: the DA is closed"));
+    assert_eq!(replayed.refusal_in_flight(&id), Some(&closed));
 
     issuer.apply(refused(None));
     assert_eq!(issuer.state.refusal_in_flight(&id), None, "taken again");
-    issuer.apply(refused(Some("STB2 refused: the DA is closed")));
+    issuer.apply(refused(Some(&closed)));
     issuer.abort(&tx);
     assert_eq!(issuer.state.refusal_in_flight(&id), None, "gone when it settles");
-    issuer.apply(refused(Some("late")));
+    issuer.apply(refused(Some(&Reason::text("late"))));
     assert_eq!(issuer.state.refusal_in_flight(&id), None, "not in flight");
+
+    // A record of format 2 held the words alone, as a reason without a code is written today.
+    let words = refused(Some(&Reason::text("STB2 refused: the DA is closed")));
+    let encoded = words.encode();
+    let format_2 = Format { version: 2, ..dtenge_node::state::RECORD }.tag(&encoded[TAG_BYTES..]);
+    assert_eq!(NodeRecord::decode(&format_2).unwrap(), words);
 
     // Format 2 was format 3 without the refusals (an empty map) at the end.
     let current = NodeState::default().encode_snapshot();

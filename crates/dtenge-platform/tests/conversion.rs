@@ -201,7 +201,9 @@ async fn a_cbs_rejection_found_again_after_a_crash_returns_the_dt_once() {
     p.tick().await;
     let own = stb1.own_account().unwrap();
     let request = nbk.conversion(&redeem.id).unwrap();
-    assert!(matches!(&request.status, Status::Rejected { reason } if reason.contains("correspondent account closed")));
+    assert!(
+        matches!(&request.status, Status::Rejected { reason } if reason.text.contains("correspondent account closed"))
+    );
     assert!(request.settled_tx.is_some(), "the return is recorded");
     assert_eq!(stb1.balances(&own).unwrap().standard, dt(1_000), "the DT came back");
     // The simulator's later ACSC for the same instruction contradicts the decision: reported, not applied.

@@ -18,6 +18,7 @@ mod support;
 use std::sync::Arc;
 
 use dtenge_net::Handler;
+use dtenge_node::RefusalCode;
 use dtenge_node::accounts::{Account, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
 use dtenge_node::state::Status;
@@ -76,10 +77,38 @@ async fn a_payment_in_flight_is_not_sent_again_once_its_payee_refuses_it() {
     assert!(!payer.read(|s| s.in_flight().contains(&paid.tx)), "aborted once its window closed");
     match payer.read(|s| s.outgoing(&paid.tx)).map(|o| o.status) {
         Some(Status::Rejected { reason }) => {
-            assert!(reason.contains("STB2") && reason.contains("closed"), "the payee's refusal is named: {reason}");
+            assert!(
+                reason.text.contains("STB2") && reason.text.contains("closed"),
+                "the payee's refusal is named: {reason}"
+            );
+            assert_eq!(reason.code, Some(RefusalCode::PayeeRefused), "under the refusal's own code");
         }
         other => panic!("not rejected: {other:?}"),
     }
+    assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None);
+    assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
+}
+
+/// A payment the notary never saw within its window ends rejected under
+/// the code `expired`, in the payer's outgoing record and in the DA's
+/// history alike, and the payer has its money back.
+#[tokio::test]
+async fn a_payment_the_notary_never_saw_within_its_window_ends_expired() {
+    let (w, alice, _bob, paid) = in_flight().await;
+    let payer = w.node("STB1");
+    w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
+    w.p.network.heal(&pid(ids::NOTARY));
+    payer.tick().await;
+    let expired = |status: Option<Status>| match status {
+        Some(Status::Rejected { reason }) => {
+            assert_eq!(reason.code, Some(RefusalCode::Expired), "{reason:?}");
+            assert!(reason.text.contains("time window"), "{reason:?}");
+        }
+        other => panic!("not rejected: {other:?}"),
+    };
+    expired(payer.read(|s| s.outgoing(&paid.tx)).map(|o| o.status));
+    let history = payer.read(|s| s.history(&alice.id, 10));
+    expired(history.into_iter().find(|h| h.tx == paid.tx).map(|h| h.status));
     assert_eq!(w.p.notary.receipt(&paid.tx).await.unwrap(), None);
     assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
 }
@@ -97,10 +126,14 @@ async fn a_refusal_in_flight_is_named_after_a_restart() {
     w.clock.advance(dtenge_node::service::WINDOW_MS + 1);
     let done = restarted.tick().await;
     let line = done.iter().find(|l| l.starts_with(&format!("resolved {}", paid.tx))).expect("resolved");
-    assert!(line.contains("payee_refused"), "{line}");
+    assert!(line.contains("Rejected") && line.contains("payee_refused: "), "{line}");
     match restarted.read(|s| s.outgoing(&paid.tx)).map(|o| o.status) {
         Some(Status::Rejected { reason }) => {
-            assert!(reason.contains("STB2") && reason.contains("closed"), "the payee's refusal is named: {reason}");
+            assert!(
+                reason.text.contains("STB2") && reason.text.contains("closed"),
+                "the payee's refusal is named: {reason}"
+            );
+            assert_eq!(reason.code, Some(RefusalCode::PayeeRefused), "under the refusal's own code");
         }
         other => panic!("not rejected: {other:?}"),
     }

@@ -178,7 +178,7 @@ fn tx_outcome(view: TxOutcomeView) -> Outcome {
             Some(format!("the transaction is still settling ({}); see Operations", view.status.status)),
             Some(store::reason_code::SETTLING.to_string()),
         ),
-        _ => (view.status.reason, None),
+        _ => (view.status.reason, view.status.reason_code),
     };
     Outcome { status, reason, reason_code, result: Some(view.tx) }
 }

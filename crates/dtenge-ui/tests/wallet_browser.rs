@@ -252,7 +252,8 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     );
     shot(&c, &shots, "wallet-03-qr").await;
     click(&c, "#qr-pay").await;
-    wait_for(&c, "document.getElementById('message').textContent.includes('success')", "the payment").await;
+    // The status in the page's language (Russian, the default).
+    wait_for(&c, "document.getElementById('message').textContent.includes('(Успешно)')", "the payment").await;
     assert_eq!(js(&c, "return document.getElementById('message').className;").await, json!("good"));
     assert_eq!(stb2.balance(&shop.id.to_string()).await.unwrap().total_tiyn, shop_before + 123_450);
     shot(&c, &shots, "wallet-04-paid").await;
@@ -290,7 +291,7 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     assert_eq!(js(&c, "return document.getElementById('qr-camera-view').hidden;").await, json!(true), "camera off");
     shot(&c, &shots, "wallet-05b-camera-read").await;
     click(&c, "#qr-pay").await;
-    wait_for(&c, "document.getElementById('message').textContent.includes('success')", "the scanned payment").await;
+    wait_for(&c, "document.getElementById('message').textContent.includes('(Успешно)')", "the scanned payment").await;
     assert_eq!(stb2.balance(&shop.id.to_string()).await.unwrap().total_tiyn, shop_before + 123_450 + 1_000);
 
     // The holder as a merchant: a dynamic QR signed by STB1, paid by a client of STB2, seen paid.
@@ -324,6 +325,16 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
         "document.getElementById('merchant-status').textContent.startsWith('Payment received: ') \
          && document.getElementById('merchant-status').className === 'good'",
         "the merchant's payment in English",
+    )
+    .await;
+    // The history names each line's status in the page's language, not by its wire word.
+    click(&c, "nav [data-tab=home]").await;
+    wait_for(
+        &c,
+        "document.getElementById('history').textContent.includes('−1 234,50 ') \
+         && document.getElementById('history').textContent.includes('(Success)') \
+         && !document.getElementById('history').textContent.includes('(success)')",
+        "the history in English",
     )
     .await;
 

@@ -146,7 +146,8 @@ async fn transaction(
         if let Some(o) = s.outgoing(&id) {
             return Some(("outgoing", o.tx, status_view(&o.status)));
         }
-        s.received(&id).map(|(t, _)| ("incoming", t, StatusView { status: "success".into(), reason: None }))
+        s.received(&id)
+            .map(|(t, _)| ("incoming", t, StatusView { status: "success".into(), reason: None, reason_code: None }))
     });
     let (direction, t, status) =
         found.ok_or_else(|| ApiError::not_found(format!("{} knows no transaction {id}", node.id())))?;

@@ -341,7 +341,7 @@ impl NodeService {
     /// ([`NodeService::return_redemptions`]). The status is journaled first,
     /// so a crash never lets the same rejection pay the DT back twice.
     async fn refuse(&self, request: &ConversionRequest, reason: String, by: String) -> Result<(), NodeError> {
-        self.update_conversion(&request.id, Status::Rejected { reason }, None, None, Some(by)).await?;
+        self.update_conversion(&request.id, Status::Rejected { reason: reason.into() }, None, None, Some(by)).await?;
         if request.kind == ConversionKind::Redeem {
             self.return_redemptions().await?;
         }

@@ -37,7 +37,7 @@ pub enum ConversionKind {
 }
 
 /// A bank's conversion request as NBK keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ConversionRequest {
     /// `NBK-REQ-000001`: also the CBS instruction's message id.
     pub id: String,
@@ -126,7 +126,7 @@ pub fn match_confirmation(request: Option<&ConversionRequest>, confirmation: &Co
     let same_answer = match (&confirmation.status, &request.status) {
         (ConfirmationStatus::Accepted { cbs_reference }, _) => request.cbs_reference.as_ref() == Some(cbs_reference),
         (ConfirmationStatus::Rejected { reason }, Status::Rejected { reason: recorded }) => {
-            request.decided_by.as_deref() == Some(CBS_DECIDER) && *recorded == format!("CBS rejected: {reason}")
+            request.decided_by.as_deref() == Some(CBS_DECIDER) && recorded.text == format!("CBS rejected: {reason}")
         }
         (ConfirmationStatus::Rejected { .. }, _) => false,
     };

@@ -27,12 +27,12 @@ use super::{
     MAX_IN_PIPELINE, MAX_WAITING_FOR_CHANGE, NOTARY_ATTEMPTS, NodeService, RECHECK_CHANGE, TxOutcome, WAIT_FOR_CHANGE,
     durable,
 };
-use crate::NodeError;
 use crate::accounts::Account;
 use crate::build::Payee;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
 use crate::metrics::Stage;
-use crate::state::{NodeRecord, Notification, Status};
+use crate::state::{NodeRecord, Notification, Reason, Status};
+use crate::{NodeError, RefusalCode};
 
 impl NodeService {
     /// Selects, builds and reserves under one lock, so concurrent operations
@@ -268,7 +268,7 @@ impl NodeService {
         let refused = match (prepared, checked) {
             (Ok(((tx, inputs), _in_pipeline)), Ok(())) => return self.submit(tx, inputs).await,
             (Ok((_, _in_pipeline)), Err(refusal)) => {
-                let reason = refusal.to_string();
+                let reason = Reason::coded(refusal.code(), refusal.to_string());
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
                 refusal
             }
@@ -457,13 +457,14 @@ impl NodeService {
                     }
                     _ => Vec::new(),
                 };
-                let reason = rejection.to_string();
-                self.record(vec![NodeRecord::Aborted { tx: id, reason: reason.clone(), spent_elsewhere }]).await?;
+                let refused = NodeError::NotaryRejected(rejection);
+                let reason = Reason::coded(refused.code(), refused.to_string());
+                self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere }]).await?;
                 self.stage_times.record(Stage::Settle, started);
                 if !tx.attestations.is_empty() {
                     self.abandon_attestation(id).await;
                 }
-                Err(NodeError::NotaryRejected(rejection))
+                Err(refused)
             }
         }
     }
@@ -598,7 +599,7 @@ impl NodeService {
         let id = tx.id();
         let claim = self.claim_of(tx, inputs)?;
         // Journaled, so a restart before the window closes still names it.
-        let refused_before = self.read(|s| s.refusal_in_flight(&id).map(str::to_string));
+        let refused_before = self.read(|s| s.refusal_in_flight(&id).cloned());
         if self.clock.now() <= tx.body.window.not_after {
             match self.payees_still_accept(tx, inputs).await {
                 Ok(()) => {
@@ -614,12 +615,8 @@ impl NodeService {
                         None => {
                             // Only a refusal is named at the end: a bank that
                             // was busy is asked again at the next tick.
-                            let refusal = refused.to_string();
-                            if !matches!(
-                                refused,
-                                NodeError::Busy(_) | NodeError::Unavailable(_) | NodeError::Storage(_)
-                            ) && refused_before.as_deref() != Some(refusal.as_str())
-                            {
+                            let refusal = Reason::coded(refused.code(), refused.to_string());
+                            if !refused.code().is_transient() && refused_before.as_ref() != Some(&refusal) {
                                 let record = NodeRecord::RefusedInFlight { tx: id, refusal: Some(refusal) };
                                 self.record(vec![record]).await?;
                             }
@@ -635,12 +632,14 @@ impl NodeService {
         match receipt {
             Some(receipt) => self.settle(tx, inputs, &claim, Verdict::Committed(receipt)).await,
             None => {
-                let (reason, status) = match refused_before {
-                    Some(why) => (format!("{why}; not committed: its window closed"), "payee_refused"),
-                    None => ("not committed within its time window".to_string(), "expired"),
+                let reason = match refused_before {
+                    // Its payees' refusal is why, under the refusal's own code.
+                    Some(why) => Reason { code: why.code, text: format!("{why}; not committed: its window closed") },
+                    None => Reason::coded(RefusalCode::Expired, "not committed within its time window"),
                 };
+                let status = Status::Rejected { reason: reason.clone() };
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
-                Ok(TxOutcome { tx: id, status: Status::Rejected { reason: status.into() }, notary_seq: None })
+                Ok(TxOutcome { tx: id, status, notary_seq: None })
             }
         }
     }

@@ -7,7 +7,7 @@ export async function renderConversion(main, { type, nbkKind, title, newText }) 
   const requests = await api(`/ui/api/requests?type=${type}&per_page=50`);
   const isMaker = state.me.roles.includes('maker');
   const convRows = mine.map((c) => `<tr data-conversion="${esc(c.id)}"><td class="mono">${esc(c.id)}</td><td>${time(c.created_at_ms)}</td><td class="num">${money(c.amount_tiyn)}</td>` +
-    `<td class="mono">${esc(c.cbs_reference || '—')}</td><td>${esc(c.decided_by || '')}</td><td>${statusBadge(c.status.status, c.status.reason)}</td></tr>`);
+    `<td class="mono">${esc(c.cbs_reference || '—')}</td><td>${esc(c.decided_by || '')}</td><td>${statusBadge(c.status.status, c.status.reason, c.status.reason_code)}</td></tr>`);
   const reqRows = requests.items.map((r) => `<tr data-request="${esc(r.id)}"><td class="mono">${esc(r.id)}</td><td>${time(r.created_at_ms)}</td><td class="num">${money(r.action.amount_tiyn)}</td>` +
     `<td>${esc(r.maker_name)}</td><td>${esc(r.checker_name || '')}</td><td>${statusBadge(r.status, r.reason, r.reason_code)}${r.result ? `<span class="sub mono">${esc(r.result)}</span>` : ''}</td></tr>`);
   main.innerHTML = `<h1>${esc(t(title))}</h1>

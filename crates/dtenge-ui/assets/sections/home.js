@@ -11,7 +11,7 @@ async function render(main) {
   const ops = d.recent_operations.map((o) => `<tr><td>${time(o.at_ms)}</td><td>${esc(o.account_name)}</td><td>${esc(o.type)}</td>` +
     `<td>${esc(o.counterparty_names.join(', '))}<span class="sub">${esc(o.memo || '')}</span></td>` +
     `<td class="num">${o.incoming_tiyn ? '+' + money(o.incoming_tiyn) : ''}</td><td class="num">${o.outgoing_tiyn ? '−' + money(o.outgoing_tiyn) : ''}</td>` +
-    `<td>${statusBadge(o.status.status, o.status.reason)}</td></tr>`);
+    `<td>${statusBadge(o.status.status, o.status.reason, o.status.reason_code)}</td></tr>`);
   const reqs = d.recent_requests.map((r) => {
     const s = requestSubject(r);
     return `<tr><td class="mono">${esc(r.id)}</td><td>${time(r.created_at_ms)}</td><td>${esc(kindName(r.action.type === 'transfer' && r.action.marking ? 'marked_transfer' : r.action.type))}</td>` +

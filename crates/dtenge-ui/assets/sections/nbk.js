@@ -13,7 +13,7 @@ async function render(main) {
     `<td class="vol-cell"><div class="bar" data-w="${Math.round((v.volume_tiyn / maxVol) * 100)}"></div></td></tr>`);
   const pending = d.conversions.filter((c) => c.status.status === 'under_review');
   const convRow = (c, actions) => `<tr data-conversion="${esc(c.id)}"><td class="mono">${esc(c.id)}</td><td>${time(c.created_at_ms)}</td><td>${esc(c.bank)}</td><td>${esc(kindName(c.kind))}</td><td class="num">${money(c.amount_tiyn)}</td>` +
-    `<td class="mono">${esc(c.cbs_reference || t('nbk.waiting_cbs'))}</td><td>${statusBadge(c.status.status, c.status.reason)}${c.decided_by ? `<span class="sub">${esc(c.decided_by)}</span>` : ''}</td>` +
+    `<td class="mono">${esc(c.cbs_reference || t('nbk.waiting_cbs'))}</td><td>${statusBadge(c.status.status, c.status.reason, c.status.reason_code)}${c.decided_by ? `<span class="sub">${esc(c.decided_by)}</span>` : ''}</td>` +
     (actions ? `<td>${c.cbs_reference ? `<div class="actions"><button class="ok small" data-nbk-approve="${esc(c.id)}">${esc(t('nbk.approve'))}</button><button class="bad small" data-nbk-reject="${esc(c.id)}">${esc(t('nbk.reject'))}</button></div>` : ''}</td>` : '') + '</tr>';
   const convCols = [{ key: 'col.request' }, { key: 'col.time' }, { key: 'col.bank_plain' }, { key: 'col.kind' }, { key: 'col.amount', num: true }, { key: 'col.cbs' }, { key: 'col.status' }];
   const nodes = d.health.nodes.map((n) => `<tr><td><b>${esc(n.id)}</b></td><td class="num">${n.accounts}</td><td class="num">${n.tokens}</td><td class="num">${n.in_flight}</td>` +

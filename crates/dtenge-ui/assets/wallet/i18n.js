@@ -23,6 +23,7 @@ export const DICT = {
     purse_ready: 'Purse certified', loaded: 'Loaded', received_pending: 'Received (pending deposit)',
     sent_offline: 'Signed offline', deposited: 'Deposit', settled: 'settled', already_settled: 'already settled',
     double_spend: 'double spend — refused', held_loaded: 'loaded', held_received: 'received', hops: 'hops',
+    st_success: 'Success', st_rejected: 'Rejected', st_under_review: 'Under review', st_request_accepted: 'Request accepted',
   },
   ru: {
     title: 'Кошелёк цифрового тенге', open: 'Открыть цифровой счёт', iin: 'ИИН', name: 'ФИО',
@@ -47,6 +48,7 @@ export const DICT = {
     purse_ready: 'Кошелёк сертифицирован', loaded: 'Пополнено', received_pending: 'Получено (ждёт зачисления)',
     sent_offline: 'Подписано офлайн', deposited: 'Зачисление', settled: 'зачислено', already_settled: 'уже зачислено',
     double_spend: 'двойная трата — отказано', held_loaded: 'пополнение', held_received: 'получено', hops: 'переходов',
+    st_success: 'Успешно', st_rejected: 'Отклонено', st_under_review: 'На рассмотрении', st_request_accepted: 'Заявка принята',
   },
   kk: {
     title: 'Цифрлық теңге әмияны', open: 'Цифрлық шот ашу', iin: 'ЖСН', name: 'Аты-жөні',
@@ -71,6 +73,7 @@ export const DICT = {
     purse_ready: 'Әмиян сертификатталды', loaded: 'Толтырылды', received_pending: 'Алынды (есептеуді күтуде)',
     sent_offline: 'Офлайн қол қойылды', deposited: 'Есептеу', settled: 'есептелді', already_settled: 'бұрын есептелген',
     double_spend: 'қос жұмсау — бас тартылды', held_loaded: 'толтыру', held_received: 'алынған', hops: 'өтулер',
+    st_success: 'Сәтті', st_rejected: 'Қабылданбады', st_under_review: 'Қаралуда', st_request_accepted: 'Өтінім қабылданды',
   },
 };
 

@@ -96,7 +96,7 @@ async function refresh() {
   const b = home.balance;
   dl($('balances'), [[t('standard'), money(b.standard_tiyn)], [t('marked'), money(b.marked_tiyn)],
     [t('held'), money(b.held_tiyn)], [t('vat'), money(b.vat_tiyn)], [t('total'), money(b.total_tiyn)]]);
-  lines($('history'), home.history, (h) => `${h.at} ${h.incoming_tiyn ? '+' + money(h.incoming_tiyn) : '−' + money(h.outgoing_tiyn)} ${h.memo || ''} (${h.status.status})`);
+  lines($('history'), home.history, (h) => `${h.at} ${h.incoming_tiyn ? '+' + money(h.incoming_tiyn) : '−' + money(h.outgoing_tiyn)} ${h.memo || ''} (${statusOf(h.status)})`);
   lines($('notifications'), home.notifications, (n) => `${n.at} ${n.text}`);
 }
 
@@ -104,7 +104,7 @@ async function refresh() {
 async function signAndSubmit(prepared, qr) {
   const signature = await sign(holder.keys.privateKey, unhex(prepared.signing_message));
   const done = await call('pay/submit', { account: holder.account, transaction: prepared.transaction, signature: hex(signature), qr });
-  say(() => `${t('paid')}: ${done.tx} (${done.status.status})`, done.status.status === 'success');
+  say(() => `${t('paid')}: ${done.tx} (${statusOf(done.status)})`, done.status.status === 'success');
   return done;
 }
 
@@ -214,6 +214,13 @@ function tiynOf(text) {
   const m = /^(\d{1,13})(?:\.(\d{1,2}))?$/.exec(t);
   if (!m) throw new Error(`${t}: not an amount`);
   return Number(m[1]) * 100 + Number((m[2] || '0').padEnd(2, '0'));
+}
+
+// A status in the page's language; a rejection with its reason, named by its
+// code when the platform gave one (refusals.js).
+function statusOf(s) {
+  const word = t('st_' + s.status);
+  return s.status === 'rejected' && s.reason ? `${word}: ${refusalText(s.reason_code, s.reason, currentLang())}` : word;
 }
 
 // A refusal — the purse's (OfflineCode), the bank's (its code is `reason`) or
