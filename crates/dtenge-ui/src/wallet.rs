@@ -16,15 +16,14 @@
 //! and is accepted only if the DA's address is that key. A payment is
 //! prepared by the bank, its id signed in the browser, and submitted with
 //! that signature — the client-signed path of the API. QR codes: made here
-//! as SVG (`qrcode`), read here from an uploaded image (`rqrr` over
-//! `image`'s PNG/JPEG decoders), so the page loads nothing from elsewhere
-//! and needs no WebAssembly. A dynamic QR for a merchant is signed with the
-//! bank's key (`dtenge_api_types::qr`).
+//! as SVG (`qrcode`); read in the page (the vendored `jsQR`, from the camera
+//! or an image the person picks), so no image ever reaches this server —
+//! only the QR's text, which the bank checks. A dynamic QR for a merchant is
+//! signed with the bank's key (`dtenge_api_types::qr`).
 //!
 //! Invariants: nonces are remembered for the signature freshness window and
 //! a replayed one is refused; at most [`NONCES_MAX`] are held (full: 503);
-//! uploaded images are at most [`IMAGE_BYTES_MAX`] bytes and
-//! [`IMAGE_SIDE_MAX`] pixels a side.
+//! a call's body is at most [`BODY_BYTES_MAX`] bytes.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -36,7 +35,6 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use dtenge_api_types::qr::{self, QrPayment};
 use dtenge_api_types::signing::{self, Message};
 use dtenge_client::{
@@ -55,10 +53,9 @@ use crate::error::UiError;
 pub const WALLET_BANK: &str = "STB1";
 /// Most nonces remembered (within the freshness window).
 pub const NONCES_MAX: usize = 100_000;
-/// Largest uploaded QR image.
-pub const IMAGE_BYTES_MAX: usize = 4 << 20;
-/// Largest side of an uploaded QR image, pixels.
-pub const IMAGE_SIDE_MAX: u32 = 4_000;
+/// Largest body of a wallet call (JSON; QR images are read in the page and
+/// never sent).
+pub const BODY_BYTES_MAX: usize = 1 << 20;
 /// Longest a merchant's dynamic QR may stay valid.
 pub const QR_TTL_S_MAX: u64 = 3_600;
 /// History lines and notifications shown.
@@ -213,33 +210,6 @@ pub fn qr_svg(text: &str) -> Result<String, UiError> {
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }
 
-/// Reads the first QR code in a PNG or JPEG image.
-pub fn read_qr_image(bytes: &[u8]) -> Result<String, UiError> {
-    if bytes.len() > IMAGE_BYTES_MAX {
-        return Err(UiError::BadInput(format!("image: larger than {IMAGE_BYTES_MAX} bytes")));
-    }
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| UiError::BadInput(format!("image: {e}")))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(IMAGE_SIDE_MAX);
-    limits.max_image_height = Some(IMAGE_SIDE_MAX);
-    limits.max_alloc = Some(256 << 20);
-    reader.limits(limits);
-    let picture = reader
-        .decode()
-        .map_err(|e| UiError::BadInput(format!("image: not a PNG or JPEG picture we can read ({e})")))?;
-    let luma = picture.to_luma8();
-    let (w, h) = (luma.width() as usize, luma.height() as usize);
-    let mut prepared =
-        rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| luma.get_pixel(x as u32, y as u32).0[0]);
-    let grids = prepared.detect_grids();
-    let grid = grids.first().ok_or_else(|| UiError::BadInput("image: no QR code found in it".into()))?;
-    let (_, text) =
-        grid.decode().map_err(|e| UiError::BadInput(format!("image: the QR code does not decode ({e})")))?;
-    Ok(text)
-}
-
 fn money(tiyn: u64) -> String {
     format!("{}.{:02}", tiyn / 100, tiyn % 100)
 }
@@ -271,14 +241,6 @@ async fn home(State(w): State<Shared>, OwnDa { account, .. }: OwnDa) -> Result<J
     Ok(Json(
         json!({"account": account, "balance": balance, "history": history.items, "notifications": notifications.items, "bank": w.bank}),
     ))
-}
-
-async fn read_qr(State(w): State<Shared>, OwnDa { body, .. }: OwnDa) -> Result<Json<Value>, UiError> {
-    let image = base64::engine::general_purpose::STANDARD
-        .decode(field(&body, "image_base64")?)
-        .map_err(|_| UiError::BadInput("image_base64: not base64".into()))?;
-    let payload = read_qr_image(&image)?;
-    checked_qr(&w, payload).await
 }
 
 /// What a QR asks to pay, as the bank checked it; a dynamic QR already paid is refused here.
@@ -490,7 +452,6 @@ pub fn router(wallet: Arc<Wallet>) -> Router {
         .route("/wallet/assets/{*path}", get(asset))
         .route("/wallet/api/open", post(open))
         .route("/wallet/api/home", post(home))
-        .route("/wallet/api/qr/read", post(read_qr))
         .route("/wallet/api/qr/check", post(check_qr))
         .route("/wallet/api/pay/prepare", post(prepare))
         .route("/wallet/api/pay/submit", post(submit))
@@ -501,7 +462,7 @@ pub fn router(wallet: Arc<Wallet>) -> Router {
         .route("/wallet/api/offline/load", post(offline_load))
         .route("/wallet/api/offline/trust", post(offline_trust))
         .route("/wallet/api/offline/deposit", post(offline_deposit))
-        .layer(axum::extract::DefaultBodyLimit::max(IMAGE_BYTES_MAX * 2))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES_MAX))
         .with_state(wallet)
 }
 
@@ -512,13 +473,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_qr_made_here_is_read_back_from_a_png() {
-        let text = "00020101021126580005KZ.DT";
-        let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
-        let png = crate::wallet::tests::png_of(&code);
-        assert_eq!(read_qr_image(&png).unwrap(), text);
-        assert!(read_qr_image(b"not an image").is_err());
-        assert!(qr_svg(text).unwrap().starts_with("<?xml"));
+    fn a_qr_is_drawn_as_svg() {
+        assert!(qr_svg("00020101021126580005KZ.DT").unwrap().starts_with("<?xml"));
+        assert!(qr_svg(&"9".repeat(8_000)).is_err(), "too long for a QR code: named, not drawn");
     }
 
     #[test]
@@ -541,20 +498,5 @@ mod tests {
                 "{path} is never loaded"
             );
         }
-    }
-
-    pub(crate) fn png_of(code: &qrcode::QrCode) -> Vec<u8> {
-        let width = code.width();
-        let scale = 8usize;
-        let side = (width + 8) * scale;
-        let colors = code.to_colors();
-        let img = image::GrayImage::from_fn(side as u32, side as u32, |x, y| {
-            let (mx, my) = ((x as usize / scale).wrapping_sub(4), (y as usize / scale).wrapping_sub(4));
-            let dark = mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark;
-            image::Luma([if dark { 0 } else { 255 }])
-        });
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-        out.into_inner()
     }
 }

@@ -121,6 +121,13 @@ fn y4m_of(text: &str) -> Vec<u8> {
     out
 }
 
+/// A white PNG with no QR code in it.
+fn blank_png() -> Vec<u8> {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::GrayImage::from_pixel(64, 64, image::Luma([255])).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    png.into_inner()
+}
+
 fn png_of(text: &str) -> Vec<u8> {
     let (side, dark) = qr_pixels(&qrcode::QrCode::new(text.as_bytes()).unwrap(), 6);
     let luma = dark.iter().map(|&d| if d { 0u8 } else { 255 }).collect();
@@ -242,6 +249,14 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     let image = data.path().join("order-77.png");
     std::fs::write(&image, png_of(&payload)).unwrap();
     click(&c, "nav [data-tab=qr]").await;
+    // An image with no QR code in it: named by the page, which reads images itself.
+    let blank = data.path().join("blank.png");
+    std::fs::write(&blank, blank_png()).unwrap();
+    c.find(Locator::Css("#qr-form [name=image]")).await.unwrap().send_keys(blank.to_str().unwrap()).await.unwrap();
+    click(&c, "#qr-form button").await;
+    wait_for(&c, "document.getElementById('message').className === 'bad'", "the blank image refused").await;
+    let none = message(&c).await;
+    assert!(none.starts_with("Отказано: в изображении не найден QR-код"), "{none}");
     c.find(Locator::Css("#qr-form [name=image]")).await.unwrap().send_keys(image.to_str().unwrap()).await.unwrap();
     click(&c, "#qr-form button").await;
     wait_for(&c, "!document.getElementById('qr-found').hidden", "the QR read").await;
@@ -607,9 +622,7 @@ async fn two_wallets_pay_offline_with_the_network_cut_then_deposit_and_settle() 
 
     // An image with no QR code in it is named as such.
     let blank = data.path().join("blank.png");
-    let mut png = std::io::Cursor::new(Vec::new());
-    image::GrayImage::from_pixel(64, 64, image::Luma([255])).write_to(&mut png, image::ImageFormat::Png).unwrap();
-    std::fs::write(&blank, png.into_inner()).unwrap();
+    std::fs::write(&blank, blank_png()).unwrap();
     let (class, text) = scanned(&bob, &blank).await;
     assert_eq!(class, "bad", "{text}");
     assert!(text.contains("QR"), "{text}");

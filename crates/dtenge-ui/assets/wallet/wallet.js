@@ -127,20 +127,11 @@ async function pay(form) {
   await signAndSubmit(prepared, false);
 }
 
-function fileBase64(file) {
-  return new Promise((resolve, reject) => {
-    const r = new FileReader();
-    r.onload = () => resolve(String(r.result).split(',')[1] || '');
-    r.onerror = () => reject(r.error);
-    r.readAsDataURL(file);
-  });
-}
-
+// A QR from an image (read here, in the page) or pasted; the bank checks what it asks to pay.
 async function readQr(form) {
   const file = form.image.files[0];
-  showFound(file
-    ? await call('qr/read', { account: holder.account, image_base64: await fileBase64(file) })
-    : await call('qr/check', { account: holder.account, payload: form.payload.value.trim() }));
+  const payload = file ? await qrInFile(file) : form.payload.value.trim();
+  showFound(await call('qr/check', { account: holder.account, payload }));
 }
 
 // A QR read by the camera, in the page: the bank checks what it asks to pay.
@@ -329,11 +320,9 @@ function addScanned(data) {
   say(() => `${t('offline_qr_read')}: ${text.length / 2} ${t('bytes')}`, true);
 }
 
-// Reads the QR code in a photo or image of the payer's screen (no network).
-async function offlineScan(input) {
-  const file = input.files[0];
-  if (!file) return;
-  input.value = '';
+// The text of the QR code in an image file (a photo, a screenshot), read in
+// the page: the image goes nowhere.
+async function qrInFile(file) {
   const url = await new Promise((done, failed) => {
     const reader = new FileReader();
     reader.onload = () => done(reader.result);
@@ -342,10 +331,18 @@ async function offlineScan(input) {
   });
   const img = new Image();
   img.src = url;
-  await img.decode().catch(() => { throw new Error(t('offline_qr_none')); });
+  await img.decode().catch(() => { throw new Error(t('qr_none')); });
   const text = qrIn(img, img.naturalWidth, img.naturalHeight);
-  if (!text) throw new Error(t('offline_qr_none'));
-  addScanned(text);
+  if (!text) throw new Error(t('qr_none'));
+  return text;
+}
+
+// Reads the QR code in a photo or image of the payer's screen (no network).
+async function offlineScan(input) {
+  const file = input.files[0];
+  if (!file) return;
+  input.value = '';
+  addScanned(await qrInFile(file));
 }
 
 // The camera's live view — one at a time, in the offline receive form
