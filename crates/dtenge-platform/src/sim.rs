@@ -57,7 +57,7 @@ use dtenge_net::{
 use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
 use dtenge_node::directory::DirectoryService;
 use dtenge_node::service::{NodeService, PayTo};
-use dtenge_node::state::Status;
+use dtenge_node::state::{Reason, Status};
 use dtenge_notary::{
     NotariseBatch, NotaryAnswer, NotaryClient, NotaryRejection, NotaryReplica, NotaryRequest, NotaryService,
     NotaryState, TxClaim, Verdict,
@@ -713,6 +713,7 @@ impl Sim {
             Ok(o) => match &o.status {
                 Status::Success => "ok".into(),
                 Status::UnderReview => "under-review".into(),
+                Status::Rejected { reason: Reason { code: Some(code), .. } } => format!("rejected: {code}"),
                 other => format!("{other:?}"),
             },
             Err(e) => match e.code() {
