@@ -113,6 +113,34 @@ async fn a_payment_the_notary_never_saw_within_its_window_ends_expired() {
     assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
 }
 
+/// A payment the notary refuses — its input already spent, here by the
+/// node a copy of STB1's journal was taken from — ends rejected under the
+/// code `notary_rejected`, the answer's code, in the payer's history.
+#[tokio::test]
+async fn a_payment_the_notary_refuses_ends_rejected_under_its_code() {
+    let w = World::new().await;
+    let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
+    let bob = w.node("STB2").open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let copy = instance(&w, "STB1", Journal::in_memory().0, journal_copy(&w, "STB1"));
+    let all = [PayTo { address: bob.address, amount: dt(100) }];
+    w.node("STB1").pay(&alice.id, &all, None).await.unwrap();
+
+    // Another payment (the same one again would be its retry, answered as paid).
+    let half = [PayTo { address: bob.address, amount: dt(50) }];
+    let refused = copy.pay(&alice.id, &half, None).await.expect_err("its input is spent");
+    assert_eq!(refused.code(), RefusalCode::NotaryRejected, "{refused}");
+    let lines = copy.read(|s| s.history(&alice.id, 10));
+    let rejected: Vec<_> = lines.iter().filter(|h| matches!(h.status, Status::Rejected { .. })).collect();
+    assert_eq!(rejected.len(), 1, "{lines:?}");
+    match &rejected[0].status {
+        Status::Rejected { reason } => {
+            assert_eq!(reason.code, Some(RefusalCode::NotaryRejected), "{reason:?}");
+            assert_eq!(reason.text, refused.to_string(), "the words the caller was answered with");
+        }
+        other => panic!("not rejected: {other:?}"),
+    }
+}
+
 /// The payee's refusal is journaled: a node restarted after the payment's
 /// window closed still names it when it aborts the payment, rather than
 /// calling it expired.
