@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_types::TxId;
 
-use crate::RefusalCode;
+use crate::{Refusal, RefusalCode};
 
 /// Status of a request or transaction as users see it (SPEC §6).
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -79,6 +79,13 @@ impl std::fmt::Debug for Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// A refusal kept as a reason: its code and its words.
+impl From<Refusal> for Reason {
+    fn from(refusal: Refusal) -> Reason {
+        Reason::coded(refusal.code, refusal.message)
     }
 }
 

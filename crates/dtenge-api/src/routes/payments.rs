@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use dtenge_node::service::{NodeService, PayTo, TxOutcome};
+use dtenge_node::state::Status;
 use dtenge_types::{Memo, TokenId, Transaction, TxId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use dtenge_api_types::{
-    LineageView, PreparedView, ReceiptView, Recipient, StatusView, SubmitSigned, TransactionView, TransferRequest,
-    TxOutcomeView,
+    LineageView, PreparedView, ReceiptView, Recipient, SubmitSigned, TransactionView, TransferRequest, TxOutcomeView,
 };
 
 use crate::dto::{address, iin_bin, positive_amount, status_view};
@@ -146,8 +146,7 @@ async fn transaction(
         if let Some(o) = s.outgoing(&id) {
             return Some(("outgoing", o.tx, status_view(&o.status)));
         }
-        s.received(&id)
-            .map(|(t, _)| ("incoming", t, StatusView { status: "success".into(), reason: None, reason_code: None }))
+        s.received(&id).map(|(t, _)| ("incoming", t, status_view(&Status::Success)))
     });
     let (direction, t, status) =
         found.ok_or_else(|| ApiError::not_found(format!("{} knows no transaction {id}", node.id())))?;

@@ -268,7 +268,7 @@ impl NodeService {
         let refused = match (prepared, checked) {
             (Ok(((tx, inputs), _in_pipeline)), Ok(())) => return self.submit(tx, inputs).await,
             (Ok((_, _in_pipeline)), Err(refusal)) => {
-                let reason = Reason::coded(refusal.code(), refusal.to_string());
+                let reason = Reason::from(refusal.refusal());
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
                 refusal
             }
@@ -458,7 +458,7 @@ impl NodeService {
                     _ => Vec::new(),
                 };
                 let refused = NodeError::NotaryRejected(rejection);
-                let reason = Reason::coded(refused.code(), refused.to_string());
+                let reason = Reason::from(refused.refusal());
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere }]).await?;
                 self.stage_times.record(Stage::Settle, started);
                 if !tx.attestations.is_empty() {
@@ -615,7 +615,7 @@ impl NodeService {
                         None => {
                             // Only a refusal is named at the end: a bank that
                             // was busy is asked again at the next tick.
-                            let refusal = Reason::coded(refused.code(), refused.to_string());
+                            let refusal = Reason::from(refused.refusal());
                             if !refused.code().is_transient() && refused_before.as_ref() != Some(&refusal) {
                                 let record = NodeRecord::RefusedInFlight { tx: id, refusal: Some(refusal) };
                                 self.record(vec![record]).await?;
