@@ -140,6 +140,36 @@ pub struct HistoryView {
     pub status: StatusView,
 }
 
+/// What a notification tells, by kind: a program reads this, never
+/// [`NotificationView::text`]; a page words it in its reader's language
+/// from the kind and [`NotificationView::params`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Funds arrived. Params: `amount`, `currency`, `command`.
+    Incoming,
+    /// Funds are held for the DA until an oracle event occurs. Params: `amount`, `event`.
+    HeldForYou,
+    /// An oracle event the DA takes part in was registered. Params: `event`.
+    EventRegistered,
+    /// The waterfall topped the DA up from its linked bank account. Params: `amount`, `bank_account`.
+    ToppedUp,
+    /// What exceeded the DA's cap moved to its linked bank account. Params: `amount`, `bank_account`.
+    SweptOverCap,
+    /// An authority froze the DA. Params: `order`, `by`, `reason`.
+    Frozen,
+    /// An authority arrested an amount. Params: `amount`, `order`, `by`, `reason`.
+    Arrested,
+    /// An authority ordered a collection of up to an amount. Params: `amount`, `order`, `by`, `reason`.
+    CollectionOrdered,
+    /// A freeze or arrest was lifted. Params: `order`, `by`, `reason`.
+    OrderLifted,
+    /// The DA has a new key after re-identification. Params: `address`.
+    Rekeyed,
+    /// Words only (a notification stored before kinds were): read `text`.
+    Words,
+}
+
 /// A notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
@@ -147,7 +177,13 @@ pub struct NotificationView {
     pub at_ms: u64,
     /// When, Astana time.
     pub at: String,
-    /// What happened.
+    /// What happened, by kind.
+    pub kind: NotificationKind,
+    /// Its particulars by name (see [`NotificationKind`]); amounts as
+    /// people read them (`4 000,00`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// What happened, in English.
     pub text: String,
     /// The transaction, if any.
     #[serde(default)]

@@ -3,11 +3,11 @@
 //! request fields into ledger types (a bad field is a 400 naming it).
 
 use dtenge_api_types::{
-    AccountView, BalanceView, HistoryView, HolderKindDto, KycDto, ListQuery, PER_PAGE_DEFAULT, PER_PAGE_MAX, Page,
-    StatusView,
+    AccountView, BalanceView, HistoryView, HolderKindDto, KycDto, ListQuery, NotificationKind, NotificationView,
+    PER_PAGE_DEFAULT, PER_PAGE_MAX, Page, StatusView,
 };
 use dtenge_node::accounts::{Account, HolderKind, KycState};
-use dtenge_node::state::{HistoryEntry, Status};
+use dtenge_node::state::{HistoryEntry, Message, Notification, Status};
 use dtenge_node::vault::Balances;
 use dtenge_types::{Address, Amount, IinBin, Timestamp};
 
@@ -106,6 +106,31 @@ pub fn history_view(h: &HistoryEntry) -> HistoryView {
         counterparties: h.counterparties.iter().map(Address::to_string).collect(),
         memo: h.memo.clone(),
         status: status_view(&h.status),
+    }
+}
+
+/// A notification: its kind and particulars, and the English words.
+pub fn notification_view(n: &Notification) -> NotificationView {
+    let kind = match &n.message {
+        Message::Incoming { .. } => NotificationKind::Incoming,
+        Message::HeldForYou { .. } => NotificationKind::HeldForYou,
+        Message::EventRegistered { .. } => NotificationKind::EventRegistered,
+        Message::ToppedUp { .. } => NotificationKind::ToppedUp,
+        Message::SweptOverCap { .. } => NotificationKind::SweptOverCap,
+        Message::Frozen { .. } => NotificationKind::Frozen,
+        Message::Arrested { .. } => NotificationKind::Arrested,
+        Message::CollectionOrdered { .. } => NotificationKind::CollectionOrdered,
+        Message::OrderLifted { .. } => NotificationKind::OrderLifted,
+        Message::Rekeyed { .. } => NotificationKind::Rekeyed,
+        Message::Words(_) => NotificationKind::Words,
+    };
+    NotificationView {
+        at_ms: n.at.millis(),
+        at: astana(n.at),
+        kind,
+        params: n.message.params().into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
+        text: n.message.to_string(),
+        tx: n.tx.map(|t| t.to_string()),
     }
 }
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use dtenge_client::{
-    Client, ClientError, ConversionKindDto, HolderKindDto, KycDto, ListQuery, OpenAccount, Recipient, TransferRequest,
+    Client, ClientError, ConversionKindDto, HolderKindDto, KycDto, ListQuery, NotificationKind, OpenAccount, Recipient,
+    TransferRequest,
 };
 use dtenge_crypto::{SecretKey, Signer};
 use dtenge_net::{Clock, ManualClock};
@@ -132,7 +133,10 @@ async fn every_endpoint_over_tcp() {
     assert_eq!(history.items[0].tx, paid.tx);
     assert_eq!(history.items[0].kind, "transfer");
     let notes = stb2.notifications(&bob.id, &ListQuery::default()).await.unwrap();
-    assert!(notes.items.iter().any(|n| n.tx.as_deref() == Some(paid.tx.as_str())));
+    let note = notes.items.iter().find(|n| n.tx.as_deref() == Some(paid.tx.as_str())).expect("bob is told");
+    assert_eq!(note.kind, NotificationKind::Incoming);
+    assert_eq!(note.params.get("command").map(String::as_str), Some("transfer"));
+    assert_eq!(note.params.get("currency").map(String::as_str), Some("DT"));
     let tx = stb2.transaction(&paid.tx).await.unwrap();
     assert_eq!(tx.direction, "incoming");
     let receipt = stb1.receipt(&paid.tx).await.unwrap();

@@ -354,7 +354,9 @@ async fn freeze_arrest_collect_and_lift_only_by_the_same_body() {
     assert_eq!(w.bailiff.orders().await.unwrap().len(), 2);
     assert_eq!(w.tax.orders().await.unwrap().len(), 2);
     let notes = w.stb1.notifications(&bob.id, &Default::default()).await.unwrap();
-    assert!(notes.items.iter().any(|n| n.text.contains("TAX-10")));
+    let told: Vec<_> =
+        notes.items.iter().filter(|n| n.params.get("order").map(String::as_str) == Some("TAX-10")).collect();
+    assert!(!told.is_empty() && told.iter().all(|n| n.text.contains("TAX-10")), "{:?}", notes.items);
 }
 
 #[tokio::test]

@@ -11,9 +11,9 @@ use dtenge_client::{
     AddressPayee, CardMessageResponse, CardView, Client, ClientError, ContractPaymentRequest, ContractRequest,
     ContractView, ConversionKindDto, DebitRequest, EventKindDto, EventRequest, EventView, GrantMandateRequest,
     HoldRequest, HolderKindDto, InvoiceRequest, InvoiceView, KycDto, LinkCardRequest, ListQuery, MarkAddressRequest,
-    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, OccurrenceRequest, OpenAccount, ParameterRequest,
-    PvpRequest, RateRequest, RateView, Recipient, ReservesView, StablecoinTransferRequest, SupplyChangeRequest,
-    TransferRequest, TxOutcomeView, VatPaymentRequest,
+    MarkParameterRequest, MarkedTransferRequest, MarkingLevelDto, NotificationView, OccurrenceRequest, OpenAccount,
+    ParameterRequest, PvpRequest, RateRequest, RateView, Recipient, ReservesView, StablecoinTransferRequest,
+    SupplyChangeRequest, TransferRequest, TxOutcomeView, VatPaymentRequest,
 };
 use dtenge_crypto::Signer;
 use dtenge_net::{Clock, ManualClock};
@@ -632,10 +632,10 @@ impl Api {
         Ok(self.client.set_rate(&request, None).await?)
     }
 
-    /// `GET /api/v1/accounts/{id}/notifications`: the texts, newest first.
-    pub async fn notifications(&self, da: &Da) -> Result<Vec<String>, DemoError> {
+    /// `GET /api/v1/accounts/{id}/notifications`: newest first.
+    pub async fn notifications(&self, da: &Da) -> Result<Vec<NotificationView>, DemoError> {
         let query = ListQuery { per_page: Some(200), ..ListQuery::default() };
-        Ok(self.client.notifications(&da.id, &query).await?.items.into_iter().map(|n| n.text).collect())
+        Ok(self.client.notifications(&da.id, &query).await?.items)
     }
 }
 

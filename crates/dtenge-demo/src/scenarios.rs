@@ -21,7 +21,7 @@ use dtenge_oracle::OracleCode;
 use dtenge_platform::spec::ids;
 use dtenge_types::{Address, Amount, CbsRef, Timestamp};
 
-use dtenge_client::EventKindDto;
+use dtenge_client::{EventKindDto, NotificationKind};
 
 use crate::runner::{ContractSpec, Ctx, Da, DemoError, Event, Refused, ScenarioReport, StepReport};
 
@@ -339,7 +339,10 @@ async fn farm_animals(c: &mut Ctx) -> Result<(), DemoError> {
     )
     .await;
     let notices = c.api("STB2")?.notifications(&seller).await;
-    let told = notices.as_ref().is_ok_and(|n| n.iter().any(|t| t.contains("held for you")));
+    let told = notices.as_ref().is_ok_and(|n| {
+        n.iter()
+            .any(|n| n.kind == NotificationKind::HeldForYou && n.params.get("event").map(String::as_str) == Some(EV))
+    });
     c.check("6. Farmer 2 is told the funds are held for them", &["Farmer 2 (seller)"], told, format!("{notices:?}"))
         .await;
     let (t, s, f) = (treasury.clone(), sec.clone(), seller.clone());

@@ -457,8 +457,10 @@ pub(crate) enum Table {
 /// The archive's values. Format 0 (release 9e7a3dd) wrote them untagged;
 /// format 1 tags them; the value types are the same in both. Format 2
 /// stores a refusal's code with its words in a status
-/// ([`crate::status::Reason`], which reads earlier formats' words unchanged).
-pub const VALUE: Format = Format { kind: kinds::NODE_ARCHIVE, version: 2, name: "node archive value" };
+/// ([`crate::status::Reason`], which reads earlier formats' words unchanged),
+/// format 3 a notification's kind with its particulars
+/// ([`crate::notification::Message`], the same).
+pub const VALUE: Format = Format { kind: kinds::NODE_ARCHIVE, version: 3, name: "node archive value" };
 
 /// A stored value, whichever format wrote it.
 fn decode_value<T: BorshDeserialize>(stored: &[u8]) -> Result<T, String> {

@@ -29,6 +29,7 @@ pub mod directory;
 pub mod guard;
 pub mod lease;
 pub mod metrics;
+pub mod notification;
 pub mod refusal;
 pub mod regime;
 pub mod service;

@@ -21,11 +21,11 @@ use dtenge_store::{Format, FormatError};
 use dtenge_types::{
     Address, Amount, Command, Currency, IinBin, ParticipantId, Timestamp, Token, TokenId, Transaction, TxBody, TxId,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::NodeError;
 use crate::accounts::{Account, AccountId, KycState};
 use crate::archive::{self, Archive, Seq, Table};
+pub use crate::notification::{Message, Notification};
 use crate::regime::{AccountProfile, LimitPolicy, LinkedTransfer, OrderEntry, Reidentification};
 pub use crate::status::{Reason, Status};
 use crate::vault::Vault;
@@ -37,9 +37,10 @@ use dtenge_types::OrderRef;
 /// [`NodeRecord::RefusedInFlight`], so a release that reads up to format 1
 /// refuses a journal that has one instead of failing on it unnamed;
 /// format 3 stores a refusal's code with its words ([`Reason`], which reads
-/// the words of earlier formats unchanged). [`NodeRecord`]'s variants were
-/// only appended to.
-pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 3, name: "node record" };
+/// the words of earlier formats unchanged); format 4 a notification's kind
+/// with its particulars ([`Message`], which reads earlier formats' words
+/// unchanged). [`NodeRecord`]'s variants were only appended to.
+pub const RECORD: Format = Format { kind: kinds::NODE_RECORD, version: 4, name: "node record" };
 /// The node's snapshots ([`NodeState`] without its archive), tagged from
 /// format 1; format 2 adds the card book at the end, format 3 the refusals
 /// of payments in flight after it (older ones read with empty ones), format
@@ -159,17 +160,6 @@ impl BorshDeserialize for HistoryEntry {
 
 /// Most history lines one transaction gives one DA (one per currency it moves).
 const LINES_PER_TX_MAX: u64 = 16;
-
-/// Something a DA holder is told (SPEC §5: incoming funds and holds).
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
-pub struct Notification {
-    /// When.
-    pub at: Timestamp,
-    /// What happened, for people.
-    pub text: String,
-    /// The transaction, if any.
-    pub tx: Option<TxId>,
-}
 
 /// A transaction this node built and is seeing through.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

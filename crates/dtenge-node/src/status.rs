@@ -117,27 +117,46 @@ impl BorshSerialize for Reason {
 impl BorshDeserialize for Reason {
     fn deserialize_reader<R: Read>(reader: &mut R) -> std::io::Result<Self> {
         let first = u32::deserialize_reader(reader)?;
-        if first == CODED_MARKER {
-            let code = RefusalCode::deserialize_reader(reader)?;
-            return Ok(Reason { code: Some(code), text: String::deserialize_reader(reader)? });
+        match words_or_marked(first, CODED_MARKER, reader, "a reason")? {
+            Some(text) => Ok(Reason { code: None, text }),
+            None => {
+                let code = RefusalCode::deserialize_reader(reader)?;
+                Ok(Reason { code: Some(code), text: String::deserialize_reader(reader)? })
+            }
         }
-        if first & 0xFFFF_0000 == 0xFFFF_0000 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("a reason in form {} (this release reads form 1)", first & 0xFFFF),
-            ));
-        }
-        // The text of a record written without a code: `first` is its length.
-        // Read as far as the bytes go, so a damaged length allocates nothing.
-        let mut bytes = Vec::new();
-        reader.take(u64::from(first)).read_to_end(&mut bytes)?;
-        if usize::try_from(first).ok() != Some(bytes.len()) {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "a reason's text is cut short"));
-        }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "a reason's text is not UTF-8"))?;
-        Ok(Reason { code: None, text })
     }
+}
+
+/// Reads a value stored either as plain words (a borsh string, as before
+/// kinds or codes were stored) or behind `marker`, whose top half no words'
+/// length reaches; `first` is its first four bytes, already read. The words,
+/// or `None` at `marker` (the caller reads the rest); an error naming
+/// `what` for a marker of a form this release does not read, words cut
+/// short or not UTF-8. Words are read only as far as the bytes go, so a
+/// damaged length allocates nothing.
+pub(crate) fn words_or_marked<R: Read>(
+    first: u32,
+    marker: u32,
+    reader: &mut R,
+    what: &str,
+) -> std::io::Result<Option<String>> {
+    if first == marker {
+        return Ok(None);
+    }
+    if first & 0xFFFF_0000 == 0xFFFF_0000 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what} in form {} (this release reads form {})", first & 0xFFFF, marker & 0xFFFF),
+        ));
+    }
+    let mut bytes = Vec::new();
+    reader.take(u64::from(first)).read_to_end(&mut bytes)?;
+    if usize::try_from(first).ok() != Some(bytes.len()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("{what}'s words are cut short")));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{what}'s words are not UTF-8")))
 }
 
 /// What became of an operation's transaction.

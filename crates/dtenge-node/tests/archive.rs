@@ -13,7 +13,7 @@ use dtenge_node::accounts::{Account, AccountId, Custody, Holder, HolderKind, Kyc
 use dtenge_node::archive::Archive;
 use dtenge_node::build::{self, Draft, Payee};
 use dtenge_node::regime::{LinkDirection, LinkedTransfer};
-use dtenge_node::state::{NodeRecord, NodeState, Notification, Status};
+use dtenge_node::state::{Message, NodeRecord, NodeState, Notification, Status};
 use dtenge_types::*;
 
 const DAY: u64 = Timestamp::DAY_MS;
@@ -75,7 +75,11 @@ fn script(payments: usize) -> Script {
     records.push(from_nbk(funding.clone(), Timestamp(NOON)));
     records.push(NodeRecord::Notified {
         account: alice.id.clone(),
-        notification: Notification { at: Timestamp(NOON), text: "Incoming 1 000 DT".into(), tx: Some(funding.id()) },
+        notification: Notification {
+            at: Timestamp(NOON),
+            message: Message::Incoming { amount: dt(1_000), currency: Currency::DT, command: "issue".into() },
+            tx: Some(funding.id()),
+        },
     });
     let mut coin = (TokenId { tx: funding.id(), index: 0 }, funding.body.outputs[0].clone());
     let mut paid = Vec::new();
@@ -150,7 +154,12 @@ fn settled_records_leave_memory_and_reads_still_find_them() {
     assert_eq!(newest[1].outgoing, dt(10));
     assert_eq!(state.history(&s.alice.id, usize::MAX).last().unwrap().incoming, dt(1_000));
     assert_eq!(state.book(&s.alice.id).history, 22);
-    assert_eq!(state.notifications(&s.alice.id, 10).len(), 1);
+    let told = state.notifications(&s.alice.id, 10);
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        told[0].message,
+        Message::Incoming { amount: dt(1_000), currency: Currency::DT, command: "issue".into() }
+    );
     let child = TokenId { tx: s.paid[0], index: 0 };
     assert_eq!(state.lineage(&child).unwrap(), vec![TokenId { tx: s.funding.id(), index: 0 }]);
     // Lineage is read from the transaction that made the token: every

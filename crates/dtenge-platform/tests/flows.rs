@@ -9,7 +9,7 @@ use std::sync::Arc;
 use dtenge_net::ManualClock;
 use dtenge_node::accounts::{AccountId, Holder, HolderKind, KycState};
 use dtenge_node::service::{NodeService, PayTo};
-use dtenge_node::state::Status;
+use dtenge_node::state::{Message, Status};
 use dtenge_platform::spec::ids;
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::{Amount, CbsRef, IinBin, Timestamp};
@@ -82,7 +82,12 @@ async fn issuance_transfer_across_two_banks_and_redemption() {
     assert_eq!(paid.status, Status::Success);
     assert_eq!(stb1.balances(&alice.id).unwrap().standard, dt(4_850));
     assert_eq!(stb2.balances(&bob.id).unwrap().standard, dt(150), "delivered to the payee's node");
-    assert!(stb2.notifications(&bob.id, 10).iter().any(|n| n.text.contains("Incoming 150,00")));
+    let told = stb2.notifications(&bob.id, 10);
+    assert!(
+        told.iter().any(|n| n.tx == Some(paid.tx)
+            && matches!(&n.message, Message::Incoming { amount, command, .. } if *amount == dt(150) && command == "transfer")),
+        "{told:?}"
+    );
     assert_eq!(stb1.history(&alice.id, 1)[0].outgoing, dt(150));
     assert_eq!(stb2.history(&bob.id, 1)[0].incoming, dt(150));
 

@@ -6,6 +6,7 @@
 use dtenge_net::Clock;
 use dtenge_node::accounts::{HolderKind, KycState};
 use dtenge_node::service::PayTo;
+use dtenge_node::state::Message;
 use dtenge_oracle::model::{EventKind, EventSpec};
 use dtenge_oracle::service::{OracleAnswer, OracleRequest};
 use dtenge_platform::spec::ids;
@@ -34,7 +35,10 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
     assert!(matches!(w.provider("IFA", OracleRequest::RegisterEvent(spec)).await, OracleAnswer::Done));
     w.p.tick().await;
     assert!(
-        w.node("STB2").notifications(&farmer.id, usize::MAX).iter().any(|n| n.text.contains("IFA-2026-001")),
+        w.node("STB2")
+            .notifications(&farmer.id, usize::MAX)
+            .iter()
+            .any(|n| n.message == Message::EventRegistered { event: event.clone() }),
         "recipient's node told"
     );
 
@@ -42,7 +46,10 @@ async fn a_hold_is_released_when_the_provider_reports_the_event() {
     treasury.hold(&sec.id, event.clone(), None).await.unwrap();
     assert_eq!(treasury.balances(&sec.id).unwrap().held, dt(4_000));
     assert!(
-        w.node("STB2").notifications(&farmer.id, usize::MAX).iter().any(|n| n.text.contains("held for you")),
+        w.node("STB2")
+            .notifications(&farmer.id, usize::MAX)
+            .iter()
+            .any(|n| n.message == Message::HeldForYou { amount: dt(4_000), event: event.clone() }),
         "the seller is told funds are held"
     );
     // The owner cannot spend held funds.

@@ -68,7 +68,7 @@ fn nodes_digest(p: &Platform) -> String {
                 .unwrap();
             }
             for n in node.notifications(&a.id, usize::MAX) {
-                writeln!(out, "  n {} {} {:?}", n.at.millis(), n.text, n.tx).unwrap();
+                writeln!(out, "  n {} {} {:?}", n.at.millis(), n.message, n.tx).unwrap();
             }
             let profile = node.read(|s| s.profile(&a.id));
             writeln!(

@@ -352,6 +352,14 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
         "the history in English",
     )
     .await;
+    // Notifications too: worded from their kind and particulars, not the node's English sentence.
+    wait_for(
+        &c,
+        "document.getElementById('notifications').textContent.includes('Incoming ') \
+         && !document.getElementById('notifications').textContent.includes(' (')",
+        "the notifications in English",
+    )
+    .await;
 
     // Receive: my static QR; switch to Kazakh.
     click(&c, "nav [data-tab=receive]").await;
@@ -360,6 +368,13 @@ async fn a_person_opens_a_da_with_a_browser_key_and_pays_a_qr_from_an_image() {
     wait_for(&c, "document.querySelector('nav [data-tab=receive]').textContent === 'Қабылдау'", "Kazakh").await;
     assert_eq!(js(&c, "return document.documentElement.scrollWidth <= window.innerWidth;").await, json!(true));
     shot(&c, &shots, "wallet-08-receive-kk").await;
+    click(&c, "nav [data-tab=home]").await;
+    wait_for(
+        &c,
+        "document.getElementById('notifications').textContent.includes('Түсім ')",
+        "the notifications in Kazakh",
+    )
+    .await;
 
     c.close().await.unwrap();
     drop(served);

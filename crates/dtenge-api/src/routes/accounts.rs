@@ -176,13 +176,7 @@ async fn notifications(
     let period = q.from_ms.is_some() || q.to_ms.is_some();
     node.notifications_newest_first(&account, |n| {
         if q.in_period(n.at.millis()) {
-            let view = NotificationView {
-                at_ms: n.at.millis(),
-                at: crate::dto::astana(n.at),
-                text: n.text.clone(),
-                tx: n.tx.map(|t| t.to_string()),
-            };
-            return pager.push(view) || period;
+            return pager.push(crate::dto::notification_view(&n)) || period;
         }
         true
     });

@@ -11,7 +11,7 @@ use dtenge_types::{Address, Amount, Encumbrance, ParticipantId, Token, Transacti
 use super::protocol::{MAX_LINK_BATCH, NodeAnswer, NodeRequest, PeerAnswer, PeerRequest};
 use super::{NodeService, store};
 use crate::NodeError;
-use crate::state::{NodeRecord, Notification};
+use crate::state::{Message, NodeRecord, Notification};
 
 #[async_trait::async_trait]
 impl Handler for NodeService {
@@ -252,13 +252,13 @@ impl NodeService {
             let state = self.state();
             for t in tx.body.outputs.iter() {
                 if let Some(account) = state.credited_account(t) {
-                    let text = match &t.encumbrance {
-                        Some(Encumbrance::Hold(_)) => continue,
-                        _ => format!("Incoming {} {} ({})", t.amount, t.currency, tx.body.command.name()),
-                    };
+                    if matches!(t.encumbrance, Some(Encumbrance::Hold(_))) {
+                        continue;
+                    }
+                    let message = Message::incoming(t, tx);
                     records.push(NodeRecord::Notified {
                         account: account.id.clone(),
-                        notification: Notification { at: now, text, tx: Some(id) },
+                        notification: Notification { at: now, message, tx: Some(id) },
                     });
                 }
                 if let Some(Encumbrance::Hold(h)) = &t.encumbrance
@@ -268,7 +268,7 @@ impl NodeService {
                         account: account.id.clone(),
                         notification: Notification {
                             at: now,
-                            text: format!("{} DT held for you until event {} occurs", t.amount, h.event),
+                            message: Message::HeldForYou { amount: t.amount, event: h.event.clone() },
                             tx: Some(id),
                         },
                     });

@@ -31,7 +31,7 @@ use crate::accounts::Account;
 use crate::build::Payee;
 use crate::guard::{self, Clearance, Cleared, Outflow, Standing};
 use crate::metrics::Stage;
-use crate::state::{NodeRecord, Notification, Reason, Status};
+use crate::state::{Message, NodeRecord, Notification, Reason, Status};
 use crate::{NodeError, RefusalCode};
 
 impl NodeService {
@@ -505,11 +505,7 @@ impl NodeService {
             {
                 out.push(NodeRecord::Notified {
                     account: account.id.clone(),
-                    notification: Notification {
-                        at: now,
-                        text: format!("Incoming {} {} ({})", t.amount, t.currency, tx.body.command.name()),
-                        tx: Some(id),
-                    },
+                    notification: Notification { at: now, message: Message::incoming(t, tx), tx: Some(id) },
                 });
             }
         }

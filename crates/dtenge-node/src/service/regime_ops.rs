@@ -20,7 +20,7 @@ use crate::regime::{
     AccountProfile, BankReport, DayAggregate, LargePayment, LimitKind, LimitPolicy, LinkDirection, LinkedTransfer,
     MarkedMove, MarkedReport, OrderEntry, Reidentification, Tier, astana_day, rekey_proof_message,
 };
-use crate::state::{NodeRecord, Notification, Status};
+use crate::state::{Message, NodeRecord, Notification, Status};
 
 impl NodeService {
     // ------------------------------------------------------------------
@@ -243,7 +243,7 @@ impl NodeService {
                 account: account.id.clone(),
                 notification: Notification {
                     at: self.clock.now(),
-                    text: format!("{amount} DT topped up from bank account {bank_account} (waterfall)"),
+                    message: Message::ToppedUp { amount, bank_account: bank_account.to_string() },
                     tx: Some(outcome.tx),
                 },
             },
@@ -311,7 +311,7 @@ impl NodeService {
                 account: id.clone(),
                 notification: Notification {
                     at: self.clock.now(),
-                    text: format!("{excess} DT above your balance cap moved to bank account {bank_account}"),
+                    message: Message::SweptOverCap { amount: excess, bank_account: bank_account.clone() },
                     tx: Some(outcome.tx),
                 },
             },
@@ -385,23 +385,26 @@ impl NodeService {
                     by: order.reference.clone(),
                     at: now,
                 },
-                self.order_notice(&account.id, format!("Order {target} lifted by {via}: {}", order.reason)),
+                self.order_notice(
+                    &account.id,
+                    Message::OrderLifted { order: target.clone(), by: via.clone(), reason: order.reason.to_string() },
+                ),
             ])
             .await?;
             return Ok(entry);
         }
         let entry = self.order_entry(signed.clone(), &account, via, now);
-        let text = match &order.act {
-            OrderAct::Freeze => format!("Your DA is frozen by order {} of {via}: {}", order.reference, order.reason),
-            OrderAct::Arrest { amount } => {
-                format!("{amount} DT arrested by order {} of {via}: {}", order.reference, order.reason)
-            }
+        let (reference, by, reason) = (order.reference.clone(), via.clone(), order.reason.to_string());
+        let message = match &order.act {
+            OrderAct::Freeze => Message::Frozen { order: reference, by, reason },
+            OrderAct::Arrest { amount } => Message::Arrested { amount: *amount, order: reference, by, reason },
             OrderAct::Collect { amount, .. } => {
-                format!("Collection of up to {amount} DT by order {} of {via}: {}", order.reference, order.reason)
+                Message::CollectionOrdered { amount: *amount, order: reference, by, reason }
             }
-            OrderAct::Lift { .. } => String::new(),
+            // Handled above; worded the same if it ever reaches here.
+            OrderAct::Lift { order: target } => Message::OrderLifted { order: target.clone(), by, reason },
         };
-        self.record(vec![NodeRecord::OrderPlaced(Box::new(entry.clone())), self.order_notice(&account.id, text)])
+        self.record(vec![NodeRecord::OrderPlaced(Box::new(entry.clone())), self.order_notice(&account.id, message)])
             .await?;
         if let OrderAct::Collect { amount, beneficiary } = &order.act {
             self.collect(&account, signed.clone(), *amount, *beneficiary).await?;
@@ -421,10 +424,10 @@ impl NodeService {
         }
     }
 
-    fn order_notice(&self, account: &AccountId, text: String) -> NodeRecord {
+    fn order_notice(&self, account: &AccountId, message: Message) -> NodeRecord {
         NodeRecord::Notified {
             account: account.clone(),
-            notification: Notification { at: self.clock.now(), text, tx: None },
+            notification: Notification { at: self.clock.now(), message, tx: None },
         }
     }
 
@@ -537,7 +540,7 @@ impl NodeService {
         self.register(&Account { address: new, ..account.clone() }).await?;
         self.record(vec![
             NodeRecord::Rekeyed { reid, custody },
-            self.order_notice(id, format!("New key {new} issued after re-identification; the old key is revoked")),
+            self.order_notice(id, Message::Rekeyed { address: new }),
         ])
         .await?;
         let rotated = self.account(id)?;

@@ -13,7 +13,7 @@ use dtenge_types::{Encumbrance, EventId, Token, TokenId, Transaction, TxId};
 use super::NodeService;
 use crate::NodeError;
 use crate::accounts::AccountId;
-use crate::state::{NodeRecord, Notification};
+use crate::state::{Message, NodeRecord, Notification};
 
 /// Unsettled transactions one tick resolves, or delivers, at a time.
 const AT_ONCE: usize = 256;
@@ -84,7 +84,7 @@ impl NodeService {
                                 account: a.id.clone(),
                                 notification: Notification {
                                     at: self.clock.now(),
-                                    text: format!("Event {} registered on the oracle", spec.id),
+                                    message: Message::EventRegistered { event: spec.id.clone() },
                                     tx: None,
                                 },
                             })

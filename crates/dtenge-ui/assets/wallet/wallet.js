@@ -4,7 +4,7 @@
 // QR with its payment seen. Every call to /wallet/api is signed with the
 // holder's key (signing.js); every payment is signed here too.
 
-import { t, setLang, currentLang } from './i18n.js';
+import { DICT, t, setLang, currentLang } from './i18n.js';
 import { refusalText } from './refusals.js';
 import {
   loadHolder, saveHolder, newKeys, sign, signedHeaders, hex, unhex,
@@ -97,7 +97,16 @@ async function refresh() {
   dl($('balances'), [[t('standard'), money(b.standard_tiyn)], [t('marked'), money(b.marked_tiyn)],
     [t('held'), money(b.held_tiyn)], [t('vat'), money(b.vat_tiyn)], [t('total'), money(b.total_tiyn)]]);
   lines($('history'), home.history, (h) => `${h.at} ${h.incoming_tiyn ? '+' + money(h.incoming_tiyn) : '−' + money(h.outgoing_tiyn)} ${h.memo || ''} (${statusOf(h.status)})`);
-  lines($('notifications'), home.notifications, (n) => `${n.at} ${n.text}`);
+  lines($('notifications'), home.notifications, (n) => `${n.at} ${noticeOf(n)}`);
+}
+
+// A notification in the page's language, from its kind and particulars
+// (amounts in tiyn); one stored before kinds were keeps its words.
+function noticeOf(n) {
+  const key = `nt_${n.kind}`;
+  if (!(key in DICT.en)) return n.text;
+  const params = n.params || {};
+  return t(key).replace(/\{(\w+)\}/g, (_, name) => (name === 'amount' ? money(Number(params.amount_tiyn)) : params[name] ?? ''));
 }
 
 // Prepared by the bank, signed here (the holder's key signs the transaction id), submitted.
