@@ -267,11 +267,12 @@ async fn payments_in_flight_wait_for_the_notary_without_their_payees_asked_again
     }
 }
 
-/// The notary as a handler that takes requests and answers none of them
-/// until released (a group without a leader, a call that has not timed out).
+/// A service as a handler that takes requests and answers none of them
+/// until released (a notary group without a leader, a call that has not
+/// timed out, a payee's bank slow to answer).
 struct Unanswering {
     released: tokio::sync::watch::Receiver<bool>,
-    notary: Arc<dyn Handler>,
+    service: Arc<dyn Handler>,
 }
 
 #[async_trait::async_trait]
@@ -279,7 +280,7 @@ impl Handler for Unanswering {
     async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, dtenge_net::HandlerError> {
         let mut released = self.released.clone();
         let _ = released.wait_for(|r| *r).await;
-        self.notary.handle(from, body).await
+        self.service.handle(from, body).await
     }
 }
 
@@ -306,7 +307,7 @@ async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
     let PlatformNotary::Single(notary) = &w.p.notary else { panic!("one notary") };
     let (release, released) = tokio::sync::watch::channel(false);
     let key = Arc::new(Keys::at(&w.p.data).load(ids::NOTARY).unwrap());
-    w.p.network.register(pid(ids::NOTARY), key, Arc::new(Unanswering { released, notary: notary.clone() }));
+    w.p.network.register(pid(ids::NOTARY), key, Arc::new(Unanswering { released, service: notary.clone() }));
     let payer = w.node("STB3");
     let pre_checks = timed("STB3", "pre_check");
     let tick = tokio::spawn(async move { payer.tick().await });
@@ -327,4 +328,49 @@ async fn a_tick_delivers_while_the_notary_keeps_its_question_waiting() {
     // Carol's bank was asked again before the claim went (STB3 pays in no
     // other test here), but that is not a new payment's pre-check.
     assert_eq!(timed("STB3", "pre_check"), pre_checks, "a re-ask is not timed as the pipeline's pre-check");
+}
+
+/// The payee's bank answers the pre-check only after the payer journaled
+/// `Prepared`, and refuses (the DA was closed meanwhile): the payment ends
+/// rejected under `payee_refused` — an `Aborted` record, a rejected line in
+/// the payer's history, the money back — and never reaches the notary.
+#[tokio::test]
+async fn a_payee_refusal_that_arrives_after_prepared_aborts_the_payment_under_its_code() {
+    let w = World::new().await;
+    let alice = w.funded("STB1", 1, HolderKind::Individual, dt(100)).await;
+    let payee = w.node("STB2");
+    let bob = payee.open_account(holder(2, HolderKind::Individual), None, KycState::Verified).await.unwrap();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let key = Arc::new(Keys::at(&w.p.data).load("STB2").unwrap());
+    let real: Arc<dyn Handler> = payee.clone();
+    w.p.network.register(pid("STB2"), key, Arc::new(Unanswering { released, service: real }));
+
+    let payer = w.node("STB1");
+    let paying = {
+        let (payer, from) = (payer.clone(), alice.id.clone());
+        tokio::spawn(async move { payer.pay(&from, &[PayTo { address: bob.address, amount: dt(10) }], None).await })
+    };
+    let prepared = || payer.read(|s| s.in_flight().first().copied());
+    let started = std::time::Instant::now();
+    while prepared().is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "never prepared");
+        assert!(!paying.is_finished(), "answered before it was prepared");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let tx = prepared().unwrap();
+    payee.close_account(&bob.id, false).await.unwrap();
+    release.send(true).unwrap();
+
+    let refused = paying.await.unwrap().expect_err("the payee's bank refused it");
+    assert_eq!(refused.refusal().code, RefusalCode::PayeeRefused, "{refused}");
+    assert!(!payer.read(|s| s.in_flight().contains(&tx)), "settled, not left in flight");
+    match payer.read(|s| s.outgoing(&tx)).map(|o| o.status) {
+        Some(Status::Rejected { reason }) => assert_eq!(reason.code, Some(RefusalCode::PayeeRefused), "{reason:?}"),
+        other => panic!("not rejected: {other:?}"),
+    }
+    let line = payer.history(&alice.id, 1).remove(0);
+    assert_eq!(line.tx, tx);
+    assert!(matches!(&line.status, Status::Rejected { reason } if reason.code == Some(RefusalCode::PayeeRefused)));
+    assert_eq!(payer.read(|s| s.vault.balances(&alice.id).unwrap().total), dt(100), "the payer has it all back");
+    assert_eq!(w.p.notary.receipt(&tx).await.unwrap(), None, "never sent to the notary");
 }
