@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use dtenge_net::ManualClock;
 use dtenge_node::service::PayTo;
+use dtenge_node::state::Message;
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::*;
 use support::copy_dir;
@@ -173,6 +174,14 @@ async fn the_platform_goes_on_from_a_previous_releases_data_directory() {
     // Old and new records together replay to the same state.
     let p = open(&data).await;
     assert_eq!(nodes_digest(&p), digest);
+    // Bob's notifications: the new one keeps its kind, the release's own are its words.
+    let told = p.node("STB2").unwrap().notifications(&bob.id, usize::MAX);
+    assert!(
+        matches!(&told[0].message, Message::Incoming { amount, .. } if *amount == dt(7)),
+        "newest first: {:?}",
+        told[0]
+    );
+    assert!(told.len() > 1 && told[1..].iter().all(|n| matches!(n.message, Message::Words(_))), "{told:?}");
     p.close().unwrap();
 }
 
