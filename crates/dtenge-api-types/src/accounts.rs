@@ -143,7 +143,7 @@ pub struct HistoryView {
 /// What a notification tells, by kind: a program reads this, never
 /// [`NotificationView::text`]; a page words it in its reader's language
 /// from the kind and [`NotificationView::params`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     /// Funds arrived. Params: `amount`, `currency`, `command`.
@@ -166,7 +166,9 @@ pub enum NotificationKind {
     OrderLifted,
     /// The DA has a new key after re-identification. Params: `address`.
     Rekeyed,
-    /// Words only (a notification stored before kinds were): read `text`.
+    /// Words only (a notification stored before kinds were, or one from a
+    /// server older than kinds): read `text`.
+    #[default]
     Words,
 }
 
@@ -177,7 +179,9 @@ pub struct NotificationView {
     pub at_ms: u64,
     /// When, Astana time.
     pub at: String,
-    /// What happened, by kind.
+    /// What happened, by kind (`words` when a server older than kinds left
+    /// it out).
+    #[serde(default)]
     pub kind: NotificationKind,
     /// Its particulars by name (see [`NotificationKind`]); amounts as
     /// people read them (`4 000,00`).
@@ -201,4 +205,25 @@ pub struct DirectoryEntryView {
     pub account: String,
     /// The holder's name.
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_notification_names_its_kind_and_one_from_a_server_without_kinds_reads_as_words() {
+        let held = r#"{"at_ms":1,"at":"t","kind":"held_for_you","params":{"amount_tiyn":"500","event":"E-1"},"text":"5,00 DT held for you until event E-1 occurs"}"#;
+        let n: NotificationView = serde_json::from_str(held).unwrap();
+        assert_eq!(n.kind, NotificationKind::HeldForYou);
+        assert_eq!(n.params.get("event").map(String::as_str), Some("E-1"));
+        assert_eq!(serde_json::to_value(&n).unwrap()["kind"], "held_for_you");
+
+        let older: NotificationView =
+            serde_json::from_str(r#"{"at_ms":1,"at":"t","text":"Incoming 1,00 DT (transfer)"}"#).unwrap();
+        assert_eq!((older.kind, older.params.is_empty()), (NotificationKind::Words, true));
+        assert!(serde_json::from_str::<NotificationView>(r#"{"at_ms":1,"at":"t","kind":"gift","text":"x"}"#).is_err());
+    }
 }

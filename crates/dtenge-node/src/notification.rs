@@ -100,7 +100,7 @@ pub enum Message {
         order: OrderRef,
         /// The node it came through.
         by: ParticipantId,
-        /// The lifting order's reason.
+        /// The order's reason.
         reason: String,
     },
     /// An earlier freeze or arrest was lifted.
