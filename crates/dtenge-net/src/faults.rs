@@ -76,9 +76,12 @@ pub struct FaultStats {
     pub lost_answers: u64,
     /// Requests delivered twice.
     pub duplicated: u64,
-    /// Second copies the callee's gate refused as replays (should equal `duplicated`).
+    /// Duplicated requests the callee did not answer twice: the second copy
+    /// refused at its gate (a replay, or stale once the clock moved on) or
+    /// either copy not delivered (should equal `duplicated`).
     pub duplicates_refused: u64,
-    /// Second copies the callee's gate accepted: a replay hole (must stay 0).
+    /// Duplicated requests the callee answered twice: a replay hole (must
+    /// stay 0).
     pub duplicates_admitted: u64,
     /// Requests held back.
     pub held: u64,
@@ -210,11 +213,16 @@ impl Bus for FaultyBus {
             Fate::Duplicate => {
                 faulty.count(|s| s.duplicated += 1);
                 let first = faulty.network.deliver(request.clone()).await;
-                match faulty.network.deliver(request).await {
-                    Err(NetError::Replayed { .. }) => faulty.count(|s| s.duplicates_refused += 1),
-                    // The first copy was refused at the gate too (e.g. stale): not a replay question.
-                    Err(_) if first.is_err() => faulty.count(|s| s.duplicates_refused += 1),
-                    _ => faulty.count(|s| s.duplicates_admitted += 1),
+                let second = faulty.network.deliver(request).await;
+                // Admitted twice only if the callee answered both copies. A
+                // handler's refusal is an answer too (`Ok`); an error means
+                // the copy never reached the handler: refused at the gate —
+                // as a replay, or as stale when the clock moved on while
+                // the first was handled — or not delivered at all.
+                if first.is_ok() && second.is_ok() {
+                    faulty.count(|s| s.duplicates_admitted += 1);
+                } else {
+                    faulty.count(|s| s.duplicates_refused += 1);
                 }
                 accept_answer(&self.identity.gate, to, digest, &first?, evidence.as_ref())
             }

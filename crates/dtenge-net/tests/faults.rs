@@ -112,6 +112,37 @@ async fn a_duplicated_envelope_is_handled_once_the_copy_refused_as_a_replay() {
     assert_eq!((stats.duplicated, stats.duplicates_refused, stats.duplicates_admitted), (1, 1, 0));
 }
 
+/// Takes a while over each request, during which the clock moves past an
+/// envelope's age (what the simulation's clock steps can do while a
+/// replica handles a request).
+struct Slow {
+    clock: Arc<ManualClock>,
+    handled: Counter,
+}
+
+#[async_trait::async_trait]
+impl Handler for Slow {
+    async fn handle(&self, from: &ParticipantId, body: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        self.clock.advance(MAX_AGE_MS + 1);
+        self.handled.handle(from, body).await
+    }
+}
+
+/// The second copy of a duplicated envelope that arrives stale is refused
+/// at the gate: the callee handled the request once, and it is not counted
+/// as admitted twice.
+#[tokio::test]
+async fn a_duplicate_whose_copy_arrives_stale_is_handled_once_and_not_counted_admitted() {
+    let w = world(&[Fate::Duplicate]);
+    let slow = Arc::new(Slow { clock: w.clock.clone(), handled: Counter::default() });
+    w.net.network().register(id("NOTARY"), key(2), slow.clone());
+    // What the caller makes of the answer (stale by now) is not the question here.
+    let _ = w.bus.call(&id("NOTARY"), b"a".to_vec()).await;
+    assert_eq!(slow.handled.0.load(Ordering::SeqCst), 1, "handled once");
+    let stats = w.net.stats();
+    assert_eq!((stats.duplicated, stats.duplicates_refused, stats.duplicates_admitted), (1, 1, 0));
+}
+
 #[tokio::test]
 async fn held_envelopes_arrive_later_in_the_chosen_order_unless_stale_or_cut() {
     let w = world(&[Fate::Delay, Fate::Delay, Fate::Delay]);
