@@ -96,9 +96,12 @@ impl NodeService {
                         });
                     }
                     Err(e @ NodeError::FundsInFlight { .. }) => {
-                        let reserving = state.vault.reserving(clearance.account());
+                        // Looked at under the state lock: a transaction that
+                        // settles in between is seen either still reserving
+                        // and in flight, or settled and its change free.
+                        let soon = self.settling_soon(state.vault.reserving(clearance.account()));
                         drop(state);
-                        if tokio::time::Instant::now() >= deadline || !self.settling_soon(reserving) {
+                        if tokio::time::Instant::now() >= deadline || !soon {
                             return Err(e);
                         }
                     }
@@ -241,7 +244,7 @@ impl NodeService {
             _ => InPipeline::enter(&self.in_pipeline, id, MAX_IN_PIPELINE),
         };
         let refused = std::sync::atomic::AtomicBool::new(false);
-        let (prepared, asked_oracle, checked) = match entered {
+        let (prepared, in_pipeline, asked_oracle, checked) = match entered {
             Ok(entered) => {
                 let check = async {
                     let answer = payees.answer().await;
@@ -259,15 +262,16 @@ impl NodeService {
                 // The check first: a local payee's answer is there at once,
                 // so nothing is journaled for a payment it refuses.
                 let (checked, prepared) = tokio::join!(biased; check, prepare);
-                (prepared.map(|prepared| (prepared, entered)), attested, checked)
+                (prepared, Some(entered), attested, checked)
             }
-            Err(e) => (Err(e), false, Ok(())),
+            Err(e) => (Err(e), None, false, Ok(())),
         };
         // The inputs are freed by `Aborted` once `Prepared` is journaled,
-        // else here; either way nothing stays reserved.
+        // else here; either way nothing stays reserved, and the transaction
+        // leaves the pipeline only after (`in_pipeline` is dropped last).
         let refused = match (prepared, checked) {
-            (Ok(((tx, inputs), _in_pipeline)), Ok(())) => return self.submit(tx, inputs).await,
-            (Ok((_, _in_pipeline)), Err(refusal)) => {
+            (Ok((tx, inputs)), Ok(())) => return self.submit(tx, inputs).await,
+            (Ok(_), Err(refusal)) => {
                 let reason = Reason::from(refusal.refusal());
                 self.record(vec![NodeRecord::Aborted { tx: id, reason, spent_elsewhere: Vec::new() }]).await?;
                 refusal
@@ -279,6 +283,7 @@ impl NodeService {
                 checked.err().unwrap_or(e)
             }
         };
+        drop(in_pipeline);
         self.vault_changed.notify_waiters();
         if asked_oracle {
             self.abandon_attestation(id).await;
