@@ -128,7 +128,8 @@ impl PlatformNotary {
         }
     }
 
-    /// Makes the notary's storage durable.
+    /// Makes the notary's storage durable. A group's Raft keeps running:
+    /// an async caller stops it first with [`Self::shut_down`].
     ///
     /// # Errors
     /// A store failed.
@@ -136,6 +137,25 @@ impl PlatformNotary {
         match self {
             PlatformNotary::Single(n) => n.close(),
             PlatformNotary::Group(replicas) => replicas.iter().try_for_each(|r| r.close()),
+        }
+    }
+
+    /// Stops a group's Raft on every replica, then makes the notary's
+    /// storage durable ([`Self::close`]). Closing a replica's stores under a
+    /// running Raft leaves it writing to closed stores and reporting to
+    /// nobody (openraft logs errors as the process ends).
+    ///
+    /// # Errors
+    /// A store failed to close.
+    pub async fn shut_down(&self) -> Result<(), NotaryError> {
+        match self {
+            PlatformNotary::Single(n) => n.close(),
+            PlatformNotary::Group(replicas) => {
+                for replica in replicas {
+                    replica.shutdown().await?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -255,8 +275,11 @@ impl Platform {
             replicas.push(replica);
         }
         // In one process the replicas share their fate: none is ever wiped
-        // alone, so each may initialise the group (a no-op once it is).
-        for r in &replicas {
+        // alone, so the first initialises the group (a no-op once it is) and
+        // the others learn it from its election. Initialising every replica
+        // made those already asked for a vote refuse, with an openraft error
+        // in the log of a normal start.
+        if let Some(r) = replicas.first() {
             r.initialize(group).await.map_err(|e| PlatformError::service(r.id().as_str(), e))?;
         }
         for _ in 0..500 {
@@ -345,14 +368,31 @@ impl Platform {
 
     /// Stops: makes every journal durable and releases the data directory.
     pub fn close(&self) -> Result<(), PlatformError> {
+        self.close_participants()?;
+        self.notary.close().map_err(|e| PlatformError::service("notary", e))?;
+        self.audit.seal()
+    }
+
+    /// [`Self::close`] for an async caller, which stops the notary group's
+    /// Raft first ([`PlatformNotary::shut_down`]).
+    ///
+    /// # Errors
+    /// As [`Self::close`].
+    pub async fn shut_down(&self) -> Result<(), PlatformError> {
+        self.close_participants()?;
+        self.notary.shut_down().await.map_err(|e| PlatformError::service("notary", e))?;
+        self.audit.seal()
+    }
+
+    /// Closes the journals and the nodes' archives.
+    fn close_participants(&self) -> Result<(), PlatformError> {
         for journal in &self.journals {
             journal.close().map_err(|e| PlatformError::service("journal", e))?;
         }
         for (id, node) in &self.nodes {
             node.close_archive().map_err(|e| PlatformError::service(id.as_str(), e))?;
         }
-        self.notary.close().map_err(|e| PlatformError::service("notary", e))?;
-        self.audit.seal()
+        Ok(())
     }
 
     /// Role of a participant.

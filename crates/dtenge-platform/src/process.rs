@@ -219,8 +219,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops serving and makes the journals durable.
-    pub fn stop(self) -> Result<(), PlatformError> {
+    /// Stops serving (a notary replica's Raft too) and makes the journals durable.
+    pub async fn stop(self) -> Result<(), PlatformError> {
         for task in &self.tasks {
             task.abort();
         }
@@ -230,7 +230,7 @@ impl Running {
         match &self.service {
             Service::Node(node) => node.close_archive().map_err(|e| PlatformError::service(node.id().as_str(), e))?,
             Service::Replica(replica) => {
-                replica.close().map_err(|e| PlatformError::service(replica.id().as_str(), e))?;
+                replica.shutdown().await.map_err(|e| PlatformError::service(replica.id().as_str(), e))?;
             }
             _ => {}
         }
@@ -426,7 +426,7 @@ pub async fn run(
 pub async fn run_with(options: &NodeOptions, shutdown: impl Future<Output = ()>) -> Result<(), PlatformError> {
     let running = start_with(options).await?;
     shutdown.await;
-    running.stop()
+    running.stop().await
 }
 
 enum Worker {

@@ -305,3 +305,48 @@ async fn a_dropped_platform_frees_its_services() {
     assert_eq!(oracle.strong_count(), 0, "the oracle is still held");
     assert_eq!(notary.strong_count(), 0, "the notary is still held");
 }
+
+/// With the notary as a group in the process, shutting the platform down
+/// stops every replica's Raft before its stores close (closing the stores
+/// under a running Raft left it failing on them and openraft logging errors
+/// as the process ended), and what was committed is there when the platform
+/// opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_with_a_notary_group_shuts_down_cleanly_and_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    dtenge_platform::spec::PlatformSpec::demo_with(dir.path(), &std::collections::BTreeMap::new(), 3)
+        .unwrap()
+        .save(dir.path())
+        .unwrap();
+    let issued = {
+        let (p, _clock) = open(dir.path()).await;
+        assert_eq!(p.notary.replicas().len(), 3);
+        let (nbk, nbk_da, _) = institution(&p, ids::NBK_DA);
+        let (_, _, stb1_addr) = institution(&p, "STB1-DA");
+        let issued = nbk
+            .issue(&nbk_da, PayTo { address: stb1_addr, amount: dt(1_000) }, CbsRef::new("CBS-G-1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(issued.status, Status::Success);
+        p.shut_down().await.unwrap();
+        for replica in p.notary.replicas() {
+            let state = replica.raft().metrics().borrow().running_state.clone();
+            assert_eq!(state, Err(openraft::error::Fatal::Stopped), "{}'s Raft did not stop normally", replica.id());
+        }
+        issued.tx
+    };
+    let (p, _clock) = open(dir.path()).await;
+    let (stb1, stb1_da, _) = institution(&p, "STB1-DA");
+    assert_eq!(stb1.balances(&stb1_da).unwrap().standard, dt(1_000));
+    // Asked until a replica leads again (an election after the restart).
+    let mut receipt = p.notary.receipt(&issued).await;
+    for _ in 0..100 {
+        if receipt.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        receipt = p.notary.receipt(&issued).await;
+    }
+    assert!(receipt.unwrap().is_some(), "the group still has the issue's receipt");
+    p.shut_down().await.unwrap();
+}

@@ -23,10 +23,10 @@ fn init(dir: &std::path::Path, tls: bool) {
         .unwrap();
 }
 
-fn error_of(result: Result<process::Running, dtenge_platform::PlatformError>) -> String {
+async fn error_of(result: Result<process::Running, dtenge_platform::PlatformError>) -> String {
     match result {
         Ok(running) => {
-            running.stop().unwrap();
+            running.stop().await.unwrap();
             panic!("the service started")
         }
         Err(error) => error.to_string(),
@@ -44,18 +44,18 @@ async fn a_service_refuses_an_unsigned_or_altered_registry_at_start() {
 
     // Altered after signing: an endpoint changed by hand.
     std::fs::write(&file, signed.replacen("127.0.0.1:39", "127.0.0.2:39", 1)).unwrap();
-    assert!(error_of(start().await).contains("signature does not verify"));
+    assert!(error_of(start().await).await.contains("signature does not verify"));
 
     // Re-signed by someone else's key.
     let mut forged = SignedRegistry::parse(signed.as_bytes(), "test").unwrap();
     let body = forged.verify(&registry::load_anchor(&dir.path().join(registry::ANCHOR_FILE)).unwrap()).unwrap();
     forged = SignedRegistry::sign(&body, &SecretKey::from_seed([7; 32])).unwrap();
     std::fs::write(&file, forged.to_bytes()).unwrap();
-    assert!(error_of(start().await).contains("this service trusts only"));
+    assert!(error_of(start().await).await.contains("this service trusts only"));
 
     // No signature at all: the plain platform description.
     std::fs::write(&file, serde_json::to_vec(&body.platform).unwrap()).unwrap();
-    assert!(error_of(start().await).contains("not a signed participant registry"));
+    assert!(error_of(start().await).await.contains("not a signed participant registry"));
 }
 
 #[tokio::test]

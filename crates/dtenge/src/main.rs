@@ -659,7 +659,7 @@ async fn serve(data: PathBuf, listen: String, tls: Option<(PathBuf, PathBuf)>) -
     ticker.abort();
     ui.close().context("cannot close the web interface's journal cleanly")?;
     api_service.close().context("cannot close the API's idempotency journal cleanly")?;
-    platform.close().context("cannot close the platform cleanly")?;
+    platform.shut_down().await.context("cannot close the platform cleanly")?;
     println!("dtenge stopped; everything committed is in {}", data.display());
     Ok(())
 }

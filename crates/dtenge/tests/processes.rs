@@ -143,6 +143,6 @@ async fn a_payment_crosses_separate_processes() {
     let stb2_acct = state.account_of(&stb2_da.address).unwrap().id.clone();
     assert_eq!(state.vault.balances(&stb2_acct).expect("representable").standard, dt(150));
     assert!(state.received(&paid.tx).is_some());
-    nbk.stop().unwrap();
-    stb1.stop().unwrap();
+    nbk.stop().await.unwrap();
+    stb1.stop().await.unwrap();
 }
