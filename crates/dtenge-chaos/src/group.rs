@@ -4,14 +4,22 @@
 //! replica's state digest must be equal.
 //!
 //! ```text
-//!  every 4–6 s, a round:
+//!  every 4–6 s, a round, once no replica is out:
 //!    most rounds: find the leader (Status, for up to 5 s) ─► SIGKILL it ─► probe until a new leader commits ─► failover ms
 //!                 restart it 0.3–1 s later
 //!    rounds 2, 7, 12 …: SIGKILL a follower, restart it 0.3–1 s later
 //!    round 3: partition the leader from the other replicas for 3 s (cut-links file), probing it
 //!             directly: it must acknowledge nothing; heal
+//!    after a restart or a heal: wait until the replica is back in the group ─► rejoin ms
 //!  end: Status of every replica until all report the same applied index and digest
 //! ```
+//!
+//! One replica is out at a time (this round's, or the random killer's): a
+//! replica counts as out until it is back in the group — serving, following
+//! a leader, and caught up to where the others were when it came back
+//! ([`back_in_group`]) — not merely until its process is started again, so
+//! no kill ever leaves the group without a majority and each leader kill
+//! times a failover, not a restart.
 //!
 //! The probe is a batch signed as a bank whose one claim spends a commitment
 //! that never existed: it is refused, but only once its log entry is
@@ -86,6 +94,51 @@ async fn leader(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> Option<Partic
     }
 }
 
+/// Longest wait for a restarted or healed replica to be back in the group.
+const REJOIN_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until `replica` (just restarted, or healed) is back in the group:
+/// it answers, follows a leader, and has applied every entry the other
+/// replicas had applied when this was first asked. Returns how long that
+/// took; `None` after [`REJOIN_WAIT`].
+pub(crate) async fn back_in_group(
+    bus: &Arc<dyn Bus>,
+    replica: &ParticipantId,
+    replicas: &[ParticipantId],
+) -> Option<Duration> {
+    let since = Instant::now();
+    let mut target = 0;
+    for other in replicas.iter().filter(|r| *r != replica) {
+        if let Some(s) = status(bus, other).await {
+            target = target.max(s.applied);
+        }
+    }
+    while since.elapsed() < REJOIN_WAIT {
+        if let Some(s) = status(bus, replica).await
+            && s.leader.is_some()
+            && s.applied >= target
+        {
+            return Some(since.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Records how long `replica` took to be back in the group (or that it was
+/// not back in time), then lets the next replica go down.
+pub(crate) async fn let_back(tally: &Tally, bus: &Arc<dyn Bus>, replica: &ParticipantId, replicas: &[ParticipantId]) {
+    let back = back_in_group(bus, replica, replicas).await;
+    {
+        let mut rejoins = tally.rejoins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match back {
+            Some(took) => rejoins.ms.push(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
+            None => rejoins.late.push(replica.to_string()),
+        }
+    }
+    tally.replica_down.store(false, Ordering::Relaxed);
+}
+
 /// A claim spending a commitment that does not exist (refused once committed).
 fn probe_claim(rng: &mut Rng, host: &ParticipantId) -> Option<TxClaim> {
     let n = rng.next_u64().to_le_bytes();
@@ -140,31 +193,33 @@ pub(crate) async fn leader_killer(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         rounds += 1;
+        // This round's replica is taken out only once no other one is out.
+        if !take_turn(tally).await {
+            return Ok(outcome);
+        }
         if rounds == 3 {
             partition_the_leader(services, tally, &bus, &key, replicas, &mut rng, &mut outcome).await?;
             continue;
         }
         let Some(leader) = leader(&bus, replicas).await else {
+            tally.replica_down.store(false, Ordering::Relaxed);
             outcome.problems.push(format!("no replica said it leads for {LEADER_WAIT:?}"));
             continue;
         };
         if rounds % 5 == 2 {
-            let Some(follower) = replicas.iter().find(|r| **r != leader) else { continue };
-            if tally.replica_down.swap(true, Ordering::Relaxed) {
+            let Some(follower) = replicas.iter().find(|r| **r != leader) else {
+                tally.replica_down.store(false, Ordering::Relaxed);
                 continue;
-            }
+            };
             services.kill(follower.as_str())?;
             outcome.follower_kills += 1;
             count_kill(tally, follower, "follower");
             tokio::time::sleep(Duration::from_millis(rng.range(300, 1_000))).await;
             services.spawn(follower.as_str())?;
-            tally.replica_down.store(false, Ordering::Relaxed);
+            let_back(tally, &bus, follower, replicas).await;
             continue;
         }
         let victim = leader;
-        if tally.replica_down.swap(true, Ordering::Relaxed) {
-            continue; // another replica is down: the group keeps its majority
-        }
         services.kill(victim.as_str())?;
         let killed = Instant::now();
         outcome.leader_kills += 1;
@@ -174,7 +229,7 @@ pub(crate) async fn leader_killer(
             tokio::time::sleep(restart).await;
         });
         services.spawn(victim.as_str())?;
-        tally.replica_down.store(false, Ordering::Relaxed);
+        let_back(tally, &bus, &victim, replicas).await;
         match measured {
             Some(ms) => outcome.failover_ms.push(ms),
             None => outcome.problems.push(format!("no batch committed within 30 s after {victim} was killed")),
@@ -189,9 +244,23 @@ fn count_kill(tally: &Tally, victim: &ParticipantId, what: &str) {
     *tally.last_kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(format!("{victim} ({what})"));
 }
 
+/// Waits until no replica is out, then marks this round's as out; false if
+/// the run stopped first.
+async fn take_turn(tally: &Tally) -> bool {
+    while tally.replica_down.swap(true, Ordering::Relaxed) {
+        if tally.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
 /// Cuts the leader off from the other replicas for 3 s through the cut-links
 /// file, asking it meanwhile to notarise probes directly: any verdict is a
-/// minority acknowledging; then heals.
+/// minority acknowledging; then heals. The caller has taken the turn
+/// ([`take_turn`]); the healed replica gives it back once it is back in the
+/// group.
 async fn partition_the_leader(
     services: &Services,
     tally: &Tally,
@@ -202,12 +271,10 @@ async fn partition_the_leader(
     outcome: &mut GroupOutcome,
 ) -> Result<(), ChaosError> {
     let Some(isolated) = leader(bus, replicas).await else {
+        tally.replica_down.store(false, Ordering::Relaxed);
         outcome.problems.push(format!("no replica said it leads for {LEADER_WAIT:?} (partition round)"));
         return Ok(());
     };
-    if tally.replica_down.swap(true, Ordering::Relaxed) {
-        return Ok(()); // another replica is down: the group keeps its majority
-    }
     let links: Vec<(ParticipantId, ParticipantId)> =
         replicas.iter().filter(|r| **r != isolated).map(|r| (isolated.clone(), r.clone())).collect();
     let file = services.cut_links_file();
@@ -231,7 +298,7 @@ async fn partition_the_leader(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("remove", e)),
     }
-    tally.replica_down.store(false, Ordering::Relaxed);
+    let_back(tally, bus, &isolated, replicas).await;
     outcome.isolations += 1;
     Ok(())
 }
@@ -264,4 +331,33 @@ pub(crate) async fn replicas_agree(bus: &Arc<dyn Bus>, replicas: &[ParticipantId
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     (false, last)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_round_waits_while_a_replica_is_out_and_then_takes_its_turn() {
+        let tally = Arc::new(Tally::default());
+        tally.replica_down.store(true, Ordering::Relaxed);
+        let waiting = tokio::spawn({
+            let tally = Arc::clone(&tally);
+            async move { take_turn(&tally).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "took a turn while another replica was out");
+        tally.replica_down.store(false, Ordering::Relaxed);
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap());
+        assert!(tally.replica_down.load(Ordering::Relaxed), "the turn is held by the round that took it");
+    }
+
+    #[tokio::test]
+    async fn a_round_waiting_for_its_turn_ends_when_the_run_stops() {
+        let tally = Tally::default();
+        tally.replica_down.store(true, Ordering::Relaxed);
+        tally.stop.store(true, Ordering::Relaxed);
+        assert!(!tokio::time::timeout(Duration::from_secs(5), take_turn(&tally)).await.unwrap());
+    }
 }

@@ -163,6 +163,12 @@ pub struct ChaosReport {
     pub failover_ms_p50: u64,
     /// Leader kill → next committed batch, longest, in milliseconds.
     pub failover_ms_max: u64,
+    /// A replica's restart (or heal) → back in the group (serving, following
+    /// a leader, caught up), median, in milliseconds; only then may another
+    /// replica go down.
+    pub rejoin_ms_p50: u64,
+    /// The same, longest, in milliseconds.
+    pub rejoin_ms_max: u64,
     /// SIGKILLs of a follower by the group's own round (counted in `kills`
     /// too; the random killer may kill replicas besides).
     pub notary_follower_kills: u64,
@@ -345,8 +351,20 @@ struct Tally {
     kills_by: Mutex<BTreeMap<String, u64>>,
     last_kill: Mutex<Option<String>>,
     stop: AtomicBool,
-    /// A notary replica is down: kill no other one (the group keeps its majority).
+    /// A notary replica is out (down, or not back in the group yet): take
+    /// no other one out (the group keeps its majority).
     replica_down: AtomicBool,
+    /// How long restarted or healed replicas took to be back in the group.
+    rejoins: Mutex<Rejoins>,
+}
+
+/// Replicas coming back into the group ([`group::back_in_group`]).
+#[derive(Default)]
+struct Rejoins {
+    /// Each one that came back: milliseconds from its restart (or heal).
+    ms: Vec<u64>,
+    /// Replicas not back within the wait.
+    late: Vec<String>,
 }
 
 impl Tally {
@@ -463,19 +481,20 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         let participants = spec.directory();
         tasks.push(tokio::spawn(async move { double_spender(seed, &buses, &tally, &banks, &participants).await }));
     }
+    // The bus the group's replicas are asked through (probes, Status).
+    let prober_bus = pid(ids::STBS[0]).ok().and_then(|p| buses.of(&p).ok().cloned());
     let killer = {
         let (services, tally, ids) = (services.clone(), tally.clone(), service_ids.clone());
         let (seed, max) = (config.seed.wrapping_add(1), config.max_kill_interval);
-        let replicas = replicas.clone();
-        tokio::spawn(async move { killer(seed, max, &services, &tally, &ids, &replicas).await })
+        let (replicas, bus) = (replicas.clone(), prober_bus.clone());
+        tokio::spawn(async move { killer(seed, max, &services, &tally, &ids, &replicas, bus.as_ref()).await })
     };
     let leader_killer = (replicas.len() > 1).then(|| {
         let (services, tally, replicas) = (services.clone(), tally.clone(), replicas.clone());
         let seed = config.seed.wrapping_add(3);
-        let prober = pid(ids::STBS[0]);
         let key = Keys::at(&config.data).load(ids::STBS[0]);
         let participants = spec.directory();
-        let bus = prober.ok().and_then(|p| buses.of(&p).ok().cloned());
+        let bus = prober_bus.clone();
         tokio::spawn(async move {
             let (Some(bus), Ok(key)) = (bus, key) else {
                 return Err(ChaosError::Setup("no bus or key to probe the notary group with".into()));
@@ -518,6 +537,13 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         },
     };
     violations.extend(outcome.problems.iter().cloned());
+    let mut rejoin = {
+        let rejoins = tally.rejoins.lock().unwrap_or_else(PoisonError::into_inner);
+        for replica in &rejoins.late {
+            violations.push(format!("{replica} was not back in the notary group within 30 s of its restart"));
+        }
+        rejoins.ms.clone()
+    };
     for task in tasks {
         let _ = task.await;
     }
@@ -565,9 +591,8 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         violations.push(format!("only {kills} kills in {} s (expected at least {expected_kills})", config.seconds));
     }
     let mut failover = outcome.failover_ms.clone();
-    failover.sort_unstable();
-    let (failover_ms_p50, failover_ms_max) =
-        (failover.get(failover.len() / 2).copied().unwrap_or(0), failover.last().copied().unwrap_or(0));
+    let (failover_ms_p50, failover_ms_max) = median_and_max(&mut failover);
+    let (rejoin_ms_p50, rejoin_ms_max) = median_and_max(&mut rejoin);
     if replicas.len() > 1 && config.seconds >= 60 && outcome.leader_kills < 5 {
         violations
             .push(format!("only {} leader kills in {} s (expected at least 5)", outcome.leader_kills, config.seconds));
@@ -592,6 +617,8 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         notary_leader_kills: outcome.leader_kills,
         failover_ms_p50,
         failover_ms_max,
+        rejoin_ms_p50,
+        rejoin_ms_max,
         notary_follower_kills: outcome.follower_kills,
         notary_isolations: outcome.isolations,
         minority_probes: outcome.minority_probes,
@@ -607,6 +634,12 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
         violations,
         passed,
     })
+}
+
+/// The median and the largest of `values` (0 and 0 for none).
+fn median_and_max(values: &mut [u64]) -> (u64, u64) {
+    values.sort_unstable();
+    (values.get(values.len() / 2).copied().unwrap_or(0), values.last().copied().unwrap_or(0))
 }
 
 fn buses(spec: &PlatformSpec, data: &Path) -> Result<Buses, ChaosError> {
@@ -894,7 +927,9 @@ fn rogue_claim(token_id: TokenId, token: &Token, salt: u64) -> Option<TxClaim> {
 /// Shortest pause between two kills.
 const MIN_KILL_INTERVAL_MS: u64 = 1_500;
 
-/// Every 1.5–`max` s: SIGKILL a random service, restart it 0.2–1.5 s later.
+/// Every 1.5–`max` s: SIGKILL a random service, restart it 0.2–1.5 s later
+/// (a replica of a group: and wait until it is back in the group, asking
+/// through `bus`).
 async fn killer(
     seed: u64,
     max: Duration,
@@ -902,6 +937,7 @@ async fn killer(
     tally: &Tally,
     ids: &[String],
     replicas: &[ParticipantId],
+    bus: Option<&Arc<dyn Bus>>,
 ) -> Result<(), ChaosError> {
     let mut rng = Rng::new(seed);
     let max_ms = u64::try_from(max.as_millis()).unwrap_or(6_000).max(MIN_KILL_INTERVAL_MS);
@@ -924,7 +960,7 @@ async fn killer(
         }
         let Some(victim) = round.pop() else { return Ok(()) };
         let victim = &victim;
-        // One replica down at a time (the leader killer's included): the
+        // One replica out at a time (the leader killer's included): the
         // group keeps its majority, so each kill measures a failover.
         let is_replica = replicas.len() > 1 && replicas.iter().any(|r| r.as_str() == victim);
         if is_replica && tally.replica_down.swap(true, Ordering::Relaxed) {
@@ -937,7 +973,10 @@ async fn killer(
         tokio::time::sleep(Duration::from_millis(rng.range(200, 1_500))).await;
         services.spawn(victim)?;
         if is_replica {
-            tally.replica_down.store(false, Ordering::Relaxed);
+            match (bus, replicas.iter().find(|r| r.as_str() == victim)) {
+                (Some(bus), Some(replica)) => group::let_back(tally, bus, replica, replicas).await,
+                _ => tally.replica_down.store(false, Ordering::Relaxed),
+            }
         }
     }
 }

@@ -950,12 +950,14 @@ async fn chaos(
         println!("lost:                 {}", report.lost);
         if report.notary_replicas > 1 {
             println!(
-                "notary group:         {} replicas, {} leader kills, {} follower kills, failover p50 {} ms max {} ms, {} partitioned and healed ({} of {} probes acknowledged while cut off), replicas agree: {}",
+                "notary group:         {} replicas, {} leader kills, {} follower kills, failover p50 {} ms max {} ms, back in the group after a restart p50 {} ms max {} ms, {} partitioned and healed ({} of {} probes acknowledged while cut off), replicas agree: {}",
                 report.notary_replicas,
                 report.notary_leader_kills,
                 report.notary_follower_kills,
                 report.failover_ms_p50,
                 report.failover_ms_max,
+                report.rejoin_ms_p50,
+                report.rejoin_ms_max,
                 report.notary_isolations,
                 report.minority_acknowledged,
                 report.minority_probes,
