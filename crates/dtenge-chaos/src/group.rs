@@ -95,7 +95,7 @@ async fn leader(bus: &Arc<dyn Bus>, replicas: &[ParticipantId]) -> Option<Partic
 }
 
 /// Longest wait for a restarted or healed replica to be back in the group.
-const REJOIN_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const REJOIN_WAIT: Duration = Duration::from_secs(30);
 
 /// Waits until `replica` (just restarted, or healed) is back in the group:
 /// it answers, follows a leader, and has applied every entry the other

@@ -538,11 +538,14 @@ pub async fn run(config: &ChaosConfig, mut progress: impl FnMut(&Progress)) -> R
     };
     violations.extend(outcome.problems.iter().cloned());
     let mut rejoin = {
-        let rejoins = tally.rejoins.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rejoins = tally.rejoins.lock().unwrap_or_else(PoisonError::into_inner);
         for replica in &rejoins.late {
-            violations.push(format!("{replica} was not back in the notary group within 30 s of its restart"));
+            violations.push(format!(
+                "{replica} was not back in the notary group within {:?} of its restart",
+                group::REJOIN_WAIT
+            ));
         }
-        rejoins.ms.clone()
+        std::mem::take(&mut rejoins.ms)
     };
     for task in tasks {
         let _ = task.await;
@@ -962,8 +965,8 @@ async fn killer(
         let victim = &victim;
         // One replica out at a time (the leader killer's included): the
         // group keeps its majority, so each kill measures a failover.
-        let is_replica = replicas.len() > 1 && replicas.iter().any(|r| r.as_str() == victim);
-        if is_replica && tally.replica_down.swap(true, Ordering::Relaxed) {
+        let replica = replicas.iter().find(|r| r.as_str() == victim).filter(|_| replicas.len() > 1);
+        if replica.is_some() && tally.replica_down.swap(true, Ordering::Relaxed) {
             continue;
         }
         services.kill(victim)?;
@@ -972,10 +975,10 @@ async fn killer(
         *tally.last_kill.lock().unwrap_or_else(PoisonError::into_inner) = Some(victim.clone());
         tokio::time::sleep(Duration::from_millis(rng.range(200, 1_500))).await;
         services.spawn(victim)?;
-        if is_replica {
-            match (bus, replicas.iter().find(|r| r.as_str() == victim)) {
-                (Some(bus), Some(replica)) => group::let_back(tally, bus, replica, replicas).await,
-                _ => tally.replica_down.store(false, Ordering::Relaxed),
+        if let Some(replica) = replica {
+            match bus {
+                Some(bus) => group::let_back(tally, bus, replica, replicas).await,
+                None => tally.replica_down.store(false, Ordering::Relaxed),
             }
         }
     }
