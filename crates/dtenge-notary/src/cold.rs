@@ -45,8 +45,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::Digest;
 use dtenge_types::{Commitment, Timestamp, TxId};
 
+use dtenge_store::versioned::{TAG_BYTES, Tagged};
 use dtenge_store::{Journal, Pending};
 
+use crate::format::COLD_FILTER;
 use crate::messages::ReceiptBody;
 
 /// Why the cold store failed.
@@ -80,6 +82,16 @@ pub trait ColdBackend: Send + Sync {
     /// Up to `limit` entries in key order after `after` (from the first key
     /// if `None`): one piece of a snapshot sent to another replica.
     fn scan(&self, after: Option<ColdKey>, limit: usize) -> Result<ColdChunk, ColdError>;
+    /// The filter last saved with [`ColdBackend::save_filter`], if any. A
+    /// backend that does not outlive its process saves none.
+    fn saved_filter(&self) -> Result<Option<Vec<u8>>, ColdError> {
+        Ok(None)
+    }
+    /// Keeps `saved` (a [`Filter::encode`]) beside the entries, replacing
+    /// the one before atomically and durably.
+    fn save_filter(&self, _saved: &[u8]) -> Result<(), ColdError> {
+        Ok(())
+    }
 }
 
 /// Where a scan of the cold store stands: spent commitments are scanned
@@ -240,6 +252,9 @@ const COLD_TABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// (a real conflict, a retry, or a rare false positive).
 const COLD_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The file in a [`FjallCold`]'s directory that holds the saved filter.
+pub const FILTER_FILE: &str = "notary-filter";
+
 /// A backend on disk: a fjall 3.1 database with two keyspaces, `spent`
 /// (commitment → spender tx id) and `receipts` (tx id → receipt body).
 /// Entries arrive in large sorted runs and are ingested straight into tables
@@ -396,6 +411,19 @@ impl ColdBackend for FjallCold {
         Ok(chunk)
     }
 
+    fn saved_filter(&self) -> Result<Option<Vec<u8>>, ColdError> {
+        let path = self.dir.join(FILTER_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ColdError::Io(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    fn save_filter(&self, saved: &[u8]) -> Result<(), ColdError> {
+        dtenge_store::replace_file(&self.dir.join(FILTER_FILE), saved).map_err(io)
+    }
+
     fn for_each_key(&self, f: &mut dyn FnMut(&[u8; 32])) -> Result<(), ColdError> {
         for keyspace in [&self.spent, &self.receipts] {
             for guard in keyspace.iter() {
@@ -418,6 +446,10 @@ pub struct Filter {
     seeds: (u64, u64),
     inserted: AtomicU64,
     writer: Mutex<()>,
+    /// False while a saved filter waits to be confirmed for the snapshot the
+    /// owner recovers ([`ColdStore::settle_filter`]): every answer is then
+    /// "maybe", so nothing is believed absent on its word.
+    ready: AtomicBool,
 }
 
 const PROBES: u32 = 6;
@@ -426,10 +458,17 @@ const WORDS_PER_BLOCK: usize = 8;
 impl Filter {
     /// A filter of about `bytes` bytes (at least one block).
     pub fn new(bytes: usize) -> Filter {
-        let blocks = (bytes / (WORDS_PER_BLOCK * 8)).max(1);
+        let blocks = Filter::blocks_for(bytes);
         let words = (0..blocks * WORDS_PER_BLOCK).map(|_| AtomicU64::new(0)).collect();
         let seeds = (rand_seed(), rand_seed());
-        Filter { words, blocks: blocks as u64, seeds, inserted: AtomicU64::new(0), writer: Mutex::new(()) }
+        Filter {
+            words,
+            blocks: blocks as u64,
+            seeds,
+            inserted: AtomicU64::new(0),
+            writer: Mutex::new(()),
+            ready: AtomicBool::new(true),
+        }
     }
 
     fn positions(&self, key: &[u8; 32]) -> (usize, u64) {
@@ -449,6 +488,11 @@ impl Filter {
     /// learns that through the generation's release-store of `written`).
     pub fn insert_all<'k>(&self, keys: impl IntoIterator<Item = &'k [u8; 32]>) {
         let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.insert_in_turn(keys);
+    }
+
+    /// As `insert_all`, the writer's turn already taken.
+    fn insert_in_turn<'k>(&self, keys: impl IntoIterator<Item = &'k [u8; 32]>) {
         let mut count = 0u64;
         for key in keys {
             let (base, mut h) = self.positions(key);
@@ -473,6 +517,9 @@ impl Filter {
 
     /// False: the key was never inserted. True: it may have been.
     pub fn may_contain(&self, key: &[u8; 32]) -> bool {
+        if !self.ready.load(Ordering::Acquire) {
+            return true;
+        }
         let (base, mut h) = self.positions(key);
         for _ in 0..PROBES {
             let bit = (h & 511) as usize;
@@ -495,7 +542,118 @@ impl Filter {
     pub fn bytes(&self) -> usize {
         self.words.len() * 8
     }
+
+    /// The filter as saved: [`COLD_FILTER`]'s tag; its size, seeds and
+    /// count; the snapshots it is valid for (`valid_for`, digests of their
+    /// bytes); its words; a digest of everything before it. Taken between
+    /// two writers' turns, so every batch of keys inserted before the call
+    /// is in it whole.
+    pub fn encode(&self, valid_for: &[Digest]) -> Vec<u8> {
+        let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::with_capacity(self.bytes().saturating_add(FILTER_HEADER_BYTES + 32 * (valid_for.len() + 1)));
+        COLD_FILTER.tag_into(&mut out);
+        for n in
+            [self.blocks, self.seeds.0, self.seeds.1, self.inserted.load(Ordering::Relaxed), valid_for.len() as u64]
+        {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        for snapshot in valid_for {
+            out.extend_from_slice(snapshot.as_bytes());
+        }
+        for word in &self.words {
+            out.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let digest = dtenge_crypto::hash(FILTER_DIGEST_DOMAIN, &[&out]);
+        out.extend_from_slice(digest.as_bytes());
+        out
+    }
+
+    /// A saved filter ([`Filter::encode`]) of the size `bytes` makes
+    /// ([`Filter::new`]), not ready until confirmed, and the snapshots it is
+    /// valid for; an error naming what is wrong otherwise (another size, a
+    /// damaged file, a newer format), never a misread filter.
+    pub fn decode(saved: &[u8], bytes: usize) -> Result<(Filter, Vec<Digest>), String> {
+        let body = match COLD_FILTER.read(saved).map_err(|e| e.to_string())? {
+            Tagged::Versioned { body, .. } => body,
+            Tagged::Untagged(_) => return Err("not a saved filter (no format tag)".into()),
+        };
+        let (content, digest) = saved
+            .split_last_chunk::<32>()
+            .filter(|_| body.len() >= FILTER_HEADER_BYTES + 32)
+            .ok_or_else(|| format!("cut short at {} bytes", saved.len()))?;
+        if dtenge_crypto::hash(FILTER_DIGEST_DOMAIN, &[content]).as_bytes() != digest {
+            return Err("damaged: its digest does not match its content".into());
+        }
+        let body = &content[TAG_BYTES..];
+        let number = |i: usize| {
+            body.get(i * 8..i * 8 + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(0, u64::from_le_bytes)
+        };
+        let (blocks, seeds, inserted, snapshots) = (number(0), (number(1), number(2)), number(3), number(4));
+        let snapshots = usize::try_from(snapshots)
+            .ok()
+            .filter(|n| *n <= MAX_VALID_FOR)
+            .ok_or_else(|| format!("valid for {snapshots} snapshots (at most {MAX_VALID_FOR} are saved)"))?;
+        let words_at = FILTER_HEADER_BYTES + 32 * snapshots;
+        let valid_for = body
+            .get(FILTER_HEADER_BYTES..words_at)
+            .ok_or_else(|| format!("cut short at {} bytes", saved.len()))?
+            .chunks_exact(32)
+            .filter_map(|d| <[u8; 32]>::try_from(d).ok().map(Digest))
+            .collect();
+        let wanted = Filter::blocks_for(bytes);
+        if blocks != wanted as u64 {
+            return Err(format!(
+                "saved with {} bytes, configured for {} bytes",
+                blocks.saturating_mul(64),
+                wanted.saturating_mul(64)
+            ));
+        }
+        let words = &body[words_at..];
+        if words.len() != wanted.saturating_mul(WORDS_PER_BLOCK * 8) {
+            return Err(format!("{} bytes of words for {wanted} blocks", words.len()));
+        }
+        let words = words
+            .chunks_exact(8)
+            .map(|w| AtomicU64::new(<[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes)))
+            .collect();
+        let filter = Filter {
+            words,
+            blocks,
+            seeds,
+            inserted: AtomicU64::new(inserted),
+            writer: Mutex::new(()),
+            ready: AtomicBool::new(false),
+        };
+        Ok((filter, valid_for))
+    }
+
+    /// Fills the filter again from every key `backend` holds, in one
+    /// writer's turn (keys a writer inserts meanwhile wait for it and go in
+    /// after), and makes it ready.
+    fn rebuild(&self, backend: &dyn ColdBackend) -> Result<(), ColdError> {
+        let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for word in &self.words {
+            word.store(0, Ordering::Relaxed);
+        }
+        self.inserted.store(0, Ordering::Relaxed);
+        backend.for_each_key(&mut |k| self.insert_in_turn(std::iter::once(k)))?;
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn blocks_for(bytes: usize) -> usize {
+        (bytes / (WORDS_PER_BLOCK * 8)).max(1)
+    }
 }
+
+/// Bytes of a saved filter's header after its tag: blocks, two seeds, count,
+/// snapshots it is valid for.
+const FILTER_HEADER_BYTES: usize = 40;
+/// Snapshots a saved filter names: the last one journaled and the one about
+/// to be.
+const MAX_VALID_FOR: usize = 2;
+/// The domain of a saved filter's digest.
+const FILTER_DIGEST_DOMAIN: &[u8] = b"dtenge/notary/cold-filter/v1";
 
 fn rand_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -648,12 +806,57 @@ pub enum WriteMode {
     Background,
 }
 
+/// Where a cold store's filter came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterOrigin {
+    /// Read back as saved beside the store, valid for the snapshot the
+    /// owner recovered (or waiting to be confirmed for it).
+    Saved,
+    /// Filled from every key the backend holds, and why no saved filter was
+    /// used.
+    Rebuilt {
+        /// Why.
+        why: String,
+    },
+}
+
+/// The filter's standing with the snapshots its owner journals.
+#[derive(Debug)]
+struct FilterState {
+    origin: FilterOrigin,
+    /// A saved filter read at opening, not yet confirmed: the snapshots it
+    /// is valid for.
+    pending: Option<Vec<Digest>>,
+    /// The snapshot the owner recovered or last journaled.
+    last_snapshot: Option<Digest>,
+}
+
+/// The identity of a snapshot as a saved filter names it.
+fn snapshot_id(snapshot: &[u8]) -> Digest {
+    dtenge_crypto::hash(b"dtenge/notary/cold-filter/snapshot", &[snapshot])
+}
+
 /// The cold store: a backend, the filter over its keys and the writer.
+///
+/// The filter is saved beside a durable backend whenever the owner is about
+/// to journal a snapshot ([`ColdStore::persist_for_snapshot`]) and when the
+/// store closes, naming the snapshots it is valid for: the one journaled
+/// last and the one about to be (a crash may come before it is). A filter
+/// saved then holds every key of every generation that left memory before
+/// the snapshot's capture; what came after is in the snapshot or in the
+/// journal after it, and goes back into the filter when written again. So a
+/// store reopened with a saved filter ([`ColdStore::open_saved`]) believes
+/// it only once its owner recovers one of those snapshots
+/// ([`ColdStore::settle_filter`]), or none (the journal then holds every
+/// record); otherwise — a snapshot journaled by a release that did not save
+/// filters, say — the filter is filled from the backend's keys, as every
+/// start did before filters were saved.
 pub struct ColdStore {
     /// `None` once closed (the backend's files are released).
     backend: std::sync::RwLock<Option<Arc<dyn ColdBackend>>>,
     durable: bool,
     filter: Arc<Filter>,
+    filter_state: Mutex<FilterState>,
     /// Generations to write, each with the moment its journal records are
     /// durable (when a journal is named).
     queue: Mutex<Option<std::sync::mpsc::Sender<ToWrite>>>,
@@ -709,8 +912,55 @@ impl ColdStore {
     /// A cold store over `backend` with a filter of `filter_bytes`; the
     /// filter is filled from the backend's keys.
     pub fn open(backend: Arc<dyn ColdBackend>, filter_bytes: usize, mode: WriteMode) -> Result<ColdStore, ColdError> {
-        let filter = Arc::new(Filter::new(filter_bytes));
-        backend.for_each_key(&mut |k| filter.insert(k))?;
+        let filter = Filter::new(filter_bytes);
+        filter.rebuild(backend.as_ref())?;
+        let origin = FilterOrigin::Rebuilt { why: "opened without reading a saved filter".into() };
+        ColdStore::with_filter(backend, filter, FilterState { origin, pending: None, last_snapshot: None }, mode)
+    }
+
+    /// As [`ColdStore::open`], but with the filter the backend saved, if it
+    /// has one of `filter_bytes`: believed once the owner confirms it for
+    /// the snapshot it recovers ([`ColdStore::settle_filter`]), every answer
+    /// "maybe" until then. A saved filter that cannot be used (damaged,
+    /// another size, a newer format) is named in a warning and rebuilt.
+    pub fn open_saved(
+        backend: Arc<dyn ColdBackend>,
+        filter_bytes: usize,
+        mode: WriteMode,
+    ) -> Result<ColdStore, ColdError> {
+        let why = match backend.saved_filter()? {
+            None => "no filter was saved".to_string(),
+            Some(saved) => match Filter::decode(&saved, filter_bytes) {
+                Ok((filter, valid_for)) => {
+                    let state =
+                        FilterState { origin: FilterOrigin::Saved, pending: Some(valid_for), last_snapshot: None };
+                    return ColdStore::with_filter(backend, filter, state, mode);
+                }
+                Err(why) => {
+                    tracing::warn!("notary cold store: the saved filter is not used ({why}); rebuilding it");
+                    format!("the saved filter is not used: {why}")
+                }
+            },
+        };
+        let started = std::time::Instant::now();
+        let filter = Filter::new(filter_bytes);
+        filter.rebuild(backend.as_ref())?;
+        tracing::info!(
+            keys = filter.inserted(),
+            ms = started.elapsed().as_millis(),
+            "notary cold store: filter rebuilt ({why})"
+        );
+        let state = FilterState { origin: FilterOrigin::Rebuilt { why }, pending: None, last_snapshot: None };
+        ColdStore::with_filter(backend, filter, state, mode)
+    }
+
+    fn with_filter(
+        backend: Arc<dyn ColdBackend>,
+        filter: Filter,
+        filter_state: FilterState,
+        mode: WriteMode,
+    ) -> Result<ColdStore, ColdError> {
+        let filter = Arc::new(filter);
         let shared = Arc::new(WriterShared::default());
         let (queue, writer) = match mode {
             WriteMode::Inline => (None, None),
@@ -746,6 +996,7 @@ impl ColdStore {
             durable: backend.durable(),
             backend: std::sync::RwLock::new(Some(backend)),
             filter,
+            filter_state: Mutex::new(filter_state),
             queue: Mutex::new(queue),
             journal: Mutex::new(None),
             shared,
@@ -871,6 +1122,72 @@ impl ColdStore {
         self.backend()?.persist()
     }
 
+    /// Makes everything written durable before the owner journals
+    /// `snapshot` (captured before this call), and saves the filter as valid
+    /// for it and for the snapshot journaled before it.
+    pub fn persist_for_snapshot(&self, snapshot: &[u8]) -> Result<(), ColdError> {
+        let backend = self.backend()?;
+        self.persist()?;
+        let id = snapshot_id(snapshot);
+        let mut state = self.filter_state();
+        let valid_for: Vec<Digest> = state.last_snapshot.into_iter().chain(std::iter::once(id)).collect();
+        self.save_filter(backend.as_ref(), &state, &valid_for)?;
+        state.last_snapshot = Some(id);
+        Ok(())
+    }
+
+    /// Saves the filter as valid for `valid_for`, unless the backend does not
+    /// outlive the process or the filter itself waits to be confirmed.
+    fn save_filter(
+        &self,
+        backend: &dyn ColdBackend,
+        state: &FilterState,
+        valid_for: &[Digest],
+    ) -> Result<(), ColdError> {
+        if !self.durable || state.pending.is_some() {
+            return Ok(());
+        }
+        backend.save_filter(&self.filter.encode(valid_for))
+    }
+
+    /// Confirms the filter for the snapshot the owner recovered (`None`: no
+    /// snapshot, the journal holds every record): a saved filter valid for
+    /// it is believed from now on, any other is rebuilt from the backend's
+    /// keys. Harmless for a filter that was rebuilt at opening.
+    pub fn settle_filter(&self, recovered: Option<&[u8]>) -> Result<(), ColdError> {
+        let id = recovered.map(snapshot_id);
+        let mut state = self.filter_state();
+        state.last_snapshot = id;
+        let Some(valid_for) = state.pending.take() else { return Ok(()) };
+        match id {
+            Some(id) if !valid_for.contains(&id) => {
+                let started = std::time::Instant::now();
+                self.filter.rebuild(self.backend()?.as_ref())?;
+                let why = "saved for another snapshot than the one recovered".to_string();
+                tracing::info!(
+                    keys = self.filter.inserted(),
+                    ms = started.elapsed().as_millis(),
+                    "notary cold store: filter rebuilt ({why})"
+                );
+                state.origin = FilterOrigin::Rebuilt { why };
+            }
+            _ => {
+                self.filter.ready.store(true, Ordering::Release);
+                tracing::info!(keys = self.filter.inserted(), "notary cold store: the saved filter is used");
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the filter came from.
+    pub fn filter_origin(&self) -> FilterOrigin {
+        self.filter_state().origin.clone()
+    }
+
+    fn filter_state(&self) -> MutexGuard<'_, FilterState> {
+        self.filter_state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether the backend outlives the process.
     pub fn durable(&self) -> bool {
         self.durable
@@ -904,7 +1221,14 @@ impl ColdStore {
         let backend = self.backend.write().unwrap_or_else(|p| p.into_inner()).take();
         match (self.failure(), backend) {
             (Some(e), _) => Err(e),
-            (None, Some(backend)) => backend.persist(),
+            (None, Some(backend)) => {
+                backend.persist()?;
+                // Valid for the snapshot journaled last: it covers a superset
+                // of what that snapshot's own saved filter held.
+                let state = self.filter_state();
+                let valid_for: Vec<Digest> = state.last_snapshot.into_iter().collect();
+                self.save_filter(backend.as_ref(), &state, &valid_for)
+            }
             (None, None) => Ok(()),
         }
     }
@@ -967,6 +1291,42 @@ mod tests {
         // Commit order is kept for the cold writer and snapshots.
         assert_eq!(g.spent()[4_999], (c(4_999), t(2_499)));
         assert_eq!(g.receipts()[0], body(0, 1));
+    }
+
+    #[test]
+    fn a_saved_filter_reads_back_its_keys_and_snapshots_and_refuses_any_other_file() {
+        let filter = Filter::new(4096);
+        let keys: Vec<[u8; 32]> = (0..200).map(|n| *c(n).0.as_bytes()).collect();
+        filter.insert_all(keys.iter());
+        let snapshots = [hash(b"s", &[b"1"]), hash(b"s", &[b"2"])];
+        let saved = filter.encode(&snapshots);
+        let (back, valid_for) = Filter::decode(&saved, 4096).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(valid_for, snapshots);
+        assert_eq!((back.inserted(), back.bytes()), (200, 4096));
+        assert!(keys.iter().all(|k| back.may_contain(k)), "every key, while waiting to be confirmed too");
+        back.ready.store(true, Ordering::Release);
+        assert!(keys.iter().all(|k| back.may_contain(k)));
+        let absent = (1_000..3_000).filter(|n| back.may_contain(c(*n).0.as_bytes())).count();
+        assert_eq!(absent, (1_000..3_000).filter(|n| filter.may_contain(c(*n).0.as_bytes())).count(), "same bits");
+        // Not ready: every answer "maybe".
+        let (pending, _) = Filter::decode(&saved, 4096).unwrap_or_else(|e| panic!("{e}"));
+        assert!((1_000..1_100).all(|n| pending.may_contain(c(n).0.as_bytes())));
+
+        let error = |bytes: &[u8], size: usize| Filter::decode(bytes, size).err().unwrap_or_default();
+        assert_eq!(error(&saved, 8192), "saved with 4096 bytes, configured for 8192 bytes");
+        assert_eq!(error(&saved[..saved.len() - 1], 4096), "damaged: its digest does not match its content");
+        assert_eq!(error(&saved[..20], 4096), "cut short at 20 bytes");
+        assert_eq!(error(b"anything else", 4096), "not a saved filter (no format tag)");
+        let mut newer = saved.clone();
+        newer[6] = 9;
+        assert_eq!(
+            error(&newer, 4096),
+            "notary cold filter in format version 9, newer than this release reads (up to 1): run the release \
+             that wrote it, or a newer one"
+        );
+        let mut damaged = saved;
+        damaged[100] ^= 1;
+        assert_eq!(error(&damaged, 4096), "damaged: its digest does not match its content");
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub const LOG_SNAPSHOT: Format =
 pub const REPLICA_SNAPSHOT: Format =
     Format { kind: kinds::NOTARY_REPLICA_SNAPSHOT, version: 1, name: "notary replica snapshot" };
 
+/// The cold store's filter as saved beside the store (see `cold`); version 1
+/// is the first (before it the filter was rebuilt from the keys at every
+/// start).
+pub const COLD_FILTER: Format = Format { kind: kinds::NOTARY_COLD_FILTER, version: 1, name: "notary cold filter" };
+
 /// A claim in format version 0.
 #[derive(BorshSerialize, BorshDeserialize)]
 pub(crate) struct TxClaimV0 {

@@ -28,7 +28,9 @@ pub mod protocol;
 pub mod service;
 
 pub use client::{NotaryClient, NotaryClientError};
-pub use cold::{ColdBackend, ColdChunk, ColdError, ColdKey, ColdStore, FjallCold, MemoryCold, WriteMode};
+pub use cold::{
+    ColdBackend, ColdChunk, ColdError, ColdKey, ColdStore, FILTER_FILE, FilterOrigin, FjallCold, MemoryCold, WriteMode,
+};
 pub use engine::{ColdProbe, Decision, HotCounts, MAX_FROZEN, NotaryConfig, NotaryState};
 pub use format::NotaryRecord;
 pub use group::replica::{GroupOptions, NotaryReplica, ReplicaStores};

@@ -88,6 +88,7 @@ impl NotaryService {
         cold: Arc<ColdStore>,
         config: NotaryConfig,
     ) -> Result<Arc<NotaryService>, NotaryError> {
+        cold.settle_filter(recovery.snapshot.as_ref().map(|(_, bytes)| bytes.as_slice()))?;
         let mut state = match &recovery.snapshot {
             Some((_, bytes)) => NotaryState::from_snapshot(bytes, cold, config).map_err(NotaryError::Replay)?,
             None => NotaryState::with_cold(cold, config),
@@ -192,8 +193,9 @@ impl NotaryService {
             (self.journal.last_seq(), state.to_snapshot(), Arc::clone(state.cold()))
         };
         // Every generation that left memory before the capture was written
-        // before it was dropped; this makes those writes durable.
-        cold.persist()?;
+        // before it was dropped; this makes those writes durable (and saves
+        // the filter over them).
+        cold.persist_for_snapshot(&bytes)?;
         self.journal.snapshot(seq, &bytes)?;
         Ok(())
     }

@@ -258,30 +258,130 @@ async fn a_crash_between_cold_writes_and_the_snapshot_loses_nothing() {
     let bodies = workload(&notary, 10).await;
     notary.snapshot().unwrap();
     // After the snapshot: more history is written to the cold store (and
-    // made durable) but no snapshot follows — then the process dies.
-    let later: Vec<ReceiptBody> = {
-        let mut v = Vec::new();
-        for i in 1..=10 {
-            v.push(receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await));
-        }
-        v
-    };
+    // made durable) but no snapshot follows — then the process dies. The
+    // filter saved with the snapshot lacks those keys; the journal's tail
+    // brings them back.
+    let later = later_spends(&notary).await;
     notary.flush_to_cold().unwrap();
     notary.state_copy().cold().persist().unwrap();
     journal.close().unwrap();
     drop((notary, journal)); // no close of the service: a crash after the journal synced
     let (notary, _journal) = h.open();
+    assert_eq!(origin(&notary), FilterOrigin::Saved);
     history_answers(&notary, 10, &bodies).await;
+    later_answers(&notary, &later).await;
+    notary.close().unwrap();
+}
+
+/// The filter of a reopened notary's cold store.
+fn origin(notary: &NotaryService) -> FilterOrigin {
+    notary.state_copy().cold().filter_origin()
+}
+
+#[tokio::test]
+async fn a_reopened_notary_reads_its_filter_back_instead_of_every_key() {
+    let h = Harness::new(4);
+    let (notary, journal) = h.open();
+    assert_eq!(origin(&notary), FilterOrigin::Rebuilt { why: "no filter was saved".into() });
+    let bodies = workload(&notary, 20).await;
+    notary.flush_to_cold().unwrap();
+    notary.snapshot().unwrap();
+    notary.close().unwrap();
+    drop((notary, journal));
+    assert!(h.dir.path().join("cold").join(FILTER_FILE).exists());
+    // Reopened over the snapshot: the filter saved with it is used, and
+    // every answer that needs the history in the cold store is the same.
+    let (notary, journal) = h.open();
+    assert_eq!(origin(&notary), FilterOrigin::Saved);
+    history_answers(&notary, 20, &bodies).await;
+    // Closed with no snapshot since: saved again at closing, still valid.
+    let more = receipt_body(&verdict(&notary, claim(9999, &[1001, 1002], &[77])).await);
+    notary.flush_to_cold().unwrap();
+    notary.close().unwrap();
+    drop((notary, journal));
+    let (notary, _journal) = h.open();
+    assert_eq!(origin(&notary), FilterOrigin::Saved);
+    history_answers(&notary, 20, &bodies).await;
+    assert_eq!(receipt_body(&verdict(&notary, claim(9999, &[1001, 1002], &[77])).await), more);
+    notary.close().unwrap();
+}
+
+/// After [`workload`] of 10: tx 300 + i spends 1000 + i into 2000 + i.
+async fn later_spends(notary: &NotaryService) -> Vec<ReceiptBody> {
+    let mut later = Vec::new();
+    for i in 1..=10 {
+        later.push(receipt_body(&verdict(notary, claim(300 + i, &[1000 + i], &[2000 + i])).await));
+    }
+    later
+}
+
+/// Every question about [`later_spends`] answered from history: retries, a
+/// double spend naming the spender, an output created again.
+async fn later_answers(notary: &NotaryService, later: &[ReceiptBody]) {
     for i in 1..=10 {
         assert_eq!(
-            receipt_body(&verdict(&notary, claim(300 + i, &[1000 + i], &[2000 + i])).await),
+            receipt_body(&verdict(notary, claim(300 + i, &[1000 + i], &[2000 + i])).await),
             later[i as usize - 1]
         );
         assert_eq!(
-            verdict(&notary, claim(400 + i, &[1000 + i], &[3000 + i])).await,
+            verdict(notary, claim(400 + i, &[1000 + i], &[3000 + i])).await,
             Verdict::Rejected(NotaryRejection::Conflict { input: 0, commitment: c(1000 + i), spent_by: t(300 + i) })
         );
+        assert_eq!(
+            verdict(notary, claim(500 + i, &[], &[2000 + i])).await,
+            Verdict::Rejected(NotaryRejection::DuplicateOutput { output: 0 })
+        );
     }
+}
+
+/// A snapshot journaled without saving the filter — what a release from
+/// before saved filters does after this one ran — covers history the saved
+/// filter lacks: the filter is rebuilt from the keys, never believed.
+#[tokio::test]
+async fn a_filter_saved_for_another_snapshot_is_rebuilt_not_believed() {
+    let h = Harness::new(4);
+    let (notary, journal) = h.open();
+    workload(&notary, 10).await;
+    notary.snapshot().unwrap();
+    let later = later_spends(&notary).await;
+    notary.flush_to_cold().unwrap();
+    let state = notary.state_copy();
+    state.cold().persist().unwrap();
+    journal.snapshot(journal.last_seq(), &state.to_snapshot()).unwrap();
+    journal.close().unwrap();
+    drop((state, notary, journal));
+    let (notary, _journal) = h.open();
+    assert_eq!(
+        origin(&notary),
+        FilterOrigin::Rebuilt { why: "saved for another snapshot than the one recovered".into() }
+    );
+    assert_eq!(notary.hot_counts().spent, 0, "the later spends are only in the cold store");
+    later_answers(&notary, &later).await;
+    notary.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_saved_filter_is_named_and_rebuilt() {
+    let h = Harness::new(4);
+    let (notary, journal) = h.open();
+    let bodies = workload(&notary, 10).await;
+    notary.flush_to_cold().unwrap();
+    notary.snapshot().unwrap();
+    notary.close().unwrap();
+    drop((notary, journal));
+    let path = h.dir.path().join("cold").join(FILTER_FILE);
+    let mut saved = std::fs::read(&path).unwrap();
+    let middle = saved.len() / 2;
+    saved[middle] ^= 0x40;
+    std::fs::write(&path, &saved).unwrap();
+    let (notary, _journal) = h.open();
+    assert_eq!(
+        origin(&notary),
+        FilterOrigin::Rebuilt {
+            why: "the saved filter is not used: damaged: its digest does not match its content".into()
+        }
+    );
+    history_answers(&notary, 10, &bodies).await;
     notary.close().unwrap();
 }
 
@@ -302,7 +402,7 @@ fn service_over(
         tls_key: None,
     }]));
     let backend = Arc::new(FjallCold::open(cold_dir).unwrap());
-    let cold = Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Background).unwrap());
+    let cold = Arc::new(ColdStore::open_saved(backend, config.filter_bytes, WriteMode::Background).unwrap());
     NotaryService::recover_with(
         Arc::new(SecretKey::from_seed([9; 32])),
         participants,

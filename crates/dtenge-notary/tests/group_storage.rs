@@ -36,7 +36,7 @@ impl StoreBuilder<GroupConfig, LogStore, Machine, tempfile::TempDir> for OnDisk 
         let (log, log_recovery) = Journal::open(JournalConfig::new(dir.path().join("log"))).unwrap();
         let (snapshots, snapshots_recovery) = Journal::open(JournalConfig::new(dir.path().join("snapshots"))).unwrap();
         let backend = Arc::new(FjallCold::open(&dir.path().join("cold")).unwrap());
-        let cold = Arc::new(ColdStore::open(backend, 1 << 16, WriteMode::Background).unwrap());
+        let cold = Arc::new(ColdStore::open_saved(backend, 1 << 16, WriteMode::Background).unwrap());
         let log = LogStore::recover(log, log_recovery).unwrap();
         let machine = Machine::recover(snapshots, snapshots_recovery, cold, NotaryConfig::default()).unwrap();
         Ok((dir, log, machine))

@@ -67,7 +67,7 @@ fn open_cold_at(dir: &Path, durable: bool) -> Result<Arc<ColdStore>, dtenge_nota
     let config = NotaryConfig::default();
     if durable || dir.exists() {
         let backend = Arc::new(FjallCold::open(dir)?);
-        Ok(Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Background)?))
+        Ok(Arc::new(ColdStore::open_saved(backend, config.filter_bytes, WriteMode::Background)?))
     } else {
         Ok(Arc::new(ColdStore::memory(MemoryCold::new(), config.filter_bytes)))
     }

@@ -336,6 +336,10 @@ async fn a_platform_with_a_notary_group_shuts_down_cleanly_and_opens_again() {
         issued.tx
     };
     let (p, _clock) = open(dir.path()).await;
+    for replica in p.notary.replicas() {
+        let origin = replica.with_state(|s| s.engine.cold().filter_origin());
+        assert_eq!(origin, dtenge_notary::FilterOrigin::Saved, "{} read its cold filter back", replica.id());
+    }
     let (stb1, stb1_da, _) = institution(&p, "STB1-DA");
     assert_eq!(stb1.balances(&stb1_da).unwrap().standard, dt(1_000));
     // Asked until a replica leads again (an election after the restart).

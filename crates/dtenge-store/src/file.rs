@@ -350,6 +350,17 @@ fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Replaces the file at `path` with `bytes`, atomically and durably: after
+/// a crash the file holds either its old content or `bytes`, never a mix.
+/// The parent directory must exist.
+///
+/// # Errors
+/// Writing, syncing or renaming failed.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_atomically(dir, path, &[bytes], SyncMode::Fsync).map(drop)
+}
+
 /// Creates `path` atomically with `parts` as its content: write to a temp
 /// file, sync it, rename, sync the directory.
 fn create_atomically(dir: &Path, path: &Path, parts: &[&[u8]], sync: SyncMode) -> Result<File, StoreError> {

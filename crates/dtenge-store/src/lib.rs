@@ -35,7 +35,7 @@ mod memory;
 pub mod versioned;
 
 pub use error::StoreError;
-pub use file::RESERVE_BYTES;
+pub use file::{RESERVE_BYTES, replace_file};
 pub use format::RECORD_BYTES_MAX;
 pub use journal::{
     BATCH_RECORDS_DEFAULT, Journal, JournalConfig, JournalStats, Pending, QUEUED_RECORDS_DEFAULT, Recovery,

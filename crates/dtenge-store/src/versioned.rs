@@ -50,6 +50,8 @@ pub mod kinds {
     pub const NOTARY_LOG_SNAPSHOT: u16 = 11;
     /// A notary group replica's state machine snapshot (its memory part).
     pub const NOTARY_REPLICA_SNAPSHOT: u16 = 12;
+    /// The notary's saved cold-store filter (a single notary's or a replica's).
+    pub const NOTARY_COLD_FILTER: u16 = 13;
 }
 
 /// A kind of stored payload and the format version this release writes.

@@ -173,6 +173,7 @@ impl Machine {
         cold: Arc<ColdStore>,
         config: NotaryConfig,
     ) -> Result<Machine, String> {
+        cold.settle_filter(recovery.snapshot.as_ref().map(|(_, bytes)| bytes.as_slice())).map_err(|e| e.to_string())?;
         let (state, current) = match &recovery.snapshot {
             Some((_, bytes)) => {
                 let stored = decode_snapshot(bytes).map_err(|e| e.to_string())?;
@@ -264,7 +265,7 @@ impl Machine {
         let kept = Arc::clone(&bytes);
         let marker = meta.snapshot_id.clone().into_bytes();
         tokio::task::spawn_blocking(move || -> Result<(), String> {
-            shared.cold.persist().map_err(|e| e.to_string())?;
+            shared.cold.persist_for_snapshot(&kept).map_err(|e| e.to_string())?;
             let marker = shared.snapshots.append(marker).map_err(|e| e.to_string())?;
             shared.snapshots.snapshot(marker.seq, &kept).map_err(|e| e.to_string())
         })
