@@ -35,11 +35,10 @@ pub struct StatusView {
     /// Why, when rejected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The refusal's stable code, when the platform refused (the code an
-    /// immediate refusal is answered with, e.g. `account_closed`,
-    /// `notary_rejected`, `expired`); absent for words without one (a
-    /// checker's or the core banking system's) and for refusals recorded
-    /// before codes were kept.
+    /// The refusal's stable code (the code an immediate refusal is answered
+    /// with, e.g. `account_closed`, `notary_rejected`; or one only a status
+    /// carries: `expired`, `cbs_rejected`, `operator_rejected`); absent only
+    /// for a rejection recorded before codes were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
 }

@@ -121,7 +121,9 @@ pub fn status_of(code: RefusalCode) -> StatusCode {
         | RefusalCode::BalanceNotZero
         | RefusalCode::PayeeRefused
         | RefusalCode::BadReceipt
-        | RefusalCode::Expired => StatusCode::UNPROCESSABLE_ENTITY,
+        | RefusalCode::Expired
+        | RefusalCode::CbsRejected
+        | RefusalCode::OperatorRejected => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

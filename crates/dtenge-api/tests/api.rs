@@ -741,7 +741,10 @@ async fn conversion_through_the_api_with_statuses_and_nbk_only_decisions() {
         )
         .await;
     let rejected = rejected.expect(StatusCode::OK);
-    assert_eq!(rejected["status"], json!({"status": "rejected", "reason": "limit reached"}));
+    assert_eq!(
+        rejected["status"],
+        json!({"status": "rejected", "reason": "limit reached", "reason_code": "operator_rejected"})
+    );
     assert_eq!(api.standard("STB1", &own), 1_000_000);
 
     let mine = api.get("STB1", "/api/v1/conversions").await;

@@ -79,6 +79,12 @@ pub enum RefusalCode {
     /// A prepared transaction was not committed within its time window
     /// (the status a payment ends in, never an immediate answer).
     Expired,
+    /// The core banking system refused a conversion (its words follow; the
+    /// status a conversion ends in, never an immediate answer).
+    CbsRejected,
+    /// An NBK operator rejected a conversion under review (their words
+    /// follow; a status, never an immediate answer).
+    OperatorRejected,
 }
 
 impl RefusalCode {
@@ -116,6 +122,8 @@ impl RefusalCode {
             RefusalCode::AddressTaken => "address_taken",
             RefusalCode::Busy => "busy",
             RefusalCode::Expired => "expired",
+            RefusalCode::CbsRejected => "cbs_rejected",
+            RefusalCode::OperatorRejected => "operator_rejected",
         }
     }
 

@@ -41,9 +41,9 @@ pub enum Status {
 /// so the first four bytes tell the two forms apart.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reason {
-    /// The refusal's stable code; `None` for words without one (a person's
-    /// decision, the core banking system's text, or a record written before
-    /// codes were stored).
+    /// The refusal's stable code; `None` for a record written before codes
+    /// were stored (a payment's before 2026-12-07; a conversion refused by
+    /// a person or the core banking system before 2026-12-08).
     pub code: Option<RefusalCode>,
     /// What happened, for people.
     pub text: String,

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dtenge_net::ManualClock;
+use dtenge_node::RefusalCode;
 use dtenge_node::conversion::ConversionKind;
 use dtenge_node::state::Status;
+use dtenge_node::status::Reason;
 use dtenge_platform::spec::ids;
 use dtenge_platform::{Platform, PlatformOptions};
 use dtenge_types::{Amount, Timestamp};
@@ -73,7 +75,10 @@ async fn redemption_destroys_dt_and_a_rejection_returns_them() {
 
     let second = stb1.request_conversion(ConversionKind::Redeem, dt(100)).await.unwrap();
     let rejected = nbk.reject_conversion(&second.id, "limit for the day reached", "op-2").await.unwrap();
-    assert_eq!(rejected.status, Status::Rejected { reason: "limit for the day reached".into() });
+    assert_eq!(
+        rejected.status,
+        Status::Rejected { reason: Reason::coded(RefusalCode::OperatorRejected, "limit for the day reached") }
+    );
     let own = stb1.own_account().unwrap();
     assert_eq!(stb1.balances(&own).unwrap().standard, dt(600), "the DT came back to the bank");
     assert!(nbk.reject_conversion(&second.id, "again", "op-2").await.is_err(), "decided requests stay decided");
@@ -202,7 +207,10 @@ async fn a_cbs_rejection_found_again_after_a_crash_returns_the_dt_once() {
     let own = stb1.own_account().unwrap();
     let request = nbk.conversion(&redeem.id).unwrap();
     assert!(
-        matches!(&request.status, Status::Rejected { reason } if reason.text.contains("correspondent account closed"))
+        matches!(&request.status, Status::Rejected { reason }
+            if reason.text == "CBS rejected: correspondent account closed" && reason.code == Some(RefusalCode::CbsRejected)),
+        "{:?}",
+        request.status
     );
     assert!(request.settled_tx.is_some(), "the return is recorded");
     assert_eq!(stb1.balances(&own).unwrap().standard, dt(1_000), "the DT came back");

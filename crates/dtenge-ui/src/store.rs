@@ -39,9 +39,10 @@ pub mod status {
 
 /// Codes of the reasons this interface writes itself; a reason the platform
 /// gave carries the platform's own code. The page names either in its
-/// reader's language (`assets/refusals.js`); a checker's reason is their own
-/// words and has none.
+/// reader's language (`assets/refusals.js`), then the words.
 pub mod reason_code {
+    /// A checker rejected the request; the reason is their own words.
+    pub const CHECKER_REJECTED: &str = "checker_rejected";
     /// The service stopped while the platform was executing the request.
     pub const INTERRUPTED: &str = "interrupted";
     /// The platform's answer did not say whether the request was done.
@@ -198,8 +199,8 @@ pub struct Request {
     pub decided_at_ms: Option<u64>,
     /// Why rejected (or a note).
     pub reason: Option<String>,
-    /// The reason's stable code ([`reason_code`] or the platform's); none for
-    /// a checker's own words. Absent from records written before it existed.
+    /// The reason's stable code ([`reason_code`] or the platform's). Absent
+    /// from records written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
     /// The transaction, account or conversion request it produced.
@@ -516,7 +517,7 @@ fn apply(state: &mut BTreeMap<u64, Request>, record: Record) {
                 r.checker_name = Some(checker_name);
                 r.decided_at_ms = Some(at_ms);
                 r.reason = Some(reason);
-                r.reason_code = None;
+                r.reason_code = Some(reason_code::CHECKER_REJECTED.to_string());
             }
         }
     }
@@ -565,7 +566,7 @@ mod tests {
         assert_eq!(store.get("TREASURY", &a.id).unwrap().status, status::UNDER_REVIEW);
         let b = store.get("TREASURY", &b.id).unwrap();
         assert_eq!((b.status.as_str(), b.reason.as_deref()), (status::REJECTED, Some("wrong amount")));
-        assert_eq!(b.reason_code, None, "a checker's own words have no code");
+        assert_eq!(b.reason_code.as_deref(), Some(reason_code::CHECKER_REJECTED), "a checker's words under its code");
         let c = store.get("TREASURY", &c.id).unwrap();
         assert_eq!(c.status, status::REQUEST_ACCEPTED);
         assert_eq!(c.reason_code.as_deref(), Some(reason_code::INTERRUPTED));

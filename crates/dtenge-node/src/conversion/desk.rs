@@ -10,11 +10,11 @@ use super::{
     CBS_DECIDER, ConversionKind, ConversionRequest, Match, ReturnMade, bic_of, check_conversion_amount,
     match_confirmation, return_memo,
 };
-use crate::NodeError;
 use crate::accounts::{AccountId, HolderKind};
 use crate::service::{NodeAnswer, NodeRequest, NodeService, PayTo};
 use crate::state::NodeRecord;
-use crate::status::Status;
+use crate::status::{Reason, Status};
+use crate::{NodeError, RefusalCode};
 
 impl NodeService {
     fn issuing_account(&self) -> Result<AccountId, NodeError> {
@@ -268,7 +268,11 @@ impl NodeService {
                             .await
                             .map(|()| format!("{} confirmed by the CBS; awaiting NBK approval", request.id)),
                         ConfirmationStatus::Rejected { reason } => self
-                            .refuse(&request, format!("CBS rejected: {reason}"), CBS_DECIDER.into())
+                            .refuse(
+                                &request,
+                                Reason::coded(RefusalCode::CbsRejected, format!("CBS rejected: {reason}")),
+                                CBS_DECIDER.into(),
+                            )
                             .await
                             .map(|()| format!("{} rejected by the CBS", request.id)),
                     };
@@ -333,15 +337,15 @@ impl NodeService {
         if reason.trim().is_empty() {
             return Err(NodeError::Invalid("a rejection needs a reason".into()));
         }
-        self.refuse(&request, reason.to_string(), by.to_string()).await?;
+        self.refuse(&request, Reason::coded(RefusalCode::OperatorRejected, reason), by.to_string()).await?;
         self.conversion(id)
     }
 
     /// Marks a request rejected; a redemption's DT return to the bank
     /// ([`NodeService::return_redemptions`]). The status is journaled first,
     /// so a crash never lets the same rejection pay the DT back twice.
-    async fn refuse(&self, request: &ConversionRequest, reason: String, by: String) -> Result<(), NodeError> {
-        self.update_conversion(&request.id, Status::Rejected { reason: reason.into() }, None, None, Some(by)).await?;
+    async fn refuse(&self, request: &ConversionRequest, reason: Reason, by: String) -> Result<(), NodeError> {
+        self.update_conversion(&request.id, Status::Rejected { reason }, None, None, Some(by)).await?;
         if request.kind == ConversionKind::Redeem {
             self.return_redemptions().await?;
         }
