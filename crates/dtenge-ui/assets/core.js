@@ -39,8 +39,8 @@ export function explain(e) {
   return refusalText(e.reason || e.code, e.message, state.lang);
 }
 
-/** A request's reason in the page's language: named by its code when it has one (a checker's own words
- * have none). */
+/** A request's reason in the page's language: named by its code (a request recorded before codes were
+ * kept shows its words alone). */
 export function reasonOf(r) {
   return refusalText(r.reason_code, r.reason, state.lang);
 }

@@ -1,7 +1,8 @@
 //! The static part of the interface, embedded in the binary: one HTML page,
 //! a stylesheet, the shell (`app.js`), the helpers every section shares
-//! (`core.js`), the RU/EN dictionaries, the names of refusal codes
-//! (`refusals.js`, shared with the wallet) and one module per section
+//! (`core.js`), the RU/EN dictionaries, the names of refusal codes and the
+//! words of notifications (`refusals.js`, `notices.js`, both shared with the
+//! wallet) and one module per section
 //! (`sections/*.js`; add a section by adding a module here and to `app.js`).
 //! Served with a Content-Security-Policy that allows only this origin — the
 //! machine is offline and nothing is fetched from elsewhere.
@@ -23,6 +24,7 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("core.js", "text/javascript; charset=utf-8", include_str!("../assets/core.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../assets/i18n.js")),
     ("refusals.js", "text/javascript; charset=utf-8", include_str!("../assets/refusals.js")),
+    ("notices.js", "text/javascript; charset=utf-8", include_str!("../assets/notices.js")),
     ("favicon.svg", "image/svg+xml", include_str!("../assets/favicon.svg")),
     ("sections/home.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/home.js")),
     ("sections/issuance.js", "text/javascript; charset=utf-8", include_str!("../assets/sections/issuance.js")),

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dtenge_client::{AccountView, BalanceView, ListQuery, segment};
+use dtenge_client::{AccountView, BalanceView, ListQuery, NotificationView, segment};
 use dtenge_types::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -131,6 +131,38 @@ async fn own_accounts(ui: &Ui, participant: &str) -> Result<Vec<AccountView>, Ui
     Ok(out)
 }
 
+/// A notification and the DA it came to.
+#[derive(Serialize)]
+struct AccountNotice {
+    account_id: String,
+    account_name: String,
+    #[serde(flatten)]
+    notice: NotificationView,
+}
+
+/// The newest `limit` notifications of the participant's DAs (incoming
+/// funds, funds held for them, orders, …), newest first.
+async fn notices(
+    ui: &Ui,
+    participant: &str,
+    accounts: &[AccountView],
+    limit: usize,
+) -> Result<Vec<AccountNotice>, UiError> {
+    let client = ui.client(participant)?;
+    let mut out = Vec::new();
+    for a in accounts {
+        let page = client.notifications(&a.id, &all(limit)).await?;
+        out.extend(page.items.into_iter().map(|notice| AccountNotice {
+            account_id: a.id.clone(),
+            account_name: a.name.clone(),
+            notice,
+        }));
+    }
+    out.sort_by_key(|n| std::cmp::Reverse(n.notice.at_ms));
+    out.truncate(limit);
+    Ok(out)
+}
+
 #[derive(Serialize)]
 struct AccountBalance {
     account: AccountView,
@@ -227,6 +259,7 @@ async fn dashboard(State(ui): State<Shared>, Me(user): Me) -> Result<Json<Value>
         rows.push(AccountBalance { account: a.clone(), balance: b });
     }
     let recent = operations(&ui, &user.participant, &accounts, None, None, 10).await?;
+    let notices = notices(&ui, &user.participant, &accounts, 10).await?;
     let requests: Vec<Request> = ui.store.all(&user.participant, &Filter::default()).into_iter().take(8).collect();
     let pending = ui
         .store
@@ -238,6 +271,7 @@ async fn dashboard(State(ui): State<Shared>, Me(user): Me) -> Result<Json<Value>
         "totals": totals,
         "recent_operations": recent,
         "recent_requests": requests,
+        "notifications": notices,
         "pending_review": pending,
         "now_ms": ui.now_ms(),
     })))

@@ -411,8 +411,9 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ("wallet.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/wallet.js")),
     ("signing.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/signing.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/i18n.js")),
-    // One file for both pages: the names of refusals.
+    // One file for both pages each: the names of refusals, the words of notifications.
     ("refusals.js", "text/javascript; charset=utf-8", include_str!("../assets/refusals.js")),
+    ("notices.js", "text/javascript; charset=utf-8", include_str!("../assets/notices.js")),
     ("offline.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/offline.js")),
     ("purse.js", "text/javascript; charset=utf-8", include_str!("../assets/wallet/purse.js")),
     // QR codes of offline payments, drawn and read in the page (vendor/README.md).

@@ -167,6 +167,9 @@ async fn treasury_staff_work_through_the_browser() {
     let accounts = text(&c, "#main").await;
     assert!(accounts.contains("LLP Steppe Builders") && accounts.contains("Authorised"), "{accounts}");
     section(&c, "home").await;
+    // The DAs' notifications, in the page's language from their kind.
+    let notices = text(&c, "#notifications").await;
+    assert!(notices.contains("Incoming ") && notices.contains(" DT"), "{notices}");
     shot(&c, &shots, "09-main-page-after").await;
 
     // Reports: outgoing operations, downloaded as CSV and XLSX.
@@ -192,6 +195,9 @@ async fn treasury_staff_work_through_the_browser() {
     // Switch to Russian: the page changes and remembers it.
     click(&c, "#lang-ru").await;
     wait_for(&c, "document.getElementById('nav-home').textContent === 'Главная'", "Russian menu").await;
+    section(&c, "home").await;
+    let notices = text(&c, "#notifications").await;
+    assert!(notices.contains("Поступление ") && notices.contains("Что произошло"), "{notices}");
     section(&c, "transfers").await;
     let row = text(&c, "tr[data-request=\"R-000002\"]").await;
     assert!(row.contains("Успешно"), "{row}");

@@ -243,6 +243,15 @@ async fn approved_requests_run_through_the_api_and_show_in_reports() {
         let home = call(app, "GET", "/ui/api/dashboard", Some(&maker), None).await;
         assert!(home.json["totals"]["total_tiyn"].as_u64().unwrap() > 0);
         assert!(!home.json["recent_operations"].as_array().unwrap().is_empty());
+        // Notifications of the Treasury's DAs, newest first, each naming its DA.
+        let notices = home.json["notifications"].as_array().unwrap();
+        assert!(!notices.is_empty() && notices.len() <= 10, "{notices:?}");
+        assert!(notices.iter().all(|n| n["account_name"].is_string() && n["kind"].is_string()), "{notices:?}");
+        assert!(notices.windows(2).all(|w| w[0]["at_ms"].as_u64() >= w[1]["at_ms"].as_u64()), "{notices:?}");
+        assert!(
+            notices.iter().any(|n| n["kind"] == "incoming" && n["params"]["amount_tiyn"].is_string()),
+            "{notices:?}"
+        );
 
         // Reports: CSV and XLSX.
         let csv =

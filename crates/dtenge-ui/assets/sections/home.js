@@ -1,5 +1,6 @@
-// Main page: balances by kind, accounts, recent operations and requests.
-import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject } from '../core.js';
+// Main page: balances by kind, accounts, notifications, recent operations and requests.
+import { api, esc, money, statusBadge, t, time, table, kindName, requestSubject, state } from '../core.js';
+import { noticeText } from '../notices.js';
 
 async function render(main) {
   const d = await api('/ui/api/dashboard');
@@ -17,11 +18,15 @@ async function render(main) {
     return `<tr><td class="mono">${esc(r.id)}</td><td>${time(r.created_at_ms)}</td><td>${esc(kindName(r.action.type === 'transfer' && r.action.marking ? 'marked_transfer' : r.action.type))}</td>` +
       `<td>${esc(s.to ? s.to.name : s.name)}</td><td class="num">${s.amount ? money(s.amount) : ''}</td><td>${esc(r.maker_name)}</td><td>${statusBadge(r.status, r.reason, r.reason_code)}</td></tr>`;
   });
+  const notices = d.notifications.map((n) => `<tr data-notice="${esc(n.kind)}"><td>${time(n.at_ms)}</td><td>${esc(n.account_name)}<span class="sub mono">${esc(n.account_id)}</span></td>` +
+    `<td>${esc(noticeText(n, state.lang, money))}${n.tx ? `<span class="sub mono">${esc(n.tx)}</span>` : ''}</td></tr>`);
   main.innerHTML = `<h1>${esc(t('home.title'))}</h1>
     ${d.pending_review ? `<p><a href="#/approvals" class="tag" id="pending-link">${esc(t('home.pending'))}: ${d.pending_review}</a></p>` : ''}
     <h2>${esc(t('home.balances'))}</h2><div class="cards">${cards}</div>
     <h2>${esc(t('home.accounts'))}</h2>
     ${table([{ key: 'col.account' }, ...kinds.map((k) => ({ key: 'bal.' + k, num: true })), { key: 'bal.total', num: true }], accounts)}
+    <h2>${esc(t('home.notifications'))}</h2>
+    <div id="notifications">${table([{ key: 'col.time' }, { key: 'col.account' }, { key: 'col.notification' }], notices)}</div>
     <div class="row2">
       <div><h2>${esc(t('home.recent_ops'))}</h2>${table([{ key: 'col.time' }, { key: 'col.account' }, { key: 'col.type' }, { key: 'col.counterparty' }, { key: 'col.in', num: true }, { key: 'col.out', num: true }, { key: 'col.status' }], ops)}</div>
       <div><h2>${esc(t('home.recent_requests'))}</h2>${table([{ key: 'col.number' }, { key: 'col.time' }, { key: 'col.type' }, { key: 'col.recipient' }, { key: 'col.amount', num: true }, { key: 'col.maker' }, { key: 'col.status' }], reqs)}</div>

@@ -4,8 +4,9 @@
 // QR with its payment seen. Every call to /wallet/api is signed with the
 // holder's key (signing.js); every payment is signed here too.
 
-import { DICT, t, setLang, currentLang } from './i18n.js';
+import { t, setLang, currentLang } from './i18n.js';
 import { refusalText } from './refusals.js';
+import { noticeText } from './notices.js';
 import {
   loadHolder, saveHolder, newKeys, sign, signedHeaders, hex, unhex,
   signatureBase, signatureParams, contentDigest,
@@ -100,13 +101,9 @@ async function refresh() {
   lines($('notifications'), home.notifications, (n) => `${n.at} ${noticeOf(n)}`);
 }
 
-// A notification in the page's language, from its kind and particulars
-// (amounts in tiyn); one stored before kinds were keeps its words.
+// A notification in the page's language (notices.js, shared with the staff interface).
 function noticeOf(n) {
-  const key = `nt_${n.kind}`;
-  if (!(key in DICT.en)) return n.text;
-  const params = n.params || {};
-  return t(key).replace(/\{(\w+)\}/g, (_, name) => (name === 'amount' ? money(Number(params.amount_tiyn)) : params[name] ?? ''));
+  return noticeText(n, currentLang(), (tiyn) => money(Number(tiyn)));
 }
 
 // Prepared by the bank, signed here (the holder's key signs the transaction id), submitted.
