@@ -18,8 +18,10 @@
 //! Negative lookups — the duplicate-output check runs for every output of
 //! every claim — are answered by an in-memory blocked bloom filter of fixed
 //! size over every key the backend holds: a miss never touches the disk; a
-//! false positive only costs one backend read. The filter is rebuilt from the
-//! backend's keys when the store opens.
+//! false positive only costs one backend read. The filter is saved beside a
+//! durable backend with every snapshot and read back when the store opens
+//! (see [`ColdStore`] for when it is believed), or rebuilt from the
+//! backend's keys.
 //!
 //! Durability: the notary's journal stays the source of truth. The backend
 //! is written as generations fill up, without fsync; [`ColdStore::persist`]
