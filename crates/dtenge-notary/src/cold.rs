@@ -606,8 +606,8 @@ impl Filter {
         if blocks != wanted as u64 {
             return Err(format!(
                 "saved with {} bytes, configured for {} bytes",
-                blocks.saturating_mul(64),
-                wanted.saturating_mul(64)
+                blocks.saturating_mul(WORDS_PER_BLOCK as u64 * 8),
+                wanted.saturating_mul(WORDS_PER_BLOCK * 8)
             ));
         }
         let words = &body[words_at..];
@@ -631,8 +631,9 @@ impl Filter {
 
     /// Fills the filter again from every key `backend` holds, in one
     /// writer's turn (keys a writer inserts meanwhile wait for it and go in
-    /// after), and makes it ready.
-    fn rebuild(&self, backend: &dyn ColdBackend) -> Result<(), ColdError> {
+    /// after), and makes it ready; logs how long it took and `why`.
+    fn rebuild(&self, backend: &dyn ColdBackend, why: &str) -> Result<(), ColdError> {
+        let started = std::time::Instant::now();
         let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         for word in &self.words {
             word.store(0, Ordering::Relaxed);
@@ -640,6 +641,11 @@ impl Filter {
         self.inserted.store(0, Ordering::Relaxed);
         backend.for_each_key(&mut |k| self.insert_in_turn(std::iter::once(k)))?;
         self.ready.store(true, Ordering::Release);
+        tracing::info!(
+            keys = self.inserted(),
+            ms = started.elapsed().as_millis(),
+            "notary cold store: filter rebuilt ({why})"
+        );
         Ok(())
     }
 
@@ -914,10 +920,7 @@ impl ColdStore {
     /// A cold store over `backend` with a filter of `filter_bytes`; the
     /// filter is filled from the backend's keys.
     pub fn open(backend: Arc<dyn ColdBackend>, filter_bytes: usize, mode: WriteMode) -> Result<ColdStore, ColdError> {
-        let filter = Filter::new(filter_bytes);
-        filter.rebuild(backend.as_ref())?;
-        let origin = FilterOrigin::Rebuilt { why: "opened without reading a saved filter".into() };
-        ColdStore::with_filter(backend, filter, FilterState { origin, pending: None, last_snapshot: None }, mode)
+        ColdStore::rebuilt(backend, filter_bytes, "opened without reading a saved filter".into(), mode)
     }
 
     /// As [`ColdStore::open`], but with the filter the backend saved, if it
@@ -944,14 +947,18 @@ impl ColdStore {
                 }
             },
         };
-        let started = std::time::Instant::now();
+        ColdStore::rebuilt(backend, filter_bytes, why, mode)
+    }
+
+    /// A store whose filter is filled from the backend's keys, for `why`.
+    fn rebuilt(
+        backend: Arc<dyn ColdBackend>,
+        filter_bytes: usize,
+        why: String,
+        mode: WriteMode,
+    ) -> Result<ColdStore, ColdError> {
         let filter = Filter::new(filter_bytes);
-        filter.rebuild(backend.as_ref())?;
-        tracing::info!(
-            keys = filter.inserted(),
-            ms = started.elapsed().as_millis(),
-            "notary cold store: filter rebuilt ({why})"
-        );
+        filter.rebuild(backend.as_ref(), &why)?;
         let state = FilterState { origin: FilterOrigin::Rebuilt { why }, pending: None, last_snapshot: None };
         ColdStore::with_filter(backend, filter, state, mode)
     }
@@ -1163,14 +1170,8 @@ impl ColdStore {
         let Some(valid_for) = state.pending.take() else { return Ok(()) };
         match id {
             Some(id) if !valid_for.contains(&id) => {
-                let started = std::time::Instant::now();
-                self.filter.rebuild(self.backend()?.as_ref())?;
                 let why = "saved for another snapshot than the one recovered".to_string();
-                tracing::info!(
-                    keys = self.filter.inserted(),
-                    ms = started.elapsed().as_millis(),
-                    "notary cold store: filter rebuilt ({why})"
-                );
+                self.filter.rebuild(self.backend()?.as_ref(), &why)?;
                 state.origin = FilterOrigin::Rebuilt { why };
             }
             _ => {
