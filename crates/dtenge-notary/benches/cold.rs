@@ -23,7 +23,12 @@ fn apply(state: &mut NotaryState, claims: Vec<TxClaim>, may_issue: bool) {
 
 fn cold_lookups(cr: &mut Criterion) {
     let dir = tempfile::tempdir_in("/tmp").unwrap();
-    let config = NotaryConfig { generation_entries: 10_000, generation_ms: u64::MAX, filter_bytes: 4 * 1024 * 1024 };
+    let config = NotaryConfig {
+        generation_entries: 10_000,
+        generation_ms: u64::MAX,
+        filter_bytes: 4 * 1024 * 1024,
+        ..NotaryConfig::default()
+    };
     let backend = Arc::new(FjallCold::open(dir.path()).unwrap());
     let cold = Arc::new(ColdStore::open(backend, config.filter_bytes, WriteMode::Inline).unwrap());
     let mut state = NotaryState::with_cold(cold, config);

@@ -83,7 +83,8 @@ enum Entry {
     Spent(TxId),
 }
 
-/// How much history the engine keeps in memory.
+/// How much history the engine keeps in memory, and how often the single
+/// notary snapshots it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotaryConfig {
     /// Spent commitments plus receipt bodies per generation of recent
@@ -94,14 +95,23 @@ pub struct NotaryConfig {
     pub generation_ms: u64,
     /// Size of the cold store's in-memory filter, in bytes.
     pub filter_bytes: usize,
+    /// Journaled batches between the single notary's snapshots (a replica
+    /// snapshots on its group's policy, `ReplicaOptions::snapshot_every`).
+    pub snapshot_every: u64,
 }
 
 impl Default for NotaryConfig {
     /// 256 Ki entries per generation (≈ 40 MiB) or 10 seconds, a 32 MiB
     /// filter (false positives stay under 0.1 % up to ~20 M cold entries;
-    /// beyond that more negative lookups read the disk — still correct).
+    /// beyond that more negative lookups read the disk — still correct), a
+    /// snapshot every 100 000 batches.
     fn default() -> Self {
-        NotaryConfig { generation_entries: 256 * 1024, generation_ms: 10_000, filter_bytes: 32 * 1024 * 1024 }
+        NotaryConfig {
+            generation_entries: 256 * 1024,
+            generation_ms: 10_000,
+            filter_bytes: 32 * 1024 * 1024,
+            snapshot_every: 100_000,
+        }
     }
 }
 

@@ -28,9 +28,6 @@ use crate::format::NotaryRecord;
 use crate::messages::{BatchRefusal, NotariseBatch, NotaryRejection, Receipt, ReceiptBody, Verdict};
 use crate::protocol::{NotaryAnswer, NotaryRequest, NotaryStatus};
 
-/// Take a snapshot after this many journaled batches.
-pub const SNAPSHOT_EVERY_RECORDS: u64 = 100_000;
-
 /// Why the notary service cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum NotaryError {
@@ -58,6 +55,11 @@ pub struct NotaryService {
     /// The state's cold store (fixed for its life), for probing its
     /// lock-free filter before the state's lock is taken.
     cold: Arc<ColdStore>,
+    /// One snapshot written at a time; `true` once closed, so a snapshot
+    /// still queued then is not written over a closed journal.
+    snapshot_turn: Arc<Mutex<bool>>,
+    /// Journaled batches between snapshots (`NotaryConfig::snapshot_every`).
+    snapshot_every: u64,
 }
 
 impl NotaryService {
@@ -89,6 +91,7 @@ impl NotaryService {
         config: NotaryConfig,
     ) -> Result<Arc<NotaryService>, NotaryError> {
         cold.settle_filter(recovery.snapshot.as_ref().map(|(_, bytes)| bytes.as_slice()))?;
+        let snapshot_every = config.snapshot_every.max(1);
         let mut state = match &recovery.snapshot {
             Some((_, bytes)) => NotaryState::from_snapshot(bytes, cold, config).map_err(NotaryError::Replay)?,
             None => NotaryState::with_cold(cold, config),
@@ -115,7 +118,17 @@ impl NotaryService {
         // generation may reach the cold store ahead of them.
         state.cold().write_after_durable(journal.clone());
         let cold = Arc::clone(state.cold());
-        Ok(Arc::new(NotaryService { key, participants, clock, journal, state: Mutex::new(state), cold }))
+        let snapshot_turn = Arc::new(Mutex::new(false));
+        Ok(Arc::new(NotaryService {
+            key,
+            participants,
+            clock,
+            journal,
+            state: Mutex::new(state),
+            cold,
+            snapshot_turn,
+            snapshot_every,
+        }))
     }
 
     fn state(&self) -> MutexGuard<'_, NotaryState> {
@@ -163,8 +176,8 @@ impl NotaryService {
             (decisions, durable)
         };
         let seq = durable.durable().await?;
-        if seq > 0 && seq % SNAPSHOT_EVERY_RECORDS == 0 {
-            self.snapshot()?;
+        if seq > 0 && seq % self.snapshot_every == 0 {
+            self.snapshot_in_background();
         }
         verdicts(decisions, self.key.as_ref())
     }
@@ -185,19 +198,44 @@ impl NotaryService {
     /// cold store that does not outlive the process, no snapshot is taken:
     /// the journal keeps every record.
     pub fn snapshot(&self) -> Result<(), NotaryError> {
-        let (seq, bytes, cold) = {
-            let state = self.state();
-            if !state.cold().durable() {
-                return Ok(());
+        match self.capture() {
+            Some(capture) => capture.write(&self.snapshot_turn),
+            None => Ok(()),
+        }
+    }
+
+    /// Captures a snapshot under the state's lock and writes it on a
+    /// blocking thread: the batch that reached the interval is answered at
+    /// once, and no runtime worker waits on the disk for the seconds a large
+    /// live set and the cold store's sync can take. The journal keeps every
+    /// record until the snapshot is written, so one that fails costs only a
+    /// longer replay; it is logged and the next interval tries again.
+    fn snapshot_in_background(&self) {
+        let Some(capture) = self.capture() else { return };
+        let turn = Arc::clone(&self.snapshot_turn);
+        tokio::task::spawn_blocking(move || {
+            let seq = capture.seq;
+            let started = std::time::Instant::now();
+            match capture.write(&turn) {
+                Ok(()) => tracing::info!(seq, ms = started.elapsed().as_millis() as u64, "notary snapshot written"),
+                Err(e) => tracing::error!(seq, "notary snapshot not written (the journal keeps its records): {e}"),
             }
-            (self.journal.last_seq(), state.to_snapshot(), Arc::clone(state.cold()))
-        };
-        // Every generation that left memory before the capture was written
-        // before it was dropped; this makes those writes durable (and saves
-        // the filter over them).
-        cold.persist_for_snapshot(&bytes)?;
-        self.journal.snapshot(seq, &bytes)?;
-        Ok(())
+        });
+    }
+
+    /// The state as a snapshot, with the journal position it covers; `None`
+    /// with a cold store that does not outlive the process.
+    fn capture(&self) -> Option<Capture> {
+        let state = self.state();
+        if !state.cold().durable() {
+            return None;
+        }
+        Some(Capture {
+            seq: self.journal.last_seq(),
+            bytes: state.to_snapshot(),
+            cold: Arc::clone(state.cold()),
+            journal: self.journal.clone(),
+        })
     }
 
     /// Counts: committed transactions, unspent and spent commitments (all history).
@@ -227,9 +265,37 @@ impl NotaryService {
     /// Stops: waits for everything journaled to be durable, then makes the
     /// cold store durable and releases it. Closing twice is harmless.
     pub fn close(&self) -> Result<(), NotaryError> {
+        // A snapshot being written finishes first; one queued after this is
+        // skipped.
+        *self.snapshot_turn.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.journal.close()?;
         let cold = Arc::clone(self.state().cold());
         cold.close()?;
+        Ok(())
+    }
+}
+
+/// A snapshot captured under the state's lock, to be written outside it.
+struct Capture {
+    seq: u64,
+    bytes: Vec<u8>,
+    cold: Arc<ColdStore>,
+    journal: Journal,
+}
+
+impl Capture {
+    /// Writes the snapshot, after making the cold store durable (so nothing
+    /// the journal then drops is lost), one at a time.
+    fn write(self, turn: &Mutex<bool>) -> Result<(), NotaryError> {
+        let closed = turn.lock().unwrap_or_else(|p| p.into_inner());
+        if *closed {
+            return Ok(());
+        }
+        // Every generation that left memory before the capture was written
+        // before it was dropped; this makes those writes durable (and saves
+        // the filter over them).
+        self.cold.persist_for_snapshot(&self.bytes)?;
+        self.journal.snapshot(self.seq, &self.bytes)?;
         Ok(())
     }
 }

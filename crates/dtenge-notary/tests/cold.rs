@@ -93,7 +93,7 @@ fn every_answer_from_the_cold_store(mut s: NotaryState) {
 }
 
 fn config(filter_bytes: usize) -> NotaryConfig {
-    NotaryConfig { generation_entries: 2, generation_ms: u64::MAX, filter_bytes }
+    NotaryConfig { generation_entries: 2, generation_ms: u64::MAX, filter_bytes, ..NotaryConfig::default() }
 }
 
 #[test]
@@ -149,7 +149,12 @@ impl Harness {
     fn new(generation_entries: usize) -> Harness {
         Harness {
             dir: tempfile::tempdir().unwrap(),
-            config: NotaryConfig { generation_entries, generation_ms: u64::MAX, filter_bytes: 1 << 16 },
+            config: NotaryConfig {
+                generation_entries,
+                generation_ms: u64::MAX,
+                filter_bytes: 1 << 16,
+                ..NotaryConfig::default()
+            },
         }
     }
 
@@ -271,6 +276,47 @@ async fn a_crash_between_cold_writes_and_the_snapshot_loses_nothing() {
     history_answers(&notary, 10, &bodies).await;
     later_answers(&notary, &later).await;
     notary.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notary_snapshots_in_the_background_every_interval() {
+    let mut h = Harness::new(4);
+    h.config.snapshot_every = 7;
+    let (notary, journal) = h.open();
+    // 21 batches: the 7th, 14th and 21st reach the interval; each is
+    // answered before its snapshot is written (on a blocking thread).
+    let bodies = workload(&notary, 20).await;
+    assert_eq!(journal.last_seq(), 21);
+    let written = wait_for_snapshot(&h, 21).await;
+    assert!(written, "the snapshot of the 21st batch is written in the background");
+    notary.close().unwrap();
+    drop((notary, journal));
+    // The reopened notary starts from that snapshot (nothing to replay) with
+    // the filter saved beside it, and answers every history question.
+    let mut jc = JournalConfig::new(h.dir.path().join("journal"));
+    jc.sync = SyncMode::None;
+    let (journal, recovery) = Journal::open(jc).unwrap();
+    assert_eq!(recovery.snapshot.as_ref().map(|s| s.0), Some(21));
+    assert!(recovery.records.is_empty());
+    journal.close().unwrap();
+    drop(journal);
+    let (notary, _journal) = h.open();
+    assert_eq!(origin(&notary), FilterOrigin::Saved);
+    history_answers(&notary, 20, &bodies).await;
+    notary.close().unwrap();
+}
+
+/// Whether a snapshot file of `seq` appears in the journal's directory
+/// within a few seconds.
+async fn wait_for_snapshot(h: &Harness, seq: u64) -> bool {
+    let path = h.dir.path().join("journal").join(dtenge_store::format::snapshot_file_name(seq));
+    for _ in 0..500 {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
 }
 
 /// The filter of a reopened notary's cold store.
@@ -418,7 +464,12 @@ fn service_over(
 /// A notary over an in-memory journal and a fjall cold store in `cold_dir`
 /// that outlives a crash, freezing a generation at every commit.
 fn notary_on(journal: Journal, recovery: dtenge_store::Recovery, cold_dir: &std::path::Path) -> Arc<NotaryService> {
-    let config = NotaryConfig { generation_entries: 1, generation_ms: u64::MAX, filter_bytes: 1 << 16 };
+    let config = NotaryConfig {
+        generation_entries: 1,
+        generation_ms: u64::MAX,
+        filter_bytes: 1 << 16,
+        ..NotaryConfig::default()
+    };
     service_over(journal, recovery, cold_dir, config)
 }
 
@@ -518,7 +569,12 @@ fn apply_at(state: &mut NotaryState, claims: Vec<TxClaim>, at: Timestamp) {
 #[test]
 fn a_generation_also_closes_by_age_so_a_slow_notary_moves_history_out_too() {
     let cold = Arc::new(ColdStore::memory(MemoryCold::new(), 1 << 16));
-    let config = NotaryConfig { generation_entries: 1_000_000, generation_ms: 10_000, filter_bytes: 1 << 16 };
+    let config = NotaryConfig {
+        generation_entries: 1_000_000,
+        generation_ms: 10_000,
+        filter_bytes: 1 << 16,
+        ..NotaryConfig::default()
+    };
     let mut s = NotaryState::with_cold(cold.clone(), config);
     let at = |ms: u64| Timestamp(NOW.0 + ms);
     apply_at(&mut s, vec![claim(1, &[], &[1, 2, 3])], at(0));
@@ -550,7 +606,12 @@ fn a_generation_also_closes_by_age_so_a_slow_notary_moves_history_out_too() {
 #[test]
 fn a_cold_probe_made_before_a_generation_left_memory_is_not_believed() {
     let cold = Arc::new(ColdStore::memory(MemoryCold::new(), 1 << 16));
-    let config = NotaryConfig { generation_entries: 1_000_000, generation_ms: u64::MAX, filter_bytes: 1 << 16 };
+    let config = NotaryConfig {
+        generation_entries: 1_000_000,
+        generation_ms: u64::MAX,
+        filter_bytes: 1 << 16,
+        ..NotaryConfig::default()
+    };
     let mut s = NotaryState::with_cold(cold.clone(), config);
     apply_at(&mut s, vec![claim(1, &[], &[1, 2])], NOW);
     apply_at(&mut s, vec![claim(2, &[1], &[3])], NOW);

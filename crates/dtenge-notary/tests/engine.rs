@@ -268,7 +268,10 @@ fn op() -> impl Strategy<Value = Op> {
 /// so the cold path is exercised).
 fn with_capacity(generation_entries: usize, filter_bytes: usize, cold: MemoryCold) -> NotaryState {
     let store = Arc::new(ColdStore::memory(cold, filter_bytes));
-    NotaryState::with_cold(store, NotaryConfig { generation_entries, generation_ms: u64::MAX, filter_bytes })
+    NotaryState::with_cold(
+        store,
+        NotaryConfig { generation_entries, generation_ms: u64::MAX, filter_bytes, ..NotaryConfig::default() },
+    )
 }
 
 /// The same state, as far as every lookup the model knows can tell.

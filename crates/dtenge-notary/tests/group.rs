@@ -122,7 +122,12 @@ impl Group {
         let network = LocalNetwork::new(Arc::clone(&participants), Arc::clone(&clock), Arc::new(NoEvidence));
         let cuts = Arc::new(Cuts::default());
         let faulty = FaultyNetwork::new(Arc::clone(&network), cuts.clone());
-        let config = NotaryConfig { generation_entries: 4, generation_ms: 1_000, filter_bytes: 1 << 16 };
+        let config = NotaryConfig {
+            generation_entries: 4,
+            generation_ms: 1_000,
+            filter_bytes: 1 << 16,
+            ..NotaryConfig::default()
+        };
         let mut group =
             Group { network, faulty, cuts, participants, clock, members: Vec::new(), options: options(), config };
         for n in 1..=REPLICAS {
