@@ -220,10 +220,16 @@ export function refusalName(code, lang) {
   return (Object.hasOwn(names, key) && names[key]) || (Object.hasOwn(REFUSALS.en, key) && REFUSALS.en[key]) || '';
 }
 
+/** How a service's words begin when they only restate their code's name (kept as stored: a CBS file
+ * imported again is matched on its words). */
+const RESTATED = { cbs_rejected: 'CBS rejected: ' };
+
 /** A refusal or note for the page: its name in `lang`, then the service's own words and its code. */
 export function refusalText(code, words, lang) {
   const name = refusalName(code, lang);
   if (!name) return words || code || '';
+  const restated = Object.hasOwn(RESTATED, code) ? RESTATED[code] : '';
+  if (words && restated && words.startsWith(restated)) words = words.slice(restated.length);
   if (!words) return name;
   return words.includes(`(${code})`) ? `${name} — ${words}` : `${name} — ${words} (${code})`;
 }

@@ -219,6 +219,21 @@ async fn treasury_staff_work_through_the_browser() {
     sign_in(&c, "operator", "nbk").await;
     let nbk = text(&c, "#main").await;
     assert!(nbk.contains("TREASURY") && nbk.contains("STB1") && nbk.contains("STB3"), "{nbk}");
+    // A conversion the CBS refused: its code's name, then the CBS's own words without the prefix they are
+    // stored with, then the code.
+    let script = "const done = arguments[arguments.length - 1]; import('/ui/assets/refusals.js').then(m => \
+                  done([m.refusalText('cbs_rejected', 'CBS rejected: account closed', 'en'), \
+                  m.refusalText('cbs_rejected', 'CBS rejected: ', 'ru'), \
+                  m.refusalText('operator_rejected', 'CBS rejected: x', 'en')]))";
+    let shown = c.execute_async(script, vec![]).await.unwrap();
+    assert_eq!(
+        shown,
+        json!([
+            "The core banking system refused the conversion — account closed (cbs_rejected)",
+            "Автоматизированная банковская система отказала в конвертации",
+            "Rejected by the NBK operator — CBS rejected: x (operator_rejected)"
+        ])
+    );
     assert!(nbk.contains("Health of every node") && nbk.contains("DT in circulation"), "{nbk}");
     shot(&c, &shots, "12-nbk-operator").await;
 
