@@ -340,6 +340,38 @@ async fn killing_the_leader_ten_times_loses_no_acknowledged_spend() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_knows_which_replica_is_unreachable_and_when_it_is_back() {
+    let mut group = Group::new().await;
+    let nbk = group.client("NBK");
+    committed(&nbk.notarise(vec![claim(1, &[], &[10, 11])]).await.unwrap()[0]);
+    let leader = group.leader().await;
+    assert_eq!(leader.unreachable(), Vec::<ParticipantId>::new(), "every replica answers");
+    let follower = (1..=3).find(|n| replica_id(*n) != *leader.id()).unwrap();
+    group.kill(follower).await;
+    // The leader's next heartbeat to it fails; the group goes on with two.
+    let noticed = wait_until(|| leader.unreachable() == vec![replica_id(follower)]).await;
+    assert!(noticed, "the leader lists {} as unreachable: {:?}", replica_id(follower), leader.unreachable());
+    committed(&nbk.notarise(vec![claim(2, &[], &[12])]).await.unwrap()[0]);
+    group.start(follower).await;
+    let back = wait_until(|| leader.unreachable().is_empty()).await;
+    assert!(back, "the restarted replica answers again: {:?}", leader.unreachable());
+    for r in group.running() {
+        r.shutdown().await.unwrap();
+    }
+}
+
+/// Whether `done` holds within five seconds.
+async fn wait_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minority_side_of_a_partition_acknowledges_nothing() {
     let group = Group::new().await;
     let nbk = group.client("NBK");

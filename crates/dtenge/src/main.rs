@@ -477,8 +477,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log filter unless `RUST_LOG` or the config names one: warnings and
+/// errors, without openraft's own lines — they repeat at every retry while a
+/// replica is down (a WARN and an ERROR every half second); a replica logs
+/// the group's changes itself, once each (who leads, which replica is
+/// unreachable and when it answers again, a replica stopping on a fatal
+/// error). `RUST_LOG=warn,openraft=warn` shows openraft's.
+const DEFAULT_LOG_FILTER: &str = "warn,openraft=off";
+
 /// How log lines are written: `--log-format` (or the config's `[log]`), and
-/// `RUST_LOG` (or the config's filter; default `warn`).
+/// `RUST_LOG` (or the config's filter; default [`DEFAULT_LOG_FILTER`]).
 struct LogSetup {
     format: Option<LogFormat>,
     filter: Option<String>,
@@ -486,8 +494,8 @@ struct LogSetup {
 
 fn init_logs(log: &LogSetup) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::try_new(log.filter.as_deref().unwrap_or("warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+        tracing_subscriber::EnvFilter::try_new(log.filter.as_deref().unwrap_or(DEFAULT_LOG_FILTER))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER))
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // Metrics recorded before the recorder exists would be lost.

@@ -12,9 +12,15 @@
 //! engine's memory part, then the sender's whole cold store in key order
 //! (the receiver writes each cold piece at once: it is committed history),
 //! then the request to install.
+//!
+//! Each replica keeps which others it could not reach on its last call
+//! ([`Reachability`]): one log line and one gauge change when a replica
+//! becomes unreachable and when it answers again, where openraft's own
+//! lines repeat every retry.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dtenge_net::{Bus, NetError};
 use dtenge_types::ParticipantId;
@@ -43,12 +49,14 @@ pub const APPEND_BUDGET_BYTES: usize = 1 << 20;
 /// Makes links to the other replicas over one bus.
 pub struct GroupNetwork {
     bus: Arc<dyn Bus>,
+    reach: Arc<Reachability>,
 }
 
 impl GroupNetwork {
-    /// Links over `bus` (bound to this replica's identity).
-    pub fn new(bus: Arc<dyn Bus>) -> GroupNetwork {
-        GroupNetwork { bus }
+    /// Links over `bus` (bound to this replica's identity), noting in
+    /// `reach` which replicas answer.
+    pub fn new(bus: Arc<dyn Bus>, reach: Arc<Reachability>) -> GroupNetwork {
+        GroupNetwork { bus, reach }
     }
 }
 
@@ -56,6 +64,60 @@ impl GroupNetwork {
 pub struct PeerLink {
     bus: Arc<dyn Bus>,
     to: Result<ParticipantId, String>,
+    reach: Arc<Reachability>,
+}
+
+/// Which replicas this one could not reach on its last call to each, and
+/// since when. A slow answer does not count (the replica is there).
+pub struct Reachability {
+    me: ParticipantId,
+    unreachable: Mutex<HashMap<ParticipantId, Instant>>,
+}
+
+impl Reachability {
+    /// For replica `me`; every other replica counts as reachable until a
+    /// call to it fails.
+    pub fn new(me: ParticipantId) -> Reachability {
+        Reachability { me, unreachable: Mutex::new(HashMap::new()) }
+    }
+
+    /// The replicas whose last call failed, in id order.
+    pub fn unreachable(&self) -> Vec<ParticipantId> {
+        let mut ids: Vec<ParticipantId> = self.table().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ParticipantId, Instant>> {
+        self.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn failed(&self, to: &ParticipantId, why: &NetError) {
+        if self.table().insert(to.clone(), Instant::now()).is_none() {
+            // The bus's words name the replica when it is simply not there.
+            let why = match why {
+                NetError::Unreachable { .. } => why.to_string(),
+                other => format!("{to} cannot be reached: {other}"),
+            };
+            tracing::warn!(
+                replica = %self.me, peer = %to,
+                "notary group: {why}; the group goes on while a majority answers"
+            );
+            self.gauge(to, 0.0);
+        }
+    }
+
+    fn answered(&self, to: &ParticipantId) {
+        let Some(since) = self.table().remove(to) else { return };
+        let after_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(replica = %self.me, peer = %to, after_ms, "notary group: {to} answers again");
+        self.gauge(to, 1.0);
+    }
+
+    fn gauge(&self, to: &ParticipantId, value: f64) {
+        metrics::gauge!("dtenge_notary_peer_reachable", "replica" => self.me.to_string(), "peer" => to.to_string())
+            .set(value);
+    }
 }
 
 /// Why a call to a replica failed.
@@ -103,9 +165,13 @@ impl PeerLink {
         let to = self.to.as_ref().map_err(|e| LinkError::Answer(e.clone()))?;
         let answer = match tokio::time::timeout(ttl, self.bus.call(to, body)).await {
             Err(_) | Ok(Err(NetError::Timeout { .. })) => return Err(LinkError::Slow(to.clone())),
-            Ok(Err(e)) => return Err(LinkError::Unreachable(e)),
+            Ok(Err(e)) => {
+                self.reach.failed(to, &e);
+                return Err(LinkError::Unreachable(e));
+            }
             Ok(Ok(bytes)) => bytes,
         };
+        self.reach.answered(to);
         match dtenge_types::encoding::decode::<NotaryAnswer>(&answer, dtenge_net::MAX_BODY_BYTES) {
             Ok(NotaryAnswer::Group(answer)) => Ok(answer),
             Ok(other) => Err(LinkError::Answer(format!("{other:?}"))),
@@ -130,7 +196,7 @@ impl RaftNetworkFactory<GroupConfig> for GroupNetwork {
 
     async fn new_client(&mut self, _target: u64, node: &BasicNode) -> PeerLink {
         let to = ParticipantId::new(&node.addr).map_err(|e| format!("replica id {:?}: {e}", node.addr));
-        PeerLink { bus: Arc::clone(&self.bus), to }
+        PeerLink { bus: Arc::clone(&self.bus), to, reach: Arc::clone(&self.reach) }
     }
 }
 

@@ -22,9 +22,9 @@ use dtenge_crypto::{Digest, Signer};
 use dtenge_net::{Bus, Clock, Handler, HandlerError, Participants};
 use dtenge_store::{Journal, Recovery};
 use dtenge_types::{ParticipantId, TxId};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, ForwardToLeader, RaftError};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
-use openraft::{BasicNode, Config, Raft, ServerState, Snapshot, SnapshotMeta, SnapshotPolicy};
+use openraft::{BasicNode, Config, Raft, RaftMetrics, ServerState, Snapshot, SnapshotMeta, SnapshotPolicy};
 
 use crate::cold::{ColdChunk, ColdStore};
 use crate::engine::NotaryConfig;
@@ -32,7 +32,7 @@ use crate::group::GroupConfig;
 use crate::group::log::LogStore;
 pub use crate::group::machine::MAX_SNAPSHOT_MEMORY_BYTES;
 use crate::group::machine::{Applied, Machine, MachineState, SnapshotData};
-use crate::group::network::GroupNetwork;
+use crate::group::network::{GroupNetwork, Reachability};
 use crate::group::wire::{
     GroupAnswer, GroupRequest, LogBatch, WireAppended, WireSnapshotMeta, WireVoteResponse, stored_membership_from_wire,
 };
@@ -112,6 +112,7 @@ pub struct NotaryReplica {
     log: LogStore,
     incoming: Mutex<Option<Incoming>>,
     options: GroupOptions,
+    reach: Arc<Reachability>,
 }
 
 fn group_error(e: impl std::fmt::Display) -> NotaryError {
@@ -151,9 +152,10 @@ impl NotaryReplica {
             ..Config::default()
         };
         let config = Arc::new(config.validate().map_err(group_error)?);
-        let raft = Raft::new(node_id, config, GroupNetwork::new(bus), log.clone(), machine.clone())
-            .await
-            .map_err(group_error)?;
+        let reach = Arc::new(Reachability::new(me.clone()));
+        let network = GroupNetwork::new(bus, Arc::clone(&reach));
+        let raft = Raft::new(node_id, config, network, log.clone(), machine.clone()).await.map_err(group_error)?;
+        tokio::spawn(report_leadership(me.clone(), raft.metrics()));
         Ok(Arc::new(NotaryReplica {
             node_id,
             me,
@@ -165,6 +167,7 @@ impl NotaryReplica {
             log,
             incoming: Mutex::new(None),
             options,
+            reach,
         }))
     }
 
@@ -238,6 +241,13 @@ impl NotaryReplica {
         let leader = metrics.current_leader?;
         let node = metrics.membership_config.membership().get_node(&leader)?;
         ParticipantId::new(&node.addr).ok()
+    }
+
+    /// The other replicas this one could not reach on its last call to
+    /// each (a leader calls every follower each heartbeat; a follower calls
+    /// the others only in an election).
+    pub fn unreachable(&self) -> Vec<ParticipantId> {
+        self.reach.unreachable()
     }
 
     /// Whether this replica leads the group now.
@@ -515,5 +525,49 @@ impl Handler for NotaryReplica {
             NotaryRequest::Group(request) => NotaryAnswer::Group(self.group(request).await?),
         };
         Ok(borsh::to_vec(&answer).unwrap_or_default())
+    }
+}
+
+/// What an operator sees of the group from this replica, until it stops:
+/// one log line per change of leader (or of having none), counted in
+/// `dtenge_notary_leader_changes_total`; a replica that stops on a fatal
+/// error says why.
+async fn report_leadership(me: ParticipantId, mut metrics: tokio::sync::watch::Receiver<RaftMetrics<u64, BasicNode>>) {
+    let labels = [("replica", me.to_string())];
+    let mut known: Option<Option<u64>> = None;
+    loop {
+        let now = metrics.borrow_and_update().clone();
+        match &now.running_state {
+            Ok(()) => {}
+            // Shut down on purpose (the process is stopping).
+            Err(Fatal::Stopped) => return,
+            Err(fatal) => {
+                tracing::error!(replica = %me, "notary group: {me} stopped: {fatal}");
+                return;
+            }
+        }
+        if known != Some(now.current_leader) {
+            let leader = now
+                .current_leader
+                .and_then(|id| now.membership_config.membership().get_node(&id).map(|n| n.addr.clone()));
+            match (&leader, known.is_some()) {
+                (Some(leader), _) => {
+                    tracing::info!(replica = %me, %leader, term = now.current_term, "notary group: {leader} leads");
+                }
+                // At start no leader is known yet; that is no news.
+                (None, false) => {}
+                (None, true) => tracing::warn!(
+                    replica = %me, term = now.current_term,
+                    "notary group: {me} knows no leader; an election is due"
+                ),
+            }
+            if known.is_some() {
+                metrics::counter!("dtenge_notary_leader_changes_total", &labels).increment(1);
+            }
+            known = Some(now.current_leader);
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
