@@ -6,6 +6,10 @@
 //! only the stablecoin. The kernel is what keeps reserve = supply (every mint
 //! and burn moves both by the same amount); the count shows it.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use dtenge_crypto::{Hasher, PublicKey, Signature, Signer, Verifier};
 use dtenge_types::{Amount, Currency, ParticipantId, Timestamp};
@@ -125,4 +129,53 @@ pub async fn recount(
         parts.push(part);
     }
     sum(stablecoin, &parts)
+}
+
+/// Most stablecoins whose last count is kept for requests that waited for
+/// it; past that the table starts again (it only spares counts).
+const ROUNDS_KEPT: usize = 64;
+
+/// Counts of reserves one at a time, each answering every request that
+/// arrived before it began. However many API processes relay the public
+/// proof of reserves, and however often, the nodes are asked by one count
+/// at a time; and no answer comes from a count that began before its
+/// request arrived, so a proof asked after a mint or a burn was
+/// acknowledged always includes it.
+#[derive(Default)]
+pub struct Rounds {
+    /// Tickets: one per request on arrival and one per count as it begins.
+    tickets: AtomicU64,
+    /// Held while counting; per stablecoin, the ticket its last count began
+    /// with and what it gave.
+    last: tokio::sync::Mutex<HashMap<Currency, (u64, Counted)>>,
+}
+
+/// What one count gave.
+type Counted = Result<ReservesAttestation, RecountError>;
+
+impl Rounds {
+    /// The attestation of `stablecoin` from a count that began after this
+    /// call: one already made while this call waited its turn, or a new
+    /// one made by `count`.
+    pub async fn attest<F, Fut>(&self, stablecoin: Currency, count: F) -> Result<ReservesAttestation, RecountError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<ReservesAttestation, RecountError>>,
+    {
+        let arrived = self.tickets.fetch_add(1, Ordering::SeqCst);
+        // tokio's mutex is fair: waiters take their turns in arrival order.
+        let mut last = self.last.lock().await;
+        if let Some((began, outcome)) = last.get(&stablecoin)
+            && *began > arrived
+        {
+            return outcome.clone();
+        }
+        let began = self.tickets.fetch_add(1, Ordering::SeqCst);
+        let outcome = count().await;
+        if last.len() >= ROUNDS_KEPT && !last.contains_key(&stablecoin) {
+            last.clear();
+        }
+        last.insert(stablecoin, (began, outcome.clone()));
+        outcome
+    }
 }

@@ -220,6 +220,9 @@ pub struct OracleService {
     notary: NotaryClient,
     /// The nodes, asked for their count when the oracle counts reserves.
     counts: Arc<dyn crate::reserves::StablecoinCountSource>,
+    /// One count of reserves at a time, shared by every request that arrived
+    /// before it began (`crate::reserves::Rounds`).
+    rounds: crate::reserves::Rounds,
     inner: Mutex<Inner>,
 }
 
@@ -247,7 +250,17 @@ impl OracleService {
             apply(&mut inner, &record);
         }
         let notary = NotaryClient::new(Arc::clone(&bus), Arc::clone(&key), &participants);
-        Ok(Arc::new(OracleService { key, participants, clock, journal, notary, counts, inner: Mutex::new(inner) }))
+        let rounds = crate::reserves::Rounds::default();
+        Ok(Arc::new(OracleService {
+            key,
+            participants,
+            clock,
+            journal,
+            notary,
+            counts,
+            rounds,
+            inner: Mutex::new(inner),
+        }))
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {
@@ -364,16 +377,20 @@ impl OracleService {
                 return Ok(OracleAnswer::Events(self.inner().state.events().cloned().collect()));
             }
             OracleRequest::AttestReserves { stablecoin } => {
-                let nodes: Vec<ParticipantId> = self
-                    .participants
-                    .all()
-                    .filter(|p| dtenge_net::authz::NODES.contains(&p.role))
-                    .map(|p| p.id.clone())
-                    .collect();
-                let report = crate::reserves::recount(self.counts.as_ref(), &nodes, stablecoin)
+                let signed = self
+                    .rounds
+                    .attest(stablecoin, || async move {
+                        let nodes: Vec<ParticipantId> = self
+                            .participants
+                            .all()
+                            .filter(|p| dtenge_net::authz::NODES.contains(&p.role))
+                            .map(|p| p.id.clone())
+                            .collect();
+                        let report = crate::reserves::recount(self.counts.as_ref(), &nodes, stablecoin).await?;
+                        Ok(crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, self.clock.now()))
+                    })
                     .await
                     .map_err(|e| ServiceFailure::Unavailable(e.to_string()))?;
-                let signed = crate::reserves::ReservesAttestation::sign(self.key.as_ref(), report, self.clock.now());
                 return Ok(OracleAnswer::Reserves(signed));
             }
         }
