@@ -96,7 +96,7 @@ pub struct NotaryConfig {
     /// Size of the cold store's in-memory filter, in bytes.
     pub filter_bytes: usize,
     /// Journaled batches between the single notary's snapshots (a replica
-    /// snapshots on its group's policy, `ReplicaOptions::snapshot_every`).
+    /// snapshots on its group's policy, `GroupOptions::snapshot_every`).
     pub snapshot_every: u64,
 }
 

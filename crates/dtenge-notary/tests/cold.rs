@@ -14,7 +14,7 @@ use dtenge_store::{Journal, JournalConfig, SyncMode};
 use dtenge_types::{ParticipantId, TimeWindow, Timestamp};
 
 mod support;
-use support::{NOW, c, claim, decide_and_apply, decide_and_apply_at, t};
+use support::{NOW, c, claim, decide_and_apply, decide_and_apply_at, t, wait_until};
 
 fn node_key() -> SecretKey {
     SecretKey::from_seed([1; 32])
@@ -287,7 +287,8 @@ async fn the_notary_snapshots_in_the_background_every_interval() {
     // answered before its snapshot is written (on a blocking thread).
     let bodies = workload(&notary, 20).await;
     assert_eq!(journal.last_seq(), 21);
-    let written = wait_for_snapshot(&h, 21).await;
+    let snapshot = h.dir.path().join("journal").join(dtenge_store::format::snapshot_file_name(21));
+    let written = wait_until(|| snapshot.exists()).await;
     assert!(written, "the snapshot of the 21st batch is written in the background");
     notary.close().unwrap();
     drop((notary, journal));
@@ -304,19 +305,6 @@ async fn the_notary_snapshots_in_the_background_every_interval() {
     assert_eq!(origin(&notary), FilterOrigin::Saved);
     history_answers(&notary, 20, &bodies).await;
     notary.close().unwrap();
-}
-
-/// Whether a snapshot file of `seq` appears in the journal's directory
-/// within a few seconds.
-async fn wait_for_snapshot(h: &Harness, seq: u64) -> bool {
-    let path = h.dir.path().join("journal").join(dtenge_store::format::snapshot_file_name(seq));
-    for _ in 0..500 {
-        if path.exists() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    false
 }
 
 /// The filter of a reopened notary's cold store.

@@ -20,7 +20,7 @@ use dtenge_store::{Journal, MemJournalHandle};
 use dtenge_types::ParticipantId;
 
 mod support;
-use support::{NOW, c, claim, t};
+use support::{NOW, c, claim, t, wait_until};
 
 const REPLICAS: u64 = 4;
 
@@ -358,17 +358,6 @@ async fn the_leader_knows_which_replica_is_unreachable_and_when_it_is_back() {
     for r in group.running() {
         r.shutdown().await.unwrap();
     }
-}
-
-/// Whether `done` holds within five seconds.
-async fn wait_until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..500 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

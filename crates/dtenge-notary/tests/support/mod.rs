@@ -1,6 +1,6 @@
 //! What the notary's test suites and benches share: numbered commitments and
-//! transaction ids, claims over them, and deciding + applying a batch the
-//! way the runtime does.
+//! transaction ids, claims over them, deciding + applying a batch the way
+//! the runtime does, and waiting for what a service does in the background.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use dtenge_crypto::{SecretKey, hash};
@@ -79,4 +79,15 @@ pub fn decide_and_apply_at(
     // the model tests compare the two after every restart).
     state.apply_decided(&record, &decisions);
     (decisions, Some(record))
+}
+
+/// Whether `done` holds within five seconds (asked every 10 ms).
+pub async fn wait_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
 }
